@@ -1,0 +1,162 @@
+"""The one model representation every estimator compiles into: back-off form, as in ARPA files.
+
+For each order n there are sorted packed n-gram keys (see ``counting``) with two arrays:
+``logp`` (natural log of p(w | h) for the stored n-gram hw) and ``bow`` (natural log of the
+back-off weight of the n-gram used as a context; 0 where it is not one). Then
+
+    p(w | h) = p*(hw)                 if hw is stored
+             = bow(h) * p(w | h')     otherwise (bow(h) = 1 when h is not stored)
+
+where h' drops the oldest symbol of h. Interpolated estimators (Kneser-Ney, Witten-Bell, ...)
+and add-k compile into this form exactly, so scoring, sampling, saving and ARPA export are
+written once. The unigram level stores every symbol, so every lookup ends somewhere.
+
+Conventions: id 0 as a target is the end of the name, as the first symbol of a context it is
+the start; the start symbol is never predicted, so each probability vector has V entries,
+boundary(=end) + characters (+ <unk>), and sums to 1.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from .errors import NgramError
+from .vocabulary import BOUNDARY, Encoded, Vocabulary
+
+
+@dataclass
+class Level:
+    keys: np.ndarray  # int64, sorted, unique
+    logp: np.ndarray  # float64, natural log
+    bow: np.ndarray  # float64, natural log
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def find(self, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Index of each query key in this level and whether it is stored."""
+        if len(self.keys) == 0:
+            return np.zeros(len(query), np.int64), np.zeros(len(query), bool)
+        index = np.minimum(np.searchsorted(self.keys, query), len(self.keys) - 1)
+        return index, self.keys[index] == query
+
+
+def name_fingerprints(names: Sequence[str]) -> np.ndarray:
+    """64-bit hashes of names, sorted: enough to tell sampled names from training names
+    without shipping the training set inside the model file."""
+    hashes = [int.from_bytes(hashlib.blake2b(n.encode("utf-8"), digest_size=8).digest(), "little") for n in names]
+    return np.unique(np.array(hashes, dtype=np.uint64))
+
+
+@dataclass
+class Model:
+    """A trained character n-gram model. Every estimator produces one of these."""
+
+    vocabulary: Vocabulary
+    order: int
+    levels: list[Level]
+    estimator: dict = field(default_factory=dict)  # {"name": ..., settings..., report...}
+    corpus: dict = field(default_factory=dict)  # what it was trained on (file, names, fingerprint)
+    train_names: np.ndarray | None = None  # name_fingerprints of the training names
+
+    # ----- shape -------------------------------------------------------------------------
+    @property
+    def V(self) -> int:
+        return self.vocabulary.size
+
+    def n_ngrams(self) -> list[int]:
+        return [len(level) for level in self.levels]
+
+    def _power(self, n: int) -> int:
+        return self.V**n
+
+    # ----- the one scoring path ----------------------------------------------------------
+    def logprob_keys(self, window_keys: np.ndarray, history: np.ndarray) -> np.ndarray:
+        """ln p(target | context) for many positions at once.
+
+        ``window_keys[i]`` packs the target (lowest digit) and up to N-1 preceding symbols;
+        ``history[i]`` says how many of those preceding symbols are real context. Digits beyond
+        the history are ignored, so callers need not clean them.
+        """
+        window_keys = np.asarray(window_keys, dtype=np.int64)
+        history = np.minimum(np.asarray(history, dtype=np.int64), self.order - 1)
+        result = np.empty(len(window_keys), dtype=np.float64)
+        backoff = np.zeros(len(window_keys), dtype=np.float64)
+        pending = np.arange(len(window_keys))
+        for m in range(self.order - 1, -1, -1):  # context length, longest first
+            rows = pending[history[pending] >= m]
+            if len(rows) == 0:
+                continue
+            keys = window_keys[rows]
+            index, stored = self.levels[m].find(keys % self._power(m + 1))
+            hit = rows[stored]
+            result[hit] = self.levels[m].logp[index[stored]] + backoff[hit]
+            missed = rows[~stored]
+            if m > 0 and len(missed):
+                ctx_index, ctx_stored = self.levels[m - 1].find((window_keys[missed] // self.V) % self._power(m))
+                backoff[missed[ctx_stored]] += self.levels[m - 1].bow[ctx_index[ctx_stored]]
+            done = np.zeros(len(window_keys), bool)
+            done[hit] = True
+            pending = pending[~done[pending]]
+        if len(pending):
+            raise NgramError("model is missing unigram entries; the model file is damaged")
+        return result
+
+    # ----- questions a user asks ---------------------------------------------------------
+    def window_keys(self, encoded: Encoded) -> tuple[np.ndarray, np.ndarray]:
+        """Packed windows and histories for every target position of an encoded corpus."""
+        ids = encoded.ids
+        targets = np.arange(1, len(ids), dtype=np.int64)
+        keys = np.zeros(len(targets), dtype=np.int64)
+        for i in range(self.order):
+            keys += ids[np.maximum(targets - i, 0)] * self._power(i)
+        return keys, encoded.history()
+
+    def logprob_encoded(self, encoded: Encoded) -> np.ndarray:
+        """ln p of every target symbol (characters and end symbols) of an encoded corpus."""
+        keys, history = self.window_keys(encoded)
+        return self.logprob_keys(keys, history)
+
+    def context_key(self, context_ids: np.ndarray, at_start: bool = True) -> tuple[int, int]:
+        """Packed key and history length of the model's view of a context.
+
+        With ``at_start`` the context begins a name, so the start symbol precedes it.
+        """
+        ids = list(int(i) for i in context_ids)
+        if at_start:
+            ids = [BOUNDARY] + ids
+        ids = ids[len(ids) - (self.order - 1) :] if self.order > 1 else []
+        key = 0
+        for i in ids:
+            key = key * self.V + i
+        return key, len(ids)
+
+    def probs(self, context: str = "", at_start: bool = True) -> np.ndarray:
+        """p(next symbol | context) over the whole vocabulary (index 0 = end of name); sums to 1."""
+        return np.exp(self.logprobs(context, at_start))
+
+    def logprobs(self, context: str = "", at_start: bool = True) -> np.ndarray:
+        key, history = self.context_key(self.vocabulary.encode_context(context), at_start)
+        window = key * self.V + np.arange(self.V, dtype=np.int64)
+        return self.logprob_keys(window, np.full(self.V, history))
+
+    def score(self, names: Sequence[str], unknown: str = "error") -> tuple[np.ndarray, np.ndarray]:
+        """Total ln p and scored symbols per name, all names in one vectorised pass."""
+        encoded = self.vocabulary.encode(names, unknown=unknown)
+        logp = self.logprob_encoded(encoded)
+        symbols = encoded.symbols_per_name()
+        totals = np.add.reduceat(logp, encoded.starts) if len(logp) else np.zeros(0)
+        return totals, symbols
+
+    def logprob(self, name: str) -> float:
+        """ln p(name), end symbol included."""
+        return float(self.score([name])[0][0])
+
+    def describe(self) -> str:
+        est = self.estimator.get("name", "?")
+        sizes = ", ".join(f"{n + 1}:{c}" for n, c in enumerate(self.n_ngrams()))
+        return f"order {self.order} {est} model, V = {self.V} symbols, stored n-grams by order {sizes}"

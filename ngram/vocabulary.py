@@ -1,0 +1,178 @@
+"""Vocabulary: characters <-> integer ids, and names -> one padded int array.
+
+Id 0 is the boundary symbol. It is the start padding (context only, never predicted) and the
+end-of-name target. One symbol can play both parts because inside a name it never occurs: in a
+context it can only mean "start", as a target it can only mean "end". Ids 1..C are the training
+characters in sorted order; an optional last id is ``<unk>``, the class unknown characters map to.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from .errors import NgramError
+
+BOUNDARY = 0
+BOUNDARY_DISPLAY = "."  # how the boundary is printed (the blog series' convention)
+UNK_TOKEN = "<unk>"
+UNKNOWN_POLICIES = ("error", "skip", "unk")
+
+
+@dataclass
+class Encoded:
+    """Names as one int array: ``[0, name1..., 0, name2..., 0]``.
+
+    Every position but the first is a prediction target (a character, or 0 = end of name).
+    ``history[j]`` is how many symbols of the same name precede target j, counting the start
+    boundary, so an order-N model uses ``min(history, N-1)`` of them (KenLM's convention: one
+    start symbol, contexts truncated there, never crossing into the previous name).
+    """
+
+    ids: np.ndarray  # int64, len = total symbols + 1
+    starts: np.ndarray  # index in ids of each name's start boundary
+    oov: int = 0  # characters outside the vocabulary (mapped to <unk> or skipped)
+
+    @property
+    def n_names(self) -> int:
+        return len(self.starts)
+
+    @property
+    def n_targets(self) -> int:
+        return len(self.ids) - 1
+
+    def history(self) -> np.ndarray:
+        """Symbols available as context before each target position 1..T (start boundary included)."""
+        positions = np.arange(len(self.ids), dtype=np.int64)
+        last_boundary = np.maximum.accumulate(np.where(self.ids == BOUNDARY, positions, 0))
+        # Target j's name started at the last boundary strictly before j.
+        return positions[1:] - last_boundary[:-1]
+
+    def symbols_per_name(self) -> np.ndarray:
+        """Scored symbols per name: its characters plus the end symbol."""
+        return np.diff(np.append(self.starts, len(self.ids) - 1))
+
+
+class Vocabulary:
+    """The symbols a model knows: boundary, sorted characters, optional ``<unk>``."""
+
+    def __init__(self, characters: Iterable[str], unk: bool = False):
+        chars = sorted(set(characters))
+        for c in chars:
+            if len(c) != 1:
+                raise NgramError(f"vocabulary entries must be single characters, got {c!r}")
+            if c == "\n":
+                raise NgramError("a newline cannot be a vocabulary character")
+        self.characters: list[str] = chars
+        self.unk = bool(unk)
+        # Code points sorted, so encoding is one searchsorted over the whole corpus.
+        self._codepoints = np.array([ord(c) for c in chars], dtype=np.int64)
+
+    @classmethod
+    def from_names(cls, names: Sequence[str], unk: bool = False) -> "Vocabulary":
+        return cls(set("".join(names)), unk=unk)
+
+    @property
+    def size(self) -> int:
+        """V: the length of every probability vector (boundary/end + characters + <unk>)."""
+        return 1 + len(self.characters) + int(self.unk)
+
+    @property
+    def unk_id(self) -> int | None:
+        return self.size - 1 if self.unk else None
+
+    @property
+    def symbols(self) -> list[str]:
+        """Display form of every id: ``.`` for the boundary, ``<unk>`` for the unknown class."""
+        return [BOUNDARY_DISPLAY] + self.characters + ([UNK_TOKEN] if self.unk else [])
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Vocabulary) and (self.characters, self.unk) == (other.characters, other.unk)
+
+    def __repr__(self) -> str:
+        return f"Vocabulary({''.join(self.characters)!r}, unk={self.unk})"
+
+    def to_json(self) -> dict:
+        return {"characters": self.characters, "unk": self.unk}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Vocabulary":
+        return cls(data["characters"], unk=data["unk"])
+
+    def encode(
+        self,
+        names: Sequence[str],
+        unknown: str = "error",
+        line_numbers: Sequence[int] | None = None,
+        source: str = "input",
+    ) -> Encoded:
+        """Map names to ids in one vectorised pass.
+
+        ``unknown`` says what happens to characters outside the vocabulary: ``error`` raises a
+        one-line error naming the character, line and file; ``skip`` drops them (the name is scored
+        as if they were not there) and counts them; ``unk`` maps them to ``<unk>``.
+        """
+        if unknown not in UNKNOWN_POLICIES:
+            raise NgramError(f"unknown-character policy must be one of {', '.join(UNKNOWN_POLICIES)}, got {unknown!r}")
+        if unknown == "unk" and not self.unk:
+            raise NgramError("--unknown unk needs a model trained with an <unk> class (train with --unk)")
+        for name in names:
+            if "\n" in name:
+                raise NgramError("a name cannot contain a newline")
+        text = "\n" + "\n".join(names) + "\n"
+        codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.int64)
+        is_boundary = codes == 10
+        if len(self._codepoints):
+            slot_clipped = np.minimum(np.searchsorted(self._codepoints, codes), len(self._codepoints) - 1)
+            known = self._codepoints[slot_clipped] == codes
+        else:
+            slot_clipped, known = np.zeros(len(codes), np.int64), np.zeros(len(codes), bool)
+        ids = np.where(is_boundary, BOUNDARY, slot_clipped + 1)
+        unknown_mask = ~known & ~is_boundary
+        oov = int(unknown_mask.sum())
+        if oov:
+            if unknown == "error":
+                first = int(np.flatnonzero(unknown_mask)[0])
+                name_index = int(is_boundary[:first].sum()) - 1
+                line = line_numbers[name_index] if line_numbers is not None else name_index + 1
+                char = chr(int(codes[first]))
+                raise NgramError(
+                    f"{source}, line {line}: character {char!r} (U+{ord(char):04X}) is not in the model's vocabulary; "
+                    "use --unknown skip to leave such characters out"
+                    + (" or --unknown unk to score them as <unk>" if self.unk else "")
+                )
+            if unknown == "unk":
+                ids = np.where(unknown_mask, self.unk_id, ids)
+            else:
+                ids = ids[~unknown_mask]
+                is_boundary = is_boundary[~unknown_mask]
+        starts = np.flatnonzero(is_boundary)[:-1]
+        # A name made only of skipped characters would become an empty name: it still predicts
+        # its end symbol, which is what a model asked about an empty string should do.
+        return Encoded(ids=ids.astype(np.int64), starts=starts, oov=oov)
+
+    def encode_context(self, context: str, what: str = "context") -> np.ndarray:
+        """Ids of a context string (e.g. a sampling prefix); unknown characters are an error."""
+        ids = []
+        for c in context:
+            if c in self._index:
+                ids.append(self._index[c])
+            else:
+                raise NgramError(f"{what} {context!r}: character {c!r} (U+{ord(c):04X}) is not in the model's vocabulary")
+        return np.array(ids, dtype=np.int64)
+
+    @property
+    def _index(self) -> dict[str, int]:
+        return {c: i + 1 for i, c in enumerate(self.characters)}
+
+    def decode(self, ids: Iterable[int]) -> str:
+        """Characters for ids (boundaries dropped, <unk> shown as U+FFFD)."""
+        out = []
+        for i in ids:
+            i = int(i)
+            if i == BOUNDARY:
+                continue
+            out.append("\ufffd" if self.unk and i == self.unk_id else self.characters[i - 1])
+        return "".join(out)
