@@ -13,6 +13,7 @@ crosses into the previous name and a start symbol appears only as the first symb
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable, Iterable
 
 import numpy as np
 
@@ -76,10 +77,12 @@ def unique_counts(keys: np.ndarray, weights: np.ndarray | None = None) -> tuple[
     return keys[starts], np.add.reduceat(weights, starts)
 
 
-def count_ngrams(encoded: Encoded, order: int, vocab_size: int, weights: np.ndarray | None = None) -> Counts:
+def count_ngrams(encoded: Encoded, order: int, vocab_size: int, weights: np.ndarray | None = None,
+                 progress: Callable[[Iterable], Iterable] | None = None) -> Counts:
     """Counts of every n-gram of orders 1..order in the encoded corpus, with no per-symbol loop.
 
     ``weights`` (one per name) makes each occurrence count that much (weighted corpora).
+    ``progress`` may wrap the loop over orders (the CLI passes a tqdm bar; the library draws none).
     """
     check_order(order, vocab_size)
     ids = encoded.ids
@@ -91,7 +94,8 @@ def count_ngrams(encoded: Encoded, order: int, vocab_size: int, weights: np.ndar
         name_of_target = np.repeat(np.arange(encoded.n_names), encoded.symbols_per_name())
         target_weights = np.asarray(weights, dtype=np.float64)[name_of_target]
     result = Counts(order=order, vocab_size=vocab_size)
-    for n in range(1, order + 1):
+    orders = range(1, order + 1)
+    for n in progress(orders) if progress else orders:
         if n > 1:
             # Only targets with n-1 symbols of history in their own name take part from here on.
             keep = history >= n - 1

@@ -45,11 +45,18 @@ class Level:
         return index, self.keys[index] == query
 
 
+def hash_names(names: Sequence[str]) -> np.ndarray:
+    """A 64-bit hash per name (one hash per name, not per character)."""
+    return np.array(
+        [int.from_bytes(hashlib.blake2b(n.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little") for n in names],
+        dtype=np.uint64,
+    )
+
+
 def name_fingerprints(names: Sequence[str]) -> np.ndarray:
-    """64-bit hashes of names, sorted: enough to tell sampled names from training names
-    without shipping the training set inside the model file."""
-    hashes = [int.from_bytes(hashlib.blake2b(n.encode("utf-8"), digest_size=8).digest(), "little") for n in names]
-    return np.unique(np.array(hashes, dtype=np.uint64))
+    """Sorted unique name hashes: enough to tell sampled names from training names without
+    shipping the training set inside the model file."""
+    return np.unique(hash_names(names))
 
 
 @dataclass
@@ -129,7 +136,7 @@ class Model:
         ids = list(int(i) for i in context_ids)
         if at_start:
             ids = [BOUNDARY] + ids
-        ids = ids[len(ids) - (self.order - 1) :] if self.order > 1 else []
+        ids = ids[max(0, len(ids) - (self.order - 1)) :] if self.order > 1 else []
         key = 0
         for i in ids:
             key = key * self.V + i

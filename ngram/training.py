@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -28,6 +28,7 @@ def train(
     weights: Sequence[float] | None = None,
     source: str = "<names>",
     vocabulary: Vocabulary | None = None,
+    progress: Callable[[Iterable], Iterable] | None = None,
 ) -> Model:
     """Fit an order-``order`` model on ``names`` (add-k, k = 0.1, unless told otherwise).
 
@@ -38,7 +39,7 @@ def train(
     vocabulary = vocabulary or Vocabulary.from_names(names, unk=unk)
     check_order(order, vocabulary.size)
     encoded = vocabulary.encode(names)
-    counts = count_ngrams(encoded, order, vocabulary.size, None if weights is None else np.asarray(weights, float))
+    counts = count_ngrams(encoded, order, vocabulary.size, None if weights is None else np.asarray(weights, float), progress)
     model = estimator.fit(counts, vocabulary)
     model.corpus = {
         "source": source,

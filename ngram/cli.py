@@ -1,0 +1,383 @@
+"""The command line: a thin typer layer that parses, calls the library and formats.
+
+Every user error is one line on stderr and a non-zero exit (1 for bad data or files, 2 for bad
+usage), never a traceback. Numbers say their unit and the data they were measured on.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import List, Optional
+
+import numpy as np
+import typer
+
+try:  # typer >= 0.20 carries its own copy of click; older releases use click itself
+    from typer._click import exceptions as _click_exceptions
+except ImportError:  # pragma: no cover - depends on the installed typer
+    from click import exceptions as _click_exceptions
+
+from . import io as model_io
+from .corpus import DEFAULT_MAX_NAME_LENGTH, default_corpus_path, read_names
+from .errors import NgramError
+from .estimators import ESTIMATORS, make_estimator
+from .metrics import evaluate as evaluate_model
+from .metrics import explain as explain_model
+from .sampling import novelty as sample_novelty
+from .sampling import sample as sample_names
+from .training import train as train_model
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    help="Character-level n-gram language models for lists of names: train, evaluate, sample.",
+)
+
+WHY_SAME = "cross-entropy = NLL: averaged over held-out symbols, -ln p(next | context) is the cross-entropy between the one-hot next-symbol labels and the model's probability vectors."
+
+
+def _progress_enabled(quiet: bool) -> bool:
+    return not quiet and sys.stderr.isatty()
+
+
+def _emit_json(obj) -> None:
+    typer.echo(json.dumps(obj, ensure_ascii=False, indent=2, default=_json_default))
+
+
+def _json_default(value):
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return float(value)
+    raise TypeError(type(value).__name__)
+
+
+def _note(message: str, quiet: bool) -> None:
+    if not quiet:
+        typer.echo(message, err=True)
+
+
+def _settings(k, discounts, weights, backoff) -> dict:
+    settings = {}
+    if k is not None:
+        settings["k"] = k
+    if discounts is not None:
+        try:
+            settings["discounts"] = [float(x) for x in discounts.replace(",", " ").split()]
+        except ValueError:
+            raise NgramError(f"--discounts takes numbers separated by commas, got {discounts!r}") from None
+    if weights is not None:
+        try:
+            settings["weights"] = [float(x) for x in weights.replace(",", " ").split()]
+        except ValueError:
+            raise NgramError(f"--weights takes numbers separated by commas, got {weights!r}") from None
+    if backoff:
+        settings["backoff"] = True
+    return settings
+
+
+@app.command()
+def train(
+    corpus: Optional[str] = typer.Argument(None, help="Name list, one per line ('-' = stdin). Default: the shipped Italian first names."),
+    output: Path = typer.Option(Path("model.ngram"), "--output", "-o", help="Where to write the model."),
+    order: int = typer.Option(4, "--order", "-N", help="n-gram order: the model sees order-1 symbols of context."),
+    smoothing: str = typer.Option("add-k", "--smoothing", "-s", help=f"Estimator: {', '.join(ESTIMATORS)}."),
+    k: Optional[float] = typer.Option(None, "--k", help="Pseudo-count for add-k (default 0.1; Laplace is 1)."),
+    discounts: Optional[str] = typer.Option(None, "--discounts", help="Discounts for discounting estimators, comma-separated."),
+    weights: Optional[str] = typer.Option(None, "--weights", help="Per-order interpolation weights (Jelinek-Mercer), comma-separated."),
+    backoff: bool = typer.Option(False, "--backoff", help="Back-off (Katz-style) instead of interpolated form, where supported."),
+    unk: bool = typer.Option(False, "--unk/--no-unk", help="Add an <unk> class that unknown characters map to at evaluation."),
+    lowercase: bool = typer.Option(False, "--lowercase", help="Lowercase names before training."),
+    encoding: str = typer.Option("utf-8", "--encoding", help="Text encoding of the corpus."),
+    max_name_length: int = typer.Option(DEFAULT_MAX_NAME_LENGTH, "--max-name-length", help="Reject longer lines (guards against non-name files)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No summary or progress bars."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of the summary."),
+):
+    """Train a model and save it.
+
+    Example: ngram train data/italian-first-names.txt --order 4 --k 0.1 -o model.ngram
+    """
+    started = time.perf_counter()
+    source = corpus if corpus is not None else str(default_corpus_path())
+    data = read_names(source, lowercase=lowercase, encoding=encoding, max_name_length=max_name_length)
+    if data.blank_lines:
+        _note(f"warning: {data.source}: skipped {data.blank_lines} blank line(s)", quiet)
+    estimator = make_estimator(smoothing, **_settings(k, discounts, weights, backoff))
+    progress = None
+    if _progress_enabled(quiet):
+        from tqdm import tqdm
+
+        progress = lambda it: tqdm(it, desc="counting n-grams", unit="order", leave=False)  # noqa: E731
+    model = train_model(data.names, order=order, estimator=estimator, unk=unk, source=data.source, progress=progress)
+    model_io.save(model, output)
+    elapsed = time.perf_counter() - started
+    fit = evaluate_model(model, data.names, data=data.source)
+    result = {
+        "model": str(output),
+        "corpus": data.source,
+        "names": len(data.names),
+        "symbols": fit.symbols,
+        "vocabulary_size": model.V,
+        "order": model.order,
+        "estimator": model.estimator,
+        "ngrams_per_order": model.n_ngrams(),
+        "train_nll_nats_per_symbol": fit.nll,
+        "seconds": elapsed,
+    }
+    if as_json:
+        _emit_json(result)
+        return
+    if quiet:
+        return
+    typer.echo(f"trained {model.describe()}")
+    typer.echo(f"  corpus        {data.source}: {len(data.names)} names, {fit.symbols} symbols (characters + one end symbol per name)")
+    typer.echo(f"  vocabulary    {model.V} symbols: '.' (start/end) + {''.join(model.vocabulary.characters)!r}" + (" + <unk>" if model.vocabulary.unk else ""))
+    settings = {key: value for key, value in model.estimator.items() if key not in ("name", "report")}
+    typer.echo(f"  estimator     {model.estimator.get('name')} {settings if settings else ''}".rstrip())
+    for line in _report_lines(model.estimator.get("report")):
+        typer.echo(f"  note          {line}")
+    typer.echo(f"  training NLL  {fit.nll:.4f} nats/symbol on {data.source} (the training data itself; evaluate on held-out names)")
+    typer.echo(f"  saved         {output} in {elapsed:.2f} s")
+
+
+def _report_lines(report) -> list[str]:
+    if not report:
+        return []
+    if isinstance(report, dict):
+        lines = report.get("notes")
+        if lines:
+            return [str(x) for x in lines]
+        return [f"{key}: {value}" for key, value in report.items()]
+    return [str(report)]
+
+
+def _load(model: Path):
+    return model_io.load(model)
+
+
+@app.command()
+def evaluate(
+    model: Path = typer.Argument(..., help="A .ngram model file."),
+    data: str = typer.Argument(..., help="Held-out names, one per line ('-' = stdin)."),
+    unknown: Optional[str] = typer.Option(None, "--unknown", help="Unknown characters: error (default), skip, or unk (models trained with --unk; their default)."),
+    per_name: bool = typer.Option(False, "--per-name", help="Print name, symbols, total NLL (nats) as TSV."),
+    explain: bool = typer.Option(False, "--explain", help="Show the loss grouped by context: H(empirical) + KL(empirical || model)."),
+    lowercase: bool = typer.Option(False, "--lowercase", help="Lowercase names first."),
+    encoding: str = typer.Option("utf-8", "--encoding", help="Text encoding of the data."),
+    max_name_length: int = typer.Option(DEFAULT_MAX_NAME_LENGTH, "--max-name-length"),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No warnings."),
+):
+    """Average negative log-likelihood (= cross-entropy) of held-out names.
+
+    Example: ngram evaluate model.ngram ../shared/data/italian-names-test.txt
+    """
+    m = _load(model)
+    corpus = read_names(data, lowercase=lowercase, encoding=encoding, max_name_length=max_name_length)
+    if corpus.blank_lines:
+        _note(f"warning: {corpus.source}: skipped {corpus.blank_lines} blank line(s)", quiet or as_json)
+    policy = unknown or ("unk" if m.vocabulary.unk else "error")
+    result = evaluate_model(m, corpus.names, unknown=policy, data=corpus.source, line_numbers=corpus.line_numbers)
+    if per_name:
+        typer.echo("name\tsymbols\tnll_nats")
+        for name, symbols, nll in zip(corpus.names, result.per_name_symbols, result.per_name_nll):
+            typer.echo(f"{name}\t{symbols}\t{nll:.6f}")
+        return
+    out = {"model": str(model), **result.summary(), "unknown_policy": policy}
+    explanation = None
+    if explain:
+        encoded = m.vocabulary.encode(corpus.names, unknown=policy, line_numbers=corpus.line_numbers, source=corpus.source)
+        explanation = explain_model(m, encoded)
+        out["explain"] = explanation.summary()
+    if as_json:
+        _emit_json(out)
+        return
+    typer.echo(f"evaluated {model} on {corpus.source}: {result.names} names, {result.symbols} symbols (characters + one end symbol per name)")
+    if result.oov:
+        typer.echo(f"  OOV           {result.oov} character(s) outside the vocabulary ({'scored as <unk>' if policy == 'unk' else 'skipped, not scored'})")
+    typer.echo(f"  NLL           {result.nll:.4f} nats/symbol")
+    typer.echo(f"  cross-entropy {result.cross_entropy:.4f} nats/symbol  ({WHY_SAME})")
+    typer.echo(f"  bits          {result.bits:.4f} bits/symbol")
+    typer.echo(f"  perplexity    {result.perplexity:.4f} (per symbol)")
+    if explanation is not None:
+        e = explanation
+        typer.echo(f"  by context    {e.contexts} distinct contexts in {corpus.source}; weighting each context's cross-entropy between its")
+        typer.echo("                empirical next-symbol distribution (soft labels) and the model's vector by how often it occurs:")
+        typer.echo(f"                cross-entropy {e.cross_entropy:.4f} = H(empirical) {e.entropy:.4f} + KL(empirical || model) {e.kl:.4f} nats/symbol")
+        typer.echo("                (H is the data's own uncertainty given these contexts; KL is what the model gets wrong)")
+        typer.echo("  costliest contexts (^ = start of name): context, share of positions, H, KL")
+        for row in e.top:
+            typer.echo(f"    {row['context']!r:14} {row['weight']:.4f} {row['entropy']:.4f} {row['kl']:.4f}")
+
+
+@app.command()
+def sample(
+    model: Path = typer.Argument(..., help="A .ngram model file."),
+    n: int = typer.Option(10, "-n", "--num", help="How many names."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (same seed, same names)."),
+    temperature: float = typer.Option(1.0, "--temperature", "-t", help="Below 1: safer names; above 1: wilder."),
+    top_k: Optional[int] = typer.Option(None, "--top-k", help="Draw only from the k likeliest next symbols."),
+    top_p: Optional[float] = typer.Option(None, "--top-p", help="Draw only from the smallest set of symbols holding this much probability."),
+    prefix: str = typer.Option("", "--prefix", help="Every name starts with this."),
+    min_len: int = typer.Option(0, "--min-len", help="Minimum length in characters."),
+    max_len: int = typer.Option(50, "--max-len", help="Maximum length in characters."),
+    novel_only: bool = typer.Option(False, "--novel-only", help="Keep only names not in the training set."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No novelty report."),
+):
+    """Sample new names. Names go to stdout, the novelty report to stderr.
+
+    Example: ngram sample model.ngram -n 20 --seed 0 --temperature 0.8
+    """
+    m = _load(model)
+    names = sample_names(m, n=n, seed=seed, temperature=temperature, top_k=top_k, top_p=top_p,
+                         prefix=prefix, min_len=min_len, max_len=max_len)
+    report = None
+    if m.train_names is not None and len(m.train_names):
+        report, new = sample_novelty(m, names)
+        if novel_only:
+            names = [name for name, keep in zip(names, new) if keep]
+    elif novel_only:
+        raise NgramError(f"{model}: the model does not record its training names, so --novel-only cannot tell new names")
+    if as_json:
+        _emit_json({"model": str(model), "seed": seed, "names": names, "novelty": report.summary() if report else None})
+        return
+    for name in names:
+        typer.echo(name)
+    if report and not quiet:
+        kept = f"; kept the {len(names)} new ones" if novel_only else ""
+        typer.echo(
+            f"novelty: {report.new} of {report.samples} samples are not in the training set ({report.in_training} are){kept}",
+            err=True,
+        )
+
+
+@app.command()
+def probs(
+    model: Path = typer.Argument(..., help="A .ngram model file."),
+    context: str = typer.Argument("", help="The start of a name; the model predicts the next symbol."),
+    top: Optional[int] = typer.Option(None, "--top", help="Show only the TOP likeliest symbols."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+):
+    """The model's probability vector for the next symbol after a context: the lookup table, made visible.
+
+    Example: ngram probs model.ngram mar --top 10
+    """
+    m = _load(model)
+    p = m.probs(context)
+    symbols = ["<end>"] + m.vocabulary.characters + (["<unk>"] if m.vocabulary.unk else [])
+    order = np.argsort(-p, kind="stable")
+    if top is not None:
+        if top < 1:
+            raise NgramError(f"--top must be at least 1, got {top}")
+        order = order[:top]
+    if as_json:
+        _emit_json({"model": str(model), "context": context, "probs": {symbols[i]: float(p[i]) for i in order}, "sum": float(p.sum())})
+        return
+    typer.echo(f"p(next symbol | {context!r} at the start of a name), order-{m.order} model ({m.estimator.get('name')}); the vector sums to {p.sum():.12f}")
+    for i in order:
+        shown = repr(symbols[i]) if symbols[i] not in ("<end>", "<unk>") else symbols[i]
+        typer.echo(f"  {shown:8} {p[i]:.6f}  {-math.log(p[i]) if p[i] > 0 else float('inf'):7.4f} nats")
+
+
+@app.command()
+def info(
+    model: Path = typer.Argument(..., help="A .ngram model file."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+):
+    """What a model file holds: order, vocabulary, estimator, training corpus, n-gram counts.
+
+    Example: ngram info model.ngram
+    """
+    m = _load(model)
+    out = {
+        "model": str(model), "order": m.order, "vocabulary": m.vocabulary.symbols, "estimator": m.estimator,
+        "corpus": m.corpus, "ngrams_per_order": m.n_ngrams(),
+    }
+    if as_json:
+        _emit_json(out)
+        return
+    typer.echo(m.describe())
+    typer.echo(f"  vocabulary  {' '.join(repr(s) for s in m.vocabulary.symbols)}")
+    typer.echo(f"  estimator   {m.estimator}")
+    typer.echo(f"  corpus      {m.corpus}")
+
+
+@app.command(name="export")
+def export_(
+    model: Path = typer.Argument(..., help="A .ngram model file."),
+    arpa: Path = typer.Option(..., "--arpa", help="Write an ARPA file here."),
+):
+    """Write the model as a standard ARPA file (log10, back-off weights, <s> </s> <unk>, space as <sp>).
+
+    Example: ngram export model.ngram --arpa model.arpa
+    """
+    from .arpa import write_arpa
+
+    write_arpa(_load(model), arpa)
+    typer.echo(f"wrote {arpa}", err=True)
+
+
+@app.command(name="import")
+def import_(
+    arpa: Path = typer.Argument(..., help="An ARPA file (KenLM's, SRILM's or ours)."),
+    output: Path = typer.Option(Path("model.ngram"), "--output", "-o", help="Where to write the model."),
+):
+    """Read an ARPA file into an ngram model, so every verb works on it.
+
+    Example: ngram import model.arpa -o model.ngram
+    """
+    from .arpa import read_arpa
+
+    m = read_arpa(arpa)
+    model_io.save(m, output)
+    typer.echo(f"imported {arpa}: {m.describe()}; saved {output}", err=True)
+
+
+def main(argv: List[str] | None = None) -> int:
+    """Console entry point: one line on stderr for every user error, never a traceback."""
+    command = typer.main.get_command(app)
+    no_args = getattr(_click_exceptions, "NoArgsIsHelpError", ())
+    try:
+        command.main(args=argv, prog_name="ngram", standalone_mode=False)
+    except NgramError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        return 1
+    except no_args as exc:
+        typer.echo(exc.ctx.get_help() if exc.ctx else str(exc))
+        return 0
+    except _click_exceptions.UsageError as exc:
+        verb = f"ngram {exc.ctx.info_name}" if exc.ctx is not None and exc.ctx.parent is not None else "ngram"
+        message = " ".join(exc.format_message().split())
+        typer.echo(f"error: {message} (see {verb} --help)", err=True)
+        return 2
+    except _click_exceptions.ClickException as exc:
+        typer.echo(f"error: {' '.join(exc.format_message().split())}", err=True)
+        return 2
+    except (typer.Abort, EOFError):
+        typer.echo("error: aborted", err=True)
+        return 1
+    except typer.Exit as exc:
+        return exc.exit_code
+    except KeyboardInterrupt:
+        typer.echo("error: interrupted", err=True)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except MemoryError:
+        typer.echo("error: out of memory (try a lower order or a smaller corpus)", err=True)
+        return 1
+    except OSError as exc:
+        typer.echo(f"error: {exc.filename + ': ' if getattr(exc, 'filename', None) else ''}{exc.strerror or exc}", err=True)
+        return 1
+    return 0
+
+
+def run() -> None:
+    sys.exit(main())

@@ -1,0 +1,180 @@
+"""Model files: one ``.ngram`` file, an uncompressed ``np.savez`` archive with a JSON header.
+
+Loading never unpickles (``allow_pickle=False``), and every array's declared shape is checked
+against the bytes actually in the archive before anything is allocated, so a truncated, corrupt,
+hostile or foreign file gets a one-line error instead of a crash or a huge allocation. Saving
+writes a temporary file beside the target and renames it over, so an interrupted save leaves the
+previous model intact.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from .errors import NgramError
+from .model import Level, Model
+from .vocabulary import Vocabulary
+
+FORMAT = "ngram-model"
+FORMAT_VERSION = 1
+_ARRAY_DTYPES = {"keys": np.int64, "logp": np.float64, "bow": np.float64}
+
+
+def save(model: Model, path: str | os.PathLike) -> None:
+    """Write ``model`` to ``path`` atomically."""
+    path = Path(path)
+    header = {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "vocabulary": model.vocabulary.to_json(),
+        "order": model.order,
+        "estimator": model.estimator,
+        "corpus": model.corpus,
+    }
+    arrays = {"header": np.frombuffer(json.dumps(header, ensure_ascii=False).encode("utf-8"), dtype=np.uint8)}
+    for n, level in enumerate(model.levels, start=1):
+        arrays[f"keys{n}"] = level.keys.astype(np.int64, copy=False)
+        arrays[f"logp{n}"] = level.logp.astype(np.float64, copy=False)
+        arrays[f"bow{n}"] = level.bow.astype(np.float64, copy=False)
+    if model.train_names is not None:
+        arrays["train_names"] = model.train_names.astype(np.uint64, copy=False)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise NgramError(f"{path}: folder {folder} does not exist")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    except PermissionError:
+        raise NgramError(f"{path}: cannot write in folder {folder} (permission denied)") from None
+    except OSError as exc:
+        raise NgramError(f"{path}: cannot write in folder {folder} ({exc.strerror or exc})") from None
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            np.savez(handle, **arrays)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if isinstance(exc, OSError):
+            raise NgramError(f"{path}: could not save the model ({exc.strerror or exc}); any previous file there is unchanged") from None
+        raise
+
+
+def _check_members(archive: zipfile.ZipFile, label: str) -> dict[str, tuple[tuple, np.dtype]]:
+    """Read each member's .npy header and check it against the member's real size."""
+    shapes = {}
+    for info in archive.infolist():
+        if not info.filename.endswith(".npy"):
+            raise NgramError(f"{label}: unexpected member {info.filename!r}; not an ngram model file")
+        if info.compress_type != zipfile.ZIP_STORED:
+            raise NgramError(f"{label}: compressed member {info.filename!r}; not an ngram model file")
+        with archive.open(info) as member:
+            try:
+                version = np.lib.format.read_magic(member)
+                if version == (1, 0):
+                    shape, fortran, dtype = np.lib.format.read_array_header_1_0(member)
+                elif version == (2, 0):
+                    shape, fortran, dtype = np.lib.format.read_array_header_2_0(member)
+                else:
+                    raise ValueError("unsupported .npy version")
+                offset = member.tell()
+            except ValueError as exc:
+                raise NgramError(f"{label}: member {info.filename!r} is damaged ({exc})") from None
+        if dtype.hasobject:
+            raise NgramError(f"{label}: member {info.filename!r} holds Python objects; refused (model files never need pickle)")
+        declared = math.prod(shape) * dtype.itemsize
+        if declared != info.file_size - offset:
+            raise NgramError(f"{label}: member {info.filename!r} declares {declared} bytes but holds {info.file_size - offset}; the file is damaged")
+        shapes[info.filename[:-4]] = (shape, dtype)
+    return shapes
+
+
+def load(path: str | os.PathLike) -> Model:
+    """Read a model file, checking everything a damaged or hostile file could get wrong."""
+    label = str(path)
+    p = Path(path)
+    if not p.exists():
+        raise NgramError(f"{label}: no such file")
+    if p.is_dir():
+        raise NgramError(f"{label}: is a directory, not a model file")
+    try:
+        archive = zipfile.ZipFile(p)
+    except PermissionError:
+        raise NgramError(f"{label}: permission denied") from None
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError):
+        raise NgramError(f"{label}: not an ngram model file (damaged or truncated, or another kind of file)") from None
+    try:
+        with archive:
+            shapes = _check_members(archive, label)
+            if "header" not in shapes:
+                raise NgramError(f"{label}: no header; not an ngram model file")
+            with np.load(p, allow_pickle=False) as npz:
+                arrays = {name: npz[name] for name in shapes}
+    except NgramError:
+        raise
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, KeyError, RuntimeError) as exc:
+        raise NgramError(f"{label}: not a readable ngram model file ({type(exc).__name__})") from None
+    return _from_arrays(arrays, label)
+
+
+def _from_arrays(arrays: dict[str, np.ndarray], label: str) -> Model:
+    try:
+        header = json.loads(arrays["header"].astype(np.uint8).tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise NgramError(f"{label}: header is not valid JSON; the file is damaged") from None
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        raise NgramError(f"{label}: not an ngram model file (format {header.get('format') if isinstance(header, dict) else None!r})")
+    if header.get("version") != FORMAT_VERSION:
+        raise NgramError(f"{label}: model format version {header.get('version')!r} is not supported (this ngram reads version {FORMAT_VERSION})")
+    try:
+        vocabulary = Vocabulary.from_json(header["vocabulary"])
+        order = header["order"]
+        if not isinstance(order, int) or order < 1:
+            raise ValueError
+    except (KeyError, TypeError, ValueError, NgramError):
+        raise NgramError(f"{label}: header has a bad vocabulary or order; the file is damaged") from None
+    V = vocabulary.size
+    if V ** order > np.iinfo(np.int64).max:
+        raise NgramError(f"{label}: order {order} is too high for its vocabulary; the file is damaged")
+    levels = []
+    for n in range(1, order + 1):
+        parts = {}
+        for kind, dtype in _ARRAY_DTYPES.items():
+            name = f"{kind}{n}"
+            if name not in arrays:
+                raise NgramError(f"{label}: array {name} is missing; the file is damaged")
+            array = arrays[name]
+            if array.ndim != 1 or array.dtype != dtype:
+                raise NgramError(f"{label}: array {name} has the wrong shape or type; the file is damaged")
+            parts[kind] = array
+        keys, logp, bow = parts["keys"], parts["logp"], parts["bow"]
+        if not (len(keys) == len(logp) == len(bow)):
+            raise NgramError(f"{label}: order-{n} arrays have different lengths; the file is damaged")
+        if len(keys) and (keys[0] < 0 or keys[-1] >= V**n or np.any(keys[1:] <= keys[:-1])):
+            raise NgramError(f"{label}: order-{n} n-gram keys are out of range or not sorted; the file is damaged")
+        if np.isnan(logp).any() or (logp > 1e-9).any() or np.isnan(bow).any() or np.isposinf(bow).any():
+            raise NgramError(f"{label}: order-{n} probabilities are not valid (NaN, or above 1); the file is damaged")
+        levels.append(Level(keys, logp, bow))
+    if not np.array_equal(levels[0].keys, np.arange(V)):
+        raise NgramError(f"{label}: the unigram level must hold every symbol; the file is damaged")
+    train_names = arrays.get("train_names")
+    if train_names is not None and (train_names.ndim != 1 or train_names.dtype != np.uint64):
+        raise NgramError(f"{label}: array train_names has the wrong shape or type; the file is damaged")
+    return Model(
+        vocabulary=vocabulary,
+        order=order,
+        levels=levels,
+        estimator=header.get("estimator") or {},
+        corpus=header.get("corpus") or {},
+        train_names=train_names,
+    )

@@ -1,0 +1,180 @@
+"""Sampling names, many at once.
+
+The back-off model is turned into a deterministic automaton: one state per stored context
+(n-grams of order < N), each with its full next-symbol row and, per symbol, the state of the
+longest stored suffix of the extended history. Sampling is then a vectorised categorical draw
+over all unfinished names per step, and one gather for the next states, with no Python loop per
+name. This relies on the model's n-gram set being closed under prefixes and suffixes, which
+counting guarantees and ``Model.closed()`` restores for imported files.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import NgramError
+from .model import Model, hash_names
+from .vocabulary import BOUNDARY
+
+
+@dataclass
+class Automaton:
+    rows: np.ndarray  # states × V probabilities (float64)
+    next_state: np.ndarray  # states × V int64
+    start: int  # the state right after the start symbol
+
+
+def build_automaton(model: Model) -> Automaton:
+    V, N = model.V, model.order
+    if N == 1:
+        row = np.exp(model.levels[0].logp)[None, :]
+        return Automaton(rows=row, next_state=np.zeros((1, V), np.int64), start=0)
+    # States: every stored n-gram of order 1..N-1, numbered order by order.
+    offsets = np.cumsum([0] + [len(model.levels[n]) for n in range(N - 1)])
+    n_states = int(offsets[-1])
+    logrows = np.empty((n_states, V))
+    next_state = np.empty((n_states, V), np.int64)
+    symbols = np.arange(V, dtype=np.int64)
+    for n in range(1, N):
+        level = model.levels[n - 1]
+        lo, hi = offsets[n - 1], offsets[n]
+        keys = level.keys
+        # Row of context h: stored children take p*(hw); the rest back off to h's suffix row.
+        if n == 1:
+            base = np.broadcast_to(model.levels[0].logp, (len(keys), V))
+        else:
+            suffix_index, ok = model.levels[n - 2].find(keys % V ** (n - 1))
+            if not ok.all():
+                raise NgramError("model n-grams are not suffix-closed; load it through ngram so it is repaired")
+            base = logrows[offsets[n - 2] + suffix_index]
+        rows = level.bow[:, None] + base
+        children = model.levels[n]
+        child_context = children.keys // V
+        owner, has_owner = level.find(child_context)
+        rows[owner[has_owner], children.keys[has_owner] % V] = children.logp[has_owner]
+        logrows[lo:hi] = rows
+        # Transitions: h+w if that is a stored context, else the suffix state's transition.
+        if n == 1:
+            fallback = np.broadcast_to(symbols, (len(keys), V))  # unigram states are ids
+        else:
+            fallback = next_state[offsets[n - 2] + suffix_index]
+        if n + 1 <= N - 1:
+            extended = keys[:, None] * V + symbols[None, :]
+            index, stored = model.levels[n].find(extended.ravel())
+            index, stored = index.reshape(len(keys), V), stored.reshape(len(keys), V)
+            next_state[lo:hi] = np.where(stored, offsets[n] + index, fallback)
+        else:
+            # A longest context extended drops its oldest symbol, which is what the suffix
+            # state's own transition already computes.
+            next_state[lo:hi] = fallback
+    return Automaton(rows=np.exp(logrows), next_state=next_state, start=int(offsets[0] + BOUNDARY))
+
+
+def adjust_rows(rows: np.ndarray, temperature: float = 1.0, top_k: int | None = None,
+                top_p: float | None = None) -> np.ndarray:
+    """Temperature, top-k and nucleus (top-p) filtering, each row renormalised."""
+    rows = np.array(rows, dtype=np.float64)
+    if temperature != 1.0:
+        with np.errstate(divide="ignore"):
+            logits = np.log(rows) / temperature
+        logits -= logits.max(axis=1, keepdims=True)
+        rows = np.exp(logits)
+    if top_k is not None and top_k < rows.shape[1]:
+        kth = -np.partition(-rows, top_k - 1, axis=1)[:, top_k - 1 : top_k]
+        rows = np.where(rows >= kth, rows, 0.0)
+    if top_p is not None and top_p < 1.0:
+        rows = rows / rows.sum(axis=1, keepdims=True)
+        order = np.argsort(-rows, axis=1)
+        sorted_rows = np.take_along_axis(rows, order, axis=1)
+        before = np.cumsum(sorted_rows, axis=1) - sorted_rows  # mass of strictly likelier symbols
+        keep_sorted = before < top_p  # the smallest set whose mass reaches top_p
+        keep = np.zeros_like(keep_sorted)
+        np.put_along_axis(keep, order, keep_sorted, axis=1)
+        rows = np.where(keep, rows, 0.0)
+    return rows / rows.sum(axis=1, keepdims=True)
+
+
+def check_sampling_settings(n: int, temperature: float, top_k: int | None, top_p: float | None,
+                            min_len: int, max_len: int) -> None:
+    if n < 0:
+        raise NgramError(f"number of samples must be 0 or more, got {n}")
+    if not (temperature > 0 and math.isfinite(temperature)):
+        raise NgramError(f"temperature must be a positive finite number, got {temperature}")
+    if top_k is not None and top_k < 1:
+        raise NgramError(f"top-k must be at least 1, got {top_k}")
+    if top_p is not None and not (0 < top_p <= 1):
+        raise NgramError(f"top-p must be in (0, 1], got {top_p}")
+    if min_len < 0 or max_len < 1 or min_len > max_len:
+        raise NgramError(f"need 0 <= min-len <= max-len and max-len >= 1, got min-len {min_len}, max-len {max_len}")
+
+
+def sample(model: Model, n: int = 10, seed: int | None = None, temperature: float = 1.0,
+           top_k: int | None = None, top_p: float | None = None, prefix: str = "",
+           min_len: int = 0, max_len: int = 50, automaton: Automaton | None = None) -> list[str]:
+    """Draw ``n`` names. Reproducible for a given ``seed``.
+
+    ``prefix`` starts every name; ``min_len``/``max_len`` bound the length in characters (the end
+    symbol is masked before ``min_len``; a name reaching ``max_len`` is ended there).
+    """
+    check_sampling_settings(n, temperature, top_k, top_p, min_len, max_len)
+    rng = np.random.default_rng(seed)
+    auto = automaton or build_automaton(model)
+    prefix_ids = model.vocabulary.encode_context(prefix, what="prefix")
+    state = auto.start
+    for symbol in prefix_ids:
+        state = int(auto.next_state[state, symbol])
+    states = np.full(n, state, dtype=np.int64)
+    out = np.zeros((n, max(max_len - len(prefix_ids), 0)), dtype=np.int64)
+    alive = np.arange(n)
+    for step in range(out.shape[1]):
+        if len(alive) == 0:
+            break
+        rows = auto.rows[states[alive]]
+        if model.vocabulary.unk:
+            rows = rows.copy()
+            rows[:, model.vocabulary.unk_id] = 0.0  # <unk> is not a character to write down
+        if len(prefix_ids) + step < min_len:
+            rows = rows.copy()
+            rows[:, BOUNDARY] = 0.0
+        dead_rows = rows.sum(axis=1) <= 0
+        if dead_rows.any():  # only masked symbols left: end the name here
+            rows = rows.copy()
+            rows[dead_rows, BOUNDARY] = 1.0
+        rows = adjust_rows(rows, temperature, top_k, top_p)
+        cdf = np.cumsum(rows, axis=1)
+        u = rng.random(len(alive))[:, None] * cdf[:, -1:]
+        symbol = np.minimum((cdf <= u).sum(axis=1), model.V - 1)
+        out[alive, step] = symbol
+        states[alive] = auto.next_state[states[alive], symbol]
+        alive = alive[symbol != BOUNDARY]
+    prefix_text = prefix
+    chars = np.array([""] + model.vocabulary.characters + ([""] if model.vocabulary.unk else []), dtype=object)
+    names = []
+    for row in out:
+        end = np.flatnonzero(row == BOUNDARY)
+        row = row[: end[0]] if len(end) else row
+        names.append(prefix_text + "".join(chars[row]))
+    return names
+
+
+@dataclass
+class Novelty:
+    samples: int
+    in_training: int
+    new: int
+    distinct: int
+
+    def summary(self) -> dict:
+        return {"samples": self.samples, "in_training": self.in_training, "new": self.new, "distinct": self.distinct}
+
+
+def novelty(model: Model, names: list[str]) -> tuple[Novelty, np.ndarray]:
+    """How many samples are training names (by fingerprint), and a mask of the new ones."""
+    if model.train_names is None or len(model.train_names) == 0:
+        raise NgramError("this model does not record its training names (e.g. imported from ARPA); novelty needs them")
+    seen = np.isin(hash_names(names), model.train_names)
+    return Novelty(samples=len(names), in_training=int(seen.sum()), new=int((~seen).sum()),
+                   distinct=len(set(names))), ~seen
