@@ -1,0 +1,34 @@
+"""Shared fixtures. Tests that need the reference corpora in ../shared skip cleanly without them."""
+
+from pathlib import Path
+
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+REPO = Path(__file__).resolve().parents[1]
+
+
+def shared_file(name: str) -> Path:
+    path = SHARED_DATA / name
+    if not path.is_file():
+        pytest.skip(f"reference corpus {path} not present (../shared is beside the repo in CI)")
+    return path
+
+
+@pytest.fixture
+def italian_split():
+    from ngram import read_names
+
+    return (read_names(shared_file("italian-names-train.txt")).names,
+            read_names(shared_file("italian-names-test.txt")).names)
+
+
+@pytest.fixture
+def english_split():
+    from ngram import read_names
+
+    return (read_names(shared_file("english-names-train.txt")).names,
+            read_names(shared_file("english-names-test.txt")).names)
+
+
+TINY = ["anna", "anne", "bob", "ann", "nan", "a b"]

@@ -1,0 +1,110 @@
+"""End to end: the README's commands, run as a user would."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO, shared_file
+
+
+def ngram(*args, cwd, stdin=None):
+    return subprocess.run([sys.executable, "-m", "ngram", *map(str, args)], cwd=cwd, capture_output=True,
+                          text=True, input=stdin, timeout=120)
+
+
+@pytest.fixture
+def names_file(tmp_path):
+    path = tmp_path / "names.txt"
+    path.write_text("anna\nmaria\nmario\nmarco\nlucia\nluca\nanna maria\n", encoding="utf-8")
+    return path
+
+
+def test_train_with_no_corpus_uses_the_shipped_italian_names(tmp_path):
+    result = ngram("train", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "italian-first-names.txt" in result.stdout and "nats/symbol" in result.stdout
+    assert (tmp_path / "model.ngram").is_file()
+    sampled = ngram("sample", "model.ngram", "-n", "5", "--seed", "0", cwd=tmp_path)
+    assert sampled.returncode == 0 and len(sampled.stdout.split("\n")) == 6
+    assert "not in the training set" in sampled.stderr
+
+
+def test_blog_figure_through_the_cli(tmp_path):
+    train = shared_file("italian-names-train.txt")
+    test = shared_file("italian-names-test.txt")
+    assert ngram("train", train, "--order", "4", "--k", "0.1", "-o", "it.ngram", "-q", cwd=tmp_path).returncode == 0
+    result = ngram("evaluate", "it.ngram", test, "--json", cwd=tmp_path)
+    out = json.loads(result.stdout)
+    assert out["nll_nats_per_symbol"] == pytest.approx(1.8278, abs=5e-5)
+    assert out["cross_entropy_nats_per_symbol"] == out["nll_nats_per_symbol"]
+    assert out["symbols"] == 7400 and out["data"].endswith("italian-names-test.txt")
+
+
+def test_evaluate_reports_units_data_and_why_ce_equals_nll(tmp_path, names_file):
+    ngram("train", names_file, "-N", "3", "-o", "m.ngram", "-q", cwd=tmp_path)
+    result = ngram("evaluate", "m.ngram", names_file, "--explain", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    for text in ("nats/symbol", "bits/symbol", "perplexity", "names.txt", "cross-entropy", "KL(empirical || model)"):
+        assert text in result.stdout
+    per_name = ngram("evaluate", "m.ngram", names_file, "--per-name", cwd=tmp_path).stdout.splitlines()
+    assert per_name[0] == "name\tsymbols\tnll_nats" and per_name[1].startswith("anna\t5\t")
+
+
+def test_stdin_corpus_and_json_outputs(tmp_path):
+    result = ngram("train", "-", "-N", "2", "-o", "m.ngram", "--json", cwd=tmp_path, stdin="ab\nba\n")
+    assert json.loads(result.stdout)["names"] == 2
+    probs = json.loads(ngram("probs", "m.ngram", "a", "--json", cwd=tmp_path).stdout)
+    assert probs["sum"] == pytest.approx(1.0) and set(probs["probs"]) == {"<end>", "a", "b"}
+    sample = json.loads(ngram("sample", "m.ngram", "-n", "3", "--seed", "1", "--json", cwd=tmp_path).stdout)
+    assert len(sample["names"]) == 3 and sample["novelty"]["samples"] == 3
+
+
+def test_probs_shows_the_lookup_table(tmp_path, names_file):
+    ngram("train", names_file, "-N", "3", "-o", "m.ngram", "-q", cwd=tmp_path)
+    result = ngram("probs", "m.ngram", "mar", "--top", "3", cwd=tmp_path)
+    assert result.returncode == 0 and "'i'" in result.stdout and len(result.stdout.splitlines()) == 4
+
+
+def test_novel_only_keeps_new_names(tmp_path, names_file):
+    ngram("train", names_file, "-N", "3", "-o", "m.ngram", "-q", cwd=tmp_path)
+    result = ngram("sample", "m.ngram", "-n", "200", "--seed", "0", "--novel-only", cwd=tmp_path)
+    kept = result.stdout.splitlines()
+    known = set(names_file.read_text().splitlines())
+    assert kept and not (set(kept) & known)
+
+
+@pytest.mark.parametrize(
+    "args, message, code",
+    [
+        (["train", "NAMES", "-N", "0"], "order must be at least 1", 1),
+        (["train", "NAMES", "-N", "100"], "too high", 1),
+        (["train", "NAMES", "--k", "-1"], "k must be a positive", 1),
+        (["train", "NAMES", "--smoothing", "magic"], "unknown smoothing", 1),
+        (["train", "missing.txt"], "missing.txt: no such file", 1),
+        (["evaluate", "missing.ngram", "NAMES"], "missing.ngram: no such file", 1),
+        (["evaluate", "MODEL", "OTHER"], "character 'z'", 1),
+        (["sample", "MODEL", "--prefix", "zz"], "prefix 'zz'", 1),
+        (["sample", "MODEL", "--temperature", "0"], "temperature", 1),
+        (["sample", "MODEL", "--top-p", "2"], "top-p", 1),
+        (["sample", "MODEL", "-n", "-3"], "number of samples", 1),
+        (["sample", "MODEL", "--seed", "abc"], "--seed", 2),
+        (["train", "--no-such-option"], "No such option", 2),
+    ],
+)
+def test_user_errors_are_one_line_without_traceback(tmp_path, names_file, args, message, code):
+    ngram("train", names_file, "-N", "2", "-o", "model.ngram", "-q", cwd=tmp_path)
+    (tmp_path / "other.txt").write_text("zed\n")
+    swap = {"NAMES": names_file, "MODEL": "model.ngram", "OTHER": "other.txt"}
+    result = ngram(*[swap.get(a, a) for a in args], cwd=tmp_path)
+    assert result.returncode == code, result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert message in result.stderr
+
+
+def test_help_has_an_example_for_every_verb(tmp_path):
+    for verb in ("train", "evaluate", "sample", "probs", "info", "export", "import"):
+        result = ngram(verb, "--help", cwd=tmp_path)
+        assert result.returncode == 0 and "Example: ngram" in result.stdout, verb

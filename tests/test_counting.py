@@ -1,0 +1,65 @@
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from conftest import TINY
+from ngram import NgramError, Vocabulary
+from ngram.counting import count_ngrams, max_order_for
+
+
+def reference_counts(names, order, vocab):
+    """Independent dictionary counts: one start symbol, n-grams never cross names."""
+    index = {c: i + 1 for i, c in enumerate(vocab.characters)}
+    counts = [Counter() for _ in range(order)]
+    for name in names:
+        seq = [0] + [index[c] for c in name] + [0]
+        for j in range(1, len(seq)):
+            for n in range(1, order + 1):
+                if j - (n - 1) >= 0:
+                    counts[n - 1][tuple(seq[j - n + 1 : j + 1])] += 1
+    return counts
+
+
+def unpack(key, n, V):
+    digits = []
+    for _ in range(n):
+        digits.append(int(key % V))
+        key //= V
+    return tuple(reversed(digits))
+
+
+@pytest.mark.parametrize("order", [1, 2, 3, 5])
+def test_counts_match_a_dictionary_reference(order):
+    vocab = Vocabulary.from_names(TINY)
+    counts = count_ngrams(vocab.encode(TINY), order, vocab.size)
+    expected = reference_counts(TINY, order, vocab)
+    for n in range(1, order + 1):
+        keys, cnt = counts.of(n)
+        assert np.all(np.diff(keys) > 0)
+        got = {unpack(k, n, vocab.size): int(c) for k, c in zip(keys, cnt)}
+        assert got == dict(expected[n - 1])
+
+
+def test_weights_multiply_occurrences():
+    vocab = Vocabulary.from_names(["ab", "b"])
+    counts = count_ngrams(vocab.encode(["ab", "b"]), 2, vocab.size, weights=np.array([2.0, 0.5]))
+    keys, cnt = counts.of(1)
+    assert dict(zip(keys.tolist(), cnt.tolist())) == {0: 2.5, 1: 2.0, 2: 2.5}
+
+
+def test_order_limits_are_clear():
+    vocab = Vocabulary.from_names(TINY)
+    with pytest.raises(NgramError, match="at least 1"):
+        count_ngrams(vocab.encode(TINY), 0, vocab.size)
+    with pytest.raises(NgramError, match="too high"):
+        count_ngrams(vocab.encode(TINY), 100, vocab.size)
+    assert max_order_for(33) == 12
+
+
+def test_storage_grows_with_distinct_ngrams_not_v_to_the_n(english_split):
+    train, _ = english_split
+    vocab = Vocabulary.from_names(train)
+    counts = count_ngrams(vocab.encode(train), 10, vocab.size)
+    stored = sum(len(k) for k in counts.keys)
+    assert stored < 2_000_000 < vocab.size**10
