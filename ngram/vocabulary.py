@@ -69,6 +69,7 @@ class Vocabulary:
         self.unk = bool(unk)
         # Code points sorted, so encoding is one searchsorted over the whole corpus.
         self._codepoints = np.array([ord(c) for c in chars], dtype=np.int64)
+        self._index = {c: i + 1 for i, c in enumerate(chars)}
 
     @classmethod
     def from_names(cls, names: Sequence[str], unk: bool = False) -> "Vocabulary":
@@ -162,10 +163,6 @@ class Vocabulary:
             else:
                 raise NgramError(f"{what} {context!r}: character {c!r} (U+{ord(c):04X}) is not in the model's vocabulary")
         return np.array(ids, dtype=np.int64)
-
-    @property
-    def _index(self) -> dict[str, int]:
-        return {c: i + 1 for i, c in enumerate(self.characters)}
 
     def decode(self, ids: Iterable[int]) -> str:
         """Characters for ids (boundaries dropped, <unk> shown as U+FFFD)."""
