@@ -2,8 +2,19 @@
 
 from .additive import MLE, AddK
 from .base import Estimator
+from .discounting import AbsoluteDiscounting, KneserNey, ModifiedKneserNey
+from .jelinek_mercer import JelinekMercer
+from .witten_bell import WittenBell
 
-ESTIMATORS = {"mle": MLE, "add-k": AddK}
+ESTIMATORS = {
+    "mle": MLE,
+    "add-k": AddK,
+    "witten-bell": WittenBell,
+    "absolute": AbsoluteDiscounting,
+    "kneser-ney": KneserNey,
+    "modified-kneser-ney": ModifiedKneserNey,
+    "jelinek-mercer": JelinekMercer,
+}
 
 
 def make_estimator(name: str, **settings) -> Estimator:
@@ -11,7 +22,18 @@ def make_estimator(name: str, **settings) -> Estimator:
 
     if name not in ESTIMATORS:
         raise NgramError(f"unknown smoothing {name!r}; choose one of {', '.join(ESTIMATORS)}")
-    return ESTIMATORS[name](**settings)
+    try:
+        return ESTIMATORS[name](**settings)
+    except TypeError:
+        # A setting another smoothing takes (e.g. --k with kneser-ney): say so in one line.
+        import inspect
+
+        accepted = [p for p in inspect.signature(ESTIMATORS[name]).parameters]
+        given = ", ".join(sorted(settings))
+        raise NgramError(f"{name} does not take {given}; it takes {', '.join(accepted) or 'no settings'}") from None
 
 
-__all__ = ["Estimator", "MLE", "AddK", "ESTIMATORS", "make_estimator"]
+__all__ = [
+    "Estimator", "MLE", "AddK", "WittenBell", "AbsoluteDiscounting", "KneserNey", "ModifiedKneserNey",
+    "JelinekMercer", "ESTIMATORS", "make_estimator",
+]

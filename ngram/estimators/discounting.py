@@ -1,0 +1,234 @@
+"""Absolute discounting, Kneser-Ney and modified Kneser-Ney: one discounting core.
+
+All three subtract a discount D from each count c(hw) and give the freed mass to the lower order:
+
+    u(hw) = (a(hw) - D[bucket(a)]) / sum_w a(hw)      gamma(h) = sum_w D[bucket(a(hw))] / sum_w a(hw)
+
+They differ only in the counts a and the number of buckets:
+
+- ``absolute``: raw counts, one D per order (D = n1 / (n1 + 2 n2)).
+- ``kneser-ney``: KenLM's adjusted counts below the highest order, one D per order.
+- ``modified-kneser-ney``: adjusted counts, three discounts D1, D2, D3+ per order (Chen & Goodman).
+
+The adjusted counts follow lmplz exactly (so our figures can be checked against KenLM): below the
+highest order an n-gram's count is its number of distinct left neighbours, the start symbol being
+a neighbour like any other; n-grams that begin with the start symbol have no left neighbour and
+keep their raw counts. The counts-of-counts n1..n4 behind the discounts are taken over these same
+counts, start n-grams included. On small alphabets the formula fails (no unigram is seen after a
+single distinct left neighbour), so that order falls back to lmplz's 0.5 / 1 / 1.5 and the report
+says which orders did.
+
+``discounts`` sets them by hand, orders 1, 2, ... in turn: a string ``"D1,D2,D3 D1,D2,D3 ..."``
+(one group per order, groups split by spaces or ``;``), a list of groups (each a number or a
+list of numbers), or a flat list of numbers (``--discounts`` on the command line), read as one
+number per order, or for modified KN as consecutive triples D1, D2, D3+ per order. Orders after the last group are estimated as usual;
+groups beyond the model's order are left unused (and the report says so).
+A group is one number (every bucket) or, for modified KN, three numbers. Every discount is
+clipped to 0 <= D < its bucket's smallest count (so no counted n-gram loses all its mass), and
+the report lists what was clipped.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..counting import Counts
+from ..errors import NgramError
+from ..vocabulary import Vocabulary
+from .base import starts_with_boundary
+from .interpolated import Interpolated, OrderParts, split_by_context
+
+FALLBACK = (0.5, 1.0, 1.5)  # lmplz's --discount_fallback defaults
+
+
+def adjusted_counts(counts: Counts, V: int) -> list[np.ndarray]:
+    """lmplz's counts per order: distinct left neighbours below the highest order, raw counts
+    for the highest order and for n-grams that begin with the start symbol."""
+    result = []
+    for n in range(1, counts.order + 1):
+        keys, raw = counts.of(n)
+        if n == counts.order:
+            result.append(raw)
+            continue
+        # Order n+1 keys are unique, so how often a suffix occurs there is its number of
+        # distinct left neighbours.
+        suffixes, neighbours = np.unique(counts.keys[n] % V**n, return_counts=True)
+        adjusted = np.zeros(len(keys), np.result_type(raw.dtype, np.int64))
+        adjusted[np.searchsorted(keys, suffixes)] = neighbours
+        if n >= 2:
+            start = starts_with_boundary(keys, n, V)
+            adjusted[start] = raw[start]
+        result.append(adjusted)
+    return result
+
+
+def counts_of_counts(values: np.ndarray) -> list[int]:
+    """n_1..n_4: how many n-grams have count exactly 1, 2, 3, 4."""
+    return [int(np.count_nonzero(values == j)) for j in (1, 2, 3, 4)]
+
+
+def estimate_discounts(n: list[int], buckets: int, dt) -> list | None:
+    """Chen & Goodman's estimates from counts-of-counts, None where they fail.
+
+    The arithmetic is lmplz's, step by step, so that with float32 the results are its bits.
+    """
+    n1, n2, n3, n4 = n
+    if n1 == 0 or n2 == 0 or (buckets == 3 and n3 == 0):
+        return None
+    y = dt(dt(n1) / dt(float(n1) + 2.0 * float(n2)))
+    if buckets == 1:
+        values = [y]
+    else:
+        values = [dt(j) - dt(dt(dt(j + 1) * y) * dt(nn)) / dt(nj) for j, nj, nn in ((1, n1, n2), (2, n2, n3), (3, n3, n4))]
+    if any(not (0 <= d <= j) for j, d in enumerate(values, start=1)):
+        return None
+    return values
+
+
+def parse_discounts(value, buckets: int) -> list[list[float]]:
+    """User discounts as one group of ``buckets`` floats per order (see the module docstring)."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        groups = [g.split(",") for g in value.replace(";", " ").split()]
+    elif isinstance(value, (int, float)):
+        groups = [[value]]
+    elif any(isinstance(g, (list, tuple, np.ndarray)) for g in value):
+        groups = [list(g) if isinstance(g, (list, tuple, np.ndarray)) else [g] for g in value]
+    else:
+        # A flat list (what the CLI passes): one number per order, or three for modified KN.
+        value = list(value)
+        if len(value) % buckets:
+            raise NgramError(f"give {buckets} discounts (D1,D2,D3+) per order, got {len(value)} numbers")
+        groups = [value[i : i + buckets] for i in range(0, len(value), buckets)]
+    parsed = []
+    for group in groups:
+        try:
+            numbers = [float(x) for x in group]
+        except (TypeError, ValueError):
+            raise NgramError(f"discounts must be numbers, got {group!r}") from None
+        if not all(math.isfinite(x) for x in numbers):
+            raise NgramError(f"discounts must be finite numbers, got {group!r}")
+        if len(numbers) == 1:
+            numbers = numbers * buckets
+        if len(numbers) != buckets:
+            raise NgramError(f"each order takes {'1 or 3 discounts' if buckets == 3 else '1 discount'}, got {len(numbers)}: {group!r}")
+        parsed.append(numbers)
+    return parsed
+
+
+class Discounted(Interpolated):
+    """The discounting core; subclasses set ``name``, ``adjusted`` and ``buckets``."""
+
+    adjusted = False
+    buckets = 1
+
+    def __init__(self, discounts=None, backoff: bool = False):
+        super().__init__(backoff=backoff)
+        self.discounts = parse_discounts(discounts, self.buckets)
+
+    def get_params(self) -> dict:
+        return {**({"discounts": self.discounts} if self.discounts else {}), **super().get_params()}
+
+    def _choose_discounts(self, values: list[np.ndarray]) -> tuple[list[np.ndarray], dict]:
+        dt = self.dtype
+        chosen, fallback, clipped = [], [], []
+        for n, a in enumerate(values, start=1):
+            if n <= len(self.discounts):
+                d = [dt(x) for x in self.discounts[n - 1]]
+            else:
+                d = estimate_discounts(counts_of_counts(a), self.buckets, dt)
+                if d is None:
+                    d = [dt(x) for x in FALLBACK[: self.buckets]]
+                    fallback.append(n)
+            # Bucket j holds counts >= j, so D < j keeps every counted n-gram's own mass positive.
+            limits = [dt(j) for j in range(1, self.buckets + 1)]
+            safe = [min(max(x, dt(0)), np.nextafter(lim, dt(0))) for x, lim in zip(d, limits)]
+            for j, (x, y) in enumerate(zip(d, safe), start=1):
+                if x != y:
+                    clipped.append(f"order {n} D{j} {float(x):g} -> {float(y):.7g}")
+            chosen.append(np.array([0.0] + safe, dt))
+        report = {"discounts": {str(n): [float(x) for x in d[1:]] for n, d in enumerate(chosen, start=1)}}
+        if fallback:
+            shown = "/".join(f"{x:g}" for x in FALLBACK[: self.buckets])
+            report["fallback"] = (
+                f"order{'s' if len(fallback) > 1 else ''} {', '.join(map(str, fallback))}: counts-of-counts gave no "
+                f"usable discounts, used {shown} (set them with --discounts)"
+            )
+        if clipped:
+            report["clipped"] = "; ".join(clipped)
+        if len(self.discounts) > len(values):
+            # One setting can then serve models of several orders; still, say what went unused.
+            report["unused"] = f"discounts for orders {len(values) + 1}..{len(self.discounts)} not used by an order-{len(values)} model"
+        return chosen, report
+
+    def _parts(self, counts: Counts, vocabulary: Vocabulary):
+        V, dt = vocabulary.size, self.dtype
+        if not all(np.array_equal(c, np.round(c)) for c in counts.counts):
+            # Counts-of-counts and count buckets mean nothing for fractional counts.
+            raise NgramError(f"{self.name} needs whole-number counts; for fractional name weights use add-k, mle, witten-bell or jelinek-mercer")
+        values = adjusted_counts(counts, V) if self.adjusted else [c for c in counts.counts]
+        discounts, report = self._choose_discounts(values)
+        parts = []
+        for n, (keys, a, d) in enumerate(zip(counts.keys, values, discounts), start=1):
+            contexts, owner, _, _ = split_by_context(keys, a, V, n)
+            # Totals are summed exactly (as integers when counts are) and rounded once, as lmplz does.
+            denom = np.bincount(owner, weights=a, minlength=len(contexts)).astype(dt)
+            bucket = np.minimum(a, self.buckets).astype(np.int64)
+            per_bucket = [np.bincount(owner[bucket == j], minlength=len(contexts)).astype(dt) for j in (1, 2, 3)[: self.buckets]]
+            freed = np.zeros(len(contexts), dt)
+            for j, count in enumerate(per_bucket, start=1):
+                freed = freed + d[j] * count
+            gamma = freed / denom
+            u = (a.astype(dt) - d[bucket]) / denom[owner]
+            parts.append(OrderParts(keys, u, contexts, gamma, owner))
+        return parts, report
+
+
+class AbsoluteDiscounting(Discounted):
+    """Interpolated absolute discounting: raw counts, one discount per order.
+
+    ``discounts``: see the module docstring (one number per order). ``backoff=True`` gives the
+    back-off form.
+    """
+
+    name = "absolute"
+
+
+class KneserNey(Discounted):
+    """Interpolated Kneser-Ney with lmplz's adjusted counts and one discount per order.
+
+    ``discounts``: see the module docstring (one number per order). ``backoff=True`` gives the
+    back-off form.
+    """
+
+    name = "kneser-ney"
+    adjusted = True
+
+
+class ModifiedKneserNey(Discounted):
+    """Modified Kneser-Ney (Chen & Goodman) following lmplz: three discounts per order.
+
+    ``discounts``: a group ``D1,D2,D3+`` per order (see the module docstring).
+    ``kenlm_compat=True`` does the arithmetic in float32 exactly as lmplz does, so exported ARPA
+    probabilities are lmplz's float32 values bit for bit (its ARPA then differs only by the last
+    bit of some log10 roundings). The default float64 is what the sum-to-one guarantee is stated
+    for; the two differ by about 1e-7 in probability.
+    ``backoff=True`` gives the back-off form.
+    """
+
+    name = "modified-kneser-ney"
+    adjusted = True
+    buckets = 3
+
+    def __init__(self, discounts=None, backoff: bool = False, kenlm_compat: bool = False):
+        super().__init__(discounts=discounts, backoff=backoff)
+        if kenlm_compat and self.backoff:
+            raise NgramError("kenlm_compat reproduces lmplz's interpolated model; it cannot be combined with backoff")
+        self.kenlm_compat = bool(kenlm_compat)
+        self.dtype = np.float32 if self.kenlm_compat else np.float64
+
+    def get_params(self) -> dict:
+        return {**super().get_params(), **({"kenlm_compat": True} if self.kenlm_compat else {})}

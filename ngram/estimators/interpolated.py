@@ -1,0 +1,118 @@
+"""Interpolated smoothing, compiled into the back-off Model; the Katz-style back-off variant too.
+
+Every method here (Witten-Bell, Jelinek-Mercer, absolute discounting, Kneser-Ney, modified KN)
+has the same shape. For each order n, a counted n-gram hw gets a discounted part u(hw) and each
+context h a weight gamma(h) for the next lower order, with sum_w u(hw) + gamma(h) = 1:
+
+    p_n(w | h) = u(hw) + gamma(h) * p_{n-1}(w | h')        p_1(w) = u(w) + gamma() / V
+
+For an unseen w, u(hw) = 0, so storing p_n for the counted n-grams and ln gamma(h) as the back-off
+weight of h is this distribution exactly (as lmplz writes it). A subclass only supplies u and
+gamma per order (``_parts``); this module compiles them, so each method is written once for both
+forms. The counted n-gram set is closed under prefixes and suffixes, so every context and every
+suffix looked up below is stored.
+
+Back-off form (``backoff=True``): seen n-grams keep only u(hw), and the left-over mass gamma(h)
+is spread over the unseen symbols in proportion to the lower order, which the back-off weight
+gamma(h) / (1 - sum over seen w of p_{n-1}(w | h')) normalises.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..counting import Counts
+from ..errors import NgramError
+from ..model import Level
+from ..vocabulary import Vocabulary
+from .base import Estimator, group_by_context, lookup
+
+
+@dataclass
+class OrderParts:
+    """u and gamma of one order: ``u`` aligned to ``keys``, ``gamma`` to ``contexts``."""
+
+    keys: np.ndarray
+    u: np.ndarray
+    contexts: np.ndarray
+    gamma: np.ndarray
+    owner: np.ndarray  # context index of each n-gram
+
+
+def split_by_context(keys: np.ndarray, values: np.ndarray, V: int, order: int) -> tuple:
+    """Context keys, child owner index, child count and value total per context.
+
+    At order 1 all symbols share the one empty context.
+    """
+    if order == 1:
+        owner = np.zeros(len(keys), np.int64)
+        contexts = np.zeros(1, np.int64)
+    else:
+        contexts, owner = group_by_context(keys, V)
+    children = np.bincount(owner, minlength=len(contexts))
+    totals = np.bincount(owner, weights=values, minlength=len(contexts))
+    return contexts, owner, children, totals
+
+
+class Interpolated(Estimator):
+    """Base of the interpolated family: subclasses implement ``_parts``."""
+
+    def __init__(self, backoff: bool = False):
+        if not isinstance(backoff, (bool, np.bool_)):
+            raise NgramError(f"backoff must be true or false, got {backoff!r}")
+        self.backoff = bool(backoff)
+
+    def get_params(self) -> dict:
+        return {"backoff": self.backoff} if self.backoff else {}
+
+    # float32 reproduces lmplz's arithmetic (KN family, kenlm_compat); everything else is float64.
+    dtype = np.float64
+
+    def _parts(self, counts: Counts, vocabulary: Vocabulary) -> tuple[list[OrderParts], dict]:
+        raise NotImplementedError
+
+    def _levels(self, counts: Counts, vocabulary: Vocabulary):
+        parts, report = self._parts(counts, vocabulary)
+        V, dt = vocabulary.size, self.dtype
+        first = parts[0]
+        # Symbols never counted (<unk>) still get the uniform share.
+        p = np.zeros(V, dt)
+        p[first.keys] = first.u
+        p = p + dt(first.gamma[0]) * dt(1.0 / V)
+        probs = [p]
+        levels = [Level(np.arange(V, dtype=np.int64), np.log(p.astype(np.float64)), np.zeros(V))]
+        for n in range(2, len(parts) + 1):
+            part, below = parts[n - 1], levels[n - 2]
+            lower = probs[n - 2][lookup(below.keys, part.keys % V ** (n - 1))[0]]
+            ctx_index = lookup(below.keys, part.contexts)[0]
+            if not self.backoff:
+                p = part.u + part.gamma[part.owner] * lower
+                with np.errstate(divide="ignore"):
+                    bow = np.log(part.gamma.astype(np.float64))
+            else:
+                p, bow = self._katz(part, lower.astype(np.float64), V)
+            below.bow[ctx_index] = bow
+            probs.append(p)
+            levels.append(Level(part.keys, np.log(p.astype(np.float64)), np.zeros(len(part.keys))))
+        if self.backoff:
+            report = {**report, "form": "back-off (Katz-style, normalised by back-off weights)"}
+        return levels, report
+
+    @staticmethod
+    def _katz(part: OrderParts, lower: np.ndarray, V: int) -> tuple[np.ndarray, np.ndarray]:
+        u = part.u.astype(np.float64)
+        n_contexts = len(part.contexts)
+        seen_lower = np.bincount(part.owner, weights=lower, minlength=n_contexts)
+        children = np.bincount(part.owner, minlength=n_contexts)
+        gamma = part.gamma.astype(np.float64)
+        # A context followed by every symbol has nothing to back off to: its seen symbols keep
+        # all the mass instead.
+        full = children >= V
+        if full.any():
+            total = np.bincount(part.owner, weights=u, minlength=n_contexts)
+            u = np.where(full[part.owner], u / total[part.owner], u)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            bow = np.where(full, 0.0, np.log(gamma) - np.log1p(-np.minimum(seen_lower, 1.0)))
+        return u, bow
