@@ -94,6 +94,7 @@ def train(
     backoff: bool = typer.Option(False, "--backoff", help="Back-off (Katz-style) instead of interpolated form, where supported."),
     unk: bool = typer.Option(False, "--unk/--no-unk", help="Add an <unk> class that unknown characters map to at evaluation."),
     lowercase: bool = typer.Option(False, "--lowercase", help="Lowercase names before training."),
+    weighted: bool = typer.Option(False, "--weighted", help="Lines are name<TAB>count: each name counts that much (fractional counts only for add-k, mle, witten-bell, jelinek-mercer)."),
     encoding: str = typer.Option("utf-8", "--encoding", help="Text encoding of the corpus."),
     max_name_length: int = typer.Option(DEFAULT_MAX_NAME_LENGTH, "--max-name-length", help="Reject longer lines (guards against non-name files)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No summary or progress bars."),
@@ -105,7 +106,7 @@ def train(
     """
     started = time.perf_counter()
     source = corpus if corpus is not None else str(default_corpus_path())
-    data = read_names(source, lowercase=lowercase, encoding=encoding, max_name_length=max_name_length)
+    data = read_names(source, lowercase=lowercase, encoding=encoding, max_name_length=max_name_length, weighted=weighted)
     if data.blank_lines:
         _note(f"warning: {data.source}: skipped {data.blank_lines} blank line(s)", quiet)
     estimator = make_estimator(smoothing, **_settings(k, discounts, weights, backoff))
@@ -114,10 +115,10 @@ def train(
         from tqdm import tqdm
 
         progress = lambda it: tqdm(it, desc="counting n-grams", unit="order", leave=False)  # noqa: E731
-    model = train_model(data.names, order=order, estimator=estimator, unk=unk, source=data.source, progress=progress)
+    model = train_model(data.names, order=order, estimator=estimator, unk=unk, weights=data.weights, source=data.source, progress=progress)
     model_io.save(model, output)
     elapsed = time.perf_counter() - started
-    fit = evaluate_model(model, data.names, data=data.source)
+    fit = evaluate_model(model, data.names, data=data.source, weights=data.weights)
     result = {
         "model": str(output),
         "corpus": data.source,
@@ -136,7 +137,7 @@ def train(
     if quiet:
         return
     typer.echo(f"trained {model.describe()}")
-    typer.echo(f"  corpus        {data.source}: {len(data.names)} names, {fit.symbols} symbols (characters + one end symbol per name)")
+    typer.echo(f"  corpus        {data.source}: {len(data.names)} names, {fit.symbols:.12g} symbols (characters + one end symbol per name{', each name counted by its weight' if weighted else ''})")
     typer.echo(f"  vocabulary    {model.V} symbols: '.' (start/end) + {''.join(model.vocabulary.characters)!r}" + (" + <unk>" if model.vocabulary.unk else ""))
     settings = {key: value for key, value in model.estimator.items() if key not in ("name", "report")}
     typer.echo(f"  estimator     {model.estimator.get('name')} {settings if settings else ''}".rstrip())
@@ -168,6 +169,7 @@ def evaluate(
     unknown: Optional[str] = typer.Option(None, "--unknown", help="Unknown characters: error (default), skip, or unk (models trained with --unk; their default)."),
     per_name: bool = typer.Option(False, "--per-name", help="Print name, symbols, total NLL (nats) as TSV."),
     explain: bool = typer.Option(False, "--explain", help="Show the loss grouped by context: H(empirical) + KL(empirical || model)."),
+    weighted: bool = typer.Option(False, "--weighted", help="Lines are name<TAB>count: a weighted test set (NLL = weighted average per symbol)."),
     lowercase: bool = typer.Option(False, "--lowercase", help="Lowercase names first."),
     encoding: str = typer.Option("utf-8", "--encoding", help="Text encoding of the data."),
     max_name_length: int = typer.Option(DEFAULT_MAX_NAME_LENGTH, "--max-name-length"),
@@ -179,11 +181,13 @@ def evaluate(
     Example: ngram evaluate model.ngram ../shared/data/italian-names-test.txt
     """
     m = _load(model)
-    corpus = read_names(data, lowercase=lowercase, encoding=encoding, max_name_length=max_name_length)
+    corpus = read_names(data, lowercase=lowercase, encoding=encoding, max_name_length=max_name_length, weighted=weighted)
     if corpus.blank_lines:
         _note(f"warning: {corpus.source}: skipped {corpus.blank_lines} blank line(s)", quiet or as_json)
+    if weighted and explain:
+        raise NgramError("--explain does not support --weighted test sets yet")
     policy = unknown or ("unk" if m.vocabulary.unk else "error")
-    result = evaluate_model(m, corpus.names, unknown=policy, data=corpus.source, line_numbers=corpus.line_numbers)
+    result = evaluate_model(m, corpus.names, unknown=policy, data=corpus.source, line_numbers=corpus.line_numbers, weights=corpus.weights)
     if per_name:
         typer.echo("name\tsymbols\tnll_nats")
         for name, symbols, nll in zip(corpus.names, result.per_name_symbols, result.per_name_nll):
@@ -198,7 +202,7 @@ def evaluate(
     if as_json:
         _emit_json(out)
         return
-    typer.echo(f"evaluated {model} on {corpus.source}: {result.names} names, {result.symbols} symbols (characters + one end symbol per name)")
+    typer.echo(f"evaluated {model} on {corpus.source}: {result.names} names, {result.symbols:.12g} symbols (characters + one end symbol per name{', each name counted by its weight' if weighted else ''})")
     if result.oov:
         typer.echo(f"  OOV           {result.oov} character(s) outside the vocabulary ({'scored as <unk>' if policy == 'unk' else 'skipped, not scored'})")
     typer.echo(f"  NLL           {result.nll:.4f} nats/symbol")

@@ -25,6 +25,8 @@ MAX_KEY = np.iinfo(np.int64).max
 
 def max_order_for(vocab_size: int) -> int:
     """The highest order whose packed keys fit in int64."""
+    if vocab_size <= 1:  # only the boundary symbol: every key is 0, and the loop below never ends
+        return 63
     order = 1
     while vocab_size ** (order + 1) <= MAX_KEY:
         order += 1
@@ -92,7 +94,12 @@ def count_ngrams(encoded: Encoded, order: int, vocab_size: int, weights: np.ndar
     target_weights = None
     if weights is not None:
         name_of_target = np.repeat(np.arange(encoded.n_names), encoded.symbols_per_name())
-        target_weights = np.asarray(weights, dtype=np.float64)[name_of_target]
+        weights = np.asarray(weights, dtype=np.float64)
+        if np.all(weights == np.round(weights)) and weights.max(initial=0) < 2.0**53:
+            # Whole-number weights keep integer counts: exactly the counts of repeated lines, which
+            # the Kneser-Ney family (counts-of-counts) needs.
+            weights = weights.astype(np.int64)
+        target_weights = weights[name_of_target]
     result = Counts(order=order, vocab_size=vocab_size)
     orders = range(1, order + 1)
     for n in progress(orders) if progress else orders:

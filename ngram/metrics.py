@@ -62,6 +62,7 @@ class Evaluation:
     total_nll: float  # nats, summed over symbols
     per_name_nll: np.ndarray | None = None
     per_name_symbols: np.ndarray | None = None
+    weighted: bool = False  # names counted by their weights; symbols and total_nll are weighted sums
 
     @property
     def nll(self) -> float:
@@ -89,18 +90,33 @@ class Evaluation:
             "cross_entropy_nats_per_symbol": self.cross_entropy,
             "bits_per_symbol": self.bits,
             "perplexity": self.perplexity,
+            **({"weighted": True} if self.weighted else {}),
         }
 
 
 def evaluate(model: Model, names: Sequence[str], unknown: str = "error", data: str = "<names>",
-             line_numbers: Sequence[int] | None = None) -> Evaluation:
-    """Average NLL of ``names`` under ``model``: -Σ ln p / Σ scored symbols (micro-average)."""
+             line_numbers: Sequence[int] | None = None, weights: Sequence[float] | None = None) -> Evaluation:
+    """Average NLL of ``names`` under ``model``: -Σ ln p / Σ scored symbols (micro-average).
+
+    ``weights`` (a weighted test set, one count per name) count each name that many times, so
+    ``symbols`` and ``total_nll`` are then weighted sums.
+    """
     if len(names) == 0:
         raise NgramError(f"{data}: no names to evaluate")
     encoded = model.vocabulary.encode(names, unknown=unknown, line_numbers=line_numbers, source=data)
     logp = model.logprob_encoded(encoded)
     per_name = -np.add.reduceat(logp, encoded.starts)
     symbols = encoded.symbols_per_name()
+    if weights is not None:
+        w = np.asarray(weights, dtype=np.float64)
+        if w.shape != (len(names),):
+            raise NgramError(f"{data}: {len(w)} weights for {len(names)} names")
+        total_symbols = float(w @ symbols)
+        total = float(w @ per_name)
+        return Evaluation(
+            data=data, names=len(names), symbols=int(total_symbols) if total_symbols.is_integer() else total_symbols,
+            oov=encoded.oov, total_nll=total, per_name_nll=per_name, per_name_symbols=symbols, weighted=True,
+        )
     return Evaluation(
         data=data, names=len(names), symbols=int(symbols.sum()), oov=encoded.oov,
         total_nll=float(per_name.sum()), per_name_nll=per_name, per_name_symbols=symbols,

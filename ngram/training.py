@@ -8,6 +8,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 from .counting import check_order, count_ngrams
+from .errors import NgramError
 from .estimators import AddK, Estimator
 from .model import Model, name_fingerprints
 from .vocabulary import Vocabulary
@@ -39,6 +40,8 @@ def train(
     vocabulary = vocabulary or Vocabulary.from_names(names, unk=unk)
     check_order(order, vocabulary.size)
     encoded = vocabulary.encode(names)
+    if weights is not None and len(weights) != len(names):
+        raise NgramError(f"{len(weights)} weights for {len(names)} names; give one weight per name")
     counts = count_ngrams(encoded, order, vocabulary.size, None if weights is None else np.asarray(weights, float), progress)
     model = estimator.fit(counts, vocabulary)
     model.corpus = {
@@ -46,6 +49,7 @@ def train(
         "names": len(names),
         "symbols": int(encoded.n_targets),
         "sha256": corpus_fingerprint(names),
+        **({"total_weight": float(np.sum(weights))} if weights is not None else {}),
     }
     model.train_names = name_fingerprints(names)
     return model
