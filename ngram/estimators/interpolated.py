@@ -67,7 +67,7 @@ class Interpolated(Estimator):
     def get_params(self) -> dict:
         return {"backoff": self.backoff} if self.backoff else {}
 
-    # float32 reproduces lmplz's arithmetic (KN family, kenlm_compat); everything else is float64.
+    # float32 reproduces lmplz's arithmetic (modified KN with kenlm_compat); otherwise float64.
     dtype = np.float64
 
     def _parts(self, counts: Counts, vocabulary: Vocabulary) -> tuple[list[OrderParts], dict]:
