@@ -1,0 +1,167 @@
+"""Linear mixtures of models: weights fitted by EM on held-out names, compiled into one Model.
+
+A linear mixture of next-symbol models is itself a next-symbol model,
+
+    p(w | h) = Σ_i λ_i p_i(w | h),      λ_i >= 0, Σ λ_i = 1,
+
+so it fits the one back-off representation exactly. The compiled model stores, for every
+context some component can tell apart from its shorter suffix, the whole mixed row (all V
+children). A context no component stores is one where every component answers as for its
+suffix, so the mixture does too: back-off weight 1 is then exact, and the stored back-off
+weights are all 1 (log 0). "Tell apart" means: stored in some component as an n-gram (it may
+carry a back-off weight there even without children), so the contexts are the union of the
+components' n-gram sets, which is closed under prefixes and suffixes like each of them.
+
+EM on held-out symbols: with P[t, i] = p_i(symbol t | its context), one iteration sets
+λ_i <- mean_t λ_i P[t, i] / Σ_j λ_j P[t, j]. Each iteration never increases the held-out NLL
+(EM's monotonicity), and the weights stay on the simplex.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from .errors import NgramError
+from .model import Level, Model
+from .vocabulary import BOUNDARY, Encoded
+
+
+@dataclass
+class EMResult:
+    weights: np.ndarray  # one per component, on the simplex
+    nll: list[float] = field(default_factory=list)  # held-out nats/symbol: start, then after each iteration
+    iterations: int = 0
+    converged: bool = False
+    symbols: int = 0  # held-out symbols the NLL is averaged over
+    component_nll: list[float] = field(default_factory=list)  # each component alone, nats/symbol
+
+
+def check_compatible(models: Sequence[Model]) -> None:
+    """Components must share one vocabulary (the same symbol ids); orders may differ."""
+    if len(models) < 2:
+        raise NgramError(f"a mixture needs at least two models, got {len(models)}")
+    first = models[0].vocabulary
+    for i, m in enumerate(models[1:], start=2):
+        if m.vocabulary != first:
+            extra = sorted(set(m.vocabulary.characters) ^ set(first.characters))
+            what = f"characters {''.join(extra)!r} are in one but not the other" if extra else "one has <unk> and the other not"
+            raise NgramError(f"model {i} has a different vocabulary from model 1 ({what}); a mixture needs models with one shared vocabulary")
+
+
+def component_logprobs(models: Sequence[Model], encoded: Encoded) -> np.ndarray:
+    """ln p_i of every held-out symbol under each component: shape (symbols, components)."""
+    return np.stack([m.logprob_encoded(encoded) for m in models], axis=1)
+
+
+def mixture_logprobs(logp: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """ln Σ_i λ_i p_i per symbol, computed stably from the components' log-probabilities."""
+    with np.errstate(divide="ignore"):
+        a = logp + np.log(np.asarray(weights, dtype=np.float64))[None, :]
+    top = a.max(axis=1)
+    safe = np.where(np.isfinite(top), top, 0.0)
+    return safe + np.log(np.exp(a - safe[:, None]).sum(axis=1))
+
+
+def em_weights(logp: np.ndarray, initial: Sequence[float] | None = None, max_iterations: int = 1000,
+               tolerance: float = 1e-7) -> EMResult:
+    """Fit mixture weights by EM to per-symbol component log-probabilities ``logp`` (T × K).
+
+    Stops when an iteration lowers the held-out NLL by less than ``tolerance`` nats/symbol.
+    """
+    logp = np.asarray(logp, dtype=np.float64)
+    T, K = logp.shape
+    if T == 0:
+        raise NgramError("no held-out symbols to fit mixture weights on")
+    weights = np.full(K, 1.0 / K) if initial is None else np.asarray(initial, dtype=np.float64)
+    if weights.shape != (K,) or (weights < 0).any() or not np.isclose(weights.sum(), 1.0):
+        raise NgramError(f"initial weights must be {K} non-negative numbers summing to 1")
+    if not np.isfinite(logp.max(axis=1)).all():
+        bad = int(np.flatnonzero(~np.isfinite(logp.max(axis=1)))[0])
+        raise NgramError(f"held-out symbol {bad + 1} has probability 0 under every model; no mixture can score it")
+    # Scale each symbol's row by its best component so the E-step never underflows.
+    shifted = np.exp(logp - logp.max(axis=1, keepdims=True))
+    offset = logp.max(axis=1).sum()
+
+    def nll(w):
+        return -(np.log(shifted @ w).sum() + offset) / T
+
+    result = EMResult(weights=weights, symbols=T,
+                      component_nll=[float(-logp[:, i].mean()) for i in range(K)])
+    result.nll.append(float(nll(weights)))
+    for iteration in range(1, max_iterations + 1):
+        mixed = shifted @ weights
+        weights = weights * (shifted / mixed[:, None]).mean(axis=0)
+        weights = weights / weights.sum()  # only rounding moves it off the simplex
+        result.nll.append(float(nll(weights)))
+        result.iterations = iteration
+        if result.nll[-2] - result.nll[-1] < tolerance:
+            result.converged = True
+            break
+    result.weights = weights
+    return result
+
+
+def fit_weights(models: Sequence[Model], names: Sequence[str], unknown: str = "error", source: str = "<names>",
+                line_numbers: Sequence[int] | None = None, max_iterations: int = 1000, tolerance: float = 1e-7) -> EMResult:
+    """EM mixture weights for ``models`` on held-out ``names``."""
+    check_compatible(models)
+    encoded = models[0].vocabulary.encode(names, unknown=unknown, line_numbers=line_numbers, source=source)
+    return em_weights(component_logprobs(models, encoded), max_iterations=max_iterations, tolerance=tolerance)
+
+
+def _context_set(models: Sequence[Model], m: int, V: int) -> np.ndarray:
+    """Contexts of length m that get a dense row: every m-gram stored in some component.
+
+    Beyond length 1 an m-gram ending in the boundary ends a name, so nothing follows it and it
+    needs no row; nor does one with a boundary inside, which no history can hold.
+    """
+    keys = [model.levels[m - 1].keys for model in models if model.order >= m]
+    union = np.unique(np.concatenate(keys)) if keys else np.zeros(0, np.int64)
+    if m == 1:
+        return np.arange(V, dtype=np.int64)
+    digits_ok = np.ones(len(union), bool)
+    rest = union.copy()
+    for _ in range(m - 1):  # every symbol but the first must be a real character
+        digits_ok &= rest % V != BOUNDARY
+        rest //= V
+    return union[digits_ok]
+
+
+def compile_mixture(models: Sequence[Model], weights: Sequence[float]) -> Model:
+    """The mixture Σ λ_i p_i as one back-off Model (order = the highest component order)."""
+    check_compatible(models)
+    weights = np.asarray(weights, dtype=np.float64)
+    if weights.shape != (len(models),) or (weights < 0).any() or not np.isclose(weights.sum(), 1.0, atol=1e-9):
+        raise NgramError(f"mixture weights must be {len(models)} non-negative numbers summing to 1, got {list(weights)}")
+    V = models[0].V
+    order = max(m.order for m in models)
+    symbols = np.arange(V, dtype=np.int64)
+    keep = weights > 0
+
+    def mixed(window: np.ndarray, history: int) -> np.ndarray:
+        logp = np.stack([m.logprob_keys(window, np.full(len(window), history)) for m, k in zip(models, keep) if k], axis=1)
+        return mixture_logprobs(logp, weights[keep])
+
+    # Order 1: the row of the empty context, which only an order-1 query reaches.
+    levels = [Level(symbols.copy(), mixed(symbols, 0), np.zeros(V))]
+    for n in range(2, order + 1):
+        contexts = _context_set(models, n - 1, V)
+        keys = (contexts[:, None] * V + symbols[None, :]).ravel()
+        # Dense children make the row of every stored context exact; contexts are sorted, so keys are.
+        levels.append(Level(keys, mixed(keys, n - 1), np.zeros(len(keys))))
+    names = [m.train_names for m in models if m.train_names is not None]
+    return Model(
+        vocabulary=models[0].vocabulary,
+        order=order,
+        levels=levels,
+        estimator={
+            "name": "mixture",
+            "weights": [float(w) for w in weights],
+            "components": [{"order": m.order, "estimator": m.estimator.get("name"), "corpus": m.corpus.get("source")} for m in models],
+        },
+        corpus={"source": " + ".join(dict.fromkeys(str(m.corpus.get("source", "?")) for m in models))},
+        train_names=np.unique(np.concatenate(names)) if names else None,
+    )
