@@ -5,6 +5,7 @@
     print(evaluate(model, read_names("test.txt").names).nll)   # nats per symbol
 """
 
+from .classifier import classify
 from .corpus import Corpus, read_names
 from .errors import NgramError
 from .estimators import MLE, AddK, Estimator, make_estimator
@@ -14,6 +15,6 @@ from .vocabulary import Vocabulary
 
 __all__ = [
     "AddK", "MLE", "Corpus", "Estimator", "Level", "Model", "NgramError", "Vocabulary",
-    "make_estimator", "read_names", "train",
+    "classify", "make_estimator", "read_names", "train",
 ]
 __version__ = "0.1.0"

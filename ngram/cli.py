@@ -417,6 +417,67 @@ def mix(
     typer.echo(f"saved         {output}: {mixed.describe()}; equals the mixture on every held-out symbol (max gap {gap:.1e} nats)")
 
 
+@app.command()
+def classify(
+    files: List[str] = typer.Argument(..., help="Two or more .ngram models, one per source corpus, then the names file ('-' = stdin); with --eval the names file may be left out."),
+    priors: Optional[str] = typer.Option(None, "--priors", help="Prior probability of each model's corpus, comma-separated (default: equal)."),
+    labels: Optional[str] = typer.Option(None, "--labels", help="Label of each model, comma-separated (default: the model files' stems)."),
+    eval_file: Optional[str] = typer.Option(None, "--eval", help="Labelled names, name<TAB>label per line: print accuracy and a confusion matrix."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+):
+    """Most likely source corpus of each name by Bayes rule: log prior + log p(name) under each model.
+
+    Example: ngram classify it.ngram en.ngram names.txt --priors 0.5,0.5
+    """
+    import zipfile
+
+    from .classifier import assess, read_labelled
+    from .classifier import classify as classify_names
+
+    names_file = files[-1] if not (eval_file is not None and zipfile.is_zipfile(files[-1])) else None
+    model_files = files[:-1] if names_file is not None else files
+    if len(model_files) < 2:
+        raise NgramError("give at least two model files, then the names file (see ngram classify --help)")
+    models = [_load(Path(m)) for m in model_files]
+    tags = [x.strip() for x in labels.split(",")] if labels is not None else [Path(m).stem for m in model_files]
+    out: dict = {"models": model_files, "labels": tags}
+    if names_file is not None:
+        corpus = read_names(names_file)
+        result = classify_names(models, corpus.names, priors=priors, labels=tags)
+        out["priors"] = np.exp(result.log_prior).tolist()
+        predicted = result.predicted_labels()
+        if as_json:
+            out["names"] = [{"name": n, "label": lab, "posterior": dict(zip(tags, map(_finite, row)))}
+                            for n, lab, row in zip(corpus.names, predicted, result.posterior)]
+        else:
+            typer.echo("name\tpredicted\t" + "\t".join(f"p({t})" for t in tags))
+            for n, lab, row in zip(corpus.names, predicted, result.posterior):
+                typer.echo(f"{n}\t{lab or '-'}\t" + "\t".join("-" if math.isnan(p) else f"{p:.4f}" for p in row))
+            impossible = int((result.predicted < 0).sum())
+            if impossible:
+                _note(f"note: {impossible} name(s) have probability 0 under every model (characters none of them knows); shown as '-'", False)
+    if eval_file is not None:
+        names, gold = read_labelled(eval_file)
+        result = classify_names(models, names, priors=priors, labels=tags)
+        a = assess(result, gold, source=eval_file)
+        out["eval"] = {"file": eval_file, **a.summary()}
+        if not as_json:
+            typer.echo(f"accuracy {a.accuracy:.4f} ({a.correct} of {a.total} labelled names in {eval_file}; "
+                       f"always guessing the commonest label would score {a.majority_share:.4f})")
+            first = max(len(t) for t in tags + ["true \\ predicted"]) + 2
+            width = max(len(t) for t in tags + ["none", str(a.total)]) + 2
+            typer.echo("confusion matrix (rows: true label, columns: predicted; none = no model can produce the name)")
+            typer.echo("true \\ predicted".ljust(first) + "".join(t.rjust(width) for t in tags + ["none"]))
+            for t, row in zip(tags, a.confusion):
+                typer.echo(t.ljust(first) + "".join(str(int(v)).rjust(width) for v in row))
+    if as_json:
+        _emit_json(out)
+
+
+def _finite(value: float):
+    return None if math.isnan(value) else float(value)
+
+
 def main(argv: List[str] | None = None) -> int:
     """Console entry point: one line on stderr for every user error, never a traceback."""
     command = typer.main.get_command(app)
