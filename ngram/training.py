@@ -11,14 +11,15 @@ from .counting import check_order, count_ngrams
 from .errors import NgramError
 from .estimators import AddK, Estimator
 from .model import Model, name_fingerprints
+from .pruning import prune_model
 from .vocabulary import Vocabulary
 
 
 def corpus_fingerprint(names: Sequence[str]) -> str:
-    digest = hashlib.sha256()
-    for name in names:
-        digest.update(name.encode("utf-8", "surrogatepass") + b"\n")
-    return digest.hexdigest()
+    """sha256 of the names, each followed by a newline (one update: a loop per name is slow)."""
+    if not names:
+        return hashlib.sha256().hexdigest()
+    return hashlib.sha256(("\n".join(names) + "\n").encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def train(
@@ -30,8 +31,13 @@ def train(
     source: str = "<names>",
     vocabulary: Vocabulary | None = None,
     progress: Callable[[Iterable], Iterable] | None = None,
+    prune: Sequence[int] | str | None = None,
+    prune_entropy: float | None = None,
 ) -> Model:
     """Fit an order-``order`` model on ``names`` (add-k, k = 0.1, unless told otherwise).
+
+    ``prune`` (count thresholds per order, as lmplz's --prune) and ``prune_entropy`` (Stolcke's
+    relative-entropy threshold) shrink the model; see ``ngram.pruning``.
 
     ``unk`` adds an ``<unk>`` class that unknown characters map to at evaluation time.
     ``weights`` gives one count per name (weighted corpora).
@@ -43,7 +49,7 @@ def train(
     if weights is not None and len(weights) != len(names):
         raise NgramError(f"{len(weights)} weights for {len(names)} names; give one weight per name")
     counts = count_ngrams(encoded, order, vocabulary.size, None if weights is None else np.asarray(weights, float), progress)
-    model = estimator.fit(counts, vocabulary)
+    model = prune_model(estimator.fit(counts, vocabulary), counts, prune, prune_entropy)
     model.corpus = {
         "source": source,
         "names": len(names),

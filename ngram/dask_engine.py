@@ -1,0 +1,147 @@
+"""Counting on a Dask cluster: blocks of the corpus counted in parallel, partial counts merged by key.
+
+The driver reads the corpus twice, as the streaming engine does: a first cheap pass for the
+character set (the vocabulary must be fixed before any worker encodes a name), then it sends
+blocks of whole lines to the workers, a bounded number at a time, so neither the driver nor the
+cluster needs a shared file system. Each worker counts its block with the ordinary in-memory
+``count_ngrams``; partial counts are merged pairwise on the workers as they arrive (a sorted-array
+merge that adds the counts of equal keys), so one merged ``Counts`` comes back. The estimator
+then runs once, on the driver, on the merged counts: counts-of-counts, adjusted counts and
+discounts are computed after the merge, never per partition, and the model is identical to the
+single-process one.
+
+Workers need the same ``ngram`` installed (``pip install 'ngram[dask]'`` on every machine).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Sequence
+
+import numpy as np
+
+from .corpus import DEFAULT_MAX_NAME_LENGTH, decode_text, parse_names, source_label
+from .counting import Counts, check_order
+from .errors import NgramError
+from .streaming import (BYTES_PER_SYMBOL, MIN_BLOCK_BYTES, PROGRESS, Partial, _check_streamable, count_partial,
+                        finish_model, iter_blocks, parse_size, scan_corpus)
+from .vocabulary import Vocabulary
+
+LOCAL_WORKERS = 2
+
+
+def _distributed():
+    try:
+        import distributed
+    except ImportError:
+        raise NgramError("the dask engine needs dask.distributed, which is not installed: pip install 'ngram[dask]' (or pip install 'dask[distributed]')") from None
+    return distributed
+
+
+def connect(scheduler: str | None = None, workers: int = LOCAL_WORKERS, timeout: str = "15s"):
+    """A Dask client: to the scheduler at ``scheduler`` (``tcp://host:port``), or to a new
+    ``LocalCluster`` of ``workers`` processes listening on the loopback interface only.
+    Returns (client, cluster or None); close both when done."""
+    distributed = _distributed()
+    if scheduler:
+        try:
+            return distributed.Client(scheduler, timeout=timeout), None
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise NgramError(f"cannot reach the Dask scheduler at {scheduler} ({' '.join(str(exc).split()) or type(exc).__name__})") from None
+    cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                       dashboard_address=None, silence_logs=logging.ERROR)
+    return distributed.Client(cluster), cluster
+
+
+def _count_block(data: bytes, first_line: int, label: str, order: int, vocabulary: Vocabulary, lowercase: bool,
+                 encoding: str, max_name_length: int) -> Partial:
+    text = decode_text(data, label, encoding, first_line=first_line)
+    names = parse_names(text, label, lowercase, max_name_length, first_line=first_line, allow_empty=True).names
+    return count_partial(names, order, vocabulary)
+
+
+def _merge(a: Partial, b: Partial) -> Partial:
+    return a.merge(b)
+
+
+def count_ngrams_dask(source, order: int, vocabulary: Vocabulary, client, block_bytes: int = 1 << 22,
+                      lowercase: bool = False, encoding: str = "utf-8", max_name_length: int = DEFAULT_MAX_NAME_LENGTH,
+                      progress: PROGRESS | None = None, in_flight: int | None = None) -> tuple[Counts, np.ndarray]:
+    """Counts of orders 1..order of a corpus file, computed by the workers of ``client``.
+
+    At most ``in_flight`` blocks (default: two per worker, plus one) are sent and not yet
+    counted at any time, which bounds the driver's memory. Returns the merged ``Counts`` and the
+    sorted unique name fingerprints, as ``count_ngrams_streaming`` does.
+    """
+    distributed = _distributed()
+    check_order(order, vocabulary.size)
+    _check_streamable(encoding)
+    label = source_label(source)
+    if in_flight is None:
+        in_flight = 2 * max(1, len(client.scheduler_info().get("workers", {}))) + 1
+    settings = dict(label=label, order=order, vocabulary=vocabulary, lowercase=lowercase, encoding=encoding,
+                    max_name_length=max_name_length)
+    blocks = iter_blocks(source, block_bytes, max_name_length, progress=progress)
+    pending = distributed.as_completed()
+    counting = 0
+    waiting = None  # a finished partial result with no partner to merge with yet
+
+    def send_next() -> bool:
+        nonlocal counting
+        block = next(blocks, None)
+        if block is None:
+            return False
+        pending.add(client.submit(_count_block, block[0], block[1], pure=False, key=f"ngram-count-{block[1]}", **settings))
+        counting += 1
+        return True
+
+    while counting < in_flight and send_next():
+        pass
+    for future in pending:
+        if future.key.startswith("ngram-count-"):
+            counting -= 1
+            while counting < in_flight and send_next():
+                pass
+        if waiting is None:
+            waiting = future
+        else:
+            pending.add(client.submit(_merge, waiting, future, pure=False))
+            waiting = None
+    if waiting is None:
+        raise NgramError(f"{label}: no names to count")
+    part = waiting.result()
+    return Counts(order=order, vocab_size=vocabulary.size, keys=part.keys, counts=part.counts), part.hashes
+
+
+def train_dask(source, order: int = 4, estimator=None, unk: bool = False, scheduler: str | None = None, client=None,
+               memory_bytes: int | str = "1G", lowercase: bool = False, encoding: str = "utf-8",
+               max_name_length: int = DEFAULT_MAX_NAME_LENGTH, progress: PROGRESS | None = None,
+               prune: Sequence[int] | None = None, prune_entropy: float | None = None, tmpdir: str | os.PathLike | None = None):
+    """``train(read_names(source).names, ...)`` with the counting done by a Dask cluster.
+
+    ``client`` (a ``distributed.Client``) is used as given; otherwise one is made for
+    ``scheduler`` or for a new local cluster, and closed at the end. ``memory_bytes`` is the
+    memory each counting task may use, which sets the block size.
+    """
+    block_bytes = max(MIN_BLOCK_BYTES, parse_size(memory_bytes) // 2 // BYTES_PER_SYMBOL)
+    _check_streamable(encoding)
+    own = client is None
+    if own:
+        client, cluster = connect(scheduler)
+    try:
+        scan = scan_corpus(source, block_bytes, lowercase, encoding, max_name_length, tmpdir, progress)
+        try:
+            vocabulary = Vocabulary(scan.characters, unk=unk)
+            check_order(order, vocabulary.size)
+            counts, hashes = count_ngrams_dask(scan.copy or source, order, vocabulary, client, block_bytes, lowercase,
+                                               encoding, max_name_length, progress)
+        finally:
+            if scan.copy is not None:
+                scan.copy.unlink(missing_ok=True)
+    finally:
+        if own:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+    return finish_model(counts, hashes, vocabulary, scan, estimator, prune, prune_entropy), scan

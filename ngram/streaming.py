@@ -1,0 +1,440 @@
+"""Counting a corpus larger than memory: read it in blocks, count each block, spill, merge.
+
+Counts are additive over names (no n-gram crosses a name boundary), so counting a corpus block
+by block with the ordinary ``count_ngrams`` and summing the per-key counts gives exactly the
+in-memory counts, and therefore the same model to the last bit. Per order, the counts of the
+blocks read so far are merged into one sorted run held in memory; when the runs outgrow their
+share of the budget they are written to a temporary folder (``np.save``, no pickle) and a new
+run starts. At the end the runs on disk are merged window by window (each window takes, from
+every run, the keys up to the smallest "last key read" among the runs, so no key is missed),
+reading them with ordinary file reads, never a memory map, so the pages read do not stay in the
+process's resident set.
+
+The vocabulary must be known before a name can be encoded, so a first, cheap pass reads the
+corpus once for its character set (and the corpus fingerprint the model records); the second
+pass counts. Standard input is copied to the temporary folder during the first pass.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Sequence
+
+import numpy as np
+
+from .corpus import COMPRESSED_SUFFIXES, DEFAULT_MAX_NAME_LENGTH, decode_text, parse_names, read_chunks, source_label
+from .counting import Counts, check_order, count_ngrams
+from .errors import NgramError
+from .model import hash_names
+from .vocabulary import Vocabulary
+
+# Working memory of the counting step per symbol of a block, measured (scripts/streaming_rss.py):
+# the names as Python strings, the UTF-32 and int64 copies made by ``Vocabulary.encode``, the
+# positions/history/key arrays and the sort inside ``count_ngrams``.
+BYTES_PER_SYMBOL = 160
+MIN_BLOCK_BYTES = 1 << 16
+PROGRESS = Callable[..., object]  # tqdm-like factory: progress(total=..., desc=...) -> .update(n), .close()
+
+
+def parse_size(text: str | int) -> int:
+    """Bytes in a size such as ``1G``, ``512M``, ``200MB``, ``1.5GiB`` or ``1000000``."""
+    if isinstance(text, int):
+        value = text
+    else:
+        match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kmgt]?)(i?b)?\s*", str(text), flags=re.IGNORECASE)
+        if not match:
+            raise NgramError(f"memory size {text!r} is not a size like 1G, 512M or 200MB")
+        scale = 1024 ** " kmgt".index(match.group(2).lower() or " ")
+        value = int(float(match.group(1)) * scale)
+    if value < 16 << 20:
+        raise NgramError(f"memory budget {text!r} is too small; give at least 16M")
+    return value
+
+
+@dataclass
+class Budget:
+    """How a memory budget is shared: block being counted, runs held in memory, merge windows.
+
+    The three parts can be set directly (tests use tiny ones to force many spills).
+    """
+
+    memory_bytes: int
+    block: int | None = None
+    run: int | None = None
+    window_elements: int | None = None
+
+    @classmethod
+    def of(cls, memory: "int | str | Budget") -> "Budget":
+        return memory if isinstance(memory, Budget) else cls(parse_size(memory))
+
+    @property
+    def block_bytes(self) -> int:
+        return self.block or max(MIN_BLOCK_BYTES, self.memory_bytes // 2 // BYTES_PER_SYMBOL)
+
+    @property
+    def run_bytes(self) -> int:
+        # A run merged with a block's counts briefly needs about three times its size.
+        return self.run or self.memory_bytes // 8
+
+    def window(self, runs: int) -> int:
+        # keys + counts (16 bytes) per element, times the concatenation, argsort and gathers.
+        return self.window_elements or max(1024, self.memory_bytes // 2 // (80 * max(runs, 1)))
+
+
+# ----- reading in blocks ----------------------------------------------------------------------
+
+def _check_streamable(encoding: str) -> None:
+    try:
+        newline = "\n".encode(encoding)
+    except LookupError:
+        raise NgramError(f"unknown encoding {encoding!r}") from None
+    if newline != b"\n" or "ab".encode(encoding) != b"ab":
+        raise NgramError(f"streaming reads blocks split at newline bytes, which needs an ASCII-compatible encoding; {encoding!r} is not (convert the file to UTF-8)")
+
+
+def iter_blocks(source: str | os.PathLike, block_bytes: int, max_name_length: int = DEFAULT_MAX_NAME_LENGTH,
+                copy_to: Path | None = None, progress: PROGRESS | None = None) -> Iterator[tuple[bytes, int]]:
+    """(bytes, number of its first line) for consecutive blocks of whole lines of a file.
+
+    ``copy_to`` keeps a copy of what was read (standard input must be read twice).
+    """
+    label = source_label(source)
+    path = Path(source)
+    compressed = path.suffix.lower() in COMPRESSED_SUFFIXES
+    total = path.stat().st_size if label != "<stdin>" and not compressed and path.is_file() else None
+    # A line can be at most max_name_length characters of up to 4 bytes, a CR and a weight.
+    longest_line = 4 * max_name_length + 64
+    bar = progress(total=total, desc="reading corpus") if progress else None
+    copy = open(copy_to, "wb") if copy_to is not None else None
+    carry, first_line, seen = b"", 1, 0
+    try:
+        for data in read_chunks(source, block_bytes):
+            seen += len(data)
+            if copy is not None:
+                copy.write(data)
+            if bar is not None:
+                bar.update(len(data))
+            data = carry + data
+            cut = data.rfind(b"\n") + 1
+            carry = data[cut:]
+            if len(carry) > longest_line:
+                line = first_line + data.count(b"\n", 0, cut)
+                raise NgramError(f"{label}, line {line}: line longer than --max-name-length {max_name_length} characters; is this a list of names, one per line?")
+            if cut:
+                block = data[:cut]
+                yield block, first_line
+                first_line += block.count(b"\n")
+        if carry:
+            yield carry, first_line
+        if seen == 0:
+            raise NgramError(f"{label}: file is empty")
+    finally:
+        if bar is not None:
+            bar.close()
+        if copy is not None:
+            copy.close()
+
+
+def iter_name_chunks(source, block_bytes: int, lowercase: bool = False, encoding: str = "utf-8",
+                     max_name_length: int = DEFAULT_MAX_NAME_LENGTH, copy_to: Path | None = None,
+                     progress: PROGRESS | None = None) -> Iterator[tuple[list[str], int]]:
+    """Names of consecutive blocks of a file, parsed exactly as ``read_names`` parses a whole file,
+    with the number of blank lines skipped in each block. ``source`` may also be a sequence or
+    iterable of names (already parsed), which is cut into chunks of about ``block_bytes``."""
+    if isinstance(source, (str, os.PathLike)):
+        _check_streamable(encoding)
+        label = source_label(source)
+        for data, first_line in iter_blocks(source, block_bytes, max_name_length, copy_to, progress):
+            text = decode_text(data, label, encoding, first_line=first_line)
+            corpus = parse_names(text, label, lowercase, max_name_length, first_line=first_line, allow_empty=True)
+            yield corpus.names, corpus.blank_lines
+        return
+    chunk: list[str] = []
+    size = 0
+    for name in source:
+        chunk.append(name)
+        size += len(name) + 1
+        if size >= block_bytes:
+            yield chunk, 0
+            chunk, size = [], 0
+    if chunk:
+        yield chunk, 0
+
+
+@dataclass
+class Scan:
+    """What the first pass learns: the character set and what the model records of its corpus."""
+
+    source: str
+    characters: set = field(default_factory=set)
+    names: int = 0
+    symbols: int = 0  # characters + one end symbol per name
+    blank_lines: int = 0
+    sha256: str = ""
+    copy: Path | None = None  # where standard input was copied, for the second pass
+
+
+def scan_corpus(source, block_bytes: int = 1 << 24, lowercase: bool = False, encoding: str = "utf-8",
+                max_name_length: int = DEFAULT_MAX_NAME_LENGTH, tmpdir: str | os.PathLike | None = None,
+                progress: PROGRESS | None = None) -> Scan:
+    """First pass: character set, name and symbol counts, and the fingerprint ``train`` records."""
+    label = source_label(source) if isinstance(source, (str, os.PathLike)) else "<names>"
+    scan = Scan(source=label)
+    if str(source) == "-":
+        scan.copy = Path(tempfile.mkstemp(prefix="ngram-stdin-", dir=tmpdir)[1])
+    digest = hashlib.sha256()
+    for names, blank in iter_name_chunks(source, block_bytes, lowercase, encoding, max_name_length, scan.copy, progress):
+        scan.blank_lines += blank
+        if not names:
+            continue
+        joined = "\n".join(names)
+        # The same bytes as hashing name + "\n" one name at a time (training.corpus_fingerprint).
+        digest.update(joined.encode("utf-8", "surrogatepass") + b"\n")
+        scan.characters.update(joined)
+        scan.characters.discard("\n")
+        scan.names += len(names)
+        scan.symbols += len(joined) + 1
+    if scan.names == 0:
+        what = "only blank lines" if scan.blank_lines else "no lines"
+        raise NgramError(f"{label}: no names to read ({what})")
+    scan.sha256 = digest.hexdigest()
+    return scan
+
+
+# ----- merging sorted runs --------------------------------------------------------------------
+
+def merge_sorted(keys_a: np.ndarray, values_a: np.ndarray | None, keys_b: np.ndarray,
+                 values_b: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Union of two sorted unique key arrays, adding the values of keys in both (no sort).
+
+    Each element's place in the output is its index plus the number of elements of the other
+    array before it (``searchsorted``), so the merge is linear apart from the binary searches.
+    Values of ``None`` merge key sets only (the name fingerprints).
+    """
+    if len(keys_b) == 0:
+        return keys_a, values_a
+    if len(keys_a) == 0:
+        return keys_b, values_b
+    place_a = np.arange(len(keys_a)) + np.searchsorted(keys_b, keys_a, side="left")
+    place_b = np.arange(len(keys_b)) + np.searchsorted(keys_a, keys_b, side="right")
+    keys = np.empty(len(keys_a) + len(keys_b), keys_a.dtype)
+    keys[place_a] = keys_a
+    keys[place_b] = keys_b
+    first = np.empty(len(keys), bool)
+    first[0] = True
+    np.not_equal(keys[1:], keys[:-1], out=first[1:])
+    starts = np.flatnonzero(first)
+    if values_a is None:
+        return keys[starts], None
+    values = np.empty(len(keys), np.result_type(values_a, values_b))
+    values[place_a] = values_a
+    values[place_b] = values_b
+    if len(starts) == len(keys):
+        return keys, values
+    return keys[starts], np.add.reduceat(values, starts)
+
+
+@dataclass
+class Partial:
+    """Counts of part of a corpus: per order sorted keys and counts, and sorted name hashes."""
+
+    keys: list[np.ndarray]
+    counts: list[np.ndarray]
+    hashes: np.ndarray
+
+    @property
+    def nbytes(self) -> int:
+        return self.hashes.nbytes + sum(k.nbytes + c.nbytes for k, c in zip(self.keys, self.counts))
+
+    def merge(self, other: "Partial") -> "Partial":
+        pairs = [merge_sorted(a, b, c, d) for a, b, c, d in zip(self.keys, self.counts, other.keys, other.counts)]
+        return Partial([p[0] for p in pairs], [p[1] for p in pairs], merge_sorted(self.hashes, None, other.hashes, None)[0])
+
+
+def count_partial(names: Sequence[str], order: int, vocabulary: Vocabulary) -> Partial:
+    """The counts of one block of names, with the ordinary in-memory counting."""
+    counts = count_ngrams(vocabulary.encode(names), order, vocabulary.size)
+    return Partial(counts.keys, counts.counts, np.unique(hash_names(names)))
+
+
+class _RunReader:
+    """Sequential windows of one ``.npy`` run on disk, read with plain reads (no memory map)."""
+
+    def __init__(self, path: Path):
+        self.handle = open(path, "rb")
+        if np.lib.format.read_magic(self.handle) == (1, 0):
+            shape, _, self.dtype = np.lib.format.read_array_header_1_0(self.handle)
+        else:
+            shape, _, self.dtype = np.lib.format.read_array_header_2_0(self.handle)
+        self.left = shape[0]
+
+    def read(self, n: int) -> np.ndarray:
+        n = min(n, self.left)
+        self.left -= n
+        return np.fromfile(self.handle, self.dtype, n)
+
+    def close(self) -> None:
+        self.handle.close()
+
+
+def merge_runs(key_paths: list[Path], value_paths: list[Path] | None, window: int, out_dir: Path,
+               dtype_keys=np.int64) -> tuple[np.ndarray, np.ndarray | None]:
+    """k-way merge of sorted unique runs on disk into one sorted array (values added).
+
+    Each step reads at most ``window`` more elements of each run, takes from every run the keys up
+    to the smallest last-read key among the runs that have more on disk (every key at or below it
+    is then in memory), merges those and appends them to a file; the result is read back at the end.
+    """
+    keys_in = [_RunReader(p) for p in key_paths]
+    values_in = [_RunReader(p) for p in value_paths] if value_paths is not None else None
+    buffers_k = [np.zeros(0, dtype_keys) for _ in keys_in]
+    buffers_v = [np.zeros(0, r.dtype) for r in values_in] if values_in is not None else None
+    out_keys, out_values = out_dir / "merged-keys.bin", out_dir / "merged-values.bin"
+    n_out = 0
+    value_dtype = np.result_type(*[r.dtype for r in values_in]) if values_in is not None else None
+    with open(out_keys, "wb") as fk, open(out_values, "wb") as fv:
+        while True:
+            for i, reader in enumerate(keys_in):
+                if len(buffers_k[i]) == 0 and reader.left:
+                    buffers_k[i] = reader.read(window)
+                    if values_in is not None:
+                        buffers_v[i] = values_in[i].read(window)
+            pending = [i for i, r in enumerate(keys_in) if r.left]
+            if not pending and not any(len(b) for b in buffers_k):
+                break
+            cut = min(buffers_k[i][-1] for i in pending) if pending else None
+            merged_k, merged_v = np.zeros(0, dtype_keys), (np.zeros(0, value_dtype) if values_in is not None else None)
+            for i in range(len(keys_in)):
+                take = len(buffers_k[i]) if cut is None else int(np.searchsorted(buffers_k[i], cut, side="right"))
+                if take == 0:
+                    continue
+                part_v = buffers_v[i][:take] if values_in is not None else None
+                merged_k, merged_v = merge_sorted(merged_k, merged_v, buffers_k[i][:take], part_v)
+                buffers_k[i] = buffers_k[i][take:]
+                if values_in is not None:
+                    buffers_v[i] = buffers_v[i][take:]
+            merged_k.tofile(fk)
+            if merged_v is not None:
+                merged_v.astype(value_dtype, copy=False).tofile(fv)
+            n_out += len(merged_k)
+    for reader in keys_in + (values_in or []):
+        reader.close()
+    keys = np.fromfile(out_keys, dtype_keys, n_out)
+    values = np.fromfile(out_values, value_dtype, n_out) if values_in is not None else None
+    out_keys.unlink()
+    out_values.unlink()
+    return keys, values
+
+
+class _Spiller:
+    """Holds the merged counts of the blocks read so far; writes them out as a run when too big."""
+
+    def __init__(self, order: int, budget: Budget, folder: Path):
+        self.order, self.budget, self.folder = order, budget, folder
+        self.current: Partial | None = None
+        self.runs = 0
+
+    def add(self, part: Partial) -> None:
+        self.current = part if self.current is None else self.current.merge(part)
+        if self.current.nbytes > self.budget.run_bytes:
+            self.spill()
+
+    def _path(self, run: int, what: str) -> Path:
+        return self.folder / f"run{run:05d}-{what}.npy"
+
+    def spill(self) -> None:
+        if self.current is None:
+            return
+        for n in range(self.order):
+            np.save(self._path(self.runs, f"keys{n + 1}"), self.current.keys[n], allow_pickle=False)
+            np.save(self._path(self.runs, f"counts{n + 1}"), self.current.counts[n], allow_pickle=False)
+        np.save(self._path(self.runs, "hashes"), self.current.hashes, allow_pickle=False)
+        self.runs += 1
+        self.current = None
+
+    def result(self) -> Partial:
+        if self.runs == 0:
+            return self.current
+        self.spill()
+        window = self.budget.window(self.runs)
+        runs = range(self.runs)
+        keys, counts = [], []
+        for n in range(1, self.order + 1):
+            k, c = merge_runs([self._path(r, f"keys{n}") for r in runs], [self._path(r, f"counts{n}") for r in runs],
+                              window, self.folder)
+            for r in runs:  # free the disk as we go
+                self._path(r, f"keys{n}").unlink()
+                self._path(r, f"counts{n}").unlink()
+            keys.append(k)
+            counts.append(c)
+        hashes, _ = merge_runs([self._path(r, "hashes") for r in runs], None, window, self.folder, np.uint64)
+        return Partial(keys, counts, hashes)
+
+
+def count_ngrams_streaming(source, order: int, vocabulary: Vocabulary, memory_bytes: "int | str | Budget" = "1G",
+                           tmpdir: str | os.PathLike | None = None, progress: PROGRESS | None = None,
+                           lowercase: bool = False, encoding: str = "utf-8",
+                           max_name_length: int = DEFAULT_MAX_NAME_LENGTH) -> tuple[Counts, np.ndarray]:
+    """Counts of orders 1..order of a corpus file (or iterable of names) within a memory budget.
+
+    Returns the same ``Counts`` as ``count_ngrams`` on the whole corpus, and the sorted unique
+    name fingerprints (``model.name_fingerprints``). ``vocabulary`` must cover every character
+    (``scan_corpus`` finds it). The final counts themselves must fit in memory; the budget covers
+    the corpus and the counting work.
+    """
+    check_order(order, vocabulary.size)
+    budget = Budget.of(memory_bytes)
+    folder = Path(tempfile.mkdtemp(prefix="ngram-runs-", dir=tmpdir))
+    try:
+        spiller = _Spiller(order, budget, folder)
+        chunks = iter_name_chunks(source, budget.block_bytes, lowercase, encoding, max_name_length, progress=progress)
+        for names, _ in chunks:
+            if names:
+                spiller.add(count_partial(names, order, vocabulary))
+        part = spiller.result()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    if part is None:
+        raise NgramError("no names to count")
+    return Counts(order=order, vocab_size=vocabulary.size, keys=part.keys, counts=part.counts), part.hashes
+
+
+def finish_model(counts: Counts, hashes: np.ndarray, vocabulary: Vocabulary, scan: Scan, estimator=None,
+                 prune: Sequence[int] | None = None, prune_entropy: float | None = None):
+    """Estimate, prune and record the corpus exactly as ``training.train`` does in memory."""
+    from .estimators import AddK
+    from .pruning import prune_model
+
+    estimator = estimator if estimator is not None else AddK(0.1)
+    model = prune_model(estimator.fit(counts, vocabulary), counts, prune, prune_entropy)
+    model.corpus = {"source": scan.source, "names": scan.names, "symbols": scan.symbols, "sha256": scan.sha256}
+    model.train_names = hashes
+    return model
+
+
+def train_streaming(source, order: int = 4, estimator=None, unk: bool = False, memory_bytes: "int | str | Budget" = "1G",
+                    tmpdir: str | os.PathLike | None = None, progress: PROGRESS | None = None,
+                    lowercase: bool = False, encoding: str = "utf-8", max_name_length: int = DEFAULT_MAX_NAME_LENGTH,
+                    prune: Sequence[int] | None = None, prune_entropy: float | None = None):
+    """``train(read_names(source).names, ...)`` without holding the corpus in memory.
+
+    Returns the model (identical to the in-memory one) and the first pass's ``Scan`` (names,
+    symbols, blank lines skipped).
+    """
+    budget = Budget.of(memory_bytes)
+    scan = scan_corpus(source, budget.block_bytes, lowercase, encoding, max_name_length, tmpdir, progress)
+    try:
+        vocabulary = Vocabulary(scan.characters, unk=unk)
+        check_order(order, vocabulary.size)
+        counts, hashes = count_ngrams_streaming(scan.copy or source, order, vocabulary, budget, tmpdir,
+                                                progress, lowercase, encoding, max_name_length)
+    finally:
+        if scan.copy is not None:
+            scan.copy.unlink(missing_ok=True)
+    return finish_model(counts, hashes, vocabulary, scan, estimator, prune, prune_entropy), scan

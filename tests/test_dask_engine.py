@@ -1,0 +1,77 @@
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import shared_file
+from test_streaming import assert_same_model, generated_names
+from ngram import NgramError, read_names, train
+from ngram.estimators import make_estimator
+
+pytest.importorskip("distributed", reason="dask.distributed is not installed (pip install 'ngram[dask]')")
+
+
+@pytest.fixture(scope="module")
+def client():
+    from ngram.dask_engine import connect
+
+    client, cluster = connect(workers=2)
+    yield client
+    client.close()
+    cluster.close()
+
+
+def test_a_local_cluster_of_two_workers_gives_the_single_process_model_on_english_names(client):
+    from ngram.dask_engine import train_dask
+
+    path = shared_file("english-names.txt")
+    expected = train(read_names(path).names, order=6, estimator=make_estimator("modified-kneser-ney"), source=str(path))
+    # 16M per task makes blocks of about 50 kB: the 250 kB file becomes several partitions.
+    model, _ = train_dask(path, order=6, estimator=make_estimator("modified-kneser-ney"), client=client, memory_bytes="16M")
+    assert len(client.scheduler_info()["workers"]) == 2
+    assert_same_model(model, expected)
+
+
+@pytest.mark.parametrize("smoothing", ["add-k", "kneser-ney", "witten-bell"])
+def test_a_local_cluster_gives_the_single_process_model_on_a_generated_corpus(client, tmp_path, smoothing):
+    from ngram.dask_engine import train_dask
+
+    names = generated_names(30_000, seed=5)
+    path = tmp_path / "generated.txt"
+    path.write_text("\n".join(names) + "\n", encoding="utf-8")
+    names = read_names(path).names  # names of spaces only are blank lines
+    expected = train(names, order=5, estimator=make_estimator(smoothing), source=str(path))
+    model, scan = train_dask(path, order=5, estimator=make_estimator(smoothing), client=client, memory_bytes="16M")
+    assert scan.names == len(names)
+    assert_same_model(model, expected)
+
+
+def test_counts_of_partitions_are_merged_before_estimation(client, tmp_path):
+    from ngram.counting import count_ngrams
+    from ngram.dask_engine import count_ngrams_dask
+    from ngram.vocabulary import Vocabulary
+
+    names = generated_names(5000, seed=9)
+    path = tmp_path / "names.txt"
+    path.write_text("\n".join(names) + "\n", encoding="utf-8")
+    names = read_names(path).names
+    vocab = Vocabulary.from_names(names)
+    counts, _ = count_ngrams_dask(path, 4, vocab, client, block_bytes=2000)
+    expected = count_ngrams(vocab.encode(names), 4, vocab.size)
+    for n in range(4):
+        assert np.array_equal(counts.keys[n], expected.keys[n]) and np.array_equal(counts.counts[n], expected.counts[n])
+
+
+def test_missing_dask_is_a_one_line_error(monkeypatch, tmp_path):
+    from ngram.dask_engine import train_dask
+
+    monkeypatch.setitem(sys.modules, "distributed", None)  # makes `import distributed` fail
+    with pytest.raises(NgramError, match=r"pip install 'ngram\[dask\]'"):
+        train_dask(tmp_path / "names.txt", order=2)
+
+
+def test_an_unreachable_scheduler_is_a_one_line_error():
+    from ngram.dask_engine import connect
+
+    with pytest.raises(NgramError, match="cannot reach the Dask scheduler"):
+        connect("tcp://127.0.0.1:1", timeout="1s")
