@@ -79,6 +79,83 @@ def unique_counts(keys: np.ndarray, weights: np.ndarray | None = None) -> tuple[
     return keys[starts], np.add.reduceat(weights, starts)
 
 
+def _group_sum(keys: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted unique ``keys`` with the sum of ``counts`` per key (``keys`` unsorted)."""
+    if len(keys) == 0:
+        return keys.astype(np.int64), counts.astype(np.int64)
+    count_bits = max(int(counts.max()).bit_length(), 1)
+    key_bits = int(keys.max()).bit_length()
+    if key_bits + count_bits <= 64:
+        # Sorting key·2^b + count carries the counts along; an argsort is several times slower.
+        packed = keys.astype(np.uint64) << np.uint64(count_bits)
+        packed |= counts.astype(np.uint64)
+        packed.sort()
+        keys = (packed >> np.uint64(count_bits)).astype(np.int64)
+        counts = (packed & np.uint64((1 << count_bits) - 1)).astype(np.int64)
+    else:
+        order = np.argsort(keys, kind="stable")
+        keys, counts = keys[order].astype(np.int64), counts[order]
+    starts = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
+    return keys[starts], np.add.reduceat(counts, starts)
+
+
+def _count_windows(ids: np.ndarray, order: int, V: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Unweighted counts of orders 1..order from one sort of the order-N windows (numpy's sort
+    and a diff: argsort, ``return_inverse`` and hashing were several times slower).
+
+    Each target's window packs its last N symbols (zeros beyond the start of the name, which
+    the start symbol's own 0 makes unambiguous) with the history length h = min(history, N-1)
+    in the bits above: sorted, the windows with h >= n-1 (those that hold an n-gram) are one
+    tail of the array, and the top order is that tail's keys as they stand.
+    """
+    T = len(ids) - 1
+    span = V**order
+    shift = max(span - 1, 1).bit_length()
+    dtype = np.uint32 if (order << shift) < 2**32 else np.uint64
+    small = np.uint8 if V <= 256 else (np.uint16 if V <= 65536 else np.uint32)
+    sym = ids.astype(small)
+    windows = sym[1:].astype(dtype)
+    history = np.zeros(T, np.uint8)
+    alive = np.ones(T, bool)
+    digit = np.empty(T, small)
+    for i in range(1, min(order, T + 1)):  # no target has more than T symbols before it
+        # Target t sees symbol t-i while no start symbol lies in between (the start counts).
+        if i >= 2:
+            np.logical_and(alive[i - 1:], sym[1 : T + 2 - i] != 0, out=alive[i - 1:])
+        alive[: i - 1] = False
+        history += alive
+        np.multiply(sym[: T + 1 - i], alive[i - 1:], out=digit[i - 1:])
+        digit[: i - 1] = 0
+        windows += digit.astype(dtype) * dtype(V**i)
+    windows |= history.astype(dtype) << dtype(shift)
+    del digit, alive, history
+    windows.sort()
+    starts = np.flatnonzero(np.concatenate(([True], windows[1:] != windows[:-1])))
+    w_counts = np.diff(np.append(starts, len(windows)))
+    w = windows[starts]
+    del windows, starts
+    mask = dtype((1 << shift) - 1)
+    keys_out, counts_out = [None] * order, [None] * order
+    bounds = [int(np.searchsorted(w, dtype(h << shift))) for h in range(order)] + [len(w)]
+    for n in range(order, 0, -1):
+        # Windows with h = n-1 exactly hold an n-gram that starts at the start symbol; every
+        # other occurrence of an n-gram is the suffix of an (n+1)-gram, already counted.
+        lo, hi = bounds[n - 1], (bounds[n] if n < order else len(w))
+        keys = (w[lo:hi] & mask).astype(np.int64)
+        counts = w_counts[lo:hi].astype(np.int64)
+        if n < order:
+            keys = np.concatenate((keys, keys_out[n] % V**n))
+            counts = np.concatenate((counts, counts_out[n]))
+            if V**n <= 1 << 20:
+                dense = np.bincount(keys, weights=counts, minlength=V**n)
+                keys = np.flatnonzero(dense)
+                counts = dense[keys].astype(np.int64)
+            else:
+                keys, counts = _group_sum(keys, counts)
+        keys_out[n - 1], counts_out[n - 1] = keys, counts
+    return keys_out, counts_out
+
+
 def count_ngrams(encoded: Encoded, order: int, vocab_size: int, weights: np.ndarray | None = None,
                  progress: Callable[[Iterable], Iterable] | None = None) -> Counts:
     """Counts of every n-gram of orders 1..order in the encoded corpus, with no per-symbol loop.
@@ -87,6 +164,12 @@ def count_ngrams(encoded: Encoded, order: int, vocab_size: int, weights: np.ndar
     ``progress`` may wrap the loop over orders (the CLI passes a tqdm bar; the library draws none).
     """
     check_order(order, vocab_size)
+    if weights is None and order << max(vocab_size**order - 1, 1).bit_length() <= 2**64:
+        result = Counts(order=order, vocab_size=vocab_size)
+        for n in progress(range(1, order + 1)) if progress else range(1, order + 1):
+            if n == 1:  # one sort does every order; the bar shows it as the first step
+                result.keys, result.counts = _count_windows(encoded.ids, order, vocab_size)
+        return result
     ids = encoded.ids
     history = encoded.history()
     positions = np.arange(1, len(ids), dtype=np.int64)

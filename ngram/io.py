@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import NgramError
-from .model import Level, Model
+from .model import NAME_HASH, Level, Model
 from .vocabulary import Vocabulary
 
 FORMAT = "ngram-model"
@@ -37,6 +37,7 @@ def save(model: Model, path: str | os.PathLike) -> None:
         "order": model.order,
         "estimator": model.estimator,
         "corpus": model.corpus,
+        "name_hash": NAME_HASH,
     }
     arrays = {"header": np.frombuffer(json.dumps(header, ensure_ascii=False).encode("utf-8"), dtype=np.uint8)}
     for n, level in enumerate(model.levels, start=1):
@@ -170,6 +171,8 @@ def _from_arrays(arrays: dict[str, np.ndarray], label: str) -> Model:
     train_names = arrays.get("train_names")
     if train_names is not None and (train_names.ndim != 1 or train_names.dtype != np.uint64):
         raise NgramError(f"{label}: array train_names has the wrong shape or type; the file is damaged")
+    if header.get("name_hash") != NAME_HASH:
+        train_names = None  # fingerprints made with another hash would make novelty silently wrong
     return Model(
         vocabulary=vocabulary,
         order=order,

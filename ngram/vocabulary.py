@@ -119,24 +119,24 @@ class Vocabulary:
             raise NgramError(f"unknown-character policy must be one of {', '.join(UNKNOWN_POLICIES)}, got {unknown!r}")
         if unknown == "unk" and not self.unk:
             raise NgramError("--unknown unk needs a model trained with an <unk> class (train with --unk)")
-        for name in names:
-            if "\n" in name:
-                raise NgramError("a name cannot contain a newline")
-        text = "\n" + "\n".join(names) + "\n"
-        codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.int64)
-        is_boundary = codes == 10
-        if len(self._codepoints):
-            slot_clipped = np.minimum(np.searchsorted(self._codepoints, codes), len(self._codepoints) - 1)
-            known = self._codepoints[slot_clipped] == codes
-        else:
-            slot_clipped, known = np.zeros(len(codes), np.int64), np.zeros(len(codes), bool)
-        ids = np.where(is_boundary, BOUNDARY, slot_clipped + 1)
-        unknown_mask = ~known & ~is_boundary
-        oov = int(unknown_mask.sum())
+        joined = "\n".join(names)
+        if joined.count("\n") != max(len(names) - 1, 0):
+            raise NgramError("a name cannot contain a newline")
+        codes = np.frombuffer(("\n" + joined + "\n").encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        del joined
+        # A lookup table over code points (at most 0x110000 entries) maps the whole corpus in one
+        # gather, much faster than a binary search per character; -1 marks unknown characters.
+        table = np.full(int(codes.max()) + 1, -1, np.int32)
+        known_points = self._codepoints[self._codepoints < len(table)]
+        table[known_points] = np.searchsorted(self._codepoints, known_points) + 1
+        table[10] = BOUNDARY  # a newline is never a vocabulary character
+        ids = table[codes]
+        unknown_mask = ids < 0
+        oov = int(np.count_nonzero(unknown_mask))
         if oov:
             if unknown == "error":
                 first = int(np.flatnonzero(unknown_mask)[0])
-                name_index = int(is_boundary[:first].sum()) - 1
+                name_index = int(np.count_nonzero(codes[:first] == 10)) - 1
                 line = line_numbers[name_index] if line_numbers is not None else name_index + 1
                 char = chr(int(codes[first]))
                 raise NgramError(
@@ -145,10 +145,11 @@ class Vocabulary:
                     + (" or --unknown unk to score them as <unk>" if self.unk else "")
                 )
             if unknown == "unk":
-                ids = np.where(unknown_mask, self.unk_id, ids)
+                ids[unknown_mask] = self.unk_id
             else:
                 ids = ids[~unknown_mask]
-                is_boundary = is_boundary[~unknown_mask]
+        del codes, unknown_mask
+        is_boundary = ids == BOUNDARY
         starts = np.flatnonzero(is_boundary)[:-1]
         # A name made only of skipped characters would become an empty name: it still predicts
         # its end symbol, which is what a model asked about an empty string should do.
