@@ -98,6 +98,12 @@ def train(
     weighted: bool = typer.Option(False, "--weighted", help="Lines are name<TAB>count: each name counts that much (fractional counts only for add-k, mle, witten-bell, jelinek-mercer)."),
     encoding: str = typer.Option("utf-8", "--encoding", help="Text encoding of the corpus."),
     max_name_length: int = typer.Option(DEFAULT_MAX_NAME_LENGTH, "--max-name-length", help="Reject longer lines (guards against non-name files)."),
+    memory: Optional[str] = typer.Option(None, "--memory", help="Count within this much memory (e.g. 1G, 512M): the corpus is read in blocks and sorted counts spill to disk; the same model as in memory. With --engine dask: memory per counting task."),
+    engine: Optional[str] = typer.Option(None, "--engine", help="memory (the default), streaming (the default with --memory) or dask (a Dask cluster counts; pip install 'ngram[dask]')."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="With --engine dask: the scheduler, tcp://host:port. Default: a local cluster of 2 worker processes."),
+    tmpdir: Optional[Path] = typer.Option(None, "--tmpdir", help="Folder for the streaming engine's spilled counts (default: the system's temporary folder)."),
+    prune: Optional[str] = typer.Option(None, "--prune", help="Count cutoffs per order from 1, as lmplz: --prune '0 1 1' drops 2-grams and longer seen at most once (unigrams are never pruned)."),
+    prune_entropy: Optional[float] = typer.Option(None, "--prune-entropy", help="Drop n-grams whose removal raises perplexity by less than this relative amount (Stolcke 1998), e.g. 1e-7."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No summary or progress bars."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of the summary."),
 ):
@@ -107,6 +113,15 @@ def train(
     """
     started = time.perf_counter()
     source = corpus if corpus is not None else str(default_corpus_path())
+    engine = _engine(engine, memory, scheduler, weighted)
+    from .pruning import parse_thresholds
+
+    prune = parse_thresholds(prune, order)  # a bad list is an error before any reading
+    if engine != "memory":
+        _train_out_of_core(source, engine, output, order, make_estimator(smoothing, **_settings(k, discounts, weights, backoff)),
+                           unk, lowercase, encoding, max_name_length, memory, scheduler, tmpdir, prune, prune_entropy,
+                           quiet, as_json, started)
+        return
     data = read_names(source, lowercase=lowercase, encoding=encoding, max_name_length=max_name_length, weighted=weighted)
     if data.blank_lines:
         _note(f"warning: {data.source}: skipped {data.blank_lines} blank line(s)", quiet)
@@ -116,7 +131,8 @@ def train(
         from tqdm import tqdm
 
         progress = lambda it: tqdm(it, desc="counting n-grams", unit="order", leave=False)  # noqa: E731
-    model = train_model(data.names, order=order, estimator=estimator, unk=unk, weights=data.weights, source=data.source, progress=progress)
+    model = train_model(data.names, order=order, estimator=estimator, unk=unk, weights=data.weights, source=data.source, progress=progress,
+                        prune=prune, prune_entropy=prune_entropy)
     model_io.save(model, output)
     elapsed = time.perf_counter() - started
     if quiet and not as_json:
@@ -148,6 +164,64 @@ def train(
         typer.echo(f"  note          {line}")
     typer.echo(f"  training NLL  {fit.nll:.4f} nats/symbol on {data.source} (the training data itself; evaluate on held-out names)")
     typer.echo(f"  saved         {output} in {elapsed:.2f} s")
+
+
+ENGINES = ("memory", "streaming", "dask")
+
+
+def _engine(engine: str | None, memory: str | None, scheduler: str | None, weighted: bool) -> str:
+    engine = engine or ("streaming" if memory else "memory")
+    if engine not in ENGINES:
+        raise NgramError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    if engine == "memory" and memory:
+        raise NgramError("--memory is for the streaming and dask engines; drop --engine memory")
+    if scheduler and engine != "dask":
+        raise NgramError("--scheduler is for --engine dask")
+    if weighted and engine != "memory":
+        raise NgramError(f"--weighted is not supported by the {engine} engine yet; train weighted corpora in memory")
+    return engine
+
+
+def _train_out_of_core(source, engine, output, order, estimator, unk, lowercase, encoding, max_name_length, memory,
+                       scheduler, tmpdir, prune, prune_entropy, quiet, as_json, started) -> None:
+    """Train with the streaming or dask engine: the corpus is never held in memory, so the summary
+    has no training NLL (it would need the corpus again; run ngram evaluate)."""
+    progress = None
+    if _progress_enabled(quiet):
+        from tqdm import tqdm
+
+        progress = lambda total, desc: tqdm(total=total, desc=desc, unit="B", unit_scale=True, leave=False)  # noqa: E731
+    settings = dict(order=order, estimator=estimator, unk=unk, memory_bytes=memory or "1G", lowercase=lowercase,
+                    encoding=encoding, max_name_length=max_name_length, progress=progress, prune=prune,
+                    prune_entropy=prune_entropy, tmpdir=tmpdir)
+    if engine == "dask":
+        from .dask_engine import train_dask
+
+        model, scan = train_dask(source, scheduler=scheduler, **settings)
+    else:
+        from .streaming import train_streaming
+
+        model, scan = train_streaming(source, **settings)
+    if scan.blank_lines:
+        _note(f"warning: {scan.source}: skipped {scan.blank_lines} blank line(s)", quiet or as_json)
+    model_io.save(model, output)
+    elapsed = time.perf_counter() - started
+    result = {
+        "model": str(output), "corpus": scan.source, "names": scan.names, "symbols": scan.symbols,
+        "vocabulary_size": model.V, "order": model.order, "estimator": model.estimator,
+        "ngrams_per_order": model.n_ngrams(), "engine": engine, "memory": memory, "seconds": elapsed,
+    }
+    if as_json:
+        _emit_json(result)
+        return
+    if quiet:
+        return
+    typer.echo(f"trained {model.describe()}")
+    typer.echo(f"  corpus        {scan.source}: {scan.names} names, {scan.symbols} symbols (characters + one end symbol per name)")
+    typer.echo(f"  vocabulary    {model.V} symbols: '.' (start/end) + {''.join(model.vocabulary.characters)!r}" + (" + <unk>" if model.vocabulary.unk else ""))
+    typer.echo(f"  engine        {engine}" + (f", memory {memory}" if memory else "") + (f", scheduler {scheduler}" if scheduler else ""))
+    typer.echo(f"  estimator     {model.estimator.get('name')}")
+    typer.echo(f"  saved         {output} in {elapsed:.2f} s (training NLL not computed: run ngram evaluate {output} <held-out names>)")
 
 
 def _report_lines(report) -> list[str]:
@@ -476,6 +550,32 @@ def classify(
 
 def _finite(value: float):
     return None if math.isnan(value) else float(value)
+
+
+@app.command(name="prune")
+def prune_(
+    model: Path = typer.Argument(..., help="A .ngram model file."),
+    output: Path = typer.Option(..., "--output", "-o", help="Where to write the pruned model."),
+    entropy: float = typer.Option(..., "--entropy", help="Drop n-grams whose removal raises perplexity by less than this relative amount (Stolcke 1998), e.g. 1e-7."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+):
+    """Shrink a saved model by relative-entropy pruning; back-off weights are recomputed so every
+    context still sums to 1. (Count cutoffs need the counts: ngram train --prune.)
+
+    Example: ngram prune model.ngram -o small.ngram --entropy 1e-7
+    """
+    from .pruning import prune_by_entropy
+
+    before = _load(model)
+    after = prune_by_entropy(before, entropy)
+    model_io.save(after, output)
+    sizes = {"ngrams_before": sum(before.n_ngrams()), "ngrams_after": sum(after.n_ngrams()),
+             "ngrams_per_order": after.n_ngrams(), "bytes_before": model.stat().st_size, "bytes_after": output.stat().st_size}
+    if as_json:
+        _emit_json({"model": str(model), "output": str(output), "entropy": entropy, **sizes})
+        return
+    typer.echo(f"pruned {model} (relative entropy threshold {entropy:g}): {sizes['ngrams_before']} -> {sizes['ngrams_after']} n-grams, "
+               f"{sizes['bytes_before']} -> {sizes['bytes_after']} bytes; by order {after.n_ngrams()}; saved {output}")
 
 
 def main(argv: List[str] | None = None) -> int:

@@ -49,8 +49,10 @@ def connect(scheduler: str | None = None, workers: int = LOCAL_WORKERS, timeout:
             return distributed.Client(scheduler, timeout=timeout), None
         except (OSError, TimeoutError, ValueError) as exc:
             raise NgramError(f"cannot reach the Dask scheduler at {scheduler} ({' '.join(str(exc).split()) or type(exc).__name__})") from None
+    # Every listener on the loopback interface, on free ports (no fixed dashboard port to collide on).
     cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                       dashboard_address=None, silence_logs=logging.ERROR)
+                                       dashboard_address="127.0.0.1:0", worker_dashboard_address="127.0.0.1:0",
+                                       silence_logs=logging.ERROR)
     return distributed.Client(cluster), cluster
 
 
