@@ -30,6 +30,10 @@ _ARRAY_DTYPES = {"keys": np.int64, "logp": np.float64, "bow": np.float64}
 def save(model: Model, path: str | os.PathLike) -> None:
     """Write ``model`` to ``path`` atomically."""
     path = Path(path)
+    if not isinstance(model, Model):  # a mixture (ngram.mixture): its components' arrays under prefixes
+        from .mixture import mixture_arrays
+
+        return write_arrays(mixture_arrays(model), path)
     header = {
         "format": FORMAT,
         "version": FORMAT_VERSION,
@@ -46,6 +50,11 @@ def save(model: Model, path: str | os.PathLike) -> None:
         arrays[f"bow{n}"] = level.bow.astype(np.float64, copy=False)
     if model.train_names is not None:
         arrays["train_names"] = model.train_names.astype(np.uint64, copy=False)
+    write_arrays(arrays, path)
+
+
+def write_arrays(arrays: dict[str, np.ndarray], path: Path) -> None:
+    """Write named arrays (header first) to ``path`` atomically: models and mixtures alike."""
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise NgramError(f"{path}: folder {folder} does not exist")
@@ -133,6 +142,10 @@ def _from_arrays(arrays: dict[str, np.ndarray], label: str) -> Model:
         header = json.loads(arrays["header"].astype(np.uint8).tobytes().decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise NgramError(f"{label}: header is not valid JSON; the file is damaged") from None
+    if isinstance(header, dict) and header.get("format") == "ngram-mixture":
+        from .mixture import from_arrays
+
+        return from_arrays(header, arrays, label)
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise NgramError(f"{label}: not an ngram model file (format {header.get('format') if isinstance(header, dict) else None!r})")
     if header.get("version") != FORMAT_VERSION:

@@ -120,6 +120,9 @@ def sample(model: Model, n: int = 10, seed: int | None = None, temperature: floa
     symbol is masked before ``min_len``; a name reaching ``max_len`` is ended there).
     """
     check_sampling_settings(n, temperature, top_k, top_p, min_len, max_len)
+    if not isinstance(model, Model):  # mixtures (ngram.mixture) sample themselves
+        return model.sample(n=n, seed=seed, temperature=temperature, top_k=top_k, top_p=top_p, prefix=prefix,
+                            min_len=min_len, max_len=max_len)
     rng = np.random.default_rng(seed)
     auto = automaton or build_automaton(model)
     prefix_ids = model.vocabulary.encode_context(prefix, what="prefix")

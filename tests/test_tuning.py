@@ -1,0 +1,305 @@
+"""Tuning: the fast held-out NLL is the estimators' NLL, the search never sees the test file,
+EM keeps weights on the simplex and never raises held-out NLL, and tuned models (mixtures
+included) are proper distributions."""
+
+from __future__ import annotations
+
+import builtins
+import io
+import math
+import os
+import pathlib
+
+import numpy as np
+import pytest
+
+import ngram
+from ngram import NgramError, Vocabulary, make_estimator
+from ngram import io as model_io
+from ngram.cli import main
+from ngram.counting import Counts, count_ngrams
+from ngram.corpus import default_corpus_path
+from ngram.mixture import ContextMixture, NameMixture, em_bucketed, reverse_encoded
+from ngram.tuning import FAMILIES, addk_logprobs, fold_stats, make_splits, position_logprobs, tune
+
+TRAIN = ["anna", "anne", "ann", "bob", "abba", "ben", "nab", "ebba", "banana", "nan", "a", "be", "an na", "bonbon",
+         "nanna", "bebe", "obo", "nabob", "anabel", "bella"]
+HELD = ["anna", "nabe", "bob", "eba", "banan", "l", "na na"]
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return ngram.read_names(default_corpus_path()).names
+
+
+def random_settings(family, order, rng):
+    return np.concatenate([[rng.uniform(lo + 0.05, hi - 0.05) for lo, hi in family.bounds(n)]
+                           for n in range(1, order + 1)]) if family.per_order else np.zeros(0)
+
+
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_fast_heldout_nll_is_the_fitted_estimators_nll(name):
+    # Tuning scores settings without fitting a model; it must agree with the model it would fit.
+    vocabulary = Vocabulary.from_names(TRAIN + HELD)
+    counts = count_ngrams(vocabulary.encode(TRAIN), 5, vocabulary.size)
+    stats = fold_stats(TRAIN, HELD, vocabulary, 5, counts)
+    family = FAMILIES[name]
+    rng = np.random.default_rng(1)
+    for order in range(1, 6):
+        x = random_settings(family, order, rng)
+        fast = position_logprobs(family, x, order, stats)[0]
+        sub = Counts(order, vocabulary.size, counts.keys[:order], counts.counts[:order])
+        model = make_estimator(name, **family.settings(x, order)).fit(sub, vocabulary)
+        np.testing.assert_allclose(fast, model.logprob_encoded(vocabulary.encode(HELD)), rtol=0, atol=1e-12)
+        # The same numbers with positions sorted deepest-first (how tuning stores them).
+        np.testing.assert_allclose(np.sort(fast), np.sort(position_logprobs(family, x, order, stats.by_depth())[0]), atol=1e-12)
+
+
+def test_fast_addk_is_the_fitted_addk():
+    vocabulary = Vocabulary.from_names(TRAIN + HELD)
+    counts = count_ngrams(vocabulary.encode(TRAIN), 4, vocabulary.size)
+    stats = fold_stats(TRAIN, HELD, vocabulary, 4, counts)
+    for order in range(1, 5):
+        sub = Counts(order, vocabulary.size, counts.keys[:order], counts.counts[:order])
+        model = make_estimator("add-k", k=0.37).fit(sub, vocabulary)
+        np.testing.assert_allclose(addk_logprobs(0.37, order, stats)[0], model.logprob_encoded(vocabulary.encode(HELD)), atol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["modified-kneser-ney", "kneser-ney", "jelinek-mercer"])
+def test_gradient_is_exact(name):
+    vocabulary = Vocabulary.from_names(TRAIN + HELD)
+    stats = fold_stats(TRAIN, HELD, vocabulary, 4)
+    family = FAMILIES[name]
+    x = random_settings(family, 4, np.random.default_rng(2))
+    _, grad = position_logprobs(family, x, 4, stats, gradient=True)
+    h = 1e-6
+    numeric = [(position_logprobs(family, x + e, 4, stats)[0].sum() - position_logprobs(family, x - e, 4, stats)[0].sum()) / (2 * h)
+               for e in np.eye(len(x)) * h]
+    np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-6)
+
+
+def test_folds_partition_the_names_and_are_seeded():
+    names = [f"n{i}" for i in range(23)]
+    splits, what = make_splits(names, folds=4, seed=3)
+    assert "4-fold" in what
+    held = [n for s in splits for n in s.heldout]
+    assert sorted(held) == sorted(names)
+    for s in splits:
+        assert sorted(s.train + s.heldout) == sorted(names)
+    again, _ = make_splits(names, folds=4, seed=3)
+    assert [s.heldout for s in again] == [s.heldout for s in splits]
+    (one,), _ = make_splits(names, val_fraction=0.2, seed=0)
+    assert len(one.heldout) == 5 and not set(one.heldout) & set(one.train)
+    with pytest.raises(NgramError):
+        make_splits(names, val_names=["a"], folds=3)
+
+
+def test_tuned_settings_beat_the_closed_form_on_heldout(shipped):
+    result = tune(shipped, val_fraction=0.2, seed=0, orders=[3, 4], smoothings=["modified-kneser-ney", "add-k", "jelinek-mercer"])
+    for c in result.candidates:
+        assert c["heldout_nll"] <= c["start_nll"] + 1e-9
+        assert math.isfinite(c["train_nll"]) and c["train_nll"] < c["heldout_nll"]
+    assert result.best is min(result.candidates, key=lambda c: c["heldout_nll"])
+    assert [c["best"] for c in result.candidates].count(True) == 1
+    # Refitted on every training name, with the chosen settings.
+    assert result.model.corpus["names"] == len(shipped)
+    assert result.model.order == result.best["order"]
+    assert {"estimator", "order", "settings", "train_nll", "heldout_nll"} <= set(result.candidates[0])
+
+
+def all_contexts(model, extra: int = 50, seed: int = 0):
+    """(window keys, histories) for every stored context of the model and random unseen ones."""
+    V, N = model.V, model.order
+    comps = getattr(model, "components", [model])
+    top = max(comps, key=lambda m: m.order)
+    contexts, histories = [np.zeros(1, np.int64)], [np.zeros(1, np.int64)]
+    for n in range(1, N):
+        keys = top.levels[n - 1].keys
+        contexts.append(keys)
+        histories.append(np.full(len(keys), n))
+    rng = np.random.default_rng(seed)
+    contexts.append(rng.integers(1, V, size=extra) * V ** (N - 2) + rng.integers(0, V ** (N - 2), size=extra))
+    histories.append(np.full(extra, N - 1))
+    context, history = np.concatenate(contexts), np.concatenate(histories)
+    window = (context[:, None] * V + np.arange(V)[None, :]).ravel()
+    return window, np.repeat(history, V), len(context)
+
+
+def test_tuned_models_sum_to_one_for_every_context(shipped):
+    result = tune(shipped[:1200], val_fraction=0.2, orders=[3, 4], smoothings=["modified-kneser-ney"], mixtures=True,
+                  mixture_orders=[2, 3, 4])
+    single = result.model if result.best["kind"] == "single" else None
+    from ngram.tuning import build
+
+    vocabulary = Vocabulary.from_names(shipped[:1200])
+    order_mixture = build(next(c for c in result.candidates if c["kind"] == "order-mixture"), shipped[:1200], vocabulary)
+    assert isinstance(order_mixture, ContextMixture)
+    single = single or build(result.candidates[0], shipped[:1200], vocabulary)
+    for model in (single, order_mixture):
+        window, history, rows = all_contexts(model)
+        p = np.exp(model.logprob_keys(window, history)).reshape(rows, model.V)
+        np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-9)
+        assert (p > 0).all()
+
+
+def test_em_weights_sum_to_one_and_never_raise_heldout_nll():
+    rng = np.random.default_rng(0)
+    T, K, B = 4000, 4, 5
+    p = rng.dirichlet(np.ones(30), size=(T, K))[:, :, 0]  # any positive numbers play the part
+    logp = np.log(p) + np.array([0.0, -0.3, 0.2, -1.0])
+    buckets = rng.integers(0, B - 1, size=T)  # the last bucket gets no rows
+    fit = em_bucketed(logp, buckets, n_buckets=B, max_iterations=60, tolerance=0.0)
+    np.testing.assert_allclose(fit.weights.sum(axis=1), 1.0, atol=1e-12)
+    assert (fit.weights >= 0).all()
+    steps = np.diff(fit.nll)
+    assert (steps <= 1e-12).all(), steps.max()
+    assert fit.nll[-1] < fit.nll[0] - 1e-3  # it does learn something
+    np.testing.assert_allclose(fit.weights[B - 1], 1.0 / K)
+    # The reported NLL is that of the returned weights.
+    mixed = np.log((np.exp(logp) * fit.weights[buckets]).sum(axis=1))
+    assert abs(-mixed.mean() - fit.nll[-1]) < 1e-9
+
+
+def test_tuning_never_reads_the_test_file(tmp_path, monkeypatch, shipped):
+    train, val, test = tmp_path / "train.txt", tmp_path / "val.txt", tmp_path / "test.txt"
+    train.write_text("\n".join(shipped[:600]) + "\n", encoding="utf-8")
+    val.write_text("\n".join(shipped[600:700]) + "\n", encoding="utf-8")
+    test.write_text("\n".join(shipped[700:800]) + "\n", encoding="utf-8")
+    forbidden = os.path.realpath(test)
+
+    def guard(opener):
+        def guarded(file, *args, **kwargs):
+            if isinstance(file, (str, bytes, os.PathLike)) and os.path.realpath(os.fsdecode(file)) == forbidden:
+                raise AssertionError("tuning opened the test file")
+            return opener(file, *args, **kwargs)
+        return guarded
+
+    monkeypatch.setattr(builtins, "open", guard(builtins.open))
+    monkeypatch.setattr(io, "open", guard(io.open))
+    monkeypatch.setattr(os, "open", guard(os.open))
+    original_path_open = pathlib.Path.open
+    monkeypatch.setattr(pathlib.Path, "open", lambda self, *a, **k: guard(lambda f, *a, **k: original_path_open(self, *a, **k))(self, *a, **k))
+    with pytest.raises(AssertionError):  # the guard works
+        test.read_text()
+    out = tmp_path / "best.ngram"
+    for held in (["--val", str(val)], ["--folds", "3"], ["--val-fraction", "0.2"]):
+        assert main(["tune", str(train), *held, "--orders", "2-3", "-s", "modified-kneser-ney,witten-bell", "-o", str(out), "-q"]) == 0
+        assert out.is_file()
+    monkeypatch.undo()
+    assert test.read_text(encoding="utf-8").startswith(shipped[700])
+
+
+def test_quality_script_tunes_before_it_opens_the_test_file(tmp_path, monkeypatch, shipped):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("quality_table", pathlib.Path(__file__).resolve().parents[1] / "scripts" / "quality_table.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    train, test = tmp_path / "train.txt", tmp_path / "test.txt"
+    train.write_text("\n".join(shipped[:500]) + "\n", encoding="utf-8")
+    test.write_text("\n".join(shipped[500:600]) + "\n", encoding="utf-8")
+    events = []
+    real_tune, real_read = script.tune, script.read_names
+
+    def tune_spy(*args, **kwargs):
+        events.append("tune")
+        result = real_tune(*args, **kwargs)
+        events.append("tuned")
+        return result
+
+    def read_spy(path, *args, **kwargs):
+        if os.path.realpath(path) == os.path.realpath(test):
+            assert events and events[-1] == "tuned", "the test file was read before tuning finished"
+            events.append("test")
+        return real_read(path, *args, **kwargs)
+
+    monkeypatch.setattr(script, "tune", tune_spy)
+    monkeypatch.setattr(script, "read_names", read_spy)
+    row = script.measure("tiny", train, test, folds=3, orders=[2, 3], mixture_orders=[2, 3])
+    assert events == ["tune", "tuned", "test"]
+    assert math.isfinite(row["test_nll"])
+
+
+def test_name_mixture_scores_are_the_weighted_sum_of_its_components(tmp_path, shipped):
+    names = shipped[:800]
+    vocabulary = Vocabulary.from_names(names)
+    l2r = ngram.train(names, 4, make_estimator("modified-kneser-ney"), vocabulary=vocabulary)
+    r2l = ngram.train([n[::-1] for n in names], 3, make_estimator("witten-bell"), vocabulary=vocabulary)
+    mixture = NameMixture([l2r, r2l], [False, True], [0.3, 0.7])
+    probe = ["maria", "giovanni", "zzz", "a", "ottavio"]
+    expected = [math.log(0.3 * math.exp(l2r.logprob(n)) + 0.7 * math.exp(r2l.logprob(n[::-1]))) for n in probe]
+    np.testing.assert_allclose([mixture.logprob(n) for n in probe], expected, rtol=1e-12)
+    totals, symbols = mixture.score(probe)
+    np.testing.assert_allclose(totals, expected, rtol=1e-12)
+    assert list(symbols) == [len(n) + 1 for n in probe]
+    result = ngram.metrics.evaluate(mixture, probe)
+    assert abs(result.nll - (-sum(expected) / sum(len(n) + 1 for n in probe))) < 1e-12
+    # One file; loads back as the same distribution.
+    path = tmp_path / "mix.ngram"
+    model_io.save(mixture, path)
+    again = model_io.load(path)
+    np.testing.assert_allclose(again.score(probe)[0], totals, rtol=1e-12)
+    assert all(isinstance(s, str) for s in ngram.sampling.sample(again, n=20, seed=0))
+    with pytest.raises(NgramError):
+        again.probs("ma")
+
+
+def test_name_mixture_sums_to_one_over_names():
+    # Over every name up to length L of a 2-letter alphabet the mass approaches 1 from below.
+    names = ["ab", "ba", "a", "abb", "b", "aab"]
+    vocabulary = Vocabulary.from_names(names)
+    l2r = ngram.train(names, 3, make_estimator("kneser-ney"), vocabulary=vocabulary)
+    r2l = ngram.train([n[::-1] for n in names], 2, make_estimator("witten-bell"), vocabulary=vocabulary)
+    mixture = NameMixture([l2r, r2l], [False, True], [0.6, 0.4])
+    import itertools
+
+    every = ["".join(t) for L in range(0, 15) for t in itertools.product("ab", repeat=L)]
+    mass = np.exp(mixture.score(every)[0]).sum()
+    single = np.exp(l2r.score(every)[0]).sum()
+    assert 0.99 < mass <= 1.0 + 1e-12
+    assert abs((mass - 0.6 * single) / 0.4 - np.exp(r2l.score([n[::-1] for n in every])[0]).sum()) < 1e-9
+
+
+def test_context_mixture_is_the_bucketed_sum_of_its_components(shipped):
+    names = shipped[::4]
+    vocabulary = Vocabulary.from_names(names)
+    models = [ngram.train(names, k, make_estimator("modified-kneser-ney"), vocabulary=vocabulary) for k in (2, 3, 4)]
+    weights = np.array([[0.2, 0.3, 0.5], [0.1, 0.6, 0.3], [0.5, 0.25, 0.25], [0.05, 0.05, 0.9]])
+    mixture = ContextMixture(models, weights)
+    probe = ["marta", "qzzb", "ugo", "xw", "annamaria"]
+    encoded = vocabulary.encode(probe)
+    keys, history = mixture.window_keys(encoded)
+    buckets = mixture.buckets(keys, history)
+    expected = np.log(sum(weights[buckets, k] * np.exp(m.logprob_encoded(encoded)) for k, m in enumerate(models)))
+    np.testing.assert_allclose(mixture.logprob_encoded(encoded), expected, rtol=1e-12)
+    # The bucket is the length of the longest context (at most 3 symbols, "^" = start) that was
+    # followed by something in training: checked here with plain strings.
+    seen = {("^" + n)[max(0, j - L):j] for n in names for j in range(1, len(n) + 2) for L in range(1, 4) if L <= j}
+    slow = []
+    for n in probe:
+        padded = "^" + n
+        for j in range(1, len(n) + 2):
+            slow.append(max([L for L in range(1, min(j, 3) + 1) if padded[j - L:j] in seen] or [0]))
+    assert buckets.tolist() == slow
+    assert len(set(slow)) >= 3
+
+
+def test_reverse_encoded_reverses_each_name():
+    vocabulary = Vocabulary.from_names(["abc", "de"])
+    encoded = vocabulary.encode(["abc", "", "de"])
+    assert vocabulary.encode(["cba", "", "ed"]).ids.tolist() == reverse_encoded(encoded).ids.tolist()
+
+
+def test_cli_tune_table_names_units_and_heldout(tmp_path, capsys, shipped):
+    train = tmp_path / "train.txt"
+    train.write_text("\n".join(shipped[:700]) + "\n", encoding="utf-8")
+    out = tmp_path / "best.ngram"
+    assert main(["tune", str(train), "--val-fraction", "0.2", "--seed", "1", "--orders", "2-3", "-s", "add-k,kneser-ney", "-o", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "nats/symbol" in text and "held-out slice of 140 training names" in text
+    rows = [line for line in text.splitlines() if line.strip().startswith(("*", "add-k", "kneser-ney"))]
+    assert len(rows) == 4 and sum(line.strip().startswith("*") for line in rows) == 1
+    assert model_io.load(out).order in (2, 3)
+    assert main(["tune", str(train), "--val", str(train), "--folds", "3", "-o", str(out)]) == 1
+    assert main(["tune", str(train), "--orders", "x", "-o", str(out)]) == 1
+    assert main(["tune", str(train), "-s", "mle", "-o", str(out)]) == 1
