@@ -640,6 +640,189 @@ def _plain(candidate: dict) -> dict:
     return {k: v for k, v in candidate.items() if k != "settings"} | {"settings": {k: v for k, v in candidate["settings"].items() if k != "em_nll"}}
 
 
+plot_app = typer.Typer(
+    no_args_is_help=True, rich_markup_mode=None,
+    help="Pictures (needs matplotlib: pip install \"ngram[plot]\"): the bigram heatmap, NLL against order.",
+)
+app.add_typer(plot_app, name="plot")
+
+
+@plot_app.command("heatmap")
+def plot_heatmap_(
+    model: Path = typer.Argument(..., help="A .ngram model file."),
+    output: Path = typer.Option(Path("bigram.png"), "--output", "-o", help="Image file (.png, .svg or .pdf)."),
+    dpi: int = typer.Option(80, "--dpi", help="Resolution of a PNG."),
+):
+    """The bigram table p(next | previous symbol) as a labelled heatmap (higher orders: their order-2 view).
+
+    Example: ngram plot heatmap model.ngram -o bigram.png
+    """
+    from .plots import plot_heatmap
+
+    plot_heatmap(_load(model), output, dpi=dpi)
+    typer.echo(f"wrote {output}", err=True)
+
+
+@plot_app.command("orders")
+def plot_orders_(
+    corpus: str = typer.Argument(..., help="Training names, one per line."),
+    val: Optional[str] = typer.Option(None, "--val", help="Held-out names (not the test set)."),
+    val_fraction: Optional[float] = typer.Option(None, "--val-fraction", help="Without --val: hold out this seeded share of the training names."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the --val-fraction split."),
+    output: Path = typer.Option(Path("nll.png"), "--output", "-o", help="Image file (.png, .svg or .pdf)."),
+    orders: str = typer.Option("1-8", "--orders", help="Orders to try: a range 1-8 or a list 2,3,5."),
+    estimators: str = typer.Option("add-k,witten-bell,kneser-ney,modified-kneser-ney", "--estimators",
+                                   help=f"Comma-separated, default settings each; any of {', '.join(ESTIMATORS)}."),
+    unknown: str = typer.Option("error", "--unknown", help="Characters of --val not in the training names: error or skip."),
+    dpi: int = typer.Option(100, "--dpi", help="Resolution of a PNG."),
+    as_json: bool = typer.Option(False, "--json", help="Print the table as JSON."),
+):
+    """Training and held-out NLL against order, one line per estimator, the best held-out point marked.
+
+    Example: ngram plot orders train.txt --val val.txt -o nll.png   (or --val-fraction 0.1 --seed 0)
+    """
+    from .plots import _matplotlib, order_curve, plot_tuning
+
+    _matplotlib()  # say matplotlib is missing before spending time on training
+    order_list = _parse_orders(orders)
+    names = [e.strip() for e in estimators.split(",") if e.strip()]
+    for name in names:
+        make_estimator(name)  # an unknown name is a one-line error before any training
+    if (val is None) == (val_fraction is None):
+        raise NgramError("give held-out names with --val FILE or hold out part of the training names with --val-fraction")
+    train_data = read_names(corpus)
+    if val is not None:
+        val_data = read_names(val)
+        fit_names, val_names, val_label = train_data.names, val_data.names, val_data.source
+    else:
+        fit_names, val_names = _seeded_split(train_data.names, val_fraction, seed)
+        val_label = f"{val_fraction:g} of {train_data.source} (seed {seed})"
+    results = order_curve(fit_names, val_names, order_list, names, unknown=unknown, val_source=val_label)
+    plot_tuning(results, output, title=f"NLL against order on {Path(train_data.source).name}: training (dashed), held-out (solid)", dpi=dpi)
+    best = min(results, key=lambda r: r["val_nll"])
+    if as_json:
+        _emit_json({"train": train_data.source, "val": val_label, "image": str(output), "results": results, "best": best})
+        return
+    typer.echo(f"NLL in nats/symbol; train = {train_data.source} ({len(fit_names)} names), held-out = {val_label} ({len(val_names)} names)")
+    typer.echo(f"  {'estimator':22} {'order':>5} {'train':>8} {'held-out':>9}")
+    for r in results:
+        mark = "  <- best held-out" if r is best else ""
+        typer.echo(f"  {r['estimator']:22} {r['order']:5d} {r['train_nll']:8.4f} {r['val_nll']:9.4f}{mark}")
+    typer.echo(f"wrote {output}", err=True)
+
+
+def _seeded_split(names: list[str], fraction: float, seed: int) -> tuple[list[str], list[str]]:
+    if not 0 < fraction < 1:
+        raise NgramError(f"--val-fraction must be between 0 and 1, got {fraction}")
+    order = np.random.default_rng(seed).permutation(len(names))
+    cut = max(1, int(round(fraction * len(names))))
+    if cut >= len(names):
+        raise NgramError(f"--val-fraction {fraction} leaves no training names out of {len(names)}")
+    return [names[i] for i in order[cut:]], [names[i] for i in order[:cut]]
+
+
+def _parse_orders(text: str) -> list[int]:
+    try:
+        if "-" in text:
+            lo, hi = (int(x) for x in text.split("-", 1))
+            result = list(range(lo, hi + 1))
+        else:
+            result = [int(x) for x in text.replace(",", " ").split()]
+    except ValueError:
+        raise NgramError(f"--orders takes a range like 1-8 or a list like 2,3,5, got {text!r}") from None
+    if not result or min(result) < 1:
+        raise NgramError(f"--orders must name orders of at least 1, got {text!r}")
+    return result
+
+
+@app.command(name="prune")
+def prune_(
+    model: Path = typer.Argument(..., help="A .ngram model file."),
+    output: Path = typer.Option(..., "--output", "-o", help="Where to write the pruned model."),
+    entropy: float = typer.Option(..., "--entropy", help="Drop n-grams whose removal raises perplexity by less than this relative amount (Stolcke 1998), e.g. 1e-7."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+):
+    """Shrink a saved model by relative-entropy pruning; back-off weights are recomputed so every
+    context still sums to 1. (Count cutoffs need the counts: ngram train --prune.)
+
+    Example: ngram prune model.ngram -o small.ngram --entropy 1e-7
+    """
+    from .pruning import prune_by_entropy
+
+    before = _load(model)
+    after = prune_by_entropy(before, entropy)
+    model_io.save(after, output)
+    sizes = {"ngrams_before": sum(before.n_ngrams()), "ngrams_after": sum(after.n_ngrams()),
+             "ngrams_per_order": after.n_ngrams(), "bytes_before": model.stat().st_size, "bytes_after": output.stat().st_size}
+    if as_json:
+        _emit_json({"model": str(model), "output": str(output), "entropy": entropy, **sizes})
+        return
+    typer.echo(f"pruned {model} (relative entropy threshold {entropy:g}): {sizes['ngrams_before']} -> {sizes['ngrams_after']} n-grams, "
+               f"{sizes['bytes_before']} -> {sizes['bytes_after']} bytes; by order {after.n_ngrams()}; saved {output}")
+
+
+@app.command()
+def tune(
+    corpus: str = typer.Argument(..., help="Training names, one per line ('-' = stdin). The test file is never given here."),
+    val: Optional[str] = typer.Option(None, "--val", help="Held-out names to tune on (a validation file, never the test file)."),
+    val_fraction: Optional[float] = typer.Option(None, "--val-fraction", help="Hold out this share of the training names (default 0.1 when neither --val nor --folds)."),
+    folds: Optional[int] = typer.Option(None, "--folds", help="K-fold cross-validation inside the training names instead."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the held-out slice or the folds."),
+    output: Path = typer.Option(Path("best.ngram"), "--output", "-o", help="Where to write the best model, refitted on all training names."),
+    orders: str = typer.Option("2-10", "--orders", help="Orders to try: a range (2-10) or a list (3,5,7)."),
+    smoothing: Optional[str] = typer.Option(None, "--smoothing", "-s", help="Estimators to try, comma-separated (default: add-k, witten-bell, absolute, kneser-ney, modified-kneser-ney, jelinek-mercer)."),
+    mixtures: bool = typer.Option(False, "--mixtures/--no-mixtures", help="Also try an order mixture (modified KN orders 3-10, EM weights by longest seen context) and its whole-name mixture with a right-to-left twin; kept only if held-out NLL says so."),
+    lowercase: bool = typer.Option(False, "--lowercase", help="Lowercase names first."),
+    encoding: str = typer.Option("utf-8", "--encoding", help="Text encoding of the files."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object (every candidate, the best, the held-out data)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No table or progress bar."),
+):
+    """Choose order, estimator and settings by held-out NLL; refit the best on all training names and save it.
+
+    Continuous settings (add-k's k, per-order discounts, Jelinek-Mercer weights) are optimised with
+    L-BFGS-B on the exact held-out NLL. Example: ngram tune train.txt --val val.txt -o best.ngram
+    """
+    from .tuning import parse_orders
+    from .tuning import tune as tune_models
+
+    data = read_names(corpus, lowercase=lowercase, encoding=encoding)
+    val_names = read_names(val, lowercase=lowercase, encoding=encoding).names if val is not None else None
+    progress = None
+    if _progress_enabled(quiet or as_json):
+        from tqdm import tqdm
+
+        progress = lambda steps: tqdm(steps, desc="tuning", unit="candidate", leave=False)  # noqa: E731
+    smoothings = [s.strip() for s in smoothing.split(",") if s.strip()] if smoothing else None
+    result = tune_models(data.names, val_names=val_names, val_fraction=val_fraction, folds=folds, seed=seed,
+                         orders=parse_orders(orders), smoothings=smoothings, mixtures=mixtures, progress=progress,
+                         source=data.source)
+    model_io.save(result.model, output)
+    if as_json:
+        _emit_json({"train": data.source, "heldout": result.heldout, "unit": result.unit, "model": str(output),
+                    "best": _plain(result.best), "candidates": [_plain(c) for c in result.candidates], "seconds": result.seconds})
+        return
+    if quiet:
+        return
+    typer.echo(f"tuned on {data.source} ({len(data.names)} names); held-out NLL measured on {result.heldout}, in nats/symbol")
+    typer.echo(f"  {'':1} {'estimator':20} {'order':>5}  {'train NLL':>9}  {'held-out NLL':>12}  settings")
+    for c in result.candidates:
+        train_nll = f"{c['train_nll']:.4f}" if c["train_nll"] is not None else "-"
+        typer.echo(f"  {'*' if c['best'] else ' '} {_kind_label(c):20} {str(c['order']):>5}  {train_nll:>9}  {c['heldout_nll']:12.4f}  {c['description']}")
+    best = result.best
+    typer.echo(f"best (*): {_kind_label(best)} order {best['order']}, held-out NLL {best['heldout_nll']:.4f} nats/symbol on {result.heldout}")
+    typer.echo(f"saved {output}: refitted on all {len(data.names)} names of {data.source} ({result.seconds:.1f} s); "
+               f"measure it on a test file with: ngram evaluate {output} TEST.txt")
+
+
+def _kind_label(candidate: dict) -> str:
+    return {"single": candidate["estimator"], "order-mixture": "order mixture" + (" (R2L)" if candidate["settings"].get("direction") == "r2l" else ""),
+            "name-mixture": "L2R+R2L name mixture"}[candidate["kind"]]
+
+
+def _plain(candidate: dict) -> dict:
+    return {k: v for k, v in candidate.items() if k != "settings"} | {"settings": {k: v for k, v in candidate["settings"].items() if k != "em_nll"}}
+
+
 def main(argv: List[str] | None = None) -> int:
     """Console entry point: one line on stderr for every user error, never a traceback."""
     command = typer.main.get_command(app)

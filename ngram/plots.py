@@ -1,0 +1,180 @@
+"""Pictures: the bigram table as a heatmap, and NLL against order (train and held-out).
+
+matplotlib is optional (``pip install ".[plot]"``) and imported only when a picture is drawn.
+Figures are built on matplotlib's object API with the Agg canvas, never pyplot, so plotting
+touches no global state and needs no display. Images are written atomically like model files.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .errors import NgramError
+from .model import Model
+
+MISSING = "plotting needs matplotlib, which is not installed: pip install \"ngram[plot]\" (or pip install matplotlib)"
+
+
+def _matplotlib():
+    """The Figure class and colour helpers, or a one-line error when matplotlib is missing."""
+    try:
+        from matplotlib import colors
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise NgramError(MISSING) from None
+    return Figure, FigureCanvasAgg, colors
+
+
+def _save(figure, path: str | os.PathLike, dpi: int) -> None:
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise NgramError(f"{path}: folder {folder} does not exist")
+    if path.suffix.lower() not in (".png", ".svg", ".pdf"):
+        raise NgramError(f"{path}: choose a .png, .svg or .pdf file name")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            figure.savefig(handle, format=path.suffix[1:].lower(), dpi=dpi)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's private 0600 is not what an image file should keep
+        os.replace(tmp, path)
+    except BaseException as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if isinstance(exc, OSError):
+            raise NgramError(f"{path}: could not write the image ({exc.strerror or exc})") from None
+        raise
+
+
+def bigram_table(model: Model) -> tuple[np.ndarray, list[str], list[str]]:
+    """p(next | previous symbol) as a matrix: the start row, then one row per character.
+
+    For a model of order > 2 this is its order-2 view: each character row is the model's
+    distribution after that single character (away from the start of a name). The rows sum to 1.
+    Returns (rows × V matrix, row labels, column labels); '.' is the start (rows) or end (columns).
+    """
+    symbols = model.vocabulary.symbols
+    contexts = model.vocabulary.characters  # <unk> is never a useful row
+    rows = [model.probs("", at_start=True)] + [model.probs(c, at_start=False) for c in contexts]
+    return np.array(rows), ["."] + list(contexts), list(symbols)
+
+
+def plot_heatmap(model: Model, path: str | os.PathLike, title: str | None = None, dpi: int = 60) -> None:
+    """The bigram probability table as a labelled heatmap (the picture makemore shows)."""
+    Figure, Canvas, colors = _matplotlib()
+    table, row_labels, col_labels = bigram_table(model)
+    show = lambda s: "␣" if s == " " else s  # noqa: E731  a space would be an invisible label
+    rows, cols = table.shape
+    cell = 0.42  # inches: room for a two-line label in every cell
+    figure = Figure(figsize=(cell * cols + 2.4, cell * rows + 1.4))
+    Canvas(figure)
+    ax = figure.add_subplot()
+    # A square-root colour scale keeps the many small probabilities visible next to the large ones.
+    image = ax.imshow(table, cmap="Blues", norm=colors.PowerNorm(0.5, vmin=0, vmax=1), aspect="equal")
+    for i in range(rows):  # loops over the table's cells: at most V² labels, not per n-gram
+        for j in range(cols):
+            p = table[i, j]
+            shown = f"{p:.2f}"[1:] if p < 0.995 else "1"
+            ax.text(j, i, f"{show(row_labels[i])}{show(col_labels[j])}\n{shown}", ha="center", va="center",
+                    fontsize=6, linespacing=1.1, color="white" if p > 0.3 else "#303030")
+    ax.set_xticks(range(cols), [show(s) for s in col_labels])
+    ax.set_yticks(range(rows), [show(s) for s in row_labels])
+    ax.xaxis.tick_top()
+    ax.set_xlabel("next symbol (. = end of name)")
+    ax.set_ylabel("previous symbol (. = start of name)")
+    name = model.estimator.get("name", "?")
+    source = Path(str(model.corpus.get("source", ""))).name
+    ax.set_title(title or f"p(next | previous): order-{model.order} {name} model" + (f" on {source}" if source else ""), pad=28)
+    figure.colorbar(image, ax=ax, fraction=0.04, shrink=0.6, pad=0.02, label="probability")
+    # Fixed margins (in inches, turned into fractions): tight_layout would draw every cell label twice.
+    width, height = figure.get_size_inches()
+    figure.subplots_adjust(left=0.9 / width, right=1 - 0.8 / width, top=1 - 1.0 / height, bottom=0.4 / height)
+    _save(figure, path, dpi)
+
+
+def plot_tuning(results: Sequence[dict], path: str | os.PathLike, title: str | None = None, dpi: int = 100) -> None:
+    """Held-out (solid) and training (dashed) NLL against order, one colour per estimator.
+
+    ``results``: dicts with ``estimator``, ``order``, ``val_nll`` and optionally ``train_nll``
+    and ``settings`` (nats/symbol). Where one estimator has several rows at an order (several
+    settings tried), the one with the lowest held-out NLL is drawn. The best held-out point over
+    all rows is marked with a star and labelled with its settings.
+    """
+    Figure, Canvas, _ = _matplotlib()
+    if not results:
+        raise NgramError("nothing to plot: no results")
+    best_per: dict[tuple[str, int], dict] = {}
+    for row in results:
+        try:
+            key = (str(row["estimator"]), int(row["order"]))
+            float(row["val_nll"])
+        except (KeyError, TypeError, ValueError):
+            raise NgramError("each result needs estimator, order and val_nll") from None
+        if key not in best_per or row["val_nll"] < best_per[key]["val_nll"]:
+            best_per[key] = row
+    figure = Figure(figsize=(9.5, 4.8))
+    Canvas(figure)
+    ax = figure.add_subplot()
+    estimators = list(dict.fromkeys(k[0] for k in best_per))
+    for i, name in enumerate(estimators):
+        colour = f"C{i % 10}"
+        rows = sorted((r for k, r in best_per.items() if k[0] == name), key=lambda r: int(r["order"]))
+        orders = [int(r["order"]) for r in rows]
+        ax.plot(orders, [r["val_nll"] for r in rows], "o-", color=colour, label=f"{name} held-out")
+        train = [(o, r.get("train_nll")) for o, r in zip(orders, rows) if r.get("train_nll") is not None]
+        if train:
+            ax.plot(*zip(*train), ".--", color=colour, alpha=0.6, label=f"{name} train")
+    best = min(best_per.values(), key=lambda r: r["val_nll"])
+    settings = best.get("settings")
+    shown = ", ".join(f"{k}={_short(v)}" for k, v in settings.items()) if isinstance(settings, dict) and settings else ""
+    ax.plot([int(best["order"])], [best["val_nll"]], "*", markersize=18, color="gold", markeredgecolor="black", zorder=5,
+            label=f"best held-out: {best['estimator']} order {best['order']} ({best['val_nll']:.4f})")
+    if shown:
+        ax.annotate(shown, (int(best["order"]), best["val_nll"]), textcoords="offset points", xytext=(8, -14), fontsize=7)
+    ax.set_xlabel("order (symbols of context + 1)")
+    ax.set_ylabel("NLL (nats/symbol)")
+    ax.set_xticks(sorted({k[1] for k in best_per}))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)  # outside: never over a curve
+    ax.set_title(title or "NLL against order: training (dashed) and held-out (solid)")
+    figure.tight_layout()
+    _save(figure, path, dpi)
+
+
+def _short(value):
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(str(_short(v)) for v in value[:3]) + (",…" if len(value) > 3 else "") + "]"
+    return value
+
+
+def order_curve(train_names: Sequence[str], val_names: Sequence[str], orders: Sequence[int],
+                estimators: Sequence[str], unknown: str = "error", val_source: str = "<val>") -> list[dict]:
+    """Training and held-out NLL for every (estimator, order) with default settings."""
+    from .estimators import make_estimator
+    from .metrics import evaluate
+    from .training import train
+    from .vocabulary import Vocabulary
+
+    vocabulary = Vocabulary.from_names(train_names)
+    results = []
+    for name in estimators:
+        for order in orders:  # one model per (estimator, order): a handful, not per n-gram
+            model = train(train_names, order=order, estimator=make_estimator(name), vocabulary=vocabulary)
+            results.append({
+                "estimator": name, "order": order, "settings": {},
+                "train_nll": evaluate(model, train_names).nll,
+                "val_nll": evaluate(model, val_names, unknown=unknown, data=val_source).nll,
+            })
+    return results
