@@ -19,12 +19,21 @@ from .errors import NgramError
 from .model import Model, hash_names
 from .vocabulary import BOUNDARY
 
+MAX_SAMPLE_SYMBOLS = 2**28  # ids held at once by one call of sample(): 2 GiB of int64
+
 
 @dataclass
 class Automaton:
     rows: np.ndarray  # states × V probabilities (float64)
     next_state: np.ndarray  # states × V int64
     start: int  # the state right after the start symbol
+
+    # The interface ``sample`` walks, shared with the lazily built ``scoring.LazyRows``.
+    def rows_of(self, states: np.ndarray) -> np.ndarray:
+        return self.rows[states]
+
+    def next_of(self, states: np.ndarray, symbols: np.ndarray) -> np.ndarray:
+        return self.next_state[states, symbols]
 
 
 def build_automaton(model: Model) -> Automaton:
@@ -109,6 +118,10 @@ def check_sampling_settings(n: int, temperature: float, top_k: int | None, top_p
         raise NgramError(f"top-p must be in (0, 1], got {top_p}")
     if min_len < 0 or max_len < 1 or min_len > max_len:
         raise NgramError(f"need 0 <= min-len <= max-len and max-len >= 1, got min-len {min_len}, max-len {max_len}")
+    if n * max_len > MAX_SAMPLE_SYMBOLS:
+        # One run holds an n × max-len array of ids; refuse before numpy overflows or the OS kills us.
+        raise NgramError(f"{n} names of up to {max_len} characters is too much for one run "
+                         f"(at most {MAX_SAMPLE_SYMBOLS:,} symbols); sample in several runs with different seeds")
 
 
 def sample(model: Model, n: int = 10, seed: int | None = None, temperature: float = 1.0,
@@ -120,47 +133,74 @@ def sample(model: Model, n: int = 10, seed: int | None = None, temperature: floa
     symbol is masked before ``min_len``; a name reaching ``max_len`` is ended there).
     """
     check_sampling_settings(n, temperature, top_k, top_p, min_len, max_len)
+    if seed is not None and not (isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) and seed >= 0):
+        raise NgramError(f"seed must be a whole number 0 or more, got {seed!r}")
     if not isinstance(model, Model):  # mixtures (ngram.mixture) sample themselves
         return model.sample(n=n, seed=seed, temperature=temperature, top_k=top_k, top_p=top_p, prefix=prefix,
                             min_len=min_len, max_len=max_len)
     rng = np.random.default_rng(seed)
-    auto = automaton or build_automaton(model)
+    auto = automaton or _automaton(model)
     prefix_ids = model.vocabulary.encode_context(prefix, what="prefix")
     state = auto.start
     for symbol in prefix_ids:
-        state = int(auto.next_state[state, symbol])
-    states = np.full(n, state, dtype=np.int64)
-    out = np.zeros((n, max(max_len - len(prefix_ids), 0)), dtype=np.int64)
+        state = int(auto.next_of(np.array([state]), np.array([symbol]))[0])
+    states = np.full(n, state, dtype=np.int64)  # of the names still going, in the order of alive
+    steps = max(max_len - len(prefix_ids), 0)
+    # One row per step, so each step writes one row; the smallest integer type that holds an id.
+    out = np.zeros((steps, n), dtype=np.uint8 if model.V <= 256 else np.int64)
     alive = np.arange(n)
-    for step in range(out.shape[1]):
+    # Without masks or reshaping, the automaton's cached running sums are the draw's CDF as is.
+    plain = hasattr(auto, "cdf_of") and not model.vocabulary.unk and temperature == 1.0 and top_k is None and top_p is None
+    for step in range(steps):
         if len(alive) == 0:
             break
-        rows = auto.rows[states[alive]]
-        if model.vocabulary.unk:
-            rows = rows.copy()
-            rows[:, model.vocabulary.unk_id] = 0.0  # <unk> is not a character to write down
-        if len(prefix_ids) + step < min_len:
-            rows = rows.copy()
-            rows[:, BOUNDARY] = 0.0
-        dead_rows = rows.sum(axis=1) <= 0
-        if dead_rows.any():  # only masked symbols left: end the name here
-            rows = rows.copy()
-            rows[dead_rows, BOUNDARY] = 1.0
-        rows = adjust_rows(rows, temperature, top_k, top_p)
-        cdf = np.cumsum(rows, axis=1)
+        if plain and len(prefix_ids) + step >= min_len:
+            cdf = auto.cdf_of(states)
+        else:
+            rows = auto.rows_of(states)
+            if model.vocabulary.unk:
+                rows = rows.copy()
+                rows[:, model.vocabulary.unk_id] = 0.0  # <unk> is not a character to write down
+            if len(prefix_ids) + step < min_len:
+                rows = rows.copy()
+                rows[:, BOUNDARY] = 0.0
+            dead_rows = rows.sum(axis=1) <= 0
+            if dead_rows.any():  # only masked symbols left: end the name here
+                rows = rows.copy()
+                rows[dead_rows, BOUNDARY] = 1.0
+            rows = adjust_rows(rows, temperature, top_k, top_p)
+            cdf = np.cumsum(rows, axis=1)
         u = rng.random(len(alive))[:, None] * cdf[:, -1:]
         symbol = np.minimum((cdf <= u).sum(axis=1), model.V - 1)
-        out[alive, step] = symbol
-        states[alive] = auto.next_state[states[alive], symbol]
-        alive = alive[symbol != BOUNDARY]
-    prefix_text = prefix
-    chars = np.array([""] + model.vocabulary.characters + ([""] if model.vocabulary.unk else []), dtype=object)
-    names = []
-    for row in out:
-        end = np.flatnonzero(row == BOUNDARY)
-        row = row[: end[0]] if len(end) else row
-        names.append(prefix_text + "".join(chars[row]))
-    return names
+        out[step, alive] = symbol
+        going = symbol != BOUNDARY
+        states = auto.next_of(states[going], symbol[going])
+        alive = alive[going]
+    return _decode_rows(out.T, model, prefix)
+
+
+def _automaton(model: Model):
+    """Rows made on demand for the states sampling reaches; all of them up front only for a
+    model whose n-gram set is not closed (then ``scoring.build`` declines)."""
+    from .scoring import LazyRows, build
+
+    scorer = build(model)
+    return LazyRows(scorer) if scorer is not None else build_automaton(model)
+
+
+def _decode_rows(out: np.ndarray, model: Model, prefix: str) -> list[str]:
+    """Each row's symbols up to its first end symbol as text, all rows in one decode."""
+    vocab = model.vocabulary
+    # The boundary becomes a newline that splits the names; <unk> (never drawn) writes nothing.
+    points = np.array([10] + [ord(c) for c in vocab.characters] + ([0] if vocab.unk else []), dtype=np.uint32)
+    ended = np.concatenate((out, np.full((len(out), 1), BOUNDARY, out.dtype)), axis=1)
+    first_end = np.argmax(ended == BOUNDARY, axis=1)
+    keep = np.arange(ended.shape[1])[None, :] <= first_end[:, None]
+    if vocab.unk:
+        keep &= ended != vocab.unk_id
+    text = points[ended[keep]].tobytes().decode("utf-32-le", "surrogatepass")
+    names = text.split("\n")[:-1]
+    return [prefix + name for name in names] if prefix else names
 
 
 @dataclass

@@ -82,7 +82,9 @@ def estimate_discounts(n: list[int], buckets: int, dt) -> list | None:
         values = [y]
     else:
         values = [dt(j) - dt(dt(dt(j + 1) * y) * dt(nn)) / dt(nj) for j, nj, nn in ((1, n1, n2), (2, n2, n3), (3, n3, n4))]
-    if any(not (0 <= d <= j) for j, d in enumerate(values, start=1)):
+    # D = 0 would leave a context whose counts all fall in that bucket no mass for unseen
+    # symbols (probability 0, infinite loss), which a smoothed model must not do.
+    if any(not (0 < d <= j) for j, d in enumerate(values, start=1)):
         return None
     return values
 

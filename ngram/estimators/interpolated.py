@@ -25,7 +25,7 @@ import numpy as np
 
 from ..counting import Counts
 from ..errors import NgramError
-from ..model import Level
+from ..model import Level, Model
 from ..vocabulary import Vocabulary
 from .base import Estimator, group_by_context, lookup
 
@@ -92,7 +92,8 @@ class Interpolated(Estimator):
                 with np.errstate(divide="ignore"):
                     bow = np.log(part.gamma.astype(np.float64))
             else:
-                p, bow = self._katz(part, lower.astype(np.float64), V)
+                lower_model = Model(vocabulary=vocabulary, order=n - 1, levels=levels[: n - 1])
+                p, bow = self._katz(part, lower.astype(np.float64), V, lower_model)
             below.bow[ctx_index] = bow
             probs.append(p)
             levels.append(Level(part.keys, np.log(p.astype(np.float64)), np.zeros(len(part.keys))))
@@ -101,18 +102,33 @@ class Interpolated(Estimator):
         return levels, report
 
     @staticmethod
-    def _katz(part: OrderParts, lower: np.ndarray, V: int) -> tuple[np.ndarray, np.ndarray]:
+    def _katz(part: OrderParts, lower: np.ndarray, V: int, lower_model: Model) -> tuple[np.ndarray, np.ndarray]:
         u = part.u.astype(np.float64)
         n_contexts = len(part.contexts)
         seen_lower = np.bincount(part.owner, weights=lower, minlength=n_contexts)
         children = np.bincount(part.owner, minlength=n_contexts)
         gamma = part.gamma.astype(np.float64)
-        # A context followed by every symbol has nothing to back off to: its seen symbols keep
-        # all the mass instead.
-        full = children >= V
+        unseen = 1.0 - np.minimum(seen_lower, 1.0)
+        # When the seen symbols hold nearly all the lower order's mass, 1 - sum keeps no correct
+        # digit (a discount clipped just below its count leaves p ~ 1e-16), and the back-off
+        # weight would inflate the row past 1: sum the unseen symbols' lower probabilities instead.
+        close = np.flatnonzero((children < V) & (unseen < 1e-6))
+        if len(close):
+            n = lower_model.order + 1
+            suffix = part.contexts[close] % V ** (n - 2) if n > 2 else np.zeros(len(close), np.int64)
+            windows = (suffix[:, None] * V + np.arange(V)[None, :]).ravel()
+            rows = np.exp(lower_model.logprob_keys(windows, np.full(len(windows), n - 2))).reshape(len(close), V)
+            where = np.full(n_contexts, -1)
+            where[close] = np.arange(len(close))
+            child = where[part.owner] >= 0
+            rows[where[part.owner[child]], part.keys[child] % V] = 0.0
+            unseen[close] = rows.sum(axis=1)
+        # A context followed by every symbol (or whose unseen symbols get nothing below) has
+        # nothing to back off to: its seen symbols keep all the mass instead.
+        full = (children >= V) | (unseen <= 0)
         if full.any():
             total = np.bincount(part.owner, weights=u, minlength=n_contexts)
             u = np.where(full[part.owner], u / total[part.owner], u)
         with np.errstate(divide="ignore", invalid="ignore"):
-            bow = np.where(full, 0.0, np.log(gamma) - np.log1p(-np.minimum(seen_lower, 1.0)))
+            bow = np.where(full, np.where(children >= V, 0.0, -np.inf), np.log(gamma) - np.log(unseen))
         return u, bow
