@@ -92,6 +92,9 @@ def name_fingerprints(names: Sequence[str]) -> np.ndarray:
     return hashes[np.concatenate(([True], hashes[1:] != hashes[:-1]))] if len(hashes) else hashes
 
 
+FAST_SCORING_TARGETS = 20_000  # from here on ``logprob_encoded`` scores with ``scoring``'s automaton
+
+
 @dataclass
 class Model:
     """A trained character n-gram model. Every estimator produces one of these."""
@@ -158,6 +161,13 @@ class Model:
 
     def logprob_encoded(self, encoded: Encoded) -> np.ndarray:
         """ln p of every target symbol (characters and end symbols) of an encoded corpus."""
+        if isinstance(self, Model) and encoded.n_targets >= max(FAST_SCORING_TARGETS, sum(self.n_ngrams()) // 4):
+            # Worth building the back-off automaton: the same floats, several times faster.
+            from . import scoring
+
+            scorer = scoring.build(self)
+            if scorer is not None:
+                return scoring.score(scorer, encoded)
         keys, history = self.window_keys(encoded)
         return self.logprob_keys(keys, history)
 

@@ -1,0 +1,200 @@
+"""Scoring a whole corpus with a back-off automaton: the fast way to the same numbers.
+
+``Model.logprob_keys`` answers any batch of windows with a binary search per order; over a big
+corpus that is several searches per symbol. Here the model becomes a deterministic automaton
+once: a state per stored context (plus the empty one), a table ``child[state, w]`` holding the
+stored n-gram "context + w" or 0, each n-gram's longest stored proper suffix, and its log
+probability. Every name then advances one symbol per step, all names at once: a stored child
+gives ln p directly; otherwise the back-off weight of the state is added and the state drops to
+its suffix until a child exists (the unigram level stores every symbol). The next state is the
+child itself, or its suffix when it is a full-order n-gram.
+
+The back-off weights are added in the same order as ``logprob_keys`` adds them (longest context
+first) and the n-gram's own log probability last, so the results are the same floats. It needs
+the n-gram set closed under prefixes and suffixes (every counted model is; ``Model.closed()``
+repairs imported ones); for a model that is not, ``build`` returns None and callers use the
+general path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .vocabulary import BOUNDARY, Encoded
+
+
+@dataclass
+class Scorer:
+    V: int
+    child: np.ndarray  # (states × V) flattened: node id of context+w, or 0
+    suffix: np.ndarray  # per node: the node of its longest proper suffix (0 = the empty context)
+    logp: np.ndarray  # per node: ln p of the n-gram
+    bow: np.ndarray  # per state: ln back-off weight of the context
+    n_states: int  # nodes below this id are states (the empty context and orders 1..N-1)
+    order_offsets: np.ndarray  # where each order's node ids start: the empty context's, order 1's, ..., and the end
+    start: int  # the state right after the start symbol
+
+
+def build(model) -> Scorer | None:
+    """The automaton of ``model``, or None if its n-gram set is not prefix- and suffix-closed."""
+    V, N, levels = model.V, model.order, model.levels
+    if not np.array_equal(levels[0].keys, np.arange(V)):
+        return None
+    sizes = [len(level) for level in levels]
+    offset = np.cumsum([1] + sizes)  # order n's nodes start at offset[n-1]; node 0 is the empty context
+    n_nodes, n_states = int(offset[N]), int(offset[N - 1])
+    index = np.int32 if max(n_nodes, n_states * V) < 2**31 else np.int64
+    # 0 marks a missing child (node 0, the empty context, is nobody's child); np.zeros lets the
+    # kernel hand over zeroed pages instead of writing the whole table first.
+    child = np.zeros(n_states * V, index)
+    child[:V] = offset[0] + np.arange(V)
+    suffix = np.zeros(n_nodes, index)
+    logp = np.empty(n_nodes)
+    logp[0] = np.nan
+    bow = np.zeros(n_states)
+    for n in range(1, N + 1):
+        level = levels[n - 1]
+        lo, hi = int(offset[n - 1]), int(offset[n])
+        logp[lo:hi] = level.logp
+        if n < N:
+            bow[lo:hi] = level.bow
+        if n == 1:
+            continue
+        below = levels[n - 2].keys
+        contexts = level.keys // V
+        parent = np.searchsorted(below, contexts)  # sorted queries: a fast merge-like search
+        if len(parent) and (parent[-1] >= len(below) or not np.array_equal(below[parent], contexts)):
+            return None
+        parent += offset[n - 2]
+        w = level.keys % V
+        # The suffix of "h w" is "h' w" with h' the suffix of h: a child of h's suffix state,
+        # whose row is already filled, so no search is needed.
+        tail = child[suffix[parent] * V + w]
+        if not tail.all():
+            return None
+        suffix[lo:hi] = tail
+        child[parent * V + w] = np.arange(lo, hi, dtype=index)
+    start = int(offset[0] + BOUNDARY) if N > 1 else 0
+    return Scorer(V=V, child=child, suffix=suffix, logp=logp, bow=bow, n_states=n_states, start=start,
+                  order_offsets=np.concatenate(([0], offset)))
+
+
+def score(scorer: Scorer, encoded: Encoded) -> np.ndarray:
+    """ln p of every target of ``encoded`` (as ``Model.logprob_encoded``), one step per position."""
+    ids, V = encoded.ids, scorer.V
+    out = np.empty(encoded.n_targets)
+    child, suffix, bow, logp = scorer.child, scorer.suffix, scorer.bow, scorer.logp
+    # Names stay in corpus order (neighbouring names share contexts, which keeps the table
+    # lookups in cache) and drop out as they end.
+    position = encoded.starts + 1
+    remaining = encoded.symbols_per_name()
+    state = np.full(len(position), scorer.start, child.dtype)
+    while len(position):
+        w = ids[position]
+        node = child[state * V + w]
+        miss = np.flatnonzero(node == 0)
+        if len(miss):
+            backoff = np.zeros(len(position))
+            s_miss, w_miss = state[miss], w[miss]
+            while len(miss):
+                backoff[miss] += bow[s_miss]
+                s_miss = suffix[s_miss]
+                found = child[s_miss * V + w_miss]
+                ok = found != 0
+                node[miss[ok]] = found[ok]
+                miss, s_miss, w_miss = miss[~ok], s_miss[~ok], w_miss[~ok]
+            out[position - 1] = logp[node] + backoff
+        else:
+            out[position - 1] = logp[node] + 0.0
+        state = np.where(node < scorer.n_states, node, suffix[node])
+        remaining -= 1
+        going = remaining > 0
+        if not going.all():
+            position, state, remaining = position[going], state[going], remaining[going]
+        position += 1
+    return out
+
+
+def _unique(a: np.ndarray) -> np.ndarray:
+    """Sorted distinct values (sort + diff: np.unique hashes integers and is slower here)."""
+    a = np.sort(a)
+    return a[np.concatenate(([True], a[1:] != a[:-1]))] if len(a) else a
+
+
+class LazyRows:
+    """Sampling's automaton (next-symbol rows and transitions) computed only for the states
+    sampling reaches, from the scoring automaton.
+
+    A context's row of log probabilities is its stored children's and, for every other symbol,
+    its back-off weight plus its suffix's row, added in the same order as
+    ``sampling.build_automaton`` adds them, so the rows (and so the samples) are the same floats;
+    but instead of rows for every stored context up front (states × V, slow and large at high
+    orders), a row is made the first time a name reaches its state.
+    """
+
+    def __init__(self, scorer: Scorer):
+        self.scorer = scorer
+        V = scorer.V
+        self.start = scorer.start
+        self.row_of = np.full(scorer.n_states, -1, np.int64)
+        # Room for every state's row: np.empty reserves address space, and only rows actually
+        # made take memory.
+        self.logrows = np.empty((scorer.n_states, V))
+        self.logrows[0] = scorer.logp[scorer.child[:V]]  # the empty context: the unigram row
+        self.cdf = np.empty_like(self.logrows)  # running sums of each row's probabilities
+        self.cdf[0] = np.cumsum(np.exp(self.logrows[0]))
+        self.row_of[0] = 0
+        self.used = 1
+
+    def _make(self, states: np.ndarray) -> None:
+        sc, V = self.scorer, self.scorer.V
+        missing = [_unique(states[self.row_of[states] < 0])]
+        if not len(missing[0]):
+            return
+        while len(missing[-1]):  # their suffixes too, since each row builds on its suffix's
+            below = sc.suffix[missing[-1]]
+            missing.append(_unique(below[self.row_of[below] < 0]))
+        need = _unique(np.concatenate(missing))  # node ids grow with order: shortest first
+        symbols = np.arange(V)
+        # Rows of one order only depend on shorter contexts, so each order is one vectorised step.
+        for group in self._by_order(need):
+            children = sc.child[group[:, None] * V + symbols]
+            rows = sc.bow[group][:, None] + self.logrows[self.row_of[sc.suffix[group]]]
+            rows = np.where(children != 0, sc.logp[children], rows)
+            place = slice(self.used, self.used + len(group))
+            self.logrows[place] = rows
+            np.exp(rows, out=rows)
+            np.cumsum(rows, axis=1, out=self.cdf[place])
+            self.row_of[group] = np.arange(self.used, self.used + len(group))
+            self.used += len(group)
+
+    def _by_order(self, need: np.ndarray):
+        """``need`` split into runs of one order (node ids are numbered order by order)."""
+        bounds = np.searchsorted(need, self.scorer.order_offsets)
+        return [need[a:b] for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+
+    def rows_of(self, states: np.ndarray) -> np.ndarray:
+        self._make(states)
+        return np.exp(self.logrows[self.row_of[states]])
+
+    def cdf_of(self, states: np.ndarray) -> np.ndarray:
+        """Each state's running sum of probabilities over the symbols (for a plain draw)."""
+        self._make(states)
+        return self.cdf[self.row_of[states]]
+
+    def next_of(self, states: np.ndarray, symbols: np.ndarray) -> np.ndarray:
+        """The state after each (state, symbol): the longest stored context of history + symbol."""
+        sc, V = self.scorer, self.scorer.V
+        states = np.asarray(states, sc.child.dtype)
+        node = sc.child[states * V + symbols]
+        miss = np.flatnonzero(node == 0)
+        s_miss, w_miss = states[miss], symbols[miss]
+        while len(miss):
+            s_miss = sc.suffix[s_miss]
+            found = sc.child[s_miss * V + w_miss]
+            ok = found != 0
+            node[miss[ok]] = found[ok]
+            miss, s_miss, w_miss = miss[~ok], s_miss[~ok], w_miss[~ok]
+        return np.where(node < sc.n_states, node, sc.suffix[node])
