@@ -43,6 +43,10 @@ def check_compatible(models: Sequence[Model]) -> None:
     """Components must share one vocabulary (the same symbol ids); orders may differ."""
     if len(models) < 2:
         raise NgramError(f"a mixture needs at least two models, got {len(models)}")
+    for i, m in enumerate(models, start=1):
+        if getattr(m, "kind", None) == "name":
+            raise NgramError(f"model {i} is a whole-name mixture (ngram tune); it has no next-symbol probabilities to mix linearly, "
+                             "mix its left-to-right components instead")
     first = models[0].vocabulary
     for i, m in enumerate(models[1:], start=2):
         if m.vocabulary != first:
@@ -118,7 +122,7 @@ def _context_set(models: Sequence[Model], m: int, V: int) -> np.ndarray:
     Beyond length 1 an m-gram ending in the boundary ends a name, so nothing follows it and it
     needs no row; nor does one with a boundary inside, which no history can hold.
     """
-    keys = [model.levels[m - 1].keys for model in models if model.order >= m]
+    keys = [k for model in models for k in _stored_keys(model, m)]
     union = np.unique(np.concatenate(keys)) if keys else np.zeros(0, np.int64)
     if m == 1:
         return np.arange(V, dtype=np.int64)
@@ -130,8 +134,20 @@ def _context_set(models: Sequence[Model], m: int, V: int) -> np.ndarray:
     return union[digits_ok]
 
 
+def _stored_keys(model, m: int) -> list[np.ndarray]:
+    """Keys of the m-grams a model stores; an order mixture (ngram.mixture.ContextMixture) stores
+    its components' n-grams, and its weight bucket, too, only changes at a stored context."""
+    if isinstance(model, Model):
+        return [model.levels[m - 1].keys] if model.order >= m else []
+    return [k for component in model.components for k in _stored_keys(component, m)]
+
+
 def compile_mixture(models: Sequence[Model], weights: Sequence[float]) -> Model:
-    """The mixture Σ λ_i p_i as one back-off Model (order = the highest component order)."""
+    """The mixture Σ λ_i p_i as one back-off Model (order = the highest component order).
+
+    Components are Models or order mixtures (``ngram.mixture.ContextMixture``), whose rows are
+    compiled the same way.
+    """
     check_compatible(models)
     weights = np.asarray(weights, dtype=np.float64)
     if weights.shape != (len(models),) or (weights < 0).any() or not np.isclose(weights.sum(), 1.0, atol=1e-9):

@@ -136,3 +136,25 @@ def test_cli_mix_different_vocabularies_is_one_line(tmp_path, capsys):
     assert main(["mix", str(tmp_path / "a.ngram"), str(tmp_path / "b.ngram"), "--val", str(tmp_path / "val.txt")]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: model 2 has a different vocabulary") and err.count("\n") == 1
+
+
+def test_order_mixtures_from_tuning_compile_exactly_too(split, components):
+    from ngram.mixture import ContextMixture
+
+    # Weights that depend on the longest seen context: each row is still a distribution.
+    bucketed = ContextMixture(components[:2], np.array([[0.5, 0.5], [0.3, 0.7], [0.2, 0.8], [0.1, 0.9]]))
+    mixed = compile_mixture([bucketed, components[2]], [0.6, 0.4])
+    rng = np.random.default_rng(3)
+    chars = components[0].vocabulary.characters
+    names = held_out(split, components) + ["".join(rng.choice(chars, rng.integers(0, 12))) for _ in range(200)]
+    encoded = mixed.vocabulary.encode(names)
+    expected = np.log(np.exp(component_logprobs([bucketed, components[2]], encoded)) @ np.array([0.6, 0.4]))
+    assert np.abs(mixed.logprob_encoded(encoded) - expected).max() < 1e-12
+
+
+def test_whole_name_mixtures_have_no_rows_to_mix(components):
+    from ngram.mixture import NameMixture
+
+    both_ways = NameMixture(components[:2], [False, True], [0.5, 0.5])
+    with pytest.raises(NgramError, match="whole-name mixture"):
+        compile_mixture([both_ways, components[2]], [0.5, 0.5])
