@@ -114,21 +114,32 @@ def _count_windows(ids: np.ndarray, order: int, V: int) -> tuple[list[np.ndarray
     dtype = np.uint32 if (order << shift) < 2**32 else np.uint64
     small = np.uint8 if V <= 256 else (np.uint16 if V <= 65536 else np.uint32)
     sym = ids.astype(small)
-    windows = sym[1:].astype(dtype)
+    # History length h = min(history, N-1) first: target t sees symbol t-i while no start symbol
+    # lies in between (the start symbol itself counts).
     history = np.zeros(T, np.uint8)
     alive = np.ones(T, bool)
-    digit = np.empty(T, small)
     for i in range(1, min(order, T + 1)):  # no target has more than T symbols before it
-        # Target t sees symbol t-i while no start symbol lies in between (the start counts).
         if i >= 2:
             np.logical_and(alive[i - 1:], sym[1 : T + 2 - i] != 0, out=alive[i - 1:])
         alive[: i - 1] = False
         history += alive
-        np.multiply(sym[: T + 1 - i], alive[i - 1:], out=digit[i - 1:])
+    del alive
+    # Then Horner's rule from the oldest symbol, in place: no temporary as big as the windows.
+    windows = np.zeros(T, dtype)
+    digit = np.empty(T, small)
+    for i in range(order - 1, 0, -1):
         digit[: i - 1] = 0
-        windows += digit.astype(dtype) * dtype(V**i)
+        if i <= T:
+            np.multiply(sym[: T + 1 - i], history[i - 1:] >= i, out=digit[i - 1:])
+        else:
+            digit[:] = 0
+        windows *= dtype(V)
+        windows += digit
+    windows *= dtype(V)
+    windows += sym[1:]
+    del digit, sym
     windows |= history.astype(dtype) << dtype(shift)
-    del digit, alive, history
+    del history
     windows.sort()
     starts = np.flatnonzero(np.concatenate(([True], windows[1:] != windows[:-1])))
     w_counts = np.diff(np.append(starts, len(windows)))

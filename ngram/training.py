@@ -49,11 +49,13 @@ def train(
     if weights is not None and len(weights) != len(names):
         raise NgramError(f"{len(weights)} weights for {len(names)} names; give one weight per name")
     counts = count_ngrams(encoded, order, vocabulary.size, None if weights is None else np.asarray(weights, float), progress)
+    symbols = int(encoded.n_targets)
+    del encoded  # the encoded corpus (8 bytes a symbol) is not needed while estimating: lower peak memory
     model = prune_model(estimator.fit(counts, vocabulary), counts, prune, prune_entropy)
     model.corpus = {
         "source": source,
         "names": len(names),
-        "symbols": int(encoded.n_targets),
+        "symbols": symbols,
         "sha256": corpus_fingerprint(names),
         **({"total_weight": float(np.sum(weights))} if weights is not None else {}),
     }

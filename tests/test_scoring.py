@@ -1,14 +1,13 @@
 """The fast paths give the general paths' numbers exactly: counting from packed windows, scoring
 with the back-off automaton, sampling rows made on demand."""
 
-from collections import Counter
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import TINY
+from test_counting import reference_counts, unpack
 from ngram import Level, Model, Vocabulary, make_estimator, train
 from ngram.counting import count_ngrams
 from ngram.sampling import build_automaton
@@ -19,20 +18,6 @@ ESTIMATORS = [("add-k", {}), ("mle", {}), ("witten-bell", {}), ("kneser-ney", {}
 corpora = st.lists(st.text(alphabet="abc d", max_size=7), min_size=1, max_size=25)
 
 
-def reference_counts(names, order, vocab):
-    index = {c: i + 1 for i, c in enumerate(vocab.characters)}
-    counts = [Counter() for _ in range(order)]
-    for name in names:
-        seq = [0] + [index[c] for c in name] + [0]
-        for j in range(1, len(seq)):
-            for n in range(1, min(order, j + 1) + 1):
-                key = 0
-                for s in seq[j - n + 1 : j + 1]:
-                    key = key * vocab.size + s
-                counts[n - 1][key] += 1
-    return counts
-
-
 @settings(max_examples=150, deadline=None)
 @given(names=corpora, order=st.integers(1, 8), unk=st.booleans())
 def test_counting_in_one_sort_matches_a_dictionary(names, order, unk):
@@ -41,7 +26,7 @@ def test_counting_in_one_sort_matches_a_dictionary(names, order, unk):
     for n, expected in enumerate(reference_counts(names, order, vocab), start=1):
         keys, cnt = counts.of(n)
         assert keys.dtype == np.int64 and cnt.dtype == np.int64
-        assert dict(zip(keys.tolist(), cnt.tolist())) == dict(expected)
+        assert {unpack(k, n, vocab.size): c for k, c in zip(keys.tolist(), cnt.tolist())} == dict(expected)
         assert np.all(np.diff(keys) > 0)
 
 
