@@ -115,6 +115,10 @@ def _number(text: str, where: str, what: str) -> float:
     return value
 
 
+def _whole(text: str) -> bool:
+    return text.isascii() and text.isdigit()  # str.isdigit alone accepts '²', which int() refuses
+
+
 def _header(lines: list[str], label: str, size: int) -> tuple[int, list[int]]:
     """Index of the line after ``\\data\\``'s counts, and the declared count per order."""
     try:
@@ -128,7 +132,7 @@ def _header(lines: list[str], label: str, size: int) -> tuple[int, list[int]]:
         if line:
             head, _, value = line.partition("=")
             parts = head.split()
-            if len(parts) != 2 or parts[0] != "ngram" or not parts[1].isdigit() or not value.strip().isdigit():
+            if len(parts) != 2 or parts[0] != "ngram" or not _whole(parts[1]) or not _whole(value.strip()):
                 raise NgramError(f"{label}, line {i + 1}: expected 'ngram N=count' in \\data\\, got {line!r}")
             declared[int(parts[1])] = int(value)
         i += 1
@@ -271,14 +275,19 @@ def read_arpa(path: str | os.PathLike) -> Model:
     label = str(path)
     try:
         size = path.stat().st_size
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
         raise NgramError(f"{label}: no such file") from None
-    except UnicodeDecodeError as exc:
-        raise NgramError(f"{label}: not UTF-8 text (byte {exc.start})") from None
     except OSError as exc:
         raise NgramError(f"{label}: cannot read ({exc.strerror or exc})") from None
-    lines = text.splitlines()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise NgramError(f"{label}, line {line}: not valid UTF-8 (byte 0x{data[exc.start]:02x}); ARPA files are read as UTF-8") from None
+    # Only LF (or CRLF) ends a line, as in an editor: str.splitlines would also break at form
+    # feeds and U+2028 and make every later line number wrong.
+    lines = text.split("\n")
     start, declared = _header(lines, label, size)
     sections = _sections(lines, start, declared, label)
     vocabulary = _vocabulary(sections[0], label)

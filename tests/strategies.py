@@ -106,8 +106,15 @@ def arpa_texts(draw, good: str | None = None) -> bytes:
     lines = good.split("\n")
     for _ in range(draw(st.integers(1, 3))):
         at = draw(st.integers(0, len(lines) - 1))
-        kind = draw(st.sampled_from(["delete", "duplicate", "token", "field"]))
-        if kind == "delete":
+        kind = draw(st.sampled_from(["delete", "duplicate", "token", "field", "count"]))
+        if kind == "count":  # rewrite a declared order or count in \data\
+            declared = [i for i, line in enumerate(lines) if line.startswith("ngram ")]
+            if declared:
+                at = draw(st.sampled_from(declared))
+                order, count = lines[at][len("ngram "):].split("=")
+                lines[at] = "ngram " + draw(st.sampled_from([order, draw(ARPA_TOKENS)])) + "=" + draw(
+                    st.sampled_from([count, draw(ARPA_TOKENS), str(draw(st.integers(-5, 10**15)))]))
+        elif kind == "delete":
             del lines[at]
         elif kind == "duplicate":
             lines.insert(at, lines[at])

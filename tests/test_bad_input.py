@@ -272,7 +272,9 @@ CASES = [
          files={"bad.arpa": arpa_edit(second_order("0.5"))}),
     Case("ARPA: huge declared count", ["import", "bad.arpa", "-o", "out.ngram"], ["bad.arpa", "declares 999999999999 2-grams"],
          files={"bad.arpa": arpa_edit(lambda s: re.sub(r"ngram 2=\d+", "ngram 2=999999999999", s))}),
-    Case("ARPA: not UTF-8", ["import", "bad.arpa", "-o", "out.ngram"], ["bad.arpa", "UTF-8"],
+    Case("ARPA: non-ASCII digits in a count", ["import", "bad.arpa", "-o", "out.ngram"], ["bad.arpa, line 2", "ngram N=count"],
+         files={"bad.arpa": arpa_edit(lambda s: re.sub(r"ngram 1=\d+", "ngram 1=\u00b2", s))}),
+    Case("ARPA: not UTF-8", ["import", "bad.arpa", "-o", "out.ngram"], ["bad.arpa, line", "not valid UTF-8 (byte 0xff)"],
          files={"bad.arpa": lambda p: p.write_bytes((p.parent / "good.arpa").read_bytes().replace(b"\\end\\", b"\xff\\end\\"))}),
     # Output paths
     Case("output in a missing folder", ["train", "names.txt", "-o", "nowhere/m.ngram"], ["nowhere/m.ngram", "folder nowhere does not exist"]),
