@@ -173,20 +173,25 @@ class Discounted(Interpolated):
             raise NgramError(f"{self.name} needs whole-number counts; for fractional name weights use add-k, mle, witten-bell or jelinek-mercer")
         values = adjusted_counts(counts, V) if self.adjusted else [c for c in counts.counts]
         discounts, report = self._choose_discounts(values)
-        parts = []
-        for n, (keys, a, d) in enumerate(zip(counts.keys, values, discounts), start=1):
-            contexts, owner, _, _ = split_by_context(keys, a, V, n)
-            # Totals are summed exactly (as integers when counts are) and rounded once, as lmplz does.
-            denom = np.bincount(owner, weights=a, minlength=len(contexts)).astype(dt)
-            bucket = np.minimum(a, self.buckets).astype(np.int64)
-            per_bucket = [np.bincount(owner[bucket == j], minlength=len(contexts)).astype(dt) for j in (1, 2, 3)[: self.buckets]]
-            freed = np.zeros(len(contexts), dt)
-            for j, count in enumerate(per_bucket, start=1):
-                freed = freed + d[j] * count
-            gamma = freed / denom
-            u = (a.astype(dt) - d[bucket]) / denom[owner]
-            parts.append(OrderParts(keys, u, contexts, gamma, owner))
-        return parts, report
+
+        def parts():
+            # One order at a time, as the caller asks: only one order's parts exist at once.
+            for n, (keys, d) in enumerate(zip(counts.keys, discounts), start=1):
+                a, values[n - 1] = values[n - 1], None
+                contexts, owner, _, _ = split_by_context(keys, a, V, n)
+                # Totals are summed exactly (as integers when counts are) and rounded once, as lmplz does.
+                denom = np.bincount(owner, weights=a, minlength=len(contexts)).astype(dt)
+                bucket = np.minimum(a, self.buckets).astype(np.int64)
+                per_bucket = [np.bincount(owner[bucket == j], minlength=len(contexts)).astype(dt) for j in (1, 2, 3)[: self.buckets]]
+                freed = np.zeros(len(contexts), dt)
+                for j, count in enumerate(per_bucket, start=1):
+                    freed = freed + d[j] * count
+                gamma = freed / denom
+                u = (a.astype(dt) - d[bucket]) / denom[owner]
+                a = bucket = denom = per_bucket = None
+                yield OrderParts(keys, u, contexts, gamma, owner)
+
+        return parts(), report
 
 
 class AbsoluteDiscounting(Discounted):

@@ -76,15 +76,19 @@ class Interpolated(Estimator):
     def _levels(self, counts: Counts, vocabulary: Vocabulary):
         parts, report = self._parts(counts, vocabulary)
         V, dt = vocabulary.size, self.dtype
-        first = parts[0]
+        # ``parts`` may be a list or an iterator; each order's parts and probabilities are needed
+        # once, so dropping them as the levels are built keeps peak memory near the model's size.
+        parts = iter(parts)
+        first = next(parts)
         # Symbols never counted (<unk>) still get the uniform share.
         p = np.zeros(V, dt)
         p[first.keys] = first.u
         p = p + dt(first.gamma[0]) * dt(1.0 / V)
         probs = [p]
         levels = [Level(np.arange(V, dtype=np.int64), np.log(p.astype(np.float64)), np.zeros(V))]
-        for n in range(2, len(parts) + 1):
-            part, below = parts[n - 1], levels[n - 2]
+        first = None
+        for n, part in enumerate(parts, start=2):
+            below = levels[n - 2]
             lower = probs[n - 2][lookup(below.keys, part.keys % V ** (n - 1))[0]]
             ctx_index = lookup(below.keys, part.contexts)[0]
             if not self.backoff:
@@ -95,8 +99,10 @@ class Interpolated(Estimator):
                 lower_model = Model(vocabulary=vocabulary, order=n - 1, levels=levels[: n - 1])
                 p, bow = self._katz(part, lower.astype(np.float64), V, lower_model)
             below.bow[ctx_index] = bow
+            probs[n - 2] = None
             probs.append(p)
             levels.append(Level(part.keys, np.log(p.astype(np.float64)), np.zeros(len(part.keys))))
+            part = lower = None  # before the next order's parts are made
         if self.backoff:
             report = {**report, "form": "back-off (Katz-style, normalised by back-off weights)"}
         return levels, report
