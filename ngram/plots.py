@@ -102,48 +102,81 @@ def plot_heatmap(model: Model, path: str | os.PathLike, title: str | None = None
     _save(figure, path, dpi)
 
 
+def _heldout(row: dict) -> float:
+    value = row.get("val_nll", row.get("heldout_nll"))
+    if value is None:
+        raise NgramError("each result needs estimator, order and val_nll (or heldout_nll)")
+    return float(value)
+
+
+def _whole_order(value) -> int | None:
+    """An order as an int, or None for a row that spans several orders (a mixture, "3-10")."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return int(value)
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return None
+
+
 def plot_tuning(results: Sequence[dict], path: str | os.PathLike, title: str | None = None, dpi: int = 100) -> None:
     """Held-out (solid) and training (dashed) NLL against order, one colour per estimator.
 
-    ``results``: dicts with ``estimator``, ``order``, ``val_nll`` and optionally ``train_nll``
-    and ``settings`` (nats/symbol). Where one estimator has several rows at an order (several
-    settings tried), the one with the lowest held-out NLL is drawn. The best held-out point over
-    all rows is marked with a star and labelled with its settings.
+    ``results``: dicts with ``estimator``, ``order``, ``val_nll`` (or ``heldout_nll``, as
+    ``ngram.tuning`` names it) and optionally ``train_nll``, ``settings``, ``kind`` and ``best``
+    (nats/symbol). Where one estimator has several rows at an order (several settings tried),
+    the one with the lowest held-out NLL is drawn. A row whose order is not one number (a mixture
+    of orders, "3-10") is a horizontal dotted line. The chosen row (``best``, else the lowest
+    held-out NLL) is marked with a star and labelled with its settings.
     """
     Figure, Canvas, _ = _matplotlib()
     if not results:
         raise NgramError("nothing to plot: no results")
     best_per: dict[tuple[str, int], dict] = {}
+    spans: list[dict] = []
     for row in results:
-        try:
-            key = (str(row["estimator"]), int(row["order"]))
-            float(row["val_nll"])
-        except (KeyError, TypeError, ValueError):
-            raise NgramError("each result needs estimator, order and val_nll") from None
-        if key not in best_per or row["val_nll"] < best_per[key]["val_nll"]:
+        if "estimator" not in row or "order" not in row:
+            raise NgramError("each result needs estimator, order and val_nll (or heldout_nll)")
+        nll = _heldout(row)
+        order = _whole_order(row["order"])
+        if order is None:
+            spans.append(row)
+            continue
+        key = (str(row["estimator"]), order)
+        if key not in best_per or nll < _heldout(best_per[key]):
             best_per[key] = row
+    flagged = [r for r in results if r.get("best")]
+    chosen = flagged[0] if flagged else min(results, key=_heldout)
     figure = Figure(figsize=(9.5, 4.8))
     Canvas(figure)
     ax = figure.add_subplot()
     estimators = list(dict.fromkeys(k[0] for k in best_per))
     for i, name in enumerate(estimators):
         colour = f"C{i % 10}"
-        rows = sorted((r for k, r in best_per.items() if k[0] == name), key=lambda r: int(r["order"]))
-        orders = [int(r["order"]) for r in rows]
-        ax.plot(orders, [r["val_nll"] for r in rows], "o-", color=colour, label=f"{name} held-out")
+        rows = sorted((r for k, r in best_per.items() if k[0] == name), key=lambda r: _whole_order(r["order"]))
+        orders = [_whole_order(r["order"]) for r in rows]
+        ax.plot(orders, [_heldout(r) for r in rows], "o-", color=colour, label=f"{name} held-out")
         train = [(o, r.get("train_nll")) for o, r in zip(orders, rows) if r.get("train_nll") is not None]
         if train:
             ax.plot(*zip(*train), ".--", color=colour, alpha=0.6, label=f"{name} train")
-    best = min(best_per.values(), key=lambda r: r["val_nll"])
-    settings = best.get("settings")
+    orders_shown = sorted({k[1] for k in best_per})
+    for j, row in enumerate(spans):
+        what = row.get("kind") or row["estimator"]
+        ax.axhline(_heldout(row), color=f"C{(len(estimators) + j) % 10}", linestyle=":",
+                   label=f"{what} (orders {row['order']}) held-out {_heldout(row):.4f}")
+    # A row spanning orders has no x of its own: its star sits at the right edge.
+    x = _whole_order(chosen["order"])
+    x = x if x is not None else (orders_shown[-1] if orders_shown else 0)
+    settings = chosen.get("settings")
     shown = ", ".join(f"{k}={_short(v)}" for k, v in settings.items()) if isinstance(settings, dict) and settings else ""
-    ax.plot([int(best["order"])], [best["val_nll"]], "*", markersize=18, color="gold", markeredgecolor="black", zorder=5,
-            label=f"best held-out: {best['estimator']} order {best['order']} ({best['val_nll']:.4f})")
+    ax.plot([x], [_heldout(chosen)], "*", markersize=18, color="gold", markeredgecolor="black", zorder=5,
+            label=f"{'chosen' if flagged else 'best held-out'}: {chosen.get('kind') or chosen['estimator']} order {chosen['order']} "
+                  f"({_heldout(chosen):.4f})")
     if shown:
-        ax.annotate(shown, (int(best["order"]), best["val_nll"]), textcoords="offset points", xytext=(8, -14), fontsize=7)
+        ax.annotate(shown, (x, _heldout(chosen)), textcoords="offset points", xytext=(8, -14), fontsize=7)
     ax.set_xlabel("order (symbols of context + 1)")
     ax.set_ylabel("NLL (nats/symbol)")
-    ax.set_xticks(sorted({k[1] for k in best_per}))
+    if orders_shown:
+        ax.set_xticks(orders_shown)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)  # outside: never over a curve
     ax.set_title(title or "NLL against order: training (dashed) and held-out (solid)")

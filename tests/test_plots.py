@@ -57,6 +57,13 @@ def test_tuning_plot_takes_a_list_of_result_dicts(tmp_path):
     ] + [{"estimator": "kneser-ney", "order": o, "settings": {}, "train_nll": None, "val_nll": 2.0 - 0.06 * o} for o in (2, 3, 4)]
     plot_tuning(results, tmp_path / "t.png")
     assert is_png(tmp_path / "t.png")
+    # ngram.tuning's rows: heldout_nll, a "best" flag, and mixtures spanning orders ("3-10").
+    tuning_rows = [{"kind": "single", "estimator": r["estimator"], "order": r["order"], "settings": r["settings"],
+                    "train_nll": r["train_nll"], "heldout_nll": r["val_nll"], "best": False} for r in results]
+    tuning_rows.append({"kind": "order-mixture", "estimator": "modified-kneser-ney", "order": "3-10", "settings": {},
+                        "train_nll": None, "heldout_nll": 1.5, "best": True})
+    plot_tuning(tuning_rows, tmp_path / "tune.png")
+    assert is_png(tmp_path / "tune.png")
     with pytest.raises(NgramError, match="val_nll"):
         plot_tuning([{"estimator": "add-k", "order": 2}], tmp_path / "bad.png")
     with pytest.raises(NgramError, match=".png"):
