@@ -12,12 +12,14 @@ from __future__ import annotations
 import json
 import math
 import os
+import stat
 import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from .counting import max_order_for
 from .errors import NgramError
 from .model import NAME_HASH, Level, Model
 from .vocabulary import Vocabulary
@@ -43,7 +45,8 @@ def save(model: Model, path: str | os.PathLike) -> None:
         "corpus": model.corpus,
         "name_hash": NAME_HASH,
     }
-    arrays = {"header": np.frombuffer(json.dumps(header, ensure_ascii=False).encode("utf-8"), dtype=np.uint8)}
+    # ASCII JSON: a file name that is not valid UTF-8 (a lone surrogate in Python) survives as an escape.
+    arrays = {"header": np.frombuffer(json.dumps(header).encode("ascii"), dtype=np.uint8)}
     for n, level in enumerate(model.levels, start=1):
         arrays[f"keys{n}"] = level.keys.astype(np.int64, copy=False)
         arrays[f"logp{n}"] = level.logp.astype(np.float64, copy=False)
@@ -55,16 +58,24 @@ def save(model: Model, path: str | os.PathLike) -> None:
 
 def write_arrays(arrays: dict[str, np.ndarray], path: Path) -> None:
     """Write named arrays (header first) to ``path`` atomically: models and mixtures alike."""
+    label = path
+    if path.is_symlink():  # replace the file the link points to, and keep the link
+        path = Path(os.path.realpath(path))
+    if path.exists() and not path.is_file():
+        # os.replace would swap a device (/dev/stdout, /dev/null) or pipe for a regular file.
+        what = "a folder" if path.is_dir() else "not a regular file"
+        raise NgramError(f"{label}: is {what}; give a file name for the model")
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
-        raise NgramError(f"{path}: folder {folder} does not exist")
+        raise NgramError(f"{label}: folder {folder} does not exist")
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     except PermissionError:
-        raise NgramError(f"{path}: cannot write in folder {folder} (permission denied)") from None
+        raise NgramError(f"{label}: cannot write in folder {folder} (permission denied)") from None
     except OSError as exc:
-        raise NgramError(f"{path}: cannot write in folder {folder} ({exc.strerror or exc})") from None
+        raise NgramError(f"{label}: cannot write in folder {folder} ({exc.strerror or exc})") from None
     try:
+        os.chmod(fd, _file_mode(path))  # mkstemp makes 0600; give the model the mode a plain write would
         with os.fdopen(fd, "wb") as handle:
             np.savez(handle, **arrays)
             handle.flush()
@@ -76,8 +87,18 @@ def write_arrays(arrays: dict[str, np.ndarray], path: Path) -> None:
         except OSError:
             pass
         if isinstance(exc, OSError):
-            raise NgramError(f"{path}: could not save the model ({exc.strerror or exc}); any previous file there is unchanged") from None
+            raise NgramError(f"{label}: could not save the model ({exc.strerror or exc}); any previous file there is unchanged") from None
         raise
+
+
+def _file_mode(path: Path) -> int:
+    """The previous file's permissions, or what the umask gives a new file."""
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def _check_members(archive: zipfile.ZipFile, label: str) -> dict[str, tuple[tuple, np.dtype]]:
@@ -158,7 +179,7 @@ def _from_arrays(arrays: dict[str, np.ndarray], label: str) -> Model:
     except (KeyError, TypeError, ValueError, NgramError):
         raise NgramError(f"{label}: header has a bad vocabulary or order; the file is damaged") from None
     V = vocabulary.size
-    if V ** order > np.iinfo(np.int64).max:
+    if order > max_order_for(V):  # before any V ** order: a hostile order must not hang the loader
         raise NgramError(f"{label}: order {order} is too high for its vocabulary; the file is damaged")
     levels = []
     for n in range(1, order + 1):
@@ -186,6 +207,9 @@ def _from_arrays(arrays: dict[str, np.ndarray], label: str) -> Model:
         raise NgramError(f"{label}: array train_names has the wrong shape or type; the file is damaged")
     if header.get("name_hash") != NAME_HASH:
         train_names = None  # fingerprints made with another hash would make novelty silently wrong
+    for part in ("estimator", "corpus"):
+        if not isinstance(header.get(part) or {}, dict):  # every caller reads them with .get
+            raise NgramError(f"{label}: header entry {part!r} is not an object; the file is damaged")
     return Model(
         vocabulary=vocabulary,
         order=order,
