@@ -17,6 +17,7 @@ import numpy as np
 from .errors import NgramError
 from .model import Model
 
+LABELLED_CELLS = 60  # symbols per side up to which every cell of the heatmap shows its bigram and probability
 MISSING = "plotting needs matplotlib, which is not installed: pip install \"ngram[plot]\" (or pip install matplotlib)"
 
 
@@ -73,15 +74,17 @@ def plot_heatmap(model: Model, path: str | os.PathLike, title: str | None = None
     """The bigram probability table as a labelled heatmap (the picture makemore shows)."""
     Figure, Canvas, colors = _matplotlib()
     table, row_labels, col_labels = bigram_table(model)
-    show = lambda s: "␣" if s == " " else s  # noqa: E731  a space would be an invisible label
+    show = lambda s: {" ": "␣", "<unk>": "?"}.get(s, s)  # noqa: E731  a space would be an invisible label
     rows, cols = table.shape
-    cell = 0.42  # inches: room for a two-line label in every cell
-    figure = Figure(figsize=(cell * cols + 2.4, cell * rows + 1.4))
+    cell = 0.42 if max(rows, cols) <= LABELLED_CELLS else 0.2  # inches: room for a two-line label in every cell
+    figure = Figure(figsize=(max(cell * cols + 2.4, 6.0), max(cell * rows + 1.4, 4.5)))  # small V: room for the title
     Canvas(figure)
     ax = figure.add_subplot()
     # A square-root colour scale keeps the many small probabilities visible next to the large ones.
     image = ax.imshow(table, cmap="Blues", norm=colors.PowerNorm(0.5, vmin=0, vmax=1), aspect="equal")
-    for i in range(rows):  # loops over the table's cells: at most V² labels, not per n-gram
+    # Two-line cell labels while they stay readable and quick to draw; beyond that, colour only.
+    labelled = max(rows, cols) <= LABELLED_CELLS
+    for i in range(rows if labelled else 0):  # loops over the table's cells: at most V² labels, not per n-gram
         for j in range(cols):
             p = table[i, j]
             shown = f"{p:.2f}"[1:] if p < 0.995 else "1"
@@ -94,6 +97,7 @@ def plot_heatmap(model: Model, path: str | os.PathLike, title: str | None = None
     ax.set_ylabel("previous symbol (. = start of name)")
     name = model.estimator.get("name", "?")
     source = Path(str(model.corpus.get("source", ""))).name
+    source = "" if source.startswith("<") else source  # "<names>", "<stdin>": nothing to name
     ax.set_title(title or f"p(next | previous): order-{model.order} {name} model" + (f" on {source}" if source else ""), pad=28)
     figure.colorbar(image, ax=ax, fraction=0.04, shrink=0.6, pad=0.02, label="probability")
     # Fixed margins (in inches, turned into fractions): tight_layout would draw every cell label twice.
