@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +44,8 @@ def _word(c: str) -> str:
         return SPACE
     if c.isspace() or c == "\0":
         raise NgramError(f"character U+{ord(c):04X} cannot be an ARPA word (ARPA splits words on whitespace)")
+    if "\ud800" <= c <= "\udfff":  # a lone surrogate (from a file name, say) has no UTF-8 form
+        raise NgramError(f"character U+{ord(c):04X} (a lone surrogate) cannot be written in a UTF-8 ARPA file")
     return c
 
 
@@ -87,21 +88,10 @@ def arpa_text(model: Model) -> str:
 
 def write_arpa(model: Model, path: str | os.PathLike) -> None:
     """Write ``model`` as an ARPA file, atomically (a temporary file renamed over ``path``)."""
-    path = Path(path)
-    text = arpa_text(model)
-    folder = path.parent
-    if not folder.is_dir():
-        raise NgramError(f"{path}: folder {folder} does not exist")
-    tmp = None
-    try:
-        with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=folder, prefix=f".{path.name}.", suffix=".tmp", delete=False) as out:
-            tmp = out.name
-            out.write(text)
-        os.replace(tmp, path)
-    except OSError as exc:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
-        raise NgramError(f"{path}: could not write the ARPA file ({exc.strerror or exc})") from None
+    from .io import write_atomically
+
+    text = arpa_text(model).encode("utf-8")
+    write_atomically(path, lambda handle: handle.write(text), "the ARPA file")
 
 
 # ----- import ------------------------------------------------------------------------------

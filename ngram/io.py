@@ -16,6 +16,7 @@ import stat
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import BinaryIO, Callable
 
 import numpy as np
 
@@ -58,13 +59,22 @@ def save(model: Model, path: str | os.PathLike) -> None:
 
 def write_arrays(arrays: dict[str, np.ndarray], path: Path) -> None:
     """Write named arrays (header first) to ``path`` atomically: models and mixtures alike."""
-    label = path
+    write_atomically(path, lambda handle: np.savez(handle, **arrays), "the model")
+
+
+def write_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], object], what: str) -> None:
+    """Call ``write`` on a temporary file beside ``path``, then rename it over ``path``.
+
+    An interrupted or failed write leaves any previous file at ``path`` as it was. ``what``
+    names the file in messages ("the model", "the ARPA file").
+    """
+    path = label = Path(path)
     if path.is_symlink():  # replace the file the link points to, and keep the link
         path = Path(os.path.realpath(path))
     if path.exists() and not path.is_file():
         # os.replace would swap a device (/dev/stdout, /dev/null) or pipe for a regular file.
-        what = "a folder" if path.is_dir() else "not a regular file"
-        raise NgramError(f"{label}: is {what}; give a file name for the model")
+        kind = "a folder" if path.is_dir() else "not a regular file"
+        raise NgramError(f"{label}: is {kind}; give a file name for {what}")
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise NgramError(f"{label}: folder {folder} does not exist")
@@ -75,9 +85,9 @@ def write_arrays(arrays: dict[str, np.ndarray], path: Path) -> None:
     except OSError as exc:
         raise NgramError(f"{label}: cannot write in folder {folder} ({exc.strerror or exc})") from None
     try:
-        os.chmod(fd, _file_mode(path))  # mkstemp makes 0600; give the model the mode a plain write would
+        os.chmod(fd, _file_mode(path))  # mkstemp makes 0600; give the file the mode a plain write would
         with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, **arrays)
+            write(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -87,7 +97,7 @@ def write_arrays(arrays: dict[str, np.ndarray], path: Path) -> None:
         except OSError:
             pass
         if isinstance(exc, OSError):
-            raise NgramError(f"{label}: could not save the model ({exc.strerror or exc}); any previous file there is unchanged") from None
+            raise NgramError(f"{label}: could not save {what} ({exc.strerror or exc}); any previous file there is unchanged") from None
         raise
 
 

@@ -73,6 +73,11 @@ def folder(path: Path) -> None:
     path.mkdir()
 
 
+def fifo(path: Path) -> None:
+    """A named pipe: replacing it with a regular file would change its mode, which the snapshot sees."""
+    os.mkfifo(path)
+
+
 def _arrays(model_path: Path) -> dict[str, np.ndarray]:
     with np.load(model_path, allow_pickle=False) as npz:
         return {name: npz[name] for name in npz.files}
@@ -281,7 +286,9 @@ CASES = [
     Case("output in a read-only folder", ["train", "names.txt", "-o", "locked/m.ngram"], ["locked/m.ngram", "permission denied"],
          files={"locked": read_only_folder}, permissions=True),
     Case("output is a directory", ["train", "names.txt", "-o", "adir"], ["adir: is a folder"], files={"adir": folder}),
-    Case("output is a device", ["train", "names.txt", "-o", "/dev/null"], ["/dev/null: is not a regular file"]),
+    Case("output is a named pipe", ["train", "names.txt", "-o", "pipe"], ["pipe: is not a regular file"], files={"pipe": fifo}),
+    Case("ARPA export over a named pipe", ["export", "model.ngram", "--arpa", "pipe"], ["pipe: is not a regular file"],
+         files={"pipe": fifo}),
     Case("ARPA export to a missing folder", ["export", "model.ngram", "--arpa", "nowhere/m.arpa"], ["nowhere/m.arpa", "does not exist"]),
     Case("import output in a missing folder", ["import", "good.arpa", "-o", "nowhere/m.ngram"], ["nowhere/m.ngram", "does not exist"]),
     # Usage

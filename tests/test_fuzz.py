@@ -121,12 +121,9 @@ def test_any_names_train_score_sample_and_round_trip(estimator, backoff, data):
     except NgramError as error:
         one_line(error)
         return
-    path = scratch(text.encode("utf-8", "surrogatepass"), ".arpa")
+    path = scratch(text.encode("utf-8"), ".arpa")
     try:
-        again = read_arpa(path)
-        assert np.allclose(again.score(names)[0], totals, rtol=1e-9, atol=1e-9)
-    except NgramError as error:  # lone surrogates cannot be UTF-8 text
-        assert any("\ud800" <= c <= "\udfff" for c in chars), error
+        assert np.allclose(read_arpa(path).score(names)[0], totals, rtol=1e-9, atol=1e-9)
     finally:
         path.unlink()
 
