@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import uuid
 from typing import Sequence
 
 import numpy as np
@@ -86,32 +87,47 @@ def count_ngrams_dask(source, order: int, vocabulary: Vocabulary, client, block_
                     max_name_length=max_name_length)
     blocks = iter_blocks(source, block_bytes, max_name_length, progress=progress)
     pending = distributed.as_completed()
+    run = uuid.uuid4().hex[:8]
+    blocks_in = {}  # future key -> how many blocks its partial counts cover
+    waiting = {}  # blocks covered -> a finished partial result waiting for a partner of its size
     counting = 0
-    waiting = None  # a finished partial result with no partner to merge with yet
 
     def send_next() -> bool:
         nonlocal counting
         block = next(blocks, None)
         if block is None:
             return False
-        pending.add(client.submit(_count_block, block[0], block[1], pure=False, key=f"ngram-count-{block[1]}", **settings))
+        future = client.submit(_count_block, block[0], block[1], pure=False, key=f"ngram-count-{run}-{block[1]}", **settings)
+        blocks_in[future.key] = 1
+        pending.add(future)
         counting += 1
         return True
+
+    def merge(a, b):
+        future = client.submit(_merge, a, b, pure=False, key=f"ngram-merge-{run}-{a.key}-{b.key}"[:200])
+        blocks_in[future.key] = blocks_in.pop(a.key) + blocks_in.pop(b.key)
+        pending.add(future)
 
     while counting < in_flight and send_next():
         pass
     for future in pending:
-        if future.key.startswith("ngram-count-"):
+        if future.key.startswith(f"ngram-count-{run}"):
             counting -= 1
             while counting < in_flight and send_next():
                 pass
-        if waiting is None:
-            waiting = future
+        # Merge partials of equal size only (a binary counter), so every key is merged about
+        # log2(blocks) times instead of once per block into an ever larger total.
+        size = blocks_in[future.key]
+        if size in waiting:
+            merge(waiting.pop(size), future)
         else:
-            pending.add(client.submit(_merge, waiting, future, pure=False))
-            waiting = None
-    if waiting is None:
+            waiting[size] = future
+        if counting == 0 and pending.is_empty() and len(waiting) > 1:
+            smallest = sorted(waiting)[:2]
+            merge(waiting.pop(smallest[0]), waiting.pop(smallest[1]))
+    if not waiting:
         raise NgramError(f"{label}: no names to count")
+    (waiting,) = waiting.values()
     part = waiting.result()
     return Counts(order=order, vocab_size=vocabulary.size, keys=part.keys, counts=part.counts), part.hashes
 

@@ -31,7 +31,7 @@ import numpy as np
 from .corpus import COMPRESSED_SUFFIXES, DEFAULT_MAX_NAME_LENGTH, decode_text, parse_names, read_chunks, source_label
 from .counting import Counts, check_order, count_ngrams
 from .errors import NgramError
-from .model import hash_names
+from .model import name_fingerprints
 from .vocabulary import Vocabulary
 
 # Working memory of the counting step per symbol of a block, measured (scripts/streaming_rss.py):
@@ -260,7 +260,7 @@ class Partial:
 def count_partial(names: Sequence[str], order: int, vocabulary: Vocabulary) -> Partial:
     """The counts of one block of names, with the ordinary in-memory counting."""
     counts = count_ngrams(vocabulary.encode(names), order, vocabulary.size)
-    return Partial(counts.keys, counts.counts, np.unique(hash_names(names)))
+    return Partial(counts.keys, counts.counts, name_fingerprints(names))
 
 
 class _RunReader:
