@@ -67,7 +67,7 @@ def parse_priors(priors, k: int) -> np.ndarray:
     if len(values) != k:
         raise NgramError(f"{len(values)} priors for {k} models; give one prior per model")
     if not (np.isfinite(values).all() and (values > 0).all()):
-        raise NgramError(f"priors must be positive finite numbers, got {list(values)}")
+        raise NgramError(f"priors must be positive finite numbers, got {values.tolist()}")
     return values / values.sum()
 
 

@@ -19,6 +19,7 @@ EM on held-out symbols: with P[t, i] = p_i(symbol t | its context), one iteratio
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -75,6 +76,8 @@ def em_weights(logp: np.ndarray, initial: Sequence[float] | None = None, max_ite
 
     Stops when an iteration lowers the held-out NLL by less than ``tolerance`` nats/symbol.
     """
+    if not (tolerance >= 0 and math.isfinite(tolerance)):  # NaN or < 0 would never stop early
+        raise NgramError(f"tolerance must be a finite number >= 0 (nats/symbol), got {tolerance}")
     logp = np.asarray(logp, dtype=np.float64)
     T, K = logp.shape
     if T == 0:

@@ -23,6 +23,7 @@ import shutil
 import subprocess
 import sys
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -291,6 +292,13 @@ CASES = [
          files={"pipe": fifo}),
     Case("ARPA export to a missing folder", ["export", "model.ngram", "--arpa", "nowhere/m.arpa"], ["nowhere/m.arpa", "does not exist"]),
     Case("import output in a missing folder", ["import", "good.arpa", "-o", "nowhere/m.ngram"], ["nowhere/m.ngram", "does not exist"]),
+    # Other verbs
+    Case("mix: one model", ["mix", "model.ngram", "--val", "names.txt", "-o", "out.ngram"], ["at least two models"]),
+    Case("mix: tolerance nan", ["mix", "model.ngram", "model.ngram", "--val", "names.txt", "--tolerance", "nan", "-o", "out.ngram"],
+         ["tolerance must be a finite number >= 0", "nan"]),
+    Case("classify: negative prior", ["classify", "model.ngram", "out.ngram", "names.txt", "--priors", "1,-1"],
+         ["priors must be positive finite numbers, got [1.0, -1.0]"]),
+    Case("prune: negative threshold", ["prune", "model.ngram", "-o", "out.ngram", "--entropy", "-1"], ["threshold", "-1"]),
     # Usage
     Case("unknown option", ["train", "--no-such-option"], ["No such option", "ngram train --help"], code=2),
     Case("unknown verb", ["trian"], ["trian"], code=2),
@@ -360,15 +368,29 @@ def run_case(case: Case, work: Path) -> subprocess.CompletedProcess:
     return run_cli(case.args, work, case.stdin, prefix)
 
 
+@pytest.fixture(scope="module")
+def outcomes(request, assets, tmp_path_factory) -> dict[str, tuple[Path, dict, subprocess.CompletedProcess]]:
+    """Run every selected case at once (each in its own folder): a subprocess mostly waits on
+    imports, so running them side by side keeps the matrix to a few seconds per core."""
+    selected = [item.callspec.params["case"] for item in request.session.items
+                if isinstance(getattr(item, "callspec", None) and item.callspec.params.get("case"), Case)]
+    runs = []
+    for case in selected:
+        if case.permissions and can_drop_permissions():
+            continue
+        work = tmp_path_factory.mktemp("case")
+        prepare(case, assets, work)
+        runs.append((case, work, snapshot(work)))
+    with ThreadPoolExecutor(max_workers=2 * (os.cpu_count() or 1)) as pool:
+        results = pool.map(lambda run: run_case(run[0], run[1]), runs)
+        return {case.id: (work, before, result) for (case, work, before), result in zip(runs, results)}
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_bad_input_gets_one_clear_line(case, assets, tmp_path):
+def test_bad_input_gets_one_clear_line(case, outcomes):
     if case.permissions and (reason := can_drop_permissions()):
         pytest.skip(reason)
-    work = tmp_path / "work"
-    work.mkdir()
-    prepare(case, assets, work)
-    before = snapshot(work)
-    result = run_case(case, work)
+    work, before, result = outcomes[case.id]
     stderr = result.stderr.decode("utf-8", "replace")
     assert "Traceback" not in stderr, stderr
     lines = stderr.splitlines()
@@ -379,6 +401,10 @@ def test_bad_input_gets_one_clear_line(case, assets, tmp_path):
     assert result.returncode == case.code, stderr
     assert snapshot(work) == before, "a file in the folder was created, changed or deleted"
     assert not (work / "pwned").exists()
+
+
+def test_case_names_are_unique():
+    assert len({case.id for case in CASES}) == len(CASES)
 
 
 @pytest.mark.parametrize("label, data", ACCEPTED, ids=[a[0] for a in ACCEPTED])
