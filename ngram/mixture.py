@@ -83,8 +83,7 @@ def em_bucketed(logp: np.ndarray, buckets: np.ndarray | None = None, n_buckets: 
     for iteration in range(1, max_iterations + 1):
         mixed = (shifted * weights[buckets]).sum(axis=1)
         share = shifted / mixed[:, None]
-        totals = np.zeros((B, K))
-        np.add.at(totals, buckets, share)
+        totals = np.stack([np.bincount(buckets, weights=share[:, k], minlength=B) for k in range(K)], axis=1)
         used = sizes > 0
         weights = weights.copy()
         weights[used] = weights[used] * totals[used] / sizes[used, None]
@@ -95,6 +94,26 @@ def em_bucketed(logp: np.ndarray, buckets: np.ndarray | None = None, n_buckets: 
             break
     result.weights = weights
     return result
+
+
+# ----------------------------------------------------------------------------------------------
+# Buckets of an order mixture
+# ----------------------------------------------------------------------------------------------
+FOLLOWER_BINS = (2, 3, 6)  # distinct followers of the longest seen context: 1, 2, 3-5, 6+
+
+
+def bucket_of(longest: np.ndarray, followers: np.ndarray, follower_bins: Sequence[int] | None) -> np.ndarray:
+    """Bucket = longest seen context length, split by how many distinct symbols followed that
+    context in training (few followers: the long context is sharp or just rare)."""
+    if not follower_bins:
+        return np.asarray(longest, np.int64)
+    width = len(follower_bins) + 1
+    bins = np.where(longest > 0, np.digitize(followers, follower_bins), 0)
+    return np.asarray(longest, np.int64) * width + bins
+
+
+def n_buckets(order: int, follower_bins: Sequence[int] | None) -> int:
+    return order * (len(follower_bins) + 1 if follower_bins else 1)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -181,23 +200,25 @@ def _check_weights(weights, shape) -> np.ndarray:
 # Order mixture
 # ----------------------------------------------------------------------------------------------
 class ContextMixture:
-    """Σ_k λ[b(h), k] p_k(w | h), b(h) = length of the longest context of h seen in training."""
+    """Σ_k λ[b(h), k] p_k(w | h), b(h) = length of the longest context of h seen in training,
+    optionally split by that context's number of distinct followers (``follower_bins``)."""
 
     kind = "context"
 
     def __init__(self, components: Sequence[Model], weights, estimator: dict | None = None, corpus: dict | None = None,
-                 train_names: np.ndarray | None = None):
+                 train_names: np.ndarray | None = None, follower_bins: Sequence[int] | None = None):
         self.components = list(components)
         self.vocabulary = _check_components(self.components)
         self.order = max(m.order for m in self.components)
-        self.weights = _check_weights(weights, (self.order, len(self.components)))
+        self.follower_bins = [int(b) for b in follower_bins] if follower_bins else []
+        self.weights = _check_weights(weights, (n_buckets(self.order, self.follower_bins), len(self.components)))
         self.estimator = estimator or {"name": "order-mixture"}
         self.corpus = corpus or dict(self.components[0].corpus)
         self.train_names = train_names if train_names is not None else self.components[0].train_names
         # Seen contexts of each length, from the highest-order component (its n-grams are the
         # counted ones, a superset of every other component's).
         top = max(self.components, key=lambda m: m.order)
-        self._contexts = [np.unique(top.levels[n].keys // self.V) for n in range(1, top.order)]
+        self._contexts = [np.unique(top.levels[n].keys // self.V, return_counts=True) for n in range(1, top.order)]
 
     @property
     def V(self) -> int:
@@ -219,15 +240,17 @@ class ContextMixture:
         """Length of the longest seen context of each row's history (the weight bucket)."""
         context = np.asarray(window_keys, np.int64) // self.V
         history = np.minimum(np.asarray(history, np.int64), self.order - 1)
-        bucket = np.zeros(len(context), np.int64)
-        for length, seen in enumerate(self._contexts, start=1):
+        longest = np.zeros(len(context), np.int64)
+        followers = np.zeros(len(context), np.int64)
+        for length, (seen, children) in enumerate(self._contexts, start=1):
             if len(seen) == 0:
                 break
             query = context % self.V**length
             index = np.minimum(np.searchsorted(seen, query), len(seen) - 1)
             hit = (seen[index] == query) & (history >= length)
-            bucket[hit] = length
-        return bucket
+            longest[hit] = length
+            followers[hit] = children[index[hit]]
+        return bucket_of(longest, followers, self.follower_bins)
 
     def logprob_keys(self, window_keys: np.ndarray, history: np.ndarray) -> np.ndarray:
         window_keys = np.asarray(window_keys, np.int64)
@@ -383,6 +406,8 @@ def to_arrays(model, prefix: str = "") -> tuple[dict, dict[str, np.ndarray]]:
               "components": []}
     if model.kind == "name":
         header["reverse"] = model.reverse
+    else:
+        header["follower_bins"] = model.follower_bins
     arrays = {}
     for i, component in enumerate(model.components):
         sub, sub_arrays = to_arrays(component, f"{prefix}c{i}_")
@@ -431,6 +456,7 @@ def from_arrays(header: dict, arrays: dict[str, np.ndarray], label: str):
         if not isinstance(description, dict) or depth > 4:
             raise NgramError(f"{label}: mixture header is damaged")
         kind = description.get("type")
+        model_io.check_metadata(description, label)
         try:
             if kind == "model":
                 sub = {"header": np.frombuffer(json.dumps({
@@ -446,11 +472,11 @@ def from_arrays(header: dict, arrays: dict[str, np.ndarray], label: str):
             components = [build(c, f"{prefix}c{i}_", depth + 1) for i, c in enumerate(description["components"])]
             if kind == "context":
                 return ContextMixture(components, description["weights"], description.get("estimator"),
-                                      description.get("corpus"), train_names)
+                                      description.get("corpus"), train_names, description.get("follower_bins"))
             if kind == "name":
                 return NameMixture(components, description["reverse"], description["weights"], description.get("estimator"),
                                    description.get("corpus"), train_names)
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:  # OverflowError: int(inf) follower bins
             if isinstance(exc, NgramError):
                 raise
             raise NgramError(f"{label}: mixture header is damaged ({type(exc).__name__})") from None
@@ -465,19 +491,33 @@ def from_arrays(header: dict, arrays: dict[str, np.ndarray], label: str):
 MIXTURE_ESTIMATOR = "modified-kneser-ney"
 
 
+def cross_fitted(logp: np.ndarray, buckets: np.ndarray, n: int, groups: np.ndarray) -> np.ndarray:
+    """ln p of each row under bucket weights fitted by EM on the other groups only, so the
+    figure is held out from the weights too (a fair price for many buckets)."""
+    out = np.empty(len(logp))
+    for g in np.unique(groups):
+        rest, here = groups != g, groups == g
+        weights = em_bucketed(logp[rest], buckets[rest], n_buckets=n).weights
+        out[here] = mixture_logprobs_bucketed(logp[here], weights, buckets[here])
+    return out
+
+
 def tune_mixtures(names: Sequence[str], splits, vocabulary: Vocabulary, folds_stats, fits, orders: Sequence[int],
                   seed: int = 0) -> tuple[list[dict], dict | None]:
     """Held-out rows for the order mixtures (each direction) and the two-direction name mixture.
 
     Components are modified-KN models of ``orders``, each with discounts tuned for its order on
     the same held-out data (reused from ``fits`` where the single-model search already did it).
+    Mixture weights are judged cross-fitted: across the folds, or across five seeded groups of
+    the validation names; the bucketing (longest seen context, alone or split by its number of
+    followers) is the one with the lower cross-fitted NLL, and its weights are then refitted by
+    EM on all held-out positions.
     """
     from .counting import count_ngrams
     from .tuning import _candidate, concat_folds, fit_family, fit_logprobs, fold_stats
 
     orders = sorted(orders)
     max_order = max(orders)
-    total = sum(f.symbols for f in folds_stats)
     rows, per_direction = [], {}
     for direction in ("l2r", "r2l"):
         flip = (lambda xs: [x[::-1] for x in xs]) if direction == "r2l" else (lambda xs: list(xs))
@@ -488,25 +528,35 @@ def tune_mixtures(names: Sequence[str], splits, vocabulary: Vocabulary, folds_st
         else:
             stats = [fold_stats(flip(s.train), flip(s.heldout), vocabulary, max_order) for s in splits]
             have = {}
-        pooled = concat_folds(stats).by_depth()
-        components = [have.get(k) or fit_family(MIXTURE_ESTIMATOR, k, [pooled], counts) for k in orders]
+        pooled = concat_folds(stats)
+        if len(stats) > 1:
+            groups = np.repeat(np.arange(len(stats)), [f.symbols for f in stats])
+        else:
+            groups = (np.random.default_rng(seed).permutation(pooled.n_names) % 5)[pooled.name_of]
+        deep = pooled.by_depth()
+        components = [have.get(k) or fit_family(MIXTURE_ESTIMATOR, k, [deep], counts) for k in orders]
         logp = np.stack([fit_logprobs(f, pooled) for f in components], axis=1)
-        em = em_bucketed(logp, pooled.longest_context(max_order), n_buckets=max_order)
-        mixed = mixture_logprobs_bucketed(logp, em.weights, pooled.longest_context(max_order))
-        per_name = np.bincount(pooled.name_of, weights=mixed, minlength=pooled.n_names)
-        settings = {"direction": direction, "orders": orders,
+        best = None
+        for bins in (None, FOLLOWER_BINS):
+            buckets, n = pooled.mixture_buckets(max_order, bins), n_buckets(max_order, bins)
+            held = cross_fitted(logp, buckets, n, groups)
+            if best is None or -held.mean() < best[0]:
+                best = (-held.mean(), bins, buckets, n, held)
+        nll, bins, buckets, n, held = best
+        em = em_bucketed(logp, buckets, n_buckets=n)
+        settings = {"direction": direction, "orders": orders, "follower_bins": list(bins or []),
                     "discounts": {str(f.order): f.settings["discounts"] for f in components},
                     "weights": em.weights.tolist(), "em_nll": em.nll}
         label = "left-to-right" if direction == "l2r" else "right-to-left (reversed names)"
-        rows.append(_candidate("order-mixture", MIXTURE_ESTIMATOR, f"{orders[0]}-{orders[-1]}", settings, em.nll[-1],
+        split = " x distinct followers" if bins else ""
+        rows.append(_candidate("order-mixture", MIXTURE_ESTIMATOR, f"{orders[0]}-{orders[-1]}", settings, float(nll),
                                description=f"{label}: orders {orders[0]}-{orders[-1]} each with tuned discounts, EM weights "
-                                           f"by longest seen context ({em.iterations} EM iterations)"))
-        per_direction[direction] = (settings, per_name)
+                                           f"by longest seen context{split} (cross-fitted)"))
+        per_direction[direction] = (settings, np.bincount(pooled.name_of, weights=held, minlength=pooled.n_names))
     per_name = np.stack([per_direction["l2r"][1], per_direction["r2l"][1]], axis=1)
-    em = em_bucketed(per_name, symbols=total)
-    settings = {"components": [per_direction["l2r"][0], per_direction["r2l"][0]], "weights": em.weights[0].tolist(),
-                "em_nll": em.nll}
+    em = em_bucketed(per_name, symbols=sum(f.symbols for f in folds_stats))
     w = em.weights[0]
+    settings = {"components": [per_direction["l2r"][0], per_direction["r2l"][0]], "weights": w.tolist(), "em_nll": em.nll}
     rows.append(_candidate("name-mixture", MIXTURE_ESTIMATOR, f"{orders[0]}-{orders[-1]}", settings, em.nll[-1],
                            description=f"whole-name mixture {w[0]:.3f} x left-to-right + {w[1]:.3f} x right-to-left order mixture"))
     return rows, min(rows, key=lambda r: r["heldout_nll"])
@@ -541,8 +591,10 @@ def build_order_mixture(settings: dict, names: Sequence[str], vocabulary: Vocabu
         model.corpus, model.train_names = dict(corpus), fingerprints
         models.append(model)
     estimator = {"name": "order-mixture", "component_estimator": MIXTURE_ESTIMATOR, "orders": orders,
-                 "direction": settings["direction"], "weights_by_longest_context": settings["weights"]}
-    return ContextMixture(models, settings["weights"], estimator=estimator, corpus=corpus, train_names=fingerprints)
+                 "direction": settings["direction"], "follower_bins": settings.get("follower_bins", []),
+                 "weights_by_bucket": settings["weights"]}
+    return ContextMixture(models, settings["weights"], estimator=estimator, corpus=corpus, train_names=fingerprints,
+                          follower_bins=settings.get("follower_bins"))
 
 
 def build_mixture(candidate: dict, names: Sequence[str], vocabulary: Vocabulary, source: str = "<names>"):

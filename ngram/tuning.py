@@ -120,6 +120,17 @@ class FoldStats:
         return FoldStats(self.vocab_size, self.max_order, levels, self.symbols, self.name_of[order], self.n_names,
                          self.history[order])
 
+    def mixture_buckets(self, max_order: int, follower_bins: Sequence[int] | None = None) -> np.ndarray:
+        """Weight bucket of each position for an order mixture (``ngram.mixture.bucket_of``)."""
+        from .mixture import bucket_of
+
+        longest = self.longest_context(max_order)
+        followers = np.zeros(self.symbols)
+        for length in range(1, max_order):
+            at = longest == length
+            followers[at] = self.levels[length].distinct[at]
+        return bucket_of(longest, followers, follower_bins)
+
     def longest_context(self, max_order: int | None = None) -> np.ndarray:
         """Length of the longest context seen in training at each position (0..max_order-1)."""
         top = min(max_order or self.max_order, self.max_order)

@@ -282,6 +282,18 @@ def test_context_mixture_is_the_bucketed_sum_of_its_components(shipped):
             slow.append(max([L for L in range(1, min(j, 3) + 1) if padded[j - L:j] in seen] or [0]))
     assert buckets.tolist() == slow
     assert len(set(slow)) >= 3
+    # Split by the longest context's number of distinct followers in training: 1, 2, 3-5, 6+.
+    followers: dict[str, set] = {}
+    for n in names:
+        padded = "^" + n + "$"
+        for j in range(1, len(n) + 2):
+            for L in range(1, min(j, 3) + 1):
+                followers.setdefault(padded[j - L:j], set()).add(padded[j])
+    split = ContextMixture(models, np.full((16, 3), 1 / 3), follower_bins=(2, 3, 6))
+    got = split.buckets(keys, history)
+    contexts = [("^" + n)[max(0, j - L):j] for n in probe for j in range(1, len(n) + 2) for L in [slow.pop(0)]]
+    want = [len(c) * 4 + (int(np.digitize(len(followers[c]), [2, 3, 6])) if c else 0) for c in contexts]
+    assert got.tolist() == want
 
 
 def test_reverse_encoded_reverses_each_name():
