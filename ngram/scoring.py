@@ -134,8 +134,9 @@ class LazyRows:
     orders), a row is made the first time a name reaches its state.
     """
 
-    def __init__(self, scorer: Scorer):
+    def __init__(self, scorer: Scorer, masked: int | None = None):
         self.scorer = scorer
+        self.masked = masked  # a symbol never drawn (<unk>): left out of the cached running sums
         V = scorer.V
         self.start = scorer.start
         self.row_of = np.full(scorer.n_states, -1, np.int64)
@@ -144,7 +145,7 @@ class LazyRows:
         self.logrows = np.empty((scorer.n_states, V))
         self.logrows[0] = scorer.logp[scorer.child[:V]]  # the empty context: the unigram row
         self.cdf = np.empty_like(self.logrows)  # running sums of each row's probabilities
-        self.cdf[0] = np.cumsum(np.exp(self.logrows[0]))
+        self.cdf[0] = np.cumsum(self._unmasked(np.exp(self.logrows[:1])), axis=1)
         self.row_of[0] = 0
         self.used = 1
 
@@ -166,9 +167,14 @@ class LazyRows:
             place = slice(self.used, self.used + len(group))
             self.logrows[place] = rows
             np.exp(rows, out=rows)
-            np.cumsum(rows, axis=1, out=self.cdf[place])
+            np.cumsum(self._unmasked(rows), axis=1, out=self.cdf[place])
             self.row_of[group] = np.arange(self.used, self.used + len(group))
             self.used += len(group)
+
+    def _unmasked(self, rows: np.ndarray) -> np.ndarray:
+        if self.masked is not None:
+            rows[:, self.masked] = 0.0
+        return rows
 
     def _by_order(self, need: np.ndarray):
         """``need`` split into runs of one order (node ids are numbered order by order)."""
@@ -180,7 +186,8 @@ class LazyRows:
         return np.exp(self.logrows[self.row_of[states]])
 
     def cdf_of(self, states: np.ndarray) -> np.ndarray:
-        """Each state's running sum of probabilities over the symbols (for a plain draw)."""
+        """Each state's running sum of probabilities over the symbols, the masked one left out
+        (a plain draw: no temperature, top-k or top-p)."""
         self._make(states)
         return self.cdf[self.row_of[states]]
 
