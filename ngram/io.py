@@ -101,6 +101,16 @@ def write_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], object
         raise
 
 
+def check_metadata(header: dict, label: str) -> None:
+    """The estimator and corpus entries are objects (every caller reads them with .get), and an
+    estimator's name is text (mixtures sort them)."""
+    for part in ("estimator", "corpus"):
+        if not isinstance(header.get(part) or {}, dict):
+            raise NgramError(f"{label}: header entry {part!r} is not an object; the file is damaged")
+    if not isinstance((header.get("estimator") or {}).get("name", ""), str):
+        raise NgramError(f"{label}: the estimator's name is not text; the file is damaged")
+
+
 def _file_mode(path: Path) -> int:
     """The previous file's permissions, or what the umask gives a new file."""
     try:
@@ -169,9 +179,11 @@ def load(path: str | os.PathLike) -> Model:
 
 
 def _from_arrays(arrays: dict[str, np.ndarray], label: str) -> Model:
+    if arrays["header"].dtype != np.uint8 or arrays["header"].ndim != 1:
+        raise NgramError(f"{label}: the header is not a byte array; the file is damaged")
     try:
-        header = json.loads(arrays["header"].astype(np.uint8).tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        header = json.loads(arrays["header"].tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):  # RecursionError: [[[[... nested too deep
         raise NgramError(f"{label}: header is not valid JSON; the file is damaged") from None
     if isinstance(header, dict) and header.get("format") == "ngram-mixture":
         from .mixture import from_arrays
@@ -217,9 +229,7 @@ def _from_arrays(arrays: dict[str, np.ndarray], label: str) -> Model:
         raise NgramError(f"{label}: array train_names has the wrong shape or type; the file is damaged")
     if header.get("name_hash") != NAME_HASH:
         train_names = None  # fingerprints made with another hash would make novelty silently wrong
-    for part in ("estimator", "corpus"):
-        if not isinstance(header.get(part) or {}, dict):  # every caller reads them with .get
-            raise NgramError(f"{label}: header entry {part!r} is not an object; the file is damaged")
+    check_metadata(header, label)
     return Model(
         vocabulary=vocabulary,
         order=order,

@@ -159,6 +159,31 @@ ARRAYS = st.one_of(
 )
 
 
+def json_paths(value, path=()) -> list[tuple]:
+    """Every place in a JSON value: dict keys and list indices, nested."""
+    out = [path]
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            out += json_paths(inner, path + (key,))
+    elif isinstance(value, list):
+        for i, inner in enumerate(value):
+            out += json_paths(inner, path + (i,))
+    return out
+
+
+def replace_somewhere(draw, header):
+    """The header with one value, anywhere in it (the mixture descriptions nest), replaced."""
+    path = draw(st.sampled_from(json_paths(header)))
+    value = draw(st.one_of(JSON_VALUES, st.sampled_from(["model", "context", "name", "ngram-model", "ngram-mixture", 1e308])))
+    if not path:
+        return value
+    target = header
+    for step in path[:-1]:
+        target = target[step]
+    target[path[-1]] = value
+    return header
+
+
 @st.composite
 def model_files(draw, good: bytes) -> bytes:
     """A good model file with a member replaced, dropped or added, or its header rewritten, or its
@@ -174,12 +199,8 @@ def model_files(draw, good: bytes) -> bytes:
         arrays.pop(draw(st.sampled_from(sorted(arrays))))
     elif kind == "header":
         header = json.loads(arrays["header"].tobytes())
-        key = draw(st.sampled_from(["format", "version", "vocabulary", "order", "estimator", "corpus", "characters", "unk"]))
-        if key in ("characters", "unk"):
-            header["vocabulary"] = dict(header["vocabulary"]) if isinstance(header.get("vocabulary"), dict) else {}
-            header["vocabulary"][key] = draw(JSON_VALUES)
-        else:
-            header[key] = draw(JSON_VALUES)
+        for _ in range(draw(st.integers(1, 3))):
+            header = replace_somewhere(draw, header)
         arrays["header"] = np.frombuffer(json.dumps(header).encode("utf-8"), np.uint8)
     else:
         buffer = io.BytesIO()

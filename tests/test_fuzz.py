@@ -185,11 +185,28 @@ def _good_model_bytes() -> bytes:
         path.unlink()
 
 
+def _good_mixture_bytes() -> bytes:
+    """An order mixture inside a whole-name mixture: the nested mixture format."""
+    from ngram.mixture import ContextMixture, NameMixture
+
+    names = ["anna", "luca", "a b", "nicolò", "bob"]
+    low, high = (train(names, order=n, estimator=make_estimator("kneser-ney")) for n in (2, 3))
+    inner = ContextMixture([low, high], np.full((3, 2), 0.5))
+    outer = NameMixture([inner, low], [False, True], [0.7, 0.3])
+    path = scratch(b"", ".ngram")
+    try:
+        save(outer, path)
+        return path.read_bytes()
+    finally:
+        path.unlink()
+
+
 GOOD_MODEL = _good_model_bytes()
+GOOD_MIXTURE = _good_mixture_bytes()
 
 
 @QUICK
-@given(raw=st.one_of(st.binary(max_size=300), fz.model_files(GOOD_MODEL)))
+@given(raw=st.one_of(st.binary(max_size=300), fz.model_files(GOOD_MODEL), fz.model_files(GOOD_MIXTURE)))
 def test_random_bytes_into_the_model_loader(raw):
     read_or_refuse(raw, ".ngram", load)
 
