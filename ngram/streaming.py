@@ -37,7 +37,7 @@ from .vocabulary import Vocabulary
 # Working memory of the counting step per symbol of a block, measured (scripts/streaming_rss.py):
 # the names as Python strings, the UTF-32 and int64 copies made by ``Vocabulary.encode``, the
 # positions/history/key arrays and the sort inside ``count_ngrams``.
-BYTES_PER_SYMBOL = 160
+BYTES_PER_SYMBOL = 100
 MIN_BLOCK_BYTES = 1 << 16
 PROGRESS = Callable[..., object]  # tqdm-like factory: progress(total=..., desc=...) -> .update(n), .close()
 
@@ -333,30 +333,51 @@ def merge_runs(key_paths: list[Path], value_paths: list[Path] | None, window: in
 
 
 class _Spiller:
-    """Holds the merged counts of the blocks read so far; writes them out as a run when too big."""
+    """Holds the counts of the blocks read so far; writes them out as a run when too big.
+
+    The blocks' counts are kept as a stack of partials merged only with one covering as many
+    blocks (a binary counter): merging every block into one growing total would cost the size of
+    the total per block.
+    """
 
     def __init__(self, order: int, budget: Budget, folder: Path):
         self.order, self.budget, self.folder = order, budget, folder
-        self.current: Partial | None = None
+        self.stack: list[tuple[int, Partial]] = []  # (blocks covered, their counts)
         self.runs = 0
 
     def add(self, part: Partial) -> None:
-        self.current = part if self.current is None else self.current.merge(part)
-        if self.current.nbytes > self.budget.run_bytes:
+        blocks = 1
+        while self.stack and self.stack[-1][0] == blocks:
+            covered, top = self.stack.pop()
+            part, blocks = top.merge(part), blocks + covered
+        self.stack.append((blocks, part))
+        if sum(p.nbytes for _, p in self.stack) > self.budget.run_bytes:
             self.spill()
+
+    @property
+    def current(self) -> Partial | None:
+        """All the partials on the stack merged into one (smallest first)."""
+        if not self.stack:
+            return None
+        part = self.stack.pop()[1]
+        while self.stack:
+            part = self.stack.pop()[1].merge(part)
+        self.stack = [(0, part)]
+        return part
 
     def _path(self, run: int, what: str) -> Path:
         return self.folder / f"run{run:05d}-{what}.npy"
 
     def spill(self) -> None:
-        if self.current is None:
+        part = self.current
+        if part is None:
             return
         for n in range(self.order):
-            np.save(self._path(self.runs, f"keys{n + 1}"), self.current.keys[n], allow_pickle=False)
-            np.save(self._path(self.runs, f"counts{n + 1}"), self.current.counts[n], allow_pickle=False)
-        np.save(self._path(self.runs, "hashes"), self.current.hashes, allow_pickle=False)
+            np.save(self._path(self.runs, f"keys{n + 1}"), part.keys[n], allow_pickle=False)
+            np.save(self._path(self.runs, f"counts{n + 1}"), part.counts[n], allow_pickle=False)
+        np.save(self._path(self.runs, "hashes"), part.hashes, allow_pickle=False)
         self.runs += 1
-        self.current = None
+        self.stack = []
 
     def result(self) -> Partial:
         if self.runs == 0:
