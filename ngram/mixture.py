@@ -274,8 +274,9 @@ class ContextMixture:
     def describe(self) -> str:
         orders = ",".join(str(m.order) for m in self.components)
         names = sorted({m.estimator.get("name", "?") for m in self.components})
+        split = " x its distinct followers" if self.follower_bins else ""
         return (f"order mixture of {len(self.components)} {'/'.join(names)} models (orders {orders}), weights by "
-                f"longest seen context, V = {self.V} symbols")
+                f"longest seen context{split}, V = {self.V} symbols")
 
 
 # ----------------------------------------------------------------------------------------------

@@ -488,7 +488,7 @@ def make_splits(names: Sequence[str], val_names: Sequence[str] | None = None, va
         raise NgramError(f"too few names ({len(names)}) to hold out {fraction:g} of them")
     held = set(order[:n_held].tolist())
     return ([Split([names[j] for j in order if j not in held], [names[j] for j in order[:n_held]])],
-            f"a held-out slice of {n_held} training names ({fraction:g}, seed {seed})")
+            f"a held-out slice of {n_held} training name{'s' if n_held != 1 else ''} ({fraction:g}, seed {seed})")
 
 
 # ----------------------------------------------------------------------------------------------

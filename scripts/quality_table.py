@@ -125,7 +125,8 @@ def main(argv=None) -> int:
             for comp in best["settings"]["components"]:
                 d = comp["discounts"]
                 top = str(max(int(k) for k in d))
-                print(f"  - {comp['direction']}: order-{top} discounts D1/D2/D3+ by order "
+                buckets = "longest seen context x distinct followers (1, 2, 3-5, 6+)" if comp.get("follower_bins") else "longest seen context"
+                print(f"  - {comp['direction']}: EM weights by {buckets}; order-{top} discounts D1/D2/D3+ by order "
                       + " ".join("/".join(f"{v:.2f}" for v in g) for g in d[top]))
         s = row["best_single"]
         print(f"  - best single model: {s['estimator']} order {s['order']}, {s['description']}")
