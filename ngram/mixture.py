@@ -602,7 +602,12 @@ def build_mixture(candidate: dict, names: Sequence[str], vocabulary: Vocabulary,
     """Fit a mixture row of a tuning result on ``names``."""
     settings = candidate["settings"]
     if candidate["kind"] == "order-mixture":
-        return build_order_mixture(settings, names, vocabulary, source)
+        model = build_order_mixture(settings, names, vocabulary, source)
+        if settings["direction"] == "r2l":
+            # Alone, a right-to-left model still has to answer for names as written.
+            return NameMixture([model], [True], [1.0], estimator={"name": "name-mixture", "weights": [1.0], "directions": ["r2l"]},
+                               corpus=dict(model.corpus), train_names=model.train_names)
+        return model
     components = [build_order_mixture(c, names, vocabulary, source) for c in settings["components"]]
     reverse = [c["direction"] == "r2l" for c in settings["components"]]
     estimator = {"name": "name-mixture", "weights": settings["weights"],

@@ -19,7 +19,8 @@ NLL computed here equals that of the fitted estimator with the same settings.
 Going further (``mixtures=True``), two additions that each earn their place by held-out NLL:
 
 - an order mixture: modified-KN models of several orders (each with its own tuned discounts),
-  mixed with EM weights that depend on the length of the longest context seen in training
+  mixed with EM weights that depend on the length of the longest context seen in training, split
+  by that context's number of distinct followers where the cross-fitted held-out NLL says so
   (``ngram.mixture.ContextMixture``);
 - a whole-name mixture of that left-to-right model and the same thing trained on reversed names
   (``ngram.mixture.NameMixture``), one EM weight.

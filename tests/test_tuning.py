@@ -135,6 +135,11 @@ def test_tuned_models_sum_to_one_for_every_context(shipped):
     single = build(result.candidates[0], names, vocabulary)
     order_mixture = build(next(c for c in result.candidates if c["kind"] == "order-mixture"), names, vocabulary)
     assert isinstance(order_mixture, ContextMixture)
+    # The right-to-left one alone is still a model of names as written (read reversed inside).
+    r2l_row = next(c for c in result.candidates if c["kind"] == "order-mixture" and c["settings"]["direction"] == "r2l")
+    r2l = build(r2l_row, names, vocabulary)
+    assert isinstance(r2l, NameMixture) and r2l.reverse == [True]
+    assert abs(r2l.logprob("maria") - r2l.components[0].logprob("airam")) < 1e-12
     # The same components with weights split by followers too (4 bins per context length).
     rng = np.random.default_rng(0)
     split = ContextMixture(order_mixture.components, rng.dirichlet(np.ones(3), size=16), follower_bins=(2, 3, 6))
