@@ -576,9 +576,11 @@ def tune(
     # One vocabulary for every fold and the refit: all characters of the names tuning may see,
     # so a held-out character never lacks a symbol (it gets the smoothed share of an unseen one).
     vocabulary = Vocabulary.from_names(names + [n for s in splits for n in s.heldout])
-    max_order = max(orders + (mixture_orders if mixtures else []))
-    from .counting import check_order
+    from .counting import check_order, max_order_for
 
+    # The default mixture orders stop where packed keys would overflow (large alphabets).
+    mixture_orders = [o for o in mixture_orders if o <= max_order_for(vocabulary.size)] or mixture_orders
+    max_order = max(orders + (mixture_orders if mixtures else []))
     check_order(max_order, vocabulary.size)
     steps = [("count", None, None)] + [("fit", s, o) for s in smoothings for o in orders]
     if mixtures:
