@@ -21,7 +21,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 CHILD = r"""
 import hashlib, json, resource, sys, time

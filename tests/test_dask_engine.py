@@ -62,6 +62,16 @@ def test_counts_of_partitions_are_merged_before_estimation(client, tmp_path):
         assert np.array_equal(counts.keys[n], expected.keys[n]) and np.array_equal(counts.counts[n], expected.counts[n])
 
 
+def test_a_running_scheduler_is_reached_by_its_address(client, tmp_path):
+    from ngram.dask_engine import train_dask
+
+    names = [name for name in generated_names(2000, seed=4) if name.strip()]
+    path = tmp_path / "names.txt"
+    path.write_text("\n".join(names) + "\n", encoding="utf-8")
+    model, _ = train_dask(path, order=3, scheduler=client.scheduler.address, memory_bytes="16M")
+    assert_same_model(model, train(names, order=3, source=str(path)))
+
+
 def test_missing_dask_is_a_one_line_error(monkeypatch, tmp_path):
     from ngram.dask_engine import train_dask
 

@@ -145,3 +145,20 @@ def test_streaming_and_in_memory_training_prune_the_same(tmp_path):
     b, _ = train_streaming(path, order=4, estimator=make_estimator("kneser-ney"), prune="0 1 2", prune_entropy=1e-3)
     for x, y in zip(a.levels, b.levels):
         assert np.array_equal(x.keys, y.keys) and np.array_equal(x.logp, y.logp) and np.array_equal(x.bow, y.bow)
+
+
+def test_kenlm_reads_a_pruned_model_as_we_score_it(tmp_path):
+    """KenLM's own back-off lookup on the exported ARPA gives our NLL: the pruned n-gram set and
+    the recomputed back-off weights are a well-formed back-off model."""
+    kenlm = pytest.importorskip("kenlm", reason="the kenlm module is not installed (pip install kenlm)")
+    from ngram.arpa import write_arpa
+
+    train_names = read_names(shared_file("english-names-train.txt")).names
+    test_names = read_names(shared_file("english-names-test.txt")).names
+    model = train(train_names, order=5, estimator=make_estimator("modified-kneser-ney"), prune=[0, 1, 1], prune_entropy=1e-7)
+    write_arpa(model, tmp_path / "pruned.arpa")
+    reference = kenlm.Model(str(tmp_path / "pruned.arpa"))
+    log10 = sum(reference.score(" ".join("<sp>" if c == " " else c for c in name), bos=True, eos=True) for name in test_names)
+    symbols = sum(len(name) + 1 for name in test_names)
+    # ARPA files hold float32 log10 values: agreement to about 1e-7 nats per symbol.
+    assert -log10 * math.log(10) / symbols == pytest.approx(evaluate(model, test_names).nll, abs=1e-6)
