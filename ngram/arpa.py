@@ -29,6 +29,7 @@ import numpy as np
 from .counting import max_order_for
 from .errors import NgramError
 from .model import Level, Model
+from .validate import check_distributions
 from .vocabulary import Vocabulary
 
 LN10 = math.log(10.0)
@@ -259,8 +260,12 @@ def _close(levels: list[Level], vocabulary: Vocabulary) -> int:
     return added
 
 
-def read_arpa(path: str | os.PathLike) -> Model:
-    """Read an ARPA file (ours, KenLM's, SRILM's) into a Model."""
+def read_arpa(path: str | os.PathLike, check: bool = True) -> Model:
+    """Read an ARPA file (ours, KenLM's, SRILM's) into a Model.
+
+    ``check`` (the default) refuses a file whose next-symbol probabilities do not sum to 1 for
+    some context (within 1e-3, ample for files printed with 5 or more significant digits).
+    """
     path = Path(path)
     label = str(path)
     try:
@@ -301,4 +306,7 @@ def read_arpa(path: str | os.PathLike) -> Model:
     report = {"source": label}
     if added:
         report["added"] = f"{added} missing prefix/suffix n-grams added with their back-off probabilities"
-    return Model(vocabulary=vocabulary, order=N, levels=levels, estimator={"name": "arpa", "report": report})
+    model = Model(vocabulary=vocabulary, order=N, levels=levels, estimator={"name": "arpa", "report": report})
+    if check:
+        check_distributions(model, label)  # well-formed numbers can still be no language model
+    return model

@@ -23,6 +23,7 @@ import numpy as np
 from .counting import max_order_for
 from .errors import NgramError
 from .model import NAME_HASH, Level, Model
+from .validate import check_distributions
 from .vocabulary import Vocabulary
 
 FORMAT = "ngram-model"
@@ -230,7 +231,7 @@ def _from_arrays(arrays: dict[str, np.ndarray], label: str) -> Model:
     if header.get("name_hash") != NAME_HASH:
         train_names = None  # fingerprints made with another hash would make novelty silently wrong
     check_metadata(header, label)
-    return Model(
+    model = Model(
         vocabulary=vocabulary,
         order=order,
         levels=levels,
@@ -238,3 +239,5 @@ def _from_arrays(arrays: dict[str, np.ndarray], label: str) -> Model:
         corpus=header.get("corpus") or {},
         train_names=train_names,
     )
+    check_distributions(model, label)  # a file can be well formed and still not sum to 1
+    return model

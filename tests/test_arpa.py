@@ -141,7 +141,7 @@ def test_reads_srilm_style_and_closes_the_ngram_set(tmp_path):
     # trigram whose prefix "b a" and suffix "a a" are missing, to force insertions.
     text = SRILM_STYLE.replace("ngram 2=3", "ngram 2=3\nngram 3=1").replace("\\end\\", "\\3-grams:\n-0.05\tb a a\n\n\\end\\")
     (tmp_path / "s.arpa").write_text(text, encoding="utf-8")
-    model = read_arpa(tmp_path / "s.arpa")
+    model = read_arpa(tmp_path / "s.arpa", check=False)  # toy numbers: its rows do not sum to 1
     assert model.vocabulary.characters == ["a", "b"] and model.vocabulary.unk
     assert "added" in model.estimator["report"]
     ln = math.log(10)

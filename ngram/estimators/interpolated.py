@@ -26,6 +26,7 @@ import numpy as np
 from ..counting import Counts
 from ..errors import NgramError
 from ..model import Level, Model
+from ..validate import unseen_lower_mass
 from ..vocabulary import Vocabulary
 from .base import Estimator, group_by_context, lookup
 
@@ -120,15 +121,10 @@ class Interpolated(Estimator):
         # weight would inflate the row past 1: sum the unseen symbols' lower probabilities instead.
         close = np.flatnonzero((children < V) & (unseen < 1e-6))
         if len(close):
-            n = lower_model.order + 1
-            suffix = part.contexts[close] % V ** (n - 2) if n > 2 else np.zeros(len(close), np.int64)
-            windows = (suffix[:, None] * V + np.arange(V)[None, :]).ravel()
-            rows = np.exp(lower_model.logprob_keys(windows, np.full(len(windows), n - 2))).reshape(len(close), V)
             where = np.full(n_contexts, -1)
             where[close] = np.arange(len(close))
             child = where[part.owner] >= 0
-            rows[where[part.owner[child]], part.keys[child] % V] = 0.0
-            unseen[close] = rows.sum(axis=1)
+            unseen[close] = unseen_lower_mass(lower_model, part.contexts[close], part.keys[child], where[part.owner[child]])
         # A context followed by every symbol (or whose unseen symbols get nothing below) has
         # nothing to back off to: its seen symbols keep all the mass instead.
         full = (children >= V) | (unseen <= 0)

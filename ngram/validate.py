@@ -1,0 +1,74 @@
+"""Checking that a model read from outside is a language model: every distribution sums to 1.
+
+An ARPA file (or a model file) can be well formed and still say nonsense: back-off weights of
+10^300 give "probabilities" far above 1 and negative NLLs. The back-off form makes the check one
+lookup per stored n-gram rather than one per context and symbol: for a context h with stored
+children,
+
+    sum_w p(w | h) = sum_{w seen} p*(hw) + bow(h) * (1 - sum_{w seen} p(w | h'))
+
+when every lower-order row sums to 1, so checking the orders bottom-up checks every row.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import NgramError
+from .model import Model
+
+TOLERANCE = 1e-3  # KenLM and SRILM print 6-7 significant digits per entry; this allows 5
+
+
+def unseen_lower_mass(lower: Model, contexts: np.ndarray, keys: np.ndarray, owner: np.ndarray) -> np.ndarray:
+    """For each context h (of order ``lower.order``), the lower order's probability of the symbols
+    not stored after h: sum over unseen w of p(w | h'), summed directly, not as 1 - sum over the seen.
+
+    ``keys`` are the stored n-grams hw and ``owner`` the index of each one's context in ``contexts``.
+    This costs a row of V lookups per context, so callers keep it for the contexts where
+    1 - sum has no correct digit left.
+    """
+    V, n = lower.V, lower.order + 1
+    suffix = contexts % V ** (n - 2) if n > 2 else np.zeros(len(contexts), np.int64)
+    windows = (suffix[:, None] * V + np.arange(V)[None, :]).ravel()
+    rows = np.exp(lower.logprob_keys(windows, np.full(len(windows), n - 2))).reshape(len(contexts), V)
+    rows[owner, keys % V] = 0.0
+    return rows.sum(axis=1)
+
+
+def check_distributions(model: Model, label: str, tolerance: float = TOLERANCE) -> None:
+    """Raise a one-line NgramError naming the first context whose next-symbol probabilities do
+    not sum to 1 (within ``tolerance``)."""
+    V = model.V
+    total = float(np.exp(model.levels[0].logp).sum())
+    if not abs(total - 1.0) <= tolerance:
+        raise NgramError(f"{label}: the unigram probabilities sum to {total:.6g}, not 1; this is not a language model")
+    for n in range(2, model.order + 1):
+        level, below = model.levels[n - 1], model.levels[n - 2]
+        if not len(level):
+            continue
+        contexts = level.keys // V
+        first = np.concatenate(([True], contexts[1:] != contexts[:-1]))
+        owner = np.cumsum(first) - 1
+        contexts = contexts[first]
+        lower = Model(vocabulary=model.vocabulary, order=n - 1, levels=model.levels[: n - 1])
+        p_lower = np.exp(lower.logprob_keys(level.keys % V ** (n - 1), np.full(len(level.keys), n - 2)))
+        seen = np.bincount(owner, weights=np.exp(level.logp), minlength=len(contexts))
+        unseen = 1.0 - np.bincount(owner, weights=p_lower, minlength=len(contexts))
+        index, stored = below.find(contexts)
+        bow = np.where(stored, below.bow[index], 0.0)
+        close = np.flatnonzero((unseen < 1e-6) & (bow > -np.inf))  # bow = -inf (MLE): nothing to spread
+        if len(close):
+            where = np.full(len(contexts), -1)
+            where[close] = np.arange(len(close))
+            child = where[owner] >= 0
+            unseen[close] = unseen_lower_mass(lower, contexts[close], level.keys[child], where[owner[child]])
+        with np.errstate(over="ignore", invalid="ignore"):
+            sums = seen + np.where(unseen > 0, np.exp(bow) * np.maximum(unseen, 0.0), 0.0)
+        bad = np.flatnonzero(~(np.abs(sums - 1.0) <= tolerance))
+        if len(bad):
+            context = int(contexts[bad[0]])
+            ids = [(context // V**i) % V for i in range(n - 2, -1, -1)]
+            shown = "".join("<s>" if i == 0 else model.vocabulary.symbols[i] for i in ids)
+            raise NgramError(f"{label}: the probabilities after {shown!r} sum to {sums[bad[0]]:.6g}, not 1 "
+                             f"({len(bad)} such contexts of length {n - 1}); this is not a language model")
