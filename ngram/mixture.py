@@ -76,19 +76,20 @@ def em_bucketed(logp: np.ndarray, buckets: np.ndarray | None = None, n_buckets: 
     weights = np.full((B, K), 1.0 / K)
     sizes = np.bincount(buckets, minlength=B).astype(np.float64)
 
-    def nll(w):
-        return -(np.log((shifted * w[buckets]).sum(axis=1)).sum() + offset) / per
+    def mixed_by(w):
+        return (shifted * w[buckets]).sum(axis=1)
 
-    result = BucketEM(weights=weights, nll=[nll(weights)])
+    mixed = mixed_by(weights)
+    result = BucketEM(weights=weights, nll=[-(np.log(mixed).sum() + offset) / per])
+    used = sizes > 0
     for iteration in range(1, max_iterations + 1):
-        mixed = (shifted * weights[buckets]).sum(axis=1)
         share = shifted / mixed[:, None]
         totals = np.stack([np.bincount(buckets, weights=share[:, k], minlength=B) for k in range(K)], axis=1)
-        used = sizes > 0
         weights = weights.copy()
         weights[used] = weights[used] * totals[used] / sizes[used, None]
         weights /= weights.sum(axis=1, keepdims=True)  # only rounding moves a row off the simplex
-        result.nll.append(nll(weights))
+        mixed = mixed_by(weights)  # also the next E-step's denominators
+        result.nll.append(-(np.log(mixed).sum() + offset) / per)
         result.iterations = iteration
         if result.nll[-2] - result.nll[-1] < tolerance:
             break
@@ -498,7 +499,8 @@ def cross_fitted(logp: np.ndarray, buckets: np.ndarray, n: int, groups: np.ndarr
     out = np.empty(len(logp))
     for g in np.unique(groups):
         rest, here = groups != g, groups == g
-        weights = em_bucketed(logp[rest], buckets[rest], n_buckets=n).weights
+        # A looser stop than the final fit's: the figure moves by ~4e-5 nats and it runs 2x faster.
+        weights = em_bucketed(logp[rest], buckets[rest], n_buckets=n, tolerance=1e-6).weights
         out[here] = mixture_logprobs_bucketed(logp[here], weights, buckets[here])
     return out
 
