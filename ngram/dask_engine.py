@@ -97,7 +97,9 @@ def count_ngrams_dask(source, order: int, vocabulary: Vocabulary, client, block_
         block = next(blocks, None)
         if block is None:
             return False
-        future = client.submit(_count_block, block[0], block[1], pure=False, key=f"ngram-count-{run}-{block[1]}", **settings)
+        # Scattered first: a block inside the task itself would be a "large graph" (a warning, and slower).
+        data = client.scatter(block[0], hash=False)
+        future = client.submit(_count_block, data, block[1], pure=False, key=f"ngram-count-{run}-{block[1]}", **settings)
         blocks_in[future.key] = 1
         pending.add(future)
         counting += 1
