@@ -111,7 +111,7 @@ def arpa_texts(draw, good: str | None = None) -> bytes:
             declared = [i for i, line in enumerate(lines) if line.startswith("ngram ")]
             if declared:
                 at = draw(st.sampled_from(declared))
-                order, count = lines[at][len("ngram "):].split("=")
+                order, _, count = lines[at][len("ngram "):].partition("=")
                 lines[at] = "ngram " + draw(st.sampled_from([order, draw(ARPA_TOKENS)])) + "=" + draw(
                     st.sampled_from([count, draw(ARPA_TOKENS), str(draw(st.integers(-5, 10**15)))]))
         elif kind == "delete":
