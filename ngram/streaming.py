@@ -34,9 +34,10 @@ from .errors import NgramError
 from .model import name_fingerprints
 from .vocabulary import Vocabulary
 
-# Working memory of the counting step per symbol of a block, measured (scripts/streaming_rss.py):
-# the names as Python strings, the UTF-32 and int64 copies made by ``Vocabulary.encode``, the
-# positions/history/key arrays and the sort inside ``count_ngrams``.
+# Memory per symbol of a block while it is counted. tracemalloc sees about 45 bytes (the names
+# as Python strings, the encoded ids, the packed windows and their sort); the rest is headroom for
+# the allocator, checked with scripts/scale_benchmark.py (the peak RSS at the end of counting
+# stays within the budget plus the interpreter).
 BYTES_PER_SYMBOL = 100
 MIN_BLOCK_BYTES = 1 << 16
 PROGRESS = Callable[..., object]  # tqdm-like factory: progress(total=..., desc=...) -> .update(n), .close()
@@ -83,7 +84,7 @@ class Budget:
         return self.run or self.memory_bytes // 8
 
     def window(self, runs: int) -> int:
-        # keys + counts (16 bytes) per element, times the concatenation, argsort and gathers.
+        # keys + counts (16 bytes) per element read, times the merged copies, placements and sums.
         return self.window_elements or max(1024, self.memory_bytes // 2 // (80 * max(runs, 1)))
 
 
@@ -187,9 +188,21 @@ def scan_corpus(source, block_bytes: int = 1 << 24, lowercase: bool = False, enc
     label = source_label(source) if isinstance(source, (str, os.PathLike)) else "<names>"
     scan = Scan(source=label)
     if str(source) == "-":
-        scan.copy = Path(tempfile.mkstemp(prefix="ngram-stdin-", dir=tmpdir)[1])
+        fd, name = tempfile.mkstemp(prefix="ngram-stdin-", dir=tmpdir)
+        os.close(fd)
+        scan.copy = Path(name)
+    try:
+        _scan_names(scan, iter_name_chunks(source, block_bytes, lowercase, encoding, max_name_length, scan.copy, progress))
+    except BaseException:
+        if scan.copy is not None:
+            scan.copy.unlink(missing_ok=True)
+        raise
+    return scan
+
+
+def _scan_names(scan: Scan, chunks) -> None:
     digest = hashlib.sha256()
-    for names, blank in iter_name_chunks(source, block_bytes, lowercase, encoding, max_name_length, scan.copy, progress):
+    for names, blank in chunks:
         scan.blank_lines += blank
         if not names:
             continue
@@ -202,9 +215,8 @@ def scan_corpus(source, block_bytes: int = 1 << 24, lowercase: bool = False, enc
         scan.symbols += len(joined) + 1
     if scan.names == 0:
         what = "only blank lines" if scan.blank_lines else "no lines"
-        raise NgramError(f"{label}: no names to read ({what})")
+        raise NgramError(f"{scan.source}: no names to read ({what})")
     scan.sha256 = digest.hexdigest()
-    return scan
 
 
 # ----- merging sorted runs --------------------------------------------------------------------

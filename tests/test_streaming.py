@@ -182,3 +182,19 @@ def test_windowed_merge_of_runs_on_disk_equals_merging_in_memory(tmp_path_factor
         expected_k, expected_v = merge_sorted(expected_k, expected_v, keys, values)
     keys, values = merge_runs(key_paths, value_paths, window, folder)
     assert np.array_equal(keys, expected_k) and np.array_equal(values, expected_v)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.text(alphabet="ab\u00e9 \u4e2d", min_size=1, max_size=9).filter(str.strip), min_size=1, max_size=120),
+       st.integers(1, 5), st.integers(8, 400), st.integers(16, 4000), st.integers(1, 50))
+def test_any_blocks_runs_and_windows_give_the_in_memory_counts(names, order, block, run, window):
+    from ngram.counting import count_ngrams
+    from ngram.model import name_fingerprints
+    from ngram.vocabulary import Vocabulary
+
+    vocab = Vocabulary.from_names(names)
+    counts, hashes = count_ngrams_streaming(names, order, vocab, Budget(1 << 30, block=block, run=run, window_elements=window))
+    expected = count_ngrams(vocab.encode(names), order, vocab.size)
+    for n in range(order):
+        assert np.array_equal(counts.keys[n], expected.keys[n]) and np.array_equal(counts.counts[n], expected.counts[n])
+    assert np.array_equal(hashes, name_fingerprints(names))
