@@ -92,7 +92,7 @@ def write_arpa(model: Model, path: str | os.PathLike) -> None:
     from .io import write_atomically
 
     text = arpa_text(model).encode("utf-8")
-    write_atomically(path, lambda handle: handle.write(text), "the ARPA file")
+    write_atomically(path, lambda handle: handle.write(text), "the ARPA file", replaces=(lambda head: b"\\data\\" in head, "an ARPA file"))
 
 
 # ----- import ------------------------------------------------------------------------------

@@ -60,14 +60,18 @@ def save(model: Model, path: str | os.PathLike) -> None:
 
 def write_arrays(arrays: dict[str, np.ndarray], path: Path) -> None:
     """Write named arrays (header first) to ``path`` atomically: models and mixtures alike."""
-    write_atomically(path, lambda handle: np.savez(handle, **arrays), "the model")
+    write_atomically(path, lambda handle: np.savez(handle, **arrays), "the model",
+                     replaces=(lambda head: head.startswith(b"PK\x03\x04"), "an ngram model file"))
 
 
-def write_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], object], what: str) -> None:
+def write_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], object], what: str,
+                     replaces: tuple[Callable[[bytes], bool], str] | None = None) -> None:
     """Call ``write`` on a temporary file beside ``path``, then rename it over ``path``.
 
     An interrupted or failed write leaves any previous file at ``path`` as it was. ``what``
-    names the file in messages ("the model", "the ARPA file").
+    names the file in messages ("the model", "the ARPA file"). ``replaces`` (a test and a name)
+    tells from the first 64 KiB of an existing non-empty file whether it is one of ours, so a
+    slip such as ``ngram train names.txt -o names.txt`` cannot overwrite the training names.
     """
     path = label = Path(path)
     if path.is_symlink():  # replace the file the link points to, and keep the link
@@ -76,6 +80,15 @@ def write_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], object
         # os.replace would swap a device (/dev/stdout, /dev/null) or pipe for a regular file.
         kind = "a folder" if path.is_dir() else "not a regular file"
         raise NgramError(f"{label}: is {kind}; give a file name for {what}")
+    if replaces is not None and path.is_file() and path.stat().st_size:
+        try:
+            with open(path, "rb") as existing:
+                head = existing.read(1 << 16)
+        except OSError:
+            head = None  # unreadable: the write below reports the real problem
+        looks_right, kind = replaces
+        if head is not None and not looks_right(head):
+            raise NgramError(f"{label}: exists and is not {kind}; refusing to replace it (remove it or choose another name)")
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise NgramError(f"{label}: folder {folder} does not exist")
