@@ -52,7 +52,16 @@ def check_distributions(model: Model, label: str, tolerance: float = TOLERANCE) 
         owner = np.cumsum(first) - 1
         contexts = contexts[first]
         lower = Model(vocabulary=model.vocabulary, order=n - 1, levels=model.levels[: n - 1])
-        p_lower = np.exp(lower.logprob_keys(level.keys % V ** (n - 1), np.full(len(level.keys), n - 2)))
+        # p(w | h') for each stored hw: where h'w is stored (always, in a suffix-closed model) that
+        # is its own probability, the same float logprob_keys returns, at one search instead of one
+        # per order; only the rest go through the general lookup.
+        suffixes = level.keys % V ** (n - 1)
+        index, stored = below.find(suffixes)
+        logp_lower = below.logp[index]
+        if not stored.all():
+            missing = np.flatnonzero(~stored)
+            logp_lower[missing] = lower.logprob_keys(suffixes[missing], np.full(len(missing), n - 2))
+        p_lower = np.exp(logp_lower)
         seen = np.bincount(owner, weights=np.exp(level.logp), minlength=len(contexts))
         unseen = 1.0 - np.bincount(owner, weights=p_lower, minlength=len(contexts))
         index, stored = below.find(contexts)
