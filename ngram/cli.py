@@ -113,14 +113,14 @@ def train(
     """
     started = time.perf_counter()
     source = corpus if corpus is not None else str(default_corpus_path())
-    engine = _engine(engine, memory, scheduler, weighted)
+    engine = _engine(engine, memory, scheduler)
     from .pruning import parse_thresholds
 
     prune = parse_thresholds(prune, order)  # a bad list is an error before any reading
     if engine != "memory":
         _train_out_of_core(source, engine, output, order, make_estimator(smoothing, **_settings(k, discounts, weights, backoff)),
                            unk, lowercase, encoding, max_name_length, memory, scheduler, tmpdir, prune, prune_entropy,
-                           quiet, as_json, started)
+                           quiet, as_json, started, weighted)
         return
     data = read_names(source, lowercase=lowercase, encoding=encoding, max_name_length=max_name_length, weighted=weighted)
     if data.blank_lines:
@@ -169,7 +169,7 @@ def train(
 ENGINES = ("memory", "streaming", "dask")
 
 
-def _engine(engine: str | None, memory: str | None, scheduler: str | None, weighted: bool) -> str:
+def _engine(engine: str | None, memory: str | None, scheduler: str | None) -> str:
     engine = engine or ("streaming" if memory else "memory")
     if engine not in ENGINES:
         raise NgramError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
@@ -177,13 +177,11 @@ def _engine(engine: str | None, memory: str | None, scheduler: str | None, weigh
         raise NgramError("--memory is for the streaming and dask engines; drop --engine memory")
     if scheduler and engine != "dask":
         raise NgramError("--scheduler is for --engine dask")
-    if weighted and engine != "memory":
-        raise NgramError(f"--weighted is not supported by the {engine} engine yet; train weighted corpora in memory")
     return engine
 
 
 def _train_out_of_core(source, engine, output, order, estimator, unk, lowercase, encoding, max_name_length, memory,
-                       scheduler, tmpdir, prune, prune_entropy, quiet, as_json, started) -> None:
+                       scheduler, tmpdir, prune, prune_entropy, quiet, as_json, started, weighted) -> None:
     """Train with the streaming or dask engine: the corpus is never held in memory, so the summary
     has no training NLL (it would need the corpus again; run ngram evaluate)."""
     progress = None
@@ -193,7 +191,7 @@ def _train_out_of_core(source, engine, output, order, estimator, unk, lowercase,
         progress = lambda total, desc: tqdm(total=total, desc=desc, unit="B", unit_scale=True, leave=False)  # noqa: E731
     settings = dict(order=order, estimator=estimator, unk=unk, memory_bytes=memory or "1G", lowercase=lowercase,
                     encoding=encoding, max_name_length=max_name_length, progress=progress, prune=prune,
-                    prune_entropy=prune_entropy, tmpdir=tmpdir)
+                    prune_entropy=prune_entropy, tmpdir=tmpdir, weighted=weighted)
     if engine == "dask":
         from .dask_engine import train_dask
 

@@ -58,10 +58,10 @@ def connect(scheduler: str | None = None, workers: int = LOCAL_WORKERS, timeout:
 
 
 def _count_block(data: bytes, first_line: int, label: str, order: int, vocabulary: Vocabulary, lowercase: bool,
-                 encoding: str, max_name_length: int) -> Partial:
+                 encoding: str, max_name_length: int, weighted: bool) -> Partial:
     text = decode_text(data, label, encoding, first_line=first_line)
-    names = parse_names(text, label, lowercase, max_name_length, first_line=first_line, allow_empty=True).names
-    return count_partial(names, order, vocabulary)
+    corpus = parse_names(text, label, lowercase, max_name_length, weighted, first_line=first_line, allow_empty=True)
+    return count_partial(corpus.names, order, vocabulary, corpus.weights)
 
 
 def _merge(a: Partial, b: Partial) -> Partial:
@@ -70,7 +70,8 @@ def _merge(a: Partial, b: Partial) -> Partial:
 
 def count_ngrams_dask(source, order: int, vocabulary: Vocabulary, client, block_bytes: int = 1 << 22,
                       lowercase: bool = False, encoding: str = "utf-8", max_name_length: int = DEFAULT_MAX_NAME_LENGTH,
-                      progress: PROGRESS | None = None, in_flight: int | None = None) -> tuple[Counts, np.ndarray]:
+                      progress: PROGRESS | None = None, in_flight: int | None = None,
+                      weighted: bool = False) -> tuple[Counts, np.ndarray]:
     """Counts of orders 1..order of a corpus file, computed by the workers of ``client``.
 
     At most ``in_flight`` blocks (default: two per worker, plus one) are sent and not yet
@@ -84,7 +85,7 @@ def count_ngrams_dask(source, order: int, vocabulary: Vocabulary, client, block_
     if in_flight is None:
         in_flight = 2 * max(1, len(client.scheduler_info().get("workers", {}))) + 1
     settings = dict(label=label, order=order, vocabulary=vocabulary, lowercase=lowercase, encoding=encoding,
-                    max_name_length=max_name_length)
+                    max_name_length=max_name_length, weighted=weighted)
     blocks = iter_blocks(source, block_bytes, max_name_length, progress=progress)
     pending = distributed.as_completed()
     run = uuid.uuid4().hex[:8]
@@ -137,7 +138,8 @@ def count_ngrams_dask(source, order: int, vocabulary: Vocabulary, client, block_
 def train_dask(source, order: int = 4, estimator=None, unk: bool = False, scheduler: str | None = None, client=None,
                memory_bytes: int | str = "1G", lowercase: bool = False, encoding: str = "utf-8",
                max_name_length: int = DEFAULT_MAX_NAME_LENGTH, progress: PROGRESS | None = None,
-               prune: Sequence[int] | None = None, prune_entropy: float | None = None, tmpdir: str | os.PathLike | None = None):
+               prune: Sequence[int] | None = None, prune_entropy: float | None = None, tmpdir: str | os.PathLike | None = None,
+               weighted: bool = False):
     """``train(read_names(source).names, ...)`` with the counting done by a Dask cluster.
 
     ``client`` (a ``distributed.Client``) is used as given; otherwise one is made for
@@ -150,12 +152,12 @@ def train_dask(source, order: int = 4, estimator=None, unk: bool = False, schedu
     if own:
         client, cluster = connect(scheduler)
     try:
-        scan = scan_corpus(source, block_bytes, lowercase, encoding, max_name_length, tmpdir, progress)
+        scan = scan_corpus(source, block_bytes, lowercase, encoding, max_name_length, tmpdir, progress, weighted)
         try:
             vocabulary = Vocabulary(scan.characters, unk=unk)
             check_order(order, vocabulary.size)
             counts, hashes = count_ngrams_dask(scan.copy or source, order, vocabulary, client, block_bytes, lowercase,
-                                               encoding, max_name_length, progress)
+                                               encoding, max_name_length, progress, weighted=weighted)
         finally:
             if scan.copy is not None:
                 scan.copy.unlink(missing_ok=True)

@@ -144,17 +144,18 @@ def iter_blocks(source: str | os.PathLike, block_bytes: int, max_name_length: in
 
 def iter_name_chunks(source, block_bytes: int, lowercase: bool = False, encoding: str = "utf-8",
                      max_name_length: int = DEFAULT_MAX_NAME_LENGTH, copy_to: Path | None = None,
-                     progress: PROGRESS | None = None) -> Iterator[tuple[list[str], int]]:
+                     progress: PROGRESS | None = None, weighted: bool = False) -> Iterator[tuple[list[str], int, list | None]]:
     """Names of consecutive blocks of a file, parsed exactly as ``read_names`` parses a whole file,
-    with the number of blank lines skipped in each block. ``source`` may also be a sequence or
-    iterable of names (already parsed), which is cut into chunks of about ``block_bytes``."""
+    with the number of blank lines skipped in each block and, with ``weighted``, the names'
+    weights. ``source`` may also be a sequence or iterable of names (already parsed), which is
+    cut into chunks of about ``block_bytes``."""
     if isinstance(source, (str, os.PathLike)):
         _check_streamable(encoding)
         label = source_label(source)
         for data, first_line in iter_blocks(source, block_bytes, max_name_length, copy_to, progress):
             text = decode_text(data, label, encoding, first_line=first_line)
-            corpus = parse_names(text, label, lowercase, max_name_length, first_line=first_line, allow_empty=True)
-            yield corpus.names, corpus.blank_lines
+            corpus = parse_names(text, label, lowercase, max_name_length, weighted, first_line=first_line, allow_empty=True)
+            yield corpus.names, corpus.blank_lines, corpus.weights
         return
     chunk: list[str] = []
     size = 0
@@ -162,10 +163,10 @@ def iter_name_chunks(source, block_bytes: int, lowercase: bool = False, encoding
         chunk.append(name)
         size += len(name) + 1
         if size >= block_bytes:
-            yield chunk, 0
+            yield chunk, 0, None
             chunk, size = [], 0
     if chunk:
-        yield chunk, 0
+        yield chunk, 0, None
 
 
 @dataclass
@@ -179,11 +180,12 @@ class Scan:
     blank_lines: int = 0
     sha256: str = ""
     copy: Path | None = None  # where standard input was copied, for the second pass
+    total_weight: float | None = None  # weighted corpora: the sum of the weights
 
 
 def scan_corpus(source, block_bytes: int = 1 << 24, lowercase: bool = False, encoding: str = "utf-8",
                 max_name_length: int = DEFAULT_MAX_NAME_LENGTH, tmpdir: str | os.PathLike | None = None,
-                progress: PROGRESS | None = None) -> Scan:
+                progress: PROGRESS | None = None, weighted: bool = False) -> Scan:
     """First pass: character set, name and symbol counts, and the fingerprint ``train`` records."""
     label = source_label(source) if isinstance(source, (str, os.PathLike)) else "<names>"
     scan = Scan(source=label)
@@ -192,7 +194,7 @@ def scan_corpus(source, block_bytes: int = 1 << 24, lowercase: bool = False, enc
         os.close(fd)
         scan.copy = Path(name)
     try:
-        _scan_names(scan, iter_name_chunks(source, block_bytes, lowercase, encoding, max_name_length, scan.copy, progress))
+        _scan_names(scan, iter_name_chunks(source, block_bytes, lowercase, encoding, max_name_length, scan.copy, progress, weighted))
     except BaseException:
         if scan.copy is not None:
             scan.copy.unlink(missing_ok=True)
@@ -202,10 +204,12 @@ def scan_corpus(source, block_bytes: int = 1 << 24, lowercase: bool = False, enc
 
 def _scan_names(scan: Scan, chunks) -> None:
     digest = hashlib.sha256()
-    for names, blank in chunks:
+    for names, blank, weights in chunks:
         scan.blank_lines += blank
         if not names:
             continue
+        if weights is not None:
+            scan.total_weight = (scan.total_weight or 0.0) + float(np.sum(weights))
         joined = "\n".join(names)
         # The same bytes as hashing name + "\n" one name at a time (training.corpus_fingerprint).
         digest.update(joined.encode("utf-8", "surrogatepass") + b"\n")
@@ -269,9 +273,14 @@ class Partial:
         return Partial([p[0] for p in pairs], [p[1] for p in pairs], merge_sorted(self.hashes, None, other.hashes, None)[0])
 
 
-def count_partial(names: Sequence[str], order: int, vocabulary: Vocabulary) -> Partial:
-    """The counts of one block of names, with the ordinary in-memory counting."""
-    counts = count_ngrams(vocabulary.encode(names), order, vocabulary.size)
+def count_partial(names: Sequence[str], order: int, vocabulary: Vocabulary, weights: Sequence[float] | None = None) -> Partial:
+    """The counts of one block of names, with the ordinary in-memory counting.
+
+    Whole-number weights give integer counts, as in memory, so the sums are exact; fractional
+    weights give float counts, summed block by block, equal to the in-memory sums up to rounding.
+    """
+    weights = None if weights is None else np.asarray(weights, dtype=np.float64)
+    counts = count_ngrams(vocabulary.encode(names), order, vocabulary.size, weights)
     return Partial(counts.keys, counts.counts, name_fingerprints(names))
 
 
@@ -413,7 +422,7 @@ class _Spiller:
 def count_ngrams_streaming(source, order: int, vocabulary: Vocabulary, memory_bytes: "int | str | Budget" = "1G",
                            tmpdir: str | os.PathLike | None = None, progress: PROGRESS | None = None,
                            lowercase: bool = False, encoding: str = "utf-8",
-                           max_name_length: int = DEFAULT_MAX_NAME_LENGTH) -> tuple[Counts, np.ndarray]:
+                           max_name_length: int = DEFAULT_MAX_NAME_LENGTH, weighted: bool = False) -> tuple[Counts, np.ndarray]:
     """Counts of orders 1..order of a corpus file (or iterable of names) within a memory budget.
 
     Returns the same ``Counts`` as ``count_ngrams`` on the whole corpus, and the sorted unique
@@ -426,10 +435,11 @@ def count_ngrams_streaming(source, order: int, vocabulary: Vocabulary, memory_by
     folder = Path(tempfile.mkdtemp(prefix="ngram-runs-", dir=tmpdir))
     try:
         spiller = _Spiller(order, budget, folder)
-        chunks = iter_name_chunks(source, budget.block_bytes, lowercase, encoding, max_name_length, progress=progress)
-        for names, _ in chunks:
+        chunks = iter_name_chunks(source, budget.block_bytes, lowercase, encoding, max_name_length, progress=progress,
+                                  weighted=weighted)
+        for names, _, weights in chunks:
             if names:
-                spiller.add(count_partial(names, order, vocabulary))
+                spiller.add(count_partial(names, order, vocabulary, weights))
         part = spiller.result()
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -446,7 +456,8 @@ def finish_model(counts: Counts, hashes: np.ndarray, vocabulary: Vocabulary, sca
 
     estimator = estimator if estimator is not None else AddK(0.1)
     model = prune_model(estimator.fit(counts, vocabulary), counts, prune, prune_entropy)
-    model.corpus = {"source": scan.source, "names": scan.names, "symbols": scan.symbols, "sha256": scan.sha256}
+    model.corpus = {"source": scan.source, "names": scan.names, "symbols": scan.symbols, "sha256": scan.sha256,
+                    **({"total_weight": scan.total_weight} if scan.total_weight is not None else {})}
     model.train_names = hashes
     return model
 
@@ -454,19 +465,19 @@ def finish_model(counts: Counts, hashes: np.ndarray, vocabulary: Vocabulary, sca
 def train_streaming(source, order: int = 4, estimator=None, unk: bool = False, memory_bytes: "int | str | Budget" = "1G",
                     tmpdir: str | os.PathLike | None = None, progress: PROGRESS | None = None,
                     lowercase: bool = False, encoding: str = "utf-8", max_name_length: int = DEFAULT_MAX_NAME_LENGTH,
-                    prune: Sequence[int] | None = None, prune_entropy: float | None = None):
+                    prune: Sequence[int] | None = None, prune_entropy: float | None = None, weighted: bool = False):
     """``train(read_names(source).names, ...)`` without holding the corpus in memory.
 
     Returns the model (identical to the in-memory one) and the first pass's ``Scan`` (names,
     symbols, blank lines skipped).
     """
     budget = Budget.of(memory_bytes)
-    scan = scan_corpus(source, budget.block_bytes, lowercase, encoding, max_name_length, tmpdir, progress)
+    scan = scan_corpus(source, budget.block_bytes, lowercase, encoding, max_name_length, tmpdir, progress, weighted)
     try:
         vocabulary = Vocabulary(scan.characters, unk=unk)
         check_order(order, vocabulary.size)
         counts, hashes = count_ngrams_streaming(scan.copy or source, order, vocabulary, budget, tmpdir,
-                                                progress, lowercase, encoding, max_name_length)
+                                                progress, lowercase, encoding, max_name_length, weighted)
     finally:
         if scan.copy is not None:
             scan.copy.unlink(missing_ok=True)

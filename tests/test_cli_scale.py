@@ -58,7 +58,6 @@ def test_pruning_options_shrink_the_model(tmp_path, corpus):
     (["--engine", "spark"], "--engine must be one of"),
     (["--scheduler", "tcp://127.0.0.1:8786"], "--scheduler is for --engine dask"),
     (["--memory", "lots"], "not a size"),
-    (["--memory", "1G", "--weighted"], "--weighted is not supported by the streaming engine"),
 ])
 def test_bad_options_are_one_line_errors(tmp_path, corpus, args, message):
     result = ngram("train", corpus, "-o", "x.ngram", *args, cwd=tmp_path)
@@ -74,3 +73,14 @@ def test_dask_engine_from_the_command_line(tmp_path, corpus):
     assert result.stderr == ""  # no cluster chatter on a normal run
     assert json.loads(result.stdout)["engine"] == "dask"
     assert same_levels(load(tmp_path / "a.ngram"), load(tmp_path / "b.ngram"))
+
+
+def test_weighted_corpora_stream_too(tmp_path):
+    path = tmp_path / "counts.tsv"
+    path.write_text("".join(f"{name}\t{i % 7 + 1}\n" for i, name in enumerate(generated_names(2000, seed=6)) if name.strip()),
+                    encoding="utf-8")
+    assert ngram("train", path, "--weighted", "-N", "4", "-s", "kneser-ney", "-o", "a.ngram", "-q", cwd=tmp_path).returncode == 0
+    result = ngram("train", path, "--weighted", "-N", "4", "-s", "kneser-ney", "-o", "b.ngram", "--memory", "16M", "-q", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    a, b = load(tmp_path / "a.ngram"), load(tmp_path / "b.ngram")
+    assert same_levels(a, b) and a.corpus == b.corpus

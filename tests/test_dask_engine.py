@@ -72,6 +72,18 @@ def test_a_running_scheduler_is_reached_by_its_address(client, tmp_path):
     assert_same_model(model, train(names, order=3, source=str(path)))
 
 
+def test_weighted_corpora_on_a_cluster(client, tmp_path):
+    from ngram.dask_engine import train_dask
+
+    names = [name for name in generated_names(3000, seed=7) if name.strip()]
+    path = tmp_path / "counts.tsv"
+    path.write_text("".join(f"{name}\t{i % 4 + 1}\n" for i, name in enumerate(names)), encoding="utf-8")
+    corpus = read_names(path, weighted=True)
+    expected = train(corpus.names, order=4, estimator=make_estimator("kneser-ney"), weights=corpus.weights, source=str(path))
+    model, _ = train_dask(path, order=4, estimator=make_estimator("kneser-ney"), client=client, memory_bytes="16M", weighted=True)
+    assert_same_model(model, expected)
+
+
 def test_missing_dask_is_a_one_line_error(monkeypatch, tmp_path):
     from ngram.dask_engine import train_dask
 

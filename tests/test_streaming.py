@@ -83,6 +83,30 @@ def test_names_can_be_streamed_from_any_iterable(tmp_path):
     assert list(tmp_path.iterdir()) == []  # the spilled runs are removed
 
 
+def test_weighted_corpora_stream_to_the_same_model(tmp_path):
+    names = [name for name in generated_names(3000, seed=8) if name.strip()]
+    path = tmp_path / "counts.tsv"
+    path.write_text("".join(f"{name}\t{i % 5 + 1}\n" for i, name in enumerate(names)), encoding="utf-8")
+    corpus = read_names(path, weighted=True)
+    expected = train(corpus.names, order=4, estimator=make_estimator("modified-kneser-ney"), weights=corpus.weights, source=str(path))
+    model, _ = train_streaming(path, order=4, estimator=make_estimator("modified-kneser-ney"), memory_bytes=TINY_BUDGET, weighted=True)
+    assert_same_model(model, expected)  # whole-number weights: integer counts, exact sums
+
+
+def test_fractional_weights_stream_to_the_same_model_up_to_rounding(tmp_path):
+    names = [name for name in generated_names(3000, seed=9) if name.strip()]
+    path = tmp_path / "counts.tsv"
+    path.write_text("".join(f"{name}\t{(i % 9 + 1) / 4}\n" for i, name in enumerate(names)), encoding="utf-8")
+    corpus = read_names(path, weighted=True)
+    expected = train(corpus.names, order=4, estimator=make_estimator("witten-bell"), weights=corpus.weights, source=str(path))
+    model, _ = train_streaming(path, order=4, estimator=make_estimator("witten-bell"), memory_bytes=TINY_BUDGET, weighted=True)
+    for x, y in zip(model.levels, expected.levels):
+        assert np.array_equal(x.keys, y.keys)
+        np.testing.assert_allclose(x.logp, y.logp, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(x.bow, y.bow, rtol=0, atol=1e-12)
+    assert model.corpus["total_weight"] == pytest.approx(expected.corpus["total_weight"], rel=1e-15)
+
+
 @pytest.mark.parametrize("suffix, opener", [(".gz", gzip.open), (".bz2", bz2.open), (".xz", lzma.open)])
 def test_compressed_corpora_are_read_directly(tmp_path, suffix, opener, corpus_file):
     packed = tmp_path / f"names.txt{suffix}"
