@@ -550,32 +550,6 @@ def _finite(value: float):
     return None if math.isnan(value) else float(value)
 
 
-@app.command(name="prune")
-def prune_(
-    model: Path = typer.Argument(..., help="A .ngram model file."),
-    output: Path = typer.Option(..., "--output", "-o", help="Where to write the pruned model."),
-    entropy: float = typer.Option(..., "--entropy", help="Drop n-grams whose removal raises perplexity by less than this relative amount (Stolcke 1998), e.g. 1e-7."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
-):
-    """Shrink a saved model by relative-entropy pruning; back-off weights are recomputed so every
-    context still sums to 1. (Count cutoffs need the counts: ngram train --prune.)
-
-    Example: ngram prune model.ngram -o small.ngram --entropy 1e-7
-    """
-    from .pruning import prune_by_entropy
-
-    before = _load(model)
-    after = prune_by_entropy(before, entropy)
-    model_io.save(after, output)
-    sizes = {"ngrams_before": sum(before.n_ngrams()), "ngrams_after": sum(after.n_ngrams()),
-             "ngrams_per_order": after.n_ngrams(), "bytes_before": model.stat().st_size, "bytes_after": output.stat().st_size}
-    if as_json:
-        _emit_json({"model": str(model), "output": str(output), "entropy": entropy, **sizes})
-        return
-    typer.echo(f"pruned {model} (relative entropy threshold {entropy:g}): {sizes['ngrams_before']} -> {sizes['ngrams_after']} n-grams, "
-               f"{sizes['bytes_before']} -> {sizes['bytes_after']} bytes; by order {after.n_ngrams()}; saved {output}")
-
-
 @app.command()
 def tune(
     corpus: str = typer.Argument(..., help="Training names, one per line ('-' = stdin). The test file is never given here."),
