@@ -87,7 +87,7 @@ def main(argv=None) -> int:
                         help="memory, streaming:BUDGET, dask[:WORKERS] (memory per counting task 1G, as ngram train)")
     args = parser.parse_args(argv)
     size = os.path.getsize(args.corpus)
-    print(f"corpus {args.corpus}: {size / 1e6:,.0f} MB; order {args.order} {args.smoothing}; {os.cpu_count()} cores")
+    print(f"corpus {args.corpus}: {size / 1e6:,.1f} MB; order {args.order} {args.smoothing}; {os.cpu_count()} cores")
     print(f"{'engine':24} {'count peak RSS':>15} {'overall peak':>13} {'counting s':>11} {'total s':>8} {'CPU s':>6}  model")
     first = None
     for item in args.engines:
