@@ -43,6 +43,7 @@ def main() -> int:
         ("random bytes -> corpus reader", tf.test_random_bytes_into_the_corpus_reader, {}),
         ("random bytes -> ARPA reader", tf.test_random_bytes_into_the_arpa_reader, {}),
         ("random bytes -> model loader", tf.test_random_bytes_into_the_model_loader, {}),
+        ("random command lines (in-process)", tf.test_random_command_lines_answer_or_give_one_error_line, {}),
     ]
     runs = {label: 0 for label, _, _ in targets}
     failures: dict[str, list[str]] = {}

@@ -210,3 +210,60 @@ def model_files(draw, good: bytes) -> bytes:
                     np.lib.format.write_array(member, array)
         return buffer.getvalue()
     return npz_bytes(arrays)
+
+
+# ----- command lines ----------------------------------------------------------------------------
+VALUES = ["0", "-1", "1", "2", "3", "7", "nan", "inf", "-inf", "1e309", "0.5", "1.5", "1e-300", "99999999999999999999",
+          "", "abc", "ä", "a,b", "1,2,3", "0.1 0.2", "0,0,0", "1-3", "3-1", "2,x", "zz", "an", "..", "\x00"]
+OPTIONS = {  # per verb: options that take a value, flags, and the positional arguments (file kinds)
+    "train": (["-o", "-N", "-s", "--k", "--discounts", "--weights", "--encoding", "--max-name-length", "--memory",
+               "--engine", "--prune", "--prune-entropy"], ["--backoff", "--unk", "--lowercase", "--weighted", "-q", "--json"],
+              ["corpus"]),
+    "evaluate": (["--unknown", "--encoding", "--max-name-length"], ["--per-name", "--explain", "--weighted", "--lowercase", "--json", "-q"],
+                 ["model", "corpus"]),
+    "sample": (["-n", "--seed", "-t", "--top-k", "--top-p", "--prefix", "--min-len", "--max-len"], ["--novel-only", "--json", "-q"],
+               ["model"]),
+    "probs": (["--top"], ["--json"], ["model", "value"]),
+    "info": ([], ["--json"], ["model"]),
+    "export": (["--arpa"], [], ["model"]),
+    "import": (["-o"], [], ["arpa"]),
+    "mix": (["--val", "-o", "--iterations", "--tolerance", "--unknown"], ["--json", "-q"], ["model", "model"]),
+    "classify": (["--priors", "--labels"], ["--json"], ["model", "model", "corpus"]),
+    "prune": (["-o", "--entropy"], ["--json"], ["model"]),
+    "tune": (["--val", "--val-fraction", "--folds", "--seed", "-o", "--encoding"], ["--lowercase", "--json", "-q"], ["corpus"]),
+}
+REQUIRED = {
+    "mix": lambda files, outputs: ["--val", files["corpus"][0], "-o", outputs[0]],
+    "prune": lambda files, outputs: ["-o", outputs[0], "--entropy", "1e-6"],
+    "export": lambda files, outputs: ["--arpa", outputs[1]],
+    "import": lambda files, outputs: ["-o", outputs[0]],
+    "train": lambda files, outputs: ["-o", outputs[0]],
+    "tune": lambda files, outputs: ["-o", outputs[0]],
+}
+
+
+@st.composite
+def command_lines(draw, files: dict[str, list[str]], outputs: list[str]) -> list[str]:
+    """A verb, its positional files (good and bad ones), and a few options with awkward values."""
+    verb = draw(st.sampled_from(sorted(OPTIONS)))
+    valued, flags, positional = OPTIONS[verb]
+    # The first file of each kind is a good one: drawn half the time, so commands get deep.
+    argv = [verb] + [draw(st.sampled_from(VALUES)) if kind == "value"
+                     else draw(st.sampled_from(files[kind][:1] * len(files[kind]) + files[kind])) for kind in positional]
+    argv += REQUIRED.get(verb, lambda files, outputs: [])(files, outputs)  # random options drawn below override these
+    for _ in range(draw(st.integers(0, 4))):
+        if valued and draw(st.booleans()):
+            option = draw(st.sampled_from(valued))
+            if option in ("-o", "--arpa"):
+                value = draw(st.sampled_from(outputs))
+            elif option in ("--val",):
+                value = draw(st.sampled_from(files["corpus"]))
+            else:
+                value = draw(st.sampled_from(VALUES + ["add-k", "kneser-ney", "mle", "witten-bell", "skip", "unk",
+                                                       "error", "latin-1", "streaming", "1M", "2"]))
+            argv += [option, value]
+        elif flags:
+            argv.append(draw(st.sampled_from(flags)))
+    if verb == "tune":  # keep the search small: one order, two quick estimators
+        argv += ["--orders", "2", "-s", "add-k,witten-bell"]
+    return argv

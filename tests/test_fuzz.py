@@ -7,17 +7,23 @@
 - Random and mutated bytes fed to the corpus reader, the ARPA reader and the model loader raise
   ``NgramError`` (one line) or succeed; nothing else escapes, and a model that loads answers
   questions without crashing.
+- Random command lines (every verb but plot, good and bad files, awkward option values) either
+  succeed or end with exactly one ``error:`` line, exit 1 or 2, with no traceback, no internal
+  error and no numpy warning.
 
 ``scripts/fuzz.py --minutes N`` runs these same properties for longer.
 """
 
 from __future__ import annotations
 
+import contextlib
 import inspect
+import io
 import math
 import os
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -238,3 +244,58 @@ def answers_without_crashing(model) -> None:
             ask()
         except NgramError as error:
             one_line(error)
+
+
+# ----- the command line ------------------------------------------------------------------------
+def _cli_files() -> tuple[dict[str, list[str]], list[str]]:
+    """Good and bad inputs for every kind of positional argument, made once per session."""
+    folder = Path(tempfile.mkdtemp(prefix="ngram-cli-fuzz-"))
+    names = ["anna", "luca", "a b", "nicolò", "bob", "maria", "marco"]
+    corpora = {"names.txt": "\n".join(names) + "\n", "blank.txt": "\n \n", "other.txt": "zoë\nxavi\n",
+               "weighted.txt": "anna\t2\nluca\t0.5\n"}
+    for name, content in corpora.items():
+        (folder / name).write_text(content, encoding="utf-8")
+    (folder / "latin1.txt").write_bytes("nicolò\n".encode("latin-1"))
+    (folder / "empty.txt").write_bytes(b"")
+    save(train(names, 3, make_estimator("kneser-ney")), folder / "m.ngram")
+    save(train(names, 2, make_estimator("add-k"), unk=True), folder / "unk.ngram")
+    save(train(["zoë", "xavi"], 2, make_estimator("witten-bell")), folder / "other.ngram")
+    write_arpa(train(names, 3, make_estimator("modified-kneser-ney")), folder / "m.arpa")
+    (folder / "bad.arpa").write_text(GOOD_ARPA.replace("\\2-grams:", "\\two-grams:"), encoding="utf-8")
+    (folder / "mixture.ngram").write_bytes(GOOD_MIXTURE)
+    (folder / "damaged.ngram").write_bytes(GOOD_MODEL[: len(GOOD_MODEL) // 2])
+    files = {
+        "corpus": [str(folder / n) for n in ("names.txt", "blank.txt", "other.txt", "weighted.txt", "latin1.txt", "empty.txt",
+                                             "m.ngram", "missing.txt")],
+        "model": [str(folder / n) for n in ("m.ngram", "unk.ngram", "other.ngram", "mixture.ngram", "damaged.ngram",
+                                            "names.txt", "missing.ngram")],
+        "arpa": [str(folder / n) for n in ("m.arpa", "bad.arpa", "names.txt", "m.ngram", "missing.arpa")],
+    }
+    outputs = [str(folder / n) for n in ("out.ngram", "out.arpa", "names.txt", "m.ngram", "nowhere/out.ngram")]
+    outputs.append(str(folder))
+    return files, outputs
+
+
+CLI_FILES, CLI_OUTPUTS = _cli_files()
+
+
+@QUICK
+@given(argv=fz.command_lines(CLI_FILES, CLI_OUTPUTS))
+def test_random_command_lines_answer_or_give_one_error_line(argv):
+    from ngram.cli import main
+
+    if "dask" in argv:
+        return
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        code = main(argv)
+    stderr = err.getvalue()
+    assert "Traceback" not in stderr and "internal error" not in stderr, (argv, stderr)
+    noisy = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
+    assert not noisy, (argv, noisy)  # a user would see these as extra lines on stderr
+    errors = [line for line in stderr.splitlines() if line.startswith("error:")]
+    if code == 0:
+        assert not errors, (argv, stderr)
+    else:
+        assert code in (1, 2) and len(errors) == 1 and stderr.splitlines()[-1] == errors[0], (argv, code, stderr)

@@ -29,7 +29,7 @@ def make_estimator(name: str, **settings) -> Estimator:
         import inspect
 
         accepted = [p for p in inspect.signature(ESTIMATORS[name]).parameters]
-        given = ", ".join(sorted(settings))
+        given = ", ".join(sorted(set(settings) - set(accepted)) or sorted(settings))  # name only the ones it refuses
         raise NgramError(f"{name} does not take {given}; it takes {', '.join(accepted) or 'no settings'}") from None
 
 
