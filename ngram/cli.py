@@ -565,6 +565,7 @@ def tune(
     encoding: str = typer.Option("utf-8", "--encoding", help="Text encoding of the files."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object (every candidate, the best, the held-out data)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No table or progress bar."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Also draw train and held-out NLL against order to this .png (needs matplotlib)."),
 ):
     """Choose order, estimator and settings by held-out NLL; refit the best on all training names and save it.
 
@@ -586,6 +587,10 @@ def tune(
                          orders=parse_orders(orders), smoothings=smoothings, mixtures=mixtures, progress=progress,
                          source=data.source)
     model_io.save(result.model, output)
+    if plot is not None:
+        from .plots import plot_tuning
+
+        plot_tuning(result.candidates, plot, title=f"ngram tune {Path(data.source).name}: train and held-out NLL")
     if as_json:
         _emit_json({"train": data.source, "heldout": result.heldout, "unit": result.unit, "model": str(output),
                     "best": _plain(result.best), "candidates": [_plain(c) for c in result.candidates], "seconds": result.seconds})
@@ -731,15 +736,6 @@ def prune_(
         return
     typer.echo(f"pruned {model} (relative entropy threshold {entropy:g}): {sizes['ngrams_before']} -> {sizes['ngrams_after']} n-grams, "
                f"{sizes['bytes_before']} -> {sizes['bytes_after']} bytes; by order {after.n_ngrams()}; saved {output}")
-
-
-def _kind_label(candidate: dict) -> str:
-    return {"single": candidate["estimator"], "order-mixture": "order mixture" + (" (R2L)" if candidate["settings"].get("direction") == "r2l" else ""),
-            "name-mixture": "L2R+R2L name mixture"}[candidate["kind"]]
-
-
-def _plain(candidate: dict) -> dict:
-    return {k: v for k, v in candidate.items() if k != "settings"} | {"settings": {k: v for k, v in candidate["settings"].items() if k != "em_nll"}}
 
 
 def main(argv: List[str] | None = None) -> int:

@@ -8,13 +8,13 @@ touches no global state and needs no display. Images are written atomically like
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
 from .errors import NgramError
+from .io import write_atomically
 from .model import Model
 
 LABELLED_CELLS = 60  # symbols per side up to which every cell of the heatmap shows its bigram and probability
@@ -34,27 +34,20 @@ def _matplotlib():
 
 def _save(figure, path: str | os.PathLike, dpi: int) -> None:
     path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise NgramError(f"{path}: folder {folder} does not exist")
     if path.suffix.lower() not in (".png", ".svg", ".pdf"):
         raise NgramError(f"{path}: choose a .png, .svg or .pdf file name")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            figure.savefig(handle, format=path.suffix[1:].lower(), dpi=dpi)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's private 0600 is not what an image file should keep
-        os.replace(tmp, path)
-    except BaseException as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(exc, OSError):
-            raise NgramError(f"{path}: could not write the image ({exc.strerror or exc})") from None
-        raise
+    # The one atomic writer the model and ARPA files use: a failed draw leaves any old image intact,
+    # and devices, folders and files that are not images are never replaced.
+    write_atomically(
+        path,
+        lambda handle: figure.savefig(handle, format=path.suffix[1:].lower(), dpi=dpi),
+        "the image",
+        replaces=(_looks_like_image, "an image"),
+    )
+
+
+def _looks_like_image(head: bytes) -> bool:
+    return head.startswith((b"\x89PNG", b"%PDF", b"<?xml", b"<svg"))
 
 
 def bigram_table(model: Model) -> tuple[np.ndarray, list[str], list[str]]:

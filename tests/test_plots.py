@@ -114,3 +114,13 @@ def test_missing_matplotlib_is_one_clear_line(tmp_path, monkeypatch, capsys):
         err = capsys.readouterr().err
         assert err.startswith("error: plotting needs matplotlib") and err.count("\n") == 1
     assert not (tmp_path / "h.png").exists()
+
+
+def test_tune_writes_its_curve_with_plot(tmp_path):
+    pytest.importorskip("matplotlib")
+    corpus = tmp_path / "names.txt"
+    corpus.write_text("\n".join(NAMES * 3) + "\n", encoding="utf-8")
+    code = main(["tune", str(corpus), "--val-fraction", "0.3", "--orders", "2-3", "-s", "add-k",
+                 "-o", str(tmp_path / "best.ngram"), "--plot", str(tmp_path / "tune.png"), "-q"])
+    assert code == 0
+    assert is_png(tmp_path / "tune.png") and (tmp_path / "best.ngram").is_file()
