@@ -150,20 +150,34 @@ def train(
         "train_nll_nats_per_symbol": fit.nll,
         "seconds": elapsed,
     }
+    _report_training(
+        model, result, as_json, quiet,
+        corpus=f"{data.source}: {len(data.names)} names, {fit.symbols:.12g} symbols (characters + one end symbol per name"
+               f"{', each name counted by its weight' if weighted else ''})",
+        closing=[f"  training NLL  {fit.nll:.4f} nats/symbol on {data.source} (the training data itself; evaluate on held-out names)",
+                 f"  saved         {output} in {elapsed:.2f} s"],
+    )
+
+
+def _report_training(model, result: dict, as_json: bool, quiet: bool, corpus: str, closing: list[str],
+                     engine_line: str | None = None) -> None:
+    """The training summary every engine prints (or its JSON object)."""
     if as_json:
         _emit_json(result)
         return
     if quiet:
         return
     typer.echo(f"trained {model.describe()}")
-    typer.echo(f"  corpus        {data.source}: {len(data.names)} names, {fit.symbols:.12g} symbols (characters + one end symbol per name{', each name counted by its weight' if weighted else ''})")
+    typer.echo(f"  corpus        {corpus}")
     typer.echo(f"  vocabulary    {model.V} symbols: '.' (start/end) + {''.join(model.vocabulary.characters)!r}" + (" + <unk>" if model.vocabulary.unk else ""))
+    if engine_line:
+        typer.echo(f"  engine        {engine_line}")
     settings = {key: value for key, value in model.estimator.items() if key not in ("name", "report")}
     typer.echo(f"  estimator     {model.estimator.get('name')} {settings if settings else ''}".rstrip())
     for line in _report_lines(model.estimator.get("report")):
         typer.echo(f"  note          {line}")
-    typer.echo(f"  training NLL  {fit.nll:.4f} nats/symbol on {data.source} (the training data itself; evaluate on held-out names)")
-    typer.echo(f"  saved         {output} in {elapsed:.2f} s")
+    for line in closing:
+        typer.echo(line)
 
 
 ENGINES = ("memory", "streaming", "dask")
@@ -209,17 +223,12 @@ def _train_out_of_core(source, engine, output, order, estimator, unk, lowercase,
         "vocabulary_size": model.V, "order": model.order, "estimator": model.estimator,
         "ngrams_per_order": model.n_ngrams(), "engine": engine, "memory": memory, "seconds": elapsed,
     }
-    if as_json:
-        _emit_json(result)
-        return
-    if quiet:
-        return
-    typer.echo(f"trained {model.describe()}")
-    typer.echo(f"  corpus        {scan.source}: {scan.names} names, {scan.symbols} symbols (characters + one end symbol per name)")
-    typer.echo(f"  vocabulary    {model.V} symbols: '.' (start/end) + {''.join(model.vocabulary.characters)!r}" + (" + <unk>" if model.vocabulary.unk else ""))
-    typer.echo(f"  engine        {engine}" + (f", memory {memory}" if memory else "") + (f", scheduler {scheduler}" if scheduler else ""))
-    typer.echo(f"  estimator     {model.estimator.get('name')}")
-    typer.echo(f"  saved         {output} in {elapsed:.2f} s (training NLL not computed: run ngram evaluate {output} <held-out names>)")
+    _report_training(
+        model, result, as_json, quiet,
+        corpus=f"{scan.source}: {scan.names} names, {scan.symbols} symbols (characters + one end symbol per name)",
+        engine_line=engine + (f", memory {memory}" if memory else "") + (f", scheduler {scheduler}" if scheduler else ""),
+        closing=[f"  saved         {output} in {elapsed:.2f} s (training NLL not computed: run ngram evaluate {output} <held-out names>)"],
+    )
 
 
 def _report_lines(report) -> list[str]:

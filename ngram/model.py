@@ -38,10 +38,15 @@ class Level:
 
     def find(self, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Index of each query key in this level and whether it is stored."""
-        if len(self.keys) == 0:
-            return np.zeros(len(query), np.int64), np.zeros(len(query), bool)
-        index = np.minimum(np.searchsorted(self.keys, query), len(self.keys) - 1)
-        return index, self.keys[index] == query
+        return lookup(self.keys, query)
+
+
+def lookup(sorted_keys: np.ndarray, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where each query would sit in ``sorted_keys`` (clipped to a valid index), and whether it is there."""
+    if len(sorted_keys) == 0:
+        return np.zeros(len(query), np.int64), np.zeros(len(query), bool)
+    index = np.minimum(np.searchsorted(sorted_keys, query), len(sorted_keys) - 1)
+    return index, sorted_keys[index] == query
 
 
 # Model files record which name hash their fingerprints use; one with another (or none: the

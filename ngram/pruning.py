@@ -38,7 +38,7 @@ import numpy as np
 
 from .counting import Counts
 from .errors import NgramError
-from .model import Level, Model
+from .model import Level, Model, lookup
 
 ROW_BLOCK = 1 << 20  # probabilities per block when whole next-symbol rows are materialised
 
@@ -148,8 +148,7 @@ def prune_by_counts(model: Model, counts: Counts, thresholds: Sequence[int] | st
             keep.append(np.ones(len(level), bool))
             continue
         keys, cnt = counts.of(n)
-        index = np.minimum(np.searchsorted(keys, level.keys), max(len(keys) - 1, 0))
-        found = (keys[index] == level.keys) if len(keys) else np.zeros(len(level), bool)
+        index, found = lookup(keys, level.keys)
         count = np.where(found, cnt[index] if len(keys) else 0, 0)
         keep.append(count > thresholds[n - 1])
     pruned = recompute_backoffs(model, keep)

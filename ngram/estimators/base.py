@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..counting import Counts
-from ..model import Level, Model
+from ..model import Level, Model, lookup  # noqa: F401  (lookup: re-exported for the estimators)
 from ..vocabulary import Vocabulary
 
 
@@ -65,9 +65,3 @@ def context_sums(keys: np.ndarray, values: np.ndarray, V: int) -> tuple[np.ndarr
     contexts, owner = group_by_context(keys, V)
     return contexts, np.bincount(owner, weights=values, minlength=len(contexts)), owner
 
-
-def lookup(sorted_keys: np.ndarray, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    if len(sorted_keys) == 0:
-        return np.zeros(len(query), np.int64), np.zeros(len(query), bool)
-    index = np.minimum(np.searchsorted(sorted_keys, query), len(sorted_keys) - 1)
-    return index, sorted_keys[index] == query
