@@ -15,7 +15,9 @@ import sys
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Iterator, Sequence
+
+import numpy as np
 
 from .errors import NgramError
 
@@ -25,7 +27,7 @@ DEFAULT_MAX_NAME_LENGTH = 1000
 @dataclass
 class Corpus:
     names: list[str]
-    line_numbers: list[int]  # 1-based line of each name in its file, for error messages
+    line_numbers: Sequence[int]  # 1-based line of each name in its file, for error messages
     source: str  # file name as the user gave it, "<stdin>" for standard input
     blank_lines: int = 0
     weights: list[float] | None = field(default=None)
@@ -131,6 +133,29 @@ def decode_text(data: bytes, label: str, encoding: str = "utf-8", first_line: in
     return text.removeprefix("\ufeff") if at_start else text
 
 
+# What str.strip removes among ASCII characters: a line of only these is blank.
+_ASCII_SPACE = np.zeros(128, bool)
+_ASCII_SPACE[[9, 10, 11, 12, 13, 28, 29, 30, 31, 32]] = True
+
+
+def _plain(text: str, lines: list[str], max_name_length: int) -> bool:
+    """No blank line and none longer than ``max_name_length``: on ASCII text one pass over its
+    bytes (a Python call per line costs more than everything else in reading a big corpus)."""
+    if not text.isascii():
+        return all(map(str.strip, lines)) and max(map(len, lines), default=0) <= max_name_length
+    codes = np.frombuffer(text.encode("ascii"), np.uint8)
+    ends = np.flatnonzero(codes == 10)
+    if len(ends) < len(lines):  # the last line has no newline
+        ends = np.append(ends, len(codes))
+    lengths = np.diff(ends, prepend=-1) - 1
+    if int(lengths.max(initial=0)) > max_name_length or not np.all(lengths > 0):
+        return False
+    if not np.any((codes < 33) & (codes != 10)):  # no spaces or control characters at all
+        return True
+    filled = np.concatenate(([0], np.cumsum(~_ASCII_SPACE[codes])))  # non-space characters so far
+    return bool(np.all(filled[ends] > filled[ends - lengths]))
+
+
 def parse_names(
     text: str,
     label: str,
@@ -148,14 +173,14 @@ def parse_names(
     if lines and lines[-1] == "":
         lines.pop()  # the newline that ends the last line does not start another
     names: list[str] = []
-    numbers: list[int] = []
+    numbers: list[int] | range = []
     weights: list[float] | None = [] if weighted else None
     blank = 0
-    if not weighted and "\r" not in text and all(map(str.strip, lines)) and max(map(len, lines), default=0) <= max_name_length:
+    if not weighted and "\r" not in text and _plain(text, lines, max_name_length):
         # The common case (no blank lines, CRs or overlong names), checked and taken without a
         # Python loop per line, which is several times slower on big corpora.
         names = "\n".join(lines).lower().split("\n") if lowercase and lines else lines
-        numbers = list(range(first_line, first_line + len(lines)))
+        numbers = range(first_line, first_line + len(lines))
         lines = []
     for number, line in enumerate(lines, start=first_line):
         if line.endswith("\r"):

@@ -51,9 +51,32 @@ class Counts:
     vocab_size: int
     keys: list[np.ndarray] = field(default_factory=list)
     counts: list[np.ndarray] = field(default_factory=list)  # int64, or float64 for weighted corpora
+    # By-products of in-memory counting that later stages would otherwise search or sort for
+    # (index n-1 for order n, None where unknown; empty lists for streamed or merged counts):
+    # where each n-gram's suffix (its last n-1 symbols) sits in order n-1, and how many distinct
+    # symbols precede each n-gram below the top order (0 for n-grams that begin with <s>).
+    suffix_index: list[np.ndarray | None] = field(default_factory=list)
+    left: list[np.ndarray | None] = field(default_factory=list)
 
     def of(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         return self.keys[n - 1], self.counts[n - 1]
+
+    def suffixes(self, n: int) -> np.ndarray:
+        """Index in order n-1 of each order-n n-gram's suffix (n >= 2; the set is suffix-closed)."""
+        known = self.suffix_index[n - 1] if n - 1 < len(self.suffix_index) else None
+        if known is not None:
+            return known
+        below = self.keys[n - 2]
+        return np.minimum(np.searchsorted(below, self.keys[n - 1] % self.vocab_size ** (n - 1)), max(len(below) - 1, 0))
+
+    def left_neighbours(self, n: int) -> np.ndarray:
+        """For order n below the top: how many distinct symbols precede each n-gram."""
+        known = self.left[n - 1] if n - 1 < len(self.left) else None
+        if known is not None:
+            return known
+        # Order n+1 keys are unique, so how often a suffix occurs there is its number of
+        # distinct left neighbours.
+        return np.bincount(self.suffixes(n + 1), minlength=len(self.keys[n - 1])).astype(np.int64)
 
     @property
     def integer(self) -> bool:
@@ -79,27 +102,7 @@ def unique_counts(keys: np.ndarray, weights: np.ndarray | None = None) -> tuple[
     return keys[starts], np.add.reduceat(weights, starts)
 
 
-def _group_sum(keys: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted unique ``keys`` with the sum of ``counts`` per key (``keys`` unsorted)."""
-    if len(keys) == 0:
-        return keys.astype(np.int64), counts.astype(np.int64)
-    count_bits = max(int(counts.max()).bit_length(), 1)
-    key_bits = int(keys.max()).bit_length()
-    if key_bits + count_bits <= 64:
-        # Sorting key·2^b + count carries the counts along; an argsort is several times slower.
-        packed = keys.astype(np.uint64) << np.uint64(count_bits)
-        packed |= counts.astype(np.uint64)
-        packed.sort()
-        keys = (packed >> np.uint64(count_bits)).astype(np.int64)
-        counts = (packed & np.uint64((1 << count_bits) - 1)).astype(np.int64)
-    else:
-        order = np.argsort(keys, kind="stable")
-        keys, counts = keys[order].astype(np.int64), counts[order]
-    starts = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
-    return keys[starts], np.add.reduceat(counts, starts)
-
-
-def _count_windows(ids: np.ndarray, order: int, V: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def _count_windows(ids: np.ndarray, order: int, V: int) -> tuple[list, list, list, list]:
     """Unweighted counts of orders 1..order from one sort of the order-N windows (numpy's sort
     and a diff: argsort, ``return_inverse`` and hashing were several times slower).
 
@@ -147,6 +150,7 @@ def _count_windows(ids: np.ndarray, order: int, V: int) -> tuple[list[np.ndarray
     del windows, starts
     mask = dtype((1 << shift) - 1)
     keys_out, counts_out = [None] * order, [None] * order
+    suffix_index, left = [None] * order, [None] * order
     bounds = [int(np.searchsorted(w, dtype(h << shift))) for h in range(order)] + [len(w)]
     for n in range(order, 0, -1):
         # Windows with h = n-1 exactly hold an n-gram that starts at the start symbol; every
@@ -155,16 +159,51 @@ def _count_windows(ids: np.ndarray, order: int, V: int) -> tuple[list[np.ndarray
         keys = (w[lo:hi] & mask).astype(np.int64)
         counts = w_counts[lo:hi].astype(np.int64)
         if n < order:
+            starting = len(keys)
             keys = np.concatenate((keys, keys_out[n] % V**n))
             counts = np.concatenate((counts, counts_out[n]))
-            if V**n <= 1 << 20:
-                dense = np.bincount(keys, weights=counts, minlength=V**n)
-                keys = np.flatnonzero(dense)
-                counts = dense[keys].astype(np.int64)
-            else:
-                keys, counts = _group_sum(keys, counts)
+            # Grouping the suffixes also says where each (n+1)-gram's suffix went, and how many
+            # (n+1)-grams share it: its distinct left neighbours (Kneser-Ney's adjusted count).
+            keys, counts, where = _group_with_index(keys, counts, V**n)
+            suffix_index[n] = where[starting:]
+            left[n - 1] = np.bincount(suffix_index[n], minlength=len(keys)).astype(np.int64)
         keys_out[n - 1], counts_out[n - 1] = keys, counts
-    return keys_out, counts_out
+    return keys_out, counts_out, suffix_index, left
+
+
+def _group_with_index(keys: np.ndarray, counts: np.ndarray, span: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sorted unique ``keys`` (each below ``span``), the sum of ``counts`` per key, and where each
+    input key went."""
+    index = np.int32 if max(len(keys), span) < 2**31 else np.int64
+    if span <= 1 << 20:
+        # Few possible keys: a count per possible key and a running rank, no sort at all.
+        dense = np.bincount(keys, weights=counts, minlength=span)
+        present = dense != 0
+        rank = np.cumsum(present, dtype=index) - 1
+        unique = np.flatnonzero(present)
+        return unique, dense[unique].astype(np.int64), rank[keys]
+    if len(keys) == 0:
+        return keys, counts.astype(np.int64), np.zeros(0, index)
+    position_bits = max(len(keys) - 1, 1).bit_length()
+    if (span - 1).bit_length() + position_bits <= 64:
+        # Sorting key·2^b + position carries each key's position along: several times faster
+        # than an argsort.
+        packed = keys.astype(np.uint64) << np.uint64(position_bits)
+        packed |= np.arange(len(keys), dtype=np.uint64)
+        packed.sort()
+        order = (packed & np.uint64((1 << position_bits) - 1)).astype(np.intp)
+        packed >>= np.uint64(position_bits)
+        sorted_keys = packed.view(np.int64)
+    else:
+        order = np.argsort(keys)
+        sorted_keys = keys[order]
+    first = np.concatenate(([True], sorted_keys[1:] != sorted_keys[:-1]))
+    group = np.cumsum(first, dtype=index) - 1
+    where = np.empty(len(keys), index)
+    where[order] = group
+    unique = sorted_keys[first]
+    sums = np.bincount(group, weights=counts[order], minlength=len(unique))
+    return unique, sums.astype(np.int64), where
 
 
 def count_ngrams(encoded: Encoded, order: int, vocab_size: int, weights: np.ndarray | None = None,
@@ -179,7 +218,7 @@ def count_ngrams(encoded: Encoded, order: int, vocab_size: int, weights: np.ndar
         result = Counts(order=order, vocab_size=vocab_size)
         for n in progress(range(1, order + 1)) if progress else range(1, order + 1):
             if n == 1:  # one sort does every order; the bar shows it as the first step
-                result.keys, result.counts = _count_windows(encoded.ids, order, vocab_size)
+                result.keys, result.counts, result.suffix_index, result.left = _count_windows(encoded.ids, order, vocab_size)
         return result
     ids = encoded.ids
     history = encoded.history()

@@ -67,7 +67,9 @@ def _mix64(x: np.ndarray) -> np.ndarray:
 
 
 def _hash_block(names: Sequence[str]) -> np.ndarray:
-    codes = np.frombuffer(("\n".join(names) + "\n").encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    text = "\n".join(names) + "\n"
+    # The same code points either way; ASCII text (the common case) is copied byte for byte.
+    codes = np.frombuffer(text.encode("ascii"), np.uint8) if text.isascii() else np.frombuffer(text.encode("utf-32-le", "surrogatepass"), np.uint32)
     ends = np.flatnonzero(codes == 10)
     lengths = np.diff(ends, prepend=-1) - 1
     position = np.arange(len(codes), dtype=np.int64)
@@ -75,7 +77,7 @@ def _hash_block(names: Sequence[str]) -> np.ndarray:
     # Sum over characters of (code + 1) times a pseudo-random odd number for its position, then
     # mixed with the length: vectorised over every character at once.
     table = _mix64(np.arange(int(lengths.max()) + 1, dtype=np.uint64)) | np.uint64(1)
-    values = (codes + np.uint64(1)) * table[position]
+    values = (codes.astype(np.uint64) + np.uint64(1)) * table[position]
     values[ends] = 0
     total = np.cumsum(values, dtype=np.uint64)
     sums = total[ends] - np.concatenate(([np.uint64(0)], total[ends[:-1]]))

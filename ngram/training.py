@@ -12,7 +12,7 @@ from .errors import NgramError
 from .estimators import AddK, Estimator
 from .model import Model, name_fingerprints
 from .pruning import prune_model
-from .vocabulary import Vocabulary
+from .vocabulary import Vocabulary, code_points
 
 
 def corpus_fingerprint(names: Sequence[str]) -> str:
@@ -43,9 +43,11 @@ def train(
     ``weights`` gives one count per name (weighted corpora).
     """
     estimator = estimator if estimator is not None else AddK(0.1)
-    vocabulary = vocabulary or Vocabulary.from_names(names, unk=unk)
+    codes = code_points(names)  # made once: the vocabulary and the encoding both read them
+    vocabulary = vocabulary or Vocabulary.from_names(names, unk=unk, codes=codes)
     check_order(order, vocabulary.size)
-    encoded = vocabulary.encode(names)
+    encoded = vocabulary.encode(names, codes=codes)
+    del codes
     if weights is not None and len(weights) != len(names):
         raise NgramError(f"{len(weights)} weights for {len(names)} names; give one weight per name")
     counts = count_ngrams(encoded, order, vocabulary.size, None if weights is None else np.asarray(weights, float), progress)

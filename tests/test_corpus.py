@@ -24,6 +24,14 @@ def test_blank_lines_are_skipped_and_counted(tmp_path):
     assert corpus.line_numbers == [1, 4]
 
 
+@pytest.mark.parametrize("data", [b"anna\n \t\nbob", b"anna\n\x0b\x1f \nbob\n", "\u00e5nna\n\u2003\nbob".encode("utf-8")])
+def test_lines_of_only_whitespace_are_blank_however_the_file_is_spelled(tmp_path, data):
+    # ASCII files are checked byte-wise, others line by line; both must agree with str.strip.
+    corpus = read_names(write(tmp_path, data))
+    assert corpus.names[1:] == ["bob"] and corpus.blank_lines == 1
+    assert list(corpus.line_numbers) == [1, 3]
+
+
 def test_lowercase_option(tmp_path):
     assert read_names(write(tmp_path, b"Anna\n"), lowercase=True).names == ["anna"]
 

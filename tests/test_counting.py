@@ -63,3 +63,29 @@ def test_storage_grows_with_distinct_ngrams_not_v_to_the_n(english_split):
     counts = count_ngrams(vocab.encode(train), 10, vocab.size)
     stored = sum(len(k) for k in counts.keys)
     assert stored < 2_000_000 < vocab.size**10
+
+
+@pytest.mark.parametrize("order, alphabet", [(3, "ab"), (6, "abcdefghij"), (8, "".join(map(chr, range(0x400, 0x47F))))])
+def test_suffix_positions_and_left_neighbours_from_counting_match_their_definitions(order, alphabet):
+    # Counting hands the estimators where each n-gram's suffix sits one order down and how many
+    # distinct symbols precede each n-gram; both must equal a direct search over the keys. With
+    # 128 symbols, order-7 keys (49 bits) and the positions of tens of thousands of them no longer fit
+    # in 64 bits together, which takes the argsort branch; small spans take the dense branch.
+    rng = np.random.default_rng(order)
+    names = ["".join(rng.choice(list(alphabet), size=rng.integers(1, 16))) for _ in range(12000)]
+    vocab = Vocabulary.from_names(names)
+    counts = count_ngrams(vocab.encode(names), order, vocab.size)
+    V = vocab.size
+    assert counts.suffix_index[0] is None and counts.left[order - 1] is None
+    for n in range(2, order + 1):
+        keys, below = counts.keys[n - 1], counts.keys[n - 2]
+        assert np.array_equal(below[counts.suffix_index[n - 1]], keys % V ** (n - 1))
+    for n in range(1, order):
+        suffixes, times = np.unique(counts.keys[n] % V**n, return_counts=True)
+        expected = np.zeros(len(counts.keys[n - 1]), np.int64)
+        expected[np.searchsorted(counts.keys[n - 1], suffixes)] = times
+        assert np.array_equal(counts.left[n - 1], expected)
+        # ...and the fallbacks used for counts that arrive without them agree too.
+        bare = type(counts)(counts.order, V, counts.keys, counts.counts)
+        assert np.array_equal(bare.left_neighbours(n), expected)
+        assert np.array_equal(bare.suffixes(n + 1), counts.suffix_index[n])

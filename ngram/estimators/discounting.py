@@ -52,11 +52,7 @@ def adjusted_counts(counts: Counts, V: int) -> list[np.ndarray]:
         if n == counts.order:
             result.append(raw)
             continue
-        # Order n+1 keys are unique, so how often a suffix occurs there is its number of
-        # distinct left neighbours.
-        suffixes, neighbours = np.unique(counts.keys[n] % V**n, return_counts=True)
-        adjusted = np.zeros(len(keys), np.result_type(raw.dtype, np.int64))
-        adjusted[np.searchsorted(keys, suffixes)] = neighbours
+        adjusted = counts.left_neighbours(n).astype(np.result_type(raw.dtype, np.int64))  # a copy: changed below
         if n >= 2:
             start = starts_with_boundary(keys, n, V)
             adjusted[start] = raw[start]

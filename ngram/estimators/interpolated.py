@@ -90,7 +90,9 @@ class Interpolated(Estimator):
         first = None
         for n, part in enumerate(parts, start=2):
             below = levels[n - 2]
-            lower = probs[n - 2][lookup(below.keys, part.keys % V ** (n - 1))[0]]
+            # Where each n-gram's suffix sits below: counting knows it when these are its keys.
+            suffix = counts.suffixes(n) if part.keys is counts.keys[n - 1] else lookup(below.keys, part.keys % V ** (n - 1))[0]
+            lower = probs[n - 2][suffix]
             ctx_index = lookup(below.keys, part.contexts)[0]
             if not self.backoff:
                 p = part.u + part.gamma[part.owner] * lower
