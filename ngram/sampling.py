@@ -82,6 +82,234 @@ def build_automaton(model: Model) -> Automaton:
     return Automaton(rows=np.exp(logrows), next_state=next_state, start=int(offsets[0] + BOUNDARY))
 
 
+class SparseAutomaton:
+    """Sampling's automaton without a V-wide row per state.
+
+    Most long contexts store one or two children, so instead of a dense row each state keeps
+    its run of stored children (contiguous node ids, sorted by symbol) with their running sums.
+    A plain draw at state h picks a stored child with probability A(h) / T(h) (A: stored mass,
+    T: the row's total, <unk> left out of both) and otherwise backs off: it draws from the
+    suffix state's whole distribution and rejects the symbols h stores, which gives exactly
+    bow(h) * p(w | h') over the symbols h does not store. Since h's children are a subset of
+    its suffix's (suffix closure), a symbol reached by backing off further can never be one h
+    stores, so only the state just backed off from is checked. The drawn n-gram (stored
+    context + w) is then the longest stored suffix of history + w, so the next state needs no
+    search. Nodes are numbered as in ``scoring.build``, so the dense rows kept for temperature,
+    top-k, top-p and min-len (``scoring.LazyRows``, made only when such a draw needs them) use
+    the same state ids.
+    """
+
+    MAX_ROUNDS = 200  # rejection rounds per step before the few names left take the dense draw
+
+    def __init__(self, model: Model):
+        V, N, levels = model.V, model.order, model.levels
+        self.model, self.V = model, V
+        offset = np.cumsum([1] + [len(level) for level in levels])
+        n_nodes, n_states = int(offset[N]), int(offset[N - 1])
+        self.n_states = n_states
+        index = np.int32 if n_nodes < 2**31 else np.int64
+        unk = model.vocabulary.unk_id
+        symbol = np.zeros(n_nodes, np.uint8 if V <= 256 else np.int64)
+        suffix = np.zeros(n_nodes, index)
+        prob = np.zeros(n_nodes)  # <unk> is never drawn: its probability is left out of every sum
+        cum = np.zeros(n_nodes)  # running sums of prob within each run of children
+        bow = np.zeros(n_states)
+        first, count = np.zeros(n_states, index), np.zeros(n_states, index)
+        stored, shadow = np.zeros(n_states), np.zeros(n_states)
+        for n in range(1, N + 1):
+            level, lo, hi = levels[n - 1], int(offset[n - 1]), int(offset[n])
+            keys, sym, p = level.keys, symbol[lo:hi], prob[lo:hi]
+            sym[:] = keys % V
+            np.exp(level.logp, out=p)
+            if unk is not None:
+                p[sym == unk] = 0.0
+            if n < N:
+                np.exp(level.bow, out=bow[lo:hi])
+            if n == 1:  # the empty context's children: every symbol
+                run_start, states = np.zeros(1, np.int64), np.zeros(1, np.int64)
+            else:
+                # Children of one context are a contiguous run of the sorted keys.
+                contexts = keys // V
+                run_start = np.flatnonzero(np.concatenate(([True], contexts[1:] != contexts[:-1])))
+                below, heads = levels[n - 2].keys, contexts[run_start]
+                where = np.searchsorted(below, heads)  # sorted queries: a merge-like search
+                if where[-1] >= len(below) or not np.array_equal(below[where], heads):
+                    raise _NotClosed
+                states = where + offset[n - 2]
+            run_len = np.diff(np.append(run_start, hi - lo))
+            first[states], count[states] = lo + run_start, run_len
+            if n >= 2:
+                # The suffix of "h w" is "h' w", a child of h's suffix state (filled one order
+                # down): scan that run, which at high orders mostly holds one or two children.
+                s = suffix[np.repeat(states, run_len)]
+                if not count[s].all():
+                    raise _NotClosed
+                cand = first[s].astype(np.int64)
+                end = cand + count[s]
+                todo = np.flatnonzero(symbol[cand] != sym)
+                while len(todo):
+                    cand[todo] += 1
+                    if np.any(cand[todo] >= end[todo]):
+                        raise _NotClosed
+                    todo = todo[symbol[cand[todo]] != sym[todo]]
+                suffix[lo:hi] = cand
+            # Running sums within each run, one pass per position (at most V passes).
+            c = cum[lo:hi]
+            c[:] = p
+            live = np.flatnonzero(run_len > 1)
+            k = 1
+            while len(live):
+                at = run_start[live] + k
+                c[at] += c[at - 1]
+                k += 1
+                live = live[run_len[live] > k]
+            stored[states] = c[run_start + run_len - 1]
+            if n >= 2:  # mass the suffix state gives the symbols h stores: left out when backing off
+                shadow[states] = np.add.reduceat(prob[suffix[lo:hi]], run_start)
+        # Each row's total (<unk> left out): stored mass plus bow(h) times the suffix's total
+        # over the symbols h does not store.
+        total = stored.copy()
+        for n in range(1, N):
+            lo, hi = int(offset[n - 1]), int(offset[n])
+            total[lo:hi] += bow[lo:hi] * np.maximum(total[suffix[lo:hi]] - shadow[lo:hi], 0.0)
+        self.symbol, self.suffix, self.prob, self.cum = symbol, suffix, prob, cum
+        self.first, self.count, self.stored, self.shadow, self.total = first, count, stored, shadow, total
+        self.start = int(offset[0] + BOUNDARY) if N > 1 else 0
+        self.masked = model.vocabulary.unk_id
+        self._dense = None
+
+    def _search(self, values: np.ndarray, states: np.ndarray, x: np.ndarray, strict: bool) -> np.ndarray:
+        """Per state, the first child in its run whose value is > x (strict) or >= x; run end if none.
+
+        A binary search, all states at once; a state leaves as soon as its interval is empty, so
+        the one-child runs of long contexts cost a single pass.
+        """
+        lo = self.first[states].astype(np.int64)
+        size = self.count[states].astype(np.int64)
+        act = np.flatnonzero(size > 0)
+        while len(act):
+            s, at = size[act], lo[act]
+            half = s >> 1
+            mid = at + half
+            v = values[mid]
+            go = (v <= x[act]) if strict else (v < x[act])
+            lo[act] = np.where(go, mid + 1, at)
+            s = np.where(go, s - half - 1, half)
+            size[act] = s
+            act = act[s > 0]
+        return lo
+
+    def _find(self, states: np.ndarray, symbols: np.ndarray) -> np.ndarray:
+        """Node of state + symbol where stored, else 0."""
+        if len(states) == 0:
+            return np.zeros(0, np.int64)
+        node = self._search(self.symbol, states, symbols, strict=False)
+        end = self.first[states].astype(np.int64) + self.count[states]
+        ok = node < end
+        ok[ok] = self.symbol[node[ok]] == symbols[ok]
+        return np.where(ok, node, 0)
+
+    def next_of(self, states: np.ndarray, symbols: np.ndarray) -> np.ndarray:
+        """The state after each (state, symbol): the longest stored context of history + symbol."""
+        states = np.asarray(states, np.int64).copy()
+        symbols = np.asarray(symbols)
+        node = self._find(states, symbols)
+        miss = np.flatnonzero(node == 0)
+        while len(miss):
+            states[miss] = self.suffix[states[miss]]
+            found = self._find(states[miss], symbols[miss])
+            node[miss] = found
+            miss = miss[found == 0]
+        return np.where(node < self.n_states, node, self.suffix[node])
+
+    def draw(self, states: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """One plain draw (<unk> left out) per state: the symbols and the next states.
+
+        Each round, every pending name draws at its current state either a stored child or a
+        back-off to the suffix state. Having backed off from ``prev``, the symbols ``prev``
+        stores are holes in the current run: the draw covers the mass without them and steps
+        over them in symbol order, so no draw is wasted. A name takes at most one round per order
+        (plus, very rarely, one more when rounding takes a draw past its run's total).
+        """
+        states = np.asarray(states, np.int64)
+        node = np.zeros(len(states), np.int64)
+        dead = self.total[states] <= 0  # only <unk> left: the name ends here, as the dense draw does
+        pending = np.flatnonzero(~dead)
+        cur = states.copy()
+        prev = np.full(len(states), -1, np.int64)
+        cum, prob, first, count = self.cum, self.prob, self.first, self.count
+        for _ in range(self.MAX_ROUNDS):
+            if not len(pending):
+                break
+            c, p = cur[pending], prev[pending]
+            backed = np.flatnonzero(p >= 0)
+            hole = np.zeros(len(pending))
+            hole[backed] = self.shadow[p[backed]]
+            x = rng.random(len(pending)) * (self.total[c] - hole)
+            # (the empty context has no back-off: a draw rounded up to its total stays there)
+            take = (x < self.stored[c] - hole) | (c == 0)
+            back = pending[~take]
+            prev[back] = cur[back]
+            cur[back] = self.suffix[cur[back]]
+            if not take.all():
+                keep = np.flatnonzero(take)
+                pending, c, p, x = pending[keep], c[keep], p[keep], x[keep]
+                backed = np.flatnonzero(p >= 0)
+            if len(backed):
+                xb, pb = x[backed], p[backed]
+                start, size = first[pb].astype(np.int64), count[pb]
+                live = np.arange(len(backed))
+                k = 0
+                cb = first[c[backed]]
+                while True:  # prev's children in symbol order: their suffixes are the holes
+                    live = live[size[live] > k]
+                    if not len(live):
+                        break
+                    h = self.suffix[start[live] + k]
+                    xl = xb[live]
+                    # A hole starts where the child before it ends; a draw at or past that point
+                    # moves up by the hole's mass and at least to the hole's end, so it can never
+                    # land in it, whatever the rounding.
+                    before = np.where(h > cb[live], cum[h - 1], 0.0)
+                    xb[live] = np.where(xl >= before, np.maximum(xl + prob[h], cum[h]), xl)
+                    k += 1
+                x[backed] = xb
+            j = self._search(cum, c, x, strict=True)
+            ok = j < first[c] + count[c]  # (x rounded up to the run's total: draw again)
+            node[pending[ok]] = j[ok]
+            pending = np.concatenate((pending[~ok], back))
+        symbol = self.symbol[node].astype(np.int64)
+        symbol[dead] = BOUNDARY
+        if len(pending):  # rare: a long run of rejections; the dense rows finish these exactly
+            dense = self.dense()
+            rows = dense.rows_of(states[pending])
+            if self.masked is not None:
+                rows[:, self.masked] = 0.0
+            cdf = np.cumsum(rows, axis=1)
+            u = rng.random(len(pending))[:, None] * cdf[:, -1:]
+            symbol[pending] = np.minimum((cdf <= u).sum(axis=1), self.V - 1)
+            node[pending] = 0
+        nxt = np.where(node < self.n_states, node, self.suffix[node])
+        if len(pending):
+            nxt[pending] = self.next_of(states[pending], symbol[pending])
+        return symbol, nxt
+
+    def dense(self):
+        """Dense rows (for temperature, top-k, top-p, min-len), made on first need."""
+        if self._dense is None:
+            from .scoring import LazyRows, build
+
+            self._dense = LazyRows(build(self.model), masked=self.masked)
+        return self._dense
+
+    def rows_of(self, states: np.ndarray) -> np.ndarray:
+        return self.dense().rows_of(states)
+
+
+class _NotClosed(Exception):
+    """The model's n-gram set is not closed under prefixes and suffixes."""
+
+
 def adjust_rows(rows: np.ndarray, temperature: float = 1.0, top_k: int | None = None,
                 top_p: float | None = None) -> np.ndarray:
     """Temperature, top-k and nucleus (top-p) filtering, each row renormalised."""
@@ -149,13 +377,21 @@ def sample(model: Model, n: int = 10, seed: int | None = None, temperature: floa
     # One row per step, so each step writes one row; the smallest integer type that holds an id.
     out = np.zeros((steps, n), dtype=np.uint8 if model.V <= 256 else np.int64)
     alive = np.arange(n)
-    # Without reshaping, the automaton's cached running sums (<unk> left out) are the draw's CDF.
-    plain = (hasattr(auto, "cdf_of") and getattr(auto, "masked", None) == model.vocabulary.unk_id
+    # Without reshaping, a plain draw (<unk> left out) needs no dense row: the sparse automaton's
+    # draw, or a cached CDF row (``scoring.LazyRows``).
+    plain = (getattr(auto, "masked", None) == model.vocabulary.unk_id
              and temperature == 1.0 and top_k is None and top_p is None)
     for step in range(steps):
         if len(alive) == 0:
             break
-        cdf = auto.cdf_of(states) if plain and len(prefix_ids) + step >= min_len else None
+        if plain and hasattr(auto, "draw") and len(prefix_ids) + step >= min_len:
+            symbol, states = auto.draw(states, rng)
+            out[step, alive] = symbol
+            going = symbol != BOUNDARY
+            states, alive = states[going], alive[going]
+            continue
+        plain_cdf = plain and hasattr(auto, "cdf_of")
+        cdf = auto.cdf_of(states) if plain_cdf and len(prefix_ids) + step >= min_len else None
         if cdf is None or not np.all(cdf[:, -1] > 0):  # (a row with only <unk> takes the long way)
             rows = auto.rows_of(states)
             if model.vocabulary.unk:
@@ -180,12 +416,14 @@ def sample(model: Model, n: int = 10, seed: int | None = None, temperature: floa
 
 
 def _automaton(model: Model):
-    """Rows made on demand for the states sampling reaches; all of them up front only for a
-    model whose n-gram set is not closed (then ``scoring.build`` declines)."""
-    from .scoring import LazyRows, build
-
-    scorer = build(model)
-    return LazyRows(scorer, masked=model.vocabulary.unk_id) if scorer is not None else build_automaton(model)
+    """The sparse automaton; dense rows for every state up front only for a unigram model or one
+    whose n-gram set is not closed."""
+    if model.order > 1 and np.array_equal(model.levels[0].keys, np.arange(model.V)):
+        try:
+            return SparseAutomaton(model)
+        except _NotClosed:
+            pass
+    return build_automaton(model)
 
 
 def _decode_rows(out: np.ndarray, model: Model, prefix: str) -> list[str]:

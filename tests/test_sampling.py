@@ -81,3 +81,107 @@ def test_novelty_counts_training_names():
 def test_many_samples_at_once():
     model = train(TINY, 4, AddK(0.1))
     assert len(sample(model, 20000, seed=0)) == 20000
+
+
+def masked(row: np.ndarray, model) -> np.ndarray:
+    """A next-symbol row as sampling draws from it: <unk> left out, renormalised."""
+    row = row.copy()
+    if model.vocabulary.unk:
+        row[model.vocabulary.unk_id] = 0.0
+    return row / row.sum()
+
+
+def chi_square(observed: dict, expected_p: dict, n: int) -> tuple[float, int]:
+    """Pearson's statistic over the outcomes expected at least 5 times, the rest pooled in one bin."""
+    big = [k for k, p in expected_p.items() if p * n >= 5]
+    stat = sum((observed.get(k, 0) - expected_p[k] * n) ** 2 / (expected_p[k] * n) for k in big)
+    rest_p = 1.0 - sum(expected_p[k] for k in big)
+    rest_o = n - sum(observed.get(k, 0) for k in big)
+    if rest_p * n >= 5:
+        stat += (rest_o - rest_p * n) ** 2 / (rest_p * n)
+        return stat, len(big)
+    return stat, len(big) - 1
+
+
+def passes(stat: float, df: int) -> bool:
+    # About 5 standard deviations above the mean of a chi-square with df degrees of freedom: a
+    # right sampler stays under it (and the seeds are fixed), while a wrong back-off or <unk>
+    # mass shifts tens of thousands of draws and lands far above.
+    return stat < df + 5 * (2 * df) ** 0.5 + 10
+
+
+def name_probability(model, name: str, prefix: str = "") -> float:
+    """p(name | starts with prefix) under the draw: <unk> left out at every step."""
+    p = 1.0
+    for i in range(len(prefix), len(name) + 1):
+        row = masked(model.probs(name[:i]), model)
+        p *= row[0] if i == len(name) else row[model.vocabulary.encode_context(name[i])[0]]
+    return p
+
+
+KN_CORPUS = ["anna", "annie", "bob", "bobby", "ann", "abba", "nab", "banana", "ab", "b", "nina", "yann"]
+
+
+@pytest.mark.parametrize("order", [2, 4, 6])
+def test_whole_names_are_drawn_with_the_models_probabilities(order):
+    from collections import Counter
+
+    from ngram import make_estimator
+
+    model = train(KN_CORPUS, order, make_estimator("modified-kneser-ney"), unk=True)
+    assert model.probs("")[model.vocabulary.unk_id] > 0  # so leaving <unk> out is tested too
+    n = 60000
+    names = sample(model, n, seed=order)
+    counts = Counter(names)
+    short = [name for name in counts if len(name) <= 4] + ["", "a", "b", "nn", "yyy"]
+    expected = {name: name_probability(model, name) for name in set(short)}
+    stat, df = chi_square(counts, expected, n)
+    assert df >= 15 and passes(stat, df), (stat, df)
+
+
+@pytest.mark.parametrize("prefix", ["an", "bob", "yb", "aaay", "nnnn"])
+def test_next_symbols_follow_the_model_after_seen_and_unseen_contexts(prefix):
+    # "an" and "bob" are stored contexts; "yb", "aaay" and "nnnn" never occur, so every draw
+    # after them backs off through several orders, leaving out what the longer contexts store.
+    from collections import Counter
+
+    from ngram import make_estimator
+
+    model = train(KN_CORPUS, 5, make_estimator("modified-kneser-ney"), unk=True)
+    n = 30000
+    names = sample(model, n, seed=11, prefix=prefix)
+    row = masked(model.probs(prefix), model)
+    chars = ["\n"] + list(model.vocabulary.characters)
+    following = Counter(name[len(prefix)] if len(name) > len(prefix) else "\n" for name in names)
+    stat, df = chi_square(following, {c: row[i] for i, c in enumerate(chars)}, n)
+    assert passes(stat, df), (stat, df)
+    # and whole continuations of up to two symbols
+    endings = Counter(names)
+    expected = {prefix + "".join(rest): name_probability(model, prefix + "".join(rest), prefix)
+                for rest in [()] + [(a,) for a in chars[1:]] + [(a, b) for a in chars[1:] for b in chars[1:]]}
+    stat, df = chi_square(endings, expected, n)
+    assert df >= 5 and passes(stat, df), (stat, df)
+
+
+@pytest.mark.parametrize("order", [2, 3, 5])
+def test_sparse_automaton_has_the_dense_rows_totals_and_transitions(order):
+    from ngram import make_estimator
+    from ngram.sampling import SparseAutomaton
+    from ngram.scoring import LazyRows, build
+
+    model = train(KN_CORPUS, order, make_estimator("modified-kneser-ney"), unk=True)
+    sparse, dense = SparseAutomaton(model), LazyRows(build(model))
+    states = np.arange(sparse.n_states)
+    rows = dense.rows_of(states)
+    rows[:, model.vocabulary.unk_id] = 0.0
+    np.testing.assert_allclose(sparse.total, rows.sum(axis=1), rtol=1e-12)
+    for symbol in range(model.V):
+        w = np.full(len(states), symbol)
+        assert np.array_equal(sparse.next_of(states, w), dense.next_of(states, w))
+
+
+def test_plain_draws_are_reproducible_and_end_at_max_len():
+    model = train(TINY * 3, 6, AddK(0.5), unk=True)
+    names = sample(model, 3000, seed=5, max_len=3)
+    assert names == sample(model, 3000, seed=5, max_len=3)
+    assert max(map(len, names)) == 3
