@@ -131,7 +131,7 @@ def train(
         from tqdm import tqdm
 
         progress = lambda it: tqdm(it, desc="counting n-grams", unit="order", leave=False)  # noqa: E731
-    model = train_model(data.names, order=order, estimator=estimator, unk=unk, weights=data.weights, source=data.source, progress=progress,
+    model = train_model(data, order=order, estimator=estimator, unk=unk, weights=data.weights, source=data.source, progress=progress,
                         prune=prune, prune_entropy=prune_entropy)
     model_io.save(model, output)
     elapsed = time.perf_counter() - started

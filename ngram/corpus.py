@@ -13,27 +13,57 @@ import lzma
 import os
 import sys
 import zlib
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Iterator, Sequence
 
 import numpy as np
 
 from .errors import NgramError
+from .vocabulary import code_points
 
 DEFAULT_MAX_NAME_LENGTH = 1000
 
 
-@dataclass
 class Corpus:
-    names: list[str]
-    line_numbers: Sequence[int]  # 1-based line of each name in its file, for error messages
-    source: str  # file name as the user gave it, "<stdin>" for standard input
-    blank_lines: int = 0
-    weights: list[float] | None = field(default=None)
+    """The names of one file, where each came from, and what was skipped.
+
+    A file with nothing to clean (the common case) keeps its text and makes the list of names
+    only when ``names`` is first asked for: training reads the text's code points directly,
+    which on a big corpus saves the time and the memory of a Python string per name.
+    """
+
+    def __init__(self, names: list[str] | None, line_numbers: Sequence[int], source: str, blank_lines: int = 0,
+                 weights: list[float] | None = None, text: str | None = None):
+        if names is None and text is None:
+            raise ValueError("a corpus needs its names or their text")
+        self._names = names
+        self._text = text  # the names joined by newlines, when they have not been split yet
+        self.line_numbers = line_numbers  # 1-based line of each name in its file, for error messages
+        self.source = source  # file name as the user gave it, "<stdin>" for standard input
+        self.blank_lines = blank_lines
+        self.weights = weights
+
+    @property
+    def names(self) -> list[str]:
+        if self._names is None:
+            self._names = self._text.split("\n")
+            self._text = None
+        return self._names
+
+    def code_points(self) -> np.ndarray:
+        """``vocabulary.code_points(self.names)``, from the text when it is still whole."""
+        if self._text is None:
+            return code_points(self._names)
+        text = "\n" + self._text + "\n"
+        if text.isascii():
+            return np.frombuffer(text.encode("ascii"), dtype=np.uint8)
+        return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
 
     def __len__(self) -> int:
-        return len(self.names)
+        return len(self.line_numbers)
+
+    def __repr__(self) -> str:
+        return f"Corpus({self.source!r}, {len(self)} names, {self.blank_lines} blank lines)"
 
 
 def default_corpus_path() -> Path:
@@ -138,15 +168,15 @@ _ASCII_SPACE = np.zeros(128, bool)
 _ASCII_SPACE[[9, 10, 11, 12, 13, 28, 29, 30, 31, 32]] = True
 
 
-def _plain(text: str, lines: list[str], max_name_length: int) -> bool:
-    """No blank line and none longer than ``max_name_length``: on ASCII text one pass over its
-    bytes (a Python call per line costs more than everything else in reading a big corpus)."""
-    if not text.isascii():
-        return all(map(str.strip, lines)) and max(map(len, lines), default=0) <= max_name_length
-    codes = np.frombuffer(text.encode("ascii"), np.uint8)
-    ends = np.flatnonzero(codes == 10)
-    if len(ends) < len(lines):  # the last line has no newline
-        ends = np.append(ends, len(codes))
+def _plain(body: str, max_name_length: int) -> bool:
+    """No blank line in ``body`` (lines joined by newlines) and none longer than
+    ``max_name_length``: on ASCII text one pass over its bytes (a Python call per line costs
+    more than everything else in reading a big corpus)."""
+    if not body.isascii():
+        lines = body.split("\n")
+        return all(map(str.strip, lines)) and max(map(len, lines)) <= max_name_length
+    codes = np.frombuffer(body.encode("ascii"), np.uint8)
+    ends = np.append(np.flatnonzero(codes == 10), len(codes))
     lengths = np.diff(ends, prepend=-1) - 1
     if int(lengths.max(initial=0)) > max_name_length or not np.all(lengths > 0):
         return False
@@ -169,19 +199,18 @@ def parse_names(
     if "\x00" in text:
         line = text[: text.index("\x00")].count("\n") + first_line
         raise NgramError(f"{label}, line {line}: contains a NUL byte; this does not look like a text file of names")
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()  # the newline that ends the last line does not start another
+    body = text[:-1] if text.endswith("\n") else text  # the newline that ends the last line does not start another
+    if not weighted and "\r" not in text and body and _plain(body, max_name_length):
+        # The common case (no blank lines, CRs or overlong names), checked without a Python
+        # loop per line, which is several times slower on big corpora; the names stay text
+        # until someone asks for them.
+        count = body.count("\n") + 1
+        return Corpus(None, range(first_line, first_line + count), label, text=body.lower() if lowercase else body)
+    lines = body.split("\n") if body else []
     names: list[str] = []
-    numbers: list[int] | range = []
+    numbers: list[int] = []
     weights: list[float] | None = [] if weighted else None
     blank = 0
-    if not weighted and "\r" not in text and _plain(text, lines, max_name_length):
-        # The common case (no blank lines, CRs or overlong names), checked and taken without a
-        # Python loop per line, which is several times slower on big corpora.
-        names = "\n".join(lines).lower().split("\n") if lowercase and lines else lines
-        numbers = range(first_line, first_line + len(lines))
-        lines = []
     for number, line in enumerate(lines, start=first_line):
         if line.endswith("\r"):
             line = line[:-1]

@@ -24,7 +24,7 @@ from typing import Sequence
 import numpy as np
 
 from .errors import NgramError
-from .vocabulary import BOUNDARY, Encoded, Vocabulary
+from .vocabulary import BOUNDARY, Encoded, Vocabulary, code_points
 
 
 @dataclass
@@ -66,10 +66,8 @@ def _mix64(x: np.ndarray) -> np.ndarray:
     return x
 
 
-def _hash_block(names: Sequence[str]) -> np.ndarray:
-    text = "\n".join(names) + "\n"
-    # The same code points either way; ASCII text (the common case) is copied byte for byte.
-    codes = np.frombuffer(text.encode("ascii"), np.uint8) if text.isascii() else np.frombuffer(text.encode("utf-32-le", "surrogatepass"), np.uint32)
+def _hash_block(codes: np.ndarray) -> np.ndarray:
+    """Hashes of the names in ``codes``: code points of names, each followed by a newline."""
     ends = np.flatnonzero(codes == 10)
     lengths = np.diff(ends, prepend=-1) - 1
     position = np.arange(len(codes), dtype=np.int64)
@@ -84,19 +82,33 @@ def _hash_block(names: Sequence[str]) -> np.ndarray:
     return _mix64(sums + lengths.astype(np.uint64) * np.uint64(0x632BE59BD9B4E019))
 
 
+def hash_code_points(codes: np.ndarray) -> np.ndarray:
+    """A 64-bit hash per name of a corpus given as ``vocabulary.code_points`` (its leading
+    newline included), a block of names at a time so a big corpus needs little memory."""
+    codes = codes[1:]
+    ends = np.flatnonzero(codes == 10)
+    if len(ends) == 0:
+        return np.zeros(0, np.uint64)
+    cuts = [0, *(ends[_HASH_BLOCK - 1 :: _HASH_BLOCK] + 1).tolist()]
+    if cuts[-1] != len(codes):
+        cuts.append(len(codes))
+    return np.concatenate([_hash_block(codes[a:b]) for a, b in zip(cuts[:-1], cuts[1:])])
+
+
 def hash_names(names: Sequence[str]) -> np.ndarray:
     """A 64-bit hash per name, over all names at once (no Python loop per name or character)."""
-    names = names if isinstance(names, list) else list(names)
-    if not names:
-        return np.zeros(0, np.uint64)
-    return np.concatenate([_hash_block(names[i : i + _HASH_BLOCK]) for i in range(0, len(names), _HASH_BLOCK)])
+    return hash_code_points(code_points(names)) if len(names) else np.zeros(0, np.uint64)
+
+
+def fingerprints_of_hashes(hashes: np.ndarray) -> np.ndarray:
+    hashes = np.sort(hashes)  # sort + diff: np.unique hashes integers and is far slower
+    return hashes[np.concatenate(([True], hashes[1:] != hashes[:-1]))] if len(hashes) else hashes
 
 
 def name_fingerprints(names: Sequence[str]) -> np.ndarray:
     """Sorted unique name hashes: enough to tell sampled names from training names without
     shipping the training set inside the model file."""
-    hashes = np.sort(hash_names(names))  # sort + diff: np.unique hashes integers and is far slower
-    return hashes[np.concatenate(([True], hashes[1:] != hashes[:-1]))] if len(hashes) else hashes
+    return fingerprints_of_hashes(hash_names(names))
 
 
 FAST_SCORING_TARGETS = 20_000  # from here on ``logprob_encoded`` scores with ``scoring``'s automaton

@@ -10,7 +10,8 @@ import numpy as np
 from .counting import check_order, count_ngrams
 from .errors import NgramError
 from .estimators import AddK, Estimator
-from .model import Model, name_fingerprints
+from .corpus import Corpus
+from .model import Model, fingerprints_of_hashes, hash_code_points
 from .pruning import prune_model
 from .vocabulary import Vocabulary, code_points
 
@@ -22,8 +23,18 @@ def corpus_fingerprint(names: Sequence[str]) -> str:
     return hashlib.sha256(("\n".join(names) + "\n").encode("utf-8", "surrogatepass")).hexdigest()
 
 
+def _fingerprint_of_code_points(codes: np.ndarray, n_names: int) -> str:
+    """``corpus_fingerprint`` of the ``n_names`` names whose ``code_points`` these are."""
+    if n_names == 0:  # (no names and one empty name have the same code points)
+        return hashlib.sha256().hexdigest()
+    if codes.dtype == np.uint8:  # ASCII: the code points are the UTF-8 bytes
+        return hashlib.sha256(codes[1:]).hexdigest()
+    text = codes[1:].tobytes().decode("utf-32-le", "surrogatepass")
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
 def train(
-    names: Sequence[str],
+    names: Sequence[str] | Corpus,
     order: int = 4,
     estimator: Estimator | None = None,
     unk: bool = False,
@@ -41,25 +52,30 @@ def train(
 
     ``unk`` adds an ``<unk>`` class that unknown characters map to at evaluation time.
     ``weights`` gives one count per name (weighted corpora).
+    ``names`` may be a ``Corpus`` (``read_names``): its text is then read without making a
+    Python string per name.
     """
     estimator = estimator if estimator is not None else AddK(0.1)
-    codes = code_points(names)  # made once: the vocabulary and the encoding both read them
-    vocabulary = vocabulary or Vocabulary.from_names(names, unk=unk, codes=codes)
+    n_names = len(names)
+    # The code points are made once: vocabulary, encoding and both fingerprints read them.
+    codes = names.code_points() if isinstance(names, Corpus) else code_points(names)
+    vocabulary = vocabulary or Vocabulary.from_names((), unk=unk, codes=codes)
     check_order(order, vocabulary.size)
-    encoded = vocabulary.encode(names, codes=codes)
-    del codes
-    if weights is not None and len(weights) != len(names):
-        raise NgramError(f"{len(weights)} weights for {len(names)} names; give one weight per name")
-    counts = count_ngrams(encoded, order, vocabulary.size, None if weights is None else np.asarray(weights, float), progress)
-    symbols = int(encoded.n_targets)
-    del encoded  # the encoded corpus (8 bytes a symbol) is not needed while estimating: lower peak memory
-    model = prune_model(estimator.fit(counts, vocabulary), counts, prune, prune_entropy)
-    model.corpus = {
+    if weights is not None and len(weights) != n_names:
+        raise NgramError(f"{len(weights)} weights for {n_names} names; give one weight per name")
+    encoded = vocabulary.encode((), codes=codes)
+    corpus = {
         "source": source,
-        "names": len(names),
-        "symbols": symbols,
-        "sha256": corpus_fingerprint(names),
+        "names": n_names,
+        "symbols": int(encoded.n_targets),
+        "sha256": _fingerprint_of_code_points(codes, n_names),
         **({"total_weight": float(np.sum(weights))} if weights is not None else {}),
     }
-    model.train_names = name_fingerprints(names)
+    fingerprints = fingerprints_of_hashes(hash_code_points(codes) if n_names else np.zeros(0, np.uint64))
+    del codes
+    counts = count_ngrams(encoded, order, vocabulary.size, None if weights is None else np.asarray(weights, float), progress)
+    del encoded  # the encoded corpus (8 bytes a symbol) is not needed while estimating: lower peak memory
+    model = prune_model(estimator.fit(counts, vocabulary), counts, prune, prune_entropy)
+    model.corpus = corpus
+    model.train_names = fingerprints
     return model

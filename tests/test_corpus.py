@@ -1,6 +1,7 @@
+import numpy as np
 import pytest
 
-from ngram import NgramError, read_names
+from ngram import NgramError, make_estimator, read_names, train
 
 
 def write(tmp_path, data: bytes, name="names.txt"):
@@ -73,3 +74,19 @@ def test_weighted_lines(tmp_path):
     assert corpus.names == ["anna", "bob"] and corpus.weights == [3.0, 1.5]
     with pytest.raises(NgramError, match="line 1"):
         read_names(write(tmp_path, b"anna\t-1\n", "w2.txt"), weighted=True)
+
+
+@pytest.mark.parametrize("data", [b"anna\nbob\nanna\n", b"Anna\nZo\xc3\xab\nbob", b"anna\n\nbob\r\n"])
+@pytest.mark.parametrize("lowercase", [False, True])
+def test_training_on_a_corpus_equals_training_on_its_names(tmp_path, data, lowercase):
+    # A clean file keeps its text until someone asks for the names; training reads that text
+    # directly, and must give the model (fingerprints included) that the list of names gives.
+    path = write(tmp_path, data)
+    from_text = train(read_names(path, lowercase=lowercase), order=3, estimator=make_estimator("modified-kneser-ney"))
+    names = read_names(path, lowercase=lowercase).names
+    from_list = train(names, order=3, estimator=make_estimator("modified-kneser-ney"))
+    assert from_text.corpus == from_list.corpus
+    assert np.array_equal(from_text.train_names, from_list.train_names)
+    for a, b in zip(from_text.levels, from_list.levels):
+        assert np.array_equal(a.keys, b.keys) and np.array_equal(a.logp, b.logp) and np.array_equal(a.bow, b.bow)
+    assert read_names(path, lowercase=lowercase).names == names and len(names) == from_text.corpus["names"]
