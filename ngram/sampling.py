@@ -114,7 +114,7 @@ class SparseAutomaton:
         prob = np.zeros(n_nodes)  # <unk> is never drawn: its probability is left out of every sum
         cum = np.zeros(n_nodes)  # running sums of prob within each run of children
         bow = np.zeros(n_states)
-        first, count = np.zeros(n_states, index), np.zeros(n_states, index)
+        first, count = np.zeros(n_states, np.int64), np.zeros(n_states, np.int64)
         stored, shadow = np.zeros(n_states), np.zeros(n_states)
         for n in range(1, N + 1):
             level, lo, hi = levels[n - 1], int(offset[n - 1]), int(offset[n])
@@ -139,20 +139,12 @@ class SparseAutomaton:
             run_len = np.diff(np.append(run_start, hi - lo))
             first[states], count[states] = lo + run_start, run_len
             if n >= 2:
-                # The suffix of "h w" is "h' w", a child of h's suffix state (filled one order
-                # down): scan that run, which at high orders mostly holds one or two children.
-                s = suffix[np.repeat(states, run_len)]
-                if not count[s].all():
+                # The longest proper suffix of "h w", stored one order down.
+                tails = keys % V ** (n - 1)
+                where = np.searchsorted(below, tails)  # (sorted runs of queries: cache-friendly)
+                if where.max() >= len(below) or not np.array_equal(below[where], tails):
                     raise _NotClosed
-                cand = first[s].astype(np.int64)
-                end = cand + count[s]
-                todo = np.flatnonzero(symbol[cand] != sym)
-                while len(todo):
-                    cand[todo] += 1
-                    if np.any(cand[todo] >= end[todo]):
-                        raise _NotClosed
-                    todo = todo[symbol[cand[todo]] != sym[todo]]
-                suffix[lo:hi] = cand
+                suffix[lo:hi] = where + offset[n - 2]
             # Running sums within each run, one pass per position (at most V passes).
             c = cum[lo:hi]
             c[:] = p
@@ -173,39 +165,33 @@ class SparseAutomaton:
             lo, hi = int(offset[n - 1]), int(offset[n])
             total[lo:hi] += bow[lo:hi] * np.maximum(total[suffix[lo:hi]] - shadow[lo:hi], 0.0)
         self.symbol, self.suffix, self.prob, self.cum = symbol, suffix, prob, cum
-        self.first, self.count, self.stored, self.shadow, self.total = first, count, stored, shadow, total
+        self.shadow, self.total = shadow, total
+        # A run's start and length packed in one integer, and each node's symbol with the state
+        # after drawing it (the node itself, or its suffix at the full order): one random memory
+        # access each instead of two, which is most of a draw's time.
+        self.shift = int(V).bit_length()
+        self.mask = (1 << self.shift) - 1
+        self.run = (first << self.shift) | count
+        goto = suffix.astype(np.int64)
+        goto[:n_states] = np.arange(n_states)
+        self.emit = (goto << self.shift) | symbol
         self.start = int(offset[0] + BOUNDARY) if N > 1 else 0
         self.masked = model.vocabulary.unk_id
         self._dense = None
 
-    def _search(self, values: np.ndarray, states: np.ndarray, x: np.ndarray, strict: bool) -> np.ndarray:
-        """Per state, the first child in its run whose value is > x (strict) or >= x; run end if none.
-
-        A binary search, all states at once; a state leaves as soon as its interval is empty, so
-        the one-child runs of long contexts cost a single pass.
-        """
-        lo = self.first[states].astype(np.int64)
-        size = self.count[states].astype(np.int64)
-        act = np.flatnonzero(size > 0)
-        while len(act):
-            s, at = size[act], lo[act]
-            half = s >> 1
-            mid = at + half
-            v = values[mid]
-            go = (v <= x[act]) if strict else (v < x[act])
-            lo[act] = np.where(go, mid + 1, at)
-            s = np.where(go, s - half - 1, half)
-            size[act] = s
-            act = act[s > 0]
-        return lo
+    def _search(self, values: np.ndarray, states: np.ndarray, x: np.ndarray,
+                strict: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Per state, the first child in its run whose value is > x (strict) or >= x, and whether
+        there is one."""
+        run = self.run[states]  # one gather for both ends of the run
+        lo, size = run >> self.shift, run & self.mask
+        end = lo + size
+        lo = _first_above(values, lo, size, x, strict)
+        return lo, lo < end
 
     def _find(self, states: np.ndarray, symbols: np.ndarray) -> np.ndarray:
         """Node of state + symbol where stored, else 0."""
-        if len(states) == 0:
-            return np.zeros(0, np.int64)
-        node = self._search(self.symbol, states, symbols, strict=False)
-        end = self.first[states].astype(np.int64) + self.count[states]
-        ok = node < end
+        node, ok = self._search(self.symbol, states, symbols, strict=False)
         ok[ok] = self.symbol[node[ok]] == symbols[ok]
         return np.where(ok, node, 0)
 
@@ -220,52 +206,49 @@ class SparseAutomaton:
             found = self._find(states[miss], symbols[miss])
             node[miss] = found
             miss = miss[found == 0]
-        return np.where(node < self.n_states, node, self.suffix[node])
+        return self.emit[node] >> self.shift
 
     def draw(self, states: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """One plain draw (<unk> left out) per state: the symbols and the next states.
 
-        Each round, every pending name draws at its current state either a stored child or a
-        back-off to the suffix state. Having backed off from ``prev``, the symbols ``prev``
-        stores are holes in the current run: the draw covers the mass without them and steps
-        over them in symbol order, so no draw is wasted. A name takes at most one round per order
-        (plus, very rarely, one more when rounding takes a draw past its run's total).
+        Each round, every pending name draws x in its current state's mass: below the stored
+        children's running total it is one of them, above it the name backs off to the suffix
+        state. Having backed off from ``p``, the symbols ``p`` stores are holes in the current
+        run: the mass drawn in leaves them out and x steps over them in symbol order, so no draw
+        is wasted. A name takes at most one round per order (plus, very rarely, one more when
+        rounding takes a draw past the empty context's total).
         """
         states = np.asarray(states, np.int64)
-        node = np.zeros(len(states), np.int64)
-        dead = self.total[states] <= 0  # only <unk> left: the name ends here, as the dense draw does
-        pending = np.flatnonzero(~dead)
-        cur = states.copy()
-        prev = np.full(len(states), -1, np.int64)
-        cum, prob, first, count = self.cum, self.prob, self.first, self.count
+        cum, prob, suffix = self.cum, self.prob, self.suffix
+        # The first round, every name at its own state with nothing to leave out, without indexing.
+        total = self.total[states]
+        dead = total <= 0  # only <unk> left: the name ends here, as the dense draw does
+        j, found = self._search(cum, states, rng.random(len(states)) * total, strict=True)
+        node = np.where(found, j, 0)
+        pending = np.flatnonzero(~(found | dead))
+        c, p = states[pending], np.full(len(pending), -1, np.int64)
+        up = c != 0
+        p, c = np.where(up, c, p), np.where(up, suffix[c], c)
         for _ in range(self.MAX_ROUNDS):
             if not len(pending):
                 break
-            c, p = cur[pending], prev[pending]
             backed = np.flatnonzero(p >= 0)
-            hole = np.zeros(len(pending))
-            hole[backed] = self.shadow[p[backed]]
-            x = rng.random(len(pending)) * (self.total[c] - hole)
-            # (the empty context has no back-off: a draw rounded up to its total stays there)
-            take = (x < self.stored[c] - hole) | (c == 0)
-            back = pending[~take]
-            prev[back] = cur[back]
-            cur[back] = self.suffix[cur[back]]
-            if not take.all():
-                keep = np.flatnonzero(take)
-                pending, c, p, x = pending[keep], c[keep], p[keep], x[keep]
-                backed = np.flatnonzero(p >= 0)
+            mass = self.total[c]
             if len(backed):
-                xb, pb = x[backed], p[backed]
-                start, size = first[pb].astype(np.int64), count[pb]
+                pb = p[backed]
+                mass[backed] -= self.shadow[pb]
+            x = rng.random(len(pending)) * mass
+            if len(backed):
+                xb = x[backed]
+                run = self.run[pb]
+                start, size, cb = run >> self.shift, run & self.mask, self.run[c[backed]] >> self.shift
                 live = np.arange(len(backed))
                 k = 0
-                cb = first[c[backed]]
-                while True:  # prev's children in symbol order: their suffixes are the holes
+                while True:  # p's children in symbol order: their suffixes are the holes
                     live = live[size[live] > k]
                     if not len(live):
                         break
-                    h = self.suffix[start[live] + k]
+                    h = suffix[start[live] + k]
                     xl = xb[live]
                     # A hole starts where the child before it ends; a draw at or past that point
                     # moves up by the hole's mass and at least to the hole's end, so it can never
@@ -274,23 +257,28 @@ class SparseAutomaton:
                     xb[live] = np.where(xl >= before, np.maximum(xl + prob[h], cum[h]), xl)
                     k += 1
                 x[backed] = xb
-            j = self._search(cum, c, x, strict=True)
-            ok = j < first[c] + count[c]  # (x rounded up to the run's total: draw again)
-            node[pending[ok]] = j[ok]
-            pending = np.concatenate((pending[~ok], back))
-        symbol = self.symbol[node].astype(np.int64)
+            j, found = self._search(cum, c, x, strict=True)
+            node[pending[found]] = j[found]
+            if found.all():
+                pending = pending[:0]
+                break
+            left = np.flatnonzero(~found)
+            pending, c, p = pending[left], c[left], p[left]
+            # Past the stored children: back off (the empty context has no back-off: a draw
+            # rounded up to its total draws again there).
+            up = c != 0
+            p = np.where(up, c, p)
+            c = np.where(up, suffix[c], c)
+        emit = self.emit[node]
+        symbol, nxt = emit & self.mask, emit >> self.shift
         symbol[dead] = BOUNDARY
-        if len(pending):  # rare: a long run of rejections; the dense rows finish these exactly
-            dense = self.dense()
-            rows = dense.rows_of(states[pending])
+        if len(pending):  # rare: a long run of redraws; the dense rows finish these exactly
+            rows = self.dense().rows_of(states[pending])
             if self.masked is not None:
                 rows[:, self.masked] = 0.0
             cdf = np.cumsum(rows, axis=1)
             u = rng.random(len(pending))[:, None] * cdf[:, -1:]
             symbol[pending] = np.minimum((cdf <= u).sum(axis=1), self.V - 1)
-            node[pending] = 0
-        nxt = np.where(node < self.n_states, node, self.suffix[node])
-        if len(pending):
             nxt[pending] = self.next_of(states[pending], symbol[pending])
         return symbol, nxt
 
@@ -304,6 +292,32 @@ class SparseAutomaton:
 
     def rows_of(self, states: np.ndarray) -> np.ndarray:
         return self.dense().rows_of(states)
+
+
+def _first_above(values: np.ndarray, lo: np.ndarray, size: np.ndarray, x: np.ndarray, strict: bool) -> np.ndarray:
+    """In each sorted slice values[lo:lo+size], the first index whose value is > x (strict) or
+    >= x, else lo+size: a binary search over all slices at once, in which a slice leaves as
+    soon as its interval is empty (one pass for the one-child runs of long contexts)."""
+    act = None  # the first pass covers every slice without indexing
+    last = len(values) - 1
+    while True:
+        s, at, xs = (size, lo, x) if act is None else (size[act], lo[act], x[act])
+        half = s >> 1
+        mid = at + half
+        v = values[np.minimum(mid, last)]
+        go = (v <= xs) if strict else (v < xs)
+        go &= s > 0
+        s = np.where(go, s - half - 1, half)
+        if act is None:
+            lo = np.where(go, mid + 1, at)
+            size = s
+            act = np.flatnonzero(s > 0)
+        else:
+            lo[act] = np.where(go, mid + 1, at)
+            size[act] = s
+            act = act[s > 0]
+        if not len(act):
+            return lo
 
 
 class _NotClosed(Exception):
@@ -381,9 +395,11 @@ def sample(model: Model, n: int = 10, seed: int | None = None, temperature: floa
     # draw, or a cached CDF row (``scoring.LazyRows``).
     plain = (getattr(auto, "masked", None) == model.vocabulary.unk_id
              and temperature == 1.0 and top_k is None and top_p is None)
+    used = 0  # steps taken: the rows after them are all end symbols, not worth decoding
     for step in range(steps):
         if len(alive) == 0:
             break
+        used = step + 1
         if plain and hasattr(auto, "draw") and len(prefix_ids) + step >= min_len:
             symbol, states = auto.draw(states, rng)
             out[step, alive] = symbol
@@ -412,7 +428,7 @@ def sample(model: Model, n: int = 10, seed: int | None = None, temperature: floa
         going = symbol != BOUNDARY
         states = auto.next_of(states[going], symbol[going])
         alive = alive[going]
-    return _decode_rows(out.T, model, prefix)
+    return _decode_rows(out[:used].T, model, prefix)
 
 
 def _automaton(model: Model):
