@@ -106,15 +106,14 @@ def _count_windows(ids: np.ndarray, order: int, V: int) -> tuple[list, list, lis
     """Unweighted counts of orders 1..order from one sort of the order-N windows (numpy's sort
     and a diff: argsort, ``return_inverse`` and hashing were several times slower).
 
-    Each target's window packs its last N symbols (zeros beyond the start of the name, which
-    the start symbol's own 0 makes unambiguous) with the history length h = min(history, N-1)
-    in the bits above: sorted, the windows with h >= n-1 (those that hold an n-gram) are one
-    tail of the array, and the top order is that tail's keys as they stand.
+    Each target's window is h·V^N + the key of its last N symbols (zeros beyond the start of
+    the name, which the start symbol's own 0 makes unambiguous), h = min(history, N-1) its
+    history length: sorted, the windows of each history length are one run, and the top
+    order is the last run's keys.
     """
     T = len(ids) - 1
     span = V**order
-    shift = max(span - 1, 1).bit_length()
-    dtype = np.uint32 if (order << shift) < 2**32 else np.uint64
+    dtype = np.uint32 if order * span <= 2**32 else np.uint64
     small = np.uint8 if V <= 256 else (np.uint16 if V <= 65536 else np.uint32)
     sym = ids.astype(small)
     # History length h = min(history, N-1) first: target t sees symbol t-i while no start symbol
@@ -127,8 +126,9 @@ def _count_windows(ids: np.ndarray, order: int, V: int) -> tuple[list, list, lis
         alive[: i - 1] = False
         history += alive
     del alive
-    # Then Horner's rule from the oldest symbol, in place: no temporary as big as the windows.
-    windows = np.zeros(T, dtype)
+    # Then Horner's rule from the history length down to the target, in place: no temporary
+    # as big as the windows.
+    windows = history.astype(dtype)
     digit = np.empty(T, small)
     for i in range(order - 1, 0, -1):
         digit[: i - 1] = 0
@@ -140,23 +140,22 @@ def _count_windows(ids: np.ndarray, order: int, V: int) -> tuple[list, list, lis
         windows += digit
     windows *= dtype(V)
     windows += sym[1:]
-    del digit, sym
-    windows |= history.astype(dtype) << dtype(shift)
-    del history
+    del digit, sym, history
     windows.sort()
     starts = np.flatnonzero(np.concatenate(([True], windows[1:] != windows[:-1])))
     w_counts = np.diff(np.append(starts, len(windows)))
     w = windows[starts]
     del windows, starts
-    mask = dtype((1 << shift) - 1)
     keys_out, counts_out = [None] * order, [None] * order
     suffix_index, left = [None] * order, [None] * order
-    bounds = [int(np.searchsorted(w, dtype(h << shift))) for h in range(order)] + [len(w)]
+    bounds = [int(np.searchsorted(w, dtype(h * span))) for h in range(order)] + [len(w)]
     for n in range(order, 0, -1):
-        # Windows with h = n-1 exactly hold an n-gram that starts at the start symbol; every
-        # other occurrence of an n-gram is the suffix of an (n+1)-gram, already counted.
-        lo, hi = bounds[n - 1], (bounds[n] if n < order else len(w))
-        keys = (w[lo:hi] & mask).astype(np.int64)
+        # Windows with h = n-1 hold an n-gram that starts at the start symbol (at the top
+        # order: every n-gram); every other occurrence of an n-gram is the suffix of an
+        # (n+1)-gram, already counted.
+        lo, hi = bounds[n - 1], bounds[n]
+        keys = w[lo:hi].astype(np.int64)
+        keys -= (n - 1) * span
         counts = w_counts[lo:hi].astype(np.int64)
         if n < order:
             starting = len(keys)
@@ -202,8 +201,7 @@ def _group_with_index(keys: np.ndarray, counts: np.ndarray, span: int) -> tuple[
     where = np.empty(len(keys), index)
     where[order] = group
     unique = sorted_keys[first]
-    sums = np.bincount(group, weights=counts[order], minlength=len(unique))
-    return unique, sums.astype(np.int64), where
+    return unique, np.add.reduceat(counts[order], np.flatnonzero(first)), where
 
 
 def count_ngrams(encoded: Encoded, order: int, vocab_size: int, weights: np.ndarray | None = None,
@@ -214,7 +212,7 @@ def count_ngrams(encoded: Encoded, order: int, vocab_size: int, weights: np.ndar
     ``progress`` may wrap the loop over orders (the CLI passes a tqdm bar; the library draws none).
     """
     check_order(order, vocab_size)
-    if weights is None and order << max(vocab_size**order - 1, 1).bit_length() <= 2**64:
+    if weights is None and order * vocab_size**order <= 2**64:
         result = Counts(order=order, vocab_size=vocab_size)
         for n in progress(range(1, order + 1)) if progress else range(1, order + 1):
             if n == 1:  # one sort does every order; the bar shows it as the first step

@@ -52,7 +52,7 @@ def lookup(sorted_keys: np.ndarray, query: np.ndarray) -> tuple[np.ndarray, np.n
 # Model files record which name hash their fingerprints use; one with another (or none: the
 # per-name blake2b of earlier versions) loads without fingerprints rather than with wrong ones.
 NAME_HASH = "position-table-sum-1"
-_HASH_BLOCK = 1 << 16  # names per block, so hashing a big corpus needs little memory
+_HASH_BLOCK = 1 << 14  # names per block: little memory, and arrays small enough to stay in cache
 
 
 def _mix64(x: np.ndarray) -> np.ndarray:

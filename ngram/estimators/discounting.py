@@ -38,7 +38,7 @@ from ..counting import Counts
 from ..errors import NgramError
 from ..vocabulary import Vocabulary
 from .base import starts_with_boundary
-from .interpolated import Interpolated, OrderParts, split_by_context
+from .interpolated import Interpolated, OrderParts, context_owners
 
 FALLBACK = (0.5, 1.0, 1.5)  # lmplz's --discount_fallback defaults
 
@@ -174,17 +174,19 @@ class Discounted(Interpolated):
             # One order at a time, as the caller asks: only one order's parts exist at once.
             for n, (keys, d) in enumerate(zip(counts.keys, discounts), start=1):
                 a, values[n - 1] = values[n - 1], None
-                contexts, owner, _, _ = split_by_context(keys, a, V, n)
+                contexts, owner = context_owners(keys, V, n)
+                C = len(contexts)
                 # Totals are summed exactly (as integers when counts are) and rounded once, as lmplz does.
-                denom = np.bincount(owner, weights=a, minlength=len(contexts)).astype(dt)
-                bucket = np.minimum(a, self.buckets).astype(np.int64)
-                per_bucket = [np.bincount(owner[bucket == j], minlength=len(contexts)).astype(dt) for j in (1, 2, 3)[: self.buckets]]
-                freed = np.zeros(len(contexts), dt)
-                for j, count in enumerate(per_bucket, start=1):
-                    freed = freed + d[j] * count
+                denom = np.bincount(owner, weights=a, minlength=C).astype(dt)
+                bucket = np.minimum(a, self.buckets).astype(np.int8)
+                # How many children of each context fall in each bucket, in one pass.
+                per_bucket = np.bincount(owner * self.buckets + (bucket - 1), minlength=C * self.buckets).reshape(C, self.buckets)
+                freed = np.zeros(C, dt)
+                for j in range(1, self.buckets + 1):
+                    freed = freed + d[j] * per_bucket[:, j - 1].astype(dt)
                 gamma = freed / denom
                 u = (a.astype(dt) - d[bucket]) / denom[owner]
-                a = bucket = denom = per_bucket = None
+                a = bucket = denom = per_bucket = freed = None
                 yield OrderParts(keys, u, contexts, gamma, owner)
 
         return parts(), report
