@@ -107,74 +107,98 @@ class SparseAutomaton:
         offset = np.cumsum([1] + [len(level) for level in levels])
         n_nodes, n_states = int(offset[N]), int(offset[N - 1])
         self.n_states = n_states
-        index = np.int32 if n_nodes < 2**31 else np.int64
+        # A run's start and length share one integer, as do a node's next state and symbol.
+        self.shift = shift = int(V).bit_length()
+        self.mask = (1 << shift) - 1
+        index = np.int32 if (n_nodes << shift) < 2**31 else np.int64
         unk = model.vocabulary.unk_id
         symbol = np.zeros(n_nodes, np.uint8 if V <= 256 else np.int64)
         suffix = np.zeros(n_nodes, index)
-        prob = np.zeros(n_nodes)  # <unk> is never drawn: its probability is left out of every sum
-        cum = np.zeros(n_nodes)  # running sums of prob within each run of children
-        bow = np.zeros(n_states)
-        first, count = np.zeros(n_states, np.int64), np.zeros(n_states, np.int64)
-        stored, shadow = np.zeros(n_states), np.zeros(n_states)
+        cum = np.zeros(n_nodes)  # running sums of the children's probabilities within each run
+        run = np.zeros(n_states, index)
+        shadow, total = np.zeros(n_states), np.zeros(n_states)
+        below_p = None
+        # Each state's children as a bit set, when a machine word holds the vocabulary.
+        bits = np.zeros(n_states, np.uint64) if V <= 64 and hasattr(np, "bitwise_count") else None
         for n in range(1, N + 1):
+            # Nodes of order n, children of the states of order n-1 (the empty context for n = 1).
             level, lo, hi = levels[n - 1], int(offset[n - 1]), int(offset[n])
-            keys, sym, p = level.keys, symbol[lo:hi], prob[lo:hi]
+            plo, phi = (0, 1) if n == 1 else (int(offset[n - 2]), int(offset[n - 1]))
+            keys, sym = level.keys, symbol[lo:hi]
             sym[:] = keys % V
-            np.exp(level.logp, out=p)
+            p = np.exp(level.logp)
             if unk is not None:
-                p[sym == unk] = 0.0
-            if n < N:
-                np.exp(level.bow, out=bow[lo:hi])
-            if n == 1:  # the empty context's children: every symbol
+                p[sym == unk] = 0.0  # <unk> is never drawn: its probability is left out of every sum
+            if n == 1:
                 run_start, states = np.zeros(1, np.int64), np.zeros(1, np.int64)
+                run_len = np.array([hi - lo])
             else:
                 # Children of one context are a contiguous run of the sorted keys.
+                below = levels[n - 2].keys
                 contexts = keys // V
                 run_start = np.flatnonzero(np.concatenate(([True], contexts[1:] != contexts[:-1])))
-                below, heads = levels[n - 2].keys, contexts[run_start]
-                where = np.searchsorted(below, heads)  # sorted queries: a merge-like search
-                if where[-1] >= len(below) or not np.array_equal(below[where], heads):
-                    raise _NotClosed
-                states = where + offset[n - 2]
-            run_len = np.diff(np.append(run_start, hi - lo))
-            first[states], count[states] = lo + run_start, run_len
-            if n >= 2:
-                # The longest proper suffix of "h w", stored one order down.
-                tails = keys % V ** (n - 1)
-                where = np.searchsorted(below, tails)  # (sorted runs of queries: cache-friendly)
-                if where.max() >= len(below) or not np.array_equal(below[where], tails):
-                    raise _NotClosed
-                suffix[lo:hi] = where + offset[n - 2]
-            # Running sums within each run, one pass per position (at most V passes).
+                run_len = np.diff(np.append(run_start, hi - lo))
+                heads = contexts[run_start]
+                states = None
+                if n >= 3:  # counted models: every context not ending with </s> has children
+                    guess = np.flatnonzero(symbol[plo:phi] != BOUNDARY)
+                    if len(guess) == len(heads) and np.array_equal(below[guess], heads):
+                        states = guess + plo
+                if states is None:
+                    states = np.searchsorted(below, heads)  # sorted queries: cache-friendly
+                    if states.max() >= len(below) or not np.array_equal(below[states], heads):
+                        raise _NotClosed
+                    states += plo
+                # The longest proper suffix of "h w" is "h' w", a child of h's suffix h' (one
+                # order down): its rank in that run counts the symbols of h' below w.
+                hs = suffix[states]
+                if bits is not None:
+                    present = np.repeat(bits[hs], run_len)
+                    w = sym.astype(np.uint64)
+                    if not np.all((present >> w) & np.uint64(1)):
+                        raise _NotClosed
+                    rank = np.bitwise_count(present & ((np.uint64(1) << w) - np.uint64(1)))
+                    suffix[lo:hi] = np.repeat(run[hs] >> shift, run_len) + rank
+                else:
+                    tails = keys % V ** (n - 1)
+                    where = np.searchsorted(below, tails)
+                    if where.max() >= len(below) or not np.array_equal(below[where], tails):
+                        raise _NotClosed
+                    suffix[lo:hi] = where + plo
+            run[states] = ((lo + run_start) << shift) | run_len
+            if bits is not None and n < N:
+                bits[states] = np.bitwise_or.reduceat(np.uint64(1) << sym.astype(np.uint64), run_start)
             c = cum[lo:hi]
             c[:] = p
             live = np.flatnonzero(run_len > 1)
             k = 1
-            while len(live):
+            while len(live):  # one pass per position in the runs (at most V)
                 at = run_start[live] + k
                 c[at] += c[at - 1]
                 k += 1
                 live = live[run_len[live] > k]
-            stored[states] = c[run_start + run_len - 1]
-            if n >= 2:  # mass the suffix state gives the symbols h stores: left out when backing off
-                shadow[states] = np.add.reduceat(prob[suffix[lo:hi]], run_start)
-        # Each row's total (<unk> left out): stored mass plus bow(h) times the suffix's total
-        # over the symbols h does not store.
-        total = stored.copy()
-        for n in range(1, N):
-            lo, hi = int(offset[n - 1]), int(offset[n])
-            total[lo:hi] += bow[lo:hi] * np.maximum(total[suffix[lo:hi]] - shadow[lo:hi], 0.0)
-        self.symbol, self.suffix, self.prob, self.cum = symbol, suffix, prob, cum
-        self.shadow, self.total = shadow, total
-        # A run's start and length packed in one integer, and each node's symbol with the state
-        # after drawing it (the node itself, or its suffix at the full order): one random memory
-        # access each instead of two, which is most of a draw's time.
-        self.shift = int(V).bit_length()
-        self.mask = (1 << self.shift) - 1
-        self.run = (first << self.shift) | count
-        goto = suffix.astype(np.int64)
-        goto[:n_states] = np.arange(n_states)
-        self.emit = (goto << self.shift) | symbol
+            stored = np.zeros(phi - plo)
+            stored[states - plo] = c[run_start + run_len - 1]
+            if n == 1:
+                total[0] = stored[0]
+            else:
+                # The mass the suffix state gives the symbols h stores, which backing off from h
+                # leaves out; the row's total (<unk> left out) is then the stored mass plus bow(h)
+                # times the rest of the suffix's total.
+                shadow[states] = np.add.reduceat(below_p[suffix[lo:hi] - plo], run_start)
+                rest = np.maximum(total[suffix[plo:phi]] - shadow[plo:phi], 0.0)
+                total[plo:phi] = stored + np.exp(levels[n - 2].bow) * rest
+            below_p = p
+        self.symbol, self.suffix, self.cum = symbol, suffix, cum
+        self.run, self.shadow, self.total = run, shadow, total
+        # What drawing a node emits: its symbol, and the next state (the node itself, or its
+        # suffix at the full order); one random memory access instead of two, which is most
+        # of a draw's time.
+        emit = suffix.copy()
+        emit[:n_states] = np.arange(n_states, dtype=index)
+        emit <<= shift
+        emit |= symbol
+        self.emit = emit
         self.start = int(offset[0] + BOUNDARY) if N > 1 else 0
         self.masked = model.vocabulary.unk_id
         self._dense = None
@@ -219,7 +243,7 @@ class SparseAutomaton:
         rounding takes a draw past the empty context's total).
         """
         states = np.asarray(states, np.int64)
-        cum, prob, suffix = self.cum, self.prob, self.suffix
+        cum, suffix = self.cum, self.suffix
         # The first round, every name at its own state with nothing to leave out, without indexing.
         total = self.total[states]
         dead = total <= 0  # only <unk> left: the name ends here, as the dense draw does
@@ -253,8 +277,8 @@ class SparseAutomaton:
                     # A hole starts where the child before it ends; a draw at or past that point
                     # moves up by the hole's mass and at least to the hole's end, so it can never
                     # land in it, whatever the rounding.
-                    before = np.where(h > cb[live], cum[h - 1], 0.0)
-                    xb[live] = np.where(xl >= before, np.maximum(xl + prob[h], cum[h]), xl)
+                    before, after = np.where(h > cb[live], cum[h - 1], 0.0), cum[h]
+                    xb[live] = np.where(xl >= before, np.maximum(xl + (after - before), after), xl)
                     k += 1
                 x[backed] = xb
             j, found = self._search(cum, c, x, strict=True)
