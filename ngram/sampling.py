@@ -323,14 +323,14 @@ def _first_above(values: np.ndarray, lo: np.ndarray, size: np.ndarray, x: np.nda
     >= x, else lo+size: a binary search over all slices at once, in which a slice leaves as
     soon as its interval is empty (one pass for the one-child runs of long contexts)."""
     act = None  # the first pass covers every slice without indexing
-    last = len(values) - 1
     while True:
         s, at, xs = (size, lo, x) if act is None else (size[act], lo[act], x[act])
         half = s >> 1
-        mid = at + half
-        v = values[np.minimum(mid, last)]
+        mid = at + half  # inside values: an empty slice starts at a node or at 0
+        v = values[mid]
         go = (v <= xs) if strict else (v < xs)
-        go &= s > 0
+        if act is None:
+            go &= s > 0  # (later passes hold only non-empty slices)
         s = np.where(go, s - half - 1, half)
         if act is None:
             lo = np.where(go, mid + 1, at)
