@@ -165,7 +165,7 @@ def _count_windows(ids: np.ndarray, order: int, V: int) -> tuple[list, list, lis
             # (n+1)-grams share it: its distinct left neighbours (Kneser-Ney's adjusted count).
             keys, counts, where = _group_with_index(keys, counts, V**n)
             suffix_index[n] = where[starting:]
-            left[n - 1] = np.bincount(suffix_index[n], minlength=len(keys)).astype(np.int64)
+            left[n - 1] = np.bincount(suffix_index[n], minlength=len(keys)).astype(np.min_scalar_type(V))  # at most V
         keys_out[n - 1], counts_out[n - 1] = keys, counts
     return keys_out, counts_out, suffix_index, left
 
