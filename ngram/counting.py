@@ -57,6 +57,16 @@ class Counts:
     # symbols precede each n-gram below the top order (0 for n-grams that begin with <s>).
     suffix_index: list[np.ndarray | None] = field(default_factory=list)
     left: list[np.ndarray | None] = field(default_factory=list)
+    # Set by whoever made these counts for one fit and nothing after it (``training.train``):
+    # the estimator may then drop each order's raw counts and by-products once it has used
+    # them, which lowers the peak memory of training at high orders.
+    release_after_use: bool = False
+
+    def release(self, what: str, n: int) -> None:
+        """Drop order n's ``counts``, ``suffix_index`` or ``left`` if ``release_after_use``."""
+        held = getattr(self, what)
+        if self.release_after_use and n - 1 < len(held):
+            held[n - 1] = None
 
     def of(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         return self.keys[n - 1], self.counts[n - 1]
@@ -173,7 +183,7 @@ def _count_windows(ids: np.ndarray, order: int, V: int) -> tuple[list, list, lis
 def _group_with_index(keys: np.ndarray, counts: np.ndarray, span: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Sorted unique ``keys`` (each below ``span``), the sum of ``counts`` per key, and where each
     input key went."""
-    index = np.int32 if max(len(keys), span) < 2**31 else np.int64
+    index = np.int32 if len(keys) < 2**31 else np.int64  # positions among the keys (dense spans are small)
     if span <= 1 << 20:
         # Few possible keys: a count per possible key and a running rank, no sort at all.
         dense = np.bincount(keys, weights=counts, minlength=span)

@@ -136,11 +136,11 @@ class SparseAutomaton:
                 # Children of one context are a contiguous run of the sorted keys.
                 below = levels[n - 2].keys
                 contexts = keys // V
-                run_start = np.flatnonzero(np.concatenate(([True], contexts[1:] != contexts[:-1])))
+                run_start = np.flatnonzero(np.concatenate(([len(contexts) > 0], contexts[1:] != contexts[:-1])))
                 run_len = np.diff(np.append(run_start, hi - lo))
                 heads = contexts[run_start]
-                states = None
-                if n >= 3:  # counted models: every context not ending with </s> has children
+                states = None if len(heads) else np.zeros(0, np.int64) + plo  # (an order with no n-grams)
+                if states is None and n >= 3:  # counted models: every context not ending with </s> has children
                     guess = np.flatnonzero(symbol[plo:phi] != BOUNDARY)
                     if len(guess) == len(heads) and np.array_equal(below[guess], heads):
                         states = guess + plo
@@ -152,7 +152,9 @@ class SparseAutomaton:
                 # The longest proper suffix of "h w" is "h' w", a child of h's suffix h' (one
                 # order down): its rank in that run counts the symbols of h' below w.
                 hs = suffix[states]
-                if bits is not None:
+                if not len(heads):
+                    pass  # no n-grams of this order: no suffix links to make
+                elif bits is not None:
                     present = np.repeat(bits[hs], run_len)
                     w = sym.astype(np.uint64)
                     if not np.all((present >> w) & np.uint64(1)):

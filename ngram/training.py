@@ -75,6 +75,7 @@ def train(
     del codes
     counts = count_ngrams(encoded, order, vocabulary.size, None if weights is None else np.asarray(weights, float), progress)
     del encoded  # the encoded corpus (8 bytes a symbol) is not needed while estimating: lower peak memory
+    counts.release_after_use = prune is None  # count cutoffs read the counts after the fit
     model = prune_model(estimator.fit(counts, vocabulary), counts, prune, prune_entropy)
     model.corpus = corpus
     model.train_names = fingerprints

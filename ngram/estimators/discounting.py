@@ -164,10 +164,13 @@ class Discounted(Interpolated):
 
     def _parts(self, counts: Counts, vocabulary: Vocabulary):
         V, dt = vocabulary.size, self.dtype
-        if not all(np.array_equal(c, np.round(c)) for c in counts.counts):
+        if not counts.integer and not all(np.array_equal(c, np.round(c)) for c in counts.counts):
             # Counts-of-counts and count buckets mean nothing for fractional counts.
             raise NgramError(f"{self.name} needs whole-number counts; for fractional name weights use add-k, mle, witten-bell or jelinek-mercer")
         values = adjusted_counts(counts, V) if self.adjusted else [c for c in counts.counts]
+        for n in range(1, counts.order + 1):  # from here on only ``values`` is read
+            counts.release("left", n)
+            counts.release("counts", n)
         discounts, report = self._choose_discounts(values)
 
         def parts():
@@ -185,7 +188,9 @@ class Discounted(Interpolated):
                 for j in range(1, self.buckets + 1):
                     freed = freed + d[j] * per_bucket[:, j - 1].astype(dt)
                 gamma = freed / denom
-                u = (a.astype(dt) - d[bucket]) / denom[owner]
+                u = a.astype(dt)  # (a - D) / total, in place: fewer order-sized temporaries
+                u -= d[bucket]
+                u /= denom[owner]
                 a = bucket = denom = per_bucket = freed = None
                 yield OrderParts(keys, u, contexts, gamma, owner)
 

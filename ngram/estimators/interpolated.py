@@ -107,18 +107,24 @@ class Interpolated(Estimator):
             # Where each n-gram's suffix sits below: counting knows it when these are its keys.
             suffix = counts.suffixes(n) if part.keys is counts.keys[n - 1] else lookup(below.keys, part.keys % V ** (n - 1))[0]
             lower = probs[n - 2][suffix]
+            suffix = None
+            counts.release("suffix_index", n)
             ctx_index = context_positions(below.keys, part.contexts, V)
             if not self.backoff:
-                p = part.u + part.gamma[part.owner] * lower
+                p = part.gamma[part.owner] * lower
+                if p.dtype == np.result_type(p, part.u):
+                    p += part.u  # in place: one order-sized temporary fewer at the memory peak (a + b == b + a)
+                else:
+                    p = p + part.u
                 with np.errstate(divide="ignore"):
-                    bow = np.log(part.gamma.astype(np.float64))
+                    bow = np.log(part.gamma.astype(np.float64, copy=False))
             else:
                 lower_model = Model(vocabulary=vocabulary, order=n - 1, levels=levels[: n - 1])
                 p, bow = self._katz(part, lower.astype(np.float64), V, lower_model)
             below.bow[ctx_index] = bow
             probs[n - 2] = None
             probs.append(p)
-            levels.append(Level(part.keys, np.log(p.astype(np.float64)), np.zeros(len(part.keys))))
+            levels.append(Level(part.keys, np.log(p.astype(np.float64, copy=False)), np.zeros(len(part.keys))))
             part = lower = None  # before the next order's parts are made
         if self.backoff:
             report = {**report, "form": "back-off (Katz-style, normalised by back-off weights)"}
