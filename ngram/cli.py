@@ -137,7 +137,7 @@ def train(
     elapsed = time.perf_counter() - started
     if quiet and not as_json:
         return  # the summary's training NLL costs a full scoring pass; nobody would see it
-    fit = evaluate_model(model, data.names, data=data.source, weights=data.weights)
+    fit = evaluate_model(model, data, data=data.source, weights=data.weights)
     result = {
         "model": str(output),
         "corpus": data.source,
@@ -282,7 +282,7 @@ def evaluate(
     if weighted and explain:
         raise NgramError("--explain does not support --weighted test sets yet")
     policy = unknown or ("unk" if m.vocabulary.unk else "error")
-    result = evaluate_model(m, corpus.names, unknown=policy, data=corpus.source, line_numbers=corpus.line_numbers, weights=corpus.weights)
+    result = evaluate_model(m, corpus, unknown=policy, data=corpus.source, line_numbers=corpus.line_numbers, weights=corpus.weights)
     if per_name:
         typer.echo("name\tsymbols\tnll_nats")
         for name, symbols, nll in zip(corpus.names, result.per_name_symbols, result.per_name_nll):

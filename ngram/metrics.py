@@ -14,6 +14,7 @@ from typing import Sequence
 
 import numpy as np
 
+from .corpus import Corpus
 from .errors import NgramError
 from .model import Model
 from .vocabulary import Encoded
@@ -94,18 +95,19 @@ class Evaluation:
         }
 
 
-def evaluate(model: Model, names: Sequence[str], unknown: str = "error", data: str = "<names>",
+def evaluate(model: Model, names: Sequence[str] | Corpus, unknown: str = "error", data: str = "<names>",
              line_numbers: Sequence[int] | None = None, weights: Sequence[float] | None = None) -> Evaluation:
     """Average NLL of ``names`` under ``model``: -Σ ln p / Σ scored symbols (micro-average).
 
     ``weights`` (a weighted test set, one count per name) count each name that many times, so
-    ``symbols`` and ``total_nll`` are then weighted sums.
+    ``symbols`` and ``total_nll`` are then weighted sums. ``names`` may be a ``Corpus``, read
+    from its text without a Python string per name.
     """
     if len(names) == 0:
         raise NgramError(f"{data}: no names to evaluate")
-    encoded = model.vocabulary.encode(names, unknown=unknown, line_numbers=line_numbers, source=data)
-    logp = model.logprob_encoded(encoded)
-    per_name = -np.add.reduceat(logp, encoded.starts)
+    codes = names.code_points() if isinstance(names, Corpus) else None
+    encoded = model.vocabulary.encode(() if codes is not None else names, unknown=unknown, line_numbers=line_numbers, source=data, codes=codes)
+    per_name = -model.name_logprobs(encoded)
     symbols = encoded.symbols_per_name()
     if weights is not None:
         w = np.asarray(weights, dtype=np.float64)

@@ -262,6 +262,7 @@ class ContextMixture:
     # The rest of the next-symbol interface is Model's, written once in terms of logprob_keys.
     window_keys = Model.window_keys
     logprob_encoded = Model.logprob_encoded
+    name_logprobs = Model.name_logprobs
     context_key = Model.context_key
     probs = Model.probs
     logprobs = Model.logprobs
@@ -336,8 +337,7 @@ class NameMixture:
         for model, rev in zip(self.components, self.reverse):
             if rev and reversed_ is None:
                 reversed_ = reverse_encoded(encoded)
-            logp = model.logprob_encoded(reversed_ if rev else encoded)
-            per.append(np.add.reduceat(logp, encoded.starts) if len(logp) else np.zeros(0))
+            per.append(model.name_logprobs(reversed_ if rev else encoded))
         return mixture_logprobs(np.stack(per, axis=1), self.weights)
 
     def logprob_encoded(self, encoded: Encoded) -> np.ndarray:

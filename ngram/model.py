@@ -190,6 +190,17 @@ class Model:
         keys, history = self.window_keys(encoded)
         return self.logprob_keys(keys, history)
 
+    def name_logprobs(self, encoded: Encoded) -> np.ndarray:
+        """ln p of each name of an encoded corpus (its symbols' ln p added in order)."""
+        if isinstance(self, Model) and encoded.n_targets >= max(FAST_SCORING_TARGETS, sum(self.n_ngrams()) // 4):
+            from . import scoring
+
+            scorer = scoring.build(self)
+            if scorer is not None:
+                return scoring.name_totals(scorer, encoded)
+        logp = self.logprob_keys(*self.window_keys(encoded))
+        return np.add.reduceat(logp, encoded.starts) if len(logp) else np.zeros(encoded.n_names)
+
     def context_key(self, context_ids: np.ndarray, at_start: bool = True) -> tuple[int, int]:
         """Packed key and history length of the model's view of a context.
 
@@ -216,10 +227,7 @@ class Model:
     def score(self, names: Sequence[str], unknown: str = "error") -> tuple[np.ndarray, np.ndarray]:
         """Total ln p and scored symbols per name, all names in one vectorised pass."""
         encoded = self.vocabulary.encode(names, unknown=unknown)
-        logp = self.logprob_encoded(encoded)
-        symbols = encoded.symbols_per_name()
-        totals = np.add.reduceat(logp, encoded.starts) if len(logp) else np.zeros(0)
-        return totals, symbols
+        return self.name_logprobs(encoded), encoded.symbols_per_name()
 
     def logprob(self, name: str) -> float:
         """ln p(name), end symbol included."""

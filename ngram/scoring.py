@@ -2,12 +2,15 @@
 
 ``Model.logprob_keys`` answers any batch of windows with a binary search per order; over a big
 corpus that is several searches per symbol. Here the model becomes a deterministic automaton
-once: a state per stored context (plus the empty one), a table ``child[state, w]`` holding the
-stored n-gram "context + w" or 0, each n-gram's longest stored proper suffix, and its log
-probability. Every name then advances one symbol per step, all names at once: a stored child
-gives ln p directly; otherwise the back-off weight of the state is added and the state drops to
-its suffix until a child exists (the unigram level stores every symbol). The next state is the
-child itself, or its suffix when it is a full-order n-gram.
+once: a state per stored context (plus the empty one), each context's children (a contiguous
+run of nodes: its first child, and a table ``rank[state, w]`` giving w's place in the run, or 0
+when "context + w" is not stored), each n-gram's longest stored proper suffix (``links``), and
+its log probability. One byte a (state, symbol) while V < 256, where a table of node ids would
+take four: the table is built and read four times faster. Every name then advances one symbol
+per step, all names at once: a stored child gives ln p directly; otherwise the back-off weight
+of the state is added and the state drops to its suffix until a child exists (the unigram level
+stores every symbol). The next state is the child itself, or its suffix when it is a full-order
+n-gram.
 
 The back-off weights are added in the same order as ``logprob_keys`` adds them (longest context
 first) and the n-gram's own log probability last, so the results are the same floats. It needs
@@ -22,13 +25,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .links import links
 from .vocabulary import BOUNDARY, Encoded
 
 
 @dataclass
 class Scorer:
     V: int
-    child: np.ndarray  # (states × V) flattened: node id of context+w, or 0
+    first: np.ndarray  # per state: node id of its first child (its children are consecutive nodes)
+    rank: np.ndarray  # (states × V) flattened: 1 + the place of context+w among the children, or 0
     suffix: np.ndarray  # per node: the node of its longest proper suffix (0 = the empty context)
     logp: np.ndarray  # per node: ln p of the n-gram
     bow: np.ndarray  # per state: ln back-off weight of the context
@@ -36,22 +41,22 @@ class Scorer:
     order_offsets: np.ndarray  # where each order's node ids start: the empty context's, order 1's, ..., and the end
     start: int  # the state right after the start symbol
 
+    def child(self, states: np.ndarray, symbols: np.ndarray) -> np.ndarray:
+        """The node of "state + symbol", or 0 where it is not stored (node 0 is nobody's child)."""
+        r = self.rank[states * self.V + symbols]
+        return np.where(r != 0, self.first[states] + r.astype(self.first.dtype) - 1, 0)
+
 
 def build(model) -> Scorer | None:
     """The automaton of ``model``, or None if its n-gram set is not prefix- and suffix-closed."""
     V, N, levels = model.V, model.order, model.levels
-    if not np.array_equal(levels[0].keys, np.arange(V)):
+    linked = links(model)
+    if linked is None:
         return None
-    sizes = [len(level) for level in levels]
-    offset = np.cumsum([1] + sizes)  # order n's nodes start at offset[n-1]; node 0 is the empty context
-    n_nodes, n_states = int(offset[N]), int(offset[N - 1])
-    index = np.int32 if max(n_nodes, n_states * V) < 2**31 else np.int64
-    # 0 marks a missing child (node 0, the empty context, is nobody's child); np.zeros lets the
-    # kernel hand over zeroed pages instead of writing the whole table first.
-    child = np.zeros(n_states * V, index)
-    child[:V] = offset[0] + np.arange(V)
-    suffix = np.zeros(n_nodes, index)
-    logp = np.empty(n_nodes)
+    offset, n_states = linked.offset, linked.n_states
+    # 0 marks a missing child; np.zeros lets the kernel hand over zeroed pages.
+    rank = np.zeros(n_states * V, np.uint8 if V < 256 else (np.uint16 if V < 65536 else np.uint32))
+    logp = np.empty(int(offset[N]))
     logp[0] = np.nan
     bow = np.zeros(n_states)
     for n in range(1, N + 1):
@@ -60,61 +65,79 @@ def build(model) -> Scorer | None:
         logp[lo:hi] = level.logp
         if n < N:
             bow[lo:hi] = level.bow
-        if n == 1:
-            continue
-        below = levels[n - 2].keys
-        contexts = level.keys // V
-        parent = np.searchsorted(below, contexts)  # sorted queries: a fast merge-like search
-        if len(parent) and (parent[-1] >= len(below) or not np.array_equal(below[parent], contexts)):
-            return None
-        parent += offset[n - 2]
-        w = level.keys % V
-        # The suffix of "h w" is "h' w" with h' the suffix of h: a child of h's suffix state,
-        # whose row is already filled, so no search is needed.
-        tail = child[suffix[parent] * V + w]
-        if not tail.all():
-            return None
-        suffix[lo:hi] = tail
-        child[parent * V + w] = np.arange(lo, hi, dtype=index)
+        lengths = linked.run_lengths(n)
+        place = np.arange(1, hi - lo + 1, dtype=np.int64) - np.repeat(linked.run_start[n - 1], lengths)
+        rank[linked.parents(n).astype(np.int64) * V + level.keys % V] = place
     start = int(offset[0] + BOUNDARY) if N > 1 else 0
-    return Scorer(V=V, child=child, suffix=suffix, logp=logp, bow=bow, n_states=n_states, start=start,
-                  order_offsets=np.concatenate(([0], offset)))
+    return Scorer(V=V, first=linked.first, rank=rank, suffix=linked.suffix, logp=logp, bow=bow, n_states=n_states,
+                  start=start, order_offsets=np.concatenate(([0], offset)))
 
 
 def score(scorer: Scorer, encoded: Encoded) -> np.ndarray:
     """ln p of every target of ``encoded`` (as ``Model.logprob_encoded``), one step per position."""
-    ids, V = encoded.ids, scorer.V
     out = np.empty(encoded.n_targets)
-    child, suffix, bow, logp = scorer.child, scorer.suffix, scorer.bow, scorer.logp
-    # Names stay in corpus order (neighbouring names share contexts, which keeps the table
-    # lookups in cache) and drop out as they end.
-    position = encoded.starts + 1
-    remaining = encoded.symbols_per_name()
-    state = np.full(len(position), scorer.start, child.dtype)
-    while len(position):
+    for position, _, logp in _walk(scorer, encoded, _longest_first(encoded)):
+        out[position - 1] = logp
+    return out
+
+
+def name_totals(scorer: Scorer, encoded: Encoded) -> np.ndarray:
+    """ln p of each name of ``encoded``, its symbols' ln p added in order: what evaluation needs,
+    without writing every symbol's ln p to memory and reading it back."""
+    order = _longest_first(encoded)
+    totals = np.zeros(encoded.n_names)
+    for _, alive, logp in _walk(scorer, encoded, order):
+        totals[:alive] += logp  # the names still going are a prefix
+    result = np.empty_like(totals)
+    result[order] = totals
+    return result
+
+
+def _longest_first(encoded: Encoded) -> np.ndarray:
+    """Name indices, longest names first and names of one length in corpus order."""
+    lengths = encoded.symbols_per_name()
+    # Stable sorts of 16-bit integers are radix sorts: a few milliseconds for a big corpus.
+    return np.argsort(-lengths.astype(np.int16) if lengths.max(initial=0) < 2**15 else -lengths, kind="stable")
+
+
+def _walk(scorer: Scorer, encoded: Encoded, order: np.ndarray):
+    """Step through every name at once, in ``order`` (``_longest_first``): at each step, the
+    positions of the names still going, how many they are, and the ln p of their symbols there.
+
+    Longest names first, so the names still going are always a prefix of the arrays (slicing
+    instead of compressing them every step); names of one length stay in corpus order
+    (neighbouring names share contexts, which keeps the table lookups in cache).
+    """
+    ids, V = encoded.ids, scorer.V
+    first, rank, suffix, bow, logp = scorer.first, scorer.rank, scorer.suffix, scorer.bow, scorer.logp
+    lengths = encoded.symbols_per_name()[order]
+    if len(lengths) == 0:
+        return
+    position = encoded.starts[order] + 1
+    going = np.searchsorted(-lengths, -np.arange(1, int(lengths[0]) + 1), side="right")
+    state = np.full(len(position), scorer.start, first.dtype)
+    for alive in going:  # how many names have a symbol at this step
+        if alive < len(position):
+            position, state = position[:alive], state[:alive]
         w = ids[position]
-        node = child[state * V + w]
-        miss = np.flatnonzero(node == 0)
+        r = rank[state * V + w]
+        node = first[state] + r - 1  # (where r is 0 this is not a node; those are all redone below)
+        miss = np.flatnonzero(r == 0)
         if len(miss):
             backoff = np.zeros(len(position))
             s_miss, w_miss = state[miss], w[miss]
             while len(miss):
                 backoff[miss] += bow[s_miss]
                 s_miss = suffix[s_miss]
-                found = child[s_miss * V + w_miss]
-                ok = found != 0
-                node[miss[ok]] = found[ok]
+                r = rank[s_miss * V + w_miss]
+                ok = r != 0
+                node[miss[ok]] = first[s_miss[ok]] + r[ok] - 1
                 miss, s_miss, w_miss = miss[~ok], s_miss[~ok], w_miss[~ok]
-            out[position - 1] = logp[node] + backoff
+            yield position, int(alive), logp[node] + backoff
         else:
-            out[position - 1] = logp[node] + 0.0
+            yield position, int(alive), logp[node] + 0.0
         state = np.where(node < scorer.n_states, node, suffix[node])
-        remaining -= 1
-        going = remaining > 0
-        if not going.all():
-            position, state, remaining = position[going], state[going], remaining[going]
         position += 1
-    return out
 
 
 def _unique(a: np.ndarray) -> np.ndarray:
@@ -143,7 +166,7 @@ class LazyRows:
         # Room for every state's row: np.empty reserves address space, and only rows actually
         # made take memory.
         self.logrows = np.empty((scorer.n_states, V))
-        self.logrows[0] = scorer.logp[scorer.child[:V]]  # the empty context: the unigram row
+        self.logrows[0] = scorer.logp[scorer.child(np.zeros(V, np.int64), np.arange(V))]  # the empty context: the unigram row
         self.cdf = np.empty_like(self.logrows)  # running sums of each row's probabilities
         self.cdf[0] = np.cumsum(self._unmasked(np.exp(self.logrows[:1])), axis=1)
         self.row_of[0] = 0
@@ -161,7 +184,7 @@ class LazyRows:
         symbols = np.arange(V)
         # Rows of one order only depend on shorter contexts, so each order is one vectorised step.
         for group in self._by_order(need):
-            children = sc.child[group[:, None] * V + symbols]
+            children = sc.child(group[:, None], symbols[None, :])
             rows = sc.bow[group][:, None] + self.logrows[self.row_of[sc.suffix[group]]]
             rows = np.where(children != 0, sc.logp[children], rows)
             place = slice(self.used, self.used + len(group))
@@ -194,13 +217,13 @@ class LazyRows:
     def next_of(self, states: np.ndarray, symbols: np.ndarray) -> np.ndarray:
         """The state after each (state, symbol): the longest stored context of history + symbol."""
         sc, V = self.scorer, self.scorer.V
-        states = np.asarray(states, sc.child.dtype)
-        node = sc.child[states * V + symbols]
+        states = np.asarray(states, sc.first.dtype)
+        node = sc.child(states, symbols)
         miss = np.flatnonzero(node == 0)
         s_miss, w_miss = states[miss], symbols[miss]
         while len(miss):
             s_miss = sc.suffix[s_miss]
-            found = sc.child[s_miss * V + w_miss]
+            found = sc.child(s_miss, w_miss)
             ok = found != 0
             node[miss[ok]] = found[ok]
             miss, s_miss, w_miss = miss[~ok], s_miss[~ok], w_miss[~ok]

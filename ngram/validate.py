@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import NgramError
+from .links import links
 from .model import Model
 
 TOLERANCE = 1e-3  # KenLM and SRILM print 6-7 significant digits per entry; this allows 5
@@ -43,29 +44,38 @@ def check_distributions(model: Model, label: str, tolerance: float = TOLERANCE) 
     total = float(np.exp(model.levels[0].logp).sum())
     if not abs(total - 1.0) <= tolerance:
         raise NgramError(f"{label}: the unigram probabilities sum to {total:.6g}, not 1; this is not a language model")
+    linked = links(model)
     for n in range(2, model.order + 1):
         level, below = model.levels[n - 1], model.levels[n - 2]
         if not len(level):
             continue
-        contexts = level.keys // V
-        first = np.concatenate(([True], contexts[1:] != contexts[:-1]))
-        owner = np.cumsum(first) - 1
-        contexts = contexts[first]
         lower = Model(vocabulary=model.vocabulary, order=n - 1, levels=model.levels[: n - 1])
         # p(w | h') for each stored hw: where h'w is stored (always, in a suffix-closed model) that
-        # is its own probability, the same float logprob_keys returns, at one search instead of one
-        # per order; only the rest go through the general lookup.
-        suffixes = level.keys % V ** (n - 1)
-        index, stored = below.find(suffixes)
-        logp_lower = below.logp[index]
-        if not stored.all():
-            missing = np.flatnonzero(~stored)
-            logp_lower[missing] = lower.logprob_keys(suffixes[missing], np.full(len(missing), n - 2))
+        # is its own probability, the same float logprob_keys returns; only the rest go through
+        # the general lookup.
+        if linked is not None:
+            base = linked.offset[n - 2]
+            runs = linked.run_start[n - 1]
+            owner = np.repeat(np.arange(len(runs)), linked.run_lengths(n))
+            contexts = level.keys[runs] // V
+            logp_lower = below.logp[linked.suffix[linked.offset[n - 1] : linked.offset[n]] - base]
+            bow = below.bow[linked.run_state[n - 1] - base]
+        else:
+            contexts = level.keys // V
+            first = np.concatenate(([True], contexts[1:] != contexts[:-1]))
+            owner = np.cumsum(first) - 1
+            contexts = contexts[first]
+            suffixes = level.keys % V ** (n - 1)
+            index, stored = below.find(suffixes)
+            logp_lower = below.logp[index]
+            if not stored.all():
+                missing = np.flatnonzero(~stored)
+                logp_lower[missing] = lower.logprob_keys(suffixes[missing], np.full(len(missing), n - 2))
+            index, stored = below.find(contexts)
+            bow = np.where(stored, below.bow[index], 0.0)
         p_lower = np.exp(logp_lower)
         seen = np.bincount(owner, weights=np.exp(level.logp), minlength=len(contexts))
         unseen = 1.0 - np.bincount(owner, weights=p_lower, minlength=len(contexts))
-        index, stored = below.find(contexts)
-        bow = np.where(stored, below.bow[index], 0.0)
         close = np.flatnonzero((unseen < 1e-6) & (bow > -np.inf))  # bow = -inf (MLE): nothing to spread
         if len(close):
             where = np.full(len(contexts), -1)

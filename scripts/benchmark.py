@@ -381,6 +381,10 @@ def main(argv: list[str] | None = None) -> int:
                   file=sys.stderr)
             return 1
     run([PY, "-c", "pass"])  # starts the helper that spawns every measured child while we are small
+    # Our children import ngram from this checkout; compile its bytecode first, as installing a
+    # package does (PYTHONDONTWRITEBYTECODE, set on some machines, would otherwise make every
+    # child compile every module again).
+    run([PY, "-m", "compileall", "-q", str(ROOT / "ngram")])
     names = corpus.read_text(encoding="utf-8").split("\n")
     names = [n for n in names if n.strip()]
     chars = sum(map(len, names))
@@ -411,9 +415,13 @@ def main(argv: list[str] | None = None) -> int:
     def train_ours(path: Path, order: int, model: Path) -> Run:
         # --unk: lmplz's vocabulary always has <unk>, and its unigram level interpolates with a
         # uniform share over it, so this is the same model (see the README's smoothing section).
+        # Both tools write a new file: deleting the previous one (which replacing it would cost
+        # us, and which the shell's truncation does for lmplz before its clock starts) is not timed.
+        model.unlink(missing_ok=True)
         return run(ngram + ["train", str(path), "-s", "modified-kneser-ney", "-N", str(order), "--unk", "-o", str(model), "--quiet"], env=env)
 
     def train_lmplz(path: Path, order: int, arpa: Path) -> Run:
+        arpa.unlink(missing_ok=True)
         return run([lmplz, "-o", str(order), "-S", "1G", "--discount_fallback", "-T", str(work)], stdin=path, stdout=arpa)
 
     load_before = load_average()

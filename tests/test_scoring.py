@@ -11,7 +11,8 @@ from test_counting import reference_counts, unpack
 from ngram import Level, Model, Vocabulary, make_estimator, train
 from ngram.counting import count_ngrams
 from ngram.sampling import build_automaton
-from ngram.scoring import LazyRows, build, score
+from ngram.links import links
+from ngram.scoring import LazyRows, build, name_totals, score
 
 ESTIMATORS = [("add-k", {}), ("mle", {}), ("witten-bell", {}), ("kneser-ney", {}), ("modified-kneser-ney", {}),
               ("modified-kneser-ney", {"backoff": True}), ("jelinek-mercer", {}), ("absolute", {})]
@@ -78,3 +79,47 @@ def test_rows_made_on_demand_are_the_automatons_rows(order, name, settings_):
         assert np.array_equal(lazy.cdf_of(lazy_states), np.cumsum(full.rows_of(full_states), axis=1))
         full_states = full.next_of(full_states, np.array([symbol]))
         lazy_states = lazy.next_of(lazy_states, np.array([symbol]))
+
+
+@pytest.mark.parametrize("alphabet", ["abc d", "".join(map(chr, range(0x400, 0x450)))])  # V <= 64 and V > 64
+@pytest.mark.parametrize("order", [1, 2, 4, 7])
+def test_links_put_every_ngram_under_its_context_and_over_its_suffix(alphabet, order):
+    # Found by rank in a set of sibling symbols (V <= 64) or by search (V > 64): either way the
+    # same nodes a binary search over the keys finds.
+    rng = np.random.default_rng(order)
+    names = ["".join(rng.choice(list(alphabet), size=rng.integers(0, 9))) for _ in range(400)]
+    model = train(names, order, make_estimator("witten-bell"), unk=True)
+    linked = links(model)
+    V = model.V
+    for n in range(2, order + 1):
+        level, below = model.levels[n - 1], model.levels[n - 2]
+        base = linked.offset[n - 2]
+        assert np.array_equal(below.keys[linked.suffix[linked.offset[n - 1] : linked.offset[n]] - base], level.keys % V ** (n - 1))
+        assert np.array_equal(below.keys[linked.parents(n) - base], level.keys // V)
+        children = linked.first[linked.parents(n)] + np.arange(len(level)) - np.repeat(linked.run_start[n - 1], linked.run_lengths(n))
+        assert np.array_equal(children, np.arange(linked.offset[n - 1], linked.offset[n]))
+
+
+def test_links_follow_a_model_whose_levels_are_replaced():
+    model = train(TINY, 3, make_estimator("kneser-ney"))
+    assert links(model) is not None
+    V, bigrams, trigrams = model.V, model.levels[1], model.levels[2]
+    drop = int(np.flatnonzero(np.isin(bigrams.keys, trigrams.keys // V))[0])
+    keep = np.arange(len(bigrams)) != drop
+    model.levels[1] = Level(bigrams.keys[keep], bigrams.logp[keep], bigrams.bow[keep])
+    assert links(model) is None  # not closed any more, and not a stale answer from the cache
+
+
+@pytest.mark.parametrize("name, settings_", ESTIMATORS)
+def test_name_totals_are_the_sums_of_the_symbols_scores(name, settings_):
+    model = train(TINY * 3, 5, make_estimator(name, **settings_), unk=True)
+    rng = np.random.default_rng(0)
+    names = ["".join(rng.choice(list("anbio x"), size=rng.integers(0, 12))) for _ in range(4000)]
+    encoded = model.vocabulary.encode(names, unknown="unk")
+    assert encoded.n_targets >= 20_000  # big enough that the model takes the automaton
+    scorer = build(model)
+    per_symbol = score(scorer, encoded)
+    totals = name_totals(scorer, encoded)
+    # Added in the same order, though not necessarily grouped the same way as reduceat groups them.
+    assert np.allclose(totals, np.add.reduceat(per_symbol, encoded.starts), rtol=1e-13, atol=1e-12)
+    assert np.array_equal(model.name_logprobs(encoded), totals)

@@ -1,0 +1,122 @@
+"""Where each stored n-gram's context and suffix sit: the links that scoring, sampling and the
+load-time check all need, found once per model without a binary search per n-gram.
+
+Nodes are numbered as in an automaton: node 0 is the empty context, then the n-grams of order 1,
+2, ... (order n's nodes start at ``offset[n-1]``). In a model whose n-gram set is closed under
+prefixes and suffixes (every counted model) each stored n-gram hw has its context h and its
+longest proper suffix h'w stored too. The children of one context are a contiguous run of the
+sorted keys, so a context is known by its run; and h'w is a child of h', the suffix of h, one
+order down, so its node is the first child of h' plus the number of h''s children whose symbol
+is below w. With V <= 64 the set of a context's child symbols is one machine word and that
+count is one popcount; otherwise a binary search finds h'w.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+_ONE = np.uint64(1)
+
+
+@dataclass
+class Links:
+    offset: np.ndarray  # node where each order starts (offset[0] = 1), then the node count
+    run_start: list[np.ndarray]  # per order n (index n-1): index in the level of each run of siblings
+    run_state: list[np.ndarray]  # per order n: node of each run's context (0, the empty context, at order 1)
+    suffix: np.ndarray  # per node: the node of its longest proper suffix (0 for order 1 and node 0)
+    first: np.ndarray  # per context node (orders 0..N-1): its first child's node, 0 if it has none
+
+    @property
+    def n_states(self) -> int:
+        return len(self.first)
+
+    def run_lengths(self, n: int) -> np.ndarray:
+        starts = self.run_start[n - 1]
+        return np.diff(np.append(starts, self.offset[n] - self.offset[n - 1]))
+
+    def parents(self, n: int) -> np.ndarray:
+        """The node of each order-n n-gram's context."""
+        return np.repeat(self.run_state[n - 1], self.run_lengths(n))
+
+
+def links(model) -> Links | None:
+    """The links of ``model``, or None when its n-gram set is not closed (an imported ARPA file
+    can leave out a context or a suffix); cached on the model for as long as its key arrays are
+    the same objects."""
+    keys = tuple(level.keys for level in model.levels)
+    cached = getattr(model, "_links", None)
+    if cached is not None and len(cached[0]) == len(keys) and all(a is b for a, b in zip(cached[0], keys)):
+        return cached[1]
+    found = _find_links(model.V, model.order, model.levels)
+    model._links = (keys, found)
+    return found
+
+
+def _find_links(V: int, N: int, levels) -> Links | None:
+    if not np.array_equal(levels[0].keys, np.arange(V)):
+        return None
+    offset = np.cumsum([1] + [len(level) for level in levels])
+    n_nodes, n_states = int(offset[N]), int(offset[N - 1])
+    index = np.int32 if n_nodes < 2**31 else np.int64
+    suffix = np.zeros(n_nodes, index)
+    first = np.zeros(n_states, index)
+    first[0] = offset[0]
+    words = V <= 64 and hasattr(np, "bitwise_count")  # numpy >= 2.0
+    # Each context's set of child symbols, one bit a symbol.
+    symbols = np.zeros(n_states, np.uint64) if words else None
+    if words:
+        symbols[0] = np.bitwise_or.reduce(_ONE << levels[0].keys.astype(np.uint64))
+    run_start, run_state = [np.zeros(1, np.int64)], [np.zeros(1, index)]
+    for n in range(2, N + 1):
+        keys, lo, hi, plo = levels[n - 1].keys, int(offset[n - 1]), int(offset[n]), int(offset[n - 2])
+        contexts = keys // V
+        starts = np.flatnonzero(np.concatenate(([len(keys) > 0], contexts[1:] != contexts[:-1])))
+        lengths = np.diff(np.append(starts, hi - lo))
+        heads = contexts[starts]
+        below = levels[n - 2].keys
+        states = _positions(below, heads, V, n)
+        if states is None:
+            return None
+        states = (states + plo).astype(index)
+        w = keys % V
+        h_suffix = np.repeat(suffix[states], lengths)  # h' for each n-gram hw
+        if words:
+            w = w.astype(np.uint64)
+            held = symbols[h_suffix]
+            if not np.all((held >> w) & _ONE):
+                return None
+            suffix[lo:hi] = first[h_suffix] + np.bitwise_count(held & ((_ONE << w) - _ONE)).astype(index)
+            if n < N:
+                # Siblings have distinct symbols, so the OR of their bits is their sum: a running
+                # sum (wrapping, which differences undo) is much faster than reduceat over short runs.
+                total = np.cumsum(_ONE << w, dtype=np.uint64)
+                ends = starts + lengths - 1
+                symbols[states] = total[ends] - np.concatenate(([np.uint64(0)], total[ends[:-1]]))
+        else:
+            tails = keys % V ** (n - 1)
+            where = np.searchsorted(below, tails)
+            if len(where) and (where.max() >= len(below) or not np.array_equal(below[where], tails)):
+                return None
+            suffix[lo:hi] = where + plo
+        first[states] = lo + starts
+        run_start.append(starts)
+        run_state.append(states)
+    return Links(offset=offset, run_start=run_start, run_state=run_state, suffix=suffix, first=first)
+
+
+def _positions(below: np.ndarray, heads: np.ndarray, V: int, n: int) -> np.ndarray | None:
+    """Where each (sorted) context sits among the (n-1)-gram keys ``below``, None if one is missing.
+
+    In a counted model every stored (n-1)-gram that does not end with the end symbol is a
+    context (from order 3 on), so one pass finds them; checking that is cheaper than a search.
+    """
+    if n >= 3:
+        guess = np.flatnonzero(below % V != 0)
+        if len(guess) == len(heads) and np.array_equal(below[guess], heads):
+            return guess
+    found = np.searchsorted(below, heads)  # sorted queries: cache-friendly
+    if len(found) and (found.max() >= len(below) or not np.array_equal(below[found], heads)):
+        return None
+    return found
