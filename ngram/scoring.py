@@ -76,8 +76,10 @@ def build(model) -> Scorer | None:
 def score(scorer: Scorer, encoded: Encoded) -> np.ndarray:
     """ln p of every target of ``encoded`` (as ``Model.logprob_encoded``), one step per position."""
     out = np.empty(encoded.n_targets)
-    for position, _, logp in _walk(scorer, encoded, _longest_first(encoded)):
-        out[position - 1] = logp
+    for position, _, node, backoff in _walk(scorer, encoded, _longest_first(encoded)):
+        # The n-gram's ln p after the back-off weights, as logprob_keys adds them (+ 0.0 makes
+        # a -0.0 the +0.0 it gives).
+        out[position - 1] = scorer.logp[node] + (0.0 if backoff is None else backoff)
     return out
 
 
@@ -86,8 +88,9 @@ def name_totals(scorer: Scorer, encoded: Encoded) -> np.ndarray:
     without writing every symbol's ln p to memory and reading it back."""
     order = _longest_first(encoded)
     totals = np.zeros(encoded.n_names)
-    for _, alive, logp in _walk(scorer, encoded, order):
-        totals[:alive] += logp  # the names still going are a prefix
+    for _, alive, node, backoff in _walk(scorer, encoded, order):
+        head = totals[:alive]  # the names still going are a prefix
+        head += scorer.logp[node] if backoff is None else scorer.logp[node] + backoff
     result = np.empty_like(totals)
     result[order] = totals
     return result
@@ -102,27 +105,33 @@ def _longest_first(encoded: Encoded) -> np.ndarray:
 
 def _walk(scorer: Scorer, encoded: Encoded, order: np.ndarray):
     """Step through every name at once, in ``order`` (``_longest_first``): at each step, the
-    positions of the names still going, how many they are, and the ln p of their symbols there.
+    positions of the names still going, how many they are, the node of the n-gram each one's
+    symbol there is scored by, and the back-off weights added before it (None: none at all).
 
     Longest names first, so the names still going are always a prefix of the arrays (slicing
     instead of compressing them every step); names of one length stay in corpus order
     (neighbouring names share contexts, which keeps the table lookups in cache).
     """
     ids, V = encoded.ids, scorer.V
-    first, rank, suffix, bow, logp = scorer.first, scorer.rank, scorer.suffix, scorer.bow, scorer.logp
+    rank, suffix, bow = scorer.rank, scorer.suffix, scorer.bow
+    before_first = scorer.first - 1  # + rank is the child's node
+    # The state after a node: the node itself while it is a context, else its suffix.
+    after = suffix.copy()
+    after[: scorer.n_states] = np.arange(scorer.n_states, dtype=after.dtype)
     lengths = encoded.symbols_per_name()[order]
     if len(lengths) == 0:
         return
     position = encoded.starts[order] + 1
     going = np.searchsorted(-lengths, -np.arange(1, int(lengths[0]) + 1), side="right")
-    state = np.full(len(position), scorer.start, first.dtype)
+    state = np.full(len(position), scorer.start, after.dtype)
     for alive in going:  # how many names have a symbol at this step
         if alive < len(position):
             position, state = position[:alive], state[:alive]
         w = ids[position]
         r = rank[state * V + w]
-        node = first[state] + r - 1  # (where r is 0 this is not a node; those are all redone below)
+        node = before_first[state] + r  # (where r is 0 this is not a node; those are all redone below)
         miss = np.flatnonzero(r == 0)
+        backoff = None
         if len(miss):
             backoff = np.zeros(len(position))
             s_miss, w_miss = state[miss], w[miss]
@@ -131,12 +140,10 @@ def _walk(scorer: Scorer, encoded: Encoded, order: np.ndarray):
                 s_miss = suffix[s_miss]
                 r = rank[s_miss * V + w_miss]
                 ok = r != 0
-                node[miss[ok]] = first[s_miss[ok]] + r[ok] - 1
+                node[miss[ok]] = before_first[s_miss[ok]] + r[ok]
                 miss, s_miss, w_miss = miss[~ok], s_miss[~ok], w_miss[~ok]
-            yield position, int(alive), logp[node] + backoff
-        else:
-            yield position, int(alive), logp[node] + 0.0
-        state = np.where(node < scorer.n_states, node, suffix[node])
+        yield position, int(alive), node, backoff
+        state = after[node]
         position += 1
 
 
