@@ -24,6 +24,7 @@ _ONE = np.uint64(1)
 class Links:
     offset: np.ndarray  # node where each order starts (offset[0] = 1), then the node count
     run_start: list[np.ndarray]  # per order n (index n-1): index in the level of each run of siblings
+    run_length: list[np.ndarray]  # per order n: how many siblings each run holds
     run_state: list[np.ndarray]  # per order n: node of each run's context (0, the empty context, at order 1)
     suffix: np.ndarray  # per node: the node of its longest proper suffix (0 for order 1 and node 0)
     first: np.ndarray  # per context node (orders 0..N-1): its first child's node, 0 if it has none
@@ -33,8 +34,7 @@ class Links:
         return len(self.first)
 
     def run_lengths(self, n: int) -> np.ndarray:
-        starts = self.run_start[n - 1]
-        return np.diff(np.append(starts, self.offset[n] - self.offset[n - 1]))
+        return self.run_length[n - 1]
 
     def parents(self, n: int) -> np.ndarray:
         """The node of each order-n n-gram's context."""
@@ -68,7 +68,7 @@ def _find_links(V: int, N: int, levels) -> Links | None:
     symbols = np.zeros(n_states, np.uint64) if words else None
     if words:
         symbols[0] = np.bitwise_or.reduce(_ONE << levels[0].keys.astype(np.uint64))
-    run_start, run_state = [np.zeros(1, np.int64)], [np.zeros(1, index)]
+    run_start, run_state, run_length = [np.zeros(1, np.int64)], [np.zeros(1, index)], [np.array([V])]
     for n in range(2, N + 1):
         keys, lo, hi, plo = levels[n - 1].keys, int(offset[n - 1]), int(offset[n]), int(offset[n - 2])
         contexts = keys // V
@@ -103,7 +103,8 @@ def _find_links(V: int, N: int, levels) -> Links | None:
         first[states] = lo + starts
         run_start.append(starts)
         run_state.append(states)
-    return Links(offset=offset, run_start=run_start, run_state=run_state, suffix=suffix, first=first)
+        run_length.append(lengths)
+    return Links(offset=offset, run_start=run_start, run_length=run_length, run_state=run_state, suffix=suffix, first=first)
 
 
 def _positions(below: np.ndarray, heads: np.ndarray, V: int, n: int) -> np.ndarray | None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import NgramError
+from .links import links
 from .model import Model, hash_names
 from .vocabulary import BOUNDARY
 
@@ -103,8 +104,11 @@ class SparseAutomaton:
 
     def __init__(self, model: Model):
         V, N, levels = model.V, model.order, model.levels
+        linked = links(model)  # (the load-time check has usually found them already)
+        if linked is None:
+            raise _NotClosed
         self.model, self.V = model, V
-        offset = np.cumsum([1] + [len(level) for level in levels])
+        offset = linked.offset
         n_nodes, n_states = int(offset[N]), int(offset[N - 1])
         self.n_states = n_states
         # A run's start and length share one integer, as do a node's next state and symbol.
@@ -113,13 +117,11 @@ class SparseAutomaton:
         index = np.int32 if (n_nodes << shift) < 2**31 else np.int64
         unk = model.vocabulary.unk_id
         symbol = np.zeros(n_nodes, np.uint8 if V <= 256 else np.int64)
-        suffix = np.zeros(n_nodes, index)
+        suffix = linked.suffix.astype(index, copy=False)
         cum = np.zeros(n_nodes)  # running sums of the children's probabilities within each run
         run = np.zeros(n_states, index)
         shadow, total = np.zeros(n_states), np.zeros(n_states)
         below_p = None
-        # Each state's children as a bit set, when a machine word holds the vocabulary.
-        bits = np.zeros(n_states, np.uint64) if V <= 64 and hasattr(np, "bitwise_count") else None
         for n in range(1, N + 1):
             # Nodes of order n, children of the states of order n-1 (the empty context for n = 1).
             level, lo, hi = levels[n - 1], int(offset[n - 1]), int(offset[n])
@@ -129,65 +131,33 @@ class SparseAutomaton:
             p = np.exp(level.logp)
             if unk is not None:
                 p[sym == unk] = 0.0  # <unk> is never drawn: its probability is left out of every sum
-            if n == 1:
-                run_start, states = np.zeros(1, np.int64), np.zeros(1, np.int64)
-                run_len = np.array([hi - lo])
-            else:
-                # Children of one context are a contiguous run of the sorted keys.
-                below = levels[n - 2].keys
-                contexts = keys // V
-                run_start = np.flatnonzero(np.concatenate(([len(contexts) > 0], contexts[1:] != contexts[:-1])))
-                run_len = np.diff(np.append(run_start, hi - lo))
-                heads = contexts[run_start]
-                states = None if len(heads) else np.zeros(0, np.int64) + plo  # (an order with no n-grams)
-                if states is None and n >= 3:  # counted models: every context not ending with </s> has children
-                    guess = np.flatnonzero(symbol[plo:phi] != BOUNDARY)
-                    if len(guess) == len(heads) and np.array_equal(below[guess], heads):
-                        states = guess + plo
-                if states is None:
-                    states = np.searchsorted(below, heads)  # sorted queries: cache-friendly
-                    if states.max() >= len(below) or not np.array_equal(below[states], heads):
-                        raise _NotClosed
-                    states += plo
-                # The longest proper suffix of "h w" is "h' w", a child of h's suffix h' (one
-                # order down): its rank in that run counts the symbols of h' below w.
-                hs = suffix[states]
-                if not len(heads):
-                    pass  # no n-grams of this order: no suffix links to make
-                elif bits is not None:
-                    present = np.repeat(bits[hs], run_len)
-                    w = sym.astype(np.uint64)
-                    if not np.all((present >> w) & np.uint64(1)):
-                        raise _NotClosed
-                    rank = np.bitwise_count(present & ((np.uint64(1) << w) - np.uint64(1)))
-                    suffix[lo:hi] = np.repeat(run[hs] >> shift, run_len) + rank
-                else:
-                    tails = keys % V ** (n - 1)
-                    where = np.searchsorted(below, tails)
-                    if where.max() >= len(below) or not np.array_equal(below[where], tails):
-                        raise _NotClosed
-                    suffix[lo:hi] = where + plo
+            # Children of one context are a contiguous run of the sorted keys.
+            run_start, run_len, states = linked.run_start[n - 1], linked.run_lengths(n), linked.run_state[n - 1]
             run[states] = ((lo + run_start) << shift) | run_len
-            if bits is not None and n < N:
-                bits[states] = np.bitwise_or.reduceat(np.uint64(1) << sym.astype(np.uint64), run_start)
             c = cum[lo:hi]
             c[:] = p
+            # The mass the suffix state gives the symbols h stores, which backing off from h
+            # leaves out: summed along each run with the stored mass (reduceat is slow on runs
+            # this short).
+            shade = below_p[suffix[lo:hi] - plo] if n > 1 else None
             live = np.flatnonzero(run_len > 1)
             k = 1
             while len(live):  # one pass per position in the runs (at most V)
                 at = run_start[live] + k
                 c[at] += c[at - 1]
+                if shade is not None:
+                    shade[at] += shade[at - 1]
                 k += 1
                 live = live[run_len[live] > k]
+            last = run_start + run_len - 1
             stored = np.zeros(phi - plo)
-            stored[states - plo] = c[run_start + run_len - 1]
+            stored[states - plo] = c[last]
             if n == 1:
                 total[0] = stored[0]
             else:
-                # The mass the suffix state gives the symbols h stores, which backing off from h
-                # leaves out; the row's total (<unk> left out) is then the stored mass plus bow(h)
-                # times the rest of the suffix's total.
-                shadow[states] = np.add.reduceat(below_p[suffix[lo:hi] - plo], run_start)
+                # The row's total (<unk> left out) is the stored mass plus bow(h) times the rest
+                # of the suffix's total.
+                shadow[states] = shade[last]
                 rest = np.maximum(total[suffix[plo:phi]] - shadow[plo:phi], 0.0)
                 total[plo:phi] = stored + np.exp(levels[n - 2].bow) * rest
             below_p = p
