@@ -448,7 +448,10 @@ def _decode_rows(out: np.ndarray, model: Model, prefix: str) -> list[str]:
     keep = np.arange(ended.shape[1])[None, :] <= first_end[:, None]
     if vocab.unk:
         keep &= ended != vocab.unk_id
-    text = points[ended[keep]].tobytes().decode("utf-32-le", "surrogatepass")
+    if points.max() < 128:  # an ASCII alphabet: one byte a character to write and decode
+        text = points.astype(np.uint8)[ended[keep]].tobytes().decode("ascii")
+    else:
+        text = points[ended[keep]].tobytes().decode("utf-32-le", "surrogatepass")
     names = text.split("\n")[:-1]
     return [prefix + name for name in names] if prefix else names
 
