@@ -19,7 +19,7 @@ from typing import BinaryIO, Iterator, Sequence
 import numpy as np
 
 from .errors import NgramError
-from .vocabulary import code_points
+from .vocabulary import code_points, text_code_points
 
 DEFAULT_MAX_NAME_LENGTH = 1000
 
@@ -52,12 +52,7 @@ class Corpus:
 
     def code_points(self) -> np.ndarray:
         """``vocabulary.code_points(self.names)``, from the text when it is still whole."""
-        if self._text is None:
-            return code_points(self._names)
-        text = "\n" + self._text + "\n"
-        if text.isascii():
-            return np.frombuffer(text.encode("ascii"), dtype=np.uint8)
-        return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        return code_points(self._names) if self._text is None else text_code_points(self._text)
 
     def __len__(self) -> int:
         return len(self.line_numbers)

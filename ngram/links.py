@@ -76,7 +76,7 @@ def _find_links(V: int, N: int, levels) -> Links | None:
         lengths = np.diff(np.append(starts, hi - lo))
         heads = contexts[starts]
         below = levels[n - 2].keys
-        states = _positions(below, heads, V, n)
+        states = context_positions(below, heads, V)
         if states is None:
             return None
         states = (states + plo).astype(index)
@@ -107,16 +107,17 @@ def _find_links(V: int, N: int, levels) -> Links | None:
     return Links(offset=offset, run_start=run_start, run_length=run_length, run_state=run_state, suffix=suffix, first=first)
 
 
-def _positions(below: np.ndarray, heads: np.ndarray, V: int, n: int) -> np.ndarray | None:
-    """Where each (sorted) context sits among the (n-1)-gram keys ``below``, None if one is missing.
+def context_positions(below: np.ndarray, heads: np.ndarray, V: int) -> np.ndarray | None:
+    """Where each of the sorted context keys ``heads`` sits among the sorted (n-1)-gram keys
+    ``below``, None if one is missing.
 
-    In a counted model every stored (n-1)-gram that does not end with the end symbol is a
-    context (from order 3 on), so one pass finds them; checking that is cheaper than a search.
+    In counts of whole names every stored (n-1)-gram that does not end with the end symbol is
+    followed by something, so (from order 3 on) the contexts are exactly those keys: one pass
+    finds them, and checking that it did is cheaper than a binary search per context.
     """
-    if n >= 3:
-        guess = np.flatnonzero(below % V != 0)
-        if len(guess) == len(heads) and np.array_equal(below[guess], heads):
-            return guess
+    guess = np.flatnonzero(below % V != 0)
+    if len(guess) == len(heads) and np.array_equal(below[guess], heads):
+        return guess
     found = np.searchsorted(below, heads)  # sorted queries: cache-friendly
     if len(found) and (found.max() >= len(below) or not np.array_equal(below[found], heads)):
         return None

@@ -263,6 +263,7 @@ class ContextMixture:
     window_keys = Model.window_keys
     logprob_encoded = Model.logprob_encoded
     name_logprobs = Model.name_logprobs
+    _scorer_for = Model._scorer_for  # (None: a mixture is scored through logprob_keys)
     context_key = Model.context_key
     probs = Model.probs
     logprobs = Model.logprobs

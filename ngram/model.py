@@ -180,26 +180,33 @@ class Model:
 
     def logprob_encoded(self, encoded: Encoded) -> np.ndarray:
         """ln p of every target symbol (characters and end symbols) of an encoded corpus."""
-        if isinstance(self, Model) and encoded.n_targets >= max(FAST_SCORING_TARGETS, sum(self.n_ngrams()) // 4):
-            # Worth building the back-off automaton: the same floats, several times faster.
+        scorer = self._scorer_for(encoded)
+        if scorer is not None:
             from . import scoring
 
-            scorer = scoring.build(self)
-            if scorer is not None:
-                return scoring.score(scorer, encoded)
+            return scoring.score(scorer, encoded)
         keys, history = self.window_keys(encoded)
         return self.logprob_keys(keys, history)
 
     def name_logprobs(self, encoded: Encoded) -> np.ndarray:
         """ln p of each name of an encoded corpus (its symbols' ln p added in order)."""
-        if isinstance(self, Model) and encoded.n_targets >= max(FAST_SCORING_TARGETS, sum(self.n_ngrams()) // 4):
+        scorer = self._scorer_for(encoded)
+        if scorer is not None:
             from . import scoring
 
-            scorer = scoring.build(self)
-            if scorer is not None:
-                return scoring.name_totals(scorer, encoded)
+            return scoring.name_totals(scorer, encoded)
         logp = self.logprob_keys(*self.window_keys(encoded))
         return np.add.reduceat(logp, encoded.starts) if len(logp) else np.zeros(encoded.n_names)
+
+    def _scorer_for(self, encoded: Encoded):
+        """The back-off automaton when the input is big enough to be worth building it (the
+        same floats, several times faster), else None; None too for a model it cannot serve
+        (not closed) and for the mixtures that borrow these methods."""
+        if not isinstance(self, Model) or encoded.n_targets < max(FAST_SCORING_TARGETS, sum(self.n_ngrams()) // 4):
+            return None
+        from . import scoring
+
+        return scoring.build(self)
 
     def context_key(self, context_ids: np.ndarray, at_start: bool = True) -> tuple[int, int]:
         """Packed key and history length of the model's view of a context.

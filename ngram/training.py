@@ -18,9 +18,7 @@ from .vocabulary import Vocabulary, code_points
 
 def corpus_fingerprint(names: Sequence[str]) -> str:
     """sha256 of the names, each followed by a newline (one update: a loop per name is slow)."""
-    if not names:
-        return hashlib.sha256().hexdigest()
-    return hashlib.sha256(("\n".join(names) + "\n").encode("utf-8", "surrogatepass")).hexdigest()
+    return _fingerprint_of_code_points(code_points(names), len(names))
 
 
 def _fingerprint_of_code_points(codes: np.ndarray, n_names: int) -> str:

@@ -64,8 +64,12 @@ def code_points(names: Sequence[str]) -> np.ndarray:
     joined = "\n".join(names)
     if joined.count("\n") != max(len(names) - 1, 0):
         raise NgramError("a name cannot contain a newline")
+    return text_code_points(joined)
+
+
+def text_code_points(joined: str) -> np.ndarray:
+    """``code_points`` of names already joined by newlines."""
     text = "\n" + joined + "\n"
-    del joined
     if text.isascii():
         return np.frombuffer(text.encode("ascii"), dtype=np.uint8)
     return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)

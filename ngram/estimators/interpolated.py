@@ -25,6 +25,7 @@ import numpy as np
 
 from ..counting import Counts
 from ..errors import NgramError
+from ..links import context_positions
 from ..model import Level, Model
 from ..validate import unseen_lower_mass
 from ..vocabulary import Vocabulary
@@ -56,19 +57,6 @@ def split_by_context(keys: np.ndarray, values: np.ndarray, V: int, order: int) -
     children = np.bincount(owner, minlength=len(contexts))
     totals = np.bincount(owner, weights=values, minlength=len(contexts))
     return contexts, owner, children, totals
-
-
-def context_positions(below: np.ndarray, contexts: np.ndarray, V: int) -> np.ndarray:
-    """Where each of the sorted ``contexts`` sits among the sorted (n-1)-gram keys ``below``.
-
-    In counts of whole names every stored (n-1)-gram that does not end with the end symbol is
-    followed by something, so (from order 3 on) the contexts are exactly those keys: one pass
-    finds them, and checking that it did is cheaper than a binary search per context.
-    """
-    candidates = np.flatnonzero(below % V != 0)
-    if len(candidates) == len(contexts) and np.array_equal(below[candidates], contexts):
-        return candidates
-    return lookup(below, contexts)[0]
 
 
 class Interpolated(Estimator):
@@ -110,6 +98,8 @@ class Interpolated(Estimator):
             suffix = None
             counts.release("suffix_index", n)
             ctx_index = context_positions(below.keys, part.contexts, V)
+            if ctx_index is None:  # (counts are prefix-closed, so only parts of another shape get here)
+                ctx_index = lookup(below.keys, part.contexts)[0]
             if not self.backoff:
                 p = part.gamma[part.owner] * lower
                 if p.dtype == np.result_type(p, part.u):
