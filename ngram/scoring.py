@@ -112,7 +112,10 @@ def _walk(scorer: Scorer, encoded: Encoded, order: np.ndarray):
     instead of compressing them every step); names of one length stay in corpus order
     (neighbouring names share contexts, which keeps the table lookups in cache).
     """
-    ids, V = encoded.ids, scorer.V
+    V = scorer.V
+    # Symbols and positions in the narrowest types that hold them: the per-step gathers then
+    # read from a corpus a fraction the size, which stays in cache.
+    ids = encoded.ids.astype(np.uint8) if V <= 256 else encoded.ids
     rank, suffix, bow = scorer.rank, scorer.suffix, scorer.bow
     before_first = scorer.first - 1  # + rank is the child's node
     # The state after a node: the node itself while it is a context, else its suffix.
@@ -121,7 +124,7 @@ def _walk(scorer: Scorer, encoded: Encoded, order: np.ndarray):
     lengths = encoded.symbols_per_name()[order]
     if len(lengths) == 0:
         return
-    position = encoded.starts[order] + 1
+    position = (encoded.starts[order] + 1).astype(np.int32 if len(encoded.ids) < 2**31 else np.int64)
     going = np.searchsorted(-lengths, -np.arange(1, int(lengths[0]) + 1), side="right")
     state = np.full(len(position), scorer.start, after.dtype)
     for alive in going:  # how many names have a symbol at this step
