@@ -41,13 +41,15 @@ def check_distributions(model: Model, label: str, tolerance: float = TOLERANCE) 
     """Raise a one-line NgramError naming the first context whose next-symbol probabilities do
     not sum to 1 (within ``tolerance``)."""
     V = model.V
-    total = float(np.exp(model.levels[0].logp).sum())
+    p_below = np.exp(model.levels[0].logp)  # each level's probabilities, made once
+    total = float(p_below.sum())
     if not abs(total - 1.0) <= tolerance:
         raise NgramError(f"{label}: the unigram probabilities sum to {total:.6g}, not 1; this is not a language model")
     linked = links(model)
     for n in range(2, model.order + 1):
         level, below = model.levels[n - 1], model.levels[n - 2]
         if not len(level):
+            p_below = np.zeros(0)
             continue
         lower = Model(vocabulary=model.vocabulary, order=n - 1, levels=model.levels[: n - 1])
         # p(w | h') for each stored hw: where h'w is stored (always, in a suffix-closed model) that
@@ -58,7 +60,7 @@ def check_distributions(model: Model, label: str, tolerance: float = TOLERANCE) 
             runs = linked.run_start[n - 1]
             owner = np.repeat(np.arange(len(runs)), linked.run_lengths(n))
             contexts = level.keys[runs] // V
-            logp_lower = below.logp[linked.suffix[linked.offset[n - 1] : linked.offset[n]] - base]
+            p_lower = p_below[linked.suffix[linked.offset[n - 1] : linked.offset[n]] - base]
             bow = below.bow[linked.run_state[n - 1] - base]
         else:
             contexts = level.keys // V
@@ -73,8 +75,9 @@ def check_distributions(model: Model, label: str, tolerance: float = TOLERANCE) 
                 logp_lower[missing] = lower.logprob_keys(suffixes[missing], np.full(len(missing), n - 2))
             index, stored = below.find(contexts)
             bow = np.where(stored, below.bow[index], 0.0)
-        p_lower = np.exp(logp_lower)
-        seen = np.bincount(owner, weights=np.exp(level.logp), minlength=len(contexts))
+            p_lower = np.exp(logp_lower)
+        p_level = np.exp(level.logp)
+        seen = np.bincount(owner, weights=p_level, minlength=len(contexts))
         unseen = 1.0 - np.bincount(owner, weights=p_lower, minlength=len(contexts))
         close = np.flatnonzero((unseen < 1e-6) & (bow > -np.inf))  # bow = -inf (MLE): nothing to spread
         if len(close):
@@ -91,3 +94,4 @@ def check_distributions(model: Model, label: str, tolerance: float = TOLERANCE) 
             shown = "".join("<s>" if i == 0 else model.vocabulary.symbols[i] for i in ids)
             raise NgramError(f"{label}: the probabilities after {shown!r} sum to {sums[bad[0]]:.6g}, not 1 "
                              f"({len(bad)} such contexts of length {n - 1}); this is not a language model")
+        p_below = p_level
