@@ -71,7 +71,9 @@ def _find_links(V: int, N: int, levels) -> Links | None:
     run_start, run_state, run_length = [np.zeros(1, np.int64)], [np.zeros(1, index)], [np.array([V])]
     for n in range(2, N + 1):
         keys, lo, hi, plo = levels[n - 1].keys, int(offset[n - 1]), int(offset[n]), int(offset[n - 2])
-        contexts = keys // V
+        # One division for both (keys are non-negative; unsigned gives the shifts' type directly).
+        contexts, w = np.divmod(keys.view(np.uint64), np.uint64(V))
+        contexts = contexts.view(np.int64)
         starts = np.flatnonzero(np.concatenate(([len(keys) > 0], contexts[1:] != contexts[:-1])))
         lengths = np.diff(np.append(starts, hi - lo))
         heads = contexts[starts]
@@ -80,10 +82,8 @@ def _find_links(V: int, N: int, levels) -> Links | None:
         if states is None:
             return None
         states = (states + plo).astype(index)
-        w = keys % V
         h_suffix = np.repeat(suffix[states], lengths)  # h' for each n-gram hw
         if words:
-            w = w.astype(np.uint64)
             held = symbols[h_suffix]
             if not np.all((held >> w) & _ONE):
                 return None
