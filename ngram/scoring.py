@@ -88,9 +88,12 @@ def name_totals(scorer: Scorer, encoded: Encoded) -> np.ndarray:
     without writing every symbol's ln p to memory and reading it back."""
     order = _longest_first(encoded)
     totals = np.zeros(encoded.n_names)
+    step_buf = np.empty(encoded.n_names)
     for _, alive, node, backoff in _walk(scorer, encoded, order):
-        head = totals[:alive]  # the names still going are a prefix
-        head += scorer.logp[node] if backoff is None else scorer.logp[node] + backoff
+        step = np.take(scorer.logp, node, out=step_buf[:alive], mode="clip")
+        if backoff is not None:
+            step += backoff
+        totals[:alive] += step  # the names still going are a prefix
     result = np.empty_like(totals)
     result[order] = totals
     return result
@@ -127,12 +130,22 @@ def _walk(scorer: Scorer, encoded: Encoded, order: np.ndarray):
     position = (encoded.starts[order] + 1).astype(np.int32 if len(encoded.ids) < 2**31 else np.int64)
     going = np.searchsorted(-lengths, -np.arange(1, int(lengths[0]) + 1), side="right")
     state = np.full(len(position), scorer.start, after.dtype)
+    # Each step's arrays live in buffers made once (the first ``alive`` of each): no allocation
+    # (and no fresh pages to fault in) per step. ``take`` with mode="clip" writes straight into
+    # them; every index is valid, so clipping never changes one.
+    symbol_buf = np.empty(len(position), ids.dtype)
+    cell_buf = np.empty(len(position), np.int64 if len(rank) >= 2**31 else np.int32)
+    rank_buf = np.empty(len(position), rank.dtype)
+    node_buf = np.empty(len(position), before_first.dtype)
     for alive in going:  # how many names have a symbol at this step
         if alive < len(position):
             position, state = position[:alive], state[:alive]
-        w = ids[position]
-        r = rank[state * V + w]
-        node = before_first[state] + r  # (where r is 0 this is not a node; those are all redone below)
+        w = np.take(ids, position, out=symbol_buf[:alive], mode="clip")
+        cell = np.multiply(state, V, out=cell_buf[:alive])
+        cell += w
+        r = np.take(rank, cell, out=rank_buf[:alive], mode="clip")
+        node = np.take(before_first, state, out=node_buf[:alive], mode="clip")
+        node += r  # (where r is 0 this is not a node; those are all redone below)
         miss = np.flatnonzero(r == 0)
         backoff = None
         if len(miss):
@@ -146,7 +159,7 @@ def _walk(scorer: Scorer, encoded: Encoded, order: np.ndarray):
                 node[miss[ok]] = before_first[s_miss[ok]] + r[ok]
                 miss, s_miss, w_miss = miss[~ok], s_miss[~ok], w_miss[~ok]
         yield position, int(alive), node, backoff
-        state = after[node]
+        np.take(after, node, out=state, mode="clip")
         position += 1
 
 
