@@ -125,7 +125,7 @@ def _count_windows(ids: np.ndarray, order: int, V: int) -> tuple[list, list, lis
     span = V**order
     dtype = np.uint32 if order * span <= 2**32 else np.uint64
     small = np.uint8 if V <= 256 else (np.uint16 if V <= 65536 else np.uint32)
-    sym = ids.astype(small)
+    sym = ids.astype(small, copy=False)  # (read only below)
     # History length h = min(history, N-1) first: target t sees symbol t-i while no start symbol
     # lies in between (the start symbol itself counts).
     history = np.zeros(T, np.uint8)
@@ -226,7 +226,7 @@ def count_ngrams(encoded: Encoded, order: int, vocab_size: int, weights: np.ndar
         result = Counts(order=order, vocab_size=vocab_size)
         for n in progress(range(1, order + 1)) if progress else range(1, order + 1):
             if n == 1:  # one sort does every order; the bar shows it as the first step
-                result.keys, result.counts, result.suffix_index, result.left = _count_windows(encoded.ids, order, vocab_size)
+                result.keys, result.counts, result.suffix_index, result.left = _count_windows(encoded.symbols, order, vocab_size)
         return result
     ids = encoded.ids
     history = encoded.history()

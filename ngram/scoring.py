@@ -118,7 +118,7 @@ def _walk(scorer: Scorer, encoded: Encoded, order: np.ndarray):
     V = scorer.V
     # Symbols and positions in the narrowest types that hold them: the per-step gathers then
     # read from a corpus a fraction the size, which stays in cache.
-    ids = encoded.ids.astype(np.uint8) if V <= 256 else encoded.ids
+    ids = encoded.symbols.astype(np.uint8, copy=False) if V <= 256 else encoded.symbols
     rank, suffix, bow = scorer.rank, scorer.suffix, scorer.bow
     before_first = scorer.first - 1  # + rank is the child's node
     # The state after a node: the node itself while it is a context, else its suffix.
@@ -127,7 +127,7 @@ def _walk(scorer: Scorer, encoded: Encoded, order: np.ndarray):
     lengths = encoded.symbols_per_name()[order]
     if len(lengths) == 0:
         return
-    position = (encoded.starts[order] + 1).astype(np.int32 if len(encoded.ids) < 2**31 else np.int64)
+    position = (encoded.starts[order] + 1).astype(np.int32 if len(ids) < 2**31 else np.int64)
     going = np.searchsorted(-lengths, -np.arange(1, int(lengths[0]) + 1), side="right")
     state = np.full(len(position), scorer.start, after.dtype)
     # Each step's arrays live in buffers made once (the first ``alive`` of each): no allocation

@@ -8,7 +8,6 @@ characters in sorted order; an optional last id is ``<unk>``, the class unknown 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -21,7 +20,6 @@ UNK_TOKEN = "<unk>"
 UNKNOWN_POLICIES = ("error", "skip", "unk")
 
 
-@dataclass
 class Encoded:
     """Names as one int array: ``[0, name1..., 0, name2..., 0]``.
 
@@ -29,11 +27,23 @@ class Encoded:
     ``history[j]`` is how many symbols of the same name precede target j, counting the start
     boundary, so an order-N model uses ``min(history, N-1)`` of them (KenLM's convention: one
     start symbol, contexts truncated there, never crossing into the previous name).
+
+    ``symbols`` holds the ids as given (``encode`` gives the smallest unsigned type that holds
+    them: one byte a symbol for most alphabets), which the counting and scoring fast paths read;
+    ``ids`` is the same as int64, made on first use, for code that does arithmetic with them.
     """
 
-    ids: np.ndarray  # int64, len = total symbols + 1
-    starts: np.ndarray  # index in ids of each name's start boundary
-    oov: int = 0  # characters outside the vocabulary (mapped to <unk> or skipped)
+    def __init__(self, ids: np.ndarray, starts: np.ndarray, oov: int = 0):
+        self.symbols = ids  # len = total symbols + 1
+        self.starts = starts  # index in ids of each name's start boundary
+        self.oov = oov  # characters outside the vocabulary (mapped to <unk> or skipped)
+        self._ids: np.ndarray | None = None
+
+    @property
+    def ids(self) -> np.ndarray:
+        if self._ids is None:
+            self._ids = self.symbols.astype(np.int64, copy=False)
+        return self._ids
 
     @property
     def n_names(self) -> int:
@@ -41,18 +51,21 @@ class Encoded:
 
     @property
     def n_targets(self) -> int:
-        return len(self.ids) - 1
+        return len(self.symbols) - 1
 
     def history(self) -> np.ndarray:
         """Symbols available as context before each target position 1..T (start boundary included)."""
-        positions = np.arange(len(self.ids), dtype=np.int64)
-        last_boundary = np.maximum.accumulate(np.where(self.ids == BOUNDARY, positions, 0))
+        positions = np.arange(len(self.symbols), dtype=np.int64)
+        last_boundary = np.maximum.accumulate(np.where(self.symbols == BOUNDARY, positions, 0))
         # Target j's name started at the last boundary strictly before j.
         return positions[1:] - last_boundary[:-1]
 
     def symbols_per_name(self) -> np.ndarray:
         """Scored symbols per name: its characters plus the end symbol."""
-        return np.diff(np.append(self.starts, len(self.ids) - 1))
+        return np.diff(np.append(self.starts, len(self.symbols) - 1))
+
+    def __repr__(self) -> str:
+        return f"Encoded({self.n_names} names, {self.n_targets} targets, oov={self.oov})"
 
 
 def code_points(names: Sequence[str]) -> np.ndarray:
@@ -149,13 +162,21 @@ class Vocabulary:
             raise NgramError("--unknown unk needs a model trained with an <unk> class (train with --unk)")
         codes = code_points(names) if codes is None else codes
         # A lookup table over code points (at most 0x110000 entries) maps the whole corpus in one
-        # gather, much faster than a binary search per character; -1 marks unknown characters.
-        table = np.full(int(codes.max()) + 1, -1, np.int64)
+        # gather, much faster than a binary search per character. Ids come out in the smallest
+        # unsigned type that holds them and a marker for unknown characters.
+        small = np.uint8 if self.size < 255 else (np.uint16 if self.size < 65535 else np.uint32)
+        missing = np.iinfo(small).max
+        table = np.full(max(int(codes.max()) + 1, 256), missing, small)
         known_points = self._codepoints[self._codepoints < len(table)]
         table[known_points] = np.searchsorted(self._codepoints, known_points) + 1
         table[10] = BOUNDARY  # a newline is never a vocabulary character
-        ids = table[codes]
-        unknown_mask = ids < 0
+        if codes.dtype == np.uint8 and small == np.uint8:
+            # Bytes to bytes: bytes.translate is several times faster than a numpy gather, which
+            # would first widen every index to 8 bytes.
+            ids = np.frombuffer(codes.tobytes().translate(table[:256].tobytes()), np.uint8)
+        else:
+            ids = table[codes]
+        unknown_mask = ids == missing
         oov = int(np.count_nonzero(unknown_mask))
         if oov:
             if unknown == "error":
@@ -169,6 +190,7 @@ class Vocabulary:
                     + (" or --unknown unk to score them as <unk>" if self.unk else "")
                 )
             if unknown == "unk":
+                ids = ids.copy()  # (a translated buffer is read-only)
                 ids[unknown_mask] = self.unk_id
             else:
                 ids = ids[~unknown_mask]
