@@ -28,8 +28,6 @@ from .errors import NgramError
 from .estimators import ESTIMATORS, make_estimator
 from .metrics import evaluate as evaluate_model
 from .metrics import explain as explain_model
-from .sampling import novelty as sample_novelty
-from .sampling import sample as sample_names
 from .training import train as train_model
 
 app = typer.Typer(
@@ -334,6 +332,9 @@ def sample(
 
     Example: ngram sample model.ngram -n 20 --seed 0 --temperature 0.8
     """
+    from .sampling import novelty as sample_novelty
+    from .sampling import sample as sample_names
+
     m = _load(model)
     names = sample_names(m, n=n, seed=seed, temperature=temperature, top_k=top_k, top_p=top_p,
                          prefix=prefix, min_len=min_len, max_len=max_len)

@@ -27,6 +27,7 @@ class Links:
     run_length: list[np.ndarray]  # per order n: how many siblings each run holds
     run_state: list[np.ndarray]  # per order n: node of each run's context (0, the empty context, at order 1)
     suffix: np.ndarray  # per node: the node of its longest proper suffix (0 for order 1 and node 0)
+    symbol: np.ndarray  # per node: its last symbol, in the smallest unsigned type that holds V
     first: np.ndarray  # per context node (orders 0..N-1): its first child's node, 0 if it has none
 
     @property
@@ -61,6 +62,8 @@ def _find_links(V: int, N: int, levels) -> Links | None:
     n_nodes, n_states = int(offset[N]), int(offset[N - 1])
     index = np.int32 if n_nodes < 2**31 else np.int64
     suffix = np.zeros(n_nodes, index)
+    symbol = np.zeros(n_nodes, np.min_scalar_type(V))
+    symbol[offset[0] : offset[1]] = levels[0].keys
     first = np.zeros(n_states, index)
     first[0] = offset[0]
     words = V <= 64 and hasattr(np, "bitwise_count")  # numpy >= 2.0
@@ -74,6 +77,7 @@ def _find_links(V: int, N: int, levels) -> Links | None:
         # One division for both (keys are non-negative; unsigned gives the shifts' type directly).
         contexts, w = np.divmod(keys.view(np.uint64), np.uint64(V))
         contexts = contexts.view(np.int64)
+        symbol[lo:hi] = w
         starts = np.flatnonzero(np.concatenate(([len(keys) > 0], contexts[1:] != contexts[:-1])))
         lengths = np.diff(np.append(starts, hi - lo))
         heads = contexts[starts]
@@ -104,7 +108,8 @@ def _find_links(V: int, N: int, levels) -> Links | None:
         run_start.append(starts)
         run_state.append(states)
         run_length.append(lengths)
-    return Links(offset=offset, run_start=run_start, run_length=run_length, run_state=run_state, suffix=suffix, first=first)
+    return Links(offset=offset, run_start=run_start, run_length=run_length, run_state=run_state, suffix=suffix,
+                 symbol=symbol, first=first)
 
 
 def context_positions(below: np.ndarray, heads: np.ndarray, V: int) -> np.ndarray | None:

@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.random  # noqa: F401  (numpy loads it on first use; here its import is not a draw's cost)
 
 from .errors import NgramError
 from .links import links
@@ -116,7 +117,7 @@ class SparseAutomaton:
         self.mask = (1 << shift) - 1
         index = np.int32 if (n_nodes << shift) < 2**31 else np.int64
         unk = model.vocabulary.unk_id
-        symbol = np.zeros(n_nodes, np.uint8 if V <= 256 else np.int64)
+        symbol = linked.symbol
         suffix = linked.suffix.astype(index, copy=False)
         cum = np.zeros(n_nodes)  # running sums of the children's probabilities within each run
         run = np.zeros(n_states, index)
@@ -126,8 +127,7 @@ class SparseAutomaton:
             # Nodes of order n, children of the states of order n-1 (the empty context for n = 1).
             level, lo, hi = levels[n - 1], int(offset[n - 1]), int(offset[n])
             plo, phi = (0, 1) if n == 1 else (int(offset[n - 2]), int(offset[n - 1]))
-            keys, sym = level.keys, symbol[lo:hi]
-            sym[:] = keys % V
+            sym = symbol[lo:hi]
             p = np.exp(level.logp)
             if unk is not None:
                 p[sym == unk] = 0.0  # <unk> is never drawn: its probability is left out of every sum

@@ -67,7 +67,7 @@ def build(model) -> Scorer | None:
             bow[lo:hi] = level.bow
         lengths = linked.run_lengths(n)
         place = np.arange(1, hi - lo + 1, dtype=np.int64) - np.repeat(linked.run_start[n - 1], lengths)
-        rank[linked.parents(n).astype(np.int64) * V + level.keys % V] = place
+        rank[linked.parents(n).astype(np.int64) * V + linked.symbol[lo:hi]] = place
     start = int(offset[0] + BOUNDARY) if N > 1 else 0
     return Scorer(V=V, first=linked.first, rank=rank, suffix=linked.suffix, logp=logp, bow=bow, n_states=n_states,
                   start=start, order_offsets=np.concatenate(([0], offset)))
