@@ -116,9 +116,9 @@ def _walk(scorer: Scorer, encoded: Encoded, order: np.ndarray):
     (neighbouring names share contexts, which keeps the table lookups in cache).
     """
     V = scorer.V
-    # Symbols and positions in the narrowest types that hold them: the per-step gathers then
-    # read from a corpus a fraction the size, which stays in cache.
-    ids = encoded.symbols.astype(np.uint8, copy=False) if V <= 256 else encoded.symbols
+    # Symbols (as ``encode`` made them: the narrowest type that holds them) and positions in
+    # int32: the per-step gathers then read from a corpus a fraction the size, which stays in cache.
+    ids = encoded.symbols
     rank, suffix, bow = scorer.rank, scorer.suffix, scorer.bow
     before_first = scorer.first - 1  # + rank is the child's node
     # The state after a node: the node itself while it is a context, else its suffix.
