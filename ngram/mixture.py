@@ -205,6 +205,7 @@ class ContextMixture:
     optionally split by that context's number of distinct followers (``follower_bins``)."""
 
     kind = "context"
+    capabilities = frozenset()
 
     def __init__(self, components: Sequence[Model], weights, estimator: dict | None = None, corpus: dict | None = None,
                  train_names: np.ndarray | None = None, follower_bins: Sequence[int] | None = None):
@@ -289,6 +290,7 @@ class NameMixture:
     """p(name) = Σ_k w_k p_k(name); a component with ``reverse`` reads names right to left."""
 
     kind = "name"
+    capabilities = frozenset()
 
     def __init__(self, components: Sequence, reverse: Sequence[bool], weights, estimator: dict | None = None,
                  corpus: dict | None = None, train_names: np.ndarray | None = None):

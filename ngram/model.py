@@ -124,6 +124,7 @@ class Model:
     estimator: dict = field(default_factory=dict)  # {"name": ..., settings..., report...}
     corpus: dict = field(default_factory=dict)  # what it was trained on (file, names, fingerprint)
     train_names: np.ndarray | None = None  # name_fingerprints of the training names
+    capabilities = frozenset({"levels"})  # ngram.protocol.LEVELS: one back-off table
 
     # ----- shape -------------------------------------------------------------------------
     @property

@@ -18,7 +18,7 @@ from .io import write_atomically
 from .model import Model
 
 LABELLED_CELLS = 60  # symbols per side up to which every cell of the heatmap shows its bigram and probability
-MISSING = "plotting needs matplotlib, which is not installed: pip install \"ngram[plot]\" (or pip install matplotlib)"
+MISSING = "plotting needs matplotlib, which is not installed: pip install \"ngram-names[plot]\" (or pip install matplotlib)"
 
 
 def _matplotlib():
