@@ -329,13 +329,13 @@ def read_text(source: str | os.PathLike, encoding: str = "utf-8", max_line: int 
             # Checked before decoding: a binary file (a model, an archive) would otherwise get
             # "not valid UTF-8, pass --encoding latin-1", which is the wrong advice.
             number = line + chunk[: chunk.index(b"\x00")].count(b"\n")
-            raise NgramError(f"{label}, line {number}: contains a NUL byte; this looks like a binary file "
-                             + ("(or UTF-16 text: pass --encoding utf-16), not a text file of names" if names else f"not {what}"))
+            raise NgramError(f"{label}, line {number}: contains a NUL byte; this looks like a binary file"
+                             + (" (or UTF-16 text: pass --encoding utf-16), not a text file of names" if names else f", not {what}"))
         pending = decoder.getstate()[0]
         try:
             piece = decoder.decode(chunk)
-        except UnicodeDecodeError as exc:
-            raise _decode_error(exc, pending + chunk, line, label, names) from None
+        except UnicodeError as exc:
+            raise _decode_error(exc, pending + chunk, line, label, what, encoding) from None
         if "\x00" in piece:
             number = line + piece[: piece.index("\x00")].count("\n")
             raise NgramError(f"{label}, line {number}: contains a NUL byte; this does not look like {what}")
@@ -344,18 +344,20 @@ def read_text(source: str | os.PathLike, encoding: str = "utf-8", max_line: int 
         line += piece.count("\n")
     try:
         parts.append(decoder.decode(b"", final=True))
-    except UnicodeDecodeError as exc:
-        raise _decode_error(exc, exc.object, line, label, names) from None
+    except UnicodeError as exc:
+        raise _decode_error(exc, getattr(exc, "object", b""), line, label, what, encoding) from None
     if not seen:
         raise NgramError(f"{label}: file is empty")
     text = "".join(parts)
     return text.removeprefix("\ufeff") if not utf8 else text, label
 
 
-def _decode_error(exc: UnicodeDecodeError, data: bytes, line: int, label: str, names: bool) -> NgramError:
+def _decode_error(exc: UnicodeError, data: bytes, line: int, label: str, what: str, encoding: str) -> NgramError:
+    advice = ("; pass --encoding (e.g. --encoding latin-1) if the file uses another encoding" if what == "a text file of names"
+              else f"; {what} is read as UTF-8")
+    if not isinstance(exc, UnicodeDecodeError):  # UTF-16 without a byte-order mark, say: no position
+        return NgramError(f"{label}: not valid {encoding.upper()} ({exc}){advice}")
     number = line + data[: exc.start].count(b"\n")
-    advice = ("; pass --encoding (e.g. --encoding latin-1) if the file uses another encoding" if names
-              else f"; {exc.encoding.upper()} is the only encoding read here")
     return NgramError(f"{label}, line {number}: not valid {exc.encoding.upper().replace('-SIG', '')} "
                       f"(byte 0x{data[exc.start]:02x}){advice}")
 
@@ -413,3 +415,6 @@ def _refuse_line(text: str, number: int, max_line: int, label: str, weighted: bo
         raise NgramError(f"{label}, line {number}: name of more than {max_line} characters is longer than --max-name-length "
                          f"{max_line} (the line goes on past {len(text)} characters); is this a list of names, one per line?")
     raise NgramError(f"{label}, line {number}: line of more than {max_line} characters; this is not {what}")
+
+
+ARPA = "an ARPA file"
