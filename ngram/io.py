@@ -25,7 +25,7 @@ import numpy as np
 from .counting import max_order_for
 from .errors import NgramError
 from .model import NAME_HASH, Level, Model
-from .validate import check_distributions
+from .validate import check_distributions, check_mixture_header
 from .vocabulary import Vocabulary
 
 FORMAT = "ngram-model"
@@ -289,6 +289,7 @@ def _from_arrays(arrays: dict[str, np.ndarray], label: str) -> Model:
     if isinstance(header, dict) and header.get("format") == "ngram-mixture":
         from .mixture import from_arrays
 
+        check_mixture_header(header, label)
         return from_arrays(header, arrays, label)
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise NgramError(f"{label}: not an ngram model file (format {header.get('format') if isinstance(header, dict) else None!r})")
@@ -297,7 +298,7 @@ def _from_arrays(arrays: dict[str, np.ndarray], label: str) -> Model:
     try:
         vocabulary = Vocabulary.from_json(header["vocabulary"])
         order = header["order"]
-        if not isinstance(order, int) or order < 1:
+        if type(order) is not int or order < 1:  # not isinstance: true is an int to Python
             raise ValueError
     except (KeyError, TypeError, ValueError, NgramError):
         raise NgramError(f"{label}: header has a bad vocabulary or order; the file is damaged") from None
