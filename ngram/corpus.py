@@ -336,12 +336,12 @@ def read_text(source: str | os.PathLike, encoding: str = "utf-8", max_line: int 
             piece = decoder.decode(chunk)
         except UnicodeError as exc:
             raise _decode_error(exc, pending + chunk, line, label, what, encoding) from None
-        if "\x00" in piece:
+        if not utf8 and "\x00" in piece:  # (UTF-8 bytes were checked above)
             number = line + piece[: piece.index("\x00")].count("\n")
             raise NgramError(f"{label}, line {number}: contains a NUL byte; this does not look like {what}")
-        carry_len = _check_lines(piece, carry, carry_len, line, max_line, label, weighted, what)
+        carry_len, newlines = _check_lines(piece, carry, carry_len, line, max_line, label, weighted, what)
         parts.append(piece)
-        line += piece.count("\n")
+        line += newlines
     try:
         parts.append(decoder.decode(b"", final=True))
     except UnicodeError as exc:
@@ -362,46 +362,50 @@ def _decode_error(exc: UnicodeError, data: bytes, line: int, label: str, what: s
                       f"(byte 0x{data[exc.start]:02x}){advice}")
 
 
-def _line_lengths(piece: str) -> tuple[np.ndarray, np.ndarray]:
-    """Positions of the newlines of ``piece`` and the length of each line they end (the first
-    counted from the start of ``piece``): one numpy pass, no Python work per line."""
+def _newlines(piece: str) -> np.ndarray:
+    """Positions of the newlines of ``piece``: one numpy pass, no Python work per line."""
     if piece.isascii():
         codes = np.frombuffer(piece.encode("ascii"), np.uint8)
     else:
         codes = np.frombuffer(piece.encode("utf-32-le", "surrogatepass"), np.uint32)
-    ends = np.flatnonzero(codes == 10)
-    return ends, np.diff(ends, prepend=-1) - 1
+    return np.flatnonzero(codes == 10)
 
 
 def _check_lines(piece: str, carry: list[str], carry_len: int, line: int, max_line: int, label: str,
-                 weighted: bool, what: str) -> int:
+                 weighted: bool, what: str) -> tuple[int, int]:
     """Refuse the first line of ``piece`` (with the ``carry`` of the line it continues) longer
-    than ``max_line``; return the length of the line left unfinished at its end."""
-    if carry_len + len(piece) <= max_line:  # the common case, nothing to look at
-        if "\n" in piece:
+    than ``max_line``; return the length of the line left unfinished at its end and the number
+    of newlines in ``piece``."""
+    if carry_len + len(piece) <= max_line:  # a small piece: no line in it can be too long
+        newlines = piece.count("\n")
+        if newlines:
             carry.clear()
-            carry.append(piece[piece.rindex("\n") + 1 :])
-            return len(carry[0])
-        carry.append(piece)
-        return carry_len + len(piece)
-    ends, lengths = _line_lengths(piece)
-    if len(ends):
-        lengths[0] += carry_len
-        for i in np.flatnonzero(lengths > max_line).tolist():
-            start = int(ends[i - 1]) + 1 if i else 0
-            text = ("".join(carry) if i == 0 else "") + piece[start : int(ends[i])]
-            _refuse_line(text, line + i, max_line, label, weighted, what, finished=True)
-        carry.clear()
-        carry_len = 0
-        piece = piece[int(ends[-1]) + 1 :]
-        line += len(ends)
+            carry_len = 0
+            piece = piece[piece.rindex("\n") + 1 :]
+    else:
+        ends = _newlines(piece)
+        newlines = len(ends)
+        if newlines:
+            longest = int(ends[0]) + carry_len
+            if newlines > 1:
+                longest = max(longest, int((ends[1:] - ends[:-1]).max()) - 1)
+            if longest > max_line:
+                lengths = np.diff(ends, prepend=-1) - 1
+                lengths[0] += carry_len
+                for i in np.flatnonzero(lengths > max_line).tolist():
+                    start = int(ends[i - 1]) + 1 if i else 0
+                    text = ("".join(carry) if i == 0 else "") + piece[start : int(ends[i])]
+                    _refuse_line(text, line + i, max_line, label, weighted, what, finished=True)
+            carry.clear()
+            carry_len = 0
+            piece = piece[int(ends[-1]) + 1 :]
     carry.append(piece)
     carry_len += len(piece)
     # An unfinished line: it can only grow. Past a margin for a CR and a weight it is too long
     # whatever follows (a blank line that long is no list of names either).
     if carry_len > max_line + (1 + 64 if weighted else 1):
-        _refuse_line("".join(carry), line, max_line, label, weighted, what, finished=False)
-    return carry_len
+        _refuse_line("".join(carry), line + newlines, max_line, label, weighted, what, finished=False)
+    return carry_len, newlines
 
 
 def _refuse_line(text: str, number: int, max_line: int, label: str, weighted: bool, what: str, finished: bool) -> None:
