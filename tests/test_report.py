@@ -226,6 +226,22 @@ def test_cli_writes_the_page_and_reports_in_strict_json(files):
     assert plain.stdout.startswith("wrote r.html") and "nats/symbol" in plain.stdout
 
 
+def test_cli_contract_help_and_infinite_loss_as_null_with_a_reason(files, capsys):
+    from ngram.cli import main
+
+    assert main(["report", "-h"]) == 0
+    help_text = capsys.readouterr().out
+    assert all(option in help_text for option in ("--json", "--quiet", "-q", "--output", "--max-names", "--samples", "--seed", "--train"))
+    (files / "tiny.txt").write_text("ab\nba\n", encoding="utf-8")
+    (files / "odd.txt").write_text("aa\n", encoding="utf-8")
+    assert main(["train", str(files / "tiny.txt"), "-N", "2", "-s", "mle", "-o", str(files / "mle.ngram"), "-q"]) == 0
+    capsys.readouterr()
+    assert main(["report", str(files / "mle.ngram"), str(files / "odd.txt"), "-o", str(files / "mle.html"), "--json"]) == 0
+    out = strict_json(capsys.readouterr().out)
+    assert out["nll_nats_per_symbol"] is None and "probability 0" in out["nll_nats_per_symbol_null_reason"]
+    assert page_data((files / "mle.html").read_text(encoding="utf-8"))["positions"]["surprisal_nats"][1] is None
+
+
 def test_cli_errors_are_one_line(files):
     (files / "bad.txt").write_text("anna\nzorro\n", encoding="utf-8")
     done = ngram("report", "m.ngram", "bad.txt", "-o", "bad.html", cwd=files)
@@ -354,3 +370,17 @@ def test_the_browser_checks_see_requests_script_errors_and_blocked_loads(browser
                         encoding="utf-8")
     read_page(browser, throwing)
     assert any("ReferenceError" in e for e in browser.console_errors())
+
+
+def test_an_impossible_symbol_reads_infinity_in_the_browser(browser, tmp_path):
+    (tmp_path / "tiny.txt").write_text("ab\nba\n", encoding="utf-8")
+    (tmp_path / "odd.txt").write_text("aa\nab\n", encoding="utf-8")
+    assert ngram("train", "tiny.txt", "-N", "2", "-s", "mle", "-o", "mle.ngram", "-q", cwd=tmp_path).returncode == 0
+    assert ngram("report", "mle.ngram", "odd.txt", "-o", "mle.html", "-q", cwd=tmp_path).returncode == 0
+    url = read_page(browser, tmp_path / "mle.html")
+    assert browser.console_errors() == [] and browser.requests() == [url]
+    assert browser.evaluate("document.getElementById('total-nll').textContent") == "\u221e"
+    assert browser.evaluate(ROWS) == [["aa", "\u221e", "\u221e"], ["ab", "2.0794", "0.6931"]]  # ln 8 = 3 x ln 2
+    assert "KL is infinite" in browser.evaluate("document.getElementById('split-block').innerText")
+    tip = browser.evaluate(_headless().FOCUS_CELL % json.dumps(["aa", 1]))
+    assert "surprisal \u221e nats" in tip

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 from typing import Optional
@@ -54,8 +55,10 @@ def report(
         keys = ("names", "names_shown", "symbols", "oov", "unknown_policy", "total_nll_nats", "nll_nats_per_symbol",
                 "cross_entropy_nats_per_symbol", "bits_per_symbol", "perplexity_per_symbol", "nll_nats_per_name")
         split = data_["split"] or {}
-        common.emit_json({"model": str(model), "data": corpus.source, "output": output, "bytes": size,
-                          **{k: summary[k] for k in keys},
+        # The page's data holds an infinite loss (a symbol of probability 0) as null; here it goes
+        # back to infinity so that the JSON says why it is null, as every verb's does.
+        numbers = {k: math.inf if summary[k] is None else summary[k] for k in keys}
+        common.emit_json({"model": str(model), "data": corpus.source, "output": output, "bytes": size, **numbers,
                           "entropy_nats_per_symbol": split.get("entropy_nats_per_symbol"),
                           "kl_nats_per_symbol": split.get("kl_nats_per_symbol"),
                           "samples": len(data_["samples"]["items"]), "seconds": time.perf_counter() - started})
