@@ -58,18 +58,11 @@ def _finite_list(values: np.ndarray, digits: int) -> list:
     return [float(v) if math.isfinite(v) else None for v in values.tolist()]
 
 
-def edit_distances(word: str, candidates: Sequence[str]) -> np.ndarray:
-    """Levenshtein distance from ``word`` to every candidate, vectorised over the candidates."""
-    if len(candidates) == 0:
-        return np.zeros(0, np.int64)
-    lengths = np.fromiter((len(c) for c in candidates), np.int64, len(candidates))
-    width = int(lengths.max())
-    table = np.full((len(candidates), max(width, 1)), -1, np.int64)
-    for i, c in enumerate(candidates):
-        table[i, : len(c)] = [ord(ch) for ch in c]
-    # previous[:, j] = distance between word[:i] and candidate[:j]; the DP runs over word's
-    # characters and the candidates' columns, every candidate at once.
-    previous = np.broadcast_to(np.arange(width + 1, dtype=np.int64), (len(candidates), width + 1)).copy()
+def _distances_to(word: str, table: np.ndarray) -> np.ndarray:
+    """Levenshtein distance from ``word`` to every row of ``table`` (code points of candidates
+    that all have the same length), vectorised over the candidates."""
+    width = table.shape[1]
+    previous = np.broadcast_to(np.arange(width + 1, dtype=np.int64), (len(table), width + 1)).copy()
     for i, ch in enumerate(word, start=1):
         current = np.empty_like(previous)
         current[:, 0] = i
@@ -77,17 +70,55 @@ def edit_distances(word: str, candidates: Sequence[str]) -> np.ndarray:
         for j in range(1, width + 1):
             current[:, j] = np.minimum(np.minimum(previous[:, j] + 1, current[:, j - 1] + 1), previous[:, j - 1] + cost[:, j - 1])
         previous = current
-    return previous[np.arange(len(candidates)), lengths]
+    return previous[:, width]
+
+
+class _ByLength:
+    """Candidates grouped by length, each group a table of code points."""
+
+    def __init__(self, candidates: Sequence[str]):
+        groups: dict[int, list[str]] = {}
+        for c in candidates:
+            groups.setdefault(len(c), []).append(c)
+        self.groups = {n: (words, np.array([[ord(ch) for ch in w] for w in words], np.int64).reshape(len(words), n))
+                       for n, words in groups.items()}
+
+    def nearest(self, word: str, keep: int) -> tuple[int | None, list[str]]:
+        """The smallest distance from ``word`` to a candidate and up to ``keep`` candidates at it.
+        Groups are visited by length difference, which bounds the distance from below, so most
+        of them are never computed."""
+        best, near = None, []
+        for n in sorted(self.groups, key=lambda n: (abs(n - len(word)), n)):
+            if best is not None and abs(n - len(word)) > best:
+                break
+            words, table = self.groups[n]
+            d = _distances_to(word, table)
+            low = int(d.min())
+            if best is None or low < best:
+                best, near = low, []
+            if low == best:
+                near += [words[i] for i in np.flatnonzero(d == low)[: keep - len(near)]]
+        return best, sorted(near)
+
+
+def edit_distances(word: str, candidates: Sequence[str]) -> np.ndarray:
+    """Levenshtein distance from ``word`` to every candidate."""
+    out = np.zeros(len(candidates), np.int64)
+    lengths = np.fromiter((len(c) for c in candidates), np.int64, len(candidates))
+    for n in np.unique(lengths):
+        rows = np.flatnonzero(lengths == n)
+        table = np.array([[ord(ch) for ch in candidates[i]] for i in rows], np.int64).reshape(len(rows), int(n))
+        out[rows] = _distances_to(word, table)
+    return out
 
 
 def nearest_names(samples: Sequence[str], train: Sequence[str], keep: int = 3) -> list[dict]:
-    """For each sample, its smallest edit distance to a training name and up to ``keep`` names at it."""
-    distinct = sorted(set(train))
+    """For each sample, its smallest edit distance to a training name and up to ``keep`` names at it
+    (sorted)."""
+    groups = _ByLength(sorted(set(train)))
     out = []
     for name in samples:
-        d = edit_distances(name, distinct)
-        best = int(d.min()) if len(d) else None
-        near = [distinct[i] for i in np.flatnonzero(d == best)[:keep]] if best is not None else []
+        best, near = groups.nearest(name, keep)
         out.append({"distance": best, "nearest": near})
     return out
 
