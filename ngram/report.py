@@ -174,9 +174,13 @@ def build(model, names: Sequence[str], *, source: str = "<names>", unknown: str 
     shown = names[:max_names]
     encoded = vocabulary.encode(shown, unknown=policy, line_numbers=line_numbers, source=source)
     ids = encoded.ids[1:]  # the target of every position
-    surprisal = -np.asarray(model.logprob_encoded(encoded), dtype=np.float64)
+    try:
+        surprisal, symbols_note = -np.asarray(model.logprob_encoded(encoded), dtype=np.float64), None
+        rows = next_symbol_rows(model, encoded)
+    except NgramError as exc:  # e.g. a whole-name mixture with a right-to-left component
+        surprisal, rows = None, None
+        symbols_note = f"this model gives no per-symbol probabilities ({exc}); each name's total is exact"
     history = np.minimum(encoded.history(), max(model.order - 1, 0))
-    rows = next_symbol_rows(model, encoded)
     k = min(TOP_SYMBOLS, model.V)
     top_ids = top_p = None
     if rows is not None:
@@ -216,13 +220,14 @@ def build(model, names: Sequence[str], *, source: str = "<names>", unknown: str 
         },
         "positions": {
             "symbol": [int(i) for i in ids],
-            "surprisal_nats": _finite_list(surprisal, 5),
+            "surprisal_nats": _finite_list(surprisal, 5) if surprisal is not None else None,
             "history": [int(h) for h in history],
             "top_ids": top_ids.ravel().tolist() if top_ids is not None else None,
             "top_p": _finite_list(top_p.ravel(), 6) if top_p is not None else None,
             "top_k": k,
         },
-        "rows_note": None if rows is not None else
+        "symbols_note": symbols_note,
+        "rows_note": None if rows is not None or symbols_note else
             "this model gives no next-symbol vectors, so only the true symbol's probability is shown",
     }
     data["samples"] = _samples(model, samples, seed, train, train_source)

@@ -384,3 +384,33 @@ def test_an_impossible_symbol_reads_infinity_in_the_browser(browser, tmp_path):
     assert "KL is infinite" in browser.evaluate("document.getElementById('split-block').innerText")
     tip = browser.evaluate(_headless().FOCUS_CELL % json.dumps(["aa", 1]))
     assert "surprisal \u221e nats" in tip
+
+
+class WholeNamesOnly:
+    """A model that gives only whole-name probabilities, as a whole-name mixture with a
+    right-to-left component does: no per-symbol values, no next-symbol vectors."""
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def _none(self, *args, **kwargs):
+        raise NgramError("whole names only")
+
+    logprob_encoded = row_logprobs = window_keys = logprob_keys = logprobs = probs = _none
+
+
+def test_a_model_with_whole_name_probabilities_only(model, browser, tmp_path):
+    data = report.build(WholeNamesOnly(model), HELD_OUT[:3], samples=0)
+    assert data["positions"]["surprisal_nats"] is None and "whole names only" in data["symbols_note"]
+    assert data["positions"]["top_ids"] is None and data["split"] is None and "whole names only" in data["split_note"]
+    assert data["names"]["nll_nats"] == evaluate(model, HELD_OUT[:3]).per_name_nll.tolist()
+    report.write(tmp_path / "whole.html", data)
+    url = read_page(browser, tmp_path / "whole.html")
+    assert browser.console_errors() == [] and browser.requests() == [url]
+    assert [r[1] for r in browser.evaluate(ROWS)] == [format(x, ".4f") for x in data["names"]["nll_nats"]]
+    tip = browser.evaluate(_headless().FOCUS_CELL % json.dumps([HELD_OUT[0], 1]))
+    assert "no per-symbol probabilities" in tip and "surprisal" not in tip
+    assert browser.evaluate("document.querySelector('.c').style.background") == "rgb(224, 224, 224)"
