@@ -18,6 +18,7 @@ from typing import Sequence
 
 import numpy as np
 
+from . import protocol
 from .errors import NgramError
 from .io import write_atomically
 from .metrics import evaluate, explain
@@ -123,6 +124,15 @@ def nearest_names(samples: Sequence[str], train: Sequence[str], keep: int = 3) -
     return out
 
 
+def _bounded_context(model) -> bool:
+    """Whether the model reads at most order - 1 symbols of context (back-off models, order
+    mixtures) rather than the whole prefix (a whole-name mixture)."""
+    bounded = getattr(protocol, "BOUNDED_CONTEXT", None)  # (declared once every model kind implements the protocol)
+    if bounded is not None:
+        return bounded in model.capabilities
+    return hasattr(model, "window_keys") and getattr(model, "kind", None) != "name"
+
+
 def _context_display(text: str, vocabulary) -> str:
     # metrics.explain writes the start boundary as "^"; the report shows it as the project does.
     if text.startswith("^") and "^" not in vocabulary.characters:
@@ -180,7 +190,9 @@ def build(model, names: Sequence[str], *, source: str = "<names>", unknown: str 
     except NgramError as exc:  # e.g. a whole-name mixture with a right-to-left component
         surprisal, rows = None, None
         symbols_note = f"this model gives no per-symbol probabilities ({exc}); each name's total is exact"
-    history = np.minimum(encoded.history(), max(model.order - 1, 0))
+    history = encoded.history()  # the context shown on hover: the model's window, or the whole prefix
+    if _bounded_context(model):
+        history = np.minimum(history, max(model.order - 1, 0))
     k = min(TOP_SYMBOLS, model.V)
     top_ids = top_p = None
     if rows is not None:
