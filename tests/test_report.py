@@ -165,7 +165,7 @@ def test_every_model_kind_gets_a_report(model):
         for cut, total in zip(name_slices(data), data["names"]["nll_nats"] if surprisal else []):
             assert sum(surprisal[cut]) == pytest.approx(total, abs=1e-4)
         assert (data["split"] is None) == bool(data["split_note"])
-        assert (data["positions"]["top_ids"] is None) == bool(data["rows_note"])
+        assert (data["positions"]["top_ids"] is None) == bool(data["rows_note"] or data["symbols_note"])
         page_data(report.render(data))  # strict JSON inside
 
 
