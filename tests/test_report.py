@@ -329,6 +329,15 @@ def test_the_page_in_headless_chromium(browser, files, tmp_path):
     assert browser.evaluate("document.getElementById('tip').style.display") == "block"
     assert "symbol 1 of" in browser.evaluate("document.getElementById('tip').innerText")
 
+    # The arrow keys walk the cells: right to the next symbol, down to the next name.
+    key = "(k) => document.activeElement.dispatchEvent(new KeyboardEvent('keydown', {key: k, bubbles: true}))"
+    browser.evaluate("document.querySelector('.name-row .c').focus()")
+    browser.evaluate(f"({key})('ArrowRight')")
+    assert "symbol 2 of" in browser.evaluate("document.getElementById('tip').innerText")
+    browser.evaluate(f"({key})('ArrowDown')")
+    focused = browser.evaluate("[document.activeElement.closest('.name-row').querySelector('.name').textContent, "
+                               "document.getElementById('tip').innerText]")
+    assert focused[0] == names[1] and f"name \u201c{names[1]}\u201d, symbol 2 of" in focused[1]
     # Sorting by total NLL, then per symbol, and the search box.
     browser.evaluate("document.getElementById('sort-total').click()")
     totals = [float(r[1]) for r in browser.evaluate(ROWS)]
