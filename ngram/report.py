@@ -47,11 +47,10 @@ def next_symbol_rows(model, encoded: Encoded) -> np.ndarray | None:
         return None
 
 
-def _finite(value: float, digits: int | None = None):
+def _finite(value: float) -> float | None:
+    """A number for strict JSON: infinity (a symbol of probability 0) becomes None."""
     value = float(value)
-    if not math.isfinite(value):
-        return None
-    return round(value, digits) if digits is not None else value
+    return value if math.isfinite(value) else None
 
 
 def _finite_list(values: np.ndarray, digits: int) -> list:
