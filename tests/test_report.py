@@ -169,6 +169,16 @@ def test_every_model_kind_gets_a_report(model):
         page_data(report.render(data))  # strict JSON inside
 
 
+def test_unknown_characters_as_unk_get_their_own_cells():
+    with_unk = train(TRAIN, order=3, estimator=make_estimator("add-k", k=0.1), unk=True)
+    data = report.build(with_unk, ["zanna", "bob"], samples=3, seed=1)  # <unk> is the default policy here
+    assert data["summary"]["unknown_policy"] == "unk" and data["summary"]["oov"] == 1
+    cut = name_slices(data)[0]
+    assert [data["symbols"][i] for i in data["positions"]["symbol"][cut]] == ["<unk>", "a", "n", "n", "a", "."]
+    assert data["names"]["nll_nats"] == evaluate(with_unk, ["zanna", "bob"], unknown="unk").per_name_nll.tolist()
+    assert all("\ufffd" not in item["name"] for item in data["samples"]["items"])  # samples never write <unk>
+
+
 def test_impossible_symbols_are_null_not_infinity():
     mle = train(["ab", "ba"], order=2, estimator=make_estimator("mle"))
     data = report.build(mle, ["aa", "ab"], samples=0)
