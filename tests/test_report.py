@@ -289,6 +289,7 @@ def read_page(browser, path):
 
 ROWS = "[...document.querySelectorAll('.name-row')].map(r => [r.querySelector('.name').textContent, " \
        "r.querySelector('.nll-total').textContent, r.querySelector('.nll-per').textContent])"
+TITLES = "[...document.querySelectorAll('.name-row .nll-total')].map(c => c.title)"
 
 
 def check_against_evaluate(browser, folder, model, test, expect_rows):
@@ -301,6 +302,8 @@ def check_against_evaluate(browser, folder, model, test, expect_rows):
     assert browser.evaluate("document.getElementById('cross-entropy').textContent") == printed
     rows = browser.evaluate(ROWS)
     assert len(rows) == expect_rows
+    # Hovering a name's total shows it to evaluate --per-name's 6 decimals: the same text.
+    assert browser.evaluate(TITLES) == [line.split("\t")[2] + " nats" for line in tsv[1:expect_rows + 1]]
     for (name, total, per), line, entry in zip(rows, tsv[1:], evaluated["per_name"]):
         tsv_name, symbols, nll = line.split("\t")
         assert name == tsv_name == entry["name"]
