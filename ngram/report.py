@@ -18,11 +18,11 @@ from typing import Sequence
 
 import numpy as np
 
-from . import protocol
 from .errors import NgramError
 from .io import write_atomically
 from .metrics import evaluate, explain
-from .vocabulary import BOUNDARY, Encoded
+from .protocol import BOUNDED_CONTEXT, LanguageModel
+from .vocabulary import Encoded
 
 DEFAULT_MAX_NAMES = 2000
 TOP_SYMBOLS = 5  # entries of the next-symbol vector shown on hover
@@ -32,17 +32,11 @@ WHY_SAME = ("averaged over held-out symbols, -ln p(next | context) is the cross-
             "next-symbol labels and the model's probability vectors, so the two are one number.")
 
 
-def next_symbol_rows(model, encoded: Encoded) -> np.ndarray | None:
+def next_symbol_rows(model: LanguageModel, encoded: Encoded) -> np.ndarray | None:
     """The whole next-symbol ln-vector at every target position (targets x V), or None when the
     model gives no next-symbol vectors (then the page shows only the true symbol's probability)."""
     try:
-        if hasattr(model, "row_logprobs"):
-            return np.asarray(model.row_logprobs(encoded), dtype=np.float64)
-        # Until every model kind has row_logprobs: the back-off lookup over every possible target.
-        keys, history = model.window_keys(encoded)
-        V = model.V
-        windows = (keys // V)[:, None] * V + np.arange(V, dtype=np.int64)[None, :]
-        return model.logprob_keys(windows.ravel(), np.repeat(history, V)).reshape(len(keys), V)
+        return np.asarray(model.row_logprobs(encoded), dtype=np.float64)
     except NgramError:
         return None
 
@@ -123,23 +117,7 @@ def nearest_names(samples: Sequence[str], train: Sequence[str], keep: int = 3) -
     return out
 
 
-def _bounded_context(model) -> bool:
-    """Whether the model reads at most order - 1 symbols of context (back-off models, order
-    mixtures) rather than the whole prefix (a whole-name mixture)."""
-    bounded = getattr(protocol, "BOUNDED_CONTEXT", None)  # (declared once every model kind implements the protocol)
-    if bounded is not None:
-        return bounded in model.capabilities
-    return hasattr(model, "window_keys") and getattr(model, "kind", None) != "name"
-
-
-def _context_display(text: str, vocabulary) -> str:
-    # metrics.explain writes the start boundary as "^"; the report shows it as the project does.
-    if text.startswith("^") and "^" not in vocabulary.characters:
-        return "." + text[1:]
-    return text
-
-
-def build(model, names: Sequence[str], *, source: str = "<names>", unknown: str | None = None,
+def build(model: LanguageModel, names: Sequence[str], *, source: str = "<names>", unknown: str | None = None,
           line_numbers: Sequence[int] | None = None, max_names: int = DEFAULT_MAX_NAMES, samples: int = 10,
           seed: int | None = 0, train: Sequence[str] | None = None, train_source: str | None = None,
           model_label: str = "model") -> dict:
@@ -167,7 +145,7 @@ def build(model, names: Sequence[str], *, source: str = "<names>", unknown: str 
             "entropy_nats_per_symbol": _finite(explanation.entropy),
             "kl_nats_per_symbol": _finite(explanation.kl),
             "top": [{
-                "context": _context_display(row["context"], vocabulary),
+                "context": row["context"],
                 "count": int(round(row["weight"] * positions)),
                 "share": _finite(row["weight"]),
                 "entropy_nats": _finite(row["entropy"]),
@@ -190,7 +168,7 @@ def build(model, names: Sequence[str], *, source: str = "<names>", unknown: str 
         surprisal, rows = None, None
         symbols_note = f"this model gives no per-symbol probabilities ({exc}); each name's total is exact"
     history = encoded.history()  # the context shown on hover: the model's window, or the whole prefix
-    if _bounded_context(model):
+    if BOUNDED_CONTEXT in model.capabilities:
         history = np.minimum(history, max(model.order - 1, 0))
     k = min(TOP_SYMBOLS, model.V)
     top_ids = top_p = None
