@@ -244,19 +244,19 @@ class NameMixture(Components, NameModel):
         return mixture_logprobs(np.stack(per, axis=1), self.weights)
 
     # ----- next-symbol questions: exact answers need prefix masses (not written yet) -----------
-    def _no_rows(self, what: str):
-        raise NgramError(f"{what} needs next-symbol probabilities, which a whole-name mixture does not compute yet "
-                         "(p(next | prefix) needs each component's mass of names with that prefix); "
-                         "use one of its left-to-right components")
+    def _no_rows(self):
+        raise NgramError("a whole-name mixture does not give next-symbol probabilities yet (p(next | prefix) needs "
+                         "each component's mass of the names that start with the prefix); use one of its "
+                         "left-to-right components")
 
     def logprobs(self, context: str = "", at_start: bool = True) -> np.ndarray:
-        self._no_rows("ngram probs")
+        self._no_rows()
 
     def row_logprobs(self, encoded: Encoded) -> np.ndarray:
-        self._no_rows("this view (e.g. evaluate --explain)")
+        self._no_rows()
 
     def logprob_encoded(self, encoded: Encoded) -> np.ndarray:
-        self._no_rows("per-symbol log-probabilities")
+        self._no_rows()
 
     def sample(self, n: int = 10, seed=None, temperature: float = 1.0, top_k=None, top_p=None, prefix: str = "",
                min_len: int = 0, max_len: int = 50) -> list[str]:
