@@ -90,7 +90,7 @@ class Evaluation:
             "nll_nats_per_symbol": self.nll,
             "cross_entropy_nats_per_symbol": self.cross_entropy,
             "bits_per_symbol": self.bits,
-            "perplexity": self.perplexity,
+            "perplexity_per_symbol": self.perplexity,
             **({"weighted": True} if self.weighted else {}),
         }
 

@@ -102,4 +102,4 @@ def test_perplexity_of_a_certain_model_is_finite(files, capsys):
     capsys.readouterr()
     assert main(["evaluate", str(tmp_path / "a.ngram"), str(val), "--json"]) == 0
     out = _strict(capsys.readouterr().out)
-    assert math.isfinite(out["perplexity"]) and out["nll_nats_per_symbol"] > 0
+    assert math.isfinite(out["perplexity_per_symbol"]) and out["nll_nats_per_symbol"] > 0
