@@ -35,7 +35,6 @@ import numpy as np
 from .base import NameModel, NextSymbolModel
 from .errors import NgramError
 from .mixing import em_weights, mixture_logprobs
-from .model import Model
 from .protocol import BOUNDED_CONTEXT, LanguageModel, require
 from .vocabulary import BOUNDARY, Encoded, Vocabulary
 
@@ -124,16 +123,6 @@ def _sample_rows(model, n: int, seed, temperature: float, top_k, top_p, prefix: 
     return names
 
 
-def _check_components(models: Sequence) -> Vocabulary:
-    if len(models) < 1:
-        raise NgramError("a mixture needs at least one component")
-    vocabulary = models[0].vocabulary
-    for m in models[1:]:
-        if m.vocabulary != vocabulary:
-            raise NgramError("mixture components must share one vocabulary")
-    return vocabulary
-
-
 def _check_weights(weights, shape) -> np.ndarray:
     weights = np.asarray(weights, dtype=np.float64)
     if weights.shape != shape or (weights < 0).any() or not np.allclose(weights.sum(axis=-1), 1.0, atol=1e-9):
@@ -142,9 +131,35 @@ def _check_weights(weights, shape) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------------------------
+# Both mixtures
+# ----------------------------------------------------------------------------------------------
+class Components:
+    """What both mixtures share: their components (one vocabulary), order, and provenance."""
+
+    def _take(self, components: Sequence[LanguageModel], estimator: dict, corpus: dict | None,
+              train_names: np.ndarray | None) -> None:
+        self.components = list(components)
+        if not self.components:
+            raise NgramError("a mixture needs at least one component")
+        self.vocabulary = self.components[0].vocabulary
+        if any(m.vocabulary != self.vocabulary for m in self.components[1:]):
+            raise NgramError("mixture components must share one vocabulary")
+        self.order = max(m.order for m in self.components)
+        self.estimator = estimator
+        self.corpus = corpus or dict(self.components[0].corpus)
+        self.train_names = train_names if train_names is not None else self.components[0].train_names
+
+    def _largest(self) -> LanguageModel:
+        return max(self.components, key=lambda m: m.order)
+
+    def n_ngrams(self) -> list[int]:
+        return self._largest().n_ngrams()
+
+
+# ----------------------------------------------------------------------------------------------
 # Order mixture
 # ----------------------------------------------------------------------------------------------
-class ContextMixture(NextSymbolModel):
+class ContextMixture(Components, NextSymbolModel):
     """Σ_k λ[b(h), k] p_k(w | h), b(h) = length of the longest context of h seen in training,
     optionally split by that context's number of distinct followers (``follower_bins``)."""
 
@@ -153,24 +168,16 @@ class ContextMixture(NextSymbolModel):
 
     def __init__(self, components: Sequence[LanguageModel], weights, estimator: dict | None = None, corpus: dict | None = None,
                  train_names: np.ndarray | None = None, follower_bins: Sequence[int] | None = None):
-        self.components = list(components)
-        self.vocabulary = _check_components(self.components)
+        self._take(components, estimator or {"name": "order-mixture"}, corpus, train_names)
         for m in self.components:
             require(m, BOUNDED_CONTEXT, "order mixture", f"a component is a {m.describe()}, which has no bounded-context rows")
-        self.order = max(m.order for m in self.components)
         self.follower_bins = [int(b) for b in follower_bins] if follower_bins else []
         self.weights = _check_weights(weights, (n_buckets(self.order, self.follower_bins), len(self.components)))
-        self.estimator = estimator or {"name": "order-mixture"}
-        self.corpus = corpus or dict(self.components[0].corpus)
-        self.train_names = train_names if train_names is not None else self.components[0].train_names
         # Seen contexts of each length, from the highest-order component (its n-grams are the
         # counted ones, a superset of every other component's).
-        top = max(self.components, key=lambda m: m.order)
+        top = self._largest()
         self._contexts = [np.unique(np.concatenate(top.stored_keys(n + 1)) // self.V, return_counts=True)
                           for n in range(1, top.order)]
-
-    def n_ngrams(self) -> list[int]:
-        return max(self.components, key=lambda m: m.order).n_ngrams()
 
     def stored_keys(self, n: int) -> list[np.ndarray]:
         """The components' stored n-grams: the weight bucket, too, only changes at a stored context."""
@@ -213,7 +220,7 @@ class ContextMixture(NextSymbolModel):
 # ----------------------------------------------------------------------------------------------
 # Whole-name mixture
 # ----------------------------------------------------------------------------------------------
-class NameMixture(NameModel):
+class NameMixture(Components, NameModel):
     """p(name) = Σ_k w_k p_k(name); a component with ``reverse`` reads names right to left."""
 
     kind = "name"
@@ -221,19 +228,11 @@ class NameMixture(NameModel):
 
     def __init__(self, components: Sequence[LanguageModel], reverse: Sequence[bool], weights, estimator: dict | None = None,
                  corpus: dict | None = None, train_names: np.ndarray | None = None):
-        self.components = list(components)
+        self._take(components, estimator or {"name": "name-mixture"}, corpus, train_names)
         self.reverse = [bool(r) for r in reverse]
         if len(self.reverse) != len(self.components):
             raise NgramError("give one direction per mixture component")
-        self.vocabulary = _check_components(self.components)
-        self.order = max(m.order for m in self.components)
         self.weights = _check_weights(weights, (len(self.components),))
-        self.estimator = estimator or {"name": "name-mixture"}
-        self.corpus = corpus or dict(self.components[0].corpus)
-        self.train_names = train_names if train_names is not None else self.components[0].train_names
-
-    def n_ngrams(self) -> list[int]:
-        return max(self.components, key=lambda m: m.order).n_ngrams()
 
     def name_components(self) -> list:
         return [(float(w), m, r) for w, m, r in zip(self.weights, self.components, self.reverse)]
@@ -245,19 +244,19 @@ class NameMixture(NameModel):
         return mixture_logprobs(np.stack(per, axis=1), self.weights)
 
     # ----- next-symbol questions: exact answers need prefix masses (not written yet) -----------
-    def _no_rows(self, what: str):
-        raise NgramError(f"{what} needs next-symbol probabilities, which a whole-name mixture does not compute yet "
-                         "(p(next | prefix) needs each component's mass of names with that prefix); "
-                         "use one of its left-to-right components")
+    def _no_rows(self):
+        raise NgramError("a whole-name mixture does not give next-symbol probabilities yet (p(next | prefix) needs "
+                         "each component's mass of the names that start with the prefix); use one of its "
+                         "left-to-right components")
 
     def logprobs(self, context: str = "", at_start: bool = True) -> np.ndarray:
-        self._no_rows("ngram probs")
+        self._no_rows()
 
     def row_logprobs(self, encoded: Encoded) -> np.ndarray:
-        self._no_rows("this view (e.g. evaluate --explain)")
+        self._no_rows()
 
     def logprob_encoded(self, encoded: Encoded) -> np.ndarray:
-        self._no_rows("per-symbol log-probabilities")
+        self._no_rows()
 
     def sample(self, n: int = 10, seed=None, temperature: float = 1.0, top_k=None, top_p=None, prefix: str = "",
                min_len: int = 0, max_len: int = 50) -> list[str]:
