@@ -120,22 +120,6 @@ def check_follower_bins(bins, label: str) -> list[int]:
     return list(bins)
 
 
-def check_mixture_header(header: dict, label: str) -> None:
-    """The settings of every context mixture in a mixture file's (nested) description that a
-    loader passes on unchecked (today: ``follower_bins``). The rest of the description is left to
-    the loader, which reports its own damage."""
-    stack = [(header.get("model") if isinstance(header, dict) else None, 0)]
-    while stack:
-        description, depth = stack.pop()
-        if not isinstance(description, dict) or depth > 8:
-            continue
-        if description.get("type") == "context":
-            check_follower_bins(description.get("follower_bins"), label)
-        components = description.get("components")
-        if isinstance(components, list):
-            stack.extend((c, depth + 1) for c in components)
-
-
 def check_heldout(vocabulary: Vocabulary, names, label: str = "held-out names") -> int:
     """Held-out names (for tuning or mixing) checked against a model's vocabulary: a one-line
     error when there are none, or when they share no character with it (every score would come
