@@ -207,9 +207,10 @@ def _level(entries, n: int, order: int, ids: dict[str, int], V: int, label: str)
     start_bow = None
     for row, (line, fields) in enumerate(entries):
         where = f"{label}, line {line}"
-        if len(fields) > n + 1 and not _numeric(fields[-1]):
+        if (len(fields) == n + 2 and not _numeric(fields[-1])) or len(fields) > n + 2:
             # "p a b c" in the 2-grams: the last word would otherwise be read as a back-off weight
-            raise NgramError(f"{where}: {len(fields) - 1} words in the \\{n}-grams: section ({' '.join(fields[1:])!r}); "
+            words = fields[1:-1] if len(fields) > n + 2 and _numeric(fields[-1]) else fields[1:]
+            raise NgramError(f"{where}: {len(words)} words in the \\{n}-grams: section ({' '.join(words)!r}); "
                              f"a {n}-gram line needs a probability, {n} words and maybe a back-off weight")
         if len(fields) not in (n + 1, n + 2):
             raise NgramError(f"{where}: a {n}-gram line needs a probability, {n} words and maybe a back-off weight")
