@@ -25,7 +25,7 @@ import numpy as np
 from .corpus import DEFAULT_MAX_NAME_LENGTH, decode_text, parse_names, source_label
 from .counting import Counts, check_order
 from .errors import NgramError
-from .streaming import (BYTES_PER_SYMBOL, MIN_BLOCK_BYTES, PROGRESS, Partial, _check_streamable, count_partial,
+from .streaming import (BYTES_PER_SYMBOL, MIN_BLOCK_BYTES, PROGRESS, Partial, check_streamable, count_partial,
                         finish_model, iter_blocks, parse_size, scan_corpus)
 from .vocabulary import Vocabulary
 
@@ -80,7 +80,7 @@ def count_ngrams_dask(source, order: int, vocabulary: Vocabulary, client, block_
     """
     distributed = _distributed()
     check_order(order, vocabulary.size)
-    _check_streamable(encoding)
+    check_streamable(encoding)
     label = source_label(source)
     if in_flight is None:
         in_flight = 2 * max(1, len(client.scheduler_info().get("workers", {}))) + 1
@@ -147,7 +147,7 @@ def train_dask(source, order: int = 4, estimator=None, unk: bool = False, schedu
     memory each counting task may use, which sets the block size.
     """
     block_bytes = max(MIN_BLOCK_BYTES, parse_size(memory_bytes) // 2 // BYTES_PER_SYMBOL)
-    _check_streamable(encoding)
+    check_streamable(encoding)
     own = client is None
     if own:
         client, cluster = connect(scheduler)

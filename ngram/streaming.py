@@ -32,6 +32,7 @@ from .corpus import COMPRESSED_SUFFIXES, DEFAULT_MAX_NAME_LENGTH, decode_text, p
 from .counting import Counts, check_order, count_ngrams
 from .errors import NgramError
 from .model import name_fingerprints
+from .provenance import CorpusInfo, finish
 from .vocabulary import Vocabulary
 
 # Memory per symbol of a block while it is counted. tracemalloc sees about 45 bytes (the names
@@ -90,7 +91,7 @@ class Budget:
 
 # ----- reading in blocks ----------------------------------------------------------------------
 
-def _check_streamable(encoding: str) -> None:
+def check_streamable(encoding: str) -> None:
     try:
         newline = "\n".encode(encoding)
     except LookupError:
@@ -150,7 +151,7 @@ def iter_name_chunks(source, block_bytes: int, lowercase: bool = False, encoding
     weights. ``source`` may also be a sequence or iterable of names (already parsed), which is
     cut into chunks of about ``block_bytes``."""
     if isinstance(source, (str, os.PathLike)):
-        _check_streamable(encoding)
+        check_streamable(encoding)
         label = source_label(source)
         for data, first_line in iter_blocks(source, block_bytes, max_name_length, copy_to, progress):
             text = decode_text(data, label, encoding, first_line=first_line)
@@ -181,6 +182,11 @@ class Scan:
     sha256: str = ""
     copy: Path | None = None  # where standard input was copied, for the second pass
     total_weight: float | None = None  # weighted corpora: the sum of the weights
+
+    def corpus_info(self, fingerprints: np.ndarray | None) -> CorpusInfo:
+        """What the model records of this corpus (``provenance.finish``)."""
+        return CorpusInfo(source=self.source, names=self.names, symbols=self.symbols, sha256=self.sha256,
+                          total_weight=self.total_weight, fingerprints=fingerprints)
 
 
 def scan_corpus(source, block_bytes: int = 1 << 24, lowercase: bool = False, encoding: str = "utf-8",
@@ -456,10 +462,7 @@ def finish_model(counts: Counts, hashes: np.ndarray, vocabulary: Vocabulary, sca
 
     estimator = estimator if estimator is not None else AddK(0.1)
     model = prune_model(estimator.fit(counts, vocabulary), counts, prune, prune_entropy)
-    model.corpus = {"source": scan.source, "names": scan.names, "symbols": scan.symbols, "sha256": scan.sha256,
-                    **({"total_weight": scan.total_weight} if scan.total_weight is not None else {})}
-    model.train_names = hashes
-    return model
+    return finish(model, scan.corpus_info(hashes))
 
 
 def train_streaming(source, order: int = 4, estimator=None, unk: bool = False, memory_bytes: "int | str | Budget" = "1G",
