@@ -312,6 +312,18 @@ class _RunReader:
 
 def merge_runs(key_paths: list[Path], value_paths: list[Path] | None, window: int, out_dir: Path,
                dtype_keys=np.int64) -> tuple[np.ndarray, np.ndarray | None]:
+    """``merge_runs_to_files`` into ``out_dir``, read back as arrays (the files removed)."""
+    out_keys, out_values = out_dir / "merged-keys.bin", out_dir / "merged-values.bin"
+    n_out, value_dtype = merge_runs_to_files(key_paths, value_paths, window, out_keys, out_values, dtype_keys)
+    keys = np.fromfile(out_keys, dtype_keys, n_out)
+    values = np.fromfile(out_values, value_dtype, n_out) if value_dtype is not None else None
+    out_keys.unlink()
+    out_values.unlink(missing_ok=True)
+    return keys, values
+
+
+def merge_runs_to_files(key_paths: list[Path], value_paths: list[Path] | None, window: int, out_keys: Path,
+                        out_values: Path, dtype_keys=np.int64) -> tuple[int, np.dtype | None]:
     """k-way merge of sorted unique runs on disk into one sorted array (values added).
 
     Each step reads at most ``window`` more elements of each run, takes from every run the keys up
@@ -322,7 +334,6 @@ def merge_runs(key_paths: list[Path], value_paths: list[Path] | None, window: in
     values_in = [_RunReader(p) for p in value_paths] if value_paths is not None else None
     buffers_k = [np.zeros(0, dtype_keys) for _ in keys_in]
     buffers_v = [np.zeros(0, r.dtype) for r in values_in] if values_in is not None else None
-    out_keys, out_values = out_dir / "merged-keys.bin", out_dir / "merged-values.bin"
     n_out = 0
     value_dtype = np.result_type(*[r.dtype for r in values_in]) if values_in is not None else None
     with open(out_keys, "wb") as fk, open(out_values, "wb") as fv:
@@ -352,11 +363,7 @@ def merge_runs(key_paths: list[Path], value_paths: list[Path] | None, window: in
             n_out += len(merged_k)
     for reader in keys_in + (values_in or []):
         reader.close()
-    keys = np.fromfile(out_keys, dtype_keys, n_out)
-    values = np.fromfile(out_values, value_dtype, n_out) if values_in is not None else None
-    out_keys.unlink()
-    out_values.unlink()
-    return keys, values
+    return n_out, value_dtype
 
 
 class _Spiller:
@@ -410,18 +417,43 @@ class _Spiller:
         if self.runs == 0:
             return self.current
         self.spill()
+        return self._merge(None)
+
+    def result_on_disk(self, out: Path) -> tuple[list[int], np.dtype, np.ndarray]:
+        """The merged counts written to ``out``/keys{n}.bin and counts{n}.bin (raw arrays) rather
+        than returned: (n-grams per order, the counts' type, the sorted unique name hashes)."""
+        if self.runs == 0:
+            part = self.current
+            if part is None:
+                raise NgramError("no names to count")
+            for n in range(1, self.order + 1):
+                part.keys[n - 1].tofile(out / f"keys{n}.bin")
+                part.counts[n - 1].tofile(out / f"counts{n}.bin")
+            return [len(k) for k in part.keys], part.counts[0].dtype, part.hashes
+        self.spill()
+        return self._merge(out)
+
+    def _merge(self, out: Path | None):
         window = self.budget.window(self.runs)
         runs = range(self.runs)
-        keys, counts = [], []
+        keys, counts, lengths, dtype = [], [], [], None
         for n in range(1, self.order + 1):
-            k, c = merge_runs([self._path(r, f"keys{n}") for r in runs], [self._path(r, f"counts{n}") for r in runs],
-                              window, self.folder)
+            key_paths = [self._path(r, f"keys{n}") for r in runs]
+            count_paths = [self._path(r, f"counts{n}") for r in runs]
+            if out is not None:
+                length, dtype = merge_runs_to_files(key_paths, count_paths, window, out / f"keys{n}.bin", out / f"counts{n}.bin")
+                k, c = None, None
+                lengths.append(length)
+            else:
+                k, c = merge_runs(key_paths, count_paths, window, self.folder)
             for r in runs:  # free the disk as we go
                 self._path(r, f"keys{n}").unlink()
                 self._path(r, f"counts{n}").unlink()
             keys.append(k)
             counts.append(c)
         hashes, _ = merge_runs([self._path(r, "hashes") for r in runs], None, window, self.folder, np.uint64)
+        if out is not None:
+            return lengths, dtype, hashes
         return Partial(keys, counts, hashes)
 
 
@@ -436,22 +468,42 @@ def count_ngrams_streaming(source, order: int, vocabulary: Vocabulary, memory_by
     (``scan_corpus`` finds it). The final counts themselves must fit in memory; the budget covers
     the corpus and the counting work.
     """
-    check_order(order, vocabulary.size)
-    budget = Budget.of(memory_bytes)
     folder = Path(tempfile.mkdtemp(prefix="ngram-runs-", dir=tmpdir))
     try:
-        spiller = _Spiller(order, budget, folder)
-        chunks = iter_name_chunks(source, budget.block_bytes, lowercase, encoding, max_name_length, progress=progress,
-                                  weighted=weighted)
-        for names, _, weights in chunks:
-            if names:
-                spiller.add(count_partial(names, order, vocabulary, weights))
-        part = spiller.result()
+        part = _count_blocks(source, order, vocabulary, memory_bytes, folder, progress, lowercase, encoding,
+                             max_name_length, weighted).result()
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     if part is None:
         raise NgramError("no names to count")
     return Counts(order=order, vocab_size=vocabulary.size, keys=part.keys, counts=part.counts), part.hashes
+
+
+def count_ngrams_to_disk(source, order: int, vocabulary: Vocabulary, memory_bytes: "int | str | Budget", out: Path,
+                         progress: PROGRESS | None = None, lowercase: bool = False, encoding: str = "utf-8",
+                         max_name_length: int = DEFAULT_MAX_NAME_LENGTH, weighted: bool = False):
+    """``count_ngrams_streaming`` with the merged counts left on disk: ``out``/keys{n}.bin (int64)
+    and counts{n}.bin, raw sorted arrays, so they never need to fit in memory. Returns (n-grams
+    per order, the counts' type, the sorted unique name fingerprints)."""
+    folder = Path(tempfile.mkdtemp(prefix="ngram-runs-", dir=out))
+    try:
+        return _count_blocks(source, order, vocabulary, memory_bytes, folder, progress, lowercase, encoding,
+                             max_name_length, weighted).result_on_disk(out)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _count_blocks(source, order, vocabulary, memory_bytes, folder, progress, lowercase, encoding, max_name_length,
+                  weighted) -> "_Spiller":
+    check_order(order, vocabulary.size)
+    budget = Budget.of(memory_bytes)
+    spiller = _Spiller(order, budget, folder)
+    chunks = iter_name_chunks(source, budget.block_bytes, lowercase, encoding, max_name_length, progress=progress,
+                              weighted=weighted)
+    for names, _, weights in chunks:
+        if names:
+            spiller.add(count_partial(names, order, vocabulary, weights))
+    return spiller
 
 
 def finish_model(counts: Counts, hashes: np.ndarray, vocabulary: Vocabulary, scan: Scan, estimator=None,

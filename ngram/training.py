@@ -18,11 +18,13 @@ from .corpus import COMPRESSED_SUFFIXES, DEFAULT_MAX_NAME_LENGTH, Corpus, read_n
 from .counting import check_order, count_ngrams
 from .dask_engine import train_dask
 from .errors import NgramError
+from .external import supports, train_to_file
+from .io import save
 from .estimators import AddK, Estimator
 from .model import Model
 from .provenance import CorpusInfo, finish, fingerprint_of_code_points
 from .pruning import prune_model
-from .streaming import parse_size, train_streaming
+from .streaming import Budget, Scan, parse_size, scan_corpus, train_streaming
 from .vocabulary import Vocabulary, code_points
 
 
@@ -99,13 +101,14 @@ class TrainingSummary:
     blank_lines: int
     seconds: float = 0.0
     scheduler: str | None = None
+    ngrams_per_order: list[int] = field(default_factory=list)
     corpus: Corpus | None = field(default=None, repr=False)
 
     def as_dict(self) -> dict:
         """JSON-ready (units in the keys)."""
         return {"engine": self.engine, "memory_bytes": self.memory_bytes, "engine_reason": self.reason,
                 "corpus": self.source, "names": self.names, "symbols": self.symbols, "blank_lines": self.blank_lines,
-                "seconds": self.seconds, **({"scheduler": self.scheduler} if self.scheduler else {})}
+                "ngrams_per_order": list(self.ngrams_per_order), "seconds": self.seconds, **({"scheduler": self.scheduler} if self.scheduler else {})}
 
 
 def machine_memory() -> tuple[int, int]:
@@ -163,7 +166,7 @@ def choose_engine(source, engine: str = "auto", memory: int | str | None = None,
         raise NgramError("a scheduler is for the dask engine")
     if scheduler:
         engine = "dask"
-    budget = parse_size(memory) if memory is not None else None
+    budget = None if memory is None else memory.memory_bytes if isinstance(memory, Budget) else parse_size(memory)
     if engine == "memory":
         if budget is not None:
             raise NgramError("a memory budget is for the streaming and dask engines; drop engine memory (or the budget)")
@@ -198,7 +201,8 @@ def train_file(source, order: int = 4, estimator: Estimator | None = None, *, en
                prune: Sequence[int] | str | None = None, prune_entropy: float | None = None,
                tmpdir: str | os.PathLike | None = None, scheduler: str | None = None, client=None,
                progress: Callable | None = None, count_progress: Callable[[Iterable], Iterable] | None = None,
-               machine: tuple[int, int] | None = None) -> tuple[Model, TrainingSummary]:
+               machine: tuple[int, int] | None = None, output: str | os.PathLike | None = None,
+               ) -> tuple[Model | None, TrainingSummary]:
     """Train on a corpus file (``"-"`` = standard input) with the engine ``choose_engine`` picks.
 
     Every engine gives the same model to the last bit. Returns the model (corpus recorded by
@@ -206,6 +210,13 @@ def train_file(source, order: int = 4, estimator: Estimator | None = None, *, en
     ``progress`` is a tqdm-like factory ``progress(total=, desc=)`` for the streaming and Dask
     engines' reading; ``count_progress`` wraps the in-memory engine's loop over orders.
     ``client`` (a ``distributed.Client``) or ``scheduler`` selects the dask engine's cluster.
+
+    ``output``: also write the model file there. With the streaming engine and an estimator of the
+    discounting family (absolute, Kneser-Ney, modified Kneser-Ney; interpolated, no pruning) the
+    whole run then stays within the budget: counts stay on disk, the estimator reads them order
+    by order and the file is written as the model is made (``ngram.external``), and the model is
+    not returned (None; load the file to use it). Otherwise the final counts and the model must
+    fit in memory besides the budget, and the summary says so.
     """
     started = time.perf_counter()
     chosen, budget, reason = choose_engine(source, "dask" if client is not None and engine == "auto" else engine,
@@ -215,16 +226,39 @@ def train_file(source, order: int = 4, estimator: Estimator | None = None, *, en
         model = train(data, order=order, estimator=estimator, unk=unk, weights=data.weights, source=data.source,
                       progress=count_progress, prune=prune, prune_entropy=prune_entropy)
         summary = TrainingSummary("memory", None, reason, data.source, len(data), int(model.corpus["symbols"]),
-                                  data.blank_lines, corpus=data)
+                                  data.blank_lines, corpus=data, ngrams_per_order=model.n_ngrams())
     else:
-        settings = dict(order=order, estimator=estimator, unk=unk, memory_bytes=budget, lowercase=lowercase,
+        settings = dict(order=order, estimator=estimator, unk=unk, memory_bytes=memory if isinstance(memory, Budget) else budget, lowercase=lowercase,
                         encoding=encoding, max_name_length=max_name_length, progress=progress, prune=prune,
                         prune_entropy=prune_entropy, tmpdir=tmpdir, weighted=weighted)
+        ngrams = None
         if chosen == "dask":
             model, scan = train_dask(source, scheduler=scheduler, client=client, **settings)
+        elif output is not None and supports(estimator, prune, prune_entropy, weighted):
+            model, (scan, ngrams) = None, _train_streaming_to_file(source, output, settings)
+            reason += "; counts, estimate and model file on disk: the budget holds for the whole run"
         else:
             model, scan = train_streaming(source, **settings)
+            reason += "; the budget bounds reading and counting (this estimator needs the final counts in memory)"
         summary = TrainingSummary(chosen, budget, reason, scan.source, scan.names, scan.symbols, scan.blank_lines,
-                                  scheduler=scheduler)
+                                  scheduler=scheduler, ngrams_per_order=ngrams or model.n_ngrams())
+    if model is not None and output is not None:
+        save(model, output)
     summary.seconds = time.perf_counter() - started
     return model, summary
+
+
+def _train_streaming_to_file(source, output, settings: dict) -> tuple[Scan, list[int]]:
+    """The streaming engine with counts and estimate on disk (``ngram.external``)."""
+    budget = Budget.of(settings["memory_bytes"])
+    text = {key: settings[key] for key in ("lowercase", "encoding", "max_name_length", "weighted")}
+    scan = scan_corpus(source, budget.block_bytes, tmpdir=settings["tmpdir"], progress=settings["progress"], **text)
+    try:
+        vocabulary = Vocabulary(scan.characters, unk=settings["unk"])
+        check_order(settings["order"], vocabulary.size)
+        ngrams = train_to_file(scan.copy or source, output, settings["order"], settings["estimator"], vocabulary, scan,
+                               budget, settings["tmpdir"], settings["progress"], **text)
+    finally:
+        if scan.copy is not None:
+            scan.copy.unlink(missing_ok=True)
+    return scan, ngrams
