@@ -51,44 +51,55 @@ def supports(estimator, prune=None, prune_entropy=None, weighted: bool = False) 
 
 
 class _Runs:
-    """One order's sorted arrays on disk, read in windows with plain reads (nothing mapped)."""
+    """Sorted arrays of every order on disk (``{what}{n}.bin``), read in windows or slices with
+    plain reads (nothing memory-mapped, so nothing read stays resident)."""
 
-    def __init__(self, folder: Path, order: int, lengths: list[int], count_dtype):
-        self.folder, self.order, self.lengths, self.count_dtype = folder, order, lengths, np.dtype(count_dtype)
+    def __init__(self, folder: Path, order: int, lengths: list[int], count_dtype, n_hashes: int, dtype):
+        self.folder, self.order, self.lengths = folder, order, lengths
+        self.types = {"keys": np.dtype(np.int64), "counts": np.dtype(count_dtype), "adjusted": np.dtype(np.int64),
+                      "p": np.dtype(dtype), "lower": np.dtype(dtype), "logp": np.dtype(np.float64),
+                      "contexts": np.dtype(np.int64), "bow": np.dtype(np.float64)}
+        self.n_hashes = n_hashes
 
-    def path(self, what: str, n: int) -> Path:
-        return self.folder / f"{what}{n}.bin"
+    def path(self, what: str, n: int | None = None) -> Path:
+        return self.folder / (f"{what}{n}.bin" if n is not None else f"{what}.bin")
 
-    def dtype(self, what: str):
-        return {"keys": np.int64, "counts": self.count_dtype, "adjusted": np.int64}.get(what, np.float64)
+    def read(self, what: str, n: int, start: int = 0, stop: int | None = None) -> np.ndarray:
+        dtype = self.types[what]
+        stop = self.lengths[n - 1] if stop is None else min(stop, self.lengths[n - 1])
+        return np.fromfile(self.path(what, n), dtype, max(stop - start, 0), offset=start * dtype.itemsize)
 
-    def read(self, what: str, n: int) -> np.ndarray:
-        return np.fromfile(self.path(what, n), self.dtype(what), self.lengths[n - 1])
-
-    def windows(self, n: int, size: int, *what: str) -> Iterator[tuple[np.ndarray, ...]]:
+    def windows(self, n: int, size: int, *what: str, length: int | None = None) -> Iterator[tuple[np.ndarray, ...]]:
         handles = [open(self.path(w, n), "rb") for w in what]
         try:
-            left = self.lengths[n - 1]
+            left = self.lengths[n - 1] if length is None else length
             while left:
                 take = min(size, left)
                 left -= take
-                yield tuple(np.fromfile(h, self.dtype(w), take) for h, w in zip(handles, what))
+                yield tuple(np.fromfile(h, self.types[w], take) for h, w in zip(handles, what))
         finally:
             for h in handles:
                 h.close()
 
-    def context_windows(self, n: int, size: int, V: int, what: str) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """(keys, values) windows of order n cut at context boundaries (a context's children,
-        at most V, are never split)."""
-        carry_k, carry_v = np.zeros(0, np.int64), np.zeros(0, self.dtype(what))
-        for keys, values in self.windows(n, max(size, 2 * V), "keys", what):
-            keys, values = np.concatenate((carry_k, keys)), np.concatenate((carry_v, values))
+    def context_windows(self, n: int, size: int, V: int, *what: str) -> Iterator[tuple[np.ndarray, ...]]:
+        """Windows of order n's ``keys`` and ``what`` cut at context boundaries (a context's
+        children, at most V, are never split)."""
+        carry = None
+        for arrays in self.windows(n, max(size, 2 * V), "keys", *what):
+            if carry is not None:
+                arrays = tuple(np.concatenate(pair) for pair in zip(carry, arrays))
+            keys = arrays[0]
             cut = int(np.searchsorted(keys // V, keys[-1] // V, side="left"))
-            carry_k, carry_v = keys[cut:], values[cut:]
+            carry = tuple(a[cut:] for a in arrays)
             if cut:
-                yield keys[:cut], values[:cut]
-        if len(carry_k):
-            yield carry_k, carry_v
+                yield tuple(a[:cut] for a in arrays)
+        if carry is not None and len(carry[0]):
+            yield carry
+
+    def ranges(self, n: int, size: int) -> Iterator[tuple[int, int]]:
+        """Consecutive slices of order n of at most ``size`` elements."""
+        for start in range(0, self.lengths[n - 1], size):
+            yield start, min(start + size, self.lengths[n - 1])
 
 
 class _NpzWriter:
@@ -114,42 +125,89 @@ class _NpzWriter:
         self.zip.close()
 
 
-def _adjusted_counts(runs: _Runs, V: int, window: int, adjusted: bool) -> list[list[int]]:
+def _adjusted_counts(runs: _Runs, V: int, window: int, span: int, adjusted: bool) -> list[list[int]]:
     """Write each order's counts as the estimator sees them (``adjusted{n}.bin``: distinct left
     neighbours below the top order, raw counts for the top order and start n-grams, as
-    ``discounting.adjusted_counts``) and return their counts-of-counts n1..n4 per order."""
+    ``discounting.adjusted_counts``) and return their counts-of-counts n1..n4 per order.
+
+    Order n is done in slices of ``span`` n-grams, each with one pass over order n+1's keys
+    (whose suffixes fall anywhere in order n): the slices bound the memory, the passes the time.
+    """
     N = runs.order
     result = []
     for n in range(1, N + 1):
-        if n == N or not adjusted:
-            values = None  # the raw counts, read as they are
-        else:
-            keys = runs.read("keys", n)
-            left = np.zeros(len(keys), np.int64)
-            for (above,) in runs.windows(n + 1, window, "keys"):
-                suffix = np.minimum(np.searchsorted(keys, above % V**n), max(len(keys) - 1, 0))
-                left += np.bincount(suffix, minlength=len(keys))
-            if n >= 2:
-                start = keys < V ** (n - 1)
-                raw = runs.read("counts", n)
-                left[start] = raw[start]
-                del raw, start
-            del keys
-            values = left
         coc = np.zeros(4, np.int64)
         with open(runs.path("adjusted", n), "wb") as out:
-            source = [(values,)] if values is not None else runs.windows(n, window, "counts")
-            for (a,) in source:
-                a = a.astype(np.int64, copy=False)
-                coc += [np.count_nonzero(a == j) for j in (1, 2, 3, 4)]
-                a.tofile(out)
+            if n == N or not adjusted:
+                for (a,) in runs.windows(n, window, "counts"):
+                    a = a.astype(np.int64, copy=False)
+                    coc += [np.count_nonzero(a == j) for j in (1, 2, 3, 4)]
+                    a.tofile(out)
+            else:
+                for lo, hi in runs.ranges(n, span):
+                    keys = runs.read("keys", n, lo, hi)
+                    left = np.zeros(len(keys), np.int64)
+                    first, last = keys[0], keys[-1]
+                    for (above,) in runs.windows(n + 1, window, "keys"):
+                        suffix = above % V**n
+                        suffix = suffix[(suffix >= first) & (suffix <= last)]
+                        left += np.bincount(np.searchsorted(keys, suffix), minlength=len(keys))
+                    if n >= 2:
+                        start = keys < V ** (n - 1)
+                        left[start] = runs.read("counts", n, lo, hi)[start]
+                    coc += [np.count_nonzero(left == j) for j in (1, 2, 3, 4)]
+                    left.tofile(out)
+                    del keys, left
         result.append([int(x) for x in coc])
-        del values
     return result
 
 
+def _gather_lower(runs: _Runs, n: int, V: int, window: int, span: int) -> None:
+    """``lower{n}.bin``: for each n-gram of order n, p_{n-1} of its suffix (its last n-1 symbols,
+    always stored), order n-1's keys and probabilities taken a slice of ``span`` at a time, each
+    slice one pass over order n (reading the previous pass's values and writing them back)."""
+    target, staged = runs.path("lower", n), runs.path("lower-next", n)
+    dtype = runs.types["lower"]
+    for index, (lo, hi) in enumerate(runs.ranges(n - 1, span)):
+        keys, p = runs.read("keys", n - 1, lo, hi), runs.read("p", n - 1, lo, hi)
+        first, last = keys[0], keys[-1]
+        streams = ("keys",) if index == 0 else ("keys", "lower")
+        with open(staged, "wb") as out:
+            for arrays in runs.windows(n, window, *streams):
+                values = np.zeros(len(arrays[0]), dtype) if index == 0 else arrays[1]
+                suffix = arrays[0] % V ** (n - 1)
+                inside = (suffix >= first) & (suffix <= last)
+                values[inside] = p[np.searchsorted(keys, suffix[inside])]
+                values.tofile(out)
+        os.replace(staged, target)
+        del keys, p
+
+
+def _bow_windows(runs: _Runs, n: int, window: int) -> Iterator[np.ndarray]:
+    """Back-off weights of order n in key order: 0, or ln gamma of the n-grams that are contexts
+    of order n+1 (``contexts{n+1}``/``bow{n+1}``, sorted: a merge, no search over the whole order)."""
+    n_contexts = os.path.getsize(runs.path("contexts", n + 1)) // 8
+    with open(runs.path("contexts", n + 1), "rb") as ch, open(runs.path("bow", n + 1), "rb") as bh:
+        ctx, gam = np.zeros(0, np.int64), np.zeros(0)
+        for (keys,) in runs.windows(n, window, "keys"):
+            bow = np.zeros(len(keys))
+            while True:
+                if len(ctx) == 0 and n_contexts:
+                    take = min(window, n_contexts)
+                    n_contexts -= take
+                    ctx, gam = np.fromfile(ch, np.int64, take), np.fromfile(bh, np.float64, take)
+                if len(ctx) == 0:
+                    break
+                upto = int(np.searchsorted(ctx, keys[-1], side="right"))
+                bow[np.searchsorted(keys, ctx[:upto])] = gam[:upto]
+                ctx, gam = ctx[upto:], gam[upto:]
+                if len(ctx):
+                    break  # the rest belongs to later windows
+            yield bow
+
+
 def _check_whole_counts(runs: _Runs, window: int, name: str) -> None:
-    if runs.count_dtype.kind in "iu":
+    if runs.types["counts"].kind in "iu":
         return
     for n in range(1, runs.order + 1):
         for (c,) in runs.windows(n, window, "counts"):
@@ -157,88 +215,92 @@ def _check_whole_counts(runs: _Runs, window: int, name: str) -> None:
                 raise NgramError(f"{name} needs whole-number counts; for fractional name weights use add-k, mle, witten-bell or jelinek-mercer")
 
 
-def estimate_to_file(runs: _Runs, vocabulary: Vocabulary, estimator: Discounted, corpus: CorpusInfo, path, window: int) -> list[int]:
+def _discount(a: np.ndarray, owner: np.ndarray, C: int, d: np.ndarray, buckets: int, dt) -> tuple[np.ndarray, np.ndarray]:
+    """u and gamma of one window of whole contexts: ``Discounted._parts``'s arithmetic."""
+    denom = np.bincount(owner, weights=a, minlength=C).astype(dt)
+    bucket = np.minimum(a, buckets).astype(np.int8)
+    per_bucket = np.bincount(owner * buckets + (bucket - 1), minlength=C * buckets).reshape(C, buckets)
+    freed = np.zeros(C, dt)
+    for j in range(1, buckets + 1):
+        freed = freed + d[j] * per_bucket[:, j - 1].astype(dt)
+    gamma = freed / denom
+    u = a.astype(dt)  # (a - D) / total, in place
+    u -= d[bucket]
+    u /= denom[owner]
+    return u, gamma
+
+
+def estimate_to_file(runs: _Runs, vocabulary: Vocabulary, estimator: Discounted, corpus: CorpusInfo, path,
+                     window: int, span: int) -> list[int]:
     """Fit ``estimator`` on the counts in ``runs`` and write the model file at ``path``
-    (atomically). Returns the n-grams per order."""
+    (atomically). ``window``: elements read at a time; ``span``: n-grams of one order held at a
+    time. Returns the n-grams per order."""
     V, N, dt = vocabulary.size, runs.order, estimator.dtype
     _check_whole_counts(runs, window, estimator.name)
-    cocs = _adjusted_counts(runs, V, window, estimator.adjusted)
+    cocs = _adjusted_counts(runs, V, window, span, estimator.adjusted)
     discounts, report = estimator.choose_discounts(cocs)
     header = {"format": FORMAT, "version": FORMAT_VERSION, "vocabulary": vocabulary.to_json(), "order": N,
               "estimator": {"name": estimator.name, **estimator.get_params(), **({"report": report} if report else {})},
               "corpus": corpus.as_dict(), "name_hash": NAME_HASH}
     buckets = estimator.buckets
+    # Order 1 holds every symbol (V values, in memory); its files replace the counted unigrams.
+    keys, a = runs.read("keys", 1), runs.read("adjusted", 1)
+    u, gamma = _discount(a, np.zeros(len(keys), np.int64), 1, discounts[0], buckets, dt)
+    p = np.zeros(V, dt)
+    p[keys] = u
+    p = p + dt(gamma[0]) * dt(1.0 / V)
+    runs.lengths[0] = V
+    np.arange(V, dtype=np.int64).tofile(runs.path("keys", 1))
+    p.tofile(runs.path("p", 1))
+    np.log(p.astype(np.float64)).tofile(runs.path("logp", 1))
+    for n in range(2, N + 1):
+        _gather_lower(runs, n, V, window, span)
+        runs.path("p", n - 1).unlink()
+        with open(runs.path("p", n), "wb") as probs, open(runs.path("logp", n), "wb") as logps, \
+                open(runs.path("contexts", n), "wb") as contexts_out, open(runs.path("bow", n), "wb") as bows:
+            for keys, a, lower in runs.context_windows(n, window, V, "adjusted", "lower"):
+                contexts, owner = group_by_context(keys, V)
+                u, gamma = _discount(a, owner, len(contexts), discounts[n - 1], buckets, dt)
+                p = gamma[owner] * lower
+                if p.dtype == np.result_type(p, u):
+                    p += u
+                else:
+                    p = p + u
+                with np.errstate(divide="ignore"):
+                    np.log(gamma.astype(np.float64, copy=False)).tofile(bows)
+                contexts.tofile(contexts_out)
+                p.tofile(probs)
+                np.log(p.astype(np.float64, copy=False)).tofile(logps)
+        for what in ("lower", "adjusted"):
+            runs.path(what, n).unlink()
+    runs.path("p", N).unlink()
 
     def write(handle) -> None:
         out = _NpzWriter(handle)
         blob = np.frombuffer(json.dumps(header).encode("ascii"), dtype=np.uint8)
         out.member("header", np.uint8, len(blob), [blob])
-        # Order 1: every symbol, in memory (V values).
-        keys, a = runs.read("keys", 1), runs.read("adjusted", 1)
-        d = discounts[0]
-        bucket = np.minimum(a, buckets).astype(np.int8)
-        denom = np.bincount(np.zeros(len(keys), np.int64), weights=a, minlength=1).astype(dt)
-        per_bucket = np.bincount(bucket - 1, minlength=buckets).reshape(1, buckets)
-        freed = np.zeros(1, dt)
-        for j in range(1, buckets + 1):
-            freed = freed + d[j] * per_bucket[:, j - 1].astype(dt)
-        gamma = freed / denom
-        u = a.astype(dt)
-        u -= d[bucket]
-        u /= denom[np.zeros(len(keys), np.int64)]
-        p = np.zeros(V, dt)
-        p[keys] = u
-        p = p + dt(gamma[0]) * dt(1.0 / V)
-        below_keys, below_p = np.arange(V, dtype=np.int64), p
-        out.member("keys1", np.int64, V, [below_keys])
-        out.member("logp1", np.float64, V, [np.log(p.astype(np.float64))])
-        for n in range(2, N + 1):
-            d = discounts[n - 1]
-            below_bow = np.zeros(len(below_keys))
+        for n in range(1, N + 1):
             length = runs.lengths[n - 1]
-            prob_path = runs.path("p", n)
-            with open(prob_path, "wb") as probs, open(runs.path("logp", n), "wb") as logps:
-                for keys, a in runs.context_windows(n, window, V, "adjusted"):
-                    contexts, owner = group_by_context(keys, V)
-                    C = len(contexts)
-                    denom = np.bincount(owner, weights=a, minlength=C).astype(dt)
-                    bucket = np.minimum(a, buckets).astype(np.int8)
-                    per_bucket = np.bincount(owner * buckets + (bucket - 1), minlength=C * buckets).reshape(C, buckets)
-                    freed = np.zeros(C, dt)
-                    for j in range(1, buckets + 1):
-                        freed = freed + d[j] * per_bucket[:, j - 1].astype(dt)
-                    gamma = freed / denom
-                    u = a.astype(dt)
-                    u -= d[bucket]
-                    u /= denom[owner]
-                    suffix = np.minimum(np.searchsorted(below_keys, keys % V ** (n - 1)), len(below_keys) - 1)
-                    p = gamma[owner] * below_p[suffix]
-                    if p.dtype == np.result_type(p, u):
-                        p += u
-                    else:
-                        p = p + u
-                    with np.errstate(divide="ignore"):
-                        below_bow[np.searchsorted(below_keys, contexts)] = np.log(gamma.astype(np.float64, copy=False))
-                    p.tofile(probs)
-                    np.log(p.astype(np.float64, copy=False)).tofile(logps)
-            out.member(f"bow{n - 1}", np.float64, len(below_keys), [below_bow])
-            del below_bow, below_keys, below_p
             out.member(f"keys{n}", np.int64, length, (w for (w,) in runs.windows(n, window, "keys")))
             out.member(f"logp{n}", np.float64, length, (w for (w,) in runs.windows(n, window, "logp")))
-            runs.path("logp", n).unlink()
-            runs.path("adjusted", n - 1).unlink(missing_ok=True)
-            below_keys = runs.read("keys", n)
-            below_p = np.fromfile(prob_path, dt, length)
-            prob_path.unlink()
-        top = len(below_keys)  # (V at order 1)
-        del below_keys, below_p
-        out.member(f"bow{N}", np.float64, top, (np.zeros(min(window, top - i)) for i in range(0, top, window)))
-        if corpus.fingerprints is not None:
-            out.member("train_names", np.uint64, len(corpus.fingerprints), [corpus.fingerprints])
+            bows = _bow_windows(runs, n, window) if n < N else (np.zeros(min(window, length - i)) for i in range(0, length, window))
+            out.member(f"bow{n}", np.float64, length, bows)
+        with open(runs.path("hashes"), "rb") as hashes:
+            chunks = (np.fromfile(hashes, np.uint64, min(window, runs.n_hashes - i)) for i in range(0, runs.n_hashes, window))
+            out.member("train_names", np.uint64, runs.n_hashes, chunks)
         out.close()
 
     write_atomically(path, write, "the model", replaces=(lambda head: head.startswith(b"PK\x03\x04"), "an ngram model file"))
     return list(runs.lengths)
+
+
+def estimate_windows(budget: Budget) -> tuple[int, int]:
+    """(window, span) for a budget: windows of about 1/8 of it (a window's temporaries are some
+    16 arrays of 8 bytes an element), slices of an order of about 1/4 (32 bytes an n-gram while
+    left neighbours are counted: keys, counts, a bincount, raw counts)."""
+    window = budget.window_elements or max(4096, budget.memory_bytes // 8 // 8 // 16)
+    span = max(4096, budget.memory_bytes // 4 // 32) if budget.window_elements is None else 8 * budget.window_elements
+    return window, span
 
 
 def train_to_file(source, path, order: int, estimator: Discounted, vocabulary: Vocabulary, scan: Scan,
@@ -250,11 +312,10 @@ def train_to_file(source, path, order: int, estimator: Discounted, vocabulary: V
     budget = Budget.of(memory_bytes)
     folder = Path(tempfile.mkdtemp(prefix="ngram-estimate-", dir=tmpdir))
     try:
-        lengths, count_dtype, hashes = count_ngrams_to_disk(source, order, vocabulary, budget, folder, progress,
-                                                            lowercase, encoding, max_name_length, weighted)
-        runs = _Runs(folder, order, lengths, count_dtype)
-        # Windows of about a sixteenth of the budget: the estimate's temporaries are ~12 arrays of one.
-        window = budget.window_elements or max(4096, budget.memory_bytes // 16 // 8 // 12)
-        return estimate_to_file(runs, vocabulary, estimator, scan.corpus_info(hashes), path, window)
+        lengths, count_dtype, n_hashes = count_ngrams_to_disk(source, order, vocabulary, budget, folder, progress,
+                                                              lowercase, encoding, max_name_length, weighted)
+        runs = _Runs(folder, order, lengths, count_dtype, n_hashes, estimator.dtype)
+        window, span = estimate_windows(budget)
+        return estimate_to_file(runs, vocabulary, estimator, scan.corpus_info(None), path, window, span)
     finally:
         shutil.rmtree(folder, ignore_errors=True)

@@ -79,6 +79,11 @@ class Budget:
     def block_bytes(self) -> int:
         return self.block or max(MIN_BLOCK_BYTES, self.memory_bytes // 2 // BYTES_PER_SYMBOL)
 
+    def block_bytes_for(self, order: int) -> int:
+        """Block size for counting at ``order``: a block's own counts take up to 16 bytes a symbol
+        per order besides the counting work, and must fit beside it and the runs held."""
+        return self.block or max(MIN_BLOCK_BYTES // 4, self.memory_bytes // 3 // (BYTES_PER_SYMBOL + 16 * order))
+
     @property
     def run_bytes(self) -> int:
         # A run merged with a block's counts briefly needs about three times its size.
@@ -419,9 +424,10 @@ class _Spiller:
         self.spill()
         return self._merge(None)
 
-    def result_on_disk(self, out: Path) -> tuple[list[int], np.dtype, np.ndarray]:
-        """The merged counts written to ``out``/keys{n}.bin and counts{n}.bin (raw arrays) rather
-        than returned: (n-grams per order, the counts' type, the sorted unique name hashes)."""
+    def result_on_disk(self, out: Path) -> tuple[list[int], np.dtype, int]:
+        """The merged counts written to ``out``/keys{n}.bin and counts{n}.bin, and the sorted unique
+        name hashes to ``out``/hashes.bin (raw arrays), rather than returned: (n-grams per order,
+        the counts' type, how many hashes)."""
         if self.runs == 0:
             part = self.current
             if part is None:
@@ -429,7 +435,8 @@ class _Spiller:
             for n in range(1, self.order + 1):
                 part.keys[n - 1].tofile(out / f"keys{n}.bin")
                 part.counts[n - 1].tofile(out / f"counts{n}.bin")
-            return [len(k) for k in part.keys], part.counts[0].dtype, part.hashes
+            part.hashes.tofile(out / "hashes.bin")
+            return [len(k) for k in part.keys], part.counts[0].dtype, len(part.hashes)
         self.spill()
         return self._merge(out)
 
@@ -451,9 +458,11 @@ class _Spiller:
                 self._path(r, f"counts{n}").unlink()
             keys.append(k)
             counts.append(c)
-        hashes, _ = merge_runs([self._path(r, "hashes") for r in runs], None, window, self.folder, np.uint64)
+        hash_paths = [self._path(r, "hashes") for r in runs]
         if out is not None:
-            return lengths, dtype, hashes
+            n_hashes, _ = merge_runs_to_files(hash_paths, None, window, out / "hashes.bin", self.folder / "unused.bin", np.uint64)
+            return lengths, dtype, n_hashes
+        hashes, _ = merge_runs(hash_paths, None, window, self.folder, np.uint64)
         return Partial(keys, counts, hashes)
 
 
@@ -483,8 +492,9 @@ def count_ngrams_to_disk(source, order: int, vocabulary: Vocabulary, memory_byte
                          progress: PROGRESS | None = None, lowercase: bool = False, encoding: str = "utf-8",
                          max_name_length: int = DEFAULT_MAX_NAME_LENGTH, weighted: bool = False):
     """``count_ngrams_streaming`` with the merged counts left on disk: ``out``/keys{n}.bin (int64)
-    and counts{n}.bin, raw sorted arrays, so they never need to fit in memory. Returns (n-grams
-    per order, the counts' type, the sorted unique name fingerprints)."""
+    and counts{n}.bin, raw sorted arrays, so they never need to fit in memory, and the sorted
+    unique name fingerprints to hashes.bin. Returns (n-grams per order, the counts' type, how
+    many fingerprints)."""
     folder = Path(tempfile.mkdtemp(prefix="ngram-runs-", dir=out))
     try:
         return _count_blocks(source, order, vocabulary, memory_bytes, folder, progress, lowercase, encoding,
@@ -498,7 +508,7 @@ def _count_blocks(source, order, vocabulary, memory_bytes, folder, progress, low
     check_order(order, vocabulary.size)
     budget = Budget.of(memory_bytes)
     spiller = _Spiller(order, budget, folder)
-    chunks = iter_name_chunks(source, budget.block_bytes, lowercase, encoding, max_name_length, progress=progress,
+    chunks = iter_name_chunks(source, budget.block_bytes_for(order), lowercase, encoding, max_name_length, progress=progress,
                               weighted=weighted)
     for names, _, weights in chunks:
         if names:

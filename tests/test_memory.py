@@ -79,3 +79,71 @@ def test_finish_records_the_corpus_the_same_way_for_every_producer():
     assert model.corpus == direct.corpus and np.array_equal(model.train_names, direct.train_names)
     assert len(model.train_names) == 3  # unique names
     assert CorpusInfo.of_names([], "none").as_dict()["symbols"] == 0
+
+
+# ----- the budget holds for the whole run (counting, estimating, writing) ---------------------
+
+WRAPPER = """
+import resource, subprocess, sys
+subprocess.run([sys.executable, "-c", sys.argv[1]], check=True)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024)  # kilobytes on Linux
+"""
+
+
+def child_peak(code: str) -> int:
+    """Peak resident bytes of a fresh Python running ``code`` (measured by a wrapper process of
+    its own, so no earlier child of the test run counts)."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    out = subprocess.run([sys.executable, "-c", WRAPPER, code], capture_output=True, text=True, env=env, check=True)
+    return int(out.stdout.split()[-1])
+
+
+@pytest.mark.parametrize("smoothing,order", [("modified-kneser-ney", 10), ("kneser-ney", 6)])
+def test_a_small_budget_bounds_the_peak_of_the_whole_run(tmp_path, smoothing, order):
+    from ngram.io import load
+
+    path = tmp_path / "names.txt"
+    path.write_text("\n".join(generated_names(200_000, seed=5)) + "\n", encoding="utf-8")
+    budget = 16 << 20
+    expected = train(read_names(path).names, order=order, estimator=make_estimator(smoothing), source=str(path))
+    # The counts alone (keys and counts, 16 bytes an n-gram) exceed the budget, the model more so.
+    assert sum(expected.n_ngrams()) * 16 > budget
+    baseline = child_peak("import numpy, ngram.training, ngram.io, ngram.estimators")
+    out = tmp_path / "model.ngram"
+    peak = child_peak(f"from ngram.training import train_file; from ngram.estimators import make_estimator; "
+                      f"train_file({str(path)!r}, {order}, make_estimator({smoothing!r}), memory={budget}, output={str(out)!r})")
+    assert peak <= baseline + budget, f"peak {peak / 2**20:.1f} MiB, baseline {baseline / 2**20:.1f} MiB"
+    assert_same_model(load(out), expected)
+
+
+def test_the_model_file_is_written_without_the_model(names_file, tmp_path):
+    from ngram.io import load
+    from ngram.streaming import Budget
+
+    # Windows of 300 elements and slices of 2,400: every window and slice boundary is crossed.
+    budget = Budget(16 << 20, block=4000, run=10_000, window_elements=300)
+    for smoothing in ("modified-kneser-ney", "absolute"):
+        expected = train(read_names(names_file).names, order=6, estimator=make_estimator(smoothing), source=str(names_file))
+        model, summary = train_file(names_file, 6, make_estimator(smoothing), memory=budget, output=tmp_path / "m.ngram")
+        assert model is None and "whole run" in summary.reason
+        assert summary.ngrams_per_order == expected.n_ngrams()
+        assert_same_model(load(tmp_path / "m.ngram"), expected)
+
+
+@pytest.mark.parametrize("settings", [dict(smoothing="add-k"), dict(smoothing="kneser-ney", prune="0 0 1")])
+def test_other_settings_stream_with_the_counts_in_memory_and_say_so(names_file, tmp_path, settings):
+    from ngram.io import load
+
+    estimator = make_estimator(settings["smoothing"])
+    expected = train(read_names(names_file).names, order=4, estimator=estimator, source=str(names_file),
+                     prune=settings.get("prune"))
+    model, summary = train_file(names_file, 4, estimator, memory="16M", output=tmp_path / "m.ngram", prune=settings.get("prune"))
+    assert "bounds reading and counting" in summary.reason
+    assert_same_model(model, expected)
+    assert_same_model(load(tmp_path / "m.ngram"), expected)
