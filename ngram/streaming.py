@@ -148,6 +148,23 @@ def iter_blocks(source: str | os.PathLike, block_bytes: int, max_name_length: in
             copy.close()
 
 
+def read_line_range(path: str | os.PathLike, start: int, stop: int) -> bytes:
+    """The whole lines of a file that begin at byte offsets in [start, stop): consecutive ranges
+    cover every line exactly once, so readers of a shared file need no coordination."""
+    with open(path, "rb") as handle:
+        if start > 0:
+            handle.seek(start - 1)
+            if handle.read(1) != b"\n":
+                handle.readline()  # the line that began before ``start`` is the previous range's
+        position = handle.tell()
+        if position >= stop:
+            return b""
+        data = handle.read(stop - position)
+        if data and not data.endswith(b"\n"):
+            data += handle.readline()
+        return data
+
+
 def iter_name_chunks(source, block_bytes: int, lowercase: bool = False, encoding: str = "utf-8",
                      max_name_length: int = DEFAULT_MAX_NAME_LENGTH, copy_to: Path | None = None,
                      progress: PROGRESS | None = None, weighted: bool = False) -> Iterator[tuple[list[str], int, list | None]]:

@@ -202,14 +202,16 @@ def train_file(source, order: int = 4, estimator: Estimator | None = None, *, en
                tmpdir: str | os.PathLike | None = None, scheduler: str | None = None, client=None,
                progress: Callable | None = None, count_progress: Callable[[Iterable], Iterable] | None = None,
                machine: tuple[int, int] | None = None, output: str | os.PathLike | None = None,
-               ) -> tuple[Model | None, TrainingSummary]:
+               workers_read: bool | None = None) -> tuple[Model | None, TrainingSummary]:
     """Train on a corpus file (``"-"`` = standard input) with the engine ``choose_engine`` picks.
 
     Every engine gives the same model to the last bit. Returns the model (corpus recorded by
     ``finish``) and a ``TrainingSummary`` saying which engine and budget were used and why.
     ``progress`` is a tqdm-like factory ``progress(total=, desc=)`` for the streaming and Dask
     engines' reading; ``count_progress`` wraps the in-memory engine's loop over orders.
-    ``client`` (a ``distributed.Client``) or ``scheduler`` selects the dask engine's cluster.
+    ``client`` (a ``distributed.Client``) or ``scheduler`` selects the dask engine's cluster;
+    ``workers_read`` says whether its workers read their own byte ranges of the file (shared
+    storage; see ``dask_engine.train_dask``).
 
     ``output``: also write the model file there. With the streaming engine and an estimator of the
     discounting family (absolute, Kneser-Ney, modified Kneser-Ney; interpolated, no pruning) the
@@ -233,7 +235,7 @@ def train_file(source, order: int = 4, estimator: Estimator | None = None, *, en
                         prune_entropy=prune_entropy, tmpdir=tmpdir, weighted=weighted)
         ngrams = None
         if chosen == "dask":
-            model, scan = train_dask(source, scheduler=scheduler, client=client, **settings)
+            model, scan = train_dask(source, scheduler=scheduler, client=client, workers_read=workers_read, **settings)
         elif output is not None and supports(estimator, prune, prune_entropy, weighted):
             model, (scan, ngrams) = None, _train_streaming_to_file(source, output, settings)
             reason += "; counts, estimate and model file on disk: the budget holds for the whole run"
