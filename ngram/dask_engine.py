@@ -69,7 +69,7 @@ def _count_block(data: bytes, first_line: int, label: str, order: int, vocabular
                  encoding: str, max_name_length: int, weighted: bool) -> Partial:
     text = decode_text(data, label, encoding, first_line=first_line)
     corpus = parse_names(text, label, lowercase, max_name_length, weighted, first_line=first_line, allow_empty=True)
-    return count_partial(corpus.names, order, vocabulary, corpus.weights)
+    return count_partial(corpus, order, vocabulary, corpus.weights)
 
 
 def _count_range(path: str, start: int, stop: int, label: str, order: int, vocabulary: Vocabulary, lowercase: bool,

@@ -62,12 +62,20 @@ class CorpusInfo:
 def fingerprint_of_code_points(codes: np.ndarray, n_names: int) -> str:
     """sha256 of the ``n_names`` names whose ``vocabulary.code_points`` these are (each name
     followed by a newline)."""
-    if n_names == 0:  # (no names and one empty name have the same code points)
-        return hashlib.sha256().hexdigest()
+    digest = hashlib.sha256()
+    if n_names:  # (no names and one empty name have the same code points)
+        update_digest(digest, codes)
+    return digest.hexdigest()
+
+
+def update_digest(digest, codes: np.ndarray) -> None:
+    """Feed ``digest`` the UTF-8 bytes of the names whose ``code_points`` these are, each
+    followed by a newline: blocks of a corpus fed in turn give the whole corpus's digest."""
     if codes.dtype == np.uint8:  # ASCII: the code points are the UTF-8 bytes
-        return hashlib.sha256(codes[1:]).hexdigest()
+        digest.update(codes[1:])
+        return
     text = codes[1:].tobytes().decode("utf-32-le", "surrogatepass")
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    digest.update(text.encode("utf-8", "surrogatepass"))
 
 
 def finish(model, corpus_info: CorpusInfo):

@@ -28,12 +28,12 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
-from .corpus import COMPRESSED_SUFFIXES, DEFAULT_MAX_NAME_LENGTH, decode_text, parse_names, read_chunks, source_label
+from .corpus import COMPRESSED_SUFFIXES, DEFAULT_MAX_NAME_LENGTH, Corpus, decode_text, parse_names, read_chunks, source_label
 from .counting import Counts, check_order, count_ngrams
 from .errors import NgramError
-from .model import name_fingerprints
-from .provenance import CorpusInfo, finish
-from .vocabulary import Vocabulary
+from .model import fingerprints_of_hashes, hash_code_points
+from .provenance import CorpusInfo, finish, update_digest
+from .vocabulary import Vocabulary, code_points
 
 # Memory per symbol of a block while it is counted. tracemalloc sees about 45 bytes (the names
 # as Python strings, the encoded ids, the packed windows and their sort); the rest is headroom for
@@ -168,9 +168,9 @@ def read_line_range(path: str | os.PathLike, start: int, stop: int) -> bytes:
 def iter_name_chunks(source, block_bytes: int, lowercase: bool = False, encoding: str = "utf-8",
                      max_name_length: int = DEFAULT_MAX_NAME_LENGTH, copy_to: Path | None = None,
                      progress: PROGRESS | None = None, weighted: bool = False) -> Iterator[tuple[list[str], int, list | None]]:
-    """Names of consecutive blocks of a file, parsed exactly as ``read_names`` parses a whole file,
-    with the number of blank lines skipped in each block and, with ``weighted``, the names'
-    weights. ``source`` may also be a sequence or iterable of names (already parsed), which is
+    """Names of consecutive blocks of a file, parsed exactly as ``read_names`` parses a whole file
+    (a ``Corpus`` per block), with the number of blank lines skipped in each block and, with
+    ``weighted``, the names' weights. ``source`` may also be a sequence or iterable of names (already parsed), which is
     cut into chunks of about ``block_bytes``."""
     if isinstance(source, (str, os.PathLike)):
         check_streamable(encoding)
@@ -178,7 +178,9 @@ def iter_name_chunks(source, block_bytes: int, lowercase: bool = False, encoding
         for data, first_line in iter_blocks(source, block_bytes, max_name_length, copy_to, progress):
             text = decode_text(data, label, encoding, first_line=first_line)
             corpus = parse_names(text, label, lowercase, max_name_length, weighted, first_line=first_line, allow_empty=True)
-            yield corpus.names, corpus.blank_lines, corpus.weights
+            # The Corpus itself, not its names: it keeps its text when nothing needed cleaning, and
+            # counting reads the text's code points (no Python string per name).
+            yield corpus, corpus.blank_lines, corpus.weights
         return
     chunk: list[str] = []
     size = 0
@@ -230,21 +232,28 @@ def scan_corpus(source, block_bytes: int = 1 << 24, lowercase: bool = False, enc
     return scan
 
 
+def _codes(names) -> np.ndarray:
+    """``vocabulary.code_points`` of a block: a Corpus reads them from its text."""
+    return names.code_points() if isinstance(names, Corpus) else code_points(names)
+
+
 def _scan_names(scan: Scan, chunks) -> None:
     digest = hashlib.sha256()
+    seen = np.zeros(0, np.int64)
     for names, blank, weights in chunks:
         scan.blank_lines += blank
-        if not names:
+        if not len(names):
             continue
         if weights is not None:
             scan.total_weight = (scan.total_weight or 0.0) + float(np.sum(weights))
-        joined = "\n".join(names)
+        codes = _codes(names)
         # The same bytes as hashing name + "\n" one name at a time (training.corpus_fingerprint).
-        digest.update(joined.encode("utf-8", "surrogatepass") + b"\n")
-        scan.characters.update(joined)
-        scan.characters.discard("\n")
+        update_digest(digest, codes)
+        present = np.flatnonzero(np.bincount(codes))  # (code points are below 0x110000: a small table)
+        seen = np.union1d(seen, present)
         scan.names += len(names)
-        scan.symbols += len(joined) + 1
+        scan.symbols += len(codes) - 1
+    scan.characters.update(chr(c) for c in seen.tolist() if c != 10)
     if scan.names == 0:
         what = "only blank lines" if scan.blank_lines else "no lines"
         raise NgramError(f"{scan.source}: no names to read ({what})")
@@ -301,15 +310,16 @@ class Partial:
         return Partial([p[0] for p in pairs], [p[1] for p in pairs], merge_sorted(self.hashes, None, other.hashes, None)[0])
 
 
-def count_partial(names: Sequence[str], order: int, vocabulary: Vocabulary, weights: Sequence[float] | None = None) -> Partial:
+def count_partial(names: "Sequence[str] | Corpus", order: int, vocabulary: Vocabulary, weights: Sequence[float] | None = None) -> Partial:
     """The counts of one block of names, with the ordinary in-memory counting.
 
     Whole-number weights give integer counts, as in memory, so the sums are exact; fractional
     weights give float counts, summed block by block, equal to the in-memory sums up to rounding.
     """
     weights = None if weights is None else np.asarray(weights, dtype=np.float64)
-    counts = count_ngrams(vocabulary.encode(names), order, vocabulary.size, weights)
-    return Partial(counts.keys, counts.counts, name_fingerprints(names))
+    codes = _codes(names)
+    counts = count_ngrams(vocabulary.encode((), codes=codes), order, vocabulary.size, weights)
+    return Partial(counts.keys, counts.counts, fingerprints_of_hashes(hash_code_points(codes)))
 
 
 class _RunReader:
