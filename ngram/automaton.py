@@ -1,0 +1,260 @@
+"""A next-symbol model as a deterministic finite automaton over context states, and what it gives:
+exact prefix masses (for left-to-right and right-to-left models) and so exact next-symbol vectors of
+whole-name mixtures.
+
+States are the model's stored contexts (the longest stored suffix of the history); from a state,
+``next[state, symbol]`` is the state after the symbol and ``logrows[state]`` the next-symbol
+ln-vector (V entries, index 0 = end of name). A back-off ``Model`` gives them directly from its
+levels (``sampling.build_automaton``). An order mixture reads the same contexts as its highest-order
+component (whose n-grams are the counted ones, a superset of every other component's, so its state
+determines every component's longest stored context and the weight bucket): its automaton is that
+component's transitions with the mixture's own rows, computed through ``logprob_keys``.
+
+The rows are dense (states x V), which is what generation and prefix masses read; ``MAX_CELLS``
+bounds them, and a model beyond it is refused in one line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import NgramError
+from .vocabulary import BOUNDARY
+
+MAX_CELLS = 60_000_000  # states x V of one dense automaton (about 1 GB for rows and transitions)
+TAIL_MASS = 1e-16  # expected visits are summed until the mass of unfinished names is below this
+
+
+@dataclass
+class ContextAutomaton:
+    logrows: np.ndarray  # states x V, ln p(symbol | state)
+    next: np.ndarray  # states x V, int32: the state after each symbol (column 0 unused: the end)
+    start: int  # the state right after the start symbol
+    _visits: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def n_states(self) -> int:
+        return len(self.logrows)
+
+    @property
+    def V(self) -> int:
+        return self.logrows.shape[1]
+
+    def rows(self) -> np.ndarray:
+        return np.exp(self.logrows)
+
+    def walk(self, ids, state: int | None = None) -> int:
+        state = self.start if state is None else state
+        for symbol in ids:
+            state = int(self.next[state, int(symbol)])
+        return state
+
+    def walk_all(self, ids) -> tuple[np.ndarray, np.ndarray]:
+        """From every state at once, reading ``ids``: the ln-probability of emitting them and the
+        state reached."""
+        states = np.arange(self.n_states)
+        total = np.zeros(self.n_states)
+        for symbol in ids:
+            total += self.logrows[states, int(symbol)]
+            states = self.next[states, int(symbol)]
+        return total, states
+
+    def visits(self) -> np.ndarray:
+        """Expected number of visits of each state by a name drawn from the model (start included):
+        v = Σ_t α_t with α_0 = the start state and α_{t+1} = α_t T (T: the transitions on characters,
+        the end symbol leaving). The series is summed until Σ α_t, the probability that a name is
+        longer than t characters, falls below ``TAIL_MASS``: every neglected term is a probability of
+        some name longer than t, so any prefix mass computed from v is short by at most that much
+        (an absolute bound, whatever the model)."""
+        if self._visits is not None:
+            return self._visits
+        S, V = self.logrows.shape
+        rows = np.exp(self.logrows[:, 1:])
+        targets = self.next[:, 1:]
+        alpha = np.zeros(S)
+        alpha[self.start] = 1.0
+        v = alpha.copy()
+        for _ in range(100_000):
+            live = np.flatnonzero(alpha)
+            flow = alpha[live, None] * rows[live]
+            alpha = np.bincount(targets[live].ravel(), weights=flow.ravel(), minlength=S)
+            v += alpha
+            if alpha.sum() < TAIL_MASS:
+                break
+        else:
+            raise NgramError("the model's names do not end (mass of unfinished names stays above 1e-16)")
+        self._visits = v
+        return v
+
+
+def build(model) -> ContextAutomaton:
+    """The automaton of a next-symbol model (a back-off model or an order mixture)."""
+    from .sampling import build_automaton
+
+    cached = getattr(model, "_context_automaton", None)
+    if cached is not None:
+        return cached
+    base = _levels_model(model)
+    states = sum(len(level) for level in base.levels[: base.order - 1]) or 1
+    if states * model.V > MAX_CELLS:
+        raise NgramError(f"this model has {states:,} context states x {model.V:,} symbols, more than exact "
+                         f"generation's dense tables hold ({MAX_CELLS:,} cells); prune it first (ngram prune)")
+    auto = build_automaton(base)
+    next_state = auto.next_state.astype(np.int32)
+    with np.errstate(divide="ignore"):
+        logrows = np.log(auto.rows)
+    if base is not model:
+        logrows = _rows_through_keys(model, base)
+    result = ContextAutomaton(logrows=logrows, next=next_state, start=auto.start)
+    try:
+        model._context_automaton = result
+    except AttributeError:
+        pass
+    return result
+
+
+def _levels_model(model):
+    """The back-off table whose contexts are the automaton's states: the model's own, or, for an
+    order mixture, its highest-order component's."""
+    try:
+        model.levels
+        return model
+    except NgramError:
+        pass
+    components = getattr(model, "components", None)
+    if not components or not hasattr(model, "logprob_keys"):
+        raise NgramError(f"{model.describe()}: no context automaton (it is not a next-symbol model)")
+    return _levels_model(max(components, key=lambda m: m.order))
+
+
+def _rows_through_keys(model, base) -> np.ndarray:
+    """ln-rows of ``model`` at each state of ``base``'s automaton (same numbering as
+    ``sampling.build_automaton``: order 1's n-grams, then order 2's, ...)."""
+    V, N = model.V, base.order
+    if N == 1:
+        keys, history = np.zeros(1, np.int64), np.zeros(1, np.int64)
+    else:
+        keys = np.concatenate([base.levels[n].keys for n in range(N - 1)])
+        history = np.concatenate([np.full(len(base.levels[n]), n + 1) for n in range(N - 1)])
+    window = (keys[:, None] * V + np.arange(V)[None, :]).ravel()
+    return model.logprob_keys(window, np.repeat(history, V)).reshape(len(keys), V)
+
+
+# ----------------------------------------------------------------------------------------------
+# Prefix masses: P(s…) = total probability of the names that start with s
+# ----------------------------------------------------------------------------------------------
+def prefix_logmass(model, ids, reverse: bool) -> float:
+    """ln P(s…) for the symbol ids ``s`` (characters, left to right as the user reads them).
+
+    A left-to-right model: the product of its conditionals along s. A right-to-left model reads
+    names reversed, so names starting with s end its reading with reversed s: Σ_q v(q) ·
+    p(reversed s, then the end | q), over the expected visits v of each state (``visits``)."""
+    auto = build(model)
+    if not reverse:
+        state, total = auto.start, 0.0
+        for symbol in ids:
+            total += auto.logrows[state, int(symbol)]
+            state = int(auto.next[state, int(symbol)])
+        return float(total)
+    emit, reached = auto.walk_all(list(ids)[::-1])
+    emit = emit + auto.logrows[reached, BOUNDARY]
+    return _log_dot(auto.visits(), emit)
+
+
+def next_prefix_logmasses(model, ids, reverse: bool) -> tuple[float, np.ndarray]:
+    """(ln P(s…), a V-vector: ln P(s·c…) for every character c and, at index 0, ln p(s), the name s
+    itself). The vector's entries add up to P(s…)."""
+    auto = build(model)
+    V = auto.V
+    if not reverse:
+        state, total = auto.start, 0.0
+        for symbol in ids:
+            total += auto.logrows[state, int(symbol)]
+            state = int(auto.next[state, int(symbol)])
+        return float(total), total + auto.logrows[state]
+    # g(q) = p(reversed s, then the end | q); P(s·c…) = Σ_q v(q) p(c | q) g(next(q, c)).
+    emit, reached = auto.walk_all(list(ids)[::-1])
+    g = emit + auto.logrows[reached, BOUNDARY]
+    v = auto.visits()
+    out = np.empty(V)
+    out[BOUNDARY] = g[auto.start]  # the name s itself: reversed s read from the start, then the end
+    with np.errstate(divide="ignore"):
+        logv = np.log(v)
+    terms = logv[:, None] + auto.logrows[:, 1:] + g[auto.next[:, 1:]]
+    out[1:] = _logsumexp(terms, axis=0)
+    return _log_dot(v, g), out
+
+
+def _log_dot(v: np.ndarray, logx: np.ndarray) -> float:
+    with np.errstate(divide="ignore"):
+        return float(_logsumexp(np.log(v) + logx, axis=0))
+
+
+def _logsumexp(a: np.ndarray, axis: int):
+    top = np.max(a, axis=axis, keepdims=True)
+    top = np.where(np.isfinite(top), top, 0.0)
+    with np.errstate(divide="ignore"):
+        return np.squeeze(top, axis=axis) + np.log(np.sum(np.exp(a - top), axis=axis))
+
+
+# ----------------------------------------------------------------------------------------------
+# Whole-name mixtures: exact next-symbol vectors
+# ----------------------------------------------------------------------------------------------
+def name_components(model) -> list:
+    """``model.name_components()`` (the protocol); for a mixture made before the protocol, read
+    from its components, directions and weights."""
+    if hasattr(model, "name_components"):
+        return model.name_components()
+    if hasattr(model, "reverse"):
+        return list(zip(model.weights, model.components, model.reverse))
+    return [(1.0, model, False)]
+
+
+def mixture_logprobs(model, ids) -> np.ndarray:
+    """ln p(c | s) for every symbol c after the prefix ``s`` (ids, at the start of a name) under a
+    whole-name mixture p(name) = Σᵢ wᵢ pᵢ(name):
+
+        p(c | s) = Σᵢ wᵢ Pᵢ(s·c…) / Σᵢ wᵢ Pᵢ(s…),   p(end | s) = Σᵢ wᵢ pᵢ(s) / Σᵢ wᵢ Pᵢ(s…).
+
+    The vector is divided by the sum of its entries, which is Σᵢ wᵢ Pᵢ(s…) up to the visits' tail
+    bound, so it sums to 1."""
+    parts = []
+    for weight, component, reverse in name_components(model):
+        if weight <= 0:
+            continue
+        _, after = next_prefix_logmasses(component, ids, reverse)
+        parts.append(np.log(weight) + after)
+    total = _logsumexp(np.stack(parts), axis=0)
+    return total - _logsumexp(total, axis=0)
+
+
+def mixture_row_logprobs(model, encoded) -> np.ndarray:
+    """The whole next-symbol ln-vector at every target position of ``encoded`` (targets x V)."""
+    starts = list(encoded.starts) + [encoded.n_targets]
+    out = np.empty((encoded.n_targets, model.V))
+    for k in range(encoded.n_names):
+        a, b = int(starts[k]), int(starts[k + 1])
+        name = _name_ids(encoded, k)
+        for i in range(b - a):
+            out[a + i] = mixture_logprobs(model, name[:i])
+    return out
+
+
+def mixture_logprob_encoded(model, encoded) -> np.ndarray:
+    """ln p(symbol | the name's prefix) at every target (chain rule under the mixture)."""
+    rows = mixture_row_logprobs(model, encoded)
+    targets = _targets(encoded)
+    return rows[np.arange(len(targets)), targets]
+
+
+def _targets(encoded) -> np.ndarray:
+    return np.asarray(encoded.ids[1:], np.int64)
+
+
+def _name_ids(encoded, k: int) -> list[int]:
+    """The character ids of name k of ``encoded``."""
+    starts = list(encoded.starts) + [encoded.n_targets]
+    targets = _targets(encoded)
+    return [int(x) for x in targets[int(starts[k]) : int(starts[k + 1]) - 1]]
