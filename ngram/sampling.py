@@ -510,45 +510,81 @@ class Plan:
             rows = adjust_rows(rows, temperature, top_k, top_p)
         else:
             rows = raw
-        self.rows = rows
-        self.B = self._backward(rows, np.add)
-        self.mass = float(self._backward(raw, np.add)[-1][auto.start, dfa.start]) if self.shaped \
-            else float(self.B[-1][auto.start, dfa.start])
-        self.gen_mass = float(self.B[-1][auto.start, dfa.start])
-        self._max = None
+        self.rows, self.raw = rows, raw
+        self._B = self._max = self._mass = None
 
-    def _gather_index(self) -> np.ndarray:
-        """Flat index into an (S, Q) table of each (state, constraint state, character)'s successor."""
-        Q = self.dfa.n_states
-        return self.auto.next[:, None, 1:].astype(np.int64) * Q + self.dfa.delta[None, :, 1:]
+    @property
+    def B(self) -> list[np.ndarray]:
+        if self._B is None:
+            self._B = self._backward(self.rows, np.add)
+        return self._B
+
+    @property
+    def gen_mass(self) -> float:
+        """The constraint's mass under the generation rows (after temperature, top-k, top-p)."""
+        return float(self.B[-1][self.auto.start, self.dfa.start])
+
+    @property
+    def mass(self) -> float:
+        """The constraint's mass under the model's own rows."""
+        if self._mass is None:
+            self._mass = float(self._backward(self.raw, np.add)[-1][self.auto.start, self.dfa.start]) \
+                if self.shaped else self.gen_mass
+        return self._mass
+
+    def _reachable(self) -> list[np.ndarray | None]:
+        """Per position t = 0..max_len, the context states a name can be in after t characters
+        (None: nearly all of them). Early positions only reach contexts that start at the start of
+        the name, a small part of the automaton, so the backward tables are computed there only."""
+        if getattr(self, "_reach", None) is None:
+            S = self.auto.n_states
+            reach, now = [], np.array([self.auto.start])
+            for t in range(self.max_len + 1):
+                if now is None or len(now) > S // 2:
+                    now = None
+                reach.append(now)
+                if now is not None:
+                    now = np.unique(self.auto.next[now, 1:])
+            self._reach = reach
+        return self._reach
 
     def _backward(self, rows: np.ndarray, combine) -> list[np.ndarray]:
         """B[0..max_len] as above (``combine`` np.add: masses; np.maximum: log max-masses, ``rows``
-        then being ln-rows)."""
+        then being ln-rows). B[r] is needed at the states reachable at position max_len - r only
+        (where ``draw`` and ``best`` read it), and is computed there."""
         S, Q, L = self.auto.n_states, self.dfa.n_states, self.max_len
-        index = self._gather_index()
-        acc = self.dfa.accept
-        if combine is np.add:
-            ending = rows[:, BOUNDARY, None] * acc[None, :]
-            chars = rows[:, None, 1:]
-        else:
-            with np.errstate(divide="ignore"):
-                ending = np.where(acc[None, :], rows[:, BOUNDARY, None], -np.inf)
-            chars = rows[:, None, 1:]
-        none = np.zeros((S, Q)) if combine is np.add else np.full((S, Q), -np.inf)
-        tables = []
+        add = combine is np.add
+        acc, delta, nxt = self.dfa.accept, self.dfa.delta[None, :, 1:], self.auto.next
+        with np.errstate(divide="ignore"):
+            ending = rows[:, BOUNDARY, None] * acc[None, :] if add else np.where(acc[None, :], rows[:, BOUNDARY, None],
+                                                                                   -np.inf)
+        empty = 0.0 if add else -np.inf
+        reach = self._reachable()
+        tables: list[np.ndarray] = []
+        full: list[bool] = []
         for r in range(L + 1):
-            here = ending if L - r >= self.min_len else none
-            if r == 0:
-                tables.append(here.copy())
+            states = reach[L - r]
+            can_end = L - r >= self.min_len
+            if r >= 2 and full[-1] and full[-2] and can_end == (L - r + 1 >= self.min_len) \
+                    and np.array_equal(tables[-1], tables[-2]):
+                # A fixed point of the recursion (same end term, same input: bit for bit the same
+                # output), computed on every state: it stays the same from here on.
+                tables.append(tables[-1])
+                full.append(True)
                 continue
-            after = tables[-1].ravel()[index]
-            if combine is np.add:
-                table = here + (chars * after).sum(axis=2)
-            else:
-                table = np.maximum(here, (chars + after).max(axis=2))
-            table[:, 0] = 0.0 if combine is np.add else -np.inf
+            table = np.full((S, Q), empty)
+            at = slice(None) if states is None else states
+            here = ending[at] if can_end else np.full((S if states is None else len(states), Q), empty)
+            if r > 0:
+                after = tables[-1].ravel()[nxt[at, None, 1:].astype(np.int64) * Q + delta]
+                if add:
+                    here = here + np.einsum("sc,sqc->sq", rows[at, 1:], after)
+                else:
+                    here = np.maximum(here, (rows[at, None, 1:] + after).max(axis=2))
+            table[at] = here
+            table[:, 0] = empty
             tables.append(table)
+            full.append(states is None)
         return tables
 
     def max_tables(self) -> list[np.ndarray]:
@@ -629,9 +665,18 @@ class Generation:
     """What ``generate`` returns: the names and how much of the model's mass the constraint holds."""
 
     names: list[str]
-    mass: float  # the model's probability of the constraint set (before temperature; novelty not counted)
-    description: str
+    sampler: "Sampler"
     rejected: int = 0  # draws left out by --novel-only / --unique
+
+    @property
+    def mass(self) -> float:
+        """The model's probability of the constraint set (before temperature; novelty not counted),
+        computed on first use (the length-only fast path does not need it to draw)."""
+        return self.sampler.mass
+
+    @property
+    def description(self) -> str:
+        return self.sampler.description
 
     def summary(self) -> dict:
         return {"names": len(self.names), "constraint": self.description, "probability": self.mass,
@@ -692,6 +737,8 @@ class Sampler:
         return float(sum(w * self.plan(i).mass for i, (w, *_) in enumerate(self.parts)))
 
     def _component_weights(self) -> np.ndarray:
+        if len(self.parts) == 1 and self._fast(0):
+            return np.ones(1)  # (rejection finds out by itself when there is too little mass)
         gen = np.array([w * self.plan(i).gen_mass for i, (w, *_) in enumerate(self.parts)])
         if not gen.sum() > MIN_MASS:
             if self.mass <= 0:
@@ -773,8 +820,7 @@ class Sampler:
         names: list[str] = []
         for part in self.chunks(n, seed):
             names += part
-        return Generation(names=names, mass=self.mass, description=self.description,
-                          rejected=getattr(self, "rejected", 0))
+        return Generation(names=names, sampler=self, rejected=getattr(self, "rejected", 0))
 
     def top(self, k: int) -> list[tuple[str, float]]:
         """The ``k`` most probable valid names (ln p under the model), most probable first."""
