@@ -5,6 +5,15 @@ against the bytes actually in the archive before anything is allocated, so a tru
 hostile or foreign file gets a one-line error instead of a crash or a huge allocation. Saving
 writes a temporary file beside the target and renames it over, so an interrupted save leaves the
 previous model intact.
+
+This module is the one owner of the file format, for every model kind. A description is a JSON
+object ``{"type": kind, ..., "estimator": ..., "corpus": ...}``: a back-off model (``model``)
+adds its vocabulary and order, its arrays ``keys{n}``, ``logp{n}``, ``bow{n}``; an order mixture
+(``context``) its bucket weights and follower bins, a whole-name mixture (``name``) its weights
+and directions, and both their ``components``, each described the same way with its arrays under
+the prefix ``c{i}_`` (nested: ``c0_c1_keys2``). A back-off model's file has its description as
+the header (format ``ngram-model``); a mixture's header holds the tree under ``model`` (format
+``ngram-mixture``). Both carry ``name_hash`` and one ``train_names`` array for the whole file.
 """
 
 from __future__ import annotations
@@ -15,6 +24,7 @@ import os
 import stat
 import tempfile
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Callable
 
@@ -22,40 +32,81 @@ import numpy as np
 
 from .counting import max_order_for
 from .errors import NgramError
+from .mixture import ContextMixture, NameMixture
 from .model import NAME_HASH, Level, Model
+from .protocol import LanguageModel
 from .validate import check_distributions
 from .vocabulary import Vocabulary
 
-FORMAT = "ngram-model"
+FORMAT = "ngram-model"  # a back-off model: its description is the header, its arrays unprefixed
 FORMAT_VERSION = 1
+MIXTURE_FORMAT = "ngram-mixture"  # a mixture: the header's "model" is a tree of descriptions
+MIXTURE_FORMAT_VERSION = 1
 _ARRAY_DTYPES = {"keys": np.int64, "logp": np.float64, "bow": np.float64}
 
 
-def save(model: Model, path: str | os.PathLike) -> None:
-    """Write ``model`` to ``path`` atomically."""
-    path = Path(path)
-    if not isinstance(model, Model):  # a mixture (ngram.mixture): its components' arrays under prefixes
-        from .mixture import mixture_arrays
+def save(model: LanguageModel, path: str | os.PathLike) -> None:
+    """Write ``model`` (any kind) to ``path`` atomically."""
+    write_arrays(to_arrays(model), Path(path))
 
-        return write_arrays(mixture_arrays(model), path)
-    header = {
-        "format": FORMAT,
-        "version": FORMAT_VERSION,
-        "vocabulary": model.vocabulary.to_json(),
-        "order": model.order,
-        "estimator": model.estimator,
-        "corpus": model.corpus,
-        "name_hash": NAME_HASH,
-    }
+
+def to_arrays(model: LanguageModel) -> dict[str, np.ndarray]:
+    """Everything a model file holds, header first. A back-off model's file is its description
+    at the top (format ``ngram-model``); a mixture's file wraps its description tree (format
+    ``ngram-mixture``), whose leaves are described the same way, their arrays under a prefix."""
+    description, arrays = _describe(model, "")
+    if "components" in description:
+        header = {"format": MIXTURE_FORMAT, "version": MIXTURE_FORMAT_VERSION, "model": description}
+    else:
+        header = {"format": FORMAT, "version": FORMAT_VERSION, **{k: v for k, v in description.items() if k != "type"}}
+    header["name_hash"] = NAME_HASH
     # ASCII JSON: a file name that is not valid UTF-8 (a lone surrogate in Python) survives as an escape.
-    arrays = {"header": np.frombuffer(json.dumps(header).encode("ascii"), dtype=np.uint8)}
-    for n, level in enumerate(model.levels, start=1):
-        arrays[f"keys{n}"] = level.keys.astype(np.int64, copy=False)
-        arrays[f"logp{n}"] = level.logp.astype(np.float64, copy=False)
-        arrays[f"bow{n}"] = level.bow.astype(np.float64, copy=False)
+    out = {"header": np.frombuffer(json.dumps(header).encode("ascii"), dtype=np.uint8)}
+    out.update(arrays)
     if model.train_names is not None:
-        arrays["train_names"] = model.train_names.astype(np.uint64, copy=False)
-    write_arrays(arrays, path)
+        out["train_names"] = model.train_names.astype(np.uint64, copy=False)
+    return out
+
+
+def _describe(model: LanguageModel, prefix: str) -> tuple[dict, dict[str, np.ndarray]]:
+    """A JSON-able description of ``model`` and its arrays, their names prefixed; recursive."""
+    try:
+        write = _WRITERS[model.kind]
+    except (AttributeError, KeyError):
+        raise NgramError(f"cannot save a {type(model).__name__}: no model file format for its kind") from None
+    description, arrays = write(model, prefix)
+    return {"type": model.kind, **description, "estimator": model.estimator, "corpus": model.corpus}, arrays
+
+
+def _describe_backoff(model: Model, prefix: str) -> tuple[dict, dict[str, np.ndarray]]:
+    arrays = {}
+    for n, level in enumerate(model.levels, start=1):
+        arrays[f"{prefix}keys{n}"] = level.keys.astype(np.int64, copy=False)
+        arrays[f"{prefix}logp{n}"] = level.logp.astype(np.float64, copy=False)
+        arrays[f"{prefix}bow{n}"] = level.bow.astype(np.float64, copy=False)
+    return {"vocabulary": model.vocabulary.to_json(), "order": model.order}, arrays
+
+
+def _describe_components(model, prefix: str) -> tuple[list[dict], dict[str, np.ndarray]]:
+    descriptions, arrays = [], {}
+    for i, component in enumerate(model.components):
+        description, component_arrays = _describe(component, f"{prefix}c{i}_")
+        descriptions.append(description)
+        arrays.update(component_arrays)
+    return descriptions, arrays
+
+
+def _describe_context(model: ContextMixture, prefix: str) -> tuple[dict, dict[str, np.ndarray]]:
+    components, arrays = _describe_components(model, prefix)
+    return {"weights": model.weights.tolist(), "follower_bins": model.follower_bins, "components": components}, arrays
+
+
+def _describe_name(model: NameMixture, prefix: str) -> tuple[dict, dict[str, np.ndarray]]:
+    components, arrays = _describe_components(model, prefix)
+    return {"weights": model.weights.tolist(), "reverse": model.reverse, "components": components}, arrays
+
+
+_WRITERS = {"model": _describe_backoff, "context": _describe_context, "name": _describe_name}
 
 
 def write_arrays(arrays: dict[str, np.ndarray], path: Path) -> None:
@@ -164,7 +215,7 @@ def _check_members(archive: zipfile.ZipFile, label: str) -> dict[str, tuple[tupl
     return shapes
 
 
-def load(path: str | os.PathLike) -> Model:
+def load(path: str | os.PathLike) -> LanguageModel:
     """Read a model file, checking everything a damaged or hostile file could get wrong."""
     label = str(path)
     p = Path(path)
@@ -192,24 +243,89 @@ def load(path: str | os.PathLike) -> Model:
     return _from_arrays(arrays, label)
 
 
-def _from_arrays(arrays: dict[str, np.ndarray], label: str) -> Model:
+def _from_arrays(arrays: dict[str, np.ndarray], label: str) -> LanguageModel:
     if arrays["header"].dtype != np.uint8 or arrays["header"].ndim != 1:
         raise NgramError(f"{label}: the header is not a byte array; the file is damaged")
     try:
         header = json.loads(arrays["header"].tobytes().decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):  # RecursionError: [[[[... nested too deep
         raise NgramError(f"{label}: header is not valid JSON; the file is damaged") from None
-    if isinstance(header, dict) and header.get("format") == "ngram-mixture":
-        from .mixture import from_arrays
+    kind = header.get("format") if isinstance(header, dict) else None
+    if kind == MIXTURE_FORMAT:
+        if header.get("version") != MIXTURE_FORMAT_VERSION:
+            raise NgramError(f"{label}: mixture format version {header.get('version')!r} is not supported")
+        description = header.get("model")
+    elif kind == FORMAT:
+        if header.get("version") != FORMAT_VERSION:
+            raise NgramError(f"{label}: model format version {header.get('version')!r} is not supported (this ngram reads version {FORMAT_VERSION})")
+        description = {**header, "type": "model"}
+    else:
+        raise NgramError(f"{label}: not an ngram model file (format {kind!r})")
+    train_names = arrays.get("train_names")
+    if train_names is not None and (train_names.ndim != 1 or train_names.dtype != np.uint64):
+        raise NgramError(f"{label}: array train_names has the wrong shape or type; the file is damaged")
+    if header.get("name_hash") != NAME_HASH:
+        train_names = None  # fingerprints made with another hash would make novelty silently wrong
+    return _build(description, arrays, "", _Reading(label, train_names), 0)
 
-        return from_arrays(header, arrays, label)
-    if not isinstance(header, dict) or header.get("format") != FORMAT:
-        raise NgramError(f"{label}: not an ngram model file (format {header.get('format') if isinstance(header, dict) else None!r})")
-    if header.get("version") != FORMAT_VERSION:
-        raise NgramError(f"{label}: model format version {header.get('version')!r} is not supported (this ngram reads version {FORMAT_VERSION})")
+
+@dataclass
+class _Reading:
+    label: str  # the file, for messages
+    train_names: np.ndarray | None  # the file's training-name fingerprints, shared by every component
+
+
+MAX_NESTING = 4  # mixtures of mixtures: deeper than any tuning makes, shallow enough to refuse a hostile file
+
+
+def _build(description, arrays: dict[str, np.ndarray], prefix: str, reading: _Reading, depth: int) -> LanguageModel:
+    """The model a description (and the arrays under ``prefix``) stands for; recursive."""
+    label = reading.label
+    if not isinstance(description, dict) or depth > MAX_NESTING:
+        raise NgramError(f"{label}: mixture header is damaged")
+    check_metadata(description, label)
+    kind = description.get("type")
+    if not isinstance(kind, str) or kind not in _READERS:
+        raise NgramError(f"{label}: unknown model type {kind!r}; the file is damaged")
+    return _READERS[kind](description, arrays, prefix, reading, depth)
+
+
+def _read_components(description: dict, arrays, prefix: str, reading: _Reading, depth: int) -> list[LanguageModel]:
+    components = description.get("components")
+    if not isinstance(components, list) or not components:
+        raise NgramError(f"{reading.label}: mixture header is damaged (no components)")
+    return [_build(c, arrays, f"{prefix}c{i}_", reading, depth + 1) for i, c in enumerate(components)]
+
+
+def _mixture(make, label: str):
+    """Build a mixture from header values, a damaged value giving a one-line error."""
     try:
-        vocabulary = Vocabulary.from_json(header["vocabulary"])
-        order = header["order"]
+        return make()
+    except NgramError:
+        raise
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:  # OverflowError: int(inf) follower bins
+        raise NgramError(f"{label}: mixture header is damaged ({type(exc).__name__})") from None
+
+
+def _read_context(description: dict, arrays, prefix: str, reading: _Reading, depth: int) -> ContextMixture:
+    components = _read_components(description, arrays, prefix, reading, depth)
+    return _mixture(lambda: ContextMixture(components, description["weights"], description.get("estimator"),
+                                           description.get("corpus"), reading.train_names,
+                                           description.get("follower_bins")), reading.label)
+
+
+def _read_name(description: dict, arrays, prefix: str, reading: _Reading, depth: int) -> NameMixture:
+    components = _read_components(description, arrays, prefix, reading, depth)
+    return _mixture(lambda: NameMixture(components, description["reverse"], description["weights"],
+                                        description.get("estimator"), description.get("corpus"), reading.train_names),
+                    reading.label)
+
+
+def _read_backoff(description: dict, arrays, prefix: str, reading: _Reading, depth: int) -> Model:
+    label = reading.label
+    try:
+        vocabulary = Vocabulary.from_json(description["vocabulary"])
+        order = description["order"]
         if not isinstance(order, int) or order < 1:
             raise ValueError
     except (KeyError, TypeError, ValueError, NgramError):
@@ -221,7 +337,7 @@ def _from_arrays(arrays: dict[str, np.ndarray], label: str) -> Model:
     for n in range(1, order + 1):
         parts = {}
         for kind, dtype in _ARRAY_DTYPES.items():
-            name = f"{kind}{n}"
+            name = f"{prefix}{kind}{n}"
             if name not in arrays:
                 raise NgramError(f"{label}: array {name} is missing; the file is damaged")
             array = arrays[name]
@@ -238,19 +354,16 @@ def _from_arrays(arrays: dict[str, np.ndarray], label: str) -> Model:
         levels.append(Level(keys, logp, bow))
     if not np.array_equal(levels[0].keys, np.arange(V)):
         raise NgramError(f"{label}: the unigram level must hold every symbol; the file is damaged")
-    train_names = arrays.get("train_names")
-    if train_names is not None and (train_names.ndim != 1 or train_names.dtype != np.uint64):
-        raise NgramError(f"{label}: array train_names has the wrong shape or type; the file is damaged")
-    if header.get("name_hash") != NAME_HASH:
-        train_names = None  # fingerprints made with another hash would make novelty silently wrong
-    check_metadata(header, label)
     model = Model(
         vocabulary=vocabulary,
         order=order,
         levels=levels,
-        estimator=header.get("estimator") or {},
-        corpus=header.get("corpus") or {},
-        train_names=train_names,
+        estimator=description.get("estimator") or {},
+        corpus=description.get("corpus") or {},
+        train_names=reading.train_names,
     )
     check_distributions(model, label)  # a file can be well formed and still not sum to 1
     return model
+
+
+_READERS = {"model": _read_backoff, "context": _read_context, "name": _read_name}

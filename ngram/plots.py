@@ -15,10 +15,10 @@ import numpy as np
 
 from .errors import NgramError
 from .io import write_atomically
-from .model import Model
+from .protocol import LanguageModel
 
 LABELLED_CELLS = 60  # symbols per side up to which every cell of the heatmap shows its bigram and probability
-MISSING = "plotting needs matplotlib, which is not installed: pip install \"ngram[plot]\" (or pip install matplotlib)"
+MISSING = "plotting needs matplotlib, which is not installed: pip install \"ngram-names[plot]\" (or pip install matplotlib)"
 
 
 def _matplotlib():
@@ -50,7 +50,7 @@ def _looks_like_image(head: bytes) -> bool:
     return head.startswith((b"\x89PNG", b"%PDF", b"<?xml", b"<svg"))
 
 
-def bigram_table(model: Model) -> tuple[np.ndarray, list[str], list[str]]:
+def bigram_table(model: LanguageModel) -> tuple[np.ndarray, list[str], list[str]]:
     """p(next | previous symbol) as a matrix: the start row, then one row per character.
 
     For a model of order > 2 this is its order-2 view: each character row is the model's
@@ -63,7 +63,7 @@ def bigram_table(model: Model) -> tuple[np.ndarray, list[str], list[str]]:
     return np.array(rows), ["."] + list(contexts), list(symbols)
 
 
-def plot_heatmap(model: Model, path: str | os.PathLike, title: str | None = None, dpi: int = 60) -> None:
+def plot_heatmap(model: LanguageModel, path: str | os.PathLike, title: str | None = None, dpi: int = 60) -> None:
     """The bigram probability table as a labelled heatmap (the picture makemore shows)."""
     Figure, Canvas, colors = _matplotlib()
     table, row_labels, col_labels = bigram_table(model)

@@ -16,13 +16,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol, Sequence, runtime_checkable
 
-if TYPE_CHECKING:  # typing only: the protocol itself imports nothing of the package
+from .errors import NgramError
+
+if TYPE_CHECKING:  # typing only: the protocol imports nothing else of the package
     import numpy as np
 
     from .vocabulary import Encoded, Vocabulary
 
 # What a model can additionally be used for, beyond the protocol's questions.
-LEVELS = "levels"  # one back-off table (ARPA export, pruning, compiling into a mixture, the bigram view)
+LEVELS = "levels"  # one back-off table in ``model.levels`` (ARPA export, pruning)
+# The next-symbol row depends only on the last ``order - 1`` symbols (start padding included), and
+# ``stored_keys(n)`` lists the n-symbol contexts where the row can change: ``window_keys`` and
+# ``logprob_keys`` answer packed windows (linear mixing, compiling, the context-grouped explain).
+BOUNDED_CONTEXT = "bounded-context"
 
 
 @runtime_checkable
@@ -32,7 +38,8 @@ class LanguageModel(Protocol):
     estimator: dict  # {"name": ..., settings ...}: how it was made
     corpus: dict  # what it was trained on (file, names, fingerprint)
     train_names: "np.ndarray | None"  # sorted fingerprints of the training names (novelty), or None
-    capabilities: frozenset  # subset of {LEVELS}
+    capabilities: frozenset  # subset of {LEVELS, BOUNDED_CONTEXT}
+    kind: str  # what model files call this kind: "model" (back-off), "context" (order mixture), "name"
 
     @property
     def V(self) -> int: ...
@@ -62,12 +69,13 @@ class LanguageModel(Protocol):
         right to left). A next-symbol model returns [(1.0, self, False)]; generation and exact
         prefix masses are built from this."""
 
+    def n_ngrams(self) -> "list[int]":
+        """Stored n-grams by order (of the largest component for a mixture): a size, for reports."""
+
     def describe(self) -> str: ...
 
 
 def require(model: LanguageModel, capability: str, verb: str, why: str) -> None:
-    """One-line refusal for a verb that needs a capability this model lacks."""
-    from .errors import NgramError
-
+    """One-line refusal (``verb: why``) for a verb that needs a capability this model lacks."""
     if capability not in model.capabilities:
         raise NgramError(f"{verb}: {why}")

@@ -5,7 +5,7 @@ The back-off model is turned into a deterministic automaton: one state per store
 longest stored suffix of the extended history. Sampling is then a vectorised categorical draw
 over all unfinished names per step, and one gather for the next states, with no Python loop per
 name. This relies on the model's n-gram set being closed under prefixes and suffixes, which
-counting guarantees and ``Model.closed()`` restores for imported files.
+counting guarantees and ARPA import (``ngram.arpa.read_arpa``) restores for imported files.
 """
 
 from __future__ import annotations

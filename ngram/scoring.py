@@ -14,9 +14,9 @@ n-gram.
 
 The back-off weights are added in the same order as ``logprob_keys`` adds them (longest context
 first) and the n-gram's own log probability last, so the results are the same floats. It needs
-the n-gram set closed under prefixes and suffixes (every counted model is; ``Model.closed()``
-repairs imported ones); for a model that is not, ``build`` returns None and callers use the
-general path.
+the n-gram set closed under prefixes and suffixes (every counted model is; ARPA import,
+``ngram.arpa.read_arpa``, adds the missing n-grams of imported ones); for a model that is not,
+``build`` returns None and callers use the general path.
 """
 
 from __future__ import annotations

@@ -123,7 +123,7 @@ def test_cli_mix_prints_em_and_writes_a_model_every_verb_accepts(tmp_path, capsy
     assert main(["mix", *map(str, paths), "--val", str(val), "-o", str(out), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert sum(report["weights"]) == pytest.approx(1.0)
-    assert report["max_abs_logprob_gap_compiled_vs_mixture"] < 1e-12
+    assert report["max_abs_logprob_gap_nats"] < 1e-12
     for argv in (["evaluate", str(out), str(val)], ["sample", str(out), "-n", "3", "--seed", "0"],
                  ["probs", str(out), "ma"], ["info", str(out)], ["export", str(out), "--arpa", str(tmp_path / "m.arpa")]):
         assert main(argv) == 0, argv
