@@ -244,3 +244,58 @@ def test_mixture_vectors_equal_brute_force_conditionals(name_mixture):
         b = 0.4 * math.exp(other.score([prefix])[0][0] - other.logprobs(prefix)[0])
         expected = (a * forward.probs(prefix) + b * other.probs(prefix)) / (a + b)
         np.testing.assert_allclose(np.exp(mixture_logprobs(mix, ids)), expected, rtol=1e-12)
+
+
+# ----------------------------------------------------------------------------------------------
+# The command line: ngram sample / ngram top with constraints
+# ----------------------------------------------------------------------------------------------
+def _ngram(*args, cwd):
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    env = {**__import__("os").environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run([sys.executable, "-m", "ngram", *map(str, args)], cwd=cwd, capture_output=True, text=True,
+                          timeout=120, env=env)
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    from ngram.io import save
+
+    folder = tmp_path_factory.mktemp("cli")
+    save(kn(CORPUS * 2, 3), folder / "m.ngram")
+    return folder / "m.ngram"
+
+
+def test_cli_sample_prints_exactly_n_constrained_names_and_the_mass(model_file):
+    import json
+
+    result = _ngram("sample", model_file, "-n", "50", "--seed", "1", "--suffix", "an", "--contains", "b",
+                    "--max-len", "6", cwd=model_file.parent)
+    names = result.stdout.splitlines()
+    assert result.returncode == 0 and len(names) == 50, result.stderr
+    assert all(x.endswith("an") and "b" in x and len(x) <= 6 for x in names)
+    assert "names ending in -an, containing 'b', of 1 to 6 characters:" in result.stderr
+    assert "of the model's mass" in result.stderr
+    out = json.loads(_ngram("sample", model_file, "-n", "5", "--seed", "1", "--suffix", "an", "--contains", "b",
+                            "--max-len", "6", "--json", cwd=model_file.parent).stdout,
+                     parse_constant=lambda c: pytest.fail(f"not strict JSON: {c}"))
+    model = kn(CORPUS * 2, 3)
+    brute = sum(q for x, q in probabilities(model, all_names(model)).items()
+                if meets(x, Constraints(suffix="an", contains=("b",), max_len=6)))
+    assert out["probability"] == pytest.approx(brute, rel=1e-9) and len(out["names"]) == 5
+
+
+def test_cli_top_and_conflicts(model_file, tmp_path):
+    import json
+
+    out = json.loads(_ngram("top", model_file, "-n", "4", "--prefix", "b", "--json", cwd=tmp_path).stdout)
+    assert [r["name"][0] for r in out["names"]] == ["b"] * 4
+    assert all(r["nll_nats_per_symbol"] == pytest.approx(-math.log(r["probability"]) / (len(r["name"]) + 1))
+               for r in out["names"])
+    table = _ngram("top", model_file, "-n", "3", "-o", tmp_path / "top.txt", cwd=tmp_path)
+    assert table.returncode == 0 and len((tmp_path / "top.txt").read_text().splitlines()) == 4
+    bad = _ngram("sample", model_file, "--prefix", "abab", "--max-len", "3", cwd=tmp_path)
+    assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and "longer than --max-len 3" in bad.stderr
