@@ -121,7 +121,7 @@ def _levels_model(model):
     try:
         model.levels
         return model
-    except NgramError:
+    except (NgramError, AttributeError):  # a mixture has no single back-off table
         pass
     components = getattr(model, "components", None)
     if not components or not hasattr(model, "logprob_keys"):

@@ -717,6 +717,8 @@ class Sampler:
                 reversed_dfa = dfa.reversed()
             self.parts.append((float(weight), component, bool(reverse), reversed_dfa if reverse else dfa))
         self._plans: dict[int, Plan] = {}
+        self._walkers: dict = {}  # the fast walk's automaton per component
+        self._slow: set[int] = set()  # components whose walk rejected too much: the exact path
         self.description = c.describe()
 
     def plan(self, i: int) -> Plan:
@@ -729,7 +731,7 @@ class Sampler:
     def _fast(self, i: int) -> bool:
         _, component, _, _ = self.parts[i]
         c = self.constraints
-        return (not self.shaped and c.is_length_only() and c.min_len <= 1 and component.vocabulary.unk_id is None
+        return (i not in self._slow and not self.shaped and c.is_length_only() and c.min_len <= 1 and component.vocabulary.unk_id is None
                 and _levels_or_none(component) is not None)
 
     @property
@@ -737,37 +739,44 @@ class Sampler:
         return float(sum(w * self.plan(i).mass for i, (w, *_) in enumerate(self.parts)))
 
     def _component_weights(self) -> np.ndarray:
-        if len(self.parts) == 1 and self._fast(0):
-            return np.ones(1)  # (rejection finds out by itself when there is too little mass)
+        if len(self.parts) == 1:
+            return np.ones(1)  # (its draw checks the mass when it needs the tables)
         gen = np.array([w * self.plan(i).gen_mass for i, (w, *_) in enumerate(self.parts)])
         if not gen.sum() > MIN_MASS:
-            if self.mass <= 0:
-                raise NgramError(f"no name the model can make meets the constraints ({self.description})")
-            raise NgramError(f"the constraints leave too little mass to sample from ({self.description}: "
-                             f"{self.mass:.3g} of the model's mass)")
+            self._refuse()
         return gen / gen.sum()
+
+    def _refuse(self):
+        if not self.mass > 0:
+            raise NgramError(f"no name the model can make meets the constraints ({self.description})")
+        raise NgramError(f"the constraints leave too little mass to sample from ({self.description}: "
+                         f"{self.mass:.3g} of the model's mass{' before temperature' if self.shaped else ''})")
 
     def _draw_part(self, i: int, m: int, rng: np.random.Generator) -> list[str]:
         _, component, reverse, _ = self.parts[i]
-        if self._fast(i):
-            names = self._draw_fast(component, m, rng)
-        else:
-            names = _decode_rows(self.plan(i).draw(m, rng), component, "")
+        names = self._draw_fast(i, m, rng) if self._fast(i) else None
+        if names is None:
+            plan = self.plan(i)
+            if not plan.gen_mass > MIN_MASS:
+                self._refuse()
+            names = _decode_rows(plan.draw(m, rng), component, "")
         return [x[::-1] for x in names] if reverse else names
 
-    def _draw_fast(self, component, m: int, rng: np.random.Generator) -> list[str]:
-        c = self.constraints
+    def _draw_fast(self, i: int, m: int, rng: np.random.Generator) -> list[str] | None:
+        """``m`` names by the walk with exact rejection, or None (and the exact path from then on)
+        when it rejects more than a third of its draws."""
+        c, component = self.constraints, self.parts[i][1]
         got: list[str] = []
-        auto = _automaton(component)
-        for _ in range(1000):
+        auto = self._walkers.get(i) or self._walkers.setdefault(i, _automaton(component))
+        while len(got) < m:
             need = m - len(got)
-            if need <= 0:
-                break
             ask = need + need // 8 + 16
             drawn = sample_walk(component, ask, seed=rng, min_len=0, max_len=c.max_len + 1, automaton=auto)
-            got += [x for x in drawn if c.min_len <= len(x) <= c.max_len][:need]
-        else:
-            raise NgramError(f"the constraints leave too little mass to sample from ({self.description})")
+            kept = [x for x in drawn if c.min_len <= len(x) <= c.max_len]
+            if len(kept) < ask * 2 // 3:
+                self._slow.add(i)
+                return None
+            got += kept[:need]
         return got
 
     def chunks(self, n: int, seed=None, chunk: int = CHUNK):
@@ -875,7 +884,7 @@ def _named(stream, component, reverse: bool, novel_model):
 def _levels_or_none(model):
     try:
         return model.levels
-    except NgramError:
+    except (NgramError, AttributeError):
         return None
 
 
