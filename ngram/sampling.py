@@ -554,7 +554,8 @@ class Plan:
         (where ``draw`` and ``best`` read it), and is computed there."""
         S, Q, L = self.auto.n_states, self.dfa.n_states, self.max_len
         add = combine is np.add
-        acc, delta, nxt = self.dfa.accept, self.dfa.delta[None, :, 1:], self.auto.next
+        # Only the live constraint states (1..Q-1): the dead state 0 has mass 0 whatever follows.
+        acc, delta, nxt = self.dfa.accept[1:], self.dfa.delta[None, 1:, 1:], self.auto.next
         with np.errstate(divide="ignore"):
             ending = rows[:, BOUNDARY, None] * acc[None, :] if add else np.where(acc[None, :], rows[:, BOUNDARY, None],
                                                                                    -np.inf)
@@ -574,15 +575,21 @@ class Plan:
                 continue
             table = np.full((S, Q), empty)
             at = slice(None) if states is None else states
-            here = ending[at] if can_end else np.full((S if states is None else len(states), Q), empty)
+            here = ending[at] if can_end else np.full((S if states is None else len(states), Q - 1), empty)
             if r > 0:
-                after = tables[-1].ravel()[nxt[at, None, 1:].astype(np.int64) * Q + delta]
-                if add:
-                    here = here + np.einsum("sc,sqc->sq", rows[at, 1:], after)
-                else:
-                    here = np.maximum(here, (rows[at, None, 1:] + after).max(axis=2))
-            table[at] = here
-            table[:, 0] = empty
+                # One live constraint state at a time: its successor under each character is
+                # fixed, so the successors' values are one gather from the previous table laid
+                # out constraint state by constraint state (no (states x Q x V) index to build).
+                previous = np.ascontiguousarray(tables[-1].T).ravel()
+                successors, weights = nxt[at, 1:].astype(np.int64), rows[at, 1:]
+                here = here.copy()
+                for j in range(Q - 1):
+                    after = previous[successors + delta[0, j] * S]
+                    if add:
+                        here[:, j] += np.einsum("sc,sc->s", weights, after)
+                    else:
+                        here[:, j] = np.maximum(here[:, j], (weights + after).max(axis=1))
+            table[at, 1:] = here
             tables.append(table)
             full.append(states is None)
         return tables
