@@ -5,7 +5,7 @@ whole-name mixtures.
 States are the model's stored contexts (the longest stored suffix of the history); from a state,
 ``next[state, symbol]`` is the state after the symbol and ``logrows[state]`` the next-symbol
 ln-vector (V entries, index 0 = end of name). A back-off ``Model`` gives them directly from its
-levels (``sampling.build_automaton``). An order mixture reads the same contexts as its highest-order
+levels (``build_automaton``). An order mixture reads the same contexts as its highest-order
 component (whose n-grams are the counted ones, a superset of every other component's, so its state
 determines every component's longest stored context and the weight bucket): its automaton is that
 component's transitions with the mixture's own rows, computed through ``logprob_keys``.
@@ -89,10 +89,69 @@ class ContextAutomaton:
         return v
 
 
+@dataclass
+class Automaton:
+    rows: np.ndarray  # states × V probabilities (float64)
+    next_state: np.ndarray  # states × V int64
+    start: int  # the state right after the start symbol
+
+    # The interface ``sample`` walks, shared with the lazily built ``scoring.LazyRows``.
+    def rows_of(self, states: np.ndarray) -> np.ndarray:
+        return self.rows[states]
+
+    def next_of(self, states: np.ndarray, symbols: np.ndarray) -> np.ndarray:
+        return self.next_state[states, symbols]
+
+
+def build_automaton(model: Model) -> Automaton:
+    V, N = model.V, model.order
+    if N == 1:
+        row = np.exp(model.levels[0].logp)[None, :]
+        return Automaton(rows=row, next_state=np.zeros((1, V), np.int64), start=0)
+    # States: every stored n-gram of order 1..N-1, numbered order by order.
+    offsets = np.cumsum([0] + [len(model.levels[n]) for n in range(N - 1)])
+    n_states = int(offsets[-1])
+    logrows = np.empty((n_states, V))
+    next_state = np.empty((n_states, V), np.int64)
+    symbols = np.arange(V, dtype=np.int64)
+    for n in range(1, N):
+        level = model.levels[n - 1]
+        lo, hi = offsets[n - 1], offsets[n]
+        keys = level.keys
+        # Row of context h: stored children take p*(hw); the rest back off to h's suffix row.
+        if n == 1:
+            base = np.broadcast_to(model.levels[0].logp, (len(keys), V))
+        else:
+            suffix_index, ok = model.levels[n - 2].find(keys % V ** (n - 1))
+            if not ok.all():
+                raise NgramError("model n-grams are not suffix-closed; load it through ngram so it is repaired")
+            base = logrows[offsets[n - 2] + suffix_index]
+        rows = level.bow[:, None] + base
+        children = model.levels[n]
+        child_context = children.keys // V
+        owner, has_owner = level.find(child_context)
+        rows[owner[has_owner], children.keys[has_owner] % V] = children.logp[has_owner]
+        logrows[lo:hi] = rows
+        # Transitions: h+w if that is a stored context, else the suffix state's transition.
+        if n == 1:
+            fallback = np.broadcast_to(symbols, (len(keys), V))  # unigram states are ids
+        else:
+            fallback = next_state[offsets[n - 2] + suffix_index]
+        if n + 1 <= N - 1:
+            extended = keys[:, None] * V + symbols[None, :]
+            index, stored = model.levels[n].find(extended.ravel())
+            index, stored = index.reshape(len(keys), V), stored.reshape(len(keys), V)
+            next_state[lo:hi] = np.where(stored, offsets[n] + index, fallback)
+        else:
+            # A longest context extended drops its oldest symbol, which is what the suffix
+            # state's own transition already computes.
+            next_state[lo:hi] = fallback
+    return Automaton(rows=np.exp(logrows), next_state=next_state, start=int(offsets[0] + BOUNDARY))
+
+
+
 def build(model) -> ContextAutomaton:
     """The automaton of a next-symbol model (a back-off model or an order mixture)."""
-    from .sampling import build_automaton
-
     cached = getattr(model, "_context_automaton", None)
     if cached is not None:
         return cached
@@ -131,7 +190,7 @@ def _levels_model(model):
 
 def _rows_through_keys(model, base) -> np.ndarray:
     """ln-rows of ``model`` at each state of ``base``'s automaton (same numbering as
-    ``sampling.build_automaton``: order 1's n-grams, then order 2's, ...)."""
+    ``build_automaton``: order 1's n-grams, then order 2's, ...)."""
     V, N = model.V, base.order
     if N == 1:
         keys, history = np.zeros(1, np.int64), np.zeros(1, np.int64)
@@ -258,3 +317,11 @@ def _name_ids(encoded, k: int) -> list[int]:
     starts = list(encoded.starts) + [encoded.n_targets]
     targets = _targets(encoded)
     return [int(x) for x in targets[int(starts[k]) : int(starts[k + 1]) - 1]]
+
+
+def mixture_context_logprobs(model, context: str, at_start: bool = True) -> np.ndarray:
+    """``mixture_logprobs`` after a context given as text, which must begin the name."""
+    if not at_start:
+        raise NgramError("a whole-name mixture answers next-symbol questions after the start of a name only "
+                         "(its right-to-left components read whole names)")
+    return mixture_logprobs(model, model.vocabulary.encode_context(context))

@@ -16,72 +16,15 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.random  # noqa: F401  (numpy loads it on first use; here its import is not a draw's cost)
 
+from .automaton import Automaton, build_automaton, name_components
+from .automaton import build as build_context_automaton
+from .constraints import Constraints
 from .errors import NgramError
 from .links import links
 from .model import Model, hash_names
 from .vocabulary import BOUNDARY
 
 MAX_SAMPLE_SYMBOLS = 2**28  # ids held at once by one call of sample(): 2 GiB of int64
-
-
-@dataclass
-class Automaton:
-    rows: np.ndarray  # states × V probabilities (float64)
-    next_state: np.ndarray  # states × V int64
-    start: int  # the state right after the start symbol
-
-    # The interface ``sample`` walks, shared with the lazily built ``scoring.LazyRows``.
-    def rows_of(self, states: np.ndarray) -> np.ndarray:
-        return self.rows[states]
-
-    def next_of(self, states: np.ndarray, symbols: np.ndarray) -> np.ndarray:
-        return self.next_state[states, symbols]
-
-
-def build_automaton(model: Model) -> Automaton:
-    V, N = model.V, model.order
-    if N == 1:
-        row = np.exp(model.levels[0].logp)[None, :]
-        return Automaton(rows=row, next_state=np.zeros((1, V), np.int64), start=0)
-    # States: every stored n-gram of order 1..N-1, numbered order by order.
-    offsets = np.cumsum([0] + [len(model.levels[n]) for n in range(N - 1)])
-    n_states = int(offsets[-1])
-    logrows = np.empty((n_states, V))
-    next_state = np.empty((n_states, V), np.int64)
-    symbols = np.arange(V, dtype=np.int64)
-    for n in range(1, N):
-        level = model.levels[n - 1]
-        lo, hi = offsets[n - 1], offsets[n]
-        keys = level.keys
-        # Row of context h: stored children take p*(hw); the rest back off to h's suffix row.
-        if n == 1:
-            base = np.broadcast_to(model.levels[0].logp, (len(keys), V))
-        else:
-            suffix_index, ok = model.levels[n - 2].find(keys % V ** (n - 1))
-            if not ok.all():
-                raise NgramError("model n-grams are not suffix-closed; load it through ngram so it is repaired")
-            base = logrows[offsets[n - 2] + suffix_index]
-        rows = level.bow[:, None] + base
-        children = model.levels[n]
-        child_context = children.keys // V
-        owner, has_owner = level.find(child_context)
-        rows[owner[has_owner], children.keys[has_owner] % V] = children.logp[has_owner]
-        logrows[lo:hi] = rows
-        # Transitions: h+w if that is a stored context, else the suffix state's transition.
-        if n == 1:
-            fallback = np.broadcast_to(symbols, (len(keys), V))  # unigram states are ids
-        else:
-            fallback = next_state[offsets[n - 2] + suffix_index]
-        if n + 1 <= N - 1:
-            extended = keys[:, None] * V + symbols[None, :]
-            index, stored = model.levels[n].find(extended.ravel())
-            index, stored = index.reshape(len(keys), V), stored.reshape(len(keys), V)
-            next_state[lo:hi] = np.where(stored, offsets[n] + index, fallback)
-        else:
-            # A longest context extended drops its oldest symbol, which is what the suffix
-            # state's own transition already computes.
-            next_state[lo:hi] = fallback
-    return Automaton(rows=np.exp(logrows), next_state=next_state, start=int(offsets[0] + BOUNDARY))
 
 
 class SparseAutomaton:
@@ -493,11 +436,9 @@ class Plan:
 
     def __init__(self, model, dfa, min_len: int, max_len: int, temperature: float = 1.0,
                  top_k: int | None = None, top_p: float | None = None):
-        from . import automaton
-
         self.model, self.dfa = model, dfa
         self.min_len, self.max_len = min_len, max_len
-        self.auto = auto = automaton.build(model)
+        self.auto = auto = build_context_automaton(model)
         raw = np.exp(auto.logrows)
         unk = model.vocabulary.unk_id
         self.shaped = temperature != 1.0 or top_k is not None or top_p is not None
@@ -701,9 +642,6 @@ class Sampler:
 
     def __init__(self, model, constraints=None, temperature: float = 1.0, top_k: int | None = None,
                  top_p: float | None = None):
-        from .automaton import name_components
-        from .constraints import Constraints
-
         c = constraints if constraints is not None else Constraints()
         if not (temperature > 0 and math.isfinite(temperature)):
             raise NgramError(f"temperature must be a positive finite number, got {temperature}")
@@ -896,8 +834,6 @@ def _levels_or_none(model):
 
 
 def _constraints_of(constraints, prefix, suffix, contains, exclude, regex, min_len, max_len, novel_only, unique):
-    from .constraints import Constraints
-
     if constraints is not None:
         return constraints
     return Constraints(min_len=min_len, max_len=max_len, prefix=prefix, suffix=suffix, contains=contains,
