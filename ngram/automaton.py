@@ -289,23 +289,73 @@ def mixture_logprobs(model, ids) -> np.ndarray:
     return total - _logsumexp(total, axis=0)
 
 
+def _prefix_walk(model, ids, reverse: bool, vectors: bool):
+    """For i = 0..len(ids): (ln P(s[:i]…), and with ``vectors`` the V-vector of
+    ``next_prefix_logmasses`` for s[:i]), then ln p(s); one step per symbol: a left-to-right model
+    follows its path, a right-to-left one keeps g_i(q) = p(reversed s[:i], then the end | q) for
+    every state q, and g_{i+1}(q) = p(s_i | q) g_i(next(q, s_i))."""
+    auto = build(model)
+    out = []
+    if not reverse:
+        state, total = auto.start, 0.0
+        for i in range(len(ids) + 1):
+            out.append((total, total + auto.logrows[state] if vectors else None))
+            if i < len(ids):
+                total += auto.logrows[state, ids[i]]
+                state = int(auto.next[state, ids[i]])
+        return out, float(total + auto.logrows[state, BOUNDARY])
+    v = auto.visits()
+    with np.errstate(divide="ignore"):
+        logv = np.log(v)
+    g = auto.logrows[:, BOUNDARY].copy()
+    for i in range(len(ids) + 1):
+        vector = None
+        if vectors:
+            vector = np.empty(auto.V)
+            vector[BOUNDARY] = g[auto.start]
+            vector[1:] = _logsumexp(logv[:, None] + auto.logrows[:, 1:] + g[auto.next[:, 1:]], axis=0)
+        out.append((_log_dot(v, g), vector))
+        if i < len(ids):
+            g = auto.logrows[:, ids[i]] + g[auto.next[:, ids[i]]]
+    return out, float(g[auto.start])
+
+
+def _mixture_walk(model, ids, vectors: bool):
+    """Per prefix of ``ids``: ln Σᵢ wᵢ Pᵢ(s[:i]…) (and the mixed V-vectors), then ln p(s)."""
+    masses, rows, ends = [], [], []
+    for weight, component, reverse in name_components(model):
+        if weight <= 0:
+            continue
+        walk, end = _prefix_walk(component, ids, reverse, vectors)
+        masses.append(np.log(weight) + np.array([m for m, _ in walk]))
+        if vectors:
+            rows.append(np.log(weight) + np.stack([x for _, x in walk]))
+        ends.append(np.log(weight) + end)
+    mixed_rows = _logsumexp(np.stack(rows), axis=0) if vectors else None
+    return _logsumexp(np.stack(masses), axis=0), mixed_rows, float(_logsumexp(np.array(ends), axis=0))
+
+
 def mixture_row_logprobs(model, encoded) -> np.ndarray:
-    """The whole next-symbol ln-vector at every target position of ``encoded`` (targets x V)."""
+    """The whole next-symbol ln-vector at every target position of ``encoded`` (targets x V), each
+    divided by the sum of its entries (as ``mixture_logprobs``)."""
     starts = list(encoded.starts) + [encoded.n_targets]
     out = np.empty((encoded.n_targets, model.V))
     for k in range(encoded.n_names):
-        a, b = int(starts[k]), int(starts[k + 1])
-        name = _name_ids(encoded, k)
-        for i in range(b - a):
-            out[a + i] = mixture_logprobs(model, name[:i])
+        _, rows, _ = _mixture_walk(model, _name_ids(encoded, k), vectors=True)
+        out[int(starts[k]) : int(starts[k + 1])] = rows - _logsumexp(rows, axis=1)[:, None]
     return out
 
 
 def mixture_logprob_encoded(model, encoded) -> np.ndarray:
-    """ln p(symbol | the name's prefix) at every target (chain rule under the mixture)."""
-    rows = mixture_row_logprobs(model, encoded)
-    targets = _targets(encoded)
-    return rows[np.arange(len(targets)), targets]
+    """ln p(symbol | the name's prefix) at every target under the mixture: ln P(s[:i+1]…) -
+    ln P(s[:i]…) for a character, ln p(s) - ln P(s…) for the end. A name's entries add up to
+    ln p(s) - ln P(""…), that is ln p(s) (P(""…) is 1 up to the visits' tail bound)."""
+    starts = list(encoded.starts) + [encoded.n_targets]
+    out = np.empty(encoded.n_targets)
+    for k in range(encoded.n_names):
+        masses, _, end = _mixture_walk(model, _name_ids(encoded, k), vectors=False)
+        out[int(starts[k]) : int(starts[k + 1])] = np.diff(np.append(masses, end))
+    return out
 
 
 def _targets(encoded) -> np.ndarray:

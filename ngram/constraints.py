@@ -460,7 +460,7 @@ class Constraints:
         def ids(text, what):
             missing = sorted({c for c in text if c not in vocabulary.characters})
             if missing:
-                raise NgramError(f"--{what} {text!r}: the model never saw {', '.join(map(repr, missing))}, "
+                raise NgramError(f"--{what} {text!r}: {', '.join(map(repr, missing))} not in the model's vocabulary, "
                                  "so no name it makes can contain it")
             return [vocabulary.characters.index(c) + 1 for c in text]
 

@@ -419,6 +419,7 @@ def novelty(model: Model, names: list[str]) -> tuple[Novelty, np.ndarray]:
 # Exact constrained generation: the model's automaton x the constraint's DFA
 # ----------------------------------------------------------------------------------------------
 CHUNK = 1 << 17  # names drawn at once: memory stays bounded whatever n is
+MAX_NAMES = 1 << 32  # names in one run (hours of drawing; memory is bounded by CHUNK, not by this)
 MIN_MASS = 1e-300  # a constraint with less mass than this (under the shaped rows) is refused
 NO_PROGRESS_ROUNDS = 30  # novel-only / unique: rounds without one new name before giving up
 
@@ -728,6 +729,9 @@ class Sampler:
         """``n`` names, a list of at most ``chunk`` at a time (reproducible for a seed)."""
         if n < 0:
             raise NgramError(f"number of samples must be 0 or more, got {n}")
+        if n > MAX_NAMES:
+            raise NgramError(f"{n} names is too much for one run (at most {MAX_NAMES:,}); sample in several runs "
+                             "with different seeds")
         if seed is not None and not (isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) and seed >= 0):
             raise NgramError(f"seed must be a whole number 0 or more, got {seed!r}")
         rng = np.random.default_rng(seed)

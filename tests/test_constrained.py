@@ -168,7 +168,7 @@ def test_novel_only_and_unique(backoff):
     (dict(prefix="abab", max_len=3), "longer than --max-len"),
     (dict(regex="a{5}", max_len=4), "no name"),
     (dict(prefix="a", suffix="b", regex="n+"), "no name"),
-    (dict(contains=["z"]), "never saw"),
+    (dict(contains=["z"]), "vocabulary"),
     (dict(exclude=["a"], contains=["ba"]), "conflicts"),
     (dict(regex="(ab"), "regex"),
     (dict(regex="^ab"), "anchors"),
