@@ -32,6 +32,7 @@ from typing import Sequence
 
 import numpy as np
 
+from . import automaton
 from .base import NameModel, NextSymbolModel
 from .errors import NgramError
 from .mixing import em_weights, mixture_logprobs
@@ -243,20 +244,15 @@ class NameMixture(Components, NameModel):
         per = [m.name_logprobs(reversed_ if rev else encoded) for m, rev in zip(self.components, self.reverse)]
         return mixture_logprobs(np.stack(per, axis=1), self.weights)
 
-    # ----- next-symbol questions: exact answers need prefix masses (not written yet) -----------
-    def _no_rows(self):
-        raise NgramError("a whole-name mixture does not give next-symbol probabilities yet (p(next | prefix) needs "
-                         "each component's mass of the names that start with the prefix); use one of its "
-                         "left-to-right components")
-
+    # ----- next-symbol questions: exact, from each component's prefix masses (ngram.automaton) ----
     def logprobs(self, context: str = "", at_start: bool = True) -> np.ndarray:
-        self._no_rows()
+        return automaton.mixture_context_logprobs(self, context, at_start)
 
     def row_logprobs(self, encoded: Encoded) -> np.ndarray:
-        self._no_rows()
+        return automaton.mixture_row_logprobs(self, encoded)
 
     def logprob_encoded(self, encoded: Encoded) -> np.ndarray:
-        self._no_rows()
+        return automaton.mixture_logprob_encoded(self, encoded)
 
     def sample(self, n: int = 10, seed=None, temperature: float = 1.0, top_k=None, top_p=None, prefix: str = "",
                min_len: int = 0, max_len: int = 50) -> list[str]:
