@@ -58,7 +58,10 @@ def order_mixture(direction: str, splits, vocabulary: Vocabulary, stats: Sequenc
     pooled = concat_folds(stats)
     groups = position_groups(stats, seed)
     deep = pooled.by_depth()
-    components = [have.get(k) or fit_family(MIXTURE_ESTIMATOR, k, [deep], counts, search=tuned) for k in orders]
+    components, previous = [], None
+    for k in orders:
+        previous = have.get(k) or fit_family(MIXTURE_ESTIMATOR, k, [deep], counts, search=tuned, start=previous)
+        components.append(previous)
     logp = np.stack([fit_logprobs(f, pooled) for f in components], axis=1)
     best = None
     for bins in (None, FOLLOWER_BINS):

@@ -32,8 +32,9 @@ def fit_family(name: str, order: int, folds: Sequence[FoldStats], counts: Counts
                start: Fit | None = None) -> Fit:
     """Minimise the held-out NLL (summed over folds) of one estimator at one order.
 
-    The search starts from the closed-form settings (``start``'s, when given); ``search=False``
-    returns those settings with their held-out NLL (closed-form modified KN is what KenLM builds).
+    The search starts from the closed-form settings, or from ``start``'s for the orders it covers;
+    ``start_nll`` is always the closed-form settings' held-out NLL; ``search=False`` returns those
+    settings (closed-form modified KN is what KenLM builds).
     """
     from scipy.optimize import minimize  # deferred: scipy's import costs start-up time for other verbs
 
@@ -45,13 +46,17 @@ def fit_family(name: str, order: int, folds: Sequence[FoldStats], counts: Counts
             return -sum(v[0].sum() for v in values) / total, np.array([-sum(v[1] for v in values) * k / total])
 
         z0 = np.array([math.log(start.settings["k"] if start else 0.1)])
-        start_nll = objective(z0)[0]
+        start_nll = objective(np.array([math.log(0.1)]))[0]
         if not search:
-            return Fit(name, order, {"k": float(math.exp(z0[0]))}, float(start_nll), 1, float(start_nll))
+            return Fit(name, order, {"k": 0.1}, float(start_nll), 1, float(start_nll))
         res = minimize(objective, z0, jac=True, method="L-BFGS-B", bounds=[(math.log(1e-6), math.log(100.0))])
         return Fit(name, order, {"k": float(math.exp(res.x[0]))}, float(res.fun), int(res.nfev), float(start_nll))
     family = FAMILIES[name]
-    x0 = family.initial(counts, order) if start is None else settings_vector(start.settings, name, order)
+    closed = family.initial(counts, order)
+    x0 = closed.copy()
+    if start is not None:  # its settings for the orders it has (a lower-order fit: the orders below)
+        given = settings_vector(start.settings, name, start.order)[: len(x0)]
+        x0[: len(given)] = given
 
     def objective(x):
         logp_sum, grad = 0.0, np.zeros(len(x))
@@ -61,9 +66,9 @@ def fit_family(name: str, order: int, folds: Sequence[FoldStats], counts: Counts
             grad += g
         return -logp_sum / total, -grad / total
 
-    start_nll = objective(x0)[0]
+    start_nll = objective(closed)[0]
     if family.per_order == 0 or not search:
-        return Fit(name, order, family.settings(x0, order), float(start_nll), 1, float(start_nll))
+        return Fit(name, order, family.settings(closed, order), float(start_nll), 1, float(start_nll))
     bounds = [b for n in range(1, order + 1) for b in family.bounds(n)]
     res = minimize(objective, x0, jac=True, method="L-BFGS-B", bounds=bounds, options={"maxiter": 500})
     return Fit(name, order, family.settings(res.x, order), float(res.fun), int(res.nfev), float(start_nll))
