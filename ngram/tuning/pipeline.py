@@ -97,10 +97,11 @@ def choose_heldout(names: list[str], val_names: Sequence[str] | None, val_fracti
     used = max(1, min(k, -(-MAX_HELDOUT_SYMBOLS // max(per_fold, 1))))
     if used < k:
         splits = splits[:used]
-        text = f"{used} of {k} cross-validation folds ({sum(len(s.heldout) for s in splits)} held-out names, seed {seed})"
+        text = (f"{used} of {k} cross-validation folds over all {len(everything)} names given "
+                f"({sum(len(s.heldout) for s in splits)} held-out names, seed {seed})")
     if val_names is not None:
-        text += (f" over all {len(everything)} names (training + validation): more held-out names than the "
-                 f"{len(val_names)} of the validation file alone")
+        text = (f"{k}-fold cross-validation over all {len(everything)} names (training + validation, seed {seed}): "
+                f"more held-out names than the {len(val_names)} of the validation file alone")
     return everything, splits, text
 
 
