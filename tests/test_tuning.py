@@ -49,7 +49,7 @@ def test_fast_heldout_nll_is_the_fitted_estimators_nll(name):
         x = random_settings(family, order, rng)
         fast = position_logprobs(family, x, order, stats)[0]
         sub = Counts(order, vocabulary.size, counts.keys[:order], counts.counts[:order])
-        model = make_estimator(name, **family.settings(x, order)).fit(sub, vocabulary)
+        model = make_estimator(getattr(family, "estimator", name), **family.settings(x, order)).fit(sub, vocabulary)
         np.testing.assert_allclose(fast, model.logprob_encoded(vocabulary.encode(HELD)), rtol=0, atol=1e-12)
         # The same numbers with positions sorted deepest-first (how tuning stores them).
         np.testing.assert_allclose(np.sort(fast), np.sort(position_logprobs(family, x, order, stats.by_depth())[0]), atol=1e-12)
@@ -65,7 +65,7 @@ def test_fast_addk_is_the_fitted_addk():
         np.testing.assert_allclose(addk_logprobs(0.37, order, stats)[0], model.logprob_encoded(vocabulary.encode(HELD)), atol=1e-12)
 
 
-@pytest.mark.parametrize("name", ["modified-kneser-ney", "kneser-ney", "jelinek-mercer"])
+@pytest.mark.parametrize("name", ["modified-kneser-ney", "kneser-ney", "jelinek-mercer", "modified-kneser-ney+strength"])
 def test_gradient_is_exact(name):
     vocabulary = Vocabulary.from_names(TRAIN + HELD)
     stats = fold_stats(TRAIN, HELD, vocabulary, 4)

@@ -83,9 +83,51 @@ class DiscountFamily(Family):
 
     def describe(self, settings):
         d = settings["discounts"]
-        if self.per_order == 3:
+        if isinstance(d[0], list):
             return "D1/D2/D3+ by order " + " ".join("/".join(f"{v:.2f}" for v in g) for g in d)
         return "D by order " + " ".join(f"{v:.2f}" for v in d)
+
+
+class StrengthFamily(DiscountFamily):
+    """Modified KN with a Pitman-Yor-style strength (concentration) theta per order:
+
+        u(hw) = (a(hw) - D) / (c(h) + theta)      g(h) = (sum of D over children + theta) / (c(h) + theta)
+
+    theta = 0 is modified KN; theta > 0 moves mass from every context's own counts to the lower
+    order, more for contexts seen few times (the hierarchical Pitman-Yor model's behaviour).
+    """
+
+    estimator = "modified-kneser-ney"
+    max_strength = 20.0
+
+    def __init__(self):
+        super().__init__("modified-kneser-ney+strength", adjusted=True, buckets=3)
+        self.per_order = 4
+
+    def bounds(self, n):
+        return [(_EPS, j - _EPS) for j in (1, 2, 3)] + [(0.0, self.max_strength)]
+
+    def initial(self, counts, order):
+        discounts = super().initial(counts, order).reshape(order, 3)
+        return np.concatenate([discounts, np.zeros((order, 1))], axis=1).ravel()
+
+    def parts(self, level, n, order, theta):
+        c = level.compact("adjusted" if n < order else "raw")
+        d, strength = theta[:3], theta[3]
+        f = 1.0 / (1.0 + strength * c["inv"])  # c(h) / (c(h) + theta)
+        u0, g0 = c["a"] - d @ c["onehot"], d @ c["buckets"] + strength * c["inv"]
+        u, g = f * u0, f * g0
+        du = np.vstack([-f * c["onehot"], -u * f * c["inv"]])
+        dg = np.vstack([f * c["buckets"], f * c["inv"] * (1.0 - g)])
+        return c["idx"], u, g, du, dg
+
+    def settings(self, x, order):
+        groups = x.reshape(order, 4)
+        return {"discounts": [[float(v) for v in g[:3]] for g in groups], "strengths": [float(g[3]) for g in groups]}
+
+    def describe(self, settings):
+        return (super().describe(settings) + "; strength by order " +
+                " ".join(f"{v:.2f}" for v in settings["strengths"]))
 
 
 class JelinekMercerFamily(Family):
@@ -123,6 +165,7 @@ FAMILIES: dict[str, Family] = {
     "absolute": DiscountFamily("absolute", adjusted=False, buckets=1),
     "kneser-ney": DiscountFamily("kneser-ney", adjusted=True, buckets=1),
     "modified-kneser-ney": DiscountFamily("modified-kneser-ney", adjusted=True, buckets=3),
+    "modified-kneser-ney+strength": StrengthFamily(),
     "jelinek-mercer": JelinekMercerFamily(),
     "witten-bell": WittenBellFamily(),
 }

@@ -37,7 +37,8 @@ from .splits import Split, make_splits
 from .statistics import concat_folds, fold_stats, position_groups
 
 UNIT = "nats/symbol"
-TUNABLE = ("add-k", "witten-bell", "absolute", "kneser-ney", "modified-kneser-ney", "jelinek-mercer")
+TUNABLE = ("add-k", "witten-bell", "absolute", "kneser-ney", "modified-kneser-ney", "jelinek-mercer",
+           "modified-kneser-ney+strength")
 # Searched unless ``smoothings`` says otherwise: on every list we measured the others never came
 # within 0.01 nats/symbol of tuned modified KN, and they cost most of the search time.
 DEFAULT_ESTIMATORS = ("modified-kneser-ney",)
@@ -292,7 +293,8 @@ def build(candidate: dict, names: Sequence[str], vocabulary: Vocabulary, source:
     if candidate["kind"] not in ("single", CLOSED_FORM):
         return build_mixture(candidate, names, vocabulary, source=source)
     order = candidate["order"]
-    estimator = make_estimator(candidate["estimator"], **candidate["settings"])
+    family = FAMILIES.get(candidate["estimator"])
+    estimator = make_estimator(getattr(family, "estimator", candidate["estimator"]), **candidate["settings"])
     if counts is None or counts.order < order:
         counts = count_ngrams(vocabulary.encode(names), order, vocabulary.size)
     sub = Counts(order, counts.vocab_size, counts.keys[:order], counts.counts[:order])

@@ -88,6 +88,8 @@ def settings_vector(settings: dict, name: str, order: int) -> np.ndarray:
         return np.array(settings["discounts"], float)
     if name == "modified-kneser-ney":
         return np.array(settings["discounts"], float).ravel()
+    if name == "modified-kneser-ney+strength":
+        return np.concatenate([np.array(settings["discounts"], float), np.array(settings["strengths"], float)[:, None]], axis=1).ravel()
     if name == "jelinek-mercer":
         return np.array(settings["weights"], float)
     return np.zeros(0)

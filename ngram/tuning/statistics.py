@@ -51,6 +51,7 @@ class Level:
             bucket = v.bucket[idx]
             self._compact[kind] = {
                 "idx": idx,
+                "inv": inv,
                 "a": v.a[idx] * inv,
                 "onehot": np.stack([(bucket == j) * inv for j in (1, 2, 3)]),
                 "buckets": np.ascontiguousarray(v.buckets[:, idx] * inv),
