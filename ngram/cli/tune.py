@@ -23,7 +23,7 @@ def tune(
     output: Path = common.output_option("best.ngram", "Where to write the best model, refitted on every name given (training + --val)."),
     orders: str = typer.Option("2-10", "--orders", help="Orders to try: a range (2-10), a list (3,5,7) or both (2-4,6)."),
     smoothing: Optional[str] = typer.Option(None, "--smoothing", "-s", help="Estimators to search, comma-separated (default: modified-kneser-ney; also add-k, witten-bell, absolute, kneser-ney, jelinek-mercer)."),
-    mixtures: Optional[bool] = typer.Option(None, "--mixtures/--no-mixtures", help="Order mixtures (modified KN orders 3-10) and the left-to-right + right-to-left whole-name mixture: tried by default and kept only if cross-fitted held-out NLL says so; --no-mixtures skips them."),
+    mixtures: Optional[bool] = typer.Option(None, "--mixtures/--no-mixtures", help="Order mixtures (modified KN, the --orders from 3 up) and the left-to-right + right-to-left whole-name mixture: tried by default and kept only if cross-fitted held-out NLL says so; --no-mixtures skips them."),
     fast: bool = typer.Option(False, "--fast", help="A quick pick: one held-out slice (or the --val file), modified KN only, no mixtures."),
     lowercase: bool = typer.Option(False, "--lowercase", help="Lowercase names first."),
     encoding: str = typer.Option("utf-8", "--encoding", help="Text encoding of the files."),

@@ -115,7 +115,7 @@ def tune(
     orders: Iterable[int] = DEFAULT_ORDERS,
     smoothings: Sequence[str] | None = None,
     mixtures: bool | None = None,
-    mixture_orders: Iterable[int] = MIXTURE_ORDERS,
+    mixture_orders: Iterable[int] | None = None,
     progress: Callable[[Iterable], Iterable] | None = None,
     refit: bool = True,
     source: str = "<names>",
@@ -127,7 +127,8 @@ def tune(
     Held-out data (see the module docstring): by default K-fold cross-validation over ``names`` +
     ``val_names``; ``folds`` or ``val_fraction`` choose it explicitly. ``mixtures``: None (default)
     tries the order mixtures and the two-direction whole-name mixture and keeps one only if the
-    cross-fitted NLL says so; False skips them. ``fast``: one 10% held-out slice (or the
+    cross-fitted NLL says so; False skips them. ``mixture_orders``: their components' orders
+    (default: the searched orders from 3 up). ``fast``: one 10% held-out slice (or the
     validation file), modified KN only, no mixtures. ``progress`` wraps the list of stages (the
     CLI passes a tqdm bar; a bar with ``set_description`` is told each stage's name).
     ``train_nlls``: also refit every single-model row on all names and record its training NLL
@@ -147,6 +148,8 @@ def tune(
     # One vocabulary for every fold and the refit: all characters of the names given.
     vocabulary = Vocabulary.from_names(everything)
     # The default mixture orders stop where packed keys would overflow (large alphabets).
+    if mixture_orders is None:  # the searched orders from 3 up (orders 2-10: the mixture of 3-10)
+        mixture_orders = [o for o in orders if o >= min(MIXTURE_ORDERS)] or orders
     mixture_orders = sorted(set(int(o) for o in mixture_orders))
     mixture_orders = [o for o in mixture_orders if o <= max_order_for(vocabulary.size)] or mixture_orders
     max_order = max(orders + (mixture_orders if try_mixtures else []))
