@@ -16,7 +16,7 @@ from .app import app
 @app.command()
 def tune(
     corpus: str = typer.Argument(..., help="Training names, one per line ('-' = stdin). The test file is never given here."),
-    val: Optional[str] = typer.Option(None, "--val", help="Held-out names to tune on (a validation file, never the test file)."),
+    val: Optional[str] = typer.Option(None, "--val", help="Validation names (never the test file): tuning cross-validates over training + these names, or holds out these alone when they are at least a fold's worth; the saved model is refitted on both."),
     val_fraction: Optional[float] = typer.Option(None, "--val-fraction", help="Hold out this share of the names instead (default: 5-fold cross-validation over all names given)."),
     folds: Optional[int] = typer.Option(None, "--folds", help="K-fold cross-validation over all names given, with this K (default 5)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the held-out slice or the folds."),

@@ -26,6 +26,9 @@ MIXTURE_ESTIMATOR = "modified-kneser-ney"
 def cross_fitted(logp: np.ndarray, buckets: np.ndarray, n: int, groups: np.ndarray) -> np.ndarray:
     """ln p of each row under bucket weights fitted by EM on the other groups only, so the
     figure is held out from the weights too (a fair price for many buckets)."""
+    if len(np.unique(groups)) < 2:  # one held-out name: the weights' own rows (not cross-fitted)
+        weights = em_bucketed(logp, buckets, n_buckets=n, tolerance=1e-6).weights
+        return mixture_logprobs_bucketed(logp, weights, buckets)
     out = np.empty(len(logp))
     for g in np.unique(groups):
         rest, here = groups != g, groups == g

@@ -108,6 +108,8 @@ def cross_fitted_nll(fit: Fit, stats: FoldStats, groups: np.ndarray, counts: Cou
     names): the figure is then held out from the settings too, and comparable with a family that
     has nothing to fit (closed-form discounts).
     """
+    if len(np.unique(groups)) < 2:  # one held-out name: nothing to cross-fit with
+        return fit.heldout_nll
     total = 0.0
     for g in np.unique(groups):
         here = groups == g
