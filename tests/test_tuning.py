@@ -358,3 +358,36 @@ def test_small_list_tuned_model_is_not_worse_than_closed_form_modified_kn(shippe
     ours = ngram.metrics.evaluate(result.model, held, unknown="skip").nll
     theirs = ngram.metrics.evaluate(kenlm, held, unknown="skip").nll
     assert ours <= theirs, (ours, theirs, result.summary())
+
+
+def test_strengths_keep_every_row_a_distribution_and_zero_strength_changes_nothing():
+    vocabulary = Vocabulary.from_names(TRAIN + HELD)
+    counts = count_ngrams(vocabulary.encode(TRAIN), 4, vocabulary.size)
+    plain = make_estimator("modified-kneser-ney").fit(counts, vocabulary)
+    zero = make_estimator("modified-kneser-ney", strengths=[0, 0, 0, 0]).fit(counts, vocabulary)
+    strong = make_estimator("modified-kneser-ney", strengths=[0.5, 2.0, 3.0, 7.5]).fit(counts, vocabulary)
+    encoded = vocabulary.encode(HELD)
+    assert np.array_equal(plain.logprob_encoded(encoded), zero.logprob_encoded(encoded))
+    assert not np.allclose(plain.logprob_encoded(encoded), strong.logprob_encoded(encoded))
+    window, history, rows = all_contexts(strong)
+    p = np.exp(strong.logprob_keys(window, history)).reshape(rows, strong.V)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-12)
+    with pytest.raises(NgramError):
+        make_estimator("modified-kneser-ney", strengths=[-1])
+
+
+def test_progress_names_every_stage_and_fast_skips_the_mixtures(shipped):
+    class Bar(list):
+        def set_description(self, text):
+            seen.append(text)
+
+    seen: list[str] = []
+    names = shipped[:400]
+    result = tune(names, orders=[2, 3], progress=Bar, fast=True)
+    assert seen == list(result.stage_seconds) and len(seen) == 4
+    assert seen[0].startswith("counting") and seen[-1].startswith("refitting")
+    assert "held-out slice" in result.heldout and result.best["kind"] in ("single", "closed-form")
+    seen.clear()
+    result = tune(names, val_names=shipped[400:420], orders=[2, 3], progress=Bar)
+    assert any("order mixture" in s for s in seen) and any("whole-name" in s for s in seen)
+    assert result.refit_names == 420 and "cross-validation over all 420 names" in result.heldout
