@@ -249,7 +249,7 @@ print(time.perf_counter() - started)
 OURS_SAMPLE_RATE = r"""
 import sys, time
 from ngram.io import load
-from ngram.sampling import _automaton, sample
+from ngram.sampling import _automaton, sample_walk as sample
 model = load(sys.argv[1])
 started = time.perf_counter()
 automaton = _automaton(model)

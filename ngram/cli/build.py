@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import List, Optional
 
@@ -10,10 +9,8 @@ import typer
 
 from .. import io as model_io
 from ..corpus import DEFAULT_MAX_NAME_LENGTH, default_corpus_path, read_names
-from ..errors import NgramError
-from ..estimators import ESTIMATORS, make_estimator
+from ..estimators import DEFAULT_ESTIMATOR, DEFAULT_ORDER, ESTIMATORS, make_estimator
 from ..metrics import evaluate as evaluate_model
-from ..training import train as train_model
 from . import common
 from .app import app
 
@@ -22,8 +19,8 @@ from .app import app
 def train(
     corpus: Optional[str] = typer.Argument(None, help="Name list, one per line ('-' = stdin). Default: the shipped Italian first names."),
     output: Path = common.output_option("model.ngram", "Where to write the model."),
-    order: int = typer.Option(4, "--order", "-N", help="n-gram order: the model sees order-1 symbols of context."),
-    smoothing: str = typer.Option("add-k", "--smoothing", "-s", help=f"Estimator: {', '.join(ESTIMATORS)}."),
+    order: int = typer.Option(DEFAULT_ORDER, "--order", "-N", help="n-gram order: the model sees order-1 symbols of context."),
+    smoothing: str = typer.Option(DEFAULT_ESTIMATOR, "--smoothing", "-s", help=f"Estimator: {', '.join(ESTIMATORS)}."),
     k: Optional[float] = typer.Option(None, "--k", help="Pseudo-count for add-k (default 0.1; Laplace is 1)."),
     discounts: Optional[str] = typer.Option(None, "--discounts", help="Discounts for discounting estimators, comma-separated."),
     weights: Optional[str] = typer.Option(None, "--weights", help="Per-order interpolation weights (Jelinek-Mercer), comma-separated."),
@@ -33,8 +30,8 @@ def train(
     weighted: bool = typer.Option(False, "--weighted", help="Lines are name<TAB>count: each name counts that much (fractional counts only for add-k, mle, witten-bell, jelinek-mercer)."),
     encoding: str = typer.Option("utf-8", "--encoding", help="Text encoding of the corpus."),
     max_name_length: int = typer.Option(DEFAULT_MAX_NAME_LENGTH, "--max-name-length", help="Reject longer lines (guards against non-name files)."),
-    memory: Optional[str] = typer.Option(None, "--memory", help="Count within this much memory (e.g. 1G, 512M): the corpus is read in blocks and sorted counts spill to disk; the same model as in memory. With --engine dask: memory per counting task."),
-    engine: Optional[str] = typer.Option(None, "--engine", help="memory (the default), streaming (the default with --memory) or dask (a Dask cluster counts; pip install 'ngram-names[dask]')."),
+    memory: Optional[str] = typer.Option(None, "--memory", help="Memory budget for the whole run (e.g. 1G, 512M): the corpus is read in blocks, sorted counts spill to --tmpdir; the same model as in memory. With --engine dask: memory per counting task. Default: a quarter of this machine's memory."),
+    engine: str = typer.Option("auto", "--engine", help="auto (in memory when it fits the default budget, else streaming), memory, streaming, or dask (a Dask cluster counts; pip install 'ngram-names[dask]')."),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="With --engine dask: the scheduler, tcp://host:port. Default: a local cluster of 2 worker processes."),
     tmpdir: Optional[Path] = typer.Option(None, "--tmpdir", help="Folder for the streaming engine's spilled counts (default: the system's temporary folder)."),
     prune: Optional[str] = typer.Option(None, "--prune", help="Count cutoffs per order from 1, as lmplz: --prune '0 1 1' drops 2-grams and longer seen at most once (unigrams are never pruned)."),
@@ -42,47 +39,50 @@ def train(
     quiet: bool = common.quiet_option(),
     as_json: bool = common.json_option(),
 ):
-    """Train a model and save it.
+    """Train a model and save it (default: modified Kneser-Ney, order 6, on the shipped Italian names).
 
-    Example: ngram train data/italian-first-names.txt --order 4 --k 0.1 -o model.ngram
+    Example: ngram train data/italian-first-names.txt -o model.ngram   (the blog's model: -s add-k -N 4 --k 0.1)
     """
-    started = time.perf_counter()
-    source = corpus if corpus is not None else str(default_corpus_path())
-    engine = _engine(engine, memory, scheduler)
     from ..pruning import parse_thresholds
+    from ..training import train_file
 
+    source = corpus if corpus is not None else str(default_corpus_path())
     prune = parse_thresholds(prune, order)  # a bad list is an error before any reading
     estimator = make_estimator(smoothing, **common.estimator_settings(k, discounts, weights, backoff))
-    if engine != "memory":
-        _train_out_of_core(source, engine, output, order, estimator, unk, lowercase, encoding, max_name_length, memory,
-                           scheduler, tmpdir, prune, prune_entropy, quiet, as_json, started, weighted)
-        return
-    data = read_names(source, lowercase=lowercase, encoding=encoding, max_name_length=max_name_length, weighted=weighted)
-    if data.blank_lines:
-        common.note(f"warning: {data.source}: skipped {data.blank_lines} blank line(s)", quiet or as_json)
-    progress = None
+    progress = count_progress = None
     if common.progress_enabled(quiet or as_json):
         from tqdm import tqdm
 
-        progress = lambda it: tqdm(it, desc="counting n-grams", unit="order", leave=False)  # noqa: E731
-    model = train_model(data, order=order, estimator=estimator, unk=unk, weights=data.weights, source=data.source,
-                        progress=progress, prune=prune, prune_entropy=prune_entropy)
-    model_io.save(model, output)
-    elapsed = time.perf_counter() - started
+        progress = lambda total, desc: tqdm(total=total, desc=desc, unit="B", unit_scale=True, leave=False)  # noqa: E731
+        count_progress = lambda it: tqdm(it, desc="counting n-grams", unit="order", leave=False)  # noqa: E731
+    model, summary = train_file(source, order, estimator, engine=engine, memory=memory, unk=unk, lowercase=lowercase,
+                                encoding=encoding, max_name_length=max_name_length, weighted=weighted, prune=prune,
+                                prune_entropy=prune_entropy, tmpdir=tmpdir, scheduler=scheduler, progress=progress,
+                                count_progress=count_progress, output=output)
+    if summary.blank_lines:
+        common.note(f"warning: {summary.source}: skipped {summary.blank_lines} blank line(s)", quiet or as_json)
     if quiet and not as_json:
         return  # the summary's training NLL costs a full scoring pass; nobody would see it
-    fit = evaluate_model(model, data, data=data.source, weights=data.weights)
-    result = {
-        "model": str(output), "corpus": data.source, "names": len(data.names), "symbols": fit.symbols,
-        "vocabulary_size": model.V, "order": model.order, "estimator": model.estimator,
-        "ngrams_per_order": model.n_ngrams(), "train_nll_nats_per_symbol": fit.nll, "seconds": elapsed,
-    }
+    if model is None:  # written straight to the file within the budget
+        model = model_io.load(output)
+    result = {"model": str(output), **summary.as_dict(), "vocabulary_size": model.V, "order": model.order,
+              "estimator": model.estimator}
+    closing = []
+    if summary.corpus is not None:
+        fit = evaluate_model(model, summary.corpus, data=summary.source, weights=summary.corpus.weights)
+        result["train_nll_nats_per_symbol"] = fit.nll
+        closing.append(f"  training NLL  {fit.nll:.4f} nats/symbol on {summary.source} (the training data itself; "
+                       "evaluate on held-out names)")
+        closing.append(f"  saved         {output} in {summary.seconds:.2f} s")
+    else:
+        closing.append(f"  saved         {output} in {summary.seconds:.2f} s (training NLL not computed: the corpus was "
+                       f"not held in memory; run ngram evaluate {output} <held-out names>)")
+    weighting = ", each name counted by its weight" if weighted else ""
+    budget = f", budget {summary.memory_bytes / 2**20:.0f} MiB" if summary.memory_bytes else ""
     _report_training(
         model, result, as_json, quiet,
-        corpus=f"{data.source}: {len(data.names)} names, {fit.symbols:.12g} symbols (characters + one end symbol per name"
-               f"{', each name counted by its weight' if weighted else ''})",
-        closing=[f"  training NLL  {fit.nll:.4f} nats/symbol on {data.source} (the training data itself; evaluate on held-out names)",
-                 f"  saved         {output} in {elapsed:.2f} s"],
+        corpus=f"{summary.source}: {summary.names} names, {summary.symbols:.12g} symbols (characters + one end symbol per name{weighting})",
+        engine_line=f"{summary.engine}{budget} ({summary.reason})", closing=closing,
     )
 
 
@@ -106,57 +106,6 @@ def _report_training(model, result: dict, as_json: bool, quiet: bool, corpus: st
         typer.echo(f"  note          {line}")
     for line in closing:
         typer.echo(line)
-
-
-ENGINES = ("memory", "streaming", "dask")
-
-
-def _engine(engine: str | None, memory: str | None, scheduler: str | None) -> str:
-    engine = engine or ("streaming" if memory else "memory")
-    if engine not in ENGINES:
-        raise NgramError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
-    if engine == "memory" and memory:
-        raise NgramError("--memory is for the streaming and dask engines; drop --engine memory")
-    if scheduler and engine != "dask":
-        raise NgramError("--scheduler is for --engine dask")
-    return engine
-
-
-def _train_out_of_core(source, engine, output, order, estimator, unk, lowercase, encoding, max_name_length, memory,
-                       scheduler, tmpdir, prune, prune_entropy, quiet, as_json, started, weighted) -> None:
-    """Train with the streaming or dask engine: the corpus is never held in memory, so the summary
-    has no training NLL (it would need the corpus again; run ngram evaluate)."""
-    progress = None
-    if common.progress_enabled(quiet or as_json):
-        from tqdm import tqdm
-
-        progress = lambda total, desc: tqdm(total=total, desc=desc, unit="B", unit_scale=True, leave=False)  # noqa: E731
-    settings = dict(order=order, estimator=estimator, unk=unk, memory_bytes=memory or "1G", lowercase=lowercase,
-                    encoding=encoding, max_name_length=max_name_length, progress=progress, prune=prune,
-                    prune_entropy=prune_entropy, tmpdir=tmpdir, weighted=weighted)
-    if engine == "dask":
-        from ..dask_engine import train_dask
-
-        model, scan = train_dask(source, scheduler=scheduler, **settings)
-    else:
-        from ..streaming import train_streaming
-
-        model, scan = train_streaming(source, **settings)
-    if scan.blank_lines:
-        common.note(f"warning: {scan.source}: skipped {scan.blank_lines} blank line(s)", quiet or as_json)
-    model_io.save(model, output)
-    elapsed = time.perf_counter() - started
-    result = {
-        "model": str(output), "corpus": scan.source, "names": scan.names, "symbols": scan.symbols,
-        "vocabulary_size": model.V, "order": model.order, "estimator": model.estimator,
-        "ngrams_per_order": model.n_ngrams(), "engine": engine, "memory": memory, "seconds": elapsed,
-    }
-    _report_training(
-        model, result, as_json, quiet,
-        corpus=f"{scan.source}: {scan.names} names, {scan.symbols} symbols (characters + one end symbol per name)",
-        engine_line=engine + (f", memory {memory}" if memory else "") + (f", scheduler {scheduler}" if scheduler else ""),
-        closing=[f"  saved         {output} in {elapsed:.2f} s (training NLL not computed: run ngram evaluate {output} <held-out names>)"],
-    )
 
 
 @app.command(name="import")
