@@ -40,11 +40,13 @@ class CorpusInfo:
     sha256: str
     total_weight: float | None = None
     fingerprints: np.ndarray | None = None
+    longest_name: int | None = None  # characters; sampling's default length cap (None: not measured)
 
     def as_dict(self) -> dict:
         """``model.corpus``: every field but the fingerprints."""
         return {"source": self.source, "names": int(self.names), "symbols": int(self.symbols), "sha256": self.sha256,
-                **({"total_weight": float(self.total_weight)} if self.total_weight is not None else {})}
+                **({"total_weight": float(self.total_weight)} if self.total_weight is not None else {}),
+                **({"longest_name": int(self.longest_name)} if self.longest_name is not None else {})}
 
     @classmethod
     def of_names(cls, names: Sequence[str], source: str = "<names>", weights: Sequence[float] | None = None,
@@ -56,7 +58,8 @@ class CorpusInfo:
         return cls(source=source, names=n_names, symbols=int(len(codes) - 1) if n_names else 0,
                    sha256=fingerprint_of_code_points(codes, n_names),
                    total_weight=float(np.sum(weights)) if weights is not None else None,
-                   fingerprints=fingerprints_of_hashes(hashes))
+                   fingerprints=fingerprints_of_hashes(hashes),
+                   longest_name=int(np.diff(np.flatnonzero(codes == 10)).max() - 1) if n_names else None)
 
 
 def fingerprint_of_code_points(codes: np.ndarray, n_names: int) -> str:

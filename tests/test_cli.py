@@ -132,3 +132,15 @@ def test_an_interrupt_is_an_error_with_the_shell_status_and_writes_no_model(tmp_
     assert err.strip().splitlines() == [message]
     assert not (tmp_path / "m.ngram").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["big.txt"]  # no temporary file left behind
+
+
+def test_default_model_samples_names_no_empty_none_longer_than_the_training_names(tmp_path):
+    assert ngram("train", "-o", "m.ngram", "-q", cwd=tmp_path).returncode == 0  # the shipped corpus, defaults
+    info = json.loads(ngram("info", "m.ngram", "--json", cwd=tmp_path).stdout)
+    assert info["estimator"]["name"] == "modified-kneser-ney" and info["order"] == 6
+    shipped = (REPO / "data" / "italian-first-names.txt").read_text(encoding="utf-8").split()
+    longest = max(map(len, shipped))
+    assert info["corpus"]["longest_name"] == longest
+    sampled = ngram("sample", "m.ngram", "-n", "5000", "--seed", "0", "-q", cwd=tmp_path)
+    names = sampled.stdout.split("\n")[:-1]
+    assert len(names) == 5000 and all(names) and max(map(len, names)) <= longest

@@ -40,7 +40,16 @@ def _min_len():
 
 
 def _max_len():
-    return typer.Option(50, "--max-len", help="Maximum length in characters (longer names are left out, not cut).")
+    return typer.Option(None, "--max-len", help="Maximum length in characters (longer names are left out, not cut). "
+                        "Default: the longest training name, as the model records it (50 if it does not).")
+
+
+def _length_cap(model, max_len):
+    """The default --max-len: names no longer than the longest the model was trained on."""
+    if max_len is not None:
+        return max_len
+    longest = model.corpus.get("longest_name") if isinstance(model.corpus, dict) else None
+    return longest if isinstance(longest, int) and not isinstance(longest, bool) and 1 <= longest <= 10_000 else 50
 
 
 def _novel_only():
@@ -54,8 +63,8 @@ def _constraints(prefix, suffix, contains, exclude, regex, min_len, max_len, nov
                        exclude=tuple(exclude or ()), regex=regex, novel_only=novel_only, unique=unique)
 
 
-def _default(c) -> bool:
-    return c.is_length_only() and c.min_len == 1 and c.max_len == 50
+def _default(c, m) -> bool:
+    return c.is_length_only() and c.min_len == 1 and c.max_len == _length_cap(m, None)
 
 
 def _mass_line(c, mass: float) -> str:
@@ -93,7 +102,7 @@ def sample(
     from ..sampling import Sampler, novelty
 
     m = common.load_model(model)
-    c = _constraints(prefix, suffix, contains, exclude, regex, min_len, max_len, novel_only, unique)
+    c = _constraints(prefix, suffix, contains, exclude, regex, min_len, _length_cap(m, max_len), novel_only, unique)
     sampler = Sampler(m, c, temperature=temperature, top_k=top_k, top_p=top_p)
     knows_training = m.train_names is not None and len(m.train_names) > 0
     in_training = [0]
@@ -121,7 +130,7 @@ def sample(
         for part in chunks():  # one write a chunk: an echo per name costs seconds for 100,000 names
             out.write("".join(name + "\n" for name in part))
         out.flush()
-    mass = sampler.mass if (as_json or not (quiet or _default(c))) else None
+    mass = sampler.mass if (as_json or not (quiet or _default(c, m))) else None
     novelty_report = None
     if knows_training:
         novelty_report = {"samples": n + sampler.rejected, "in_training": in_training[0] if not novel_only else None,
@@ -169,7 +178,7 @@ def top(
     from ..sampling import Sampler
 
     m = common.load_model(model)
-    c = _constraints(prefix, suffix, contains, exclude, regex, min_len, max_len, novel_only)
+    c = _constraints(prefix, suffix, contains, exclude, regex, min_len, _length_cap(m, max_len), novel_only)
     sampler = Sampler(m, c)
     best = sampler.top(n)
     rows = [{"name": name, "probability": math.exp(lp), "nll_nats_per_symbol": -lp / (len(name) + 1)}
