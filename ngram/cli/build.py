@@ -33,6 +33,7 @@ def train(
     memory: Optional[str] = typer.Option(None, "--memory", help="Memory budget for the whole run (e.g. 1G, 512M): the corpus is read in blocks, sorted counts spill to --tmpdir; the same model as in memory. With --engine dask: memory per counting task. Default: a quarter of this machine's memory."),
     engine: str = typer.Option("auto", "--engine", help="auto (in memory when it fits the default budget, else streaming), memory, streaming, or dask (a Dask cluster counts; pip install 'ngram-names[dask]')."),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="With --engine dask: the scheduler, tcp://host:port. Default: a local cluster of 2 worker processes."),
+    workers_read: Optional[bool] = typer.Option(None, "--workers-read/--ship-blocks", help="With --engine dask: workers read their own byte ranges of the corpus from shared storage (the default on a local cluster), or the driver ships blocks (the default with --scheduler)."),
     tmpdir: Optional[Path] = typer.Option(None, "--tmpdir", help="Folder for the streaming engine's spilled counts (default: the system's temporary folder)."),
     prune: Optional[str] = typer.Option(None, "--prune", help="Count cutoffs per order from 1, as lmplz: --prune '0 1 1' drops 2-grams and longer seen at most once (unigrams are never pruned)."),
     prune_entropy: Optional[float] = typer.Option(None, "--prune-entropy", help="Drop n-grams whose removal raises perplexity by less than this relative amount (Stolcke 1998), e.g. 1e-7."),
@@ -57,7 +58,7 @@ def train(
         count_progress = lambda it: tqdm(it, desc="counting n-grams", unit="order", leave=False)  # noqa: E731
     model, summary = train_file(source, order, estimator, engine=engine, memory=memory, unk=unk, lowercase=lowercase,
                                 encoding=encoding, max_name_length=max_name_length, weighted=weighted, prune=prune,
-                                prune_entropy=prune_entropy, tmpdir=tmpdir, scheduler=scheduler, progress=progress,
+                                prune_entropy=prune_entropy, tmpdir=tmpdir, scheduler=scheduler, workers_read=workers_read, progress=progress,
                                 count_progress=count_progress, output=output)
     if summary.blank_lines:
         common.note(f"warning: {summary.source}: skipped {summary.blank_lines} blank line(s)", quiet or as_json)
