@@ -6,7 +6,6 @@ import time
 from pathlib import Path
 from typing import List, Optional
 
-import numpy as np
 import typer
 
 from .. import io as model_io
@@ -197,22 +196,13 @@ def mix(
 
     Example: ngram mix kn6.ngram wb3.ngram --val val.txt -o mixed.ngram
     """
-    from ..mixing import check_compatible, compile_mixture, component_logprobs, em_weights, mixture_logprobs
+    from ..mixing import mix as mix_models
 
-    if iterations < 1:
-        raise NgramError(f"--iterations must be at least 1, got {iterations}")
     loaded = [common.load_model(m) for m in models]
-    check_compatible(loaded)
     corpus = read_names(val)
-    encoded = loaded[0].vocabulary.encode(corpus.names, unknown=unknown, line_numbers=corpus.line_numbers, source=corpus.source)
-    logp = component_logprobs(loaded, encoded)
-    fit = em_weights(logp, max_iterations=iterations, tolerance=tolerance)
-    mixed = compile_mixture(loaded, fit.weights)
-    mixed.corpus["validation"] = corpus.source
-    # The compiled model must be the mixture itself: check it on every held-out symbol.
-    gap = float(np.max(np.abs(mixed.logprob_encoded(encoded) - mixture_logprobs(logp, fit.weights))))
-    if not gap <= 1e-9:
-        raise NgramError(f"internal error: the compiled mixture differs from the mixture by {gap:g} nats on {corpus.source}")
+    made = mix_models(loaded, corpus.names, unknown=unknown, source=corpus.source, line_numbers=corpus.line_numbers,
+                      max_iterations=iterations, tolerance=tolerance)
+    mixed, fit, gap = made.model, made.fit, made.max_abs_logprob_gap
     model_io.save(mixed, output)
     if as_json:
         common.emit_json({

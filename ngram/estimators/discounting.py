@@ -154,13 +154,19 @@ class Discounted(Interpolated):
                 **({"strengths": self.strengths} if self.strengths else {}), **super().get_params()}
 
     def _choose_discounts(self, values: list[np.ndarray]) -> tuple[list[np.ndarray], dict]:
+        return self.choose_discounts([counts_of_counts(a) for a in values])
+
+    def choose_discounts(self, counts_of_counts_per_order: list[list[int]]) -> tuple[list[np.ndarray], dict]:
+        """Discounts per order (index 0 unused, then D1.. per bucket) and the report, from the
+        counts-of-counts n1..n4 of each order's (adjusted) counts: all a streamed estimate needs."""
         dt = self.dtype
+        values = counts_of_counts_per_order
         chosen, fallback, clipped = [], [], []
-        for n, a in enumerate(values, start=1):
+        for n, coc in enumerate(values, start=1):
             if n <= len(self.discounts):
                 d = [dt(x) for x in self.discounts[n - 1]]
             else:
-                d = estimate_discounts(counts_of_counts(a), self.buckets, dt)
+                d = estimate_discounts(coc, self.buckets, dt)
                 if d is None:
                     d = [dt(x) for x in FALLBACK[: self.buckets]]
                     fallback.append(n)
