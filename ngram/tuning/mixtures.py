@@ -22,6 +22,10 @@ from .statistics import FoldStats, concat_folds, fold_stats, position_groups
 
 # ----------------------------------------------------------------------------------------------
 MIXTURE_ESTIMATOR = "modified-kneser-ney"
+# EM iterations for each cross-fitted weight fit (the saved weights are fitted to convergence):
+# on the English split this makes the cross-fitted figure 7e-4 nats/symbol more pessimistic
+# (1.9690 against 1.9683) and the mixture stages ~35% faster; the choice is unchanged.
+CROSS_FIT_ITERATIONS = 80
 
 
 def cross_fitted(logp: np.ndarray, buckets: np.ndarray, n: int, groups: np.ndarray) -> np.ndarray:
@@ -33,8 +37,7 @@ def cross_fitted(logp: np.ndarray, buckets: np.ndarray, n: int, groups: np.ndarr
     out = np.empty(len(logp))
     for g in np.unique(groups):
         rest, here = groups != g, groups == g
-        # A looser stop than the final fit's: the figure moves by ~4e-5 nats and it runs 2x faster.
-        weights = em_weights(logp[rest], buckets[rest], n_buckets=n, tolerance=1e-6, max_iterations=500).weights
+        weights = em_weights(logp[rest], buckets[rest], n_buckets=n, tolerance=1e-6, max_iterations=CROSS_FIT_ITERATIONS).weights
         out[here] = mixture_logprobs(logp[here], weights, buckets[here])
     return out
 

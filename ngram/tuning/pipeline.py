@@ -31,7 +31,7 @@ from ..model import name_fingerprints
 from ..training import corpus_fingerprint
 from ..vocabulary import Vocabulary
 from .families import FAMILIES
-from .mixtures import MIXTURE_ESTIMATOR, build_mixture, name_mixture, order_mixture
+from .mixtures import build_mixture, name_mixture, order_mixture
 from .search import Fit, candidate_row, cross_fitted_nll, fit_family
 from .splits import Split, make_splits
 from .statistics import concat_folds, fold_stats, position_groups

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..counting import Counts
 from .families import FAMILIES, addk_logprobs, position_logprobs
-from .statistics import FoldStats, concat_folds
+from .statistics import FoldStats
 
 
 # ----------------------------------------------------------------------------------------------
