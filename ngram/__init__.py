@@ -1,20 +1,24 @@
 """ngram: character-level n-gram language models for lists of names.
 
     from ngram import read_names, train, AddK, evaluate
-    model = train(read_names("train.txt").names, order=4, estimator=AddK(k=0.1))
-    print(evaluate(model, read_names("test.txt").names).nll)   # nats per symbol
+    from ngram.corpus import default_corpus_path   # the shipped Italian first names
+    names = read_names(default_corpus_path()).names
+    model = train(names[::2], order=4, estimator=AddK(k=0.1))
+    print(evaluate(model, names[1::2], unknown="skip").nll)   # nats per symbol on the held-out half
 """
 
 from .classifier import classify
 from .corpus import Corpus, read_names
 from .errors import NgramError
 from .estimators import MLE, AddK, Estimator, make_estimator
+from .metrics import evaluate
 from .model import Level, Model
+from .protocol import LanguageModel
 from .training import train
 from .vocabulary import Vocabulary
 
 __all__ = [
-    "AddK", "MLE", "Corpus", "Estimator", "Level", "Model", "NgramError", "Vocabulary",
-    "classify", "make_estimator", "read_names", "train",
+    "AddK", "MLE", "Corpus", "Estimator", "LanguageModel", "Level", "Model", "NgramError", "Vocabulary",
+    "classify", "evaluate", "make_estimator", "read_names", "train",
 ]
 __version__ = "0.1.0"

@@ -18,7 +18,7 @@ import numpy as np
 
 from .corpus import decode_text, read_bytes
 from .errors import NgramError
-from .model import Model
+from .protocol import LanguageModel
 
 NO_LABEL = -1
 
@@ -71,7 +71,7 @@ def parse_priors(priors, k: int) -> np.ndarray:
     return values / values.sum()
 
 
-def name_log_likelihood(model: Model, names: Sequence[str]) -> np.ndarray:
+def name_log_likelihood(model: LanguageModel, names: Sequence[str]) -> np.ndarray:
     """ln p(name) under ``model`` for every name; -inf for names it cannot produce."""
     out = np.full(len(names), -np.inf)
     if model.vocabulary.unk:
@@ -85,7 +85,7 @@ def name_log_likelihood(model: Model, names: Sequence[str]) -> np.ndarray:
     return out
 
 
-def classify(models: Sequence[Model], names: Sequence[str], priors=None, labels: Sequence[str] | None = None) -> Classification:
+def classify(models: Sequence[LanguageModel], names: Sequence[str], priors=None, labels: Sequence[str] | None = None) -> Classification:
     """The most likely source model for every name, with its posterior probability."""
     if len(models) < 2:
         raise NgramError(f"classifying needs at least two models, got {len(models)}")

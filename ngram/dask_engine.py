@@ -12,7 +12,7 @@ then runs once, on the driver, on the merged counts: counts-of-counts, adjusted 
 discounts are computed after the merge, never per partition, and the model is identical to the
 single-process one.
 
-Workers need the same ``ngram`` installed (``pip install 'ngram[dask]'`` on every machine).
+Workers need the same ``ngram`` installed (``pip install 'ngram-names[dask]'`` on every machine).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def _distributed():
     try:
         import distributed
     except ImportError:
-        raise NgramError("the dask engine needs dask.distributed, which is not installed: pip install 'ngram[dask]' (or pip install 'dask[distributed]')") from None
+        raise NgramError("the dask engine needs dask.distributed, which is not installed: pip install 'ngram-names[dask]' (or pip install 'dask[distributed]')") from None
     return distributed
 
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from .corpus import Corpus
 from .errors import NgramError
-from .model import Model
+from .protocol import BOUNDED_CONTEXT, LanguageModel
 from .vocabulary import Encoded
 
 
@@ -90,12 +90,12 @@ class Evaluation:
             "nll_nats_per_symbol": self.nll,
             "cross_entropy_nats_per_symbol": self.cross_entropy,
             "bits_per_symbol": self.bits,
-            "perplexity": self.perplexity,
+            "perplexity_per_symbol": self.perplexity,
             **({"weighted": True} if self.weighted else {}),
         }
 
 
-def evaluate(model: Model, names: Sequence[str] | Corpus, unknown: str = "error", data: str = "<names>",
+def evaluate(model: LanguageModel, names: Sequence[str] | Corpus, unknown: str = "error", data: str = "<names>",
              line_numbers: Sequence[int] | None = None, weights: Sequence[float] | None = None) -> Evaluation:
     """Average NLL of ``names`` under ``model``: -Σ ln p / Σ scored symbols (micro-average).
 
@@ -139,40 +139,35 @@ class Explanation:
         return asdict(self)
 
 
-def explain(model: Model, encoded: Encoded, top: int = 10) -> Explanation:
+def explain(model: LanguageModel, encoded: Encoded, top: int = 10) -> Explanation:
     """Group held-out positions by the model's context; compare soft labels with model rows.
 
-    A context here is what the model conditions on: up to N-1 preceding symbols, cut at the
-    start of the name. Each group's weight is its share of the scored positions.
+    A context here is what the model conditions on: for a bounded-context model up to N-1
+    preceding symbols, cut at the start of the name; for any other model (a whole-name mixture)
+    the whole prefix of the name. Each group's weight is its share of the scored positions.
     """
-    keys, history = model.window_keys(encoded)
-    history = np.minimum(history, model.order - 1)
+    if BOUNDED_CONTEXT in model.capabilities:
+        group_key, width = _bounded_contexts(model, encoded)
+    else:
+        group_key, width = _prefix_contexts(encoded), None
+    groups, first, owner = np.unique(group_key, return_index=True, return_inverse=True)
     V = model.V
-    context = keys // V % (V ** (model.order - 1)) if model.order > 1 else np.zeros_like(keys)
-    # Only the first `history` symbols are real context: mask the rest so equal contexts group.
-    context = context % (np.int64(V) ** history)
-    group_key = context * model.order + history
-    groups, owner = np.unique(group_key, return_inverse=True)
-    targets = keys % V
+    targets = encoded.ids[1:]
     empirical = np.zeros((len(groups), V))
     np.add.at(empirical, (owner, targets), 1.0)
-    weight = empirical.sum(axis=1) / len(keys)
+    weight = empirical.sum(axis=1) / len(targets)
     empirical /= empirical.sum(axis=1, keepdims=True)
-    g_context, g_history = groups // model.order, groups % model.order
-    windows = (g_context[:, None] * V + np.arange(V)[None, :]).ravel()
-    rows = np.exp(model.logprob_keys(windows, np.repeat(g_history, V))).reshape(len(groups), V)
+    rows = np.exp(_rows_at(model, encoded, first))
     h, kl = entropy_and_kl(empirical, rows)
     ce = h + kl
     order = np.argsort(-(weight * kl))[:top]
     symbols = model.vocabulary.symbols
+    history = encoded.history()
     described = []
     for g in order:
-        ids = []
-        c, n = int(g_context[g]), int(g_history[g])
-        for _ in range(n):
-            ids.append(c % V)
-            c //= V
-        text = "".join("^" if (i == 0) else symbols[i] for i in reversed(ids))
+        at = int(first[g]) + 1  # the position in encoded.ids of the group's first target
+        length = int(history[first[g]]) if width is None else int(min(history[first[g]], width))
+        text = "".join(symbols[int(i)] for i in encoded.ids[at - length:at])
         described.append({"context": text, "weight": float(weight[g]), "entropy": float(h[g]), "kl": float(kl[g])})
     return Explanation(
         contexts=len(groups),
@@ -181,3 +176,42 @@ def explain(model: Model, encoded: Encoded, top: int = 10) -> Explanation:
         kl=float((weight * kl).sum()),
         top=described,
     )
+
+
+def _bounded_contexts(model: LanguageModel, encoded: Encoded) -> tuple[np.ndarray, int]:
+    """A key per target position naming its last min(history, N-1) symbols, and N-1."""
+    keys, history = model.window_keys(encoded)
+    history = np.minimum(history, model.order - 1)
+    V = model.V
+    context = keys // V % (V ** (model.order - 1)) if model.order > 1 else np.zeros_like(keys)
+    # Only the first `history` symbols are real context: mask the rest so equal contexts group.
+    context = context % (np.int64(V) ** history)
+    return context * model.order + history, model.order - 1
+
+
+def _prefix_contexts(encoded: Encoded) -> np.ndarray:
+    """A key per target position naming the whole prefix of its name before it (equal prefixes,
+    equal keys): numbered one depth at a time, each prefix = (its parent prefix, its last symbol)."""
+    ids, history = encoded.ids, encoded.history()
+    base = int(ids.max(initial=0)) + 1
+    key = np.zeros(len(history), np.int64)  # depth 1 (just the start of a name): key 0
+    used = 1
+    for depth in range(2, int(history.max(initial=1)) + 1):
+        at = np.flatnonzero(history == depth)  # targets with `depth` symbols before them
+        _, inverse = np.unique(key[at - 1] * base + ids[at], return_inverse=True)  # (parent prefix, symbol added)
+        key[at] = used + inverse
+        used += int(inverse.max(initial=-1)) + 1
+    return key
+
+
+def _rows_at(model: LanguageModel, encoded: Encoded, positions: np.ndarray) -> np.ndarray:
+    """The model's next-symbol ln-vectors at some target positions, asking it only about the
+    names those positions are in."""
+    starts = encoded.starts
+    ends = np.append(starts[1:], encoded.n_targets)  # position in ids of each name's end symbol
+    name = np.searchsorted(starts, positions, side="right") - 1  # target t is ids[t + 1]
+    names = np.unique(name)
+    pieces = [encoded.ids[starts[k]:ends[k]] for k in names]
+    sub = Encoded(ids=np.concatenate(pieces + [np.zeros(1, np.int64)]), starts=np.cumsum([0] + [len(p) for p in pieces[:-1]]))
+    offset = sub.starts[np.searchsorted(names, name)] - starts[name]
+    return model.row_logprobs(sub)[positions + offset]

@@ -12,9 +12,12 @@ weights are all 1 (log 0). "Tell apart" means: stored in some component as an n-
 carry a back-off weight there even without children), so the contexts are the union of the
 components' n-gram sets, which is closed under prefixes and suffixes like each of them.
 
-EM on held-out symbols: with P[t, i] = p_i(symbol t | its context), one iteration sets
-λ_i <- mean_t λ_i P[t, i] / Σ_j λ_j P[t, j]. Each iteration never increases the held-out NLL
-(EM's monotonicity), and the weights stay on the simplex.
+EM on held-out symbols (the one EM of the package: ``mix`` and the order and whole-name
+mixtures of ``ngram.tuning`` all fit with ``em_weights``): with P[t, i] = p_i(symbol t | its
+context), one iteration sets λ_i <- mean_t λ_i P[t, i] / Σ_j λ_j P[t, j]. Each iteration never
+increases the held-out NLL (EM's monotonicity), and the weights stay on the simplex. With
+buckets (weights that depend on the context's bucket, as an order mixture's do) each bucket is
+the same problem over its own rows.
 """
 
 from __future__ import annotations
@@ -27,12 +30,13 @@ import numpy as np
 
 from .errors import NgramError
 from .model import Level, Model
+from .protocol import BOUNDED_CONTEXT, LanguageModel, require
 from .vocabulary import BOUNDARY, Encoded
 
 
 @dataclass
 class EMResult:
-    weights: np.ndarray  # one per component, on the simplex
+    weights: np.ndarray  # (components,) on the simplex; with buckets (buckets, components), each row on it
     nll: list[float] = field(default_factory=list)  # held-out nats/symbol: start, then after each iteration
     iterations: int = 0
     converged: bool = False
@@ -40,14 +44,14 @@ class EMResult:
     component_nll: list[float] = field(default_factory=list)  # each component alone, nats/symbol
 
 
-def check_compatible(models: Sequence[Model]) -> None:
-    """Components must share one vocabulary (the same symbol ids); orders may differ."""
+def check_compatible(models: Sequence[LanguageModel], verb: str = "mix") -> None:
+    """Components must be next-symbol models of one bounded context over one vocabulary (the
+    same symbol ids); orders may differ."""
     if len(models) < 2:
         raise NgramError(f"a mixture needs at least two models, got {len(models)}")
     for i, m in enumerate(models, start=1):
-        if getattr(m, "kind", None) == "name":
-            raise NgramError(f"model {i} is a whole-name mixture (ngram tune); it has no next-symbol probabilities to mix linearly, "
-                             "mix its left-to-right components instead")
+        require(m, BOUNDED_CONTEXT, verb, f"model {i} is a {m.describe()}; it has no next-symbol rows of a bounded "
+                "context to mix linearly (mix its left-to-right components instead)")
     first = models[0].vocabulary
     for i, m in enumerate(models[1:], start=2):
         if m.vocabulary != first:
@@ -56,25 +60,35 @@ def check_compatible(models: Sequence[Model]) -> None:
             raise NgramError(f"model {i} has a different vocabulary from model 1 ({what}); a mixture needs models with one shared vocabulary")
 
 
-def component_logprobs(models: Sequence[Model], encoded: Encoded) -> np.ndarray:
+def component_logprobs(models: Sequence[LanguageModel], encoded: Encoded) -> np.ndarray:
     """ln p_i of every held-out symbol under each component: shape (symbols, components)."""
     return np.stack([m.logprob_encoded(encoded) for m in models], axis=1)
 
 
-def mixture_logprobs(logp: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """ln Σ_i λ_i p_i per symbol, computed stably from the components' log-probabilities."""
+def mixture_logprobs(logp: np.ndarray, weights: np.ndarray, buckets: np.ndarray | None = None) -> np.ndarray:
+    """ln Σ_i λ_i p_i per row, computed stably from the components' log-probabilities; with
+    ``buckets``, row t uses the weights ``weights[buckets[t]]``."""
+    weights = np.asarray(weights, dtype=np.float64)
     with np.errstate(divide="ignore"):
-        a = logp + np.log(np.asarray(weights, dtype=np.float64))[None, :]
+        log_weights = np.log(weights)
+    a = logp + (log_weights[None, :] if buckets is None else log_weights[buckets])
     top = a.max(axis=1)
     safe = np.where(np.isfinite(top), top, 0.0)
     return safe + np.log(np.exp(a - safe[:, None]).sum(axis=1))
 
 
-def em_weights(logp: np.ndarray, initial: Sequence[float] | None = None, max_iterations: int = 1000,
-               tolerance: float = 1e-7) -> EMResult:
-    """Fit mixture weights by EM to per-symbol component log-probabilities ``logp`` (T × K).
+def em_weights(logp: np.ndarray, buckets: np.ndarray | None = None, n_buckets: int | None = None,
+               initial: Sequence[float] | None = None, max_iterations: int = 1000, tolerance: float = 1e-7,
+               symbols: int | None = None) -> EMResult:
+    """Fit mixture weights by EM to per-row component log-probabilities ``logp`` (T × K).
 
-    Stops when an iteration lowers the held-out NLL by less than ``tolerance`` nats/symbol.
+    Without ``buckets`` one weight vector (K,) explains every row. With ``buckets`` (a bucket id
+    per row, ``n_buckets`` of them) the rows of bucket b are explained by their own weights
+    λ[b, :]: each bucket is an independent EM problem, so an iteration over all of them never
+    raises the total held-out NLL either; a bucket with no rows keeps its starting weights.
+    ``symbols`` divides the NLL (default: the number of rows, i.e. per symbol; pass the symbol
+    count when rows are whole names). Stops when an iteration lowers the held-out NLL by less than
+    ``tolerance`` nats/symbol.
     """
     if not (tolerance >= 0 and math.isfinite(tolerance)):  # NaN or < 0 would never stop early
         raise NgramError(f"tolerance must be a finite number >= 0 (nats/symbol), got {tolerance}")
@@ -85,33 +99,45 @@ def em_weights(logp: np.ndarray, initial: Sequence[float] | None = None, max_ite
     weights = np.full(K, 1.0 / K) if initial is None else np.asarray(initial, dtype=np.float64)
     if weights.shape != (K,) or (weights < 0).any() or not np.isclose(weights.sum(), 1.0):
         raise NgramError(f"initial weights must be {K} non-negative numbers summing to 1")
-    if not np.isfinite(logp.max(axis=1)).all():
-        bad = int(np.flatnonzero(~np.isfinite(logp.max(axis=1)))[0])
+    top = logp.max(axis=1)
+    if not np.isfinite(top).all():
+        bad = int(np.flatnonzero(~np.isfinite(top))[0])
         raise NgramError(f"held-out symbol {bad + 1} has probability 0 under every model; no mixture can score it")
-    # Scale each symbol's row by its best component so the E-step never underflows.
-    shifted = np.exp(logp - logp.max(axis=1, keepdims=True))
-    offset = logp.max(axis=1).sum()
+    bucketed = buckets is not None
+    buckets = np.zeros(T, np.int64) if buckets is None else np.asarray(buckets, np.int64)
+    B = int(n_buckets if n_buckets is not None else buckets.max() + 1)
+    weights = np.tile(weights, (B, 1))
+    sizes = np.bincount(buckets, minlength=B).astype(np.float64)
+    used = sizes > 0
+    # Scale each row by its best component so the E-step never underflows.
+    shifted = np.exp(logp - top[:, None])
+    offset = float(top.sum())
+    per = symbols or T
 
-    def nll(w):
-        return -(np.log(shifted @ w).sum() + offset) / T
+    def mixed_by(w):
+        return (shifted * w[buckets]).sum(axis=1)
 
-    result = EMResult(weights=weights, symbols=T,
-                      component_nll=[float(-logp[:, i].mean()) for i in range(K)])
-    result.nll.append(float(nll(weights)))
+    mixed = mixed_by(weights)
+    result = EMResult(weights=weights, symbols=per, component_nll=[float(-logp[:, i].sum() / per) for i in range(K)])
+    result.nll.append(float(-(np.log(mixed).sum() + offset) / per))
     for iteration in range(1, max_iterations + 1):
-        mixed = shifted @ weights
-        weights = weights * (shifted / mixed[:, None]).mean(axis=0)
-        weights = weights / weights.sum()  # only rounding moves it off the simplex
-        result.nll.append(float(nll(weights)))
+        share = shifted / mixed[:, None]
+        totals = (share.sum(axis=0, keepdims=True) if B == 1 else
+                  np.stack([np.bincount(buckets, weights=share[:, k], minlength=B) for k in range(K)], axis=1))
+        weights = weights.copy()
+        weights[used] = weights[used] * totals[used] / sizes[used, None]
+        weights /= weights.sum(axis=1, keepdims=True)  # only rounding moves a row off the simplex
+        mixed = mixed_by(weights)  # also the next E-step's denominators
+        result.nll.append(float(-(np.log(mixed).sum() + offset) / per))
         result.iterations = iteration
         if result.nll[-2] - result.nll[-1] < tolerance:
             result.converged = True
             break
-    result.weights = weights
+    result.weights = weights if bucketed else weights[0]
     return result
 
 
-def fit_weights(models: Sequence[Model], names: Sequence[str], unknown: str = "error", source: str = "<names>",
+def fit_weights(models: Sequence[LanguageModel], names: Sequence[str], unknown: str = "error", source: str = "<names>",
                 line_numbers: Sequence[int] | None = None, max_iterations: int = 1000, tolerance: float = 1e-7) -> EMResult:
     """EM mixture weights for ``models`` on held-out ``names``."""
     check_compatible(models)
@@ -119,13 +145,46 @@ def fit_weights(models: Sequence[Model], names: Sequence[str], unknown: str = "e
     return em_weights(component_logprobs(models, encoded), max_iterations=max_iterations, tolerance=tolerance)
 
 
-def _context_set(models: Sequence[Model], m: int, V: int) -> np.ndarray:
+COMPILE_TOLERANCE = 1e-9  # nats: the most the compiled model may differ from the mixture on a held-out symbol
+
+
+@dataclass
+class Mixed:
+    """What ``mix`` made: the compiled model, the EM fit, and the check that they agree."""
+
+    model: Model  # the mixture compiled into one back-off model
+    fit: EMResult  # weights, held-out NLL per iteration, each component alone
+    validation: str  # where the held-out names came from
+    names: int  # held-out names
+    max_abs_logprob_gap: float  # nats, compiled model vs the mixture over every held-out symbol
+
+
+def mix(models: Sequence[LanguageModel], names: Sequence[str], unknown: str = "error", source: str = "<names>",
+        line_numbers: Sequence[int] | None = None, max_iterations: int = 1000, tolerance: float = 1e-7) -> Mixed:
+    """Fit EM weights for ``models`` on held-out ``names``, compile the mixture into one back-off
+    model, and verify it: the compiled model must give every held-out symbol the mixture's ln p
+    within ``COMPILE_TOLERANCE`` nats (else an NgramError: that would be a bug, not bad input)."""
+    if max_iterations < 1:
+        raise NgramError(f"iterations must be at least 1, got {max_iterations}")
+    check_compatible(models)
+    encoded = models[0].vocabulary.encode(names, unknown=unknown, line_numbers=line_numbers, source=source)
+    logp = component_logprobs(models, encoded)
+    fit = em_weights(logp, max_iterations=max_iterations, tolerance=tolerance)
+    mixed = compile_mixture(models, fit.weights)
+    mixed.corpus["validation"] = source
+    gap = float(np.max(np.abs(mixed.logprob_encoded(encoded) - mixture_logprobs(logp, fit.weights))))
+    if not gap <= COMPILE_TOLERANCE:
+        raise NgramError(f"internal error: the compiled mixture differs from the mixture by {gap:g} nats on {source}")
+    return Mixed(model=mixed, fit=fit, validation=source, names=len(names), max_abs_logprob_gap=gap)
+
+
+def _context_set(models: Sequence[LanguageModel], m: int, V: int) -> np.ndarray:
     """Contexts of length m that get a dense row: every m-gram stored in some component.
 
     Beyond length 1 an m-gram ending in the boundary ends a name, so nothing follows it and it
     needs no row; nor does one with a boundary inside, which no history can hold.
     """
-    keys = [k for model in models for k in _stored_keys(model, m)]
+    keys = [k for model in models for k in model.stored_keys(m)]
     union = np.unique(np.concatenate(keys)) if keys else np.zeros(0, np.int64)
     if m == 1:
         return np.arange(V, dtype=np.int64)
@@ -137,19 +196,11 @@ def _context_set(models: Sequence[Model], m: int, V: int) -> np.ndarray:
     return union[digits_ok]
 
 
-def _stored_keys(model, m: int) -> list[np.ndarray]:
-    """Keys of the m-grams a model stores; an order mixture (ngram.mixture.ContextMixture) stores
-    its components' n-grams, and its weight bucket, too, only changes at a stored context."""
-    if isinstance(model, Model):
-        return [model.levels[m - 1].keys] if model.order >= m else []
-    return [k for component in model.components for k in _stored_keys(component, m)]
-
-
-def compile_mixture(models: Sequence[Model], weights: Sequence[float]) -> Model:
+def compile_mixture(models: Sequence[LanguageModel], weights: Sequence[float]) -> Model:
     """The mixture Σ λ_i p_i as one back-off Model (order = the highest component order).
 
-    Components are Models or order mixtures (``ngram.mixture.ContextMixture``), whose rows are
-    compiled the same way.
+    Components are any models with ``BOUNDED_CONTEXT`` (back-off models, order mixtures): their
+    rows change only at the contexts ``stored_keys`` lists, so every row is compiled exactly.
     """
     check_compatible(models)
     weights = np.asarray(weights, dtype=np.float64)

@@ -1,4 +1,4 @@
-"""Mixtures that tuning builds: order mixtures with context-bucketed weights, and whole-name mixtures.
+"""The mixtures that tuning builds, as models: order mixtures and whole-name mixtures.
 
 ``ContextMixture``: models of several orders trained on the same names (left to right), mixed with
 weights that depend on the length of the longest context of the history that was seen in
@@ -7,94 +7,37 @@ training (its "bucket"):
     p(w | h) = Σ_k λ_{b(h), k} p_k(w | h)
 
 The bucket depends on the context only, so every row is still a distribution over the vocabulary
-and the mixture is a next-symbol model (``probs``, ``score``, ``evaluate --explain``, sampling all
-work). It could be compiled into the one back-off form (``ngram.mixing.compile_mixture`` shows
-how, with dense rows) but with orders up to 10 that is millions of stored n-grams (tens of MB per
-file and gigabytes for the sampling automaton), so it is kept as components + weights: one file,
-a few hundred kB.
+and the mixture is a bounded-context next-symbol model (``probs``, ``score``, ``evaluate
+--explain``, sampling, ``ngram mix`` all work). It could be compiled into the one back-off form
+(``ngram.mixing.compile_mixture`` does, with dense rows) but with orders up to 10 that is
+millions of stored n-grams (tens of MB per file and gigabytes for the sampling automaton), so it
+is kept as components + weights: one file, a few hundred kB.
 
 ``NameMixture``: a mixture of whole-name distributions, p(name) = Σ_k w_k p_k(name), where a
 component may read names right to left (a model trained on reversed names). Each component is a
 proper distribution over names (characters + end), so the mixture is one too: scoring works, and
-sampling draws a component by weight, then a name from it. It has no next-symbol vector per
-context: p(next | prefix) under a right-to-left component needs a sum over every completion of
-the prefix, which is not feasible, so ``probs`` and ``evaluate --explain`` refuse it with a
-one-line error, and ``evaluate`` reports the same per-name and per-symbol NLL as for any model.
+sampling draws a component by weight, then a name from it. Its next-symbol vectors need the
+total probability each component gives to names that start with a prefix (for a right-to-left
+component, a sum over the automaton's states); until that is written, the per-symbol methods
+refuse in one line, and ``evaluate`` reports the same per-name and per-symbol NLL as for any model.
 
-Both are saved as one ``.ngram`` file (format ``ngram-mixture``: a JSON header plus each
-component's arrays under a prefix, loaded without pickle by ``ngram.io.load``).
+Both implement ``ngram.protocol.LanguageModel`` through ``ngram.base``; ``ngram.io`` stores them
+(their components recursively, each like a single model, under a prefix); their weights are
+fitted by ``ngram.mixing.em_weights``.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
 
+from . import automaton
+from .base import NameModel, NextSymbolModel
 from .errors import NgramError
-from .mixing import mixture_logprobs
-from .model import Model
+from .mixing import em_weights, mixture_logprobs
+from .protocol import BOUNDED_CONTEXT, LanguageModel, require
 from .vocabulary import BOUNDARY, Encoded, Vocabulary
-
-FORMAT = "ngram-mixture"
-FORMAT_VERSION = 1
-
-
-# ----------------------------------------------------------------------------------------------
-# EM with weights per bucket
-# ----------------------------------------------------------------------------------------------
-@dataclass
-class BucketEM:
-    weights: np.ndarray  # buckets × components, each row on the simplex
-    nll: list[float] = field(default_factory=list)  # held-out nats/symbol: start, then each iteration
-    iterations: int = 0
-
-
-def em_bucketed(logp: np.ndarray, buckets: np.ndarray | None = None, n_buckets: int | None = None,
-                max_iterations: int = 500, tolerance: float = 1e-8, symbols: int | None = None) -> BucketEM:
-    """EM for mixture weights λ[b, k] over held-out rows ``logp`` (rows × components).
-
-    Rows in bucket b are explained by Σ_k λ[b, k] p_k; each bucket's weights are an independent
-    EM problem, so one iteration over all buckets never increases the total held-out NLL. A bucket
-    with no rows keeps uniform weights. ``symbols`` divides the NLL (default: the number of rows,
-    i.e. per symbol; pass the symbol count when rows are whole names).
-    """
-    logp = np.asarray(logp, dtype=np.float64)
-    T, K = logp.shape
-    if T == 0:
-        raise NgramError("no held-out symbols to fit mixture weights on")
-    buckets = np.zeros(T, np.int64) if buckets is None else np.asarray(buckets, np.int64)
-    B = int(n_buckets if n_buckets is not None else buckets.max() + 1)
-    top = logp.max(axis=1, keepdims=True)
-    if not np.isfinite(top).all():
-        raise NgramError("a held-out symbol has probability 0 under every component; no mixture can score it")
-    shifted = np.exp(logp - top)  # rows scaled by their best component, so nothing underflows
-    offset = float(top.sum())
-    per = symbols or T
-    weights = np.full((B, K), 1.0 / K)
-    sizes = np.bincount(buckets, minlength=B).astype(np.float64)
-
-    def mixed_by(w):
-        return (shifted * w[buckets]).sum(axis=1)
-
-    mixed = mixed_by(weights)
-    result = BucketEM(weights=weights, nll=[-(np.log(mixed).sum() + offset) / per])
-    used = sizes > 0
-    for iteration in range(1, max_iterations + 1):
-        share = shifted / mixed[:, None]
-        totals = np.stack([np.bincount(buckets, weights=share[:, k], minlength=B) for k in range(K)], axis=1)
-        weights = weights.copy()
-        weights[used] = weights[used] * totals[used] / sizes[used, None]
-        weights /= weights.sum(axis=1, keepdims=True)  # only rounding moves a row off the simplex
-        mixed = mixed_by(weights)  # also the next E-step's denominators
-        result.nll.append(-(np.log(mixed).sum() + offset) / per)
-        result.iterations = iteration
-        if result.nll[-2] - result.nll[-1] < tolerance:
-            break
-    result.weights = weights
-    return result
 
 
 # ----------------------------------------------------------------------------------------------
@@ -133,6 +76,7 @@ def reverse_encoded(encoded: Encoded) -> Encoded:
 
 def _sample_rows(model, n: int, seed, temperature: float, top_k, top_p, prefix: str, min_len: int, max_len: int) -> list[str]:
     """Sampling from any next-symbol model by asking it for whole rows, all names at once per step."""
+    # Deferred: ngram.sampling is loaded only when names are drawn (start-up time of other verbs).
     from .sampling import adjust_rows, check_sampling_settings
 
     check_sampling_settings(n, temperature, top_k, top_p, min_len, max_len)
@@ -180,16 +124,6 @@ def _sample_rows(model, n: int, seed, temperature: float, top_k, top_p, prefix: 
     return names
 
 
-def _check_components(models: Sequence) -> Vocabulary:
-    if len(models) < 1:
-        raise NgramError("a mixture needs at least one component")
-    vocabulary = models[0].vocabulary
-    for m in models[1:]:
-        if m.vocabulary != vocabulary:
-            raise NgramError("mixture components must share one vocabulary")
-    return vocabulary
-
-
 def _check_weights(weights, shape) -> np.ndarray:
     weights = np.asarray(weights, dtype=np.float64)
     if weights.shape != shape or (weights < 0).any() or not np.allclose(weights.sum(axis=-1), 1.0, atol=1e-9):
@@ -198,44 +132,57 @@ def _check_weights(weights, shape) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------------------------
+# Both mixtures
+# ----------------------------------------------------------------------------------------------
+class Components:
+    """What both mixtures share: their components (one vocabulary), order, and provenance."""
+
+    def _take(self, components: Sequence[LanguageModel], estimator: dict, corpus: dict | None,
+              train_names: np.ndarray | None) -> None:
+        self.components = list(components)
+        if not self.components:
+            raise NgramError("a mixture needs at least one component")
+        self.vocabulary = self.components[0].vocabulary
+        if any(m.vocabulary != self.vocabulary for m in self.components[1:]):
+            raise NgramError("mixture components must share one vocabulary")
+        self.order = max(m.order for m in self.components)
+        self.estimator = estimator
+        self.corpus = corpus or dict(self.components[0].corpus)
+        self.train_names = train_names if train_names is not None else self.components[0].train_names
+
+    def _largest(self) -> LanguageModel:
+        return max(self.components, key=lambda m: m.order)
+
+    def n_ngrams(self) -> list[int]:
+        return self._largest().n_ngrams()
+
+
+# ----------------------------------------------------------------------------------------------
 # Order mixture
 # ----------------------------------------------------------------------------------------------
-class ContextMixture:
+class ContextMixture(Components, NextSymbolModel):
     """Σ_k λ[b(h), k] p_k(w | h), b(h) = length of the longest context of h seen in training,
     optionally split by that context's number of distinct followers (``follower_bins``)."""
 
     kind = "context"
+    capabilities = frozenset({BOUNDED_CONTEXT})
 
-    def __init__(self, components: Sequence[Model], weights, estimator: dict | None = None, corpus: dict | None = None,
+    def __init__(self, components: Sequence[LanguageModel], weights, estimator: dict | None = None, corpus: dict | None = None,
                  train_names: np.ndarray | None = None, follower_bins: Sequence[int] | None = None):
-        self.components = list(components)
-        self.vocabulary = _check_components(self.components)
-        self.order = max(m.order for m in self.components)
+        self._take(components, estimator or {"name": "order-mixture"}, corpus, train_names)
+        for m in self.components:
+            require(m, BOUNDED_CONTEXT, "order mixture", f"a component is a {m.describe()}, which has no bounded-context rows")
         self.follower_bins = [int(b) for b in follower_bins] if follower_bins else []
         self.weights = _check_weights(weights, (n_buckets(self.order, self.follower_bins), len(self.components)))
-        self.estimator = estimator or {"name": "order-mixture"}
-        self.corpus = corpus or dict(self.components[0].corpus)
-        self.train_names = train_names if train_names is not None else self.components[0].train_names
         # Seen contexts of each length, from the highest-order component (its n-grams are the
         # counted ones, a superset of every other component's).
-        top = max(self.components, key=lambda m: m.order)
-        self._contexts = [np.unique(top.levels[n].keys // self.V, return_counts=True) for n in range(1, top.order)]
+        top = self._largest()
+        self._contexts = [np.unique(np.concatenate(top.stored_keys(n + 1)) // self.V, return_counts=True)
+                          for n in range(1, top.order)]
 
-    @property
-    def V(self) -> int:
-        return self.vocabulary.size
-
-    def _power(self, n: int) -> int:
-        return self.V**n
-
-    def n_ngrams(self) -> list[int]:
-        top = max(self.components, key=lambda m: m.order)
-        return top.n_ngrams()
-
-    @property
-    def levels(self):
-        raise NgramError("an order mixture is stored as its component models and weights, not one back-off table; "
-                         "export a component, or train a single model for ARPA")
+    def stored_keys(self, n: int) -> list[np.ndarray]:
+        """The components' stored n-grams: the weight bucket, too, only changes at a stored context."""
+        return [k for component in self.components for k in component.stored_keys(n)]
 
     def buckets(self, window_keys: np.ndarray, history: np.ndarray) -> np.ndarray:
         """Length of the longest seen context of each row's history (the weight bucket)."""
@@ -257,18 +204,7 @@ class ContextMixture:
         window_keys = np.asarray(window_keys, np.int64)
         history = np.asarray(history, np.int64)
         logp = np.stack([m.logprob_keys(window_keys, history) for m in self.components], axis=1)
-        return mixture_logprobs_bucketed(logp, self.weights, self.buckets(window_keys, history))
-
-    # The rest of the next-symbol interface is Model's, written once in terms of logprob_keys.
-    window_keys = Model.window_keys
-    logprob_encoded = Model.logprob_encoded
-    name_logprobs = Model.name_logprobs
-    _scorer_for = Model._scorer_for  # (None: a mixture is scored through logprob_keys)
-    context_key = Model.context_key
-    probs = Model.probs
-    logprobs = Model.logprobs
-    score = Model.score
-    logprob = Model.logprob
+        return mixture_logprobs(logp, self.weights, self.buckets(window_keys, history))
 
     def sample(self, n: int = 10, seed=None, temperature: float = 1.0, top_k=None, top_p=None, prefix: str = "",
                min_len: int = 0, max_len: int = 50) -> list[str]:
@@ -285,80 +221,38 @@ class ContextMixture:
 # ----------------------------------------------------------------------------------------------
 # Whole-name mixture
 # ----------------------------------------------------------------------------------------------
-class NameMixture:
+class NameMixture(Components, NameModel):
     """p(name) = Σ_k w_k p_k(name); a component with ``reverse`` reads names right to left."""
 
     kind = "name"
+    capabilities = frozenset()
 
-    def __init__(self, components: Sequence, reverse: Sequence[bool], weights, estimator: dict | None = None,
+    def __init__(self, components: Sequence[LanguageModel], reverse: Sequence[bool], weights, estimator: dict | None = None,
                  corpus: dict | None = None, train_names: np.ndarray | None = None):
-        self.components = list(components)
+        self._take(components, estimator or {"name": "name-mixture"}, corpus, train_names)
         self.reverse = [bool(r) for r in reverse]
         if len(self.reverse) != len(self.components):
             raise NgramError("give one direction per mixture component")
-        self.vocabulary = _check_components(self.components)
-        self.order = max(m.order for m in self.components)
         self.weights = _check_weights(weights, (len(self.components),))
-        self.estimator = estimator or {"name": "name-mixture"}
-        self.corpus = corpus or dict(self.components[0].corpus)
-        self.train_names = train_names if train_names is not None else self.components[0].train_names
 
-    @property
-    def V(self) -> int:
-        return self.vocabulary.size
-
-    def n_ngrams(self) -> list[int]:
-        return max(self.components, key=lambda m: m.order).n_ngrams()
-
-    def _no_rows(self, what: str):
-        raise NgramError(f"{what} needs next-symbol probabilities, and a whole-name mixture with a right-to-left "
-                         "component has none (p(next | prefix) would need a sum over every completion); "
-                         "use one of its left-to-right components")
-
-    @property
-    def levels(self):
-        self._no_rows("a single back-off table (ARPA export)")
-
-    def probs(self, context: str = "", at_start: bool = True):
-        self._no_rows("ngram probs")
-
-    def logprobs(self, context: str = "", at_start: bool = True):
-        self._no_rows("ngram probs")
-
-    def window_keys(self, encoded: Encoded):
-        self._no_rows("this view (e.g. evaluate --explain)")
-
-    def logprob_keys(self, window_keys, history):
-        self._no_rows("this view")
+    def name_components(self) -> list:
+        return [(float(w), m, r) for w, m, r in zip(self.weights, self.components, self.reverse)]
 
     def name_logprobs(self, encoded: Encoded) -> np.ndarray:
-        """ln p(name) under the mixture for every name of an encoded (left-to-right) corpus."""
-        reversed_ = None
-        per = []
-        for model, rev in zip(self.components, self.reverse):
-            if rev and reversed_ is None:
-                reversed_ = reverse_encoded(encoded)
-            per.append(model.name_logprobs(reversed_ if rev else encoded))
+        """ln p(name) = ln Σ_k w_k p_k(name) for every name of an encoded (left-to-right) corpus."""
+        reversed_ = reverse_encoded(encoded) if any(self.reverse) else None
+        per = [m.name_logprobs(reversed_ if rev else encoded) for m, rev in zip(self.components, self.reverse)]
         return mixture_logprobs(np.stack(per, axis=1), self.weights)
 
+    # ----- next-symbol questions: exact, from each component's prefix masses (ngram.automaton) ----
+    def logprobs(self, context: str = "", at_start: bool = True) -> np.ndarray:
+        return automaton.mixture_context_logprobs(self, context, at_start)
+
+    def row_logprobs(self, encoded: Encoded) -> np.ndarray:
+        return automaton.mixture_row_logprobs(self, encoded)
+
     def logprob_encoded(self, encoded: Encoded) -> np.ndarray:
-        """Per-symbol values whose sum over each name is ln p(name) under the mixture.
-
-        There is no per-symbol probability here (see the module docstring): the whole name's ln p
-        is put on its end symbol and 0 on its characters, so per-name and per-file NLL are exact.
-        """
-        totals = self.name_logprobs(encoded)
-        out = np.zeros(encoded.n_targets)
-        ends = np.append(encoded.starts[1:], encoded.n_targets) - 1
-        out[ends] = totals
-        return out
-
-    def score(self, names: Sequence[str], unknown: str = "error") -> tuple[np.ndarray, np.ndarray]:
-        encoded = self.vocabulary.encode(names, unknown=unknown)
-        return self.name_logprobs(encoded), encoded.symbols_per_name()
-
-    def logprob(self, name: str) -> float:
-        return float(self.score([name])[0][0])
+        return automaton.mixture_logprob_encoded(self, encoded)
 
     def sample(self, n: int = 10, seed=None, temperature: float = 1.0, top_k=None, top_p=None, prefix: str = "",
                min_len: int = 0, max_len: int = 50) -> list[str]:
@@ -367,6 +261,7 @@ class NameMixture:
         Temperature, top-k and top-p act inside each component. A prefix cannot be imposed on a
         right-to-left component (it would constrain the end of its sampling), so it is refused.
         """
+        # Deferred: ngram.sampling is loaded only when names are drawn (start-up time of other verbs).
         from .sampling import check_sampling_settings, sample as sample_model
 
         check_sampling_settings(n, temperature, top_k, top_p, min_len, max_len)
@@ -390,231 +285,3 @@ class NameMixture:
                  for m, r, w in zip(self.components, self.reverse, self.weights)]
         return "whole-name mixture: " + "; ".join(parts)
 
-
-# ----------------------------------------------------------------------------------------------
-# Files: one archive, the components' arrays under prefixes
-# ----------------------------------------------------------------------------------------------
-def to_arrays(model, prefix: str = "") -> tuple[dict, dict[str, np.ndarray]]:
-    """A JSON-able description and the arrays of ``model`` (a Model or a mixture), names prefixed."""
-    if isinstance(model, Model):
-        header = {"type": "model", "vocabulary": model.vocabulary.to_json(), "order": model.order,
-                  "estimator": model.estimator, "corpus": model.corpus}
-        arrays = {}
-        for n, level in enumerate(model.levels, start=1):
-            arrays[f"{prefix}keys{n}"] = level.keys.astype(np.int64, copy=False)
-            arrays[f"{prefix}logp{n}"] = level.logp.astype(np.float64, copy=False)
-            arrays[f"{prefix}bow{n}"] = level.bow.astype(np.float64, copy=False)
-        return header, arrays
-    header = {"type": model.kind, "weights": model.weights.tolist(), "estimator": model.estimator, "corpus": model.corpus,
-              "components": []}
-    if model.kind == "name":
-        header["reverse"] = model.reverse
-    else:
-        header["follower_bins"] = model.follower_bins
-    arrays = {}
-    for i, component in enumerate(model.components):
-        sub, sub_arrays = to_arrays(component, f"{prefix}c{i}_")
-        header["components"].append(sub)
-        arrays.update(sub_arrays)
-    return header, arrays
-
-
-def save(model, path) -> None:
-    """Write a mixture as one ``.ngram`` file, atomically (through ``ngram.io``)."""
-    from . import io as model_io
-
-    model_io.save(model, path)
-
-
-def mixture_arrays(model) -> dict[str, np.ndarray]:
-    """Everything ``ngram.io.save`` writes for a mixture: header first, then the arrays."""
-    description, arrays = to_arrays(model)
-    header = {"format": FORMAT, "version": FORMAT_VERSION, "model": description, "name_hash": _name_hash()}
-    out = {"header": np.frombuffer(json.dumps(header).encode("ascii"), dtype=np.uint8)}
-    out.update(arrays)
-    if model.train_names is not None:
-        out["train_names"] = model.train_names.astype(np.uint64, copy=False)
-    return out
-
-
-def _name_hash():
-    from . import model
-
-    return getattr(model, "NAME_HASH", None)
-
-
-def from_arrays(header: dict, arrays: dict[str, np.ndarray], label: str):
-    """Rebuild a mixture from a loaded archive (``ngram.io.load`` calls this for mixture files)."""
-    from . import io as model_io
-
-    if header.get("version") != FORMAT_VERSION:
-        raise NgramError(f"{label}: mixture format version {header.get('version')!r} is not supported")
-    train_names = arrays.get("train_names")
-    if train_names is not None and (train_names.ndim != 1 or train_names.dtype != np.uint64):
-        raise NgramError(f"{label}: array train_names has the wrong shape or type; the file is damaged")
-    if header.get("name_hash") != _name_hash():
-        train_names = None  # fingerprints from another name hash would make novelty silently wrong
-
-    def build(description, prefix: str, depth: int):
-        if not isinstance(description, dict) or depth > 4:
-            raise NgramError(f"{label}: mixture header is damaged")
-        kind = description.get("type")
-        model_io.check_metadata(description, label)
-        try:
-            if kind == "model":
-                sub = {"header": np.frombuffer(json.dumps({
-                    "format": model_io.FORMAT, "version": model_io.FORMAT_VERSION,
-                    "vocabulary": description["vocabulary"], "order": description["order"],
-                    "estimator": description.get("estimator") or {}, "corpus": description.get("corpus") or {},
-                }).encode("ascii"), dtype=np.uint8)}
-                sub.update({name[len(prefix):]: a for name, a in arrays.items()
-                            if name.startswith(prefix) and "_" not in name[len(prefix):]})
-                model = model_io._from_arrays(sub, label)
-                model.train_names = train_names
-                return model
-            components = [build(c, f"{prefix}c{i}_", depth + 1) for i, c in enumerate(description["components"])]
-            if kind == "context":
-                return ContextMixture(components, description["weights"], description.get("estimator"),
-                                      description.get("corpus"), train_names, description.get("follower_bins"))
-            if kind == "name":
-                return NameMixture(components, description["reverse"], description["weights"], description.get("estimator"),
-                                   description.get("corpus"), train_names)
-        except (KeyError, TypeError, ValueError, OverflowError) as exc:  # OverflowError: int(inf) follower bins
-            if isinstance(exc, NgramError):
-                raise
-            raise NgramError(f"{label}: mixture header is damaged ({type(exc).__name__})") from None
-        raise NgramError(f"{label}: unknown mixture component type {kind!r}; the file is damaged")
-
-    return build(header.get("model"), "", 0)
-
-
-# ----------------------------------------------------------------------------------------------
-# Tuning and building the mixtures (called by ngram.tuning)
-# ----------------------------------------------------------------------------------------------
-MIXTURE_ESTIMATOR = "modified-kneser-ney"
-
-
-def cross_fitted(logp: np.ndarray, buckets: np.ndarray, n: int, groups: np.ndarray) -> np.ndarray:
-    """ln p of each row under bucket weights fitted by EM on the other groups only, so the
-    figure is held out from the weights too (a fair price for many buckets)."""
-    out = np.empty(len(logp))
-    for g in np.unique(groups):
-        rest, here = groups != g, groups == g
-        # A looser stop than the final fit's: the figure moves by ~4e-5 nats and it runs 2x faster.
-        weights = em_bucketed(logp[rest], buckets[rest], n_buckets=n, tolerance=1e-6).weights
-        out[here] = mixture_logprobs_bucketed(logp[here], weights, buckets[here])
-    return out
-
-
-def tune_mixtures(names: Sequence[str], splits, vocabulary: Vocabulary, folds_stats, fits, orders: Sequence[int],
-                  seed: int = 0) -> tuple[list[dict], dict | None]:
-    """Held-out rows for the order mixtures (each direction) and the two-direction name mixture.
-
-    Components are modified-KN models of ``orders``, each with discounts tuned for its order on
-    the same held-out data (reused from ``fits`` where the single-model search already did it).
-    Mixture weights are judged cross-fitted: across the folds, or across five seeded groups of
-    the validation names; the bucketing (longest seen context, alone or split by its number of
-    followers) is the one with the lower cross-fitted NLL, and its weights are then refitted by
-    EM on all held-out positions.
-    """
-    from .counting import count_ngrams
-    from .tuning import _candidate, concat_folds, fit_family, fit_logprobs, fold_stats
-
-    orders = sorted(orders)
-    max_order = max(orders)
-    rows, per_direction = [], {}
-    for direction in ("l2r", "r2l"):
-        flip = (lambda xs: [x[::-1] for x in xs]) if direction == "r2l" else (lambda xs: list(xs))
-        counts = count_ngrams(vocabulary.encode(flip(splits[0].train)), max_order, vocabulary.size)
-        if direction == "l2r":
-            stats = folds_stats
-            have = {f.order: f for f in fits if f.estimator == MIXTURE_ESTIMATOR}
-        else:
-            stats = [fold_stats(flip(s.train), flip(s.heldout), vocabulary, max_order) for s in splits]
-            have = {}
-        pooled = concat_folds(stats)
-        if len(stats) > 1:
-            groups = np.repeat(np.arange(len(stats)), [f.symbols for f in stats])
-        else:
-            groups = (np.random.default_rng(seed).permutation(pooled.n_names) % 5)[pooled.name_of]
-        deep = pooled.by_depth()
-        components = [have.get(k) or fit_family(MIXTURE_ESTIMATOR, k, [deep], counts) for k in orders]
-        logp = np.stack([fit_logprobs(f, pooled) for f in components], axis=1)
-        best = None
-        for bins in (None, FOLLOWER_BINS):
-            buckets, n = pooled.mixture_buckets(max_order, bins), n_buckets(max_order, bins)
-            held = cross_fitted(logp, buckets, n, groups)
-            if best is None or -held.mean() < best[0]:
-                best = (-held.mean(), bins, buckets, n, held)
-        nll, bins, buckets, n, held = best
-        em = em_bucketed(logp, buckets, n_buckets=n)
-        settings = {"direction": direction, "orders": orders, "follower_bins": list(bins or []),
-                    "discounts": {str(f.order): f.settings["discounts"] for f in components},
-                    "weights": em.weights.tolist(), "em_nll": em.nll}
-        label = "left-to-right" if direction == "l2r" else "right-to-left (reversed names)"
-        split = " x distinct followers" if bins else ""
-        rows.append(_candidate("order-mixture", MIXTURE_ESTIMATOR, f"{orders[0]}-{orders[-1]}", settings, float(nll),
-                               description=f"{label}: orders {orders[0]}-{orders[-1]} each with tuned discounts, EM weights "
-                                           f"by longest seen context{split} (cross-fitted)"))
-        per_direction[direction] = (settings, np.bincount(pooled.name_of, weights=held, minlength=pooled.n_names))
-    per_name = np.stack([per_direction["l2r"][1], per_direction["r2l"][1]], axis=1)
-    em = em_bucketed(per_name, symbols=sum(f.symbols for f in folds_stats))
-    w = em.weights[0]
-    settings = {"components": [per_direction["l2r"][0], per_direction["r2l"][0]], "weights": w.tolist(), "em_nll": em.nll}
-    rows.append(_candidate("name-mixture", MIXTURE_ESTIMATOR, f"{orders[0]}-{orders[-1]}", settings, em.nll[-1],
-                           description=f"whole-name mixture {w[0]:.3f} x left-to-right + {w[1]:.3f} x right-to-left order mixture"))
-    return rows, min(rows, key=lambda r: r["heldout_nll"])
-
-
-def mixture_logprobs_bucketed(logp: np.ndarray, weights: np.ndarray, buckets: np.ndarray) -> np.ndarray:
-    """ln Σ_k λ[b, k] p_k per row, stably."""
-    with np.errstate(divide="ignore"):
-        a = logp + np.log(weights[buckets])
-    top = a.max(axis=1)
-    safe = np.where(np.isfinite(top), top, 0.0)
-    return safe + np.log(np.exp(a - safe[:, None]).sum(axis=1))
-
-
-def build_order_mixture(settings: dict, names: Sequence[str], vocabulary: Vocabulary, source: str = "<names>") -> ContextMixture:
-    """The order mixture ``settings`` describes (a tuning row), fitted on ``names``."""
-    from .counting import Counts, count_ngrams
-    from .estimators import make_estimator
-    from .model import name_fingerprints
-    from .training import corpus_fingerprint
-
-    texts = [n[::-1] for n in names] if settings["direction"] == "r2l" else list(names)
-    orders = [int(o) for o in settings["orders"]]
-    counts = count_ngrams(vocabulary.encode(texts), max(orders), vocabulary.size)
-    corpus = {"source": source, "names": len(names), "symbols": int(counts.total_symbols()),
-              "sha256": corpus_fingerprint(names), **({"reversed": True} if settings["direction"] == "r2l" else {})}
-    fingerprints = name_fingerprints(names)
-    models = []
-    for k in orders:
-        sub = Counts(k, counts.vocab_size, counts.keys[:k], counts.counts[:k])
-        model = make_estimator(MIXTURE_ESTIMATOR, discounts=settings["discounts"][str(k)]).fit(sub, vocabulary)
-        model.corpus, model.train_names = dict(corpus), fingerprints
-        models.append(model)
-    estimator = {"name": "order-mixture", "component_estimator": MIXTURE_ESTIMATOR, "orders": orders,
-                 "direction": settings["direction"], "follower_bins": settings.get("follower_bins", []),
-                 "weights_by_bucket": settings["weights"]}
-    return ContextMixture(models, settings["weights"], estimator=estimator, corpus=corpus, train_names=fingerprints,
-                          follower_bins=settings.get("follower_bins"))
-
-
-def build_mixture(candidate: dict, names: Sequence[str], vocabulary: Vocabulary, source: str = "<names>"):
-    """Fit a mixture row of a tuning result on ``names``."""
-    settings = candidate["settings"]
-    if candidate["kind"] == "order-mixture":
-        model = build_order_mixture(settings, names, vocabulary, source)
-        if settings["direction"] == "r2l":
-            # Alone, a right-to-left model still has to answer for names as written.
-            return NameMixture([model], [True], [1.0], estimator={"name": "name-mixture", "weights": [1.0], "directions": ["r2l"]},
-                               corpus=dict(model.corpus), train_names=model.train_names)
-        return model
-    components = [build_order_mixture(c, names, vocabulary, source) for c in settings["components"]]
-    reverse = [c["direction"] == "r2l" for c in settings["components"]]
-    estimator = {"name": "name-mixture", "weights": settings["weights"],
-                 "directions": [c["direction"] for c in settings["components"]]}
-    corpus = dict(components[0].corpus)
-    return NameMixture(components, reverse, settings["weights"], estimator=estimator, corpus=corpus,
-                       train_names=components[0].train_names)

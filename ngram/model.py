@@ -23,8 +23,11 @@ from typing import Sequence
 
 import numpy as np
 
+from . import scoring
+from .base import NextSymbolModel
 from .errors import NgramError
-from .vocabulary import BOUNDARY, Encoded, Vocabulary, code_points
+from .protocol import BOUNDED_CONTEXT, LEVELS
+from .vocabulary import Encoded, Vocabulary, code_points
 
 
 @dataclass
@@ -115,8 +118,9 @@ FAST_SCORING_TARGETS = 20_000  # from here on ``logprob_encoded`` scores with ``
 
 
 @dataclass
-class Model:
-    """A trained character n-gram model. Every estimator produces one of these."""
+class Model(NextSymbolModel):
+    """A trained character n-gram model in back-off form. Every estimator produces one of these;
+    ARPA import, pruning and compiled mixtures too."""
 
     vocabulary: Vocabulary
     order: int
@@ -125,16 +129,17 @@ class Model:
     corpus: dict = field(default_factory=dict)  # what it was trained on (file, names, fingerprint)
     train_names: np.ndarray | None = None  # name_fingerprints of the training names
 
-    # ----- shape -------------------------------------------------------------------------
-    @property
-    def V(self) -> int:
-        return self.vocabulary.size
+    kind = "model"
+    capabilities = frozenset({LEVELS, BOUNDED_CONTEXT})
 
+    # ----- shape -------------------------------------------------------------------------
     def n_ngrams(self) -> list[int]:
         return [len(level) for level in self.levels]
 
-    def _power(self, n: int) -> int:
-        return self.V**n
+    def stored_keys(self, n: int) -> list[np.ndarray]:
+        """Keys of the stored n-grams of length n (none beyond the order): the contexts whose
+        row may differ from their suffix's."""
+        return [self.levels[n - 1].keys] if self.order >= n else []
 
     # ----- the one scoring path ----------------------------------------------------------
     def logprob_keys(self, window_keys: np.ndarray, history: np.ndarray) -> np.ndarray:
@@ -168,77 +173,24 @@ class Model:
             raise NgramError("model is missing unigram entries; the model file is damaged")
         return result
 
-    # ----- questions a user asks ---------------------------------------------------------
-    def window_keys(self, encoded: Encoded) -> tuple[np.ndarray, np.ndarray]:
-        """Packed windows and histories for every target position of an encoded corpus."""
-        ids = encoded.ids
-        targets = np.arange(1, len(ids), dtype=np.int64)
-        keys = np.zeros(len(targets), dtype=np.int64)
-        for i in range(self.order):
-            keys += ids[np.maximum(targets - i, 0)] * self._power(i)
-        return keys, encoded.history()
-
+    # ----- big inputs: the same floats through the back-off automaton ----------------------
     def logprob_encoded(self, encoded: Encoded) -> np.ndarray:
         """ln p of every target symbol (characters and end symbols) of an encoded corpus."""
         scorer = self._scorer_for(encoded)
-        if scorer is not None:
-            from . import scoring
-
-            return scoring.score(scorer, encoded)
-        keys, history = self.window_keys(encoded)
-        return self.logprob_keys(keys, history)
+        return scoring.score(scorer, encoded) if scorer is not None else super().logprob_encoded(encoded)
 
     def name_logprobs(self, encoded: Encoded) -> np.ndarray:
         """ln p of each name of an encoded corpus (its symbols' ln p added in order)."""
         scorer = self._scorer_for(encoded)
-        if scorer is not None:
-            from . import scoring
-
-            return scoring.name_totals(scorer, encoded)
-        logp = self.logprob_keys(*self.window_keys(encoded))
-        return np.add.reduceat(logp, encoded.starts) if len(logp) else np.zeros(encoded.n_names)
+        return scoring.name_totals(scorer, encoded) if scorer is not None else super().name_logprobs(encoded)
 
     def _scorer_for(self, encoded: Encoded):
         """The back-off automaton when the input is big enough to be worth building it (the
         same floats, several times faster), else None; None too for a model it cannot serve
-        (not closed) and for the mixtures that borrow these methods."""
-        if not isinstance(self, Model) or encoded.n_targets < max(FAST_SCORING_TARGETS, sum(self.n_ngrams()) // 4):
+        (n-grams not closed under prefixes and suffixes)."""
+        if encoded.n_targets < max(FAST_SCORING_TARGETS, sum(self.n_ngrams()) // 4):
             return None
-        from . import scoring
-
         return scoring.build(self)
-
-    def context_key(self, context_ids: np.ndarray, at_start: bool = True) -> tuple[int, int]:
-        """Packed key and history length of the model's view of a context.
-
-        With ``at_start`` the context begins a name, so the start symbol precedes it.
-        """
-        ids = list(int(i) for i in context_ids)
-        if at_start:
-            ids = [BOUNDARY] + ids
-        ids = ids[max(0, len(ids) - (self.order - 1)) :] if self.order > 1 else []
-        key = 0
-        for i in ids:
-            key = key * self.V + i
-        return key, len(ids)
-
-    def probs(self, context: str = "", at_start: bool = True) -> np.ndarray:
-        """p(next symbol | context) over the whole vocabulary (index 0 = end of name); sums to 1."""
-        return np.exp(self.logprobs(context, at_start))
-
-    def logprobs(self, context: str = "", at_start: bool = True) -> np.ndarray:
-        key, history = self.context_key(self.vocabulary.encode_context(context), at_start)
-        window = key * self.V + np.arange(self.V, dtype=np.int64)
-        return self.logprob_keys(window, np.full(self.V, history))
-
-    def score(self, names: Sequence[str], unknown: str = "error") -> tuple[np.ndarray, np.ndarray]:
-        """Total ln p and scored symbols per name, all names in one vectorised pass."""
-        encoded = self.vocabulary.encode(names, unknown=unknown)
-        return self.name_logprobs(encoded), encoded.symbols_per_name()
-
-    def logprob(self, name: str) -> float:
-        """ln p(name), end symbol included."""
-        return float(self.score([name])[0][0])
 
     def describe(self) -> str:
         est = self.estimator.get("name", "?")

@@ -15,10 +15,10 @@ import numpy as np
 
 from .errors import NgramError
 from .io import write_atomically
-from .model import Model
+from .protocol import LanguageModel
 
 LABELLED_CELLS = 60  # symbols per side up to which every cell of the heatmap shows its bigram and probability
-MISSING = "plotting needs matplotlib, which is not installed: pip install \"ngram[plot]\" (or pip install matplotlib)"
+MISSING = "plotting needs matplotlib, which is not installed: pip install \"ngram-names[plot]\" (or pip install matplotlib)"
 
 
 def _matplotlib():
@@ -34,6 +34,8 @@ def _matplotlib():
 
 def _save(figure, path: str | os.PathLike, dpi: int) -> None:
     path = Path(path)
+    if not (isinstance(dpi, (int, float)) and 10 <= dpi <= 1200):  # 0 or less makes matplotlib fail deep inside
+        raise NgramError(f"dpi must be between 10 and 1200, got {dpi!r}")
     if path.suffix.lower() not in (".png", ".svg", ".pdf"):
         raise NgramError(f"{path}: choose a .png, .svg or .pdf file name")
     # The one atomic writer the model and ARPA files use: a failed draw leaves any old image intact,
@@ -50,7 +52,7 @@ def _looks_like_image(head: bytes) -> bool:
     return head.startswith((b"\x89PNG", b"%PDF", b"<?xml", b"<svg"))
 
 
-def bigram_table(model: Model) -> tuple[np.ndarray, list[str], list[str]]:
+def bigram_table(model: LanguageModel) -> tuple[np.ndarray, list[str], list[str]]:
     """p(next | previous symbol) as a matrix: the start row, then one row per character.
 
     For a model of order > 2 this is its order-2 view: each character row is the model's
@@ -63,7 +65,7 @@ def bigram_table(model: Model) -> tuple[np.ndarray, list[str], list[str]]:
     return np.array(rows), ["."] + list(contexts), list(symbols)
 
 
-def plot_heatmap(model: Model, path: str | os.PathLike, title: str | None = None, dpi: int = 60) -> None:
+def plot_heatmap(model: LanguageModel, path: str | os.PathLike, title: str | None = None, dpi: int = 60) -> None:
     """The bigram probability table as a labelled heatmap (the picture makemore shows)."""
     Figure, Canvas, colors = _matplotlib()
     table, row_labels, col_labels = bigram_table(model)

@@ -5,7 +5,11 @@ questions: the next-symbol vector after a prefix, ln p of names (batched), and w
 made of for generation and export. Back-off models (trained, imported, pruned, compiled mixtures),
 order mixtures and whole-name mixtures all answer them, so no verb or library function needs to
 ask which class it holds; a verb that needs a capability a model lacks checks ``capabilities`` and
-refuses in one line.
+refuses in one line (``require``).
+
+The answers that follow from others are written once in ``ngram.base`` (``NameModel`` for any
+distribution over names, ``NextSymbolModel`` for bounded-context models); ``ngram.io`` stores
+every kind by its ``kind``.
 
 Symbol ids: 0 is the boundary (the start padding in contexts, the end of the name as a target),
 then the characters, then ``<unk>`` if the vocabulary has it. Every next-symbol vector has V
@@ -16,13 +20,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol, Sequence, runtime_checkable
 
-if TYPE_CHECKING:  # typing only: the protocol itself imports nothing of the package
+from .errors import NgramError
+
+if TYPE_CHECKING:  # typing only: the protocol imports nothing else of the package
     import numpy as np
 
     from .vocabulary import Encoded, Vocabulary
 
 # What a model can additionally be used for, beyond the protocol's questions.
-LEVELS = "levels"  # one back-off table (ARPA export, pruning, compiling into a mixture, the bigram view)
+LEVELS = "levels"  # one back-off table in ``model.levels`` (ARPA export, pruning)
+# The next-symbol row depends only on the last ``order - 1`` symbols (start padding included), and
+# ``stored_keys(n)`` lists the n-symbol contexts where the row can change: ``window_keys`` and
+# ``logprob_keys`` answer packed windows (linear mixing, compiling, the context-grouped explain).
+BOUNDED_CONTEXT = "bounded-context"
 
 
 @runtime_checkable
@@ -32,7 +42,8 @@ class LanguageModel(Protocol):
     estimator: dict  # {"name": ..., settings ...}: how it was made
     corpus: dict  # what it was trained on (file, names, fingerprint)
     train_names: "np.ndarray | None"  # sorted fingerprints of the training names (novelty), or None
-    capabilities: frozenset  # subset of {LEVELS}
+    capabilities: frozenset  # subset of {LEVELS, BOUNDED_CONTEXT}
+    kind: str  # what model files call this kind: "model" (back-off), "context" (order mixture), "name"
 
     @property
     def V(self) -> int: ...
@@ -62,12 +73,13 @@ class LanguageModel(Protocol):
         right to left). A next-symbol model returns [(1.0, self, False)]; generation and exact
         prefix masses are built from this."""
 
+    def n_ngrams(self) -> "list[int]":
+        """Stored n-grams by order (of the largest component for a mixture): a size, for reports."""
+
     def describe(self) -> str: ...
 
 
 def require(model: LanguageModel, capability: str, verb: str, why: str) -> None:
-    """One-line refusal for a verb that needs a capability this model lacks."""
-    from .errors import NgramError
-
+    """One-line refusal (``verb: why``) for a verb that needs a capability this model lacks."""
     if capability not in model.capabilities:
         raise NgramError(f"{verb}: {why}")

@@ -39,6 +39,7 @@ import numpy as np
 from .counting import Counts
 from .errors import NgramError
 from .model import Level, Model, lookup
+from .protocol import LEVELS, require
 
 ROW_BLOCK = 1 << 20  # probabilities per block when whole next-symbol rows are materialised
 
@@ -206,6 +207,8 @@ def prune_by_entropy(model: Model, threshold: float) -> Model:
         raise NgramError(f"entropy pruning threshold must be a number, got {threshold!r}") from None
     if not (threshold >= 0 and math.isfinite(threshold)):
         raise NgramError(f"entropy pruning threshold must be a finite number >= 0, got {threshold}")
+    require(model, LEVELS, "prune", f"a {model.describe()} is not one back-off table; prune a component model "
+            "before mixing, or train a single model")
     V, N = model.V, model.order
     if threshold == 0 or N == 1:
         return model

@@ -43,6 +43,7 @@ from .vocabulary import Vocabulary, code_points
 # stays within the budget plus the interpreter).
 BYTES_PER_SYMBOL = 100
 MIN_BLOCK_BYTES = 1 << 16
+MAX_MEMORY = 1 << 50  # 1 PiB: a larger budget is a typo, and overflows the sizes derived from it
 PROGRESS = Callable[..., object]  # tqdm-like factory: progress(total=..., desc=...) -> .update(n), .close()
 
 
@@ -55,7 +56,12 @@ def parse_size(text: str | int) -> int:
         if not match:
             raise NgramError(f"memory size {text!r} is not a size like 1G, 512M or 200MB")
         scale = 1024 ** " kmgt".index(match.group(2).lower() or " ")
-        value = int(float(match.group(1)) * scale)
+        number = float(match.group(1)) * scale
+        if not number <= MAX_MEMORY:  # also inf, from a string of hundreds of digits
+            raise NgramError(f"memory budget {text!r} is more than {MAX_MEMORY >> 50}P; give what this machine has, e.g. 4G")
+        value = int(number)
+    if value > MAX_MEMORY:
+        raise NgramError(f"memory budget {text!r} is more than {MAX_MEMORY >> 50}P; give what this machine has, e.g. 4G")
     if value < 16 << 20:
         raise NgramError(f"memory budget {text!r} is too small; give at least 16M")
     return value

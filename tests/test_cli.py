@@ -56,7 +56,7 @@ def test_stdin_corpus_and_json_outputs(tmp_path):
     result = ngram("train", "-", "-N", "2", "-o", "m.ngram", "--json", cwd=tmp_path, stdin="ab\nba\n")
     assert json.loads(result.stdout)["names"] == 2
     probs = json.loads(ngram("probs", "m.ngram", "a", "--json", cwd=tmp_path).stdout)
-    assert probs["sum"] == pytest.approx(1.0) and set(probs["probs"]) == {"<end>", "a", "b"}
+    assert probs["sum"] == pytest.approx(1.0) and set(probs["probability"]) == {".", "a", "b"}
     sample = json.loads(ngram("sample", "m.ngram", "-n", "3", "--seed", "1", "--json", cwd=tmp_path).stdout)
     assert len(sample["names"]) == 3 and sample["novelty"]["samples"] == 3
 
@@ -108,3 +108,27 @@ def test_help_has_an_example_for_every_verb(tmp_path):
     for verb in ("train", "evaluate", "sample", "probs", "info", "export", "import"):
         result = ngram(verb, "--help", cwd=tmp_path)
         assert result.returncode == 0 and "Example: ngram" in result.stdout, verb
+
+
+@pytest.mark.parametrize("signum, status, message", [(2, 130, "error: interrupted"), (15, 143, "error: terminated")])
+def test_an_interrupt_is_an_error_with_the_shell_status_and_writes_no_model(tmp_path, signum, status, message):
+    import os
+    import random
+    import signal
+    import time
+
+    rng = random.Random(0)
+    corpus = tmp_path / "big.txt"
+    corpus.write_text("".join("".join(rng.choice("abcdefghij") for _ in range(rng.randint(3, 12))) + "\n"
+                              for _ in range(300_000)))
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    child = subprocess.Popen([sys.executable, "-m", "ngram", "train", str(corpus), "-N", "10", "-s", "modified-kneser-ney",
+                              "-o", str(tmp_path / "m.ngram")], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    time.sleep(1.0)  # past start-up, inside reading or counting
+    child.send_signal(signal.Signals(signum))
+    out, err = child.communicate(timeout=60)
+    assert child.returncode == status, (out, err)
+    assert err.strip().splitlines() == [message]
+    assert not (tmp_path / "m.ngram").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["big.txt"]  # no temporary file left behind

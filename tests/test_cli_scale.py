@@ -66,7 +66,7 @@ def test_bad_options_are_one_line_errors(tmp_path, corpus, args, message):
 
 
 def test_dask_engine_from_the_command_line(tmp_path, corpus):
-    pytest.importorskip("distributed", reason="dask.distributed is not installed (pip install 'ngram[dask]')")
+    pytest.importorskip("distributed", reason="dask.distributed is not installed (pip install 'ngram-names[dask]')")
     assert ngram("train", corpus, "-N", "4", "-o", "a.ngram", "-q", cwd=tmp_path).returncode == 0
     result = ngram("train", corpus, "-N", "4", "-o", "b.ngram", "--engine", "dask", "--memory", "16M", "--json", cwd=tmp_path)
     assert result.returncode == 0, result.stderr

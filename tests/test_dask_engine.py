@@ -8,7 +8,7 @@ from test_streaming import assert_same_model, generated_names
 from ngram import NgramError, read_names, train
 from ngram.estimators import make_estimator
 
-pytest.importorskip("distributed", reason="dask.distributed is not installed (pip install 'ngram[dask]')")
+pytest.importorskip("distributed", reason="dask.distributed is not installed (pip install 'ngram-names[dask]')")
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +88,7 @@ def test_missing_dask_is_a_one_line_error(monkeypatch, tmp_path):
     from ngram.dask_engine import train_dask
 
     monkeypatch.setitem(sys.modules, "distributed", None)  # makes `import distributed` fail
-    with pytest.raises(NgramError, match=r"pip install 'ngram\[dask\]'"):
+    with pytest.raises(NgramError, match=r"pip install 'ngram-names\[dask\]'"):
         train_dask(tmp_path / "names.txt", order=2)
 
 

@@ -85,7 +85,7 @@ def test_cli_plots(tmp_path, capsys):
     assert is_png(tmp_path / "o.png")
     assert main(["plot", "orders", str(train_file), "--val-fraction", "0.3", "--orders", "2,3", "--estimators", "add-k",
                  "-o", str(tmp_path / "f.png"), "--json"]) == 0
-    assert "(seed 0)" in json.loads(capsys.readouterr().out)["val"]
+    assert "seed 0" in json.loads(capsys.readouterr().out)["heldout"]
     assert main(["plot", "orders", str(train_file), "-o", str(tmp_path / "n.png")]) == 1
     assert "--val" in capsys.readouterr().err
 

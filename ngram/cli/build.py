@@ -1,0 +1,262 @@
+"""Verbs that make a model file: train, import, mix, prune."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from .. import io as model_io
+from ..corpus import DEFAULT_MAX_NAME_LENGTH, default_corpus_path, read_names
+from ..errors import NgramError
+from ..estimators import ESTIMATORS, make_estimator
+from ..metrics import evaluate as evaluate_model
+from ..training import train as train_model
+from . import common
+from .app import app
+
+
+@app.command()
+def train(
+    corpus: Optional[str] = typer.Argument(None, help="Name list, one per line ('-' = stdin). Default: the shipped Italian first names."),
+    output: Path = common.output_option("model.ngram", "Where to write the model."),
+    order: int = typer.Option(4, "--order", "-N", help="n-gram order: the model sees order-1 symbols of context."),
+    smoothing: str = typer.Option("add-k", "--smoothing", "-s", help=f"Estimator: {', '.join(ESTIMATORS)}."),
+    k: Optional[float] = typer.Option(None, "--k", help="Pseudo-count for add-k (default 0.1; Laplace is 1)."),
+    discounts: Optional[str] = typer.Option(None, "--discounts", help="Discounts for discounting estimators, comma-separated."),
+    weights: Optional[str] = typer.Option(None, "--weights", help="Per-order interpolation weights (Jelinek-Mercer), comma-separated."),
+    backoff: bool = typer.Option(False, "--backoff", help="Back-off (Katz-style) instead of interpolated form, where supported."),
+    unk: bool = typer.Option(False, "--unk/--no-unk", help="Add an <unk> class that unknown characters map to at evaluation."),
+    lowercase: bool = typer.Option(False, "--lowercase", help="Lowercase names before training."),
+    weighted: bool = typer.Option(False, "--weighted", help="Lines are name<TAB>count: each name counts that much (fractional counts only for add-k, mle, witten-bell, jelinek-mercer)."),
+    encoding: str = typer.Option("utf-8", "--encoding", help="Text encoding of the corpus."),
+    max_name_length: int = typer.Option(DEFAULT_MAX_NAME_LENGTH, "--max-name-length", help="Reject longer lines (guards against non-name files)."),
+    memory: Optional[str] = typer.Option(None, "--memory", help="Count within this much memory (e.g. 1G, 512M): the corpus is read in blocks and sorted counts spill to disk; the same model as in memory. With --engine dask: memory per counting task."),
+    engine: Optional[str] = typer.Option(None, "--engine", help="memory (the default), streaming (the default with --memory) or dask (a Dask cluster counts; pip install 'ngram-names[dask]')."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="With --engine dask: the scheduler, tcp://host:port. Default: a local cluster of 2 worker processes."),
+    tmpdir: Optional[Path] = typer.Option(None, "--tmpdir", help="Folder for the streaming engine's spilled counts (default: the system's temporary folder)."),
+    prune: Optional[str] = typer.Option(None, "--prune", help="Count cutoffs per order from 1, as lmplz: --prune '0 1 1' drops 2-grams and longer seen at most once (unigrams are never pruned)."),
+    prune_entropy: Optional[float] = typer.Option(None, "--prune-entropy", help="Drop n-grams whose removal raises perplexity by less than this relative amount (Stolcke 1998), e.g. 1e-7."),
+    quiet: bool = common.quiet_option(),
+    as_json: bool = common.json_option(),
+):
+    """Train a model and save it.
+
+    Example: ngram train data/italian-first-names.txt --order 4 --k 0.1 -o model.ngram
+    """
+    started = time.perf_counter()
+    source = corpus if corpus is not None else str(default_corpus_path())
+    engine = _engine(engine, memory, scheduler)
+    from ..pruning import parse_thresholds
+
+    prune = parse_thresholds(prune, order)  # a bad list is an error before any reading
+    estimator = make_estimator(smoothing, **common.estimator_settings(k, discounts, weights, backoff))
+    if engine != "memory":
+        _train_out_of_core(source, engine, output, order, estimator, unk, lowercase, encoding, max_name_length, memory,
+                           scheduler, tmpdir, prune, prune_entropy, quiet, as_json, started, weighted)
+        return
+    data = read_names(source, lowercase=lowercase, encoding=encoding, max_name_length=max_name_length, weighted=weighted)
+    if data.blank_lines:
+        common.note(f"warning: {data.source}: skipped {data.blank_lines} blank line(s)", quiet or as_json)
+    progress = None
+    if common.progress_enabled(quiet or as_json):
+        from tqdm import tqdm
+
+        progress = lambda it: tqdm(it, desc="counting n-grams", unit="order", leave=False)  # noqa: E731
+    model = train_model(data, order=order, estimator=estimator, unk=unk, weights=data.weights, source=data.source,
+                        progress=progress, prune=prune, prune_entropy=prune_entropy)
+    model_io.save(model, output)
+    elapsed = time.perf_counter() - started
+    if quiet and not as_json:
+        return  # the summary's training NLL costs a full scoring pass; nobody would see it
+    fit = evaluate_model(model, data, data=data.source, weights=data.weights)
+    result = {
+        "model": str(output), "corpus": data.source, "names": len(data.names), "symbols": fit.symbols,
+        "vocabulary_size": model.V, "order": model.order, "estimator": model.estimator,
+        "ngrams_per_order": model.n_ngrams(), "train_nll_nats_per_symbol": fit.nll, "seconds": elapsed,
+    }
+    _report_training(
+        model, result, as_json, quiet,
+        corpus=f"{data.source}: {len(data.names)} names, {fit.symbols:.12g} symbols (characters + one end symbol per name"
+               f"{', each name counted by its weight' if weighted else ''})",
+        closing=[f"  training NLL  {fit.nll:.4f} nats/symbol on {data.source} (the training data itself; evaluate on held-out names)",
+                 f"  saved         {output} in {elapsed:.2f} s"],
+    )
+
+
+def _report_training(model, result: dict, as_json: bool, quiet: bool, corpus: str, closing: list[str],
+                     engine_line: str | None = None) -> None:
+    """The training summary every engine prints (or its JSON object)."""
+    if as_json:
+        common.emit_json(result)
+        return
+    if quiet:
+        return
+    typer.echo(f"trained {model.describe()}")
+    typer.echo(f"  corpus        {corpus}")
+    typer.echo(f"  vocabulary    {model.V} symbols: '.' (start/end) + {''.join(model.vocabulary.characters)!r}"
+               + (" + <unk>" if model.vocabulary.unk else ""))
+    if engine_line:
+        typer.echo(f"  engine        {engine_line}")
+    settings = {key: value for key, value in model.estimator.items() if key not in ("name", "report")}
+    typer.echo(f"  estimator     {model.estimator.get('name')} {settings if settings else ''}".rstrip())
+    for line in common.report_lines(model.estimator.get("report")):
+        typer.echo(f"  note          {line}")
+    for line in closing:
+        typer.echo(line)
+
+
+ENGINES = ("memory", "streaming", "dask")
+
+
+def _engine(engine: str | None, memory: str | None, scheduler: str | None) -> str:
+    engine = engine or ("streaming" if memory else "memory")
+    if engine not in ENGINES:
+        raise NgramError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    if engine == "memory" and memory:
+        raise NgramError("--memory is for the streaming and dask engines; drop --engine memory")
+    if scheduler and engine != "dask":
+        raise NgramError("--scheduler is for --engine dask")
+    return engine
+
+
+def _train_out_of_core(source, engine, output, order, estimator, unk, lowercase, encoding, max_name_length, memory,
+                       scheduler, tmpdir, prune, prune_entropy, quiet, as_json, started, weighted) -> None:
+    """Train with the streaming or dask engine: the corpus is never held in memory, so the summary
+    has no training NLL (it would need the corpus again; run ngram evaluate)."""
+    progress = None
+    if common.progress_enabled(quiet or as_json):
+        from tqdm import tqdm
+
+        progress = lambda total, desc: tqdm(total=total, desc=desc, unit="B", unit_scale=True, leave=False)  # noqa: E731
+    settings = dict(order=order, estimator=estimator, unk=unk, memory_bytes=memory or "1G", lowercase=lowercase,
+                    encoding=encoding, max_name_length=max_name_length, progress=progress, prune=prune,
+                    prune_entropy=prune_entropy, tmpdir=tmpdir, weighted=weighted)
+    if engine == "dask":
+        from ..dask_engine import train_dask
+
+        model, scan = train_dask(source, scheduler=scheduler, **settings)
+    else:
+        from ..streaming import train_streaming
+
+        model, scan = train_streaming(source, **settings)
+    if scan.blank_lines:
+        common.note(f"warning: {scan.source}: skipped {scan.blank_lines} blank line(s)", quiet or as_json)
+    model_io.save(model, output)
+    elapsed = time.perf_counter() - started
+    result = {
+        "model": str(output), "corpus": scan.source, "names": scan.names, "symbols": scan.symbols,
+        "vocabulary_size": model.V, "order": model.order, "estimator": model.estimator,
+        "ngrams_per_order": model.n_ngrams(), "engine": engine, "memory": memory, "seconds": elapsed,
+    }
+    _report_training(
+        model, result, as_json, quiet,
+        corpus=f"{scan.source}: {scan.names} names, {scan.symbols} symbols (characters + one end symbol per name)",
+        engine_line=engine + (f", memory {memory}" if memory else "") + (f", scheduler {scheduler}" if scheduler else ""),
+        closing=[f"  saved         {output} in {elapsed:.2f} s (training NLL not computed: run ngram evaluate {output} <held-out names>)"],
+    )
+
+
+@app.command(name="import")
+def import_(
+    arpa: Path = typer.Argument(..., help="An ARPA file (KenLM's, SRILM's or ours)."),
+    output: Path = common.output_option("model.ngram", "Where to write the model."),
+    quiet: bool = common.quiet_option("No report."),
+    as_json: bool = common.json_option(),
+):
+    """Read an ARPA file into an ngram model, so every verb works on it.
+
+    Example: ngram import model.arpa -o model.ngram
+    """
+    from ..arpa import read_arpa
+
+    m = read_arpa(arpa)
+    model_io.save(m, output)
+    if as_json:
+        common.emit_json({"arpa": str(arpa), "model": str(output), "order": m.order, "vocabulary_size": m.V,
+                          "ngrams_per_order": m.n_ngrams()})
+        return
+    common.note(f"imported {arpa}: {m.describe()}; saved {output}", quiet)
+
+
+@app.command()
+def mix(
+    models: List[Path] = typer.Argument(..., help="Two or more .ngram model files sharing one vocabulary."),
+    val: str = typer.Option(..., "--val", help="Held-out names the weights are fitted on (never the test set)."),
+    output: Path = common.output_option("mixed.ngram", "Where to write the mixed model."),
+    iterations: int = typer.Option(1000, "--iterations", help="At most this many EM iterations."),
+    tolerance: float = typer.Option(1e-7, "--tolerance", help="Stop when an iteration gains less than this (nats/symbol)."),
+    unknown: str = typer.Option("error", "--unknown", help="Unknown characters in --val: error, skip, or unk."),
+    as_json: bool = common.json_option(),
+    quiet: bool = common.quiet_option("No report."),
+):
+    """Mix models linearly, p(w|h) = sum_i l_i p_i(w|h), with weights fitted by EM on held-out names; save one model.
+
+    Example: ngram mix kn6.ngram wb3.ngram --val val.txt -o mixed.ngram
+    """
+    from ..mixing import mix as mix_models
+
+    loaded = [common.load_model(m) for m in models]
+    corpus = read_names(val)
+    made = mix_models(loaded, corpus.names, unknown=unknown, source=corpus.source, line_numbers=corpus.line_numbers,
+                      max_iterations=iterations, tolerance=tolerance)
+    mixed, fit, gap = made.model, made.fit, made.max_abs_logprob_gap
+    model_io.save(mixed, output)
+    if as_json:
+        common.emit_json({
+            "model": str(output), "components": [str(m) for m in models], "weights": fit.weights.tolist(),
+            "validation": corpus.source, "symbols": fit.symbols, "nll_nats_per_symbol_by_iteration": fit.nll,
+            "component_nll_nats_per_symbol": fit.component_nll, "iterations": fit.iterations, "converged": fit.converged,
+            "max_abs_logprob_gap_nats": gap, "ngrams_per_order": mixed.n_ngrams(),
+        })
+        return
+    if quiet:
+        return
+    typer.echo(f"mixing {len(models)} models on held-out {corpus.source}: {len(corpus.names)} names, {fit.symbols} symbols")
+    for i, (path, m, nll) in enumerate(zip(models, loaded, fit.component_nll), start=1):
+        typer.echo(f"  model {i}  {path}  (order {m.order} {m.estimator.get('name')})  alone {nll:.4f} nats/symbol")
+    typer.echo("EM iterations (held-out NLL in nats/symbol; weights in model order):")
+    last = len(fit.nll) - 1
+    shown = [i for i in range(len(fit.nll)) if i <= 10 or (i <= 100 and i % 10 == 0) or i % 100 == 0 or i == last]
+    for i in shown:
+        typer.echo(f"  {i:4d}  {fit.nll[i]:.6f}")
+    if len(shown) < len(fit.nll):
+        typer.echo(f"  (iterations 0-10, every 10th to 100, every 100th and the last shown; --json lists all {len(fit.nll)})")
+    stop = f"converged: last gain below {tolerance:g} nats/symbol" if fit.converged else f"stopped after --iterations {iterations}"
+    typer.echo(f"weights       {'  '.join(f'{w:.4f}' for w in fit.weights)}  ({stop}; they sum to 1)")
+    typer.echo(f"held-out NLL  {fit.nll[-1]:.4f} nats/symbol on {corpus.source} (best single model {min(fit.component_nll):.4f}); "
+               "the weights were fitted on this file, so evaluate on a separate test file")
+    typer.echo(f"saved         {output}: {mixed.describe()}; equals the mixture on every held-out symbol (max gap {gap:.1e} nats)")
+
+
+@app.command(name="prune")
+def prune_(
+    model: Path = common.model_argument(),
+    output: Path = common.output_option("pruned.ngram", "Where to write the pruned model."),
+    entropy: float = typer.Option(..., "--entropy", help="Drop n-grams whose removal raises perplexity by less than this relative amount (Stolcke 1998), e.g. 1e-7."),
+    as_json: bool = common.json_option(),
+    quiet: bool = common.quiet_option("No report."),
+):
+    """Shrink a saved model by relative-entropy pruning; back-off weights are recomputed so every
+    context still sums to 1. (Count cutoffs need the counts: ngram train --prune.)
+
+    Example: ngram prune model.ngram -o small.ngram --entropy 1e-7
+    """
+    from ..protocol import LEVELS, require
+    from ..pruning import prune_by_entropy
+
+    before = common.load_model(model)
+    require(before, LEVELS, "prune", f"{model} is a {before.describe()}; pruning works on one back-off table "
+            "(prune a component model before mixing, or train a single model)")
+    after = prune_by_entropy(before, entropy)
+    model_io.save(after, output)
+    sizes = {"ngrams_before": sum(before.n_ngrams()), "ngrams_after": sum(after.n_ngrams()),
+             "ngrams_per_order": after.n_ngrams(), "bytes_before": model.stat().st_size, "bytes_after": output.stat().st_size}
+    if as_json:
+        common.emit_json({"model": str(model), "output": str(output), "entropy": entropy, **sizes})
+        return
+    if not quiet:
+        typer.echo(f"pruned {model} (relative entropy threshold {entropy:g}): {sizes['ngrams_before']} -> {sizes['ngrams_after']} n-grams, "
+                   f"{sizes['bytes_before']} -> {sizes['bytes_after']} bytes; by order {after.n_ngrams()}; saved {output}")

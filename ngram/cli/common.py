@@ -1,0 +1,189 @@
+"""What every verb shares: strict JSON, notes on stderr, progress bars, options spelled once, parsers.
+
+The CLI only parses, calls the library and formats; nothing here computes a result.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import typer
+
+from .. import io as model_io
+from ..errors import NgramError
+from ..estimators import ESTIMATORS, make_estimator
+
+WHY_SAME = ("cross-entropy = NLL: averaged over held-out symbols, -ln p(next | context) is the cross-entropy "
+            "between the one-hot next-symbol labels and the model's probability vectors.")
+PLOT_HINT = "pip install 'ngram-names[plot]' (or, in a clone, pip install '.[plot]')"
+
+
+# ----- output ------------------------------------------------------------------------------------
+def strict(value: Any) -> Any:
+    """``value`` as strict JSON data: numpy scalars and arrays as plain numbers and lists, and a
+    non-finite number as null with a ``<key>_null_reason`` beside it (JSON has no NaN or Infinity)."""
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            item = strict(item)
+            if isinstance(item, _NonFinite):
+                out[str(key)] = None
+                out[f"{key}_null_reason"] = item.reason
+            else:
+                out[str(key)] = item
+        return out
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [None if isinstance(x, _NonFinite) else x for x in (strict(v) for v in value)]
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        if math.isfinite(value):
+            return value
+        return _NonFinite("not a number" if math.isnan(value) else
+                          "infinite: a symbol has probability 0 under the model" if value > 0 else "minus infinity")
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+class _NonFinite:
+    def __init__(self, reason: str):
+        self.reason = reason
+
+
+def emit_json(obj: dict) -> None:
+    """Print one strict JSON object (parsable by any JSON reader, no NaN or Infinity)."""
+    typer.echo(json.dumps(strict(obj), ensure_ascii=False, indent=2, allow_nan=False))
+
+
+def note(message: str, quiet: bool) -> None:
+    """A line for people on stderr, unless --quiet or --json."""
+    if not quiet:
+        typer.echo(message, err=True)
+
+
+def progress_enabled(quiet: bool) -> bool:
+    """Bars only on a terminal, never with --quiet or --json."""
+    return not quiet and sys.stderr.isatty()
+
+
+def load_model(path: Path):
+    return model_io.load(path)
+
+
+# ----- options spelled once ----------------------------------------------------------------------
+def json_option():
+    return typer.Option(False, "--json", help="Print one strict JSON object (no NaN or Infinity: null plus a reason).")
+
+
+def quiet_option(what: str = "No summary, notes or progress bars."):
+    return typer.Option(False, "--quiet", "-q", help=what)
+
+
+def output_option(default: str | None, what: str):
+    if default is None:
+        return typer.Option(None, "--output", "-o", help=what)
+    return typer.Option(Path(default), "--output", "-o", help=f"{what} Default: {default}.")
+
+
+def model_argument():
+    return typer.Argument(..., help="A .ngram model file.")
+
+
+# ----- parsers: one each for orders, estimator lists, numbers ---------------------------------------
+def parse_orders(text: str) -> list[int]:
+    """``"2-10"``, ``"3,5,7"``, ``"2-4,6"`` or ``"6"`` -> sorted orders."""
+    orders: set[int] = set()
+    try:
+        for part in str(text).replace(" ", ",").split(","):
+            if "-" in part:
+                lo, hi = part.split("-", 1)
+                orders.update(range(int(lo), int(hi) + 1))
+            elif part:
+                orders.add(int(part))
+    except ValueError:
+        raise NgramError(f"--orders takes a range such as 2-10, a list such as 3,5,7, or both (2-4,6), got {text!r}") from None
+    if not orders or min(orders) < 1:
+        raise NgramError(f"--orders must name orders of at least 1, got {text!r}")
+    if max(orders) > 20:
+        raise NgramError(f"--orders goes up to 20, got {max(orders)}")
+    return sorted(orders)
+
+
+def parse_estimators(text: str | None) -> list[str] | None:
+    """A comma-separated estimator list, each name checked before any work."""
+    if text is None:
+        return None
+    names = [s.strip() for s in text.split(",") if s.strip()]
+    if not names:
+        raise NgramError(f"--smoothing takes estimator names separated by commas ({', '.join(ESTIMATORS)}), got {text!r}")
+    for name in names:
+        make_estimator(name)  # an unknown name is a one-line error here
+    return names
+
+
+def parse_numbers(text: str | None, option: str) -> list[float] | None:
+    if text is None:
+        return None
+    try:
+        values = [float(x) for x in text.replace(",", " ").split()]
+    except ValueError:
+        raise NgramError(f"{option} takes numbers separated by commas, got {text!r}") from None
+    if not all(math.isfinite(v) for v in values):
+        raise NgramError(f"{option} takes finite numbers, got {text!r}")
+    return values
+
+
+def estimator_settings(k, discounts, weights, backoff) -> dict:
+    settings = {}
+    if k is not None:
+        settings["k"] = k
+    if discounts is not None:
+        settings["discounts"] = parse_numbers(discounts, "--discounts")
+    if weights is not None:
+        settings["weights"] = parse_numbers(weights, "--weights")
+    if backoff:
+        settings["backoff"] = True
+    return settings
+
+
+def compact(value) -> str:
+    """Report values for people: floats to 4 significant digits, per-order dicts as 'order: values'."""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, (list, tuple)):
+        return "/".join(compact(v) for v in value)
+    if isinstance(value, dict):
+        return "; ".join(f"order {k}: {compact(v)}" if str(k).isdigit() else f"{k}: {compact(v)}" for k, v in value.items())
+    return str(value)
+
+
+def report_lines(report) -> list[str]:
+    if not report:
+        return []
+    if isinstance(report, dict):
+        lines = report.get("notes")
+        if lines:
+            return [str(x) for x in lines]
+        return [f"{key}: {compact(value)}" for key, value in report.items()]
+    return [str(report)]
+
+
+def boundary_note(vocabulary) -> str:
+    """How human output spells the special symbols, said once where they appear."""
+    return "characters quoted; . = start/end of name" + (", <unk> = unknown character" if vocabulary.unk else "")
+
+
+def show_symbol(vocabulary, i: int) -> str:
+    """Symbol ``i`` as people read it: characters quoted (so a space or a literal '.' is visible),
+    the boundary as a bare ., the unknown class as <unk>."""
+    symbol = vocabulary.symbols[i]
+    return symbol if i == 0 or i == vocabulary.unk_id else repr(symbol)

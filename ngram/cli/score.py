@@ -1,0 +1,233 @@
+"""Verbs that read a model and answer questions: evaluate, probs, info, export, classify."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import List, Optional
+
+import numpy as np
+import typer
+
+from ..corpus import DEFAULT_MAX_NAME_LENGTH, read_names
+from ..errors import NgramError
+from ..metrics import evaluate as evaluate_model
+from ..metrics import explain as explain_model
+from . import common
+from .app import app
+
+
+@app.command()
+def evaluate(
+    model: Path = common.model_argument(),
+    data: str = typer.Argument(..., help="Held-out names, one per line ('-' = stdin)."),
+    unknown: Optional[str] = typer.Option(None, "--unknown", help="Unknown characters: error (default), skip, or unk (models trained with --unk; their default)."),
+    per_name: bool = typer.Option(False, "--per-name", help="Each name's symbols and total NLL (nats): TSV, or a list under --json."),
+    explain: bool = typer.Option(False, "--explain", help="Show the loss grouped by context: H(empirical) + KL(empirical || model)."),
+    weighted: bool = typer.Option(False, "--weighted", help="Lines are name<TAB>count: a weighted test set (NLL = weighted average per symbol)."),
+    lowercase: bool = typer.Option(False, "--lowercase", help="Lowercase names first."),
+    encoding: str = typer.Option("utf-8", "--encoding", help="Text encoding of the data."),
+    max_name_length: int = typer.Option(DEFAULT_MAX_NAME_LENGTH, "--max-name-length", help="Reject longer lines."),
+    as_json: bool = common.json_option(),
+    quiet: bool = common.quiet_option("No warnings."),
+):
+    """Average negative log-likelihood (= cross-entropy) of held-out names.
+
+    Example: ngram evaluate model.ngram ../shared/data/italian-names-test.txt
+    """
+    m = common.load_model(model)
+    corpus = read_names(data, lowercase=lowercase, encoding=encoding, max_name_length=max_name_length, weighted=weighted)
+    if corpus.blank_lines:
+        common.note(f"warning: {corpus.source}: skipped {corpus.blank_lines} blank line(s)", quiet or as_json)
+    if weighted and explain:
+        raise NgramError("--explain does not support --weighted test sets yet")
+    policy = unknown or ("unk" if m.vocabulary.unk else "error")
+    result = evaluate_model(m, corpus, unknown=policy, data=corpus.source, line_numbers=corpus.line_numbers, weights=corpus.weights)
+    if per_name and not as_json:
+        typer.echo("name\tsymbols\tnll_nats")
+        for name, symbols, nll in zip(corpus.names, result.per_name_symbols, result.per_name_nll):
+            typer.echo(f"{name}\t{symbols}\t{nll:.6f}")
+        return
+    out = {"model": str(model), **result.summary(), "unknown_policy": policy}
+    if per_name:
+        out["per_name"] = [{"name": name, "symbols": int(symbols), "nll_nats": float(nll)}
+                           for name, symbols, nll in zip(corpus.names, result.per_name_symbols, result.per_name_nll)]
+    explanation = None
+    if explain:
+        encoded = m.vocabulary.encode(corpus.names, unknown=policy, line_numbers=corpus.line_numbers, source=corpus.source)
+        explanation = explain_model(m, encoded)
+        out["explain"] = explanation.summary()
+    if as_json:
+        common.emit_json(out)
+        return
+    typer.echo(f"evaluated {model} on {corpus.source}: {result.names} names, {result.symbols:.12g} symbols (characters + one end symbol per name{', each name counted by its weight' if weighted else ''})")
+    if result.oov:
+        typer.echo(f"  OOV           {result.oov} character(s) outside the vocabulary ({'scored as <unk>' if policy == 'unk' else 'skipped, not scored'})")
+    typer.echo(f"  NLL           {result.nll:.4f} nats/symbol")
+    typer.echo(f"  cross-entropy {result.cross_entropy:.4f} nats/symbol  ({common.WHY_SAME})")
+    typer.echo(f"  bits          {result.bits:.4f} bits/symbol")
+    typer.echo(f"  perplexity    {result.perplexity:.4f} (per symbol)")
+    if explanation is not None:
+        e = explanation
+        typer.echo(f"  by context    {e.contexts} distinct contexts in {corpus.source}; weighting each context's cross-entropy between its")
+        typer.echo("                empirical next-symbol distribution (soft labels) and the model's vector by how often it occurs:")
+        typer.echo(f"                cross-entropy {e.cross_entropy:.4f} = H(empirical) {e.entropy:.4f} + KL(empirical || model) {e.kl:.4f} nats/symbol")
+        typer.echo("                (H is the data's own uncertainty given these contexts; KL is what the model gets wrong)")
+        typer.echo(f"  costliest contexts ({common.boundary_note(m.vocabulary)}): context, share of positions, H, KL (nats)")
+        for row in e.top:
+            typer.echo(f"    {row['context']!r:14} {row['weight']:.4f} {row['entropy']:.4f} {row['kl']:.4f}")
+
+
+@app.command()
+def probs(
+    model: Path = common.model_argument(),
+    context: str = typer.Argument("", help="The start of a name; the model predicts the next symbol."),
+    top: Optional[int] = typer.Option(None, "--top", help="Show only the TOP likeliest symbols."),
+    as_json: bool = common.json_option(),
+    quiet: bool = common.quiet_option("Only the table, no heading."),
+):
+    """The model's probability vector for the next symbol after a context: the lookup table, made visible.
+
+    Example: ngram probs model.ngram mar --top 10
+    """
+    m = common.load_model(model)
+    p = m.probs(context)
+    symbols = m.vocabulary.symbols
+    order = np.argsort(-p, kind="stable")
+    if top is not None:
+        if top < 1:
+            raise NgramError(f"--top must be at least 1, got {top}")
+        order = order[:top]
+    if as_json:
+        common.emit_json({"model": str(model), "context": context,
+                          "probability": {symbols[i]: float(p[i]) for i in order}, "sum": float(p.sum())})
+        return
+    if not quiet:
+        typer.echo(f"p(next symbol | {context!r} at the start of a name), {m.describe()}; the vector sums to {p.sum():.12f}"
+                   f" ({common.boundary_note(m.vocabulary)})")
+    for i in order:
+        nats = -math.log(p[i]) if p[i] > 0 else float("inf")
+        typer.echo(f"  {common.show_symbol(m.vocabulary, i):8} {p[i]:.6f}  {nats:7.4f} nats")
+
+
+@app.command()
+def info(
+    model: Path = common.model_argument(),
+    as_json: bool = common.json_option(),
+    quiet: bool = common.quiet_option("Only the one-line description."),
+):
+    """What a model file holds: order, vocabulary, estimator, training corpus, n-gram counts.
+
+    Example: ngram info model.ngram
+    """
+    m = common.load_model(model)
+    out = {
+        "model": str(model), "description": m.describe(), "order": m.order, "vocabulary": m.vocabulary.symbols,
+        "vocabulary_size": m.V, "estimator": m.estimator, "corpus": m.corpus, "ngrams_per_order": m.n_ngrams(),
+        "capabilities": sorted(m.capabilities),
+    }
+    if as_json:
+        common.emit_json(out)
+        return
+    typer.echo(m.describe())
+    if quiet:
+        return
+    typer.echo(f"  vocabulary  {' '.join(common.show_symbol(m.vocabulary, i) for i in range(m.V))}"
+               f"  ({common.boundary_note(m.vocabulary)})")
+    typer.echo(f"  estimator   {m.estimator}")
+    typer.echo(f"  corpus      {m.corpus}")
+
+
+@app.command(name="export")
+def export_(
+    model: Path = common.model_argument(),
+    output: Path = typer.Option(Path("model.arpa"), "--output", "-o", "--arpa", help="Where to write the ARPA file. Default: model.arpa."),
+    component: Optional[int] = typer.Option(None, "--component", help="For a mixture: write its component number COMPONENT (1 = first) instead."),
+    as_json: bool = common.json_option(),
+    quiet: bool = common.quiet_option("No report."),
+):
+    """Write the model as a standard ARPA file (log10, back-off weights, <s> </s> <unk>, space as <sp>).
+
+    Example: ngram export model.ngram -o model.arpa
+    """
+    from ..arpa import write_arpa
+    from ..protocol import LEVELS, require
+
+    m = common.load_model(model)
+    what = m
+    if component is not None:
+        parts = m.name_components()
+        if not 1 <= component <= len(parts):
+            raise NgramError(f"export: --component must be between 1 and {len(parts)} for {m.describe()}, got {component}")
+        what = parts[component - 1][1]
+    require(what, LEVELS, "export",
+            f"{model} is a {what.describe()}: an ARPA file holds one back-off table and no exact one exists for a mixture; "
+            "write one of its whole-name components with --component N (see ngram info)")
+    write_arpa(what, output)
+    if as_json:
+        common.emit_json({"model": str(model), "output": str(output), "format": "arpa", "component": component,
+                          "order": what.order, "ngrams_per_order": what.n_ngrams()})
+        return
+    common.note(f"wrote {output}", quiet)
+
+
+@app.command()
+def classify(
+    files: List[str] = typer.Argument(..., help="Two or more .ngram models, one per source corpus, then the names file ('-' = stdin); with --eval the names file may be left out."),
+    priors: Optional[str] = typer.Option(None, "--priors", help="Prior probability of each model's corpus, comma-separated (default: equal)."),
+    labels: Optional[str] = typer.Option(None, "--labels", help="Label of each model, comma-separated (default: the model files' stems)."),
+    eval_file: Optional[str] = typer.Option(None, "--eval", help="Labelled names, name<TAB>label per line: print accuracy and a confusion matrix."),
+    as_json: bool = common.json_option(),
+    quiet: bool = common.quiet_option("No notes."),
+):
+    """Most likely source corpus of each name by Bayes rule: log prior + log p(name) under each model.
+
+    Example: ngram classify it.ngram en.ngram names.txt --priors 0.5,0.5
+    """
+    import zipfile
+
+    from ..classifier import assess, read_labelled
+    from ..classifier import classify as classify_names
+
+    names_file = files[-1] if not (eval_file is not None and zipfile.is_zipfile(files[-1])) else None
+    model_files = files[:-1] if names_file is not None else files
+    if len(model_files) < 2:
+        raise NgramError("give at least two model files, then the names file (see ngram classify --help)")
+    models = [common.load_model(Path(m)) for m in model_files]
+    tags = [x.strip() for x in labels.split(",")] if labels is not None else [Path(m).stem for m in model_files]
+    out: dict = {"models": model_files, "labels": tags}
+    if names_file is not None:
+        corpus = read_names(names_file)
+        result = classify_names(models, corpus.names, priors=priors, labels=tags)
+        out["priors"] = np.exp(result.log_prior).tolist()
+        predicted = result.predicted_labels()
+        if as_json:
+            out["names"] = [{"name": n, "label": lab, "posterior": dict(zip(tags, map(_finite, row)))}
+                            for n, lab, row in zip(corpus.names, predicted, result.posterior)]
+        else:
+            typer.echo("name\tpredicted\t" + "\t".join(f"p({t})" for t in tags))
+            for n, lab, row in zip(corpus.names, predicted, result.posterior):
+                typer.echo(f"{n}\t{lab or '-'}\t" + "\t".join("-" if math.isnan(p) else f"{p:.4f}" for p in row))
+            impossible = int((result.predicted < 0).sum())
+            if impossible:
+                common.note(f"note: {impossible} name(s) have probability 0 under every model (characters none of them knows); shown as '-'", quiet)
+    if eval_file is not None:
+        names, gold = read_labelled(eval_file)
+        result = classify_names(models, names, priors=priors, labels=tags)
+        a = assess(result, gold, source=eval_file)
+        out["eval"] = {"file": eval_file, **a.summary()}
+        if not as_json:
+            typer.echo(f"accuracy {a.accuracy:.4f} ({a.correct} of {a.total} labelled names in {eval_file}; "
+                       f"always guessing the commonest label would score {a.majority_share:.4f})")
+            first = max(len(t) for t in tags + ["true \\ predicted"]) + 2
+            width = max(len(t) for t in tags + ["none", str(a.total)]) + 2
+            typer.echo("confusion matrix (rows: true label, columns: predicted; none = no model can produce the name)")
+            typer.echo("true \\ predicted".ljust(first) + "".join(t.rjust(width) for t in tags + ["none"]))
+            for t, row in zip(tags, a.confusion):
+                typer.echo(t.ljust(first) + "".join(str(int(v)).rjust(width) for v in row))
+    if as_json:
+        common.emit_json(out)
+
+
+def _finite(value: float):
+    return None if math.isnan(value) else float(value)
