@@ -31,8 +31,10 @@ import numpy as np
 from .corpus import COMPRESSED_SUFFIXES, DEFAULT_MAX_NAME_LENGTH, Corpus, decode_text, parse_names, read_chunks, source_label
 from .counting import Counts, check_order, count_ngrams
 from .errors import NgramError
+from .estimators import AddK
 from .model import fingerprints_of_hashes, hash_code_points
 from .provenance import CorpusInfo, finish, update_digest
+from .pruning import prune_model
 from .vocabulary import Vocabulary, code_points
 
 # Memory per symbol of a block while it is counted. tracemalloc sees about 45 bytes (the names
@@ -552,9 +554,6 @@ def _count_blocks(source, order, vocabulary, memory_bytes, folder, progress, low
 def finish_model(counts: Counts, hashes: np.ndarray, vocabulary: Vocabulary, scan: Scan, estimator=None,
                  prune: Sequence[int] | None = None, prune_entropy: float | None = None):
     """Estimate, prune and record the corpus exactly as ``training.train`` does in memory."""
-    from .estimators import AddK
-    from .pruning import prune_model
-
     estimator = estimator if estimator is not None else AddK(0.1)
     model = prune_model(estimator.fit(counts, vocabulary), counts, prune, prune_entropy)
     return finish(model, scan.corpus_info(hashes))
