@@ -12,10 +12,9 @@ import numpy as np
 
 from ..counting import Counts, count_ngrams
 from ..estimators import make_estimator
+from ..provenance import CorpusInfo
 from ..mixing import em_weights, mixture_logprobs
 from ..mixture import FOLLOWER_BINS, ContextMixture, NameMixture, n_buckets
-from ..model import name_fingerprints
-from ..training import corpus_fingerprint
 from ..vocabulary import Vocabulary
 from .search import Fit, candidate_row, fit_family, fit_logprobs
 from .statistics import FoldStats, concat_folds, fold_stats, position_groups
@@ -108,9 +107,9 @@ def build_order_mixture(settings: dict, names: Sequence[str], vocabulary: Vocabu
     texts = [n[::-1] for n in names] if settings["direction"] == "r2l" else list(names)
     orders = [int(o) for o in settings["orders"]]
     counts = count_ngrams(vocabulary.encode(texts), max(orders), vocabulary.size)
-    corpus = {"source": source, "names": len(names), "symbols": int(counts.total_symbols()),
-              "sha256": corpus_fingerprint(names), **({"reversed": True} if settings["direction"] == "r2l" else {})}
-    fingerprints = name_fingerprints(names)
+    info = CorpusInfo.of_names(names, source)  # the names as written, whichever way a component reads them
+    corpus = {**info.as_dict(), **({"reversed": True} if settings["direction"] == "r2l" else {})}
+    fingerprints = info.fingerprints
     models = []
     for k in orders:
         sub = Counts(k, counts.vocab_size, counts.keys[:k], counts.counts[:k])

@@ -25,10 +25,9 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable, Sequence
 
 from ..counting import Counts, check_order, count_ngrams, max_order_for
+from ..provenance import CorpusInfo, finish
 from ..errors import NgramError
 from ..estimators import make_estimator
-from ..model import name_fingerprints
-from ..training import corpus_fingerprint
 from ..vocabulary import Vocabulary
 from .families import FAMILIES
 from .mixtures import build_mixture, name_mixture, order_mixture
@@ -303,7 +302,4 @@ def build(candidate: dict, names: Sequence[str], vocabulary: Vocabulary, source:
     sub = Counts(order, counts.vocab_size, counts.keys[:order], counts.counts[:order])
     model = estimator.fit(sub, vocabulary)
     model.estimator["tuned"] = candidate["kind"] == "single"
-    model.corpus = {"source": source, "names": len(names), "symbols": int(sub.total_symbols()),
-                    "sha256": corpus_fingerprint(names)}
-    model.train_names = name_fingerprints(names)
-    return model
+    return finish(model, CorpusInfo.of_names(names, source))
