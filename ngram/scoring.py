@@ -271,7 +271,7 @@ class LazyRows:
 
     A context's row of log probabilities is its stored children's and, for every other symbol,
     its back-off weight plus its suffix's row, added in the same order as
-    ``sampling.build_automaton`` adds them, so the rows (and so the samples) are the same floats;
+    ``automaton.build_automaton`` adds them, so the rows (and so the samples) are the same floats;
     but instead of rows for every stored context up front (states × V, slow and large at high
     orders), a row is made the first time a name reaches its state.
     """
