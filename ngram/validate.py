@@ -20,6 +20,7 @@ from .model import Model
 
 from .vocabulary import Vocabulary
 
+ROW_BLOCK_CELLS = 1 << 22  # (context, symbol) cells summed at a time by unseen_lower_mass
 TOLERANCE = 1e-3  # KenLM and SRILM print 6-7 significant digits per entry; this allows 5
 
 
@@ -33,10 +34,20 @@ def unseen_lower_mass(lower: Model, contexts: np.ndarray, keys: np.ndarray, owne
     """
     V, n = lower.V, lower.order + 1
     suffix = contexts % V ** (n - 2) if n > 2 else np.zeros(len(contexts), np.int64)
-    windows = (suffix[:, None] * V + np.arange(V)[None, :]).ravel()
-    rows = np.exp(lower.logprob_keys(windows, np.full(len(windows), n - 2))).reshape(len(contexts), V)
-    rows[owner, keys % V] = 0.0
-    return rows.sum(axis=1)
+    # Rows of V in blocks of about 2**22 cells: with a large vocabulary, all the rows at once
+    # would take len(contexts) x V x 8 bytes (1.6 GB for 1,000 contexts of 200,000 symbols).
+    per_block = max(1, ROW_BLOCK_CELLS // V)
+    sums = np.empty(len(contexts))
+    order = np.argsort(owner, kind="stable")
+    bounds = np.searchsorted(owner[order], np.arange(0, len(contexts) + per_block, per_block))
+    for block, lo in enumerate(range(0, len(contexts), per_block)):
+        hi = min(lo + per_block, len(contexts))
+        windows = (suffix[lo:hi, None] * V + np.arange(V)[None, :]).ravel()
+        rows = np.exp(lower.logprob_keys(windows, np.full(len(windows), n - 2))).reshape(hi - lo, V)
+        mine = order[bounds[block] : bounds[block + 1]]
+        rows[owner[mine] - lo, keys[mine] % V] = 0.0
+        sums[lo:hi] = rows.sum(axis=1)
+    return sums
 
 
 def check_distributions(model: Model, label: str, tolerance: float = TOLERANCE) -> None:

@@ -308,6 +308,21 @@ def test_a_200000_symbol_vocabulary_evaluates_within_memory(tmp_path):
     assert measured("info", "m.ngram", cwd=tmp_path)["rc"] == 0  # printing 200,000 symbols is not quadratic
 
 
+def test_the_load_check_sums_rows_in_blocks_with_the_same_result(italian_split, monkeypatch):
+    from ngram import validate
+
+    model = train(italian_split[0], 3, AddK(0.1))
+    V, level = model.V, model.levels[2]
+    contexts = level.keys // V
+    owner = np.cumsum(np.concatenate(([True], contexts[1:] != contexts[:-1]))) - 1
+    contexts = np.unique(contexts)
+    lower = Model(vocabulary=model.vocabulary, order=2, levels=model.levels[:2])
+    whole = validate.unseen_lower_mass(lower, contexts, level.keys, owner)
+    monkeypatch.setattr(validate, "ROW_BLOCK_CELLS", 5 * V)  # 5 rows a block, like 200,000 symbols x 20
+    assert np.array_equal(validate.unseen_lower_mass(lower, contexts, level.keys, owner), whole)
+    assert np.all((whole > 0) & (whole < 1))
+
+
 # ----- 6. diagnoses, never the internal-error line -------------------------------------------------------
 def _rewrite_header(source: Path, target: Path, change) -> None:
     with np.load(source) as archive:
