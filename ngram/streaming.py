@@ -17,6 +17,7 @@ pass counts. Standard input is copied to the temporary folder during the first p
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
@@ -516,6 +517,11 @@ def count_ngrams_streaming(source, order: int, vocabulary: Vocabulary, memory_by
     try:
         part = _count_blocks(source, order, vocabulary, memory_bytes, folder, progress, lowercase, encoding,
                              max_name_length, weighted).result()
+    except OSError as exc:
+        if _disk_full(exc):
+            raise NgramError(f"no space left on device in --tmpdir {folder.parent} (the streaming engine spills sorted "
+                             "counts there); free space or give --tmpdir a folder with more room") from None
+        raise
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     if part is None:
@@ -534,8 +540,19 @@ def count_ngrams_to_disk(source, order: int, vocabulary: Vocabulary, memory_byte
     try:
         return _count_blocks(source, order, vocabulary, memory_bytes, folder, progress, lowercase, encoding,
                              max_name_length, weighted).result_on_disk(out)
+    except OSError as exc:
+        if _disk_full(exc):
+            raise NgramError(f"no space left on device in --tmpdir {folder.parent} (the streaming engine spills sorted "
+                             "counts there); free space or give --tmpdir a folder with more room") from None
+        raise
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _disk_full(exc: OSError) -> bool:
+    """numpy's tofile reports a short write as "N requested and M written", with no errno: on a
+    spill, a full folder."""
+    return exc.errno == errno.ENOSPC or "requested and" in str(exc)
 
 
 def _count_blocks(source, order, vocabulary, memory_bytes, folder, progress, lowercase, encoding, max_name_length,

@@ -104,3 +104,14 @@ def test_perplexity_of_a_certain_model_is_finite(files, capsys):
     assert main(["evaluate", str(tmp_path / "a.ngram"), str(val), "--json"]) == 0
     out = _strict(capsys.readouterr().out)
     assert math.isfinite(out["perplexity_per_symbol"]) and out["nll_nats_per_symbol"] > 0
+
+
+def test_tune_refuses_held_out_names_sharing_no_character_with_the_training_names(tmp_path, capsys):
+    train = tmp_path / "train.txt"
+    train.write_text("abc\nabd\nbca\n", encoding="utf-8")
+    val = tmp_path / "val.txt"
+    val.write_text("xyz\nzzy\n", encoding="utf-8")
+    assert main(["tune", str(train), "--val", str(val), "-o", str(tmp_path / "t.ngram")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "share no character" in err[0]
+    assert not (tmp_path / "t.ngram").exists()

@@ -44,6 +44,16 @@ def tune(
     smoothings = common.parse_estimators(smoothing)
     data = read_names(corpus, lowercase=lowercase, encoding=encoding)
     val_names = read_names(val, lowercase=lowercase, encoding=encoding).names if val is not None else None
+    if val_names is not None:
+        from ..validate import check_heldout
+        from ..vocabulary import Vocabulary
+
+        # Held-out names that share nothing with the training names would tune nothing: an error;
+        # some unknown characters: say how many names carry them.
+        outside = check_heldout(Vocabulary.from_names(data.names), val_names, f"--val {val}")
+        if outside:
+            common.note(f"warning: {outside} of {len(val_names)} names in {val} have characters the training names "
+                        "do not", quiet or as_json)
     progress = None
     if common.progress_enabled(quiet or as_json):
         from tqdm import tqdm
