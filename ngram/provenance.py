@@ -59,7 +59,13 @@ class CorpusInfo:
                    sha256=fingerprint_of_code_points(codes, n_names),
                    total_weight=float(np.sum(weights)) if weights is not None else None,
                    fingerprints=fingerprints_of_hashes(hashes),
-                   longest_name=int(np.diff(np.flatnonzero(codes == 10)).max() - 1) if n_names else None)
+                   longest_name=longest_of_code_points(codes) if n_names else None)
+
+
+def longest_of_code_points(codes: np.ndarray) -> int:
+    """Characters in the longest name of a block given as ``vocabulary.code_points`` (a leading
+    newline, then each name followed by one)."""
+    return int(np.diff(np.flatnonzero(codes == 10)).max() - 1) if len(codes) > 1 else 0
 
 
 def fingerprint_of_code_points(codes: np.ndarray, n_names: int) -> str:

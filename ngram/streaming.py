@@ -34,7 +34,7 @@ from .counting import Counts, check_order, count_ngrams
 from .errors import NgramError
 from .estimators import AddK
 from .model import fingerprints_of_hashes, hash_code_points
-from .provenance import CorpusInfo, finish, update_digest
+from .provenance import CorpusInfo, finish, longest_of_code_points, update_digest
 from .pruning import prune_model
 from .vocabulary import Vocabulary, code_points
 
@@ -215,11 +215,12 @@ class Scan:
     sha256: str = ""
     copy: Path | None = None  # where standard input was copied, for the second pass
     total_weight: float | None = None  # weighted corpora: the sum of the weights
+    longest_name: int = 0  # characters
 
     def corpus_info(self, fingerprints: np.ndarray | None) -> CorpusInfo:
         """What the model records of this corpus (``provenance.finish``)."""
         return CorpusInfo(source=self.source, names=self.names, symbols=self.symbols, sha256=self.sha256,
-                          total_weight=self.total_weight, fingerprints=fingerprints)
+                          total_weight=self.total_weight, fingerprints=fingerprints, longest_name=self.longest_name)
 
 
 def scan_corpus(source, block_bytes: int = 1 << 24, lowercase: bool = False, encoding: str = "utf-8",
@@ -262,6 +263,7 @@ def _scan_names(scan: Scan, chunks) -> None:
         seen = np.union1d(seen, present)
         scan.names += len(names)
         scan.symbols += len(codes) - 1
+        scan.longest_name = max(scan.longest_name, longest_of_code_points(codes))
     scan.characters.update(chr(c) for c in seen.tolist() if c != 10)
     if scan.names == 0:
         what = "only blank lines" if scan.blank_lines else "no lines"

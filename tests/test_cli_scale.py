@@ -56,7 +56,7 @@ def test_pruning_options_shrink_the_model(tmp_path, corpus):
     (["--prune", "0 2 1"], "must not decrease"),
     (["--prune", "1"], "unigrams are never pruned"),
     (["--engine", "spark"], "--engine must be one of"),
-    (["--scheduler", "tcp://127.0.0.1:8786"], "--scheduler is for --engine dask"),
+    (["--engine", "streaming", "--scheduler", "tcp://127.0.0.1:8786"], "--scheduler is for --engine dask"),
     (["--memory", "lots"], "not a size"),
 ])
 def test_bad_options_are_one_line_errors(tmp_path, corpus, args, message):

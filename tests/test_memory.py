@@ -74,7 +74,8 @@ def test_finish_records_the_corpus_the_same_way_for_every_producer():
     model = train(["x"], order=2)
     finish(model, CorpusInfo.of_names(names, source="given", weights=[1, 2, 3, 4]))
     assert model.corpus == {"source": "given", "names": 4, "symbols": sum(len(n) + 1 for n in names),
-                            "sha256": corpus_fingerprint(names), "total_weight": 10.0}
+                            "sha256": corpus_fingerprint(names), "total_weight": 10.0,
+                            "longest_name": max(map(len, names))}
     direct = train(names, order=2, weights=[1, 2, 3, 4], source="given")
     assert model.corpus == direct.corpus and np.array_equal(model.train_names, direct.train_names)
     assert len(model.train_names) == 3  # unique names

@@ -9,10 +9,14 @@ import typer
 
 from .. import io as model_io
 from ..corpus import DEFAULT_MAX_NAME_LENGTH, default_corpus_path, read_names
+from ..errors import NgramError
 from ..estimators import DEFAULT_ESTIMATOR, DEFAULT_ORDER, ESTIMATORS, make_estimator
 from ..metrics import evaluate as evaluate_model
 from . import common
 from .app import app
+
+
+ENGINES = ("auto", "memory", "streaming", "dask")
 
 
 @app.command()
@@ -48,6 +52,10 @@ def train(
     from ..training import train_file
 
     source = corpus if corpus is not None else str(default_corpus_path())
+    if engine not in ENGINES:
+        raise NgramError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    if scheduler and engine not in ("auto", "dask"):
+        raise NgramError("--scheduler is for --engine dask")
     prune = parse_thresholds(prune, order)  # a bad list is an error before any reading
     estimator = make_estimator(smoothing, **common.estimator_settings(k, discounts, weights, backoff))
     progress = count_progress = None
