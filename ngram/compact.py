@@ -237,11 +237,8 @@ def save(model, path: str | os.PathLike, logp_bits: int | None = None, bow_bits:
     from .io import write_atomically
 
     data = to_bytes(model, logp_bits, bow_bits)
-    write_atomically(path, lambda handle: handle.write(data), "the model", replaces=(_ours, "an ngram model file"))
-
-
-def _ours(head: bytes) -> bool:
-    return is_compact(head) or head.startswith(b"PK\x03\x04")
+    write_atomically(path, lambda handle: handle.write(data), "the model",
+                     replaces=(lambda head: is_compact(head) or head.startswith(b"PK\x03\x04"), "an ngram model file"))
 
 
 # ----- reading -----------------------------------------------------------------------------

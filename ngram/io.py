@@ -30,6 +30,7 @@ from typing import BinaryIO, Callable
 
 import numpy as np
 
+from . import compact as compact_format
 from .counting import max_order_for
 from .errors import NgramError
 from .mixture import ContextMixture, NameMixture
@@ -45,8 +46,14 @@ MIXTURE_FORMAT_VERSION = 1
 _ARRAY_DTYPES = {"keys": np.int64, "logp": np.float64, "bow": np.float64}
 
 
-def save(model: LanguageModel, path: str | os.PathLike) -> None:
-    """Write ``model`` (any kind) to ``path`` atomically."""
+def save(model: LanguageModel, path: str | os.PathLike, compact: bool = False,
+         logp_bits: int | None = None, bow_bits: int | None = None) -> None:
+    """Write ``model`` (any kind) to ``path`` atomically. ``compact`` (back-off models only)
+    writes the memory-mapped compact form instead (``ngram.compact``), its probabilities and
+    back-off weights optionally quantised to ``logp_bits``/``bow_bits`` (8 or 16)."""
+    if compact or logp_bits is not None or bow_bits is not None:
+        compact_format.save(model, path, logp_bits, bow_bits)
+        return
     write_arrays(to_arrays(model), Path(path))
 
 
@@ -112,7 +119,7 @@ _WRITERS = {"model": _describe_backoff, "context": _describe_context, "name": _d
 def write_arrays(arrays: dict[str, np.ndarray], path: Path) -> None:
     """Write named arrays (header first) to ``path`` atomically: models and mixtures alike."""
     write_atomically(path, lambda handle: np.savez(handle, **arrays), "the model",
-                     replaces=(lambda head: head.startswith(b"PK\x03\x04"), "an ngram model file"))
+                     replaces=(lambda head: head.startswith((b"PK\x03\x04", compact_format.MAGIC)), "an ngram model file"))
 
 
 def write_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], object], what: str,
@@ -223,6 +230,8 @@ def load(path: str | os.PathLike) -> LanguageModel:
         raise NgramError(f"{label}: no such file")
     if p.is_dir():
         raise NgramError(f"{label}: is a directory, not a model file")
+    if _is_compact_file(p):
+        return compact_format.load(p)  # memory-mapped; its own checks
     try:
         archive = zipfile.ZipFile(p)
     except PermissionError:
@@ -241,6 +250,15 @@ def load(path: str | os.PathLike) -> LanguageModel:
     except (zipfile.BadZipFile, OSError, EOFError, ValueError, KeyError, RuntimeError) as exc:
         raise NgramError(f"{label}: not a readable ngram model file ({type(exc).__name__})") from None
     return _from_arrays(arrays, label)
+
+
+def _is_compact_file(path: Path) -> bool:
+    """Whether ``path`` starts with the compact format's magic bytes (unreadable: let the caller say why)."""
+    try:
+        with open(path, "rb") as handle:
+            return compact_format.is_compact(handle.read(len(compact_format.MAGIC)))
+    except OSError:
+        return False
 
 
 def _from_arrays(arrays: dict[str, np.ndarray], label: str) -> LanguageModel:
