@@ -259,3 +259,25 @@ def test_hostile_file_through_the_command_line_is_one_line(tmp_path, good_bytes)
                             capture_output=True, text=True, env=env, cwd=tmp_path)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "damaged" in result.stderr
+
+
+def _ngram(*args, cwd):
+    env = {"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"}
+    return subprocess.run([sys.executable, "-m", "ngram", *map(str, args)], capture_output=True, text=True, env=env, cwd=cwd)
+
+
+def test_command_line_writes_compact_files_from_train_import_and_prune(tmp_path):
+    corpus = tmp_path / "names.txt"
+    corpus.write_text("\n".join(TINY + ["mario", "marta", "nina", "bruno", "marina"]) + "\n")
+    assert _ngram("train", corpus, "-N", 3, "-s", "kneser-ney", "-o", "plain.ngram", "-q", cwd=tmp_path).returncode == 0
+    assert _ngram("train", corpus, "-N", 3, "-s", "kneser-ney", "--compact", "-o", "c.ngram", "-q", cwd=tmp_path).returncode == 0
+    assert _ngram("export", "plain.ngram", "--arpa", "m.arpa", "-q", cwd=tmp_path).returncode == 0
+    assert _ngram("import", "m.arpa", "--quantise", "16,8", "-o", "i.ngram", "-q", cwd=tmp_path).returncode == 0
+    assert _ngram("prune", "c.ngram", "--entropy", "1e-3", "--quantise", "8", "-o", "p.ngram", "-q", cwd=tmp_path).returncode == 0
+    plain, c = load(tmp_path / "plain.ngram"), load(tmp_path / "c.ngram")
+    assert np.array_equal(plain.score(TINY)[0], c.score(TINY)[0])
+    for name in ("c", "i", "p"):
+        assert (tmp_path / f"{name}.ngram").read_bytes().startswith(compact.MAGIC)
+    assert _header(tmp_path / "i.ngram")["quantisation"] == {"logp_bits": 16, "bow_bits": 8}
+    bad = _ngram("train", corpus, "--quantise", "4", "-o", "x.ngram", cwd=tmp_path)
+    assert bad.returncode == 1 and len(bad.stderr.strip().splitlines()) == 1 and "--quantise" in bad.stderr

@@ -17,6 +17,21 @@ from ..training import train as train_model
 from . import common
 from .app import app
 
+COMPACT_HELP = "Write the compact form: a trie loaded by memory-mapping, several times smaller (back-off models only)."
+QUANTISE_HELP = ("With --compact implied: probabilities and back-off weights in 8 or 16 bits with a per-order codebook, "
+                 "as KenLM's -q/-b: '8', '16', or '8,16' (probabilities, back-off weights).")
+
+
+def _file_format(compact: bool, quantise: str | None) -> dict:
+    """``ngram.io.save``'s file-format settings from --compact and --quantise."""
+    if quantise is None:
+        return {"compact": compact}
+    parts = quantise.replace(" ", "").split(",")
+    if len(parts) > 2 or any(p not in ("8", "16") for p in parts):
+        raise NgramError(f"--quantise takes 8, 16 or two of them separated by a comma (probabilities, back-off weights), got {quantise!r}")
+    return {"compact": True, "logp_bits": int(parts[0]), "bow_bits": int(parts[-1])}
+
+
 
 @app.command()
 def train(
@@ -39,6 +54,8 @@ def train(
     tmpdir: Optional[Path] = typer.Option(None, "--tmpdir", help="Folder for the streaming engine's spilled counts (default: the system's temporary folder)."),
     prune: Optional[str] = typer.Option(None, "--prune", help="Count cutoffs per order from 1, as lmplz: --prune '0 1 1' drops 2-grams and longer seen at most once (unigrams are never pruned)."),
     prune_entropy: Optional[float] = typer.Option(None, "--prune-entropy", help="Drop n-grams whose removal raises perplexity by less than this relative amount (Stolcke 1998), e.g. 1e-7."),
+    compact: bool = typer.Option(False, "--compact", help=COMPACT_HELP),
+    quantise: Optional[str] = typer.Option(None, "--quantise", help=QUANTISE_HELP),
     quiet: bool = common.quiet_option(),
     as_json: bool = common.json_option(),
 ):
@@ -53,9 +70,10 @@ def train(
 
     prune = parse_thresholds(prune, order)  # a bad list is an error before any reading
     estimator = make_estimator(smoothing, **common.estimator_settings(k, discounts, weights, backoff))
+    file_format = _file_format(compact, quantise)
     if engine != "memory":
         _train_out_of_core(source, engine, output, order, estimator, unk, lowercase, encoding, max_name_length, memory,
-                           scheduler, tmpdir, prune, prune_entropy, quiet, as_json, started, weighted)
+                           scheduler, tmpdir, prune, prune_entropy, quiet, as_json, started, weighted, file_format)
         return
     data = read_names(source, lowercase=lowercase, encoding=encoding, max_name_length=max_name_length, weighted=weighted)
     if data.blank_lines:
@@ -67,7 +85,7 @@ def train(
         progress = lambda it: tqdm(it, desc="counting n-grams", unit="order", leave=False)  # noqa: E731
     model = train_model(data, order=order, estimator=estimator, unk=unk, weights=data.weights, source=data.source,
                         progress=progress, prune=prune, prune_entropy=prune_entropy)
-    model_io.save(model, output)
+    model_io.save(model, output, **file_format)
     elapsed = time.perf_counter() - started
     if quiet and not as_json:
         return  # the summary's training NLL costs a full scoring pass; nobody would see it
@@ -123,7 +141,7 @@ def _engine(engine: str | None, memory: str | None, scheduler: str | None) -> st
 
 
 def _train_out_of_core(source, engine, output, order, estimator, unk, lowercase, encoding, max_name_length, memory,
-                       scheduler, tmpdir, prune, prune_entropy, quiet, as_json, started, weighted) -> None:
+                       scheduler, tmpdir, prune, prune_entropy, quiet, as_json, started, weighted, file_format) -> None:
     """Train with the streaming or dask engine: the corpus is never held in memory, so the summary
     has no training NLL (it would need the corpus again; run ngram evaluate)."""
     progress = None
@@ -144,7 +162,7 @@ def _train_out_of_core(source, engine, output, order, estimator, unk, lowercase,
         model, scan = train_streaming(source, **settings)
     if scan.blank_lines:
         common.note(f"warning: {scan.source}: skipped {scan.blank_lines} blank line(s)", quiet or as_json)
-    model_io.save(model, output)
+    model_io.save(model, output, **file_format)
     elapsed = time.perf_counter() - started
     result = {
         "model": str(output), "corpus": scan.source, "names": scan.names, "symbols": scan.symbols,
@@ -163,6 +181,8 @@ def _train_out_of_core(source, engine, output, order, estimator, unk, lowercase,
 def import_(
     arpa: Path = typer.Argument(..., help="An ARPA file (KenLM's, SRILM's or ours)."),
     output: Path = common.output_option("model.ngram", "Where to write the model."),
+    compact: bool = typer.Option(False, "--compact", help=COMPACT_HELP),
+    quantise: Optional[str] = typer.Option(None, "--quantise", help=QUANTISE_HELP),
     quiet: bool = common.quiet_option("No report."),
     as_json: bool = common.json_option(),
 ):
@@ -172,8 +192,9 @@ def import_(
     """
     from ..arpa import read_arpa
 
+    file_format = _file_format(compact, quantise)
     m = read_arpa(arpa)
-    model_io.save(m, output)
+    model_io.save(m, output, **file_format)
     if as_json:
         common.emit_json({"arpa": str(arpa), "model": str(output), "order": m.order, "vocabulary_size": m.V,
                           "ngrams_per_order": m.n_ngrams()})
@@ -236,6 +257,8 @@ def prune_(
     model: Path = common.model_argument(),
     output: Path = common.output_option("pruned.ngram", "Where to write the pruned model."),
     entropy: float = typer.Option(..., "--entropy", help="Drop n-grams whose removal raises perplexity by less than this relative amount (Stolcke 1998), e.g. 1e-7."),
+    compact: bool = typer.Option(False, "--compact", help=COMPACT_HELP),
+    quantise: Optional[str] = typer.Option(None, "--quantise", help=QUANTISE_HELP),
     as_json: bool = common.json_option(),
     quiet: bool = common.quiet_option("No report."),
 ):
@@ -247,11 +270,12 @@ def prune_(
     from ..protocol import LEVELS, require
     from ..pruning import prune_by_entropy
 
+    file_format = _file_format(compact, quantise)
     before = common.load_model(model)
     require(before, LEVELS, "prune", f"{model} is a {before.describe()}; pruning works on one back-off table "
             "(prune a component model before mixing, or train a single model)")
     after = prune_by_entropy(before, entropy)
-    model_io.save(after, output)
+    model_io.save(after, output, **file_format)
     sizes = {"ngrams_before": sum(before.n_ngrams()), "ngrams_after": sum(after.n_ngrams()),
              "ngrams_per_order": after.n_ngrams(), "bytes_before": model.stat().st_size, "bytes_after": output.stat().st_size}
     if as_json:
