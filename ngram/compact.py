@@ -396,7 +396,8 @@ class CompactLevel(Level):
                 raise self._damaged("child counts do not add up to the n-grams stored")
             if len(last) and int(last.max()) >= self.V:
                 raise self._damaged("symbols are out of range")
-            keys = np.repeat(self._below.keys, children) * self.V
+            keys = np.repeat(self._below.keys, children)
+            keys *= self.V  # in place: one int64 array at a time
             keys += last
         else:
             keys = self._structure[1].astype(np.int64)
