@@ -73,11 +73,11 @@ def _narrow(limit: int):
 
 # ----- quantisation ------------------------------------------------------------------------
 def quantise(values: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray]:
-    """Codes (uint8/uint16) and a codebook of 2**bits float64 entries for ``values``.
+    """Codes (uint8/uint16) and a codebook of at most 2**bits float64 entries for ``values``.
 
     Exact when there are at most 2**bits distinct values; otherwise 0 and non-finite values keep
-    codes of their own and each other value takes the nearest (in the log domain) of half the
-    codes on equal-count bins (their means) and half on an even grid of probabilities.
+    codes of their own and each other value takes the nearest (in the log domain) of the codes:
+    three quarters on equal-count bins (their means), a quarter on an even grid of probabilities.
     The codebook holds only the codes used (at most 2**bits entries).
     """
     size = 1 << bits
@@ -88,9 +88,10 @@ def quantise(values: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray]:
         return np.searchsorted(distinct, values).astype(dtype), distinct
     special = distinct[~np.isfinite(distinct) | (distinct == 0.0)]
     ordinary = np.sort(values[np.isfinite(values) & (values != 0.0)])
-    # Half the codes: equal-count bins in the log domain (each its mean), fine where most values
-    # are; the other half: an even grid in the probability domain, fine where the mass is.
-    bins = (size - len(special)) // 2
+    # Three quarters of the codes: equal-count bins in the log domain (each its mean), fine where
+    # most values are; the rest: an even grid in the probability domain, fine where the mass is.
+    # (On the word list at order 6, 8 bits: a half gives +0.0057 nats/symbol, three quarters +0.0043.)
+    bins = (size - len(special)) * 3 // 4
     cuts = np.unique(np.searchsorted(ordinary, ordinary[(np.arange(1, bins) * len(ordinary)) // bins], side="left"))
     starts = np.concatenate(([0], cuts[(cuts > 0) & (cuts < len(ordinary))]))
     means = np.add.reduceat(ordinary, starts) / np.diff(np.append(starts, len(ordinary)))
@@ -185,15 +186,9 @@ def to_bytes(model, logp_bits: int | None = None, bow_bits: int | None = None) -
                 arrays[f"last{n}"] = (lv.keys % V).astype(_narrow(V))
             else:
                 arrays[f"keys{n}"] = lv.keys.astype(_narrow(V**n) if _narrow(V**n) != np.uint64 else np.int64)
-        if logp_bits is None or n == 1:
-            arrays[f"logp{n}"] = np.ascontiguousarray(lv.logp, dtype=np.float64)
-        else:
-            arrays[f"logp{n}"], arrays[f"logp_codebook{n}"] = quantise(lv.logp, logp_bits)
+        arrays.update(_values("logp", n, lv.logp, None if n == 1 else logp_bits))
         if np.any(lv.bow != 0.0):
-            if bow_bits is None:
-                arrays[f"bow{n}"] = np.ascontiguousarray(lv.bow, dtype=np.float64)
-            else:
-                arrays[f"bow{n}"], arrays[f"bow_codebook{n}"] = quantise(lv.bow, bow_bits)
+            arrays.update(_values("bow", n, lv.bow, bow_bits))
     if model.train_names is not None:
         arrays["train_names"] = np.ascontiguousarray(model.train_names, dtype=np.uint64)
     header = {"format": FORMAT, "version": VERSION, "order": N, "vocabulary": model.vocabulary.to_json(),
@@ -220,6 +215,21 @@ def to_bytes(model, logp_bits: int | None = None, bow_bits: int | None = None) -
     data = buffer.getvalue()
     check_distributions(parse(memoryview(data), "the compact model"), "the compact model", tolerance(logp_bits, bow_bits))
     return data
+
+
+def _values(kind: str, n: int, values: np.ndarray, bits: int | None) -> dict[str, np.ndarray]:
+    """One level's probabilities or back-off weights: quantised to ``bits``; or, unquantised, as
+    float64, or as codes into a codebook of its distinct values when that is smaller (lossless)."""
+    if bits is not None:
+        codes, book = quantise(values, bits)
+        return {f"{kind}{n}": codes, f"{kind}_codebook{n}": book}
+    distinct = np.unique(values)
+    width = 1 if len(distinct) <= 256 else 2
+    if len(distinct) <= 1 << 16 and len(distinct) * 8 + len(values) * width < len(values) * 8:
+        codes = np.searchsorted(distinct, values).astype(np.uint8 if width == 1 else np.uint16)
+        if np.array_equal(distinct[codes], values):  # (-0.0 and 0.0 are one distinct value)
+            return {f"{kind}{n}": codes, f"{kind}_codebook{n}": distinct}
+    return {f"{kind}{n}": np.ascontiguousarray(values, dtype=np.float64)}
 
 
 def tolerance(logp_bits: int | None, bow_bits: int | None) -> float:
@@ -304,24 +314,22 @@ def parse(buffer: memoryview, label: str) -> Model:
         return array
 
     unsigned = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.uint32), np.dtype(np.uint64))
-    codes = {8: (np.dtype(np.uint8),), 16: (np.dtype(np.uint16),), None: (np.dtype(np.float64),)}
+    for kind in ("logp", "bow"):
+        if quant.get(f"{kind}_bits") not in QUANTISATION_BITS + (None,):
+            raise NgramError(f"{label}: compact header has a bad quantisation; the file is damaged")
+    widths = {np.dtype(np.uint8): 8, np.dtype(np.uint16): 16}
     levels: list[Level] = []
     for n in range(1, order + 1):
         count = sizes[n - 1]
         parts = {}
         for kind in ("logp", "bow"):
-            bits = quant.get(f"{kind}_bits")
-            if bits not in codes:
-                raise NgramError(f"{label}: compact header has a bad quantisation; the file is damaged")
-            if kind == "logp" and n == 1:
-                bits = None  # unigrams are never quantised
             if kind == "bow" and f"bow{n}" not in arrays:
                 parts[kind] = None
                 continue
-            values = need(f"{kind}{n}", count, codes[bits])
-            book = arrays.get(f"{kind}_codebook{n}") if bits else None
-            if bits and (book is None or book.dtype != np.float64 or not 0 < len(book) <= 1 << bits):
-                raise NgramError(f"{label}: codebook {kind}_codebook{n} is missing or malformed; the file is damaged")
+            book = arrays.get(f"{kind}_codebook{n}")  # codes into a codebook, or float64 values
+            values = need(f"{kind}{n}", count, tuple(widths) if book is not None else (np.dtype(np.float64),))
+            if book is not None and (book.dtype != np.float64 or not 0 < len(book) <= 1 << widths[values.dtype]):
+                raise NgramError(f"{label}: codebook {kind}_codebook{n} is malformed; the file is damaged")
             parts[kind] = (values, book)
         if n == 1:
             structure = ("implied",)

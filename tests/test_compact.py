@@ -197,7 +197,7 @@ def _table(edit):
 
 HOSTILE = {
     "truncated header": (lambda d: d[:40], "header declares"),
-    "truncated arrays": (lambda d: d[: len(d) // 2], "declares .* bytes at offset"),
+    "truncated arrays": (lambda d: d[:-100], "declares .* bytes at offset"),
     "header length huge": (lambda d: d[:8] + (1 << 62).to_bytes(8, "little") + d[16:], "header declares"),
     "header not JSON": (lambda d: d[:16] + b"{" * 20 + d[36:], "not valid JSON"),
     "other version": (lambda d: _with_header(d, lambda h: h.update(version=99)), "version 99"),
@@ -216,7 +216,7 @@ HOSTILE = {
 LATE = {
     "symbol out of range": (_poke("last2", 200), "symbols are out of range"),
     "children do not add up": (_poke("children1", 200), "child counts"),
-    "probability above 1": (_poke("logp2", 3.0), "not valid"),
+    "probability above 1": (_poke("logp_codebook2", 3.0), "not valid"),  # a small level: a lossless codebook
     "unsorted": (_poke("last3", lambda a: np.sort(a)[::-1]), "not sorted"),
 }
 
