@@ -15,11 +15,14 @@ n-gram's context is then the n-1-gram whose run of children it falls in. The uni
 every symbol, so its keys are implied too. A level whose n-grams' contexts are not all stored
 one order down (possible after some pruning) keeps its packed keys instead (``keys{n}``, uint32
 where they fit). Probabilities (``logp{n}``) and back-off weights (``bow{n}``, left out where all
-zero) are float64, or, quantised, 8- or 16-bit codes into a per-order codebook
-(``logp_codebook{n}``, ``bow_codebook{n}``) in the spirit of KenLM's ``-q``/``-b``: equal-count
-bins, each bin's value the mean of its members, with 0 and -inf kept exact. After quantising the
-probabilities the back-off weights are recomputed from the quantised values, so every
-next-symbol vector still sums to 1 up to the weights' own quantisation.
+zero) are float64 values, or codes (uint8/uint16) into a per-order codebook (``logp_codebook{n}``,
+``bow_codebook{n}``): losslessly, the level's distinct values, wherever that is smaller; or
+quantised to 8 or 16 bits in the spirit of KenLM's ``-q``/``-b`` (see ``quantise``; 0 and -inf
+kept exact; unigram probabilities never quantised, as in KenLM: their row has no back-off weight
+to renormalise it). After quantising the probabilities the back-off weights are recomputed from
+the quantised values, so each next-symbol vector still sums to 1 up to the rounding of the
+weights and of rows with nothing to back off to (``tolerance`` gives the bound each setting is
+checked against when written). Any back-off model can be written; mixtures cannot.
 
 Loading maps the file once (``mmap``, read-only) and every array is a view of the map: nothing
 is copied at load. ``ngram.model.Model`` reads sorted int64 keys and float64 values, so each
@@ -27,15 +30,16 @@ level rebuilds those lazily, on first use, from the mapped arrays (a ``repeat`` 
 per order; codebook lookups when quantised); unquantised probabilities stay views of the file.
 The header and every declared size are checked against the file before anything is mapped;
 the arrays' contents (symbols in range, children summing to the next level's size, keys sorted,
-probabilities valid) are checked when a level is first rebuilt. A model is only written after
-the bytes about to be written have been read back and its distributions checked.
+codes inside their codebook, probabilities valid) are checked when a level is first rebuilt,
+before it answers anything. Loading does not check that distributions sum to 1 (that needs every
+level rebuilt); instead a model is only written after the bytes about to be written have been
+read back through the same parser and its distributions checked.
 """
 
 from __future__ import annotations
 
 import io as _io
 import json
-import math
 import mmap
 import os
 from pathlib import Path
