@@ -246,13 +246,10 @@ def _align(offset: int) -> int:
     return -(-offset // ALIGN) * ALIGN
 
 
-def save(model, path: str | os.PathLike, logp_bits: int | None = None, bow_bits: int | None = None) -> None:
-    """Write ``model`` (a back-off model) as a compact file, atomically."""
-    from .io import write_atomically
-
-    data = to_bytes(model, logp_bits, bow_bits)
-    write_atomically(path, lambda handle: handle.write(data), "the model",
-                     replaces=(lambda head: is_compact(head) or head.startswith(b"PK\x03\x04"), "an ngram model file"))
+def is_model_file(head: bytes) -> bool:
+    """Whether a file's first bytes are an ngram model file's, of either format (ordinary files
+    are zip archives), so a save may replace it."""
+    return is_compact(head) or head.startswith(b"PK\x03\x04")
 
 
 # ----- reading -----------------------------------------------------------------------------
@@ -288,9 +285,6 @@ def parse(buffer: memoryview, label: str) -> Model:
         raise NgramError(f"{label}: not a compact ngram model file")
     if header.get("version") != VERSION:
         raise NgramError(f"{label}: compact format version {header.get('version')!r} is not supported (this ngram reads version {VERSION})")
-    from .io import check_metadata
-
-    check_metadata(header, label)
     try:
         vocabulary = Vocabulary.from_json(header["vocabulary"])
         order = header["order"]

@@ -52,7 +52,9 @@ def save(model: LanguageModel, path: str | os.PathLike, compact: bool = False,
     writes the memory-mapped compact form instead (``ngram.compact``), its probabilities and
     back-off weights optionally quantised to ``logp_bits``/``bow_bits`` (8 or 16)."""
     if compact or logp_bits is not None or bow_bits is not None:
-        compact_format.save(model, path, logp_bits, bow_bits)
+        data = compact_format.to_bytes(model, logp_bits, bow_bits)  # checked by reading it back
+        write_atomically(path, lambda handle: handle.write(data), "the model",
+                         replaces=(compact_format.is_model_file, "an ngram model file"))
         return
     write_arrays(to_arrays(model), Path(path))
 
@@ -119,7 +121,7 @@ _WRITERS = {"model": _describe_backoff, "context": _describe_context, "name": _d
 def write_arrays(arrays: dict[str, np.ndarray], path: Path) -> None:
     """Write named arrays (header first) to ``path`` atomically: models and mixtures alike."""
     write_atomically(path, lambda handle: np.savez(handle, **arrays), "the model",
-                     replaces=(lambda head: head.startswith((b"PK\x03\x04", compact_format.MAGIC)), "an ngram model file"))
+                     replaces=(compact_format.is_model_file, "an ngram model file"))
 
 
 def write_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], object], what: str,
@@ -231,7 +233,9 @@ def load(path: str | os.PathLike) -> LanguageModel:
     if p.is_dir():
         raise NgramError(f"{label}: is a directory, not a model file")
     if _is_compact_file(p):
-        return compact_format.load(p)  # memory-mapped; its own checks
+        model = compact_format.load(p)  # memory-mapped; checks its own header and arrays
+        check_metadata({"estimator": model.estimator, "corpus": model.corpus}, label)
+        return model
     try:
         archive = zipfile.ZipFile(p)
     except PermissionError:
