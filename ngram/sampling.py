@@ -16,72 +16,15 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.random  # noqa: F401  (numpy loads it on first use; here its import is not a draw's cost)
 
+from .automaton import Automaton, build_automaton, name_components
+from .automaton import build as build_context_automaton
+from .constraints import Constraints
 from .errors import NgramError
 from .links import links
 from .model import Model, hash_names
 from .vocabulary import BOUNDARY
 
 MAX_SAMPLE_SYMBOLS = 2**28  # ids held at once by one call of sample(): 2 GiB of int64
-
-
-@dataclass
-class Automaton:
-    rows: np.ndarray  # states × V probabilities (float64)
-    next_state: np.ndarray  # states × V int64
-    start: int  # the state right after the start symbol
-
-    # The interface ``sample`` walks, shared with the lazily built ``scoring.LazyRows``.
-    def rows_of(self, states: np.ndarray) -> np.ndarray:
-        return self.rows[states]
-
-    def next_of(self, states: np.ndarray, symbols: np.ndarray) -> np.ndarray:
-        return self.next_state[states, symbols]
-
-
-def build_automaton(model: Model) -> Automaton:
-    V, N = model.V, model.order
-    if N == 1:
-        row = np.exp(model.levels[0].logp)[None, :]
-        return Automaton(rows=row, next_state=np.zeros((1, V), np.int64), start=0)
-    # States: every stored n-gram of order 1..N-1, numbered order by order.
-    offsets = np.cumsum([0] + [len(model.levels[n]) for n in range(N - 1)])
-    n_states = int(offsets[-1])
-    logrows = np.empty((n_states, V))
-    next_state = np.empty((n_states, V), np.int64)
-    symbols = np.arange(V, dtype=np.int64)
-    for n in range(1, N):
-        level = model.levels[n - 1]
-        lo, hi = offsets[n - 1], offsets[n]
-        keys = level.keys
-        # Row of context h: stored children take p*(hw); the rest back off to h's suffix row.
-        if n == 1:
-            base = np.broadcast_to(model.levels[0].logp, (len(keys), V))
-        else:
-            suffix_index, ok = model.levels[n - 2].find(keys % V ** (n - 1))
-            if not ok.all():
-                raise NgramError("model n-grams are not suffix-closed; load it through ngram so it is repaired")
-            base = logrows[offsets[n - 2] + suffix_index]
-        rows = level.bow[:, None] + base
-        children = model.levels[n]
-        child_context = children.keys // V
-        owner, has_owner = level.find(child_context)
-        rows[owner[has_owner], children.keys[has_owner] % V] = children.logp[has_owner]
-        logrows[lo:hi] = rows
-        # Transitions: h+w if that is a stored context, else the suffix state's transition.
-        if n == 1:
-            fallback = np.broadcast_to(symbols, (len(keys), V))  # unigram states are ids
-        else:
-            fallback = next_state[offsets[n - 2] + suffix_index]
-        if n + 1 <= N - 1:
-            extended = keys[:, None] * V + symbols[None, :]
-            index, stored = model.levels[n].find(extended.ravel())
-            index, stored = index.reshape(len(keys), V), stored.reshape(len(keys), V)
-            next_state[lo:hi] = np.where(stored, offsets[n] + index, fallback)
-        else:
-            # A longest context extended drops its oldest symbol, which is what the suffix
-            # state's own transition already computes.
-            next_state[lo:hi] = fallback
-    return Automaton(rows=np.exp(logrows), next_state=next_state, start=int(offsets[0] + BOUNDARY))
 
 
 class SparseAutomaton:
@@ -362,21 +305,15 @@ def check_sampling_settings(n: int, temperature: float, top_k: int | None, top_p
                          f"(at most {MAX_SAMPLE_SYMBOLS:,} symbols); sample in several runs with different seeds")
 
 
-def sample(model: Model, n: int = 10, seed: int | None = None, temperature: float = 1.0,
-           top_k: int | None = None, top_p: float | None = None, prefix: str = "",
-           min_len: int = 0, max_len: int = 50, automaton: Automaton | None = None) -> list[str]:
-    """Draw ``n`` names. Reproducible for a given ``seed``.
-
-    ``prefix`` starts every name; ``min_len``/``max_len`` bound the length in characters (the end
-    symbol is masked before ``min_len``; a name reaching ``max_len`` is ended there).
-    """
+def sample_walk(model: Model, n: int = 10, seed: int | None = None, temperature: float = 1.0,
+                top_k: int | None = None, top_p: float | None = None, prefix: str = "",
+                min_len: int = 0, max_len: int = 50, automaton: Automaton | None = None) -> list[str]:
+    """The plain left-to-right walk of a back-off model: ``n`` names, each symbol drawn from the
+    model's row (<unk> left out, renormalised), the end masked before ``min_len`` and a name
+    reaching ``max_len`` cut there. Not a conditional distribution (``sample`` is): ``sample`` uses
+    it, with exact rejection of the names it would cut, where that is faster."""
     check_sampling_settings(n, temperature, top_k, top_p, min_len, max_len)
-    if seed is not None and not (isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) and seed >= 0):
-        raise NgramError(f"seed must be a whole number 0 or more, got {seed!r}")
-    if not isinstance(model, Model):  # mixtures (ngram.mixture) sample themselves
-        return model.sample(n=n, seed=seed, temperature=temperature, top_k=top_k, top_p=top_p, prefix=prefix,
-                            min_len=min_len, max_len=max_len)
-    rng = np.random.default_rng(seed)
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     auto = automaton or _automaton(model)
     prefix_ids = model.vocabulary.encode_context(prefix, what="prefix")
     state = auto.start
@@ -476,3 +413,456 @@ def novelty(model: Model, names: list[str]) -> tuple[Novelty, np.ndarray]:
     seen = known[np.minimum(np.searchsorted(known, hashes), len(known) - 1)] == hashes
     return Novelty(samples=len(names), in_training=int(seen.sum()), new=int((~seen).sum()),
                    distinct=len(set(names))), ~seen
+
+
+# ----------------------------------------------------------------------------------------------
+# Exact constrained generation: the model's automaton x the constraint's DFA
+# ----------------------------------------------------------------------------------------------
+CHUNK = 1 << 17  # names drawn at once: memory stays bounded whatever n is
+MAX_NAMES = 1 << 32  # names in one run (hours of drawing; memory is bounded by CHUNK, not by this)
+MIN_MASS = 1e-300  # a constraint with less mass than this (under the shaped rows) is refused
+NO_PROGRESS_ROUNDS = 30  # novel-only / unique: rounds without one new name before giving up
+
+
+class Plan:
+    """One next-symbol model under one constraint DFA: backward masses over (remaining length,
+    state, constraint state), then names drawn left to right from the exactly conditioned
+    next-symbol distribution.
+
+    ``B[r][s, q]`` = total probability (under the generation rows) of the ways to finish a name
+    from context state s and constraint state q with at most r more characters, the end symbol
+    allowed only in an accepting q and at a position >= min_len (the position is max_len - r).
+    The mass of the constraint set is B[max_len][start, q0] under the model's own rows.
+    """
+
+    def __init__(self, model, dfa, min_len: int, max_len: int, temperature: float = 1.0,
+                 top_k: int | None = None, top_p: float | None = None):
+        self.model, self.dfa = model, dfa
+        self.min_len, self.max_len = min_len, max_len
+        self.auto = auto = build_context_automaton(model)
+        raw = np.exp(auto.logrows)
+        unk = model.vocabulary.unk_id
+        self.shaped = temperature != 1.0 or top_k is not None or top_p is not None
+        if self.shaped:
+            rows = raw.copy()
+            if unk is not None:
+                rows[:, unk] = 0.0
+            dead = rows.sum(axis=1) <= 0
+            rows[dead, BOUNDARY] = 1.0
+            rows = adjust_rows(rows, temperature, top_k, top_p)
+        else:
+            rows = raw
+        self.rows, self.raw = rows, raw
+        self._B = self._max = self._mass = None
+
+    @property
+    def B(self) -> list[np.ndarray]:
+        if self._B is None:
+            self._B = self._backward(self.rows, np.add)
+        return self._B
+
+    @property
+    def gen_mass(self) -> float:
+        """The constraint's mass under the generation rows (after temperature, top-k, top-p)."""
+        return float(self.B[-1][self.auto.start, self.dfa.start])
+
+    @property
+    def mass(self) -> float:
+        """The constraint's mass under the model's own rows."""
+        if self._mass is None:
+            self._mass = float(self._backward(self.raw, np.add)[-1][self.auto.start, self.dfa.start]) \
+                if self.shaped else self.gen_mass
+        return self._mass
+
+    def _reachable(self) -> list[np.ndarray | None]:
+        """Per position t = 0..max_len, the context states a name can be in after t characters
+        (None: nearly all of them). Early positions only reach contexts that start at the start of
+        the name, a small part of the automaton, so the backward tables are computed there only."""
+        if getattr(self, "_reach", None) is None:
+            S = self.auto.n_states
+            reach, now = [], np.array([self.auto.start])
+            for t in range(self.max_len + 1):
+                if now is None or len(now) > S // 2:
+                    now = None
+                reach.append(now)
+                if now is not None:
+                    now = np.unique(self.auto.next[now, 1:])
+            self._reach = reach
+        return self._reach
+
+    def _backward(self, rows: np.ndarray, combine) -> list[np.ndarray]:
+        """B[0..max_len] as above (``combine`` np.add: masses; np.maximum: log max-masses, ``rows``
+        then being ln-rows). B[r] is needed at the states reachable at position max_len - r only
+        (where ``draw`` and ``best`` read it), and is computed there."""
+        S, Q, L = self.auto.n_states, self.dfa.n_states, self.max_len
+        add = combine is np.add
+        # Only the live constraint states (1..Q-1): the dead state 0 has mass 0 whatever follows.
+        acc, delta, nxt = self.dfa.accept[1:], self.dfa.delta[None, 1:, 1:], self.auto.next
+        with np.errstate(divide="ignore"):
+            ending = rows[:, BOUNDARY, None] * acc[None, :] if add else np.where(acc[None, :], rows[:, BOUNDARY, None],
+                                                                                   -np.inf)
+        empty = 0.0 if add else -np.inf
+        reach = self._reachable()
+        tables: list[np.ndarray] = []
+        full: list[bool] = []
+        for r in range(L + 1):
+            states = reach[L - r]
+            can_end = L - r >= self.min_len
+            if r >= 2 and full[-1] and full[-2] and can_end == (L - r + 1 >= self.min_len) \
+                    and np.array_equal(tables[-1], tables[-2]):
+                # A fixed point of the recursion (same end term, same input: bit for bit the same
+                # output), computed on every state: it stays the same from here on.
+                tables.append(tables[-1])
+                full.append(True)
+                continue
+            table = np.full((S, Q), empty)
+            at = slice(None) if states is None else states
+            here = ending[at] if can_end else np.full((S if states is None else len(states), Q - 1), empty)
+            if r > 0:
+                # One live constraint state at a time: its successor under each character is
+                # fixed, so the successors' values are one gather from the previous table laid
+                # out constraint state by constraint state (no (states x Q x V) index to build).
+                previous = np.ascontiguousarray(tables[-1].T).ravel()
+                successors, weights = nxt[at, 1:].astype(np.int64), rows[at, 1:]
+                here = here.copy()
+                for j in range(Q - 1):
+                    after = previous[successors + delta[0, j] * S]
+                    if add:
+                        here[:, j] += np.einsum("sc,sc->s", weights, after)
+                    else:
+                        here[:, j] = np.maximum(here[:, j], (weights + after).max(axis=1))
+            table[at, 1:] = here
+            tables.append(table)
+            full.append(states is None)
+        return tables
+
+    def max_tables(self) -> list[np.ndarray]:
+        """ln of the largest probability of one valid completion, per (remaining, state, constraint
+        state): the exact (so admissible) bound of best-first search, under the model's rows."""
+        if self._max is None:
+            self._max = self._backward(self.auto.logrows, np.maximum)
+        return self._max
+
+    def draw(self, m: int, rng: np.random.Generator) -> np.ndarray:
+        """``m`` names as an (m, max_len) array of ids, 0 after each name's end."""
+        L, V = self.max_len, self.auto.V
+        Q = self.dfa.n_states
+        out = np.zeros((m, max(L, 1)), np.uint8 if V <= 256 else np.int64)
+        s = np.full(m, self.auto.start, np.int64)
+        q = np.full(m, self.dfa.start, np.int64)
+        alive = np.arange(m)
+        acc = self.dfa.accept
+        for t in range(L + 1):
+            if not len(alive):
+                break
+            r = L - t
+            w = np.zeros((len(alive), V))
+            if t >= self.min_len:
+                w[:, BOUNDARY] = self.rows[s, BOUNDARY] * acc[q]
+            if r > 0:
+                after = self.B[r - 1].ravel()[self.auto.next[s, 1:].astype(np.int64) * Q + self.dfa.delta[q, 1:]]
+                w[:, 1:] = self.rows[s, 1:] * after
+            cdf = np.cumsum(w, axis=1)
+            u = rng.random(len(alive)) * cdf[:, -1]
+            symbol = np.minimum((cdf <= u[:, None]).sum(axis=1), V - 1)
+            # (rounding can land on a zero-weight symbol only at the very top: take the last positive one)
+            bad = w[np.arange(len(alive)), symbol] <= 0
+            if bad.any():
+                symbol[bad] = V - 1 - np.argmax(w[bad][:, ::-1] > 0, axis=1)
+            if t < L:
+                out[alive, t] = symbol
+            going = symbol != BOUNDARY
+            s = self.auto.next[s[going], symbol[going]].astype(np.int64)
+            q = self.dfa.delta[q[going], symbol[going]].astype(np.int64)
+            alive = alive[going]
+        return out
+
+    def best(self):
+        """The valid names in order of decreasing probability (under the model's rows), as (ids,
+        ln p): best-first search whose priority (ln p so far + the max table) is exact, so each
+        name popped is the next most probable one."""
+        import heapq
+
+        H = self.max_tables()
+        L, auto, dfa = self.max_len, self.auto, self.dfa
+        first = H[L][auto.start, dfa.start]
+        if not np.isfinite(first):
+            return
+        heap = [(-first, 0, 0.0, auto.start, dfa.start, 0, (), False)]
+        counter = 1
+        while heap:
+            _, _, g, s, q, t, ids, ended = heapq.heappop(heap)
+            if ended:
+                yield ids, g
+                continue
+            row = auto.logrows[s]
+            if t >= self.min_len and dfa.accept[q] and np.isfinite(row[BOUNDARY]):
+                heapq.heappush(heap, (-(g + row[BOUNDARY]), counter, g + row[BOUNDARY], s, q, t, ids, True))
+                counter += 1
+            if t < L:
+                r = L - t - 1
+                nxt, nq = auto.next[s, 1:], dfa.delta[q, 1:]
+                bound = row[1:] + H[r][nxt, nq]
+                for c in np.flatnonzero(np.isfinite(bound)) + 1:
+                    heapq.heappush(heap, (-(g + bound[c - 1]), counter, g + row[c], int(nxt[c - 1]), int(nq[c - 1]),
+                                          t + 1, ids + (int(c),), False))
+                    counter += 1
+
+
+@dataclass
+class Generation:
+    """What ``generate`` returns: the names and how much of the model's mass the constraint holds."""
+
+    names: list[str]
+    sampler: "Sampler"
+    rejected: int = 0  # draws left out by --novel-only / --unique
+
+    @property
+    def mass(self) -> float:
+        """The model's probability of the constraint set (before temperature; novelty not counted),
+        computed on first use (the length-only fast path does not need it to draw)."""
+        return self.sampler.mass
+
+    @property
+    def description(self) -> str:
+        return self.sampler.description
+
+    def summary(self) -> dict:
+        return {"names": len(self.names), "constraint": self.description, "probability": self.mass,
+                "rejected_draws": self.rejected}
+
+
+class Sampler:
+    """Exact constrained sampling from any model of the protocol: ``mass``, then ``chunks(n, seed)``.
+
+    A whole-name mixture draws each name's component with probability wᵢ Zᵢ / Σ wᵢ Zᵢ (Zᵢ: the
+    constraint's mass under component i, a right-to-left component seeing the reversed DFA), then
+    the name from that component. A model without <unk>, with only length constraints and no
+    temperature / top-k / top-p, draws with the fast walk and rejects the names it would cut or
+    that are too short (exact: the walk gives every complete name its probability)."""
+
+    def __init__(self, model, constraints=None, temperature: float = 1.0, top_k: int | None = None,
+                 top_p: float | None = None):
+        c = constraints if constraints is not None else Constraints()
+        if not (temperature > 0 and math.isfinite(temperature)):
+            raise NgramError(f"temperature must be a positive finite number, got {temperature}")
+        if top_k is not None and top_k < 1:
+            raise NgramError(f"top-k must be at least 1, got {top_k}")
+        if top_p is not None and not (0 < top_p <= 1):
+            raise NgramError(f"top-p must be in (0, 1], got {top_p}")
+        self.model, self.constraints = model, c
+        self.shaping = (temperature, top_k, top_p)
+        self.shaped = temperature != 1.0 or top_k is not None or top_p is not None
+        dfa = c.dfa(model.vocabulary)
+        self.parts = []  # (weight, model, reverse, dfa)
+        reversed_dfa = None
+        for weight, component, reverse in name_components(model):
+            if weight <= 0:
+                continue
+            if reverse and reversed_dfa is None:
+                reversed_dfa = dfa.reversed()
+            self.parts.append((float(weight), component, bool(reverse), reversed_dfa if reverse else dfa))
+        self._plans: dict[int, Plan] = {}
+        self._walkers: dict = {}  # the fast walk's automaton per component
+        self._slow: set[int] = set()  # components whose walk rejected too much: the exact path
+        self.description = c.describe()
+
+    def plan(self, i: int) -> Plan:
+        if i not in self._plans:
+            _, component, _, dfa = self.parts[i]
+            t, k, p = self.shaping
+            self._plans[i] = Plan(component, dfa, self.constraints.min_len, self.constraints.max_len, t, k, p)
+        return self._plans[i]
+
+    def _fast(self, i: int) -> bool:
+        _, component, _, _ = self.parts[i]
+        c = self.constraints
+        return (i not in self._slow and not self.shaped and c.is_length_only() and c.min_len <= 1 and component.vocabulary.unk_id is None
+                and _levels_or_none(component) is not None)
+
+    @property
+    def mass(self) -> float:
+        return float(sum(w * self.plan(i).mass for i, (w, *_) in enumerate(self.parts)))
+
+    def _component_weights(self) -> np.ndarray:
+        if len(self.parts) == 1:
+            return np.ones(1)  # (its draw checks the mass when it needs the tables)
+        gen = np.array([w * self.plan(i).gen_mass for i, (w, *_) in enumerate(self.parts)])
+        if not gen.sum() > MIN_MASS:
+            self._refuse()
+        return gen / gen.sum()
+
+    def _refuse(self):
+        if not self.mass > 0:
+            raise NgramError(f"no name the model can make meets the constraints ({self.description})")
+        raise NgramError(f"the constraints leave too little mass to sample from ({self.description}: "
+                         f"{self.mass:.3g} of the model's mass{' before temperature' if self.shaped else ''})")
+
+    def _draw_part(self, i: int, m: int, rng: np.random.Generator) -> list[str]:
+        _, component, reverse, _ = self.parts[i]
+        names = self._draw_fast(i, m, rng) if self._fast(i) else None
+        if names is None:
+            plan = self.plan(i)
+            if not plan.gen_mass > MIN_MASS:
+                self._refuse()
+            names = _decode_rows(plan.draw(m, rng), component, "")
+        return [x[::-1] for x in names] if reverse else names
+
+    def _draw_fast(self, i: int, m: int, rng: np.random.Generator) -> list[str] | None:
+        """``m`` names by the walk with exact rejection, or None (and the exact path from then on)
+        when it rejects more than a third of its draws."""
+        c, component = self.constraints, self.parts[i][1]
+        got: list[str] = []
+        auto = self._walkers.get(i) or self._walkers.setdefault(i, _automaton(component))
+        while len(got) < m:
+            need = m - len(got)
+            ask = need + need // 8 + 16
+            drawn = sample_walk(component, ask, seed=rng, min_len=0, max_len=c.max_len + 1, automaton=auto)
+            kept = [x for x in drawn if c.min_len <= len(x) <= c.max_len]
+            if len(kept) < ask * 2 // 3:
+                self._slow.add(i)
+                return None
+            got += kept[:need]
+        return got
+
+    def chunks(self, n: int, seed=None, chunk: int = CHUNK):
+        """``n`` names, a list of at most ``chunk`` at a time (reproducible for a seed)."""
+        if n < 0:
+            raise NgramError(f"number of samples must be 0 or more, got {n}")
+        if n > MAX_NAMES:
+            raise NgramError(f"{n} names is too much for one run (at most {MAX_NAMES:,}); sample in several runs "
+                             "with different seeds")
+        if seed is not None and not (isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) and seed >= 0):
+            raise NgramError(f"seed must be a whole number 0 or more, got {seed!r}")
+        rng = np.random.default_rng(seed)
+        weights = self._component_weights() if n else None
+        c = self.constraints
+        novel = c.novel_only
+        if novel and (self.model.train_names is None or len(self.model.train_names) == 0):
+            raise NgramError("--novel-only: this model does not record its training names (e.g. imported from ARPA)")
+        seen: set[str] | None = set() if c.unique else None
+        self.rejected = 0
+        left, stalled = n, 0
+        while left > 0:
+            m = min(chunk, left)
+            counts = rng.multinomial(m, weights)
+            names: list[str] = []
+            for i, k in enumerate(counts):
+                if k:
+                    names += self._draw_part(i, int(k), rng)
+            if len(self.parts) > 1:
+                names = [names[j] for j in rng.permutation(len(names))]
+            kept = names
+            if novel:
+                _, new = novelty(self.model, names)
+                kept = [x for x, ok in zip(names, new) if ok]
+            if seen is not None:
+                fresh = []
+                for x in kept:
+                    if x not in seen:
+                        seen.add(x)
+                        fresh.append(x)
+                kept = fresh
+            self.rejected += len(names) - len(kept)
+            stalled = 0 if kept else stalled + 1
+            if stalled >= NO_PROGRESS_ROUNDS:
+                what = "new" if novel and seen is None else ("distinct" if not novel else "new distinct")
+                raise NgramError(f"found only {n - left} {what} names of the {n} asked for: the constraints leave "
+                                 f"too few ({self.description})")
+            kept = kept[:left]
+            left -= len(kept)
+            if kept:
+                yield kept
+
+    def generate(self, n: int, seed=None) -> Generation:
+        names: list[str] = []
+        for part in self.chunks(n, seed):
+            names += part
+        return Generation(names=names, sampler=self, rejected=getattr(self, "rejected", 0))
+
+    def top(self, k: int) -> list[tuple[str, float]]:
+        """The ``k`` most probable valid names (ln p under the model), most probable first."""
+        if k < 0:
+            raise NgramError(f"number of names must be 0 or more, got {k}")
+        novel = self.constraints.novel_only
+        if novel and (self.model.train_names is None or len(self.model.train_names) == 0):
+            raise NgramError("--novel-only: this model does not record its training names (e.g. imported from ARPA)")
+        streams = []
+        for i, (w, component, reverse, _) in enumerate(self.parts):
+            streams.append(_named(self.plan(i).best(), component, reverse, self.model if novel else None))
+        if len(streams) == 1 and self.parts[0][0] == 1.0:
+            return [x for _, x in zip(range(k), streams[0])]
+        # Threshold algorithm over the components' best-first streams: a name none of them has
+        # yielded yet has pᵢ <= (the last pᵢ stream i yielded) for every i, so its mixture
+        # probability is at most Σᵢ wᵢ lastᵢ; stop once k found names reach that bound.
+        weights = np.array([w for w, *_ in self.parts])
+        last = np.zeros(len(streams))
+        done = np.zeros(len(streams), bool)
+        found: dict[str, float] = {}
+        while True:
+            for i, stream in enumerate(streams):
+                if done[i]:
+                    continue
+                item = next(stream, None)
+                if item is None:
+                    done[i], last[i] = True, 0.0
+                    continue
+                name, logp = item
+                last[i] = math.exp(logp)
+                if name not in found:
+                    found[name] = float(self.model.logprob(name))
+            ranked = sorted(found.items(), key=lambda kv: -kv[1])
+            bound = float(weights @ last)
+            if done.all() or (len(ranked) >= k and math.exp(ranked[k - 1][1]) >= bound) or k == 0:
+                return ranked[:k]
+
+
+def _named(stream, component, reverse: bool, novel_model):
+    """(name as read left to right, ln p) from a plan's (ids, ln p) stream, training names left out
+    when ``novel_model`` is given."""
+    chars = component.vocabulary.characters
+    for ids, logp in stream:
+        name = "".join(chars[i - 1] for i in ids)
+        if reverse:
+            name = name[::-1]
+        if novel_model is not None and not novelty(novel_model, [name])[1][0]:
+            continue
+        yield name, logp
+
+
+def _levels_or_none(model):
+    try:
+        return model.levels
+    except (NgramError, AttributeError):
+        return None
+
+
+def _constraints_of(constraints, prefix, suffix, contains, exclude, regex, min_len, max_len, novel_only, unique):
+    if constraints is not None:
+        return constraints
+    return Constraints(min_len=min_len, max_len=max_len, prefix=prefix, suffix=suffix, contains=contains,
+                       exclude=exclude, regex=regex, novel_only=novel_only, unique=unique)
+
+
+def generate(model, n: int = 10, seed=None, temperature: float = 1.0, top_k: int | None = None,
+             top_p: float | None = None, prefix: str = "", min_len: int = 1, max_len: int = 50, suffix: str = "",
+             contains=(), exclude=(), regex: str | None = None, novel_only: bool = False, unique: bool = False,
+             constraints=None) -> Generation:
+    """``n`` names drawn exactly from the model's distribution restricted to the names meeting every
+    constraint (renormalised), with the constraint's mass. Any model kind of the protocol."""
+    c = _constraints_of(constraints, prefix, suffix, contains, exclude, regex, min_len, max_len, novel_only, unique)
+    return Sampler(model, c, temperature, top_k, top_p).generate(n, seed)
+
+
+def sample(model, n: int = 10, seed=None, temperature: float = 1.0, top_k: int | None = None,
+           top_p: float | None = None, prefix: str = "", min_len: int = 1, max_len: int = 50, **more) -> list[str]:
+    """``generate(...).names``: the names only."""
+    return generate(model, n, seed, temperature, top_k, top_p, prefix, min_len, max_len, **more).names
+
+
+def top(model, k: int = 20, prefix: str = "", min_len: int = 1, max_len: int = 50, suffix: str = "",
+        contains=(), exclude=(), regex: str | None = None, novel_only: bool = False,
+        constraints=None) -> list[tuple[str, float]]:
+    """The ``k`` most probable names meeting the constraints, exactly, as (name, ln p)."""
+    c = _constraints_of(constraints, prefix, suffix, contains, exclude, regex, min_len, max_len, novel_only, False)
+    return Sampler(model, c).top(k)

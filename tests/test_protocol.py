@@ -99,14 +99,22 @@ def test_whole_name_mixture_scores_by_its_components_formula(names, kinds):
     assert evaluate(model, probe).nll == pytest.approx(-sum(expected) / sum(len(n) + 1 for n in probe), abs=1e-12)
 
 
-def test_whole_name_mixture_refuses_next_symbol_questions_in_one_line(kinds):
+def test_whole_name_mixture_answers_next_symbol_questions_exactly(names, kinds):
+    """p(c | s) = Σ wᵢ Pᵢ(s·c…) / Σ wᵢ Pᵢ(s…) (ngram.automaton): rows sum to 1 and chain to p(name)."""
     model = kinds["name"]
-    encoded = model.vocabulary.encode(["maria"])
-    for ask in (lambda: model.probs("ma"), lambda: model.logprobs(""), lambda: model.row_logprobs(encoded),
-                lambda: model.logprob_encoded(encoded), lambda: explain(model, encoded)):
-        with pytest.raises(NgramError) as info:
-            ask()
-        assert "\n" not in str(info.value) and "whole-name mixture" in str(info.value)
+    for prefix in ["", "m", "ma", "mar", "anna"]:
+        assert model.probs(prefix).sum() == pytest.approx(1.0, abs=1e-9)
+    probe = held_out(names, kinds)[:5] + ["a"]
+    encoded = model.vocabulary.encode(probe)
+    per_symbol = model.logprob_encoded(encoded)
+    np.testing.assert_allclose(np.exp(np.add.reduceat(per_symbol, encoded.starts)), np.exp(model.score(probe)[0]),
+                               rtol=1e-9)
+    rows = model.row_logprobs(encoded)
+    np.testing.assert_allclose(np.exp(rows).sum(axis=1), 1.0, atol=1e-9)
+    assert explain(model, encoded) is not None
+    with pytest.raises(NgramError, match="whole-name mixture") as info:
+        model.logprobs("ma", at_start=False)
+    assert "\n" not in str(info.value)
 
 
 def test_require_refuses_in_one_line_naming_the_verb(kinds):
@@ -186,8 +194,9 @@ def test_the_package_docstring_example_runs(capsys):
     assert 1.0 < float(capsys.readouterr().out) < 3.0
 
 
-# Dispatch on a model's class that another branch removes (sampling's choice of sampler).
-PENDING_DISPATCH = {"sampling.py": "the sampler is chosen from the protocol, not the class"}
+# Dispatch on a model's class that another branch removes (none left: sampling chooses its path
+# from the protocol's name_components and capabilities).
+PENDING_DISPATCH: dict[str, str] = {}
 
 
 def test_no_library_code_dispatches_on_a_model_class():

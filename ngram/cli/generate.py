@@ -1,61 +1,189 @@
-"""Verbs that generate names: sample."""
+"""Verbs that generate names: sample, top."""
 
 from __future__ import annotations
 
+import math
+import sys
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
-from ..errors import NgramError
 from . import common
 from .app import app
+
+
+# ----- the constraint options, spelled once for both verbs ------------------------------------------
+def _prefix():
+    return typer.Option("", "--prefix", help="Every name starts with this.")
+
+
+def _suffix():
+    return typer.Option("", "--suffix", help="Every name ends with this.")
+
+
+def _contains():
+    return typer.Option(None, "--contains", help="Every name contains this (repeatable: all of them).")
+
+
+def _exclude():
+    return typer.Option(None, "--exclude", help="No name contains this (repeatable).")
+
+
+def _regex():
+    return typer.Option(None, "--regex", help="The whole name matches this pattern: characters, ., [a-z], [^..], "
+                        "( ), |, *, +, ?, {m,n} (see docs/generation.md).")
+
+
+def _min_len():
+    return typer.Option(1, "--min-len", help="Minimum length in characters (names are never cut: the model ends them).")
+
+
+def _max_len():
+    return typer.Option(50, "--max-len", help="Maximum length in characters (longer names are left out, not cut).")
+
+
+def _novel_only():
+    return typer.Option(False, "--novel-only", help="Only names not in the training set.")
+
+
+def _constraints(prefix, suffix, contains, exclude, regex, min_len, max_len, novel_only, unique=False):
+    from ..constraints import Constraints
+
+    return Constraints(min_len=min_len, max_len=max_len, prefix=prefix, suffix=suffix, contains=tuple(contains or ()),
+                       exclude=tuple(exclude or ()), regex=regex, novel_only=novel_only, unique=unique)
+
+
+def _default(c) -> bool:
+    return c.is_length_only() and c.min_len == 1 and c.max_len == 50
+
+
+def _mass_line(c, mass: float) -> str:
+    percent = f"{mass:.3%}" if mass >= 1e-3 else f"{mass:.3g}"
+    return f"{c.describe()}: {percent} of the model's mass"
 
 
 @app.command()
 def sample(
     model: Path = common.model_argument(),
-    n: int = typer.Option(10, "-n", "--num", help="How many names."),
+    n: int = typer.Option(10, "-n", "--num", help="How many names (always exactly this many, or an error)."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (same seed, same names)."),
     temperature: float = typer.Option(1.0, "--temperature", "-t", help="Below 1: safer names; above 1: wilder."),
     top_k: Optional[int] = typer.Option(None, "--top-k", help="Draw only from the k likeliest next symbols."),
     top_p: Optional[float] = typer.Option(None, "--top-p", help="Draw only from the smallest set of symbols holding this much probability."),
-    prefix: str = typer.Option("", "--prefix", help="Every name starts with this."),
-    min_len: int = typer.Option(0, "--min-len", help="Minimum length in characters."),
-    max_len: int = typer.Option(50, "--max-len", help="Maximum length in characters."),
-    novel_only: bool = typer.Option(False, "--novel-only", help="Keep only names not in the training set."),
+    prefix: str = _prefix(),
+    suffix: str = _suffix(),
+    contains: Optional[List[str]] = _contains(),
+    exclude: Optional[List[str]] = _exclude(),
+    regex: Optional[str] = _regex(),
+    min_len: int = _min_len(),
+    max_len: int = _max_len(),
+    novel_only: bool = _novel_only(),
+    unique: bool = typer.Option(False, "--unique", help="No name twice."),
     output: Optional[Path] = common.output_option(None, "Write the names to this file instead of standard output."),
     as_json: bool = common.json_option(),
-    quiet: bool = common.quiet_option("No novelty report."),
+    quiet: bool = common.quiet_option("No constraint mass or novelty report."),
 ):
-    """Sample new names. Names go to stdout, the novelty report to stderr.
+    """Sample names exactly from the model's distribution restricted to the names meeting every
+    constraint. Names go to stdout (or -o), the constraint's mass and the novelty report to stderr.
 
-    Example: ngram sample model.ngram -n 20 --seed 0 --temperature 0.8
+    Example: ngram sample model.ngram -n 20 --seed 0 --suffix ina --max-len 8
     """
     from ..io import write_atomically
-    from ..sampling import novelty as sample_novelty
-    from ..sampling import sample as sample_names
+    from ..sampling import Sampler, novelty
 
     m = common.load_model(model)
-    names = sample_names(m, n=n, seed=seed, temperature=temperature, top_k=top_k, top_p=top_p,
-                         prefix=prefix, min_len=min_len, max_len=max_len)
-    report = None
-    if m.train_names is not None and len(m.train_names):
-        report, new = sample_novelty(m, names)
-        if novel_only:
-            names = [name for name, keep in zip(names, new) if keep]
-    elif novel_only:
-        raise NgramError(f"{model}: the model does not record its training names, so --novel-only cannot tell new names")
+    c = _constraints(prefix, suffix, contains, exclude, regex, min_len, max_len, novel_only, unique)
+    sampler = Sampler(m, c, temperature=temperature, top_k=top_k, top_p=top_p)
+    knows_training = m.train_names is not None and len(m.train_names) > 0
+    in_training = [0]
+    kept: list[str] = []
+
+    def chunks():
+        for part in sampler.chunks(n, seed):
+            if knows_training and not novel_only:
+                report, _ = novelty(m, part)
+                in_training[0] += report.in_training
+            yield part
+
     if output is not None:
-        text = "".join(name + "\n" for name in names).encode("utf-8")
-        write_atomically(output, lambda f: f.write(text), "names")
+        def write(f):
+            for part in chunks():
+                f.write("".join(name + "\n" for name in part).encode("utf-8"))
+                if as_json:
+                    kept.extend(part)
+        write_atomically(output, write, "names")
+    elif as_json:
+        for part in chunks():
+            kept.extend(part)
+    else:
+        out = sys.stdout
+        for part in chunks():  # one write a chunk: an echo per name costs seconds for 100,000 names
+            out.write("".join(name + "\n" for name in part))
+        out.flush()
+    mass = sampler.mass if (as_json or not (quiet or _default(c))) else None
+    novelty_report = None
+    if knows_training:
+        novelty_report = {"samples": n + sampler.rejected, "in_training": in_training[0] if not novel_only else None,
+                          "rejected_draws": sampler.rejected}
     if as_json:
-        common.emit_json({"model": str(model), "seed": seed, "names": names, "output": output,
-                          "novelty": report.summary() if report else None})
+        common.emit_json({"model": str(model), "seed": seed, "constraint": c.describe(), "probability": mass,
+                          "probability_is": "the model's mass of the names meeting the constraints (before "
+                                            "temperature, top-k, top-p; --novel-only and --unique not counted)",
+                          "names": kept, "output": output, "novelty": novelty_report})
         return
-    if names and output is None:
-        typer.echo("\n".join(names))  # one write: an echo per name costs seconds for 100,000 names
-    if report and not quiet:
-        kept = f"; kept the {len(names)} new ones" if novel_only else ""
-        typer.echo(f"novelty: {report.new} of {report.samples} samples are not in the training set ({report.in_training} are){kept}",
-                   err=True)
+    if not quiet:
+        if mass is not None:
+            shaped = " (before temperature / top-k / top-p)" if sampler.shaped else ""
+            common.note(_mass_line(c, mass) + shaped, quiet)
+        if knows_training and not novel_only:
+            common.note(f"novelty: {n - in_training[0]} of {n} samples are not in the training set "
+                        f"({in_training[0]} are)", quiet)
+        elif novel_only or unique:
+            common.note(f"left out {sampler.rejected} draws ({'training names' if novel_only else ''}"
+                        f"{' / ' if novel_only and unique else ''}{'repeats' if unique else ''})", quiet)
+
+
+@app.command()
+def top(
+    model: Path = common.model_argument(),
+    n: int = typer.Option(20, "-n", "--num", help="How many names."),
+    prefix: str = _prefix(),
+    suffix: str = _suffix(),
+    contains: Optional[List[str]] = _contains(),
+    exclude: Optional[List[str]] = _exclude(),
+    regex: Optional[str] = _regex(),
+    min_len: int = _min_len(),
+    max_len: int = _max_len(),
+    novel_only: bool = _novel_only(),
+    output: Optional[Path] = common.output_option(None, "Write the table to this file instead of standard output."),
+    as_json: bool = common.json_option(),
+    quiet: bool = common.quiet_option("No constraint mass."),
+):
+    """The n most probable names (exactly, by best-first search), with probability and NLL per symbol,
+    under the same constraints as sample.
+
+    Example: ngram top model.ngram -n 20 --suffix ina --novel-only
+    """
+    from ..io import write_atomically
+    from ..sampling import Sampler
+
+    m = common.load_model(model)
+    c = _constraints(prefix, suffix, contains, exclude, regex, min_len, max_len, novel_only)
+    sampler = Sampler(m, c)
+    best = sampler.top(n)
+    rows = [{"name": name, "probability": math.exp(lp), "nll_nats_per_symbol": -lp / (len(name) + 1)}
+            for name, lp in best]
+    mass = sampler.mass
+    if as_json:
+        common.emit_json({"model": str(model), "constraint": c.describe(), "probability": mass, "names": rows,
+                          "output": output})
+    lines = [f"{'name':<20} {'probability':>12} {'nats/symbol':>11}"]
+    lines += [f"{r['name']:<20} {r['probability']:>12.4e} {r['nll_nats_per_symbol']:>11.4f}" for r in rows]
+    text = "\n".join(lines) + "\n"
+    if output is not None:
+        write_atomically(output, lambda f: f.write(text.encode("utf-8")), "the table")
+    elif not as_json:
+        typer.echo(text, nl=False)
+    if not as_json:
+        common.note(_mass_line(c, mass), quiet)
