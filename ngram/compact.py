@@ -257,13 +257,22 @@ def load(path: str | os.PathLike) -> Model:
     """Map a compact file and return a ``Model`` over views of the map (nothing copied)."""
     label = str(path)
     try:
-        with open(path, "rb") as handle:
-            size = os.fstat(handle.fileno()).st_size
-            if size < _PREFIX:
-                raise NgramError(f"{label}: truncated compact model file ({size} bytes)")
-            mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+        handle = open(path, "rb")
     except PermissionError:
         raise NgramError(f"{label}: permission denied") from None
+    except OSError as exc:
+        raise NgramError(f"{label}: cannot read ({exc.strerror or exc})") from None
+    with handle:
+        return load_open(handle, label)
+
+
+def load_open(handle, label: str) -> Model:
+    """``load`` from a file already open (a regular file): the map outlives the handle."""
+    size = os.fstat(handle.fileno()).st_size
+    if size < _PREFIX:
+        raise NgramError(f"{label}: truncated compact model file ({size} bytes)")
+    try:
+        mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
     except (OSError, ValueError) as exc:
         raise NgramError(f"{label}: cannot map the model file ({getattr(exc, 'strerror', None) or exc})") from None
     return parse(memoryview(mapped), label)

@@ -296,10 +296,6 @@ def load(path: str | os.PathLike) -> LanguageModel:
         raise NgramError(f"{label}: no such file")
     if p.is_dir():
         raise NgramError(f"{label}: is a directory, not a model file")
-    if _is_compact_file(p):
-        model = compact_format.load(p)  # memory-mapped; checks its own header and arrays
-        check_metadata({"estimator": model.estimator, "corpus": model.corpus}, label)
-        return model
     try:
         handle = open(p, "rb")
     except PermissionError:
@@ -312,6 +308,11 @@ def load(path: str | os.PathLike) -> LanguageModel:
             # A device or pipe (/dev/zero, a FIFO) has no size to check members against and
             # cannot be seeked; a model file is always a regular file.
             raise NgramError(f"{label}: not a regular file (a device or pipe); a model file is a regular file")
+        if compact_format.is_compact(handle.read(len(compact_format.MAGIC))):
+            model = compact_format.load_open(handle, label)  # memory-mapped; checks its own header and arrays
+            check_metadata({"estimator": model.estimator, "corpus": model.corpus}, label)
+            return model
+        handle.seek(0)
         arrays = _read_archive(handle, info.st_size, label)
     return _from_arrays(arrays, label)
 
@@ -341,15 +342,6 @@ def _read_archive(handle: BinaryIO, size: int, label: str) -> dict[str, np.ndarr
         raise
     except (zipfile.BadZipFile, OSError, EOFError, ValueError, KeyError, RuntimeError) as exc:
         raise NgramError(f"{label}: not a readable ngram model file ({type(exc).__name__})") from None
-
-
-def _is_compact_file(path: Path) -> bool:
-    """Whether ``path`` starts with the compact format's magic bytes (unreadable: let the caller say why)."""
-    try:
-        with open(path, "rb") as handle:
-            return compact_format.is_compact(handle.read(len(compact_format.MAGIC)))
-    except OSError:
-        return False
 
 
 def _from_arrays(arrays: dict[str, np.ndarray], label: str) -> LanguageModel:

@@ -281,3 +281,14 @@ def test_command_line_writes_compact_files_from_train_import_and_prune(tmp_path)
     assert _header(tmp_path / "i.ngram")["quantisation"] == {"logp_bits": 16, "bow_bits": 8}
     bad = _ngram("train", corpus, "--quantise", "4", "-o", "x.ngram", cwd=tmp_path)
     assert bad.returncode == 1 and len(bad.stderr.strip().splitlines()) == 1 and "--quantise" in bad.stderr
+
+
+def test_a_loaded_model_survives_its_file_being_replaced(tmp_path):
+    """The map holds the file that was opened: saving over it (a rename) changes nothing loaded."""
+    path = tmp_path / "m.ngram"
+    first = train(TINY, 3, make_estimator("kneser-ney"))
+    save(first, path, compact=True)
+    loaded = load(path)
+    save(train(TINY + ["zzz"], 2, make_estimator("witten-bell")), path, compact=True)
+    assert np.array_equal(loaded.score(TINY)[0], first.score(TINY)[0])
+    assert load(path).order == 2
