@@ -32,6 +32,7 @@ from typing import BinaryIO, Callable
 
 import numpy as np
 
+from . import compact as compact_format
 from .counting import max_order_for
 from .errors import NgramError
 from .mixture import ContextMixture, NameMixture
@@ -47,8 +48,16 @@ MIXTURE_FORMAT_VERSION = 1
 _ARRAY_DTYPES = {"keys": np.int64, "logp": np.float64, "bow": np.float64}
 
 
-def save(model: LanguageModel, path: str | os.PathLike) -> None:
-    """Write ``model`` (any kind) to ``path`` atomically."""
+def save(model: LanguageModel, path: str | os.PathLike, compact: bool = False,
+         logp_bits: int | None = None, bow_bits: int | None = None) -> None:
+    """Write ``model`` (any kind) to ``path`` atomically. ``compact`` (back-off models only)
+    writes the memory-mapped compact form instead (``ngram.compact``), its probabilities and
+    back-off weights optionally quantised to ``logp_bits``/``bow_bits`` (8 or 16)."""
+    if compact or logp_bits is not None or bow_bits is not None:
+        data = compact_format.to_bytes(model, logp_bits, bow_bits)  # checked by reading it back
+        write_atomically(path, lambda handle: handle.write(data), "the model",
+                         replaces=(compact_format.is_model_file, "an ngram model file"))
+        return
     write_arrays(to_arrays(model), Path(path))
 
 
@@ -123,7 +132,7 @@ def write_arrays(arrays: dict[str, np.ndarray], path: Path) -> None:
     except NgramError as exc:
         raise NgramError(f"{path}: not saved, because it would not load back: {exc}; any previous file there is unchanged") from None
     write_atomically(path, lambda handle: np.savez(handle, **arrays), "the model",
-                     replaces=(lambda head: head.startswith(b"PK\x03\x04"), "an ngram model file"))
+                     replaces=(compact_format.is_model_file, "an ngram model file"))
 
 
 def write_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], object], what: str,
@@ -299,6 +308,11 @@ def load(path: str | os.PathLike) -> LanguageModel:
             # A device or pipe (/dev/zero, a FIFO) has no size to check members against and
             # cannot be seeked; a model file is always a regular file.
             raise NgramError(f"{label}: not a regular file (a device or pipe); a model file is a regular file")
+        if compact_format.is_compact(handle.read(len(compact_format.MAGIC))):
+            model = compact_format.load_open(handle, label)  # memory-mapped; checks its own header and arrays
+            check_metadata({"estimator": model.estimator, "corpus": model.corpus}, label)
+            return model
+        handle.seek(0)
         arrays = _read_archive(handle, info.st_size, label)
     return _from_arrays(arrays, label)
 

@@ -15,6 +15,21 @@ from ..metrics import evaluate as evaluate_model
 from . import common
 from .app import app
 
+COMPACT_HELP = "Write the compact form: a trie loaded by memory-mapping, several times smaller (back-off models only)."
+QUANTISE_HELP = ("With --compact implied: probabilities and back-off weights in 8 or 16 bits with a per-order codebook, "
+                 "as KenLM's -q/-b: '8', '16', or '8,16' (probabilities, back-off weights).")
+
+
+def _file_format(compact: bool, quantise: str | None) -> dict:
+    """``ngram.io.save``'s file-format settings from --compact and --quantise."""
+    if quantise is None:
+        return {"compact": compact}
+    parts = quantise.replace(" ", "").split(",")
+    if len(parts) > 2 or any(p not in ("8", "16") for p in parts):
+        raise NgramError(f"--quantise takes 8, 16 or two of them separated by a comma (probabilities, back-off weights), got {quantise!r}")
+    return {"compact": True, "logp_bits": int(parts[0]), "bow_bits": int(parts[-1])}
+
+
 
 ENGINES = ("auto", "memory", "streaming", "dask")
 
@@ -41,6 +56,8 @@ def train(
     tmpdir: Optional[Path] = typer.Option(None, "--tmpdir", help="Folder for the streaming engine's spilled counts (default: the system's temporary folder)."),
     prune: Optional[str] = typer.Option(None, "--prune", help="Count cutoffs per order from 1, as lmplz: --prune '0 1 1' drops 2-grams and longer seen at most once (unigrams are never pruned)."),
     prune_entropy: Optional[float] = typer.Option(None, "--prune-entropy", help="Drop n-grams whose removal raises perplexity by less than this relative amount (Stolcke 1998), e.g. 1e-7."),
+    compact: bool = typer.Option(False, "--compact", help=COMPACT_HELP),
+    quantise: Optional[str] = typer.Option(None, "--quantise", help=QUANTISE_HELP),
     quiet: bool = common.quiet_option(),
     as_json: bool = common.json_option(),
 ):
@@ -64,10 +81,15 @@ def train(
 
         progress = lambda total, desc: tqdm(total=total, desc=desc, unit="B", unit_scale=True, leave=False)  # noqa: E731
         count_progress = lambda it: tqdm(it, desc="counting n-grams", unit="order", leave=False)  # noqa: E731
+    file_format = _file_format(compact, quantise)
+    # The compact form is written from a model in memory, so train_file saves only the ordinary form.
     model, summary = train_file(source, order, estimator, engine=engine, memory=memory, unk=unk, lowercase=lowercase,
                                 encoding=encoding, max_name_length=max_name_length, weighted=weighted, prune=prune,
-                                prune_entropy=prune_entropy, tmpdir=tmpdir, scheduler=scheduler, workers_read=workers_read, progress=progress,
-                                count_progress=count_progress, output=output)
+                                prune_entropy=prune_entropy, tmpdir=tmpdir, scheduler=scheduler, workers_read=workers_read,
+                                progress=progress, count_progress=count_progress,
+                                output=None if file_format["compact"] else output)
+    if file_format["compact"]:
+        model_io.save(model, output, **file_format)
     if summary.blank_lines:
         common.note(f"warning: {summary.source}: skipped {summary.blank_lines} blank line(s)", quiet or as_json)
     if quiet and not as_json:
@@ -121,6 +143,8 @@ def _report_training(model, result: dict, as_json: bool, quiet: bool, corpus: st
 def import_(
     arpa: Path = typer.Argument(..., help="An ARPA file (KenLM's, SRILM's or ours)."),
     output: Path = common.output_option("model.ngram", "Where to write the model."),
+    compact: bool = typer.Option(False, "--compact", help=COMPACT_HELP),
+    quantise: Optional[str] = typer.Option(None, "--quantise", help=QUANTISE_HELP),
     quiet: bool = common.quiet_option("No report."),
     as_json: bool = common.json_option(),
 ):
@@ -130,8 +154,9 @@ def import_(
     """
     from ..arpa import read_arpa
 
+    file_format = _file_format(compact, quantise)
     m = read_arpa(arpa)
-    model_io.save(m, output)
+    model_io.save(m, output, **file_format)
     if as_json:
         common.emit_json({"arpa": str(arpa), "model": str(output), "order": m.order, "vocabulary_size": m.V,
                           "ngrams_per_order": m.n_ngrams()})
@@ -194,6 +219,8 @@ def prune_(
     model: Path = common.model_argument(),
     output: Path = common.output_option("pruned.ngram", "Where to write the pruned model."),
     entropy: float = typer.Option(..., "--entropy", help="Drop n-grams whose removal raises perplexity by less than this relative amount (Stolcke 1998), e.g. 1e-7."),
+    compact: bool = typer.Option(False, "--compact", help=COMPACT_HELP),
+    quantise: Optional[str] = typer.Option(None, "--quantise", help=QUANTISE_HELP),
     as_json: bool = common.json_option(),
     quiet: bool = common.quiet_option("No report."),
 ):
@@ -205,11 +232,12 @@ def prune_(
     from ..protocol import LEVELS, require
     from ..pruning import prune_by_entropy
 
+    file_format = _file_format(compact, quantise)
     before = common.load_model(model)
     require(before, LEVELS, "prune", f"{model} is a {before.describe()}; pruning works on one back-off table "
             "(prune a component model before mixing, or train a single model)")
     after = prune_by_entropy(before, entropy)
-    model_io.save(after, output)
+    model_io.save(after, output, **file_format)
     sizes = {"ngrams_before": sum(before.n_ngrams()), "ngrams_after": sum(after.n_ngrams()),
              "ngrams_per_order": after.n_ngrams(), "bytes_before": model.stat().st_size, "bytes_after": output.stat().st_size}
     if as_json:
