@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from .counting import max_order_for
+from .corpus import ARPA, read_text
 from .errors import NgramError
 from .model import Level, Model
 from .validate import check_distributions
@@ -36,7 +37,7 @@ LN10 = math.log(10.0)
 LOG_ZERO = -99.0  # ARPA's log10(0)
 START, END, UNK, SPACE = "<s>", "</s>", "<unk>", "<sp>"
 SPECIAL = {START, END, UNK, SPACE}
-MIN_ENTRY_BYTES = 4  # "0\tx\n": the shortest line an n-gram entry can be
+MAX_LINE = 1 << 16  # characters: an n-gram line is a few dozen; anything this long is no ARPA file
 
 
 # ----- export ------------------------------------------------------------------------------
@@ -106,11 +107,23 @@ def _number(text: str, where: str, what: str) -> float:
     return value
 
 
+def _shown(orders: list[int]) -> str:
+    return str(orders) if len(orders) <= 10 else f"[{', '.join(map(str, orders[:10]))}, ...]"
+
+
+def _numeric(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _whole(text: str) -> bool:
     return text.isascii() and text.isdigit()  # str.isdigit alone accepts '²', which int() refuses
 
 
-def _header(lines: list[str], label: str, size: int) -> tuple[int, list[int]]:
+def _header(lines: list[str], label: str) -> tuple[int, list[int]]:
     """Index of the line after ``\\data\\``'s counts, and the declared count per order."""
     try:
         start = next(i for i, line in enumerate(lines) if line.strip() == "\\data\\")
@@ -130,13 +143,13 @@ def _header(lines: list[str], label: str, size: int) -> tuple[int, list[int]]:
     if not declared:
         raise NgramError(f"{label}: \\data\\ declares no n-gram counts")
     order = max(declared)
-    if sorted(declared) != list(range(1, order + 1)):
-        raise NgramError(f"{label}: \\data\\ must declare orders 1..{order}, got {sorted(declared)}")
+    if order != len(declared):  # before any range(order): the order may be 99999999999
+        raise NgramError(f"{label}: \\data\\ must declare orders 1..{order}, got {_shown(sorted(declared))}")
     for n, count in declared.items():
-        # Every entry takes some bytes, so a count larger than the file allows is a lie; refuse
-        # it before anything is allocated for it.
-        if count * MIN_ENTRY_BYTES > size:
-            raise NgramError(f"{label}: \\data\\ declares {count} {n}-grams, more than a file of {size} bytes can hold")
+        # Every entry is a line, so a count larger than the file's lines is a lie; refuse it
+        # before anything is allocated for it.
+        if count > len(lines) - i:
+            raise NgramError(f"{label}: \\data\\ declares {count} {n}-grams but the file has only {len(lines) - i} lines after it")
         if count == 0 and n == 1:
             raise NgramError(f"{label}: the file has no unigrams")
     return i, [declared[n] for n in range(1, order + 1)]
@@ -194,6 +207,11 @@ def _level(entries, n: int, order: int, ids: dict[str, int], V: int, label: str)
     start_bow = None
     for row, (line, fields) in enumerate(entries):
         where = f"{label}, line {line}"
+        if (len(fields) == n + 2 and not _numeric(fields[-1])) or len(fields) > n + 2:
+            # "p a b c" in the 2-grams: the last word would otherwise be read as a back-off weight
+            words = fields[1:-1] if len(fields) > n + 2 and _numeric(fields[-1]) else fields[1:]
+            raise NgramError(f"{where}: {len(words)} words in the \\{n}-grams: section ({' '.join(words)!r}); "
+                             f"a {n}-gram line needs a probability, {n} words and maybe a back-off weight")
         if len(fields) not in (n + 1, n + 2):
             raise NgramError(f"{where}: a {n}-gram line needs a probability, {n} words and maybe a back-off weight")
         p = _number(fields[0], where, "probability")
@@ -266,24 +284,13 @@ def read_arpa(path: str | os.PathLike, check: bool = True) -> Model:
     ``check`` (the default) refuses a file whose next-symbol probabilities do not sum to 1 for
     some context (within 1e-3, ample for files printed with 5 or more significant digits).
     """
-    path = Path(path)
-    label = str(path)
-    try:
-        size = path.stat().st_size
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise NgramError(f"{label}: no such file") from None
-    except OSError as exc:
-        raise NgramError(f"{label}: cannot read ({exc.strerror or exc})") from None
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise NgramError(f"{label}, line {line}: not valid UTF-8 (byte 0x{data[exc.start]:02x}); ARPA files are read as UTF-8") from None
+    # Read and checked as it streams in (NUL bytes, UTF-8, line length), so a device or a
+    # binary file is refused after its first block; .gz, .bz2 and .xz files are decompressed.
+    text, label = read_text(path, "utf-8", MAX_LINE, kind=ARPA)
     # Only LF (or CRLF) ends a line, as in an editor: str.splitlines would also break at form
     # feeds and U+2028 and make every later line number wrong.
     lines = text.split("\n")
-    start, declared = _header(lines, label, size)
+    start, declared = _header(lines, label)
     sections = _sections(lines, start, declared, label)
     vocabulary = _vocabulary(sections[0], label)
     V, N = vocabulary.size, len(declared)

@@ -8,8 +8,10 @@ space). A leading UTF-8 BOM is dropped. Blank lines are skipped and counted, nev
 from __future__ import annotations
 
 import bz2
+import codecs
 import gzip
 import lzma
+import math
 import os
 import sys
 import zlib
@@ -42,6 +44,7 @@ class Corpus:
         self.source = source  # file name as the user gave it, "<stdin>" for standard input
         self.blank_lines = blank_lines
         self.weights = weights
+        self.weight_scale = 1.0  # weights were multiplied by this power of two when read (``scale_weights``)
 
     @property
     def names(self) -> list[str]:
@@ -222,6 +225,11 @@ def parse_names(
                 raise NgramError(f"{label}, line {number}: count {count!r} is not a number") from None
             if not (value > 0 and value < float("inf")):
                 raise NgramError(f"{label}, line {number}: count must be a positive finite number, got {count!r}")
+            if value > MAX_WEIGHT:
+                # Counts are summed over every n-gram of every name: past 2**53 they are no longer
+                # exact in float64, and whole ones overflow the int64 counters.
+                raise NgramError(f"{label}, line {number}: count {count} is above the largest count read, 2**53 = {MAX_WEIGHT:.0f}; "
+                                 "divide every count by a common factor (only their ratios matter to the model)")
             weights.append(value)
             line = name
         if len(line) > max_name_length:
@@ -244,8 +252,173 @@ def read_names(
     max_name_length: int = DEFAULT_MAX_NAME_LENGTH,
     weighted: bool = False,
 ) -> Corpus:
-    """Read a name list from a path, or from standard input when ``source`` is "-"."""
-    data, label = read_bytes(source)
-    if not data:
+    """Read a name list from a path, or from standard input when ``source`` is "-".
+
+    The file is checked as it streams in (``read_text``), so a file that is no list of names
+    (``/dev/zero``, a binary file, a decompression bomb of one long line) is refused after its
+    first bad block instead of after it has filled memory.
+    """
+    text, label = read_text(source, encoding, max_name_length, weighted=weighted)
+    corpus = parse_names(text, label, lowercase, max_name_length, weighted)
+    if weighted:
+        corpus.weights, corpus.weight_scale = scale_weights(corpus.weights, corpus, label)
+    return corpus
+
+
+MAX_WEIGHT = float(2**53)  # the largest count of one name in a weighted corpus
+
+
+def scale_weights(weights: list[float], corpus: Corpus, label: str) -> tuple[list[float], float]:
+    """The weights of a weighted corpus, scaled by a power of two (exactly: their ratios do not
+    change) when the weighted number of symbols they give (sum of weight x (length + 1)) would
+    pass 2**53, where float64 sums stop being exact and int64 counters come near overflow;
+    with the scale applied (1.0 when nothing was done)."""
+    if not weights:
+        return weights, 1.0
+    w = np.asarray(weights, np.float64)
+    lengths = np.fromiter(map(len, corpus.names), np.float64, count=len(w)) + 1.0
+    total = float(np.dot(w, lengths))
+    if total <= MAX_WEIGHT:
+        return weights, 1.0
+    scale = 2.0 ** -math.ceil(math.log2(total / MAX_WEIGHT))
+    scaled = w * scale
+    if not np.all(scaled > 0):
+        smallest = int(np.argmin(w))
+        raise NgramError(f"{label}, line {corpus.line_numbers[smallest]}: counts range too widely (from {w.min():g} to {w.max():g}) "
+                         "to be scaled into exact float arithmetic; drop the smallest or the largest")
+    return scaled.tolist(), scale
+
+
+READ_BLOCK = 1 << 20  # bytes read (or decompressed) at a time; every check runs on each block
+
+
+def _utf8(encoding: str) -> bool:
+    return encoding.lower().replace("_", "-") in ("utf-8", "utf8", "utf-8-sig")
+
+
+def read_text(source: str | os.PathLike, encoding: str = "utf-8", max_line: int = DEFAULT_MAX_NAME_LENGTH,
+              weighted: bool = False, kind: str = "names") -> tuple[str, str]:
+    """The decoded text of a file (or of standard input for "-") and its label, checked block by
+    block as it is read: a UTF-16 byte-order mark and NUL bytes in the first block, the encoding
+    of every block, and the length of every line (``max_line`` characters), complete or not.
+
+    Memory stays bounded by what a valid file of that size needs: nothing is kept of an input
+    past its first bad block. ``kind`` is "names" (lines are names, checked exactly as
+    ``parse_names`` checks them, with ``weighted`` lines being name<TAB>count) or the name of
+    another line-based format ("an ARPA file"), whose lines are only limited in length.
+    """
+    label = source_label(source)
+    utf8 = _utf8(encoding)
+    try:
+        decoder = codecs.getincrementaldecoder("utf-8-sig" if utf8 else encoding)()
+    except LookupError:
+        raise NgramError(f"unknown encoding {encoding!r}") from None
+    names = kind == "names"
+    what = "a text file of names" if names else kind
+    parts: list[str] = []
+    carry: list[str] = []  # the pieces of the line not yet ended
+    carry_len = 0
+    line = 1  # number of the line the next piece starts in
+    seen = 0
+    for chunk in read_chunks(source, READ_BLOCK):
+        if not seen and utf8 and chunk[:2] in (b"\xff\xfe", b"\xfe\xff"):
+            raise NgramError(f"{label}: looks like UTF-16 (it starts with a UTF-16 byte-order mark); re-save it as UTF-8"
+                             + (" or pass --encoding utf-16" if names else ""))
+        seen += len(chunk)
+        if utf8 and b"\x00" in chunk:
+            # Checked before decoding: a binary file (a model, an archive) would otherwise get
+            # "not valid UTF-8, pass --encoding latin-1", which is the wrong advice.
+            number = line + chunk[: chunk.index(b"\x00")].count(b"\n")
+            raise NgramError(f"{label}, line {number}: contains a NUL byte; this looks like a binary file"
+                             + (" (or UTF-16 text: pass --encoding utf-16), not a text file of names" if names else f", not {what}"))
+        pending = decoder.getstate()[0]
+        try:
+            piece = decoder.decode(chunk)
+        except UnicodeError as exc:
+            raise _decode_error(exc, pending + chunk, line, label, what, encoding) from None
+        if not utf8 and "\x00" in piece:  # (UTF-8 bytes were checked above)
+            number = line + piece[: piece.index("\x00")].count("\n")
+            raise NgramError(f"{label}, line {number}: contains a NUL byte; this does not look like {what}")
+        carry_len, newlines = _check_lines(piece, carry, carry_len, line, max_line, label, weighted, what)
+        parts.append(piece)
+        line += newlines
+    try:
+        parts.append(decoder.decode(b"", final=True))
+    except UnicodeError as exc:
+        raise _decode_error(exc, getattr(exc, "object", b""), line, label, what, encoding) from None
+    if not seen:
         raise NgramError(f"{label}: file is empty")
-    return parse_names(decode_text(data, label, encoding), label, lowercase, max_name_length, weighted)
+    text = "".join(parts)
+    return text.removeprefix("\ufeff") if not utf8 else text, label
+
+
+def _decode_error(exc: UnicodeError, data: bytes, line: int, label: str, what: str, encoding: str) -> NgramError:
+    advice = ("; pass --encoding (e.g. --encoding latin-1) if the file uses another encoding" if what == "a text file of names"
+              else f"; {what} is read as UTF-8")
+    if not isinstance(exc, UnicodeDecodeError):  # UTF-16 without a byte-order mark, say: no position
+        return NgramError(f"{label}: not valid {encoding.upper()} ({exc}){advice}")
+    number = line + data[: exc.start].count(b"\n")
+    return NgramError(f"{label}, line {number}: not valid {exc.encoding.upper().replace('-SIG', '')} "
+                      f"(byte 0x{data[exc.start]:02x}){advice}")
+
+
+def _newlines(piece: str) -> np.ndarray:
+    """Positions of the newlines of ``piece``: one numpy pass, no Python work per line."""
+    if piece.isascii():
+        codes = np.frombuffer(piece.encode("ascii"), np.uint8)
+    else:
+        codes = np.frombuffer(piece.encode("utf-32-le", "surrogatepass"), np.uint32)
+    return np.flatnonzero(codes == 10)
+
+
+def _check_lines(piece: str, carry: list[str], carry_len: int, line: int, max_line: int, label: str,
+                 weighted: bool, what: str) -> tuple[int, int]:
+    """Refuse the first line of ``piece`` (with the ``carry`` of the line it continues) longer
+    than ``max_line``; return the length of the line left unfinished at its end and the number
+    of newlines in ``piece``."""
+    if carry_len + len(piece) <= max_line:  # a small piece: no line in it can be too long
+        newlines = piece.count("\n")
+        if newlines:
+            carry.clear()
+            carry_len = 0
+            piece = piece[piece.rindex("\n") + 1 :]
+    else:
+        ends = _newlines(piece)
+        newlines = len(ends)
+        if newlines:
+            longest = int(ends[0]) + carry_len
+            if newlines > 1:
+                longest = max(longest, int((ends[1:] - ends[:-1]).max()) - 1)
+            if longest > max_line:
+                lengths = np.diff(ends, prepend=-1) - 1
+                lengths[0] += carry_len
+                for i in np.flatnonzero(lengths > max_line).tolist():
+                    start = int(ends[i - 1]) + 1 if i else 0
+                    text = ("".join(carry) if i == 0 else "") + piece[start : int(ends[i])]
+                    _refuse_line(text, line + i, max_line, label, weighted, what, finished=True)
+            carry.clear()
+            carry_len = 0
+            piece = piece[int(ends[-1]) + 1 :]
+    carry.append(piece)
+    carry_len += len(piece)
+    # An unfinished line: it can only grow. Past a margin for a CR and a weight it is too long
+    # whatever follows (a blank line that long is no list of names either).
+    if carry_len > max_line + (1 + 64 if weighted else 1):
+        _refuse_line("".join(carry), line + newlines, max_line, label, weighted, what, finished=False)
+    return carry_len, newlines
+
+
+def _refuse_line(text: str, number: int, max_line: int, label: str, weighted: bool, what: str, finished: bool) -> None:
+    names = what == "a text file of names"
+    if names and finished:
+        # A finished line gets the message (or the acceptance: a long blank line, a long weight)
+        # parse_names gives it.
+        parse_names(text, label, max_name_length=max_line, weighted=weighted, first_line=number, allow_empty=True)
+        return
+    if names:
+        raise NgramError(f"{label}, line {number}: name of more than {max_line} characters is longer than --max-name-length "
+                         f"{max_line} (the line goes on past {len(text)} characters); is this a list of names, one per line?")
+    raise NgramError(f"{label}, line {number}: line of more than {max_line} characters; this is not {what}")
+
+
+ARPA = "an ARPA file"

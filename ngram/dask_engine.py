@@ -1,9 +1,11 @@
 """Counting on a Dask cluster: blocks of the corpus counted in parallel, partial counts merged by key.
 
-The driver reads the corpus twice, as the streaming engine does: a first cheap pass for the
-character set (the vocabulary must be fixed before any worker encodes a name), then it sends
-blocks of whole lines to the workers, a bounded number at a time, so neither the driver nor the
-cluster needs a shared file system. Each worker counts its block with the ordinary in-memory
+The driver reads the corpus once for the character set (the vocabulary must be fixed before any
+worker encodes a name). Then either each worker reads its own byte ranges of the file (whole
+lines beginning in the range: ``streaming.read_line_range``) from storage every worker sees at
+the same path, and the driver ships nothing (the default on a local cluster), or the driver
+sends blocks of whole lines, a bounded number at a time, so the cluster needs no shared file
+system (the default for a given scheduler; always for standard input and compressed files). Each worker counts its block with the ordinary in-memory
 ``count_ngrams``; partial counts are merged pairwise on the workers as they arrive (a sorted-array
 merge that adds the counts of equal keys), so one merged ``Counts`` comes back. The estimator
 then runs once, on the driver, on the merged counts: counts-of-counts, adjusted counts and
@@ -22,11 +24,11 @@ from typing import Sequence
 
 import numpy as np
 
-from .corpus import DEFAULT_MAX_NAME_LENGTH, decode_text, parse_names, source_label
+from .corpus import COMPRESSED_SUFFIXES, DEFAULT_MAX_NAME_LENGTH, decode_text, parse_names, source_label
 from .counting import Counts, check_order
 from .errors import NgramError
-from .streaming import (BYTES_PER_SYMBOL, MIN_BLOCK_BYTES, PROGRESS, Partial, _check_streamable, count_partial,
-                        finish_model, iter_blocks, parse_size, scan_corpus)
+from .streaming import (BYTES_PER_SYMBOL, MIN_BLOCK_BYTES, PROGRESS, Partial, check_streamable, count_partial,
+                        finish_model, iter_blocks, parse_size, read_line_range, scan_corpus)
 from .vocabulary import Vocabulary
 
 LOCAL_WORKERS = 2
@@ -57,11 +59,26 @@ def connect(scheduler: str | None = None, workers: int = LOCAL_WORKERS, timeout:
     return distributed.Client(cluster), cluster
 
 
+def _readable_by_range(source) -> bool:
+    if not isinstance(source, (str, os.PathLike)) or str(source) == "-":
+        return False
+    return os.path.isfile(source) and os.path.splitext(str(source))[1].lower() not in COMPRESSED_SUFFIXES
+
+
 def _count_block(data: bytes, first_line: int, label: str, order: int, vocabulary: Vocabulary, lowercase: bool,
                  encoding: str, max_name_length: int, weighted: bool) -> Partial:
     text = decode_text(data, label, encoding, first_line=first_line)
     corpus = parse_names(text, label, lowercase, max_name_length, weighted, first_line=first_line, allow_empty=True)
-    return count_partial(corpus.names, order, vocabulary, corpus.weights)
+    return count_partial(corpus, order, vocabulary, corpus.weights)
+
+
+def _count_range(path: str, start: int, stop: int, label: str, order: int, vocabulary: Vocabulary, lowercase: bool,
+                 encoding: str, max_name_length: int, weighted: bool) -> Partial:
+    """A worker reads its own byte range of the corpus (shared storage) and counts it."""
+    data = read_line_range(path, start, stop)
+    # Line numbers are unknown inside a range (the driver's first pass has checked every line);
+    # ``first_line`` > 1 only says "not the start of the file" (no byte-order mark here).
+    return _count_block(data, 1 if start == 0 else 2, label, order, vocabulary, lowercase, encoding, max_name_length, weighted)
 
 
 def _merge(a: Partial, b: Partial) -> Partial:
@@ -71,22 +88,33 @@ def _merge(a: Partial, b: Partial) -> Partial:
 def count_ngrams_dask(source, order: int, vocabulary: Vocabulary, client, block_bytes: int = 1 << 22,
                       lowercase: bool = False, encoding: str = "utf-8", max_name_length: int = DEFAULT_MAX_NAME_LENGTH,
                       progress: PROGRESS | None = None, in_flight: int | None = None,
-                      weighted: bool = False) -> tuple[Counts, np.ndarray]:
+                      weighted: bool = False, workers_read: bool = False) -> tuple[Counts, np.ndarray]:
     """Counts of orders 1..order of a corpus file, computed by the workers of ``client``.
 
     At most ``in_flight`` blocks (default: two per worker, plus one) are sent and not yet
     counted at any time, which bounds the driver's memory. Returns the merged ``Counts`` and the
     sorted unique name fingerprints, as ``count_ngrams_streaming`` does.
+
+    ``workers_read``: each task is a byte range of the file, which the worker reads itself from
+    storage every worker sees at the same path (the driver ships no data); only for an
+    uncompressed regular file.
     """
     distributed = _distributed()
     check_order(order, vocabulary.size)
-    _check_streamable(encoding)
+    check_streamable(encoding)
     label = source_label(source)
     if in_flight is None:
         in_flight = 2 * max(1, len(client.scheduler_info().get("workers", {}))) + 1
     settings = dict(label=label, order=order, vocabulary=vocabulary, lowercase=lowercase, encoding=encoding,
                     max_name_length=max_name_length, weighted=weighted)
-    blocks = iter_blocks(source, block_bytes, max_name_length, progress=progress)
+    if workers_read:
+        if not _readable_by_range(source):
+            raise NgramError(f"{label}: workers can read only an uncompressed regular file by byte ranges (not standard input or a compressed file)")
+        size = os.path.getsize(source)
+        path = os.path.abspath(source)
+        blocks = (((path, start, min(start + block_bytes, size)), start) for start in range(0, size, block_bytes))
+    else:
+        blocks = iter_blocks(source, block_bytes, max_name_length, progress=progress)
     pending = distributed.as_completed()
     run = uuid.uuid4().hex[:8]
     blocks_in = {}  # future key -> how many blocks its partial counts cover
@@ -98,9 +126,12 @@ def count_ngrams_dask(source, order: int, vocabulary: Vocabulary, client, block_
         block = next(blocks, None)
         if block is None:
             return False
-        # Scattered first: a block inside the task itself would be a "large graph" (a warning, and slower).
-        data = client.scatter(block[0], hash=False)
-        future = client.submit(_count_block, data, block[1], pure=False, key=f"ngram-count-{run}-{block[1]}", **settings)
+        if workers_read:
+            future = client.submit(_count_range, *block[0], pure=False, key=f"ngram-count-{run}-{block[1]}", **settings)
+        else:
+            # Scattered first: a block inside the task itself would be a "large graph" (a warning, and slower).
+            data = client.scatter(block[0], hash=False)
+            future = client.submit(_count_block, data, block[1], pure=False, key=f"ngram-count-{run}-{block[1]}", **settings)
         blocks_in[future.key] = 1
         pending.add(future)
         counting += 1
@@ -139,16 +170,22 @@ def train_dask(source, order: int = 4, estimator=None, unk: bool = False, schedu
                memory_bytes: int | str = "1G", lowercase: bool = False, encoding: str = "utf-8",
                max_name_length: int = DEFAULT_MAX_NAME_LENGTH, progress: PROGRESS | None = None,
                prune: Sequence[int] | None = None, prune_entropy: float | None = None, tmpdir: str | os.PathLike | None = None,
-               weighted: bool = False):
+               weighted: bool = False, workers_read: bool | None = None):
     """``train(read_names(source).names, ...)`` with the counting done by a Dask cluster.
 
     ``client`` (a ``distributed.Client``) is used as given; otherwise one is made for
     ``scheduler`` or for a new local cluster, and closed at the end. ``memory_bytes`` is the
-    memory each counting task may use, which sets the block size.
+    memory each counting task may use, which sets the block size. ``workers_read``: workers read
+    their own byte ranges of the file (it must be at the same path on every worker: shared
+    storage); by default they do on a local cluster, and the driver ships blocks to a given
+    scheduler or client. Standard input and compressed files are always shipped.
     """
     block_bytes = max(MIN_BLOCK_BYTES, parse_size(memory_bytes) // 2 // BYTES_PER_SYMBOL)
-    _check_streamable(encoding)
+    check_streamable(encoding)
     own = client is None
+    if workers_read is None:
+        workers_read = own and not scheduler
+    workers_read = workers_read and _readable_by_range(source)
     if own:
         client, cluster = connect(scheduler)
     try:
@@ -157,7 +194,8 @@ def train_dask(source, order: int = 4, estimator=None, unk: bool = False, schedu
             vocabulary = Vocabulary(scan.characters, unk=unk)
             check_order(order, vocabulary.size)
             counts, hashes = count_ngrams_dask(scan.copy or source, order, vocabulary, client, block_bytes, lowercase,
-                                               encoding, max_name_length, progress, weighted=weighted)
+                                               encoding, max_name_length, progress, weighted=weighted,
+                                               workers_read=workers_read and scan.copy is None)
         finally:
             if scan.copy is not None:
                 scan.copy.unlink(missing_ok=True)

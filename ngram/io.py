@@ -21,8 +21,10 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import stat
 import tempfile
+import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +37,7 @@ from .errors import NgramError
 from .mixture import ContextMixture, NameMixture
 from .model import NAME_HASH, Level, Model
 from .protocol import LanguageModel
-from .validate import check_distributions
+from .validate import check_distributions, check_follower_bins
 from .vocabulary import Vocabulary
 
 FORMAT = "ngram-model"  # a back-off model: its description is the header, its arrays unprefixed
@@ -110,7 +112,16 @@ _WRITERS = {"model": _describe_backoff, "context": _describe_context, "name": _d
 
 
 def write_arrays(arrays: dict[str, np.ndarray], path: Path) -> None:
-    """Write named arrays (header first) to ``path`` atomically: models and mixtures alike."""
+    """Write named arrays (header first) to ``path`` atomically: models and mixtures alike.
+
+    The arrays first pass every check ``load`` makes (verify before replace): a model that its
+    own loader would refuse (counts so extreme that a distribution no longer sums to 1, say) is
+    never saved, and any previous file at ``path`` stays.
+    """
+    try:
+        _from_arrays(arrays, "the model")
+    except NgramError as exc:
+        raise NgramError(f"{path}: not saved, because it would not load back: {exc}; any previous file there is unchanged") from None
     write_atomically(path, lambda handle: np.savez(handle, **arrays), "the model",
                      replaces=(lambda head: head.startswith(b"PK\x03\x04"), "an ngram model file"))
 
@@ -143,8 +154,10 @@ def write_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], object
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise NgramError(f"{label}: folder {folder} does not exist")
+    remove_stale_temporaries(folder)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+        # The writer's pid in the name lets a later save tell a leftover of a killed writer.
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=TEMP_SUFFIX, dir=folder)
     except PermissionError:
         raise NgramError(f"{label}: cannot write in folder {folder} (permission denied)") from None
     except OSError as exc:
@@ -164,6 +177,53 @@ def write_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], object
         if isinstance(exc, OSError):
             raise NgramError(f"{label}: could not save {what} ({exc.strerror or exc}); any previous file there is unchanged") from None
         raise
+
+
+TEMP_SUFFIX = ".tmp"
+# .NAME.PID.XXXXXXXX.tmp: what write_atomically names its temporary files (mkstemp's 8 random characters).
+_TEMPORARY = re.compile(r"^\..+\.(?P<pid>[0-9]+)\.[a-z0-9_]{8}\.tmp$")
+STALE_DEAD_SECONDS = 60  # a dead writer's file untouched this long is left over
+STALE_SECONDS = 3600  # any writer's: a live pid may be another process that reused the number
+
+
+def remove_stale_temporaries(folder: Path, now: float | None = None) -> list[Path]:
+    """Remove the temporary files of ours in ``folder`` that saves killed mid-write (SIGKILL,
+    power loss) left behind; return them. Only names of our pattern (``.NAME.PID.XXXXXXXX.tmp``)
+    and only stale ones: untouched for a minute with their writer's process gone, or untouched
+    for an hour whatever the pid says. Failing to remove one is never an error."""
+    removed = []
+    now = time.time() if now is None else now
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        match = _TEMPORARY.match(entry.name)
+        if match is None:
+            continue
+        try:
+            info = entry.stat(follow_symlinks=False)
+            if not stat.S_ISREG(info.st_mode):
+                continue
+            age = now - info.st_mtime
+            if age > STALE_SECONDS or (age > STALE_DEAD_SECONDS and not _alive(int(match["pid"]))):
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+        except OSError:
+            continue
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0 or pid > 2**22:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: someone else's live process
+        return True
+    return True
 
 
 def check_metadata(header: dict, label: str) -> None:
@@ -216,7 +276,11 @@ def _check_members(archive: zipfile.ZipFile, label: str) -> dict[str, tuple[tupl
 
 
 def load(path: str | os.PathLike) -> LanguageModel:
-    """Read a model file, checking everything a damaged or hostile file could get wrong."""
+    """Read a model file, checking everything a damaged or hostile file could get wrong.
+
+    The file is opened once: the member checks and the arrays read the same open file, so a
+    model replaced (renamed over) while it is being read is read whole, old or new, never a mix.
+    """
     label = str(path)
     p = Path(path)
     if not p.exists():
@@ -224,23 +288,46 @@ def load(path: str | os.PathLike) -> LanguageModel:
     if p.is_dir():
         raise NgramError(f"{label}: is a directory, not a model file")
     try:
-        archive = zipfile.ZipFile(p)
+        handle = open(p, "rb")
     except PermissionError:
         raise NgramError(f"{label}: permission denied") from None
+    except OSError as exc:
+        raise NgramError(f"{label}: cannot read ({exc.strerror or exc})") from None
+    with handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            # A device or pipe (/dev/zero, a FIFO) has no size to check members against and
+            # cannot be seeked; a model file is always a regular file.
+            raise NgramError(f"{label}: not a regular file (a device or pipe); a model file is a regular file")
+        arrays = _read_archive(handle, info.st_size, label)
+    return _from_arrays(arrays, label)
+
+
+def _read_archive(handle: BinaryIO, size: int, label: str) -> dict[str, np.ndarray]:
+    """Every array of an open model file, after checking each member's declared size against
+    the bytes present (in the member and in the file) before anything is allocated."""
+    try:
+        archive = zipfile.ZipFile(handle)
     except (zipfile.BadZipFile, OSError, EOFError, ValueError):
         raise NgramError(f"{label}: not an ngram model file (damaged or truncated, or another kind of file)") from None
     try:
         with archive:
+            for info in archive.infolist():
+                if info.header_offset + info.compress_size > size:
+                    raise NgramError(f"{label}: member {info.filename!r} declares {info.compress_size} bytes but the file has "
+                                     f"only {size}; the file is damaged")
             shapes = _check_members(archive, label)
             if "header" not in shapes:
                 raise NgramError(f"{label}: no header; not an ngram model file")
-            with np.load(p, allow_pickle=False) as npz:
-                arrays = {name: npz[name] for name in shapes}
+            arrays = {}
+            for name in shapes:
+                with archive.open(name + ".npy") as member:
+                    arrays[name] = np.lib.format.read_array(member, allow_pickle=False)
+            return arrays
     except NgramError:
         raise
     except (zipfile.BadZipFile, OSError, EOFError, ValueError, KeyError, RuntimeError) as exc:
         raise NgramError(f"{label}: not a readable ngram model file ({type(exc).__name__})") from None
-    return _from_arrays(arrays, label)
 
 
 def _from_arrays(arrays: dict[str, np.ndarray], label: str) -> LanguageModel:
@@ -308,6 +395,7 @@ def _mixture(make, label: str):
 
 
 def _read_context(description: dict, arrays, prefix: str, reading: _Reading, depth: int) -> ContextMixture:
+    check_follower_bins(description.get("follower_bins"), reading.label)
     components = _read_components(description, arrays, prefix, reading, depth)
     return _mixture(lambda: ContextMixture(components, description["weights"], description.get("estimator"),
                                            description.get("corpus"), reading.train_names,
@@ -326,7 +414,7 @@ def _read_backoff(description: dict, arrays, prefix: str, reading: _Reading, dep
     try:
         vocabulary = Vocabulary.from_json(description["vocabulary"])
         order = description["order"]
-        if not isinstance(order, int) or order < 1:
+        if type(order) is not int or order < 1:  # not isinstance: true is an int to Python
             raise ValueError
     except (KeyError, TypeError, ValueError, NgramError):
         raise NgramError(f"{label}: header has a bad vocabulary or order; the file is damaged") from None

@@ -36,7 +36,6 @@ from . import automaton
 from .base import NameModel, NextSymbolModel
 from .errors import NgramError
 from .mixing import em_weights, mixture_logprobs
-from .model import Model
 from .protocol import BOUNDED_CONTEXT, LanguageModel, require
 from .vocabulary import BOUNDARY, Encoded, Vocabulary
 
@@ -125,16 +124,6 @@ def _sample_rows(model, n: int, seed, temperature: float, top_k, top_p, prefix: 
     return names
 
 
-def _check_components(models: Sequence) -> Vocabulary:
-    if len(models) < 1:
-        raise NgramError("a mixture needs at least one component")
-    vocabulary = models[0].vocabulary
-    for m in models[1:]:
-        if m.vocabulary != vocabulary:
-            raise NgramError("mixture components must share one vocabulary")
-    return vocabulary
-
-
 def _check_weights(weights, shape) -> np.ndarray:
     weights = np.asarray(weights, dtype=np.float64)
     if weights.shape != shape or (weights < 0).any() or not np.allclose(weights.sum(axis=-1), 1.0, atol=1e-9):
@@ -143,9 +132,35 @@ def _check_weights(weights, shape) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------------------------
+# Both mixtures
+# ----------------------------------------------------------------------------------------------
+class Components:
+    """What both mixtures share: their components (one vocabulary), order, and provenance."""
+
+    def _take(self, components: Sequence[LanguageModel], estimator: dict, corpus: dict | None,
+              train_names: np.ndarray | None) -> None:
+        self.components = list(components)
+        if not self.components:
+            raise NgramError("a mixture needs at least one component")
+        self.vocabulary = self.components[0].vocabulary
+        if any(m.vocabulary != self.vocabulary for m in self.components[1:]):
+            raise NgramError("mixture components must share one vocabulary")
+        self.order = max(m.order for m in self.components)
+        self.estimator = estimator
+        self.corpus = corpus or dict(self.components[0].corpus)
+        self.train_names = train_names if train_names is not None else self.components[0].train_names
+
+    def _largest(self) -> LanguageModel:
+        return max(self.components, key=lambda m: m.order)
+
+    def n_ngrams(self) -> list[int]:
+        return self._largest().n_ngrams()
+
+
+# ----------------------------------------------------------------------------------------------
 # Order mixture
 # ----------------------------------------------------------------------------------------------
-class ContextMixture(NextSymbolModel):
+class ContextMixture(Components, NextSymbolModel):
     """Σ_k λ[b(h), k] p_k(w | h), b(h) = length of the longest context of h seen in training,
     optionally split by that context's number of distinct followers (``follower_bins``)."""
 
@@ -154,24 +169,16 @@ class ContextMixture(NextSymbolModel):
 
     def __init__(self, components: Sequence[LanguageModel], weights, estimator: dict | None = None, corpus: dict | None = None,
                  train_names: np.ndarray | None = None, follower_bins: Sequence[int] | None = None):
-        self.components = list(components)
-        self.vocabulary = _check_components(self.components)
+        self._take(components, estimator or {"name": "order-mixture"}, corpus, train_names)
         for m in self.components:
             require(m, BOUNDED_CONTEXT, "order mixture", f"a component is a {m.describe()}, which has no bounded-context rows")
-        self.order = max(m.order for m in self.components)
         self.follower_bins = [int(b) for b in follower_bins] if follower_bins else []
         self.weights = _check_weights(weights, (n_buckets(self.order, self.follower_bins), len(self.components)))
-        self.estimator = estimator or {"name": "order-mixture"}
-        self.corpus = corpus or dict(self.components[0].corpus)
-        self.train_names = train_names if train_names is not None else self.components[0].train_names
         # Seen contexts of each length, from the highest-order component (its n-grams are the
         # counted ones, a superset of every other component's).
-        top = max(self.components, key=lambda m: m.order)
+        top = self._largest()
         self._contexts = [np.unique(np.concatenate(top.stored_keys(n + 1)) // self.V, return_counts=True)
                           for n in range(1, top.order)]
-
-    def n_ngrams(self) -> list[int]:
-        return max(self.components, key=lambda m: m.order).n_ngrams()
 
     def stored_keys(self, n: int) -> list[np.ndarray]:
         """The components' stored n-grams: the weight bucket, too, only changes at a stored context."""
@@ -214,7 +221,7 @@ class ContextMixture(NextSymbolModel):
 # ----------------------------------------------------------------------------------------------
 # Whole-name mixture
 # ----------------------------------------------------------------------------------------------
-class NameMixture(NameModel):
+class NameMixture(Components, NameModel):
     """p(name) = Σ_k w_k p_k(name); a component with ``reverse`` reads names right to left."""
 
     kind = "name"
@@ -222,19 +229,11 @@ class NameMixture(NameModel):
 
     def __init__(self, components: Sequence[LanguageModel], reverse: Sequence[bool], weights, estimator: dict | None = None,
                  corpus: dict | None = None, train_names: np.ndarray | None = None):
-        self.components = list(components)
+        self._take(components, estimator or {"name": "name-mixture"}, corpus, train_names)
         self.reverse = [bool(r) for r in reverse]
         if len(self.reverse) != len(self.components):
             raise NgramError("give one direction per mixture component")
-        self.vocabulary = _check_components(self.components)
-        self.order = max(m.order for m in self.components)
         self.weights = _check_weights(weights, (len(self.components),))
-        self.estimator = estimator or {"name": "name-mixture"}
-        self.corpus = corpus or dict(self.components[0].corpus)
-        self.train_names = train_names if train_names is not None else self.components[0].train_names
-
-    def n_ngrams(self) -> list[int]:
-        return max(self.components, key=lambda m: m.order).n_ngrams()
 
     def name_components(self) -> list:
         return [(float(w), m, r) for w, m, r in zip(self.weights, self.components, self.reverse)]
@@ -286,125 +285,3 @@ class NameMixture(NameModel):
                  for m, r, w in zip(self.components, self.reverse, self.weights)]
         return "whole-name mixture: " + "; ".join(parts)
 
-
-# ----------------------------------------------------------------------------------------------
-# Tuning and building the mixtures (called by ngram.tuning)
-# ----------------------------------------------------------------------------------------------
-MIXTURE_ESTIMATOR = "modified-kneser-ney"
-
-
-def cross_fitted(logp: np.ndarray, buckets: np.ndarray, n: int, groups: np.ndarray) -> np.ndarray:
-    """ln p of each row under bucket weights fitted by EM on the other groups only, so the
-    figure is held out from the weights too (a fair price for many buckets)."""
-    out = np.empty(len(logp))
-    for g in np.unique(groups):
-        rest, here = groups != g, groups == g
-        # A looser stop than the final fit's: the figure moves by ~4e-5 nats and it runs 2x faster.
-        weights = em_weights(logp[rest], buckets[rest], n_buckets=n, tolerance=1e-6, max_iterations=500).weights
-        out[here] = mixture_logprobs(logp[here], weights, buckets[here])
-    return out
-
-
-def tune_mixtures(names: Sequence[str], splits, vocabulary: Vocabulary, folds_stats, fits, orders: Sequence[int],
-                  seed: int = 0) -> tuple[list[dict], dict | None]:
-    """Held-out rows for the order mixtures (each direction) and the two-direction name mixture.
-
-    Components are modified-KN models of ``orders``, each with discounts tuned for its order on
-    the same held-out data (reused from ``fits`` where the single-model search already did it).
-    Mixture weights are judged cross-fitted: across the folds, or across five seeded groups of
-    the validation names; the bucketing (longest seen context, alone or split by its number of
-    followers) is the one with the lower cross-fitted NLL, and its weights are then refitted by
-    EM on all held-out positions.
-    """
-    from .counting import count_ngrams
-    from .tuning import _candidate, concat_folds, fit_family, fit_logprobs, fold_stats
-
-    orders = sorted(orders)
-    max_order = max(orders)
-    rows, per_direction = [], {}
-    for direction in ("l2r", "r2l"):
-        flip = (lambda xs: [x[::-1] for x in xs]) if direction == "r2l" else (lambda xs: list(xs))
-        counts = count_ngrams(vocabulary.encode(flip(splits[0].train)), max_order, vocabulary.size)
-        if direction == "l2r":
-            stats = folds_stats
-            have = {f.order: f for f in fits if f.estimator == MIXTURE_ESTIMATOR}
-        else:
-            stats = [fold_stats(flip(s.train), flip(s.heldout), vocabulary, max_order) for s in splits]
-            have = {}
-        pooled = concat_folds(stats)
-        if len(stats) > 1:
-            groups = np.repeat(np.arange(len(stats)), [f.symbols for f in stats])
-        else:
-            groups = (np.random.default_rng(seed).permutation(pooled.n_names) % 5)[pooled.name_of]
-        deep = pooled.by_depth()
-        components = [have.get(k) or fit_family(MIXTURE_ESTIMATOR, k, [deep], counts) for k in orders]
-        logp = np.stack([fit_logprobs(f, pooled) for f in components], axis=1)
-        best = None
-        for bins in (None, FOLLOWER_BINS):
-            buckets, n = pooled.mixture_buckets(max_order, bins), n_buckets(max_order, bins)
-            held = cross_fitted(logp, buckets, n, groups)
-            if best is None or -held.mean() < best[0]:
-                best = (-held.mean(), bins, buckets, n, held)
-        nll, bins, buckets, n, held = best
-        em = em_weights(logp, buckets, n_buckets=n, tolerance=1e-8, max_iterations=500)
-        settings = {"direction": direction, "orders": orders, "follower_bins": list(bins or []),
-                    "discounts": {str(f.order): f.settings["discounts"] for f in components},
-                    "weights": em.weights.tolist(), "em_nll": em.nll}
-        label = "left-to-right" if direction == "l2r" else "right-to-left (reversed names)"
-        split = " x distinct followers" if bins else ""
-        rows.append(_candidate("order-mixture", MIXTURE_ESTIMATOR, f"{orders[0]}-{orders[-1]}", settings, float(nll),
-                               description=f"{label}: orders {orders[0]}-{orders[-1]} each with tuned discounts, EM weights "
-                                           f"by longest seen context{split} (cross-fitted)"))
-        per_direction[direction] = (settings, np.bincount(pooled.name_of, weights=held, minlength=pooled.n_names))
-    per_name = np.stack([per_direction["l2r"][1], per_direction["r2l"][1]], axis=1)
-    em = em_weights(per_name, symbols=sum(f.symbols for f in folds_stats), tolerance=1e-8, max_iterations=500)
-    w = em.weights
-    settings = {"components": [per_direction["l2r"][0], per_direction["r2l"][0]], "weights": w.tolist(), "em_nll": em.nll}
-    rows.append(_candidate("name-mixture", MIXTURE_ESTIMATOR, f"{orders[0]}-{orders[-1]}", settings, em.nll[-1],
-                           description=f"whole-name mixture {w[0]:.3f} x left-to-right + {w[1]:.3f} x right-to-left order mixture"))
-    return rows, min(rows, key=lambda r: r["heldout_nll"])
-
-
-def build_order_mixture(settings: dict, names: Sequence[str], vocabulary: Vocabulary, source: str = "<names>") -> ContextMixture:
-    """The order mixture ``settings`` describes (a tuning row), fitted on ``names``."""
-    from .counting import Counts, count_ngrams
-    from .estimators import make_estimator
-    from .model import name_fingerprints
-    from .training import corpus_fingerprint
-
-    texts = [n[::-1] for n in names] if settings["direction"] == "r2l" else list(names)
-    orders = [int(o) for o in settings["orders"]]
-    counts = count_ngrams(vocabulary.encode(texts), max(orders), vocabulary.size)
-    corpus = {"source": source, "names": len(names), "symbols": int(counts.total_symbols()),
-              "sha256": corpus_fingerprint(names), **({"reversed": True} if settings["direction"] == "r2l" else {})}
-    fingerprints = name_fingerprints(names)
-    models = []
-    for k in orders:
-        sub = Counts(k, counts.vocab_size, counts.keys[:k], counts.counts[:k])
-        model = make_estimator(MIXTURE_ESTIMATOR, discounts=settings["discounts"][str(k)]).fit(sub, vocabulary)
-        model.corpus, model.train_names = dict(corpus), fingerprints
-        models.append(model)
-    estimator = {"name": "order-mixture", "component_estimator": MIXTURE_ESTIMATOR, "orders": orders,
-                 "direction": settings["direction"], "follower_bins": settings.get("follower_bins", []),
-                 "weights_by_bucket": settings["weights"]}
-    return ContextMixture(models, settings["weights"], estimator=estimator, corpus=corpus, train_names=fingerprints,
-                          follower_bins=settings.get("follower_bins"))
-
-
-def build_mixture(candidate: dict, names: Sequence[str], vocabulary: Vocabulary, source: str = "<names>"):
-    """Fit a mixture row of a tuning result on ``names``."""
-    settings = candidate["settings"]
-    if candidate["kind"] == "order-mixture":
-        model = build_order_mixture(settings, names, vocabulary, source)
-        if settings["direction"] == "r2l":
-            # Alone, a right-to-left model still has to answer for names as written.
-            return NameMixture([model], [True], [1.0], estimator={"name": "name-mixture", "weights": [1.0], "directions": ["r2l"]},
-                               corpus=dict(model.corpus), train_names=model.train_names)
-        return model
-    components = [build_order_mixture(c, names, vocabulary, source) for c in settings["components"]]
-    reverse = [c["direction"] == "r2l" for c in settings["components"]]
-    estimator = {"name": "name-mixture", "weights": settings["weights"],
-                 "directions": [c["direction"] for c in settings["components"]]}
-    corpus = dict(components[0].corpus)
-    return NameMixture(components, reverse, settings["weights"], estimator=estimator, corpus=corpus,
-                       train_names=components[0].train_names)

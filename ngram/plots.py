@@ -34,6 +34,8 @@ def _matplotlib():
 
 def _save(figure, path: str | os.PathLike, dpi: int) -> None:
     path = Path(path)
+    if not (isinstance(dpi, (int, float)) and 10 <= dpi <= 1200):  # 0 or less makes matplotlib fail deep inside
+        raise NgramError(f"dpi must be between 10 and 1200, got {dpi!r}")
     if path.suffix.lower() not in (".png", ".svg", ".pdf"):
         raise NgramError(f"{path}: choose a .png, .svg or .pdf file name")
     # The one atomic writer the model and ARPA files use: a failed draw leaves any old image intact,

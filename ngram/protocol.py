@@ -5,7 +5,11 @@ questions: the next-symbol vector after a prefix, ln p of names (batched), and w
 made of for generation and export. Back-off models (trained, imported, pruned, compiled mixtures),
 order mixtures and whole-name mixtures all answer them, so no verb or library function needs to
 ask which class it holds; a verb that needs a capability a model lacks checks ``capabilities`` and
-refuses in one line.
+refuses in one line (``require``).
+
+The answers that follow from others are written once in ``ngram.base`` (``NameModel`` for any
+distribution over names, ``NextSymbolModel`` for bounded-context models); ``ngram.io`` stores
+every kind by its ``kind``.
 
 Symbol ids: 0 is the boundary (the start padding in contexts, the end of the name as a target),
 then the characters, then ``<unk>`` if the vocabulary has it. Every next-symbol vector has V

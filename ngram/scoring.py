@@ -28,12 +28,17 @@ import numpy as np
 from .links import links
 from .vocabulary import BOUNDARY, Encoded
 
+DENSE_CELLS = 1 << 28  # (state, symbol) cells of the dense child table: 256 MB at one byte each
+LONG_NAME = 4096  # names longer than this are scored along their length, not a step per symbol
+BLOCK = 1 << 20  # symbols of a long name scored at a time
+
 
 @dataclass
 class Scorer:
     V: int
     first: np.ndarray  # per state: node id of its first child (its children are consecutive nodes)
-    rank: np.ndarray  # (states × V) flattened: 1 + the place of context+w among the children, or 0
+    rank: np.ndarray | None  # (states × V) flattened: 1 + the place of context+w among the children, or 0; None when sparse
+    cells: np.ndarray | None  # when V is large: per node from 1, parent state × V + symbol (sorted), instead of ``rank
     suffix: np.ndarray  # per node: the node of its longest proper suffix (0 = the empty context)
     logp: np.ndarray  # per node: ln p of the n-gram
     bow: np.ndarray  # per state: ln back-off weight of the context
@@ -43,8 +48,16 @@ class Scorer:
 
     def child(self, states: np.ndarray, symbols: np.ndarray) -> np.ndarray:
         """The node of "state + symbol", or 0 where it is not stored (node 0 is nobody's child)."""
+        if self.rank is None:
+            return self._sparse_child(np.asarray(states, np.int64) * self.V + symbols)
         r = self.rank[states * self.V + symbols]
         return np.where(r != 0, self.first[states] + r.astype(self.first.dtype) - 1, 0)
+
+    def _sparse_child(self, cell: np.ndarray) -> np.ndarray:
+        """``child`` by binary search in ``cells``: node ids are 1 + places in it."""
+        place = np.searchsorted(self.cells, cell)
+        np.minimum(place, len(self.cells) - 1, out=place)
+        return np.where(self.cells[place] == cell, place + 1, 0).astype(self.first.dtype, copy=False)
 
 
 def build(model) -> Scorer | None:
@@ -54,8 +67,13 @@ def build(model) -> Scorer | None:
     if linked is None:
         return None
     offset, n_states = linked.offset, linked.n_states
+    # A dense table costs a cell per (state, symbol); past DENSE_CELLS (a large vocabulary: with
+    # 200,000 symbols, even 1,000 states would be 800 MB) the children are found by binary
+    # search in one sorted array of a cell per stored n-gram instead.
+    sparse = n_states * V > DENSE_CELLS
     # 0 marks a missing child; np.zeros lets the kernel hand over zeroed pages.
-    rank = np.zeros(n_states * V, np.uint8 if V < 256 else (np.uint16 if V < 65536 else np.uint32))
+    rank = None if sparse else np.zeros(n_states * V, np.uint8 if V < 256 else (np.uint16 if V < 65536 else np.uint32))
+    cells = np.empty(int(offset[N]) - 1, np.int64) if sparse else None
     logp = np.empty(int(offset[N]))
     logp[0] = np.nan
     bow = np.zeros(n_states)
@@ -65,43 +83,112 @@ def build(model) -> Scorer | None:
         logp[lo:hi] = level.logp
         if n < N:
             bow[lo:hi] = level.bow
+        if sparse:
+            cells[lo - 1 : hi - 1] = linked.parents(n).astype(np.int64) * V + linked.symbol[lo:hi]
+            continue
         lengths = linked.run_lengths(n)
         place = np.arange(1, hi - lo + 1, dtype=np.int64) - np.repeat(linked.run_start[n - 1], lengths)
         rank[linked.parents(n).astype(np.int64) * V + linked.symbol[lo:hi]] = place
     start = int(offset[0] + BOUNDARY) if N > 1 else 0
-    return Scorer(V=V, first=linked.first, rank=rank, suffix=linked.suffix, logp=logp, bow=bow, n_states=n_states,
+    return Scorer(V=V, first=linked.first, rank=rank, cells=cells, suffix=linked.suffix, logp=logp, bow=bow, n_states=n_states,
                   start=start, order_offsets=np.concatenate(([0], offset)))
 
 
 def score(scorer: Scorer, encoded: Encoded) -> np.ndarray:
     """ln p of every target of ``encoded`` (as ``Model.logprob_encoded``), one step per position."""
     out = np.empty(encoded.n_targets)
-    for position, _, node, backoff in _walk(scorer, encoded, _longest_first(encoded)):
+    order, long = _split_long(encoded)
+    for position, _, node, backoff in _walk(scorer, encoded, order):
         # The n-gram's ln p after the back-off weights, as logprob_keys adds them (+ 0.0 makes
         # a -0.0 the +0.0 it gives).
         out[position - 1] = scorer.logp[node] + (0.0 if backoff is None else backoff)
+    for name in long:
+        start, length = int(encoded.starts[name]), int(encoded.symbols_per_name()[name])
+        for first, steps in _along(scorer, encoded.symbols, start, length):
+            out[start + first : start + first + len(steps)] = steps + 0.0
     return out
 
 
 def name_totals(scorer: Scorer, encoded: Encoded) -> np.ndarray:
     """ln p of each name of ``encoded``, its symbols' ln p added in order: what evaluation needs,
     without writing every symbol's ln p to memory and reading it back."""
-    order = _longest_first(encoded)
-    totals = np.zeros(encoded.n_names)
-    step_buf = np.empty(encoded.n_names)
+    order, long = _split_long(encoded)
+    totals = np.zeros(len(order))
+    step_buf = np.empty(len(order))
     for _, alive, node, backoff in _walk(scorer, encoded, order):
         step = np.take(scorer.logp, node, out=step_buf[:alive], mode="clip")
         if backoff is not None:
             step += backoff
         totals[:alive] += step  # the names still going are a prefix
-    result = np.empty_like(totals)
+    result = np.empty(encoded.n_names)
     result[order] = totals
+    for name in long:
+        total = np.zeros(1)
+        for _, steps in _along(scorer, encoded.symbols, int(encoded.starts[name]), int(encoded.symbols_per_name()[name])):
+            # added one after another, from 0, as the walk adds them (cumsum is sequential)
+            total = np.cumsum(np.concatenate((total, steps)))[-1:]
+        result[name] = total[0]
     return result
+
+
+def _split_long(encoded: Encoded) -> tuple[np.ndarray, np.ndarray]:
+    """The names the walk takes (``_longest_first``) and the long ones (``_along`` takes those):
+    the walk costs a step per symbol of its longest name, whatever the number of names."""
+    lengths = encoded.symbols_per_name()
+    long = np.flatnonzero(lengths > LONG_NAME)
+    if not len(long):
+        return _longest_first(encoded), long
+    short = np.flatnonzero(lengths <= LONG_NAME)
+    order = short[_longest_first_of(lengths[short])]
+    return order, long
+
+
+def _along(scorer: Scorer, ids: np.ndarray, start: int, length: int):
+    """The ln p of each symbol of one name (its ``length`` targets after the boundary at
+    ``start``), BLOCK symbols at a time, each block one vectorised pass per order instead of a
+    step per symbol: (index of the block's first target, their ln p).
+
+    node_k(j), the stored n-gram of the last k symbols up to target j (boundary included), is
+    the child of node_{k-1}(j - 1) by symbol j: the set is closed under prefixes and suffixes,
+    so the longest context stored before j is the largest k with node_k(j - 1), and j is scored
+    by the longest n-gram stored, after the back-off weights of the contexts longer than its
+    own, added longest first: the same floats as the walk.
+    """
+    N = len(scorer.order_offsets) - 2
+    dtype = scorer.first.dtype
+    # node_k(-1), the n-grams ending at the start boundary: only the boundary's unigram.
+    carry = np.zeros(N + 1, np.int64)
+    if N > 1:
+        carry[1] = scorer.start
+    for first in range(0, length, BLOCK):
+        w = ids[start + 1 + first : start + 1 + min(first + BLOCK, length)].astype(np.int64)
+        m = len(w)
+        nodes = np.zeros((N + 1, m + 1), np.int64)  # nodes[k, j + 1] = node_k(first + j); column 0: the block before
+        nodes[:, 0] = carry
+        nodes[1, 1:] = scorer.child(np.zeros(m, dtype), w)  # every unigram is stored
+        for k in range(2, N + 1):
+            before = nodes[k - 1, :-1]
+            found = scorer.child(before.astype(dtype, copy=False), w)
+            nodes[k, 1:] = np.where(before != 0, found, 0)
+        carry = nodes[:, -1].copy()
+        context = nodes[: N, :-1]  # contexts of orders 0..N-1 before each target
+        longest = np.zeros(m, np.int64)  # order of the n-gram that scores each target
+        for k in range(1, N + 1):
+            longest = np.where(nodes[k, 1:] != 0, k, longest)
+        node = nodes[longest, np.arange(1, m + 1)]
+        backoff = np.zeros(m)
+        for k in range(N - 1, 0, -1):  # the contexts backed off from, longest first
+            use = (context[k] != 0) & (k >= longest)
+            backoff += np.where(use, scorer.bow[np.where(use, context[k], 0)], 0.0)
+        yield first, scorer.logp[node] + backoff
 
 
 def _longest_first(encoded: Encoded) -> np.ndarray:
     """Name indices, longest names first and names of one length in corpus order."""
-    lengths = encoded.symbols_per_name()
+    return _longest_first_of(encoded.symbols_per_name())
+
+
+def _longest_first_of(lengths: np.ndarray) -> np.ndarray:
     # Stable sorts of 16-bit integers are radix sorts: a few milliseconds for a big corpus.
     return np.argsort(-lengths.astype(np.int16) if lengths.max(initial=0) < 2**15 else -lengths, kind="stable")
 
@@ -134,19 +221,23 @@ def _walk(scorer: Scorer, encoded: Encoded, order: np.ndarray):
     # (and no fresh pages to fault in) per step. ``take`` with mode="clip" writes straight into
     # them; every index is valid, so clipping never changes one.
     symbol_buf = np.empty(len(position), ids.dtype)
-    cell_buf = np.empty(len(position), np.int64 if len(rank) >= 2**31 else np.int32)
-    rank_buf = np.empty(len(position), rank.dtype)
+    cell_buf = np.empty(len(position), np.int64 if rank is None or len(rank) >= 2**31 else np.int32)
+    rank_buf = np.empty(len(position), np.uint8 if rank is None else rank.dtype)
     node_buf = np.empty(len(position), before_first.dtype)
     for alive in going:  # how many names have a symbol at this step
         if alive < len(position):
             position, state = position[:alive], state[:alive]
         w = np.take(ids, position, out=symbol_buf[:alive], mode="clip")
-        cell = np.multiply(state, V, out=cell_buf[:alive])
-        cell += w
-        r = np.take(rank, cell, out=rank_buf[:alive], mode="clip")
-        node = np.take(before_first, state, out=node_buf[:alive], mode="clip")
-        node += r  # (where r is 0 this is not a node; those are all redone below)
-        miss = np.flatnonzero(r == 0)
+        if rank is None:  # a large vocabulary: children by binary search
+            node = scorer.child(state, w)
+            miss = np.flatnonzero(node == 0)
+        else:
+            cell = np.multiply(state, V, out=cell_buf[:alive])
+            cell += w
+            r = np.take(rank, cell, out=rank_buf[:alive], mode="clip")
+            node = np.take(before_first, state, out=node_buf[:alive], mode="clip")
+            node += r  # (where r is 0 this is not a node; those are all redone below)
+            miss = np.flatnonzero(r == 0)
         backoff = None
         if len(miss):
             backoff = np.zeros(len(position))
@@ -154,9 +245,14 @@ def _walk(scorer: Scorer, encoded: Encoded, order: np.ndarray):
             while len(miss):
                 backoff[miss] += bow[s_miss]
                 s_miss = suffix[s_miss]
-                r = rank[s_miss * V + w_miss]
-                ok = r != 0
-                node[miss[ok]] = before_first[s_miss[ok]] + r[ok]
+                if rank is None:
+                    found = scorer.child(s_miss, w_miss)
+                    ok = found != 0
+                    node[miss[ok]] = found[ok]
+                else:
+                    r = rank[s_miss * V + w_miss]
+                    ok = r != 0
+                    node[miss[ok]] = before_first[s_miss[ok]] + r[ok]
                 miss, s_miss, w_miss = miss[~ok], s_miss[~ok], w_miss[~ok]
         yield position, int(alive), node, backoff
         np.take(after, node, out=state, mode="clip")

@@ -28,11 +28,12 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
-from .corpus import COMPRESSED_SUFFIXES, DEFAULT_MAX_NAME_LENGTH, decode_text, parse_names, read_chunks, source_label
+from .corpus import COMPRESSED_SUFFIXES, DEFAULT_MAX_NAME_LENGTH, Corpus, decode_text, parse_names, read_chunks, source_label
 from .counting import Counts, check_order, count_ngrams
 from .errors import NgramError
-from .model import name_fingerprints
-from .vocabulary import Vocabulary
+from .model import fingerprints_of_hashes, hash_code_points
+from .provenance import CorpusInfo, finish, update_digest
+from .vocabulary import Vocabulary, code_points
 
 # Memory per symbol of a block while it is counted. tracemalloc sees about 45 bytes (the names
 # as Python strings, the encoded ids, the packed windows and their sort); the rest is headroom for
@@ -40,6 +41,7 @@ from .vocabulary import Vocabulary
 # stays within the budget plus the interpreter).
 BYTES_PER_SYMBOL = 100
 MIN_BLOCK_BYTES = 1 << 16
+MAX_MEMORY = 1 << 50  # 1 PiB: a larger budget is a typo, and overflows the sizes derived from it
 PROGRESS = Callable[..., object]  # tqdm-like factory: progress(total=..., desc=...) -> .update(n), .close()
 
 
@@ -52,7 +54,12 @@ def parse_size(text: str | int) -> int:
         if not match:
             raise NgramError(f"memory size {text!r} is not a size like 1G, 512M or 200MB")
         scale = 1024 ** " kmgt".index(match.group(2).lower() or " ")
-        value = int(float(match.group(1)) * scale)
+        number = float(match.group(1)) * scale
+        if not number <= MAX_MEMORY:  # also inf, from a string of hundreds of digits
+            raise NgramError(f"memory budget {text!r} is more than {MAX_MEMORY >> 50}P; give what this machine has, e.g. 4G")
+        value = int(number)
+    if value > MAX_MEMORY:
+        raise NgramError(f"memory budget {text!r} is more than {MAX_MEMORY >> 50}P; give what this machine has, e.g. 4G")
     if value < 16 << 20:
         raise NgramError(f"memory budget {text!r} is too small; give at least 16M")
     return value
@@ -78,6 +85,11 @@ class Budget:
     def block_bytes(self) -> int:
         return self.block or max(MIN_BLOCK_BYTES, self.memory_bytes // 2 // BYTES_PER_SYMBOL)
 
+    def block_bytes_for(self, order: int) -> int:
+        """Block size for counting at ``order``: a block's own counts take up to 16 bytes a symbol
+        per order besides the counting work, and must fit beside it and the runs held."""
+        return self.block or max(MIN_BLOCK_BYTES // 4, self.memory_bytes // 3 // (BYTES_PER_SYMBOL + 16 * order))
+
     @property
     def run_bytes(self) -> int:
         # A run merged with a block's counts briefly needs about three times its size.
@@ -90,7 +102,7 @@ class Budget:
 
 # ----- reading in blocks ----------------------------------------------------------------------
 
-def _check_streamable(encoding: str) -> None:
+def check_streamable(encoding: str) -> None:
     try:
         newline = "\n".encode(encoding)
     except LookupError:
@@ -142,20 +154,39 @@ def iter_blocks(source: str | os.PathLike, block_bytes: int, max_name_length: in
             copy.close()
 
 
+def read_line_range(path: str | os.PathLike, start: int, stop: int) -> bytes:
+    """The whole lines of a file that begin at byte offsets in [start, stop): consecutive ranges
+    cover every line exactly once, so readers of a shared file need no coordination."""
+    with open(path, "rb") as handle:
+        if start > 0:
+            handle.seek(start - 1)
+            if handle.read(1) != b"\n":
+                handle.readline()  # the line that began before ``start`` is the previous range's
+        position = handle.tell()
+        if position >= stop:
+            return b""
+        data = handle.read(stop - position)
+        if data and not data.endswith(b"\n"):
+            data += handle.readline()
+        return data
+
+
 def iter_name_chunks(source, block_bytes: int, lowercase: bool = False, encoding: str = "utf-8",
                      max_name_length: int = DEFAULT_MAX_NAME_LENGTH, copy_to: Path | None = None,
                      progress: PROGRESS | None = None, weighted: bool = False) -> Iterator[tuple[list[str], int, list | None]]:
-    """Names of consecutive blocks of a file, parsed exactly as ``read_names`` parses a whole file,
-    with the number of blank lines skipped in each block and, with ``weighted``, the names'
-    weights. ``source`` may also be a sequence or iterable of names (already parsed), which is
+    """Names of consecutive blocks of a file, parsed exactly as ``read_names`` parses a whole file
+    (a ``Corpus`` per block), with the number of blank lines skipped in each block and, with
+    ``weighted``, the names' weights. ``source`` may also be a sequence or iterable of names (already parsed), which is
     cut into chunks of about ``block_bytes``."""
     if isinstance(source, (str, os.PathLike)):
-        _check_streamable(encoding)
+        check_streamable(encoding)
         label = source_label(source)
         for data, first_line in iter_blocks(source, block_bytes, max_name_length, copy_to, progress):
             text = decode_text(data, label, encoding, first_line=first_line)
             corpus = parse_names(text, label, lowercase, max_name_length, weighted, first_line=first_line, allow_empty=True)
-            yield corpus.names, corpus.blank_lines, corpus.weights
+            # The Corpus itself, not its names: it keeps its text when nothing needed cleaning, and
+            # counting reads the text's code points (no Python string per name).
+            yield corpus, corpus.blank_lines, corpus.weights
         return
     chunk: list[str] = []
     size = 0
@@ -182,6 +213,11 @@ class Scan:
     copy: Path | None = None  # where standard input was copied, for the second pass
     total_weight: float | None = None  # weighted corpora: the sum of the weights
 
+    def corpus_info(self, fingerprints: np.ndarray | None) -> CorpusInfo:
+        """What the model records of this corpus (``provenance.finish``)."""
+        return CorpusInfo(source=self.source, names=self.names, symbols=self.symbols, sha256=self.sha256,
+                          total_weight=self.total_weight, fingerprints=fingerprints)
+
 
 def scan_corpus(source, block_bytes: int = 1 << 24, lowercase: bool = False, encoding: str = "utf-8",
                 max_name_length: int = DEFAULT_MAX_NAME_LENGTH, tmpdir: str | os.PathLike | None = None,
@@ -202,21 +238,28 @@ def scan_corpus(source, block_bytes: int = 1 << 24, lowercase: bool = False, enc
     return scan
 
 
+def _codes(names) -> np.ndarray:
+    """``vocabulary.code_points`` of a block: a Corpus reads them from its text."""
+    return names.code_points() if isinstance(names, Corpus) else code_points(names)
+
+
 def _scan_names(scan: Scan, chunks) -> None:
     digest = hashlib.sha256()
+    seen = np.zeros(0, np.int64)
     for names, blank, weights in chunks:
         scan.blank_lines += blank
-        if not names:
+        if not len(names):
             continue
         if weights is not None:
             scan.total_weight = (scan.total_weight or 0.0) + float(np.sum(weights))
-        joined = "\n".join(names)
+        codes = _codes(names)
         # The same bytes as hashing name + "\n" one name at a time (training.corpus_fingerprint).
-        digest.update(joined.encode("utf-8", "surrogatepass") + b"\n")
-        scan.characters.update(joined)
-        scan.characters.discard("\n")
+        update_digest(digest, codes)
+        present = np.flatnonzero(np.bincount(codes))  # (code points are below 0x110000: a small table)
+        seen = np.union1d(seen, present)
         scan.names += len(names)
-        scan.symbols += len(joined) + 1
+        scan.symbols += len(codes) - 1
+    scan.characters.update(chr(c) for c in seen.tolist() if c != 10)
     if scan.names == 0:
         what = "only blank lines" if scan.blank_lines else "no lines"
         raise NgramError(f"{scan.source}: no names to read ({what})")
@@ -273,15 +316,16 @@ class Partial:
         return Partial([p[0] for p in pairs], [p[1] for p in pairs], merge_sorted(self.hashes, None, other.hashes, None)[0])
 
 
-def count_partial(names: Sequence[str], order: int, vocabulary: Vocabulary, weights: Sequence[float] | None = None) -> Partial:
+def count_partial(names: "Sequence[str] | Corpus", order: int, vocabulary: Vocabulary, weights: Sequence[float] | None = None) -> Partial:
     """The counts of one block of names, with the ordinary in-memory counting.
 
     Whole-number weights give integer counts, as in memory, so the sums are exact; fractional
     weights give float counts, summed block by block, equal to the in-memory sums up to rounding.
     """
     weights = None if weights is None else np.asarray(weights, dtype=np.float64)
-    counts = count_ngrams(vocabulary.encode(names), order, vocabulary.size, weights)
-    return Partial(counts.keys, counts.counts, name_fingerprints(names))
+    codes = _codes(names)
+    counts = count_ngrams(vocabulary.encode((), codes=codes), order, vocabulary.size, weights)
+    return Partial(counts.keys, counts.counts, fingerprints_of_hashes(hash_code_points(codes)))
 
 
 class _RunReader:
@@ -306,6 +350,18 @@ class _RunReader:
 
 def merge_runs(key_paths: list[Path], value_paths: list[Path] | None, window: int, out_dir: Path,
                dtype_keys=np.int64) -> tuple[np.ndarray, np.ndarray | None]:
+    """``merge_runs_to_files`` into ``out_dir``, read back as arrays (the files removed)."""
+    out_keys, out_values = out_dir / "merged-keys.bin", out_dir / "merged-values.bin"
+    n_out, value_dtype = merge_runs_to_files(key_paths, value_paths, window, out_keys, out_values, dtype_keys)
+    keys = np.fromfile(out_keys, dtype_keys, n_out)
+    values = np.fromfile(out_values, value_dtype, n_out) if value_dtype is not None else None
+    out_keys.unlink()
+    out_values.unlink(missing_ok=True)
+    return keys, values
+
+
+def merge_runs_to_files(key_paths: list[Path], value_paths: list[Path] | None, window: int, out_keys: Path,
+                        out_values: Path, dtype_keys=np.int64) -> tuple[int, np.dtype | None]:
     """k-way merge of sorted unique runs on disk into one sorted array (values added).
 
     Each step reads at most ``window`` more elements of each run, takes from every run the keys up
@@ -316,7 +372,6 @@ def merge_runs(key_paths: list[Path], value_paths: list[Path] | None, window: in
     values_in = [_RunReader(p) for p in value_paths] if value_paths is not None else None
     buffers_k = [np.zeros(0, dtype_keys) for _ in keys_in]
     buffers_v = [np.zeros(0, r.dtype) for r in values_in] if values_in is not None else None
-    out_keys, out_values = out_dir / "merged-keys.bin", out_dir / "merged-values.bin"
     n_out = 0
     value_dtype = np.result_type(*[r.dtype for r in values_in]) if values_in is not None else None
     with open(out_keys, "wb") as fk, open(out_values, "wb") as fv:
@@ -346,11 +401,7 @@ def merge_runs(key_paths: list[Path], value_paths: list[Path] | None, window: in
             n_out += len(merged_k)
     for reader in keys_in + (values_in or []):
         reader.close()
-    keys = np.fromfile(out_keys, dtype_keys, n_out)
-    values = np.fromfile(out_values, value_dtype, n_out) if values_in is not None else None
-    out_keys.unlink()
-    out_values.unlink()
-    return keys, values
+    return n_out, value_dtype
 
 
 class _Spiller:
@@ -404,18 +455,47 @@ class _Spiller:
         if self.runs == 0:
             return self.current
         self.spill()
+        return self._merge(None)
+
+    def result_on_disk(self, out: Path) -> tuple[list[int], np.dtype, int]:
+        """The merged counts written to ``out``/keys{n}.bin and counts{n}.bin, and the sorted unique
+        name hashes to ``out``/hashes.bin (raw arrays), rather than returned: (n-grams per order,
+        the counts' type, how many hashes)."""
+        if self.runs == 0:
+            part = self.current
+            if part is None:
+                raise NgramError("no names to count")
+            for n in range(1, self.order + 1):
+                part.keys[n - 1].tofile(out / f"keys{n}.bin")
+                part.counts[n - 1].tofile(out / f"counts{n}.bin")
+            part.hashes.tofile(out / "hashes.bin")
+            return [len(k) for k in part.keys], part.counts[0].dtype, len(part.hashes)
+        self.spill()
+        return self._merge(out)
+
+    def _merge(self, out: Path | None):
         window = self.budget.window(self.runs)
         runs = range(self.runs)
-        keys, counts = [], []
+        keys, counts, lengths, dtype = [], [], [], None
         for n in range(1, self.order + 1):
-            k, c = merge_runs([self._path(r, f"keys{n}") for r in runs], [self._path(r, f"counts{n}") for r in runs],
-                              window, self.folder)
+            key_paths = [self._path(r, f"keys{n}") for r in runs]
+            count_paths = [self._path(r, f"counts{n}") for r in runs]
+            if out is not None:
+                length, dtype = merge_runs_to_files(key_paths, count_paths, window, out / f"keys{n}.bin", out / f"counts{n}.bin")
+                k, c = None, None
+                lengths.append(length)
+            else:
+                k, c = merge_runs(key_paths, count_paths, window, self.folder)
             for r in runs:  # free the disk as we go
                 self._path(r, f"keys{n}").unlink()
                 self._path(r, f"counts{n}").unlink()
             keys.append(k)
             counts.append(c)
-        hashes, _ = merge_runs([self._path(r, "hashes") for r in runs], None, window, self.folder, np.uint64)
+        hash_paths = [self._path(r, "hashes") for r in runs]
+        if out is not None:
+            n_hashes, _ = merge_runs_to_files(hash_paths, None, window, out / "hashes.bin", self.folder / "unused.bin", np.uint64)
+            return lengths, dtype, n_hashes
+        hashes, _ = merge_runs(hash_paths, None, window, self.folder, np.uint64)
         return Partial(keys, counts, hashes)
 
 
@@ -430,22 +510,43 @@ def count_ngrams_streaming(source, order: int, vocabulary: Vocabulary, memory_by
     (``scan_corpus`` finds it). The final counts themselves must fit in memory; the budget covers
     the corpus and the counting work.
     """
-    check_order(order, vocabulary.size)
-    budget = Budget.of(memory_bytes)
     folder = Path(tempfile.mkdtemp(prefix="ngram-runs-", dir=tmpdir))
     try:
-        spiller = _Spiller(order, budget, folder)
-        chunks = iter_name_chunks(source, budget.block_bytes, lowercase, encoding, max_name_length, progress=progress,
-                                  weighted=weighted)
-        for names, _, weights in chunks:
-            if names:
-                spiller.add(count_partial(names, order, vocabulary, weights))
-        part = spiller.result()
+        part = _count_blocks(source, order, vocabulary, memory_bytes, folder, progress, lowercase, encoding,
+                             max_name_length, weighted).result()
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     if part is None:
         raise NgramError("no names to count")
     return Counts(order=order, vocab_size=vocabulary.size, keys=part.keys, counts=part.counts), part.hashes
+
+
+def count_ngrams_to_disk(source, order: int, vocabulary: Vocabulary, memory_bytes: "int | str | Budget", out: Path,
+                         progress: PROGRESS | None = None, lowercase: bool = False, encoding: str = "utf-8",
+                         max_name_length: int = DEFAULT_MAX_NAME_LENGTH, weighted: bool = False):
+    """``count_ngrams_streaming`` with the merged counts left on disk: ``out``/keys{n}.bin (int64)
+    and counts{n}.bin, raw sorted arrays, so they never need to fit in memory, and the sorted
+    unique name fingerprints to hashes.bin. Returns (n-grams per order, the counts' type, how
+    many fingerprints)."""
+    folder = Path(tempfile.mkdtemp(prefix="ngram-runs-", dir=out))
+    try:
+        return _count_blocks(source, order, vocabulary, memory_bytes, folder, progress, lowercase, encoding,
+                             max_name_length, weighted).result_on_disk(out)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _count_blocks(source, order, vocabulary, memory_bytes, folder, progress, lowercase, encoding, max_name_length,
+                  weighted) -> "_Spiller":
+    check_order(order, vocabulary.size)
+    budget = Budget.of(memory_bytes)
+    spiller = _Spiller(order, budget, folder)
+    chunks = iter_name_chunks(source, budget.block_bytes_for(order), lowercase, encoding, max_name_length, progress=progress,
+                              weighted=weighted)
+    for names, _, weights in chunks:
+        if names:
+            spiller.add(count_partial(names, order, vocabulary, weights))
+    return spiller
 
 
 def finish_model(counts: Counts, hashes: np.ndarray, vocabulary: Vocabulary, scan: Scan, estimator=None,
@@ -456,10 +557,7 @@ def finish_model(counts: Counts, hashes: np.ndarray, vocabulary: Vocabulary, sca
 
     estimator = estimator if estimator is not None else AddK(0.1)
     model = prune_model(estimator.fit(counts, vocabulary), counts, prune, prune_entropy)
-    model.corpus = {"source": scan.source, "names": scan.names, "symbols": scan.symbols, "sha256": scan.sha256,
-                    **({"total_weight": scan.total_weight} if scan.total_weight is not None else {})}
-    model.train_names = hashes
-    return model
+    return finish(model, scan.corpus_info(hashes))
 
 
 def train_streaming(source, order: int = 4, estimator=None, unk: bool = False, memory_bytes: "int | str | Budget" = "1G",

@@ -18,6 +18,8 @@ from .errors import NgramError
 from .links import links
 from .model import Model
 
+from .vocabulary import Vocabulary
+
 TOLERANCE = 1e-3  # KenLM and SRILM print 6-7 significant digits per entry; this allows 5
 
 
@@ -95,3 +97,49 @@ def check_distributions(model: Model, label: str, tolerance: float = TOLERANCE) 
             raise NgramError(f"{label}: the probabilities after {shown!r} sum to {sums[bad[0]]:.6g}, not 1 "
                              f"({len(bad)} such contexts of length {n - 1}); this is not a language model")
         p_below = p_level
+
+
+# ----- header entries a loader reads (one-line diagnoses instead of errors at first use) -------------
+MAX_FOLLOWER_BIN = 2**31  # a context's number of distinct followers is at most V
+
+
+def check_follower_bins(bins, label: str) -> list[int]:
+    """A context mixture's ``follower_bins`` from a file header, as the list of ints it must be:
+    whole numbers of distinct followers, strictly increasing, from 1 to 2**31 (``[3, 2, 6]`` or
+    ``[1e300]`` would otherwise fail at the first evaluation, inside numpy)."""
+    if bins is None:
+        return []
+    if not isinstance(bins, (list, tuple)) or len(bins) > 64:
+        raise NgramError(f"{label}: mixture follower_bins is not a short list of numbers; the file is damaged")
+    for b in bins:
+        if type(b) is not int or not 1 <= b <= MAX_FOLLOWER_BIN:
+            raise NgramError(f"{label}: mixture follower_bins holds {b!r}, not a whole number of followers from 1 to "
+                             f"{MAX_FOLLOWER_BIN}; the file is damaged")
+    if any(a >= b for a, b in zip(bins, bins[1:])):
+        raise NgramError(f"{label}: mixture follower_bins {list(bins)} are not strictly increasing; the file is damaged")
+    return list(bins)
+
+
+def check_heldout(vocabulary: Vocabulary, names, label: str = "held-out names") -> int:
+    """Held-out names (for tuning or mixing) checked against a model's vocabulary: a one-line
+    error when there are none, or when they share no character with it (every score would come
+    from the unknown class or be skipped: tuning on them would choose nothing meaningful), or when
+    every name has a character outside it and there is no ``<unk>`` class. Otherwise the number
+    of names with a character outside the vocabulary, for the caller to warn with (0: none)."""
+    names = list(names)
+    if not names:
+        raise NgramError(f"{label}: no names to score")
+    characters = set().union(*map(set, names))
+    known = set(vocabulary.characters)
+    unknown = characters - known
+    if not unknown:
+        return 0
+    if not characters & known:
+        shown = "".join(sorted(unknown)[:20])
+        raise NgramError(f"{label}: the {len(names)} names share no character with the model's vocabulary "
+                         f"({len(known)} characters; theirs include {shown!r}); they cannot measure this model")
+    count = sum(1 for name in names if not unknown.isdisjoint(name))
+    if count == len(names) and not vocabulary.unk:
+        raise NgramError(f"{label}: every one of the {len(names)} names has a character outside the model's vocabulary "
+                         f"({len(unknown)} such characters) and the model has no <unk> class")
+    return count

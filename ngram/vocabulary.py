@@ -125,8 +125,18 @@ class Vocabulary:
 
     @property
     def symbols(self) -> list[str]:
-        """Display form of every id: ``.`` for the boundary, ``<unk>`` for the unknown class."""
-        return [BOUNDARY_DISPLAY] + self.characters + ([UNK_TOKEN] if self.unk else [])
+        """Display form of every id: ``.`` for the boundary, ``<unk>`` for the unknown class.
+
+        A lone surrogate (a character from a file name or text that was not valid UTF-8) is shown
+        as its escape, ``\\udc80``: no UTF-8 output can hold it. Made once (callers index it
+        symbol by symbol: with 200,000 symbols, a fresh list per call made printing a vocabulary
+        quadratic); do not modify the list returned."""
+        key = (len(self.characters), self.unk)
+        cached = getattr(self, "_symbols", None)
+        if cached is None or cached[0] != key:
+            shown = [c if not "\ud800" <= c <= "\udfff" else f"\\u{ord(c):04x}" for c in self.characters]
+            cached = self._symbols = (key, [BOUNDARY_DISPLAY] + shown + ([UNK_TOKEN] if self.unk else []))
+        return cached[1]
 
     def __eq__(self, other) -> bool:
         return isinstance(other, Vocabulary) and (self.characters, self.unk) == (other.characters, other.unk)

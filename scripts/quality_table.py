@@ -30,7 +30,7 @@ from ngram.vocabulary import Vocabulary  # noqa: E402
 SHARED = REPO.parent / "shared" / "data"
 # KenLM lmplz modified KN (--discount_fallback), the order that is best on held-out data, test NLL.
 KENLM = {"italian": ("order 6", 1.6239), "english": ("order 6", 1.9406)}
-BARS = {"italian": (1.6189, 1.6139), "english": (1.9356, 1.92)}
+BARS = {"italian": (1.6139, 1.6139), "english": (1.930, 1.92)}
 
 
 def measure(label: str, train: Path, test: Path, val: Path | None = None, folds: int | None = None, seed: int = 0,
@@ -44,21 +44,21 @@ def measure(label: str, train: Path, test: Path, val: Path | None = None, folds:
     tuned = time.perf_counter() - started
     test_names = read_names(test).names  # first read of the test file: tuning is over
     vocabulary = result.model.vocabulary
+    everything = names + (val_names or [])  # what the saved model was refitted on
     singles = [c for c in result.candidates if c["kind"] == "single"]
     best_single = min(singles, key=lambda c: c["heldout_nll"])
     l2r = next(c for c in result.candidates if c["kind"] == "order-mixture" and c["settings"]["direction"] == "l2r")
     steps = {}
     for key, candidate in (("best single", best_single), ("order mixture", l2r)):
-        model = result.model if candidate is result.best else build(candidate, names, vocabulary, source=str(train))
+        model = result.model if candidate is result.best else build(candidate, everything, vocabulary, source=str(train))
         steps[key] = evaluate(model, test_names).nll
     # What lmplz would give: modified KN with its closed-form discounts, at the order whose
-    # closed-form held-out NLL (the search's starting point) is lowest.
-    closed = min((c for c in singles if c["estimator"] == "modified-kneser-ney"), key=lambda c: c["start_nll"])
-    lmplz = build({"kind": "single", "estimator": "modified-kneser-ney", "order": closed["order"], "settings": {}},
-                  names, vocabulary, source=str(train))
+    # held-out NLL is lowest, trained on the same names.
+    closed = min((c for c in result.candidates if c["kind"] == "closed-form"), key=lambda c: c["heldout_nll"])
+    lmplz = build(closed, everything, vocabulary, source=str(train))
     steps["lmplz"] = (closed["order"], evaluate(lmplz, test_names).nll)
     return {
-        "corpus": label, "train": str(train), "test": str(test), "heldout": result.heldout, "names": len(names),
+        "corpus": label, "train": str(train), "test": str(test), "heldout": result.heldout, "names": len(everything),
         "test_names": len(test_names), "test_nll": evaluate(result.model, test_names).nll, "best": result.best,
         "best_single": best_single, "steps": steps, "seconds_tuning": tuned, "result": result,
     }
@@ -66,7 +66,7 @@ def measure(label: str, train: Path, test: Path, val: Path | None = None, folds:
 
 def describe_best(row: dict) -> str:
     best = row["best"]
-    if best["kind"] == "single":
+    if best["kind"] in ("single", "closed-form"):
         return f"{best['estimator']} order {best['order']}: {best['description']}"
     s = best["settings"]
     if best["kind"] == "order-mixture":
@@ -125,6 +125,9 @@ def main(argv=None) -> int:
             for comp in best["settings"]["components"]:
                 d = comp["discounts"]
                 top = str(max(int(k) for k in d))
+                if d[top] is None:
+                    print(f"  - {comp['direction']}: closed-form discounts")
+                    continue
                 buckets = "longest seen context x distinct followers (1, 2, 3-5, 6+)" if comp.get("follower_bins") else "longest seen context"
                 print(f"  - {comp['direction']}: EM weights by {buckets}; order-{top} discounts D1/D2/D3+ by order "
                       + " ".join("/".join(f"{v:.2f}" for v in g) for g in d[top]))

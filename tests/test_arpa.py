@@ -162,7 +162,7 @@ def test_reads_srilm_style_and_closes_the_ngram_set(tmp_path):
     "change,message",
     [
         (("ngram 2=3", "ngram 2=4"), "declares 4 2-grams but the section has 3"),
-        (("ngram 2=3", "ngram 2=999999999"), "more than a file"),
+        (("ngram 2=3", "ngram 2=999999999"), "but the file has only"),
         (("\\2-grams:", "\\3-grams:"), "expected the \\\\2-grams: section"),
         (("\\end\\", ""), "missing \\\\end\\\\"),
         (("\\data\\", "\\dada\\"), "no \\\\data\\\\ section"),

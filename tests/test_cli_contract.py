@@ -41,6 +41,7 @@ def _verbs(tmp_path, train, val):
         "sample": ["sample", a, "-n", "3", "--seed", "0"],
         "classify": ["classify", a, b, str(val)],
         "tune": ["tune", str(train), "--val", str(val), "--orders", "2-3", "-s", "add-k", "-o", str(tmp_path / "t.ngram")],
+        "report": ["report", a, str(val), "-o", str(tmp_path / "r.html")],
         "plot heatmap": ["plot", "heatmap", a, "-o", str(tmp_path / "h.png")],
         "plot orders": ["plot", "orders", str(train), "--val", str(val), "--orders", "1-2", "-s", "add-k",
                         "-o", str(tmp_path / "o.png")],
@@ -93,7 +94,7 @@ def test_help_hints_name_existing_commands(capsys):
     assert "see ngram plot heatmap --help" in err
     names = {c.name or c.callback.__name__ for c in app.registered_commands} | {g.name for g in app.registered_groups}
     assert {"train", "evaluate", "sample", "probs", "info", "export", "import", "mix", "prune", "classify", "tune",
-            "plot"} <= names
+            "report", "plot"} <= names
 
 
 def test_perplexity_of_a_certain_model_is_finite(files, capsys):

@@ -97,3 +97,67 @@ def test_an_unreachable_scheduler_is_a_one_line_error():
 
     with pytest.raises(NgramError, match="cannot reach the Dask scheduler"):
         connect("tcp://127.0.0.1:1", timeout="1s")
+
+
+def test_a_cluster_of_separate_processes_whose_workers_read_their_own_byte_ranges(tmp_path):
+    """The recipe of the README: scheduler and workers started as their own processes (on
+    loopback, standing in for machines), workers reading byte ranges of the shared file."""
+    import os
+    import socket
+    import subprocess
+    import time
+
+    from conftest import REPO
+    from ngram.io import load
+    from ngram.training import train_file
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    address = f"tcp://127.0.0.1:{port}"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    started = [subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", str(port),
+                                 "--dashboard-address", "127.0.0.1:0"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    try:
+        started.append(subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", address, "--nworkers", "2",
+                                         "--nthreads", "1", "--host", "127.0.0.1", "--dashboard-address", "127.0.0.1:0",
+                                         "--memory-limit", "0"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        path = tmp_path / "names.txt"
+        path.write_text("\n".join(generated_names(20_000, seed=7)) + "\n", encoding="utf-8")
+        expected = train(read_names(path).names, order=5, estimator=make_estimator("modified-kneser-ney"), source=str(path))
+        from distributed import Client
+
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                client = Client(address, timeout="5s")
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+        try:
+            client.wait_for_workers(2, timeout=60)
+            workers = set(client.run(os.getpid).values())  # processes of their own
+            assert len(workers) == 2 and os.getpid() not in workers
+            model, summary = train_file(path, 5, make_estimator("modified-kneser-ney"), client=client, memory="16M",
+                                        workers_read=True, output=tmp_path / "m.ngram")
+        finally:
+            client.close()
+        assert summary.engine == "dask"
+        assert_same_model(model, expected)
+        assert_same_model(load(tmp_path / "m.ngram"), expected)
+    finally:
+        for process in reversed(started):
+            process.terminate()
+            process.wait(timeout=30)
+
+
+def test_byte_ranges_cover_every_line_once(tmp_path):
+    from ngram.streaming import read_line_range
+
+    path = tmp_path / "names.txt"
+    data = ("\n".join(generated_names(500, seed=1)) + "\nno newline at the end").encode("utf-8")
+    path.write_bytes(data)
+    for step in (1, 3, 64, 1000, len(data)):
+        assert b"".join(read_line_range(path, a, a + step) for a in range(0, len(data), step)) == data

@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 
 import numpy as np
 
@@ -55,6 +56,8 @@ CHILD = textwrap.dedent(
             return self.handle.__exit__(*exc)
 
     os.fdopen = lambda fd, mode: Pausing(real_fdopen(fd, mode))
+    import ngram.io
+    ngram.io._from_arrays = lambda arrays, label: None  # synthetic numbers: no language model, and not what this tests
     save(model, sys.argv[1])
     print("finished", flush=True)
     """
@@ -81,5 +84,10 @@ def test_a_save_killed_midway_leaves_the_previous_model_intact(tmp_path):
     assert np.array_equal(load(path).score(names)[0], previous.score(names)[0])
     # What the kill leaves behind is a hidden partial temporary file beside it, never the model.
     leftovers = [p for p in tmp_path.iterdir() if p != path]
-    assert len(leftovers) == 1 and leftovers[0].name.startswith(".model.ngram.") and leftovers[0].name.endswith(".tmp")
+    assert len(leftovers) == 1 and leftovers[0].name.startswith(f".model.ngram.{child.pid}.") and leftovers[0].name.endswith(".tmp")
     assert leftovers[0].stat().st_size > 1 << 20
+    # The next save into the folder removes it once it is stale (its writer is gone and it has
+    # not been touched for a minute; here its clock is set back instead of waiting).
+    os.utime(leftovers[0], (time.time() - 120, time.time() - 120))
+    save(previous, tmp_path / "other.ngram")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.ngram", "other.ngram"]

@@ -158,3 +158,23 @@ def test_whole_name_mixtures_have_no_rows_to_mix(components):
     both_ways = NameMixture(components[:2], [False, True], [0.5, 0.5])
     with pytest.raises(NgramError, match="whole-name mixture"):
         compile_mixture([both_ways, components[2]], [0.5, 0.5])
+
+
+def test_bucketed_em_is_one_plain_em_per_bucket():
+    """With buckets, each bucket's weights are those plain EM fits on that bucket's rows alone;
+    an empty bucket keeps its starting weights; the NLL is over all rows."""
+    rng = np.random.default_rng(3)
+    T, K, B = 3000, 3, 4
+    logp = np.log(rng.dirichlet(np.ones(20), size=(T, K))[:, :, 0]) + np.array([0.0, -0.5, 0.3])
+    buckets = rng.integers(0, B - 1, size=T)  # bucket B-1 gets no rows
+    fit = em_weights(logp, buckets, n_buckets=B, max_iterations=40, tolerance=0.0)
+    assert fit.weights.shape == (B, K) and fit.iterations == 40
+    for b in range(B - 1):
+        alone = em_weights(logp[buckets == b], max_iterations=40, tolerance=0.0)
+        np.testing.assert_allclose(fit.weights[b], alone.weights, rtol=1e-10)
+    np.testing.assert_allclose(fit.weights[B - 1], 1.0 / K)
+    assert fit.nll[-1] == pytest.approx(-mixture_logprobs(logp, fit.weights, buckets).mean(), abs=1e-12)
+    # per whole name instead of per symbol: the same weights, the NLL divided by the symbols given
+    per_name = em_weights(logp, buckets, n_buckets=B, max_iterations=40, tolerance=0.0, symbols=2 * T)
+    np.testing.assert_array_equal(per_name.weights, fit.weights)
+    assert per_name.nll[-1] == pytest.approx(fit.nll[-1] / 2, rel=1e-12)

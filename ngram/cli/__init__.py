@@ -21,7 +21,7 @@ except ImportError:  # pragma: no cover - depends on the installed typer
     from click import exceptions as _click_exceptions
 
 from ..errors import NgramError
-from . import build, score, generate, tune, plot  # noqa: F401,I001  (each registers its verbs on app; this order is --help's)
+from . import build, score, generate, tune, plot, report  # noqa: F401,I001  (each registers its verbs on app; this order is --help's)
 from .app import app
 
 __all__ = ["app", "main", "run"]

@@ -23,6 +23,10 @@ says which orders did.
 list of numbers), or a flat list of numbers (``--discounts`` on the command line), read as one
 number per order, or for modified KN as consecutive triples D1, D2, D3+ per order. Orders after the last group are estimated as usual;
 groups beyond the model's order are left unused (and the report says so).
+
+``strengths`` (optional, one number theta >= 0 per order from 1) adds a Pitman-Yor-style strength:
+u(hw) = (a(hw) - D) / (sum_w a(hw) + theta), gamma(h) = (sum_w D + theta) / (sum_w a(hw) + theta).
+Without it (or with theta = 0) the arithmetic is unchanged, bit for bit.
 A group is one number (every bucket) or, for modified KN, three numbers. Every discount is
 clipped to 0 <= D < its bucket's smallest count (so no counted n-gram loses all its mass), and
 the report lists what was clipped.
@@ -117,27 +121,52 @@ def parse_discounts(value, buckets: int) -> list[list[float]]:
     return parsed
 
 
+def parse_strengths(value) -> list[float]:
+    """Pitman-Yor-style strengths theta >= 0, one per order from 1 (missing orders: 0)."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        value = value.replace(",", " ").split()
+    elif isinstance(value, (int, float)):
+        value = [value]
+    try:
+        numbers = [float(x) for x in value]
+    except (TypeError, ValueError):
+        raise NgramError(f"strengths must be numbers, one per order, got {value!r}") from None
+    if not all(math.isfinite(x) and x >= 0 for x in numbers):
+        raise NgramError(f"strengths must be finite and at least 0, got {value!r}")
+    return numbers
+
+
 class Discounted(Interpolated):
     """The discounting core; subclasses set ``name``, ``adjusted`` and ``buckets``."""
 
     adjusted = False
     buckets = 1
 
-    def __init__(self, discounts=None, backoff: bool = False):
+    def __init__(self, discounts=None, backoff: bool = False, strengths=None):
         super().__init__(backoff=backoff)
         self.discounts = parse_discounts(discounts, self.buckets)
+        self.strengths = parse_strengths(strengths)
 
     def get_params(self) -> dict:
-        return {**({"discounts": self.discounts} if self.discounts else {}), **super().get_params()}
+        return {**({"discounts": self.discounts} if self.discounts else {}),
+                **({"strengths": self.strengths} if self.strengths else {}), **super().get_params()}
 
     def _choose_discounts(self, values: list[np.ndarray]) -> tuple[list[np.ndarray], dict]:
+        return self.choose_discounts([counts_of_counts(a) for a in values])
+
+    def choose_discounts(self, counts_of_counts_per_order: list[list[int]]) -> tuple[list[np.ndarray], dict]:
+        """Discounts per order (index 0 unused, then D1.. per bucket) and the report, from the
+        counts-of-counts n1..n4 of each order's (adjusted) counts: all a streamed estimate needs."""
         dt = self.dtype
+        values = counts_of_counts_per_order
         chosen, fallback, clipped = [], [], []
-        for n, a in enumerate(values, start=1):
+        for n, coc in enumerate(values, start=1):
             if n <= len(self.discounts):
                 d = [dt(x) for x in self.discounts[n - 1]]
             else:
-                d = estimate_discounts(counts_of_counts(a), self.buckets, dt)
+                d = estimate_discounts(coc, self.buckets, dt)
                 if d is None:
                     d = [dt(x) for x in FALLBACK[: self.buckets]]
                     fallback.append(n)
@@ -187,6 +216,10 @@ class Discounted(Interpolated):
                 freed = np.zeros(C, dt)
                 for j in range(1, self.buckets + 1):
                     freed = freed + d[j] * per_bucket[:, j - 1].astype(dt)
+                if n <= len(self.strengths) and self.strengths[n - 1]:
+                    # A strength theta (Pitman-Yor): (a - D) / (total + theta), (freed + theta) / (total + theta).
+                    theta = dt(self.strengths[n - 1])
+                    freed, denom = freed + theta, denom + theta
                 gamma = freed / denom
                 u = a.astype(dt)  # (a - D) / total, in place: fewer order-sized temporaries
                 u -= d[bucket]
@@ -233,8 +266,8 @@ class ModifiedKneserNey(Discounted):
     adjusted = True
     buckets = 3
 
-    def __init__(self, discounts=None, backoff: bool = False, kenlm_compat: bool = False):
-        super().__init__(discounts=discounts, backoff=backoff)
+    def __init__(self, discounts=None, backoff: bool = False, kenlm_compat: bool = False, strengths=None):
+        super().__init__(discounts=discounts, backoff=backoff, strengths=strengths)
         if kenlm_compat and self.backoff:
             raise NgramError("kenlm_compat reproduces lmplz's interpolated model; it cannot be combined with backoff")
         self.kenlm_compat = bool(kenlm_compat)
