@@ -695,8 +695,11 @@ class Sampler:
     def _refuse(self):
         if not self.mass > 0:
             raise NgramError(f"no name the model can make meets the constraints ({self.description})")
+        if self.shaped:
+            raise NgramError(f"after temperature / top-k / top-p no name meets the constraints ({self.description}: "
+                             f"{self.mass:.3g} of the model's own mass)")
         raise NgramError(f"the constraints leave too little mass to sample from ({self.description}: "
-                         f"{self.mass:.3g} of the model's mass{' before temperature' if self.shaped else ''})")
+                         f"{self.mass:.3g} of the model's mass)")
 
     def _draw_part(self, i: int, m: int, rng: np.random.Generator) -> list[str]:
         _, component, reverse, _ = self.parts[i]

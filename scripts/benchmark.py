@@ -249,14 +249,14 @@ print(time.perf_counter() - started)
 OURS_SAMPLE_RATE = r"""
 import sys, time
 from ngram.io import load
-from ngram.sampling import _automaton, sample_walk as sample
+from ngram.sampling import Sampler
 model = load(sys.argv[1])
 started = time.perf_counter()
-automaton = _automaton(model)
-names = sample(model, n=int(sys.argv[2]), seed=0, automaton=automaton)
+sampler = Sampler(model)  # the automaton is built by the first draw and kept for the second
+names = sampler.generate(int(sys.argv[2]), seed=0).names
 first = time.perf_counter() - started
 started = time.perf_counter()
-names = sample(model, n=int(sys.argv[2]), seed=1, automaton=automaton)
+names = sampler.generate(int(sys.argv[2]), seed=1).names
 print(len(names) / first, len(names) / (time.perf_counter() - started))
 """
 
