@@ -141,6 +141,9 @@ def iter_blocks(source: str | os.PathLike, block_bytes: int, max_name_length: in
             carry = data[cut:]
             if len(carry) > longest_line:
                 line = first_line + data.count(b"\n", 0, cut)
+                if b"\x00" in carry:  # a binary file (or /dev/zero) is said as such, as the in-memory reader says it
+                    raise NgramError(f"{label}, line {line}: contains a NUL byte; this looks like a binary file "
+                                     "(or UTF-16 text: pass --encoding utf-16), not a text file of names")
                 raise NgramError(f"{label}, line {line}: line longer than --max-name-length {max_name_length} characters; is this a list of names, one per line?")
             if cut:
                 block = data[:cut]

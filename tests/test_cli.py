@@ -34,7 +34,7 @@ def test_train_with_no_corpus_uses_the_shipped_italian_names(tmp_path):
 def test_blog_figure_through_the_cli(tmp_path):
     train = shared_file("italian-names-train.txt")
     test = shared_file("italian-names-test.txt")
-    assert ngram("train", train, "--order", "4", "--k", "0.1", "-o", "it.ngram", "-q", cwd=tmp_path).returncode == 0
+    assert ngram("train", train, "--order", "4", "-s", "add-k", "--k", "0.1", "-o", "it.ngram", "-q", cwd=tmp_path).returncode == 0
     result = ngram("evaluate", "it.ngram", test, "--json", cwd=tmp_path)
     out = json.loads(result.stdout)
     assert out["nll_nats_per_symbol"] == pytest.approx(1.8278, abs=5e-5)
@@ -80,7 +80,7 @@ def test_novel_only_keeps_new_names(tmp_path, names_file):
     [
         (["train", "NAMES", "-N", "0"], "order must be at least 1", 1),
         (["train", "NAMES", "-N", "100"], "too high", 1),
-        (["train", "NAMES", "--k", "-1"], "k must be a positive", 1),
+        (["train", "NAMES", "-s", "add-k", "--k", "-1"], "k must be a positive", 1),
         (["train", "NAMES", "--smoothing", "magic"], "unknown smoothing", 1),
         (["train", "missing.txt"], "missing.txt: no such file", 1),
         (["evaluate", "missing.ngram", "NAMES"], "missing.ngram: no such file", 1),
