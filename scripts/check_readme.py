@@ -6,7 +6,8 @@
 The commands run in a scratch folder laid out like a clone (data/, scripts/, docs/ linked from this
 repository, ../shared linked beside it when present), so the files they write land there, not in the
 repository. `pip install` lines and the test command are skipped (they are what CI runs); a line
-that ends in a comment `# (not run: why)` is skipped and listed with its reason.
+that ends in a comment `# (not run: why)` is skipped and listed with its reason; `--quick` also skips
+lines marked `(slow: ...)`.
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ def commands(readme: Path) -> list[str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--list", action="store_true")
-    parser.add_argument("--timeout", type=float, default=300)
+    parser.add_argument("--timeout", type=float, default=600)
+    parser.add_argument("--quick", action="store_true", help="skip lines marked (slow: ...)")
     args = parser.parse_args()
     lines = commands(REPO / "README.md")
     if args.list:
@@ -53,10 +55,15 @@ def main() -> int:
     shared = REPO.parent / "shared"
     if shared.is_dir():
         (scratch / "shared").symlink_to(shared)
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    # `ngram` as an installed console script would be: this checkout's package, run by this Python.
+    bin_dir = scratch / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "ngram").write_text(f'#!/bin/sh\nexec "{sys.executable}" -m ngram "$@"\n')
+    (bin_dir / "ngram").chmod(0o755)
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
     failed = 0
     for line in lines:
-        if SKIP.match(line) or "(not run:" in line:
+        if SKIP.match(line) or "(not run:" in line or (args.quick and "(slow:" in line):
             print(f"skip  {line}")
             continue
         started = time.perf_counter()
