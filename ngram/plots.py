@@ -15,7 +15,7 @@ import numpy as np
 
 from .errors import NgramError
 from .io import write_atomically
-from .protocol import LanguageModel
+from .protocol import BOUNDED_CONTEXT, LanguageModel
 
 LABELLED_CELLS = 60  # symbols per side up to which every cell of the heatmap shows its bigram and probability
 MISSING = "plotting needs matplotlib, which is not installed: pip install \"ngram-names[plot]\" (or pip install matplotlib)"
@@ -56,12 +56,15 @@ def bigram_table(model: LanguageModel) -> tuple[np.ndarray, list[str], list[str]
     """p(next | previous symbol) as a matrix: the start row, then one row per character.
 
     For a model of order > 2 this is its order-2 view: each character row is the model's
-    distribution after that single character (away from the start of a name). The rows sum to 1.
+    distribution after that single character (away from the start of a name). A model without a
+    bounded context (a whole-name mixture) has no such view: its rows are the distributions after
+    a name's first character (the prefix c at the start). The rows sum to 1.
     Returns (rows × V matrix, row labels, column labels); '.' is the start (rows) or end (columns).
     """
     symbols = model.vocabulary.symbols
     contexts = model.vocabulary.characters  # <unk> is never a useful row
-    rows = [model.probs("", at_start=True)] + [model.probs(c, at_start=False) for c in contexts]
+    anywhere = BOUNDED_CONTEXT in model.capabilities
+    rows = [model.probs("", at_start=True)] + [model.probs(c, at_start=not anywhere) for c in contexts]
     return np.array(rows), ["."] + list(contexts), list(symbols)
 
 
