@@ -17,6 +17,7 @@ pass counts. Standard input is copied to the temporary folder during the first p
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import os
@@ -518,17 +519,9 @@ def count_ngrams_streaming(source, order: int, vocabulary: Vocabulary, memory_by
     (``scan_corpus`` finds it). The final counts themselves must fit in memory; the budget covers
     the corpus and the counting work.
     """
-    folder = Path(tempfile.mkdtemp(prefix="ngram-runs-", dir=tmpdir))
-    try:
+    with _spill_folder(tmpdir) as folder:
         part = _count_blocks(source, order, vocabulary, memory_bytes, folder, progress, lowercase, encoding,
                              max_name_length, weighted).result()
-    except OSError as exc:
-        if _disk_full(exc):
-            raise NgramError(f"no space left on device in --tmpdir {folder.parent} (the streaming engine spills sorted "
-                             "counts there); free space or give --tmpdir a folder with more room") from None
-        raise
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
     if part is None:
         raise NgramError("no names to count")
     return Counts(order=order, vocab_size=vocabulary.size, keys=part.keys, counts=part.counts), part.hashes
@@ -541,23 +534,26 @@ def count_ngrams_to_disk(source, order: int, vocabulary: Vocabulary, memory_byte
     and counts{n}.bin, raw sorted arrays, so they never need to fit in memory, and the sorted
     unique name fingerprints to hashes.bin. Returns (n-grams per order, the counts' type, how
     many fingerprints)."""
-    folder = Path(tempfile.mkdtemp(prefix="ngram-runs-", dir=out))
-    try:
+    with _spill_folder(out) as folder:
         return _count_blocks(source, order, vocabulary, memory_bytes, folder, progress, lowercase, encoding,
                              max_name_length, weighted).result_on_disk(out)
+
+
+@contextlib.contextmanager
+def _spill_folder(parent):
+    """A folder of ours for spilled runs inside ``parent`` (--tmpdir), removed afterwards; a full
+    disk there is said as such (numpy's tofile reports a short write as "N requested and M
+    written", with no errno)."""
+    folder = Path(tempfile.mkdtemp(prefix="ngram-runs-", dir=parent))
+    try:
+        yield folder
     except OSError as exc:
-        if _disk_full(exc):
+        if exc.errno == errno.ENOSPC or "requested and" in str(exc):
             raise NgramError(f"no space left on device in --tmpdir {folder.parent} (the streaming engine spills sorted "
                              "counts there); free space or give --tmpdir a folder with more room") from None
         raise
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-
-
-def _disk_full(exc: OSError) -> bool:
-    """numpy's tofile reports a short write as "N requested and M written", with no errno: on a
-    spill, a full folder."""
-    return exc.errno == errno.ENOSPC or "requested and" in str(exc)
 
 
 def _count_blocks(source, order, vocabulary, memory_bytes, folder, progress, lowercase, encoding, max_name_length,
