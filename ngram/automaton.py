@@ -33,6 +33,7 @@ class ContextAutomaton:
     next: np.ndarray  # states x V, int32: the state after each symbol (column 0 unused: the end)
     start: int  # the state right after the start symbol
     _visits: np.ndarray | None = field(default=None, repr=False)
+    _inflow: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def n_states(self) -> int:
@@ -87,6 +88,17 @@ class ContextAutomaton:
             raise NgramError("the model's names do not end (mass of unfinished names stays above 1e-16)")
         self._visits = v
         return v
+
+    def inflow(self) -> np.ndarray:
+        """U (states x characters): U[q', c] = Σ over states q with next(q, c) = q' of v(q) p(c | q),
+        the expected flow into q' on character c. A right-to-left model's prefix vectors are then
+        one product per step: Σ_q v(q) p(c | q) g(next(q, c)) = Σ_q' U[q', c] g(q')."""
+        if self._inflow is None:
+            v, S = self.visits(), self.n_states
+            flow = v[:, None] * np.exp(self.logrows[:, 1:])
+            self._inflow = np.stack([np.bincount(self.next[:, c], weights=flow[:, c - 1], minlength=S)
+                                     for c in range(1, self.V)], axis=1)
+        return self._inflow
 
 
 @dataclass
@@ -197,8 +209,47 @@ def _rows_through_keys(model, base) -> np.ndarray:
     else:
         keys = np.concatenate([base.levels[n].keys for n in range(N - 1)])
         history = np.concatenate([np.full(len(base.levels[n]), n + 1) for n in range(N - 1)])
+    components = getattr(model, "components", None)
+    if components and hasattr(model, "buckets") and all(_has_levels(c) for c in components):
+        return _mixture_rows(model, keys, history)
     window = (keys[:, None] * V + np.arange(V)[None, :]).ravel()
     return model.logprob_keys(window, np.repeat(history, V)).reshape(len(keys), V)
+
+
+def _has_levels(model) -> bool:
+    try:
+        return model.levels is not None
+    except (NgramError, AttributeError):
+        return False
+
+
+def _mixture_rows(model, keys: np.ndarray, history: np.ndarray) -> np.ndarray:
+    """ln-rows of an order mixture at the contexts ``keys`` (``history`` symbols each): every
+    component's rows come from its own automaton, found by one search per context and component
+    rather than one per context and symbol (the same numbers, several times faster)."""
+    V = model.V
+    weights = np.asarray(model.weights, np.float64)
+    buckets = model.buckets(keys * V, history)
+    total = np.zeros((len(keys), V))
+    for i, component in enumerate(model.components):
+        rows = build_automaton(component).rows
+        w = weights[buckets, i] if weights.ndim == 2 else np.full(len(keys), weights[i])
+        if component.order == 1:
+            total += w[:, None] * rows[0][None, :]
+            continue
+        offsets = np.cumsum([0] + [len(component.levels[n]) for n in range(component.order - 1)])
+        state = np.full(len(keys), -1, np.int64)
+        for m in range(component.order - 1, 0, -1):  # the longest context the component stores
+            todo = np.flatnonzero((state < 0) & (history >= m))
+            if len(todo) == 0:
+                continue
+            index, stored = component.levels[m - 1].find(keys[todo] % V**m)
+            state[todo[stored]] = offsets[m - 1] + index[stored]
+        if (state < 0).any():
+            raise NgramError("model is missing unigram entries; the model file is damaged")
+        total += w[:, None] * rows[state]
+    with np.errstate(divide="ignore"):
+        return np.log(total)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -236,14 +287,27 @@ def next_prefix_logmasses(model, ids, reverse: bool) -> tuple[float, np.ndarray]
     # g(q) = p(reversed s, then the end | q); P(s·c…) = Σ_q v(q) p(c | q) g(next(q, c)).
     emit, reached = auto.walk_all(list(ids)[::-1])
     g = emit + auto.logrows[reached, BOUNDARY]
-    v = auto.visits()
     out = np.empty(V)
     out[BOUNDARY] = g[auto.start]  # the name s itself: reversed s read from the start, then the end
+    out[1:] = _flow_vector(auto, g)
+    return _log_dot(auto.visits(), g), out
+
+
+def _flow_vector(auto: ContextAutomaton, g: np.ndarray) -> np.ndarray:
+    """ln Σ_q v(q) p(c | q) exp g(next(q, c)) for every character c (``ContextAutomaton.inflow``),
+    scaled by the largest g so nothing overflows; an entry lost to underflow is summed in logs."""
+    top = float(g.max())
     with np.errstate(divide="ignore"):
-        logv = np.log(v)
-    terms = logv[:, None] + auto.logrows[:, 1:] + g[auto.next[:, 1:]]
-    out[1:] = _logsumexp(terms, axis=0)
-    return _log_dot(v, g), out
+        # einsum, not a BLAS product: BLAS threads spin against each other on a busy machine and
+        # made this 30 times slower for a product this small.
+        out = top + np.log(np.einsum("qc,q->c", auto.inflow(), np.exp(g - top)))
+    lost = np.flatnonzero(~np.isfinite(out))
+    if len(lost):
+        with np.errstate(divide="ignore"):
+            logv = np.log(auto.visits())
+        terms = logv[:, None] + auto.logrows[:, 1 + lost] + g[auto.next[:, 1 + lost]]
+        out[lost] = _logsumexp(terms, axis=0)
+    return out
 
 
 def _log_dot(v: np.ndarray, logx: np.ndarray) -> float:
@@ -305,15 +369,13 @@ def _prefix_walk(model, ids, reverse: bool, vectors: bool):
                 state = int(auto.next[state, ids[i]])
         return out, float(total + auto.logrows[state, BOUNDARY])
     v = auto.visits()
-    with np.errstate(divide="ignore"):
-        logv = np.log(v)
     g = auto.logrows[:, BOUNDARY].copy()
     for i in range(len(ids) + 1):
         vector = None
         if vectors:
             vector = np.empty(auto.V)
             vector[BOUNDARY] = g[auto.start]
-            vector[1:] = _logsumexp(logv[:, None] + auto.logrows[:, 1:] + g[auto.next[:, 1:]], axis=0)
+            vector[1:] = _flow_vector(auto, g)
         out.append((_log_dot(v, g), vector))
         if i < len(ids):
             g = auto.logrows[:, ids[i]] + g[auto.next[:, ids[i]]]

@@ -107,25 +107,30 @@ def em_weights(logp: np.ndarray, buckets: np.ndarray | None = None, n_buckets: i
     buckets = np.zeros(T, np.int64) if buckets is None else np.asarray(buckets, np.int64)
     B = int(n_buckets if n_buckets is not None else buckets.max() + 1)
     weights = np.tile(weights, (B, 1))
-    sizes = np.bincount(buckets, minlength=B).astype(np.float64)
-    used = sizes > 0
+    # Rows sorted by bucket: each bucket's sums are then one contiguous reduction.
+    by_bucket = np.argsort(buckets, kind="stable")
+    logp, buckets = logp[by_bucket], buckets[by_bucket]
+    starts = np.flatnonzero(np.r_[True, buckets[1:] != buckets[:-1]])
+    present = buckets[starts]
+    sizes = np.diff(np.r_[starts, T]).astype(np.float64)
     # Scale each row by its best component so the E-step never underflows.
+    top = logp.max(axis=1)
     shifted = np.exp(logp - top[:, None])
     offset = float(top.sum())
     per = symbols or T
+    share = np.empty_like(shifted)
 
     def mixed_by(w):
-        return (shifted * w[buckets]).sum(axis=1)
+        return np.einsum("tk,tk->t", shifted, np.repeat(w[present], sizes.astype(np.int64), axis=0))
 
     mixed = mixed_by(weights)
     result = EMResult(weights=weights, symbols=per, component_nll=[float(-logp[:, i].sum() / per) for i in range(K)])
     result.nll.append(float(-(np.log(mixed).sum() + offset) / per))
     for iteration in range(1, max_iterations + 1):
-        share = shifted / mixed[:, None]
-        totals = (share.sum(axis=0, keepdims=True) if B == 1 else
-                  np.stack([np.bincount(buckets, weights=share[:, k], minlength=B) for k in range(K)], axis=1))
+        np.divide(shifted, mixed[:, None], out=share)
+        totals = np.add.reduceat(share, starts, axis=0)
         weights = weights.copy()
-        weights[used] = weights[used] * totals[used] / sizes[used, None]
+        weights[present] = weights[present] * totals / sizes[:, None]
         weights /= weights.sum(axis=1, keepdims=True)  # only rounding moves a row off the simplex
         mixed = mixed_by(weights)  # also the next E-step's denominators
         result.nll.append(float(-(np.log(mixed).sum() + offset) / per))

@@ -20,7 +20,7 @@ from .dask_engine import train_dask
 from .errors import NgramError
 from .external import supports, train_to_file
 from .io import save
-from .estimators import AddK, Estimator
+from .estimators import AUTO, AUTO_MAX_NAMES, AUTO_MIN_NAMES, AddK, Estimator
 from .model import Model
 from .provenance import CorpusInfo, finish, fingerprint_of_code_points
 from .pruning import prune_model
@@ -103,10 +103,12 @@ class TrainingSummary:
     scheduler: str | None = None
     ngrams_per_order: list[int] = field(default_factory=list)
     corpus: Corpus | None = field(default=None, repr=False)
+    choice: list[str] = field(default_factory=list)  # with estimator "auto": what was chosen and why
 
     def as_dict(self) -> dict:
         """JSON-ready (units in the keys)."""
         return {"engine": self.engine, "memory_bytes": self.memory_bytes, "engine_reason": self.reason,
+                **({"estimator_choice": list(self.choice)} if self.choice else {}),
                 "corpus": self.source, "names": self.names, "symbols": self.symbols, "blank_lines": self.blank_lines,
                 "ngrams_per_order": list(self.ngrams_per_order), "seconds": self.seconds, **({"scheduler": self.scheduler} if self.scheduler else {})}
 
@@ -195,14 +197,48 @@ def choose_engine(source, engine: str = "auto", memory: int | str | None = None,
                                 f"streaming within {_size_text(share)}")
 
 
-def train_file(source, order: int = 4, estimator: Estimator | None = None, *, engine: str = "auto",
+# ----- the default: a model chosen on the corpus itself ---------------------------------------
+
+
+def auto_blocker(engine: str, names: int | None, weighted: bool, pruned: bool, backoff_only: bool,
+                 order: int | None = None) -> str | None:
+    """Why the ``auto`` estimator falls back to closed-form modified KN (None: it tunes)."""
+    if order is not None and order < 2:
+        return f"order {order} leaves nothing to choose"
+    if engine != "memory":
+        return "the corpus is not held in memory (tuning needs the names)"
+    if weighted:
+        return "a weighted corpus (tuning counts each name once)"
+    if pruned:
+        return "pruning works on one back-off table"
+    if backoff_only:
+        return "the compact file form holds one back-off table"
+    if names is not None and names < AUTO_MIN_NAMES:
+        return f"{names} names are too few to hold any out (at least {AUTO_MIN_NAMES})"
+    if names is not None and names > AUTO_MAX_NAMES:
+        return f"{names} names: over {AUTO_MAX_NAMES}, where tuning takes minutes and gains little"
+    return None
+
+
+def train_auto(data: Corpus, orders: Sequence[int], unk: bool = False,
+               progress: Callable[[Iterable], Iterable] | None = None) -> tuple[object, list[str]]:
+    """The model ``ngram tune`` would choose on these names alone: order, discounts and mixtures
+    (left to right, right to left, both) picked by 5-fold cross-validation, refitted on all names.
+    Returns the model and the reasons, one sentence each."""
+    from .tuning import tune
+
+    result = tune(data.names, orders=orders, unk=unk, progress=progress, source=data.source)
+    return result.model, [f"Held-out evidence: {result.heldout}."] + result.reasons
+
+
+def train_file(source, order: int | None = None, estimator: Estimator | str | None = None, *, engine: str = "auto",
                memory: int | str | None = None, unk: bool = False, lowercase: bool = False, encoding: str = "utf-8",
                max_name_length: int = DEFAULT_MAX_NAME_LENGTH, weighted: bool = False,
                prune: Sequence[int] | str | None = None, prune_entropy: float | None = None,
                tmpdir: str | os.PathLike | None = None, scheduler: str | None = None, client=None,
                progress: Callable | None = None, count_progress: Callable[[Iterable], Iterable] | None = None,
                machine: tuple[int, int] | None = None, output: str | os.PathLike | None = None,
-               workers_read: bool | None = None) -> tuple[Model | None, TrainingSummary]:
+               workers_read: bool | None = None, backoff_only: bool = False) -> tuple[Model | None, TrainingSummary]:
     """Train on a corpus file (``"-"`` = standard input) with the engine ``choose_engine`` picks.
 
     Every engine gives the same model to the last bit. Returns the model (corpus recorded by
@@ -219,17 +255,45 @@ def train_file(source, order: int = 4, estimator: Estimator | None = None, *, en
     by order and the file is written as the model is made (``ngram.external``), and the model is
     not returned (None; load the file to use it). Otherwise the final counts and the model must
     fit in memory besides the budget, and the summary says so.
+
+    ``estimator``: an ``Estimator``, None (add-k as ``train``), or ``"auto"``: the model
+    ``train_auto`` tunes on the corpus (orders 2 to ``order``, default 10), unless ``auto_blocker``
+    gives a reason to fall back to closed-form modified KN of ``order`` (default 6), KenLM's
+    model. ``backoff_only``: the caller needs one back-off table (e.g. for the compact form).
+    The summary's ``choice`` says what was chosen and why.
     """
+    from .estimators import DEFAULT_ESTIMATOR, DEFAULT_ORDER, make_estimator
+
     started = time.perf_counter()
     chosen, budget, reason = choose_engine(source, "dask" if client is not None and engine == "auto" else engine,
                                            memory, scheduler, machine)
+    choice: list[str] = []
+    auto = isinstance(estimator, str) and estimator == AUTO
+    if auto:
+        pruned = prune is not None or prune_entropy is not None
+        blocker = auto_blocker(chosen, None, weighted, pruned, backoff_only, order)
+        if blocker is not None:
+            estimator, auto = make_estimator(DEFAULT_ESTIMATOR), False
+            choice.append(f"Closed-form modified KN order {DEFAULT_ORDER if order is None else order} (KenLM's model), not a tuned one: {blocker}.")
+    elif isinstance(estimator, str):
+        estimator = make_estimator(estimator)
     if chosen == "memory":
         data = read_names(source, lowercase=lowercase, encoding=encoding, max_name_length=max_name_length, weighted=weighted)
-        model = train(data, order=order, estimator=estimator, unk=unk, weights=data.weights, source=data.source,
-                      progress=count_progress, prune=prune, prune_entropy=prune_entropy)
+        if auto:
+            blocker = auto_blocker(chosen, len(data), weighted, False, backoff_only, order)
+            if blocker is None:
+                model, choice = train_auto(data, range(2, (10 if order is None else order) + 1), unk=unk, progress=count_progress)
+            else:
+                estimator = make_estimator(DEFAULT_ESTIMATOR)
+                choice.append(f"Closed-form modified KN order {DEFAULT_ORDER if order is None else order} (KenLM's model), not a tuned one: {blocker}.")
+                auto = False
+        if not auto:
+            model = train(data, order=DEFAULT_ORDER if order is None else order, estimator=estimator, unk=unk, weights=data.weights,
+                          source=data.source, progress=count_progress, prune=prune, prune_entropy=prune_entropy)
         summary = TrainingSummary("memory", None, reason, data.source, len(data), int(model.corpus["symbols"]),
-                                  data.blank_lines, corpus=data, ngrams_per_order=model.n_ngrams())
+                                  data.blank_lines, corpus=data, ngrams_per_order=model.n_ngrams(), choice=choice)
     else:
+        order = DEFAULT_ORDER if order is None else order
         settings = dict(order=order, estimator=estimator, unk=unk, memory_bytes=memory if isinstance(memory, Budget) else budget, lowercase=lowercase,
                         encoding=encoding, max_name_length=max_name_length, progress=progress, prune=prune,
                         prune_entropy=prune_entropy, tmpdir=tmpdir, weighted=weighted)
@@ -243,7 +307,7 @@ def train_file(source, order: int = 4, estimator: Estimator | None = None, *, en
             model, scan = train_streaming(source, **settings)
             reason += "; the budget bounds reading and counting (this estimator needs the final counts in memory)"
         summary = TrainingSummary(chosen, budget, reason, scan.source, scan.names, scan.symbols, scan.blank_lines,
-                                  scheduler=scheduler, ngrams_per_order=ngrams or model.n_ngrams())
+                                  scheduler=scheduler, ngrams_per_order=ngrams or model.n_ngrams(), choice=choice)
     if model is not None and output is not None:
         save(model, output)
     summary.seconds = time.perf_counter() - started

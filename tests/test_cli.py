@@ -1,6 +1,7 @@
 """End to end: the README's commands, run as a user would."""
 
 import json
+import random
 import subprocess
 import sys
 
@@ -134,13 +135,41 @@ def test_an_interrupt_is_an_error_with_the_shell_status_and_writes_no_model(tmp_
     assert [p.name for p in tmp_path.iterdir()] == ["big.txt"]  # no temporary file left behind
 
 
-def test_default_model_samples_names_no_empty_none_longer_than_the_training_names(tmp_path):
-    assert ngram("train", "-o", "m.ngram", "-q", cwd=tmp_path).returncode == 0  # the shipped corpus, defaults
-    info = json.loads(ngram("info", "m.ngram", "--json", cwd=tmp_path).stdout)
-    assert info["estimator"]["name"] == "modified-kneser-ney" and info["order"] == 6
+def test_default_model_is_the_tuned_choice_and_samples_names(tmp_path):
+    """``ngram train`` with no arguments: on a seeded 90/10 split of the shipped corpus the default
+    model is what ``ngram tune`` picks (to the last digit of its test NLL), beats closed-form
+    modified KN order 6 (KenLM's model) on the held-out tenth, and samples no empty name and none
+    longer than the longest training name."""
     shipped = (REPO / "data" / "italian-first-names.txt").read_text(encoding="utf-8").split()
-    longest = max(map(len, shipped))
+    rng = random.Random(0)
+    rng.shuffle(shipped)
+    cut = len(shipped) * 9 // 10
+    (tmp_path / "train.txt").write_text("\n".join(shipped[:cut]) + "\n", encoding="utf-8")
+    (tmp_path / "test.txt").write_text("\n".join(shipped[cut:]) + "\n", encoding="utf-8")
+    trained = json.loads(ngram("train", "train.txt", "-o", "m.ngram", "--json", cwd=tmp_path).stdout)
+    assert trained["estimator_choice"][-1].startswith("The saved model was refitted on all")
+    assert ngram("tune", "train.txt", "-o", "t.ngram", "-q", cwd=tmp_path).returncode == 0
+    assert ngram("train", "train.txt", "-s", "modified-kneser-ney", "-o", "kenlm.ngram", "-q", cwd=tmp_path).returncode == 0
+
+    def test_nll(model):
+        return json.loads(ngram("evaluate", model, "test.txt", "--unknown", "skip", "--json", cwd=tmp_path).stdout)["nll_nats_per_symbol"]
+
+    default, tuned, closed = test_nll("m.ngram"), test_nll("t.ngram"), test_nll("kenlm.ngram")
+    assert abs(default - tuned) < 1e-9 and default < closed - 0.005, (default, tuned, closed)
+    info = json.loads(ngram("info", "m.ngram", "--json", cwd=tmp_path).stdout)
+    longest = max(map(len, shipped[:cut]))
     assert info["corpus"]["longest_name"] == longest
     sampled = ngram("sample", "m.ngram", "-n", "5000", "--seed", "0", "-q", cwd=tmp_path)
     names = sampled.stdout.split("\n")[:-1]
     assert len(names) == 5000 and all(names) and max(map(len, names)) <= longest
+
+
+def test_default_falls_back_to_kenlms_model_where_it_cannot_tune(tmp_path, names_file):
+    """Too few names to hold any out, a weighted corpus, a memory budget: closed-form modified KN
+    order 6, and the summary says why."""
+    for extra, why in (([], "too few"), (["--memory", "64M"], "not held in memory")):
+        out = json.loads(ngram("train", names_file, "-o", "m.ngram", "--json", *extra, cwd=tmp_path).stdout)
+        assert out["estimator"]["name"] == "modified-kneser-ney" and out["order"] == 6
+        assert why in out["estimator_choice"][0]
+    bad = ngram("train", names_file, "--k", "0.5", "-o", "m.ngram", cwd=tmp_path)
+    assert bad.returncode == 1 and "--smoothing" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1

@@ -208,6 +208,26 @@ def test_right_to_left_prefix_mass_is_bracketed_by_enumeration(name_mixture):
     assert math.exp(prefix_logmass(backward, [], True)) == pytest.approx(1.0, abs=1e-12)
 
 
+def test_right_to_left_prefix_vectors_equal_the_sum_over_states_even_across_2000_nats(name_mixture):
+    # The vector Σ_q v(q) p(c | q) exp g(next(q, c)) is one product with the automaton's inflow;
+    # scores spread over 2000 nats underflow that product for some characters, which must then be
+    # summed in logs rather than come out as -inf.
+    from ngram.automaton import _flow_vector, _logsumexp
+
+    auto = build(name_mixture.components[1])
+    mild = -np.random.default_rng(0).uniform(0, 1, auto.n_states)
+    steep = np.full(auto.n_states, -2000.0)
+    steep[auto.next[auto.start, 1]] = 0.0  # only the state after the first character is not far below
+    for g in (mild, steep):
+        with np.errstate(divide="ignore"):
+            expected = _logsumexp(np.log(auto.visits())[:, None] + auto.logrows[:, 1:] + g[auto.next[:, 1:]], axis=0)
+        got = _flow_vector(auto, g)
+        assert np.isfinite(got).all()
+        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+    with np.errstate(divide="ignore"):
+        assert not np.isfinite(np.log(auto.inflow().T @ np.exp(steep))).all()  # the product alone underflows
+
+
 def test_right_to_left_prefix_mass_equals_a_sum_over_lengths():
     # With names of at most 4 characters (an MLE model of a corpus of short names) enumeration is complete.
     short = ["ab", "ba", "a", "bab", "abba", "b"]

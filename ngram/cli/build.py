@@ -10,7 +10,7 @@ import typer
 from .. import io as model_io
 from ..corpus import DEFAULT_MAX_NAME_LENGTH, default_corpus_path, read_names
 from ..errors import NgramError
-from ..estimators import DEFAULT_ESTIMATOR, DEFAULT_ORDER, ESTIMATORS, make_estimator
+from ..estimators import AUTO, AUTO_MAX_NAMES, AUTO_MIN_NAMES, DEFAULT_ESTIMATOR, DEFAULT_ORDER, ESTIMATORS, make_estimator
 from ..metrics import evaluate as evaluate_model
 from . import common
 from .app import app
@@ -38,8 +38,8 @@ ENGINES = ("auto", "memory", "streaming", "dask")
 def train(
     corpus: Optional[str] = typer.Argument(None, help="Name list, one per line ('-' = stdin). Default: the shipped Italian first names."),
     output: Path = common.output_option("model.ngram", "Where to write the model."),
-    order: int = typer.Option(DEFAULT_ORDER, "--order", "-N", help="n-gram order: the model sees order-1 symbols of context."),
-    smoothing: str = typer.Option(DEFAULT_ESTIMATOR, "--smoothing", "-s", help=f"Estimator: {', '.join(ESTIMATORS)}."),
+    order: Optional[int] = typer.Option(None, "--order", "-N", help=f"n-gram order: the model sees order-1 symbols of context. Default: chosen (2-10) by -s auto, else {DEFAULT_ORDER}."),
+    smoothing: Optional[str] = typer.Option(None, "--smoothing", "-s", help=f"Estimator: auto (the default without --order: the model ngram tune would pick on this corpus, orders up to --order or 10, discounts and left-to-right / right-to-left mixtures chosen by 5-fold cross-validation; closed-form modified KN order {DEFAULT_ORDER} where the corpus is streamed, weighted, pruned, written compact, or under {AUTO_MIN_NAMES} or over {AUTO_MAX_NAMES:,} names), or one of {', '.join(ESTIMATORS)} (the default with --order: modified-kneser-ney)."),
     k: Optional[float] = typer.Option(None, "--k", help="Pseudo-count for add-k (default 0.1; Laplace is 1)."),
     discounts: Optional[str] = typer.Option(None, "--discounts", help="Discounts for discounting estimators, comma-separated."),
     weights: Optional[str] = typer.Option(None, "--weights", help="Per-order interpolation weights (Jelinek-Mercer), comma-separated."),
@@ -61,9 +61,10 @@ def train(
     quiet: bool = common.quiet_option(),
     as_json: bool = common.json_option(),
 ):
-    """Train a model and save it (default: modified Kneser-Ney, order 6, on the shipped Italian names).
+    """Train a model and save it (default: the best model cross-validation finds on the corpus; the shipped Italian names).
 
-    Example: ngram train data/italian-first-names.txt -o model.ngram   (the blog's model: -s add-k -N 4 --k 0.1)
+    Example: ngram train data/italian-first-names.txt -o model.ngram   (KenLM's model: -s modified-kneser-ney -N 6;
+    the blog's: -s add-k -N 4 --k 0.1)
     """
     from ..pruning import parse_thresholds
     from ..training import train_file
@@ -73,8 +74,17 @@ def train(
         raise NgramError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     if scheduler and engine not in ("auto", "dask"):
         raise NgramError("--scheduler is for --engine dask")
-    prune = parse_thresholds(prune, order)  # a bad list is an error before any reading
-    estimator = make_estimator(smoothing, **common.estimator_settings(k, discounts, weights, backoff))
+    prune = parse_thresholds(prune, DEFAULT_ORDER if order is None else order)  # a bad list is an error before any reading
+    settings = common.estimator_settings(k, discounts, weights, backoff)
+    if smoothing is None:  # an order alone asks for that order: KenLM's model at it
+        smoothing = AUTO if order is None else DEFAULT_ESTIMATOR
+    if smoothing == AUTO:
+        if settings:
+            given = ", ".join("--" + key for key in settings)
+            raise NgramError(f"{given} sets an estimator's own setting: name the estimator with --smoothing (the default, auto, chooses its settings)")
+        estimator = AUTO
+    else:
+        estimator = make_estimator(smoothing, **settings)
     progress = count_progress = None
     if common.progress_enabled(quiet or as_json):
         from tqdm import tqdm
@@ -87,7 +97,7 @@ def train(
                                 encoding=encoding, max_name_length=max_name_length, weighted=weighted, prune=prune,
                                 prune_entropy=prune_entropy, tmpdir=tmpdir, scheduler=scheduler, workers_read=workers_read,
                                 progress=progress, count_progress=count_progress,
-                                output=None if file_format["compact"] else output)
+                                output=None if file_format["compact"] else output, backoff_only=file_format["compact"])
     if file_format["compact"]:
         model_io.save(model, output, **file_format)
     if summary.blank_lines:
@@ -98,7 +108,7 @@ def train(
         model = model_io.load(output)
     result = {"model": str(output), **summary.as_dict(), "vocabulary_size": model.V, "order": model.order,
               "estimator": model.estimator}
-    closing = []
+    closing = [f"  chosen        {line}" for line in summary.choice]
     if summary.corpus is not None:
         fit = evaluate_model(model, summary.corpus, data=summary.source, weights=summary.corpus.weights)
         result["train_nll_nats_per_symbol"] = fit.nll

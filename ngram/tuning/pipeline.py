@@ -120,6 +120,7 @@ def tune(
     source: str = "<names>",
     fast: bool = False,
     train_nlls: bool = False,
+    unk: bool = False,
 ) -> TuningResult:
     """Choose the model with the lowest cross-fitted held-out NLL and refit it on every name given.
 
@@ -131,7 +132,8 @@ def tune(
     validation file), modified KN only, no mixtures. ``progress`` wraps the list of stages (the
     CLI passes a tqdm bar; a bar with ``set_description`` is told each stage's name).
     ``train_nlls``: also refit every single-model row on all names and record its training NLL
-    (for the plot of NLL against order; the chosen model's is always recorded).
+    (for the plot of NLL against order; the chosen model's is always recorded). ``unk``: the
+    vocabulary gets an ``<unk>`` class for characters the names never show.
     """
     started = time.perf_counter()
     names = list(names)
@@ -145,7 +147,7 @@ def tune(
     orders = sorted(set(int(o) for o in orders))
     everything, splits, heldout = choose_heldout(names, val_names, val_fraction, folds, seed, fast)
     # One vocabulary for every fold and the refit: all characters of the names given.
-    vocabulary = Vocabulary.from_names(everything)
+    vocabulary = Vocabulary.from_names(everything, unk=unk)
     # The default mixture orders stop where packed keys would overflow (large alphabets).
     if mixture_orders is None:  # the searched orders from 3 up (orders 2-10: the mixture of 3-10)
         mixture_orders = [o for o in orders if o >= min(MIXTURE_ORDERS)] or orders
