@@ -214,9 +214,9 @@ def auto_blocker(engine: str, names: int | None, weighted: bool, pruned: bool, b
     if backoff_only:
         return "the compact file form holds one back-off table"
     if names is not None and names < AUTO_MIN_NAMES:
-        return f"{names} names are too few to hold any out (at least {AUTO_MIN_NAMES})"
+        return f"{names:,} names are too few to hold any out (tuning needs {AUTO_MIN_NAMES})"
     if names is not None and names > AUTO_MAX_NAMES:
-        return f"{names} names: over {AUTO_MAX_NAMES}, where tuning takes minutes and gains little"
+        return f"{names:,} names, over {AUTO_MAX_NAMES:,}, where tuning takes minutes (ngram tune does it)"
     return None
 
 
