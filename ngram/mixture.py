@@ -35,9 +35,9 @@ import numpy as np
 from . import automaton
 from .base import NameModel, NextSymbolModel
 from .errors import NgramError
-from .mixing import em_weights, mixture_logprobs
+from .mixing import mixture_logprobs
 from .protocol import BOUNDED_CONTEXT, LanguageModel, require
-from .vocabulary import BOUNDARY, Encoded, Vocabulary
+from .vocabulary import BOUNDARY, Encoded
 
 
 # ----------------------------------------------------------------------------------------------
@@ -72,56 +72,6 @@ def reverse_encoded(encoded: Encoded) -> Encoded:
     end = np.minimum.accumulate(np.where(is_boundary, positions, len(ids))[::-1])[::-1]
     source = np.where(is_boundary, positions, start + end - positions)
     return Encoded(ids=ids[source], starts=encoded.starts, oov=encoded.oov)
-
-
-def _sample_rows(model, n: int, seed, temperature: float, top_k, top_p, prefix: str, min_len: int, max_len: int) -> list[str]:
-    """Sampling from any next-symbol model by asking it for whole rows, all names at once per step."""
-    # Deferred: ngram.sampling is loaded only when names are drawn (start-up time of other verbs).
-    from .sampling import adjust_rows, check_sampling_settings
-
-    check_sampling_settings(n, temperature, top_k, top_p, min_len, max_len)
-    rng = np.random.default_rng(seed)
-    V = model.V
-    prefix_ids = list(model.vocabulary.encode_context(prefix, what="prefix"))
-    width = model.order - 1
-    history = [BOUNDARY] + prefix_ids
-    # Packed last `width` symbols of each name's history, and how many of them are real.
-    key = 0
-    for s in history[-width:] if width else []:
-        key = key * V + s
-    keys = np.full(n, key, np.int64)
-    depth = np.full(n, min(len(history), width), np.int64)
-    steps = max(max_len - len(prefix_ids), 0)
-    out = np.zeros((n, steps), np.int64)
-    alive = np.arange(n)
-    symbols = np.arange(V, dtype=np.int64)
-    for step in range(steps):
-        if len(alive) == 0:
-            break
-        window = (keys[alive, None] * V + symbols[None, :]).ravel()
-        rows = np.exp(model.logprob_keys(window, np.repeat(depth[alive], V))).reshape(len(alive), V)
-        if model.vocabulary.unk:
-            rows[:, model.vocabulary.unk_id] = 0.0
-        if len(prefix_ids) + step < min_len:
-            rows[:, BOUNDARY] = 0.0
-        dead = rows.sum(axis=1) <= 0
-        rows[dead, BOUNDARY] = 1.0
-        rows = adjust_rows(rows, temperature, top_k, top_p)
-        cdf = np.cumsum(rows, axis=1)
-        u = rng.random(len(alive))[:, None] * cdf[:, -1:]
-        symbol = np.minimum((cdf <= u).sum(axis=1), V - 1)
-        out[alive, step] = symbol
-        if width:
-            keys[alive] = (keys[alive] * V + symbol) % V**width
-            depth[alive] = np.minimum(depth[alive] + 1, width)
-        alive = alive[symbol != BOUNDARY]
-    chars = np.array([""] + model.vocabulary.characters + ([""] if model.vocabulary.unk else []), dtype=object)
-    names = []
-    for row in out:
-        end = np.flatnonzero(row == BOUNDARY)
-        row = row[: end[0]] if len(end) else row
-        names.append(prefix + "".join(chars[row]))
-    return names
 
 
 def _check_weights(weights, shape) -> np.ndarray:
@@ -206,10 +156,6 @@ class ContextMixture(Components, NextSymbolModel):
         logp = np.stack([m.logprob_keys(window_keys, history) for m in self.components], axis=1)
         return mixture_logprobs(logp, self.weights, self.buckets(window_keys, history))
 
-    def sample(self, n: int = 10, seed=None, temperature: float = 1.0, top_k=None, top_p=None, prefix: str = "",
-               min_len: int = 0, max_len: int = 50) -> list[str]:
-        return _sample_rows(self, n, seed, temperature, top_k, top_p, prefix, min_len, max_len)
-
     def describe(self) -> str:
         orders = ",".join(str(m.order) for m in self.components)
         names = sorted({m.estimator.get("name", "?") for m in self.components})
@@ -253,32 +199,6 @@ class NameMixture(Components, NameModel):
 
     def logprob_encoded(self, encoded: Encoded) -> np.ndarray:
         return automaton.mixture_logprob_encoded(self, encoded)
-
-    def sample(self, n: int = 10, seed=None, temperature: float = 1.0, top_k=None, top_p=None, prefix: str = "",
-               min_len: int = 0, max_len: int = 50) -> list[str]:
-        """Draw a component per name by weight, then the name from it (reversed back if needed).
-
-        Temperature, top-k and top-p act inside each component. A prefix cannot be imposed on a
-        right-to-left component (it would constrain the end of its sampling), so it is refused.
-        """
-        # Deferred: ngram.sampling is loaded only when names are drawn (start-up time of other verbs).
-        from .sampling import check_sampling_settings, sample as sample_model
-
-        check_sampling_settings(n, temperature, top_k, top_p, min_len, max_len)
-        if prefix and any(r and w > 0 for r, w in zip(self.reverse, self.weights)):
-            raise NgramError("--prefix is not supported by a whole-name mixture with a right-to-left component")
-        rng = np.random.default_rng(seed)
-        which = rng.choice(len(self.components), size=n, p=self.weights)
-        names: list[str] = [""] * n
-        for k, (model, rev) in enumerate(zip(self.components, self.reverse)):
-            slots = np.flatnonzero(which == k)
-            if len(slots) == 0:
-                continue
-            drawn = sample_model(model, n=len(slots), seed=int(rng.integers(2**63)), temperature=temperature,
-                                 top_k=top_k, top_p=top_p, prefix=prefix, min_len=min_len, max_len=max_len)
-            for slot, name in zip(slots, drawn):
-                names[slot] = name[::-1] if rev else name
-        return names
 
     def describe(self) -> str:
         parts = [f"{w:.3f} x {'right-to-left' if r else 'left-to-right'} {m.describe()}"

@@ -4,6 +4,7 @@ import json
 import random
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -126,7 +127,16 @@ def test_an_interrupt_is_an_error_with_the_shell_status_and_writes_no_model(tmp_
     child = subprocess.Popen([sys.executable, "-m", "ngram", "train", str(corpus), "-N", "10", "-s", "modified-kneser-ney",
                               "-o", str(tmp_path / "m.ngram")], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
-    time.sleep(1.0)  # past start-up, inside reading or counting
+    # Signal once the command's handlers are in place (SIGTERM caught: main() has started), not
+    # after a fixed delay that a busy machine can spend still importing.
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and child.poll() is None:
+        status_text = Path(f"/proc/{child.pid}/status").read_text()
+        caught = int(next(line.split()[1] for line in status_text.splitlines() if line.startswith("SigCgt:")), 16)
+        if caught & (1 << (signal.SIGTERM - 1)):
+            break
+        time.sleep(0.02)
+    time.sleep(0.3)  # inside reading or counting
     child.send_signal(signal.Signals(signum))
     out, err = child.communicate(timeout=60)
     assert child.returncode == status, (out, err)
