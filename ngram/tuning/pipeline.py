@@ -24,6 +24,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Sequence
 
+from threadpoolctl import threadpool_limits
+
 from ..counting import Counts, check_order, count_ngrams, max_order_for
 from ..provenance import CorpusInfo, finish
 from ..errors import NgramError
@@ -167,13 +169,19 @@ def tune(
     bar = progress(steps) if progress else steps
     state: dict = {"heldout": heldout, "train_nlls": train_nlls}
     stage_seconds: dict = {}
-    for label, step, arg in bar:
-        if hasattr(bar, "set_description"):
-            bar.set_description(label)
-        t0 = time.perf_counter()
-        _run_stage(step, arg, state, splits=splits, vocabulary=vocabulary, max_order=max_order, orders=orders,
-                   mixture_orders=mixture_orders, seed=seed, everything=everything, source=source)
-        stage_seconds[label] = time.perf_counter() - t0
+    # One BLAS thread: the searches make thousands of tiny BLAS calls (inside L-BFGS-B), and BLAS
+    # threads waiting on each other made them 3-4 times slower on a busy 2-core machine. scipy
+    # brings its own BLAS, so it is loaded first for the limit to reach it.
+    import scipy.optimize  # noqa: F401
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        for label, step, arg in bar:
+            if hasattr(bar, "set_description"):
+                bar.set_description(label)
+            t0 = time.perf_counter()
+            _run_stage(step, arg, state, splits=splits, vocabulary=vocabulary, max_order=max_order, orders=orders,
+                       mixture_orders=mixture_orders, seed=seed, everything=everything, source=source)
+            stage_seconds[label] = time.perf_counter() - t0
     result = state["result"] if refit else _choose(state)
     result.stage_seconds = stage_seconds
     result.seconds = time.perf_counter() - started
