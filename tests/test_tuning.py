@@ -43,8 +43,8 @@ def test_fast_heldout_nll_is_the_fitted_estimators_nll(name):
     # Tuning scores settings without fitting a model; it must agree with the model it would fit.
     vocabulary = Vocabulary.from_names(TRAIN + HELD)
     counts = count_ngrams(vocabulary.encode(TRAIN), 5, vocabulary.size)
-    stats = fold_stats(TRAIN, HELD, vocabulary, 5, counts)
     family = FAMILIES[name]
+    stats = fold_stats(TRAIN, HELD, vocabulary, 5, counts, buckets=family.buckets)
     rng = np.random.default_rng(1)
     for order in range(1, 6):
         x = random_settings(family, order, rng)
@@ -66,11 +66,12 @@ def test_fast_addk_is_the_fitted_addk():
         np.testing.assert_allclose(addk_logprobs(0.37, order, stats)[0], model.logprob_encoded(vocabulary.encode(HELD)), atol=1e-12)
 
 
-@pytest.mark.parametrize("name", ["modified-kneser-ney", "kneser-ney", "jelinek-mercer", "modified-kneser-ney+strength"])
+@pytest.mark.parametrize("name", ["modified-kneser-ney", "kneser-ney", "jelinek-mercer", "modified-kneser-ney+strength",
+                                  "modified-kneser-ney-4", "modified-kneser-ney-5"])
 def test_gradient_is_exact(name):
     vocabulary = Vocabulary.from_names(TRAIN + HELD)
-    stats = fold_stats(TRAIN, HELD, vocabulary, 4)
     family = FAMILIES[name]
+    stats = fold_stats(TRAIN, HELD, vocabulary, 4, buckets=family.buckets)
     x = random_settings(family, 4, np.random.default_rng(2))
     _, grad = position_logprobs(family, x, 4, stats, gradient=True)
     h = 1e-6

@@ -9,7 +9,7 @@ import json
 import math
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import typer
@@ -118,15 +118,19 @@ def parse_orders(text: str) -> list[int]:
     return sorted(orders)
 
 
-def parse_estimators(text: str | None) -> list[str] | None:
-    """A comma-separated estimator list, each name checked before any work."""
+def parse_estimators(text: str | None, known: Sequence[str] | None = None) -> list[str] | None:
+    """A comma-separated estimator list, each name checked before any work (against ``known``
+    when given, e.g. the tunable families, else against the estimators)."""
     if text is None:
         return None
     names = [s.strip() for s in text.split(",") if s.strip()]
     if not names:
-        raise NgramError(f"--smoothing takes estimator names separated by commas ({', '.join(ESTIMATORS)}), got {text!r}")
+        raise NgramError(f"--smoothing takes estimator names separated by commas ({', '.join(known or ESTIMATORS)}), got {text!r}")
     for name in names:
-        make_estimator(name)  # an unknown name is a one-line error here
+        if known is None:
+            make_estimator(name)  # an unknown name is a one-line error here
+        elif name not in known:
+            raise NgramError(f"unknown smoothing {name!r}; choose one of {', '.join(known)}")
     return names
 
 

@@ -22,7 +22,7 @@ def tune(
     seed: int = typer.Option(0, "--seed", help="Seed of the held-out slice or the folds."),
     output: Path = common.output_option("best.ngram", "Where to write the best model, refitted on every name given (training + --val)."),
     orders: str = typer.Option("2-10", "--orders", help="Orders to try: a range (2-10), a list (3,5,7) or both (2-4,6)."),
-    smoothing: Optional[str] = typer.Option(None, "--smoothing", "-s", help="Estimators to search, comma-separated (default: modified-kneser-ney; also add-k, witten-bell, absolute, kneser-ney, jelinek-mercer)."),
+    smoothing: Optional[str] = typer.Option(None, "--smoothing", "-s", help="Estimators to search, comma-separated (default: modified-kneser-ney; also add-k, witten-bell, absolute, kneser-ney, jelinek-mercer, modified-kneser-ney+strength, and modified-kneser-ney-4 / -5: four or five discounts per order)."),
     mixtures: Optional[bool] = typer.Option(None, "--mixtures/--no-mixtures", help="Order mixtures (modified KN, the --orders from 3 up) and the left-to-right + right-to-left whole-name mixture: tried by default and kept only if cross-fitted held-out NLL says so; --no-mixtures skips them."),
     fast: bool = typer.Option(False, "--fast", help="A quick pick: one held-out slice (or the --val file), modified KN only, no mixtures."),
     lowercase: bool = typer.Option(False, "--lowercase", help="Lowercase names first."),
@@ -38,10 +38,10 @@ def tune(
     if they beat closed-form modified KN on names they were not fitted on.
     Example: ngram tune train.txt --val val.txt -o best.ngram
     """
-    from ..tuning import tune as tune_models
+    from ..tuning import TUNABLE, tune as tune_models
 
     order_list = common.parse_orders(orders)
-    smoothings = common.parse_estimators(smoothing)
+    smoothings = common.parse_estimators(smoothing, known=TUNABLE)
     data = read_names(corpus, lowercase=lowercase, encoding=encoding)
     val_names = read_names(val, lowercase=lowercase, encoding=encoding).names if val is not None else None
     if val_names is not None:

@@ -8,7 +8,9 @@ They differ only in the counts a and the number of buckets:
 
 - ``absolute``: raw counts, one D per order (D = n1 / (n1 + 2 n2)).
 - ``kneser-ney``: KenLM's adjusted counts below the highest order, one D per order.
-- ``modified-kneser-ney``: adjusted counts, three discounts D1, D2, D3+ per order (Chen & Goodman).
+- ``modified-kneser-ney``: adjusted counts, three discounts D1, D2, D3+ per order (Chen & Goodman);
+  ``buckets=K`` gives K discounts D1, ..., D(K-1), DK+ per order (MITLM's Kneser-Ney with N
+  discounts), K = 3 being the default and the same model bit for bit.
 
 The adjusted counts follow lmplz exactly (so our figures can be checked against KenLM): below the
 highest order an n-gram's count is its number of distinct left neighbours, the start symbol being
@@ -16,18 +18,22 @@ a neighbour like any other; n-grams that begin with the start symbol have no lef
 keep their raw counts. The counts-of-counts n1..n4 behind the discounts are taken over these same
 counts, start n-grams included. On small alphabets the formula fails (no unigram is seen after a
 single distinct left neighbour), so that order falls back to lmplz's 0.5 / 1 / 1.5 and the report
-says which orders did.
+says which orders did. With K > 3 discounts the closed form is Chen & Goodman's, one bucket
+further each time: Dk = k - (k+1) Y n(k+1) / nk, Y = n1 / (n1 + 2 n2), from n1..n(K+1); an order
+where it fails takes the three-discount values with D3+ for every bucket from 3 up (that order is
+then plain modified KN), and the report says so.
 
 ``discounts`` sets them by hand, orders 1, 2, ... in turn: a string ``"D1,D2,D3 D1,D2,D3 ..."``
 (one group per order, groups split by spaces or ``;``), a list of groups (each a number or a
 list of numbers), or a flat list of numbers (``--discounts`` on the command line), read as one
-number per order, or for modified KN as consecutive triples D1, D2, D3+ per order. Orders after the last group are estimated as usual;
+number per order, or for modified KN as consecutive groups of K (D1, D2, D3+ when K = 3) per
+order. Orders after the last group are estimated as usual;
 groups beyond the model's order are left unused (and the report says so).
 
 ``strengths`` (optional, one number theta >= 0 per order from 1) adds a Pitman-Yor-style strength:
 u(hw) = (a(hw) - D) / (sum_w a(hw) + theta), gamma(h) = (sum_w D + theta) / (sum_w a(hw) + theta).
 Without it (or with theta = 0) the arithmetic is unchanged, bit for bit.
-A group is one number (every bucket) or, for modified KN, three numbers. Every discount is
+A group is one number (every bucket) or, for modified KN, K numbers. Every discount is
 clipped to 0 <= D < its bucket's smallest count (so no counted n-gram loses all its mass), and
 the report lists what was clipped.
 """
@@ -64,29 +70,60 @@ def adjusted_counts(counts: Counts, V: int) -> list[np.ndarray]:
     return result
 
 
-def counts_of_counts(values: np.ndarray) -> list[int]:
-    """n_1..n_4: how many n-grams have count exactly 1, 2, 3, 4."""
-    return [int(np.count_nonzero(values == j)) for j in (1, 2, 3, 4)]
+def counts_of_counts(values: np.ndarray, upto: int = 4) -> list[int]:
+    """n_1..n_upto: how many n-grams have count exactly 1, 2, ..., upto (n1..n4 by default)."""
+    return [int(np.count_nonzero(values == j)) for j in range(1, upto + 1)]
+
+
+def needed_counts_of_counts(buckets: int) -> int:
+    """How many counts-of-counts n1, n2, ... the closed-form discounts of ``buckets`` buckets read."""
+    return max(4, buckets + 1)
 
 
 def estimate_discounts(n: list[int], buckets: int, dt) -> list | None:
     """Chen & Goodman's estimates from counts-of-counts, None where they fail.
 
-    The arithmetic is lmplz's, step by step, so that with float32 the results are its bits.
+    Dk = k - (k+1) Y n(k+1) / nk for k = 1..buckets (with one bucket, D = Y). The arithmetic is
+    lmplz's, step by step, so that with float32 the results are its bits.
     """
-    n1, n2, n3, n4 = n
-    if n1 == 0 or n2 == 0 or (buckets == 3 and n3 == 0):
+    if len(n) < needed_counts_of_counts(buckets):
+        raise NgramError(f"{buckets} discounts per order need counts-of-counts n1..n{buckets + 1}, got {len(n)}")
+    n1, n2 = n[0], n[1]
+    if n1 == 0 or n2 == 0 or (buckets >= 3 and 0 in n[2:buckets]):
         return None
     y = dt(dt(n1) / dt(float(n1) + 2.0 * float(n2)))
     if buckets == 1:
         values = [y]
     else:
-        values = [dt(j) - dt(dt(dt(j + 1) * y) * dt(nn)) / dt(nj) for j, nj, nn in ((1, n1, n2), (2, n2, n3), (3, n3, n4))]
+        values = [dt(j) - dt(dt(dt(j + 1) * y) * dt(n[j])) / dt(n[j - 1]) for j in range(1, buckets + 1)]
     # D = 0 would leave a context whose counts all fall in that bucket no mass for unseen
     # symbols (probability 0, infinite loss), which a smoothed model must not do.
     if any(not (0 < d <= j) for j, d in enumerate(values, start=1)):
         return None
     return values
+
+
+def closed_form_discounts(n: list[int], buckets: int, dt) -> tuple[list, str | None]:
+    """The closed-form discounts of one order and, where the estimate failed, what stood in.
+
+    Returns (discounts, None), (discounts, "fallback") for lmplz's 0.5/1/1.5, or with more than
+    three buckets (discounts, "three") for the three-discount values with D3+ in every bucket
+    from 3 up (or "fallback", lmplz's values extended the same way).
+    """
+    d = estimate_discounts(n, buckets, dt)
+    if d is not None:
+        return d, None
+    if buckets > 3:
+        three = estimate_discounts(n, 3, dt)
+        if three is not None:
+            return three + [three[2]] * (buckets - 3), "three"
+    values = [dt(x) for x in FALLBACK[: buckets]]
+    return values + [values[-1]] * (buckets - len(values)), "fallback"
+
+
+def bucket_names(buckets: int) -> str:
+    """D1,D2,D3+ for three buckets; D1,...,DK+ in general."""
+    return ",".join(f"D{j}" for j in range(1, buckets)) + ("," if buckets > 1 else "") + f"D{buckets}+"
 
 
 def parse_discounts(value, buckets: int) -> list[list[float]]:
@@ -103,7 +140,7 @@ def parse_discounts(value, buckets: int) -> list[list[float]]:
         # A flat list (what the CLI passes): one number per order, or three for modified KN.
         value = list(value)
         if len(value) % buckets:
-            raise NgramError(f"give {buckets} discounts (D1,D2,D3+) per order, got {len(value)} numbers")
+            raise NgramError(f"give {buckets} discounts ({bucket_names(buckets)}) per order, got {len(value)} numbers")
         groups = [value[i : i + buckets] for i in range(0, len(value), buckets)]
     parsed = []
     for group in groups:
@@ -116,7 +153,7 @@ def parse_discounts(value, buckets: int) -> list[list[float]]:
         if len(numbers) == 1:
             numbers = numbers * buckets
         if len(numbers) != buckets:
-            raise NgramError(f"each order takes {'1 or 3 discounts' if buckets == 3 else '1 discount'}, got {len(numbers)}: {group!r}")
+            raise NgramError(f"each order takes {f'1 or {buckets} discounts' if buckets > 1 else '1 discount'}, got {len(numbers)}: {group!r}")
         parsed.append(numbers)
     return parsed
 
@@ -154,22 +191,29 @@ class Discounted(Interpolated):
                 **({"strengths": self.strengths} if self.strengths else {}), **super().get_params()}
 
     def _choose_discounts(self, values: list[np.ndarray]) -> tuple[list[np.ndarray], dict]:
-        return self.choose_discounts([counts_of_counts(a) for a in values])
+        upto = needed_counts_of_counts(self.buckets)
+        return self.choose_discounts([counts_of_counts(a, upto) for a in values])
 
     def choose_discounts(self, counts_of_counts_per_order: list[list[int]]) -> tuple[list[np.ndarray], dict]:
         """Discounts per order (index 0 unused, then D1.. per bucket) and the report, from the
-        counts-of-counts n1..n4 of each order's (adjusted) counts: all a streamed estimate needs."""
+        counts-of-counts n1..n4 (n1..n(K+1) for K > 3 buckets) of each order's (adjusted) counts:
+        all a streamed estimate needs."""
         dt = self.dtype
         values = counts_of_counts_per_order
-        chosen, fallback, clipped = [], [], []
+        need = needed_counts_of_counts(self.buckets)
+        if any(len(coc) < need for coc in values[len(self.discounts):]):
+            raise NgramError(f"{self.buckets} discounts per order need counts-of-counts n1..n{need}, and this engine "
+                             f"counts n1..n{min(len(coc) for coc in values)} only: train in memory (--engine memory)")
+        chosen, fallback, three, clipped = [], [], [], []
         for n, coc in enumerate(values, start=1):
             if n <= len(self.discounts):
                 d = [dt(x) for x in self.discounts[n - 1]]
             else:
-                d = estimate_discounts(coc, self.buckets, dt)
-                if d is None:
-                    d = [dt(x) for x in FALLBACK[: self.buckets]]
+                d, stand_in = closed_form_discounts(coc, self.buckets, dt)
+                if stand_in == "fallback":
                     fallback.append(n)
+                elif stand_in == "three":
+                    three.append(n)
             # Bucket j holds counts >= j, so D < j keeps every counted n-gram's own mass positive.
             limits = [dt(j) for j in range(1, self.buckets + 1)]
             safe = [min(max(x, dt(0)), np.nextafter(lim, dt(0))) for x, lim in zip(d, limits)]
@@ -179,10 +223,15 @@ class Discounted(Interpolated):
             chosen.append(np.array([0.0] + safe, dt))
         report = {"discounts": {str(n): [float(x) for x in d[1:]] for n, d in enumerate(chosen, start=1)}}
         if fallback:
-            shown = "/".join(f"{x:g}" for x in FALLBACK[: self.buckets])
+            shown = "/".join(f"{float(x):g}" for x in chosen[fallback[0] - 1][1:])
             report["fallback"] = (
                 f"order{'s' if len(fallback) > 1 else ''} {', '.join(map(str, fallback))}: counts-of-counts gave no "
                 f"usable discounts, used {shown} (set them with --discounts)"
+            )
+        if three:
+            report["three_discounts"] = (
+                f"order{'s' if len(three) > 1 else ''} {', '.join(map(str, three))}: counts-of-counts gave no usable "
+                f"D4..D{self.buckets}+, used D3+ for every count from 3 (modified KN's three discounts)"
             )
         if clipped:
             report["clipped"] = "; ".join(clipped)
@@ -254,7 +303,10 @@ class KneserNey(Discounted):
 class ModifiedKneserNey(Discounted):
     """Modified Kneser-Ney (Chen & Goodman) following lmplz: three discounts per order.
 
-    ``discounts``: a group ``D1,D2,D3+`` per order (see the module docstring).
+    ``buckets``: discounts per order, K (default 3): D1, ..., D(K-1) for counts 1..K-1 and DK+ for
+    counts of K and more (MITLM's Kneser-Ney with N discounts). ``buckets=3`` is the default model,
+    bit for bit, and its saved settings do not mention it.
+    ``discounts``: a group ``D1,D2,D3+`` (K numbers) per order (see the module docstring).
     ``kenlm_compat=True`` does the arithmetic in float32 exactly as lmplz does, so exported ARPA
     probabilities are lmplz's float32 values bit for bit (its ARPA then differs only by the last
     bit of some log10 roundings). The default float64 is what the sum-to-one guarantee is stated
@@ -266,12 +318,22 @@ class ModifiedKneserNey(Discounted):
     adjusted = True
     buckets = 3
 
-    def __init__(self, discounts=None, backoff: bool = False, kenlm_compat: bool = False, strengths=None):
+    MAX_BUCKETS = 20
+
+    def __init__(self, discounts=None, backoff: bool = False, kenlm_compat: bool = False, strengths=None,
+                 buckets: int = 3):
+        if isinstance(buckets, (bool, np.bool_)) or not isinstance(buckets, (int, np.integer)) \
+                or not 1 <= buckets <= self.MAX_BUCKETS:
+            raise NgramError(f"buckets (discounts per order) must be a whole number from 1 to {self.MAX_BUCKETS}, got {buckets!r}")
+        self.buckets = int(buckets)  # before the discounts are parsed: they come in groups of this size
         super().__init__(discounts=discounts, backoff=backoff, strengths=strengths)
         if kenlm_compat and self.backoff:
             raise NgramError("kenlm_compat reproduces lmplz's interpolated model; it cannot be combined with backoff")
+        if kenlm_compat and self.buckets != 3:
+            raise NgramError("kenlm_compat reproduces lmplz's three discounts per order; it cannot be combined with buckets")
         self.kenlm_compat = bool(kenlm_compat)
         self.dtype = np.float32 if self.kenlm_compat else np.float64
 
     def get_params(self) -> dict:
-        return {**super().get_params(), **({"kenlm_compat": True} if self.kenlm_compat else {})}
+        return {**super().get_params(), **({"kenlm_compat": True} if self.kenlm_compat else {}),
+                **({"buckets": self.buckets} if self.buckets != 3 else {})}

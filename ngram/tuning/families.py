@@ -17,7 +17,8 @@ import math
 import numpy as np
 
 from ..counting import Counts
-from ..estimators.discounting import FALLBACK, adjusted_counts, counts_of_counts, estimate_discounts
+from ..estimators.discounting import (adjusted_counts, bucket_names, closed_form_discounts, counts_of_counts,
+                                      needed_counts_of_counts)
 from .statistics import FoldStats, Level
 
 # Discounts stay inside (0, j) for bucket j, as the estimators require (they clip at j); the small
@@ -31,6 +32,7 @@ class Family:
 
     name = ""
     per_order = 0
+    buckets = 3  # count buckets its fold statistics must split children into (``fold_stats(buckets=)``)
 
     def bounds(self, n: int) -> list[tuple[float, float]]:
         return []
@@ -45,15 +47,28 @@ class Family:
     def settings(self, x: np.ndarray, order: int) -> dict:
         return {}
 
+    def vector(self, settings: dict, order: int) -> np.ndarray:
+        """The inverse of ``settings``: the numbers the search moves."""
+        return np.zeros(0)
+
     def describe(self, settings: dict) -> str:
         return ""
 
 
 class DiscountFamily(Family):
-    """Absolute discounting, Kneser-Ney, modified Kneser-Ney: discounts per order (and bucket)."""
+    """Absolute discounting, Kneser-Ney, modified Kneser-Ney: discounts per order (and bucket).
+
+    With K > 3 buckets it is modified KN with K discounts per order (D1, ..., D(K-1), DK+, MITLM's
+    Kneser-Ney with N discounts): ``estimator`` names the estimator that fits it, with
+    ``buckets=K`` among its settings.
+    """
 
     def __init__(self, name: str, adjusted: bool, buckets: int):
         self.name, self.adjusted, self.per_order = name, adjusted, buckets
+        self.discounts_per_order = buckets  # (a subclass may search more numbers per order)
+        self.buckets = max(buckets, 3)
+        if buckets > 3:
+            self.estimator = "modified-kneser-ney"  # what fits it (elsewhere the estimator is ``name``)
 
     def bounds(self, n):
         return [(_EPS, j - _EPS) for j in range(1, self.per_order + 1)]
@@ -66,25 +81,34 @@ class DiscountFamily(Family):
         values = self._values(Counts(order, counts.vocab_size, counts.keys[:order], counts.counts[:order]))
         x = []
         for n, a in enumerate(values, start=1):
-            d = estimate_discounts(counts_of_counts(a), self.per_order, np.float64) or list(FALLBACK[: self.per_order])
+            k = self.discounts_per_order
+            d, _ = closed_form_discounts(counts_of_counts(a, needed_counts_of_counts(k)), k, np.float64)
             x.extend(min(max(float(v), lo), hi) for v, (lo, hi) in zip(d, self.bounds(n)))
         return np.array(x)
 
     def parts(self, level, n, order, theta):
-        c = level.compact("adjusted" if (self.adjusted and n < order) else "raw")
-        if self.per_order == 3:
+        kind = "adjusted" if (self.adjusted and n < order) else "raw"
+        if self.per_order > 1:
+            c = level.compact(kind, self.per_order)
             return c["idx"], c["a"] - theta @ c["onehot"], theta @ c["buckets"], -c["onehot"], c["buckets"]
+        c = level.compact(kind)
         return (c["idx"], c["a"] - theta[0] * c["seen"], theta[0] * c["children"], -c["seen"][None, :],
                 c["children"][None, :])
 
     def settings(self, x, order):
         groups = [[float(v) for v in x[i * self.per_order:(i + 1) * self.per_order]] for i in range(order)]
-        return {"discounts": groups if self.per_order == 3 else [g[0] for g in groups]}
+        if self.per_order == 1:
+            return {"discounts": [g[0] for g in groups]}
+        return {"discounts": groups, **({"buckets": self.per_order} if self.per_order != 3 else {})}
+
+    def vector(self, settings, order):
+        return np.array(settings["discounts"], float).ravel()
 
     def describe(self, settings):
         d = settings["discounts"]
         if isinstance(d[0], list):
-            return "D1/D2/D3+ by order " + " ".join("/".join(f"{v:.2f}" for v in g) for g in d)
+            return (bucket_names(len(d[0])).replace(",", "/") + " by order "
+                    + " ".join("/".join(f"{v:.2f}" for v in g) for g in d))
         return "D by order " + " ".join(f"{v:.2f}" for v in d)
 
 
@@ -125,6 +149,10 @@ class StrengthFamily(DiscountFamily):
         groups = x.reshape(order, 4)
         return {"discounts": [[float(v) for v in g[:3]] for g in groups], "strengths": [float(g[3]) for g in groups]}
 
+    def vector(self, settings, order):
+        return np.concatenate([np.array(settings["discounts"], float), np.array(settings["strengths"], float)[:, None]],
+                              axis=1).ravel()
+
     def describe(self, settings):
         return (super().describe(settings) + "; strength by order " +
                 " ".join(f"{v:.2f}" for v in settings["strengths"]))
@@ -146,6 +174,9 @@ class JelinekMercerFamily(Family):
     def settings(self, x, order):
         return {"weights": [float(v) for v in x]}
 
+    def vector(self, settings, order):
+        return np.array(settings["weights"], float)
+
     def describe(self, settings):
         return "weights by order " + " ".join(f"{v:.2f}" for v in settings["weights"])
 
@@ -166,6 +197,9 @@ FAMILIES: dict[str, Family] = {
     "kneser-ney": DiscountFamily("kneser-ney", adjusted=True, buckets=1),
     "modified-kneser-ney": DiscountFamily("modified-kneser-ney", adjusted=True, buckets=3),
     "modified-kneser-ney+strength": StrengthFamily(),
+    # Modified KN with four and five discounts per order (searched only when asked for).
+    "modified-kneser-ney-4": DiscountFamily("modified-kneser-ney-4", adjusted=True, buckets=4),
+    "modified-kneser-ney-5": DiscountFamily("modified-kneser-ney-5", adjusted=True, buckets=5),
     "jelinek-mercer": JelinekMercerFamily(),
     "witten-bell": WittenBellFamily(),
 }

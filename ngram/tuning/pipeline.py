@@ -39,7 +39,7 @@ from .statistics import concat_folds, fold_stats, position_groups
 
 UNIT = "nats/symbol"
 TUNABLE = ("add-k", "witten-bell", "absolute", "kneser-ney", "modified-kneser-ney", "jelinek-mercer",
-           "modified-kneser-ney+strength")
+           "modified-kneser-ney+strength", "modified-kneser-ney-4", "modified-kneser-ney-5")
 # Searched unless ``smoothings`` says otherwise: on every list we measured the others never came
 # within 0.01 nats/symbol of tuned modified KN, and they cost most of the search time.
 DEFAULT_ESTIMATORS = ("modified-kneser-ney",)
@@ -167,7 +167,7 @@ def tune(
     if refit:
         steps += [("refitting the choice on every name given", "refit", None)]
     bar = progress(steps) if progress else steps
-    state: dict = {"heldout": heldout, "train_nlls": train_nlls}
+    state: dict = {"heldout": heldout, "train_nlls": train_nlls, "smoothings": smoothings}
     stage_seconds: dict = {}
     # One BLAS thread: the searches make thousands of tiny BLAS calls (inside L-BFGS-B), and BLAS
     # threads waiting on each other made them 3-4 times slower on a busy 2-core machine. scipy
@@ -192,9 +192,10 @@ def _run_stage(step: str, arg, state: dict, *, splits, vocabulary, max_order, or
                source):
     if step == "count":
         stats, counts = [], None
+        buckets = max([3] + [FAMILIES[s].buckets for s in state["smoothings"] if s in FAMILIES])
         for split in splits:
             counts = count_ngrams(vocabulary.encode(split.train), max_order, vocabulary.size)
-            stats.append(fold_stats(split.train, split.heldout, vocabulary, max_order, counts))
+            stats.append(fold_stats(split.train, split.heldout, vocabulary, max_order, counts, buckets=buckets))
             state.setdefault("fold_counts", counts)
         state.update(stats=stats, pooled=concat_folds(stats), fits=[], closed=[])
         state["deep"] = state["pooled"].by_depth()

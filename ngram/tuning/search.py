@@ -84,15 +84,7 @@ def fit_logprobs(fit: Fit, fold: FoldStats) -> np.ndarray:
 
 
 def settings_vector(settings: dict, name: str, order: int) -> np.ndarray:
-    if name in ("absolute", "kneser-ney"):
-        return np.array(settings["discounts"], float)
-    if name == "modified-kneser-ney":
-        return np.array(settings["discounts"], float).ravel()
-    if name == "modified-kneser-ney+strength":
-        return np.concatenate([np.array(settings["discounts"], float), np.array(settings["strengths"], float)[:, None]], axis=1).ravel()
-    if name == "jelinek-mercer":
-        return np.array(settings["weights"], float)
-    return np.zeros(0)
+    return FAMILIES[name].vector(settings, order) if name in FAMILIES else np.zeros(0)
 
 
 def candidate_row(kind: str, estimator: str, order, settings: dict, heldout: float, train: float | None = None,

@@ -2,7 +2,8 @@
 
 For every held-out position and every order n the fold's counts give, once, what any interpolated
 estimator needs there: the count of the n-gram (raw and lmplz-adjusted), its context's total, how
-many children the context has with count 1, 2 and 3+, and whether the context was seen at all.
+many children the context has with count 1, 2 and 3+ (1, ..., K-1 and K+ when ``fold_stats`` is
+asked for K > 3 buckets), and whether the context was seen at all.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Sequence
 import numpy as np
 
 from ..counting import Counts, count_ngrams
+from ..errors import NgramError
 from ..estimators.discounting import adjusted_counts
 from ..mixture import bucket_of
 from ..vocabulary import Vocabulary
@@ -25,8 +27,8 @@ class Variant:
 
     a: np.ndarray  # count of the n-gram (0 when unseen)
     total: np.ndarray  # sum of counts over the context's children (1 where the context is unseen)
-    buckets: np.ndarray  # (3, M): children of the context with count 1, 2, 3+
-    bucket: np.ndarray  # the n-gram's own bucket 0..3 (0 = unseen)
+    buckets: np.ndarray  # (K, M): children of the context with count 1, 2, ..., K+ (K = 3 unless asked)
+    bucket: np.ndarray  # the n-gram's own bucket 0..K (0 = unseen)
 
 
 @dataclass
@@ -37,30 +39,40 @@ class Level:
     adjusted: Variant
     _compact: dict = field(default_factory=dict, repr=False)
 
-    def compact(self, kind: str) -> dict:
+    def compact(self, kind: str, buckets: int = 3) -> dict:
         """Arrays over the active positions only, divided by the context total once, cached:
-        every objective evaluation then costs a few small vector operations per order."""
-        if kind not in self._compact:
+        every objective evaluation then costs a few small vector operations per order.
+        ``buckets``: how many count buckets "onehot" and "buckets" split children into (the last
+        one holds every count from ``buckets`` up); at most the K the statistics were counted with."""
+        key = kind if buckets == 3 else (kind, buckets)
+        if key not in self._compact:
             idx = np.flatnonzero(self.active)
             if len(idx) == 0 or idx[-1] == len(idx) - 1:
                 # Positions sorted by depth (FoldStats.by_depth) make the active set a prefix, and
                 # a slice is a view where an index array would copy.
                 idx = slice(0, len(idx))
             v = self.raw if kind == "raw" else self.adjusted
+            counted = len(v.buckets)
+            if buckets > counted:
+                raise NgramError(f"these statistics split children into {counted} count buckets, not {buckets}")
             inv = 1.0 / v.total[idx]
             bucket = v.bucket[idx]
-            self._compact[kind] = {
+            per_bucket = v.buckets[:, idx]
+            if buckets < counted:  # merge the top buckets (whole numbers: the sums are exact)
+                bucket = np.minimum(bucket, buckets)
+                per_bucket = np.concatenate([per_bucket[:buckets - 1], per_bucket[buckets - 1:].sum(axis=0, keepdims=True)])
+            self._compact[key] = {
                 "idx": idx,
                 "inv": inv,
                 "a": v.a[idx] * inv,
-                "onehot": np.stack([(bucket == j) * inv for j in (1, 2, 3)]),
-                "buckets": np.ascontiguousarray(v.buckets[:, idx] * inv),
+                "onehot": np.stack([(bucket == j) * inv for j in range(1, buckets + 1)]),
+                "buckets": np.ascontiguousarray(per_bucket * inv),
                 "seen": (bucket >= 1) * inv,
                 "children": v.buckets[:, idx].sum(axis=0) * inv,
                 "wb_u": v.a[idx] / (v.total[idx] + self.distinct[idx]),
                 "wb_g": self.distinct[idx] / (v.total[idx] + self.distinct[idx]),
             }
-        return self._compact[kind]
+        return self._compact[key]
 
 
 @dataclass
@@ -130,7 +142,7 @@ def concat_folds(folds: Sequence[FoldStats]) -> FoldStats:
 
 
 def _variant(keys: np.ndarray, values: np.ndarray, V: int, n: int, window: np.ndarray, context: np.ndarray,
-             active: np.ndarray) -> Variant:
+             active: np.ndarray, K: int = 3) -> Variant:
     values = values.astype(np.float64)
     if n == 1:
         contexts, owner = np.zeros(1, np.int64), np.zeros(len(keys), np.int64)
@@ -139,12 +151,12 @@ def _variant(keys: np.ndarray, values: np.ndarray, V: int, n: int, window: np.nd
         first = np.concatenate(([True], owner_keys[1:] != owner_keys[:-1])) if len(keys) else np.zeros(0, bool)
         contexts, owner = owner_keys[first], np.cumsum(first) - 1
     totals = np.bincount(owner, weights=values, minlength=len(contexts))
-    bucket_of = np.clip(np.floor(values), 0, 3).astype(np.int64)
-    per_bucket = np.stack([np.bincount(owner[bucket_of == j], minlength=len(contexts)) for j in (1, 2, 3)]).astype(np.float64)
+    bucket_of = np.clip(np.floor(values), 0, K).astype(np.int64)
+    per_bucket = np.stack([np.bincount(owner[bucket_of == j], minlength=len(contexts)) for j in range(1, K + 1)]).astype(np.float64)
     M = len(window)
     a = np.zeros(M)
     total = np.ones(M)
-    buckets = np.zeros((3, M))
+    buckets = np.zeros((K, M))
     if len(keys):
         index = np.minimum(np.searchsorted(keys, window), len(keys) - 1)
         found = (keys[index] == window) & active
@@ -152,12 +164,15 @@ def _variant(keys: np.ndarray, values: np.ndarray, V: int, n: int, window: np.nd
         c_index = np.zeros(M, np.int64) if n == 1 else np.minimum(np.searchsorted(contexts, context), len(contexts) - 1)
         total[active] = totals[c_index[active]]
         buckets[:, active] = per_bucket[:, c_index[active]]
-    return Variant(a=a, total=total, buckets=buckets, bucket=np.clip(np.floor(a), 0, 3).astype(np.int64))
+    return Variant(a=a, total=total, buckets=buckets, bucket=np.clip(np.floor(a), 0, K).astype(np.int64))
 
 
 def fold_stats(train_names: Sequence[str], heldout_names: Sequence[str], vocabulary: Vocabulary, max_order: int,
-               counts: Counts | None = None) -> FoldStats:
-    """Count ``train_names`` once and reduce them to arrays over the held-out positions."""
+               counts: Counts | None = None, buckets: int = 3) -> FoldStats:
+    """Count ``train_names`` once and reduce them to arrays over the held-out positions.
+
+    ``buckets``: the count buckets (1, ..., K+) children are split into; more than three only for
+    estimators with more discounts per order (each bucket costs one array per order and kind)."""
     V = vocabulary.size
     if counts is None:
         counts = count_ngrams(vocabulary.encode(train_names), max_order, V)
@@ -193,8 +208,8 @@ def fold_stats(train_names: Sequence[str], heldout_names: Sequence[str], vocabul
         dist[active] = distinct_of[c_index[active]] if len(distinct_of) else 0
         levels.append(Level(
             active=active, distinct=dist,
-            raw=_variant(keys, raw, V, n, window, context, active),
-            adjusted=_variant(keys, adjusted[n - 1], V, n, window, context, active),
+            raw=_variant(keys, raw, V, n, window, context, active, buckets),
+            adjusted=_variant(keys, adjusted[n - 1], V, n, window, context, active, buckets),
         ))
     name_of = np.repeat(np.arange(encoded.n_names), encoded.symbols_per_name())
     return FoldStats(vocab_size=V, max_order=max_order, levels=levels, symbols=len(targets), name_of=name_of,
