@@ -269,27 +269,29 @@ def train_file(source, order: int | None = None, estimator: Estimator | str | No
                                            memory, scheduler, machine)
     choice: list[str] = []
     auto = isinstance(estimator, str) and estimator == AUTO
+
+    def closed_form(blocker: str) -> Estimator:
+        choice.append(f"Closed-form modified KN order {DEFAULT_ORDER if order is None else order} (KenLM's model), "
+                      f"not a tuned one: {blocker}.")
+        return make_estimator(DEFAULT_ESTIMATOR)
+
     if auto:
-        pruned = prune is not None or prune_entropy is not None
-        blocker = auto_blocker(chosen, None, weighted, pruned, backoff_only, order)
+        blocker = auto_blocker(chosen, None, weighted, prune is not None or prune_entropy is not None, backoff_only, order)
         if blocker is not None:
-            estimator, auto = make_estimator(DEFAULT_ESTIMATOR), False
-            choice.append(f"Closed-form modified KN order {DEFAULT_ORDER if order is None else order} (KenLM's model), not a tuned one: {blocker}.")
+            estimator, auto = closed_form(blocker), False
     elif isinstance(estimator, str):
         estimator = make_estimator(estimator)
     if chosen == "memory":
         data = read_names(source, lowercase=lowercase, encoding=encoding, max_name_length=max_name_length, weighted=weighted)
-        if auto:
-            blocker = auto_blocker(chosen, len(data), weighted, False, backoff_only, order)
-            if blocker is None:
-                model, choice = train_auto(data, range(2, (10 if order is None else order) + 1), unk=unk, progress=count_progress)
-            else:
-                estimator = make_estimator(DEFAULT_ESTIMATOR)
-                choice.append(f"Closed-form modified KN order {DEFAULT_ORDER if order is None else order} (KenLM's model), not a tuned one: {blocker}.")
-                auto = False
-        if not auto:
-            model = train(data, order=DEFAULT_ORDER if order is None else order, estimator=estimator, unk=unk, weights=data.weights,
-                          source=data.source, progress=count_progress, prune=prune, prune_entropy=prune_entropy)
+        blocker = auto_blocker(chosen, len(data), weighted, False, backoff_only, order) if auto else None
+        if auto and blocker is None:
+            model, choice = train_auto(data, range(2, (10 if order is None else order) + 1), unk=unk, progress=count_progress)
+        else:
+            if auto:
+                estimator = closed_form(blocker)
+            model = train(data, order=DEFAULT_ORDER if order is None else order, estimator=estimator, unk=unk,
+                          weights=data.weights, source=data.source, progress=count_progress, prune=prune,
+                          prune_entropy=prune_entropy)
         summary = TrainingSummary("memory", None, reason, data.source, len(data), int(model.corpus["symbols"]),
                                   data.blank_lines, corpus=data, ngrams_per_order=model.n_ngrams(), choice=choice)
     else:
