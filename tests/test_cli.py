@@ -177,7 +177,8 @@ def test_default_model_is_the_tuned_choice_and_samples_names(tmp_path):
 def test_default_falls_back_to_kenlms_model_where_it_cannot_tune(tmp_path, names_file):
     """Too few names to hold any out, a weighted corpus, a memory budget: closed-form modified KN
     order 6, and the summary says why."""
-    for extra, why in (([], "too few"), (["--memory", "64M"], "not held in memory")):
+    for extra, why in (([], "too few"), (["--memory", "64M"], "not held in memory"), (["--compact"], "compact"),
+                       (["--prune", "0 0 1"], "pruning")):
         out = json.loads(ngram("train", names_file, "-o", "m.ngram", "--json", *extra, cwd=tmp_path).stdout)
         assert out["estimator"]["name"] == "modified-kneser-ney" and out["order"] == 6
         assert why in out["estimator_choice"][0]
