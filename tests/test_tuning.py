@@ -393,3 +393,14 @@ def test_progress_names_every_stage_and_fast_skips_the_mixtures(shipped):
     result = tune(names, val_names=shipped[400:420], orders=[2, 3], progress=Bar)
     assert any("order mixture" in s for s in seen) and any("whole-name" in s for s in seen)
     assert result.refit_names == 420 and "cross-validation over all 420 names" in result.heldout
+
+
+def test_a_large_alphabet_tunes_the_orders_its_keys_allow_and_says_so():
+    # 2,000+ distinct characters: orders above 5 do not fit a 64-bit key, so they are skipped (not an error).
+    rng = np.random.default_rng(0)
+    names = ["".join(chr(0x4E00 + int(c)) for c in rng.integers(0, 3000, rng.integers(2, 5))) for _ in range(1500)]
+    result = tune(names, mixtures=False)
+    assert Vocabulary.from_names(names).size > 2000
+    assert max(int(str(c["order"]).split("-")[-1]) for c in result.candidates) == 5
+    assert any(r.startswith("Orders 6, 7, 8, 9, 10 skipped") for r in result.reasons)
+    assert np.isfinite(result.model.score(names[:10])[0]).all()

@@ -150,11 +150,14 @@ def tune(
     everything, splits, heldout = choose_heldout(names, val_names, val_fraction, folds, seed, fast)
     # One vocabulary for every fold and the refit: all characters of the names given.
     vocabulary = Vocabulary.from_names(everything, unk=unk)
-    # The default mixture orders stop where packed keys would overflow (large alphabets).
+    # Orders stop where packed keys would overflow (large alphabets: 2,311 CJK characters allow 5).
+    limit = max_order_for(vocabulary.size)
+    skipped = [o for o in orders if o > limit]
+    orders = [o for o in orders if o <= limit] or orders  # none left: check_order says why below
     if mixture_orders is None:  # the searched orders from 3 up (orders 2-10: the mixture of 3-10)
         mixture_orders = [o for o in orders if o >= min(MIXTURE_ORDERS)] or orders
     mixture_orders = sorted(set(int(o) for o in mixture_orders))
-    mixture_orders = [o for o in mixture_orders if o <= max_order_for(vocabulary.size)] or mixture_orders
+    mixture_orders = [o for o in mixture_orders if o <= limit] or mixture_orders
     max_order = max(orders + (mixture_orders if try_mixtures else []))
     check_order(max_order, vocabulary.size)
 
@@ -167,7 +170,8 @@ def tune(
     if refit:
         steps += [("refitting the choice on every name given", "refit", None)]
     bar = progress(steps) if progress else steps
-    state: dict = {"heldout": heldout, "train_nlls": train_nlls, "smoothings": smoothings}
+    state: dict = {"heldout": heldout, "train_nlls": train_nlls, "smoothings": smoothings, "skipped": skipped,
+                   "limit": limit}
     stage_seconds: dict = {}
     # One BLAS thread: the searches make thousands of tiny BLAS calls (inside L-BFGS-B), and BLAS
     # threads waiting on each other made them 3-4 times slower on a busy 2-core machine. scipy
@@ -283,6 +287,9 @@ def _choose(state: dict) -> TuningResult:
 
 def _reasons(state: dict, best: dict) -> list[str]:
     reasons = []
+    if state.get("skipped"):
+        reasons.append(f"Orders {', '.join(map(str, state['skipped']))} skipped: {state['limit']} is the highest whose "
+                       "n-grams of this alphabet fit a 64-bit key.")
     tuned, closed = state.get("tuned_best"), state.get("closed_best")
     if tuned is not None and closed is not None:
         verdict = "kept" if state["tuned_wins"] else "dropped: closed-form generalises better"
