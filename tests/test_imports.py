@@ -118,3 +118,13 @@ def test_the_format_and_the_models_do_not_import_tuning():
     graph = import_graph()
     for module in ("ngram.io", "ngram.model", "ngram.mixing", "ngram.base", "ngram.protocol"):
         assert not any(m.startswith("ngram.tuning") for m in graph[module]), module
+
+
+def test_every_subpackage_is_in_the_wheel():
+    # pyproject lists the packages (data/ is mapped in as ngram.data), so a new subpackage must be
+    # listed too, or `pip install .` ships a program that fails on its first import of it.
+    import tomllib
+
+    listed = set(tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {module_name(path) for path in PACKAGE.rglob("__init__.py")}
+    assert found <= listed, sorted(found - listed)
