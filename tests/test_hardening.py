@@ -83,6 +83,10 @@ MEMORY_CASES = {
     "evaluate gzip bomb": (["evaluate", "model.ngram", "bomb.txt.gz"], ["bomb.txt.gz, line 1", "--max-name-length 1000"]),
     "train gzip bomb --memory": (["train", "bomb.txt.gz", "--memory", "64M", "-o", "out.ngram"], ["bomb.txt.gz, line 1"]),
     "import gzip bomb": (["import", "bomb.arpa.gz", "-o", "out.ngram"], ["bomb.arpa.gz, line 1", "not an ARPA file"]),
+    "classify --eval /dev/zero": (["classify", "model.ngram", "model.ngram", "--labels", "a,b", "--eval", "/dev/zero"],
+                                  ["/dev/zero, line 1", "NUL byte", "not a labelled file"]),
+    "classify --eval gzip bomb": (["classify", "model.ngram", "model.ngram", "--labels", "a,b", "--eval", "bomb.txt.gz"],
+                                  ["bomb.txt.gz, line 1", "line of more than 2001 characters", "not a labelled file"]),
 }
 
 
@@ -191,6 +195,26 @@ def test_the_next_save_removes_only_stale_temporaries_of_ours(tmp_path):
     # An hour later, every temporary of ours is stale; the rest stays.
     removed = remove_stale_temporaries(tmp_path, now=now + 3 * 3600)
     assert sorted(p.name for p in removed) == sorted([f".model.ngram.{dead_pid}.efgh5678.tmp", f".model.ngram.{os.getpid()}.ijkl9012.tmp"])
+
+
+def test_stale_temporaries_without_a_pid_from_older_versions_are_removed_after_an_hour(tmp_path):
+    now = time.time()
+    (tmp_path / "other.ngram").write_bytes(b"x")
+    files = {
+        ".model.ngram.abcd1234.tmp": 7200,  # the file being saved, 2 hours old: removed
+        ".other.ngram.k_9z0a1b.tmp": 7200,  # an output of ours in the folder: removed
+        ".model.ngram.efgh5678.tmp": 600,  # 10 minutes old: a save may still be writing it, kept
+        ".notes.txt.abcd1234.tmp": 7200,  # no file of that name here: someone else's, kept
+        ".model.ngram.ABCD1234.tmp": 7200,  # not mkstemp's characters: kept
+        ".model.ngram.abcd123.tmp": 7200,  # 7 characters: kept
+    }
+    for name, age in files.items():
+        (tmp_path / name).write_bytes(b"partial")
+        os.utime(tmp_path / name, (now - age, now - age))
+    save(train(TINY, 2, AddK(0.1)), tmp_path / "model.ngram")
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == sorted({"model.ngram", "other.ngram", ".model.ngram.efgh5678.tmp", ".notes.txt.abcd1234.tmp",
+                           ".model.ngram.ABCD1234.tmp", ".model.ngram.abcd123.tmp"})
 
 
 # ----- 3. counts and weights ------------------------------------------------------------------------
