@@ -1,0 +1,154 @@
+"""Large vocabularies (issue 15): exact generation and top-k names without V-wide rows per state
+(``automaton.BackoffRows``, ``sampling.SparsePlan``), checked on tiny models with the sparse path
+forced on against brute-force enumeration and the dense path, and every verb on a
+200,000-symbol model within 2 GB of peak memory (the child's peak RSS)."""
+
+import json
+import math
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from ngram import automaton, make_estimator, train
+from ngram.constraints import Constraints
+from ngram.io import save
+from ngram.sampling import Sampler, SparsePlan, adjust_rows, make_plan
+from test_constrained import CASES, IDS, all_names, chi_square, kn, matches_brute_force, meets, passes, probabilities
+from test_hardening import measured
+
+CORPUS = ["ab", "ban", "nab", "anna", "b", "bab", "naan", "abba", "nan", "bb"]
+
+
+@pytest.fixture(scope="module")
+def backoff():
+    return kn(CORPUS, 3, unk=True)
+
+
+@pytest.fixture
+def sparse(monkeypatch):
+    """Every back-off model takes the sparse path."""
+    monkeypatch.setattr(automaton, "MAX_CELLS", 0)
+
+
+def test_the_sparse_path_is_taken_only_past_the_dense_limit(backoff, monkeypatch):
+    dfa = Constraints(max_len=4).dfa(backoff.vocabulary)
+    assert not isinstance(make_plan(backoff, dfa, 1, 4), SparsePlan)
+    monkeypatch.setattr(automaton, "MAX_CELLS", 0)
+    assert isinstance(make_plan(backoff, dfa, 1, 4), SparsePlan)
+
+
+@pytest.mark.parametrize("c", CASES, ids=IDS)
+def test_sparse_masses_samples_and_top_match_brute_force(backoff, sparse, c):
+    assert isinstance(matches_brute_force(backoff, c).plan(0), SparsePlan)
+
+
+@pytest.mark.parametrize("c", CASES[:4], ids=IDS[:4])
+def test_same_seed_same_names_on_both_paths(backoff, c, monkeypatch):
+    dense = Sampler(backoff, c).generate(3000, seed=11).names
+    monkeypatch.setattr(automaton, "MAX_CELLS", 0)
+    assert Sampler(backoff, c).generate(3000, seed=11).names == dense
+
+
+def shaped_distribution(model, c, t=1.0, k=None):
+    shaped = {}
+    for name in all_names(model, c.max_len):
+        if not meets(name, c):
+            continue
+        q = 1.0
+        for i in range(len(name) + 1):
+            row = model.probs(name[:i])[None, :].copy()
+            if model.vocabulary.unk:
+                row[:, model.vocabulary.unk_id] = 0.0
+            row = adjust_rows(row, t, k)[0]
+            q *= row[0] if i == len(name) else row[model.vocabulary.encode_context(name[i])[0]]
+        shaped[name] = q
+    z = sum(shaped.values())
+    return {x: q / z for x, q in shaped.items()}
+
+
+@pytest.mark.parametrize("t, k, c", [
+    (0.6, None, Constraints(max_len=5)),
+    (1.7, None, Constraints(suffix="a", max_len=5)),
+    (1.0, 2, Constraints(min_len=2, max_len=5)),
+    (0.7, 3, Constraints(prefix="b", max_len=5)),
+    (0.7, 3, Constraints(suffix="a", max_len=5)),
+], ids=["temperature", "temperature+suffix", "top-k", "top-k+prefix", "temperature+top-k+suffix"])
+def test_sparse_temperature_and_top_k_are_the_shaped_distribution(backoff, sparse, t, k, c):
+    expected = shaped_distribution(backoff, c, t, k)
+    n = 20000
+    generation = Sampler(backoff, c, temperature=t, top_k=k).generate(n, seed=5)
+    assert len(generation.names) == n and all(meets(x, c) for x in generation.names)
+    stat, df = chi_square(Counter(generation.names), expected, n)
+    assert df >= 2 and passes(stat, df), (stat, df)
+    raw = sum(q for x, q in probabilities(backoff, all_names(backoff, 5)).items() if meets(x, c))
+    assert generation.mass == pytest.approx(raw, rel=1e-9)  # the model's own mass, before reshaping
+
+
+def test_backoff_rows_are_the_dense_rows_and_sums(backoff):
+    dense = automaton.build_automaton(backoff)
+    rows = automaton.BackoffRows(backoff)
+    # scoring's numbering (node 0 the empty context) is the dense one shifted by one
+    for s in range(1, rows.n_states):
+        logrow, nxt = rows.row(s)
+        assert np.array_equal(np.exp(logrow), dense.rows[s - 1])
+        assert np.array_equal(nxt[1:] - 1, dense.next_state[s - 1, 1:])
+    g = np.random.default_rng(0).random(rows.n_states)
+    values = rows.u * g[rows.after]
+    expected = np.array([np.sum(dense.rows[s - 1] * g[dense.next_state[s - 1] + 1]) for s in range(1, rows.n_states)])
+    assert np.allclose(rows.backoff_sum(values)[1:], expected, rtol=1e-12, atol=0)
+    best = [np.max(dense.rows[s - 1] * g[dense.next_state[s - 1] + 1]) for s in range(1, rows.n_states)]
+    with np.errstate(divide="ignore"):
+        assert np.all(rows.backoff_max(np.log(values))[1:] >= np.log(best) - 1e-12)  # an upper bound
+
+
+# ----- every verb on a 200,000-symbol model, within 2 GB ------------------------------------------
+@pytest.fixture(scope="module")
+def huge(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("huge")
+    rng = np.random.default_rng(0)
+    chars = [chr(0xF0000 + i) for i in range(65_534)] + [chr(0x20000 + i) for i in range(200_000 - 65_534)]
+    # every symbol once or twice, and a tail from 50 common ones (so top-k keeps few symbols)
+    names = [chars[i] + chars[i + 1] + chars[(7 * i) % 200_000] + "".join(chars[j] for j in rng.integers(0, 50, i % 3))
+             for i in range(0, 200_000, 2)]
+    model = train(names, 3, make_estimator("modified-kneser-ney"))
+    assert model.V == 200_001
+    save(model, folder / "m.ngram")
+    (folder / "test.txt").write_text("\n".join(names[:: 997]) + "\n", encoding="utf-8")
+    return folder, model, names
+
+
+VERBS = {
+    "evaluate": ["evaluate", "m.ngram", "test.txt", "--json"],
+    "probs": ["probs", "m.ngram", "PREFIX", "--top", "3", "--json"],
+    "sample": ["sample", "m.ngram", "-n", "20", "--seed", "0", "--json"],
+    "sample --temperature 0.5": ["sample", "m.ngram", "-n", "20", "--seed", "0", "--temperature", "0.5", "--json"],
+    "sample --top-k 3": ["sample", "m.ngram", "-n", "20", "--seed", "0", "--top-k", "3", "--json"],
+    "sample --prefix": ["sample", "m.ngram", "-n", "20", "--seed", "0", "--prefix", "PREFIX", "--json"],
+    "top": ["top", "m.ngram", "-n", "3", "--json"],
+    "info": ["info", "m.ngram", "--json"],
+    "export": ["export", "m.ngram", "-o", "m.arpa", "-q"],
+}
+
+
+@pytest.mark.parametrize("verb", VERBS)
+def test_every_verb_works_on_200000_symbols_within_2_gb(huge, verb):
+    folder, model, names = huge
+    prefix = names[0][0]
+    result = measured(*[prefix if a == "PREFIX" else a for a in VERBS[verb]], cwd=folder)
+    assert result["rc"] == 0, result["stderr"]
+    assert result["peak_mb"] < 2048, result
+    if verb == "export":
+        assert (folder / "m.arpa").stat().st_size > 0
+        return
+    out = json.loads(result["stdout"])
+    if verb.startswith("sample"):
+        got = out["names"]
+        assert len(got) == 20 and all(1 <= len(x) <= max(map(len, names)) for x in got)
+        assert all(set(x) <= set(model.vocabulary.characters) for x in got)
+        if verb == "sample --prefix":
+            assert all(x.startswith(prefix) for x in got)
+    if verb == "top":
+        best = [(x["name"], x["probability"]) for x in out["names"]]
+        assert [p for _, p in best] == sorted((p for _, p in best), reverse=True)
+        assert [p for _, p in best] == pytest.approx([math.exp(model.logprob(x)) for x, _ in best], rel=1e-9)
