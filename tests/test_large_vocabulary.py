@@ -10,7 +10,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from ngram import automaton, make_estimator, train
+from ngram import NgramError, automaton, make_estimator, train
 from ngram.constraints import Constraints
 from ngram.io import save
 from ngram.sampling import Sampler, SparsePlan, adjust_rows, make_plan
@@ -152,3 +152,23 @@ def test_every_verb_works_on_200000_symbols_within_2_gb(huge, verb):
         best = [(x["name"], x["probability"]) for x in out["names"]]
         assert [p for _, p in best] == sorted((p for _, p in best), reverse=True)
         assert [p for _, p in best] == pytest.approx([math.exp(model.logprob(x)) for x, _ in best], rel=1e-9)
+
+
+def test_lazy_rows_past_their_cell_limit_keep_a_few_rows_and_give_the_same_ones(monkeypatch):
+    from ngram import scoring
+
+    model = kn(CORPUS * 3 + ["abnab", "nnbaa"], 4)
+    states = np.arange(scoring.build(model).n_states)
+    whole = scoring.LazyRows(scoring.build(model))
+    expected = (whole.rows_of(states), whole.cdf_of(states))
+    monkeypatch.setattr(scoring, "LAZY_CELLS", 0)
+    monkeypatch.setattr(scoring, "LAZY_ROWS", 12)
+    bounded = scoring.LazyRows(scoring.build(model))
+    assert bounded.capacity == 12 and bounded.logrows.shape[0] == 12
+    rng = np.random.default_rng(0)
+    for _ in range(30):  # many small requests: rows made, dropped and made again
+        ask = rng.choice(states, 3)
+        assert np.array_equal(bounded.rows_of(ask), expected[0][ask])
+        assert np.array_equal(bounded.cdf_of(ask), expected[1][ask])
+    with pytest.raises(NgramError, match="distinct context states at once"):
+        bounded.rows_of(states)
