@@ -125,6 +125,7 @@ class SparseAutomaton:
         self.start = int(offset[0] + BOUNDARY) if N > 1 else 0
         self.masked = model.vocabulary.unk_id
         self._dense = None
+        self._holes: dict = {}  # per state with a long run: its holes' positions (``_step_over_holes``)
 
     def _search(self, values: np.ndarray, states: np.ndarray, x: np.ndarray,
                 strict: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -189,7 +190,11 @@ class SparseAutomaton:
                 xb = x[backed]
                 run = self.run[pb]
                 start, size, cb = run >> self.shift, run & self.mask, self.run[c[backed]] >> self.shift
-                live = np.arange(len(backed))
+                long = size > LONG_RUN
+                live = np.flatnonzero(~long)
+                for p_long in np.unique(pb[long]) if long.any() else ():
+                    at = np.flatnonzero(pb == p_long)
+                    xb[at] = self._step_over_holes(int(p_long), int(cb[at[0]]), xb[at])
                 k = 0
                 while True:  # p's children in symbol order: their suffixes are the holes
                     live = live[size[live] > k]
@@ -228,6 +233,24 @@ class SparseAutomaton:
             symbol[pending] = np.minimum((cdf <= u).sum(axis=1), self.V - 1)
             nxt[pending] = self.next_of(states[pending], symbol[pending])
         return symbol, nxt
+
+    def _step_over_holes(self, p: int, cb: int, x: np.ndarray) -> np.ndarray:
+        """``draw``'s walk over the holes of a long run at once: a draw passes hole k (in symbol
+        order) when it is at least the mass before the hole less the holes before it, so the
+        holes passed are a binary search away and the draw moves up by their mass (and at least
+        to the last one's end, as the walk does)."""
+        holes = self._holes.get(p)
+        if holes is None:
+            run = int(self.run[p])
+            h = self.suffix[(run >> self.shift) + np.arange(run & self.mask)]
+            before, after = np.where(h > cb, self.cum[h - 1], 0.0), self.cum[h]
+            passed = np.concatenate(([0.0], np.cumsum(after - before)))
+            holes = (before - passed[:-1], passed, after)
+            self._holes[p] = holes
+        start, passed, after = holes
+        k = np.searchsorted(start, x, side="right")
+        moved = x + passed[k]
+        return np.where(k > 0, np.maximum(moved, after[np.maximum(k - 1, 0)]), x)
 
     def dense(self):
         """Dense rows (for temperature, top-k, top-p, min-len), made on first need."""

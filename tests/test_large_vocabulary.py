@@ -172,3 +172,14 @@ def test_lazy_rows_past_their_cell_limit_keep_a_few_rows_and_give_the_same_ones(
         assert np.array_equal(bounded.cdf_of(ask), expected[1][ask])
     with pytest.raises(NgramError, match="distinct context states at once"):
         bounded.rows_of(states)
+
+
+def test_long_runs_step_over_their_holes_at_once_with_the_same_distribution(monkeypatch):
+    from ngram import sampling
+
+    model = kn(CORPUS, 3)
+    monkeypatch.setattr(sampling, "LONG_RUN", 0)  # every run takes the binary search
+    n = 20000
+    got = Counter(sampling.sample_walk(model, n, seed=9, min_len=0, max_len=8))
+    stat, df = chi_square(got, probabilities(model, all_names(model, 7)), n)  # (names cut at 8: the rest)
+    assert df >= 5 and passes(stat, df), (stat, df)
