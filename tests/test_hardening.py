@@ -316,6 +316,31 @@ def test_a_one_megabyte_name_trains_and_evaluates(tmp_path):
     assert json.loads(result["stdout"])["nll_nats_per_symbol"] == pytest.approx(trained["train_nll_nats_per_symbol"], rel=1e-9)
 
 
+def test_a_five_megabyte_line_trains_in_a_few_times_its_size(tmp_path):
+    """Peak memory of training on one 5 MB line, less that of a one-name corpus, stays within 10
+    bytes a character (the name's hash made its whole length at once took 40: 200 MB for 5 MB)."""
+    rng = np.random.default_rng(3)
+    (tmp_path / "tiny.txt").write_text("abcd\n")
+    (tmp_path / "long.txt").write_bytes(rng.choice(np.frombuffer(b"abcd", np.uint8), 5_000_000).tobytes() + b"\n")
+    base = measured("train", "tiny.txt", "-o", "t.ngram", "-q", cwd=tmp_path)
+    result = measured("train", "long.txt", "--max-name-length", "100000000", "-o", "m.ngram", "-q", cwd=tmp_path)
+    assert base["rc"] == 0 and result["rc"] == 0, result
+    assert result["peak_mb"] - base["peak_mb"] < 10 * 5, (result["peak_mb"], base["peak_mb"])
+
+
+def test_long_names_hash_in_pieces_to_the_same_fingerprints(monkeypatch):
+    from ngram import model as model_module
+    from ngram.vocabulary import code_points
+
+    rng = np.random.default_rng(1)
+    names = ["".join(rng.choice(list("abcé"), int(n))) for n in rng.integers(0, 60, 3000)] + ["x" * 500, "", "ab"]
+    codes = code_points(names)
+    whole = model_module.hash_code_points(codes)
+    monkeypatch.setattr(model_module, "_HASH_CHARS", 7)  # blocks of a few names, long names in pieces
+    assert np.array_equal(model_module.hash_code_points(codes), whole)
+    assert len(np.unique(whole)) == len(set(names))
+
+
 # ----- 5. large vocabularies ----------------------------------------------------------------------
 def test_a_200000_symbol_vocabulary_evaluates_within_memory(tmp_path):
     chars = [chr(0x20000 + i) for i in range(200_000)]
