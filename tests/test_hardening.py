@@ -258,6 +258,56 @@ def test_huge_weight_totals_are_scaled_exactly_and_evaluate_stays_finite(tmp_pat
     assert big["nll_nats_per_symbol"] == pytest.approx(one["nll_nats_per_symbol"], rel=1e-12)
 
 
+def _weighted_models(path, engines=("streaming", "dask")):
+    """The in-memory model of a weighted file and the other engines' (blocks of about 100 bytes)."""
+    from ngram.dask_engine import train_dask
+    from ngram.streaming import Budget, train_streaming
+
+    corpus = read_names(path, weighted=True)
+    expected = train(corpus, 3, AddK(0.1), weights=corpus.weights, source=corpus.source)
+    models = {}
+    if "streaming" in engines:
+        models["streaming"] = train_streaming(path, 3, AddK(0.1), weighted=True,
+                                              memory_bytes=Budget(1 << 30, block=100, run=1000, window_elements=50))[0]
+    if "dask" in engines:
+        pytest.importorskip("distributed")
+        models["dask"] = train_dask(path, 3, AddK(0.1), weighted=True, memory_bytes="16M")[0]
+    return corpus, expected, models
+
+
+def test_weight_totals_past_2_53_are_scaled_alike_by_every_engine(tmp_path):
+    from test_streaming import assert_same_model
+
+    names = ["anna", "bob", "ann", "nan", "ab"] * 40
+    path = tmp_path / "w.txt"
+    # 200 names of weight 2**47 to 3 x 2**47 and 3.8 symbols on average: a total of about 2**57.6, past 2**53 only
+    # once several blocks are added up
+    path.write_text("".join(f"{n}\t{2.0**47 * (1 + i % 3):.0f}\n" for i, n in enumerate(names)))
+    corpus, expected, models = _weighted_models(path)
+    assert corpus.weight_scale == 2.0**-5
+    for engine, model in models.items():
+        assert_same_model(model, expected)  # the same scaled counts: the same model to the last bit
+        assert model.corpus["total_weight"] == pytest.approx(sum(corpus.weights), rel=1e-15), engine
+    # just past 2**53: scaled by one half
+    path.write_text(f"ab\t{2.0**51:.0f}\nba\t{2.0**51:.0f}\nb\t{2.0**50:.0f}\n")
+    corpus, expected, models = _weighted_models(path, ("streaming",))
+    assert corpus.weight_scale == 0.5
+    assert_same_model(models["streaming"], expected)
+
+
+def test_weights_beyond_scaling_are_refused_with_one_message_by_every_engine(tmp_path):
+    path = tmp_path / "w.txt"
+    messages = set()
+    for text, fragment in ((f"anna\t{2.0**53:.0f}\n" * 40 + "bob\t5e-324\n", "w.txt, line 41: counts range too widely"),
+                           ("anna\t3\nbob\t1e300\n", "w.txt, line 2: count 1e300 is above the largest count read")):
+        path.write_text(text)
+        for engine in ("memory", "streaming", "dask"):
+            with pytest.raises(NgramError, match=fragment) as caught:
+                _weighted_models(path, (engine,)) if engine != "memory" else read_names(path, weighted=True)
+            messages.add(str(caught.value))
+    assert len(messages) == 2  # one message per case, whatever the engine
+
+
 # ----- 4. linear time in line length ----------------------------------------------------------------
 def test_long_names_are_scored_along_their_length_not_a_step_per_symbol(monkeypatch):
     from ngram import scoring
