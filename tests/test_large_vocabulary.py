@@ -142,6 +142,10 @@ def test_every_verb_works_on_200000_symbols_within_2_gb(huge, verb):
         assert (folder / "m.arpa").stat().st_size > 0
         return
     out = json.loads(result["stdout"])
+    if verb == "evaluate":  # the same number as the general path's, on 200,000 symbols
+        encoded = model.vocabulary.encode((folder / "test.txt").read_text(encoding="utf-8").split())
+        nll = -np.sum(model.logprob_keys(*model.window_keys(encoded))) / encoded.n_targets
+        assert out["nll_nats_per_symbol"] == pytest.approx(nll, rel=1e-12)
     if verb.startswith("sample"):
         got = out["names"]
         assert len(got) == 20 and all(1 <= len(x) <= max(map(len, names)) for x in got)
