@@ -187,3 +187,14 @@ def test_long_runs_step_over_their_holes_at_once_with_the_same_distribution(monk
     got = Counter(sampling.sample_walk(model, n, seed=9, min_len=0, max_len=8))
     stat, df = chi_square(got, probabilities(model, all_names(model, 7)), n)  # (names cut at 8: the rest)
     assert df >= 5 and passes(stat, df), (stat, df)
+
+
+@pytest.mark.parametrize("which", ["order 1", "order 2 with <unk>", "order 4", "witten-bell", "entropy-pruned"])
+def test_the_sparse_path_on_other_orders_estimators_and_pruned_models(sparse, which):
+    from ngram.pruning import prune_by_entropy
+
+    model = {"order 1": lambda: kn(CORPUS, 1), "order 2 with <unk>": lambda: kn(CORPUS, 2, unk=True),
+             "order 4": lambda: kn(CORPUS, 4), "witten-bell": lambda: train(CORPUS * 2, 4, make_estimator("witten-bell")),
+             "entropy-pruned": lambda: prune_by_entropy(kn(CORPUS * 3 + ["abnab", "nnbaa", "baab"], 4), 1e-3)}[which]()
+    for c in (CASES[0], CASES[2], CASES[6]):
+        assert isinstance(matches_brute_force(model, c).plan(0), SparsePlan)
