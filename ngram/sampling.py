@@ -643,7 +643,7 @@ class Plan:
                     counter += 1
 
 
-SPARSE_TABLE_CELLS = 80_000_000  # states x constraint states x (max-len + 1) of the sparse path's tables
+SPARSE_TABLE_CELLS = 60_000_000  # states x constraint states x (max-len + 1) of the sparse path's tables
 ROW_CACHE = 32  # whole rows kept by the sparse path (each V floats and V next states)
 CURSOR = 64  # candidates a best-first expansion of the sparse path holds at a time
 REJECTION_ROUNDS = 40  # top-k / top-p on the sparse path: rounds of drawing before giving up
@@ -675,7 +675,8 @@ class SparsePlan(Plan):
         unk = model.vocabulary.unk_id
         self.gen = BackoffRows(model, temperature, unk) if self.shaped and not self.rejection else self.raw
         self.V, self.start = model.V, self.raw.start
-        cells = self.raw.n_states * dfa.n_states * (max_len + 1)
+        # one set of tables (B), two under a temperature (B, and the model's own for the mass)
+        cells = self.raw.n_states * dfa.n_states * (max_len + 1) * (2 if self.gen is not self.raw else 1)
         if cells > SPARSE_TABLE_CELLS:
             raise NgramError(f"exact generation on this model ({self.raw.n_states:,} context states, {model.V:,} "
                              f"symbols) with {dfa.n_states - 1} constraint states and --max-len {max_len} needs "

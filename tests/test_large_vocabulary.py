@@ -198,3 +198,11 @@ def test_the_sparse_path_on_other_orders_estimators_and_pruned_models(sparse, wh
              "entropy-pruned": lambda: prune_by_entropy(kn(CORPUS * 3 + ["abnab", "nnbaa", "baab"], 4), 1e-3)}[which]()
     for c in (CASES[0], CASES[2], CASES[6]):
         assert isinstance(matches_brute_force(model, c).plan(0), SparsePlan)
+
+
+def test_sparse_tables_past_their_limit_are_refused_in_one_line(backoff, sparse, monkeypatch):
+    from ngram import sampling
+
+    monkeypatch.setattr(sampling, "SPARSE_TABLE_CELLS", 200)
+    with pytest.raises(NgramError, match=r"needs [\d,]+ table cells \(at most 200\); lower --max-len or prune it"):
+        Sampler(backoff, Constraints(prefix="a", max_len=6)).mass
