@@ -646,7 +646,10 @@ class Plan:
 SPARSE_TABLE_CELLS = 60_000_000  # states x constraint states x (max-len + 1) of the sparse path's tables
 ROW_CACHE = 32  # whole rows kept by the sparse path (each V floats and V next states)
 CURSOR = 64  # candidates a best-first expansion of the sparse path holds at a time
-REJECTION_ROUNDS = 40  # top-k / top-p on the sparse path: rounds of drawing before giving up
+# top-k / top-p on the sparse path: walks before giving up when none met the constraints, and in all
+# per name asked for (each walk makes a whole row per new state it stands in: slow at large V)
+REJECTION_FIRST_WALKS = 256
+REJECTION_WALKS_PER_NAME = 64
 
 
 class SparsePlan(Plan):
@@ -801,10 +804,11 @@ class SparsePlan(Plan):
             s0, q0 = int(nxt[c]), int(delta[q0, c])
         kept: list[np.ndarray] = []
         found, tried = 0, 0
-        for _ in range(REJECTION_ROUNDS):
-            if found >= m:
-                break
-            k = min(max(2 * (m - found), 64), CHUNK)
+        while found < m:
+            if (tried >= REJECTION_FIRST_WALKS and not found) or tried >= REJECTION_WALKS_PER_NAME * max(m, 64):
+                self._refuse_shaped(found, tried)
+            rate = found / tried if found else 1 / 64
+            k = int(min(max(1.2 * (m - found) / rate + 16, 64), CHUNK, REJECTION_FIRST_WALKS if not found else CHUNK))
             out = np.zeros((k, max(L, 1)), np.int64)
             out[:, : len(forced)] = forced
             s, q = np.full(k, s0, np.int64), np.full(k, q0, np.int64)
@@ -836,8 +840,6 @@ class SparsePlan(Plan):
             tried += k
             kept.append(out[ok])
             found += int(ok.sum())
-        if found < m:
-            self._refuse_shaped(found, tried)
         return np.concatenate(kept)[:m]
 
     def _refuse_shaped(self, found: int = 0, tried: int = 0):

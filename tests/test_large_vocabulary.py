@@ -206,3 +206,12 @@ def test_sparse_tables_past_their_limit_are_refused_in_one_line(backoff, sparse,
     monkeypatch.setattr(sampling, "SPARSE_TABLE_CELLS", 200)
     with pytest.raises(NgramError, match=r"needs [\d,]+ table cells \(at most 200\); lower --max-len or prune it"):
         Sampler(backoff, Constraints(prefix="a", max_len=6)).mass
+
+
+def test_top_k_constraints_no_walk_meets_are_refused_on_both_paths(backoff, monkeypatch):
+    c = Constraints(suffix="bb", max_len=5)  # top-1 rows never end in -bb
+    with pytest.raises(NgramError, match="no name meets the constraints"):
+        Sampler(backoff, c, top_k=1).generate(5, seed=0)
+    monkeypatch.setattr(automaton, "MAX_CELLS", 0)
+    with pytest.raises(NgramError, match=r"almost no name meets the constraints \(0 of 256 walks met them\)"):
+        Sampler(backoff, c, top_k=1).generate(5, seed=0)
