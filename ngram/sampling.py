@@ -11,7 +11,7 @@ counting guarantees and ARPA import (``ngram.arpa.read_arpa``) restores for impo
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.random  # noqa: F401  (numpy loads it on first use; here its import is not a draw's cost)
@@ -648,6 +648,8 @@ ROW_CACHE = 32  # whole rows kept by the sparse path (each V floats and V next s
 CURSOR = 64  # candidates a best-first expansion of the sparse path holds at a time
 # top-k / top-p on the sparse path: walks before giving up when none met the constraints, and in all
 # per name asked for (each walk makes a whole row per new state it stands in: slow at large V)
+REACH_STATES = 2048  # top-k / top-p on the sparse path: exact tables when the reshaped rows reach at most these
+REACH_KEPT = 1 << 21  # ... and keep at most this many symbols in all
 REJECTION_FIRST_WALKS = 256
 REJECTION_WALKS_PER_NAME = 64
 
@@ -686,6 +688,8 @@ class SparsePlan(Plan):
                              f"{cells:,} table cells (at most {SPARSE_TABLE_CELLS:,}); lower --max-len or prune it")
         self._B = self._max = self._mass = None
         self._rows: dict = {}
+        self._kept_rows: dict = {}
+        self._shaped_tables = None  # top-k / top-p: per position, the reached states and their masses
 
     # ----- tables ------------------------------------------------------------------------------
     @property
@@ -696,8 +700,10 @@ class SparsePlan(Plan):
 
     @property
     def gen_mass(self) -> float:
-        if self.rejection:  # (no tables under top-k / top-p: a draw that finds no name says so)
-            return self.mass
+        if self.rejection:
+            tables = self._exact_shaped()
+            # (without tables a draw that finds no name says so)
+            return float(tables[0][1][0, self.dfa.start]) if tables else self.mass
         return float(self.B[-1][self.start, self.dfa.start])
 
     @property
@@ -760,7 +766,85 @@ class SparsePlan(Plan):
         return self._rows[s]
 
     def draw(self, m: int, rng: np.random.Generator) -> np.ndarray:
-        return self._draw_by_rejection(m, rng) if self.rejection else super().draw(m, rng)
+        if not self.rejection:
+            return super().draw(m, rng)
+        return self._draw_exact_shaped(m, rng) if self._exact_shaped() else self._draw_by_rejection(m, rng)
+
+    # ----- top-k / top-p: exact on the states the reshaped rows reach, else by rejection ---------
+    def _kept(self, s: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+        """The characters the reshaped row of state s keeps, their probabilities, the states after
+        them, and the probability of the end."""
+        if s not in self._kept_rows:
+            _, rows, nxt = self._row(s)
+            chars = np.flatnonzero(rows[1:]) + 1
+            self._kept_rows[s] = (chars, rows[chars], nxt[chars].astype(np.int64), float(rows[BOUNDARY]))
+        return self._kept_rows[s]
+
+    def _exact_shaped(self):
+        """Per position t = 0..max_len, (the states a name can stand in there, sorted; their B
+        table over constraint states) under the reshaped rows, found forward and summed backward
+        as ``Plan._backward`` does; None when they reach more than REACH_STATES states or keep
+        more than REACH_KEPT symbols in all (then names are drawn by rejection)."""
+        if self._shaped_tables is None:
+            self._shaped_tables = self._shaped_backward() or False
+        return self._shaped_tables or None
+
+    def _shaped_backward(self):
+        L, Q, acc, delta = self.max_len, self.dfa.n_states, self.dfa.accept, self.dfa.delta
+        levels, reached, kept = [np.array([self.start], np.int64)], 1, 0
+        for _ in range(L):
+            after = [self._kept(int(x))[2] for x in levels[-1]]
+            level = np.unique(np.concatenate(after)) if after else np.zeros(0, np.int64)
+            reached += len(level)
+            kept += sum(map(len, after))
+            if reached > REACH_STATES or kept > REACH_KEPT:
+                return None
+            levels.append(level)
+        tables: list = [None] * (L + 1)
+        for t in range(L, -1, -1):
+            states = levels[t]
+            table = np.zeros((len(states), Q))
+            for i, x in enumerate(states.tolist()):
+                chars, p, nxt, end = self._kept(x)
+                if t >= self.min_len:
+                    table[i, 1:] = end * acc[1:]
+                if t < L and len(chars):
+                    below, masses = tables[t + 1]
+                    rows = np.searchsorted(below, nxt)
+                    for j in range(1, Q):
+                        table[i, j] += np.dot(p, masses[rows, delta[j, chars]])
+            tables[t] = (states, table)
+        return tables
+
+    def _draw_exact_shaped(self, m: int, rng: np.random.Generator) -> np.ndarray:
+        """``Plan.draw`` on the reached states' tables (``_exact_shaped``)."""
+        L, acc, delta = self.max_len, self.dfa.accept, self.dfa.delta
+        tables = self._exact_shaped()
+        out = np.zeros((m, max(L, 1)), np.int64)
+        s, q = np.full(m, self.start, np.int64), np.full(m, self.dfa.start, np.int64)
+        alive = np.arange(m)
+        for t in range(L + 1):
+            if not len(alive):
+                break
+            u = rng.random(len(alive))
+            symbol, after = np.zeros(len(alive), np.int64), np.zeros(len(alive), np.int64)
+            for members, state, cq in _groups(s, q):
+                chars, p, nxt, end = self._kept(state)
+                w = np.zeros(len(chars) + 1)
+                if t >= self.min_len:
+                    w[0] = end * acc[cq]
+                if t < L and len(chars):
+                    below, masses = tables[t + 1]
+                    w[1:] = p * masses[np.searchsorted(below, nxt), delta[cq, chars]]
+                got = _pick(w, u[members])
+                symbol[members] = np.where(got > 0, np.append(0, chars)[got], BOUNDARY)
+                after[members] = np.append(0, nxt)[got]
+            if t < L:
+                out[alive, t] = symbol
+            going = symbol != BOUNDARY
+            s, q = after[going], delta[q[going], symbol[going]].astype(np.int64)
+            alive = alive[going]
+        return out
 
     @property
     def start_state(self) -> int:

@@ -67,14 +67,23 @@ def shaped_distribution(model, c, t=1.0, k=None):
     return {x: q / z for x, q in shaped.items()}
 
 
-@pytest.mark.parametrize("t, k, c", [
-    (0.6, None, Constraints(max_len=5)),
-    (1.7, None, Constraints(suffix="a", max_len=5)),
-    (1.0, 2, Constraints(min_len=2, max_len=5)),
-    (0.7, 3, Constraints(prefix="b", max_len=5)),
-    (0.7, 3, Constraints(suffix="a", max_len=5)),
-], ids=["temperature", "temperature+suffix", "top-k", "top-k+prefix", "temperature+top-k+suffix"])
-def test_sparse_temperature_and_top_k_are_the_shaped_distribution(backoff, sparse, t, k, c):
+@pytest.mark.parametrize("t, k, c, reach", [
+    (0.6, None, Constraints(max_len=5), 2048),
+    (1.7, None, Constraints(suffix="a", max_len=5), 2048),
+    (1.0, 2, Constraints(min_len=2, max_len=5), 2048),
+    (0.7, 3, Constraints(prefix="b", max_len=5), 2048),
+    (0.7, 3, Constraints(suffix="a", max_len=5), 2048),
+    (1.0, 2, Constraints(min_len=2, max_len=5), 0),
+    (0.7, 3, Constraints(prefix="b", max_len=5), 0),
+    (0.7, 3, Constraints(suffix="a", max_len=5), 0),
+], ids=["temperature", "temperature+suffix", "top-k", "top-k+prefix", "temperature+top-k+suffix",
+        "top-k by rejection", "top-k+prefix by rejection", "temperature+top-k+suffix by rejection"])
+def test_sparse_temperature_and_top_k_are_the_shaped_distribution(backoff, sparse, t, k, c, reach, monkeypatch):
+    """Temperature: the back-off recursion; top-k: tables on the states the reshaped rows reach,
+    or (reach 0) walks kept when they meet the constraints."""
+    from ngram import sampling
+
+    monkeypatch.setattr(sampling, "REACH_STATES", reach)
     expected = shaped_distribution(backoff, c, t, k)
     n = 20000
     generation = Sampler(backoff, c, temperature=t, top_k=k).generate(n, seed=5)
@@ -208,10 +217,14 @@ def test_sparse_tables_past_their_limit_are_refused_in_one_line(backoff, sparse,
         Sampler(backoff, Constraints(prefix="a", max_len=6)).mass
 
 
-def test_top_k_constraints_no_walk_meets_are_refused_on_both_paths(backoff, monkeypatch):
+def test_top_k_constraints_no_name_meets_are_refused_on_both_paths(backoff, monkeypatch):
+    from ngram import sampling
+
     c = Constraints(suffix="bb", max_len=5)  # top-1 rows never end in -bb
-    with pytest.raises(NgramError, match="no name meets the constraints"):
-        Sampler(backoff, c, top_k=1).generate(5, seed=0)
-    monkeypatch.setattr(automaton, "MAX_CELLS", 0)
+    for cells in (automaton.MAX_CELLS, 0):  # dense, then sparse (exact on the states reached)
+        monkeypatch.setattr(automaton, "MAX_CELLS", cells)
+        with pytest.raises(NgramError, match=r"after temperature / top-k / top-p no name meets the constraints"):
+            Sampler(backoff, c, top_k=1).generate(5, seed=0)
+    monkeypatch.setattr(sampling, "REACH_STATES", 0)  # by rejection
     with pytest.raises(NgramError, match=r"almost no name meets the constraints \(0 of 256 walks met them\)"):
         Sampler(backoff, c, top_k=1).generate(5, seed=0)
