@@ -643,7 +643,7 @@ class Plan:
                     counter += 1
 
 
-SPARSE_TABLE_CELLS = 60_000_000  # states x constraint states x (max-len + 1) of the sparse path's tables
+SPARSE_TABLE_CELLS = 80_000_000  # states x constraint states x (max-len + 1) of the sparse path's tables (640 MB)
 ROW_CACHE = 32  # whole rows kept by the sparse path (each V floats and V next states)
 CURSOR = 64  # candidates a best-first expansion of the sparse path holds at a time
 # top-k / top-p on the sparse path: walks before giving up when none met the constraints, and in all
@@ -680,8 +680,8 @@ class SparsePlan(Plan):
         unk = model.vocabulary.unk_id
         self.gen = BackoffRows(model, temperature, unk) if self.shaped and not self.rejection else self.raw
         self.V, self.start = model.V, self.raw.start
-        # one set of tables (B), two under a temperature (B, and the model's own for the mass)
-        cells = self.raw.n_states * dfa.n_states * (max_len + 1) * (2 if self.gen is not self.raw else 1)
+        # the tables B (the mass under a temperature holds two more at a time)
+        cells = self.raw.n_states * dfa.n_states * (max_len + 1 + (2 if self.gen is not self.raw else 0))
         if cells > SPARSE_TABLE_CELLS:
             raise NgramError(f"exact generation on this model ({self.raw.n_states:,} context states, {model.V:,} "
                              f"symbols) with {dfa.n_states - 1} constraint states and --max-len {max_len} needs "
@@ -709,7 +709,7 @@ class SparsePlan(Plan):
     @property
     def mass(self) -> float:
         if self._mass is None:
-            tables = self.B if self.gen is self.raw else self._sparse_backward(self.raw, add=True)
+            tables = self.B if self.gen is self.raw else self._sparse_backward(self.raw, add=True, keep=False)
             self._mass = float(tables[-1][self.start, self.dfa.start])
         return self._mass
 
@@ -718,8 +718,9 @@ class SparsePlan(Plan):
             self._max = self._sparse_backward(self.raw, add=False)
         return self._max
 
-    def _sparse_backward(self, rows, add: bool) -> list[np.ndarray]:
-        """B[0..max_len] (``add``), or upper bounds of the ln max-masses (not ``add``), every state."""
+    def _sparse_backward(self, rows, add: bool, keep: bool = True) -> list[np.ndarray]:
+        """B[0..max_len] (``add``), or upper bounds of the ln max-masses (not ``add``), every state;
+        without ``keep`` only B[max_len] (a mass: two tables in memory at a time)."""
         S, Q, L = rows.n_states, self.dfa.n_states, self.max_len
         acc, sym, after = self.dfa.accept, rows.symbol, rows.after
         chars = sym != BOUNDARY
@@ -744,6 +745,8 @@ class SparsePlan(Plan):
                         table[:, j] += np.maximum(F, 0.0)
                     else:
                         table[:, j] = np.maximum(table[:, j], rows.backoff_max(np.where(chars, rows.logu + g, -np.inf)))
+            if not keep and tables:
+                tables.pop()
             tables.append(table)
         return tables
 
