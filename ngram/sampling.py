@@ -6,6 +6,10 @@ longest stored suffix of the extended history. Sampling is then a vectorised cat
 over all unfinished names per step, and one gather for the next states, with no Python loop per
 name. This relies on the model's n-gram set being closed under prefixes and suffixes, which
 counting guarantees and ARPA import (``ngram.arpa.read_arpa``) restores for imported files.
+
+Exact constrained generation (``Plan``) reads dense rows; a back-off model too large for them
+(``automaton.too_large``: a large vocabulary) takes ``SparsePlan``, the same tables computed by the
+back-off recursion over stored n-grams, with a whole row made only where a draw stands.
 """
 
 from __future__ import annotations
