@@ -28,6 +28,7 @@ from .links import links
 from .model import Model, hash_names
 from .vocabulary import BOUNDARY
 
+PENDING_CELLS = 1 << 22  # (name, symbol) cells of whole rows the sparse walk's rare fallback makes at a time
 LONG_RUN = 256  # sibling runs longer than this get their running sums one run at a time
 MAX_SAMPLE_SYMBOLS = 2**28  # ids held at once by one call of sample(): 2 GiB of int64
 
@@ -229,12 +230,15 @@ class SparseAutomaton:
         symbol, nxt = emit & self.mask, emit >> self.shift
         symbol[dead] = BOUNDARY
         if len(pending):  # rare: a long run of redraws; the dense rows finish these exactly
-            rows = self.dense().rows_of(states[pending])
-            if self.masked is not None:
-                rows[:, self.masked] = 0.0
-            cdf = np.cumsum(rows, axis=1)
-            u = rng.random(len(pending))[:, None] * cdf[:, -1:]
-            symbol[pending] = np.minimum((cdf <= u).sum(axis=1), self.V - 1)
+            u = rng.random(len(pending))[:, None]
+            block = max(1, PENDING_CELLS // self.V)  # (whole rows: a few at a time when V is large)
+            for a in range(0, len(pending), block):
+                some = pending[a : a + block]
+                rows = self.dense().rows_of(states[some])
+                if self.masked is not None:
+                    rows[:, self.masked] = 0.0
+                cdf = np.cumsum(rows, axis=1)
+                symbol[some] = np.minimum((cdf <= u[a : a + block] * cdf[:, -1:]).sum(axis=1), self.V - 1)
             nxt[pending] = self.next_of(states[pending], symbol[pending])
         return symbol, nxt
 

@@ -228,3 +228,16 @@ def test_top_k_constraints_no_name_meets_are_refused_on_both_paths(backoff, monk
     monkeypatch.setattr(sampling, "REACH_STATES", 0)  # by rejection
     with pytest.raises(NgramError, match=r"almost no name meets the constraints \(0 of 256 walks met them\)"):
         Sampler(backoff, c, top_k=1).generate(5, seed=0)
+
+
+def test_the_walks_rare_dense_fallback_takes_whole_rows_a_few_at_a_time(monkeypatch):
+    from ngram import sampling, scoring
+
+    model = kn(CORPUS * 3 + ["abnab", "nnbaa"], 4)
+    monkeypatch.setattr(sampling.SparseAutomaton, "MAX_ROUNDS", 0)  # every backed-off draw takes the fallback
+    whole = sampling.sample_walk(model, 3000, seed=6, min_len=0, max_len=8)
+    monkeypatch.setattr(sampling, "PENDING_CELLS", 1)  # one row at a time
+    monkeypatch.setattr(scoring, "LAZY_CELLS", 0)
+    monkeypatch.setattr(scoring, "LAZY_ROWS", 6)  # and few rows kept
+    assert sampling.sample_walk(model, 3000, seed=6, min_len=0, max_len=8) == whole  # the same draws
+    assert len(set(whole)) > 50 and all(set(x) <= set(model.vocabulary.characters) for x in whole)
