@@ -11,7 +11,10 @@ determines every component's longest stored context and the weight bucket): its 
 component's transitions with the mixture's own rows, computed through ``logprob_keys``.
 
 The rows are dense (states x V), which is what generation and prefix masses read; ``MAX_CELLS``
-bounds them, and a model beyond it is refused in one line.
+bounds them. Past it (a large vocabulary) a back-off model is read as ``BackoffRows``: the same
+automaton without a V-wide row per state, its sums over next symbols done by the back-off
+recursion (a row is its context's stored children plus the back-off weight times its suffix's
+row), and a whole row made only for the few states a draw or a search stands in.
 """
 
 from __future__ import annotations
@@ -162,6 +165,13 @@ def build_automaton(model: Model) -> Automaton:
 
 
 
+def too_large(model) -> bool:
+    """Whether the dense automaton of ``model`` would pass ``MAX_CELLS`` (states x V)."""
+    base = _levels_model(model)
+    states = sum(len(level) for level in base.levels[: base.order - 1]) or 1
+    return states * model.V > MAX_CELLS
+
+
 def build(model) -> ContextAutomaton:
     """The automaton of a next-symbol model (a back-off model or an order mixture)."""
     cached = getattr(model, "_context_automaton", None)
@@ -184,6 +194,131 @@ def build(model) -> ContextAutomaton:
     except AttributeError:
         pass
     return result
+
+
+class BackoffRows:
+    """A back-off model's automaton without a V-wide row per state (for large vocabularies).
+
+    States and nodes are numbered as in ``ngram.links``: node 0 is the empty context, then the
+    n-grams order by order; nodes below ``n_states`` (orders 0..N-1) are the states. Rows may be
+    reshaped by a temperature T and a masked symbol (<unk>): the unnormalised row is
+    u(s, c) = p*(sc)^(1/T) where sc is stored, else bow(s)^(1/T) u(suffix(s), c) (the masked
+    symbol 0), and ``Z(s)`` its total; the row is u / Z. Without reshaping the rows are the
+    model's own (Z = 1, not divided by).
+
+    ``backoff_sum(v)``: for per-node values v_x = u_x g_x (g_x any value of the node's symbol and
+    the state after it), every state's Σ_c u(s, c) g(s, c) at once. From a state s the next
+    symbol c reaches the node of the longest stored n-gram ending in c, so for a symbol s does
+    not store the term is bow(s) times its suffix's term, and
+
+        F(s) = Σ_{x child of s} (v_x - bow(s) v_{suffix(x)}) + bow(s) F(suffix(s)),
+
+    one pass per order (the suffix of an order-n state has order n-1). ``backoff_max`` is the
+    same with max for sum and without the subtraction: an upper bound of max_c u(s, c) g(s, c)
+    (the suffix's best symbol may be one s stores), which best-first search needs admissible
+    only. ``row(s)`` is one state's whole ln-row and next states, made as ``build_automaton``
+    makes rows (the same floats).
+    """
+
+    def __init__(self, model, temperature: float = 1.0, masked: int | None = None):
+        from .links import links
+
+        linked = links(model)
+        if linked is None:
+            raise NgramError("model n-grams are not closed under prefixes and suffixes; load it through ngram "
+                             "so it is repaired")
+        V, N = model.V, model.order
+        self.V, self.order = V, N
+        offset = linked.offset
+        self.offset = offset
+        n_nodes, S = int(offset[N]), int(offset[N - 1])
+        self.n_states = S
+        self.symbol = linked.symbol.astype(np.int64)
+        self.suffix = linked.suffix.astype(np.int64)
+        self.parent = np.zeros(n_nodes, np.int64)
+        self.logp = np.full(n_nodes, -np.inf)
+        self.bow = np.zeros(S)
+        for n in range(1, N + 1):
+            lo, hi = int(offset[n - 1]), int(offset[n])
+            self.parent[lo:hi] = linked.parents(n)
+            self.logp[lo:hi] = model.levels[n - 1].logp
+            if n < N:
+                self.bow[lo:hi] = model.levels[n - 1].bow
+        self.first, self.run_length = linked.first.astype(np.int64), np.zeros(S, np.int64)
+        for n in range(1, N + 1):
+            self.run_length[linked.run_state[n - 1]] = linked.run_lengths(n)
+        self.after = self.suffix.copy()  # the state after a node: itself while it is a context
+        self.after[:S] = np.arange(S)
+        self.start = int(offset[0] + BOUNDARY) if N > 1 else 0
+        self.shaped = temperature != 1.0 or masked is not None
+        logu = self.logp / temperature
+        if masked is not None:
+            logu[self.symbol == masked] = -np.inf
+            logu[0] = -np.inf
+        self.logu, self.logbeta = logu, self.bow / temperature
+        self.u, self.beta = np.exp(logu), np.exp(self.logbeta)
+        self.u[0] = 0.0
+        self.Z = np.maximum(self.backoff_sum(self.u), 0.0) if self.shaped else np.ones(S)
+        # u(s, end) of every state: its own stored end, else bow times its suffix's
+        end = np.zeros(S)
+        end[0] = self.u[int(offset[0]) + BOUNDARY]
+        ends = np.flatnonzero((self.symbol == BOUNDARY) & (np.arange(n_nodes) >= int(offset[1] if N > 1 else n_nodes)))
+        own = np.full(S, -1, np.int64)
+        own[self.parent[ends]] = ends
+        for n in range(1, N):
+            lo, hi = int(offset[n - 1]), int(offset[n])
+            mine = own[lo:hi]
+            end[lo:hi] = np.where(mine >= 0, self.u[np.maximum(mine, 0)], self.beta[lo:hi] * end[self.suffix[lo:hi]])
+        self.dead = self.Z <= 0  # only the masked symbol left: such a row ends the name
+        self.end = np.where(self.dead, 1.0, end / np.where(self.dead, 1.0, self.Z))
+
+    def _by_order(self, values: np.ndarray, child: np.ndarray, combine) -> np.ndarray:
+        out = np.empty(self.n_states)
+        out[0] = child[0]
+        for n in range(1, self.order):
+            lo, hi = int(self.offset[n - 1]), int(self.offset[n])
+            below = out[self.suffix[lo:hi]]
+            out[lo:hi] = combine(child[lo:hi], self.beta[lo:hi] * below) if combine is np.add else \
+                np.maximum(child[lo:hi], self.logbeta[lo:hi] + below)
+        return out
+
+    def backoff_sum(self, v: np.ndarray) -> np.ndarray:
+        """Per state, Σ_c u(s, c) g(s, c) for node values v = u g (see the class docstring)."""
+        d = v.copy()
+        lo = int(self.offset[1]) if self.order > 1 else len(v)
+        d[lo:] -= self.beta[self.parent[lo:]] * v[self.suffix[lo:]]
+        d[0] = 0.0
+        child = np.bincount(self.parent[1:], weights=d[1:], minlength=self.n_states)
+        return self._by_order(v, child, np.add)
+
+    def backoff_max(self, logv: np.ndarray) -> np.ndarray:
+        """Per state, an upper bound of max_c ln(u(s, c) g(s, c)) for node values ln(u g)."""
+        child = np.full(self.n_states, -np.inf)
+        np.maximum.at(child, self.parent[1:], logv[1:])
+        return self._by_order(logv, child, np.maximum)
+
+    def children(self, s: int) -> slice:
+        first = int(self.first[s])
+        return slice(first, first + int(self.run_length[s])) if first else slice(0, 0)
+
+    def chain(self, s: int) -> list[int]:
+        """s, its suffix, ..., the empty context."""
+        out = [int(s)]
+        while out[-1] != 0:
+            out.append(int(self.suffix[out[-1]]))
+        return out
+
+    def row(self, s: int) -> tuple[np.ndarray, np.ndarray]:
+        """The model's ln-row of state s (V entries, unshaped) and the state after each symbol."""
+        unigram = self.children(0)
+        logrow = self.logp[unigram].copy()
+        nxt = self.after[unigram].copy()
+        for state in self.chain(s)[-2::-1]:
+            logrow = self.bow[state] + logrow
+            kids = self.children(state)
+            logrow[self.symbol[kids]] = self.logp[kids]
+            nxt[self.symbol[kids]] = self.after[kids]
+        return logrow, nxt
 
 
 def _levels_model(model):

@@ -16,11 +16,13 @@ from typing import Sequence
 
 import numpy as np
 
-from .corpus import decode_text, read_bytes
+from .corpus import DEFAULT_MAX_NAME_LENGTH, read_text
 from .errors import NgramError
 from .protocol import LanguageModel
 
 NO_LABEL = -1
+LABEL_ROOM = 1000  # characters a label may add to a line beyond the longest name
+LABELLED = "a labelled file (name<TAB>label per line)"
 
 
 @dataclass
@@ -113,13 +115,14 @@ def classify(models: Sequence[LanguageModel], names: Sequence[str], priors=None,
                           posterior=posterior, predicted=predicted)
 
 
-def read_labelled(source: str | os.PathLike, encoding: str = "utf-8") -> tuple[list[str], list[str]]:
-    """A labelled file: one ``name<TAB>label`` per line (blank lines skipped)."""
-    data, label = read_bytes(source)
-    if not data:
-        raise NgramError(f"{label}: file is empty")
+def read_labelled(source: str | os.PathLike, encoding: str = "utf-8",
+                  max_name_length: int = DEFAULT_MAX_NAME_LENGTH) -> tuple[list[str], list[str]]:
+    """A labelled file: one ``name<TAB>label`` per line (blank lines skipped), read through the
+    checked reader of name lists (NUL bytes and the encoding checked block by block, a line past
+    ``max_name_length`` plus room for its label refused while it is read)."""
+    text, label = read_text(source, encoding, max_line=max_name_length + 1 + LABEL_ROOM, kind=LABELLED)
     names, gold = [], []
-    for number, line in enumerate(decode_text(data, label, encoding).split("\n"), start=1):
+    for number, line in enumerate(text.split("\n"), start=1):
         line = line.removesuffix("\r")
         if not line.strip():
             continue

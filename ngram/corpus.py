@@ -277,16 +277,23 @@ def scale_weights(weights: list[float], corpus: Corpus, label: str) -> tuple[lis
         return weights, 1.0
     w = np.asarray(weights, np.float64)
     lengths = np.fromiter(map(len, corpus.names), np.float64, count=len(w)) + 1.0
-    total = float(np.dot(w, lengths))
+    smallest = int(np.argmin(w))
+    scale = weight_scale(float(np.dot(w, lengths)), float(w[smallest]), float(w.max()),
+                         f"{label}, line {corpus.line_numbers[smallest]}")
+    return (weights, 1.0) if scale == 1.0 else ((w * scale).tolist(), scale)
+
+
+def weight_scale(total: float, smallest: float, largest: float, where_smallest: str) -> float:
+    """The power of two that brings ``total`` (sum of weight x (length + 1)) to 2**53 or below
+    (1.0 when it is already), refused in one line when it would take the ``smallest`` weight
+    (at ``where_smallest``: "FILE, line N") to 0. Every engine scales with this."""
     if total <= MAX_WEIGHT:
-        return weights, 1.0
+        return 1.0
     scale = 2.0 ** -math.ceil(math.log2(total / MAX_WEIGHT))
-    scaled = w * scale
-    if not np.all(scaled > 0):
-        smallest = int(np.argmin(w))
-        raise NgramError(f"{label}, line {corpus.line_numbers[smallest]}: counts range too widely (from {w.min():g} to {w.max():g}) "
+    if not smallest * scale > 0:
+        raise NgramError(f"{where_smallest}: counts range too widely (from {smallest:g} to {largest:g}) "
                          "to be scaled into exact float arithmetic; drop the smallest or the largest")
-    return scaled.tolist(), scale
+    return scale
 
 
 READ_BLOCK = 1 << 20  # bytes read (or decompressed) at a time; every check runs on each block

@@ -66,19 +66,20 @@ def _readable_by_range(source) -> bool:
 
 
 def _count_block(data: bytes, first_line: int, label: str, order: int, vocabulary: Vocabulary, lowercase: bool,
-                 encoding: str, max_name_length: int, weighted: bool) -> Partial:
+                 encoding: str, max_name_length: int, weighted: bool, weight_scale: float = 1.0) -> Partial:
     text = decode_text(data, label, encoding, first_line=first_line)
     corpus = parse_names(text, label, lowercase, max_name_length, weighted, first_line=first_line, allow_empty=True)
-    return count_partial(corpus, order, vocabulary, corpus.weights)
+    return count_partial(corpus, order, vocabulary, corpus.weights, weight_scale)
 
 
 def _count_range(path: str, start: int, stop: int, label: str, order: int, vocabulary: Vocabulary, lowercase: bool,
-                 encoding: str, max_name_length: int, weighted: bool) -> Partial:
+                 encoding: str, max_name_length: int, weighted: bool, weight_scale: float = 1.0) -> Partial:
     """A worker reads its own byte range of the corpus (shared storage) and counts it."""
     data = read_line_range(path, start, stop)
     # Line numbers are unknown inside a range (the driver's first pass has checked every line);
     # ``first_line`` > 1 only says "not the start of the file" (no byte-order mark here).
-    return _count_block(data, 1 if start == 0 else 2, label, order, vocabulary, lowercase, encoding, max_name_length, weighted)
+    return _count_block(data, 1 if start == 0 else 2, label, order, vocabulary, lowercase, encoding, max_name_length, weighted,
+                        weight_scale)
 
 
 def _merge(a: Partial, b: Partial) -> Partial:
@@ -88,7 +89,7 @@ def _merge(a: Partial, b: Partial) -> Partial:
 def count_ngrams_dask(source, order: int, vocabulary: Vocabulary, client, block_bytes: int = 1 << 22,
                       lowercase: bool = False, encoding: str = "utf-8", max_name_length: int = DEFAULT_MAX_NAME_LENGTH,
                       progress: PROGRESS | None = None, in_flight: int | None = None,
-                      weighted: bool = False, workers_read: bool = False) -> tuple[Counts, np.ndarray]:
+                      weighted: bool = False, workers_read: bool = False, weight_scale: float = 1.0) -> tuple[Counts, np.ndarray]:
     """Counts of orders 1..order of a corpus file, computed by the workers of ``client``.
 
     At most ``in_flight`` blocks (default: two per worker, plus one) are sent and not yet
@@ -106,7 +107,7 @@ def count_ngrams_dask(source, order: int, vocabulary: Vocabulary, client, block_
     if in_flight is None:
         in_flight = 2 * max(1, len(client.scheduler_info().get("workers", {}))) + 1
     settings = dict(label=label, order=order, vocabulary=vocabulary, lowercase=lowercase, encoding=encoding,
-                    max_name_length=max_name_length, weighted=weighted)
+                    max_name_length=max_name_length, weighted=weighted, weight_scale=weight_scale)
     if workers_read:
         if not _readable_by_range(source):
             raise NgramError(f"{label}: workers can read only an uncompressed regular file by byte ranges (not standard input or a compressed file)")
@@ -195,7 +196,8 @@ def train_dask(source, order: int = 4, estimator=None, unk: bool = False, schedu
             check_order(order, vocabulary.size)
             counts, hashes = count_ngrams_dask(scan.copy or source, order, vocabulary, client, block_bytes, lowercase,
                                                encoding, max_name_length, progress, weighted=weighted,
-                                               workers_read=workers_read and scan.copy is None)
+                                               workers_read=workers_read and scan.copy is None,
+                                               weight_scale=scan.weight_scale)
         finally:
             if scan.copy is not None:
                 scan.copy.unlink(missing_ok=True)

@@ -163,7 +163,7 @@ def write_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], object
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise NgramError(f"{label}: folder {folder} does not exist")
-    remove_stale_temporaries(folder)
+    remove_stale_temporaries(folder, target=path.name)
     try:
         # The writer's pid in the name lets a later save tell a leftover of a killed writer.
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=TEMP_SUFFIX, dir=folder)
@@ -191,31 +191,44 @@ def write_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], object
 TEMP_SUFFIX = ".tmp"
 # .NAME.PID.XXXXXXXX.tmp: what write_atomically names its temporary files (mkstemp's 8 random characters).
 _TEMPORARY = re.compile(r"^\..+\.(?P<pid>[0-9]+)\.[a-z0-9_]{8}\.tmp$")
+# .NAME.XXXXXXXX.tmp: what versions before the pid named them; a file of that shape is taken as
+# ours only when NAME is the file being saved or a file of the folder (an output we wrote).
+_OLD_TEMPORARY = re.compile(r"^\.(?P<name>.+)\.[a-z0-9_]{8}\.tmp$")
 STALE_DEAD_SECONDS = 60  # a dead writer's file untouched this long is left over
 STALE_SECONDS = 3600  # any writer's: a live pid may be another process that reused the number
 
 
-def remove_stale_temporaries(folder: Path, now: float | None = None) -> list[Path]:
+def remove_stale_temporaries(folder: Path, now: float | None = None, target: str | None = None) -> list[Path]:
     """Remove the temporary files of ours in ``folder`` that saves killed mid-write (SIGKILL,
     power loss) left behind; return them. Only names of our pattern (``.NAME.PID.XXXXXXXX.tmp``)
     and only stale ones: untouched for a minute with their writer's process gone, or untouched
-    for an hour whatever the pid says. Failing to remove one is never an error."""
+    for an hour whatever the pid says. Older versions' ``.NAME.XXXXXXXX.tmp`` (no pid) go when
+    untouched for an hour and NAME is ``target`` (the file being saved) or a file in the folder.
+    Failing to remove one is never an error."""
     removed = []
     now = time.time() if now is None else now
     try:
         entries = list(os.scandir(folder))
     except OSError:
         return removed
+    names = {entry.name for entry in entries}
+    if target is not None:
+        names.add(target)
     for entry in entries:
         match = _TEMPORARY.match(entry.name)
-        if match is None:
+        old = None if match is not None else _OLD_TEMPORARY.match(entry.name)
+        if match is None and (old is None or old["name"] not in names):
             continue
         try:
             info = entry.stat(follow_symlinks=False)
             if not stat.S_ISREG(info.st_mode):
                 continue
             age = now - info.st_mtime
-            if age > STALE_SECONDS or (age > STALE_DEAD_SECONDS and not _alive(int(match["pid"]))):
+            if match is None:
+                stale = age > STALE_SECONDS
+            else:
+                stale = age > STALE_SECONDS or (age > STALE_DEAD_SECONDS and not _alive(int(match["pid"])))
+            if stale:
                 os.unlink(entry.path)
                 removed.append(Path(entry.path))
         except OSError:

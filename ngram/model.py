@@ -56,6 +56,7 @@ def lookup(sorted_keys: np.ndarray, query: np.ndarray) -> tuple[np.ndarray, np.n
 # per-name blake2b of earlier versions) loads without fingerprints rather than with wrong ones.
 NAME_HASH = "position-table-sum-1"
 _HASH_BLOCK = 1 << 14  # names per block: little memory, and arrays small enough to stay in cache
+_HASH_CHARS = 1 << 20  # characters per block (about): a block's arrays take 40 bytes a character
 
 
 def _mix64(x: np.ndarray) -> np.ndarray:
@@ -87,15 +88,39 @@ def _hash_block(codes: np.ndarray) -> np.ndarray:
 
 def hash_code_points(codes: np.ndarray) -> np.ndarray:
     """A 64-bit hash per name of a corpus given as ``vocabulary.code_points`` (its leading
-    newline included), a block of names at a time so a big corpus needs little memory."""
+    newline included), a block of names at a time so a big corpus needs little memory: at most
+    _HASH_BLOCK names and about _HASH_CHARS characters a block, a longer name alone and in pieces."""
     codes = codes[1:]
     ends = np.flatnonzero(codes == 10)
     if len(ends) == 0:
         return np.zeros(0, np.uint64)
-    cuts = [0, *(ends[_HASH_BLOCK - 1 :: _HASH_BLOCK] + 1).tolist()]
+    after = ends + 1
+    starts = np.concatenate(([0], after[:-1]))
+    # cut every _HASH_BLOCK names, where a name passes a multiple of _HASH_CHARS characters, and
+    # before a long name (which then passes one: it is alone in its block)
+    crossing = after // _HASH_CHARS != starts // _HASH_CHARS
+    cut = np.zeros(len(ends), bool)
+    cut[_HASH_BLOCK - 1 :: _HASH_BLOCK] = True
+    cut |= crossing
+    long = after - starts > _HASH_CHARS
+    cut[np.flatnonzero(long) - 1] = True  # (index -1 is the last name: always a cut)
+    cuts = [0, *after[cut].tolist()]
     if cuts[-1] != len(codes):
         cuts.append(len(codes))
-    return np.concatenate([_hash_block(codes[a:b]) for a, b in zip(cuts[:-1], cuts[1:])])
+    return np.concatenate([_hash_long(codes[a:b]) if b - a > _HASH_CHARS and np.count_nonzero(codes[a:b] == 10) == 1
+                           else _hash_block(codes[a:b]) for a, b in zip(cuts[:-1], cuts[1:])])
+
+
+def _hash_long(codes: np.ndarray) -> np.ndarray:
+    """``_hash_block`` of one long name (its code points and the newline), _HASH_CHARS characters
+    at a time (the sum wraps modulo 2**64 either way: the same hash)."""
+    length = len(codes) - 1
+    total = np.zeros(1, np.uint64)
+    for a in range(0, length, _HASH_CHARS):
+        piece = codes[a : min(a + _HASH_CHARS, length)].astype(np.uint64) + np.uint64(1)
+        piece *= _mix64(np.arange(a, a + len(piece), dtype=np.uint64)) | np.uint64(1)
+        total += piece.sum(dtype=np.uint64)
+    return _mix64(total + np.full(1, length, np.uint64) * np.uint64(0x632BE59BD9B4E019))
 
 
 def hash_names(names: Sequence[str]) -> np.ndarray:

@@ -25,12 +25,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .errors import NgramError
 from .links import links
 from .vocabulary import BOUNDARY, Encoded
 
 DENSE_CELLS = 1 << 28  # (state, symbol) cells of the dense child table: 256 MB at one byte each
 LONG_NAME = 4096  # names longer than this are scored along their length, not a step per symbol
 BLOCK = 1 << 20  # symbols of a long name scored at a time
+LAZY_CELLS = 1 << 26  # (state, symbol) cells up to which LazyRows reserves a row for every state
+LAZY_ROWS = 64  # rows LazyRows keeps at a time past that (each V floats twice)
 
 
 @dataclass
@@ -283,23 +286,30 @@ class LazyRows:
         self.start = scorer.start
         self.row_of = np.full(scorer.n_states, -1, np.int64)
         # Room for every state's row: np.empty reserves address space, and only rows actually
-        # made take memory.
-        self.logrows = np.empty((scorer.n_states, V))
+        # made take memory. Past LAZY_CELLS (a large vocabulary, where even the address space
+        # would pass any limit) at most LAZY_ROWS rows are kept, the oldest made again on need.
+        self.capacity = scorer.n_states if scorer.n_states * V <= LAZY_CELLS else LAZY_ROWS
+        self.logrows = np.empty((self.capacity, V))
         self.logrows[0] = scorer.logp[scorer.child(np.zeros(V, np.int64), np.arange(V))]  # the empty context: the unigram row
         self.cdf = np.empty_like(self.logrows)  # running sums of each row's probabilities
         self.cdf[0] = np.cumsum(self._unmasked(np.exp(self.logrows[:1])), axis=1)
         self.row_of[0] = 0
+        self.owner = np.zeros(self.capacity, np.int64)  # the state in each slot
         self.used = 1
 
     def _make(self, states: np.ndarray) -> None:
         sc, V = self.scorer, self.scorer.V
-        missing = [_unique(states[self.row_of[states] < 0])]
-        if not len(missing[0]):
+        need = self._missing(states)
+        if not len(need):
             return
-        while len(missing[-1]):  # their suffixes too, since each row builds on its suffix's
-            below = sc.suffix[missing[-1]]
-            missing.append(_unique(below[self.row_of[below] < 0]))
-        need = _unique(np.concatenate(missing))  # node ids grow with order: shortest first
+        if self.used + len(need) > self.capacity:
+            # Bounded (a large vocabulary): start over with only these; slot 0 keeps the unigram row.
+            self.row_of[self.owner[1 : self.used]] = -1
+            self.used = 1
+            need = self._missing(states)
+            if len(need) + 1 > self.capacity:
+                raise NgramError(f"{len(need):,} distinct context states at once need more whole rows of {V:,} "
+                                 f"symbols than are kept in memory ({self.capacity})")
         symbols = np.arange(V)
         # Rows of one order only depend on shorter contexts, so each order is one vectorised step.
         for group in self._by_order(need):
@@ -311,7 +321,19 @@ class LazyRows:
             np.exp(rows, out=rows)
             np.cumsum(self._unmasked(rows), axis=1, out=self.cdf[place])
             self.row_of[group] = np.arange(self.used, self.used + len(group))
+            self.owner[place] = group
             self.used += len(group)
+
+    def _missing(self, states: np.ndarray) -> np.ndarray:
+        """The states without a row among ``states`` and their suffixes, shortest first."""
+        sc = self.scorer
+        missing = [_unique(states[self.row_of[states] < 0])]
+        if not len(missing[0]):
+            return missing[0]
+        while len(missing[-1]):  # their suffixes too, since each row builds on its suffix's
+            below = sc.suffix[missing[-1]]
+            missing.append(_unique(below[self.row_of[below] < 0]))
+        return _unique(np.concatenate(missing))  # node ids grow with order: shortest first
 
     def _unmasked(self, rows: np.ndarray) -> np.ndarray:
         if self.masked is not None:
@@ -335,7 +357,7 @@ class LazyRows:
 
     def next_of(self, states: np.ndarray, symbols: np.ndarray) -> np.ndarray:
         """The state after each (state, symbol): the longest stored context of history + symbol."""
-        sc, V = self.scorer, self.scorer.V
+        sc = self.scorer
         states = np.asarray(states, sc.first.dtype)
         node = sc.child(states, symbols)
         miss = np.flatnonzero(node == 0)

@@ -30,7 +30,8 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
-from .corpus import COMPRESSED_SUFFIXES, DEFAULT_MAX_NAME_LENGTH, Corpus, decode_text, parse_names, read_chunks, source_label
+from .corpus import (COMPRESSED_SUFFIXES, DEFAULT_MAX_NAME_LENGTH, Corpus, decode_text, parse_names, read_chunks,
+                     source_label, weight_scale)
 from .counting import Counts, check_order, count_ngrams
 from .errors import NgramError
 from .estimators import AddK
@@ -218,8 +219,14 @@ class Scan:
     blank_lines: int = 0
     sha256: str = ""
     copy: Path | None = None  # where standard input was copied, for the second pass
-    total_weight: float | None = None  # weighted corpora: the sum of the weights
+    total_weight: float | None = None  # weighted corpora: the sum of the weights (after ``weight_scale``)
     longest_name: int = 0  # characters
+    # Weighted corpora: Σ weight x (length + 1), the smallest weight (where) and the largest, and
+    # the power of two every weight is multiplied by (``corpus.weight_scale``, as in memory).
+    weighted_symbols: float = 0.0
+    smallest_weight: tuple[float, str] | None = None
+    largest_weight: float = 0.0
+    weight_scale: float = 1.0
 
     def corpus_info(self, fingerprints: np.ndarray | None) -> CorpusInfo:
         """What the model records of this corpus (``provenance.finish``)."""
@@ -251,6 +258,19 @@ def _codes(names) -> np.ndarray:
     return names.code_points() if isinstance(names, Corpus) else code_points(names)
 
 
+def _scan_weights(scan: Scan, names, weights, codes: np.ndarray) -> None:
+    """Add a block's weights to the totals ``weight_scale`` is found from."""
+    w = np.asarray(weights, np.float64)
+    lengths = np.diff(np.flatnonzero(codes == 10))  # characters + 1 of each name
+    scan.total_weight = (scan.total_weight or 0.0) + float(np.sum(w))
+    scan.weighted_symbols += float(np.dot(w, lengths))
+    scan.largest_weight = max(scan.largest_weight, float(w.max()))
+    at = int(np.argmin(w))
+    if scan.smallest_weight is None or w[at] < scan.smallest_weight[0]:
+        lines = getattr(names, "line_numbers", None)
+        scan.smallest_weight = (float(w[at]), f"{scan.source}, line {lines[at]}" if lines is not None else scan.source)
+
+
 def _scan_names(scan: Scan, chunks) -> None:
     digest = hashlib.sha256()
     seen = np.zeros(0, np.int64)
@@ -258,9 +278,9 @@ def _scan_names(scan: Scan, chunks) -> None:
         scan.blank_lines += blank
         if not len(names):
             continue
-        if weights is not None:
-            scan.total_weight = (scan.total_weight or 0.0) + float(np.sum(weights))
         codes = _codes(names)
+        if weights is not None:
+            _scan_weights(scan, names, weights, codes)
         # The same bytes as hashing name + "\n" one name at a time (training.corpus_fingerprint).
         update_digest(digest, codes)
         present = np.flatnonzero(np.bincount(codes))  # (code points are below 0x110000: a small table)
@@ -269,6 +289,10 @@ def _scan_names(scan: Scan, chunks) -> None:
         scan.symbols += len(codes) - 1
         scan.longest_name = max(scan.longest_name, longest_of_code_points(codes))
     scan.characters.update(chr(c) for c in seen.tolist() if c != 10)
+    if scan.smallest_weight is not None:
+        smallest, where = scan.smallest_weight
+        scan.weight_scale = weight_scale(scan.weighted_symbols, smallest, scan.largest_weight, where)
+        scan.total_weight *= scan.weight_scale
     if scan.names == 0:
         what = "only blank lines" if scan.blank_lines else "no lines"
         raise NgramError(f"{scan.source}: no names to read ({what})")
@@ -325,13 +349,15 @@ class Partial:
         return Partial([p[0] for p in pairs], [p[1] for p in pairs], merge_sorted(self.hashes, None, other.hashes, None)[0])
 
 
-def count_partial(names: "Sequence[str] | Corpus", order: int, vocabulary: Vocabulary, weights: Sequence[float] | None = None) -> Partial:
+def count_partial(names: "Sequence[str] | Corpus", order: int, vocabulary: Vocabulary, weights: Sequence[float] | None = None,
+                  weight_scale: float = 1.0) -> Partial:
     """The counts of one block of names, with the ordinary in-memory counting.
 
     Whole-number weights give integer counts, as in memory, so the sums are exact; fractional
     weights give float counts, summed block by block, equal to the in-memory sums up to rounding.
+    ``weight_scale`` (the whole corpus's, ``Scan.weight_scale``) multiplies every weight.
     """
-    weights = None if weights is None else np.asarray(weights, dtype=np.float64)
+    weights = None if weights is None else np.asarray(weights, dtype=np.float64) * weight_scale
     codes = _codes(names)
     counts = count_ngrams(vocabulary.encode((), codes=codes), order, vocabulary.size, weights)
     return Partial(counts.keys, counts.counts, fingerprints_of_hashes(hash_code_points(codes)))
@@ -511,17 +537,18 @@ class _Spiller:
 def count_ngrams_streaming(source, order: int, vocabulary: Vocabulary, memory_bytes: "int | str | Budget" = "1G",
                            tmpdir: str | os.PathLike | None = None, progress: PROGRESS | None = None,
                            lowercase: bool = False, encoding: str = "utf-8",
-                           max_name_length: int = DEFAULT_MAX_NAME_LENGTH, weighted: bool = False) -> tuple[Counts, np.ndarray]:
+                           max_name_length: int = DEFAULT_MAX_NAME_LENGTH, weighted: bool = False,
+                           weight_scale: float = 1.0) -> tuple[Counts, np.ndarray]:
     """Counts of orders 1..order of a corpus file (or iterable of names) within a memory budget.
 
     Returns the same ``Counts`` as ``count_ngrams`` on the whole corpus, and the sorted unique
     name fingerprints (``model.name_fingerprints``). ``vocabulary`` must cover every character
     (``scan_corpus`` finds it). The final counts themselves must fit in memory; the budget covers
-    the corpus and the counting work.
+    the corpus and the counting work. ``weight_scale``: ``Scan.weight_scale`` of a weighted corpus.
     """
     with _spill_folder(tmpdir) as folder:
         part = _count_blocks(source, order, vocabulary, memory_bytes, folder, progress, lowercase, encoding,
-                             max_name_length, weighted).result()
+                             max_name_length, weighted, weight_scale).result()
     if part is None:
         raise NgramError("no names to count")
     return Counts(order=order, vocab_size=vocabulary.size, keys=part.keys, counts=part.counts), part.hashes
@@ -557,7 +584,7 @@ def _spill_folder(parent):
 
 
 def _count_blocks(source, order, vocabulary, memory_bytes, folder, progress, lowercase, encoding, max_name_length,
-                  weighted) -> "_Spiller":
+                  weighted, weight_scale: float = 1.0) -> "_Spiller":
     check_order(order, vocabulary.size)
     budget = Budget.of(memory_bytes)
     spiller = _Spiller(order, budget, folder)
@@ -565,7 +592,7 @@ def _count_blocks(source, order, vocabulary, memory_bytes, folder, progress, low
                               weighted=weighted)
     for names, _, weights in chunks:
         if names:
-            spiller.add(count_partial(names, order, vocabulary, weights))
+            spiller.add(count_partial(names, order, vocabulary, weights, weight_scale))
     return spiller
 
 
@@ -592,7 +619,7 @@ def train_streaming(source, order: int = 4, estimator=None, unk: bool = False, m
         vocabulary = Vocabulary(scan.characters, unk=unk)
         check_order(order, vocabulary.size)
         counts, hashes = count_ngrams_streaming(scan.copy or source, order, vocabulary, budget, tmpdir,
-                                                progress, lowercase, encoding, max_name_length, weighted)
+                                                progress, lowercase, encoding, max_name_length, weighted, scan.weight_scale)
     finally:
         if scan.copy is not None:
             scan.copy.unlink(missing_ok=True)

@@ -86,7 +86,11 @@ def passes(stat, df):
 @pytest.mark.parametrize("kind", ["backoff", "name_mixture", "order_mixture"])
 @pytest.mark.parametrize("c", CASES, ids=IDS)
 def test_mass_samples_and_top_match_brute_force(kind, c, request):
-    model = request.getfixturevalue(kind)
+    matches_brute_force(request.getfixturevalue(kind), c)
+
+
+def matches_brute_force(model, c: Constraints) -> Sampler:
+    """The sampler's mass, 20,000 draws and top 8 for ``c`` against enumerating every name."""
     p = probabilities(model, all_names(model))
     valid = {x: q for x, q in p.items() if meets(x, c)}
     mass = sum(valid.values())
@@ -104,6 +108,7 @@ def test_mass_samples_and_top_match_brute_force(kind, c, request):
     expected = sorted(valid.items(), key=lambda kv: -kv[1])[:k]
     assert [math.exp(lp) for _, lp in best] == pytest.approx([q for _, q in expected], rel=1e-9)
     assert all(meets(x, c) and math.exp(lp) == pytest.approx(p[x], rel=1e-9) for x, lp in best)
+    return sampler
 
 
 def test_temperature_and_top_k_shape_the_rows_before_conditioning(backoff):

@@ -25,7 +25,7 @@ from conftest import REPO, TINY
 from ngram import AddK, read_names, train
 from ngram.errors import NgramError
 from ngram.io import load, remove_stale_temporaries, save
-from ngram.model import Level, Model
+from ngram.model import Model
 from ngram.validate import check_follower_bins, check_heldout
 from ngram.vocabulary import Vocabulary
 
@@ -83,6 +83,10 @@ MEMORY_CASES = {
     "evaluate gzip bomb": (["evaluate", "model.ngram", "bomb.txt.gz"], ["bomb.txt.gz, line 1", "--max-name-length 1000"]),
     "train gzip bomb --memory": (["train", "bomb.txt.gz", "--memory", "64M", "-o", "out.ngram"], ["bomb.txt.gz, line 1"]),
     "import gzip bomb": (["import", "bomb.arpa.gz", "-o", "out.ngram"], ["bomb.arpa.gz, line 1", "not an ARPA file"]),
+    "classify --eval /dev/zero": (["classify", "model.ngram", "model.ngram", "--labels", "a,b", "--eval", "/dev/zero"],
+                                  ["/dev/zero, line 1", "NUL byte", "not a labelled file"]),
+    "classify --eval gzip bomb": (["classify", "model.ngram", "model.ngram", "--labels", "a,b", "--eval", "bomb.txt.gz"],
+                                  ["bomb.txt.gz, line 1", "line of more than 2001 characters", "not a labelled file"]),
 }
 
 
@@ -193,6 +197,26 @@ def test_the_next_save_removes_only_stale_temporaries_of_ours(tmp_path):
     assert sorted(p.name for p in removed) == sorted([f".model.ngram.{dead_pid}.efgh5678.tmp", f".model.ngram.{os.getpid()}.ijkl9012.tmp"])
 
 
+def test_stale_temporaries_without_a_pid_from_older_versions_are_removed_after_an_hour(tmp_path):
+    now = time.time()
+    (tmp_path / "other.ngram").write_bytes(b"x")
+    files = {
+        ".model.ngram.abcd1234.tmp": 7200,  # the file being saved, 2 hours old: removed
+        ".other.ngram.k_9z0a1b.tmp": 7200,  # an output of ours in the folder: removed
+        ".model.ngram.efgh5678.tmp": 600,  # 10 minutes old: a save may still be writing it, kept
+        ".notes.txt.abcd1234.tmp": 7200,  # no file of that name here: someone else's, kept
+        ".model.ngram.ABCD1234.tmp": 7200,  # not mkstemp's characters: kept
+        ".model.ngram.abcd123.tmp": 7200,  # 7 characters: kept
+    }
+    for name, age in files.items():
+        (tmp_path / name).write_bytes(b"partial")
+        os.utime(tmp_path / name, (now - age, now - age))
+    save(train(TINY, 2, AddK(0.1)), tmp_path / "model.ngram")
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == sorted({"model.ngram", "other.ngram", ".model.ngram.efgh5678.tmp", ".notes.txt.abcd1234.tmp",
+                           ".model.ngram.ABCD1234.tmp", ".model.ngram.abcd123.tmp"})
+
+
 # ----- 3. counts and weights ------------------------------------------------------------------------
 def test_a_model_failing_its_own_load_check_is_never_saved(tmp_path):
     path = tmp_path / "model.ngram"
@@ -232,6 +256,56 @@ def test_huge_weight_totals_are_scaled_exactly_and_evaluate_stays_finite(tmp_pat
     one = json.loads(measured("evaluate", "--weighted", "m.ngram", "one.txt", "--json", cwd=tmp_path)["stdout"])
     # equal weights: the same weighted average whatever their size
     assert big["nll_nats_per_symbol"] == pytest.approx(one["nll_nats_per_symbol"], rel=1e-12)
+
+
+def _weighted_models(path, engines=("streaming", "dask")):
+    """The in-memory model of a weighted file and the other engines' (blocks of about 100 bytes)."""
+    from ngram.dask_engine import train_dask
+    from ngram.streaming import Budget, train_streaming
+
+    corpus = read_names(path, weighted=True)
+    expected = train(corpus, 3, AddK(0.1), weights=corpus.weights, source=corpus.source)
+    models = {}
+    if "streaming" in engines:
+        models["streaming"] = train_streaming(path, 3, AddK(0.1), weighted=True,
+                                              memory_bytes=Budget(1 << 30, block=100, run=1000, window_elements=50))[0]
+    if "dask" in engines:
+        pytest.importorskip("distributed")
+        models["dask"] = train_dask(path, 3, AddK(0.1), weighted=True, memory_bytes="16M")[0]
+    return corpus, expected, models
+
+
+def test_weight_totals_past_2_53_are_scaled_alike_by_every_engine(tmp_path):
+    from test_streaming import assert_same_model
+
+    names = ["anna", "bob", "ann", "nan", "ab"] * 40
+    path = tmp_path / "w.txt"
+    # 200 names of weight 2**47 to 3 x 2**47 and 3.8 symbols on average: a total of about 2**57.6, past 2**53 only
+    # once several blocks are added up
+    path.write_text("".join(f"{n}\t{2.0**47 * (1 + i % 3):.0f}\n" for i, n in enumerate(names)))
+    corpus, expected, models = _weighted_models(path)
+    assert corpus.weight_scale == 2.0**-5
+    for engine, model in models.items():
+        assert_same_model(model, expected)  # the same scaled counts: the same model to the last bit
+        assert model.corpus["total_weight"] == pytest.approx(sum(corpus.weights), rel=1e-15), engine
+    # just past 2**53: scaled by one half
+    path.write_text(f"ab\t{2.0**51:.0f}\nba\t{2.0**51:.0f}\nb\t{2.0**50:.0f}\n")
+    corpus, expected, models = _weighted_models(path, ("streaming",))
+    assert corpus.weight_scale == 0.5
+    assert_same_model(models["streaming"], expected)
+
+
+def test_weights_beyond_scaling_are_refused_with_one_message_by_every_engine(tmp_path):
+    path = tmp_path / "w.txt"
+    messages = set()
+    for text, fragment in ((f"anna\t{2.0**53:.0f}\n" * 40 + "bob\t5e-324\n", "w.txt, line 41: counts range too widely"),
+                           ("anna\t3\nbob\t1e300\n", "w.txt, line 2: count 1e300 is above the largest count read")):
+        path.write_text(text)
+        for engine in ("memory", "streaming", "dask"):
+            with pytest.raises(NgramError, match=fragment) as caught:
+                _weighted_models(path, (engine,)) if engine != "memory" else read_names(path, weighted=True)
+            messages.add(str(caught.value))
+    assert len(messages) == 2  # one message per case, whatever the engine
 
 
 # ----- 4. linear time in line length ----------------------------------------------------------------
@@ -292,20 +366,33 @@ def test_a_one_megabyte_name_trains_and_evaluates(tmp_path):
     assert json.loads(result["stdout"])["nll_nats_per_symbol"] == pytest.approx(trained["train_nll_nats_per_symbol"], rel=1e-9)
 
 
+def test_a_five_megabyte_line_trains_in_a_few_times_its_size(tmp_path):
+    """Peak memory of training on one 5 MB line, less that of a one-name corpus, stays within 10
+    bytes a character (the name's hash made its whole length at once took 40: 200 MB for 5 MB)."""
+    rng = np.random.default_rng(3)
+    (tmp_path / "tiny.txt").write_text("abcd\n")
+    (tmp_path / "long.txt").write_bytes(rng.choice(np.frombuffer(b"abcd", np.uint8), 5_000_000).tobytes() + b"\n")
+    base = measured("train", "tiny.txt", "-o", "t.ngram", "-q", cwd=tmp_path)
+    result = measured("train", "long.txt", "--max-name-length", "100000000", "-o", "m.ngram", "-q", cwd=tmp_path)
+    assert base["rc"] == 0 and result["rc"] == 0, result
+    assert result["peak_mb"] - base["peak_mb"] < 10 * 5, (result["peak_mb"], base["peak_mb"])
+
+
+def test_long_names_hash_in_pieces_to_the_same_fingerprints(monkeypatch):
+    from ngram import model as model_module
+    from ngram.vocabulary import code_points
+
+    rng = np.random.default_rng(1)
+    names = ["".join(rng.choice(list("abcé"), int(n))) for n in rng.integers(0, 60, 3000)] + ["x" * 500, "", "ab"]
+    codes = code_points(names)
+    whole = model_module.hash_code_points(codes)
+    monkeypatch.setattr(model_module, "_HASH_CHARS", 7)  # blocks of a few names, long names in pieces
+    assert np.array_equal(model_module.hash_code_points(codes), whole)
+    assert len(np.unique(whole)) == len(set(names))
+
+
 # ----- 5. large vocabularies ----------------------------------------------------------------------
-def test_a_200000_symbol_vocabulary_evaluates_within_memory(tmp_path):
-    chars = [chr(0x20000 + i) for i in range(200_000)]
-    names = [chars[i] + chars[i + 1] + chars[(7 * i) % 200_000] for i in range(0, 200_000, 2)]
-    (tmp_path / "train.txt").write_text("\n".join(names) + "\n", encoding="utf-8")
-    model = train(names, 2, AddK(0.1))
-    save(model, tmp_path / "m.ngram")
-    result = measured("evaluate", "m.ngram", "train.txt", "--json", cwd=tmp_path)
-    assert result["rc"] == 0, result["stderr"]
-    assert result["peak_mb"] < 2048, result
-    encoded = model.vocabulary.encode(names)
-    nll = -np.sum(model.logprob_keys(*model.window_keys(encoded))) / encoded.n_targets
-    assert json.loads(result["stdout"])["nll_nats_per_symbol"] == pytest.approx(nll, rel=1e-12)
-    assert measured("info", "m.ngram", cwd=tmp_path)["rc"] == 0  # printing 200,000 symbols is not quadratic
+# (every verb on a 200,000-symbol model: tests/test_large_vocabulary.py)
 
 
 def test_the_load_check_sums_rows_in_blocks_with_the_same_result(italian_split, monkeypatch):
