@@ -399,3 +399,23 @@ def test_a_loaded_model_survives_its_file_being_replaced(tmp_path):
     save(train(TINY + ["zzz"], 2, make_estimator("witten-bell")), path, compact=True)
     assert np.array_equal(loaded.score(TINY)[0], first.score(TINY)[0])
     assert load(path).order == 2
+
+
+def test_info_says_whether_a_file_is_compact(tmp_path):
+    corpus = tmp_path / "names.txt"
+    corpus.write_text("\n".join(TINY + ["mario", "marta", "nina", "bruno", "marina"]) + "\n")
+    assert _ngram("train", corpus, "-N", 3, "-s", "kneser-ney", "-o", "plain.ngram", "-q", cwd=tmp_path).returncode == 0
+    assert _ngram("train", corpus, "-N", 3, "-s", "kneser-ney", "--quantise", "8,16", "-o", "q.ngram", "-q", cwd=tmp_path).returncode == 0
+    plain = json.loads(_ngram("info", "plain.ngram", "--json", cwd=tmp_path).stdout)["file"]
+    assert plain == {"form": "ordinary", "file_bytes": (tmp_path / "plain.ngram").stat().st_size}
+    done = _ngram("info", "q.ngram", "--json", cwd=tmp_path)
+    form, V = json.loads(done.stdout)["file"], load(tmp_path / "q.ngram").V
+    assert form["form"] == "compact" and form["version"] == compact.VERSION and form["file_bytes"] == (tmp_path / "q.ngram").stat().st_size
+    assert form["quantisation_bits"] == {"logp": 8, "bow": 16}
+    assert form["field_width_bits"]["last2"] == compact.bits_for(V) and form["field_width_bits"]["logp3"] <= 8
+    text = _ngram("info", "q.ngram", cwd=tmp_path).stdout
+    assert "compact, memory-mapped (format version 2)" in text and "probabilities 8, back-off weights 16 bits" in text
+    assert f"last {compact.bits_for(V)}" in text
+    assert "ordinary model file" in _ngram("info", "plain.ngram", cwd=tmp_path).stdout
+    old = json.loads(_ngram("info", DATA / "compact-v1.ngram", "--json", cwd=tmp_path).stdout)["file"]
+    assert old["version"] == 1 and old["field_width_bits"]["last2"] == 8

@@ -124,7 +124,7 @@ def info(
     out = {
         "model": str(model), "description": m.describe(), "order": m.order, "vocabulary": m.vocabulary.symbols,
         "vocabulary_size": m.V, "estimator": m.estimator, "corpus": m.corpus, "ngrams_per_order": m.n_ngrams(),
-        "capabilities": sorted(m.capabilities),
+        "capabilities": sorted(m.capabilities), "file": _file_form(m, model),
     }
     if as_json:
         common.emit_json(out)
@@ -136,6 +136,38 @@ def info(
                f"  ({common.boundary_note(m.vocabulary)})")
     typer.echo(f"  estimator   {m.estimator}")
     typer.echo(f"  corpus      {m.corpus}")
+    form = out["file"]
+    if form["form"] == "compact":
+        bits = form["quantisation_bits"]
+        quantised = ("exact values (not quantised)" if bits["logp"] is None and bits["bow"] is None else
+                     f"quantised: probabilities {bits['logp'] or 'exact'}, back-off weights {bits['bow'] or 'exact'} bits")
+        widths = ", ".join(f"{kind} {lo}" if lo == hi else f"{kind} {lo}-{hi}" for kind, (lo, hi) in _width_ranges(form["field_width_bits"]).items())
+        typer.echo(f"  file        compact, memory-mapped (format version {form['version']}), {form['file_bytes']:,} bytes; {quantised}")
+        typer.echo(f"  widths      bits per stored value: {widths}")
+    else:
+        typer.echo(f"  file        ordinary model file ({form['file_bytes']:,} bytes; ngram train --compact writes the memory-mapped form)")
+
+
+def _file_form(m, path: Path) -> dict:
+    """How a model file stores the model: the ordinary archive, or the compact memory-mapped form
+    with its format version, quantisation and the width in bits of each field."""
+    compact = getattr(m, "compact", None)
+    if not compact:
+        return {"form": "ordinary", "file_bytes": path.stat().st_size}
+    quant = compact["quantisation"]
+    return {"form": "compact", "version": compact["version"], "file_bytes": compact["bytes"],
+            "quantisation_bits": {"logp": quant.get("logp_bits"), "bow": quant.get("bow_bits")},
+            "field_width_bits": compact["widths"]}
+
+
+def _width_ranges(widths: dict) -> dict:
+    """Field widths grouped by kind (``last3`` and ``last4`` are both ``last``): the narrowest and widest."""
+    out: dict = {}
+    for name, width in widths.items():
+        kind = name.rstrip("0123456789")
+        lo, hi = out.get(kind, (width, width))
+        out[kind] = (min(lo, width), max(hi, width))
+    return out
 
 
 @app.command(name="export")
