@@ -82,7 +82,7 @@ QUANTISATION_BITS = (8, 16)
 EQUAL_COUNT_SHARE = 0.5
 _DTYPES = {name: np.dtype(name).newbyteorder("<") for name in ("uint8", "uint16", "uint32", "uint64", "int64", "float64")}
 _PREFIX = len(MAGIC) + 8
-_CHUNK = 1 << 18  # values packed or unpacked at a time: bounded temporaries for any level
+_CHUNK = 1 << 16  # values packed or unpacked at a time: a few MB of temporaries for any level
 _SPLITS = (*range(1, 41), 64)  # high bits of a float64 tried as a table index (64: a codebook of whole values)
 
 
@@ -141,9 +141,10 @@ def unpack_at(words: np.ndarray, width: int, index: np.ndarray) -> np.ndarray:
     return value
 
 
-def unpack(words: np.ndarray, width: int, count: int) -> np.ndarray:
-    """All ``count`` packed values (uint64), unpacked a chunk at a time."""
-    out = np.empty(count, np.uint64)
+def unpack(words: np.ndarray, width: int, count: int, dtype=None) -> np.ndarray:
+    """All ``count`` packed values, unpacked a chunk at a time into the smallest unsigned type
+    that holds ``width`` bits (or ``dtype``)."""
+    out = np.empty(count, dtype or _narrow(1 << width))
     for lo in range(0, count, _CHUNK):
         hi = min(lo + _CHUNK, count)
         out[lo:hi] = unpack_at(words, width, np.arange(lo, hi))
@@ -171,6 +172,15 @@ def split_floats(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
     if low:
         codes |= bits & np.uint64((1 << low) - 1)
     return codes, table, low
+
+
+def unpack_floats(words: np.ndarray, width: int, count: int, table: np.ndarray, low: int, damaged, out=None) -> np.ndarray:
+    """The float64 values of packed ``split_floats`` codes, a chunk at a time (into ``out`` if given)."""
+    out = np.empty(count) if out is None else out
+    for lo in range(0, count, _CHUNK):
+        hi = min(lo + _CHUNK, count)
+        out[lo:hi] = join_floats(unpack_at(words, width, np.arange(lo, hi)), table, low, damaged)
+    return out
 
 
 def join_floats(codes: np.ndarray, table: np.ndarray, low: int, damaged) -> np.ndarray:
@@ -297,7 +307,7 @@ def elias_fano_values(low_words: np.ndarray, high: np.ndarray, low: int, count: 
     if len(where) != count:
         raise damaged("training-name fingerprints are damaged")
     values = (where - np.arange(count)).astype(np.uint64) << np.uint64(low)
-    values |= unpack(low_words, low, count)
+    values |= unpack(low_words, low, count, np.uint64)
     return values
 
 
@@ -499,7 +509,7 @@ def parse(buffer: memoryview, label: str, mapped: mmap.mmap | None = None) -> Mo
     if header.get("name_hash") == NAME_HASH and names is not None:
         model.__dict__["_decode_names"] = names
     model.compact = describe_fields(header, arrays, size)
-    model._compact_arrays, model._map = arrays, mapped  # the views of the file, and the map they view
+    model._compact_arrays, model._map = arrays, mapped  # the views of the file, and the map they view (None: bytes)
     return model
 
 
@@ -543,14 +553,14 @@ class _Version1:
         book = self.arrays.get(f"{kind}_codebook{n}")
         values = self.need(f"{kind}{n}", count, tuple(self.WIDTHS) if book is not None else (np.dtype(np.float64),))
         if book is None:
-            return lambda damaged: values
+            return lambda damaged, out=None: values if out is None else np.copyto(out, values) or out
         if book.dtype != np.float64 or not 0 < len(book) <= 1 << self.WIDTHS[values.dtype]:
             raise NgramError(f"{self.label}: codebook {kind}_codebook{n} is malformed; the file is damaged")
 
-        def decode(damaged):
+        def decode(damaged, out=None):
             if len(values) and int(values.max()) >= len(book):
                 raise damaged(f"{kind} codes are outside their codebook")
-            return book[values]
+            return np.take(book, values, out=out)
         return decode
 
     def select(self, name: str, n: int, order: int):
@@ -590,7 +600,7 @@ class _Version2(_Version1):
 
     def ints(self, name: str, count: int):
         _, words, width, count = self._field(name, count)
-        return lambda damaged: unpack(words, width, count).astype(np.int64)
+        return lambda damaged: unpack(words, width, count)
 
     def floats(self, kind: str, n: int, count: int):
         name = f"{kind}{n}"
@@ -602,7 +612,7 @@ class _Version2(_Version1):
         if type(low) is not int or not 0 <= low < width or table is None or table.dtype != np.uint64 \
                 or not 0 < len(table) <= 1 << (width - low) or stored > count:
             raise NgramError(f"{self.label}: table of {name} is malformed; the file is damaged")
-        return lambda damaged: join_floats(unpack(words, width, stored), table, low, damaged)
+        return lambda damaged, out=None: unpack_floats(words, width, stored, table, low, damaged, out)
 
     def select(self, name: str, n: int, order: int):
         meta = self.fields.get(name)
@@ -646,6 +656,41 @@ class CompactModel(Model):
     def train_names(self, value):
         self.__dict__.pop("_decode_names", None)
         self.__dict__["_train_names"] = value
+
+    def trie_level(self, n: int, logp_out: np.ndarray | None = None):
+        """Order ``n`` as its trie gives it, decoded afresh and checked, without making (or
+        keeping) the level's int64 keys: (child counts of each (n-1)-gram, or None at order 1;
+        last symbol of each n-gram; ln p; back-off weights), or None for a level stored by its
+        keys. Back-off weights are None where the file stores none (all 0). ``logp_out``: where
+        to decode the probabilities. The pages of the file read for it are given back afterwards
+        (``release``)."""
+        level = self.levels[n - 1]
+        kind = level._structure[0]
+        if kind == "keys":
+            return None
+        try:
+            bow = (lambda: level._values(level._bow_src, "bow")) if level._bow_src is not None else (lambda: None)
+            if kind == "implied":
+                return None, np.arange(self.V), level._values(level._logp_src, "logp", logp_out), bow()
+            children, last = (source(level._damaged) for source in level._structure[1:])
+            if int(children.sum(dtype=np.uint64)) != len(level):
+                raise level._damaged("child counts do not add up to the n-grams stored")
+            if len(last) and int(last.max()) >= self.V:
+                raise level._damaged("symbols are out of range")
+            follows = np.ones(len(last), bool)  # whether an n-gram has an elder sibling just before it
+            runs = np.cumsum(children[children > 0]) - children[children > 0]
+            follows[runs[runs < len(last)]] = False
+            if not (last[1:] > last[:-1])[follows[1:]].all():
+                raise level._damaged("n-grams are not sorted")
+            return children, last, level._values(level._logp_src, "logp", logp_out), bow()
+        finally:
+            self.release()
+
+    def release(self) -> None:
+        """Give the file's pages back to the system (they stay in its page cache): what was read
+        of the map stops counting in this process's memory, and is read again if needed."""
+        if self._map is not None and hasattr(mmap, "MADV_DONTNEED"):
+            self._map.madvise(mmap.MADV_DONTNEED)
 
 
 def _map_arrays(buffer: memoryview, table, data_start: int, label: str) -> dict[str, np.ndarray]:
@@ -715,10 +760,11 @@ class CompactLevel(Level):
             raise self._damaged("n-grams are not sorted")
         return keys
 
-    def _values(self, source, kind: str) -> np.ndarray:
+    def _values(self, source, kind: str, out: np.ndarray | None = None) -> np.ndarray:
+        """The level's probabilities or weights, decoded and checked (into ``out`` if given)."""
         if source is None:
             return np.zeros(self._count)
-        values = source(self._damaged)
+        values = source(self._damaged, out if kind == "logp" else None)
         if kind == "bow" and self._bow_children is not None:
             contexts = self._bow_children(self._damaged) > 0
             if len(contexts) != self._count or int(np.count_nonzero(contexts)) != len(values):

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import os
 import re
 import shutil
@@ -252,6 +251,8 @@ def _codes(names) -> np.ndarray:
 
 
 def _scan_names(scan: Scan, chunks) -> None:
+    import hashlib  # here: OpenSSL takes 3 MB a process, and only scanning needs it
+
     digest = hashlib.sha256()
     seen = np.zeros(0, np.int64)
     for names, blank, weights in chunks:
