@@ -187,9 +187,12 @@ def iter_name_chunks(source, block_bytes: int, lowercase: bool = False, encoding
     if isinstance(source, (str, os.PathLike)):
         check_streamable(encoding)
         label = source_label(source)
+        utf8 = encoding.lower().replace("_", "-") in ("utf-8", "utf8")
         for data, first_line in iter_blocks(source, block_bytes, max_name_length, copy_to, progress):
-            text = decode_text(data, label, encoding, first_line=first_line)
-            corpus = parse_names(text, label, lowercase, max_name_length, weighted, first_line=first_line, allow_empty=True)
+            corpus = _plain_utf8(data, label, lowercase, max_name_length, first_line) if utf8 and not weighted else None
+            if corpus is None:  # anything to clean, check or report: the reader's own way
+                text = decode_text(data, label, encoding, first_line=first_line)
+                corpus = parse_names(text, label, lowercase, max_name_length, weighted, first_line=first_line, allow_empty=True)
             # The Corpus itself, not its names: it keeps its text when nothing needed cleaning, and
             # counting reads the text's code points (no Python string per name).
             yield corpus, corpus.blank_lines, corpus.weights
@@ -204,6 +207,45 @@ def iter_name_chunks(source, block_bytes: int, lowercase: bool = False, encoding
             chunk, size = [], 0
     if chunk:
         yield chunk, 0, None
+
+
+_ASCII_SPACE = np.array([chr(c).isspace() for c in range(128)] + [False] * 128)  # what str.strip removes among bytes < 128
+
+
+def _plain_utf8(data: bytes, label: str, lowercase: bool, max_name_length: int, first_line: int) -> Corpus | None:
+    """The Corpus ``parse_names(decode_text(data))`` makes of a UTF-8 block with nothing to clean
+    (no blank line, CR, NUL, byte-order mark or name over ``max_name_length`` characters),
+    checked on its bytes without a Python step per line; None when the block needs the full
+    reader (which then says what is wrong, or cleans it).
+
+    A line holding an ASCII byte other than white space is not blank; only the others (names
+    written entirely in non-Latin letters, say) are decoded and stripped one by one.
+    Characters are counted as the bytes that do not continue a UTF-8 sequence.
+    """
+    if not data or b"\r" in data or b"\x00" in data or (first_line == 1 and data[:3] == b"\xef\xbb\xbf"):
+        return None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    body = data[:-1] if data.endswith(b"\n") else data
+    if not body:
+        return None
+    codes = np.frombuffer(body, np.uint8)
+    ends = np.append(np.flatnonzero(codes == 10), len(codes))
+    starts = np.concatenate(([0], ends[:-1] + 1))
+    if np.any(ends == starts):  # an empty line
+        return None
+    characters = np.concatenate(([0], np.cumsum((codes & 0xC0) != 0x80)))
+    if int((characters[ends] - characters[starts]).max()) > max_name_length:
+        return None
+    visible = np.concatenate(([0], np.cumsum((codes < 0x80) & ~_ASCII_SPACE[codes])))
+    for line in np.flatnonzero(visible[ends] == visible[starts]).tolist():  # no visible ASCII byte
+        if not body[starts[line] : ends[line]].decode("utf-8").strip():
+            return None
+    body_text = text[:-1] if text.endswith("\n") else text
+    count = len(ends)
+    return Corpus(None, range(first_line, first_line + count), label, text=body_text.lower() if lowercase else body_text)
 
 
 @dataclass
@@ -280,30 +322,31 @@ def _scan_names(scan: Scan, chunks) -> None:
 
 def merge_sorted(keys_a: np.ndarray, values_a: np.ndarray | None, keys_b: np.ndarray,
                  values_b: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
-    """Union of two sorted unique key arrays, adding the values of keys in both (no sort).
+    """Union of two sorted unique key arrays, adding the values of keys in both.
 
-    Each element's place in the output is its index plus the number of elements of the other
-    array before it (``searchsorted``), so the merge is linear apart from the binary searches.
-    Values of ``None`` merge key sets only (the name fingerprints).
+    A stable sort of the two arrays one after the other is a merge (numpy's stable sort finds
+    the two sorted runs and merges them in linear time, several times faster than placing each
+    element by a binary search in the other array); a key in both keeps a's value first, so the
+    sums are the same floats. Values of ``None`` merge key sets only (the name fingerprints).
     """
     if len(keys_b) == 0:
         return keys_a, values_a
     if len(keys_a) == 0:
         return keys_b, values_b
-    place_a = np.arange(len(keys_a)) + np.searchsorted(keys_b, keys_a, side="left")
-    place_b = np.arange(len(keys_b)) + np.searchsorted(keys_a, keys_b, side="right")
-    keys = np.empty(len(keys_a) + len(keys_b), keys_a.dtype)
-    keys[place_a] = keys_a
-    keys[place_b] = keys_b
+    keys = np.concatenate((keys_a, keys_b))
+    order = None
+    if values_a is None:
+        keys.sort(kind="stable")
+    else:
+        order = np.argsort(keys, kind="stable")
+        keys = keys[order]
     first = np.empty(len(keys), bool)
     first[0] = True
     np.not_equal(keys[1:], keys[:-1], out=first[1:])
     starts = np.flatnonzero(first)
     if values_a is None:
         return keys[starts], None
-    values = np.empty(len(keys), np.result_type(values_a, values_b))
-    values[place_a] = values_a
-    values[place_b] = values_b
+    values = np.concatenate((values_a, values_b))[order]
     if len(starts) == len(keys):
         return keys, values
     return keys[starts], np.add.reduceat(values, starts)
@@ -334,7 +377,7 @@ def count_partial(names: "Sequence[str] | Corpus", order: int, vocabulary: Vocab
     """
     weights = None if weights is None else np.asarray(weights, dtype=np.float64)
     codes = _codes(names)
-    counts = count_ngrams(vocabulary.encode((), codes=codes), order, vocabulary.size, weights)
+    counts = count_ngrams(vocabulary.encode((), codes=codes), order, vocabulary.size, weights, adjusted=False)
     return Partial(counts.keys, counts.counts, fingerprints_of_hashes(hash_code_points(codes)))
 
 
