@@ -243,3 +243,28 @@ def test_the_byte_level_check_of_a_block_reads_what_the_reader_reads(lines, end,
         assert slow.blank_lines == 0 and fast.source == slow.source
     elif "\r" not in "".join(lines) and all(line.strip() for line in lines) and (lines[-1] or not end):
         assert max(map(len, lines)) > 4  # a clean block always takes the fast way
+
+
+@settings(max_examples=60, deadline=None)
+@given(lines=st.lists(st.text(alphabet="ab é\u3000漢\t\U0001F600ß", max_size=9), min_size=1, max_size=30), end=st.booleans(),
+       block=st.integers(4, 40))
+def test_scanning_clean_blocks_from_their_bytes_finds_what_the_reader_finds(tmp_path_factory, lines, end, block):
+    from ngram import streaming
+
+    path = tmp_path_factory.mktemp("scan") / "t.txt"
+    path.write_bytes(("\n".join(lines) + ("\n" if end else "")).encode("utf-8"))
+
+    def facts(scan):
+        return scan.names, scan.symbols, scan.longest_name, sorted(scan.characters), scan.sha256, scan.blank_lines
+
+    try:
+        fast = facts(scan_corpus(path, block_bytes=block, max_name_length=1000))
+    except NgramError as exc:
+        fast = str(exc)
+    with pytest.MonkeyPatch.context() as patched:
+        patched.setattr(streaming, "_plain_utf8", lambda *args: None)  # every block through the reader
+        try:
+            slow = facts(scan_corpus(path, block_bytes=block, max_name_length=1000))
+        except NgramError as exc:
+            slow = str(exc)
+    assert fast == slow
