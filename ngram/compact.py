@@ -335,11 +335,10 @@ def to_bytes(model, logp_bits: int | None = None, bow_bits: int | None = None) -
         fields[name] = {"width": width, "count": len(values), **meta}
 
     def put_floats(kind: str, n: int, values: np.ndarray, bits: int | None, **meta) -> None:
-        if bits is None:
-            codes, table, low = split_floats(values)
-        else:
+        if bits is not None:  # quantised values, then stored as any values are (the codebook form is one of the splits tried)
             codes, book = quantise(values, bits, "probability" if kind == "logp" else "log")
-            table, low = np.ascontiguousarray(book, dtype=np.float64).view(np.uint64), 0
+            values = book[codes]
+        codes, table, low = split_floats(values)
         arrays[f"{kind}_table{n}"] = table
         put(f"{kind}{n}", codes, bits_for(len(table)) + low, low=low, table=f"{kind}_table{n}", **meta)
 
