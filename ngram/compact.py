@@ -1,39 +1,57 @@
-"""Compact model files: a back-off model in a trie, loaded by memory-mapping the file.
+"""Compact model files: a back-off model in a bit-packed trie, loaded by memory-mapping the file.
 
 Layout of a compact file (all integers little-endian):
 
     8 bytes   magic ``NGRAMCPT``
     8 bytes   length of the JSON header (uint64)
     header    JSON: format ``ngram-compact``, version, order, vocabulary, estimator, corpus,
-              name_hash, quantisation, and the array table {name: {dtype, shape, offset}}
+              name_hash, quantisation, sizes, the array table {name: {dtype, shape, offset}}
+              and (version 2) the field table {name: {width, count, ...}}
     arrays    each at a 64-byte-aligned offset, in the order of the table
 
 The n-gram keys are implied by a trie, as in KenLM's trie format: order n (n >= 2) stores only
-the last symbol of each n-gram (``last{n}``, uint8 while V <= 256), and order n-1 stores how many
-children each of its n-grams has in order n (``children{n-1}``, uint8 while V <= 255); an
-n-gram's context is then the n-1-gram whose run of children it falls in. The unigram level holds
-every symbol, so its keys are implied too. A level whose n-grams' contexts are not all stored
-one order down (possible after some pruning) keeps its packed keys instead (``keys{n}``, uint32
-where they fit). Probabilities (``logp{n}``) and back-off weights (``bow{n}``, left out where all
-zero) are float64 values, or codes (uint8/uint16) into a per-order codebook (``logp_codebook{n}``,
-``bow_codebook{n}``): losslessly, the level's distinct values, wherever that is smaller; or
-quantised to 8 or 16 bits in the spirit of KenLM's ``-q``/``-b`` (see ``quantise``; 0 and -inf
-kept exact; unigram probabilities never quantised, as in KenLM: their row has no back-off weight
-to renormalise it). After quantising the probabilities the back-off weights are recomputed from
-the quantised values, so each next-symbol vector still sums to 1 up to the rounding of the
-weights and of rows with nothing to back off to (``tolerance`` gives the bound each setting is
-checked against when written). Any back-off model can be written; mixtures cannot.
+the last symbol of each n-gram (``last{n}``), and order n-1 stores how many children each of its
+n-grams has in order n (``children{n-1}``); an n-gram's context is then the n-1-gram whose run of
+children it falls in, so no context is stored per n-gram. The unigram level holds every symbol,
+so its keys are implied too. A level whose n-grams' contexts are not all stored one order down
+(possible after some pruning) keeps its packed keys instead (``keys{n}``).
+
+Version 2 (written now) packs every field at its minimum width in bits, KenLM's ``-b`` idea: a
+field is an array of uint64 words holding ``count`` values of ``width`` bits each, value i at
+bits [i * width, (i + 1) * width) (one spare word at the end). Symbols take ceil(log2 V) bits,
+child counts ceil(log2(most children + 1)), keys ceil(log2(largest + 1)). Probabilities
+(``logp{n}``) and back-off weights (``bow{n}``) are float64 bit patterns split in two: the high
+bits (sign, exponent and the top of the mantissa) as an index into the field's table of the
+distinct high parts (``logp_table{n}``), the ``low`` bits kept as they are; the split is chosen
+per field to make it smallest (``low`` = 0 is a codebook of whole values). Nothing is rounded:
+every value comes back bit for bit, so a compact model scores exactly as the ordinary file. A
+back-off weight is stored only for n-grams that are contexts (``select``: the n-grams with
+children) when every other one is 0, and a level's weights are left out when all are 0. The
+training names' fingerprints (sorted 64-bit hashes) are Elias-Fano coded: each hash's low bits
+packed (``train_names_low``), its high bits as a unary bit vector (``train_names_high``).
+Version 1 files (byte-wide symbols and counts, float64 values or uint8/uint16 codes into
+float64 codebooks, plain uint64 fingerprints) still load.
+
+Quantisation (``--quantise``) in the spirit of KenLM's ``-q``: probabilities and back-off
+weights to 8 or 16 bits (see ``quantise``; 0 and -inf kept exact; unigram probabilities never
+quantised, as in KenLM: their row has no back-off weight to renormalise it). After quantising
+the probabilities the back-off weights are recomputed from the quantised values, so each
+next-symbol vector still sums to 1 up to the rounding of the weights and of rows with nothing to
+back off to (``tolerance`` gives the bound each setting is checked against when written).
+Quantised values are codes into a table of the codebook's values (``low`` = 0), packed at
+ceil(log2(codebook size)) bits. Any back-off model can be written; mixtures cannot.
 
 Loading maps the file once (``mmap``, read-only) and every array is a view of the map: nothing
 is copied at load. ``ngram.model.Model`` reads sorted int64 keys and float64 values, so each
-level rebuilds those lazily, on first use, from the mapped arrays (a ``repeat`` and a multiply-add
-per order; codebook lookups when quantised); unquantised probabilities stay views of the file.
-The header and every declared size are checked against the file before anything is mapped;
-the arrays' contents (symbols in range, children summing to the next level's size, keys sorted,
-codes inside their codebook, probabilities valid) are checked when a level is first rebuilt,
-before it answers anything. Loading does not check that distributions sum to 1 (that needs every
-level rebuilt); instead a model is only written after the bytes about to be written have been
-read back through the same parser and its distributions checked.
+level rebuilds those lazily, on first use, from the mapped fields (a ``repeat`` and a
+multiply-add per order for the keys, an unpacking and a table lookup per field for the values);
+the fingerprints are decoded when first asked for. The header and every declared size are
+checked against the file before anything is mapped; the fields' contents (symbols in range,
+children summing to the next level's size, keys sorted, codes inside their table, probabilities
+valid) are checked when a level is first rebuilt, before it answers anything. Loading does not
+check that distributions sum to 1 (that needs every level rebuilt); instead a model is only
+written after the bytes about to be written have been read back through the same parser and its
+distributions checked.
 """
 
 from __future__ import annotations
@@ -42,7 +60,6 @@ import io as _io
 import json
 import mmap
 import os
-from pathlib import Path
 
 import numpy as np
 
@@ -54,7 +71,8 @@ from .vocabulary import Vocabulary
 
 MAGIC = b"NGRAMCPT"
 FORMAT = "ngram-compact"
-VERSION = 1
+VERSION = 2
+READABLE_VERSIONS = (1, 2)
 ALIGN = 64
 MAX_HEADER = 1 << 24  # 16 MiB of JSON: far beyond any vocabulary and array table
 QUANTISATION_BITS = (8, 16)
@@ -64,6 +82,8 @@ QUANTISATION_BITS = (8, 16)
 EQUAL_COUNT_SHARE = 0.5
 _DTYPES = {name: np.dtype(name).newbyteorder("<") for name in ("uint8", "uint16", "uint32", "uint64", "int64", "float64")}
 _PREFIX = len(MAGIC) + 8
+_CHUNK = 1 << 16  # values packed or unpacked at a time: a few MB of temporaries for any level
+_SPLITS = (*range(1, 41), 64)  # high bits of a float64 tried as a table index (64: a codebook of whole values)
 
 
 def is_compact(head: bytes) -> bool:
@@ -77,6 +97,103 @@ def _narrow(limit: int):
         if limit <= np.iinfo(dtype).max + 1:
             return dtype
     return np.uint64
+
+
+# ----- bit packing -------------------------------------------------------------------------
+def bits_for(limit: int) -> int:
+    """The number of bits that hold every integer below ``limit`` (at least 1)."""
+    return max(1, (int(limit) - 1).bit_length())
+
+
+def words_for(count: int, width: int) -> int:
+    """uint64 words holding ``count`` values of ``width`` bits, plus one spare word so that
+    reading a value's next word never runs off the end."""
+    return (count * width + 63) // 64 + 1
+
+
+def pack(values: np.ndarray, width: int) -> np.ndarray:
+    """``values`` (each below 2**width) packed into uint64 words, ``width`` bits each."""
+    values = np.asarray(values)
+    words = np.zeros(words_for(len(values), width), np.uint64)
+    w = np.uint64(width)
+    for lo in range(0, len(values), _CHUNK):
+        v = values[lo : lo + _CHUNK].astype(np.uint64)
+        position = np.arange(lo, lo + len(v), dtype=np.uint64) * w
+        index = (position >> np.uint64(6)).astype(np.intp)
+        offset = position & np.uint64(63)
+        np.bitwise_or.at(words, index, v << offset)  # the fields never overlap: OR places them
+        spill = np.flatnonzero(offset + w > np.uint64(64))  # the value runs on into the next word
+        np.bitwise_or.at(words, index[spill] + 1, v[spill] >> (np.uint64(64) - offset[spill]))
+    return words
+
+
+def unpack_at(words: np.ndarray, width: int, index: np.ndarray) -> np.ndarray:
+    """The packed values at positions ``index`` (uint64)."""
+    position = np.asarray(index).astype(np.uint64) * np.uint64(width)
+    word = (position >> np.uint64(6)).astype(np.intp)
+    offset = position & np.uint64(63)
+    value = words[word] >> offset
+    high = words[word + 1] << ((np.uint64(64) - offset) & np.uint64(63))
+    high[offset == 0] = 0  # a value that starts a word has nothing in the next one
+    value |= high
+    if width < 64:
+        value &= np.uint64((1 << width) - 1)
+    return value
+
+
+def unpack(words: np.ndarray, width: int, count: int, dtype=None) -> np.ndarray:
+    """All ``count`` packed values, unpacked a chunk at a time into the smallest unsigned type
+    that holds ``width`` bits (or ``dtype``)."""
+    out = np.empty(count, dtype or _narrow(1 << width))
+    for lo in range(0, count, _CHUNK):
+        hi = min(lo + _CHUNK, count)
+        out[lo:hi] = unpack_at(words, width, np.arange(lo, hi))
+    return out
+
+
+def split_floats(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """Lossless packing of float64 values: (codes, table, low) with each value's bit pattern
+    = table[code >> low] << low | (code & (2**low - 1)), choosing the split that makes
+    count * (index bits + low) + 64 * len(table) smallest."""
+    bits = np.ascontiguousarray(values, dtype=np.float64).view(np.uint64)
+    ordered = np.sort(bits)
+    best = None
+    for high in _SPLITS:
+        low = 64 - high
+        tops = ordered >> np.uint64(low)
+        distinct = 1 + int(np.count_nonzero(tops[1:] != tops[:-1])) if len(tops) else 1
+        size = len(bits) * (bits_for(distinct) + low) + 64 * distinct
+        if best is None or size < best[0]:
+            best = (size, low)
+    low = best[1]
+    tops = ordered >> np.uint64(low)
+    table = tops[np.concatenate(([True], tops[1:] != tops[:-1]))] if len(tops) else np.zeros(1, np.uint64)
+    codes = np.searchsorted(table, bits >> np.uint64(low)).astype(np.uint64) << np.uint64(low)
+    if low:
+        codes |= bits & np.uint64((1 << low) - 1)
+    return codes, table, low
+
+
+def unpack_floats(words: np.ndarray, width: int, count: int, table: np.ndarray, low: int, damaged, out=None) -> np.ndarray:
+    """The float64 values of packed ``split_floats`` codes, a chunk at a time (into ``out`` if given)."""
+    out = np.empty(count) if out is None else out
+    for lo in range(0, count, _CHUNK):
+        hi = min(lo + _CHUNK, count)
+        out[lo:hi] = join_floats(unpack_at(words, width, np.arange(lo, hi)), table, low, damaged)
+    return out
+
+
+def join_floats(codes: np.ndarray, table: np.ndarray, low: int, damaged) -> np.ndarray:
+    """The float64 values of ``split_floats``'s codes (``damaged(what)`` makes the error for a
+    code outside its table)."""
+    index = codes >> np.uint64(low)
+    if len(index) and int(index.max()) >= len(table):
+        raise damaged("codes are outside their codebook")
+    bits = table[index.astype(np.intp)]
+    if low:
+        bits <<= np.uint64(low)
+        bits |= codes & np.uint64((1 << low) - 1)
+    return bits.view(np.float64)
 
 
 # ----- quantisation ------------------------------------------------------------------------
@@ -169,6 +286,31 @@ def _recompute_backoffs(model: Model) -> None:
         below.bow = bow
 
 
+def elias_fano(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """Sorted uint64 values as (packed low bits, unary bit vector of the high bits, low width):
+    about 2 + 64 - log2(count) bits a value instead of 64."""
+    count = len(values)
+    high_bits = max(1, count.bit_length() - 1)  # about as many buckets as values
+    low = 64 - high_bits
+    values = np.asarray(values, dtype=np.uint64)
+    marks = np.zeros(count + (1 << high_bits), np.uint8)
+    marks[(values >> np.uint64(low)).astype(np.int64) + np.arange(count)] = 1
+    return pack(values & np.uint64((1 << low) - 1), low), np.packbits(marks, bitorder="little"), low
+
+
+def elias_fano_values(low_words: np.ndarray, high: np.ndarray, low: int, count: int, damaged) -> np.ndarray:
+    """The values ``elias_fano`` coded."""
+    length = count + (1 << (64 - low))
+    if len(high) != (length + 7) // 8:
+        raise damaged("training-name fingerprints are damaged")
+    where = np.flatnonzero(np.unpackbits(high, count=length, bitorder="little"))
+    if len(where) != count:
+        raise damaged("training-name fingerprints are damaged")
+    values = (where - np.arange(count)).astype(np.uint64) << np.uint64(low)
+    values |= unpack(low_words, low, count, np.uint64)
+    return values
+
+
 # ----- writing -----------------------------------------------------------------------------
 def to_bytes(model, logp_bits: int | None = None, bow_bits: int | None = None) -> bytes:
     """The compact file of a back-off model, checked by reading it back."""
@@ -186,27 +328,52 @@ def to_bytes(model, logp_bits: int | None = None, bow_bits: int | None = None) -
             lv.logp = book[codes]
         _recompute_backoffs(working)
     arrays: dict[str, np.ndarray] = {}
+    fields: dict[str, dict] = {}
+
+    def put(name: str, values: np.ndarray, width: int, **meta) -> None:
+        arrays[name] = pack(values, width)
+        fields[name] = {"width": width, "count": len(values), **meta}
+
+    def put_floats(kind: str, n: int, values: np.ndarray, bits: int | None, **meta) -> None:
+        if bits is not None:  # quantised values, then stored as any values are (the codebook form is one of the splits tried)
+            codes, book = quantise(values, bits, "probability" if kind == "logp" else "log")
+            values = book[codes]
+        codes, table, low = split_floats(values)
+        arrays[f"{kind}_table{n}"] = table
+        put(f"{kind}{n}", codes, bits_for(len(table)) + low, low=low, table=f"{kind}_table{n}", **meta)
+
+    children: dict[int, np.ndarray] = {}
     for n, lv in enumerate(levels, start=1):
         if n == 1:
             if not np.array_equal(lv.keys, np.arange(V)):
                 raise NgramError("the unigram level must hold every symbol")
+            continue
+        contexts = lv.keys // V
+        below = levels[n - 2].keys
+        index = np.minimum(np.searchsorted(below, contexts), max(len(below) - 1, 0))
+        if len(below) and np.array_equal(below[index], contexts):
+            children[n - 1] = np.bincount(index, minlength=len(below))
+            put(f"children{n - 1}", children[n - 1], bits_for(int(children[n - 1].max()) + 1))
+            put(f"last{n}", lv.keys % V, bits_for(V))
         else:
-            contexts = lv.keys // V
-            below = levels[n - 2].keys
-            index = np.minimum(np.searchsorted(below, contexts), max(len(below) - 1, 0))
-            if len(below) and np.array_equal(below[index], contexts):
-                arrays[f"children{n - 1}"] = np.bincount(index, minlength=len(below)).astype(_narrow(V + 1))
-                arrays[f"last{n}"] = (lv.keys % V).astype(_narrow(V))
-            else:
-                arrays[f"keys{n}"] = lv.keys.astype(_narrow(V**n) if _narrow(V**n) != np.uint64 else np.int64)
-        arrays.update(_values("logp", n, lv.logp, None if n == 1 else logp_bits))
-        if np.any(lv.bow != 0.0):
-            arrays.update(_values("bow", n, lv.bow, bow_bits))
+            put(f"keys{n}", lv.keys, bits_for(int(lv.keys.max(initial=0)) + 1))
+    for n, lv in enumerate(levels, start=1):
+        put_floats("logp", n, lv.logp, None if n == 1 else logp_bits)
+        bow = np.ascontiguousarray(lv.bow, dtype=np.float64).view(np.uint64)
+        if not bow.any():
+            continue  # every weight is +0.0: left out
+        if n in children and not bow[children[n] == 0].any():  # weights only where the n-gram is a context
+            put_floats("bow", n, lv.bow[children[n] > 0], bow_bits, select=f"children{n}")
+        else:
+            put_floats("bow", n, lv.bow, bow_bits)
     if model.train_names is not None:
-        arrays["train_names"] = np.ascontiguousarray(model.train_names, dtype=np.uint64)
+        low_words, high, low = elias_fano(model.train_names)
+        arrays["train_names_low"], arrays["train_names_high"] = low_words, high
+        fields["train_names"] = {"count": len(model.train_names), "low": low}
     header = {"format": FORMAT, "version": VERSION, "order": N, "vocabulary": model.vocabulary.to_json(),
               "estimator": model.estimator, "corpus": model.corpus, "name_hash": NAME_HASH,
-              "quantisation": {"logp_bits": logp_bits, "bow_bits": bow_bits}, "sizes": [len(lv) for lv in levels]}
+              "quantisation": {"logp_bits": logp_bits, "bow_bits": bow_bits}, "sizes": [len(lv) for lv in levels],
+              "fields": fields}
     # Offsets depend on the header's length, which depends on the offsets: settle on a fixed point.
     table: dict[str, dict] = {}
     start = 0
@@ -232,21 +399,6 @@ def to_bytes(model, logp_bits: int | None = None, bow_bits: int | None = None) -
         hint = "; quantise less (16 bits, or 8,16)" if logp_bits or bow_bits else ""
         raise NgramError(f"{exc}{hint}; not saved") from None
     return data
-
-
-def _values(kind: str, n: int, values: np.ndarray, bits: int | None) -> dict[str, np.ndarray]:
-    """One level's probabilities or back-off weights: quantised to ``bits``; or, unquantised, as
-    float64, or as codes into a codebook of its distinct values when that is smaller (lossless)."""
-    if bits is not None:
-        codes, book = quantise(values, bits, "probability" if kind == "logp" else "log")
-        return {f"{kind}{n}": codes, f"{kind}_codebook{n}": book}
-    distinct = np.unique(values)
-    width = 1 if len(distinct) <= 256 else 2
-    if len(distinct) <= 1 << 16 and len(distinct) * 8 + len(values) * width < len(values) * 8:
-        codes = np.searchsorted(distinct, values).astype(np.uint8 if width == 1 else np.uint16)
-        if np.array_equal(distinct[codes], values):  # (-0.0 and 0.0 are one distinct value)
-            return {f"{kind}{n}": codes, f"{kind}_codebook{n}": distinct}
-    return {f"{kind}{n}": np.ascontiguousarray(values, dtype=np.float64)}
 
 
 def tolerance(logp_bits: int | None, bow_bits: int | None) -> float:
@@ -288,10 +440,10 @@ def load_open(handle, label: str) -> Model:
         mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
     except (OSError, ValueError) as exc:
         raise NgramError(f"{label}: cannot map the model file ({getattr(exc, 'strerror', None) or exc})") from None
-    return parse(memoryview(mapped), label)
+    return parse(memoryview(mapped), label, mapped)
 
 
-def parse(buffer: memoryview, label: str) -> Model:
+def parse(buffer: memoryview, label: str, mapped: mmap.mmap | None = None) -> Model:
     """The model in a compact file's bytes (a map or a bytes object), its arrays views of them."""
     size = len(buffer)
     if size < _PREFIX or bytes(buffer[: len(MAGIC)]) != MAGIC:
@@ -305,16 +457,21 @@ def parse(buffer: memoryview, label: str) -> Model:
         raise NgramError(f"{label}: compact header is not valid JSON; the file is damaged") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise NgramError(f"{label}: not a compact ngram model file")
-    if header.get("version") != VERSION:
-        raise NgramError(f"{label}: compact format version {header.get('version')!r} is not supported (this ngram reads version {VERSION})")
+    version = header.get("version")
+    if version not in READABLE_VERSIONS:
+        raise NgramError(f"{label}: compact format version {version!r} is not supported (this ngram reads versions "
+                         f"{', '.join(map(str, READABLE_VERSIONS))})")
     try:
         vocabulary = Vocabulary.from_json(header["vocabulary"])
         order = header["order"]
         sizes = header["sizes"]
         quant = header["quantisation"]
+        fields = header.get("fields", {}) if version >= 2 else None
         if not isinstance(order, int) or isinstance(order, bool) or order < 1 or not isinstance(quant, dict):
             raise ValueError
         if not isinstance(sizes, list) or len(sizes) != order or not all(type(s) is int and s >= 0 for s in sizes):
+            raise ValueError
+        if fields is not None and not isinstance(fields, dict):
             raise ValueError
     except (KeyError, TypeError, ValueError, NgramError):
         raise NgramError(f"{label}: compact header has a bad vocabulary, order or sizes; the file is damaged") from None
@@ -324,49 +481,215 @@ def parse(buffer: memoryview, label: str) -> Model:
     if sizes[0] != V:
         raise NgramError(f"{label}: the unigram level must hold every symbol; the file is damaged")
     arrays = _map_arrays(buffer, header.get("arrays"), _PREFIX + length, label)
-
-    def need(name: str, shape: int, dtypes) -> np.ndarray:
-        array = arrays.get(name)
-        if array is None:
-            raise NgramError(f"{label}: array {name} is missing; the file is damaged")
-        if array.dtype not in dtypes or len(array) != shape:
-            raise NgramError(f"{label}: array {name} has the wrong type or length; the file is damaged")
-        return array
-
-    unsigned = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.uint32), np.dtype(np.uint64))
     for kind in ("logp", "bow"):
         if quant.get(f"{kind}_bits") not in QUANTISATION_BITS + (None,):
             raise NgramError(f"{label}: compact header has a bad quantisation; the file is damaged")
-    widths = {np.dtype(np.uint8): 8, np.dtype(np.uint16): 16}
+    read = _Version2(arrays, fields, label) if fields is not None else _Version1(arrays, label)
     levels: list[Level] = []
     for n in range(1, order + 1):
         count = sizes[n - 1]
-        parts = {}
-        for kind in ("logp", "bow"):
-            if kind == "bow" and f"bow{n}" not in arrays:
-                parts[kind] = None
-                continue
-            book = arrays.get(f"{kind}_codebook{n}")  # codes into a codebook, or float64 values
-            values = need(f"{kind}{n}", count, tuple(widths) if book is not None else (np.dtype(np.float64),))
-            if book is not None and (book.dtype != np.float64 or not 0 < len(book) <= 1 << widths[values.dtype]):
-                raise NgramError(f"{label}: codebook {kind}_codebook{n} is malformed; the file is damaged")
-            parts[kind] = (values, book)
+        logp = read.floats("logp", n, count)
+        bow = read.floats("bow", n, count) if read.has(f"bow{n}") else None
         if n == 1:
             structure = ("implied",)
-        elif f"last{n}" in arrays:
-            structure = ("trie", need(f"children{n - 1}", sizes[n - 2], unsigned), need(f"last{n}", count, unsigned))
+        elif read.has(f"last{n}"):
+            structure = ("trie", read.ints(f"children{n - 1}", sizes[n - 2]), read.ints(f"last{n}", count))
         else:
-            structure = ("keys", need(f"keys{n}", count, unsigned + (np.dtype(np.int64),)))
-        levels.append(CompactLevel(n, V, structure, parts["logp"], parts["bow"], levels[-1] if levels else None, label))
-    train_names = arrays.get("train_names")
-    if train_names is not None and (train_names.dtype != np.uint64 or train_names.ndim != 1):
-        raise NgramError(f"{label}: array train_names has the wrong type; the file is damaged")
-    if header.get("name_hash") != NAME_HASH:
-        train_names = None
-    model = Model(vocabulary=vocabulary, order=order, levels=levels, estimator=header.get("estimator") or {},
-                  corpus=header.get("corpus") or {}, train_names=train_names)
-    model.compact = {"quantisation": quant, "bytes": size}
+            structure = ("keys", read.ints(f"keys{n}", count))
+        levels.append(CompactLevel(n, V, count, structure, logp, bow, levels[-1] if levels else None, label))
+    for n, level in enumerate(levels, start=1):  # weights kept only for the n-grams with children
+        if read.select(f"bow{n}", n, order) is not None:
+            if levels[n]._structure[0] != "trie":
+                raise NgramError(f"{label}: field bow{n} selects children{n}, which order {n + 1} does not store; the file is damaged")
+            level._bow_children = levels[n]._structure[1]
+    model = CompactModel(vocabulary=vocabulary, order=order, levels=levels, estimator=header.get("estimator") or {},
+                         corpus=header.get("corpus") or {})
+    names = read.train_names()
+    if header.get("name_hash") == NAME_HASH and names is not None:
+        model.__dict__["_decode_names"] = names
+    model.compact = describe_fields(header, arrays, size)
+    model._compact_arrays, model._map = arrays, mapped  # the views of the file, and the map they view (None: bytes)
     return model
+
+
+def describe_fields(header: dict, arrays: dict, size: int) -> dict:
+    """What ``ngram info`` says of a compact file: version, quantisation, and each field's width in bits."""
+    out = {"version": header["version"], "quantisation": header["quantisation"], "bytes": size}
+    fields = header.get("fields")
+    if fields is not None:
+        out["widths"] = {name: meta["width"] for name, meta in fields.items() if "width" in meta}
+    else:
+        out["widths"] = {name: array.dtype.itemsize * 8 for name, array in arrays.items() if "codebook" not in name}
+    return out
+
+
+class _Version1:
+    """Sources of a version-1 file: plain arrays (symbols, counts, keys), float64 values or codes
+    into float64 codebooks, plain uint64 fingerprints."""
+
+    UNSIGNED = tuple(np.dtype(t) for t in (np.uint8, np.uint16, np.uint32, np.uint64))
+    WIDTHS = {np.dtype(np.uint8): 8, np.dtype(np.uint16): 16}
+
+    def __init__(self, arrays, label):
+        self.arrays, self.label = arrays, label
+
+    def has(self, name: str) -> bool:
+        return name in self.arrays
+
+    def need(self, name: str, shape: int, dtypes) -> np.ndarray:
+        array = self.arrays.get(name)
+        if array is None:
+            raise NgramError(f"{self.label}: array {name} is missing; the file is damaged")
+        if array.dtype not in dtypes or len(array) != shape:
+            raise NgramError(f"{self.label}: array {name} has the wrong type or length; the file is damaged")
+        return array
+
+    def ints(self, name: str, count: int):
+        array = self.need(name, count, self.UNSIGNED + ((np.dtype(np.int64),) if name.startswith("keys") else ()))
+        return lambda damaged: array
+
+    def floats(self, kind: str, n: int, count: int):
+        book = self.arrays.get(f"{kind}_codebook{n}")
+        values = self.need(f"{kind}{n}", count, tuple(self.WIDTHS) if book is not None else (np.dtype(np.float64),))
+        if book is None:
+            return lambda damaged, out=None: values if out is None else np.copyto(out, values) or out
+        if book.dtype != np.float64 or not 0 < len(book) <= 1 << self.WIDTHS[values.dtype]:
+            raise NgramError(f"{self.label}: codebook {kind}_codebook{n} is malformed; the file is damaged")
+
+        def decode(damaged, out=None):
+            if len(values) and int(values.max()) >= len(book):
+                raise damaged(f"{kind} codes are outside their codebook")
+            return np.take(book, values, out=out)
+        return decode
+
+    def select(self, name: str, n: int, order: int):
+        return None
+
+    def train_names(self):
+        names = self.arrays.get("train_names")
+        if names is not None and (names.dtype != np.uint64 or names.ndim != 1):
+            raise NgramError(f"{self.label}: array train_names has the wrong type; the file is damaged")
+        return None if names is None else (lambda: names)
+
+
+class _Version2(_Version1):
+    """Sources of a version-2 file: bit-packed fields (see the module docstring)."""
+
+    def __init__(self, arrays, fields, label):
+        super().__init__(arrays, label)
+        self.fields = fields
+
+    def has(self, name: str) -> bool:
+        return name in self.fields
+
+    def _field(self, name: str, count: int | None):
+        meta = self.fields.get(name)
+        if meta is None:
+            raise NgramError(f"{self.label}: array {name} is missing; the file is damaged")
+        try:
+            width, stored = meta["width"], meta["count"]
+            if not all(type(v) is int for v in (width, stored)) or not 1 <= width <= 64 or stored < 0:
+                raise ValueError
+        except (KeyError, TypeError, ValueError):
+            raise NgramError(f"{self.label}: field {name} is badly declared; the file is damaged") from None
+        if count is not None and stored != count:
+            raise NgramError(f"{self.label}: array {name} has the wrong type or length; the file is damaged")
+        words = self.need(name, words_for(stored, width), (np.dtype(np.uint64),))
+        return meta, words, width, stored
+
+    def ints(self, name: str, count: int):
+        _, words, width, count = self._field(name, count)
+        return lambda damaged: unpack(words, width, count)
+
+    def floats(self, kind: str, n: int, count: int):
+        name = f"{kind}{n}"
+        meta = self.fields.get(name)
+        selected = isinstance(meta, dict) and meta.get("select") is not None
+        meta, words, width, stored = self._field(name, None if selected else count)
+        low, table_name = meta.get("low"), meta.get("table")
+        table = self.arrays.get(table_name) if isinstance(table_name, str) else None
+        if type(low) is not int or not 0 <= low < width or table is None or table.dtype != np.uint64 \
+                or not 0 < len(table) <= 1 << (width - low) or stored > count:
+            raise NgramError(f"{self.label}: table of {name} is malformed; the file is damaged")
+        return lambda damaged, out=None: unpack_floats(words, width, stored, table, low, damaged, out)
+
+    def select(self, name: str, n: int, order: int):
+        meta = self.fields.get(name)
+        if not isinstance(meta, dict) or meta.get("select") is None:
+            return None
+        if meta["select"] != f"children{n}" or not self.has(f"children{n}") or n >= order:
+            raise NgramError(f"{self.label}: field {name} selects {meta['select']!r}; the file is damaged")
+        return meta["select"]
+
+    def train_names(self):
+        meta = self.fields.get("train_names")
+        if meta is None:
+            return None
+        try:
+            count, low = meta["count"], meta["low"]
+            if not all(type(v) is int for v in (count, low)) or count < 0 or not 1 <= low <= 63:
+                raise ValueError
+        except (KeyError, TypeError, ValueError):
+            raise NgramError(f"{self.label}: field train_names is badly declared; the file is damaged") from None
+        low_words = self.need("train_names_low", words_for(count, low), (np.dtype(np.uint64),))
+        high = self.arrays.get("train_names_high")
+        if high is None or high.dtype != np.uint8:
+            raise NgramError(f"{self.label}: array train_names_high is missing; the file is damaged")
+        label = self.label
+        return lambda: elias_fano_values(low_words, high, low, count,
+                                         lambda what: NgramError(f"{label}: {what}; the file is damaged"))
+
+
+class CompactModel(Model):
+    """A back-off model over a compact file: its training-name fingerprints are decoded from
+    the file the first time they are asked for (scoring never needs them)."""
+
+    @property
+    def train_names(self):
+        decode = self.__dict__.pop("_decode_names", None)
+        if decode is not None:
+            self.__dict__["_train_names"] = decode()
+        return self.__dict__.get("_train_names")
+
+    @train_names.setter
+    def train_names(self, value):
+        self.__dict__.pop("_decode_names", None)
+        self.__dict__["_train_names"] = value
+
+    def trie_level(self, n: int, logp_out: np.ndarray | None = None):
+        """Order ``n`` as its trie gives it, decoded afresh and checked, without making (or
+        keeping) the level's int64 keys: (child counts of each (n-1)-gram, or None at order 1;
+        last symbol of each n-gram; ln p; back-off weights), or None for a level stored by its
+        keys. Back-off weights are None where the file stores none (all 0). ``logp_out``: where
+        to decode the probabilities. The pages of the file read for it are given back afterwards
+        (``release``)."""
+        level = self.levels[n - 1]
+        kind = level._structure[0]
+        if kind == "keys":
+            return None
+        try:
+            bow = (lambda: level._values(level._bow_src, "bow")) if level._bow_src is not None else (lambda: None)
+            if kind == "implied":
+                return None, np.arange(self.V), level._values(level._logp_src, "logp", logp_out), bow()
+            children, last = (source(level._damaged) for source in level._structure[1:])
+            if int(children.sum(dtype=np.uint64)) != len(level):
+                raise level._damaged("child counts do not add up to the n-grams stored")
+            if len(last) and int(last.max()) >= self.V:
+                raise level._damaged("symbols are out of range")
+            follows = np.ones(len(last), bool)  # whether an n-gram has an elder sibling just before it
+            runs = np.cumsum(children[children > 0]) - children[children > 0]
+            follows[runs[runs < len(last)]] = False
+            if not (last[1:] > last[:-1])[follows[1:]].all():
+                raise level._damaged("n-grams are not sorted")
+            return children, last, level._values(level._logp_src, "logp", logp_out), bow()
+        finally:
+            self.release()
+
+    def release(self) -> None:
+        """Give the file's pages back to the system (they stay in its page cache): what was read
+        of the map stops counting in this process's memory, and is read again if needed."""
+        if self._map is not None and hasattr(mmap, "MADV_DONTNEED"):
+            self._map.madvise(mmap.MADV_DONTNEED)
 
 
 def _map_arrays(buffer: memoryview, table, data_start: int, label: str) -> dict[str, np.ndarray]:
@@ -397,12 +720,13 @@ def _map_arrays(buffer: memoryview, table, data_start: int, label: str) -> dict[
 
 class CompactLevel(Level):
     """One order of a compact model: keys, log probabilities and back-off weights rebuilt from the
-    mapped arrays on first use (and checked then); unquantised values stay views of the file."""
+    mapped fields on first use (and checked then). Each source is a function of the error maker
+    that returns the decoded array (for version-1 files, often the mapped array itself)."""
 
-    def __init__(self, n, V, structure, logp, bow, below, label):
-        self.n, self.V, self._structure, self._logp_src, self._bow_src = n, V, structure, logp, bow
+    def __init__(self, n, V, count, structure, logp, bow, below, label):
+        self.n, self.V, self._count, self._structure, self._logp_src, self._bow_src = n, V, count, structure, logp, bow
         self._below, self._label = below, label
-        self._count = len(logp[0])
+        self._bow_children = None  # the next order's child counts, when weights are kept only for contexts
         self._cache: dict[str, np.ndarray] = {}
 
     def __len__(self) -> int:
@@ -419,30 +743,34 @@ class CompactLevel(Level):
         if kind == "implied":
             return np.arange(self.V, dtype=np.int64)
         if kind == "trie":
-            children, last = self._structure[1:]
+            children, last = (source(self._damaged) for source in self._structure[1:])
             if int(children.sum(dtype=np.uint64)) != self._count:
                 raise self._damaged("child counts do not add up to the n-grams stored")
             if len(last) and int(last.max()) >= self.V:
                 raise self._damaged("symbols are out of range")
-            keys = np.repeat(self._below.keys, children)
+            keys = np.repeat(self._below.keys, children.astype(np.intp, copy=False))
             keys *= self.V  # in place: one int64 array at a time
             keys += last
         else:
-            keys = self._structure[1].astype(np.int64)
+            keys = self._structure[1](self._damaged).astype(np.int64)
             if len(keys) and (keys[0] < 0 or keys[-1] >= self.V**self.n):
                 raise self._damaged("n-gram keys are out of range")
         if len(keys) > 1 and not (keys[1:] > keys[:-1]).all():
             raise self._damaged("n-grams are not sorted")
         return keys
 
-    def _values(self, source, kind: str) -> np.ndarray:
+    def _values(self, source, kind: str, out: np.ndarray | None = None) -> np.ndarray:
+        """The level's probabilities or weights, decoded and checked (into ``out`` if given)."""
         if source is None:
             return np.zeros(self._count)
-        values, book = source
-        if book is not None:
-            if len(values) and int(values.max()) >= len(book):
-                raise self._damaged(f"{kind} codes are outside their codebook")
-            values = book[values]
+        values = source(self._damaged, out if kind == "logp" else None)
+        if kind == "bow" and self._bow_children is not None:
+            contexts = self._bow_children(self._damaged) > 0
+            if len(contexts) != self._count or int(np.count_nonzero(contexts)) != len(values):
+                raise self._damaged("back-off weights do not match the contexts stored")
+            full = np.zeros(self._count)
+            full[contexts] = values
+            values = full
         if kind == "logp" and (np.isnan(values).any() or (values > 1e-9).any()):
             raise self._damaged("probabilities are not valid (NaN, or above 1)")
         if kind == "bow" and (np.isnan(values).any() or np.isposinf(values).any()):

@@ -112,7 +112,7 @@ def unique_counts(keys: np.ndarray, weights: np.ndarray | None = None) -> tuple[
     return keys[starts], np.add.reduceat(weights, starts)
 
 
-def _count_windows(ids: np.ndarray, order: int, V: int) -> tuple[list, list, list, list]:
+def _count_windows(ids: np.ndarray, order: int, V: int, adjusted: bool = True) -> tuple[list, list, list, list]:
     """Unweighted counts of orders 1..order from one sort of the order-N windows (numpy's sort
     and a diff: argsort, ``return_inverse`` and hashing were several times slower).
 
@@ -173,16 +173,17 @@ def _count_windows(ids: np.ndarray, order: int, V: int) -> tuple[list, list, lis
             counts = np.concatenate((counts, counts_out[n]))
             # Grouping the suffixes also says where each (n+1)-gram's suffix went, and how many
             # (n+1)-grams share it: its distinct left neighbours (Kneser-Ney's adjusted count).
-            keys, counts, where = _group_with_index(keys, counts, V**n)
-            suffix_index[n] = where[starting:]
-            left[n - 1] = np.bincount(suffix_index[n], minlength=len(keys)).astype(np.min_scalar_type(V))  # at most V
+            keys, counts, where = _group_with_index(keys, counts, V**n, adjusted)
+            if adjusted:
+                suffix_index[n] = where[starting:]
+                left[n - 1] = np.bincount(suffix_index[n], minlength=len(keys)).astype(np.min_scalar_type(V))  # at most V
         keys_out[n - 1], counts_out[n - 1] = keys, counts
     return keys_out, counts_out, suffix_index, left
 
 
-def _group_with_index(keys: np.ndarray, counts: np.ndarray, span: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _group_with_index(keys: np.ndarray, counts: np.ndarray, span: int, with_index: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Sorted unique ``keys`` (each below ``span``), the sum of ``counts`` per key, and where each
-    input key went."""
+    input key went (None unless ``with_index``)."""
     index = np.int32 if len(keys) < 2**31 else np.int64  # positions among the keys (dense spans are small)
     if span <= 1 << 20:
         # Few possible keys: a count per possible key and a running rank, no sort at all.
@@ -190,7 +191,7 @@ def _group_with_index(keys: np.ndarray, counts: np.ndarray, span: int) -> tuple[
         present = dense != 0
         rank = np.cumsum(present, dtype=index) - 1
         unique = np.flatnonzero(present)
-        return unique, dense[unique].astype(np.int64), rank[keys]
+        return unique, dense[unique].astype(np.int64), rank[keys] if with_index else None
     if len(keys) == 0:
         return keys, counts.astype(np.int64), np.zeros(0, index)
     position_bits = max(len(keys) - 1, 1).bit_length()
@@ -207,16 +208,21 @@ def _group_with_index(keys: np.ndarray, counts: np.ndarray, span: int) -> tuple[
         order = np.argsort(keys)
         sorted_keys = keys[order]
     first = np.concatenate(([True], sorted_keys[1:] != sorted_keys[:-1]))
-    group = np.cumsum(first, dtype=index) - 1
-    where = np.empty(len(keys), index)
-    where[order] = group
+    where = None
+    if with_index:
+        where = np.empty(len(keys), index)
+        where[order] = np.cumsum(first, dtype=index) - 1
     unique = sorted_keys[first]
     return unique, np.add.reduceat(counts[order], np.flatnonzero(first)), where
 
 
 def count_ngrams(encoded: Encoded, order: int, vocab_size: int, weights: np.ndarray | None = None,
-                 progress: Callable[[Iterable], Iterable] | None = None) -> Counts:
+                 progress: Callable[[Iterable], Iterable] | None = None, adjusted: bool = True) -> Counts:
     """Counts of every n-gram of orders 1..order in the encoded corpus, with no per-symbol loop.
+
+    ``adjusted=False`` leaves out where each n-gram's suffix went and the left-neighbour counts
+    (``Counts.suffix_index``, ``Counts.left``), which only estimating needs: counting blocks to
+    merge later skips that work.
 
     ``weights`` (one per name) makes each occurrence count that much (weighted corpora).
     ``progress`` may wrap the loop over orders (the CLI passes a tqdm bar; the library draws none).
@@ -226,7 +232,7 @@ def count_ngrams(encoded: Encoded, order: int, vocab_size: int, weights: np.ndar
         result = Counts(order=order, vocab_size=vocab_size)
         for n in progress(range(1, order + 1)) if progress else range(1, order + 1):
             if n == 1:  # one sort does every order; the bar shows it as the first step
-                result.keys, result.counts, result.suffix_index, result.left = _count_windows(encoded.symbols, order, vocab_size)
+                result.keys, result.counts, result.suffix_index, result.left = _count_windows(encoded.symbols, order, vocab_size, adjusted)
         return result
     ids = encoded.ids
     history = encoded.history()

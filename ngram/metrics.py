@@ -10,14 +10,19 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from .corpus import Corpus
+from . import scoring
+from .corpus import DEFAULT_MAX_NAME_LENGTH, Corpus, read_names, source_label
 from .errors import NgramError
-from .protocol import BOUNDED_CONTEXT, LanguageModel
+from .model import FAST_SCORING_TARGETS
+from .protocol import BOUNDED_CONTEXT, LEVELS, LanguageModel
 from .vocabulary import Encoded
+
+EVALUATE_BLOCK_BYTES = 1 << 18  # bytes of a file read, encoded and scored at a time by ``evaluate_file``
 
 
 def cross_entropy(targets: np.ndarray, probs: np.ndarray) -> float:
@@ -64,6 +69,7 @@ class Evaluation:
     per_name_nll: np.ndarray | None = None
     per_name_symbols: np.ndarray | None = None
     weighted: bool = False  # names counted by their weights; symbols and total_nll are weighted sums
+    blank_lines: int = 0  # blank lines skipped in the file (``evaluate_file``)
 
     @property
     def nll(self) -> float:
@@ -123,6 +129,129 @@ def evaluate(model: LanguageModel, names: Sequence[str] | Corpus, unknown: str =
         data=data, names=len(names), symbols=int(symbols.sum()), oov=encoded.oov,
         total_nll=float(per_name.sum()), per_name_nll=per_name, per_name_symbols=symbols,
     )
+
+
+def evaluate_file(model: LanguageModel, source, unknown: str = "error", lowercase: bool = False, encoding: str = "utf-8",
+                  max_name_length: int = DEFAULT_MAX_NAME_LENGTH, each_block=None,
+                  block_bytes: int | None = None) -> Evaluation:
+    """``evaluate`` of the names in a file (standard input for "-"), read, encoded and scored a
+    block of lines at a time: a back-off model needs memory for itself, a block and two numbers a
+    name, not for the file's names, their encoding or an automaton. The figures are the ones
+    ``evaluate(model, read_names(source))`` gives, to the last bit, names in file order.
+
+    ``each_block(names, symbols, nll)``, if given, sees each block's names (a list), their scored
+    symbols and their total NLL in nats as soon as they are scored (per-name output without
+    keeping the names). Another kind of model, or a text encoding that is not ASCII-compatible,
+    is read whole and scored by ``evaluate``.
+    """
+    from .streaming import check_streamable, iter_name_chunks
+
+    label = source_label(source)
+    try:
+        check_streamable(encoding)
+        streamed = LEVELS in model.capabilities
+    except NgramError:
+        streamed = False
+    if not streamed:
+        corpus = read_names(source, lowercase=lowercase, encoding=encoding, max_name_length=max_name_length)
+        result = evaluate(model, corpus, unknown=unknown, data=corpus.source, line_numbers=corpus.line_numbers)
+        result.blank_lines = corpus.blank_lines
+        if each_block is not None:
+            each_block(corpus.names, result.per_name_symbols, result.per_name_nll)
+        return result
+    # On a whole corpus ``Model.name_logprobs`` walks the automaton (adding each name's ln p in
+    # order) from this many targets on, and adds with ``np.add.reduceat`` below it: blocks wait
+    # until the file is known to be that big, and a smaller file is scored as one corpus.
+    threshold = max(FAST_SCORING_TARGETS, sum(model.n_ngrams()) // 4)
+    waiting: list[tuple[Corpus, Encoded]] = []
+    waiting_targets, scorer, walk = 0, None, None
+    results = _PerName(_lines_in(source))
+    names = oov = blank = 0
+
+    def scored(names: list[str], block: Encoded, nll: np.ndarray) -> None:
+        counts = block.symbols_per_name()
+        results.add(nll, counts)
+        if each_block is not None:
+            each_block(names, counts, nll)
+
+    for corpus, blank_here, _ in iter_name_chunks(source, block_bytes or EVALUATE_BLOCK_BYTES, lowercase, encoding, max_name_length):
+        blank += blank_here
+        if not len(corpus):
+            continue
+        block = model.vocabulary.encode((), unknown=unknown, line_numbers=corpus.line_numbers, source=label, codes=corpus.code_points())
+        names += block.n_names
+        oov += block.oov
+        if walk:
+            scored(corpus.names, block, -scoring.name_totals(scorer, block))
+            continue
+        waiting.append((corpus, block))
+        waiting_targets += block.n_targets
+        if walk is None and waiting_targets >= threshold:
+            scorer = scoring.build_lean(model)  # None: the whole corpus is scored at the end, as evaluate would
+            walk = scorer is not None
+            if walk:
+                for corpus, block in waiting:
+                    scored(corpus.names, block, -scoring.name_totals(scorer, block))
+                waiting = []
+    if not names:
+        raise NgramError(f"{label}: no names to read ({'only blank lines' if blank else 'no lines'})")
+    if waiting:  # a small file (or a model the automaton cannot serve): one corpus, as evaluate scores it
+        whole = _joined([block for _, block in waiting])
+        scored([name for corpus, _ in waiting for name in corpus.names], whole, -model.name_logprobs(whole))
+    nll, counts = results.arrays()
+    return Evaluation(data=label, names=names, symbols=int(counts.sum()), oov=oov, total_nll=float(nll.sum()),
+                      per_name_nll=nll, per_name_symbols=counts, blank_lines=blank)
+
+
+def _lines_in(source) -> int | None:
+    """How many lines a regular, uncompressed file has at most (newlines + 1), counted in a quick
+    pass over its bytes; None for standard input or a compressed file."""
+    from .corpus import COMPRESSED_SUFFIXES
+
+    path = Path(str(source))
+    if str(source) == "-" or path.suffix.lower() in COMPRESSED_SUFFIXES or not path.is_file():
+        return None
+    lines = 1
+    try:
+        with open(path, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                lines += chunk.count(b"\n")
+    except OSError:
+        return None  # the reader says why, in its own words
+    return lines
+
+
+class _PerName:
+    """Each name's NLL and scored symbols, in arrays made once when the number of names is
+    known beforehand (a bound: the file's lines), else grown as names come."""
+
+    def __init__(self, capacity: int | None):
+        self.nll = np.empty(capacity or 1024)
+        self.symbols = np.empty(capacity or 1024, np.int32)
+        self.filled = 0
+
+    def add(self, nll: np.ndarray, symbols: np.ndarray) -> None:
+        end = self.filled + len(nll)
+        if end > len(self.nll):
+            size = max(end, 2 * len(self.nll))
+            self.nll = np.concatenate((self.nll[: self.filled], np.empty(size - self.filled)))
+            self.symbols = np.concatenate((self.symbols[: self.filled], np.empty(size - self.filled, np.int32)))
+        self.nll[self.filled : end] = nll
+        self.symbols[self.filled : end] = symbols
+        self.filled = end
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.nll[: self.filled], self.symbols[: self.filled]
+
+
+def _joined(blocks: list[Encoded]) -> Encoded:
+    """Encoded blocks of consecutive names as one (each ends with the boundary the next begins with)."""
+    if len(blocks) == 1:
+        return blocks[0]
+    ids = np.concatenate([b.symbols[:-1] for b in blocks[:-1]] + [blocks[-1].symbols])
+    offsets = np.cumsum([0] + [b.n_targets for b in blocks[:-1]])
+    starts = np.concatenate([b.starts + offset for b, offset in zip(blocks, offsets)])
+    return Encoded(ids=ids, starts=starts, oov=sum(b.oov for b in blocks))
 
 
 @dataclass

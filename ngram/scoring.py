@@ -48,13 +48,57 @@ class Scorer:
     n_states: int  # nodes below this id are states (the empty context and orders 1..N-1)
     order_offsets: np.ndarray  # where each order's node ids start: the empty context's, order 1's, ..., and the end
     start: int  # the state right after the start symbol
+    symbol: np.ndarray | None = None  # lean form (``build_lean``): per node, its last symbol (V > 64)
+    count: np.ndarray | None = None  # lean form: per state, how many children it has (V > 64)
+    mask: np.ndarray | None = None  # lean form, V <= 64: per state, the set of its children's symbols, a bit each
+    _after: np.ndarray | None = None
+
+    def after(self) -> np.ndarray | None:
+        """The state after each node: the node itself while it is a context, else its suffix (made
+        once); None for the lean form, whose walk works it out at each step instead."""
+        if self.mask is not None or self.symbol is not None:
+            return None
+        if self._after is None:
+            self._after = self.suffix.copy()
+            self._after[: self.n_states] = np.arange(self.n_states, dtype=self.suffix.dtype)
+        return self._after
 
     def child(self, states: np.ndarray, symbols: np.ndarray) -> np.ndarray:
         """The node of "state + symbol", or 0 where it is not stored (node 0 is nobody's child)."""
+        if self.mask is not None:
+            return self._mask_child(states, symbols)
+        if self.symbol is not None:
+            return self._run_child(states, symbols)
         if self.rank is None:
             return self._sparse_child(np.asarray(states, np.int64) * self.V + symbols)
         r = self.rank[states * self.V + symbols]
         return np.where(r != 0, self.first[states] + r.astype(self.first.dtype) - 1, 0)
+
+    def _mask_child(self, states: np.ndarray, symbols: np.ndarray) -> np.ndarray:
+        """``child`` from each state's set of child symbols: stored if w's bit is set, and then
+        its place in the run is the number of bits below w's (one popcount)."""
+        held = self.mask[states]
+        w = symbols.astype(held.dtype)
+        one = held.dtype.type(1)
+        below = np.bitwise_count(held & ((one << w) - one)).astype(self.first.dtype)
+        below += self.first[states]
+        return np.where((held >> w) & one, below, 0).astype(self.first.dtype, copy=False)
+
+    def _run_child(self, states: np.ndarray, symbols: np.ndarray) -> np.ndarray:
+        """``child`` by a binary search of each state's own run of children (at most V nodes,
+        sorted by symbol, side by side in memory): a few steps over a table of a byte a node."""
+        lo = self.first[states].astype(np.int64)
+        end = lo + self.count[states]
+        hi = end.copy()
+        symbol, last = self.symbol, len(self.symbol) - 1
+        for _ in range(int(self.V).bit_length()):  # a run of at most V halves to nothing in this many steps
+            mid = (lo + hi) >> 1
+            below = symbol[np.minimum(mid, last)] < symbols
+            below &= mid < hi
+            lo = np.where(below, mid + 1, lo)
+            hi = np.where(below, hi, mid)
+        found = (lo < end) & (symbol[np.minimum(lo, last)] == symbols)
+        return np.where(found, lo, 0).astype(self.first.dtype, copy=False)
 
     def _sparse_child(self, cell: np.ndarray) -> np.ndarray:
         """``child`` by binary search in ``cells``: node ids are 1 + places in it."""
@@ -95,6 +139,106 @@ def build(model) -> Scorer | None:
     start = int(offset[0] + BOUNDARY) if N > 1 else 0
     return Scorer(V=V, first=linked.first, rank=rank, cells=cells, suffix=linked.suffix, logp=logp, bow=bow, n_states=n_states,
                   start=start, order_offsets=np.concatenate(([0], offset)))
+
+
+LEAN_CHUNK = 1 << 16  # n-grams whose suffix ``build_lean`` looks up at a time
+
+
+def build_lean(model) -> Scorer | None:
+    """The automaton of ``model`` in its lean form, or None if its n-gram set is not prefix- and
+    suffix-closed: the walk's floats from a few numbers a node and a state, where the dense form
+    takes a table cell a (state, symbol) and ``links`` several arrays a node more while it is
+    built. A child is found from its parent's set of child symbols, one bit a symbol (V <= 64),
+    or else by a binary search of the parent's run of children (a byte a node).
+
+    The levels are read one at a time: a model that can give its trie directly (a compact
+    file's ``trie_level``) is read without making its int64 keys at all, and its file's pages
+    are given back as each level is read; the model keeps nothing it did not hold before.
+    """
+    V, N = model.V, model.order
+    sizes = model.n_ngrams()
+    offset = np.cumsum([1] + sizes)
+    n_nodes, n_states = int(offset[N]), int(offset[N - 1])
+    index = np.int32 if n_nodes < 2**31 else np.int64
+    bits = (np.uint32 if V <= 32 else np.uint64) if V <= 64 and hasattr(np, "bitwise_count") else None
+    suffix = np.zeros(n_nodes, index)
+    logp = np.empty(n_nodes)
+    logp[0] = np.nan
+    bow = np.zeros(n_states)
+    first = np.zeros(n_states, index)
+    first[0] = offset[0]
+    mask = symbol = count = None
+    if bits is not None:
+        mask = np.zeros(n_states, bits)
+        mask[0] = bits((1 << V) - 1) if V < 64 else np.iinfo(np.uint64).max
+    else:
+        symbol, count = np.zeros(n_nodes, np.min_scalar_type(V)), np.zeros(n_states, np.min_scalar_type(V))
+        count[0] = V
+    trie_level = getattr(model, "trie_level", None)
+    scorer = Scorer(V=V, first=first, rank=None, cells=None, suffix=suffix, logp=logp, bow=bow, n_states=n_states,
+                    order_offsets=np.concatenate(([0], offset)), start=int(offset[0] + BOUNDARY) if N > 1 else 0,
+                    symbol=symbol, count=count, mask=mask)
+    for n in range(1, N + 1):
+        lo, hi = int(offset[n - 1]), int(offset[n])
+        parts = trie_level(n, logp[lo:hi]) if trie_level is not None else None  # (probabilities decoded in place)
+        if parts is None:
+            parts = _trie_of_keys(model, n)
+            if parts is None:
+                return None
+        children, last, level_logp, level_bow = parts
+        if not np.may_share_memory(level_logp, logp[lo:hi]):
+            logp[lo:hi] = level_logp
+        if n < N and level_bow is not None:
+            bow[lo:hi] = level_bow
+        del parts, level_logp, level_bow
+        if n == 1:
+            if not np.array_equal(last, np.arange(V)):
+                return None
+            if symbol is not None:
+                symbol[lo:hi] = last
+            continue
+        plo, phi = int(offset[n - 2]), int(offset[n - 1])
+        starts = first[plo:phi]
+        np.cumsum(children, dtype=index, out=starts)
+        starts -= children  # in place: each parent's first child, counted from the level's start
+        if mask is not None:
+            # Siblings have distinct symbols, so the OR of their bits is their sum: differences of a
+            # running sum (wrapping) give each parent's set.
+            total = np.cumsum(bits(1) << last.astype(bits), dtype=bits)
+            has = np.flatnonzero(children)
+            ends = starts[has] + children[has] - 1
+            mask[plo:phi][has] = total[ends] - np.concatenate(([bits(0)], total[ends[:-1]]))
+            del total, has, ends
+        else:
+            count[plo:phi] = children
+            symbol[lo:hi] = last
+        starts += lo
+        # h'w, the longest proper suffix of each hw, is w's child of h' (the suffix of h), one order down.
+        parents = np.repeat(np.arange(plo, phi, dtype=index), children.astype(np.intp, copy=False))
+        del children
+        for start in range(0, hi - lo, LEAN_CHUNK):
+            stop = min(start + LEAN_CHUNK, hi - lo)
+            found = scorer.child(suffix[parents[start:stop]], last[start:stop])
+            if not np.all(found):
+                return None
+            suffix[lo + start : lo + stop] = found
+        del parents, last
+    return scorer
+
+
+def _trie_of_keys(model, n: int):
+    """(children of each (n-1)-gram, last symbol of each n-gram, ln p, back-off weights) of order
+    ``n`` from its sorted keys, or None if a context is not stored."""
+    V, level = model.V, model.levels[n - 1]
+    keys = level.keys
+    if n == 1:
+        return None, keys % V, level.logp, level.bow
+    below = model.levels[n - 2].keys
+    contexts = keys // V
+    place = np.searchsorted(below, contexts)
+    if len(place) and (place.max() >= len(below) or not np.array_equal(below[place], contexts)):
+        return None
+    return np.bincount(place, minlength=len(below)), keys % V, level.logp, level.bow
 
 
 def score(scorer: Scorer, encoded: Encoded) -> np.ndarray:
@@ -210,23 +354,21 @@ def _walk(scorer: Scorer, encoded: Encoded, order: np.ndarray):
     # int32: the per-step gathers then read from a corpus a fraction the size, which stays in cache.
     ids = encoded.symbols
     rank, suffix, bow = scorer.rank, scorer.suffix, scorer.bow
-    before_first = scorer.first - 1  # + rank is the child's node
-    # The state after a node: the node itself while it is a context, else its suffix.
-    after = suffix.copy()
-    after[: scorer.n_states] = np.arange(scorer.n_states, dtype=after.dtype)
+    before_first = scorer.first - 1 if rank is not None else None  # + rank is the child's node
+    after = scorer.after()
     lengths = encoded.symbols_per_name()[order]
     if len(lengths) == 0:
         return
     position = (encoded.starts[order] + 1).astype(np.int32 if len(ids) < 2**31 else np.int64)
     going = np.searchsorted(-lengths, -np.arange(1, int(lengths[0]) + 1), side="right")
-    state = np.full(len(position), scorer.start, after.dtype)
+    state = np.full(len(position), scorer.start, suffix.dtype)
     # Each step's arrays live in buffers made once (the first ``alive`` of each): no allocation
     # (and no fresh pages to fault in) per step. ``take`` with mode="clip" writes straight into
     # them; every index is valid, so clipping never changes one.
     symbol_buf = np.empty(len(position), ids.dtype)
     cell_buf = np.empty(len(position), np.int64 if rank is None or len(rank) >= 2**31 else np.int32)
     rank_buf = np.empty(len(position), np.uint8 if rank is None else rank.dtype)
-    node_buf = np.empty(len(position), before_first.dtype)
+    node_buf = np.empty(len(position), scorer.first.dtype)
     for alive in going:  # how many names have a symbol at this step
         if alive < len(position):
             position, state = position[:alive], state[:alive]
@@ -258,7 +400,10 @@ def _walk(scorer: Scorer, encoded: Encoded, order: np.ndarray):
                     node[miss[ok]] = before_first[s_miss[ok]] + r[ok]
                 miss, s_miss, w_miss = miss[~ok], s_miss[~ok], w_miss[~ok]
         yield position, int(alive), node, backoff
-        np.take(after, node, out=state, mode="clip")
+        if after is None:
+            np.copyto(state, np.where(node < scorer.n_states, node, suffix[node]))
+        else:
+            np.take(after, node, out=state, mode="clip")
         position += 1
 
 

@@ -11,11 +11,14 @@ probabilities / back-off weights to 16 or 8 bits (``--quantise 16``, ``8,16``, `
 NLL cost = NLL(quantised) - NLL(exact), nats/symbol, on the English test split (order 5, trained
 on the English train split) and on the word list itself (the model's training data).
 
+With ``--lmplz PATH`` the table also gives the exact compact file as a fraction of lmplz's own
+ARPA text for the same word list (``lmplz -o N --discount_fallback``; it prints about 7
+significant digits where ``ngram export`` prints every digit of a float64, so its text is smaller).
+
 Memory and time: whole commands under ``/usr/bin/time -v`` (its maximum resident set size and
 elapsed wall time), run alternately ``--repeats`` times: the kenlm module's ``Model.score`` loop
-over the ARPA file (as ``scripts/benchmark.py``), ``ngram evaluate`` on each file, and
-``compact_table.py --score`` (this script scoring in blocks of names through the library:
-``window_keys`` + ``logprob_keys`` on 64 KiB of text at a time), which is what bounds the peak.
+over the ARPA file (as ``scripts/benchmark.py``) and ``ngram evaluate`` on each file (which reads
+and scores the word list a block at a time, ``metrics.evaluate_file``).
 """
 
 from __future__ import annotations
@@ -36,27 +39,6 @@ sys.path.insert(0, str(REPO / "scripts"))
 
 PY = sys.executable
 BITS = {"compact": (None, None), "q16": (16, 16), "q8/16": (8, 16), "q8": (8, 8)}
-
-
-def score_blocked(model_path: str, corpus: str, block: int = 1 << 16) -> None:
-    """Score a name file in blocks of about ``block`` bytes; print NLL (nats/symbol) and symbols."""
-    from ngram import io
-    from ngram.vocabulary import text_code_points
-
-    model = io.load(model_path)
-    raw = Path(corpus).read_bytes()
-    total, symbols, start = 0.0, 0, 0
-    while start < len(raw):
-        end = raw.rfind(b"\n", start, start + block) + 1 if start + block < len(raw) else len(raw)
-        if end <= start:  # a line longer than the block
-            end = raw.find(b"\n", start + block) + 1 or len(raw)
-        text = raw[start:end].decode("utf-8").rstrip("\n")
-        start = end
-        encoded = model.vocabulary.encode((), codes=text_code_points(text))
-        logp = model.logprob_keys(*model.window_keys(encoded))
-        total -= float(logp.sum())
-        symbols += len(logp)
-    print(total / symbols, symbols)
 
 
 def timed(cmd: list[str], env: dict) -> tuple[float, float, str]:
@@ -82,7 +64,7 @@ def machine() -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--score", nargs=2, metavar=("MODEL", "NAMES"), help=argparse.SUPPRESS)
+    parser.add_argument("--lmplz", type=Path, help="lmplz binary: also the exact compact size against lmplz's ARPA text")
     parser.add_argument("--wordlist", type=Path, default=REPO / ".bench" / "wordlist.txt")
     parser.add_argument("--kenlm-wordlist", type=Path, default=REPO / ".bench" / "wordlist.kenlm.txt")
     parser.add_argument("--english", type=Path, default=REPO.parent / "shared" / "data")
@@ -91,9 +73,6 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--work", type=Path, default=REPO / ".bench" / "compact")
     args = parser.parse_args(argv)
-    if args.score:
-        score_blocked(*args.score)
-        return 0
     from ngram import io, read_names
     from ngram.estimators import make_estimator
     from ngram.metrics import evaluate
@@ -123,8 +102,9 @@ def main(argv=None) -> int:
     words = read_names(args.wordlist)
     print(f"\nWord list ({args.wordlist.name}, {len(words):,} words), modified Kneser-Ney; size as a fraction of the ARPA text; "
           "NLL on the word list itself:\n")
-    print("| order | ARPA bytes | npz | compact | q16 | q8/16 | q8 | NLL exact | cost q16 | cost q8/16 | cost q8 | write s (compact, q8) |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    lmplz_head = " lmplz ARPA bytes | compact / lmplz ARPA |" if args.lmplz else ""
+    print(f"| order | ARPA bytes | npz | compact | q16 | q8/16 | q8 | NLL exact | cost q16 | cost q8/16 | cost q8 | write s (compact, q8) |{lmplz_head}")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|" + ("---:|---:|" if args.lmplz else ""))
     orders = [int(o) for o in args.orders.split(",")]
     for order in orders:
         base, arpa = args.work / f"w{order}.ngram", args.work / f"w{order}.arpa"
@@ -144,7 +124,15 @@ def main(argv=None) -> int:
             cells.append(f"{out.stat().st_size / arpa_bytes:.3f}")
             if name != "compact":
                 costs.append(f"{evaluate(io.load(out), words).nll - exact:+.6f}")
-        print(f"| {order} | {arpa_bytes:,} | {' | '.join(cells)} | {exact:.6f} | {' | '.join(costs)} | {', '.join(writes)} |",
+        lmplz_cells = ""
+        if args.lmplz:
+            theirs = args.work / f"w{order}.lmplz.arpa"
+            with open(args.kenlm_wordlist, "rb") as text, open(theirs, "wb") as out:
+                subprocess.run([str(args.lmplz), "-o", str(order), "-S", "1G", "--discount_fallback"], stdin=text, stdout=out,
+                               stderr=subprocess.DEVNULL, check=True)
+            compact_bytes = (args.work / f"w{order}.compact.ngram").stat().st_size
+            lmplz_cells = f" {theirs.stat().st_size:,} | {compact_bytes / theirs.stat().st_size:.3f} |"
+        print(f"| {order} | {arpa_bytes:,} | {' | '.join(cells)} | {exact:.6f} | {' | '.join(costs)} | {', '.join(writes)} |{lmplz_cells}",
               flush=True)
 
     # Peak memory and time of scoring the word list.
@@ -156,20 +144,19 @@ def main(argv=None) -> int:
     for name in ("npz", "compact", "q8"):
         model = args.work / (f"w{order}.ngram" if name == "npz" else f"w{order}.{name}.ngram")
         commands[f"ngram evaluate, {name} file"] = ngram + ["evaluate", str(model), str(args.wordlist), "--json"]
-    for name in ("npz", "compact", "q8"):
-        model = args.work / (f"w{order}.ngram" if name == "npz" else f"w{order}.{name}.ngram")
-        commands[f"blocked scoring (compact_table.py --score), {name} file"] = [PY, __file__, "--score", str(model), str(args.wordlist)]
     results = {name: [] for name in commands}
     for _ in range(args.repeats):
         for name, cmd in commands.items():
             results[name].append(timed(cmd, env))
     kenlm_rss = statistics.median(r[1] for r in results[next(iter(commands))])
     print(f"\nScoring the word list at order {order} ({args.repeats} alternating runs each; median, [min-max]):\n")
-    print("| command | peak RSS MiB | × kenlm | wall s |\n|---|---:|---:|---:|")
+    symbols = sum(len(line) + 1 for line in args.wordlist.read_text().splitlines())
+    print("| command | peak RSS MiB | × kenlm | wall s | symbols/s |\n|---|---:|---:|---:|---:|")
     for name, runs in results.items():
         rss, wall = [r[1] for r in runs], [r[0] for r in runs]
-        print(f"| {name} | {statistics.median(rss):.0f} [{min(rss):.0f}-{max(rss):.0f}] | {statistics.median(rss) / kenlm_rss:.2f} | "
-              f"{statistics.median(wall):.2f} [{min(wall):.2f}-{max(wall):.2f}] |")
+        print(f"| {name} | {statistics.median(rss):.1f} [{min(rss):.1f}-{max(rss):.1f}] | {statistics.median(rss) / kenlm_rss:.2f} | "
+              f"{statistics.median(wall):.2f} [{min(wall):.2f}-{max(wall):.2f}] | {symbols / statistics.median(wall):,.0f} |")
+    print(f"\nmachine after the runs: {machine()}")
     return 0
 
 

@@ -13,8 +13,9 @@ engine), ``inmemory`` (``--engine memory``), ``dask[:WORKERS]`` (a LocalCluster;
 processes of the run, so their memory is in the tree). Peak memory is the largest sum of the
 resident sets of the run's process tree, sampled every 50 ms, and never less than the largest
 single process's ``ru_maxrss``. Machine load shifts times: compare the two columns of one run.
-Prints a Markdown table; asserts nothing. Models of every run of ours are compared by a digest of
-their levels: "same" means equal to the last bit.
+Prints a Markdown table, with each run's wall time and peak as a multiple of lmplz's (the first
+row) when lmplz ran, and the load average at the start and the end; asserts nothing. Models of
+every run of ours are compared by a digest of their levels: "same" means equal to the last bit.
 """
 
 from __future__ import annotations
@@ -151,12 +152,15 @@ def main(argv=None) -> int:
         rows.append((label, r, f"{info['engine']}, {info['ngrams']:,} n-grams"))
         print(f"{label}: {r['seconds']:.1f} s, {mib(r['peak'])} ({info['reason']})", flush=True)
     first = next(iter(digests.values()), None)
+    peer = rows[0][1] if args.lmplz else None
     print()
-    print("| run | wall s | CPU s (system) | peak RSS of the tree | engine, model |")
-    print("|---|---|---|---|---|")
+    print("| run | wall s | × lmplz wall | CPU s (system) | peak RSS of the tree | × lmplz peak | engine, model |")
+    print("|---|---|---|---|---|---|---|")
     for label, r, what in rows:
         same = "" if label not in digests else (", same model" if digests[label] == first else ", DIFFERENT model")
-        print(f"| {label} | {r['seconds']:.1f} | {r['cpu']:.1f} ({r['system']:.1f}) | {mib(r['peak'])} | {what}{same} |")
+        ratios = (f"{r['seconds'] / peer['seconds']:.2f}", f"{r['peak'] / peer['peak']:.2f}") if peer else ("", "")
+        print(f"| {label} | {r['seconds']:.1f} | {ratios[0]} | {r['cpu']:.1f} ({r['system']:.1f}) | {mib(r['peak'])} | {ratios[1]} | {what}{same} |")
+    print(f"\nload average {os.getloadavg()[0]:.1f} at the end")
     return 0
 
 

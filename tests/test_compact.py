@@ -2,6 +2,7 @@
 
 import json
 import mmap
+from pathlib import Path
 import subprocess
 import sys
 
@@ -16,6 +17,7 @@ from ngram.io import load, save
 from ngram.metrics import evaluate
 
 QUANTISED = [(16, 16), (8, 16), (8, 8), (16, None), (None, 8)]
+DATA = Path(__file__).parent / "data"
 
 
 @pytest.fixture(scope="module")
@@ -80,14 +82,87 @@ def test_load_maps_the_file_and_copies_no_array(tmp_path, english):
     model, _ = english
     save(model, tmp_path / "m.ngram", compact=True)
     again = load(tmp_path / "m.ngram")
-    top = again.levels[-1]
-    for array in (top._logp_src[0], top._structure[2], again.levels[-2]._structure[1], again.train_names):
-        assert not array.flags.owndata and not array.flags.writeable
-        assert isinstance(array.base.obj if isinstance(array.base, memoryview) else array.base, mmap.mmap)
-    assert top._cache == {}  # nothing rebuilt before use
-    assert again.levels[-1].logp.base is not None  # unquantised: the probabilities stay views of the file
-    # The trie stores one symbol a n-gram and one child count a context, not 8-byte keys.
-    assert top._structure[2].dtype == np.uint8 and "keys5" not in json.dumps(_header(tmp_path / "m.ngram")["arrays"])
+    assert again._compact_arrays and again.__dict__.get("_decode_names") is not None  # fingerprints not decoded yet
+    for array in again._compact_arrays.values():
+        if len(array):
+            assert not array.flags.owndata and not array.flags.writeable
+            assert isinstance(array.base.obj if isinstance(array.base, memoryview) else array.base, mmap.mmap)
+    assert all(level._cache == {} for level in again.levels)  # nothing rebuilt before use
+    assert np.array_equal(again.train_names, model.train_names)
+
+
+def test_fields_are_packed_at_their_minimum_width(tmp_path, english):
+    """Symbols in ceil(log2 V) bits, child counts in as many as the largest needs, back-off
+    weights only for the n-grams that are contexts, fingerprints Elias-Fano coded."""
+    model, _ = english
+    save(model, tmp_path / "m.ngram", compact=True)
+    header = _header(tmp_path / "m.ngram")
+    fields, V, skipped = header["fields"], model.V, 0
+    assert header["version"] == 2 and not any(name.startswith("keys") for name in fields)
+    for n in range(2, model.order + 1):
+        assert fields[f"last{n}"]["width"] == compact.bits_for(V) == 5
+        children = np.bincount(np.searchsorted(model.levels[n - 2].keys, model.levels[n - 1].keys // V),
+                               minlength=len(model.levels[n - 2]))
+        assert fields[f"children{n - 1}"]["width"] == max(1, int(children.max()).bit_length())
+        assert fields[f"bow{n - 1}"]["select"] == f"children{n - 1}"
+        assert fields[f"bow{n - 1}"]["count"] == np.count_nonzero(children) <= len(children)
+        skipped += len(children) - np.count_nonzero(children)
+    assert skipped > 1000  # n-grams that are no context store no weight
+    for n in range(1, model.order + 1):  # exact values: each a table index and the low bits kept
+        meta = fields[f"logp{n}"]
+        assert meta["width"] <= 64 and meta["width"] - meta["low"] == compact.bits_for(header["arrays"][meta["table"]]["shape"][0])
+    raw = 8 * len(model.train_names)
+    stored = sum(header["arrays"][f"train_names_{part}"]["shape"][0] * (8 if part == "low" else 1) for part in ("low", "high"))
+    assert stored < 0.9 * raw
+
+
+@pytest.mark.parametrize("width", [1, 2, 5, 7, 8, 13, 31, 32, 33, 52, 57, 63, 64])
+def test_bit_packing_round_trips_at_every_width(width):
+    rng = np.random.default_rng(width)
+    values = rng.integers(0, 2**63, 3001, dtype=np.uint64) * np.uint64(2) + rng.integers(0, 2, 3001, dtype=np.uint64)
+    if width < 64:
+        values &= np.uint64((1 << width) - 1)
+    values[:2] = [0, (1 << width) - 1]  # the extremes
+    words = compact.pack(values, width)
+    assert words.dtype == np.uint64 and len(words) == compact.words_for(len(values), width) == (3001 * width + 63) // 64 + 1
+    assert np.array_equal(compact.unpack(words, width, len(values)), values)
+    index = rng.integers(0, len(values), 500)
+    assert np.array_equal(compact.unpack_at(words, width, index), values[index])
+
+
+def test_floats_and_fingerprints_round_trip_bit_for_bit():
+    rng = np.random.default_rng(1)
+    for values in (np.concatenate((np.log(rng.random(20000)), [0.0, -0.0, -np.inf, -1e-300, -700.0])),
+                   np.log(np.array([0.5, 0.25, 0.25])), np.zeros(0), -rng.random(100) * 1e6):
+        codes, table, low = compact.split_floats(values)
+        back = compact.join_floats(codes, table, low, None)
+        assert np.array_equal(back.view(np.uint64), np.asarray(values, np.float64).view(np.uint64))
+    codes, table, low = compact.split_floats(np.log(np.array([0.5, 0.25, 0.25, 0.125])))
+    assert low == 0 and len(table) == 3  # few distinct values: a codebook of whole values
+    for count in (0, 1, 2, 1000, 70000):
+        hashes = np.unique(rng.integers(0, 2**64 - 1, count, dtype=np.uint64, endpoint=True))
+        low_words, high, low = compact.elias_fano(hashes)
+        assert np.array_equal(compact.elias_fano_values(low_words, high, low, len(hashes), None), hashes)
+
+
+def test_old_version_1_files_still_load_and_score_the_same():
+    """Files written by the first compact format (committed in tests/data) load and answer as the
+    model they were written from, which training makes again bit for bit."""
+    model = train(TINY + ["mario", "marta", "nina", "bruno"], 3, make_estimator("kneser-ney"))
+    names = ["anna", "mario", "bob", "nan", "marta"]
+    old = load(DATA / "compact-v1.ngram")
+    assert old.compact["version"] == 1 and old.compact["widths"]["last2"] == 8
+    for a, b in zip(model.levels, old.levels):
+        assert np.array_equal(a.keys, b.keys) and np.array_equal(a.logp, b.logp) and np.array_equal(a.bow, b.bow)
+    assert np.array_equal(old.train_names, model.train_names)
+    assert np.array_equal(old.score(names)[0], model.score(names)[0])
+    quantised = load(DATA / "compact-v1-q8.ngram")
+    assert quantised.compact["quantisation"] == {"logp_bits": 8, "bow_bits": 8}
+    assert np.abs(_row_sums(quantised) - 1).max() <= compact.tolerance(8, 8)
+    fresh = compact.parse(memoryview(compact.to_bytes(model, 8, 8)), "fresh")  # few values: the same codebooks today
+    for a, b in zip(fresh.levels, quantised.levels):
+        assert np.array_equal(a.logp, b.logp) and np.array_equal(a.bow, b.bow)
+    assert np.array_equal(quantised.score(names)[0], fresh.score(names)[0])
 
 
 @pytest.mark.parametrize("bits", QUANTISED)
@@ -114,7 +189,9 @@ def test_quantised_nll_within_the_reported_cost(tmp_path, english, bits):
     cost = evaluate(again, test_names).nll - evaluate(model, test_names).nll
     assert abs(cost) <= max(QUANTISATION_COST[b] for b in bits if b)
     if bits[0] == 8:
-        assert (tmp_path / "q.ngram").stat().st_size < 0.6 * len(compact.to_bytes(model))
+        assert (tmp_path / "q.ngram").stat().st_size < 0.7 * len(compact.to_bytes(model))
+        fields = _header(tmp_path / "q.ngram")["fields"]
+        assert all(meta["width"] <= 8 for name, meta in fields.items() if name.startswith("logp") and meta["count"] > 10000)
 
 
 def test_quantise_is_exact_with_few_values_and_codes_stay_in_the_codebook():
@@ -207,18 +284,47 @@ HOSTILE = {
     "unknown dtype": (_table(lambda t: t["logp2"].update(dtype="object")), "badly declared"),
     "misaligned": (_table(lambda t: t["logp2"].update(offset=t["logp2"]["offset"] + 8)), "declares"),
     "overlap": (_table(lambda t: t["logp3"].update(offset=t["logp2"]["offset"])), "overlap|wrong type or length"),
-    "missing array": (_table(lambda t: t.pop("last3")), "keys3 is missing"),
+    "missing array": (lambda d: _with_header(d, lambda h: h["fields"].pop("last3")), "keys3 is missing"),
+    "missing words": (_table(lambda t: t.pop("last3")), "last3 is missing"),
+    "bad width": (lambda d: _with_header(d, lambda h: h["fields"]["last2"].update(width=65)), "badly declared"),
+    "bad table": (lambda d: _with_header(d, lambda h: h["fields"]["logp2"].update(low=70)), "malformed"),
+    "bad selection": (lambda d: _with_header(d, lambda h: h["fields"]["bow1"].update(select="children7")), "selects"),
     "wrong length": (_table(lambda t: t["last2"].update(shape=[1])), "wrong type or length"),
     "bad quantisation": (lambda d: _with_header(d, lambda h: h.update(quantisation={"logp_bits": 3})), "quantisation"),
     "estimator not an object": (lambda d: _with_header(d, lambda h: h.update(estimator=[1])), "not an object"),
 }
 # Damage only found when a level is rebuilt (on first use): still one line, never a wrong answer.
 LATE = {
-    "symbol out of range": (_poke("last2", 200), "symbols are out of range"),
-    "children do not add up": (_poke("children1", 200), "child counts"),
-    "probability above 1": (_poke("logp_codebook2", 3.0), "not valid"),  # a small level: a lossless codebook
-    "unsorted": (_poke("last3", lambda a: np.sort(a)[::-1]), "not sorted"),
+    "symbol out of range": (_poke("last2", lambda a: np.full_like(a, 2**64 - 1)), "symbols are out of range"),
+    "children do not add up": (_poke("children1", lambda a: np.full_like(a, 2**64 - 1)), "child counts"),
+    "probability above 1": (lambda d: _table_of("logp2", lambda low: np.float64(3.0).view(np.uint64) >> np.uint64(low))(d), "not valid"),
+    "unsorted": (lambda d: _repack("last3", lambda v, low: v[::-1].copy())(d), "not sorted"),
+    "weights do not match": (lambda d: _with_header(d, lambda h: h["fields"]["bow2"].pop("select")), "wrong type or length"),
 }
+
+
+def _repack(name, edit):
+    """Unpack a field, change its values with ``edit(values, low)`` and pack them back in place."""
+    def change(data: bytes) -> bytes:
+        header = _header_of(data)
+        meta, entry = header["fields"][name], header["arrays"][name]
+        words = np.frombuffer(data, np.uint64, entry["shape"][0], entry["offset"])
+        values = edit(compact.unpack(words, meta["width"], meta["count"]), meta.get("low", 0))
+        raw = compact.pack(values, meta["width"]).tobytes()
+        return data[:entry["offset"]] + raw + data[entry["offset"] + len(raw):]
+    return change
+
+
+def _table_of(name, entry):
+    """Every entry of a field's table set to ``entry(low)``."""
+    def change(data: bytes) -> bytes:
+        low = _header_of(data)["fields"][name]["low"]
+        return _poke(_header_of(data)["fields"][name]["table"], lambda a: np.full_like(a, entry(low)))(data)
+    return change
+
+
+def _header_of(data: bytes) -> dict:
+    return json.loads(data[16 : 16 + int.from_bytes(data[8:16], "little")])
 
 
 @pytest.fixture(scope="module")
@@ -244,8 +350,10 @@ def test_a_code_outside_its_codebook_is_refused(tmp_path):
     model = train(TINY + ["mario", "marta", "nina", "bruno"], 3, make_estimator("kneser-ney"))
     data = compact.to_bytes(model, 8, 8)
     path = tmp_path / "bad.ngram"
-    path.write_bytes(_poke("logp2", 255)(data))
-    assert len(load(tmp_path / "bad.ngram").levels[1]._logp_src[1]) < 256
+    header = _header_of(data)
+    width, table = header["fields"]["logp2"]["width"], header["arrays"]["logp_table2"]["shape"][0]
+    assert table < 2**width  # a code outside the table can be written
+    path.write_bytes(_repack("logp2", lambda v, low: np.full_like(v, 2**width - 1))(data))
     with pytest.raises(NgramError, match="outside their codebook"):
         load(path).score(["anna"])
 
@@ -292,3 +400,24 @@ def test_a_loaded_model_survives_its_file_being_replaced(tmp_path):
     save(train(TINY + ["zzz"], 2, make_estimator("witten-bell")), path, compact=True)
     assert np.array_equal(loaded.score(TINY)[0], first.score(TINY)[0])
     assert load(path).order == 2
+
+
+def test_info_says_whether_a_file_is_compact(tmp_path):
+    corpus = tmp_path / "names.txt"
+    corpus.write_text("\n".join(TINY + ["mario", "marta", "nina", "bruno", "marina"]) + "\n")
+    assert _ngram("train", corpus, "-N", 3, "-s", "kneser-ney", "-o", "plain.ngram", "-q", cwd=tmp_path).returncode == 0
+    assert _ngram("train", corpus, "-N", 3, "-s", "kneser-ney", "--quantise", "8,16", "-o", "q.ngram", "-q", cwd=tmp_path).returncode == 0
+    plain = json.loads(_ngram("info", "plain.ngram", "--json", cwd=tmp_path).stdout)["file"]
+    assert plain == {"form": "ordinary", "file_bytes": (tmp_path / "plain.ngram").stat().st_size}
+    done = _ngram("info", "q.ngram", "--json", cwd=tmp_path)
+    form, V = json.loads(done.stdout)["file"], load(tmp_path / "q.ngram").V
+    assert form["form"] == "compact" and form["version"] == compact.VERSION and form["file_bytes"] == (tmp_path / "q.ngram").stat().st_size
+    assert form["quantisation_bits"] == {"logp": 8, "bow": 16}
+    assert form["field_width_bits"]["last2"] == compact.bits_for(V)
+    assert form["field_width_bits"] == {name: meta["width"] for name, meta in _header(tmp_path / "q.ngram")["fields"].items() if "width" in meta}
+    text = _ngram("info", "q.ngram", cwd=tmp_path).stdout
+    assert "compact, memory-mapped (format version 2)" in text and "probabilities 8, back-off weights 16 bits" in text
+    assert f"last {compact.bits_for(V)}" in text
+    assert "ordinary model file" in _ngram("info", "plain.ngram", cwd=tmp_path).stdout
+    old = json.loads(_ngram("info", DATA / "compact-v1.ngram", "--json", cwd=tmp_path).stdout)["file"]
+    assert old["version"] == 1 and old["field_width_bits"]["last2"] == 8

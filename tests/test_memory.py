@@ -148,3 +148,25 @@ def test_other_settings_stream_with_the_counts_in_memory_and_say_so(names_file, 
     assert "bounds reading and counting" in summary.reason
     assert_same_model(model, expected)
     assert_same_model(load(tmp_path / "m.ngram"), expected)
+
+
+# ----- evaluation reads a block at a time ------------------------------------------------------------
+
+def test_evaluating_a_file_needs_memory_for_the_model_not_for_the_file(tmp_path):
+    """``evaluate_file`` with a compact model: the peak above loading is the lean automaton (a
+    few numbers an n-gram) and two numbers a name, not the names, their encoding or a dense table
+    (whole-corpus evaluation takes about three times as much here); the figures are evaluate's."""
+    from ngram.io import load, save
+    from ngram.metrics import evaluate, evaluate_file
+
+    names = generated_names(200_000, seed=5)
+    (tmp_path / "t.txt").write_text("\n".join(names) + "\n", encoding="utf-8")
+    model = train(names[::2], 6, make_estimator("kneser-ney"))
+    save(model, tmp_path / "m.ngram", compact=True)
+    files = f"{str(tmp_path / 'm.ngram')!r}, {str(tmp_path / 't.txt')!r}"
+    baseline = child_peak(f"from ngram.io import load; import ngram.metrics; load({files.split(',')[0]})")
+    peak = child_peak(f"from ngram.io import load; from ngram.metrics import evaluate_file; m, t = {files}; evaluate_file(load(m), t)")
+    bound = 40 * sum(model.n_ngrams()) + 16 * len(names) + (8 << 20)
+    assert peak - baseline <= bound, f"peak {peak / 2**20:.1f} MiB, baseline {baseline / 2**20:.1f} MiB, bound {bound / 2**20:.1f} MiB"
+    corpus = read_names(tmp_path / "t.txt")
+    assert evaluate_file(load(tmp_path / "m.ngram"), tmp_path / "t.txt").total_nll == evaluate(model, corpus).total_nll

@@ -222,3 +222,49 @@ def test_any_blocks_runs_and_windows_give_the_in_memory_counts(names, order, blo
     for n in range(order):
         assert np.array_equal(counts.keys[n], expected.keys[n]) and np.array_equal(counts.counts[n], expected.counts[n])
     assert np.array_equal(hashes, name_fingerprints(names))
+
+
+@settings(max_examples=300, deadline=None)
+@given(lines=st.lists(st.text(alphabet="ab é\u00a0\u3000\t\x1c\r漢", max_size=6), min_size=1, max_size=8),
+       end=st.booleans(), lowercase=st.booleans(), first_line=st.sampled_from([1, 7]))
+def test_the_byte_level_check_of_a_block_reads_what_the_reader_reads(lines, end, lowercase, first_line):
+    from ngram.corpus import decode_text, parse_names
+    from ngram.streaming import _plain_utf8
+
+    data = ("\n".join(lines) + ("\n" if end else "")).encode("utf-8")
+    fast = _plain_utf8(data, "f.txt", lowercase, 4, first_line)
+    try:
+        slow = parse_names(decode_text(data, "f.txt", first_line=first_line), "f.txt", lowercase, 4, first_line=first_line, allow_empty=True)
+    except NgramError:
+        assert fast is None  # a name too long: the reader says so
+        return
+    if fast is not None:
+        assert fast.names == slow.names and list(fast.line_numbers) == list(slow.line_numbers)
+        assert slow.blank_lines == 0 and fast.source == slow.source
+    elif "\r" not in "".join(lines) and all(line.strip() for line in lines) and (lines[-1] or not end):
+        assert max(map(len, lines)) > 4  # a clean block always takes the fast way
+
+
+@settings(max_examples=60, deadline=None)
+@given(lines=st.lists(st.text(alphabet="ab é\u3000漢\t\U0001F600ß", max_size=9), min_size=1, max_size=30), end=st.booleans(),
+       block=st.integers(4, 40))
+def test_scanning_clean_blocks_from_their_bytes_finds_what_the_reader_finds(tmp_path_factory, lines, end, block):
+    from ngram import streaming
+
+    path = tmp_path_factory.mktemp("scan") / "t.txt"
+    path.write_bytes(("\n".join(lines) + ("\n" if end else "")).encode("utf-8"))
+
+    def facts(scan):
+        return scan.names, scan.symbols, scan.longest_name, sorted(scan.characters), scan.sha256, scan.blank_lines
+
+    try:
+        fast = facts(scan_corpus(path, block_bytes=block, max_name_length=1000))
+    except NgramError as exc:
+        fast = str(exc)
+    with pytest.MonkeyPatch.context() as patched:
+        patched.setattr(streaming, "_plain_utf8", lambda *args: None)  # every block through the reader
+        try:
+            slow = facts(scan_corpus(path, block_bytes=block, max_name_length=1000))
+        except NgramError as exc:
+            slow = str(exc)
+    assert fast == slow

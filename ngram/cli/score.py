@@ -12,6 +12,7 @@ import typer
 from ..corpus import DEFAULT_MAX_NAME_LENGTH, read_names
 from ..errors import NgramError
 from ..metrics import evaluate as evaluate_model
+from ..metrics import evaluate_file
 from ..metrics import explain as explain_model
 from . import common
 from .app import app
@@ -36,31 +37,47 @@ def evaluate(
     Example: ngram evaluate model.ngram ../shared/data/italian-names-test.txt
     """
     m = common.load_model(model)
-    corpus = read_names(data, lowercase=lowercase, encoding=encoding, max_name_length=max_name_length, weighted=weighted)
-    if corpus.blank_lines:
-        common.note(f"warning: {corpus.source}: skipped {corpus.blank_lines} blank line(s)", quiet or as_json)
     if weighted and explain:
         raise NgramError("--explain does not support --weighted test sets yet")
     policy = unknown or ("unk" if m.vocabulary.unk else "error")
-    result = evaluate_model(m, corpus, unknown=policy, data=corpus.source, line_numbers=corpus.line_numbers, weights=corpus.weights)
-    if per_name and not as_json:
-        typer.echo("name\tsymbols\tnll_nats")
-        for name, symbols, nll in zip(corpus.names, result.per_name_symbols, result.per_name_nll):
-            typer.echo(f"{name}\t{symbols}\t{nll:.6f}")
-        return
-    out = {"model": str(model), **result.summary(), "unknown_policy": policy}
-    if per_name:
-        out["per_name"] = [{"name": name, "symbols": int(symbols), "nll_nats": float(nll)}
-                           for name, symbols, nll in zip(corpus.names, result.per_name_symbols, result.per_name_nll)]
+    out = {"model": str(model)}
     explanation = None
-    if explain:
-        encoded = m.vocabulary.encode(corpus.names, unknown=policy, line_numbers=corpus.line_numbers, source=corpus.source)
-        explanation = explain_model(m, encoded)
+    if weighted or explain:  # the whole file: weights are scaled over all of it, --explain groups all of it
+        corpus = read_names(data, lowercase=lowercase, encoding=encoding, max_name_length=max_name_length, weighted=weighted)
+        if corpus.blank_lines:
+            common.note(f"warning: {corpus.source}: skipped {corpus.blank_lines} blank line(s)", quiet or as_json)
+        result = evaluate_model(m, corpus, unknown=policy, data=corpus.source, line_numbers=corpus.line_numbers, weights=corpus.weights)
+        if per_name and not as_json:
+            _per_name_lines(corpus.names, result.per_name_symbols, result.per_name_nll, header=True)
+            return
+        rows = _per_name_rows(corpus.names, result.per_name_symbols, result.per_name_nll) if per_name else None
+        if explain:
+            encoded = m.vocabulary.encode(corpus.names, unknown=policy, line_numbers=corpus.line_numbers, source=corpus.source)
+            explanation = explain_model(m, encoded)
+    else:  # read, scored and (with --per-name) written a block at a time
+        rows: list | None = [] if per_name and as_json else None
+        if per_name and not as_json:
+            typer.echo("name\tsymbols\tnll_nats")
+            each = _per_name_lines
+        elif per_name:
+            each = lambda names, symbols, nll: rows.extend(_per_name_rows(names, symbols, nll))  # noqa: E731
+        else:
+            each = None
+        result = evaluate_file(m, data, unknown=policy, lowercase=lowercase, encoding=encoding,
+                               max_name_length=max_name_length, each_block=each)
+        if result.blank_lines:
+            common.note(f"warning: {result.data}: skipped {result.blank_lines} blank line(s)", quiet or as_json)
+        if per_name and not as_json:
+            return
+    out.update({**result.summary(), "unknown_policy": policy})
+    if rows is not None:
+        out["per_name"] = rows
+    if explanation is not None:
         out["explain"] = explanation.summary()
     if as_json:
         common.emit_json(out)
         return
-    typer.echo(f"evaluated {model} on {corpus.source}: {result.names} names, {result.symbols:.12g} symbols (characters + one end symbol per name{', each name counted by its weight' if weighted else ''})")
+    typer.echo(f"evaluated {model} on {result.data}: {result.names} names, {result.symbols:.12g} symbols (characters + one end symbol per name{', each name counted by its weight' if weighted else ''})")
     if result.oov:
         typer.echo(f"  OOV           {result.oov} character(s) outside the vocabulary ({'scored as <unk>' if policy == 'unk' else 'skipped, not scored'})")
     typer.echo(f"  NLL           {result.nll:.4f} nats/symbol")
@@ -69,13 +86,25 @@ def evaluate(
     typer.echo(f"  perplexity    {result.perplexity:.4f} (per symbol)")
     if explanation is not None:
         e = explanation
-        typer.echo(f"  by context    {e.contexts} distinct contexts in {corpus.source}; weighting each context's cross-entropy between its")
+        typer.echo(f"  by context    {e.contexts} distinct contexts in {result.data}; weighting each context's cross-entropy between its")
         typer.echo("                empirical next-symbol distribution (soft labels) and the model's vector by how often it occurs:")
         typer.echo(f"                cross-entropy {e.cross_entropy:.4f} = H(empirical) {e.entropy:.4f} + KL(empirical || model) {e.kl:.4f} nats/symbol")
         typer.echo("                (H is the data's own uncertainty given these contexts; KL is what the model gets wrong)")
         typer.echo(f"  costliest contexts ({common.boundary_note(m.vocabulary)}): context, share of positions, H, KL (nats)")
         for row in e.top:
             typer.echo(f"    {row['context']!r:14} {row['weight']:.4f} {row['entropy']:.4f} {row['kl']:.4f}")
+
+
+def _per_name_lines(names, symbols, nll, header: bool = False) -> None:
+    """--per-name as TSV lines: name, scored symbols, total NLL in nats."""
+    if header:
+        typer.echo("name\tsymbols\tnll_nats")
+    for name, count, value in zip(names, symbols, nll):
+        typer.echo(f"{name}\t{count}\t{value:.6f}")
+
+
+def _per_name_rows(names, symbols, nll) -> list[dict]:
+    return [{"name": name, "symbols": int(count), "nll_nats": float(value)} for name, count, value in zip(names, symbols, nll)]
 
 
 @app.command()
@@ -124,7 +153,7 @@ def info(
     out = {
         "model": str(model), "description": m.describe(), "order": m.order, "vocabulary": m.vocabulary.symbols,
         "vocabulary_size": m.V, "estimator": m.estimator, "corpus": m.corpus, "ngrams_per_order": m.n_ngrams(),
-        "capabilities": sorted(m.capabilities),
+        "capabilities": sorted(m.capabilities), "file": _file_form(m, model),
     }
     if as_json:
         common.emit_json(out)
@@ -136,6 +165,38 @@ def info(
                f"  ({common.boundary_note(m.vocabulary)})")
     typer.echo(f"  estimator   {m.estimator}")
     typer.echo(f"  corpus      {m.corpus}")
+    form = out["file"]
+    if form["form"] == "compact":
+        bits = form["quantisation_bits"]
+        quantised = ("exact values (not quantised)" if bits["logp"] is None and bits["bow"] is None else
+                     f"quantised: probabilities {bits['logp'] or 'exact'}, back-off weights {bits['bow'] or 'exact'} bits")
+        widths = ", ".join(f"{kind} {lo}" if lo == hi else f"{kind} {lo}-{hi}" for kind, (lo, hi) in _width_ranges(form["field_width_bits"]).items())
+        typer.echo(f"  file        compact, memory-mapped (format version {form['version']}), {form['file_bytes']:,} bytes; {quantised}")
+        typer.echo(f"  widths      bits per stored value: {widths}")
+    else:
+        typer.echo(f"  file        ordinary model file ({form['file_bytes']:,} bytes; ngram train --compact writes the memory-mapped form)")
+
+
+def _file_form(m, path: Path) -> dict:
+    """How a model file stores the model: the ordinary archive, or the compact memory-mapped form
+    with its format version, quantisation and the width in bits of each field."""
+    compact = getattr(m, "compact", None)
+    if not compact:
+        return {"form": "ordinary", "file_bytes": path.stat().st_size}
+    quant = compact["quantisation"]
+    return {"form": "compact", "version": compact["version"], "file_bytes": compact["bytes"],
+            "quantisation_bits": {"logp": quant.get("logp_bits"), "bow": quant.get("bow_bits")},
+            "field_width_bits": compact["widths"]}
+
+
+def _width_ranges(widths: dict) -> dict:
+    """Field widths grouped by kind (``last3`` and ``last4`` are both ``last``): the narrowest and widest."""
+    out: dict = {}
+    for name, width in widths.items():
+        kind = name.rstrip("0123456789")
+        lo, hi = out.get(kind, (width, width))
+        out[kind] = (min(lo, width), max(hi, width))
+    return out
 
 
 @app.command(name="export")
