@@ -141,7 +141,7 @@ def _report_training(model, result: dict, as_json: bool, quiet: bool, corpus: st
                + (" + <unk>" if model.vocabulary.unk else ""))
     if engine_line:
         typer.echo(f"  engine        {engine_line}")
-    settings = {key: value for key, value in model.estimator.items() if key not in ("name", "report")}
+    settings = common.brief({key: value for key, value in model.estimator.items() if key not in ("name", "report")})
     typer.echo(f"  estimator     {model.estimator.get('name')} {settings if settings else ''}".rstrip())
     for line in common.report_lines(model.estimator.get("report")):
         typer.echo(f"  note          {line}")

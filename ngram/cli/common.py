@@ -170,6 +170,17 @@ def compact(value) -> str:
     return str(value)
 
 
+def brief(settings: dict, longest: int = 16) -> dict:
+    """Settings for a person to read: a list of more than ``longest`` numbers (an order mixture's
+    weights per bucket, say) is replaced by how many there are; ``--json`` keeps them all."""
+    def count(value) -> int:
+        return sum(count(v) for v in value) if isinstance(value, (list, tuple)) else 1
+
+    return {key: (f"<{count(value)} numbers: see --json>" if isinstance(value, (list, tuple)) and count(value) > longest
+                  else brief(value, longest) if isinstance(value, dict) else value)
+            for key, value in settings.items()}
+
+
 def report_lines(report) -> list[str]:
     if not report:
         return []

@@ -163,7 +163,7 @@ def info(
         return
     typer.echo(f"  vocabulary  {' '.join(common.show_symbol(m.vocabulary, i) for i in range(m.V))}"
                f"  ({common.boundary_note(m.vocabulary)})")
-    typer.echo(f"  estimator   {m.estimator}")
+    typer.echo(f"  estimator   {common.brief(m.estimator)}")
     typer.echo(f"  corpus      {m.corpus}")
     form = out["file"]
     if form["form"] == "compact":
