@@ -82,6 +82,15 @@ def _count_range(path: str, start: int, stop: int, label: str, order: int, vocab
                         weight_scale)
 
 
+def _byte_ranges(path: str, size: int, block_bytes: int):
+    """The tasks of a file read by byte ranges: ((path, start, stop), start) for consecutive ranges.
+    A function of its own, not a generator expression in the caller: the ranges must not see
+    the caller's later variables (a generator expression reads ``size`` when it runs, not when
+    it is made)."""
+    for start in range(0, size, block_bytes):
+        yield (path, start, min(start + block_bytes, size)), start
+
+
 def _merge(a: Partial, b: Partial) -> Partial:
     return a.merge(b)
 
@@ -111,9 +120,7 @@ def count_ngrams_dask(source, order: int, vocabulary: Vocabulary, client, block_
     if workers_read:
         if not _readable_by_range(source):
             raise NgramError(f"{label}: workers can read only an uncompressed regular file by byte ranges (not standard input or a compressed file)")
-        size = os.path.getsize(source)
-        path = os.path.abspath(source)
-        blocks = (((path, start, min(start + block_bytes, size)), start) for start in range(0, size, block_bytes))
+        blocks = _byte_ranges(os.path.abspath(source), os.path.getsize(source), block_bytes)
     else:
         blocks = iter_blocks(source, block_bytes, max_name_length, progress=progress)
     pending = distributed.as_completed()
@@ -152,11 +159,11 @@ def count_ngrams_dask(source, order: int, vocabulary: Vocabulary, client, block_
                 pass
         # Merge partials of equal size only (a binary counter), so every key is merged about
         # log2(blocks) times instead of once per block into an ever larger total.
-        size = blocks_in[future.key]
-        if size in waiting:
-            merge(waiting.pop(size), future)
+        covered = blocks_in[future.key]
+        if covered in waiting:
+            merge(waiting.pop(covered), future)
         else:
-            waiting[size] = future
+            waiting[covered] = future
         if counting == 0 and pending.is_empty() and len(waiting) > 1:
             smallest = sorted(waiting)[:2]
             merge(waiting.pop(smallest[0]), waiting.pop(smallest[1]))
@@ -164,6 +171,8 @@ def count_ngrams_dask(source, order: int, vocabulary: Vocabulary, client, block_
         raise NgramError(f"{label}: no names to count")
     (waiting,) = waiting.values()
     part = waiting.result()
+    if len(part.hashes) == 0:
+        raise NgramError(f"{label}: no names to count")
     return Counts(order=order, vocab_size=vocabulary.size, keys=part.keys, counts=part.counts), part.hashes
 
 

@@ -458,6 +458,12 @@ def count_partial(names: "Sequence[str] | Corpus", order: int, vocabulary: Vocab
     weights give float counts, summed block by block, equal to the in-memory sums up to rounding.
     ``weight_scale`` (the whole corpus's, ``Scan.weight_scale``) multiplies every weight.
     """
+    if len(names) == 0:
+        # Code points of no names and of one empty name are the same "\n\n": count nothing here,
+        # or a block of blank lines (or an empty byte range) would add a name "" to the model.
+        empty = [np.empty(0, np.int64) for _ in range(order)]
+        return Partial(empty, [np.empty(0, np.float64 if weights is not None else np.int64) for _ in range(order)],
+                       np.empty(0, np.uint64))
     weights = None if weights is None else np.asarray(weights, dtype=np.float64) * weight_scale
     codes = _codes(names)
     counts = count_ngrams(vocabulary.encode((), codes=codes), order, vocabulary.size, weights, adjusted=False)

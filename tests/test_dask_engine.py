@@ -62,6 +62,63 @@ def test_counts_of_partitions_are_merged_before_estimation(client, tmp_path):
         assert np.array_equal(counts.keys[n], expected.keys[n]) and np.array_equal(counts.counts[n], expected.counts[n])
 
 
+def _assert_counts_of_memory(counts, hashes, names, vocab, order):
+    from ngram.counting import count_ngrams
+    from ngram.model import fingerprints_of_hashes, hash_code_points
+    from ngram.vocabulary import code_points
+
+    expected = count_ngrams(vocab.encode(names), order, vocab.size)
+    for n in range(order):
+        assert np.array_equal(counts.keys[n], expected.keys[n]), f"order {n + 1} keys differ"
+        assert np.array_equal(counts.counts[n], expected.counts[n]), f"order {n + 1} counts differ"
+    assert np.array_equal(hashes, np.unique(fingerprints_of_hashes(hash_code_points(code_points(names)))))
+
+
+@pytest.mark.parametrize("workers_read", [True, False], ids=["workers-read", "ship-blocks"])
+def test_many_more_blocks_than_tasks_in_flight_are_all_counted(client, tmp_path, workers_read):
+    """Issue 16: with more byte ranges than tasks in flight, ranges made after the first merge
+    ended at the merged partial's block count (a generator read a variable the loop rebinds), so
+    most of the corpus was never counted and empty ranges added names "" to the model."""
+    from ngram.dask_engine import count_ngrams_dask
+    from ngram.vocabulary import Vocabulary
+
+    names = [name for name in generated_names(5000, seed=11) if name.strip()]
+    path = tmp_path / "names.txt"
+    path.write_text("\n".join(names) + "\n", encoding="utf-8")
+    vocab = Vocabulary.from_names(names)
+    # About 35 blocks of 1000 bytes against 5 tasks in flight.
+    counts, hashes = count_ngrams_dask(path, 4, vocab, client, block_bytes=1000, workers_read=workers_read)
+    _assert_counts_of_memory(counts, hashes, names, vocab, 4)
+
+
+@pytest.mark.parametrize("workers_read", [True, False], ids=["workers-read", "ship-blocks"])
+def test_a_block_of_blank_lines_adds_no_empty_name(client, tmp_path, workers_read):
+    """A block (or byte range) holding no name counts nothing: no names and one name "" have
+    the same code points, and counting an empty block as "" put a start-end bigram in the model."""
+    from ngram.dask_engine import count_ngrams_dask, train_dask
+    from ngram.vocabulary import Vocabulary
+
+    names = [name for name in generated_names(400, seed=12) if name.strip()]
+    path = tmp_path / "names.txt"
+    path.write_text("\n".join(names[:200]) + "\n" * 200_000 + "\n".join(names[200:]) + "\n", encoding="utf-8")
+    vocab = Vocabulary.from_names(names)
+    counts, hashes = count_ngrams_dask(path, 3, vocab, client, block_bytes=4000, workers_read=workers_read)
+    _assert_counts_of_memory(counts, hashes, names, vocab, 3)
+    model, scan = train_dask(path, order=3, estimator=make_estimator("kneser-ney"), client=client, memory_bytes="16M",
+                             workers_read=workers_read)  # blocks of 64 kB: the second is blank lines only
+    assert scan.names == len(names)
+    assert_same_model(model, train(names, order=3, estimator=make_estimator("kneser-ney"), source=str(path)))
+
+
+def test_counting_an_empty_block_counts_nothing():
+    from ngram.streaming import count_partial
+    from ngram.vocabulary import Vocabulary
+
+    part = count_partial([], 3, Vocabulary("ab"))
+    assert part.nbytes == 0 and len(part.keys) == len(part.counts) == 3
+    assert len(count_partial([""], 3, Vocabulary("ab")).hashes) == 1  # one empty name is a name
+
+
 def test_a_running_scheduler_is_reached_by_its_address(client, tmp_path):
     from ngram.dask_engine import train_dask
 
