@@ -276,3 +276,18 @@ def test_backoff_when_a_context_saw_every_symbol(name):
     for context in ("a", "b", ""):
         assert model.probs(context).sum() == pytest.approx(1, abs=1e-12)
         assert np.all(model.probs(context) > 0)
+
+
+@pytest.mark.parametrize("name,settings", ESTIMATORS, ids=IDS)
+@pytest.mark.parametrize("order", [2, 3, 5])
+def test_rows_sum_to_one_when_a_vocabulary_symbol_is_never_counted(name, settings, order):
+    # A shared vocabulary (a fold of tuning, a subset in plots) may hold a character its names
+    # never show, and not only as the last symbol: the bigram rows must still sum to 1.
+    names = ["ab", "ba", "abba", "b'a", "a'b"] * 3
+    vocabulary = ngram.Vocabulary("ab' ")  # ' ' is never counted, and ' ' < "'" < 'a' < 'b'
+    model = ngram.train(names, order, make_estimator(name, **settings), vocabulary=vocabulary)
+    V = model.V
+    contexts = [([0] * (length > 0) + [3] * max(length - 1, 0), length) for length in range(order)]
+    contexts += [([s], 1) for s in range(V)] + [([0, s], 2) for s in range(1, V)] * (order > 2)
+    sums = probability_rows(model, contexts).sum(axis=1)
+    assert np.all(np.abs(sums - 1) < 1e-9), float(np.max(np.abs(sums - 1)))

@@ -92,8 +92,14 @@ class Interpolated(Estimator):
         first = None
         for n, part in enumerate(parts, start=2):
             below = levels[n - 2]
-            # Where each n-gram's suffix sits below: counting knows it when these are its keys.
-            suffix = counts.suffixes(n) if part.keys is counts.keys[n - 1] else lookup(below.keys, part.keys % V ** (n - 1))[0]
+            # Where each n-gram's suffix sits below: counting knows it when these are its keys. The
+            # unigram level holds every symbol (counted or not), so a bigram's suffix is its symbol id.
+            if n == 2:
+                suffix = part.keys % V
+            elif part.keys is counts.keys[n - 1]:
+                suffix = counts.suffixes(n)
+            else:
+                suffix = lookup(below.keys, part.keys % V ** (n - 1))[0]
             lower = probs[n - 2][suffix]
             suffix = None
             counts.release("suffix_index", n)
