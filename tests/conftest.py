@@ -32,3 +32,18 @@ def english_split():
 
 
 TINY = ["anna", "anne", "bob", "ann", "nan", "a b"]
+
+
+# A small training list and held-out names for the tuning tests (spaces and an unseen 'l' included).
+TUNING_TRAIN = ["anna", "anne", "ann", "bob", "abba", "ben", "nab", "ebba", "banana", "nan", "a", "be", "an na",
+                "bonbon", "nanna", "bebe", "obo", "nabob", "anabel", "bella"]
+TUNING_HELD = ["anna", "nabe", "bob", "eba", "banan", "l", "na na"]
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    """The shipped corpus's names."""
+    import ngram
+    from ngram.corpus import default_corpus_path
+
+    return ngram.read_names(default_corpus_path()).names

@@ -11,23 +11,17 @@ from collections import defaultdict
 import numpy as np
 import pytest
 
+from conftest import TUNING_HELD, TUNING_TRAIN
+
 import ngram
 from ngram import NgramError, Vocabulary, make_estimator
 from ngram import io as model_io
 from ngram.cli import main
 from ngram.counting import Counts, count_ngrams
-from ngram.corpus import default_corpus_path
 from ngram.estimators.discounting import estimate_discounts
 from ngram.tuning import FAMILIES, fit_family, fold_stats, position_logprobs, tune
 
-CORPUS = ["anna", "anne", "ann", "bob", "abba", "ben", "nab", "ebba", "banana", "nan", "a", "be", "an na", "bonbon",
-          "nanna", "bebe", "obo", "nabob", "anabel", "bella"]
-HELD = ["anna", "nabe", "bob", "eba", "banan", "l", "na na"]
-
-
-@pytest.fixture(scope="module")
-def shipped():
-    return ngram.read_names(default_corpus_path()).names
+CORPUS, HELD = TUNING_TRAIN, TUNING_HELD
 
 
 def every_context(model) -> tuple[np.ndarray, np.ndarray, int]:

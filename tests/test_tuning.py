@@ -13,24 +13,18 @@ import pathlib
 import numpy as np
 import pytest
 
+from conftest import TUNING_HELD, TUNING_TRAIN
+
 import ngram
 from ngram import NgramError, Vocabulary, make_estimator
 from ngram import io as model_io
 from ngram.cli import main
 from ngram.counting import Counts, count_ngrams
-from ngram.corpus import default_corpus_path
 from ngram.mixing import em_weights
 from ngram.mixture import ContextMixture, NameMixture, reverse_encoded
 from ngram.tuning import FAMILIES, addk_logprobs, fold_stats, make_splits, position_logprobs, tune
 
-TRAIN = ["anna", "anne", "ann", "bob", "abba", "ben", "nab", "ebba", "banana", "nan", "a", "be", "an na", "bonbon",
-         "nanna", "bebe", "obo", "nabob", "anabel", "bella"]
-HELD = ["anna", "nabe", "bob", "eba", "banan", "l", "na na"]
-
-
-@pytest.fixture(scope="module")
-def shipped():
-    return ngram.read_names(default_corpus_path()).names
+TRAIN, HELD = TUNING_TRAIN, TUNING_HELD
 
 
 def random_settings(family, order, rng):
