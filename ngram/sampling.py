@@ -326,16 +326,21 @@ def adjust_rows(rows: np.ndarray, temperature: float = 1.0, top_k: int | None = 
     return rows / rows.sum(axis=1, keepdims=True)
 
 
-def check_sampling_settings(n: int, temperature: float, top_k: int | None, top_p: float | None,
-                            min_len: int, max_len: int) -> None:
-    if n < 0:
-        raise NgramError(f"number of samples must be 0 or more, got {n}")
+def check_shaping(temperature: float, top_k: int | None, top_p: float | None) -> None:
+    """One-line errors for settings that reshape the next-symbol rows."""
     if not (temperature > 0 and math.isfinite(temperature)):
         raise NgramError(f"temperature must be a positive finite number, got {temperature}")
     if top_k is not None and top_k < 1:
         raise NgramError(f"top-k must be at least 1, got {top_k}")
     if top_p is not None and not (0 < top_p <= 1):
         raise NgramError(f"top-p must be in (0, 1], got {top_p}")
+
+
+def check_sampling_settings(n: int, temperature: float, top_k: int | None, top_p: float | None,
+                            min_len: int, max_len: int) -> None:
+    if n < 0:
+        raise NgramError(f"number of samples must be 0 or more, got {n}")
+    check_shaping(temperature, top_k, top_p)
     if min_len < 0 or max_len < 1 or min_len > max_len:
         raise NgramError(f"need 0 <= min-len <= max-len and max-len >= 1, got min-len {min_len}, max-len {max_len}")
     if n * max_len > MAX_SAMPLE_SYMBOLS:
@@ -1085,12 +1090,7 @@ class Sampler:
     def __init__(self, model, constraints=None, temperature: float = 1.0, top_k: int | None = None,
                  top_p: float | None = None):
         c = constraints if constraints is not None else Constraints()
-        if not (temperature > 0 and math.isfinite(temperature)):
-            raise NgramError(f"temperature must be a positive finite number, got {temperature}")
-        if top_k is not None and top_k < 1:
-            raise NgramError(f"top-k must be at least 1, got {top_k}")
-        if top_p is not None and not (0 < top_p <= 1):
-            raise NgramError(f"top-p must be in (0, 1], got {top_p}")
+        check_shaping(temperature, top_k, top_p)
         self.model, self.constraints = model, c
         self.shaping = (temperature, top_k, top_p)
         self.shaped = temperature != 1.0 or top_k is not None or top_p is not None

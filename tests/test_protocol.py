@@ -191,7 +191,7 @@ def test_mix_fits_compiles_and_verifies(kinds, names):
 def test_the_package_docstring_example_runs(capsys):
     example = ngram.__doc__.split("\n\n")[1]
     exec(compile("\n".join(line[4:] for line in example.splitlines()), "ngram.__doc__", "exec"), {})
-    assert 1.0 < float(capsys.readouterr().out) < 3.0
+    assert 3.0 > float(capsys.readouterr().out) > 1.0
 
 
 # Dispatch on a model's class that another branch removes (none left: sampling chooses its path
