@@ -418,21 +418,9 @@ def is_model_file(head: bytes) -> bool:
 
 
 # ----- reading -----------------------------------------------------------------------------
-def load(path: str | os.PathLike) -> Model:
-    """Map a compact file and return a ``Model`` over views of the map (nothing copied)."""
-    label = str(path)
-    try:
-        handle = open(path, "rb")
-    except PermissionError:
-        raise NgramError(f"{label}: permission denied") from None
-    except OSError as exc:
-        raise NgramError(f"{label}: cannot read ({exc.strerror or exc})") from None
-    with handle:
-        return load_open(handle, label)
-
-
 def load_open(handle, label: str) -> Model:
-    """``load`` from a file already open (a regular file): the map outlives the handle."""
+    """Map a compact file already open (``ngram.io.load`` opens and checks it once) and return a
+    ``Model`` over views of the map (nothing copied); the map outlives the handle."""
     size = os.fstat(handle.fileno()).st_size
     if size < _PREFIX:
         raise NgramError(f"{label}: truncated compact model file ({size} bytes)")

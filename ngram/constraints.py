@@ -15,7 +15,7 @@ the repeats ``*`` ``+`` ``?`` ``{m}`` ``{m,}`` ``{m,n}``. The whole name must ma
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -53,16 +53,20 @@ class DFA:
                             lambda S: self.start in S, V)
 
 
-def _determinize(start: frozenset, step, accepting, V: int) -> DFA:
-    """Subset construction: ``step(S, c)`` is the set after symbol c (c = 1..V-1), the empty set dead."""
-    index = {frozenset(): 0, start: 1} if start else {frozenset(): 0}
-    order = [frozenset(), start] if start else [frozenset()]
+def _reachable(start, step, dead, V: int) -> tuple[list, list]:
+    """The states reachable from ``start`` (``dead`` first, numbered 0, then ``start`` unless it is
+    dead) and each one's row of next-state numbers; ``step(S, c)`` is the state after symbol c
+    (c = 1..V-1; the boundary column stays 0)."""
+    index, order = {dead: 0}, [dead]
+    if start != dead:
+        index[start] = 1
+        order.append(start)
     rows = []
     i = 0
     while i < len(order):
         S = order[i]
         row = np.zeros(V, np.int32)
-        if S:
+        if S != dead:
             for c in range(1, V):
                 T = step(S, c)
                 if T not in index:
@@ -71,6 +75,12 @@ def _determinize(start: frozenset, step, accepting, V: int) -> DFA:
                 row[c] = index[T]
         rows.append(row)
         i += 1
+    return order, rows
+
+
+def _determinize(start: frozenset, step, accepting, V: int) -> DFA:
+    """Subset construction: ``step(S, c)`` is the set after symbol c (c = 1..V-1), the empty set dead."""
+    order, rows = _reachable(start, step, frozenset(), V)
     accept = np.array([bool(S) and accepting(S) for S in order])
     return trim(DFA(np.array(rows, np.int32).reshape(len(order), V), accept, 1 if start else 0))
 
@@ -105,24 +115,12 @@ def product(dfas: Sequence[DFA], V: int) -> DFA:
     start = tuple(d.start for d in dfas)
     if 0 in start:
         return DFA(np.zeros((1, V), np.int32), np.array([False]), 0)
-    index = {None: 0, start: 1}
-    order = [None, start]
-    rows = [np.zeros(V, np.int32)]
-    i = 1
-    while i < len(order):
-        S = order[i]
-        targets = np.stack([d.delta[q] for d, q in zip(dfas, S)], axis=1)  # V x k
-        row = np.zeros(V, np.int32)
-        for c in range(1, V):
-            T = tuple(int(t) for t in targets[c])
-            if 0 in T:
-                continue
-            if T not in index:
-                index[T] = len(order)
-                order.append(T)
-            row[c] = index[T]
-        rows.append(row)
-        i += 1
+
+    def step(S, c):
+        T = tuple(int(d.delta[q, c]) for d, q in zip(dfas, S))
+        return None if 0 in T else T  # any dead component: the product is dead
+
+    order, rows = _reachable(start, step, None, V)
     accept = np.array([False] + [all(d.accept[q] for d, q in zip(dfas, S)) for S in order[1:]])
     return trim(DFA(np.array(rows, np.int32), accept, 1))
 
