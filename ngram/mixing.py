@@ -112,7 +112,8 @@ def em_weights(logp: np.ndarray, buckets: np.ndarray | None = None, n_buckets: i
     logp, buckets = logp[by_bucket], buckets[by_bucket]
     starts = np.flatnonzero(np.r_[True, buckets[1:] != buckets[:-1]])
     present = buckets[starts]
-    sizes = np.diff(np.r_[starts, T]).astype(np.float64)
+    rows_per_bucket = np.diff(np.r_[starts, T])
+    sizes = rows_per_bucket.astype(np.float64)
     # Scale each row by its best component so the E-step never underflows.
     top = logp.max(axis=1)
     shifted = np.exp(logp - top[:, None])
@@ -121,7 +122,7 @@ def em_weights(logp: np.ndarray, buckets: np.ndarray | None = None, n_buckets: i
     share = np.empty_like(shifted)
 
     def mixed_by(w):
-        return np.einsum("tk,tk->t", shifted, np.repeat(w[present], sizes.astype(np.int64), axis=0))
+        return np.einsum("tk,tk->t", shifted, np.repeat(w[present], rows_per_bucket, axis=0))
 
     mixed = mixed_by(weights)
     result = EMResult(weights=weights, symbols=per, component_nll=[float(-logp[:, i].sum() / per) for i in range(K)])
