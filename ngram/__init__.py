@@ -1,21 +1,21 @@
 """ngram: character-level n-gram language models for lists of names.
 
     from ngram import read_names, train, AddK, evaluate
-    from ngram.corpus import default_corpus_path   # the shipped Italian first names
+    from ngram.core.corpus import default_corpus_path   # the shipped Italian first names
     names = read_names(default_corpus_path()).names
     model = train(names[::2], order=4, estimator=AddK(k=0.1))
     print(evaluate(model, names[1::2], unknown="skip").nll)   # nats per symbol on the held-out half
 """
 
-from .classifier import classify
-from .corpus import Corpus, read_names
-from .errors import NgramError
+from ngram.evaluation.classifier import classify
+from ngram.core.corpus import Corpus, read_names
+from ngram.core.errors import NgramError
 from .estimators import MLE, AddK, Estimator, make_estimator
-from .metrics import evaluate
-from .model import Level, Model
-from .protocol import LanguageModel
-from .training import train
-from .vocabulary import Vocabulary
+from ngram.evaluation.metrics import evaluate
+from ngram.lm.backoff.model import Level, Model
+from ngram.lm.protocol import LanguageModel
+from ngram.training.trainer import train
+from ngram.core.vocabulary import Vocabulary
 
 __all__ = [
     "AddK", "MLE", "Corpus", "Estimator", "LanguageModel", "Level", "Model", "NgramError", "Vocabulary",

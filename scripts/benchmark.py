@@ -240,7 +240,7 @@ print(time.perf_counter() - started)
 
 OURS_LOAD = r"""
 import sys, time
-from ngram.io import load
+from ngram.formats.native import load
 started = time.perf_counter()
 load(sys.argv[1])
 print(time.perf_counter() - started)
@@ -248,8 +248,8 @@ print(time.perf_counter() - started)
 
 OURS_SAMPLE_RATE = r"""
 import sys, time
-from ngram.io import load
-from ngram.sampling import Sampler
+from ngram.formats.native import load
+from ngram.generation.sampling import Sampler
 model = load(sys.argv[1])
 started = time.perf_counter()
 sampler = Sampler(model)  # the automaton is built by the first draw and kept for the second

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Accuracy of the name-origin classifier on the two shipped corpora (Italian vs English).
 
-The labelled set is built as tests/test_classify.py builds it: 300 names held out of each corpus
+The labelled set is built as tests/evaluation/test_classify.py builds it: 300 names held out of each corpus
 (seeded), one model trained per corpus on the rest, equal priors. Chance is 0.5.
 
     python scripts/classifier_accuracy.py
@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ngram import classify, make_estimator, read_names, train
-from ngram.classifier import assess
+from ngram.evaluation.classifier import assess
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 CORPORA = (("it", "italian-first-names.txt"), ("en", "english-first-names.txt"))

@@ -73,10 +73,11 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--work", type=Path, default=REPO / ".bench" / "compact")
     args = parser.parse_args(argv)
-    from ngram import io, read_names
+    from ngram import read_names
+    from ngram.formats import native as io
     from ngram.estimators import make_estimator
-    from ngram.metrics import evaluate
-    from ngram.training import train
+    from ngram.evaluation.metrics import evaluate
+    from ngram.training.trainer import train
 
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     ngram = [PY, "-m", "ngram"]

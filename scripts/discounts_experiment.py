@@ -28,15 +28,15 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from ngram import read_names  # noqa: E402
-from ngram.counting import count_ngrams  # noqa: E402
-from ngram.metrics import evaluate  # noqa: E402
-from ngram.mixture import FOLLOWER_BINS, n_buckets  # noqa: E402
+from ngram.core.counting import count_ngrams  # noqa: E402
+from ngram.evaluation.metrics import evaluate  # noqa: E402
+from ngram.lm.mixtures.models import FOLLOWER_BINS, n_buckets  # noqa: E402
 from ngram.tuning import FAMILIES, build, fit_family, fit_logprobs  # noqa: E402
-from ngram.tuning.mixtures import cross_fitted  # noqa: E402
+from ngram.tuning.mixture_search import cross_fitted  # noqa: E402
 from ngram.tuning.pipeline import choose_heldout  # noqa: E402
 from ngram.tuning.search import candidate_row, cross_fitted_nll  # noqa: E402
 from ngram.tuning.statistics import concat_folds, fold_stats, position_groups  # noqa: E402
-from ngram.vocabulary import Vocabulary  # noqa: E402
+from ngram.core.vocabulary import Vocabulary  # noqa: E402
 
 SHARED = REPO.parent / "shared" / "data"
 SPLITS = {

@@ -1,8 +1,8 @@
-"""Run the fuzz properties of tests/test_fuzz.py for a number of minutes.
+"""Run the fuzz properties of tests/cli/test_fuzz.py for a number of minutes.
 
     python scripts/fuzz.py --minutes 3
 
-The properties and the hypothesis strategies are the test suite's own (tests/test_fuzz.py,
+The properties and the hypothesis strategies are the test suite's own (tests/cli/test_fuzz.py,
 tests/strategies.py); this script only calls them round-robin, a batch of fresh random examples
 at a time, until the time is up, and reports how many examples each ran and what failed (with
 hypothesis' shrunk falsifying example). Exit code 1 when anything failed. Needs the dev extra.
@@ -31,6 +31,7 @@ def main() -> int:
     os.environ["NGRAM_FUZZ_EXAMPLES"] = str(args.batch)  # read by test_fuzz when it is imported
     sys.path.insert(0, str(TESTS))
     sys.path.insert(0, str(TESTS.parent))
+    sys.path.insert(0, str(TESTS / "cli"))
     import test_fuzz as tf
 
     targets = [

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from ngram import make_estimator, read_names, train
-from ngram.sampling import generate, top
+from ngram.generation.sampling import generate, top
 
 DEFAULT_TRAIN = Path(__file__).resolve().parents[2] / "shared" / "data" / "english-names-train.txt"
 

@@ -3,7 +3,7 @@ console and network, run script in it, take screenshots. No dependency beyond th
 
 ``--remote-debugging-pipe`` makes Chromium read protocol commands from file descriptor 3 and write
 replies and events to descriptor 4, one JSON message each, ended by a NUL byte: no port, no
-websocket library. tests/test_report.py uses this to check the HTML report in a real browser;
+websocket library. tests/evaluation/test_report.py uses this to check the HTML report in a real browser;
 run directly, it takes the README's screenshot of a report:
 
     python scripts/headless_chromium.py report.html -o docs/report.png [--focus maria:3]

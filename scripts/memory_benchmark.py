@@ -36,8 +36,8 @@ import psutil
 OURS = r"""
 import hashlib, json, sys
 from ngram.estimators import make_estimator
-from ngram.io import load
-from ngram.training import train_file
+from ngram.formats.native import load
+from ngram.training.trainer import train_file
 spec = json.loads(sys.argv[1])
 model, summary = train_file(spec["corpus"], spec["order"], make_estimator("modified-kneser-ney"), engine=spec["engine"],
                             memory=spec["memory"], output=spec["output"])
@@ -47,7 +47,7 @@ print(json.dumps({"engine": summary.engine, "memory_bytes": summary.memory_bytes
 
 DIGEST = r"""
 import hashlib, sys
-from ngram.io import load
+from ngram.formats.native import load
 model = load(sys.argv[1])
 print(hashlib.sha256(b"".join(l.keys.tobytes() + l.logp.tobytes() + l.bow.tobytes() for l in model.levels)).hexdigest())
 """

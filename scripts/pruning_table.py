@@ -24,12 +24,12 @@ import tempfile
 from pathlib import Path
 
 from ngram import read_names
-from ngram.counting import count_ngrams
+from ngram.core.counting import count_ngrams
 from ngram.estimators import make_estimator
-from ngram.io import save
-from ngram.metrics import evaluate
-from ngram.pruning import prune_by_counts, prune_by_entropy
-from ngram.vocabulary import Vocabulary
+from ngram.formats.native import save
+from ngram.evaluation.metrics import evaluate
+from ngram.lm.backoff.pruning import prune_by_counts, prune_by_entropy
+from ngram.core.vocabulary import Vocabulary
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 CUTOFFS = ["0 1", "0 0 1", "0 0 0 1", "0 1 1", "0 1 2", "0 2 2", "0 1 3", "0 2 4"]

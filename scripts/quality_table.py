@@ -23,9 +23,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from ngram import read_names  # noqa: E402
-from ngram.metrics import evaluate  # noqa: E402
+from ngram.evaluation.metrics import evaluate  # noqa: E402
 from ngram.tuning import build, tune  # noqa: E402
-from ngram.vocabulary import Vocabulary  # noqa: E402
+from ngram.core.vocabulary import Vocabulary  # noqa: E402
 
 SHARED = REPO.parent / "shared" / "data"
 # KenLM lmplz modified KN (--discount_fallback), the order that is best on held-out data, test NLL.

@@ -28,9 +28,9 @@ sys.path.insert(0, str(REPO))
 
 from ngram import read_names, train  # noqa: E402
 from ngram.estimators import make_estimator  # noqa: E402
-from ngram.metrics import evaluate  # noqa: E402
+from ngram.evaluation.metrics import evaluate  # noqa: E402
 from ngram.tuning import tune  # noqa: E402
-from ngram.vocabulary import Vocabulary  # noqa: E402
+from ngram.core.vocabulary import Vocabulary  # noqa: E402
 
 SHARED = REPO.parent / "shared" / "data"
 

@@ -29,9 +29,9 @@ def peak():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 import numpy as np
 from ngram import read_names
-from ngram.counting import count_ngrams
+from ngram.core.counting import count_ngrams
 from ngram.estimators import make_estimator
-from ngram.vocabulary import Vocabulary
+from ngram.core.vocabulary import Vocabulary
 baseline = peak()
 start = time.perf_counter()
 engine, order, path = spec["engine"], spec["order"], spec["corpus"]
@@ -42,14 +42,14 @@ if engine == "memory":
     counts = count_ngrams(vocab.encode(names), order, vocab.size)
     del names
 elif engine == "streaming":
-    from ngram.streaming import Budget, count_ngrams_streaming, scan_corpus
+    from ngram.training.streaming import Budget, count_ngrams_streaming, scan_corpus
     budget = Budget.of(spec["memory"])
     scan = scan_corpus(path, budget.block_bytes)
     vocab = Vocabulary(scan.characters)
     counts, _ = count_ngrams_streaming(path, order, vocab, budget)
 else:
-    from ngram.dask_engine import connect, count_ngrams_dask
-    from ngram.streaming import BYTES_PER_SYMBOL, parse_size, scan_corpus
+    from ngram.training.dask_engine import connect, count_ngrams_dask
+    from ngram.training.streaming import BYTES_PER_SYMBOL, parse_size, scan_corpus
     client, cluster = connect(workers=spec["workers"])
     block = parse_size(spec["memory"]) // 2 // BYTES_PER_SYMBOL
     scan = scan_corpus(path, block)

@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import ngram  # noqa: E402
-from ngram.metrics import evaluate  # noqa: E402
+from ngram.evaluation.metrics import evaluate  # noqa: E402
 
 ORDERS = range(2, 9)
 METHODS = [

@@ -1,8 +1,15 @@
 """Shared fixtures. Tests that need the reference corpora in ../shared skip cleanly without them."""
 
+import sys
 from pathlib import Path
 
 import pytest
+
+# tests/ mirrors the package's rooms; a few test modules reuse another room's helpers by module name
+# (``from test_streaming import generated_names``), so every room's folder is importable.
+for _room in sorted(Path(__file__).resolve().parent.iterdir()):
+    if _room.is_dir() and not _room.name.startswith((".", "_")) and _room.name != "data":
+        sys.path.insert(0, str(_room))
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 REPO = Path(__file__).resolve().parents[1]
@@ -44,6 +51,6 @@ TUNING_HELD = ["anna", "nabe", "bob", "eba", "banan", "l", "na na"]
 def shipped():
     """The shipped corpus's names."""
     import ngram
-    from ngram.corpus import default_corpus_path
+    from ngram.core.corpus import default_corpus_path
 
     return ngram.read_names(default_corpus_path()).names

@@ -1,4 +1,4 @@
-"""Hypothesis strategies shared by tests/test_fuzz.py and scripts/fuzz.py (which runs them longer).
+"""Hypothesis strategies shared by tests/cli/test_fuzz.py and scripts/fuzz.py (which runs them longer).
 
 Hypothesis is a dev dependency only: the library never imports this module.
 """

@@ -98,9 +98,9 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def test_the_walk_sees_relative_local_and_submodule_imports():
     graph = import_graph()
-    assert "ngram.vocabulary" in graph["ngram.model"]  # from .vocabulary import ...
-    assert "ngram.scoring" in graph["ngram.model"]  # from . import scoring
-    assert "ngram.io" in graph["ngram.arpa"]  # a function-local import counts
+    assert "ngram.core.vocabulary" in graph["ngram.lm.backoff.model"]  # from .vocabulary import ...
+    assert "ngram.lm.backoff.scoring" in graph["ngram.lm.backoff.model"]  # from . import scoring
+    assert "ngram.formats.native" in graph["ngram.formats.arpa"]  # a function-local import counts
     assert "ngram.common" not in graph["ngram.cli.build"] and "ngram.cli.common" in graph["ngram.cli.build"]
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert cycles({"a": {"b"}, "b": set()}) == []
@@ -116,7 +116,7 @@ def test_no_import_cycle_among_the_package_modules():
 
 def test_the_format_and_the_models_do_not_import_tuning():
     graph = import_graph()
-    for module in ("ngram.io", "ngram.model", "ngram.mixing", "ngram.base", "ngram.protocol"):
+    for module in ("ngram.formats.native", "ngram.lm.backoff.model", "ngram.lm.mixtures.linear", "ngram.lm.base", "ngram.lm.protocol"):
         assert not any(m.startswith("ngram.tuning") for m in graph[module]), module
 
 

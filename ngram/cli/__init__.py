@@ -20,7 +20,7 @@ try:  # typer >= 0.20 carries its own copy of click; older releases use click it
 except ImportError:  # pragma: no cover - depends on the installed typer
     from click import exceptions as _click_exceptions
 
-from ..errors import NgramError
+from ngram.core.errors import NgramError
 from . import build, score, generate, tune, plot, report  # noqa: F401,I001  (each registers its verbs on app; this order is --help's)
 from .app import app
 

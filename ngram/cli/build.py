@@ -7,11 +7,11 @@ from typing import List, Optional
 
 import typer
 
-from .. import io as model_io
-from ..corpus import DEFAULT_MAX_NAME_LENGTH, default_corpus_path, read_names
-from ..errors import NgramError
+from ngram.formats import native as model_io
+from ngram.core.corpus import DEFAULT_MAX_NAME_LENGTH, default_corpus_path, read_names
+from ngram.core.errors import NgramError
 from ..estimators import AUTO, AUTO_MAX_NAMES, AUTO_MIN_NAMES, DEFAULT_ESTIMATOR, DEFAULT_ORDER, ESTIMATORS, make_estimator
-from ..metrics import evaluate as evaluate_model
+from ngram.evaluation.metrics import evaluate as evaluate_model
 from . import common
 from .app import app
 
@@ -21,7 +21,7 @@ QUANTISE_HELP = ("With --compact implied: probabilities and back-off weights in 
 
 
 def _file_format(compact: bool, quantise: str | None) -> dict:
-    """``ngram.io.save``'s file-format settings from --compact and --quantise."""
+    """``ngram.formats.native.save``'s file-format settings from --compact and --quantise."""
     if quantise is None:
         return {"compact": compact}
     parts = quantise.replace(" ", "").split(",")
@@ -66,8 +66,8 @@ def train(
     Example: ngram train data/italian-first-names.txt -o model.ngram   (KenLM's model: -s modified-kneser-ney -N 6;
     the blog's: -s add-k -N 4 --k 0.1)
     """
-    from ..pruning import parse_thresholds
-    from ..training import train_file
+    from ngram.lm.backoff.pruning import parse_thresholds
+    from ngram.training.trainer import train_file
 
     source = corpus if corpus is not None else str(default_corpus_path())
     if engine not in ENGINES:
@@ -162,7 +162,7 @@ def import_(
 
     Example: ngram import model.arpa -o model.ngram
     """
-    from ..arpa import read_arpa
+    from ngram.formats.arpa import read_arpa
 
     file_format = _file_format(compact, quantise)
     m = read_arpa(arpa)
@@ -189,7 +189,7 @@ def mix(
 
     Example: ngram mix kn6.ngram wb3.ngram --val val.txt -o mixed.ngram
     """
-    from ..mixing import mix as mix_models
+    from ngram.lm.mixtures.linear import mix as mix_models
 
     loaded = [common.load_model(m) for m in models]
     corpus = read_names(val)
@@ -239,8 +239,8 @@ def prune_(
 
     Example: ngram prune model.ngram -o small.ngram --entropy 1e-7
     """
-    from ..protocol import LEVELS, require
-    from ..pruning import prune_by_entropy
+    from ngram.lm.protocol import LEVELS, require
+    from ngram.lm.backoff.pruning import prune_by_entropy
 
     file_format = _file_format(compact, quantise)
     before = common.load_model(model)

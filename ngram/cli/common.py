@@ -14,8 +14,8 @@ from typing import Any, Sequence
 import numpy as np
 import typer
 
-from .. import io as model_io
-from ..errors import NgramError
+from ngram.formats import native as model_io
+from ngram.core.errors import NgramError
 from ..estimators import ESTIMATORS, make_estimator
 
 WHY_SAME = ("cross-entropy = NLL: averaged over held-out symbols, -ln p(next | context) is the cross-entropy "

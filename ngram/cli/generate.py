@@ -57,7 +57,7 @@ def _novel_only():
 
 
 def _constraints(prefix, suffix, contains, exclude, regex, min_len, max_len, novel_only, unique=False):
-    from ..constraints import Constraints
+    from ngram.generation.constraints import Constraints
 
     return Constraints(min_len=min_len, max_len=max_len, prefix=prefix, suffix=suffix, contains=tuple(contains or ()),
                        exclude=tuple(exclude or ()), regex=regex, novel_only=novel_only, unique=unique)
@@ -98,8 +98,8 @@ def sample(
 
     Example: ngram sample model.ngram -n 20 --seed 0 --suffix ina --max-len 8
     """
-    from ..io import write_atomically
-    from ..sampling import Sampler, novelty
+    from ngram.formats.native import write_atomically
+    from ngram.generation.sampling import Sampler, novelty
 
     m = common.load_model(model)
     c = _constraints(prefix, suffix, contains, exclude, regex, min_len, _length_cap(m, max_len), novel_only, unique)
@@ -174,8 +174,8 @@ def top(
 
     Example: ngram top model.ngram -n 20 --suffix ina --novel-only
     """
-    from ..io import write_atomically
-    from ..sampling import Sampler
+    from ngram.formats.native import write_atomically
+    from ngram.generation.sampling import Sampler
 
     m = common.load_model(model)
     c = _constraints(prefix, suffix, contains, exclude, regex, min_len, _length_cap(m, max_len), novel_only)

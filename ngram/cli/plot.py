@@ -7,8 +7,8 @@ from typing import Optional
 
 import typer
 
-from ..corpus import read_names
-from ..errors import NgramError
+from ngram.core.corpus import read_names
+from ngram.core.errors import NgramError
 from ..estimators import ESTIMATORS
 from . import common
 from .app import plot_app
@@ -26,7 +26,7 @@ def plot_heatmap_(
 
     Example: ngram plot heatmap model.ngram -o bigram.png
     """
-    from ..plots import plot_heatmap
+    from ngram.evaluation.plots import plot_heatmap
 
     _check_dpi(dpi)
     m = common.load_model(model)
@@ -56,7 +56,7 @@ def plot_orders_(
 
     Example: ngram plot orders train.txt --val val.txt -o nll.png   (or --val-fraction 0.1 --seed 0)
     """
-    from ..plots import _matplotlib, order_curve, plot_tuning
+    from ngram.evaluation.plots import _matplotlib, order_curve, plot_tuning
     from ..tuning import make_splits
 
     _check_dpi(dpi)

@@ -9,7 +9,7 @@ from typing import Optional
 
 import typer
 
-from ..corpus import DEFAULT_MAX_NAME_LENGTH, read_names
+from ngram.core.corpus import DEFAULT_MAX_NAME_LENGTH, read_names
 from . import common
 from .app import app
 
@@ -35,7 +35,7 @@ def report(
 
     Example: ngram report model.ngram ../shared/data/italian-names-test.txt --train ../shared/data/italian-names-train.txt -o report.html
     """
-    from .. import report as report_lib
+    from ngram.evaluation import report as report_lib
 
     started = time.perf_counter()
     m = common.load_model(model)

@@ -9,11 +9,11 @@ from typing import List, Optional
 import numpy as np
 import typer
 
-from ..corpus import DEFAULT_MAX_NAME_LENGTH, read_names
-from ..errors import NgramError
-from ..metrics import evaluate as evaluate_model
-from ..metrics import evaluate_file
-from ..metrics import explain as explain_model
+from ngram.core.corpus import DEFAULT_MAX_NAME_LENGTH, read_names
+from ngram.core.errors import NgramError
+from ngram.evaluation.metrics import evaluate as evaluate_model
+from ngram.evaluation.metrics import evaluate_file
+from ngram.evaluation.metrics import explain as explain_model
 from . import common
 from .app import app
 
@@ -211,8 +211,8 @@ def export_(
 
     Example: ngram export model.ngram -o model.arpa
     """
-    from ..arpa import write_arpa
-    from ..protocol import LEVELS, require
+    from ngram.formats.arpa import write_arpa
+    from ngram.lm.protocol import LEVELS, require
 
     m = common.load_model(model)
     what = m
@@ -247,8 +247,8 @@ def classify(
     """
     import zipfile
 
-    from ..classifier import assess, read_labelled
-    from ..classifier import classify as classify_names
+    from ngram.evaluation.classifier import assess, read_labelled
+    from ngram.evaluation.classifier import classify as classify_names
 
     names_file = files[-1] if not (eval_file is not None and zipfile.is_zipfile(files[-1])) else None
     model_files = files[:-1] if names_file is not None else files

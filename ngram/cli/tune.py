@@ -7,8 +7,8 @@ from typing import Optional
 
 import typer
 
-from .. import io as model_io
-from ..corpus import read_names
+from ngram.formats import native as model_io
+from ngram.core.corpus import read_names
 from . import common
 from .app import app
 
@@ -45,8 +45,8 @@ def tune(
     data = read_names(corpus, lowercase=lowercase, encoding=encoding)
     val_names = read_names(val, lowercase=lowercase, encoding=encoding).names if val is not None else None
     if val_names is not None:
-        from ..validate import check_heldout
-        from ..vocabulary import Vocabulary
+        from ngram.formats.validate import check_heldout
+        from ngram.core.vocabulary import Vocabulary
 
         # Held-out names that share nothing with the training names would tune nothing: an error;
         # some unknown characters: say how many names carry them.
@@ -64,7 +64,7 @@ def tune(
                          source=data.source, fast=fast, train_nlls=plot is not None)
     model_io.save(result.model, output)
     if plot is not None:
-        from ..plots import plot_tuning
+        from ngram.evaluation.plots import plot_tuning
 
         plot_tuning(result.candidates, plot, title=f"ngram tune {Path(data.source).name}: train and held-out NLL")
     if as_json:

@@ -17,7 +17,7 @@ ESTIMATORS = {
 }
 
 # ``ngram train``'s default estimator, AUTO, is not one estimator but a choice made on the corpus
-# (``ngram.training.train_auto``: what ``ngram tune`` picks by cross-validation). On seeded 90/10
+# (``ngram.training.trainer.train_auto``: what ``ngram tune`` picks by cross-validation). On seeded 90/10
 # splits of the shipped Italian corpus no single back-off model came within 0.02 nats/symbol of
 # that choice every time (closed-form modified KN order 6 trails by 0.022-0.030, tuned discounts
 # by 0.015-0.023, a left-to-right order mixture by 0.011-0.022: the right-to-left direction is
@@ -39,7 +39,7 @@ DEFAULT_SETTINGS: dict = {}  # closed-form discounts from the corpus's counts-of
 
 
 def make_estimator(name: str, **settings) -> Estimator:
-    from ..errors import NgramError
+    from ngram.core.errors import NgramError
 
     if name not in ESTIMATORS:
         raise NgramError(f"unknown smoothing {name!r}; choose one of {', '.join(ESTIMATORS)}")

@@ -17,10 +17,10 @@ import math
 
 import numpy as np
 
-from ..counting import Counts
-from ..errors import NgramError
-from ..model import Level
-from ..vocabulary import Vocabulary
+from ngram.core.counting import Counts
+from ngram.core.errors import NgramError
+from ngram.lm.backoff.model import Level
+from ngram.core.vocabulary import Vocabulary
 from .base import Estimator, context_sums, lookup, starts_with_boundary
 
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..counting import Counts
-from ..model import Level, Model, lookup  # noqa: F401  (lookup: re-exported for the estimators)
-from ..vocabulary import Vocabulary
+from ngram.core.counting import Counts
+from ngram.lm.backoff.model import Level, Model, lookup  # noqa: F401  (lookup: re-exported for the estimators)
+from ngram.core.vocabulary import Vocabulary
 
 
 class Estimator:

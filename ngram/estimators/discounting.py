@@ -44,9 +44,9 @@ import math
 
 import numpy as np
 
-from ..counting import Counts
-from ..errors import NgramError
-from ..vocabulary import Vocabulary
+from ngram.core.counting import Counts
+from ngram.core.errors import NgramError
+from ngram.core.vocabulary import Vocabulary
 from .base import starts_with_boundary
 from .interpolated import Interpolated, OrderParts, context_owners
 

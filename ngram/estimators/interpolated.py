@@ -23,12 +23,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..counting import Counts
-from ..errors import NgramError
-from ..links import context_positions
-from ..model import Level, Model
-from ..validate import unseen_lower_mass
-from ..vocabulary import Vocabulary
+from ngram.core.counting import Counts
+from ngram.core.errors import NgramError
+from ngram.lm.backoff.links import context_positions
+from ngram.lm.backoff.model import Level, Model
+from ngram.formats.validate import unseen_lower_mass
+from ngram.core.vocabulary import Vocabulary
 from .base import Estimator, group_by_context, lookup
 
 

@@ -12,9 +12,9 @@ import math
 
 import numpy as np
 
-from ..counting import Counts
-from ..errors import NgramError
-from ..vocabulary import Vocabulary
+from ngram.core.counting import Counts
+from ngram.core.errors import NgramError
+from ngram.core.vocabulary import Vocabulary
 from .interpolated import Interpolated, OrderParts, split_by_context
 
 DEFAULT_WEIGHT = 0.6

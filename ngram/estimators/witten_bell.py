@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..counting import Counts
-from ..vocabulary import Vocabulary
+from ngram.core.counting import Counts
+from ngram.core.vocabulary import Vocabulary
 from .interpolated import Interpolated, OrderParts, split_by_context
 
 

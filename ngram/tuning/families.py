@@ -6,7 +6,7 @@ Every family here is
 
 with u and g simple functions of the settings of order n, so the held-out NLL and its gradient are
 a few numpy passes over (orders x positions) arrays. The formulas mirror the estimators in
-``ngram.estimators``; ``tests/test_tuning.py`` checks that the NLL computed here equals that of the
+``ngram.estimators``; ``tests/tuning/test_tuning.py`` checks that the NLL computed here equals that of the
 fitted estimator with the same settings.
 """
 
@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from ..counting import Counts
+from ngram.core.counting import Counts
 from ..estimators.discounting import (adjusted_counts, bucket_names, closed_form_discounts, counts_of_counts,
                                       needed_counts_of_counts)
 from .statistics import FoldStats, Level

@@ -26,13 +26,13 @@ from typing import Callable, Iterable, Sequence
 
 from threadpoolctl import threadpool_limits
 
-from ..counting import Counts, check_order, count_ngrams, max_order_for
-from ..provenance import CorpusInfo, finish
-from ..errors import NgramError
+from ngram.core.counting import Counts, check_order, count_ngrams, max_order_for
+from ngram.formats.provenance import CorpusInfo, finish
+from ngram.core.errors import NgramError
 from ..estimators import make_estimator
-from ..vocabulary import Vocabulary
+from ngram.core.vocabulary import Vocabulary
 from .families import FAMILIES
-from .mixtures import build_mixture, name_mixture, order_mixture
+from ngram.tuning.mixture_search import build_mixture, name_mixture, order_mixture
 from .search import Fit, candidate_row, cross_fitted_nll, fit_family
 from .splits import Split, make_splits
 from .statistics import concat_folds, fold_stats, position_groups

@@ -8,7 +8,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..counting import Counts
+from ngram.core.counting import Counts
 from .families import FAMILIES, addk_logprobs, position_logprobs
 from .statistics import FoldStats
 

@@ -7,7 +7,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..errors import NgramError
+from ngram.core.errors import NgramError
 
 
 # ----------------------------------------------------------------------------------------------

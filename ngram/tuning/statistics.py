@@ -13,11 +13,11 @@ from typing import Sequence
 
 import numpy as np
 
-from ..counting import Counts, count_ngrams
-from ..errors import NgramError
+from ngram.core.counting import Counts, count_ngrams
+from ngram.core.errors import NgramError
 from ..estimators.discounting import adjusted_counts
-from ..mixture import bucket_of
-from ..vocabulary import Vocabulary
+from ngram.lm.mixtures.models import bucket_of
+from ngram.core.vocabulary import Vocabulary
 
 
 # ----------------------------------------------------------------------------------------------
@@ -104,7 +104,7 @@ class FoldStats:
                          self.history[order])
 
     def mixture_buckets(self, max_order: int, follower_bins: Sequence[int] | None = None) -> np.ndarray:
-        """Weight bucket of each position for an order mixture (``ngram.mixture.bucket_of``)."""
+        """Weight bucket of each position for an order mixture (``ngram.lm.mixtures.models.bucket_of``)."""
         longest = self.longest_context(max_order)
         followers = np.zeros(self.symbols)
         for length in range(1, max_order):

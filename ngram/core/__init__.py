@@ -1,0 +1,1 @@
+"""The ground floor: errors, vocabulary, corpus reading and counting. Imports nothing above it."""

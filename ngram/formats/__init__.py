@@ -1,0 +1,1 @@
+"""Model files: the native archive, the compact memory-mapped form, ARPA, and validation on load."""

@@ -1,0 +1,156 @@
+"""Checking that a model read from outside is a language model: every distribution sums to 1.
+
+An ARPA file (or a model file) can be well formed and still say nonsense: back-off weights of
+10^300 give "probabilities" far above 1 and negative NLLs. The back-off form makes the check one
+lookup per stored n-gram rather than one per context and symbol: for a context h with stored
+children,
+
+    sum_w p(w | h) = sum_{w seen} p*(hw) + bow(h) * (1 - sum_{w seen} p(w | h'))
+
+when every lower-order row sums to 1, so checking the orders bottom-up checks every row.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ngram.core.errors import NgramError
+from ngram.lm.backoff.links import links
+from ngram.lm.backoff.model import Model
+
+from ngram.core.vocabulary import Vocabulary
+
+ROW_BLOCK_CELLS = 1 << 22  # (context, symbol) cells summed at a time by unseen_lower_mass
+TOLERANCE = 1e-3  # KenLM and SRILM print 6-7 significant digits per entry; this allows 5
+
+
+def unseen_lower_mass(lower: Model, contexts: np.ndarray, keys: np.ndarray, owner: np.ndarray) -> np.ndarray:
+    """For each context h (of order ``lower.order``), the lower order's probability of the symbols
+    not stored after h: sum over unseen w of p(w | h'), summed directly, not as 1 - sum over the seen.
+
+    ``keys`` are the stored n-grams hw and ``owner`` the index of each one's context in ``contexts``.
+    This costs a row of V lookups per context, so callers keep it for the contexts where
+    1 - sum has no correct digit left.
+    """
+    V, n = lower.V, lower.order + 1
+    suffix = contexts % V ** (n - 2) if n > 2 else np.zeros(len(contexts), np.int64)
+    # Rows of V in blocks of about 2**22 cells: with a large vocabulary, all the rows at once
+    # would take len(contexts) x V x 8 bytes (1.6 GB for 1,000 contexts of 200,000 symbols).
+    per_block = max(1, ROW_BLOCK_CELLS // V)
+    sums = np.empty(len(contexts))
+    order = np.argsort(owner, kind="stable")
+    bounds = np.searchsorted(owner[order], np.arange(0, len(contexts) + per_block, per_block))
+    for block, lo in enumerate(range(0, len(contexts), per_block)):
+        hi = min(lo + per_block, len(contexts))
+        windows = (suffix[lo:hi, None] * V + np.arange(V)[None, :]).ravel()
+        rows = np.exp(lower.logprob_keys(windows, np.full(len(windows), n - 2))).reshape(hi - lo, V)
+        mine = order[bounds[block] : bounds[block + 1]]
+        rows[owner[mine] - lo, keys[mine] % V] = 0.0
+        sums[lo:hi] = rows.sum(axis=1)
+    return sums
+
+
+def check_distributions(model: Model, label: str, tolerance: float = TOLERANCE) -> None:
+    """Raise a one-line NgramError naming the first context whose next-symbol probabilities do
+    not sum to 1 (within ``tolerance``)."""
+    V = model.V
+    p_below = np.exp(model.levels[0].logp)  # each level's probabilities, made once
+    total = float(p_below.sum())
+    if not abs(total - 1.0) <= tolerance:
+        raise NgramError(f"{label}: the unigram probabilities sum to {total:.6g}, not 1; this is not a language model")
+    linked = links(model)
+    for n in range(2, model.order + 1):
+        level, below = model.levels[n - 1], model.levels[n - 2]
+        if not len(level):
+            p_below = np.zeros(0)
+            continue
+        lower = Model(vocabulary=model.vocabulary, order=n - 1, levels=model.levels[: n - 1])
+        # p(w | h') for each stored hw: where h'w is stored (always, in a suffix-closed model) that
+        # is its own probability, the same float logprob_keys returns; only the rest go through
+        # the general lookup.
+        if linked is not None:
+            base = linked.offset[n - 2]
+            runs = linked.run_start[n - 1]
+            owner = np.repeat(np.arange(len(runs)), linked.run_lengths(n))
+            contexts = level.keys[runs] // V
+            p_lower = p_below[linked.suffix[linked.offset[n - 1] : linked.offset[n]] - base]
+            bow = below.bow[linked.run_state[n - 1] - base]
+        else:
+            contexts = level.keys // V
+            first = np.concatenate(([True], contexts[1:] != contexts[:-1]))
+            owner = np.cumsum(first) - 1
+            contexts = contexts[first]
+            suffixes = level.keys % V ** (n - 1)
+            index, stored = below.find(suffixes)
+            logp_lower = below.logp[index]
+            if not stored.all():
+                missing = np.flatnonzero(~stored)
+                logp_lower[missing] = lower.logprob_keys(suffixes[missing], np.full(len(missing), n - 2))
+            index, stored = below.find(contexts)
+            bow = np.where(stored, below.bow[index], 0.0)
+            p_lower = np.exp(logp_lower)
+        p_level = np.exp(level.logp)
+        seen = np.bincount(owner, weights=p_level, minlength=len(contexts))
+        unseen = 1.0 - np.bincount(owner, weights=p_lower, minlength=len(contexts))
+        close = np.flatnonzero((unseen < 1e-6) & (bow > -np.inf))  # bow = -inf (MLE): nothing to spread
+        if len(close):
+            where = np.full(len(contexts), -1)
+            where[close] = np.arange(len(close))
+            child = where[owner] >= 0
+            unseen[close] = unseen_lower_mass(lower, contexts[close], level.keys[child], where[owner[child]])
+        with np.errstate(over="ignore", invalid="ignore"):
+            sums = seen + np.where(unseen > 0, np.exp(bow) * np.maximum(unseen, 0.0), 0.0)
+        bad = np.flatnonzero(~(np.abs(sums - 1.0) <= tolerance))
+        if len(bad):
+            context = int(contexts[bad[0]])
+            ids = [(context // V**i) % V for i in range(n - 2, -1, -1)]
+            shown = "".join("<s>" if i == 0 else model.vocabulary.symbols[i] for i in ids)
+            raise NgramError(f"{label}: the probabilities after {shown!r} sum to {sums[bad[0]]:.6g}, not 1 "
+                             f"({len(bad)} such contexts of length {n - 1}); this is not a language model")
+        p_below = p_level
+
+
+# ----- header entries a loader reads (one-line diagnoses instead of errors at first use) -------------
+MAX_FOLLOWER_BIN = 2**31  # a context's number of distinct followers is at most V
+
+
+def check_follower_bins(bins, label: str) -> list[int]:
+    """A context mixture's ``follower_bins`` from a file header, as the list of ints it must be:
+    whole numbers of distinct followers, strictly increasing, from 1 to 2**31 (``[3, 2, 6]`` or
+    ``[1e300]`` would otherwise fail at the first evaluation, inside numpy)."""
+    if bins is None:
+        return []
+    if not isinstance(bins, (list, tuple)) or len(bins) > 64:
+        raise NgramError(f"{label}: mixture follower_bins is not a short list of numbers; the file is damaged")
+    for b in bins:
+        if type(b) is not int or not 1 <= b <= MAX_FOLLOWER_BIN:
+            raise NgramError(f"{label}: mixture follower_bins holds {b!r}, not a whole number of followers from 1 to "
+                             f"{MAX_FOLLOWER_BIN}; the file is damaged")
+    if any(a >= b for a, b in zip(bins, bins[1:])):
+        raise NgramError(f"{label}: mixture follower_bins {list(bins)} are not strictly increasing; the file is damaged")
+    return list(bins)
+
+
+def check_heldout(vocabulary: Vocabulary, names, label: str = "held-out names") -> int:
+    """Held-out names (for tuning or mixing) checked against a model's vocabulary: a one-line
+    error when there are none, or when they share no character with it (every score would come
+    from the unknown class or be skipped: tuning on them would choose nothing meaningful), or when
+    every name has a character outside it and there is no ``<unk>`` class. Otherwise the number
+    of names with a character outside the vocabulary, for the caller to warn with (0: none)."""
+    names = list(names)
+    if not names:
+        raise NgramError(f"{label}: no names to score")
+    characters = set().union(*map(set, names))
+    known = set(vocabulary.characters)
+    unknown = characters - known
+    if not unknown:
+        return 0
+    if not characters & known:
+        shown = "".join(sorted(unknown)[:20])
+        raise NgramError(f"{label}: the {len(names)} names share no character with the model's vocabulary "
+                         f"({len(known)} characters; theirs include {shown!r}); they cannot measure this model")
+    count = sum(1 for name in names if not unknown.isdisjoint(name))
+    if count == len(names) and not vocabulary.unk:
+        raise NgramError(f"{label}: every one of the {len(names)} names has a character outside the model's vocabulary "
+                         f"({len(unknown)} such characters) and the model has no <unk> class")
+    return count

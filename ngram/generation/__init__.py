@@ -1,0 +1,1 @@
+"""Generating names: constraints as automata, exact constrained sampling, top-k search."""

@@ -1,0 +1,1 @@
+"""Language models: the protocol every model kind implements, and the kinds themselves."""

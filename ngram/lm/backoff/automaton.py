@@ -1,0 +1,574 @@
+"""A next-symbol model as a deterministic finite automaton over context states, and what it gives:
+exact prefix masses (for left-to-right and right-to-left models) and so exact next-symbol vectors of
+whole-name mixtures.
+
+States are the model's stored contexts (the longest stored suffix of the history); from a state,
+``next[state, symbol]`` is the state after the symbol and ``logrows[state]`` the next-symbol
+ln-vector (V entries, index 0 = end of name). A back-off ``Model`` gives them directly from its
+levels (``build_automaton``). An order mixture reads the same contexts as its highest-order
+component (whose n-grams are the counted ones, a superset of every other component's, so its state
+determines every component's longest stored context and the weight bucket): its automaton is that
+component's transitions with the mixture's own rows, computed through ``logprob_keys``.
+
+The rows are dense (states x V), which is what generation and prefix masses read; ``MAX_CELLS``
+bounds them. Past it (a large vocabulary) a back-off model is read as ``BackoffRows``: the same
+automaton without a V-wide row per state, its sums over next symbols done by the back-off
+recursion (a row is its context's stored children plus the back-off weight times its suffix's
+row), and a whole row made only for the few states a draw or a search stands in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ngram.core.errors import NgramError
+from ngram.core.vocabulary import BOUNDARY
+
+MAX_CELLS = 60_000_000  # states x V of one dense automaton (about 1 GB for rows and transitions)
+TAIL_MASS = 1e-16  # expected visits are summed until the mass of unfinished names is below this
+
+
+@dataclass
+class ContextAutomaton:
+    logrows: np.ndarray  # states x V, ln p(symbol | state)
+    next: np.ndarray  # states x V, int32: the state after each symbol (column 0 unused: the end)
+    start: int  # the state right after the start symbol
+    _visits: np.ndarray | None = field(default=None, repr=False)
+    _inflow: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def n_states(self) -> int:
+        return len(self.logrows)
+
+    @property
+    def V(self) -> int:
+        return self.logrows.shape[1]
+
+    def rows(self) -> np.ndarray:
+        return np.exp(self.logrows)
+
+    def walk(self, ids, state: int | None = None) -> int:
+        state = self.start if state is None else state
+        for symbol in ids:
+            state = int(self.next[state, int(symbol)])
+        return state
+
+    def walk_all(self, ids) -> tuple[np.ndarray, np.ndarray]:
+        """From every state at once, reading ``ids``: the ln-probability of emitting them and the
+        state reached."""
+        states = np.arange(self.n_states)
+        total = np.zeros(self.n_states)
+        for symbol in ids:
+            total += self.logrows[states, int(symbol)]
+            states = self.next[states, int(symbol)]
+        return total, states
+
+    def visits(self) -> np.ndarray:
+        """Expected number of visits of each state by a name drawn from the model (start included):
+        v = Σ_t α_t with α_0 = the start state and α_{t+1} = α_t T (T: the transitions on characters,
+        the end symbol leaving). The series is summed until Σ α_t, the probability that a name is
+        longer than t characters, falls below ``TAIL_MASS``: every neglected term is a probability of
+        some name longer than t, so any prefix mass computed from v is short by at most that much
+        (an absolute bound, whatever the model)."""
+        if self._visits is not None:
+            return self._visits
+        S, V = self.logrows.shape
+        rows = np.exp(self.logrows[:, 1:])
+        targets = self.next[:, 1:]
+        alpha = np.zeros(S)
+        alpha[self.start] = 1.0
+        v = alpha.copy()
+        for _ in range(100_000):
+            live = np.flatnonzero(alpha)
+            flow = alpha[live, None] * rows[live]
+            alpha = np.bincount(targets[live].ravel(), weights=flow.ravel(), minlength=S)
+            v += alpha
+            if alpha.sum() < TAIL_MASS:
+                break
+        else:
+            raise NgramError("the model's names do not end (mass of unfinished names stays above 1e-16)")
+        self._visits = v
+        return v
+
+    def inflow(self) -> np.ndarray:
+        """U (states x characters): U[q', c] = Σ over states q with next(q, c) = q' of v(q) p(c | q),
+        the expected flow into q' on character c. A right-to-left model's prefix vectors are then
+        one product per step: Σ_q v(q) p(c | q) g(next(q, c)) = Σ_q' U[q', c] g(q')."""
+        if self._inflow is None:
+            v, S = self.visits(), self.n_states
+            flow = v[:, None] * np.exp(self.logrows[:, 1:])
+            self._inflow = np.stack([np.bincount(self.next[:, c], weights=flow[:, c - 1], minlength=S)
+                                     for c in range(1, self.V)], axis=1)
+        return self._inflow
+
+
+@dataclass
+class Automaton:
+    rows: np.ndarray  # states × V probabilities (float64)
+    next_state: np.ndarray  # states × V int64
+    start: int  # the state right after the start symbol
+
+    # The interface ``sample`` walks, shared with the lazily built ``scoring.LazyRows``.
+    def rows_of(self, states: np.ndarray) -> np.ndarray:
+        return self.rows[states]
+
+    def next_of(self, states: np.ndarray, symbols: np.ndarray) -> np.ndarray:
+        return self.next_state[states, symbols]
+
+
+def build_automaton(model: Model) -> Automaton:
+    V, N = model.V, model.order
+    if N == 1:
+        row = np.exp(model.levels[0].logp)[None, :]
+        return Automaton(rows=row, next_state=np.zeros((1, V), np.int64), start=0)
+    # States: every stored n-gram of order 1..N-1, numbered order by order.
+    offsets = np.cumsum([0] + [len(model.levels[n]) for n in range(N - 1)])
+    n_states = int(offsets[-1])
+    logrows = np.empty((n_states, V))
+    next_state = np.empty((n_states, V), np.int64)
+    symbols = np.arange(V, dtype=np.int64)
+    for n in range(1, N):
+        level = model.levels[n - 1]
+        lo, hi = offsets[n - 1], offsets[n]
+        keys = level.keys
+        # Row of context h: stored children take p*(hw); the rest back off to h's suffix row.
+        if n == 1:
+            base = np.broadcast_to(model.levels[0].logp, (len(keys), V))
+        else:
+            suffix_index, ok = model.levels[n - 2].find(keys % V ** (n - 1))
+            if not ok.all():
+                raise NgramError("model n-grams are not suffix-closed; load it through ngram so it is repaired")
+            base = logrows[offsets[n - 2] + suffix_index]
+        rows = level.bow[:, None] + base
+        children = model.levels[n]
+        child_context = children.keys // V
+        owner, has_owner = level.find(child_context)
+        rows[owner[has_owner], children.keys[has_owner] % V] = children.logp[has_owner]
+        logrows[lo:hi] = rows
+        # Transitions: h+w if that is a stored context, else the suffix state's transition.
+        if n == 1:
+            fallback = np.broadcast_to(symbols, (len(keys), V))  # unigram states are ids
+        else:
+            fallback = next_state[offsets[n - 2] + suffix_index]
+        if n + 1 <= N - 1:
+            extended = keys[:, None] * V + symbols[None, :]
+            index, stored = model.levels[n].find(extended.ravel())
+            index, stored = index.reshape(len(keys), V), stored.reshape(len(keys), V)
+            next_state[lo:hi] = np.where(stored, offsets[n] + index, fallback)
+        else:
+            # A longest context extended drops its oldest symbol, which is what the suffix
+            # state's own transition already computes.
+            next_state[lo:hi] = fallback
+    return Automaton(rows=np.exp(logrows), next_state=next_state, start=int(offsets[0] + BOUNDARY))
+
+
+
+def too_large(model) -> bool:
+    """Whether the dense automaton of ``model`` would pass ``MAX_CELLS`` (states x V)."""
+    base = _levels_model(model)
+    states = sum(len(level) for level in base.levels[: base.order - 1]) or 1
+    return states * model.V > MAX_CELLS
+
+
+def build(model) -> ContextAutomaton:
+    """The automaton of a next-symbol model (a back-off model or an order mixture)."""
+    cached = getattr(model, "_context_automaton", None)
+    if cached is not None:
+        return cached
+    base = _levels_model(model)
+    states = sum(len(level) for level in base.levels[: base.order - 1]) or 1
+    if states * model.V > MAX_CELLS:
+        raise NgramError(f"this model has {states:,} context states x {model.V:,} symbols, more than exact "
+                         f"generation's dense tables hold ({MAX_CELLS:,} cells); prune it first (ngram prune)")
+    auto = build_automaton(base)
+    next_state = auto.next_state.astype(np.int32)
+    with np.errstate(divide="ignore"):
+        logrows = np.log(auto.rows)
+    if base is not model:
+        logrows = _rows_through_keys(model, base)
+    result = ContextAutomaton(logrows=logrows, next=next_state, start=auto.start)
+    try:
+        model._context_automaton = result
+    except AttributeError:
+        pass
+    return result
+
+
+class BackoffRows:
+    """A back-off model's automaton without a V-wide row per state (for large vocabularies).
+
+    States and nodes are numbered as in ``ngram.lm.backoff.links``: node 0 is the empty context, then the
+    n-grams order by order; nodes below ``n_states`` (orders 0..N-1) are the states. Rows may be
+    reshaped by a temperature T and a masked symbol (<unk>): the unnormalised row is
+    u(s, c) = p*(sc)^(1/T) where sc is stored, else bow(s)^(1/T) u(suffix(s), c) (the masked
+    symbol 0), and ``Z(s)`` its total; the row is u / Z. Without reshaping the rows are the
+    model's own (Z = 1, not divided by).
+
+    ``backoff_sum(v)``: for per-node values v_x = u_x g_x (g_x any value of the node's symbol and
+    the state after it), every state's Σ_c u(s, c) g(s, c) at once. From a state s the next
+    symbol c reaches the node of the longest stored n-gram ending in c, so for a symbol s does
+    not store the term is bow(s) times its suffix's term, and
+
+        F(s) = Σ_{x child of s} (v_x - bow(s) v_{suffix(x)}) + bow(s) F(suffix(s)),
+
+    one pass per order (the suffix of an order-n state has order n-1). ``backoff_max`` is the
+    same with max for sum and without the subtraction: an upper bound of max_c u(s, c) g(s, c)
+    (the suffix's best symbol may be one s stores), which best-first search needs admissible
+    only. ``row(s)`` is one state's whole ln-row and next states, made as ``build_automaton``
+    makes rows (the same floats).
+    """
+
+    def __init__(self, model, temperature: float = 1.0, masked: int | None = None):
+        from ngram.lm.backoff.links import links
+
+        linked = links(model)
+        if linked is None:
+            raise NgramError("model n-grams are not closed under prefixes and suffixes; load it through ngram "
+                             "so it is repaired")
+        V, N = model.V, model.order
+        self.V, self.order = V, N
+        offset = linked.offset
+        self.offset = offset
+        n_nodes, S = int(offset[N]), int(offset[N - 1])
+        self.n_states = S
+        self.symbol = linked.symbol.astype(np.int64)
+        self.suffix = linked.suffix.astype(np.int64)
+        self.parent = np.zeros(n_nodes, np.int64)
+        self.logp = np.full(n_nodes, -np.inf)
+        self.bow = np.zeros(S)
+        for n in range(1, N + 1):
+            lo, hi = int(offset[n - 1]), int(offset[n])
+            self.parent[lo:hi] = linked.parents(n)
+            self.logp[lo:hi] = model.levels[n - 1].logp
+            if n < N:
+                self.bow[lo:hi] = model.levels[n - 1].bow
+        self.first, self.run_length = linked.first.astype(np.int64), np.zeros(S, np.int64)
+        for n in range(1, N + 1):
+            self.run_length[linked.run_state[n - 1]] = linked.run_lengths(n)
+        self.after = self.suffix.copy()  # the state after a node: itself while it is a context
+        self.after[:S] = np.arange(S)
+        self.start = int(offset[0] + BOUNDARY) if N > 1 else 0
+        self.shaped = temperature != 1.0 or masked is not None
+        logu = self.logp / temperature
+        if masked is not None:
+            logu[self.symbol == masked] = -np.inf
+            logu[0] = -np.inf
+        self.logu, self.logbeta = logu, self.bow / temperature
+        self.u, self.beta = np.exp(logu), np.exp(self.logbeta)
+        self.u[0] = 0.0
+        self.Z = np.maximum(self.backoff_sum(self.u), 0.0) if self.shaped else np.ones(S)
+        # u(s, end) of every state: its own stored end, else bow times its suffix's
+        end = np.zeros(S)
+        end[0] = self.u[int(offset[0]) + BOUNDARY]
+        ends = np.flatnonzero((self.symbol == BOUNDARY) & (np.arange(n_nodes) >= int(offset[1] if N > 1 else n_nodes)))
+        own = np.full(S, -1, np.int64)
+        own[self.parent[ends]] = ends
+        for n in range(1, N):
+            lo, hi = int(offset[n - 1]), int(offset[n])
+            mine = own[lo:hi]
+            end[lo:hi] = np.where(mine >= 0, self.u[np.maximum(mine, 0)], self.beta[lo:hi] * end[self.suffix[lo:hi]])
+        self.dead = self.Z <= 0  # only the masked symbol left: such a row ends the name
+        self.end = np.where(self.dead, 1.0, end / np.where(self.dead, 1.0, self.Z))
+
+    def _by_order(self, values: np.ndarray, child: np.ndarray, combine) -> np.ndarray:
+        out = np.empty(self.n_states)
+        out[0] = child[0]
+        for n in range(1, self.order):
+            lo, hi = int(self.offset[n - 1]), int(self.offset[n])
+            below = out[self.suffix[lo:hi]]
+            out[lo:hi] = combine(child[lo:hi], self.beta[lo:hi] * below) if combine is np.add else \
+                np.maximum(child[lo:hi], self.logbeta[lo:hi] + below)
+        return out
+
+    def backoff_sum(self, v: np.ndarray) -> np.ndarray:
+        """Per state, Σ_c u(s, c) g(s, c) for node values v = u g (see the class docstring)."""
+        d = v.copy()
+        lo = int(self.offset[1]) if self.order > 1 else len(v)
+        d[lo:] -= self.beta[self.parent[lo:]] * v[self.suffix[lo:]]
+        d[0] = 0.0
+        child = np.bincount(self.parent[1:], weights=d[1:], minlength=self.n_states)
+        return self._by_order(v, child, np.add)
+
+    def backoff_max(self, logv: np.ndarray) -> np.ndarray:
+        """Per state, an upper bound of max_c ln(u(s, c) g(s, c)) for node values ln(u g)."""
+        child = np.full(self.n_states, -np.inf)
+        np.maximum.at(child, self.parent[1:], logv[1:])
+        return self._by_order(logv, child, np.maximum)
+
+    def children(self, s: int) -> slice:
+        first = int(self.first[s])
+        return slice(first, first + int(self.run_length[s])) if first else slice(0, 0)
+
+    def chain(self, s: int) -> list[int]:
+        """s, its suffix, ..., the empty context."""
+        out = [int(s)]
+        while out[-1] != 0:
+            out.append(int(self.suffix[out[-1]]))
+        return out
+
+    def row(self, s: int) -> tuple[np.ndarray, np.ndarray]:
+        """The model's ln-row of state s (V entries, unshaped) and the state after each symbol."""
+        unigram = self.children(0)
+        logrow = self.logp[unigram].copy()
+        nxt = self.after[unigram].copy()
+        for state in self.chain(s)[-2::-1]:
+            logrow = self.bow[state] + logrow
+            kids = self.children(state)
+            logrow[self.symbol[kids]] = self.logp[kids]
+            nxt[self.symbol[kids]] = self.after[kids]
+        return logrow, nxt
+
+
+def _levels_model(model):
+    """The back-off table whose contexts are the automaton's states: the model's own, or, for an
+    order mixture, its highest-order component's."""
+    try:
+        model.levels
+        return model
+    except (NgramError, AttributeError):  # a mixture has no single back-off table
+        pass
+    components = getattr(model, "components", None)
+    if not components or not hasattr(model, "logprob_keys"):
+        raise NgramError(f"{model.describe()}: no context automaton (it is not a next-symbol model)")
+    return _levels_model(max(components, key=lambda m: m.order))
+
+
+def _rows_through_keys(model, base) -> np.ndarray:
+    """ln-rows of ``model`` at each state of ``base``'s automaton (same numbering as
+    ``build_automaton``: order 1's n-grams, then order 2's, ...)."""
+    V, N = model.V, base.order
+    if N == 1:
+        keys, history = np.zeros(1, np.int64), np.zeros(1, np.int64)
+    else:
+        keys = np.concatenate([base.levels[n].keys for n in range(N - 1)])
+        history = np.concatenate([np.full(len(base.levels[n]), n + 1) for n in range(N - 1)])
+    components = getattr(model, "components", None)
+    if components and hasattr(model, "buckets") and all(_has_levels(c) for c in components):
+        return _mixture_rows(model, keys, history)
+    window = (keys[:, None] * V + np.arange(V)[None, :]).ravel()
+    return model.logprob_keys(window, np.repeat(history, V)).reshape(len(keys), V)
+
+
+def _has_levels(model) -> bool:
+    try:
+        return model.levels is not None
+    except (NgramError, AttributeError):
+        return False
+
+
+def _mixture_rows(model, keys: np.ndarray, history: np.ndarray) -> np.ndarray:
+    """ln-rows of an order mixture at the contexts ``keys`` (``history`` symbols each): every
+    component's rows come from its own automaton, found by one search per context and component
+    rather than one per context and symbol (the same numbers, several times faster)."""
+    V = model.V
+    weights = np.asarray(model.weights, np.float64)
+    buckets = model.buckets(keys * V, history)
+    total = np.zeros((len(keys), V))
+    for i, component in enumerate(model.components):
+        rows = build_automaton(component).rows
+        w = weights[buckets, i] if weights.ndim == 2 else np.full(len(keys), weights[i])
+        if component.order == 1:
+            total += w[:, None] * rows[0][None, :]
+            continue
+        offsets = np.cumsum([0] + [len(component.levels[n]) for n in range(component.order - 1)])
+        state = np.full(len(keys), -1, np.int64)
+        for m in range(component.order - 1, 0, -1):  # the longest context the component stores
+            todo = np.flatnonzero((state < 0) & (history >= m))
+            if len(todo) == 0:
+                continue
+            index, stored = component.levels[m - 1].find(keys[todo] % V**m)
+            state[todo[stored]] = offsets[m - 1] + index[stored]
+        if (state < 0).any():
+            raise NgramError("model is missing unigram entries; the model file is damaged")
+        total += w[:, None] * rows[state]
+    with np.errstate(divide="ignore"):
+        return np.log(total)
+
+
+# ----------------------------------------------------------------------------------------------
+# Prefix masses: P(s…) = total probability of the names that start with s
+# ----------------------------------------------------------------------------------------------
+def prefix_logmass(model, ids, reverse: bool) -> float:
+    """ln P(s…) for the symbol ids ``s`` (characters, left to right as the user reads them).
+
+    A left-to-right model: the product of its conditionals along s. A right-to-left model reads
+    names reversed, so names starting with s end its reading with reversed s: Σ_q v(q) ·
+    p(reversed s, then the end | q), over the expected visits v of each state (``visits``)."""
+    auto = build(model)
+    if not reverse:
+        state, total = auto.start, 0.0
+        for symbol in ids:
+            total += auto.logrows[state, int(symbol)]
+            state = int(auto.next[state, int(symbol)])
+        return float(total)
+    emit, reached = auto.walk_all(list(ids)[::-1])
+    emit = emit + auto.logrows[reached, BOUNDARY]
+    return _log_dot(auto.visits(), emit)
+
+
+def next_prefix_logmasses(model, ids, reverse: bool) -> tuple[float, np.ndarray]:
+    """(ln P(s…), a V-vector: ln P(s·c…) for every character c and, at index 0, ln p(s), the name s
+    itself). The vector's entries add up to P(s…)."""
+    auto = build(model)
+    V = auto.V
+    if not reverse:
+        state, total = auto.start, 0.0
+        for symbol in ids:
+            total += auto.logrows[state, int(symbol)]
+            state = int(auto.next[state, int(symbol)])
+        return float(total), total + auto.logrows[state]
+    # g(q) = p(reversed s, then the end | q); P(s·c…) = Σ_q v(q) p(c | q) g(next(q, c)).
+    emit, reached = auto.walk_all(list(ids)[::-1])
+    g = emit + auto.logrows[reached, BOUNDARY]
+    out = np.empty(V)
+    out[BOUNDARY] = g[auto.start]  # the name s itself: reversed s read from the start, then the end
+    out[1:] = _flow_vector(auto, g)
+    return _log_dot(auto.visits(), g), out
+
+
+def _flow_vector(auto: ContextAutomaton, g: np.ndarray) -> np.ndarray:
+    """ln Σ_q v(q) p(c | q) exp g(next(q, c)) for every character c (``ContextAutomaton.inflow``),
+    scaled by the largest g so nothing overflows; an entry lost to underflow is summed in logs."""
+    top = float(g.max())
+    with np.errstate(divide="ignore"):
+        # einsum, not a BLAS product: BLAS threads spin against each other on a busy machine and
+        # made this 30 times slower for a product this small.
+        out = top + np.log(np.einsum("qc,q->c", auto.inflow(), np.exp(g - top)))
+    lost = np.flatnonzero(~np.isfinite(out))
+    if len(lost):
+        with np.errstate(divide="ignore"):
+            logv = np.log(auto.visits())
+        terms = logv[:, None] + auto.logrows[:, 1 + lost] + g[auto.next[:, 1 + lost]]
+        out[lost] = _logsumexp(terms, axis=0)
+    return out
+
+
+def _log_dot(v: np.ndarray, logx: np.ndarray) -> float:
+    with np.errstate(divide="ignore"):
+        return float(_logsumexp(np.log(v) + logx, axis=0))
+
+
+def _logsumexp(a: np.ndarray, axis: int):
+    top = np.max(a, axis=axis, keepdims=True)
+    top = np.where(np.isfinite(top), top, 0.0)
+    with np.errstate(divide="ignore"):
+        return np.squeeze(top, axis=axis) + np.log(np.sum(np.exp(a - top), axis=axis))
+
+
+# ----------------------------------------------------------------------------------------------
+# Whole-name mixtures: exact next-symbol vectors
+# ----------------------------------------------------------------------------------------------
+def name_components(model) -> list:
+    """``model.name_components()`` (the protocol); for a mixture made before the protocol, read
+    from its components, directions and weights."""
+    if hasattr(model, "name_components"):
+        return model.name_components()
+    if hasattr(model, "reverse"):
+        return list(zip(model.weights, model.components, model.reverse))
+    return [(1.0, model, False)]
+
+
+def mixture_logprobs(model, ids) -> np.ndarray:
+    """ln p(c | s) for every symbol c after the prefix ``s`` (ids, at the start of a name) under a
+    whole-name mixture p(name) = Σᵢ wᵢ pᵢ(name):
+
+        p(c | s) = Σᵢ wᵢ Pᵢ(s·c…) / Σᵢ wᵢ Pᵢ(s…),   p(end | s) = Σᵢ wᵢ pᵢ(s) / Σᵢ wᵢ Pᵢ(s…).
+
+    The vector is divided by the sum of its entries, which is Σᵢ wᵢ Pᵢ(s…) up to the visits' tail
+    bound, so it sums to 1."""
+    parts = []
+    for weight, component, reverse in name_components(model):
+        if weight <= 0:
+            continue
+        _, after = next_prefix_logmasses(component, ids, reverse)
+        parts.append(np.log(weight) + after)
+    total = _logsumexp(np.stack(parts), axis=0)
+    return total - _logsumexp(total, axis=0)
+
+
+def _prefix_walk(model, ids, reverse: bool, vectors: bool):
+    """For i = 0..len(ids): (ln P(s[:i]…), and with ``vectors`` the V-vector of
+    ``next_prefix_logmasses`` for s[:i]), then ln p(s); one step per symbol: a left-to-right model
+    follows its path, a right-to-left one keeps g_i(q) = p(reversed s[:i], then the end | q) for
+    every state q, and g_{i+1}(q) = p(s_i | q) g_i(next(q, s_i))."""
+    auto = build(model)
+    out = []
+    if not reverse:
+        state, total = auto.start, 0.0
+        for i in range(len(ids) + 1):
+            out.append((total, total + auto.logrows[state] if vectors else None))
+            if i < len(ids):
+                total += auto.logrows[state, ids[i]]
+                state = int(auto.next[state, ids[i]])
+        return out, float(total + auto.logrows[state, BOUNDARY])
+    v = auto.visits()
+    g = auto.logrows[:, BOUNDARY].copy()
+    for i in range(len(ids) + 1):
+        vector = None
+        if vectors:
+            vector = np.empty(auto.V)
+            vector[BOUNDARY] = g[auto.start]
+            vector[1:] = _flow_vector(auto, g)
+        out.append((_log_dot(v, g), vector))
+        if i < len(ids):
+            g = auto.logrows[:, ids[i]] + g[auto.next[:, ids[i]]]
+    return out, float(g[auto.start])
+
+
+def _mixture_walk(model, ids, vectors: bool):
+    """Per prefix of ``ids``: ln Σᵢ wᵢ Pᵢ(s[:i]…) (and the mixed V-vectors), then ln p(s)."""
+    masses, rows, ends = [], [], []
+    for weight, component, reverse in name_components(model):
+        if weight <= 0:
+            continue
+        walk, end = _prefix_walk(component, ids, reverse, vectors)
+        masses.append(np.log(weight) + np.array([m for m, _ in walk]))
+        if vectors:
+            rows.append(np.log(weight) + np.stack([x for _, x in walk]))
+        ends.append(np.log(weight) + end)
+    mixed_rows = _logsumexp(np.stack(rows), axis=0) if vectors else None
+    return _logsumexp(np.stack(masses), axis=0), mixed_rows, float(_logsumexp(np.array(ends), axis=0))
+
+
+def mixture_row_logprobs(model, encoded) -> np.ndarray:
+    """The whole next-symbol ln-vector at every target position of ``encoded`` (targets x V), each
+    divided by the sum of its entries (as ``mixture_logprobs``)."""
+    starts = list(encoded.starts) + [encoded.n_targets]
+    out = np.empty((encoded.n_targets, model.V))
+    for k in range(encoded.n_names):
+        _, rows, _ = _mixture_walk(model, _name_ids(encoded, k), vectors=True)
+        out[int(starts[k]) : int(starts[k + 1])] = rows - _logsumexp(rows, axis=1)[:, None]
+    return out
+
+
+def mixture_logprob_encoded(model, encoded) -> np.ndarray:
+    """ln p(symbol | the name's prefix) at every target under the mixture: ln P(s[:i+1]…) -
+    ln P(s[:i]…) for a character, ln p(s) - ln P(s…) for the end. A name's entries add up to
+    ln p(s) - ln P(""…), that is ln p(s) (P(""…) is 1 up to the visits' tail bound)."""
+    starts = list(encoded.starts) + [encoded.n_targets]
+    out = np.empty(encoded.n_targets)
+    for k in range(encoded.n_names):
+        masses, _, end = _mixture_walk(model, _name_ids(encoded, k), vectors=False)
+        out[int(starts[k]) : int(starts[k + 1])] = np.diff(np.append(masses, end))
+    return out
+
+
+def _targets(encoded) -> np.ndarray:
+    return np.asarray(encoded.ids[1:], np.int64)
+
+
+def _name_ids(encoded, k: int) -> list[int]:
+    """The character ids of name k of ``encoded``."""
+    starts = list(encoded.starts) + [encoded.n_targets]
+    targets = _targets(encoded)
+    return [int(x) for x in targets[int(starts[k]) : int(starts[k + 1]) - 1]]
+
+
+def mixture_context_logprobs(model, context: str, at_start: bool = True) -> np.ndarray:
+    """``mixture_logprobs`` after a context given as text, which must begin the name."""
+    if not at_start:
+        raise NgramError("a whole-name mixture answers next-symbol questions after the start of a name only "
+                         "(its right-to-left components read whole names)")
+    return mixture_logprobs(model, model.vocabulary.encode_context(context))

@@ -1,0 +1,223 @@
+"""The one model representation every estimator compiles into: back-off form, as in ARPA files.
+
+For each order n there are sorted packed n-gram keys (see ``counting``) with two arrays:
+``logp`` (natural log of p(w | h) for the stored n-gram hw) and ``bow`` (natural log of the
+back-off weight of the n-gram used as a context; 0 where it is not one). Then
+
+    p(w | h) = p*(hw)                 if hw is stored
+             = bow(h) * p(w | h')     otherwise (bow(h) = 1 when h is not stored)
+
+where h' drops the oldest symbol of h. Interpolated estimators (Kneser-Ney, Witten-Bell, ...)
+and add-k compile into this form exactly, so scoring, sampling, saving and ARPA export are
+written once. The unigram level stores every symbol, so every lookup ends somewhere.
+
+Conventions: id 0 as a target is the end of the name, as the first symbol of a context it is
+the start; the start symbol is never predicted, so each probability vector has V entries,
+boundary(=end) + characters (+ <unk>), and sums to 1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from ngram.lm.backoff import scoring
+from ngram.lm.base import NextSymbolModel
+from ngram.core.errors import NgramError
+from ngram.lm.protocol import BOUNDED_CONTEXT, LEVELS
+from ngram.core.vocabulary import Encoded, Vocabulary, code_points
+
+
+@dataclass
+class Level:
+    keys: np.ndarray  # int64, sorted, unique
+    logp: np.ndarray  # float64, natural log
+    bow: np.ndarray  # float64, natural log
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def find(self, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Index of each query key in this level and whether it is stored."""
+        return lookup(self.keys, query)
+
+
+def lookup(sorted_keys: np.ndarray, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where each query would sit in ``sorted_keys`` (clipped to a valid index), and whether it is there."""
+    if len(sorted_keys) == 0:
+        return np.zeros(len(query), np.int64), np.zeros(len(query), bool)
+    index = np.minimum(np.searchsorted(sorted_keys, query), len(sorted_keys) - 1)
+    return index, sorted_keys[index] == query
+
+
+# Model files record which name hash their fingerprints use; one with another (or none: the
+# per-name blake2b of earlier versions) loads without fingerprints rather than with wrong ones.
+NAME_HASH = "position-table-sum-1"
+_HASH_BLOCK = 1 << 14  # names per block: little memory, and arrays small enough to stay in cache
+_HASH_CHARS = 1 << 20  # characters per block (about): a block's arrays take 40 bytes a character
+
+
+def _mix64(x: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser on uint64 arrays (wrapping arithmetic)."""
+    x = x + np.uint64(0x9E3779B97F4A7C15)
+    x ^= x >> np.uint64(30)
+    x *= np.uint64(0xBF58476D1CE4E5B9)
+    x ^= x >> np.uint64(27)
+    x *= np.uint64(0x94D049BB133111EB)
+    x ^= x >> np.uint64(31)
+    return x
+
+
+def _hash_block(codes: np.ndarray) -> np.ndarray:
+    """Hashes of the names in ``codes``: code points of names, each followed by a newline."""
+    ends = np.flatnonzero(codes == 10)
+    lengths = np.diff(ends, prepend=-1) - 1
+    position = np.arange(len(codes), dtype=np.int64)
+    position -= np.repeat(ends - lengths, lengths + 1)
+    # Sum over characters of (code + 1) times a pseudo-random odd number for its position, then
+    # mixed with the length: vectorised over every character at once.
+    table = _mix64(np.arange(int(lengths.max()) + 1, dtype=np.uint64)) | np.uint64(1)
+    values = (codes.astype(np.uint64) + np.uint64(1)) * table[position]
+    values[ends] = 0
+    total = np.cumsum(values, dtype=np.uint64)
+    sums = total[ends] - np.concatenate(([np.uint64(0)], total[ends[:-1]]))
+    return _mix64(sums + lengths.astype(np.uint64) * np.uint64(0x632BE59BD9B4E019))
+
+
+def hash_code_points(codes: np.ndarray) -> np.ndarray:
+    """A 64-bit hash per name of a corpus given as ``vocabulary.code_points`` (its leading
+    newline included), a block of names at a time so a big corpus needs little memory: at most
+    _HASH_BLOCK names and about _HASH_CHARS characters a block, a longer name alone and in pieces."""
+    codes = codes[1:]
+    ends = np.flatnonzero(codes == 10)
+    if len(ends) == 0:
+        return np.zeros(0, np.uint64)
+    after = ends + 1
+    starts = np.concatenate(([0], after[:-1]))
+    # cut every _HASH_BLOCK names, where a name passes a multiple of _HASH_CHARS characters, and
+    # before a long name (which then passes one: it is alone in its block)
+    crossing = after // _HASH_CHARS != starts // _HASH_CHARS
+    cut = np.zeros(len(ends), bool)
+    cut[_HASH_BLOCK - 1 :: _HASH_BLOCK] = True
+    cut |= crossing
+    long = after - starts > _HASH_CHARS
+    cut[np.flatnonzero(long) - 1] = True  # (index -1 is the last name: always a cut)
+    cuts = [0, *after[cut].tolist()]
+    if cuts[-1] != len(codes):
+        cuts.append(len(codes))
+    return np.concatenate([_hash_long(codes[a:b]) if b - a > _HASH_CHARS and np.count_nonzero(codes[a:b] == 10) == 1
+                           else _hash_block(codes[a:b]) for a, b in zip(cuts[:-1], cuts[1:])])
+
+
+def _hash_long(codes: np.ndarray) -> np.ndarray:
+    """``_hash_block`` of one long name (its code points and the newline), _HASH_CHARS characters
+    at a time (the sum wraps modulo 2**64 either way: the same hash)."""
+    length = len(codes) - 1
+    total = np.zeros(1, np.uint64)
+    for a in range(0, length, _HASH_CHARS):
+        piece = codes[a : min(a + _HASH_CHARS, length)].astype(np.uint64) + np.uint64(1)
+        piece *= _mix64(np.arange(a, a + len(piece), dtype=np.uint64)) | np.uint64(1)
+        total += piece.sum(dtype=np.uint64)
+    return _mix64(total + np.full(1, length, np.uint64) * np.uint64(0x632BE59BD9B4E019))
+
+
+def hash_names(names: Sequence[str]) -> np.ndarray:
+    """A 64-bit hash per name, over all names at once (no Python loop per name or character)."""
+    return hash_code_points(code_points(names)) if len(names) else np.zeros(0, np.uint64)
+
+
+def fingerprints_of_hashes(hashes: np.ndarray) -> np.ndarray:
+    hashes = np.sort(hashes)  # sort + diff: np.unique hashes integers and is far slower
+    return hashes[np.concatenate(([True], hashes[1:] != hashes[:-1]))] if len(hashes) else hashes
+
+
+def name_fingerprints(names: Sequence[str]) -> np.ndarray:
+    """Sorted unique name hashes: enough to tell sampled names from training names without
+    shipping the training set inside the model file."""
+    return fingerprints_of_hashes(hash_names(names))
+
+
+FAST_SCORING_TARGETS = 20_000  # from here on ``logprob_encoded`` scores with ``scoring``'s automaton
+
+
+@dataclass
+class Model(NextSymbolModel):
+    """A trained character n-gram model in back-off form. Every estimator produces one of these;
+    ARPA import, pruning and compiled mixtures too."""
+
+    vocabulary: Vocabulary
+    order: int
+    levels: list[Level]
+    estimator: dict = field(default_factory=dict)  # {"name": ..., settings..., report...}
+    corpus: dict = field(default_factory=dict)  # what it was trained on (file, names, fingerprint)
+    train_names: np.ndarray | None = None  # name_fingerprints of the training names
+
+    kind = "model"
+    capabilities = frozenset({LEVELS, BOUNDED_CONTEXT})
+
+    # ----- shape -------------------------------------------------------------------------
+    def n_ngrams(self) -> list[int]:
+        return [len(level) for level in self.levels]
+
+    def stored_keys(self, n: int) -> list[np.ndarray]:
+        """Keys of the stored n-grams of length n (none beyond the order): the contexts whose
+        row may differ from their suffix's."""
+        return [self.levels[n - 1].keys] if self.order >= n else []
+
+    # ----- the one scoring path ----------------------------------------------------------
+    def logprob_keys(self, window_keys: np.ndarray, history: np.ndarray) -> np.ndarray:
+        """ln p(target | context) for many positions at once.
+
+        ``window_keys[i]`` packs the target (lowest digit) and up to N-1 preceding symbols;
+        ``history[i]`` says how many of those preceding symbols are real context. Digits beyond
+        the history are ignored, so callers need not clean them.
+        """
+        window_keys = np.asarray(window_keys, dtype=np.int64)
+        history = np.minimum(np.asarray(history, dtype=np.int64), self.order - 1)
+        result = np.empty(len(window_keys), dtype=np.float64)
+        backoff = np.zeros(len(window_keys), dtype=np.float64)
+        pending = np.arange(len(window_keys))
+        for m in range(self.order - 1, -1, -1):  # context length, longest first
+            rows = pending[history[pending] >= m]
+            if len(rows) == 0:
+                continue
+            keys = window_keys[rows]
+            index, stored = self.levels[m].find(keys % self._power(m + 1))
+            hit = rows[stored]
+            result[hit] = self.levels[m].logp[index[stored]] + backoff[hit]
+            missed = rows[~stored]
+            if m > 0 and len(missed):
+                ctx_index, ctx_stored = self.levels[m - 1].find((window_keys[missed] // self.V) % self._power(m))
+                backoff[missed[ctx_stored]] += self.levels[m - 1].bow[ctx_index[ctx_stored]]
+            done = np.zeros(len(window_keys), bool)
+            done[hit] = True
+            pending = pending[~done[pending]]
+        if len(pending):
+            raise NgramError("model is missing unigram entries; the model file is damaged")
+        return result
+
+    # ----- big inputs: the same floats through the back-off automaton ----------------------
+    def logprob_encoded(self, encoded: Encoded) -> np.ndarray:
+        """ln p of every target symbol (characters and end symbols) of an encoded corpus."""
+        scorer = self._scorer_for(encoded)
+        return scoring.score(scorer, encoded) if scorer is not None else super().logprob_encoded(encoded)
+
+    def name_logprobs(self, encoded: Encoded) -> np.ndarray:
+        """ln p of each name of an encoded corpus (its symbols' ln p added in order)."""
+        scorer = self._scorer_for(encoded)
+        return scoring.name_totals(scorer, encoded) if scorer is not None else super().name_logprobs(encoded)
+
+    def _scorer_for(self, encoded: Encoded):
+        """The back-off automaton when the input is big enough to be worth building it (the
+        same floats, several times faster), else None; None too for a model it cannot serve
+        (n-grams not closed under prefixes and suffixes)."""
+        if encoded.n_targets < max(FAST_SCORING_TARGETS, sum(self.n_ngrams()) // 4):
+            return None
+        return scoring.build(self)
+
+    def describe(self) -> str:
+        est = self.estimator.get("name", "?")
+        sizes = ", ".join(f"{n + 1}:{c}" for n, c in enumerate(self.n_ngrams()))
+        return f"order {self.order} {est} model, V = {self.V} symbols, stored n-grams by order {sizes}"

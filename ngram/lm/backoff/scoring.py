@@ -1,0 +1,516 @@
+"""Scoring a whole corpus with a back-off automaton: the fast way to the same numbers.
+
+``Model.logprob_keys`` answers any batch of windows with a binary search per order; over a big
+corpus that is several searches per symbol. Here the model becomes a deterministic automaton
+once: a state per stored context (plus the empty one), each context's children (a contiguous
+run of nodes: its first child, and a table ``rank[state, w]`` giving w's place in the run, or 0
+when "context + w" is not stored), each n-gram's longest stored proper suffix (``links``), and
+its log probability. One byte a (state, symbol) while V < 256, where a table of node ids would
+take four: the table is built and read four times faster. Every name then advances one symbol
+per step, all names at once: a stored child gives ln p directly; otherwise the back-off weight
+of the state is added and the state drops to its suffix until a child exists (the unigram level
+stores every symbol). The next state is the child itself, or its suffix when it is a full-order
+n-gram.
+
+The back-off weights are added in the same order as ``logprob_keys`` adds them (longest context
+first) and the n-gram's own log probability last, so the results are the same floats. It needs
+the n-gram set closed under prefixes and suffixes (every counted model is; ARPA import,
+``ngram.formats.arpa.read_arpa``, adds the missing n-grams of imported ones); for a model that is not,
+``build`` returns None and callers use the general path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ngram.core.errors import NgramError
+from ngram.lm.backoff.links import links
+from ngram.core.vocabulary import BOUNDARY, Encoded
+
+DENSE_CELLS = 1 << 28  # (state, symbol) cells of the dense child table: 256 MB at one byte each
+LONG_NAME = 4096  # names longer than this are scored along their length, not a step per symbol
+BLOCK = 1 << 20  # symbols of a long name scored at a time
+LAZY_CELLS = 1 << 26  # (state, symbol) cells up to which LazyRows reserves a row for every state
+LAZY_ROWS = 64  # rows LazyRows keeps at a time past that (each V floats twice)
+
+
+@dataclass
+class Scorer:
+    V: int
+    first: np.ndarray  # per state: node id of its first child (its children are consecutive nodes)
+    rank: np.ndarray | None  # (states × V) flattened: 1 + the place of context+w among the children, or 0; None when sparse
+    cells: np.ndarray | None  # when V is large: per node from 1, parent state × V + symbol (sorted), instead of ``rank
+    suffix: np.ndarray  # per node: the node of its longest proper suffix (0 = the empty context)
+    logp: np.ndarray  # per node: ln p of the n-gram
+    bow: np.ndarray  # per state: ln back-off weight of the context
+    n_states: int  # nodes below this id are states (the empty context and orders 1..N-1)
+    order_offsets: np.ndarray  # where each order's node ids start: the empty context's, order 1's, ..., and the end
+    start: int  # the state right after the start symbol
+    symbol: np.ndarray | None = None  # lean form (``build_lean``): per node, its last symbol (V > 64)
+    count: np.ndarray | None = None  # lean form: per state, how many children it has (V > 64)
+    mask: np.ndarray | None = None  # lean form, V <= 64: per state, the set of its children's symbols, a bit each
+    _after: np.ndarray | None = None
+
+    def after(self) -> np.ndarray | None:
+        """The state after each node: the node itself while it is a context, else its suffix (made
+        once); None for the lean form, whose walk works it out at each step instead."""
+        if self.mask is not None or self.symbol is not None:
+            return None
+        if self._after is None:
+            self._after = self.suffix.copy()
+            self._after[: self.n_states] = np.arange(self.n_states, dtype=self.suffix.dtype)
+        return self._after
+
+    def child(self, states: np.ndarray, symbols: np.ndarray) -> np.ndarray:
+        """The node of "state + symbol", or 0 where it is not stored (node 0 is nobody's child)."""
+        if self.mask is not None:
+            return self._mask_child(states, symbols)
+        if self.symbol is not None:
+            return self._run_child(states, symbols)
+        if self.rank is None:
+            return self._sparse_child(np.asarray(states, np.int64) * self.V + symbols)
+        r = self.rank[states * self.V + symbols]
+        return np.where(r != 0, self.first[states] + r.astype(self.first.dtype) - 1, 0)
+
+    def _mask_child(self, states: np.ndarray, symbols: np.ndarray) -> np.ndarray:
+        """``child`` from each state's set of child symbols: stored if w's bit is set, and then
+        its place in the run is the number of bits below w's (one popcount)."""
+        held = self.mask[states]
+        w = symbols.astype(held.dtype)
+        one = held.dtype.type(1)
+        below = np.bitwise_count(held & ((one << w) - one)).astype(self.first.dtype)
+        below += self.first[states]
+        return np.where((held >> w) & one, below, 0).astype(self.first.dtype, copy=False)
+
+    def _run_child(self, states: np.ndarray, symbols: np.ndarray) -> np.ndarray:
+        """``child`` by a binary search of each state's own run of children (at most V nodes,
+        sorted by symbol, side by side in memory): a few steps over a table of a byte a node."""
+        lo = self.first[states].astype(np.int64)
+        end = lo + self.count[states]
+        hi = end.copy()
+        symbol, last = self.symbol, len(self.symbol) - 1
+        for _ in range(int(self.V).bit_length()):  # a run of at most V halves to nothing in this many steps
+            mid = (lo + hi) >> 1
+            below = symbol[np.minimum(mid, last)] < symbols
+            below &= mid < hi
+            lo = np.where(below, mid + 1, lo)
+            hi = np.where(below, hi, mid)
+        found = (lo < end) & (symbol[np.minimum(lo, last)] == symbols)
+        return np.where(found, lo, 0).astype(self.first.dtype, copy=False)
+
+    def _sparse_child(self, cell: np.ndarray) -> np.ndarray:
+        """``child`` by binary search in ``cells``: node ids are 1 + places in it."""
+        place = np.searchsorted(self.cells, cell)
+        np.minimum(place, len(self.cells) - 1, out=place)
+        return np.where(self.cells[place] == cell, place + 1, 0).astype(self.first.dtype, copy=False)
+
+
+def build(model) -> Scorer | None:
+    """The automaton of ``model``, or None if its n-gram set is not prefix- and suffix-closed."""
+    V, N, levels = model.V, model.order, model.levels
+    linked = links(model)
+    if linked is None:
+        return None
+    offset, n_states = linked.offset, linked.n_states
+    # A dense table costs a cell per (state, symbol); past DENSE_CELLS (a large vocabulary: with
+    # 200,000 symbols, even 1,000 states would be 800 MB) the children are found by binary
+    # search in one sorted array of a cell per stored n-gram instead.
+    sparse = n_states * V > DENSE_CELLS
+    # 0 marks a missing child; np.zeros lets the kernel hand over zeroed pages.
+    rank = None if sparse else np.zeros(n_states * V, np.uint8 if V < 256 else (np.uint16 if V < 65536 else np.uint32))
+    cells = np.empty(int(offset[N]) - 1, np.int64) if sparse else None
+    logp = np.empty(int(offset[N]))
+    logp[0] = np.nan
+    bow = np.zeros(n_states)
+    for n in range(1, N + 1):
+        level = levels[n - 1]
+        lo, hi = int(offset[n - 1]), int(offset[n])
+        logp[lo:hi] = level.logp
+        if n < N:
+            bow[lo:hi] = level.bow
+        if sparse:
+            cells[lo - 1 : hi - 1] = linked.parents(n).astype(np.int64) * V + linked.symbol[lo:hi]
+            continue
+        lengths = linked.run_lengths(n)
+        place = np.arange(1, hi - lo + 1, dtype=np.int64) - np.repeat(linked.run_start[n - 1], lengths)
+        rank[linked.parents(n).astype(np.int64) * V + linked.symbol[lo:hi]] = place
+    start = int(offset[0] + BOUNDARY) if N > 1 else 0
+    return Scorer(V=V, first=linked.first, rank=rank, cells=cells, suffix=linked.suffix, logp=logp, bow=bow, n_states=n_states,
+                  start=start, order_offsets=np.concatenate(([0], offset)))
+
+
+LEAN_CHUNK = 1 << 16  # n-grams whose suffix ``build_lean`` looks up at a time
+
+
+def build_lean(model) -> Scorer | None:
+    """The automaton of ``model`` in its lean form, or None if its n-gram set is not prefix- and
+    suffix-closed: the walk's floats from a few numbers a node and a state, where the dense form
+    takes a table cell a (state, symbol) and ``links`` several arrays a node more while it is
+    built. A child is found from its parent's set of child symbols, one bit a symbol (V <= 64),
+    or else by a binary search of the parent's run of children (a byte a node).
+
+    The levels are read one at a time: a model that can give its trie directly (a compact
+    file's ``trie_level``) is read without making its int64 keys at all, and its file's pages
+    are given back as each level is read; the model keeps nothing it did not hold before.
+    """
+    V, N = model.V, model.order
+    sizes = model.n_ngrams()
+    offset = np.cumsum([1] + sizes)
+    n_nodes, n_states = int(offset[N]), int(offset[N - 1])
+    index = np.int32 if n_nodes < 2**31 else np.int64
+    bits = (np.uint32 if V <= 32 else np.uint64) if V <= 64 and hasattr(np, "bitwise_count") else None
+    suffix = np.zeros(n_nodes, index)
+    logp = np.empty(n_nodes)
+    logp[0] = np.nan
+    bow = np.zeros(n_states)
+    first = np.zeros(n_states, index)
+    first[0] = offset[0]
+    mask = symbol = count = None
+    if bits is not None:
+        mask = np.zeros(n_states, bits)
+        mask[0] = bits((1 << V) - 1) if V < 64 else np.iinfo(np.uint64).max
+    else:
+        symbol, count = np.zeros(n_nodes, np.min_scalar_type(V)), np.zeros(n_states, np.min_scalar_type(V))
+        count[0] = V
+    trie_level = getattr(model, "trie_level", None)
+    scorer = Scorer(V=V, first=first, rank=None, cells=None, suffix=suffix, logp=logp, bow=bow, n_states=n_states,
+                    order_offsets=np.concatenate(([0], offset)), start=int(offset[0] + BOUNDARY) if N > 1 else 0,
+                    symbol=symbol, count=count, mask=mask)
+    for n in range(1, N + 1):
+        lo, hi = int(offset[n - 1]), int(offset[n])
+        parts = trie_level(n, logp[lo:hi]) if trie_level is not None else None  # (probabilities decoded in place)
+        if parts is None:
+            parts = _trie_of_keys(model, n)
+            if parts is None:
+                return None
+        children, last, level_logp, level_bow = parts
+        if not np.may_share_memory(level_logp, logp[lo:hi]):
+            logp[lo:hi] = level_logp
+        if n < N and level_bow is not None:
+            bow[lo:hi] = level_bow
+        del parts, level_logp, level_bow
+        if n == 1:
+            if not np.array_equal(last, np.arange(V)):
+                return None
+            if symbol is not None:
+                symbol[lo:hi] = last
+            continue
+        plo, phi = int(offset[n - 2]), int(offset[n - 1])
+        starts = first[plo:phi]
+        np.cumsum(children, dtype=index, out=starts)
+        starts -= children  # in place: each parent's first child, counted from the level's start
+        if mask is not None:
+            # Siblings have distinct symbols, so the OR of their bits is their sum: differences of a
+            # running sum (wrapping) give each parent's set.
+            total = np.cumsum(bits(1) << last.astype(bits), dtype=bits)
+            has = np.flatnonzero(children)
+            ends = starts[has] + children[has] - 1
+            mask[plo:phi][has] = total[ends] - np.concatenate(([bits(0)], total[ends[:-1]]))
+            del total, has, ends
+        else:
+            count[plo:phi] = children
+            symbol[lo:hi] = last
+        starts += lo
+        # h'w, the longest proper suffix of each hw, is w's child of h' (the suffix of h), one order down.
+        parents = np.repeat(np.arange(plo, phi, dtype=index), children.astype(np.intp, copy=False))
+        del children
+        for start in range(0, hi - lo, LEAN_CHUNK):
+            stop = min(start + LEAN_CHUNK, hi - lo)
+            found = scorer.child(suffix[parents[start:stop]], last[start:stop])
+            if not np.all(found):
+                return None
+            suffix[lo + start : lo + stop] = found
+        del parents, last
+    return scorer
+
+
+def _trie_of_keys(model, n: int):
+    """(children of each (n-1)-gram, last symbol of each n-gram, ln p, back-off weights) of order
+    ``n`` from its sorted keys, or None if a context is not stored."""
+    V, level = model.V, model.levels[n - 1]
+    keys = level.keys
+    if n == 1:
+        return None, keys % V, level.logp, level.bow
+    below = model.levels[n - 2].keys
+    contexts = keys // V
+    place = np.searchsorted(below, contexts)
+    if len(place) and (place.max() >= len(below) or not np.array_equal(below[place], contexts)):
+        return None
+    return np.bincount(place, minlength=len(below)), keys % V, level.logp, level.bow
+
+
+def score(scorer: Scorer, encoded: Encoded) -> np.ndarray:
+    """ln p of every target of ``encoded`` (as ``Model.logprob_encoded``), one step per position."""
+    out = np.empty(encoded.n_targets)
+    order, long = _split_long(encoded)
+    for position, _, node, backoff in _walk(scorer, encoded, order):
+        # The n-gram's ln p after the back-off weights, as logprob_keys adds them (+ 0.0 makes
+        # a -0.0 the +0.0 it gives).
+        out[position - 1] = scorer.logp[node] + (0.0 if backoff is None else backoff)
+    for name in long:
+        start, length = int(encoded.starts[name]), int(encoded.symbols_per_name()[name])
+        for first, steps in _along(scorer, encoded.symbols, start, length):
+            out[start + first : start + first + len(steps)] = steps + 0.0
+    return out
+
+
+def name_totals(scorer: Scorer, encoded: Encoded) -> np.ndarray:
+    """ln p of each name of ``encoded``, its symbols' ln p added in order: what evaluation needs,
+    without writing every symbol's ln p to memory and reading it back."""
+    order, long = _split_long(encoded)
+    totals = np.zeros(len(order))
+    step_buf = np.empty(len(order))
+    for _, alive, node, backoff in _walk(scorer, encoded, order):
+        step = np.take(scorer.logp, node, out=step_buf[:alive], mode="clip")
+        if backoff is not None:
+            step += backoff
+        totals[:alive] += step  # the names still going are a prefix
+    result = np.empty(encoded.n_names)
+    result[order] = totals
+    for name in long:
+        total = np.zeros(1)
+        for _, steps in _along(scorer, encoded.symbols, int(encoded.starts[name]), int(encoded.symbols_per_name()[name])):
+            # added one after another, from 0, as the walk adds them (cumsum is sequential)
+            total = np.cumsum(np.concatenate((total, steps)))[-1:]
+        result[name] = total[0]
+    return result
+
+
+def _split_long(encoded: Encoded) -> tuple[np.ndarray, np.ndarray]:
+    """The names the walk takes (``_longest_first``) and the long ones (``_along`` takes those):
+    the walk costs a step per symbol of its longest name, whatever the number of names."""
+    lengths = encoded.symbols_per_name()
+    long = np.flatnonzero(lengths > LONG_NAME)
+    if not len(long):
+        return _longest_first(encoded), long
+    short = np.flatnonzero(lengths <= LONG_NAME)
+    order = short[_longest_first_of(lengths[short])]
+    return order, long
+
+
+def _along(scorer: Scorer, ids: np.ndarray, start: int, length: int):
+    """The ln p of each symbol of one name (its ``length`` targets after the boundary at
+    ``start``), BLOCK symbols at a time, each block one vectorised pass per order instead of a
+    step per symbol: (index of the block's first target, their ln p).
+
+    node_k(j), the stored n-gram of the last k symbols up to target j (boundary included), is
+    the child of node_{k-1}(j - 1) by symbol j: the set is closed under prefixes and suffixes,
+    so the longest context stored before j is the largest k with node_k(j - 1), and j is scored
+    by the longest n-gram stored, after the back-off weights of the contexts longer than its
+    own, added longest first: the same floats as the walk.
+    """
+    N = len(scorer.order_offsets) - 2
+    dtype = scorer.first.dtype
+    # node_k(-1), the n-grams ending at the start boundary: only the boundary's unigram.
+    carry = np.zeros(N + 1, np.int64)
+    if N > 1:
+        carry[1] = scorer.start
+    for first in range(0, length, BLOCK):
+        w = ids[start + 1 + first : start + 1 + min(first + BLOCK, length)].astype(np.int64)
+        m = len(w)
+        nodes = np.zeros((N + 1, m + 1), np.int64)  # nodes[k, j + 1] = node_k(first + j); column 0: the block before
+        nodes[:, 0] = carry
+        nodes[1, 1:] = scorer.child(np.zeros(m, dtype), w)  # every unigram is stored
+        for k in range(2, N + 1):
+            before = nodes[k - 1, :-1]
+            found = scorer.child(before.astype(dtype, copy=False), w)
+            nodes[k, 1:] = np.where(before != 0, found, 0)
+        carry = nodes[:, -1].copy()
+        context = nodes[: N, :-1]  # contexts of orders 0..N-1 before each target
+        longest = np.zeros(m, np.int64)  # order of the n-gram that scores each target
+        for k in range(1, N + 1):
+            longest = np.where(nodes[k, 1:] != 0, k, longest)
+        node = nodes[longest, np.arange(1, m + 1)]
+        backoff = np.zeros(m)
+        for k in range(N - 1, 0, -1):  # the contexts backed off from, longest first
+            use = (context[k] != 0) & (k >= longest)
+            backoff += np.where(use, scorer.bow[np.where(use, context[k], 0)], 0.0)
+        yield first, scorer.logp[node] + backoff
+
+
+def _longest_first(encoded: Encoded) -> np.ndarray:
+    """Name indices, longest names first and names of one length in corpus order."""
+    return _longest_first_of(encoded.symbols_per_name())
+
+
+def _longest_first_of(lengths: np.ndarray) -> np.ndarray:
+    # Stable sorts of 16-bit integers are radix sorts: a few milliseconds for a big corpus.
+    return np.argsort(-lengths.astype(np.int16) if lengths.max(initial=0) < 2**15 else -lengths, kind="stable")
+
+
+def _walk(scorer: Scorer, encoded: Encoded, order: np.ndarray):
+    """Step through every name at once, in ``order`` (``_longest_first``): at each step, the
+    positions of the names still going, how many they are, the node of the n-gram each one's
+    symbol there is scored by, and the back-off weights added before it (None: none at all).
+
+    Longest names first, so the names still going are always a prefix of the arrays (slicing
+    instead of compressing them every step); names of one length stay in corpus order
+    (neighbouring names share contexts, which keeps the table lookups in cache).
+    """
+    V = scorer.V
+    # Symbols (as ``encode`` made them: the narrowest type that holds them) and positions in
+    # int32: the per-step gathers then read from a corpus a fraction the size, which stays in cache.
+    ids = encoded.symbols
+    rank, suffix, bow = scorer.rank, scorer.suffix, scorer.bow
+    before_first = scorer.first - 1 if rank is not None else None  # + rank is the child's node
+    after = scorer.after()
+    lengths = encoded.symbols_per_name()[order]
+    if len(lengths) == 0:
+        return
+    position = (encoded.starts[order] + 1).astype(np.int32 if len(ids) < 2**31 else np.int64)
+    going = np.searchsorted(-lengths, -np.arange(1, int(lengths[0]) + 1), side="right")
+    state = np.full(len(position), scorer.start, suffix.dtype)
+    # Each step's arrays live in buffers made once (the first ``alive`` of each): no allocation
+    # (and no fresh pages to fault in) per step. ``take`` with mode="clip" writes straight into
+    # them; every index is valid, so clipping never changes one.
+    symbol_buf = np.empty(len(position), ids.dtype)
+    cell_buf = np.empty(len(position), np.int64 if rank is None or len(rank) >= 2**31 else np.int32)
+    rank_buf = np.empty(len(position), np.uint8 if rank is None else rank.dtype)
+    node_buf = np.empty(len(position), scorer.first.dtype)
+    for alive in going:  # how many names have a symbol at this step
+        if alive < len(position):
+            position, state = position[:alive], state[:alive]
+        w = np.take(ids, position, out=symbol_buf[:alive], mode="clip")
+        if rank is None:  # a large vocabulary: children by binary search
+            node = scorer.child(state, w)
+            miss = np.flatnonzero(node == 0)
+        else:
+            cell = np.multiply(state, V, out=cell_buf[:alive])
+            cell += w
+            r = np.take(rank, cell, out=rank_buf[:alive], mode="clip")
+            node = np.take(before_first, state, out=node_buf[:alive], mode="clip")
+            node += r  # (where r is 0 this is not a node; those are all redone below)
+            miss = np.flatnonzero(r == 0)
+        backoff = None
+        if len(miss):
+            backoff = np.zeros(len(position))
+            s_miss, w_miss = state[miss], w[miss]
+            while len(miss):
+                backoff[miss] += bow[s_miss]
+                s_miss = suffix[s_miss]
+                if rank is None:
+                    found = scorer.child(s_miss, w_miss)
+                    ok = found != 0
+                    node[miss[ok]] = found[ok]
+                else:
+                    r = rank[s_miss * V + w_miss]
+                    ok = r != 0
+                    node[miss[ok]] = before_first[s_miss[ok]] + r[ok]
+                miss, s_miss, w_miss = miss[~ok], s_miss[~ok], w_miss[~ok]
+        yield position, int(alive), node, backoff
+        if after is None:
+            np.copyto(state, np.where(node < scorer.n_states, node, suffix[node]))
+        else:
+            np.take(after, node, out=state, mode="clip")
+        position += 1
+
+
+def _unique(a: np.ndarray) -> np.ndarray:
+    """Sorted distinct values (sort + diff: np.unique hashes integers and is slower here)."""
+    a = np.sort(a)
+    return a[np.concatenate(([True], a[1:] != a[:-1]))] if len(a) else a
+
+
+class LazyRows:
+    """Sampling's automaton (next-symbol rows and transitions) computed only for the states
+    sampling reaches, from the scoring automaton.
+
+    A context's row of log probabilities is its stored children's and, for every other symbol,
+    its back-off weight plus its suffix's row, added in the same order as
+    ``automaton.build_automaton`` adds them, so the rows (and so the samples) are the same floats;
+    but instead of rows for every stored context up front (states × V, slow and large at high
+    orders), a row is made the first time a name reaches its state.
+    """
+
+    def __init__(self, scorer: Scorer, masked: int | None = None):
+        self.scorer = scorer
+        self.masked = masked  # a symbol never drawn (<unk>): left out of the cached running sums
+        V = scorer.V
+        self.start = scorer.start
+        self.row_of = np.full(scorer.n_states, -1, np.int64)
+        # Room for every state's row: np.empty reserves address space, and only rows actually
+        # made take memory. Past LAZY_CELLS (a large vocabulary, where even the address space
+        # would pass any limit) at most LAZY_ROWS rows are kept, the oldest made again on need.
+        self.capacity = scorer.n_states if scorer.n_states * V <= LAZY_CELLS else LAZY_ROWS
+        self.logrows = np.empty((self.capacity, V))
+        self.logrows[0] = scorer.logp[scorer.child(np.zeros(V, np.int64), np.arange(V))]  # the empty context: the unigram row
+        self.cdf = np.empty_like(self.logrows)  # running sums of each row's probabilities
+        self.cdf[0] = np.cumsum(self._unmasked(np.exp(self.logrows[:1])), axis=1)
+        self.row_of[0] = 0
+        self.owner = np.zeros(self.capacity, np.int64)  # the state in each slot
+        self.used = 1
+
+    def _make(self, states: np.ndarray) -> None:
+        sc, V = self.scorer, self.scorer.V
+        need = self._missing(states)
+        if not len(need):
+            return
+        if self.used + len(need) > self.capacity:
+            # Bounded (a large vocabulary): start over with only these; slot 0 keeps the unigram row.
+            self.row_of[self.owner[1 : self.used]] = -1
+            self.used = 1
+            need = self._missing(states)
+            if len(need) + 1 > self.capacity:
+                raise NgramError(f"{len(need):,} distinct context states at once need more whole rows of {V:,} "
+                                 f"symbols than are kept in memory ({self.capacity})")
+        symbols = np.arange(V)
+        # Rows of one order only depend on shorter contexts, so each order is one vectorised step.
+        for group in self._by_order(need):
+            children = sc.child(group[:, None], symbols[None, :])
+            rows = sc.bow[group][:, None] + self.logrows[self.row_of[sc.suffix[group]]]
+            rows = np.where(children != 0, sc.logp[children], rows)
+            place = slice(self.used, self.used + len(group))
+            self.logrows[place] = rows
+            np.exp(rows, out=rows)
+            np.cumsum(self._unmasked(rows), axis=1, out=self.cdf[place])
+            self.row_of[group] = np.arange(self.used, self.used + len(group))
+            self.owner[place] = group
+            self.used += len(group)
+
+    def _missing(self, states: np.ndarray) -> np.ndarray:
+        """The states without a row among ``states`` and their suffixes, shortest first."""
+        sc = self.scorer
+        missing = [_unique(states[self.row_of[states] < 0])]
+        if not len(missing[0]):
+            return missing[0]
+        while len(missing[-1]):  # their suffixes too, since each row builds on its suffix's
+            below = sc.suffix[missing[-1]]
+            missing.append(_unique(below[self.row_of[below] < 0]))
+        return _unique(np.concatenate(missing))  # node ids grow with order: shortest first
+
+    def _unmasked(self, rows: np.ndarray) -> np.ndarray:
+        if self.masked is not None:
+            rows[:, self.masked] = 0.0
+        return rows
+
+    def _by_order(self, need: np.ndarray):
+        """``need`` split into runs of one order (node ids are numbered order by order)."""
+        bounds = np.searchsorted(need, self.scorer.order_offsets)
+        return [need[a:b] for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+
+    def rows_of(self, states: np.ndarray) -> np.ndarray:
+        self._make(states)
+        return np.exp(self.logrows[self.row_of[states]])
+
+    def cdf_of(self, states: np.ndarray) -> np.ndarray:
+        """Each state's running sum of probabilities over the symbols, the masked one left out
+        (a plain draw: no temperature, top-k or top-p)."""
+        self._make(states)
+        return self.cdf[self.row_of[states]]
+
+    def next_of(self, states: np.ndarray, symbols: np.ndarray) -> np.ndarray:
+        """The state after each (state, symbol): the longest stored context of history + symbol."""
+        sc = self.scorer
+        states = np.asarray(states, sc.first.dtype)
+        node = sc.child(states, symbols)
+        miss = np.flatnonzero(node == 0)
+        s_miss, w_miss = states[miss], symbols[miss]
+        while len(miss):
+            s_miss = sc.suffix[s_miss]
+            found = sc.child(s_miss, w_miss)
+            ok = found != 0
+            node[miss[ok]] = found[ok]
+            miss, s_miss, w_miss = miss[~ok], s_miss[~ok], w_miss[~ok]
+        return np.where(node < sc.n_states, node, sc.suffix[node])

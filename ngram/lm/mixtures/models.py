@@ -1,0 +1,207 @@
+"""The mixtures that tuning builds, as models: order mixtures and whole-name mixtures.
+
+``ContextMixture``: models of several orders trained on the same names (left to right), mixed with
+weights that depend on the length of the longest context of the history that was seen in
+training (its "bucket"):
+
+    p(w | h) = Σ_k λ_{b(h), k} p_k(w | h)
+
+The bucket depends on the context only, so every row is still a distribution over the vocabulary
+and the mixture is a bounded-context next-symbol model (``probs``, ``score``, ``evaluate
+--explain``, sampling, ``ngram mix`` all work). It could be compiled into the one back-off form
+(``ngram.lm.mixtures.linear.compile_mixture`` does, with dense rows) but with orders up to 10 that is
+millions of stored n-grams (tens of MB per file and gigabytes for the sampling automaton), so it
+is kept as components + weights: one file, a few hundred kB.
+
+``NameMixture``: a mixture of whole-name distributions, p(name) = Σ_k w_k p_k(name), where a
+component may read names right to left (a model trained on reversed names). Each component is a
+proper distribution over names (characters + end), so the mixture is one too: scoring works, and
+sampling draws a component by weight, then a name from it. Its next-symbol vectors need the
+total probability each component gives to names that start with a prefix (for a right-to-left
+component, a sum over the automaton's states); until that is written, the per-symbol methods
+refuse in one line, and ``evaluate`` reports the same per-name and per-symbol NLL as for any model.
+
+Both implement ``ngram.lm.protocol.LanguageModel`` through ``ngram.lm.base``; ``ngram.formats.native`` stores them
+(their components recursively, each like a single model, under a prefix); their weights are
+fitted by ``ngram.lm.mixtures.linear.em_weights``.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from ngram.lm.backoff import automaton
+from ngram.lm.base import NameModel, NextSymbolModel
+from ngram.core.errors import NgramError
+from ngram.lm.mixtures.linear import mixture_logprobs
+from ngram.lm.protocol import BOUNDED_CONTEXT, LanguageModel, require
+from ngram.core.vocabulary import BOUNDARY, Encoded
+
+
+# ----------------------------------------------------------------------------------------------
+# Buckets of an order mixture
+# ----------------------------------------------------------------------------------------------
+FOLLOWER_BINS = (2, 3, 6)  # distinct followers of the longest seen context: 1, 2, 3-5, 6+
+
+
+def bucket_of(longest: np.ndarray, followers: np.ndarray, follower_bins: Sequence[int] | None) -> np.ndarray:
+    """Bucket = longest seen context length, split by how many distinct symbols followed that
+    context in training (few followers: the long context is sharp or just rare)."""
+    if not follower_bins:
+        return np.asarray(longest, np.int64)
+    width = len(follower_bins) + 1
+    bins = np.where(longest > 0, np.digitize(followers, follower_bins), 0)
+    return np.asarray(longest, np.int64) * width + bins
+
+
+def n_buckets(order: int, follower_bins: Sequence[int] | None) -> int:
+    return order * (len(follower_bins) + 1 if follower_bins else 1)
+
+
+# ----------------------------------------------------------------------------------------------
+# Shared helpers
+# ----------------------------------------------------------------------------------------------
+def reverse_encoded(encoded: Encoded) -> Encoded:
+    """The same names with each name's characters in reverse order (boundaries stay put)."""
+    ids = encoded.ids
+    positions = np.arange(len(ids))
+    is_boundary = ids == BOUNDARY
+    start = np.maximum.accumulate(np.where(is_boundary, positions, 0))
+    end = np.minimum.accumulate(np.where(is_boundary, positions, len(ids))[::-1])[::-1]
+    source = np.where(is_boundary, positions, start + end - positions)
+    return Encoded(ids=ids[source], starts=encoded.starts, oov=encoded.oov)
+
+
+def _check_weights(weights, shape) -> np.ndarray:
+    weights = np.asarray(weights, dtype=np.float64)
+    if weights.shape != shape or (weights < 0).any() or not np.allclose(weights.sum(axis=-1), 1.0, atol=1e-9):
+        raise NgramError(f"mixture weights must be non-negative, of shape {shape}, and sum to 1, got {weights.tolist()}")
+    return weights
+
+
+# ----------------------------------------------------------------------------------------------
+# Both mixtures
+# ----------------------------------------------------------------------------------------------
+class Components:
+    """What both mixtures share: their components (one vocabulary), order, and provenance."""
+
+    def _take(self, components: Sequence[LanguageModel], estimator: dict, corpus: dict | None,
+              train_names: np.ndarray | None) -> None:
+        self.components = list(components)
+        if not self.components:
+            raise NgramError("a mixture needs at least one component")
+        self.vocabulary = self.components[0].vocabulary
+        if any(m.vocabulary != self.vocabulary for m in self.components[1:]):
+            raise NgramError("mixture components must share one vocabulary")
+        self.order = max(m.order for m in self.components)
+        self.estimator = estimator
+        self.corpus = corpus or dict(self.components[0].corpus)
+        self.train_names = train_names if train_names is not None else self.components[0].train_names
+
+    def _largest(self) -> LanguageModel:
+        return max(self.components, key=lambda m: m.order)
+
+    def n_ngrams(self) -> list[int]:
+        return self._largest().n_ngrams()
+
+
+# ----------------------------------------------------------------------------------------------
+# Order mixture
+# ----------------------------------------------------------------------------------------------
+class ContextMixture(Components, NextSymbolModel):
+    """Σ_k λ[b(h), k] p_k(w | h), b(h) = length of the longest context of h seen in training,
+    optionally split by that context's number of distinct followers (``follower_bins``)."""
+
+    kind = "context"
+    capabilities = frozenset({BOUNDED_CONTEXT})
+
+    def __init__(self, components: Sequence[LanguageModel], weights, estimator: dict | None = None, corpus: dict | None = None,
+                 train_names: np.ndarray | None = None, follower_bins: Sequence[int] | None = None):
+        self._take(components, estimator or {"name": "order-mixture"}, corpus, train_names)
+        for m in self.components:
+            require(m, BOUNDED_CONTEXT, "order mixture", f"a component is a {m.describe()}, which has no bounded-context rows")
+        self.follower_bins = [int(b) for b in follower_bins] if follower_bins else []
+        self.weights = _check_weights(weights, (n_buckets(self.order, self.follower_bins), len(self.components)))
+        # Seen contexts of each length, from the highest-order component (its n-grams are the
+        # counted ones, a superset of every other component's).
+        top = self._largest()
+        self._contexts = [np.unique(np.concatenate(top.stored_keys(n + 1)) // self.V, return_counts=True)
+                          for n in range(1, top.order)]
+
+    def stored_keys(self, n: int) -> list[np.ndarray]:
+        """The components' stored n-grams: the weight bucket, too, only changes at a stored context."""
+        return [k for component in self.components for k in component.stored_keys(n)]
+
+    def buckets(self, window_keys: np.ndarray, history: np.ndarray) -> np.ndarray:
+        """Length of the longest seen context of each row's history (the weight bucket)."""
+        context = np.asarray(window_keys, np.int64) // self.V
+        history = np.minimum(np.asarray(history, np.int64), self.order - 1)
+        longest = np.zeros(len(context), np.int64)
+        followers = np.zeros(len(context), np.int64)
+        for length, (seen, children) in enumerate(self._contexts, start=1):
+            if len(seen) == 0:
+                break
+            query = context % self.V**length
+            index = np.minimum(np.searchsorted(seen, query), len(seen) - 1)
+            hit = (seen[index] == query) & (history >= length)
+            longest[hit] = length
+            followers[hit] = children[index[hit]]
+        return bucket_of(longest, followers, self.follower_bins)
+
+    def logprob_keys(self, window_keys: np.ndarray, history: np.ndarray) -> np.ndarray:
+        window_keys = np.asarray(window_keys, np.int64)
+        history = np.asarray(history, np.int64)
+        logp = np.stack([m.logprob_keys(window_keys, history) for m in self.components], axis=1)
+        return mixture_logprobs(logp, self.weights, self.buckets(window_keys, history))
+
+    def describe(self) -> str:
+        orders = ",".join(str(m.order) for m in self.components)
+        names = sorted({m.estimator.get("name", "?") for m in self.components})
+        split = " x its distinct followers" if self.follower_bins else ""
+        return (f"order mixture of {len(self.components)} {'/'.join(names)} models (orders {orders}), weights by "
+                f"longest seen context{split}, V = {self.V} symbols")
+
+
+# ----------------------------------------------------------------------------------------------
+# Whole-name mixture
+# ----------------------------------------------------------------------------------------------
+class NameMixture(Components, NameModel):
+    """p(name) = Σ_k w_k p_k(name); a component with ``reverse`` reads names right to left."""
+
+    kind = "name"
+    capabilities = frozenset()
+
+    def __init__(self, components: Sequence[LanguageModel], reverse: Sequence[bool], weights, estimator: dict | None = None,
+                 corpus: dict | None = None, train_names: np.ndarray | None = None):
+        self._take(components, estimator or {"name": "name-mixture"}, corpus, train_names)
+        self.reverse = [bool(r) for r in reverse]
+        if len(self.reverse) != len(self.components):
+            raise NgramError("give one direction per mixture component")
+        self.weights = _check_weights(weights, (len(self.components),))
+
+    def name_components(self) -> list:
+        return [(float(w), m, r) for w, m, r in zip(self.weights, self.components, self.reverse)]
+
+    def name_logprobs(self, encoded: Encoded) -> np.ndarray:
+        """ln p(name) = ln Σ_k w_k p_k(name) for every name of an encoded (left-to-right) corpus."""
+        reversed_ = reverse_encoded(encoded) if any(self.reverse) else None
+        per = [m.name_logprobs(reversed_ if rev else encoded) for m, rev in zip(self.components, self.reverse)]
+        return mixture_logprobs(np.stack(per, axis=1), self.weights)
+
+    # ----- next-symbol questions: exact, from each component's prefix masses (ngram.lm.backoff.automaton) ----
+    def logprobs(self, context: str = "", at_start: bool = True) -> np.ndarray:
+        return automaton.mixture_context_logprobs(self, context, at_start)
+
+    def row_logprobs(self, encoded: Encoded) -> np.ndarray:
+        return automaton.mixture_row_logprobs(self, encoded)
+
+    def logprob_encoded(self, encoded: Encoded) -> np.ndarray:
+        return automaton.mixture_logprob_encoded(self, encoded)
+
+    def describe(self) -> str:
+        parts = [f"{w:.3f} x {'right-to-left' if r else 'left-to-right'} {m.describe()}"
+                 for m, r, w in zip(self.components, self.reverse, self.weights)]
+        return "whole-name mixture: " + "; ".join(parts)
+

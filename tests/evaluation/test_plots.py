@@ -1,0 +1,126 @@
+"""Plots: the bigram heatmap, NLL against order, the tuning curve; matplotlib is optional."""
+
+import builtins
+import json
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from ngram import NgramError, make_estimator, train
+from ngram.cli import main
+from ngram.formats.native import save
+from ngram.evaluation.plots import bigram_table, plot_heatmap, plot_tuning
+
+NAMES = ["anna", "anne", "bob", "ann", "nan", "a b", "bobby", "ella", "lena"]
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def is_png(path):
+    data = path.read_bytes()
+    return len(data) > 1000 and data.startswith(PNG)
+
+
+def test_bigram_table_is_the_bigram_model():
+    model = train(NAMES, order=2, estimator=make_estimator("mle"))
+    table, rows, cols = bigram_table(model)
+    assert rows[0] == "." and cols[0] == "." and rows[1:] == model.vocabulary.characters
+    pairs = Counter((a, b) for n in NAMES for a, b in zip("." + n, n + "."))
+    for i, prev in enumerate(rows):
+        total = sum(c for (a, _), c in pairs.items() if a == prev)
+        for j, nxt in enumerate(cols):
+            assert table[i, j] == pytest.approx(pairs[(prev, nxt)] / total, abs=1e-12)
+
+
+def test_higher_orders_show_their_order_two_view():
+    model = train(NAMES, order=4, estimator=make_estimator("witten-bell"))
+    table, _, _ = bigram_table(model)
+    assert np.allclose(table.sum(axis=1), 1.0, atol=1e-12)
+    # The start row is p(first character); a character row is what follows it inside a name.
+    assert np.allclose(table[0], model.probs(""), atol=1e-15)
+    b = model.vocabulary.characters.index("b") + 1
+    assert np.allclose(table[b], model.probs("b", at_start=False), atol=1e-15)
+    assert not np.allclose(table[b], model.probs("b", at_start=True))
+
+
+def test_heatmap_writes_a_png(tmp_path):
+    pytest.importorskip("matplotlib")
+    plot_heatmap(train(NAMES, order=3), tmp_path / "h.png")
+    assert is_png(tmp_path / "h.png")
+
+
+def test_tuning_plot_takes_a_list_of_result_dicts(tmp_path):
+    pytest.importorskip("matplotlib")
+    results = [
+        {"estimator": "add-k", "order": o, "settings": {"k": k}, "train_nll": 2.0 - 0.1 * o, "val_nll": 2.2 - 0.05 * o + k}
+        for o in (2, 3, 4) for k in (0.1, 0.5)
+    ] + [{"estimator": "kneser-ney", "order": o, "settings": {}, "train_nll": None, "val_nll": 2.0 - 0.06 * o} for o in (2, 3, 4)]
+    plot_tuning(results, tmp_path / "t.png")
+    assert is_png(tmp_path / "t.png")
+    # ngram.tuning's rows: heldout_nll, a "best" flag, and mixtures spanning orders ("3-10").
+    tuning_rows = [{"kind": "single", "estimator": r["estimator"], "order": r["order"], "settings": r["settings"],
+                    "train_nll": r["train_nll"], "heldout_nll": r["val_nll"], "best": False} for r in results]
+    tuning_rows.append({"kind": "order-mixture", "estimator": "modified-kneser-ney", "order": "3-10", "settings": {},
+                        "train_nll": None, "heldout_nll": 1.5, "best": True})
+    plot_tuning(tuning_rows, tmp_path / "tune.png")
+    assert is_png(tmp_path / "tune.png")
+    with pytest.raises(NgramError, match="val_nll"):
+        plot_tuning([{"estimator": "add-k", "order": 2}], tmp_path / "bad.png")
+    with pytest.raises(NgramError, match=".png"):
+        plot_tuning(results, tmp_path / "t.txt")
+
+
+def test_cli_plots(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    train_file, val_file = tmp_path / "train.txt", tmp_path / "val.txt"
+    train_file.write_text("\n".join(NAMES * 3) + "\n", encoding="utf-8")
+    val_file.write_text("anna\nbobbe\nlen\n", encoding="utf-8")
+    save(train(NAMES, order=2), tmp_path / "m.ngram")
+    assert main(["plot", "heatmap", str(tmp_path / "m.ngram"), "-o", str(tmp_path / "h.png")]) == 0
+    assert is_png(tmp_path / "h.png")
+    assert main(["plot", "orders", str(train_file), "--val", str(val_file), "--orders", "1-4",
+                 "--estimators", "add-k,witten-bell", "-o", str(tmp_path / "o.png")]) == 0
+    out = capsys.readouterr().out
+    assert "nats/symbol" in out and out.count("<- best held-out") == 1 and len(out.strip().splitlines()) == 2 + 8
+    assert is_png(tmp_path / "o.png")
+    assert main(["plot", "orders", str(train_file), "--val-fraction", "0.3", "--orders", "2,3", "--estimators", "add-k",
+                 "-o", str(tmp_path / "f.png"), "--json"]) == 0
+    assert "seed 0" in json.loads(capsys.readouterr().out)["heldout"]
+    assert main(["plot", "orders", str(train_file), "-o", str(tmp_path / "n.png")]) == 1
+    assert "--val" in capsys.readouterr().err
+
+
+def hide_matplotlib(monkeypatch):
+    real_import = builtins.__import__
+
+    def fake_import(name, *args, **kwargs):
+        if name == "matplotlib" or name.startswith("matplotlib."):
+            raise ImportError(f"No module named {name!r}")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", fake_import)
+
+
+def test_missing_matplotlib_is_one_clear_line(tmp_path, monkeypatch, capsys):
+    hide_matplotlib(monkeypatch)
+    with pytest.raises(NgramError) as info:
+        plot_heatmap(train(NAMES, order=2), tmp_path / "h.png")
+    assert "matplotlib" in str(info.value) and "pip install" in str(info.value) and "\n" not in str(info.value)
+    save(train(NAMES, order=2), tmp_path / "m.ngram")
+    (tmp_path / "t.txt").write_text("anna\n", encoding="utf-8")
+    for argv in (["plot", "heatmap", str(tmp_path / "m.ngram"), "-o", str(tmp_path / "h.png")],
+                 ["plot", "orders", str(tmp_path / "t.txt"), "--val", str(tmp_path / "t.txt"), "-o", str(tmp_path / "o.png")]):
+        assert main(argv) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("error: plotting needs matplotlib") and err.count("\n") == 1
+    assert not (tmp_path / "h.png").exists()
+
+
+def test_tune_writes_its_curve_with_plot(tmp_path):
+    pytest.importorskip("matplotlib")
+    corpus = tmp_path / "names.txt"
+    corpus.write_text("\n".join(NAMES * 3) + "\n", encoding="utf-8")
+    code = main(["tune", str(corpus), "--val-fraction", "0.3", "--orders", "2-3", "-s", "add-k",
+                 "-o", str(tmp_path / "best.ngram"), "--plot", str(tmp_path / "tune.png"), "-q"])
+    assert code == 0
+    assert is_png(tmp_path / "tune.png") and (tmp_path / "best.ngram").is_file()
