@@ -37,10 +37,11 @@ OURS = r"""
 import hashlib, json, sys
 from ngram.estimators import make_estimator
 from ngram.formats.native import load
-from ngram.training.trainer import train_file
+from ngram.core.budget import parse_size
+from ngram.training.trainer import Resources, train_file
 spec = json.loads(sys.argv[1])
-model, summary = train_file(spec["corpus"], spec["order"], make_estimator("modified-kneser-ney"), engine=spec["engine"],
-                            memory=spec["memory"], output=spec["output"])
+model, summary = train_file(spec["corpus"], spec["order"], make_estimator("modified-kneser-ney"), output=spec["output"],
+                            resources=Resources(spec["engine"], None if spec["memory"] is None else parse_size(spec["memory"])))
 print(json.dumps({"engine": summary.engine, "memory_bytes": summary.memory_bytes, "reason": summary.reason,
                   "ngrams": sum(summary.ngrams_per_order)}))
 """

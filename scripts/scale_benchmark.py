@@ -42,14 +42,16 @@ if engine == "memory":
     counts = count_ngrams(vocab.encode(names), order, vocab.size)
     del names
 elif engine == "streaming":
-    from ngram.training.streaming import Budget, count_ngrams_streaming, scan_corpus
-    budget = Budget.of(spec["memory"])
+    from ngram.core.budget import Budget, parse_size
+    from ngram.training.streaming import count_ngrams_streaming, scan_corpus
+    budget = Budget.of(parse_size(spec["memory"]))
     scan = scan_corpus(path, budget.block_bytes)
     vocab = Vocabulary(scan.characters)
     counts, _ = count_ngrams_streaming(path, order, vocab, budget)
 else:
     from ngram.training.dask_engine import connect, count_ngrams_dask
-    from ngram.training.streaming import BYTES_PER_SYMBOL, parse_size, scan_corpus
+    from ngram.core.budget import BYTES_PER_SYMBOL, parse_size
+    from ngram.training.streaming import scan_corpus
     client, cluster = connect(workers=spec["workers"])
     block = parse_size(spec["memory"]) // 2 // BYTES_PER_SYMBOL
     scan = scan_corpus(path, block)

@@ -10,7 +10,8 @@ import typer
 from ngram.formats import native as model_io
 from ngram.core.corpus import DEFAULT_MAX_NAME_LENGTH, default_corpus_path, read_names
 from ngram.core.errors import NgramError
-from ..estimators import AUTO, AUTO_MAX_NAMES, AUTO_MIN_NAMES, DEFAULT_ESTIMATOR, DEFAULT_ORDER, ESTIMATORS, make_estimator
+from ngram.core.defaults import AUTO_MAX_NAMES, AUTO_MIN_NAMES, DEFAULT_ORDER
+from ngram.estimators import ESTIMATORS
 from ngram.evaluation.metrics import evaluate as evaluate_model
 from . import common
 from .app import app
@@ -29,9 +30,6 @@ def _file_format(compact: bool, quantise: str | None) -> dict:
         raise NgramError(f"--quantise takes 8, 16 or two of them separated by a comma (probabilities, back-off weights), got {quantise!r}")
     return {"compact": True, "logp_bits": int(parts[0]), "bow_bits": int(parts[-1])}
 
-
-
-ENGINES = ("auto", "memory", "streaming", "dask")
 
 
 @app.command()
@@ -67,45 +65,33 @@ def train(
     the blog's: -s add-k -N 4 --k 0.1)
     """
     from ngram.lm.backoff.pruning import parse_thresholds
-    from ngram.training.trainer import train_file
+    from ngram.training.policy import check_engine, choose_estimator
+    from ngram.training.trainer import Reading, Resources, train_file
 
     source = corpus if corpus is not None else str(default_corpus_path())
-    if engine not in ENGINES:
-        raise NgramError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
-    if scheduler and engine not in ("auto", "dask"):
-        raise NgramError("--scheduler is for --engine dask")
+    check_engine(engine, scheduler)
     prune = parse_thresholds(prune, DEFAULT_ORDER if order is None else order)  # a bad list is an error before any reading
-    settings = common.estimator_settings(k, discounts, weights, backoff)
-    if smoothing is None:  # an order alone asks for that order: KenLM's model at it
-        smoothing = AUTO if order is None else DEFAULT_ESTIMATOR
-    if smoothing == AUTO:
-        if settings:
-            given = ", ".join("--" + key for key in settings)
-            raise NgramError(f"{given} sets an estimator's own setting: name the estimator with --smoothing (the default, auto, chooses its settings)")
-        estimator = AUTO
-    else:
-        estimator = make_estimator(smoothing, **settings)
-    progress = count_progress = None
-    if common.progress_enabled(quiet or as_json):
-        from tqdm import tqdm
-
-        progress = lambda total, desc: tqdm(total=total, desc=desc, unit="B", unit_scale=True, leave=False)  # noqa: E731
-        count_progress = lambda it: tqdm(it, desc="counting n-grams", unit="order", leave=False)  # noqa: E731
+    estimator = choose_estimator(order, smoothing, common.estimator_settings(k, discounts, weights, backoff))
     file_format = _file_format(compact, quantise)
     # The compact form is written from a model in memory, so train_file saves only the ordinary form.
-    model, summary = train_file(source, order, estimator, engine=engine, memory=memory, unk=unk, lowercase=lowercase,
-                                encoding=encoding, max_name_length=max_name_length, weighted=weighted, prune=prune,
-                                prune_entropy=prune_entropy, tmpdir=tmpdir, scheduler=scheduler, workers_read=workers_read,
-                                progress=progress, count_progress=count_progress,
-                                output=None if file_format["compact"] else output, backoff_only=file_format["compact"])
+    model, summary = train_file(
+        source, order, estimator, unk=unk, prune=prune, prune_entropy=prune_entropy,
+        reading=Reading(lowercase, encoding, max_name_length, weighted),
+        resources=Resources(engine, common.parse_memory(memory), tmpdir, scheduler, workers_read=workers_read),
+        progress=common.training_progress(quiet or as_json), output=None if file_format["compact"] else output,
+        backoff_only=file_format["compact"])
     if file_format["compact"]:
         model_io.save(model, output, **file_format)
     if summary.blank_lines:
         common.note(f"warning: {summary.source}: skipped {summary.blank_lines} blank line(s)", quiet or as_json)
     if quiet and not as_json:
         return  # the summary's training NLL costs a full scoring pass; nobody would see it
-    if model is None:  # written straight to the file within the budget
-        model = model_io.load(output)
+    _report_training(model_io.load(output) if model is None else model, summary, output, weighted, quiet, as_json)
+
+
+def _report_training(model, summary, output: Path, weighted: bool, quiet: bool, as_json: bool) -> None:
+    """The training summary every engine prints (or its JSON object); ``model`` None: written
+    straight to the file within the budget."""
     result = {"model": str(output), **summary.as_dict(), "vocabulary_size": model.V, "order": model.order,
               "estimator": model.estimator}
     closing = [f"  chosen        {line}" for line in summary.choice]
@@ -120,14 +106,14 @@ def train(
                        f"not held in memory; run ngram evaluate {output} <held-out names>)")
     weighting = ", each name counted by its weight" if weighted else ""
     budget = f", budget {summary.memory_bytes / 2**20:.0f} MiB" if summary.memory_bytes else ""
-    _report_training(
+    _print_training(
         model, result, as_json, quiet,
         corpus=f"{summary.source}: {summary.names} names, {summary.symbols:.12g} symbols (characters + one end symbol per name{weighting})",
         engine_line=f"{summary.engine}{budget} ({summary.reason})", closing=closing,
     )
 
 
-def _report_training(model, result: dict, as_json: bool, quiet: bool, corpus: str, closing: list[str],
+def _print_training(model, result: dict, as_json: bool, quiet: bool, corpus: str, closing: list[str],
                      engine_line: str | None = None) -> None:
     """The training summary every engine prints (or its JSON object)."""
     if as_json:

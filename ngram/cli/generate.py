@@ -98,7 +98,7 @@ def sample(
 
     Example: ngram sample model.ngram -n 20 --seed 0 --suffix ina --max-len 8
     """
-    from ngram.formats.native import write_atomically
+    from ngram.core.files import write_atomically
     from ngram.generation.sampling import Sampler, novelty
 
     m = common.load_model(model)
@@ -174,7 +174,7 @@ def top(
 
     Example: ngram top model.ngram -n 20 --suffix ina --novel-only
     """
-    from ngram.formats.native import write_atomically
+    from ngram.core.files import write_atomically
     from ngram.generation.sampling import Sampler
 
     m = common.load_model(model)

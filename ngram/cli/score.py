@@ -10,10 +10,12 @@ import numpy as np
 import typer
 
 from ngram.core.corpus import DEFAULT_MAX_NAME_LENGTH, read_names
+from ngram.core.defaults import unknown_policy
 from ngram.core.errors import NgramError
 from ngram.evaluation.metrics import evaluate as evaluate_model
 from ngram.evaluation.metrics import evaluate_file
 from ngram.evaluation.metrics import explain as explain_model
+from ngram.formats.native import file_form, is_model_path
 from . import common
 from .app import app
 
@@ -39,7 +41,7 @@ def evaluate(
     m = common.load_model(model)
     if weighted and explain:
         raise NgramError("--explain does not support --weighted test sets yet")
-    policy = unknown or ("unk" if m.vocabulary.unk else "error")
+    policy = unknown_policy(unknown, m.vocabulary.unk)
     out = {"model": str(model)}
     explanation = None
     if weighted or explain:  # the whole file: weights are scaled over all of it, --explain groups all of it
@@ -153,7 +155,7 @@ def info(
     out = {
         "model": str(model), "description": m.describe(), "order": m.order, "vocabulary": m.vocabulary.symbols,
         "vocabulary_size": m.V, "estimator": m.estimator, "corpus": m.corpus, "ngrams_per_order": m.n_ngrams(),
-        "capabilities": sorted(m.capabilities), "file": _file_form(m, model),
+        "capabilities": sorted(m.capabilities), "file": file_form(m, model),
     }
     if as_json:
         common.emit_json(out)
@@ -175,18 +177,6 @@ def info(
         typer.echo(f"  widths      bits per stored value: {widths}")
     else:
         typer.echo(f"  file        ordinary model file ({form['file_bytes']:,} bytes; ngram train --compact writes the memory-mapped form)")
-
-
-def _file_form(m, path: Path) -> dict:
-    """How a model file stores the model: the ordinary archive, or the compact memory-mapped form
-    with its format version, quantisation and the width in bits of each field."""
-    compact = getattr(m, "compact", None)
-    if not compact:
-        return {"form": "ordinary", "file_bytes": path.stat().st_size}
-    quant = compact["quantisation"]
-    return {"form": "compact", "version": compact["version"], "file_bytes": compact["bytes"],
-            "quantisation_bits": {"logp": quant.get("logp_bits"), "bow": quant.get("bow_bits")},
-            "field_width_bits": compact["widths"]}
 
 
 def _width_ranges(widths: dict) -> dict:
@@ -245,12 +235,10 @@ def classify(
 
     Example: ngram classify it.ngram en.ngram names.txt --priors 0.5,0.5
     """
-    import zipfile
-
     from ngram.evaluation.classifier import assess, read_labelled
     from ngram.evaluation.classifier import classify as classify_names
 
-    names_file = files[-1] if not (eval_file is not None and zipfile.is_zipfile(files[-1])) else None
+    names_file = files[-1] if not (eval_file is not None and is_model_path(files[-1])) else None
     model_files = files[:-1] if names_file is not None else files
     if len(model_files) < 2:
         raise NgramError("give at least two model files, then the names file (see ngram classify --help)")

@@ -12,12 +12,12 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from ngram.core.defaults import UNKNOWN_POLICIES, unknown_policy
 from ngram.core.errors import NgramError
 
 BOUNDARY = 0
 BOUNDARY_DISPLAY = "."  # how the boundary is printed (the blog series' convention)
 UNK_TOKEN = "<unk>"
-UNKNOWN_POLICIES = ("error", "skip", "unk")
 
 
 class Encoded:
@@ -154,7 +154,7 @@ class Vocabulary:
     def encode(
         self,
         names: Sequence[str],
-        unknown: str = "error",
+        unknown: str | None = "error",
         line_numbers: Sequence[int] | None = None,
         source: str = "input",
         codes: np.ndarray | None = None,
@@ -163,9 +163,11 @@ class Vocabulary:
 
         ``unknown`` says what happens to characters outside the vocabulary: ``error`` raises a
         one-line error naming the character, line and file; ``skip`` drops them (the name is scored
-        as if they were not there) and counts them; ``unk`` maps them to ``<unk>``.
+        as if they were not there) and counts them; ``unk`` maps them to ``<unk>``; None: the shared
+        default (``ngram.core.defaults.unknown_policy``: ``unk`` with an ``<unk>`` class, else ``error``).
         ``codes``: ``code_points(names)``, when the caller has already made them.
         """
+        unknown = unknown_policy(unknown, self.unk)
         if unknown not in UNKNOWN_POLICIES:
             raise NgramError(f"unknown-character policy must be one of {', '.join(UNKNOWN_POLICIES)}, got {unknown!r}")
         if unknown == "unk" and not self.unk:

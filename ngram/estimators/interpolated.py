@@ -27,7 +27,7 @@ from ngram.core.counting import Counts
 from ngram.core.errors import NgramError
 from ngram.lm.backoff.links import context_positions
 from ngram.lm.backoff.model import Level, Model
-from ngram.formats.validate import unseen_lower_mass
+from ngram.lm.backoff.normalise import unseen_mass
 from ngram.core.vocabulary import Vocabulary
 from .base import Estimator, group_by_context, lookup
 
@@ -130,19 +130,13 @@ class Interpolated(Estimator):
     def _katz(part: OrderParts, lower: np.ndarray, V: int, lower_model: Model) -> tuple[np.ndarray, np.ndarray]:
         u = part.u.astype(np.float64)
         n_contexts = len(part.contexts)
-        seen_lower = np.bincount(part.owner, weights=lower, minlength=n_contexts)
         children = np.bincount(part.owner, minlength=n_contexts)
         gamma = part.gamma.astype(np.float64)
-        unseen = 1.0 - np.minimum(seen_lower, 1.0)
         # When the seen symbols hold nearly all the lower order's mass, 1 - sum keeps no correct
         # digit (a discount clipped just below its count leaves p ~ 1e-16), and the back-off
-        # weight would inflate the row past 1: sum the unseen symbols' lower probabilities instead.
-        close = np.flatnonzero((children < V) & (unseen < 1e-6))
-        if len(close):
-            where = np.full(n_contexts, -1)
-            where[close] = np.arange(len(close))
-            child = where[part.owner] >= 0
-            unseen[close] = unseen_lower_mass(lower_model, part.contexts[close], part.keys[child], where[part.owner[child]])
+        # weight would inflate the row past 1: unseen_mass sums the unseen symbols' lower
+        # probabilities instead there.
+        unseen = np.maximum(unseen_mass(lower_model, part.contexts, part.keys, part.owner, lower, eligible=children < V), 0.0)
         # A context followed by every symbol (or whose unseen symbols get nothing below) has
         # nothing to back off to: its seen symbols keep all the mass instead.
         full = (children >= V) | (unseen <= 0)

@@ -101,7 +101,7 @@ class Evaluation:
         }
 
 
-def evaluate(model: LanguageModel, names: Sequence[str] | Corpus, unknown: str = "error", data: str = "<names>",
+def evaluate(model: LanguageModel, names: Sequence[str] | Corpus, unknown: str | None = None, data: str = "<names>",
              line_numbers: Sequence[int] | None = None, weights: Sequence[float] | None = None) -> Evaluation:
     """Average NLL of ``names`` under ``model``: -Σ ln p / Σ scored symbols (micro-average).
 
@@ -131,7 +131,7 @@ def evaluate(model: LanguageModel, names: Sequence[str] | Corpus, unknown: str =
     )
 
 
-def evaluate_file(model: LanguageModel, source, unknown: str = "error", lowercase: bool = False, encoding: str = "utf-8",
+def evaluate_file(model: LanguageModel, source, unknown: str | None = None, lowercase: bool = False, encoding: str = "utf-8",
                   max_name_length: int = DEFAULT_MAX_NAME_LENGTH, each_block=None,
                   block_bytes: int | None = None) -> Evaluation:
     """``evaluate`` of the names in a file (standard input for "-"), read, encoded and scored a

@@ -14,7 +14,7 @@ from typing import Sequence
 import numpy as np
 
 from ngram.core.errors import NgramError
-from ngram.formats.native import write_atomically
+from ngram.core.files import write_atomically
 from ngram.lm.protocol import BOUNDED_CONTEXT, LanguageModel
 
 LABELLED_CELLS = 60  # symbols per side up to which every cell of the heatmap shows its bigram and probability

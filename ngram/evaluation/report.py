@@ -19,7 +19,7 @@ from typing import Sequence
 import numpy as np
 
 from ngram.core.errors import NgramError
-from ngram.formats.native import write_atomically
+from ngram.core.files import write_atomically
 from ngram.evaluation.metrics import evaluate, explain
 from ngram.lm.protocol import BOUNDED_CONTEXT, LanguageModel
 from ngram.core.vocabulary import Encoded

@@ -90,7 +90,7 @@ def arpa_text(model: Model) -> str:
 
 def write_arpa(model: Model, path: str | os.PathLike) -> None:
     """Write ``model`` as an ARPA file, atomically (a temporary file renamed over ``path``)."""
-    from ngram.formats.native import write_atomically
+    from ngram.core.files import write_atomically
 
     text = arpa_text(model).encode("utf-8")
     write_atomically(path, lambda handle: handle.write(text), "the ARPA file", replaces=(lambda head: b"\\data\\" in head, "an ARPA file"))

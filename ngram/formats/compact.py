@@ -66,6 +66,8 @@ import numpy as np
 from ngram.core.counting import max_order_for
 from ngram.core.errors import NgramError
 from ngram.lm.backoff.model import NAME_HASH, Level, Model
+from ngram.lm.backoff.normalise import renormalise_backoffs
+from ngram.lm.protocol import LEVELS
 from ngram.formats.validate import TOLERANCE, check_distributions
 from ngram.core.vocabulary import Vocabulary
 
@@ -251,41 +253,6 @@ def _fit_rows(values: np.ndarray, codes: np.ndarray, book: np.ndarray, contexts:
     return codes, book
 
 
-def _recompute_backoffs(model: Model) -> None:
-    """Back-off weights that make every row of ``model`` (probabilities already quantised) sum to 1."""
-    from ngram.formats.validate import unseen_lower_mass
-
-    V = model.V
-    for n in range(2, model.order + 1):  # level n's rows: contexts of n-1 symbols, lowest first
-        level, below = model.levels[n - 1], model.levels[n - 2]
-        if not len(level):
-            continue
-        lower = Model(vocabulary=model.vocabulary, order=n - 1, levels=model.levels[: n - 1])
-        contexts = level.keys // V
-        first = np.concatenate(([True], contexts[1:] != contexts[:-1]))
-        owner = np.cumsum(first) - 1
-        contexts = contexts[first]
-        index, stored = below.find(contexts)
-        if not stored.all():
-            continue  # contexts not stored cannot carry a weight; the check below reports any damage
-        p_lower = np.exp(lower.logprob_keys(level.keys, np.full(len(level.keys), n - 2)))
-        seen = np.bincount(owner, weights=np.exp(level.logp), minlength=len(contexts))
-        unseen = 1.0 - np.bincount(owner, weights=p_lower, minlength=len(contexts))
-        close = np.flatnonzero(unseen < 1e-6)
-        if len(close):
-            where = np.full(len(contexts), -1)
-            where[close] = np.arange(len(close))
-            child = where[owner] >= 0
-            unseen[close] = unseen_lower_mass(lower, contexts[close], level.keys[child], where[owner[child]])
-        old = below.bow[index]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            new = np.log(np.maximum(1.0 - seen, 0.0)) - np.log(unseen)
-        keep_old = ~np.isfinite(new) | (unseen <= 0) | ~np.isfinite(old)  # full rows, MLE's -inf: unchanged
-        bow = below.bow.copy()
-        bow[index] = np.where(keep_old, old, new)
-        below.bow = bow
-
-
 def elias_fano(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
     """Sorted uint64 values as (packed low bits, unary bit vector of the high bits, low width):
     about 2 + 64 - log2(count) bits a value instead of 64."""
@@ -317,8 +284,8 @@ def to_bytes(model, logp_bits: int | None = None, bow_bits: int | None = None) -
     for what, bits in (("probability", logp_bits), ("back-off weight", bow_bits)):
         if bits is not None and bits not in QUANTISATION_BITS:
             raise NgramError(f"{what} quantisation must be 8 or 16 bits, got {bits}")
-    if getattr(model, "kind", None) != "model":
-        raise NgramError(f"the compact format holds a back-off model, not a {getattr(model, 'kind', type(model).__name__)} model; save it without --compact")
+    if LEVELS not in model.capabilities:
+        raise NgramError(f"the compact format holds a back-off model, not a {model.kind} model; save it without --compact")
     V, N = model.V, model.order
     levels = [Level(lv.keys, lv.logp, lv.bow) for lv in model.levels]
     if logp_bits is not None:
@@ -326,7 +293,7 @@ def to_bytes(model, logp_bits: int | None = None, bow_bits: int | None = None) -
         for lv in levels[1:]:  # unigrams stay exact, as in KenLM: their row has no weight to renormalise it
             codes, book = _fit_rows(lv.logp, *quantise(lv.logp, logp_bits), lv.keys // V)
             lv.logp = book[codes]
-        _recompute_backoffs(working)
+        renormalise_backoffs(working)
     arrays: dict[str, np.ndarray] = {}
     fields: dict[str, dict] = {}
 

@@ -17,37 +17,11 @@ import numpy as np
 from ngram.core.errors import NgramError
 from ngram.lm.backoff.links import links
 from ngram.lm.backoff.model import Model
+from ngram.lm.backoff.normalise import unseen_lower_mass, unseen_mass  # noqa: F401  (unseen_lower_mass: tests reach it here)
 
 from ngram.core.vocabulary import Vocabulary
 
-ROW_BLOCK_CELLS = 1 << 22  # (context, symbol) cells summed at a time by unseen_lower_mass
 TOLERANCE = 1e-3  # KenLM and SRILM print 6-7 significant digits per entry; this allows 5
-
-
-def unseen_lower_mass(lower: Model, contexts: np.ndarray, keys: np.ndarray, owner: np.ndarray) -> np.ndarray:
-    """For each context h (of order ``lower.order``), the lower order's probability of the symbols
-    not stored after h: sum over unseen w of p(w | h'), summed directly, not as 1 - sum over the seen.
-
-    ``keys`` are the stored n-grams hw and ``owner`` the index of each one's context in ``contexts``.
-    This costs a row of V lookups per context, so callers keep it for the contexts where
-    1 - sum has no correct digit left.
-    """
-    V, n = lower.V, lower.order + 1
-    suffix = contexts % V ** (n - 2) if n > 2 else np.zeros(len(contexts), np.int64)
-    # Rows of V in blocks of about 2**22 cells: with a large vocabulary, all the rows at once
-    # would take len(contexts) x V x 8 bytes (1.6 GB for 1,000 contexts of 200,000 symbols).
-    per_block = max(1, ROW_BLOCK_CELLS // V)
-    sums = np.empty(len(contexts))
-    order = np.argsort(owner, kind="stable")
-    bounds = np.searchsorted(owner[order], np.arange(0, len(contexts) + per_block, per_block))
-    for block, lo in enumerate(range(0, len(contexts), per_block)):
-        hi = min(lo + per_block, len(contexts))
-        windows = (suffix[lo:hi, None] * V + np.arange(V)[None, :]).ravel()
-        rows = np.exp(lower.logprob_keys(windows, np.full(len(windows), n - 2))).reshape(hi - lo, V)
-        mine = order[bounds[block] : bounds[block + 1]]
-        rows[owner[mine] - lo, keys[mine] % V] = 0.0
-        sums[lo:hi] = rows.sum(axis=1)
-    return sums
 
 
 def check_distributions(model: Model, label: str, tolerance: float = TOLERANCE) -> None:
@@ -91,13 +65,7 @@ def check_distributions(model: Model, label: str, tolerance: float = TOLERANCE) 
             p_lower = np.exp(logp_lower)
         p_level = np.exp(level.logp)
         seen = np.bincount(owner, weights=p_level, minlength=len(contexts))
-        unseen = 1.0 - np.bincount(owner, weights=p_lower, minlength=len(contexts))
-        close = np.flatnonzero((unseen < 1e-6) & (bow > -np.inf))  # bow = -inf (MLE): nothing to spread
-        if len(close):
-            where = np.full(len(contexts), -1)
-            where[close] = np.arange(len(close))
-            child = where[owner] >= 0
-            unseen[close] = unseen_lower_mass(lower, contexts[close], level.keys[child], where[owner[child]])
+        unseen = unseen_mass(lower, contexts, level.keys, owner, p_lower, eligible=bow > -np.inf)  # -inf (MLE): nothing to spread
         with np.errstate(over="ignore", invalid="ignore"):
             sums = seen + np.where(unseen > 0, np.exp(bow) * np.maximum(unseen, 0.0), 0.0)
         bad = np.flatnonzero(~(np.abs(sums - 1.0) <= tolerance))

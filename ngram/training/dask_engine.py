@@ -27,8 +27,10 @@ import numpy as np
 from ngram.core.corpus import COMPRESSED_SUFFIXES, DEFAULT_MAX_NAME_LENGTH, decode_text, parse_names, source_label
 from ngram.core.counting import Counts, check_order
 from ngram.core.errors import NgramError
-from ngram.training.streaming import (BYTES_PER_SYMBOL, MIN_BLOCK_BYTES, PROGRESS, Partial, check_streamable, count_partial,
-                        finish_model, iter_blocks, parse_size, read_line_range, scan_corpus)
+from ngram.core.budget import DEFAULT_STREAMING_BYTES, Budget
+from ngram.core.defaults import DEFAULT_ORDER
+from ngram.training.streaming import (PROGRESS, Partial, check_streamable, count_partial,
+                        finish_model, iter_blocks, read_line_range, scan_corpus)
 from ngram.core.vocabulary import Vocabulary
 
 LOCAL_WORKERS = 2
@@ -176,8 +178,8 @@ def count_ngrams_dask(source, order: int, vocabulary: Vocabulary, client, block_
     return Counts(order=order, vocab_size=vocabulary.size, keys=part.keys, counts=part.counts), part.hashes
 
 
-def train_dask(source, order: int = 4, estimator=None, unk: bool = False, scheduler: str | None = None, client=None,
-               memory_bytes: int | str = "1G", lowercase: bool = False, encoding: str = "utf-8",
+def train_dask(source, order: int = DEFAULT_ORDER, estimator=None, unk: bool = False, scheduler: str | None = None, client=None,
+               memory_bytes: "int | Budget" = DEFAULT_STREAMING_BYTES, lowercase: bool = False, encoding: str = "utf-8",
                max_name_length: int = DEFAULT_MAX_NAME_LENGTH, progress: PROGRESS | None = None,
                prune: Sequence[int] | None = None, prune_entropy: float | None = None, tmpdir: str | os.PathLike | None = None,
                weighted: bool = False, workers_read: bool | None = None):
@@ -190,7 +192,7 @@ def train_dask(source, order: int = 4, estimator=None, unk: bool = False, schedu
     storage); by default they do on a local cluster, and the driver ships blocks to a given
     scheduler or client. Standard input and compressed files are always shipped.
     """
-    block_bytes = max(MIN_BLOCK_BYTES, parse_size(memory_bytes) // 2 // BYTES_PER_SYMBOL)
+    block_bytes = Budget.of(memory_bytes).block_bytes
     check_streamable(encoding)
     own = client is None
     if workers_read is None:

@@ -37,10 +37,12 @@ import numpy as np
 from ngram.core.errors import NgramError
 from ngram.estimators.base import group_by_context
 from ngram.estimators.discounting import Discounted
-from ngram.formats.native import FORMAT, FORMAT_VERSION, write_atomically
+from ngram.core.files import write_atomically
+from ngram.formats.native import FORMAT, FORMAT_VERSION
 from ngram.lm.backoff.model import NAME_HASH
 from ngram.formats.provenance import CorpusInfo
-from ngram.training.streaming import Budget, Scan, count_ngrams_to_disk
+from ngram.core.budget import Budget
+from ngram.training.streaming import Scan, count_ngrams_to_disk
 from ngram.core.vocabulary import Vocabulary
 
 
@@ -304,7 +306,7 @@ def estimate_windows(budget: Budget) -> tuple[int, int]:
 
 
 def train_to_file(source, path, order: int, estimator: Discounted, vocabulary: Vocabulary, scan: Scan,
-                  memory_bytes: "int | str | Budget", tmpdir=None, progress=None, lowercase: bool = False,
+                  memory_bytes: "int | Budget", tmpdir=None, progress=None, lowercase: bool = False,
                   encoding: str = "utf-8", max_name_length: int = 0, weighted: bool = False) -> list[int]:
     """Count ``source`` (scanned already: ``scan``) within ``memory_bytes`` and write the fitted
     model to ``path`` without ever holding all counts or the model in memory. Returns the

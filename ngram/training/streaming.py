@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -31,86 +30,17 @@ import numpy as np
 
 from ngram.core.corpus import (COMPRESSED_SUFFIXES, DEFAULT_MAX_NAME_LENGTH, Corpus, decode_text, parse_names, read_chunks,
                      source_label, weight_scale)
+from ngram.core.budget import DEFAULT_STREAMING_BYTES, Budget
+from ngram.core.defaults import DEFAULT_ORDER
 from ngram.core.counting import Counts, check_order, count_ngrams
 from ngram.core.errors import NgramError
-from ngram.estimators import AddK
+from ngram.estimators import default_estimator
 from ngram.lm.backoff.model import fingerprints_of_hashes, hash_code_points
 from ngram.formats.provenance import CorpusInfo, finish, longest_of_code_points, update_digest
 from ngram.lm.backoff.pruning import prune_model
 from ngram.core.vocabulary import Vocabulary, code_points
 
-# Memory per symbol of a block while it is counted. tracemalloc sees about 45 bytes (the names
-# as Python strings, the encoded ids, the packed windows and their sort); the rest is headroom for
-# the allocator, checked with scripts/scale_benchmark.py (the peak RSS at the end of counting
-# stays within the budget plus the interpreter).
-BYTES_PER_SYMBOL = 100
-MIN_BLOCK_BYTES = 1 << 16
-MAX_MEMORY = 1 << 50  # 1 PiB: a larger budget is a typo, and overflows the sizes derived from it
 PROGRESS = Callable[..., object]  # tqdm-like factory: progress(total=..., desc=...) -> .update(n), .close()
-
-
-def parse_size(text: str | int) -> int:
-    """Bytes in a size such as ``1G``, ``512M``, ``200MB``, ``1.5GiB`` or ``1000000``."""
-    if isinstance(text, int):
-        value = text
-    else:
-        match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kmgt]?)(i?b)?\s*", str(text), flags=re.IGNORECASE)
-        if not match:
-            raise NgramError(f"memory size {text!r} is not a size like 1G, 512M or 200MB")
-        scale = 1024 ** " kmgt".index(match.group(2).lower() or " ")
-        number = float(match.group(1)) * scale
-        if not number <= MAX_MEMORY:  # also inf, from a string of hundreds of digits
-            raise NgramError(f"memory budget {text!r} is more than {MAX_MEMORY >> 50}P; give what this machine has, e.g. 4G")
-        value = int(number)
-    if value > MAX_MEMORY:
-        raise NgramError(f"memory budget {text!r} is more than {MAX_MEMORY >> 50}P; give what this machine has, e.g. 4G")
-    if value < 16 << 20:
-        raise NgramError(f"memory budget {text!r} is too small; give at least 16M")
-    return value
-
-
-def count_bytes_per_symbol(order: int) -> int:
-    """Peak bytes a symbol of counting a block at ``order`` (``count_partial``), with a margin:
-    measured peaks on text whose n-grams are nearly all distinct (random names of 30 of 60
-    letters, the worst case) were 90, 134 and 158 bytes at orders 5, 8 and 10; on a real corpus
-    (names repeating) about 17 at order 5."""
-    return 50 + 12 * order
-
-
-@dataclass
-class Budget:
-    """How a memory budget is shared: block being counted, runs held in memory, merge windows.
-
-    The three parts can be set directly (tests use tiny ones to force many spills).
-    """
-
-    memory_bytes: int
-    block: int | None = None
-    run: int | None = None
-    window_elements: int | None = None
-
-    @classmethod
-    def of(cls, memory: "int | str | Budget") -> "Budget":
-        return memory if isinstance(memory, Budget) else cls(parse_size(memory))
-
-    @property
-    def block_bytes(self) -> int:
-        return self.block or max(MIN_BLOCK_BYTES, self.memory_bytes // 2 // BYTES_PER_SYMBOL)
-
-    def block_bytes_for(self, order: int) -> int:
-        """Block size for counting at ``order``: the counting work and the block's own counts
-        take at most COUNT_BYTES_PER_SYMBOL(order) bytes a symbol, and must fit in a third of
-        the budget, beside the runs held. (Fewer, bigger blocks mean fewer merges.)"""
-        return self.block or max(MIN_BLOCK_BYTES // 4, self.memory_bytes // 3 // count_bytes_per_symbol(order))
-
-    @property
-    def run_bytes(self) -> int:
-        # A run merged with a block's counts briefly needs about three times its size.
-        return self.run or self.memory_bytes // 8
-
-    def window(self, runs: int) -> int:
-        # keys + counts (16 bytes) per element read, times the merged copies, placements and sums.
-        return self.window_elements or max(1024, self.memory_bytes // 2 // (80 * max(runs, 1)))
 
 
 # ----- reading in blocks ----------------------------------------------------------------------
@@ -641,7 +571,7 @@ class _Spiller:
         return Partial(keys, counts, hashes)
 
 
-def count_ngrams_streaming(source, order: int, vocabulary: Vocabulary, memory_bytes: "int | str | Budget" = "1G",
+def count_ngrams_streaming(source, order: int, vocabulary: Vocabulary, memory_bytes: "int | Budget" = DEFAULT_STREAMING_BYTES,
                            tmpdir: str | os.PathLike | None = None, progress: PROGRESS | None = None,
                            lowercase: bool = False, encoding: str = "utf-8",
                            max_name_length: int = DEFAULT_MAX_NAME_LENGTH, weighted: bool = False,
@@ -706,12 +636,12 @@ def _count_blocks(source, order, vocabulary, memory_bytes, folder, progress, low
 def finish_model(counts: Counts, hashes: np.ndarray, vocabulary: Vocabulary, scan: Scan, estimator=None,
                  prune: Sequence[int] | None = None, prune_entropy: float | None = None):
     """Estimate, prune and record the corpus exactly as ``training.train`` does in memory."""
-    estimator = estimator if estimator is not None else AddK(0.1)
+    estimator = estimator if estimator is not None else default_estimator()
     model = prune_model(estimator.fit(counts, vocabulary), counts, prune, prune_entropy)
     return finish(model, scan.corpus_info(hashes))
 
 
-def train_streaming(source, order: int = 4, estimator=None, unk: bool = False, memory_bytes: "int | str | Budget" = "1G",
+def train_streaming(source, order: int = DEFAULT_ORDER, estimator=None, unk: bool = False, memory_bytes: "int | Budget" = DEFAULT_STREAMING_BYTES,
                     tmpdir: str | os.PathLike | None = None, progress: PROGRESS | None = None,
                     lowercase: bool = False, encoding: str = "utf-8", max_name_length: int = DEFAULT_MAX_NAME_LENGTH,
                     prune: Sequence[int] | None = None, prune_entropy: float | None = None, weighted: bool = False):

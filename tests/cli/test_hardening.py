@@ -24,7 +24,8 @@ import pytest
 from conftest import REPO, TINY
 from ngram import AddK, read_names, train
 from ngram.core.errors import NgramError
-from ngram.formats.native import load, remove_stale_temporaries, save
+from ngram.core.files import remove_stale_temporaries
+from ngram.formats.native import load, save
 from ngram.lm.backoff.model import Model
 from ngram.formats.validate import check_follower_bins, check_heldout
 from ngram.core.vocabulary import Vocabulary
@@ -261,7 +262,8 @@ def test_huge_weight_totals_are_scaled_exactly_and_evaluate_stays_finite(tmp_pat
 def _weighted_models(path, engines=("streaming", "dask")):
     """The in-memory model of a weighted file and the other engines' (blocks of about 100 bytes)."""
     from ngram.training.dask_engine import train_dask
-    from ngram.training.streaming import Budget, train_streaming
+    from ngram.core.budget import Budget
+    from ngram.training.streaming import train_streaming
 
     corpus = read_names(path, weighted=True)
     expected = train(corpus, 3, AddK(0.1), weights=corpus.weights, source=corpus.source)
@@ -271,7 +273,7 @@ def _weighted_models(path, engines=("streaming", "dask")):
                                               memory_bytes=Budget(1 << 30, block=100, run=1000, window_elements=50))[0]
     if "dask" in engines:
         pytest.importorskip("distributed")
-        models["dask"] = train_dask(path, 3, AddK(0.1), weighted=True, memory_bytes="16M")[0]
+        models["dask"] = train_dask(path, 3, AddK(0.1), weighted=True, memory_bytes=16 << 20)[0]
     return corpus, expected, models
 
 

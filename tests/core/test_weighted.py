@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from ngram import NgramError, make_estimator, read_names, train
+from ngram import AddK, NgramError, make_estimator, read_names, train
 from ngram.cli import main
 from ngram.estimators import ESTIMATORS
 from ngram.evaluation.metrics import evaluate
@@ -52,8 +52,8 @@ def test_halving_every_count_is_halving_k(name):
 
 
 def test_fractional_weights_change_the_model():
-    a = train(NAMES, order=2, weights=[0.5] * len(NAMES))
-    b = train(NAMES, order=2)
+    a = train(NAMES, order=2, estimator=AddK(0.1), weights=[0.5] * len(NAMES))
+    b = train(NAMES, order=2, estimator=AddK(0.1))
     assert not np.allclose(a.probs("a"), b.probs("a"))
 
 
@@ -66,11 +66,11 @@ def test_counts_of_counts_estimators_refuse_fractional_counts_in_one_line(name):
 
 def test_one_weight_per_name():
     with pytest.raises(NgramError, match="weights for"):
-        train(NAMES, order=2, weights=[1.0, 2.0])
+        train(NAMES, order=2, estimator=AddK(0.1), weights=[1.0, 2.0])
 
 
 def test_weighted_evaluation_is_evaluation_of_repeated_names():
-    model = train(NAMES, order=3)
+    model = train(NAMES, order=3, estimator=AddK(0.1))
     w = [3, 1, 2, 7]
     weighted = evaluate(model, TEST, weights=w)
     repeated = evaluate(model, [n for n, c in zip(TEST, w) for _ in range(c)])

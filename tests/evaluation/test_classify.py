@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ngram import NgramError, classify, make_estimator, read_names, train
+from ngram import AddK, NgramError, classify, make_estimator, read_names, train
 from ngram.evaluation.classifier import assess, read_labelled
 from ngram.cli import main
 from ngram.formats.native import save
@@ -67,8 +67,8 @@ def test_a_strong_prior_moves_predictions_towards_its_label(setup):
 
 
 def test_unknown_characters_rule_out_a_model_unless_it_has_unk():
-    a = train(["anna", "maria"], order=2)
-    b = train(["john", "mary"], order=2)
+    a = train(["anna", "maria"], order=2, estimator=AddK(0.1))
+    b = train(["john", "mary"], order=2, estimator=AddK(0.1))
     result = classify([a, b], ["jo", "zz", "ann"], labels=["a", "b"])
     assert result.predicted_labels() == ["b", None, "a"]
     assert np.isnan(result.posterior[1]).all()
@@ -85,7 +85,7 @@ def test_unknown_characters_rule_out_a_model_unless_it_has_unk():
     ({"labels": ["x", "x"]}, "different"),
 ])
 def test_bad_settings_are_one_line_errors(kwargs, message):
-    models = [train(["anna"], order=2), train(["anna"], order=2)]
+    models = [train(["anna"], order=2, estimator=AddK(0.1)), train(["anna"], order=2, estimator=AddK(0.1))]
     with pytest.raises(NgramError, match=message):
         classify(models, ["anna"], **kwargs)
 

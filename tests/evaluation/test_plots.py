@@ -7,7 +7,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from ngram import NgramError, make_estimator, train
+from ngram import AddK, NgramError, make_estimator, train
 from ngram.cli import main
 from ngram.formats.native import save
 from ngram.evaluation.plots import bigram_table, plot_heatmap, plot_tuning
@@ -45,7 +45,7 @@ def test_higher_orders_show_their_order_two_view():
 
 def test_heatmap_writes_a_png(tmp_path):
     pytest.importorskip("matplotlib")
-    plot_heatmap(train(NAMES, order=3), tmp_path / "h.png")
+    plot_heatmap(train(NAMES, order=3, estimator=AddK(0.1)), tmp_path / "h.png")
     assert is_png(tmp_path / "h.png")
 
 
@@ -75,7 +75,7 @@ def test_cli_plots(tmp_path, capsys):
     train_file, val_file = tmp_path / "train.txt", tmp_path / "val.txt"
     train_file.write_text("\n".join(NAMES * 3) + "\n", encoding="utf-8")
     val_file.write_text("anna\nbobbe\nlen\n", encoding="utf-8")
-    save(train(NAMES, order=2), tmp_path / "m.ngram")
+    save(train(NAMES, order=2, estimator=AddK(0.1)), tmp_path / "m.ngram")
     assert main(["plot", "heatmap", str(tmp_path / "m.ngram"), "-o", str(tmp_path / "h.png")]) == 0
     assert is_png(tmp_path / "h.png")
     assert main(["plot", "orders", str(train_file), "--val", str(val_file), "--orders", "1-4",
@@ -104,9 +104,9 @@ def hide_matplotlib(monkeypatch):
 def test_missing_matplotlib_is_one_clear_line(tmp_path, monkeypatch, capsys):
     hide_matplotlib(monkeypatch)
     with pytest.raises(NgramError) as info:
-        plot_heatmap(train(NAMES, order=2), tmp_path / "h.png")
+        plot_heatmap(train(NAMES, order=2, estimator=AddK(0.1)), tmp_path / "h.png")
     assert "matplotlib" in str(info.value) and "pip install" in str(info.value) and "\n" not in str(info.value)
-    save(train(NAMES, order=2), tmp_path / "m.ngram")
+    save(train(NAMES, order=2, estimator=AddK(0.1)), tmp_path / "m.ngram")
     (tmp_path / "t.txt").write_text("anna\n", encoding="utf-8")
     for argv in (["plot", "heatmap", str(tmp_path / "m.ngram"), "-o", str(tmp_path / "h.png")],
                  ["plot", "orders", str(tmp_path / "t.txt"), "--val", str(tmp_path / "t.txt"), "-o", str(tmp_path / "o.png")]):

@@ -195,4 +195,4 @@ def test_missing_file_and_export_errors(tmp_path):
         write_arpa(model, tmp_path / "tab.arpa")
     assert not list(tmp_path.iterdir())
     with pytest.raises(NgramError, match="does not exist"):
-        write_arpa(ngram.train(["ab"], 2), tmp_path / "no" / "m.arpa")
+        write_arpa(ngram.train(["ab"], 2, ngram.AddK(0.1)), tmp_path / "no" / "m.arpa")

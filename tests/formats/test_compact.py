@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import REPO, TINY
-from ngram import NgramError, train
+from ngram import AddK, NgramError, train
 from ngram.formats import compact
 from ngram.estimators import ESTIMATORS, make_estimator
 from ngram.formats.native import load, save
@@ -233,7 +233,7 @@ def test_a_mixture_cannot_be_saved_compact(tmp_path):
 
 def test_bad_bits_are_refused(tmp_path):
     with pytest.raises(NgramError, match="8 or 16"):
-        save(train(TINY, 2), tmp_path / "m.ngram", logp_bits=4)
+        save(train(TINY, 2, AddK(0.1)), tmp_path / "m.ngram", logp_bits=4)
 
 
 # ----- hostile files ---------------------------------------------------------------------------

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from ngram import NgramError, Vocabulary, make_estimator, read_names, train
+from ngram import AddK, NgramError, Vocabulary, make_estimator, read_names, train
 from ngram.cli import main
 from ngram.core.corpus import default_corpus_path
 from ngram.formats.native import load, save
@@ -96,8 +96,8 @@ def test_compiled_mixture_saves_loads_and_samples(tmp_path, components):
 
 
 def test_components_must_share_a_vocabulary():
-    a = train(["anna", "bob"], order=2)
-    b = train(["anna", "carl"], order=2)
+    a = train(["anna", "bob"], order=2, estimator=AddK(0.1))
+    b = train(["anna", "carl"], order=2, estimator=AddK(0.1))
     with pytest.raises(NgramError, match="different vocabulary"):
         compile_mixture([a, b], [0.5, 0.5])
     with pytest.raises(NgramError, match="at least two"):
@@ -130,8 +130,8 @@ def test_cli_mix_prints_em_and_writes_a_model_every_verb_accepts(tmp_path, capsy
 
 
 def test_cli_mix_different_vocabularies_is_one_line(tmp_path, capsys):
-    save(train(["anna", "bob"], order=2), tmp_path / "a.ngram")
-    save(train(["anna", "carl"], order=2), tmp_path / "b.ngram")
+    save(train(["anna", "bob"], order=2, estimator=AddK(0.1)), tmp_path / "a.ngram")
+    save(train(["anna", "carl"], order=2, estimator=AddK(0.1)), tmp_path / "b.ngram")
     (tmp_path / "val.txt").write_text("anna\n", encoding="utf-8")
     assert main(["mix", str(tmp_path / "a.ngram"), str(tmp_path / "b.ngram"), "--val", str(tmp_path / "val.txt")]) == 1
     err = capsys.readouterr().err

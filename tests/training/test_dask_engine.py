@@ -5,7 +5,7 @@ import pytest
 
 from conftest import shared_file
 from test_streaming import assert_same_model, generated_names
-from ngram import NgramError, read_names, train
+from ngram import AddK, NgramError, read_names, train
 from ngram.estimators import make_estimator
 
 pytest.importorskip("distributed", reason="dask.distributed is not installed (pip install 'ngram-names[dask]')")
@@ -27,7 +27,7 @@ def test_a_local_cluster_of_two_workers_gives_the_single_process_model_on_englis
     path = shared_file("english-names.txt")
     expected = train(read_names(path).names, order=6, estimator=make_estimator("modified-kneser-ney"), source=str(path))
     # 16M per task makes blocks of about 50 kB: the 250 kB file becomes several partitions.
-    model, _ = train_dask(path, order=6, estimator=make_estimator("modified-kneser-ney"), client=client, memory_bytes="16M")
+    model, _ = train_dask(path, order=6, estimator=make_estimator("modified-kneser-ney"), client=client, memory_bytes=16 << 20)
     assert len(client.scheduler_info()["workers"]) == 2
     assert_same_model(model, expected)
 
@@ -41,7 +41,7 @@ def test_a_local_cluster_gives_the_single_process_model_on_a_generated_corpus(cl
     path.write_text("\n".join(names) + "\n", encoding="utf-8")
     names = read_names(path).names  # names of spaces only are blank lines
     expected = train(names, order=5, estimator=make_estimator(smoothing), source=str(path))
-    model, scan = train_dask(path, order=5, estimator=make_estimator(smoothing), client=client, memory_bytes="16M")
+    model, scan = train_dask(path, order=5, estimator=make_estimator(smoothing), client=client, memory_bytes=16 << 20)
     assert scan.names == len(names)
     assert_same_model(model, expected)
 
@@ -104,7 +104,7 @@ def test_a_block_of_blank_lines_adds_no_empty_name(client, tmp_path, workers_rea
     vocab = Vocabulary.from_names(names)
     counts, hashes = count_ngrams_dask(path, 3, vocab, client, block_bytes=4000, workers_read=workers_read)
     _assert_counts_of_memory(counts, hashes, names, vocab, 3)
-    model, scan = train_dask(path, order=3, estimator=make_estimator("kneser-ney"), client=client, memory_bytes="16M",
+    model, scan = train_dask(path, order=3, estimator=make_estimator("kneser-ney"), client=client, memory_bytes=16 << 20,
                              workers_read=workers_read)  # blocks of 64 kB: the second is blank lines only
     assert scan.names == len(names)
     assert_same_model(model, train(names, order=3, estimator=make_estimator("kneser-ney"), source=str(path)))
@@ -125,8 +125,8 @@ def test_a_running_scheduler_is_reached_by_its_address(client, tmp_path):
     names = [name for name in generated_names(2000, seed=4) if name.strip()]
     path = tmp_path / "names.txt"
     path.write_text("\n".join(names) + "\n", encoding="utf-8")
-    model, _ = train_dask(path, order=3, scheduler=client.scheduler.address, memory_bytes="16M")
-    assert_same_model(model, train(names, order=3, source=str(path)))
+    model, _ = train_dask(path, order=3, estimator=AddK(0.1), scheduler=client.scheduler.address, memory_bytes=16 << 20)
+    assert_same_model(model, train(names, order=3, estimator=AddK(0.1), source=str(path)))
 
 
 def test_weighted_corpora_on_a_cluster(client, tmp_path):
@@ -137,7 +137,7 @@ def test_weighted_corpora_on_a_cluster(client, tmp_path):
     path.write_text("".join(f"{name}\t{i % 4 + 1}\n" for i, name in enumerate(names)), encoding="utf-8")
     corpus = read_names(path, weighted=True)
     expected = train(corpus.names, order=4, estimator=make_estimator("kneser-ney"), weights=corpus.weights, source=str(path))
-    model, _ = train_dask(path, order=4, estimator=make_estimator("kneser-ney"), client=client, memory_bytes="16M", weighted=True)
+    model, _ = train_dask(path, order=4, estimator=make_estimator("kneser-ney"), client=client, memory_bytes=16 << 20, weighted=True)
     assert_same_model(model, expected)
 
 
@@ -166,7 +166,7 @@ def test_a_cluster_of_separate_processes_whose_workers_read_their_own_byte_range
 
     from conftest import REPO
     from ngram.formats.native import load
-    from ngram.training.trainer import train_file
+    from ngram.training.trainer import Resources, train_file
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -197,8 +197,8 @@ def test_a_cluster_of_separate_processes_whose_workers_read_their_own_byte_range
             client.wait_for_workers(2, timeout=60)
             workers = set(client.run(os.getpid).values())  # processes of their own
             assert len(workers) == 2 and os.getpid() not in workers
-            model, summary = train_file(path, 5, make_estimator("modified-kneser-ney"), client=client, memory="16M",
-                                        workers_read=True, output=tmp_path / "m.ngram")
+            model, summary = train_file(path, 5, make_estimator("modified-kneser-ney"),
+                                        resources=Resources(memory=16 << 20, client=client, workers_read=True), output=tmp_path / "m.ngram")
         finally:
             client.close()
         assert summary.engine == "dask"

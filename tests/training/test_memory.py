@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from ngram import NgramError, read_names, train
+from ngram import AddK, NgramError, read_names, train
 from ngram.estimators import make_estimator
 from ngram.formats.provenance import CorpusInfo, finish
-from ngram.training.trainer import BASELINE_BYTES, IN_MEMORY_BYTES_PER_BYTE, choose_engine, corpus_fingerprint, train_file
+from ngram.training.trainer import BASELINE_BYTES, IN_MEMORY_BYTES_PER_BYTE, Resources, choose_engine, corpus_fingerprint, train_file
 from test_streaming import assert_same_model, generated_names
 
 GIB = 1 << 30
@@ -44,23 +44,22 @@ def test_stdin_and_compressed_files_stream(tmp_path):
 
 
 def test_a_budget_means_streaming_and_is_kept(names_file):
-    assert choose_engine(names_file, memory="100M")[:2] == ("streaming", 100 << 20)
-    assert choose_engine(names_file, engine="dask", memory="64M")[:2] == ("dask", 64 << 20)
+    assert choose_engine(names_file, memory=100 << 20)[:2] == ("streaming", 100 << 20)
+    assert choose_engine(names_file, engine="dask", memory=64 << 20)[:2] == ("dask", 64 << 20)
     assert choose_engine(names_file, scheduler="tcp://127.0.0.1:1")[0] == "dask"
 
 
-@pytest.mark.parametrize("engine,memory,scheduler", [("memory", "1G", None), ("fast", None, None), ("streaming", None, "tcp://x:1")])
+@pytest.mark.parametrize("engine,memory,scheduler", [("memory", 1 << 30, None), ("fast", None, None), ("streaming", None, "tcp://x:1")])
 def test_contradictory_choices_are_refused(names_file, engine, memory, scheduler):
     with pytest.raises(NgramError):
         choose_engine(names_file, engine=engine, memory=memory, scheduler=scheduler)
 
 
-@pytest.mark.parametrize("engine,memory", [("auto", None), ("memory", None), ("streaming", "16M"), ("auto", "32M")])
+@pytest.mark.parametrize("engine,memory", [("auto", None), ("memory", None), ("streaming", 16 << 20), ("auto", 32 << 20)])
 def test_every_engine_gives_the_in_memory_model(names_file, engine, memory):
     corpus = read_names(names_file)
     expected = train(corpus.names, order=5, estimator=make_estimator("modified-kneser-ney"), source=str(names_file))
-    model, summary = train_file(names_file, order=5, estimator=make_estimator("modified-kneser-ney"), engine=engine,
-                                memory=memory)
+    model, summary = train_file(names_file, order=5, estimator=make_estimator("modified-kneser-ney"), resources=Resources(engine, memory))
     assert_same_model(model, expected)
     assert summary.engine == ("streaming" if memory else "memory")
     assert summary.memory_bytes == (None if memory is None else choose_engine(names_file, memory=memory)[1])
@@ -71,12 +70,12 @@ def test_every_engine_gives_the_in_memory_model(names_file, engine, memory):
 
 def test_finish_records_the_corpus_the_same_way_for_every_producer():
     names = ["anna", "bob", "anna", "ßø"]
-    model = train(["x"], order=2)
+    model = train(["x"], order=2, estimator=AddK(0.1))
     finish(model, CorpusInfo.of_names(names, source="given", weights=[1, 2, 3, 4]))
     assert model.corpus == {"source": "given", "names": 4, "symbols": sum(len(n) + 1 for n in names),
                             "sha256": corpus_fingerprint(names), "total_weight": 10.0,
                             "longest_name": max(map(len, names))}
-    direct = train(names, order=2, weights=[1, 2, 3, 4], source="given")
+    direct = train(names, order=2, estimator=AddK(0.1), weights=[1, 2, 3, 4], source="given")
     assert model.corpus == direct.corpus and np.array_equal(model.train_names, direct.train_names)
     assert len(model.train_names) == 3  # unique names
     assert CorpusInfo.of_names([], "none").as_dict()["symbols"] == 0
@@ -117,21 +116,22 @@ def test_a_small_budget_bounds_the_peak_of_the_whole_run(tmp_path, smoothing, or
     assert sum(expected.n_ngrams()) * 16 > budget
     baseline = child_peak("import numpy, ngram.training.trainer, ngram.formats.native, ngram.estimators")
     out = tmp_path / "model.ngram"
-    peak = child_peak(f"from ngram.training.trainer import train_file; from ngram.estimators import make_estimator; "
-                      f"train_file({str(path)!r}, {order}, make_estimator({smoothing!r}), memory={budget}, output={str(out)!r})")
+    peak = child_peak(f"from ngram.training.trainer import Resources, train_file; from ngram.estimators import make_estimator; "
+                      f"train_file({str(path)!r}, {order}, make_estimator({smoothing!r}), resources=Resources(memory={budget}), "
+                      f"output={str(out)!r})")
     assert peak <= baseline + budget, f"peak {peak / 2**20:.1f} MiB, baseline {baseline / 2**20:.1f} MiB"
     assert_same_model(load(out), expected)
 
 
 def test_the_model_file_is_written_without_the_model(names_file, tmp_path):
     from ngram.formats.native import load
-    from ngram.training.streaming import Budget
+    from ngram.core.budget import Budget
 
     # Windows of 300 elements and slices of 2,400: every window and slice boundary is crossed.
     budget = Budget(16 << 20, block=4000, run=10_000, window_elements=300)
     for smoothing in ("modified-kneser-ney", "absolute"):
         expected = train(read_names(names_file).names, order=6, estimator=make_estimator(smoothing), source=str(names_file))
-        model, summary = train_file(names_file, 6, make_estimator(smoothing), memory=budget, output=tmp_path / "m.ngram")
+        model, summary = train_file(names_file, 6, make_estimator(smoothing), resources=Resources(memory=budget), output=tmp_path / "m.ngram")
         assert model is None and "whole run" in summary.reason
         assert summary.ngrams_per_order == expected.n_ngrams()
         assert_same_model(load(tmp_path / "m.ngram"), expected)
@@ -144,7 +144,7 @@ def test_other_settings_stream_with_the_counts_in_memory_and_say_so(names_file, 
     estimator = make_estimator(settings["smoothing"])
     expected = train(read_names(names_file).names, order=4, estimator=estimator, source=str(names_file),
                      prune=settings.get("prune"))
-    model, summary = train_file(names_file, 4, estimator, memory="16M", output=tmp_path / "m.ngram", prune=settings.get("prune"))
+    model, summary = train_file(names_file, 4, estimator, resources=Resources(memory=16 << 20), output=tmp_path / "m.ngram", prune=settings.get("prune"))
     assert "bounds reading and counting" in summary.reason
     assert_same_model(model, expected)
     assert_same_model(load(tmp_path / "m.ngram"), expected)

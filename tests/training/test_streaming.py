@@ -8,9 +8,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import shared_file
-from ngram import NgramError, read_names, train
+from ngram import AddK, NgramError, read_names, train
 from ngram.estimators import make_estimator
-from ngram.training.streaming import Budget, count_ngrams_streaming, merge_runs, merge_sorted, parse_size, scan_corpus, train_streaming
+from ngram.core.budget import Budget, parse_size
+from ngram.training.streaming import count_ngrams_streaming, merge_runs, merge_sorted, scan_corpus, train_streaming
 
 # Tiny blocks, runs and merge windows, so a small corpus is read in many blocks, spilled as many
 # runs and merged through many windows: every path of the external merge is taken.
@@ -65,8 +66,8 @@ def test_streaming_counts_on_the_english_names_match_in_memory_counts():
 
 def test_a_budget_large_enough_never_spills_and_still_matches(corpus_file):
     corpus = read_names(corpus_file)
-    expected = train(corpus.names, order=3, source=str(corpus_file))
-    model, _ = train_streaming(corpus_file, order=3, memory_bytes="64M")
+    expected = train(corpus.names, order=3, estimator=AddK(0.1), source=str(corpus_file))
+    model, _ = train_streaming(corpus_file, order=3, estimator=AddK(0.1), memory_bytes=64 << 20)
     assert_same_model(model, expected)
 
 
@@ -113,8 +114,8 @@ def test_compressed_corpora_are_read_directly(tmp_path, suffix, opener, corpus_f
     with opener(packed, "wb") as handle:
         handle.write(corpus_file.read_bytes())
     assert read_names(packed).names == read_names(corpus_file).names
-    model, _ = train_streaming(packed, order=3, memory_bytes=TINY_BUDGET)
-    expected = train(read_names(corpus_file).names, order=3, source=str(packed))
+    model, _ = train_streaming(packed, order=3, estimator=AddK(0.1), memory_bytes=TINY_BUDGET)
+    expected = train(read_names(corpus_file).names, order=3, estimator=AddK(0.1), source=str(packed))
     assert_same_model(model, expected)
 
 
@@ -148,8 +149,8 @@ def test_standard_input_is_read_twice_through_a_copy(tmp_path, monkeypatch, corp
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(corpus_file.read_bytes())))
     scratch = tmp_path / "scratch"
     scratch.mkdir()
-    model, _ = train_streaming("-", order=3, memory_bytes=TINY_BUDGET, tmpdir=scratch)
-    expected = train(read_names(corpus_file).names, order=3, source="<stdin>")
+    model, _ = train_streaming("-", order=3, estimator=AddK(0.1), memory_bytes=TINY_BUDGET, tmpdir=scratch)
+    expected = train(read_names(corpus_file).names, order=3, estimator=AddK(0.1), source="<stdin>")
     assert_same_model(model, expected)
     assert list(scratch.iterdir()) == []  # the copy of standard input is removed
 

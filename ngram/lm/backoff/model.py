@@ -153,6 +153,9 @@ class Model(NextSymbolModel):
     estimator: dict = field(default_factory=dict)  # {"name": ..., settings..., report...}
     corpus: dict = field(default_factory=dict)  # what it was trained on (file, names, fingerprint)
     train_names: np.ndarray | None = None  # name_fingerprints of the training names
+    # Loaded from a compact file: its format version, quantisation and field widths (what
+    # ``ngram.formats.native.file_form`` reports); None for a model in memory or an ordinary file.
+    compact: dict | None = field(default=None, repr=False, compare=False)
 
     kind = "model"
     capabilities = frozenset({LEVELS, BOUNDED_CONTEXT})

@@ -4,11 +4,11 @@ Pruning is a model-to-model transform on the one back-off representation, so it 
 every estimator. Removing an n-gram hw leaves p(w | h) to back off: bow(h) * p(w | h'). The
 probabilities of the n-grams kept are unchanged and every back-off weight is recomputed,
 
-    bow(h) = Σ_{w: hw not kept} p_before(w | h)  /  Σ_{w: hw not kept} p_after(w | h'),
+    bow(h) = (1 - Σ_{w: hw kept} p(w | h))  /  Σ_{w: hw not kept} p_after(w | h'),
 
 lowest order first (the denominator uses the pruned lower orders), so each context's row sums
-to 1 again. Both sums are taken over the symbols that back off, never as 1 - Σ kept, which
-would lose the digits of a nearly full row. The kept set is closed under prefixes and suffixes
+to 1 again: the one renormalisation of ``ngram.lm.backoff.normalise``, which sums the
+denominator directly where 1 - Σ would lose the digits of a nearly full row. The kept set is closed under prefixes and suffixes
 (an n-gram that is the context or the suffix of a kept longer n-gram is kept): the back-off
 lookup and the sampling automaton need it. Unigrams are never pruned: every symbol keeps a
 probability.
@@ -39,6 +39,7 @@ import numpy as np
 from ngram.core.counting import Counts
 from ngram.core.errors import NgramError
 from ngram.lm.backoff.model import Level, Model, lookup
+from ngram.lm.backoff.normalise import renormalise_backoffs
 from ngram.lm.protocol import LEVELS, require
 
 ROW_BLOCK = 1 << 20  # probabilities per block when whole next-symbol rows are materialised
@@ -108,31 +109,15 @@ def _closed(levels_keys: list[np.ndarray], keep: list[np.ndarray], V: int) -> li
 
 
 def recompute_backoffs(before: Model, keep: list[np.ndarray]) -> Model:
-    """The model restricted to the kept n-grams, with back-off weights that renormalise it."""
+    """The model restricted to the kept n-grams (closed under prefixes and suffixes), with
+    back-off weights that renormalise it (``ngram.lm.backoff.normalise``, the one renormalisation)."""
     V, N = before.V, before.order
     keep = _closed([level.keys for level in before.levels], keep, V)
+    # Weights start at 0: a context left without children is a pure back-off (ratio 1).
     levels = [Level(level.keys[k].copy(), level.logp[k].copy(), np.zeros(int(k.sum()))) for level, k in zip(before.levels, keep)]
     after = Model(vocabulary=before.vocabulary, order=N, levels=levels, estimator=dict(before.estimator),
                   corpus=dict(before.corpus), train_names=before.train_names)
-    for m in range(1, N):  # contexts of m symbols, lowest first: their bows use the orders below
-        contexts = levels[m - 1].keys
-        bow = np.zeros(len(contexts))
-        for lo, hi in _blocks(len(contexts), V):
-            block = contexts[lo:hi]
-            backs_off = ~_children_mask(block, levels[m].keys, V)
-            has_children = ~backs_off.all(axis=1)
-            numerator = np.where(backs_off, np.exp(_rows(before, block, m)), 0.0).sum(axis=1)
-            if m == 1:
-                lower = np.broadcast_to(np.exp(levels[0].logp), backs_off.shape)
-            else:
-                lower = np.exp(_rows(after, block % V ** (m - 1), m - 1))
-            denominator = np.where(backs_off, lower, 0.0).sum(axis=1)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                value = np.log(numerator) - np.log(denominator)
-            # Nothing backs off from a full row (0/0) and a context without children is a pure
-            # back-off (ratio 1): either way the weight is never needed, and 1 keeps files tidy.
-            bow[lo:hi] = np.where(has_children & np.isfinite(denominator) & (denominator > 0) & ~np.isnan(value), value, 0.0)
-        levels[m - 1].bow = bow
+    renormalise_backoffs(after, fresh=True)
     return after
 
 
