@@ -64,13 +64,13 @@ def train(
     Example: ngram train data/italian-first-names.txt -o model.ngram   (KenLM's model: -s modified-kneser-ney -N 6;
     the blog's: -s add-k -N 4 --k 0.1)
     """
-    from ngram.lm.backoff.pruning import parse_thresholds
+    from ngram.lm.backoff.pruning import check_thresholds
     from ngram.training.policy import check_engine, choose_estimator
     from ngram.training.trainer import Reading, Resources, train_file
 
     source = corpus if corpus is not None else str(default_corpus_path())
     check_engine(engine, scheduler)
-    prune = parse_thresholds(prune, DEFAULT_ORDER if order is None else order)  # a bad list is an error before any reading
+    prune = check_thresholds(common.parse_numbers(prune, "--prune", whole=True), DEFAULT_ORDER if order is None else order)  # before any reading
     estimator = choose_estimator(order, smoothing, common.estimator_settings(k, discounts, weights, backoff))
     file_format = _file_format(compact, quantise)
     # The compact form is written from a model in memory, so train_file saves only the ordinary form.

@@ -134,12 +134,16 @@ def parse_estimators(text: str | None, known: Sequence[str] | None = None) -> li
     return names
 
 
-def parse_numbers(text: str | None, option: str) -> list[float] | None:
+def parse_numbers(text: str | None, option: str, whole: bool = False) -> list[float] | list[int] | None:
+    """The one parser of number lists ("0.5,0.7", "0 1 1"): separated by commas or spaces;
+    ``whole``: whole numbers (counts). The library takes the numbers, never the text."""
     if text is None:
         return None
     try:
-        values = [float(x) for x in text.replace(",", " ").split()]
+        values = [(int if whole else float)(x) for x in text.replace(",", " ").split()]
     except ValueError:
+        if whole:
+            raise NgramError(f"{option} takes whole-number count thresholds, one per order, e.g. '0 1 1'; got {text!r}") from None
         raise NgramError(f"{option} takes numbers separated by commas, got {text!r}") from None
     if not all(math.isfinite(v) for v in values):
         raise NgramError(f"{option} takes finite numbers, got {text!r}")

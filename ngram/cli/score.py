@@ -10,11 +10,8 @@ import numpy as np
 import typer
 
 from ngram.core.corpus import DEFAULT_MAX_NAME_LENGTH, read_names
-from ngram.core.defaults import unknown_policy
 from ngram.core.errors import NgramError
-from ngram.evaluation.metrics import evaluate as evaluate_model
-from ngram.evaluation.metrics import evaluate_file
-from ngram.evaluation.metrics import explain as explain_model
+from ngram.evaluation.heldout import evaluate_names_file
 from ngram.formats.native import file_form, is_model_path
 from . import common
 from .app import app
@@ -41,36 +38,21 @@ def evaluate(
     m = common.load_model(model)
     if weighted and explain:
         raise NgramError("--explain does not support --weighted test sets yet")
-    policy = unknown_policy(unknown, m.vocabulary.unk)
     out = {"model": str(model)}
-    explanation = None
-    if weighted or explain:  # the whole file: weights are scaled over all of it, --explain groups all of it
-        corpus = read_names(data, lowercase=lowercase, encoding=encoding, max_name_length=max_name_length, weighted=weighted)
-        if corpus.blank_lines:
-            common.note(f"warning: {corpus.source}: skipped {corpus.blank_lines} blank line(s)", quiet or as_json)
-        result = evaluate_model(m, corpus, unknown=policy, data=corpus.source, line_numbers=corpus.line_numbers, weights=corpus.weights)
-        if per_name and not as_json:
-            _per_name_lines(corpus.names, result.per_name_symbols, result.per_name_nll, header=True)
-            return
-        rows = _per_name_rows(corpus.names, result.per_name_symbols, result.per_name_nll) if per_name else None
-        if explain:
-            encoded = m.vocabulary.encode(corpus.names, unknown=policy, line_numbers=corpus.line_numbers, source=corpus.source)
-            explanation = explain_model(m, encoded)
-    else:  # read, scored and (with --per-name) written a block at a time
-        rows: list | None = [] if per_name and as_json else None
-        if per_name and not as_json:
-            typer.echo("name\tsymbols\tnll_nats")
-            each = _per_name_lines
-        elif per_name:
-            each = lambda names, symbols, nll: rows.extend(_per_name_rows(names, symbols, nll))  # noqa: E731
-        else:
-            each = None
-        result = evaluate_file(m, data, unknown=policy, lowercase=lowercase, encoding=encoding,
-                               max_name_length=max_name_length, each_block=each)
-        if result.blank_lines:
-            common.note(f"warning: {result.data}: skipped {result.blank_lines} blank line(s)", quiet or as_json)
-        if per_name and not as_json:
-            return
+    rows: list | None = [] if per_name and as_json else None
+    if per_name and not as_json:
+        typer.echo("name\tsymbols\tnll_nats")
+        each = _per_name_lines
+    elif per_name:
+        each = lambda names, symbols, nll: rows.extend(_per_name_rows(names, symbols, nll))  # noqa: E731
+    else:
+        each = None
+    held = evaluate_names_file(m, data, unknown, weighted, explain, lowercase, encoding, max_name_length, each_block=each)
+    result, policy, explanation = held.result, held.policy, held.explanation
+    if result.blank_lines:
+        common.note(f"warning: {result.data}: skipped {result.blank_lines} blank line(s)", quiet or as_json)
+    if per_name and not as_json:
+        return
     out.update({**result.summary(), "unknown_policy": policy})
     if rows is not None:
         out["per_name"] = rows
@@ -97,10 +79,8 @@ def evaluate(
             typer.echo(f"    {row['context']!r:14} {row['weight']:.4f} {row['entropy']:.4f} {row['kl']:.4f}")
 
 
-def _per_name_lines(names, symbols, nll, header: bool = False) -> None:
+def _per_name_lines(names, symbols, nll) -> None:
     """--per-name as TSV lines: name, scored symbols, total NLL in nats."""
-    if header:
-        typer.echo("name\tsymbols\tnll_nats")
     for name, count, value in zip(names, symbols, nll):
         typer.echo(f"{name}\t{count}\t{value:.6f}")
 
@@ -247,7 +227,7 @@ def classify(
     out: dict = {"models": model_files, "labels": tags}
     if names_file is not None:
         corpus = read_names(names_file)
-        result = classify_names(models, corpus.names, priors=priors, labels=tags)
+        result = classify_names(models, corpus.names, priors=common.parse_numbers(priors, "--priors"), labels=tags)
         out["priors"] = np.exp(result.log_prior).tolist()
         predicted = result.predicted_labels()
         if as_json:
@@ -262,7 +242,7 @@ def classify(
                 common.note(f"note: {impossible} name(s) have probability 0 under every model (characters none of them knows); shown as '-'", quiet)
     if eval_file is not None:
         names, gold = read_labelled(eval_file)
-        result = classify_names(models, names, priors=priors, labels=tags)
+        result = classify_names(models, names, priors=common.parse_numbers(priors, "--priors"), labels=tags)
         a = assess(result, gold, source=eval_file)
         out["eval"] = {"file": eval_file, **a.summary()}
         if not as_json:

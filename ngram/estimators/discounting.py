@@ -45,6 +45,7 @@ import math
 import numpy as np
 
 from ngram.core.counting import Counts
+from ngram.core.checks import number_list
 from ngram.core.errors import NgramError
 from ngram.core.vocabulary import Vocabulary
 from .base import starts_with_boundary
@@ -131,8 +132,8 @@ def parse_discounts(value, buckets: int) -> list[list[float]]:
     if value is None:
         return []
     if isinstance(value, str):
-        groups = [g.split(",") for g in value.replace(";", " ").split()]
-    elif isinstance(value, (int, float)):
+        number_list(value, "discounts", "--discounts")  # refuses text in one line
+    if isinstance(value, (int, float)):
         groups = [[value]]
     elif any(isinstance(g, (list, tuple, np.ndarray)) for g in value):
         groups = [list(g) if isinstance(g, (list, tuple, np.ndarray)) else [g] for g in value]
@@ -162,14 +163,7 @@ def parse_strengths(value) -> list[float]:
     """Pitman-Yor-style strengths theta >= 0, one per order from 1 (missing orders: 0)."""
     if value is None:
         return []
-    if isinstance(value, str):
-        value = value.replace(",", " ").split()
-    elif isinstance(value, (int, float)):
-        value = [value]
-    try:
-        numbers = [float(x) for x in value]
-    except (TypeError, ValueError):
-        raise NgramError(f"strengths must be numbers, one per order, got {value!r}") from None
+    numbers = number_list(value, "strengths (one per order)", "--strengths")
     if not all(math.isfinite(x) and x >= 0 for x in numbers):
         raise NgramError(f"strengths must be finite and at least 0, got {value!r}")
     return numbers

@@ -13,6 +13,7 @@ import math
 import numpy as np
 
 from ngram.core.counting import Counts
+from ngram.core.checks import number_list
 from ngram.core.errors import NgramError
 from ngram.core.vocabulary import Vocabulary
 from .interpolated import Interpolated, OrderParts, split_by_context
@@ -33,16 +34,7 @@ class JelinekMercer(Interpolated):
 
     def __init__(self, weights=None, backoff: bool = False):
         super().__init__(backoff=backoff)
-        if weights is None:
-            weights = [DEFAULT_WEIGHT]
-        elif isinstance(weights, str):
-            weights = weights.replace(",", " ").split()
-        elif isinstance(weights, (int, float)):
-            weights = [weights]
-        try:
-            weights = [float(w) for w in weights]
-        except (TypeError, ValueError):
-            raise NgramError(f"weights must be numbers, got {weights!r}") from None
+        weights = [DEFAULT_WEIGHT] if weights is None else number_list(weights, "Jelinek-Mercer weights", "--weights")
         if not weights:
             raise NgramError("weights must hold at least one number")
         for w in weights:

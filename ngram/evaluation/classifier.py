@@ -17,6 +17,7 @@ from typing import Sequence
 import numpy as np
 
 from ngram.core.corpus import DEFAULT_MAX_NAME_LENGTH, read_text
+from ngram.core.checks import number_list
 from ngram.core.errors import NgramError
 from ngram.lm.protocol import LanguageModel
 
@@ -57,15 +58,10 @@ class Assessment:
 
 
 def parse_priors(priors, k: int) -> np.ndarray:
-    """Priors as k positive numbers (a list or "0.7,0.3"), normalised to sum to 1."""
+    """Priors as k positive numbers, normalised to sum to 1."""
     if priors is None:
         return np.full(k, 1.0 / k)
-    if isinstance(priors, str):
-        priors = priors.replace(",", " ").split()
-    try:
-        values = np.array([float(p) for p in priors], dtype=np.float64)
-    except (TypeError, ValueError):
-        raise NgramError(f"priors must be numbers, got {priors!r}") from None
+    values = np.array(number_list(priors, "priors", "--priors"), dtype=np.float64)
     if len(values) != k:
         raise NgramError(f"{len(values)} priors for {k} models; give one prior per model")
     if not (np.isfinite(values).all() and (values > 0).all()):

@@ -286,61 +286,97 @@ def to_bytes(model, logp_bits: int | None = None, bow_bits: int | None = None) -
             raise NgramError(f"{what} quantisation must be 8 or 16 bits, got {bits}")
     if LEVELS not in model.capabilities:
         raise NgramError(f"the compact format holds a back-off model, not a {model.kind} model; save it without --compact")
-    V, N = model.V, model.order
+    levels = _quantised_levels(model, logp_bits)
+    fields = _Fields()
+    children = fields.put_structure(levels, model.V)
+    fields.put_values(levels, children, logp_bits, bow_bits)
+    if model.train_names is not None:
+        low_words, high, low = elias_fano(model.train_names)
+        fields.arrays["train_names_low"], fields.arrays["train_names_high"] = low_words, high
+        fields.fields["train_names"] = {"count": len(model.train_names), "low": low}
+    header = {"format": FORMAT, "version": VERSION, "order": model.order, "vocabulary": model.vocabulary.to_json(),
+              "estimator": model.estimator, "corpus": model.corpus, "name_hash": NAME_HASH,
+              "quantisation": {"logp_bits": logp_bits, "bow_bits": bow_bits}, "sizes": [len(lv) for lv in levels],
+              "fields": fields.fields}
+    data = _laid_out(header, fields.arrays)
+    try:
+        check_distributions(parse(memoryview(data), "the compact model"), "the compact model", tolerance(logp_bits, bow_bits))
+    except NgramError as exc:
+        hint = "; quantise less (16 bits, or 8,16)" if logp_bits or bow_bits else ""
+        raise NgramError(f"{exc}{hint}; not saved") from None
+    return data
+
+
+def _quantised_levels(model, logp_bits: int | None) -> list[Level]:
+    """The levels to store: the model's, or with probabilities quantised to ``logp_bits`` and the
+    back-off weights renormalised to them."""
+    V = model.V
     levels = [Level(lv.keys, lv.logp, lv.bow) for lv in model.levels]
     if logp_bits is not None:
-        working = Model(vocabulary=model.vocabulary, order=N, levels=levels)
+        working = Model(vocabulary=model.vocabulary, order=model.order, levels=levels)
         for lv in levels[1:]:  # unigrams stay exact, as in KenLM: their row has no weight to renormalise it
             codes, book = _fit_rows(lv.logp, *quantise(lv.logp, logp_bits), lv.keys // V)
             lv.logp = book[codes]
         renormalise_backoffs(working)
-    arrays: dict[str, np.ndarray] = {}
-    fields: dict[str, dict] = {}
+    return levels
 
-    def put(name: str, values: np.ndarray, width: int, **meta) -> None:
-        arrays[name] = pack(values, width)
-        fields[name] = {"width": width, "count": len(values), **meta}
 
-    def put_floats(kind: str, n: int, values: np.ndarray, bits: int | None, **meta) -> None:
+class _Fields:
+    """The packed arrays of a compact file and their descriptions for its header."""
+
+    def __init__(self):
+        self.arrays: dict[str, np.ndarray] = {}
+        self.fields: dict[str, dict] = {}
+
+    def put(self, name: str, values: np.ndarray, width: int, **meta) -> None:
+        self.arrays[name] = pack(values, width)
+        self.fields[name] = {"width": width, "count": len(values), **meta}
+
+    def put_floats(self, kind: str, n: int, values: np.ndarray, bits: int | None, **meta) -> None:
         if bits is not None:  # quantised values, then stored as any values are (the codebook form is one of the splits tried)
             codes, book = quantise(values, bits, "probability" if kind == "logp" else "log")
             values = book[codes]
         codes, table, low = split_floats(values)
-        arrays[f"{kind}_table{n}"] = table
-        put(f"{kind}{n}", codes, bits_for(len(table)) + low, low=low, table=f"{kind}_table{n}", **meta)
+        self.arrays[f"{kind}_table{n}"] = table
+        self.put(f"{kind}{n}", codes, bits_for(len(table)) + low, low=low, table=f"{kind}_table{n}", **meta)
 
-    children: dict[int, np.ndarray] = {}
-    for n, lv in enumerate(levels, start=1):
-        if n == 1:
-            if not np.array_equal(lv.keys, np.arange(V)):
-                raise NgramError("the unigram level must hold every symbol")
-            continue
-        contexts = lv.keys // V
-        below = levels[n - 2].keys
-        index = np.minimum(np.searchsorted(below, contexts), max(len(below) - 1, 0))
-        if len(below) and np.array_equal(below[index], contexts):
-            children[n - 1] = np.bincount(index, minlength=len(below))
-            put(f"children{n - 1}", children[n - 1], bits_for(int(children[n - 1].max()) + 1))
-            put(f"last{n}", lv.keys % V, bits_for(V))
-        else:
-            put(f"keys{n}", lv.keys, bits_for(int(lv.keys.max(initial=0)) + 1))
-    for n, lv in enumerate(levels, start=1):
-        put_floats("logp", n, lv.logp, None if n == 1 else logp_bits)
-        bow = np.ascontiguousarray(lv.bow, dtype=np.float64).view(np.uint64)
-        if not bow.any():
-            continue  # every weight is +0.0: left out
-        if n in children and not bow[children[n] == 0].any():  # weights only where the n-gram is a context
-            put_floats("bow", n, lv.bow[children[n] > 0], bow_bits, select=f"children{n}")
-        else:
-            put_floats("bow", n, lv.bow, bow_bits)
-    if model.train_names is not None:
-        low_words, high, low = elias_fano(model.train_names)
-        arrays["train_names_low"], arrays["train_names_high"] = low_words, high
-        fields["train_names"] = {"count": len(model.train_names), "low": low}
-    header = {"format": FORMAT, "version": VERSION, "order": N, "vocabulary": model.vocabulary.to_json(),
-              "estimator": model.estimator, "corpus": model.corpus, "name_hash": NAME_HASH,
-              "quantisation": {"logp_bits": logp_bits, "bow_bits": bow_bits}, "sizes": [len(lv) for lv in levels],
-              "fields": fields}
+    def put_structure(self, levels: list[Level], V: int) -> dict[int, np.ndarray]:
+        """The trie: children counts per context and each n-gram's last symbol where every
+        context is stored (else the keys themselves). Returns the children counts by order."""
+        children: dict[int, np.ndarray] = {}
+        for n, lv in enumerate(levels, start=1):
+            if n == 1:
+                if not np.array_equal(lv.keys, np.arange(V)):
+                    raise NgramError("the unigram level must hold every symbol")
+                continue
+            contexts = lv.keys // V
+            below = levels[n - 2].keys
+            index = np.minimum(np.searchsorted(below, contexts), max(len(below) - 1, 0))
+            if len(below) and np.array_equal(below[index], contexts):
+                children[n - 1] = np.bincount(index, minlength=len(below))
+                self.put(f"children{n - 1}", children[n - 1], bits_for(int(children[n - 1].max()) + 1))
+                self.put(f"last{n}", lv.keys % V, bits_for(V))
+            else:
+                self.put(f"keys{n}", lv.keys, bits_for(int(lv.keys.max(initial=0)) + 1))
+        return children
+
+    def put_values(self, levels: list[Level], children: dict[int, np.ndarray], logp_bits: int | None,
+                   bow_bits: int | None) -> None:
+        """Probabilities and back-off weights (weights only where some are not +0.0, and only for
+        the n-grams that are contexts where the others are all +0.0)."""
+        for n, lv in enumerate(levels, start=1):
+            self.put_floats("logp", n, lv.logp, None if n == 1 else logp_bits)
+            bow = np.ascontiguousarray(lv.bow, dtype=np.float64).view(np.uint64)
+            if not bow.any():
+                continue  # every weight is +0.0: left out
+            if n in children and not bow[children[n] == 0].any():  # weights only where the n-gram is a context
+                self.put_floats("bow", n, lv.bow[children[n] > 0], bow_bits, select=f"children{n}")
+            else:
+                self.put_floats("bow", n, lv.bow, bow_bits)
+
+
+def _laid_out(header: dict, arrays: dict[str, np.ndarray]) -> bytes:
+    """Magic, header length, the JSON header with each array's offset, then the aligned arrays."""
     # Offsets depend on the header's length, which depends on the offsets: settle on a fixed point.
     table: dict[str, dict] = {}
     start = 0
@@ -359,13 +395,7 @@ def to_bytes(model, logp_bits: int | None = None, bow_bits: int | None = None) -
     for name, array in arrays.items():
         buffer.write(b"\0" * (table[name]["offset"] - buffer.tell()))
         buffer.write(array.astype(_DTYPES[array.dtype.name], copy=False).tobytes())
-    data = buffer.getvalue()
-    try:
-        check_distributions(parse(memoryview(data), "the compact model"), "the compact model", tolerance(logp_bits, bow_bits))
-    except NgramError as exc:
-        hint = "; quantise less (16 bits, or 8,16)" if logp_bits or bow_bits else ""
-        raise NgramError(f"{exc}{hint}; not saved") from None
-    return data
+    return buffer.getvalue()
 
 
 def tolerance(logp_bits: int | None, bow_bits: int | None) -> float:

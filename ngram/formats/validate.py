@@ -17,7 +17,7 @@ import numpy as np
 from ngram.core.errors import NgramError
 from ngram.lm.backoff.links import links
 from ngram.lm.backoff.model import Model
-from ngram.lm.backoff.normalise import unseen_lower_mass, unseen_mass  # noqa: F401  (unseen_lower_mass: tests reach it here)
+from ngram.lm.backoff.normalise import unseen_mass
 
 from ngram.core.vocabulary import Vocabulary
 

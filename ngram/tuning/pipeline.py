@@ -141,26 +141,52 @@ def tune(
     names = list(names)
     if not names:
         raise NgramError("no training names to tune on")
+    smoothings = _tunable(smoothings)
+    try_mixtures = (not fast) if mixtures is None else bool(mixtures)
+    everything, splits, heldout = choose_heldout(names, val_names, val_fraction, folds, seed, fast)
+    # One vocabulary for every fold and the refit: all characters of the names given.
+    vocabulary = Vocabulary.from_names(everything, unk=unk)
+    orders, mixture_orders, skipped, limit = _searched_orders(orders, mixture_orders, vocabulary)
+    max_order = max(orders + (mixture_orders if try_mixtures else []))
+    check_order(max_order, vocabulary.size)
+    steps = _stages(smoothings, try_mixtures, refit)
+    state: dict = {"heldout": heldout, "train_nlls": train_nlls, "smoothings": smoothings, "skipped": skipped,
+                   "limit": limit}
+    stage_seconds = _run_stages(progress(steps) if progress else steps, state, splits=splits, vocabulary=vocabulary,
+                                max_order=max_order, orders=orders, mixture_orders=mixture_orders, seed=seed,
+                                everything=everything, source=source)
+    result = state["result"] if refit else _choose(state)
+    result.stage_seconds = stage_seconds
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _tunable(smoothings: Sequence[str] | None) -> list[str]:
+    """The smoothing families to search (the default ones when None), each checked."""
     smoothings = list(smoothings or DEFAULT_ESTIMATORS)
     for s in smoothings:
         if s not in TUNABLE:
             raise NgramError(f"cannot tune smoothing {s!r}; choose from {', '.join(TUNABLE)}")
-    try_mixtures = (not fast) if mixtures is None else bool(mixtures)
+    return smoothings
+
+
+def _searched_orders(orders: Iterable[int], mixture_orders: Iterable[int] | None,
+                     vocabulary: Vocabulary) -> tuple[list[int], list[int], list[int], int]:
+    """(single-model orders, mixture component orders, orders skipped, the highest order allowed)."""
     orders = sorted(set(int(o) for o in orders))
-    everything, splits, heldout = choose_heldout(names, val_names, val_fraction, folds, seed, fast)
-    # One vocabulary for every fold and the refit: all characters of the names given.
-    vocabulary = Vocabulary.from_names(everything, unk=unk)
     # Orders stop where packed keys would overflow (large alphabets: 2,311 CJK characters allow 5).
     limit = max_order_for(vocabulary.size)
     skipped = [o for o in orders if o > limit]
-    orders = [o for o in orders if o <= limit] or orders  # none left: check_order says why below
+    orders = [o for o in orders if o <= limit] or orders  # none left: check_order says why
     if mixture_orders is None:  # the searched orders from 3 up (orders 2-10: the mixture of 3-10)
         mixture_orders = [o for o in orders if o >= min(MIXTURE_ORDERS)] or orders
     mixture_orders = sorted(set(int(o) for o in mixture_orders))
     mixture_orders = [o for o in mixture_orders if o <= limit] or mixture_orders
-    max_order = max(orders + (mixture_orders if try_mixtures else []))
-    check_order(max_order, vocabulary.size)
+    return orders, mixture_orders, skipped, limit
 
+
+def _stages(smoothings: list[str], try_mixtures: bool, refit: bool) -> list[tuple[str, str, str | None]]:
+    """The stages of a tuning run: (label for the progress bar, step, its argument)."""
     steps = [("counting the held-out folds", "count", None)]
     steps += [(f"searching {s} settings", "fit", s) for s in smoothings]
     steps += [("cross-fitting the best settings against closed-form modified KN", "check", None)]
@@ -169,9 +195,12 @@ def tune(
                   ("whole-name mixture of both directions", "name-mixture", None)]
     if refit:
         steps += [("refitting the choice on every name given", "refit", None)]
-    bar = progress(steps) if progress else steps
-    state: dict = {"heldout": heldout, "train_nlls": train_nlls, "smoothings": smoothings, "skipped": skipped,
-                   "limit": limit}
+    return steps
+
+
+def _run_stages(bar, state: dict, **settings) -> dict:
+    """Run each stage (``bar``: the stages, maybe wrapped in a progress bar) and return the
+    seconds each took, by label."""
     stage_seconds: dict = {}
     # One BLAS thread: the searches make thousands of tiny BLAS calls (inside L-BFGS-B), and BLAS
     # threads waiting on each other made them 3-4 times slower on a busy 2-core machine. scipy
@@ -183,13 +212,9 @@ def tune(
             if hasattr(bar, "set_description"):
                 bar.set_description(label)
             t0 = time.perf_counter()
-            _run_stage(step, arg, state, splits=splits, vocabulary=vocabulary, max_order=max_order, orders=orders,
-                       mixture_orders=mixture_orders, seed=seed, everything=everything, source=source)
+            _run_stage(step, arg, state, **settings)
             stage_seconds[label] = time.perf_counter() - t0
-    result = state["result"] if refit else _choose(state)
-    result.stage_seconds = stage_seconds
-    result.seconds = time.perf_counter() - started
-    return result
+    return stage_seconds
 
 
 def _run_stage(step: str, arg, state: dict, *, splits, vocabulary, max_order, orders, mixture_orders, seed, everything,

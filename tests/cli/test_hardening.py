@@ -399,7 +399,7 @@ def test_long_names_hash_in_pieces_to_the_same_fingerprints(monkeypatch):
 
 
 def test_the_load_check_sums_rows_in_blocks_with_the_same_result(italian_split, monkeypatch):
-    from ngram.formats import validate
+    from ngram.lm.backoff import normalise
 
     model = train(italian_split[0], 3, AddK(0.1))
     V, level = model.V, model.levels[2]
@@ -407,9 +407,9 @@ def test_the_load_check_sums_rows_in_blocks_with_the_same_result(italian_split, 
     owner = np.cumsum(np.concatenate(([True], contexts[1:] != contexts[:-1]))) - 1
     contexts = np.unique(contexts)
     lower = Model(vocabulary=model.vocabulary, order=2, levels=model.levels[:2])
-    whole = validate.unseen_lower_mass(lower, contexts, level.keys, owner)
-    monkeypatch.setattr(validate, "ROW_BLOCK_CELLS", 5 * V)  # 5 rows a block, like 200,000 symbols x 20
-    assert np.array_equal(validate.unseen_lower_mass(lower, contexts, level.keys, owner), whole)
+    whole = normalise.unseen_lower_mass(lower, contexts, level.keys, owner)
+    monkeypatch.setattr(normalise, "ROW_BLOCK_CELLS", 5 * V)  # 5 rows a block, like 200,000 symbols x 20
+    assert np.array_equal(normalise.unseen_lower_mass(lower, contexts, level.keys, owner), whole)
     assert np.all((whole > 0) & (whole < 1))
 
 

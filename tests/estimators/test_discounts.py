@@ -177,7 +177,7 @@ def saved_bytes(model, path) -> bytes:
     return path.read_bytes()
 
 
-@pytest.mark.parametrize("settings", [{}, {"backoff": True}, {"discounts": "0.3,0.6,0.9 0.4,1.2,2.5"}, {"kenlm_compat": True}])
+@pytest.mark.parametrize("settings", [{}, {"backoff": True}, {"discounts": [[0.3, 0.6, 0.9], [0.4, 1.2, 2.5]]}, {"kenlm_compat": True}])
 def test_three_buckets_is_the_default_model_to_the_byte(settings, shipped, tmp_path):
     default = ngram.train(shipped, 5, make_estimator("modified-kneser-ney", **settings))
     three = ngram.train(shipped, 5, make_estimator("modified-kneser-ney", buckets=3, **settings))

@@ -205,7 +205,7 @@ def test_fallback_and_given_discounts_are_reported():
     report = model.estimator["report"]
     assert "1" in report["fallback"] and "0.5/1/1.5" in report["fallback"]
     assert report["discounts"]["1"] == [0.5, 1.0, 1.5]
-    given = ngram.train(CORPUS, 2, make_estimator("modified-kneser-ney", discounts="0.2,0.4,0.6 0.3"))
+    given = ngram.train(CORPUS, 2, make_estimator("modified-kneser-ney", discounts=[[0.2, 0.4, 0.6], [0.3]]))
     assert given.estimator["report"]["discounts"] == {"1": [0.2, 0.4, 0.6], "2": [0.3, 0.3, 0.3]}
     assert "fallback" not in given.estimator["report"]
     flat = ngram.train(CORPUS, 2, make_estimator("modified-kneser-ney", discounts=[0.2, 0.4, 0.6, 0.3, 0.3, 0.3]))

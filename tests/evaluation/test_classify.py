@@ -62,7 +62,7 @@ def test_a_strong_prior_moves_predictions_towards_its_label(setup):
     models, labelled = setup
     names = [n for n, _ in labelled]
     even = classify(models, names, labels=["it", "en"])
-    skewed = classify(models, names, priors="0.999,0.001", labels=["it", "en"])
+    skewed = classify(models, names, priors=[0.999, 0.001], labels=["it", "en"])
     assert (skewed.predicted == 0).sum() > (even.predicted == 0).sum()
 
 
@@ -79,7 +79,8 @@ def test_unknown_characters_rule_out_a_model_unless_it_has_unk():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"priors": "0.5"}, "1 priors for 2 models"),
+    ({"priors": [0.5]}, "1 priors for 2 models"),
+    ({"priors": "0.5,0.5"}, "the command line parses --priors"),
     ({"priors": [0.5, -1]}, "positive"),
     ({"labels": ["x"]}, "1 labels for 2 models"),
     ({"labels": ["x", "x"]}, "different"),

@@ -10,7 +10,7 @@ from ngram import NgramError, Vocabulary, read_names, train
 from ngram.core.counting import count_ngrams
 from ngram.estimators import make_estimator
 from ngram.evaluation.metrics import evaluate
-from ngram.lm.backoff.pruning import (_rows, entropy_deltas, parse_thresholds, prune_by_counts, prune_by_entropy,
+from ngram.lm.backoff.pruning import (_rows, entropy_deltas, check_thresholds, prune_by_counts, prune_by_entropy,
                            recompute_backoffs)
 from ngram.generation.sampling import sample
 
@@ -85,12 +85,13 @@ def test_pruning_nothing_changes_nothing():
     ([1, 1], "unigrams are never pruned"),
     ([0, 2, 1], "must not decrease"),
     ([0, 1, 1, 1], "at most one per order"),
-    ("0 x", "whole-number"),
+    ([0, 1.5], "whole-number"),
+    ("0 1 1", "the command line parses --prune"),
     ([0, -1], "0 or more"),
 ])
 def test_bad_thresholds_are_one_line_errors(values, message):
     with pytest.raises(NgramError, match=message):
-        parse_thresholds(values, 3)
+        check_thresholds(values, 3)
 
 
 def test_entropy_deltas_are_the_relative_entropy_of_removing_one_ngram():
@@ -142,7 +143,7 @@ def test_streaming_and_in_memory_training_prune_the_same(tmp_path):
     names = TINY * 20 + ["annabel", "bobby", "nancy b"] * 3
     path.write_text("\n".join(names) + "\n")
     a = train(names, order=4, estimator=make_estimator("kneser-ney"), prune=[0, 1, 2], prune_entropy=1e-3, source=str(path))
-    b, _ = train_streaming(path, order=4, estimator=make_estimator("kneser-ney"), prune="0 1 2", prune_entropy=1e-3)
+    b, _ = train_streaming(path, order=4, estimator=make_estimator("kneser-ney"), prune=[0, 1, 2], prune_entropy=1e-3)
     for x, y in zip(a.levels, b.levels):
         assert np.array_equal(x.keys, y.keys) and np.array_equal(x.logp, y.logp) and np.array_equal(x.bow, y.bow)
 

@@ -137,7 +137,7 @@ def test_the_model_file_is_written_without_the_model(names_file, tmp_path):
         assert_same_model(load(tmp_path / "m.ngram"), expected)
 
 
-@pytest.mark.parametrize("settings", [dict(smoothing="add-k"), dict(smoothing="kneser-ney", prune="0 0 1")])
+@pytest.mark.parametrize("settings", [dict(smoothing="add-k"), dict(smoothing="kneser-ney", prune=[0, 0, 1])])
 def test_other_settings_stream_with_the_counts_in_memory_and_say_so(names_file, tmp_path, settings):
     from ngram.formats.native import load
 

@@ -36,6 +36,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ngram.core.checks import number_list
 from ngram.core.counting import Counts
 from ngram.core.errors import NgramError
 from ngram.lm.backoff.model import Level, Model, lookup
@@ -45,16 +46,14 @@ from ngram.lm.protocol import LEVELS, require
 ROW_BLOCK = 1 << 20  # probabilities per block when whole next-symbol rows are materialised
 
 
-def parse_thresholds(values: Sequence[int] | str | None, order: int) -> list[int] | None:
+def check_thresholds(values: Sequence[int] | None, order: int) -> list[int] | None:
     """lmplz's ``--prune`` list: one count threshold per order from 1, padded with the last."""
     if values is None:
         return None
-    if isinstance(values, str):
-        try:
-            values = [int(x) for x in values.replace(",", " ").split()]
-        except ValueError:
-            raise NgramError(f"--prune takes whole-number count thresholds, one per order, e.g. '0 1 1'; got {values!r}") from None
-    values = [int(v) for v in values]
+    numbers = number_list(values, "pruning thresholds", "--prune")
+    if not all(x.is_integer() for x in numbers):
+        raise NgramError(f"pruning thresholds are whole-number counts, got {values!r}")
+    values = [int(v) for v in numbers]
     if not values:
         return None
     if any(v < 0 for v in values):
@@ -121,9 +120,9 @@ def recompute_backoffs(before: Model, keep: list[np.ndarray]) -> Model:
     return after
 
 
-def prune_by_counts(model: Model, counts: Counts, thresholds: Sequence[int] | str) -> Model:
+def prune_by_counts(model: Model, counts: Counts, thresholds: Sequence[int]) -> Model:
     """Drop n-grams of order n >= 2 whose raw count is at most ``thresholds[n-1]`` (lmplz --prune)."""
-    thresholds = parse_thresholds(thresholds, model.order)
+    thresholds = check_thresholds(thresholds, model.order)
     if thresholds is None or not any(thresholds):
         return model
     if counts.order < model.order or counts.vocab_size != model.V:
@@ -210,7 +209,7 @@ def prune_by_entropy(model: Model, threshold: float) -> Model:
     return pruned
 
 
-def prune_model(model: Model, counts: Counts | None = None, prune: Sequence[int] | str | None = None,
+def prune_model(model: Model, counts: Counts | None = None, prune: Sequence[int] | None = None,
                 prune_entropy: float | None = None) -> Model:
     """Count cutoffs (needs the counts), then entropy pruning; the model unchanged when neither is asked."""
     if prune is not None:
