@@ -169,6 +169,36 @@ def parse_strengths(value) -> list[float]:
     return numbers
 
 
+def discount(a: np.ndarray, owner: np.ndarray, C: int, d: np.ndarray, buckets: int, dt,
+             theta: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """u and gamma of the n-grams of ``C`` whole contexts (``owner``: each n-gram's context) with
+    counts ``a`` and discounts ``d`` (by bucket): the one discounting step, shared by the
+    in-memory estimators and the out-of-core pipeline (``ngram.training.external``), which call
+    it on a whole order or on a window of whole contexts and so get the same floats."""
+    # Totals are summed exactly (as integers when counts are) and rounded once, as lmplz does.
+    denom = np.bincount(owner, weights=a, minlength=C).astype(dt)
+    bucket = np.minimum(a, buckets).astype(np.int8)
+    # How many children of each context fall in each bucket, in one pass.
+    per_bucket = np.bincount(owner * buckets + (bucket - 1), minlength=C * buckets).reshape(C, buckets)
+    freed = np.zeros(C, dt)
+    for j in range(1, buckets + 1):
+        freed = freed + d[j] * per_bucket[:, j - 1].astype(dt)
+    if theta:
+        # A strength theta (Pitman-Yor): (a - D) / (total + theta), (freed + theta) / (total + theta).
+        freed, denom = freed + dt(theta), denom + dt(theta)
+    gamma = freed / denom
+    u = a.astype(dt)  # (a - D) / total, in place: fewer order-sized temporaries
+    u -= d[bucket]
+    u /= denom[owner]
+    return u, gamma
+
+
+def check_whole_counts(counts: np.ndarray, name: str) -> None:
+    """Counts-of-counts and count buckets mean nothing for fractional counts."""
+    if not np.array_equal(counts, np.round(counts)):
+        raise NgramError(f"{name} needs whole-number counts; for fractional name weights use add-k, mle, witten-bell or jelinek-mercer")
+
+
 class Discounted(Interpolated):
     """The discounting core; subclasses set ``name``, ``adjusted`` and ``buckets``."""
 
@@ -179,6 +209,10 @@ class Discounted(Interpolated):
         super().__init__(backoff=backoff)
         self.discounts = parse_discounts(discounts, self.buckets)
         self.strengths = parse_strengths(strengths)
+
+    def strength(self, n: int) -> float:
+        """The Pitman-Yor strength of order ``n`` (0: none)."""
+        return self.strengths[n - 1] if n <= len(self.strengths) else 0.0
 
     def get_params(self) -> dict:
         return {**({"discounts": self.discounts} if self.discounts else {}),
@@ -236,9 +270,9 @@ class Discounted(Interpolated):
 
     def _parts(self, counts: Counts, vocabulary: Vocabulary):
         V, dt = vocabulary.size, self.dtype
-        if not counts.integer and not all(np.array_equal(c, np.round(c)) for c in counts.counts):
-            # Counts-of-counts and count buckets mean nothing for fractional counts.
-            raise NgramError(f"{self.name} needs whole-number counts; for fractional name weights use add-k, mle, witten-bell or jelinek-mercer")
+        if not counts.integer:
+            for c in counts.counts:
+                check_whole_counts(c, self.name)
         values = adjusted_counts(counts, V) if self.adjusted else [c for c in counts.counts]
         for n in range(1, counts.order + 1):  # from here on only ``values`` is read
             counts.release("left", n)
@@ -250,24 +284,8 @@ class Discounted(Interpolated):
             for n, (keys, d) in enumerate(zip(counts.keys, discounts), start=1):
                 a, values[n - 1] = values[n - 1], None
                 contexts, owner = context_owners(keys, V, n)
-                C = len(contexts)
-                # Totals are summed exactly (as integers when counts are) and rounded once, as lmplz does.
-                denom = np.bincount(owner, weights=a, minlength=C).astype(dt)
-                bucket = np.minimum(a, self.buckets).astype(np.int8)
-                # How many children of each context fall in each bucket, in one pass.
-                per_bucket = np.bincount(owner * self.buckets + (bucket - 1), minlength=C * self.buckets).reshape(C, self.buckets)
-                freed = np.zeros(C, dt)
-                for j in range(1, self.buckets + 1):
-                    freed = freed + d[j] * per_bucket[:, j - 1].astype(dt)
-                if n <= len(self.strengths) and self.strengths[n - 1]:
-                    # A strength theta (Pitman-Yor): (a - D) / (total + theta), (freed + theta) / (total + theta).
-                    theta = dt(self.strengths[n - 1])
-                    freed, denom = freed + theta, denom + theta
-                gamma = freed / denom
-                u = a.astype(dt)  # (a - D) / total, in place: fewer order-sized temporaries
-                u -= d[bucket]
-                u /= denom[owner]
-                a = bucket = denom = per_bucket = freed = None
+                u, gamma = discount(a, owner, len(contexts), d, self.buckets, dt, self.strength(n))
+                a = None
                 yield OrderParts(keys, u, contexts, gamma, owner)
 
         return parts(), report

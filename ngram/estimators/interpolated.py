@@ -59,6 +59,17 @@ def split_by_context(keys: np.ndarray, values: np.ndarray, V: int, order: int) -
     return contexts, owner, children, totals
 
 
+def interpolate(u: np.ndarray, gamma: np.ndarray, owner: np.ndarray, lower: np.ndarray) -> np.ndarray:
+    """p(w | h) = u(hw) + gamma(h) p(w | h'): each n-gram's share plus its context's freed mass
+    spread by the lower order (``lower``: p of each n-gram's suffix)."""
+    p = gamma[owner] * lower
+    if p.dtype == np.result_type(p, u):
+        p += u  # in place: one order-sized temporary fewer at the memory peak (a + b == b + a)
+    else:
+        p = p + u
+    return p
+
+
 class Interpolated(Estimator):
     """Base of the interpolated family: subclasses implement ``_parts``."""
 
@@ -107,11 +118,7 @@ class Interpolated(Estimator):
             if ctx_index is None:  # (counts are prefix-closed, so only parts of another shape get here)
                 ctx_index = lookup(below.keys, part.contexts)[0]
             if not self.backoff:
-                p = part.gamma[part.owner] * lower
-                if p.dtype == np.result_type(p, part.u):
-                    p += part.u  # in place: one order-sized temporary fewer at the memory peak (a + b == b + a)
-                else:
-                    p = p + part.u
+                p = interpolate(part.u, part.gamma, part.owner, lower)
                 with np.errstate(divide="ignore"):
                     bow = np.log(part.gamma.astype(np.float64, copy=False))
             else:

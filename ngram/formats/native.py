@@ -35,7 +35,7 @@ from ngram.core.errors import NgramError
 from ngram.core.files import write_atomically
 from ngram.lm.mixtures.models import ContextMixture, NameMixture
 from ngram.lm.backoff.model import NAME_HASH, Level, Model
-from ngram.lm.protocol import LanguageModel
+from ngram.lm.protocol import LEVELS, LanguageModel
 from ngram.formats.validate import check_distributions, check_follower_bins
 from ngram.core.vocabulary import Vocabulary
 
@@ -375,7 +375,7 @@ def is_model_path(path: str | os.PathLike) -> bool:
 def file_form(model: LanguageModel, path: str | os.PathLike) -> dict:
     """How the model file at ``path`` stores ``model``: the ordinary archive, or the compact
     memory-mapped form with its format version, quantisation and the width in bits of each field."""
-    compact = model.compact if isinstance(model, Model) else None
+    compact = model.compact if LEVELS in model.capabilities else None  # (only back-off tables are stored compact)
     if not compact:
         return {"form": "ordinary", "file_bytes": Path(path).stat().st_size}
     quant = compact["quantisation"]

@@ -13,9 +13,20 @@ of whole contexts:
 
 What stays in memory: one order below the one being estimated (its keys, its probabilities and
 its back-off weights, 24 bytes an n-gram), the name fingerprints (8 bytes a distinct name),
-and windows of ``Budget.window`` elements. The arithmetic is the in-memory estimator's, element
-for element (sums over a context's children in the same order), so the model is identical to the
-last bit. The interpreter and numpy (about 40 MiB) are outside any budget.
+and windows of ``Budget.window`` elements. The interpreter and numpy (about 40 MiB) are outside
+any budget.
+
+One Kneser-Ney pipeline, two ways of feeding it: the estimation steps are the in-memory
+estimator's own functions, called on a window of whole contexts instead of a whole order, so the
+model is identical to the last bit: the discounts from counts-of-counts
+(``Discounted.choose_discounts``), u and gamma per context (``discounting.discount``), the
+interpolation p = u + gamma * p_lower (``interpolated.interpolate``) and the whole-count check.
+Not shared, because sharing would cost speed: the adjusted counts (distinct left neighbours). In
+memory they are a by-product of counting's sort (``Counts.left_neighbours``); here they take a
+pass over order n+1's keys on disk per slice of order n. Measured on
+english-names-train.txt (30,032 names, order 6, 130,454 n-grams; 2 cores at load average 9):
+0.2 ms in memory against 45 ms for the pass over the runs, so running the disk pass in memory
+would add about 45 ms (7%) to a 0.6 s training.
 
 Supported: the discounting family (absolute, Kneser-Ney, modified Kneser-Ney) in its interpolated
 form, without pruning. ``supports`` says whether an estimator qualifies; other settings train with
@@ -36,7 +47,8 @@ import numpy as np
 
 from ngram.core.errors import NgramError
 from ngram.estimators.base import group_by_context
-from ngram.estimators.discounting import Discounted
+from ngram.estimators.discounting import Discounted, check_whole_counts, discount
+from ngram.estimators.interpolated import interpolate
 from ngram.core.files import write_atomically
 from ngram.formats.native import FORMAT, FORMAT_VERSION
 from ngram.lm.backoff.model import NAME_HASH
@@ -213,23 +225,7 @@ def _check_whole_counts(runs: _Runs, window: int, name: str) -> None:
         return
     for n in range(1, runs.order + 1):
         for (c,) in runs.windows(n, window, "counts"):
-            if not np.array_equal(c, np.round(c)):
-                raise NgramError(f"{name} needs whole-number counts; for fractional name weights use add-k, mle, witten-bell or jelinek-mercer")
-
-
-def _discount(a: np.ndarray, owner: np.ndarray, C: int, d: np.ndarray, buckets: int, dt) -> tuple[np.ndarray, np.ndarray]:
-    """u and gamma of one window of whole contexts: ``Discounted._parts``'s arithmetic."""
-    denom = np.bincount(owner, weights=a, minlength=C).astype(dt)
-    bucket = np.minimum(a, buckets).astype(np.int8)
-    per_bucket = np.bincount(owner * buckets + (bucket - 1), minlength=C * buckets).reshape(C, buckets)
-    freed = np.zeros(C, dt)
-    for j in range(1, buckets + 1):
-        freed = freed + d[j] * per_bucket[:, j - 1].astype(dt)
-    gamma = freed / denom
-    u = a.astype(dt)  # (a - D) / total, in place
-    u -= d[bucket]
-    u /= denom[owner]
-    return u, gamma
+            check_whole_counts(c, name)
 
 
 def estimate_to_file(runs: _Runs, vocabulary: Vocabulary, estimator: Discounted, corpus: CorpusInfo, path,
@@ -247,7 +243,7 @@ def estimate_to_file(runs: _Runs, vocabulary: Vocabulary, estimator: Discounted,
     buckets = estimator.buckets
     # Order 1 holds every symbol (V values, in memory); its files replace the counted unigrams.
     keys, a = runs.read("keys", 1), runs.read("adjusted", 1)
-    u, gamma = _discount(a, np.zeros(len(keys), np.int64), 1, discounts[0], buckets, dt)
+    u, gamma = discount(a, np.zeros(len(keys), np.int64), 1, discounts[0], buckets, dt, estimator.strength(1))
     p = np.zeros(V, dt)
     p[keys] = u
     p = p + dt(gamma[0]) * dt(1.0 / V)
@@ -262,12 +258,8 @@ def estimate_to_file(runs: _Runs, vocabulary: Vocabulary, estimator: Discounted,
                 open(runs.path("contexts", n), "wb") as contexts_out, open(runs.path("bow", n), "wb") as bows:
             for keys, a, lower in runs.context_windows(n, window, V, "adjusted", "lower"):
                 contexts, owner = group_by_context(keys, V)
-                u, gamma = _discount(a, owner, len(contexts), discounts[n - 1], buckets, dt)
-                p = gamma[owner] * lower
-                if p.dtype == np.result_type(p, u):
-                    p += u
-                else:
-                    p = p + u
+                u, gamma = discount(a, owner, len(contexts), discounts[n - 1], buckets, dt, estimator.strength(n))
+                p = interpolate(u, gamma, owner, lower)
                 with np.errstate(divide="ignore"):
                     np.log(gamma.astype(np.float64, copy=False)).tofile(bows)
                 contexts.tofile(contexts_out)

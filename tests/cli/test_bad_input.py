@@ -38,6 +38,8 @@ from ngram import AddK, train  # noqa: E402
 from ngram.formats.arpa import write_arpa  # noqa: E402
 from ngram.formats.native import save  # noqa: E402
 
+pytestmark = pytest.mark.slow  # every case runs the command line in a subprocess (about 100 of them)
+
 NAMES = ["anna", "maria", "mario", "marco", "lucia", "luca", "anna maria", "paolo", "sara"]
 # Root ignores file permissions; without these two capabilities it obeys them like anyone else.
 DROP_DAC = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search"]

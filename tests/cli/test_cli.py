@@ -10,6 +10,8 @@ import pytest
 
 from conftest import REPO, shared_file
 
+pytestmark = pytest.mark.slow  # every test runs the command line in subprocesses
+
 
 def ngram(*args, cwd, stdin=None):
     return subprocess.run([sys.executable, "-m", "ngram", *map(str, args)], cwd=cwd, capture_output=True,

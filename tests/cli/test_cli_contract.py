@@ -48,6 +48,7 @@ def _verbs(tmp_path, train, val):
     }
 
 
+@pytest.mark.slow
 def test_every_verb_prints_one_strict_json_object(files, capsys):
     pytest.importorskip("matplotlib")
     tmp_path, train, val = files

@@ -41,6 +41,8 @@ from ngram.estimators import ESTIMATORS, make_estimator  # noqa: E402
 from ngram.formats.native import load, save  # noqa: E402
 from ngram.generation.sampling import sample  # noqa: E402
 
+pytestmark = pytest.mark.slow  # hundreds of generated inputs through the loader and the command line
+
 # Small budgets keep the suite fast; scripts/fuzz.py raises them (through this variable) and
 # calls the same tests again and again for as many minutes as it is given.
 EXAMPLES = int(os.environ.get("NGRAM_FUZZ_EXAMPLES", "12"))

@@ -30,6 +30,8 @@ from ngram.lm.backoff.model import Model
 from ngram.formats.validate import check_follower_bins, check_heldout
 from ngram.core.vocabulary import Vocabulary
 
+pytestmark = pytest.mark.slow  # subprocesses, megabyte inputs and memory bounds
+
 ENV = {**os.environ, "PYTHONPATH": str(REPO)}
 # Runs argv with an address-space limit and prints {"rc", "stderr", "stdout", "peak_mb"}.
 WRAPPER = textwrap.dedent(

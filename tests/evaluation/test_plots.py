@@ -43,12 +43,14 @@ def test_higher_orders_show_their_order_two_view():
     assert not np.allclose(table[b], model.probs("b", at_start=True))
 
 
+@pytest.mark.slow
 def test_heatmap_writes_a_png(tmp_path):
     pytest.importorskip("matplotlib")
     plot_heatmap(train(NAMES, order=3, estimator=AddK(0.1)), tmp_path / "h.png")
     assert is_png(tmp_path / "h.png")
 
 
+@pytest.mark.slow
 def test_tuning_plot_takes_a_list_of_result_dicts(tmp_path):
     pytest.importorskip("matplotlib")
     results = [
@@ -70,6 +72,7 @@ def test_tuning_plot_takes_a_list_of_result_dicts(tmp_path):
         plot_tuning(results, tmp_path / "t.txt")
 
 
+@pytest.mark.slow
 def test_cli_plots(tmp_path, capsys):
     pytest.importorskip("matplotlib")
     train_file, val_file = tmp_path / "train.txt", tmp_path / "val.txt"
@@ -116,6 +119,7 @@ def test_missing_matplotlib_is_one_clear_line(tmp_path, monkeypatch, capsys):
     assert not (tmp_path / "h.png").exists()
 
 
+@pytest.mark.slow
 def test_tune_writes_its_curve_with_plot(tmp_path):
     pytest.importorskip("matplotlib")
     corpus = tmp_path / "names.txt"

@@ -222,6 +222,7 @@ def files(tmp_path_factory):
     return folder
 
 
+@pytest.mark.slow
 def test_cli_writes_the_page_and_reports_in_strict_json(files):
     done = ngram("report", "m.ngram", "test.txt", "-o", "r.html", "--json", "--samples", "4", "--seed", "1",
                  "--train", "train.txt", cwd=files)
@@ -254,6 +255,7 @@ def test_cli_contract_help_and_infinite_loss_as_null_with_a_reason(files, capsys
     assert page_data((files / "mle.html").read_text(encoding="utf-8"))["positions"]["surprisal_nats"][1] is None
 
 
+@pytest.mark.slow
 def test_cli_errors_are_one_line(files):
     (files / "bad.txt").write_text("anna\nzorro\n", encoding="utf-8")
     done = ngram("report", "m.ngram", "bad.txt", "-o", "bad.html", cwd=files)

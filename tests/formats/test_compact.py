@@ -374,6 +374,7 @@ def _ngram(*args, cwd):
     return subprocess.run([sys.executable, "-m", "ngram", *map(str, args)], capture_output=True, text=True, env=env, cwd=cwd)
 
 
+@pytest.mark.slow
 def test_command_line_writes_compact_files_from_train_import_and_prune(tmp_path):
     corpus = tmp_path / "names.txt"
     corpus.write_text("\n".join(TINY + ["mario", "marta", "nina", "bruno", "marina"]) + "\n")
@@ -402,6 +403,7 @@ def test_a_loaded_model_survives_its_file_being_replaced(tmp_path):
     assert load(path).order == 2
 
 
+@pytest.mark.slow
 def test_info_says_whether_a_file_is_compact(tmp_path):
     corpus = tmp_path / "names.txt"
     corpus.write_text("\n".join(TINY + ["mario", "marta", "nina", "bruno", "marina"]) + "\n")

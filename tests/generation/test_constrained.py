@@ -294,6 +294,7 @@ def model_file(tmp_path_factory):
     return folder / "m.ngram"
 
 
+@pytest.mark.slow
 def test_cli_sample_prints_exactly_n_constrained_names_and_the_mass(model_file):
     import json
 
@@ -313,6 +314,7 @@ def test_cli_sample_prints_exactly_n_constrained_names_and_the_mass(model_file):
     assert out["probability"] == pytest.approx(brute, rel=1e-9) and len(out["names"]) == 5
 
 
+@pytest.mark.slow
 def test_cli_top_and_conflicts(model_file, tmp_path):
     import json
 

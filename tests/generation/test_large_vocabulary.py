@@ -141,6 +141,7 @@ VERBS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("verb", VERBS)
 def test_every_verb_works_on_200000_symbols_within_2_gb(huge, verb):
     folder, model, names = huge
@@ -231,6 +232,7 @@ def test_top_k_constraints_no_name_meets_are_refused_on_both_paths(backoff, monk
         Sampler(backoff, c, top_k=1).generate(5, seed=0)
 
 
+@pytest.mark.slow
 def test_the_walks_rare_dense_fallback_takes_whole_rows_a_few_at_a_time(monkeypatch):
     from ngram.generation import sampling
     from ngram.lm.backoff import scoring

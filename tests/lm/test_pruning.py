@@ -126,6 +126,7 @@ def test_entropy_deltas_are_the_relative_entropy_of_removing_one_ngram():
     assert checked >= 6
 
 
+@pytest.mark.slow
 def test_entropy_pruning_shrinks_the_english_model_with_little_loss():
     train_names = read_names(shared_file("english-names-train.txt")).names
     test_names = read_names(shared_file("english-names-test.txt")).names
@@ -148,6 +149,7 @@ def test_streaming_and_in_memory_training_prune_the_same(tmp_path):
         assert np.array_equal(x.keys, y.keys) and np.array_equal(x.logp, y.logp) and np.array_equal(x.bow, y.bow)
 
 
+@pytest.mark.slow
 def test_kenlm_reads_a_pruned_model_as_we_score_it(tmp_path):
     """KenLM's own back-off lookup on the exported ARPA gives our NLL: the pruned n-gram set and
     the recomputed back-off weights are a well-formed back-off model."""

@@ -171,6 +171,7 @@ def test_errors_are_read_names_and_evaluates_errors(tmp_path, content, message):
     assert str(streamed.value) == str(whole.value)
 
 
+@pytest.mark.slow
 def test_the_command_line_prints_the_same_with_and_without_blocks(tmp_path):
     """``ngram evaluate`` (streamed) against the library's whole-corpus evaluate, every output form."""
     names = [f"{a}{b}{c}" for a in "abcdefg" for b in "aeiou" for c in "lmnrst"] * 40

@@ -3,7 +3,11 @@
 import subprocess
 import sys
 
+import pytest
+
 from conftest import REPO
+
+pytestmark = pytest.mark.slow  # runs the benchmark script in a subprocess
 
 SCRIPT = REPO / "scripts" / "benchmark.py"
 

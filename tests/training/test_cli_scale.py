@@ -10,6 +10,8 @@ from test_cli import ngram
 from test_streaming import generated_names
 from ngram.formats.native import load
 
+pytestmark = pytest.mark.slow  # the command line in subprocesses, on corpora of thousands of names
+
 
 @pytest.fixture
 def corpus(tmp_path):

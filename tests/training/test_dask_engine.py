@@ -8,6 +8,8 @@ from test_streaming import assert_same_model, generated_names
 from ngram import AddK, NgramError, read_names, train
 from ngram.estimators import make_estimator
 
+pytestmark = pytest.mark.slow  # each test starts a Dask cluster
+
 pytest.importorskip("distributed", reason="dask.distributed is not installed (pip install 'ngram-names[dask]')")
 
 

@@ -104,6 +104,7 @@ def child_peak(code: str) -> int:
     return int(out.stdout.split()[-1])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("smoothing,order", [("modified-kneser-ney", 10), ("kneser-ney", 6)])
 def test_a_small_budget_bounds_the_peak_of_the_whole_run(tmp_path, smoothing, order):
     from ngram.formats.native import load
@@ -137,6 +138,17 @@ def test_the_model_file_is_written_without_the_model(names_file, tmp_path):
         assert_same_model(load(tmp_path / "m.ngram"), expected)
 
 
+def test_the_out_of_core_estimate_is_the_in_memory_discounting_strengths_included(names_file, tmp_path):
+    """One discounting step for both runs: Pitman-Yor strengths reach the file written on disk too."""
+    from ngram.formats.native import load
+
+    estimator = make_estimator("modified-kneser-ney", strengths=[0.0, 0.5, 1.5])
+    expected = train(read_names(names_file).names, order=4, estimator=estimator, source=str(names_file))
+    model, summary = train_file(names_file, 4, estimator, resources=Resources(memory=16 << 20), output=tmp_path / "m.ngram")
+    assert model is None and "on disk" in summary.reason
+    assert_same_model(load(tmp_path / "m.ngram"), expected)
+
+
 @pytest.mark.parametrize("settings", [dict(smoothing="add-k"), dict(smoothing="kneser-ney", prune=[0, 0, 1])])
 def test_other_settings_stream_with_the_counts_in_memory_and_say_so(names_file, tmp_path, settings):
     from ngram.formats.native import load
@@ -152,6 +164,7 @@ def test_other_settings_stream_with_the_counts_in_memory_and_say_so(names_file, 
 
 # ----- evaluation reads a block at a time ------------------------------------------------------------
 
+@pytest.mark.slow
 def test_evaluating_a_file_needs_memory_for_the_model_not_for_the_file(tmp_path):
     """``evaluate_file`` with a compact model: the peak above loading is the lean automaton (a
     few numbers an n-gram) and two numbers a name, not the names, their encoding or a dense table
