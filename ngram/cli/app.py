@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from .. import __version__
+from ngram.core import __version__
 
 app = typer.Typer(
     add_completion=False,

@@ -78,7 +78,7 @@ def train(
         source, order, estimator, unk=unk, prune=prune, prune_entropy=prune_entropy,
         reading=Reading(lowercase, encoding, max_name_length, weighted),
         resources=Resources(engine, common.parse_memory(memory), tmpdir, scheduler, workers_read=workers_read),
-        progress=common.training_progress(quiet or as_json), output=None if file_format["compact"] else output,
+        progress=_training_progress(quiet or as_json), output=None if file_format["compact"] else output,
         backoff_only=file_format["compact"])
     if file_format["compact"]:
         model_io.save(model, output, **file_format)
@@ -87,6 +87,19 @@ def train(
     if quiet and not as_json:
         return  # the summary's training NLL costs a full scoring pass; nobody would see it
     _report_training(model_io.load(output) if model is None else model, summary, output, weighted, quiet, as_json)
+
+
+def _training_progress(quiet: bool):
+    """Training's progress bars (``ngram.training.trainer.Progress``): bytes read by the
+    streaming and Dask engines, orders counted in memory; none off a terminal or when quiet."""
+    from ngram.training.trainer import Progress
+
+    if not common.progress_enabled(quiet):
+        return Progress()
+    from tqdm import tqdm
+
+    return Progress(reading=lambda total, desc: tqdm(total=total, desc=desc, unit="B", unit_scale=True, leave=False),
+                    counting=lambda it: tqdm(it, desc="counting n-grams", unit="order", leave=False))
 
 
 def _report_training(model, summary, output: Path, weighted: bool, quiet: bool, as_json: bool) -> None:

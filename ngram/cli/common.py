@@ -157,19 +157,6 @@ def parse_memory(text: str | None) -> int | None:
     return None if text is None else parse_size(text)
 
 
-def training_progress(quiet: bool):
-    """Training's progress bars (``ngram.training.trainer.Progress``): bytes read by the
-    streaming and Dask engines, orders counted in memory; none off a terminal or when quiet."""
-    from ngram.training.trainer import Progress
-
-    if not progress_enabled(quiet):
-        return Progress()
-    from tqdm import tqdm
-
-    return Progress(reading=lambda total, desc: tqdm(total=total, desc=desc, unit="B", unit_scale=True, leave=False),
-                    counting=lambda it: tqdm(it, desc="counting n-grams", unit="order", leave=False))
-
-
 def estimator_settings(k, discounts, weights, backoff) -> dict:
     settings = {}
     if k is not None:
