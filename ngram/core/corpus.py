@@ -45,6 +45,9 @@ class Corpus:
         self.blank_lines = blank_lines
         self.weights = weights
         self.weight_scale = 1.0  # weights were multiplied by this power of two when read (``scale_weights``)
+        # A block read by the streaming engine from clean UTF-8: (its bytes, its text), which
+        # scanning reads instead of code points; None otherwise.
+        self.raw_utf8: tuple | None = None
 
     @property
     def names(self) -> list[str]:

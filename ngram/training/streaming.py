@@ -254,7 +254,7 @@ def _scan_weights(scan: Scan, names, weights, codes: np.ndarray) -> None:
     scan.largest_weight = max(scan.largest_weight, float(w.max()))
     at = int(np.argmin(w))
     if scan.smallest_weight is None or w[at] < scan.smallest_weight[0]:
-        lines = getattr(names, "line_numbers", None)
+        lines = names.line_numbers if isinstance(names, Corpus) else None
         scan.smallest_weight = (float(w[at]), f"{scan.source}, line {lines[at]}" if lines is not None else scan.source)
 
 
@@ -303,7 +303,7 @@ def _scan_names(scan: Scan, chunks) -> None:
         scan.blank_lines += blank
         if not len(names):
             continue
-        raw = getattr(names, "raw_utf8", None)
+        raw = names.raw_utf8 if isinstance(names, Corpus) else None
         if raw is not None and weights is None:  # a clean UTF-8 block: read from its bytes, no code point array
             seen = np.union1d(seen, _scan_raw(scan, digest, raw))
             scan.names += len(names)

@@ -15,7 +15,6 @@ PACKAGE = Path(__file__).resolve().parents[2] / "ngram"
 
 # (module, the probed expression): not models.
 ALLOWED = {
-    ("training/streaming.py", "names"): "a Corpus or a plain list of names (its line numbers and raw text when a Corpus)",
     ("tuning/pipeline.py", "family"): "a tunable smoothing family's optional estimator override",
     ("tuning/pipeline.py", "bar"): "a progress bar from the caller's factory (tqdm or a plain iterator)",
 }
