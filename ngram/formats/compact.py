@@ -48,10 +48,12 @@ multiply-add per order for the keys, an unpacking and a table lookup per field f
 the fingerprints are decoded when first asked for. The header and every declared size are
 checked against the file before anything is mapped; the fields' contents (symbols in range,
 children summing to the next level's size, keys sorted, codes inside their table, probabilities
-valid) are checked when a level is first rebuilt, before it answers anything. Loading does not
-check that distributions sum to 1 (that needs every level rebuilt); instead a model is only
-written after the bytes about to be written have been read back through the same parser and its
-distributions checked.
+valid) are checked when a level is first rebuilt, before it answers anything. Declared sizes
+are checked before anything is allocated (at most V^n n-grams of order n, at most V children a
+context). Loading a file also checks that every distribution sums to 1, as for ordinary files,
+from the lean automaton (``check_trie_distributions``: the cost of a first evaluation, nothing
+kept); a model is only written after the bytes about to be written have been read back through
+the same parser and its distributions checked.
 """
 
 from __future__ import annotations
@@ -68,7 +70,7 @@ from ngram.core.errors import NgramError
 from ngram.lm.backoff.model import NAME_HASH, Level, Model
 from ngram.lm.backoff.normalise import renormalise_backoffs
 from ngram.lm.protocol import LEVELS
-from ngram.formats.validate import TOLERANCE, check_distributions
+from ngram.formats.validate import TOLERANCE, check_distributions, check_trie_distributions
 from ngram.core.vocabulary import Vocabulary
 
 MAGIC = b"NGRAMCPT"
@@ -425,7 +427,12 @@ def load_open(handle, label: str) -> Model:
         mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
     except (OSError, ValueError) as exc:
         raise NgramError(f"{label}: cannot map the model file ({getattr(exc, 'strerror', None) or exc})") from None
-    return parse(memoryview(mapped), label, mapped)
+    model = parse(memoryview(mapped), label, mapped)
+    quantised = model.compact["quantisation"]
+    # a file can be well formed and still not sum to 1 (within what its quantisation allows)
+    check_trie_distributions(model, label, tolerance(quantised.get("logp_bits"), quantised.get("bow_bits")))
+    model.release()
+    return model
 
 
 def parse(buffer: memoryview, label: str, mapped: mmap.mmap | None = None) -> Model:
@@ -465,6 +472,10 @@ def parse(buffer: memoryview, label: str, mapped: mmap.mmap | None = None) -> Mo
         raise NgramError(f"{label}: order {order} is too high for its vocabulary; the file is damaged")
     if sizes[0] != V:
         raise NgramError(f"{label}: the unigram level must hold every symbol; the file is damaged")
+    for n in range(2, order + 1):  # before anything is allocated for them: at most V^n can exist
+        if sizes[n - 1] > V**n:
+            raise NgramError(f"{label}: order {n} declares {sizes[n - 1]:,} n-grams, more than the {V**n:,} "
+                             f"that {V} symbols can make; the file is damaged")
     arrays = _map_arrays(buffer, header.get("arrays"), _PREFIX + length, label)
     for kind in ("logp", "bow"):
         if quant.get(f"{kind}_bits") not in QUANTISATION_BITS + (None,):
@@ -473,6 +484,9 @@ def parse(buffer: memoryview, label: str, mapped: mmap.mmap | None = None) -> Mo
     levels: list[Level] = []
     for n in range(1, order + 1):
         count = sizes[n - 1]
+        if n > 1 and read.has(f"last{n}") and count > sizes[n - 2] * V:
+            raise NgramError(f"{label}: order {n} declares {count:,} n-grams, more than its {sizes[n - 2]:,} "
+                             f"contexts can have; the file is damaged")
         logp = read.floats("logp", n, count)
         bow = read.floats("bow", n, count) if read.has(f"bow{n}") else None
         if n == 1:

@@ -78,6 +78,46 @@ def check_distributions(model: Model, label: str, tolerance: float = TOLERANCE) 
         p_below = p_level
 
 
+def check_trie_distributions(model: Model, label: str, tolerance: float = TOLERANCE) -> None:
+    """``check_distributions`` for a model read from a trie (a compact file), from its lean
+    automaton (``build_lean``: a few numbers an n-gram, the keys never made), so that checking
+    at load costs about what the model's first evaluation costs and keeps nothing. Each context
+    with stored children sums p*(hw) over them plus bow(h) times the lower order's mass left
+    for the others, p(w | h') being the probability stored at hw's suffix link. Where that
+    cannot be trusted (a model not closed under prefixes and suffixes, 1 - sum too close to 0
+    for its weight) or a row fails, the general check decides and names the context."""
+    from ngram.lm.backoff.scoring import build_lean
+
+    scorer = build_lean(model)
+    if scorer is None:
+        check_distributions(model, label, tolerance)
+        return
+    offsets, logp = scorer.order_offsets, scorer.logp
+    total = float(np.exp(logp[offsets[1] : offsets[2]]).sum())
+    for n in range(2, model.order + 1):
+        if not abs(total - 1.0) <= tolerance:
+            break
+        lo, hi, plo, phi = int(offsets[n]), int(offsets[n + 1]), int(offsets[n - 1]), int(offsets[n])
+        if hi == lo:
+            continue
+        # each n-gram's context: the last state of order n-1 whose run of children starts at or before it
+        owner = np.searchsorted(scorer.first[plo:phi], np.arange(lo, hi), side="right") - 1
+        seen = np.bincount(owner, weights=np.exp(logp[lo:hi]), minlength=phi - plo)
+        unseen = 1.0 - np.bincount(owner, weights=np.exp(logp[scorer.suffix[lo:hi]]), minlength=phi - plo)
+        bow = scorer.bow[plo:phi]
+        with np.errstate(over="ignore", invalid="ignore"):
+            spread = np.exp(bow)
+            sums = seen + np.where(unseen > 0, spread * np.maximum(unseen, 0.0), 0.0)
+            # 1 - sum loses about 1e-16 per symbol summed: too coarse where the weight is huge
+            doubtful = (unseen < 1e-6) & (spread * model.V * 1e-15 > tolerance / 10)
+        has = np.bincount(owner, minlength=phi - plo) > 0
+        if (has & (~(np.abs(sums - 1.0) <= tolerance) | doubtful)).any():
+            total = np.nan
+            break
+    if not abs(total - 1.0) <= tolerance:
+        check_distributions(model, label, tolerance)  # names the row, from the decoded levels
+
+
 # ----- header entries a loader reads (one-line diagnoses instead of errors at first use) -------------
 MAX_FOLLOWER_BIN = 2**31  # a context's number of distinct followers is at most V
 

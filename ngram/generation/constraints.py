@@ -2,21 +2,39 @@
 
 Each constraint is a small DFA over the vocabulary's character ids (a prefix, a suffix, a substring
 that must or must not occur, a regular expression the whole name must match); ``Constraints.dfa``
-is their product, trimmed so that every live state can still reach acceptance (the rest is one
-dead state, 0). Lengths are not in the DFA: generation tracks the position itself. ``<unk>`` and
-the boundary never move a DFA anywhere but to the dead state.
+is their product, trimmed so that every live state can still reach acceptance within ``max_len``
+characters (the rest is one dead state, 0). Generation tracks the position itself, so the DFA is
+exact for names of at most ``max_len`` characters and says nothing about longer ones. ``<unk>``
+and the boundary never move a DFA anywhere but to the dead state.
 
-Regular expressions: a documented subset, compiled here by a Thompson construction and the subset
-construction (no dependency): literal characters, ``.`` (any character), classes ``[abc]``,
-``[a-z]``, ``[^...]``, escapes ``\\.`` ``\\[`` etc., grouping ``( )``, alternation ``|``, and
-the repeats ``*`` ``+`` ``?`` ``{m}`` ``{m,}`` ``{m,n}``. The whole name must match (as
-``re.fullmatch``); anchors, lookarounds and backreferences are not supported and are refused.
+Size: a DFA can need exponentially many states (``(a|n)*a(a|n){20}`` remembers the last 21
+characters; twenty ``--contains`` of one letter remember which have occurred), so every
+construction here counts states as it builds them, breadth first, and stops with a one-line
+error at ``MAX_STATES`` states (fewer for large vocabularies: at most ``MAX_CELLS`` transitions).
+Breadth first means a state is first met at its shortest distance from the start; one that
+cannot reach acceptance within the characters left is dead at once, so requests whose names
+would be too long never grow (``a{99999999999}`` with ``--max-len 20`` matches nothing, found
+without expanding the repeat). Substring automata are built from failure links in O(m·V).
+
+Regular expressions: a documented subset, parsed to a tree and compiled by the position
+(Glushkov) construction and a budgeted subset construction (no dependency): literal characters,
+``.`` (any character), classes ``[abc]``, ``[a-z]``, ``[^...]``, escapes ``\\.`` ``\\[`` etc.,
+grouping ``( )`` ``(?: )`` ``(?P<name> )``, alternation ``|``, and the repeats ``*`` ``+`` ``?``
+``{m}`` ``{m,}`` ``{m,n}`` ``{,n}`` (a lazy ``?`` after a repeat is accepted: it does not change
+which names match). The whole name must match (as ``re.fullmatch``), so the empty pattern
+matches only the empty name. Anchors, lookarounds, backreferences, inline flags, possessive
+repeats and class escapes such as ``\\d`` are refused by name.
+
+Right-to-left models need the reversed automaton: ``Constraints.reversed_dfa`` builds it from the
+reversed constraints (a prefix becomes a suffix, a regex is reversed as a tree), under the same
+budget; ``DFA.reversed`` reverses any DFA by a budgeted subset construction.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -24,6 +42,26 @@ from ngram.core.errors import NgramError
 from ngram.core.vocabulary import BOUNDARY
 
 DEFAULT_MAX_LEN = 50
+MAX_STATES = 1 << 15  # constraint-automaton states built before refusing (the plan's tables grow with them)
+MAX_CELLS = 1 << 23  # states x symbols: 32 MB of int32 transitions, the bound for large vocabularies
+MAX_POSITIONS = 1 << 15  # regex positions once counted repeats are cut to --max-len
+MAX_FOLLOW = 1 << 22  # regex position-to-position edges
+BATCH_BYTES = 1 << 24  # successor sets built at once (a batch of states x symbols x set bytes)
+UNREACHABLE = np.iinfo(np.int64).max // 4
+_HINT = "simplify it, combine fewer constraints or lower --max-len"
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[:width] + f"... ({len(text):,} characters)"
+
+
+def _short(text: str, width: int = 40) -> str:
+    return repr(text) if len(text) <= width else repr(text[:width]) + f"... ({len(text):,} characters)"
+
+
+def state_limit(V: int) -> int:
+    """The most states a constraint automaton over ``V`` symbols may have."""
+    return max(2, min(MAX_STATES, MAX_CELLS // max(V, 1)))
 
 
 @dataclass
@@ -44,57 +82,165 @@ class DFA:
             q = int(self.delta[q, int(c)])
         return q
 
-    def reversed(self) -> "DFA":
-        """A DFA accepting the reversed strings (subset construction over the reversed edges)."""
+    def depths(self) -> np.ndarray:
+        """Each state's distance (in symbols) from the start; ``UNREACHABLE`` if none."""
+        depth = np.full(self.n_states, UNREACHABLE, np.int64)
+        if self.start == 0:
+            return depth
+        depth[self.start] = 0
+        frontier, d = np.array([self.start]), 0
+        while len(frontier):
+            d += 1
+            nxt = np.unique(self.delta[frontier].ravel())
+            nxt = nxt[(nxt != 0) & (depth[nxt] == UNREACHABLE)]
+            depth[nxt] = d
+            frontier = nxt
+        return depth
+
+    def remaining(self) -> np.ndarray:
+        """Each state's fewest symbols to acceptance; ``UNREACHABLE`` if it cannot accept."""
         Q, V = self.delta.shape
-        # preimages[c][q] = states that go to q on c
-        start = frozenset(np.flatnonzero(self.accept).tolist())
-        return _determinize(start, lambda S, c: frozenset(np.flatnonzero(np.isin(self.delta[:, c], list(S))).tolist()),
-                            lambda S: self.start in S, V)
+        rem = np.full(Q, UNREACHABLE, np.int64)
+        target = self.delta.ravel()
+        order = np.argsort(target, kind="stable")
+        source = (order // V).astype(np.int64)  # predecessors grouped by target state
+        bounds = np.searchsorted(target[order], np.arange(Q + 1))
+        frontier = np.flatnonzero(self.accept)
+        rem[frontier] = 0
+        d = 0
+        while len(frontier):
+            d += 1
+            pred = np.unique(source[_ranges(bounds[frontier], bounds[frontier + 1])])
+            pred = pred[(pred != 0) & (rem[pred] == UNREACHABLE)]
+            rem[pred] = d
+            frontier = pred
+        return rem
+
+    def reversed(self, max_len: int | None = None, what: str = "the constraints read right to left") -> "DFA":
+        """A DFA accepting the reversed strings (of at most ``max_len`` symbols, if given): a
+        subset construction over the reversed edges, refused at the same state budget."""
+        Q, V = self.delta.shape
+        depth = self.depths()  # a reversed set still needs its nearest member's distance from the start
+        limit = max_len if max_len is not None else UNREACHABLE
+        columns = np.ascontiguousarray(self.delta.T)  # V x Q
+
+        first, classes = _symbol_classes(columns)
+        columns = columns[first]
+
+        def expand(sets):  # T_c = {p : delta[p, c] in S}, per class of symbols
+            S = _unpack(sets, Q)
+            return np.packbits(S[:, columns], axis=2, bitorder="little")
+
+        def accepting(sets):
+            return _unpack(sets, Q)[:, self.start]
+
+        def remaining(sets):
+            return np.where(_unpack(sets, Q), depth[None, :], UNREACHABLE).min(axis=1)
+
+        start = np.zeros(Q, bool)
+        start[1:] = self.accept[1:]
+        return _explore(np.packbits(start, bitorder="little"), expand, accepting, remaining, classes, limit, what,
+                        width_bits=Q)
 
 
-def _reachable(start, step, dead, V: int) -> tuple[list, list]:
-    """The states reachable from ``start`` (``dead`` first, numbered 0, then ``start`` unless it is
-    dead) and each one's row of next-state numbers; ``step(S, c)`` is the state after symbol c
-    (c = 1..V-1; the boundary column stays 0)."""
-    index, order = {dead: 0}, [dead]
-    if start != dead:
-        index[start] = 1
-        order.append(start)
-    rows = []
-    i = 0
-    while i < len(order):
-        S = order[i]
-        row = np.zeros(V, np.int32)
-        if S != dead:
-            for c in range(1, V):
-                T = step(S, c)
-                if T not in index:
-                    index[T] = len(order)
-                    order.append(T)
-                row[c] = index[T]
-        rows.append(row)
-        i += 1
-    return order, rows
+def _ranges(starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
+    """The concatenation of arange(starts[i], stops[i]) for every i, without a Python loop."""
+    lengths = stops - starts
+    total = int(lengths.sum())
+    if total == 0:
+        return np.zeros(0, np.int64)
+    offsets = np.repeat(starts - np.cumsum(lengths) + lengths, lengths)
+    return offsets + np.arange(total)
 
 
-def _determinize(start: frozenset, step, accepting, V: int) -> DFA:
-    """Subset construction: ``step(S, c)`` is the set after symbol c (c = 1..V-1), the empty set dead."""
-    order, rows = _reachable(start, step, frozenset(), V)
-    accept = np.array([bool(S) and accepting(S) for S in order])
-    return trim(DFA(np.array(rows, np.int32).reshape(len(order), V), accept, 1 if start else 0))
+def _unpack(sets: np.ndarray, n: int) -> np.ndarray:
+    return np.unpackbits(sets, axis=-1, count=n, bitorder="little").astype(bool)
 
 
-def trim(dfa: DFA) -> DFA:
-    """Merge every state that cannot reach acceptance into the dead state 0 and renumber."""
+def _symbol_classes(columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Symbols whose columns are equal move every state alike: (one representative symbol per
+    class, each symbol's class). ``columns`` is V x anything."""
+    flat = np.ascontiguousarray(columns.reshape(len(columns), -1))
+    keys = flat.view(np.dtype((np.void, flat.shape[1] * flat.itemsize))).ravel()
+    _, first, classes = np.unique(keys, return_index=True, return_inverse=True)
+    return first, classes.reshape(-1)
+
+
+def _explore(start: np.ndarray, expand: Callable, accepting: Callable, remaining: Callable, classes: np.ndarray,
+             max_len: int, what: str, width_bits: int | None = None) -> DFA:
+    """Breadth-first construction of a DFA whose states are named by byte rows (a set of positions
+    as bits, or a tuple of component states): ``expand(rows)`` gives each row's successor per
+    symbol class (k x K x W), an all-zero row being the dead state, and ``classes`` each symbol's
+    class; ``remaining(rows)`` is a lower bound on the symbols still needed to accept. A state
+    first met at depth d with d + remaining > max_len is dead (breadth first, d is its shortest
+    distance). More than ``state_limit(V)`` states is a one-line error naming ``what``."""
+    V, K, W = len(classes), int(classes.max()) + 1, start.shape[0]
+    limit = state_limit(V)
+    # rows of at most 8 bytes compare as integers, which sort several times faster than bytes
+    void = np.dtype(np.uint64) if W == 8 else np.dtype((np.void, W))
+    if not start.any() or remaining(start[None])[0] > max_len:
+        return DFA(np.zeros((1, V), np.int32), np.array([False]), 0)
+    rows = np.zeros((64, W), np.uint8)
+    rows[1] = start
+    n = 2
+    known = np.stack([rows[0], start]).view(void).ravel()  # sorted below, with each one's number
+    numbers_known = np.array([0, 1], np.int32)
+    order = np.argsort(known, kind="stable")
+    known, numbers_known = known[order], numbers_known[order]
+    delta = np.zeros((64, K), np.int32)
+    level, depth = np.array([1]), 0
+    batch = max(1, BATCH_BYTES // max(1, K * max(W, width_bits or 0)))
+    while len(level):
+        depth += 1
+        found = []
+        for i in range(0, len(level), batch):
+            ids = level[i : i + batch]
+            successors = np.ascontiguousarray(expand(rows[ids]).reshape(-1, W))
+            unique, first, inverse = np.unique(successors.view(void).ravel(), return_index=True, return_inverse=True)
+            at = np.minimum(np.searchsorted(known, unique), len(known) - 1)
+            hit = known[at] == unique
+            numbers = np.where(hit, numbers_known[at], 0).astype(np.int32)
+            new = np.flatnonzero(~hit)
+            if len(new):
+                candidates = successors[first[new]]
+                alive = candidates.any(axis=1) & (depth + remaining(candidates) <= max_len)
+                fresh = new[alive]
+                if n + len(fresh) > limit:
+                    raise NgramError(f"{what}: the constraint automaton needs more than {limit:,} states over "
+                                     f"{V:,} symbols (the limit); {_HINT}")
+                numbers[fresh] = np.arange(n, n + len(fresh))
+                if n + len(fresh) > len(rows):
+                    grown = max(2 * len(rows), n + len(fresh))
+                    rows = np.concatenate([rows, np.zeros((grown - len(rows), W), np.uint8)])
+                    delta = np.concatenate([delta, np.zeros((grown - len(delta), K), np.int32)])
+                rows[n : n + len(fresh)] = candidates[alive]
+                found.append(np.arange(n, n + len(fresh)))
+                n += len(fresh)
+                known = np.concatenate([known, unique[new]])
+                numbers_known = np.concatenate([numbers_known, numbers[new]])
+                order = np.argsort(known, kind="stable")
+                known, numbers_known = known[order], numbers_known[order]
+            delta[ids] = numbers[inverse.reshape(-1)].reshape(len(ids), K)
+        level = np.concatenate(found) if found else np.zeros(0, np.int64)
+    delta = delta[:n][:, classes]
+    delta[0] = 0
+    delta[:, BOUNDARY] = 0
+    accept = np.zeros(n, bool)
+    if n > 1:
+        accept[1:] = accepting(rows[1:n])
+    return trim(DFA(delta, accept, 1), max_len)
+
+
+def trim(dfa: DFA, max_len: int | None = None) -> DFA:
+    """Merge every state that cannot reach acceptance (within ``max_len`` symbols of the start,
+    if given) into the dead state 0 and renumber."""
     Q = dfa.n_states
-    alive = dfa.accept.copy()
-    while True:  # co-reachable states
-        more = alive | alive[dfa.delta].any(axis=1)
-        more[0] = bool(dfa.accept[0])
-        if (more == alive).all():
-            break
-        alive = more
+    if dfa.start == 0:
+        return DFA(np.zeros((1, dfa.delta.shape[1]), np.int32), np.array([False]), 0)
+    depth, rem = dfa.depths(), dfa.remaining()
+    alive = (depth < UNREACHABLE) & (rem < UNREACHABLE)
+    if max_len is not None:
+        alive &= depth + rem <= max_len
     alive[0] = False
     new = np.zeros(Q, np.int32)
     kept = np.flatnonzero(alive)
@@ -107,233 +253,264 @@ def trim(dfa: DFA) -> DFA:
     return DFA(delta, accept, int(new[dfa.start]))
 
 
-def product(dfas: Sequence[DFA], V: int) -> DFA:
-    """The DFA accepting what every one of ``dfas`` accepts (states reachable from the start only)."""
+def product(dfas: Sequence[DFA], V: int, max_len: int | None = None, what: str = "these constraints together") -> DFA:
+    """The DFA accepting what every one of ``dfas`` accepts (states reachable from the start
+    only, within the state budget)."""
     if not dfas:
         return DFA(np.ones((2, V), np.int32) * np.array([0, 1])[:, None] * (np.arange(V) != BOUNDARY)[None, :],
                    np.array([False, True]), 1)
-    start = tuple(d.start for d in dfas)
-    if 0 in start:
+    if any(d.start == 0 for d in dfas):
         return DFA(np.zeros((1, V), np.int32), np.array([False]), 0)
+    if len(dfas) == 1:
+        return dfas[0]  # (each part is trimmed to max_len as it is built)
+    rems = [d.remaining() for d in dfas]
+    sizes = [d.n_states for d in dfas]
+    first, classes = _symbol_classes(np.concatenate([d.delta for d in dfas]).T)
+    deltas = [d.delta[:, first] for d in dfas]
+    if np.prod(np.array(sizes, float)) < 2.0**62:  # one integer per state tuple
+        radix = np.cumprod([1] + sizes[:-1]).astype(np.uint64)
+        contributions = [d.astype(np.uint64) * r for d, r in zip(deltas, radix)]
+        dead = [d == 0 for d in deltas]
 
-    def step(S, c):
-        T = tuple(int(d.delta[q, c]) for d, q in zip(dfas, S))
-        return None if 0 in T else T  # any dead component: the product is dead
+        def parts(rows):
+            code = rows.view(np.uint64).ravel()
+            return [(code // r % np.uint64(q)).astype(np.int64) for r, q in zip(radix, sizes)]
 
-    order, rows = _reachable(start, step, None, V)
-    accept = np.array([False] + [all(d.accept[q] for d, q in zip(dfas, S)) for S in order[1:]])
-    return trim(DFA(np.array(rows, np.int32), accept, 1))
+        def expand(rows):  # batch x classes x 8 bytes
+            S = parts(rows)
+            code, gone = contributions[0][S[0]], dead[0][S[0]]
+            for i in range(1, len(S)):
+                code += contributions[i][S[i]]
+                gone |= dead[i][S[i]]
+            code[gone] = 0  # any dead component: the product is dead
+            return code[..., None].view(np.uint8)
+
+        start = (np.array([d.start for d in dfas], np.uint64) * radix).sum(dtype=np.uint64)[None].view(np.uint8)
+    else:
+        narrow = np.uint8 if max(sizes) <= 255 else np.uint16 if max(sizes) <= 65535 else np.int32
+
+        def parts(rows):
+            S = rows.view(narrow)
+            return [S[:, i].astype(np.int64) for i in range(len(dfas))]
+
+        def expand(rows):
+            T = np.stack([d[s] for d, s in zip(deltas, parts(rows))], axis=2).astype(narrow)
+            T[(T == 0).any(axis=2)] = 0
+            return np.ascontiguousarray(T).view(np.uint8)
+
+        start = np.array([d.start for d in dfas], narrow).view(np.uint8)
+
+    def accepting(rows):
+        return np.all([d.accept[s] for d, s in zip(dfas, parts(rows))], axis=0)
+
+    def remaining(rows):
+        return np.max([r[s] for r, s in zip(rems, parts(rows))], axis=0)
+
+    return _explore(start, expand, accepting, remaining, classes, max_len if max_len is not None else UNREACHABLE,
+                    what)
 
 
-def _kmp(pattern: list[int], V: int) -> np.ndarray:
+def _failure_automaton(pattern: list[int], V: int) -> np.ndarray:
     """Transitions over states 0..m (characters of the pattern matched so far), from state m too:
-    the longest prefix of the pattern that is a suffix of what was read."""
+    the longest prefix of the pattern that is a suffix of what was read. Built from the failure
+    links (Knuth-Morris-Pratt), one row copy per state: O(m V)."""
     m = len(pattern)
     delta = np.zeros((m + 1, V), np.int32)
-    for j in range(m + 1):
-        for c in range(1, V):
-            text = pattern[:j] + [c]
-            k = min(m, len(text))
-            while k > 0 and pattern[:k] != text[len(text) - k :]:
-                k -= 1
-            delta[j, c] = k
+    delta[0, pattern[0]] = 1
+    fail = 0  # the state the text minus its first character reaches
+    for j in range(1, m + 1):
+        delta[j] = delta[fail]
+        if j < m:
+            delta[j, pattern[j]] = j + 1
+            fail = int(delta[fail, pattern[j]])
     return delta
 
 
-def _shift(delta: np.ndarray, accept: np.ndarray, start: int, dead_states=()) -> DFA:
-    """A DFA over states numbered from 0 with no dead state: add the dead state 0 in front."""
-    Q, V = delta.shape
-    full = np.zeros((Q + 1, V), np.int32)
+def _shift(delta: np.ndarray, accept: np.ndarray) -> DFA:
+    """A DFA over states 0..m-1 starting at 0, where -1 means dead, with the dead state 0 put in
+    front. The substring automata need no trimming: every state is at most m symbols from
+    acceptance, and the constraints are checked to be at most max_len long."""
+    m, V = delta.shape
+    full = np.zeros((m + 1, V), np.int32)
     full[1:] = delta + 1
-    for d in dead_states:
-        full[d + 1] = 0
-        full[:, :][full == d + 1] = 0
     full[:, BOUNDARY] = 0
-    return trim(DFA(full, np.concatenate(([False], accept)), start + 1))
+    return DFA(full, np.concatenate(([False], accept)), 1)
 
 
 def prefix_dfa(pattern: list[int], V: int) -> DFA:
     m = len(pattern)
-    delta = np.full((m + 1, V), -1, np.int32)  # -1 + 1 = 0: dead
+    delta = np.full((m + 1, V), -1, np.int32)
     for j, c in enumerate(pattern):
         delta[j, c] = j + 1
     delta[m, :] = m
     accept = np.zeros(m + 1, bool)
     accept[m] = True
-    return _shift(delta, accept, 0)
+    return _shift(delta, accept)
 
 
 def suffix_dfa(pattern: list[int], V: int) -> DFA:
     accept = np.zeros(len(pattern) + 1, bool)
     accept[-1] = True
-    return _shift(_kmp(pattern, V), accept, 0)
+    return _shift(_failure_automaton(pattern, V), accept)
 
 
 def contains_dfa(pattern: list[int], V: int) -> DFA:
-    delta = _kmp(pattern, V)
+    delta = _failure_automaton(pattern, V)
     delta[-1, :] = len(pattern)  # found: stays found
     accept = np.zeros(len(pattern) + 1, bool)
     accept[-1] = True
-    return _shift(delta, accept, 0)
+    return _shift(delta, accept)
 
 
 def exclude_dfa(pattern: list[int], V: int) -> DFA:
-    delta = _kmp(pattern, V)
-    accept = np.ones(len(pattern) + 1, bool)
-    accept[-1] = False
-    return _shift(delta, accept, 0, dead_states=[len(pattern)])
+    m = len(pattern)
+    delta = _failure_automaton(pattern, V)[:m]
+    delta[delta == m] = -1  # the whole pattern read: dead
+    return _shift(delta, np.ones(m, bool))
 
 
 # ----------------------------------------------------------------------------------------------
 # Regular expressions (the subset in the module docstring)
 # ----------------------------------------------------------------------------------------------
-class _Regex:
-    """Thompson NFA: nodes with ε-edges and character-set edges."""
+# The tree: ("none",) matches nothing, ("empty",) the empty string, ("set", chars) one character
+# of ``chars``, ("cat", parts), ("alt", branches), ("star", x), ("plus", x), ("opt", x), and
+# ("repeat", x, lo, hi) with hi None for no upper bound.
+NONE, EMPTY = ("none",), ("empty",)
+MAX_NESTING = 100
+_REPEAT_SPEC = re.compile(r"(\d*)(,?)(\d*)")
+_GROUP_SYNTAX = {"?=": "lookaheads", "?!": "lookaheads", "?<=": "lookbehinds", "?<!": "lookbehinds",
+                 "?P=": "backreferences", "?#": "comments", "?(": "conditional groups", "?>": "atomic groups"}
 
-    def __init__(self, text: str, vocabulary):
-        self.text, self.i, self.vocab = text, 0, vocabulary
-        self.chars = list(vocabulary.characters)
-        self.eps: list[list[int]] = []
-        self.edges: list[list[tuple[frozenset, int]]] = []
 
-    def node(self) -> int:
-        self.eps.append([])
-        self.edges.append([])
-        return len(self.eps) - 1
+class _Parser:
+    def __init__(self, text: str, characters: Sequence[str]):
+        self.text, self.i, self.chars, self.depth = text, 0, list(characters), 0
 
     def fail(self, why: str):
-        raise NgramError(f"--regex {self.text!r}: {why} (at position {self.i})")
+        raise NgramError(f"--regex {_short(self.text)}: {why} (at position {self.i})")
 
     def peek(self):
         return self.text[self.i] if self.i < len(self.text) else None
 
     def parse(self):
-        start, end = self.alternation()
+        tree = self.alternation()
         if self.i != len(self.text):
             self.fail("unbalanced ')'")
-        return start, end
+        return tree
 
     def alternation(self):
         branches = [self.sequence()]
         while self.peek() == "|":
             self.i += 1
             branches.append(self.sequence())
-        if len(branches) == 1:
-            return branches[0]
-        s, e = self.node(), self.node()
-        for a, b in branches:
-            self.eps[s].append(a)
-            self.eps[b].append(e)
-        return s, e
+        return branches[0] if len(branches) == 1 else ("alt", tuple(branches))
 
     def sequence(self):
-        s = e = self.node()
+        parts = []
         while self.peek() not in (None, "|", ")"):
-            a, b = self.repeat()
-            self.eps[e].append(a)
-            e = b
-        return s, e
+            parts.append(self.repeat())
+        return EMPTY if not parts else parts[0] if len(parts) == 1 else ("cat", tuple(parts))
+
+    def repeat_spec(self):
+        """``{m}``, ``{m,}``, ``{m,n}``, ``{,n}`` at self.i as (lo, hi), or None where the brace is a
+        literal character (as Python's re reads ``a{x}``)."""
+        close = self.text.find("}", self.i)
+        spec = self.text[self.i + 1 : close] if close > 0 else ""
+        match = _REPEAT_SPEC.fullmatch(spec)
+        if close < 0 or not match or not (match.group(1) or match.group(3)):
+            return None
+        lo = int(match.group(1) or 0)
+        hi = lo if not match.group(2) else (int(match.group(3)) if match.group(3) else None)
+        if hi is not None and hi < lo:
+            self.fail(f"bad repeat {{{spec}}}: the minimum exceeds the maximum")
+        self.i = close + 1
+        return lo, hi
 
     def repeat(self):
-        atom_at = self.i
-        a, b = self.atom()
-        atom_end = self.i
+        tree = self.atom()
+        repeated = False
         while self.peek() in ("*", "+", "?", "{"):
-            op = self.text[self.i]
-            self.i += 1
-            if op == "{":
-                close = self.text.find("}", self.i)
-                if close < 0:
-                    self.fail("'{' without '}'")
-                spec = self.text[self.i : close]
-                self.i = close + 1
-                try:
-                    lo, _, hi = spec.partition(",")
-                    lo = int(lo)
-                    hi = lo if "," not in spec else (int(hi) if hi.strip() else None)
-                except ValueError:
-                    self.fail(f"bad repeat {{{spec}}}")
-                if hi is not None and hi < lo:
-                    self.fail(f"bad repeat {{{spec}}}")
-                a, b = self.counted(atom_at, atom_end, lo, hi)
+            op = self.peek()
+            if repeated and op == "?":  # lazy: the same names match
+                self.i += 1
                 continue
-            if op == "*":
-                s, e = self.node(), self.node()
-                self.eps[s] += [a, e]
-                self.eps[b] += [a, e]
-            elif op == "+":
-                s, e = self.node(), self.node()
-                self.eps[s].append(a)
-                self.eps[b] += [a, e]
+            if repeated and op == "+":
+                self.fail("possessive repeats are not supported")
+            if op == "{":
+                at = self.i
+                spec = self.repeat_spec()
+                if spec is None:
+                    break  # a literal '{', read by atom()
+                if repeated:
+                    self.i = at
+                    self.fail("multiple repeat (put the repeated part in a group)")
+                tree = ("repeat", tree, *spec)
             else:
-                s, e = self.node(), self.node()
-                self.eps[s] += [a, e]
-                self.eps[b].append(e)
-            a, b = s, e
-        return a, b
-
-    def counted(self, at: int, end: int, lo: int, hi):
-        """The atom text[at:end] repeated lo..hi times (hi None: unbounded), re-parsed per copy."""
-        saved = self.i
-        copies = lo if hi is None else hi
-        s = e = self.node()
-        for k in range(max(copies, 1 if hi is None else 0)):
-            self.i = at
-            a, b = self.atom()
-            if k >= lo:  # optional copy
-                skip = self.node()
-                self.eps[e] += [a, skip]
-                self.eps[b].append(skip)
-                e = skip
-            else:
-                self.eps[e].append(a)
-                e = b
-        if hi is None:
-            self.i = at
-            a, b = self.atom()
-            loop_s, loop_e = self.node(), self.node()
-            self.eps[loop_s] += [a, loop_e]
-            self.eps[b] += [a, loop_e]
-            self.eps[e].append(loop_s)
-            e = loop_e
-        self.i = saved
-        return s, e
+                if repeated:
+                    self.fail("multiple repeat (put the repeated part in a group)")
+                self.i += 1
+                tree = ({"*": "star", "+": "plus", "?": "opt"}[op], tree)
+            repeated = True
+        return tree
 
     def atom(self):
         c = self.peek()
         if c is None:
             self.fail("pattern ends where a character was expected")
         if c == "(":
-            self.i += 1
-            if self.text.startswith("?:", self.i):
-                self.i += 2
-            a, b = self.alternation()
-            if self.peek() != ")":
-                self.fail("'(' without ')'")
-            self.i += 1
-            return a, b
-        if c in "*+?{":
+            return self.group()
+        if c in "*+?" or (c == "{" and self.repeat_spec_at_atom()):
             self.fail(f"nothing to repeat before {c!r}")
         if c in "^$":
             self.fail("anchors are not supported (the whole name must match anyway)")
         self.i += 1
         if c == ".":
-            chars = frozenset(self.chars)
-        elif c == "[":
-            chars = self.char_class()
-        elif c == "\\":
-            chars = frozenset(self.escape())
-        else:
-            chars = frozenset(c)
-        s, e = self.node(), self.node()
-        self.edges[s].append((chars, e))
-        return s, e
+            return ("set", frozenset(self.chars))
+        if c == "[":
+            return ("set", self.char_class())
+        if c == "\\":
+            return ("set", frozenset(self.escape()))
+        return ("set", frozenset(c))
+
+    def repeat_spec_at_atom(self) -> bool:
+        at = self.i
+        spec = self.repeat_spec()
+        self.i = at
+        return spec is not None
+
+    def group(self):
+        self.i += 1
+        if self.peek() == "?":
+            for syntax, what in _GROUP_SYNTAX.items():
+                if self.text.startswith(syntax, self.i):
+                    self.fail(f"{what} ({'(' + syntax}...) are not supported")
+            if self.text.startswith("?:", self.i):
+                self.i += 2
+            elif self.text.startswith("?P<", self.i) and self.text.find(">", self.i) > 0:
+                self.i = self.text.find(">", self.i) + 1
+            elif re.match(r"\?[aiLmsux-]", self.text[self.i :]):
+                self.fail("inline flags such as (?i) are not supported")
+            else:
+                self.fail("this (?...) group is not supported")
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            self.fail(f"groups nested more than {MAX_NESTING} deep")
+        tree = self.alternation()
+        self.depth -= 1
+        if self.peek() != ")":
+            self.fail("'(' without ')'")
+        self.i += 1
+        return tree
 
     def escape(self) -> str:
         c = self.peek()
         if c is None:
             self.fail("trailing backslash")
         self.i += 1
+        if c.isdigit():
+            self.fail(f"backreferences such as \\{c} are not supported")
+        if c in "bBAZz":
+            self.fail(f"anchors such as \\{c} are not supported (the whole name must match anyway)")
         if c.isalnum():
             self.fail(f"escape \\{c} is not supported (write the characters, or a class [...])")
         return c
@@ -368,30 +545,260 @@ class _Regex:
                 members.add(c)
         return frozenset(x for x in self.chars if (x in members) != negate)
 
-    def closure(self, nodes) -> frozenset:
-        stack, seen = list(nodes), set(nodes)
-        while stack:
-            for t in self.eps[stack.pop()]:
-                if t not in seen:
-                    seen.add(t)
-                    stack.append(t)
-        return frozenset(seen)
+
+def _reverse(tree):
+    kind = tree[0]
+    if kind == "cat":
+        return ("cat", tuple(_reverse(t) for t in reversed(tree[1])))
+    if kind == "alt":
+        return ("alt", tuple(_reverse(t) for t in tree[1]))
+    if kind in ("star", "plus", "opt"):
+        return (kind, _reverse(tree[1]))
+    if kind == "repeat":
+        return ("repeat", _reverse(tree[1]), tree[2], tree[3])
+    return tree
 
 
-def regex_dfa(text: str, vocabulary) -> DFA:
-    rx = _Regex(text, vocabulary)
-    start, end = rx.parse()
+def _shortest(tree, memo: dict) -> int | float:
+    """The fewest characters a match has (inf: none)."""
+    key = id(tree)
+    if key not in memo:
+        kind = tree[0]
+        if kind == "none":
+            value = float("inf")
+        elif kind in ("empty", "star", "opt"):
+            value = 0
+        elif kind == "set":
+            value = 1 if tree[1] else float("inf")
+        elif kind == "cat":
+            value = sum(_shortest(t, memo) for t in tree[1])
+        elif kind == "alt":
+            value = min(_shortest(t, memo) for t in tree[1])
+        elif kind == "plus":
+            value = _shortest(tree[1], memo)
+        else:
+            inner = _shortest(tree[1], memo)
+            value = 0 if tree[2] == 0 else inner * tree[2]
+        memo[key] = (value, tree)  # (holding the tree keeps its id from being reused)
+    return memo[key][0]
+
+
+def _shortest_nonempty(tree, memo: dict) -> int | float:
+    """The fewest characters of a non-empty match (inf: none)."""
+    key = ("+", id(tree))
+    if key not in memo:
+        kind, inf = tree[0], float("inf")
+        if kind in ("none", "empty"):
+            value = inf
+        elif kind == "set":
+            value = 1 if tree[1] else inf
+        elif kind == "cat":
+            shortest = [_shortest(t, memo) for t in tree[1]]
+            total = sum(shortest)
+            value = min((_shortest_nonempty(t, memo) + total - m for t, m in zip(tree[1], shortest)), default=inf)
+        elif kind == "alt":
+            value = min(_shortest_nonempty(t, memo) for t in tree[1])
+        elif kind in ("star", "plus", "opt"):
+            value = _shortest_nonempty(tree[1], memo)
+        else:
+            _, inner, lo, hi = tree
+            value = inf if hi == 0 else _shortest_nonempty(inner, memo) + max(lo - 1, 0) * _shortest(inner, memo)
+        memo[key] = (value, tree)  # (holding the tree keeps its id from being reused)
+    return memo[key][0]
+
+
+def _without_empty(tree, memo: dict):
+    """The tree's matches minus the empty string (so that repeating it never links a copy to all
+    the copies after it)."""
+    kind = tree[0]
+    if kind in ("none", "empty"):
+        return NONE
+    if kind == "set":
+        return tree
+    if kind == "alt":
+        return ("alt", tuple(_without_empty(t, memo) for t in tree[1]))
+    if kind == "cat":
+        head, rest = tree[1][0], tree[1][1:]
+        if not rest:
+            return _without_empty(head, memo)
+        rest = rest[0] if len(rest) == 1 else ("cat", rest)
+        nonempty_head = ("cat", (_without_empty(head, memo), rest))
+        return ("alt", (nonempty_head, _without_empty(rest, memo))) if _shortest(head, memo) == 0 else nonempty_head
+    if kind in ("star", "plus"):
+        return ("plus", _without_empty(tree[1], memo))
+    if kind == "opt":
+        return _without_empty(tree[1], memo)
+    _, inner, lo, hi = tree
+    if _shortest(inner, memo) == 0:
+        return ("repeat", _without_empty(inner, memo), 1, hi) if hi != 0 else NONE
+    return ("repeat", inner, max(lo, 1), hi)
+
+
+class _Positions:
+    """The position (Glushkov) automaton of a tree, with counted repeats cut to ``max_len``: one
+    position per character set occurrence, ``follow`` edges between them, position 0 the start."""
+
+    def __init__(self, what: str, max_len: int):
+        self.what, self.max_len = what, max_len
+        self.labels: list[frozenset] = [frozenset()]
+        self.edges: list[tuple[np.ndarray, np.ndarray]] = []
+        self.n_edges = 0
+        self.memo: dict = {}
+
+    def refuse(self, size: str):
+        raise NgramError(f"{self.what}: needs {size}, more than the limit, even with repeats cut to --max-len "
+                         f"{self.max_len}; {_HINT}")
+
+    def link(self, last, first):
+        if len(last) and len(first):
+            self.n_edges += len(last) * len(first)
+            if self.n_edges > MAX_FOLLOW:
+                self.refuse(f"more than {MAX_FOLLOW:,} position links")
+            self.edges.append((np.repeat(last, len(first)), np.tile(first, len(last))))
+
+    def compile(self, tree):
+        """(first positions, last positions, matches the empty string) of a fresh copy of ``tree``."""
+        kind = tree[0]
+        none = np.zeros(0, np.int64)
+        if kind == "none":
+            return none, none, False
+        if kind == "empty":
+            return none, none, True
+        if kind == "set":
+            if len(self.labels) >= MAX_POSITIONS:
+                self.refuse(f"more than {MAX_POSITIONS:,} positions")
+            self.labels.append(tree[1])
+            p = np.array([len(self.labels) - 1])
+            return p, p, False
+        if kind == "alt":
+            parts = [self.compile(t) for t in tree[1]]
+            return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
+                    any(p[2] for p in parts))
+        if kind == "cat":
+            return self.concatenate([lambda t=t: self.compile(t) for t in tree[1]])
+        if kind in ("star", "plus", "opt"):
+            first, last, empty = self.compile(tree[1])
+            if kind != "opt":
+                self.link(last, first)
+            return first, last, empty or kind != "plus"
+        return self.repeat(*tree[1:])
+
+    def concatenate(self, parts):
+        first, last, empty = np.zeros(0, np.int64), np.zeros(0, np.int64), True
+        for part in parts:
+            f, l, e = part()
+            self.link(last, f)
+            if empty:
+                first = np.concatenate([first, f])
+            last = np.concatenate([l, last]) if e else l
+            empty = empty and e
+        return first, last, empty
+
+    def repeat(self, tree, lo: int, hi):
+        """``tree`` lo..hi times, keeping only the copies a name of at most max_len characters
+        can use: every copy of a nullable tree may be empty, and a tree of at least m characters
+        fits at most max_len // m times."""
+        shortest = _shortest(tree, self.memo)
+        if shortest == float("inf"):
+            return self.compile(EMPTY if lo == 0 else NONE)
+        if shortest == 0:
+            # every copy may be empty, and a name of at most max_len characters splits into at most
+            # max_len // m non-empty ones (m: the shortest non-empty match): past that, x{lo,hi} is x*
+            nonempty = _shortest_nonempty(tree, self.memo)
+            if nonempty == float("inf"):
+                return self.compile(EMPTY)
+            if hi is None or hi >= self.max_len // nonempty:
+                return self.compile(("star", tree))
+            return self.up_to(_without_empty(tree, self.memo), hi)
+        else:
+            fit = self.max_len // shortest
+            if lo > fit:
+                return self.compile(NONE)
+        if hi is None:
+            return self.concatenate([lambda: self.compile(tree)] * lo + [lambda: self.compile(("star", tree))])
+        hi = min(hi, max(fit, lo))
+        return self.concatenate([lambda: self.compile(tree)] * lo + [lambda: self.up_to(tree, hi - lo)])
+
+    def up_to(self, tree, k: int):
+        """``tree`` 0..k times as (x(x(x)?)?)?, built from the inside out without recursion, so
+        each copy links only to the next."""
+        first, last = np.zeros(0, np.int64), np.zeros(0, np.int64)
+        for _ in range(k):
+            f, l, e = self.compile(tree)
+            self.link(l, first)
+            first = np.concatenate([f, first]) if e else f
+            last = np.concatenate([l, last])
+        return first, last, True
+
+
+def _regex_tree(text: str, vocabulary, reverse: bool):
+    tree = _Parser(text, vocabulary.characters).parse()
+    return _reverse(tree) if reverse else tree
+
+
+def regex_dfa(text: str, vocabulary, max_len: int | None = None, reverse: bool = False) -> DFA:
+    """The DFA of names (of at most ``max_len`` characters) that match ``text`` whole, or read
+    backwards, match it (``reverse``); refused at the state budget."""
+    what = f"--regex {_short(text)}" + (" read right to left" if reverse else "")
+    max_len = DEFAULT_MAX_LEN * 200 if max_len is None else max_len
+    tree = _regex_tree(text, vocabulary, reverse)
     V = vocabulary.size
-    symbol_of = {ch: i + 1 for i, ch in enumerate(vocabulary.characters)}
+    positions = _Positions(what, max_len)
+    if _shortest(tree, positions.memo) > max_len:
+        return DFA(np.zeros((1, V), np.int32), np.array([False]), 0)
+    first, last, empty = positions.compile(tree)
+    N = len(positions.labels)  # position 0 is the start
+    if V * N > 4 * MAX_CELLS:
+        positions.refuse(f"{N:,} positions over {V:,} symbols")
+    edges = [(np.zeros(len(first), np.int64), first)] + positions.edges
+    source = np.concatenate([e[0] for e in edges]).astype(np.int64)
+    target = np.concatenate([e[1] for e in edges]).astype(np.int64)
+    order = np.argsort(source, kind="stable")
+    source, target = source[order], target[order]
+    bounds = np.searchsorted(source, np.arange(N + 1))
+    label = np.zeros((V, N), bool)
+    symbol = {ch: i + 1 for i, ch in enumerate(vocabulary.characters)}
+    for p, chars in enumerate(positions.labels):
+        ids = [symbol[ch] for ch in chars if ch in symbol]
+        label[ids, p] = True
+    final = np.zeros(N, bool)
+    final[last] = True
+    final[0] = empty
+    # fewest characters from each position to a match: breadth first over the reversed links
+    rem = np.full(N, UNREACHABLE, np.int64)
+    back = np.argsort(target, kind="stable")
+    back_bounds = np.searchsorted(target[back], np.arange(N + 1))
+    frontier = np.flatnonzero(final)
+    rem[frontier] = 0
+    d = 0
+    while len(frontier):
+        d += 1
+        pred = np.unique(source[back[_ranges(back_bounds[frontier], back_bounds[frontier + 1])]])
+        pred = pred[rem[pred] == UNREACHABLE]
+        rem[pred] = d
+        frontier = pred
 
-    def step(S, c):
-        ch = vocabulary.characters[c - 1] if c - 1 < len(vocabulary.characters) else None
-        if ch is None:
-            return frozenset()
-        return rx.closure([t for n in S for chars, t in rx.edges[n] if ch in chars])
+    first_symbols, classes = _symbol_classes(label)
+    label = label[first_symbols]
 
-    del symbol_of
-    return _determinize(rx.closure([start]), step, lambda S: end in S, V)
+    def expand(sets):
+        S = _unpack(sets, N)
+        rows, cols = np.nonzero(S)
+        lengths = bounds[cols + 1] - bounds[cols]
+        F = np.zeros_like(S)
+        F[np.repeat(rows, lengths), target[_ranges(bounds[cols], bounds[cols + 1])]] = True
+        return np.packbits(F[:, None, :] & label[None, :, :], axis=2, bitorder="little")
+
+    def accepting(sets):
+        return (_unpack(sets, N) & final[None, :]).any(axis=1)
+
+    def remaining(sets):
+        return np.where(_unpack(sets, N), rem[None, :], UNREACHABLE).min(axis=1)
+
+    start = np.zeros(N, bool)
+    start[0] = True
+    return _explore(np.packbits(start, bitorder="little"), expand, accepting, remaining, classes, max_len, what,
+                    width_bits=N)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -418,22 +825,22 @@ class Constraints:
             raise NgramError(f"need 0 <= min-len <= max-len, got min-len {self.min_len}, max-len {self.max_len}")
         for what, text in (("prefix", self.prefix), ("suffix", self.suffix)):
             if len(text) > self.max_len:
-                raise NgramError(f"--{what} {text!r} is {len(text)} characters, longer than --max-len {self.max_len}")
+                raise NgramError(f"--{what} {_short(text)} is {len(text)} characters, longer than --max-len {self.max_len}")
         for text in self.contains:
             if not text:
                 raise NgramError("--contains needs a non-empty string")
             if len(text) > self.max_len:
-                raise NgramError(f"--contains {text!r} is {len(text)} characters, longer than --max-len {self.max_len}")
+                raise NgramError(f"--contains {_short(text)} is {len(text)} characters, longer than --max-len {self.max_len}")
         for text in self.exclude:
             if not text:
                 raise NgramError("--exclude needs a non-empty string (an empty one excludes every name)")
         for a in self.exclude:
             for b in (self.prefix, self.suffix, *self.contains):
                 if a in b:
-                    raise NgramError(f"--exclude {a!r} conflicts with the required {b!r}, which contains it")
+                    raise NgramError(f"--exclude {_short(a)} conflicts with the required {_short(b)}, which contains it")
 
     def is_length_only(self) -> bool:
-        return not (self.prefix or self.suffix or self.contains or self.exclude or self.regex)
+        return not (self.prefix or self.suffix or self.contains or self.exclude or self.regex is not None)
 
     def describe(self) -> str:
         parts = []
@@ -450,32 +857,65 @@ class Constraints:
         return "names " + ", ".join(parts)
 
     def dfa(self, vocabulary) -> DFA:
-        """The product DFA over ``vocabulary``'s ids; a string with a character the vocabulary
-        lacks, or constraints no string meets, is a one-line error naming them."""
+        """The product DFA over ``vocabulary``'s ids (exact for names of at most max_len
+        characters); a string with a character the vocabulary lacks, constraints no name of an
+        allowed length meets, or an automaton past the state budget is a one-line error."""
+        return self._build(vocabulary, reverse=False)
+
+    def reversed_dfa(self, vocabulary) -> DFA:
+        """The DFA of the reversed names that ``dfa`` accepts (for right-to-left models), built from
+        the reversed constraints under the same budget and with the same errors."""
+        return self._build(vocabulary, reverse=True)
+
+    def _build(self, vocabulary, reverse: bool) -> DFA:
         self.check()
-        V = vocabulary.size
+        V, L = vocabulary.size, self.max_len
+        symbol = {ch: i + 1 for i, ch in enumerate(vocabulary.characters)}
 
         def ids(text, what):
-            missing = sorted({c for c in text if c not in vocabulary.characters})
+            missing = sorted({c for c in text if c not in symbol})
             if missing:
-                raise NgramError(f"--{what} {text!r}: {', '.join(map(repr, missing))} not in the model's vocabulary, "
-                                 "so no name it makes can contain it")
-            return [vocabulary.characters.index(c) + 1 for c in text]
+                raise NgramError(f"--{what} {_short(text)}: {', '.join(map(repr, missing))} not in the model's "
+                                 "vocabulary, so no name it makes can contain it")
+            return [symbol[c] for c in (text[::-1] if reverse else text)]
 
         parts = []
         if self.prefix:
-            parts.append(prefix_dfa(ids(self.prefix, "prefix"), V))
+            parts.append((suffix_dfa if reverse else prefix_dfa)(ids(self.prefix, "prefix"), V))
         if self.suffix:
-            parts.append(suffix_dfa(ids(self.suffix, "suffix"), V))
+            parts.append((prefix_dfa if reverse else suffix_dfa)(ids(self.suffix, "suffix"), V))
         parts += [contains_dfa(ids(c, "contains"), V) for c in self.contains]
         for c in self.exclude:
-            if all(ch in vocabulary.characters for ch in c):
-                parts.append(exclude_dfa(ids(c, "exclude"), V))  # (one the model cannot write is always met)
+            # (one the model cannot write, or longer than any name, is always met)
+            if all(ch in symbol for ch in c) and len(c) <= L:
+                parts.append(exclude_dfa(ids(c, "exclude"), V))
         if self.regex is not None:
-            parts.append(regex_dfa(self.regex, vocabulary))
-        dfa = product(parts, V)
-        if dfa.start == 0:
-            raise NgramError(f"no name meets these constraints together ({self.describe()})")
+            parts.append(regex_dfa(self.regex, vocabulary, L, reverse))
+        what = f"these constraints together ({_clip(self.describe(), 160)})"
+        dfa = product(parts, V, L, what)
+        if dfa.start == 0 or not _accepts_a_length(dfa, self.min_len, L):
+            why = ("; the empty pattern matches only the empty name" if self.regex == "" else "")
+            raise NgramError(f"no name meets these constraints together ({_clip(self.describe(), 200)}){why}")
         if vocabulary.unk:
             dfa.delta[:, vocabulary.unk_id] = 0
         return dfa
+
+
+def _accepts_a_length(dfa: DFA, min_len: int, max_len: int) -> bool:
+    """Whether some string of min_len..max_len symbols is accepted: every such string passes a
+    state reachable in exactly min_len steps, and from there needs its fewest symbols to accept.
+    The reached sets repeat with some period, which cuts the walk short."""
+    reached = np.zeros(dfa.n_states, bool)
+    reached[dfa.start] = True
+    sets, step_of = [reached], {reached.tobytes(): 0}
+    for step in range(1, min_len + 1):
+        reached = np.zeros_like(reached)
+        reached[dfa.delta[sets[-1]].ravel()] = True
+        reached[0] = False
+        earlier = step_of.get(reached.tobytes())
+        if earlier is not None:
+            reached = sets[earlier + (min_len - earlier) % (step - earlier)]
+            break
+        step_of[reached.tobytes()] = step
+        sets.append(reached)
+    return bool((dfa.remaining()[reached] <= max_len - min_len).any())

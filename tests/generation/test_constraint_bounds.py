@@ -1,0 +1,184 @@
+"""Constraint automata with a size bound (issue 25, class 1): every automaton is exact for names up
+to --max-len (checked against Python's re and substring tests by enumerating every string),
+counted repeats are cut to the length bound, substring automata are built in linear time, and an
+automaton past the state budget is refused in one line, quickly and in bounded memory, forwards
+and read right to left."""
+
+from __future__ import annotations
+
+import itertools
+import re
+import time
+import tracemalloc
+
+import numpy as np
+import pytest
+
+from ngram.core.errors import NgramError
+from ngram.core.vocabulary import Vocabulary
+from ngram.generation.constraints import MAX_STATES, Constraints, contains_dfa, regex_dfa, state_limit
+
+ABN = Vocabulary("abn")
+ITALIAN = Vocabulary("abcdefghilmnopqrstuvz")  # 21 letters, like the Italian corpus's alphabet
+
+
+def strings(chars: str, max_len: int):
+    return ["".join(t) for n in range(max_len + 1) for t in itertools.product(chars, repeat=n)]
+
+
+def accepted(dfa, vocabulary, words, reverse=False):
+    ids = {ch: i + 1 for i, ch in enumerate(vocabulary.characters)}
+    return {w for w in words if dfa.accept[dfa.run(ids[c] for c in (w[::-1] if reverse else w))]}
+
+
+def bounded(call, seconds=1.0, megabytes=100):
+    """Run ``call`` twice: once timed (less than ``seconds``), once traced (less than ``megabytes``
+    allocated at the peak, Python and numpy allocations, by tracemalloc, which slows it down)."""
+    def run(measure):
+        start = time.perf_counter()
+        try:
+            return call()
+        finally:
+            measure(time.perf_counter() - start)
+
+    def timed(elapsed):
+        assert elapsed < seconds, f"{elapsed:.2f} s"
+
+    def traced(_):
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        assert peak < megabytes * 2**20, f"{peak / 2**20:.0f} MB"
+
+    try:
+        run(timed)
+    finally:
+        tracemalloc.start()
+        result = run(traced)
+    return result
+
+
+REGEXES = ["(ba|n)+a?", "[^b]{2,4}", "a{2}b?", "(a|n)*a(a|n){2}", "(a|b){,2}n", "a*?b+?", "(?:ab|n)*",
+           "(?P<x>a|b)n", "((a?){3}){2}b", "(a?b?){2}", "a{0}", "a{1,}b{2,}", "(){3}a", "a{x}", "[a-]n",
+           ".{2}a.", "a|b|", "(a|n){3}a(a|n)*", "b{4,6}", "(ab){999999999}", "((ab|n?){2}a){1,2}"]
+
+
+@pytest.mark.parametrize("pattern", REGEXES)
+@pytest.mark.parametrize("max_len", [0, 3, 6])
+def test_regex_automata_match_python_re_forwards_and_backwards(pattern, max_len):
+    literal_braces = "{x}" in pattern or "-" in pattern  # these read '{', '}', 'x', '-' as characters
+    vocabulary = Vocabulary("abn{x}-") if literal_braces else ABN
+    words = strings("".join(vocabulary.characters), min(max_len, 4) if literal_braces else max_len)
+    expected = {w for w in words if re.fullmatch(pattern, w)}
+    assert accepted(regex_dfa(pattern, vocabulary, max_len), vocabulary, words) == expected
+    assert accepted(regex_dfa(pattern, vocabulary, max_len, reverse=True), vocabulary, words, reverse=True) == expected
+
+
+@pytest.mark.parametrize("settings", [
+    dict(prefix="ab", suffix="na", max_len=6),
+    dict(contains=("ab", "ba", "n"), exclude=("nn",), max_len=6),
+    dict(suffix="aba", contains=("bab",), max_len=7),
+    dict(prefix="a", regex="(a|b)*n(a|b)*", exclude=("bb",), max_len=6),
+    dict(contains=("aba",), exclude=("abab",), min_len=2, max_len=7),
+])
+def test_products_and_their_reversals_are_exact(settings):
+    c = Constraints(**settings)
+    words = [w for w in strings("abn", c.max_len) if c.min_len <= len(w)]
+
+    def meets(w):
+        return (w.startswith(c.prefix) and w.endswith(c.suffix) and all(x in w for x in c.contains)
+                and not any(x in w for x in c.exclude) and (c.regex is None or re.fullmatch(c.regex, w)))
+
+    expected = {w for w in words if meets(w)}
+    assert accepted(c.dfa(ABN), ABN, words) == expected
+    assert accepted(c.reversed_dfa(ABN), ABN, words, reverse=True) == expected
+    assert accepted(c.dfa(ABN).reversed(), ABN, words, reverse=True) == expected
+
+
+def test_substring_automata_are_linear_a_2000_character_contains_is_instant():
+    pattern = ("abn" * 700)[:2000]
+    dfa = bounded(lambda: Constraints(contains=(pattern,), max_len=2000).dfa(ABN), seconds=1.0)
+    assert dfa.n_states == 2001 + 1 - 0  # dead, then 0..2000 characters matched (the last accepting)
+    ids = [ABN.characters.index(c) + 1 for c in pattern]
+    assert dfa.accept[dfa.run(ids)] and not dfa.accept[dfa.run(ids[:-1])]
+    # the failure links against the definition on a shorter pattern with many self-overlaps
+    short = [1, 2, 1, 2, 1, 3, 1, 2, 1, 2, 1, 2]
+    dfa = contains_dfa(short, 4)
+    for w in strings("abn", 8):
+        ids = [ABN.characters.index(c) + 1 for c in w]
+        assert dfa.accept[dfa.run(ids)] == ("abababnababab" in w)
+
+
+# ----- refusals: one line, under a second, bounded memory ---------------------------------------
+REFUSED = {
+    "regex exponential forwards": (dict(regex="(a|n)*a(a|n){20}", max_len=50), False, "--regex '(a|n)*a(a|n){20}'"),
+    "regex exponential forwards, {16}": (dict(regex="(a|n)*a(a|n){16}", max_len=50), False, "--regex"),
+    "dot star then thirty": (dict(regex=".*a.{30}", max_len=50), False, "--regex '.*a.{30}'"),
+    "regex exponential reversed": (dict(regex="(a|n){16}a(a|n)*", max_len=50), True, "read right to left"),
+    "twenty one-letter contains": (dict(contains=tuple("abcdefghilmnopqrstuvz"[:20]), max_len=20), False,
+                                   "these constraints together"),
+    "twenty one-letter contains, reversed": (dict(contains=tuple("abcdefghilmnopqrstuvz"[:20]), max_len=20), True,
+                                             "these constraints together"),
+}
+
+
+@pytest.mark.parametrize("case", list(REFUSED))
+def test_automata_past_the_budget_are_refused_in_one_line_within_a_second(case):
+    settings, reverse, named = REFUSED[case]
+    c = Constraints(**settings)
+    with pytest.raises(NgramError) as error:
+        bounded(lambda: c.reversed_dfa(ITALIAN) if reverse else c.dfa(ITALIAN), seconds=1.0, megabytes=150)
+    message = str(error.value)
+    assert "\n" not in message and named in message and f"{state_limit(ITALIAN.size):,} states" in message
+
+
+def test_reversing_a_dfa_is_budgeted_too():
+    forward = Constraints(regex="(a|n){16}a(a|n)*", max_len=50).dfa(ITALIAN)
+    assert forward.n_states < 40  # small read forwards
+    with pytest.raises(NgramError, match="right to left"):
+        bounded(lambda: forward.reversed(), seconds=1.0, megabytes=150)
+
+
+@pytest.mark.parametrize("settings", [
+    dict(regex="a{99999999999}", max_len=20),
+    dict(regex="(a|n)*a(a|n){20}", max_len=20),  # needs 22 characters at least
+    dict(regex=".*a.{30}", max_len=20),
+    dict(regex="(ab{99999999}){99999999}", max_len=20),
+    dict(regex="b(a{7}){3}", max_len=20),
+])
+def test_repeats_longer_than_the_length_bound_match_nothing_at_once(settings):
+    with pytest.raises(NgramError, match="no name meets"):
+        bounded(lambda: Constraints(**settings).dfa(ITALIAN), seconds=0.5, megabytes=20)
+
+
+def test_counted_repeats_are_cut_to_the_length_bound():
+    # a{1,99999999999} under --max-len 20 is a{1,20}: 20 states past the start, not a billion
+    dfa = bounded(lambda: Constraints(regex="a{1,99999999999}", max_len=20).dfa(ITALIAN), seconds=0.5, megabytes=20)
+    assert dfa.n_states <= 22
+    nested = bounded(lambda: Constraints(regex="((a?b?){30}){30}", max_len=50).dfa(ABN), seconds=1.0)
+    words = strings("ab", 8)
+    assert accepted(nested, ABN, words) == {w for w in words if re.fullmatch("(a?b?)*", w)}
+
+
+def test_the_budget_scales_with_the_vocabulary():
+    assert state_limit(33) == MAX_STATES and state_limit(100_000) < MAX_STATES
+
+
+@pytest.mark.parametrize("pattern, named", [
+    ("(?=a)b", "lookaheads"), ("(?!a)b", "lookaheads"), ("(?<=a)b", "lookbehinds"), ("(?<!a)b", "lookbehinds"),
+    ("(a)\\1", "backreferences"), ("(?P<x>a)(?P=x)", "backreferences"), ("(?i)a", "inline flags"),
+    ("a*+", "possessive"), ("a**", "multiple repeat"), ("\\d", "escape \\d"), ("a\\b", "anchors"),
+    ("^a", "anchors"), ("(?>a)", "atomic groups"), ("*a", "nothing to repeat"), ("a{3,2}", "bad repeat"),
+    ("(" * 150 + "a" + ")" * 150, "nested more than"),
+])
+def test_unsupported_regex_syntax_names_itself(pattern, named):
+    with pytest.raises(NgramError, match=re.escape(named)) as error:
+        regex_dfa(pattern, ABN, 10)
+    assert "\n" not in str(error.value) and str(error.value).startswith("--regex")
+
+
+def test_the_empty_pattern_matches_only_the_empty_name():
+    with pytest.raises(NgramError, match="the empty pattern matches only the empty name"):
+        Constraints(regex="").dfa(ABN)
+    dfa = Constraints(regex="", min_len=0, max_len=5).dfa(ABN)
+    assert accepted(dfa, ABN, strings("abn", 3)) == {""}
+    assert not Constraints(regex="").is_length_only()
