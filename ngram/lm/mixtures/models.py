@@ -18,8 +18,8 @@ component may read names right to left (a model trained on reversed names). Each
 proper distribution over names (characters + end), so the mixture is one too: scoring works, and
 sampling draws a component by weight, then a name from it. Its next-symbol vectors need the
 total probability each component gives to names that start with a prefix (for a right-to-left
-component, a sum over the automaton's states); until that is written, the per-symbol methods
-refuse in one line, and ``evaluate`` reports the same per-name and per-symbol NLL as for any model.
+component, a sum over its context states, ``ngram.lm.mixtures.name_rows``), batched over every
+prefix of a batch of names.
 
 Both implement ``ngram.lm.protocol.LanguageModel`` through ``ngram.lm.base``; ``ngram.formats.native`` stores them
 (their components recursively, each like a single model, under a prefix); their weights are
@@ -32,9 +32,9 @@ from typing import Sequence
 
 import numpy as np
 
-from ngram.lm.backoff import automaton
 from ngram.lm.base import NameModel, NextSymbolModel
 from ngram.core.errors import NgramError
+from ngram.lm.mixtures import name_rows
 from ngram.lm.mixtures.linear import mixture_logprobs
 from ngram.lm.protocol import BOUNDED_CONTEXT, LanguageModel, require
 from ngram.core.vocabulary import BOUNDARY, Encoded
@@ -180,6 +180,7 @@ class NameMixture(Components, NameModel):
         if len(self.reverse) != len(self.components):
             raise NgramError("give one direction per mixture component")
         self.weights = _check_weights(weights, (len(self.components),))
+        self._suffix_tables: dict = {}  # per right-to-left component, made on first use (name_rows.SuffixTable)
 
     def name_components(self) -> list:
         return [(float(w), m, r) for w, m, r in zip(self.weights, self.components, self.reverse)]
@@ -190,15 +191,15 @@ class NameMixture(Components, NameModel):
         per = [m.name_logprobs(reversed_ if rev else encoded) for m, rev in zip(self.components, self.reverse)]
         return mixture_logprobs(np.stack(per, axis=1), self.weights)
 
-    # ----- next-symbol questions: exact, from each component's prefix masses (ngram.lm.backoff.automaton) ----
+    # ----- next-symbol questions: exact, from each component's prefix masses (ngram.lm.mixtures.name_rows) ----
     def logprobs(self, context: str = "", at_start: bool = True) -> np.ndarray:
-        return automaton.mixture_context_logprobs(self, context, at_start)
+        return name_rows.context_logprobs(self, context, at_start)
 
     def row_logprobs(self, encoded: Encoded) -> np.ndarray:
-        return automaton.mixture_row_logprobs(self, encoded)
+        return name_rows.row_logprobs(self, encoded)
 
     def logprob_encoded(self, encoded: Encoded) -> np.ndarray:
-        return automaton.mixture_logprob_encoded(self, encoded)
+        return name_rows.logprob_encoded(self, encoded)
 
     def describe(self) -> str:
         parts = [f"{w:.3f} x {'right-to-left' if r else 'left-to-right'} {m.describe()}"

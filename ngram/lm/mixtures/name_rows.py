@@ -1,0 +1,254 @@
+"""Next-symbol answers of a whole-name mixture, for every prefix of a batch of names at once.
+
+A whole-name mixture p(name) = Σ_i w_i p_i(name) gives, after a prefix s,
+
+    p(c | s) = Σ_i w_i P_i(s·c…) / Σ_i w_i P_i(s…),      p(end | s) = Σ_i w_i p_i(s) / Σ_i w_i P_i(s…),
+
+with P_i(s…) the total probability component i gives to names that start with s. Everything here
+is computed for all prefixes of all names of a batch in a few vectorised passes, never a Python
+loop per prefix.
+
+- A left-to-right component: P(s…) is the product of its conditionals along s, and
+  P(s·c…) = P(s…) p(c | s): its own batched ``logprob_encoded`` and ``row_logprobs``.
+- A right-to-left component reads names reversed, so the names that start with s are the readings
+  that END with z = s reversed. Over its context states q (the stored contexts: its automaton's
+  states) with v(q) the expected visits of q by a reading, and D(x) the states whose context ends
+  in x (x and every state whose suffix chain passes through it):
+
+  * if z is a stored context, every history ending in z sits in a state of D(z), and every visit
+    of such a state has a history ending in z, so P(s…) = Σ_{q∈D(z)} v(q) p(end | q) = T[z, end];
+  * else let x be the longest stored prefix of z (at most N-1 symbols) and y the symbol after it.
+    No stored context contains x·y (the stored contexts are closed under substrings), so from a
+    state of D(x), y leads to the one state its history's stored suffix names, with mass
+    Σ_{q∈D(x)} v(q) p(y | q) = T[x, y]; the rest of z and the end are then read from contexts
+    inside z, whose conditionals multiply (one batched lookup for all of them).
+
+  T[x, ·] = Σ_{q∈D(x)} v(q) p(· | q) is a sum over the subtree of x in the suffix tree of the
+  states (a state's parent is its context without the oldest symbol): one bottom-up pass over
+  the automaton's rows, made once per component and kept (``SuffixTable``).
+
+Exactness: every sum has positive terms only (no cancellation). The visits are summed until the
+mass of unfinished readings is below 1e-16 (``ngram.lm.backoff.automaton.TAIL_MASS``), so a row,
+divided by the sum of its entries, sums to 1 to rounding, and ``logprob_encoded`` telescopes:
+a name's entries add up to ln Σ_i w_i p_i(name) - ln 1, the mixture's own ``name_logprobs``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ngram.core.errors import NgramError
+from ngram.core.vocabulary import BOUNDARY, Encoded
+from ngram.lm.protocol import LEVELS
+
+# Queries (prefix x symbol) answered per pass: bounds the padded matrices to a few tens of MB.
+QUERY_BLOCK = 200_000
+
+
+def logsumexp(a: np.ndarray, axis: int) -> np.ndarray:
+    top = np.max(a, axis=axis, keepdims=True)
+    top = np.where(np.isfinite(top), top, 0.0)
+    with np.errstate(divide="ignore"):
+        return np.squeeze(top, axis=axis) + np.log(np.sum(np.exp(a - top), axis=axis))
+
+
+# ----------------------------------------------------------------------------------------------
+# Packed windows over padded prefix matrices
+# ----------------------------------------------------------------------------------------------
+def _window_keys(Z: np.ndarray, rows: np.ndarray, at: np.ndarray, order: int, V: int) -> np.ndarray:
+    """Packed windows (target lowest) ending at column ``at`` of rows ``rows`` of Z (zero-padded, so
+    the column after a row's last symbol is the end symbol; columns before 0 are padding)."""
+    key = np.zeros(len(rows), np.int64)
+    for d in range(order - 1, -1, -1):
+        col = at - d
+        key = key * V + np.where(col >= 0, Z[rows, np.maximum(col, 0)], 0)
+    return key
+
+
+def _tail_logprob(model, Z: np.ndarray, lengths: np.ndarray, first: np.ndarray, from_start: bool) -> np.ndarray:
+    """Per row i: Σ_{j=first_i..len_i} ln p(Z[i, j] | the symbols of row i before j), Z[i, len_i]
+    being the end; with ``from_start`` the reading begins a name (the start symbol precedes it)."""
+    count = np.maximum(lengths - first + 1, 0)
+    rows = np.repeat(np.arange(len(Z)), count)
+    if len(rows) == 0:
+        return np.zeros(len(Z))
+    offset = np.arange(len(rows)) - np.repeat(np.cumsum(count) - count, count)
+    at = first[rows] + offset
+    N, V = model.order, model.V
+    keys = _window_keys(Z, rows, at, N, V)
+    history = np.minimum(at + 1 if from_start else at, N - 1)
+    logp = model.logprob_keys(keys, history)
+    return np.bincount(rows, weights=logp, minlength=len(Z))
+
+
+# ----------------------------------------------------------------------------------------------
+# A right-to-left component: subtree sums over its context states
+# ----------------------------------------------------------------------------------------------
+def _state_levels(model):
+    """The back-off levels whose stored contexts are the model's states: its own, or an order
+    mixture's highest-order component's (whose n-grams are a superset of every other's)."""
+    if LEVELS in model.capabilities:
+        return model.levels, model.order
+    if model.kind == "context":
+        return _state_levels(model._largest())
+    raise NgramError(f"{model.describe()}: no context states (it is not a next-symbol model)")
+
+
+class SuffixTable:
+    """T[x, ·] = Σ_{q∈D(x)} v(q) p(· | q) for every context state x of a next-symbol model (see the
+    module docstring), as logarithms, with what is needed to find the longest stored prefix."""
+
+    def __init__(self, model):
+        from ngram.lm.backoff import automaton
+
+        self.model = model
+        self.V = model.V
+        levels, order = _state_levels(model)
+        self.order = order
+        self.levels = levels[: max(order - 1, 0)]
+        auto = automaton.build(model)  # rows and transitions of every state, numbered level by level
+        visits = auto.visits()
+        T = visits[:, None] * np.exp(auto.logrows)
+        self.offsets = np.cumsum([0] + [len(level) for level in self.levels])
+        V = self.V
+        for n in range(len(self.levels), 1, -1):  # longest contexts first: add each subtree into its parent
+            lo, hi = int(self.offsets[n - 1]), int(self.offsets[n])
+            parent, ok = self.levels[n - 2].find(self.levels[n - 1].keys % V ** (n - 1))
+            if not ok.all():
+                raise NgramError("model n-grams are not suffix-closed; load it through ngram so it is repaired")
+            np.add.at(T, int(self.offsets[n - 2]) + parent, T[lo:hi])
+        with np.errstate(divide="ignore"):
+            self.logT = np.log(T)
+
+    def logmass(self, Z: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        """ln of the mass of readings that end with row i's first ``lengths[i]`` symbols of Z
+        (read left to right as the model reads), then end: ln P(s…) for s = that string reversed."""
+        n, V = len(Z), self.V
+        state = np.zeros(n, np.int64)  # an order-1 model has one state (the empty context)
+        m = np.zeros(n, np.int64)
+        if self.order > 1:
+            key = np.zeros(n, np.int64)
+            alive = np.flatnonzero(lengths >= 1)
+            for j in range(1, min(self.order - 1, Z.shape[1]) + 1):
+                alive = alive[lengths[alive] >= j]
+                key[alive] = key[alive] * V + Z[alive, j - 1]
+                index, stored = self.levels[j - 1].find(key[alive])
+                alive, index = alive[stored], index[stored]
+                m[alive] = j
+                state[alive] = int(self.offsets[j - 1]) + index
+                if len(alive) == 0:
+                    break
+        y = Z[np.arange(n), m]  # the symbol after the longest stored prefix (0: the end)
+        out = self.logT[state, y]
+        return out + _tail_logprob(self.model, Z, lengths, m + 1, from_start=False)
+
+
+# ----------------------------------------------------------------------------------------------
+# Prefixes of a batch of names
+# ----------------------------------------------------------------------------------------------
+def _reversed_prefixes(encoded: Encoded) -> tuple[np.ndarray, np.ndarray]:
+    """For every target position: the name's prefix before it, reversed (row t: the symbol just
+    before t first), zero-padded with at least one zero column after the longest; and its length."""
+    ids = np.asarray(encoded.ids, np.int64)
+    lengths = encoded.history() - 1
+    width = int(lengths.max(initial=0)) + 1
+    t = np.arange(encoded.n_targets)
+    Z = np.zeros((len(t), width), np.int64)
+    for d in range(width - 1):
+        here = np.flatnonzero(lengths > d)
+        Z[here, d] = ids[here - d]  # target t is ids[t + 1]; the symbol d before it is ids[t - d]
+    return Z, lengths
+
+
+def _component_masses(weight_log: float, model, reverse: bool, encoded: Encoded, tables: dict, key, rows: bool):
+    """For one component: ln w + ln P(prefix…) per target, ln w + ln p(name) per name, and with
+    ``rows`` the (targets x V) ln w + [ln p(prefix as a name), ln P(prefix·c…) for each c]."""
+    starts = np.asarray(encoded.starts)
+    if not reverse:
+        logp = model.logprob_encoded(encoded)
+        cumulative = np.cumsum(logp)
+        before = np.concatenate(([0.0], cumulative[:-1]))
+        mass = before - np.repeat(before[starts], encoded.symbols_per_name())
+        name = np.add.reduceat(logp, starts) if len(logp) else np.zeros(0)
+        vectors = model.row_logprobs(encoded) + mass[:, None] if rows else None
+        return weight_log + mass, weight_log + name, (weight_log + vectors if rows else None)
+    from ngram.lm.mixtures.models import reverse_encoded
+
+    table = tables.get(key)
+    if table is None:
+        table = tables[key] = SuffixTable(model)
+    Z, lengths = _reversed_prefixes(encoded)
+    mass = np.zeros(len(Z))
+    inner = np.flatnonzero(lengths > 0)
+    for lo in range(0, len(inner), QUERY_BLOCK):
+        part = inner[lo:lo + QUERY_BLOCK]
+        mass[part] = table.logmass(Z[part], lengths[part])
+    name = model.name_logprobs(reverse_encoded(encoded))
+    vectors = None
+    if rows:
+        V = model.V
+        vectors = np.empty((len(Z), V))
+        # The prefix itself as a whole name: read (reversed) from the start, then the end.
+        vectors[:, BOUNDARY] = _tail_logprob(model, Z, lengths, np.zeros(len(Z), np.int64), from_start=True)
+        step = max(1, QUERY_BLOCK // max(V - 1, 1))
+        for lo in range(0, len(Z), step):
+            part = slice(lo, lo + step)
+            block, block_lengths = Z[part], lengths[part]
+            k = len(block)
+            # z = c then the reversed prefix, for every character c
+            Zc = np.zeros((k * (V - 1), block.shape[1] + 1), np.int64)
+            Zc[:, 0] = np.tile(np.arange(1, V), k)
+            Zc[:, 1:] = np.repeat(block, V - 1, axis=0)
+            vectors[part, 1:] = table.logmass(Zc, np.repeat(block_lengths + 1, V - 1)).reshape(k, V - 1)
+        vectors += weight_log
+    return weight_log + mass, weight_log + name, vectors
+
+
+def _mixed(model, encoded: Encoded, rows: bool):
+    masses, names, vectors = [], [], []
+    for i, (weight, component, reverse) in enumerate(model.name_components()):
+        if weight <= 0:
+            continue
+        mass, name, vector = _component_masses(float(np.log(weight)), component, reverse, encoded,
+                                               model._suffix_tables, i, rows)
+        masses.append(mass)
+        names.append(name)
+        vectors.append(vector)
+    return masses, names, vectors
+
+
+def logprob_encoded(model, encoded: Encoded) -> np.ndarray:
+    """ln p(symbol | the name's prefix) at every target: ln M(prefix·symbol…) - ln M(prefix…), with
+    M = Σ_i w_i P_i and, for the end, ln Σ_i w_i p_i(name). A name's entries telescope to the
+    mixture's ln p(name) (M of the empty prefix is 1: each P_i("…") is 1)."""
+    if encoded.n_targets == 0:
+        return np.zeros(0)
+    masses, names, _ = _mixed(model, encoded, rows=False)
+    mass = logsumexp(np.stack(masses), axis=0)
+    starts = np.asarray(encoded.starts)
+    mass[starts] = 0.0
+    name = logsumexp(np.stack(names), axis=0)
+    after = np.append(mass[1:], 0.0)  # the mass after a character target is the next position's
+    ends = np.append(starts[1:], encoded.n_targets) - 1
+    after[ends] = name
+    return after - mass
+
+
+def row_logprobs(model, encoded: Encoded) -> np.ndarray:
+    """The whole next-symbol ln-vector at every target position (targets x V), each divided by the
+    sum of its entries (Σ_i w_i P_i(prefix…), to the visits' tail bound)."""
+    if encoded.n_targets == 0:
+        return np.zeros((0, model.V))
+    _, _, vectors = _mixed(model, encoded, rows=True)
+    mixed = logsumexp(np.stack(vectors), axis=0)
+    return mixed - logsumexp(mixed, axis=1)[:, None]
+
+
+def context_logprobs(model, context: str, at_start: bool = True) -> np.ndarray:
+    """ln p(next symbol | context) for a context that begins a name."""
+    if not at_start:
+        raise NgramError("a whole-name mixture answers next-symbol questions after the start of a name only "
+                         "(its right-to-left components read whole names)")
+    ids = np.asarray(model.vocabulary.encode_context(context), np.int64)
+    encoded = Encoded(ids=np.concatenate(([BOUNDARY], ids, [BOUNDARY])), starts=np.zeros(1, np.int64))
+    return row_logprobs(model, encoded)[-1]
