@@ -44,7 +44,10 @@ from ngram.core.vocabulary import Vocabulary
 FORMAT = "ngram-model"  # a back-off model: its description is the header, its arrays unprefixed
 FORMAT_VERSION = 1
 MIXTURE_FORMAT = "ngram-mixture"  # a mixture: the header's "model" is a tree of descriptions
-MIXTURE_FORMAT_VERSION = 1
+# Version 2: an array the same as an earlier one is stored once (``same``: name -> the stored one),
+# and a whole-name mixture keeps its right-to-left components' forward masses. Version 1 still loads.
+MIXTURE_FORMAT_VERSION = 2
+MIXTURE_VERSIONS_READ = (1, 2)
 _ARRAY_DTYPES = {"keys": np.int64, "logp": np.float64, "bow": np.float64}
 
 
@@ -68,6 +71,7 @@ def to_arrays(model: LanguageModel) -> dict[str, np.ndarray]:
     description, arrays = _describe(model, "")
     if "components" in description:
         header = {"format": MIXTURE_FORMAT, "version": MIXTURE_FORMAT_VERSION, "model": description}
+        arrays, header["same"] = _stored_once(arrays)
     else:
         header = {"format": FORMAT, "version": FORMAT_VERSION, **{k: v for k, v in description.items() if k != "type"}}
     header["name_hash"] = NAME_HASH
@@ -114,7 +118,29 @@ def _describe_context(model: ContextMixture, prefix: str) -> tuple[dict, dict[st
 
 def _describe_name(model: NameMixture, prefix: str) -> tuple[dict, dict[str, np.ndarray]]:
     components, arrays = _describe_components(model, prefix)
-    return {"weights": model.weights.tolist(), "reverse": model.reverse, "components": components}, arrays
+    masses = model.forward_masses()
+    for i, f in masses.items():
+        arrays.update({f"{prefix}fm{i}_visits": f.visits, f"{prefix}fm{i}_heavy": f.heavy.astype(np.int64),
+                       f"{prefix}fm{i}_heavylogt": f.heavy_logt})
+    return {"weights": model.weights.tolist(), "reverse": model.reverse, "components": components,
+            "forward_masses": sorted(masses)}, arrays
+
+
+def _stored_once(arrays: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """The arrays without those equal to an earlier one (an order mixture's components store the
+    same n-gram keys), and which stored array each dropped one is."""
+    import hashlib
+
+    kept, same, seen = {}, {}, {}
+    for name, array in arrays.items():
+        digest = (array.dtype.str, array.shape, hashlib.blake2b(np.ascontiguousarray(array).view(np.uint8), digest_size=16).digest())
+        earlier = seen.get(digest)
+        if earlier is not None and np.array_equal(kept[earlier], array):
+            same[name] = earlier
+            continue
+        seen[digest] = name
+        kept[name] = array
+    return kept, same
 
 
 _WRITERS = {"model": _describe_backoff, "context": _describe_context, "name": _describe_name}
@@ -366,9 +392,10 @@ def _from_arrays(arrays: dict[str, np.ndarray], label: str) -> LanguageModel:
         raise NgramError(f"{label}: header is not valid JSON; the file is damaged") from None
     kind = header.get("format") if isinstance(header, dict) else None
     if kind == MIXTURE_FORMAT:
-        if header.get("version") != MIXTURE_FORMAT_VERSION:
+        if header.get("version") not in MIXTURE_VERSIONS_READ:
             raise NgramError(f"{label}: mixture format version {header.get('version')!r} is not supported")
         description = header.get("model")
+        arrays = _with_shared(arrays, header.get("same") or {}, label)
     elif kind == FORMAT:
         if header.get("version") != FORMAT_VERSION:
             raise NgramError(f"{label}: model format version {header.get('version')!r} is not supported (this ngram reads version {FORMAT_VERSION})")
@@ -381,6 +408,18 @@ def _from_arrays(arrays: dict[str, np.ndarray], label: str) -> LanguageModel:
     if header.get("name_hash") != NAME_HASH:
         train_names = None  # fingerprints made with another hash would make novelty silently wrong
     return _build(description, arrays, "", _Reading(label, train_names), 0)
+
+
+def _with_shared(arrays: dict[str, np.ndarray], same, label: str) -> dict[str, np.ndarray]:
+    """Every array by its name, those stored once under an earlier name included (one object in memory)."""
+    if not isinstance(same, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in same.items()):
+        raise NgramError(f"{label}: header entry 'same' is not a map of array names; the file is damaged")
+    out = dict(arrays)
+    for name, stored in same.items():
+        if name in arrays or stored not in arrays or stored == "header":
+            raise NgramError(f"{label}: array {name!r} is said to be {stored!r}, which the file does not hold; the file is damaged")
+        out[name] = arrays[stored]
+    return out
 
 
 @dataclass
@@ -431,9 +470,34 @@ def _read_context(description: dict, arrays, prefix: str, reading: _Reading, dep
 
 def _read_name(description: dict, arrays, prefix: str, reading: _Reading, depth: int) -> NameMixture:
     components = _read_components(description, arrays, prefix, reading, depth)
-    return _mixture(lambda: NameMixture(components, description["reverse"], description["weights"],
-                                        description.get("estimator"), description.get("corpus"), reading.train_names),
-                    reading.label)
+    masses = _read_forward_masses(description, arrays, prefix, reading.label, len(components))
+    model = _mixture(lambda: NameMixture(components, description["reverse"], description["weights"],
+                                         description.get("estimator"), description.get("corpus"), reading.train_names,
+                                         masses), reading.label)
+    tables = model.suffix_tables()
+    if set(masses) - set(tables):
+        raise NgramError(f"{reading.label}: forward masses are stored for a left-to-right component; the file is damaged")
+    for i in masses:
+        tables[i].check(reading.label)
+    return model
+
+
+def _read_forward_masses(description: dict, arrays, prefix: str, label: str, n: int) -> dict:
+    from ngram.lm.mixtures.name_rows import ForwardMasses
+
+    which = description.get("forward_masses") or []
+    if not isinstance(which, list) or not all(type(i) is int and 0 <= i < n for i in which):
+        raise NgramError(f"{label}: header entry 'forward_masses' is damaged")
+    out = {}
+    for i in which:
+        parts = []
+        for part, dtype in (("visits", np.float64), ("heavy", np.int64), ("heavylogt", np.float64)):
+            array = arrays.get(f"{prefix}fm{i}_{part}")
+            if array is None or array.dtype != dtype:
+                raise NgramError(f"{label}: array {prefix}fm{i}_{part} is missing or of the wrong type; the file is damaged")
+            parts.append(array)
+        out[i] = ForwardMasses(*parts)
+    return out
 
 
 def _read_backoff(description: dict, arrays, prefix: str, reading: _Reading, depth: int) -> Model:

@@ -130,3 +130,20 @@ def test_empty_batch(name_mixture):
     empty = Encoded(ids=np.zeros(1, np.int64), starts=np.zeros(0, np.int64))
     assert name_mixture.logprob_encoded(empty).shape == (0,)
     assert name_mixture.row_logprobs(empty).shape == (0, name_mixture.V)
+
+
+@pytest.mark.parametrize("heavy_states", [0, 1, 3, 10**9])
+def test_stored_forward_masses_give_the_whole_tables_answers(name_mixture, finite_mixture, heavy_states, monkeypatch):
+    # Without stored masses the whole table is made from the automaton; with them (any split
+    # between kept rows and per-state sums) the answers are the same, and no table is made.
+    from ngram.lm.mixtures import name_rows
+
+    monkeypatch.setattr(name_rows, "HEAVY_STATES", heavy_states)
+    for mixture in (name_mixture, finite_mixture):
+        encoded = mixture.vocabulary.encode(["anna", "b", "nab", "bbanab"])
+        whole = NameMixture(mixture.components, mixture.reverse, mixture.weights)
+        expected = whole.row_logprobs(encoded)
+        stored = NameMixture(mixture.components, mixture.reverse, mixture.weights, forward_masses=whole.forward_masses())
+        np.testing.assert_allclose(stored.row_logprobs(encoded), expected, atol=1e-12)
+        np.testing.assert_allclose(stored.logprob_encoded(encoded), whole.logprob_encoded(encoded), atol=1e-12)
+        assert all(t._logT is None for t in stored.suffix_tables().values())

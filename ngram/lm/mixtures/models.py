@@ -36,6 +36,7 @@ from ngram.lm.base import NameModel, NextSymbolModel
 from ngram.core.errors import NgramError
 from ngram.lm.mixtures import name_rows
 from ngram.lm.mixtures.linear import mixture_logprobs
+from ngram.lm.mixtures.shared import SharedLevels
 from ngram.lm.protocol import BOUNDED_CONTEXT, LanguageModel, require
 from ngram.core.vocabulary import BOUNDARY, Encoded
 
@@ -129,6 +130,7 @@ class ContextMixture(Components, NextSymbolModel):
         top = self._largest()
         self._contexts = [np.unique(np.concatenate(top.stored_keys(n + 1)) // self.V, return_counts=True)
                           for n in range(1, top.order)]
+        self._shared = SharedLevels.of(self.components)  # one search per order for every component, when possible
 
     def stored_keys(self, n: int) -> list[np.ndarray]:
         """The components' stored n-grams: the weight bucket, too, only changes at a stored context."""
@@ -140,20 +142,27 @@ class ContextMixture(Components, NextSymbolModel):
         history = np.minimum(np.asarray(history, np.int64), self.order - 1)
         longest = np.zeros(len(context), np.int64)
         followers = np.zeros(len(context), np.int64)
+        active = np.arange(len(context))
         for length, (seen, children) in enumerate(self._contexts, start=1):
-            if len(seen) == 0:
+            # Seen contexts are suffix-closed: a row that misses at one length misses at every longer one.
+            active = active[history[active] >= length]
+            if len(seen) == 0 or len(active) == 0:
                 break
-            query = context % self.V**length
+            query = context[active] % self.V**length
             index = np.minimum(np.searchsorted(seen, query), len(seen) - 1)
-            hit = (seen[index] == query) & (history >= length)
-            longest[hit] = length
-            followers[hit] = children[index[hit]]
+            hit = seen[index] == query
+            active, index = active[hit], index[hit]
+            longest[active] = length
+            followers[active] = children[index]
         return bucket_of(longest, followers, self.follower_bins)
 
     def logprob_keys(self, window_keys: np.ndarray, history: np.ndarray) -> np.ndarray:
         window_keys = np.asarray(window_keys, np.int64)
         history = np.asarray(history, np.int64)
-        logp = np.stack([m.logprob_keys(window_keys, history) for m in self.components], axis=1)
+        if self._shared is not None:
+            logp = self._shared.logprobs(window_keys, history)
+        else:
+            logp = np.stack([m.logprob_keys(window_keys, history) for m in self.components], axis=1)
         return mixture_logprobs(logp, self.weights, self.buckets(window_keys, history))
 
     def describe(self) -> str:
@@ -174,13 +183,26 @@ class NameMixture(Components, NameModel):
     capabilities = frozenset()
 
     def __init__(self, components: Sequence[LanguageModel], reverse: Sequence[bool], weights, estimator: dict | None = None,
-                 corpus: dict | None = None, train_names: np.ndarray | None = None):
+                 corpus: dict | None = None, train_names: np.ndarray | None = None, forward_masses: dict | None = None):
         self._take(components, estimator or {"name": "name-mixture"}, corpus, train_names)
         self.reverse = [bool(r) for r in reverse]
         if len(self.reverse) != len(self.components):
             raise NgramError("give one direction per mixture component")
         self.weights = _check_weights(weights, (len(self.components),))
-        self._suffix_tables: dict = {}  # per right-to-left component, made on first use (name_rows.SuffixTable)
+        self._stored = dict(forward_masses or {})  # component index -> name_rows.ForwardMasses (a model file's)
+        self._suffix_tables: dict | None = None
+
+    def suffix_tables(self) -> dict:
+        """Per right-to-left component (by index): its ``name_rows.SuffixTable``, made once."""
+        if self._suffix_tables is None:
+            self._suffix_tables = {i: name_rows.SuffixTable(m, self._stored.get(i))
+                                   for i, (m, r) in enumerate(zip(self.components, self.reverse)) if r}
+        return self._suffix_tables
+
+    def forward_masses(self) -> dict:
+        """Per right-to-left component (by index): its ``name_rows.ForwardMasses``, what a model file
+        stores so that next-symbol answers need no automaton."""
+        return {i: table.forward_masses() for i, table in self.suffix_tables().items()}
 
     def name_components(self) -> list:
         return [(float(w), m, r) for w, m, r in zip(self.weights, self.components, self.reverse)]

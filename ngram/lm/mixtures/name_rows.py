@@ -35,6 +35,8 @@ a name's entries add up to ln Σ_i w_i p_i(name) - ln 1, the mixture's own ``nam
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from ngram.core.errors import NgramError
@@ -43,6 +45,21 @@ from ngram.lm.protocol import LEVELS
 
 # Queries (prefix x symbol) answered per pass: bounds the padded matrices to a few tens of MB.
 QUERY_BLOCK = 200_000
+# Past this many (state, symbol) lookups for one batch's T entries, the whole table is made once
+# from the automaton instead (a few seconds for an order-10 mixture of 30,000 names' n-grams).
+FULL_TABLE_LOOKUPS = 2_000_000
+# A model file keeps T[x, ·] of every state x whose D(x) has more states than this (a few thousand
+# rows for an order-10 model of 30,000 names), so that no answer sums over more states than this.
+HEAVY_STATES = 32
+
+
+@dataclass
+class ForwardMasses:
+    """A right-to-left component's stored forward masses (see ``SuffixTable.forward_masses``)."""
+
+    visits: np.ndarray  # expected visits of each context state by a reading, (states,)
+    heavy: np.ndarray  # increasing state indices whose T rows are kept
+    heavy_logt: np.ndarray  # ln T[heavy, ·], (len(heavy), V)
 
 
 def logsumexp(a: np.ndarray, axis: int) -> np.ndarray:
@@ -95,30 +112,125 @@ def _state_levels(model):
 
 
 class SuffixTable:
-    """T[x, ·] = Σ_{q∈D(x)} v(q) p(· | q) for every context state x of a next-symbol model (see the
-    module docstring), as logarithms, with what is needed to find the longest stored prefix."""
+    """T[x, y] = Σ_{q∈D(x)} v(q) p(y | q) for the context states x of a next-symbol model (see the
+    module docstring), answered from the expected visits v: for a few (x, y) by summing over the
+    states of D(x) (contiguous once the states are sorted by their reversed contexts), for many
+    by making the whole table once from the model's automaton."""
 
-    def __init__(self, model):
-        from ngram.lm.backoff import automaton
-
+    def __init__(self, model, stored: "ForwardMasses | None" = None):
         self.model = model
         self.V = model.V
         levels, order = _state_levels(model)
         self.order = order
         self.levels = levels[: max(order - 1, 0)]
-        auto = automaton.build(model)  # rows and transitions of every state, numbered level by level
-        visits = auto.visits()
-        T = visits[:, None] * np.exp(auto.logrows)
         self.offsets = np.cumsum([0] + [len(level) for level in self.levels])
+        self.stored = stored
+        self._logT = None
+        self._sorted = None
+        self._heavy_row = None
+
+    @property
+    def n_states(self) -> int:
+        return int(self.offsets[-1]) or 1
+
+    def _automaton(self):
+        from ngram.lm.backoff import automaton
+
+        return automaton.build(self.model)  # numbered as here: order 1's n-grams, then order 2's, ...
+
+    def forward_masses(self) -> "ForwardMasses":
+        """What a model file keeps so that answers need no automaton: the visits, and the rows T[x, ·]
+        of the states whose D(x) holds more than ``HEAVY_STATES`` states."""
+        if self.stored is None:
+            table = self._table()
+            heavy = np.flatnonzero(self._subtrees()[2] > HEAVY_STATES)
+            self.stored = ForwardMasses(self._visits, heavy, table[heavy])
+        return self.stored
+
+    def check(self, label: str) -> None:
+        """One-line refusal of stored forward masses that do not fit this model's states."""
+        f, S = self.stored, self.n_states
+        ok = (f.visits.shape == (S,) and np.isfinite(f.visits).all() and (f.visits >= 0).all()
+              and f.heavy.ndim == 1 and f.heavy_logt.shape == (len(f.heavy), self.V)
+              and (len(f.heavy) == 0 or (f.heavy[0] >= 0 and f.heavy[-1] < S and (np.diff(f.heavy) > 0).all()))
+              and not np.isnan(f.heavy_logt).any() and not np.isposinf(f.heavy_logt).any())
+        if not ok:
+            raise NgramError(f"{label}: the stored forward masses do not fit the right-to-left component; the file is damaged")
+
+    def _parents(self, n: int) -> np.ndarray:
+        """Index (in level n - 1) of the suffix of every state of n symbols."""
+        parent, ok = self.levels[n - 2].find(self.levels[n - 1].keys % self.V ** (n - 1))
+        if not ok.all():
+            raise NgramError("model n-grams are not suffix-closed; load it through ngram so it is repaired")
+        return int(self.offsets[n - 2]) + parent
+
+    def _table(self) -> np.ndarray:
+        """Every T[x, ·] at once: each state's v(q) p(· | q), added into its suffix, longest first."""
+        if self._logT is None:
+            auto = self._automaton()
+            self._visits = self.stored.visits if self.stored is not None else auto.visits()
+            T = self._visits[:, None] * np.exp(auto.logrows)
+            for n in range(len(self.levels), 1, -1):
+                lo, hi = int(self.offsets[n - 1]), int(self.offsets[n])
+                np.add.at(T, self._parents(n), T[lo:hi])
+            with np.errstate(divide="ignore"):
+                self._logT = np.log(T)
+        return self._logT
+
+    def _subtrees(self):
+        """The states sorted by their contexts read backwards (so D(x) is a run starting at x), each
+        state's place in that order and the length of its run; with each state's key and length."""
+        if self._sorted is None:
+            S, width = self.n_states, max(self.order - 1, 1)
+            keys = np.concatenate([level.keys for level in self.levels]) if self.levels else np.zeros(1, np.int64)
+            length = np.concatenate([np.full(len(level), n) for n, level in enumerate(self.levels, start=1)]) \
+                if self.levels else np.zeros(1, np.int64)
+            backwards = np.full((S, width), -1, np.int64)  # newest symbol first; -1 past the context
+            rest = keys.copy()
+            for d in range(width):
+                here = length > d
+                backwards[here, d] = rest[here] % self.V
+                rest //= self.V
+            by_rank = np.lexsort(backwards.T[::-1])
+            rank = np.empty(S, np.int64)
+            rank[by_rank] = np.arange(S)
+            size = np.ones(S, np.int64)
+            for n in range(len(self.levels), 1, -1):
+                lo, hi = int(self.offsets[n - 1]), int(self.offsets[n])
+                np.add.at(size, self._parents(n), size[lo:hi])
+            self._sorted = (by_rank, rank, size, keys, length)
+        return self._sorted
+
+    def log_t(self, state: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """ln T[state, y] for arrays of states and symbols."""
+        if self._logT is not None or self.stored is None or self.order == 1:
+            return self._table()[state, y]
+        stored = self.stored
+        if self._heavy_row is None:
+            self._heavy_row = np.full(self.n_states, -1, np.int64)
+            self._heavy_row[stored.heavy] = np.arange(len(stored.heavy))
+        row = self._heavy_row[state]
+        out = np.empty(len(state))
+        heavy = row >= 0
+        out[heavy] = stored.heavy_logt[row[heavy], y[heavy]]
+        light = np.flatnonzero(~heavy)
+        if len(light) == 0:
+            return out
         V = self.V
-        for n in range(len(self.levels), 1, -1):  # longest contexts first: add each subtree into its parent
-            lo, hi = int(self.offsets[n - 1]), int(self.offsets[n])
-            parent, ok = self.levels[n - 2].find(self.levels[n - 1].keys % V ** (n - 1))
-            if not ok.all():
-                raise NgramError("model n-grams are not suffix-closed; load it through ngram so it is repaired")
-            np.add.at(T, int(self.offsets[n - 2]) + parent, T[lo:hi])
+        pairs, inverse = np.unique(state[light] * V + y[light], return_inverse=True)
+        by_rank, rank, size, keys, length = self._subtrees()
+        first, count = rank[pairs // V], size[pairs // V]
+        if int(count.sum()) > FULL_TABLE_LOOKUPS:  # cheaper to make every row once
+            return self._table()[state, y]
+        ends = np.cumsum(count)
+        at = np.arange(int(ends[-1])) - np.repeat(ends - count, count) + np.repeat(first, count)
+        members = by_rank[at]
+        symbol = np.repeat(pairs % V, count)
+        logp = self.model.logprob_keys(keys[members] * V + symbol, length[members])
         with np.errstate(divide="ignore"):
-            self.logT = np.log(T)
+            sums = np.log(np.add.reduceat(stored.visits[members] * np.exp(logp), ends - count))
+        out[light] = sums[inverse.ravel()]
+        return out
 
     def logmass(self, Z: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         """ln of the mass of readings that end with row i's first ``lengths[i]`` symbols of Z
@@ -139,7 +251,7 @@ class SuffixTable:
                 if len(alive) == 0:
                     break
         y = Z[np.arange(n), m]  # the symbol after the longest stored prefix (0: the end)
-        out = self.logT[state, y]
+        out = self.log_t(state, y)
         return out + _tail_logprob(self.model, Z, lengths, m + 1, from_start=False)
 
 
@@ -174,9 +286,7 @@ def _component_masses(weight_log: float, model, reverse: bool, encoded: Encoded,
         return weight_log + mass, weight_log + name, (weight_log + vectors if rows else None)
     from ngram.lm.mixtures.models import reverse_encoded
 
-    table = tables.get(key)
-    if table is None:
-        table = tables[key] = SuffixTable(model)
+    table = tables[key]
     Z, lengths = _reversed_prefixes(encoded)
     mass = np.zeros(len(Z))
     inner = np.flatnonzero(lengths > 0)
@@ -210,7 +320,7 @@ def _mixed(model, encoded: Encoded, rows: bool):
         if weight <= 0:
             continue
         mass, name, vector = _component_masses(float(np.log(weight)), component, reverse, encoded,
-                                               model._suffix_tables, i, rows)
+                                               model.suffix_tables(), i, rows)
         masses.append(mass)
         names.append(name)
         vectors.append(vector)
