@@ -46,14 +46,20 @@ def evaluate(
         corpus = read_names(data, lowercase=lowercase, encoding=encoding, max_name_length=max_name_length, weighted=weighted)
         if corpus.blank_lines:
             common.note(f"warning: {corpus.source}: skipped {corpus.blank_lines} blank line(s)", quiet or as_json)
-        result = evaluate_model(m, corpus, unknown=policy, data=corpus.source, line_numbers=corpus.line_numbers, weights=corpus.weights)
+        explain = explain and not (per_name and not as_json)  # the TSV of --per-name is all that is printed then
+        bar = common.StageBar(3 if explain else 1, quiet or as_json)
+        bar("scoring names")
+        try:
+            result = evaluate_model(m, corpus, unknown=policy, data=corpus.source, line_numbers=corpus.line_numbers, weights=corpus.weights)
+            if explain:
+                encoded = m.vocabulary.encode(corpus.names, unknown=policy, line_numbers=corpus.line_numbers, source=corpus.source)
+                explanation = explain_model(m, encoded, progress=bar)
+        finally:
+            bar.close()
         if per_name and not as_json:
             _per_name_lines(corpus.names, result.per_name_symbols, result.per_name_nll, header=True)
             return
         rows = _per_name_rows(corpus.names, result.per_name_symbols, result.per_name_nll) if per_name else None
-        if explain:
-            encoded = m.vocabulary.encode(corpus.names, unknown=policy, line_numbers=corpus.line_numbers, source=corpus.source)
-            explanation = explain_model(m, encoded)
     else:  # read, scored and (with --per-name) written a block at a time
         rows: list | None = [] if per_name and as_json else None
         if per_name and not as_json:

@@ -132,13 +132,15 @@ def test_empty_batch(name_mixture):
     assert name_mixture.row_logprobs(empty).shape == (0, name_mixture.V)
 
 
-@pytest.mark.parametrize("heavy_states", [0, 1, 3, 10**9])
-def test_stored_forward_masses_give_the_whole_tables_answers(name_mixture, finite_mixture, heavy_states, monkeypatch):
+@pytest.mark.parametrize("heavy_states,packed_limit", [(0, 2**62), (1, 2**62), (3, 0), (10**9, 2**62), (10**9, 0)])
+def test_stored_forward_masses_give_the_whole_tables_answers(name_mixture, finite_mixture, heavy_states, packed_limit,
+                                                             monkeypatch):
     # Without stored masses the whole table is made from the automaton; with them (any split
     # between kept rows and per-state sums) the answers are the same, and no table is made.
     from ngram.lm.mixtures import name_rows
 
     monkeypatch.setattr(name_rows, "HEAVY_STATES", heavy_states)
+    monkeypatch.setattr(name_rows, "PACKED_LIMIT", packed_limit)  # 0: the column-by-column sort
     for mixture in (name_mixture, finite_mixture):
         encoded = mixture.vocabulary.encode(["anna", "b", "nab", "bbanab"])
         whole = NameMixture(mixture.components, mixture.reverse, mixture.weights)

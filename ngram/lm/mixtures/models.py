@@ -37,7 +37,7 @@ from ngram.core.errors import NgramError
 from ngram.lm.mixtures import name_rows
 from ngram.lm.mixtures.linear import mixture_logprobs
 from ngram.lm.mixtures.shared import SharedLevels
-from ngram.lm.protocol import BOUNDED_CONTEXT, LanguageModel, require
+from ngram.lm.protocol import BOUNDED_CONTEXT, NEXT_SYMBOL, LanguageModel, gives_rows, require
 from ngram.core.vocabulary import BOUNDARY, Encoded
 
 
@@ -180,7 +180,6 @@ class NameMixture(Components, NameModel):
     """p(name) = Σ_k w_k p_k(name); a component with ``reverse`` reads names right to left."""
 
     kind = "name"
-    capabilities = frozenset()
 
     def __init__(self, components: Sequence[LanguageModel], reverse: Sequence[bool], weights, estimator: dict | None = None,
                  corpus: dict | None = None, train_names: np.ndarray | None = None, forward_masses: dict | None = None):
@@ -189,6 +188,10 @@ class NameMixture(Components, NameModel):
         if len(self.reverse) != len(self.components):
             raise NgramError("give one direction per mixture component")
         self.weights = _check_weights(weights, (len(self.components),))
+        # Next-symbol rows need each component's: a right-to-left one's from its context states.
+        self.capabilities = frozenset({NEXT_SYMBOL}) if all(
+            BOUNDED_CONTEXT in m.capabilities if r else gives_rows(m) for m, r in zip(self.components, self.reverse)) \
+            else frozenset()
         self._stored = dict(forward_masses or {})  # component index -> name_rows.ForwardMasses (a model file's)
         self._suffix_tables: dict | None = None
 

@@ -51,6 +51,7 @@ FULL_TABLE_LOOKUPS = 2_000_000
 # A model file keeps T[x, ·] of every state x whose D(x) has more states than this (a few thousand
 # rows for an order-10 model of 30,000 names), so that no answer sums over more states than this.
 HEAVY_STATES = 32
+PACKED_LIMIT = 2**62  # reversed contexts are sorted as one int64 below this, else column by column
 
 
 @dataclass
@@ -185,13 +186,20 @@ class SuffixTable:
             keys = np.concatenate([level.keys for level in self.levels]) if self.levels else np.zeros(1, np.int64)
             length = np.concatenate([np.full(len(level), n) for n, level in enumerate(self.levels, start=1)]) \
                 if self.levels else np.zeros(1, np.int64)
-            backwards = np.full((S, width), -1, np.int64)  # newest symbol first; -1 past the context
-            rest = keys.copy()
-            for d in range(width):
-                here = length > d
-                backwards[here, d] = rest[here] % self.V
-                rest //= self.V
-            by_rank = np.lexsort(backwards.T[::-1])
+            # Each context read newest symbol first, as digits 1..V (0 past its start): sorting
+            # these puts every state right before the states whose contexts end in it.
+            if (self.V + 1) ** width < PACKED_LIMIT:
+                packed, rest = np.zeros(S, np.int64), keys.copy()
+                for d in range(width):
+                    packed = packed * (self.V + 1) + np.where(length > d, rest % self.V + 1, 0)
+                    rest //= self.V
+                by_rank = np.argsort(packed, kind="stable")
+            else:
+                backwards, rest = np.zeros((S, width), np.int64), keys.copy()
+                for d in range(width):
+                    backwards[:, d] = np.where(length > d, rest % self.V + 1, 0)
+                    rest //= self.V
+                by_rank = np.lexsort(backwards.T[::-1])
             rank = np.empty(S, np.int64)
             rank[by_rank] = np.arange(S)
             size = np.ones(S, np.int64)
@@ -272,59 +280,59 @@ def _reversed_prefixes(encoded: Encoded) -> tuple[np.ndarray, np.ndarray]:
     return Z, lengths
 
 
-def _component_masses(weight_log: float, model, reverse: bool, encoded: Encoded, tables: dict, key, rows: bool):
-    """For one component: ln w + ln P(prefix…) per target, ln w + ln p(name) per name, and with
-    ``rows`` the (targets x V) ln w + [ln p(prefix as a name), ln P(prefix·c…) for each c]."""
-    starts = np.asarray(encoded.starts)
+def _forward_masses(model, encoded: Encoded) -> tuple[np.ndarray, np.ndarray]:
+    """A left-to-right component: ln P(prefix…) before every target (the conditionals along the
+    prefix added) and ln p(name) per name."""
+    logp = model.logprob_encoded(encoded)
+    before = np.concatenate(([0.0], np.cumsum(logp)[:-1]))
+    mass = before - np.repeat(before[np.asarray(encoded.starts)], encoded.symbols_per_name())
+    return mass, np.add.reduceat(logp, encoded.starts)
+
+
+def _component_masses(model, reverse: bool, encoded: Encoded, table) -> tuple[np.ndarray, np.ndarray]:
+    """One component's ln P(prefix…) before every target and ln p(name) per name."""
     if not reverse:
-        logp = model.logprob_encoded(encoded)
-        cumulative = np.cumsum(logp)
-        before = np.concatenate(([0.0], cumulative[:-1]))
-        mass = before - np.repeat(before[starts], encoded.symbols_per_name())
-        name = np.add.reduceat(logp, starts) if len(logp) else np.zeros(0)
-        vectors = model.row_logprobs(encoded) + mass[:, None] if rows else None
-        return weight_log + mass, weight_log + name, (weight_log + vectors if rows else None)
+        return _forward_masses(model, encoded)
     from ngram.lm.mixtures.models import reverse_encoded
 
-    table = tables[key]
     Z, lengths = _reversed_prefixes(encoded)
     mass = np.zeros(len(Z))
     inner = np.flatnonzero(lengths > 0)
     for lo in range(0, len(inner), QUERY_BLOCK):
         part = inner[lo:lo + QUERY_BLOCK]
         mass[part] = table.logmass(Z[part], lengths[part])
-    name = model.name_logprobs(reverse_encoded(encoded))
-    vectors = None
-    if rows:
-        V = model.V
-        vectors = np.empty((len(Z), V))
-        # The prefix itself as a whole name: read (reversed) from the start, then the end.
-        vectors[:, BOUNDARY] = _tail_logprob(model, Z, lengths, np.zeros(len(Z), np.int64), from_start=True)
-        step = max(1, QUERY_BLOCK // max(V - 1, 1))
-        for lo in range(0, len(Z), step):
-            part = slice(lo, lo + step)
-            block, block_lengths = Z[part], lengths[part]
-            k = len(block)
-            # z = c then the reversed prefix, for every character c
-            Zc = np.zeros((k * (V - 1), block.shape[1] + 1), np.int64)
-            Zc[:, 0] = np.tile(np.arange(1, V), k)
-            Zc[:, 1:] = np.repeat(block, V - 1, axis=0)
-            vectors[part, 1:] = table.logmass(Zc, np.repeat(block_lengths + 1, V - 1)).reshape(k, V - 1)
-        vectors += weight_log
-    return weight_log + mass, weight_log + name, vectors
+    return mass, model.name_logprobs(reverse_encoded(encoded))
 
 
-def _mixed(model, encoded: Encoded, rows: bool):
-    masses, names, vectors = [], [], []
-    for i, (weight, component, reverse) in enumerate(model.name_components()):
-        if weight <= 0:
-            continue
-        mass, name, vector = _component_masses(float(np.log(weight)), component, reverse, encoded,
-                                               model.suffix_tables(), i, rows)
-        masses.append(mass)
-        names.append(name)
-        vectors.append(vector)
-    return masses, names, vectors
+def _component_rows(model, reverse: bool, encoded: Encoded, table, at: np.ndarray) -> np.ndarray:
+    """One component's [ln p(prefix as a name), ln P(prefix·c…) for each character c] at the
+    target positions ``at``."""
+    if not reverse:
+        mass, _ = _forward_masses(model, encoded)
+        return model.row_logprobs(encoded)[at] + mass[at, None]
+    Z, lengths = _reversed_prefixes(encoded)
+    Z, lengths = Z[at], lengths[at]
+    V = model.V
+    vectors = np.empty((len(Z), V))
+    # The prefix itself as a whole name: read (reversed) from the start, then the end.
+    vectors[:, BOUNDARY] = _tail_logprob(model, Z, lengths, np.zeros(len(Z), np.int64), from_start=True)
+    step = max(1, QUERY_BLOCK // max(V - 1, 1))
+    for lo in range(0, len(Z), step):
+        part = slice(lo, lo + step)
+        block, block_lengths = Z[part], lengths[part]
+        k = len(block)
+        # z = c then the reversed prefix, for every character c
+        Zc = np.zeros((k * (V - 1), block.shape[1] + 1), np.int64)
+        Zc[:, 0] = np.tile(np.arange(1, V), k)
+        Zc[:, 1:] = np.repeat(block, V - 1, axis=0)
+        vectors[part, 1:] = table.logmass(Zc, np.repeat(block_lengths + 1, V - 1)).reshape(k, V - 1)
+    return vectors
+
+
+def _weighted(model):
+    """(ln weight, component, reverse, its suffix table or None) of every component with weight."""
+    tables = model.suffix_tables()
+    return [(float(np.log(w)), c, r, tables.get(i)) for i, (w, c, r) in enumerate(model.name_components()) if w > 0]
 
 
 def logprob_encoded(model, encoded: Encoded) -> np.ndarray:
@@ -333,24 +341,24 @@ def logprob_encoded(model, encoded: Encoded) -> np.ndarray:
     mixture's ln p(name) (M of the empty prefix is 1: each P_i("…") is 1)."""
     if encoded.n_targets == 0:
         return np.zeros(0)
-    masses, names, _ = _mixed(model, encoded, rows=False)
-    mass = logsumexp(np.stack(masses), axis=0)
+    parts = [(w, _component_masses(c, r, encoded, table)) for w, c, r, table in _weighted(model)]
+    mass = logsumexp(np.stack([w + m for w, (m, _) in parts]), axis=0)
     starts = np.asarray(encoded.starts)
     mass[starts] = 0.0
-    name = logsumexp(np.stack(names), axis=0)
+    name = logsumexp(np.stack([w + n for w, (_, n) in parts]), axis=0)
     after = np.append(mass[1:], 0.0)  # the mass after a character target is the next position's
     ends = np.append(starts[1:], encoded.n_targets) - 1
     after[ends] = name
     return after - mass
 
 
-def row_logprobs(model, encoded: Encoded) -> np.ndarray:
-    """The whole next-symbol ln-vector at every target position (targets x V), each divided by the
-    sum of its entries (Σ_i w_i P_i(prefix…), to the visits' tail bound)."""
-    if encoded.n_targets == 0:
+def row_logprobs(model, encoded: Encoded, at: np.ndarray | None = None) -> np.ndarray:
+    """The whole next-symbol ln-vector at every target position (or those of ``at``), each divided
+    by the sum of its entries (Σ_i w_i P_i(prefix…), to the visits' tail bound)."""
+    at = np.arange(encoded.n_targets) if at is None else np.asarray(at, np.int64)
+    if len(at) == 0:
         return np.zeros((0, model.V))
-    _, _, vectors = _mixed(model, encoded, rows=True)
-    mixed = logsumexp(np.stack(vectors), axis=0)
+    mixed = logsumexp(np.stack([w + _component_rows(c, r, encoded, table, at) for w, c, r, table in _weighted(model)]), axis=0)
     return mixed - logsumexp(mixed, axis=1)[:, None]
 
 
@@ -361,4 +369,4 @@ def context_logprobs(model, context: str, at_start: bool = True) -> np.ndarray:
                          "(its right-to-left components read whole names)")
     ids = np.asarray(model.vocabulary.encode_context(context), np.int64)
     encoded = Encoded(ids=np.concatenate(([BOUNDARY], ids, [BOUNDARY])), starts=np.zeros(1, np.int64))
-    return row_logprobs(model, encoded)[-1]
+    return row_logprobs(model, encoded, at=[len(ids)])[0]
