@@ -84,16 +84,25 @@ class SharedLevels:
             has_context[m, active] = True
             if len(active) == 0:
                 break
-        out = np.empty((n, len(self.components)))
-        rows = np.arange(n)
+        # Whether a component adds the back-off weight of the context of m symbols depends on it
+        # only through its order: the row's longest stored n-gram is shorter than m + 1, the
+        # history holds m symbols, and the context is stored. Added longest first, as each
+        # component's own recursion does (the same floats).
+        K = len(self.components)
+        orders = [c.order for c in self.components]
+        backoff = np.zeros((n, K))
+        for m in range(N - 1, 0, -1):
+            at = np.flatnonzero((longest < m) & (history >= m) & has_context[m])
+            for k, c in enumerate(self.components):
+                if m <= orders[k] - 1 and len(at):
+                    backoff[at, k] += c.levels[m - 1].bow[context[m, at]]
+        # The n-gram each component reads: its longest stored one, cut at the component's order.
+        by_longest = np.argsort(longest, kind="stable")
+        bounds = np.searchsorted(longest[by_longest], np.arange(N + 1))
+        out = np.empty((n, K))
         for k, c in enumerate(self.components):
-            start = np.minimum(history, c.order - 1)
-            hit = np.minimum(longest, start)
-            backoff = np.zeros(n)
-            for m in range(c.order - 1, 0, -1):  # longest first, as the component adds them
-                at = rows[(hit < m) & (m <= start) & has_context[m]]
-                backoff[at] += c.levels[m - 1].bow[context[m, at]]
-            for m in range(c.order):
-                at = rows[hit == m]
-                out[at, k] = c.levels[m].logp[gram[m, at]] + backoff[at]
+            top = orders[k] - 1
+            for m in range(top + 1):
+                at = by_longest[bounds[m]:bounds[m + 1]] if m < top else by_longest[bounds[top]:]
+                out[at, k] = c.levels[m].logp[gram[m, at]] + backoff[at, k]
         return out
