@@ -112,8 +112,72 @@ def _describe_components(model, prefix: str) -> tuple[list[dict], dict[str, np.n
 
 
 def _describe_context(model: ContextMixture, prefix: str) -> tuple[dict, dict[str, np.ndarray]]:
+    description = {"weights": model.weights.tolist(), "follower_bins": model.follower_bins}
+    if _refits(model):  # the counts once, and each component as its estimator's settings
+        counts = model.counts
+        arrays = {}
+        for n in range(1, counts.order + 1):
+            arrays[f"{prefix}nkeys{n}"] = counts.keys[n - 1].astype(np.int64, copy=False)
+            arrays[f"{prefix}ncounts{n}"] = _narrow(counts.counts[n - 1])
+        components = [{"type": c.kind, "vocabulary": c.vocabulary.to_json(), "order": c.order, "refit": _settings(c),
+                       "estimator": c.estimator, "corpus": c.corpus} for c in model.components]
+        return {**description, "counts": {"order": counts.order}, "components": components}, arrays
     components, arrays = _describe_components(model, prefix)
-    return {"weights": model.weights.tolist(), "follower_bins": model.follower_bins, "components": components}, arrays
+    return {**description, "components": components}, arrays
+
+
+def _settings(model: Model) -> dict:
+    """The settings that make ``model``'s estimator again (its description without name and report)."""
+    return {k: v for k, v in model.estimator.items() if k not in ("name", "report")}
+
+
+def _refit(estimator: dict, settings: dict, counts, order: int, vocabulary: Vocabulary) -> Model:
+    from ngram.core.counting import Counts
+    from ngram.estimators import make_estimator
+
+    name = estimator.get("name")
+    if not isinstance(name, str) or not isinstance(settings, dict):
+        raise NgramError("a component's estimator is not named")
+    sub = Counts(order, counts.vocab_size, counts.keys[:order], counts.counts[:order],
+                 counts.suffix_index[:order], counts.left[:order])
+    return make_estimator(name, **settings).fit(sub, vocabulary)
+
+
+def _with_neighbours(counts):
+    """The counts with each order's suffix indices and left-neighbour counts found once: every
+    component reads the same ones (they depend on the keys only)."""
+    from ngram.core.counting import Counts
+
+    K = counts.order
+    suffix_index = [None] + [counts.suffixes(n) for n in range(2, K + 1)]
+    left = [counts.left_neighbours(n) for n in range(1, K)] + [None]
+    return Counts(K, counts.vocab_size, counts.keys, counts.counts, suffix_index, left)
+
+
+def _refits(model: ContextMixture) -> bool:
+    """Whether every component is exactly (to the bit) its estimator fitted on the mixture's counts."""
+    counts = model.counts
+    if counts is None or counts.vocab_size != model.V:
+        return False
+    counts = _with_neighbours(counts)
+    for c in model.components:
+        if c.kind != "model" or c.order > counts.order:
+            return False
+        try:
+            again = _refit(c.estimator, _settings(c), counts, c.order, c.vocabulary)
+        except NgramError:
+            return False
+        if not all(np.array_equal(a.keys, b.keys) and np.array_equal(a.logp, b.logp) and np.array_equal(a.bow, b.bow)
+                   for a, b in zip(again.levels, c.levels)):
+            return False
+    return True
+
+
+def _narrow(counts: np.ndarray) -> np.ndarray:
+    """Integer counts in 32 bits when they fit (they are made 64-bit again on reading)."""
+    if counts.dtype.kind == "i" and (len(counts) == 0 or (counts.min() >= 0 and counts.max() < 2**32)):
+        return counts.astype(np.uint32)
+    return counts
 
 
 def _describe_name(model: NameMixture, prefix: str) -> tuple[dict, dict[str, np.ndarray]]:
@@ -462,10 +526,82 @@ def _mixture(make, label: str):
 
 def _read_context(description: dict, arrays, prefix: str, reading: _Reading, depth: int) -> ContextMixture:
     check_follower_bins(description.get("follower_bins"), reading.label)
-    components = _read_components(description, arrays, prefix, reading, depth)
+    counts = None
+    if "counts" in description:
+        counts = _read_counts(description, arrays, prefix, reading.label)
+        components = _refitted_components(description, counts, reading)
+    else:
+        components = _read_components(description, arrays, prefix, reading, depth)
     return _mixture(lambda: ContextMixture(components, description["weights"], description.get("estimator"),
                                            description.get("corpus"), reading.train_names,
-                                           description.get("follower_bins")), reading.label)
+                                           description.get("follower_bins"), counts), reading.label)
+
+
+def _read_counts(description: dict, arrays, prefix: str, label: str):
+    """An order mixture's n-gram counts, checked as a counting would have made them: per order,
+    keys sorted, distinct and in range, positive counts, and every n-gram's prefix and suffix
+    counted one order below."""
+    from ngram.core.counting import Counts
+
+    spec, components = description.get("counts"), description.get("components")
+    if not isinstance(spec, dict) or type(spec.get("order")) is not int or not isinstance(components, list) or not components:
+        raise NgramError(f"{label}: the order mixture's counts are described wrongly; the file is damaged")
+    first = components[0] if isinstance(components[0], dict) else {}
+    try:
+        V = Vocabulary.from_json(first["vocabulary"]).size
+    except (KeyError, TypeError, ValueError, NgramError):
+        raise NgramError(f"{label}: header has a bad vocabulary; the file is damaged") from None
+    order = spec["order"]
+    if not 1 <= order <= max_order_for(V):
+        raise NgramError(f"{label}: the counts' order {order} is not possible for its vocabulary; the file is damaged")
+    keys, counts = [], []
+    for n in range(1, order + 1):
+        k, c = arrays.get(f"{prefix}nkeys{n}"), arrays.get(f"{prefix}ncounts{n}")
+        if k is None or c is None or k.dtype != np.int64 or c.ndim != 1 or k.ndim != 1 or len(k) != len(c) \
+                or c.dtype not in (np.dtype(np.uint32), np.dtype(np.int64), np.dtype(np.float64)):
+            raise NgramError(f"{label}: order-{n} counts are missing or of the wrong shape or type; the file is damaged")
+        c = c.astype(np.int64) if c.dtype == np.uint32 else c
+        bad = len(k) and (k[0] < 0 or k[-1] >= V**n or np.any(k[1:] <= k[:-1]))
+        if bad or not (np.isfinite(c).all() and (c > 0).all()):
+            raise NgramError(f"{label}: order-{n} counts are out of range, unsorted or not positive; the file is damaged")
+        if n > 1:
+            below = keys[-1]
+            for part in (k % V ** (n - 1), k // V):
+                at = np.minimum(np.searchsorted(below, part), max(len(below) - 1, 0))
+                if len(k) and (len(below) == 0 or not np.array_equal(below[at], part)):
+                    raise NgramError(f"{label}: an order-{n} n-gram's prefix or suffix is not counted; the file is damaged")
+        keys.append(k)
+        counts.append(c)
+    return Counts(order, V, keys, counts)
+
+
+def _refitted_components(description: dict, counts, reading: _Reading) -> list[LanguageModel]:
+    """Each component fitted again on the counts with its stored settings (the same floats as
+    when it was saved: the writer checked), then checked like any model read from a file."""
+    label = reading.label
+    counts = _with_neighbours(counts)
+    out = []
+    for c in description["components"]:
+        if not isinstance(c, dict) or c.get("type") != "model" or "refit" not in c:
+            raise NgramError(f"{label}: mixture header is damaged (a component without its settings)")
+        check_metadata(c, label)
+        try:
+            vocabulary = Vocabulary.from_json(c["vocabulary"])
+            order = c["order"]
+            if type(order) is not int or not 1 <= order <= counts.order or vocabulary.size != counts.vocab_size:
+                raise ValueError
+        except (KeyError, TypeError, ValueError, NgramError):
+            raise NgramError(f"{label}: header has a bad vocabulary or order; the file is damaged") from None
+        try:
+            model = _refit(c.get("estimator") or {}, c["refit"], counts, order, vocabulary)
+        except NgramError as exc:
+            raise NgramError(f"{label}: a component cannot be fitted again from its counts ({exc}); the file is damaged") from None
+        except (ValueError, TypeError, ArithmeticError, IndexError):
+            raise NgramError(f"{label}: a component cannot be fitted again from its counts; the file is damaged") from None
+        model.estimator, model.corpus, model.train_names = c.get("estimator") or {}, c.get("corpus") or {}, reading.train_names
+        check_distributions(model, label)
+        out.append(model)
+    return out
 
 
 def _read_name(description: dict, arrays, prefix: str, reading: _Reading, depth: int) -> NameMixture:

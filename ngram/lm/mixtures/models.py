@@ -33,6 +33,7 @@ from typing import Sequence
 import numpy as np
 
 from ngram.lm.base import NameModel, NextSymbolModel
+from ngram.core.counting import Counts
 from ngram.core.errors import NgramError
 from ngram.lm.mixtures import name_rows
 from ngram.lm.mixtures.linear import mixture_logprobs
@@ -119,8 +120,12 @@ class ContextMixture(Components, NextSymbolModel):
     capabilities = frozenset({BOUNDED_CONTEXT})
 
     def __init__(self, components: Sequence[LanguageModel], weights, estimator: dict | None = None, corpus: dict | None = None,
-                 train_names: np.ndarray | None = None, follower_bins: Sequence[int] | None = None):
+                 train_names: np.ndarray | None = None, follower_bins: Sequence[int] | None = None,
+                 counts: Counts | None = None):
         self._take(components, estimator or {"name": "order-mixture"}, corpus, train_names)
+        # The n-gram counts the components were fitted on, if known: a model file then stores
+        # them once instead of every component's tables (``ngram.formats.native``).
+        self.counts = counts
         for m in self.components:
             require(m, BOUNDED_CONTEXT, "order mixture", f"a component is a {m.describe()}, which has no bounded-context rows")
         self.follower_bins = [int(b) for b in follower_bins] if follower_bins else []
