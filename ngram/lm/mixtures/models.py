@@ -11,7 +11,8 @@ and the mixture is a bounded-context next-symbol model (``probs``, ``score``, ``
 --explain``, sampling, ``ngram mix`` all work). It could be compiled into the one back-off form
 (``ngram.lm.mixtures.linear.compile_mixture`` does, with dense rows) but with orders up to 10 that is
 millions of stored n-grams (tens of MB per file and gigabytes for the sampling automaton), so it
-is kept as components + weights: one file, a few hundred kB.
+is kept as components + weights; when the components were fitted on one set of counts (as tuning
+fits them) the file stores those counts once and each component's settings.
 
 ``NameMixture``: a mixture of whole-name distributions, p(name) = Σ_k w_k p_k(name), where a
 component may read names right to left (a model trained on reversed names). Each component is a
