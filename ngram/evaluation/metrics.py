@@ -268,13 +268,15 @@ class Explanation:
         return asdict(self)
 
 
-def explain(model: LanguageModel, encoded: Encoded, top: int = 10, progress: Callable[[str], None] | None = None) -> Explanation:
+def explain(model: LanguageModel, encoded: Encoded, top: int = 10, progress: Callable[[str], None] | None = None,
+            rows: np.ndarray | None = None) -> Explanation:
     """Group held-out positions by the model's context; compare soft labels with model rows.
 
     A context here is what the model conditions on: for a bounded-context model up to N-1
     preceding symbols, cut at the start of the name; for any other model (a whole-name mixture)
     the whole prefix of the name. Each group's weight is its share of the scored positions.
-    ``progress(stage)``, if given, is told each stage's name as it starts.
+    ``progress(stage)``, if given, is told each stage's name as it starts; ``rows``, if the caller
+    has them, are the model's next-symbol ln-vectors at every target of ``encoded``.
     """
     if not gives_rows(model):
         raise NgramError(f"explain: {model.describe()} gives no next-symbol vectors to compare with the held-out contexts")
@@ -292,7 +294,7 @@ def explain(model: LanguageModel, encoded: Encoded, top: int = 10, progress: Cal
     weight = empirical.sum(axis=1) / len(targets)
     empirical /= empirical.sum(axis=1, keepdims=True)
     stage("next-symbol vectors")
-    rows = np.exp(_rows_at(model, encoded, first))
+    rows = np.exp(rows[first] if rows is not None else _rows_at(model, encoded, first))
     h, kl = entropy_and_kl(empirical, rows)
     ce = h + kl
     order = np.argsort(-(weight * kl))[:top]

@@ -151,12 +151,15 @@ def build(model: LanguageModel, names: Sequence[str], *, source: str = "<names>"
     stage("scoring names")
     result = evaluate(model, names, unknown=policy, data=source, line_numbers=line_numbers)
     encoded_all = model.vocabulary.encode(names, unknown=policy, line_numbers=line_numbers, source=source)
-    stage("grouping contexts (H + KL)")
-    split, split_note = _split(model, encoded_all)
     shown = names[:max_names]
     stage("next-symbol vectors")
-    encoded = model.vocabulary.encode(shown, unknown=policy, line_numbers=line_numbers, source=source)
-    positions, notes = _positions(model, encoded)
+    # Every name drawn (the usual case): one set of rows serves the page and the split.
+    rows_all = next_symbol_rows(model, encoded_all) if len(shown) == len(names) else None
+    stage("grouping contexts (H + KL)")
+    split, split_note = _split(model, encoded_all, rows_all)
+    encoded = encoded_all if rows_all is not None else \
+        model.vocabulary.encode(shown, unknown=policy, line_numbers=line_numbers, source=source)
+    positions, notes = _positions(model, encoded, rows_all if rows_all is not None else next_symbol_rows(model, encoded))
     data = {
         "title": f"Where {model_label} is surprised by {source}",
         "model": {"file": model_label, "description": model.describe(), "order": model.order, "V": model.V},
@@ -200,11 +203,11 @@ def _no_rows_note(model: LanguageModel) -> str:
     return f"{model.describe()} gives no next-symbol vectors"
 
 
-def _split(model: LanguageModel, encoded: Encoded) -> tuple[dict | None, str | None]:
+def _split(model: LanguageModel, encoded: Encoded, rows: np.ndarray | None) -> tuple[dict | None, str | None]:
     """The H + KL split over every name, or why there is none (a model without next-symbol vectors)."""
     if not gives_rows(model):
         return None, _no_rows_note(model)
-    explanation = explain(model, encoded, top=TOP_CONTEXTS)
+    explanation = explain(model, encoded, top=TOP_CONTEXTS, rows=rows)
     positions = encoded.n_targets
     return {
         "contexts": explanation.contexts,
@@ -224,10 +227,10 @@ def _split(model: LanguageModel, encoded: Encoded) -> tuple[dict | None, str | N
     }, None
 
 
-def _positions(model: LanguageModel, encoded: Encoded) -> tuple[dict, dict]:
+def _positions(model: LanguageModel, encoded: Encoded, rows: np.ndarray | None) -> tuple[dict, dict]:
     """Per drawn position: its symbol, surprisal, context length and the top of its next-symbol
-    vector (hover); and the notes saying what a model without per-symbol answers leaves out."""
-    rows = next_symbol_rows(model, encoded)
+    vector (hover, from ``rows``); and the notes saying what a model without per-symbol answers
+    leaves out."""
     if rows is not None:
         surprisal = -np.asarray(model.logprob_encoded(encoded), dtype=np.float64)  # adds up to each name's NLL
         notes = {"symbols_note": None, "rows_note": None}

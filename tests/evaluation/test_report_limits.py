@@ -56,7 +56,7 @@ def test_sizes_past_the_caps_are_refused_before_any_work(model, settings, messag
 def test_the_stages_are_named_in_order(model):
     seen = []
     report.build(model, NAMES, samples=2, progress=seen.append)
-    assert seen == ["scoring names", "grouping contexts (H + KL)", "next-symbol vectors", "sampling names"]
+    assert seen == ["scoring names", "next-symbol vectors", "grouping contexts (H + KL)", "sampling names"]
     assert len(seen) == report.STAGES
 
 
@@ -78,3 +78,9 @@ def test_cli_refuses_huge_requests_at_once_and_writes_nothing(model, tmp_path):
     assert done.returncode == 0 and done.stderr == ""  # no bar when piped
     page = (tmp_path / "r.html").read_text()
     assert "<title>Where m.ngram is surprised by {{DATA}}.txt</title>" in page
+
+
+def test_the_split_is_the_same_whether_or_not_every_name_is_drawn(model):
+    whole = report.build(model, NAMES, samples=0)["split"]
+    part = report.build(model, NAMES, samples=0, max_names=2)["split"]
+    assert whole == part
