@@ -85,10 +85,9 @@ def to_arrays(model: LanguageModel) -> dict[str, np.ndarray]:
 
 def _describe(model: LanguageModel, prefix: str) -> tuple[dict, dict[str, np.ndarray]]:
     """A JSON-able description of ``model`` and its arrays, their names prefixed; recursive."""
-    try:
-        write = _WRITERS[model.kind]
-    except (AttributeError, KeyError):
-        raise NgramError(f"cannot save a {type(model).__name__}: no model file format for its kind") from None
+    write = _WRITERS.get(model.kind)  # every model declares its kind (the protocol)
+    if write is None:
+        raise NgramError(f"cannot save a {type(model).__name__}: no model file format for kind {model.kind!r}")
     description, arrays = write(model, prefix)
     return {"type": model.kind, **description, "estimator": model.estimator, "corpus": model.corpus}, arrays
 
