@@ -213,3 +213,29 @@ def show_symbol(vocabulary, i: int) -> str:
     the boundary as a bare ., the unknown class as <unk>."""
     symbol = vocabulary.symbols[i]
     return symbol if i == 0 or i == vocabulary.unk_id else repr(symbol)
+
+
+class StageBar:
+    """A progress bar over a verb's named stages, shown on a terminal only (never with --quiet or
+    --json, nor when stderr is piped), and only once the work has run for ``delay`` seconds.
+    Called with each stage's name as it starts; ``close()`` when done."""
+
+    def __init__(self, stages: int, quiet: bool, delay: float = 2.0):
+        self.bar = None
+        self.started = False
+        if progress_enabled(quiet):
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=stages, unit="stage", leave=False, delay=delay)
+
+    def __call__(self, stage: str) -> None:
+        if self.bar is None:
+            return
+        if self.started:
+            self.bar.update(1)
+        self.started = True
+        self.bar.set_description(stage)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()

@@ -19,8 +19,8 @@ def report(
     model: Path = common.model_argument(),
     data: str = typer.Argument(..., help="Held-out names, one per line ('-' = stdin)."),
     output: Path = common.output_option("report.html", "The HTML page to write (self-contained: opens without network)."),
-    max_names: int = typer.Option(2000, "--max-names", help="Draw the first this many names; the summary counts all of them."),
-    samples: int = typer.Option(10, "--samples", help="How many names to sample from the model (0: none)."),
+    max_names: int = typer.Option(2000, "--max-names", help="Draw the first this many names (at most 20,000); the summary counts all of them."),
+    samples: int = typer.Option(10, "--samples", help="How many names to sample from the model (0: none; at most 10,000)."),
     seed: int = typer.Option(0, "--seed", help="Random seed of the samples."),
     train: Optional[str] = typer.Option(None, "--train", help="The training names: each sample is shown beside its nearest ones (edit distance)."),
     unknown: Optional[str] = typer.Option(None, "--unknown", help="Unknown characters: error (default), skip, or unk (models trained with --unk; their default)."),
@@ -38,6 +38,7 @@ def report(
     from ngram.evaluation import report as report_lib
 
     started = time.perf_counter()
+    report_lib.check_request(max_names, samples)  # before any reading: the page's own size bounds them
     m = common.load_model(model)
     corpus = read_names(data, lowercase=lowercase, encoding=encoding, max_name_length=max_name_length)
     if corpus.blank_lines:
@@ -46,10 +47,15 @@ def report(
     if train is not None:
         train_corpus = read_names(train, lowercase=lowercase, encoding=encoding, max_name_length=max_name_length)
         train_names, train_source = train_corpus.names, train_corpus.source
-    data_ = report_lib.build(m, corpus.names, source=corpus.source, unknown=unknown, line_numbers=corpus.line_numbers,
-                             max_names=max_names, samples=samples, seed=seed, train=train_names,
-                             train_source=train_source, model_label=str(model))
-    size = report_lib.write(output, data_)
+    bar = common.StageBar(report_lib.STAGES + 1, quiet or as_json)
+    try:
+        data_ = report_lib.build(m, corpus.names, source=corpus.source, unknown=unknown, line_numbers=corpus.line_numbers,
+                                 max_names=max_names, samples=samples, seed=seed, train=train_names,
+                                 train_source=train_source, model_label=str(model), progress=bar)
+        bar("writing the page")
+        size = report_lib.write(output, data_)
+    finally:
+        bar.close()
     summary = data_["summary"]
     if as_json:
         keys = ("names", "names_shown", "symbols", "oov", "unknown_policy", "total_nll_nats", "nll_nats_per_symbol",

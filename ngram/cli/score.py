@@ -47,7 +47,13 @@ def evaluate(
         each = lambda names, symbols, nll: rows.extend(_per_name_rows(names, symbols, nll))  # noqa: E731
     else:
         each = None
-    held = evaluate_names_file(m, data, unknown, weighted, explain, lowercase, encoding, max_name_length, each_block=each)
+    explain = explain and not (per_name and not as_json)  # the TSV of --per-name is all that is printed then
+    bar = common.StageBar(3 if explain else 1, quiet or as_json)
+    try:
+        held = evaluate_names_file(m, data, unknown, weighted, explain, lowercase, encoding, max_name_length,
+                                   each_block=each, progress=bar)
+    finally:
+        bar.close()
     result, policy, explanation = held.result, held.policy, held.explanation
     if result.blank_lines:
         common.note(f"warning: {result.data}: skipped {result.blank_lines} blank line(s)", quiet or as_json)

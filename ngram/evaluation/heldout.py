@@ -30,19 +30,23 @@ class HeldOut:
 def evaluate_names_file(model: LanguageModel, source, unknown: str | None = None, weighted: bool = False,
                         explained: bool = False, lowercase: bool = False, encoding: str = "utf-8",
                         max_name_length: int = DEFAULT_MAX_NAME_LENGTH,
-                        each_block: Callable | None = None) -> HeldOut:
+                        each_block: Callable | None = None,
+                        progress: Callable[[str], None] | None = None) -> HeldOut:
     """Evaluate the names in ``source`` ("-" = standard input) under ``model``.
 
     ``unknown`` None: the shared default policy (``unk`` for a model with ``<unk>``, else
     ``error``). ``weighted``: lines are name<TAB>count. ``explained``: also the loss grouped by
     context. ``each_block(names, symbols, nll)`` sees the names and their scored symbols and
     NLL (nats) in file order, a block at a time when streamed, all at once otherwise.
+    ``progress(stage)`` is told each stage's name as it starts (scoring, then the explanation's).
     """
     policy = unknown_policy(unknown, model.vocabulary.unk)
     if not (weighted or explained):
         result = evaluate_file(model, source, unknown=policy, lowercase=lowercase, encoding=encoding,
                                max_name_length=max_name_length, each_block=each_block)
         return HeldOut(result, policy)
+    if progress is not None:
+        progress("scoring names")
     corpus = read_names(source, lowercase=lowercase, encoding=encoding, max_name_length=max_name_length, weighted=weighted)
     result = evaluate(model, corpus, unknown=policy, data=corpus.source, line_numbers=corpus.line_numbers,
                       weights=corpus.weights)
@@ -52,5 +56,5 @@ def evaluate_names_file(model: LanguageModel, source, unknown: str | None = None
     explanation = None
     if explained:
         encoded = model.vocabulary.encode(corpus.names, unknown=policy, line_numbers=corpus.line_numbers, source=corpus.source)
-        explanation = explain(model, encoded)
+        explanation = explain(model, encoded, progress=progress)
     return HeldOut(result, policy, explanation)

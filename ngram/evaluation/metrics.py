@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -19,7 +19,7 @@ from ngram.lm.backoff import scoring
 from ngram.core.corpus import DEFAULT_MAX_NAME_LENGTH, Corpus, read_names, source_label
 from ngram.core.errors import NgramError
 from ngram.lm.backoff.model import FAST_SCORING_TARGETS
-from ngram.lm.protocol import BOUNDED_CONTEXT, LEVELS, LanguageModel
+from ngram.lm.protocol import BOUNDED_CONTEXT, LEVELS, LanguageModel, gives_rows
 from ngram.core.vocabulary import Encoded
 
 EVALUATE_BLOCK_BYTES = 1 << 18  # bytes of a file read, encoded and scored at a time by ``evaluate_file``
@@ -268,13 +268,20 @@ class Explanation:
         return asdict(self)
 
 
-def explain(model: LanguageModel, encoded: Encoded, top: int = 10) -> Explanation:
+def explain(model: LanguageModel, encoded: Encoded, top: int = 10, progress: Callable[[str], None] | None = None,
+            rows: np.ndarray | None = None) -> Explanation:
     """Group held-out positions by the model's context; compare soft labels with model rows.
 
     A context here is what the model conditions on: for a bounded-context model up to N-1
     preceding symbols, cut at the start of the name; for any other model (a whole-name mixture)
     the whole prefix of the name. Each group's weight is its share of the scored positions.
+    ``progress(stage)``, if given, is told each stage's name as it starts; ``rows``, if the caller
+    has them, are the model's next-symbol ln-vectors at every target of ``encoded``.
     """
+    if not gives_rows(model):
+        raise NgramError(f"explain: {model.describe()} gives no next-symbol vectors to compare with the held-out contexts")
+    stage = progress or (lambda name: None)
+    stage("grouping contexts")
     if BOUNDED_CONTEXT in model.capabilities:
         group_key, width = _bounded_contexts(model, encoded)
     else:
@@ -286,7 +293,8 @@ def explain(model: LanguageModel, encoded: Encoded, top: int = 10) -> Explanatio
     np.add.at(empirical, (owner, targets), 1.0)
     weight = empirical.sum(axis=1) / len(targets)
     empirical /= empirical.sum(axis=1, keepdims=True)
-    rows = np.exp(_rows_at(model, encoded, first))
+    stage("next-symbol vectors")
+    rows = np.exp(rows[first] if rows is not None else _rows_at(model, encoded, first))
     h, kl = entropy_and_kl(empirical, rows)
     ce = h + kl
     order = np.argsort(-(weight * kl))[:top]

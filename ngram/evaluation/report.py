@@ -13,18 +13,22 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from importlib import resources
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
 from ngram.core.errors import NgramError
 from ngram.core.files import write_atomically
 from ngram.evaluation.metrics import evaluate, explain
-from ngram.lm.protocol import BOUNDED_CONTEXT, LanguageModel
+from ngram.lm.protocol import BOUNDED_CONTEXT, LanguageModel, gives_rows
 from ngram.core.vocabulary import Encoded
 
 DEFAULT_MAX_NAMES = 2000
+MAX_DRAWN_NAMES = 20_000  # names drawn on one page: about 12 MB of page for names of 7 characters
+MAX_SAMPLES = 10_000  # samples shown on one page
+STAGES = 4  # what ``build`` tells its ``progress``: scoring, contexts, vectors, samples
 TOP_SYMBOLS = 5  # entries of the next-symbol vector shown on hover
 TOP_CONTEXTS = 25  # contexts in the "cost most" chart
 SCALE_MAX_NATS = 6.0  # the colour scale runs from 0 to this surprisal; above it, the darkest colour
@@ -35,10 +39,24 @@ WHY_SAME = ("averaged over held-out symbols, -ln p(next | context) is the cross-
 def next_symbol_rows(model: LanguageModel, encoded: Encoded) -> np.ndarray | None:
     """The whole next-symbol ln-vector at every target position (targets x V), or None when the
     model gives no next-symbol vectors (then the page shows only the true symbol's probability)."""
-    try:
-        return np.asarray(model.row_logprobs(encoded), dtype=np.float64)
-    except NgramError:
+    if not gives_rows(model):
         return None
+    return np.asarray(model.row_logprobs(encoded), dtype=np.float64)
+
+
+def check_request(max_names: int, samples: int) -> None:
+    """Refuse, before any work, what the page cannot hold: its size grows with the names drawn
+    and the samples shown, so both have a cap (the summary counts every name whatever is drawn)."""
+    if max_names < 1:
+        raise NgramError(f"--max-names must be at least 1, got {max_names}")
+    if max_names > MAX_DRAWN_NAMES:
+        raise NgramError(f"--max-names must be at most {MAX_DRAWN_NAMES:,} (a page drawing more names is too large for a "
+                         f"browser; the summary counts every name anyway), got {max_names:,}")
+    if samples < 0:
+        raise NgramError(f"--samples must be 0 or more, got {samples}")
+    if samples > MAX_SAMPLES:
+        raise NgramError(f"--samples must be at most {MAX_SAMPLES:,} (each is shown on the page beside its nearest "
+                         f"training names), got {samples:,}")
 
 
 def _finite(value: float) -> float | None:
@@ -120,53 +138,106 @@ def nearest_names(samples: Sequence[str], train: Sequence[str], keep: int = 3) -
 def build(model: LanguageModel, names: Sequence[str], *, source: str = "<names>", unknown: str | None = None,
           line_numbers: Sequence[int] | None = None, max_names: int = DEFAULT_MAX_NAMES, samples: int = 10,
           seed: int | None = 0, train: Sequence[str] | None = None, train_source: str | None = None,
-          model_label: str = "model") -> dict:
-    """Everything the report shows, as strict-JSON data (finite floats or None)."""
-    if max_names < 1:
-        raise NgramError(f"--max-names must be at least 1, got {max_names}")
-    if samples < 0:
-        raise NgramError(f"--samples must be 0 or more, got {samples}")
+          model_label: str = "model", progress: Callable[[str], None] | None = None) -> dict:
+    """Everything the report shows, as strict-JSON data (finite floats or None).
+
+    ``progress(stage)``, if given, is told each stage's name as it starts (a progress bar)."""
+    check_request(max_names, samples)
     names = list(names)
     if not names:
         raise NgramError(f"{source}: no names to report on")
-    vocabulary = model.vocabulary
-    policy = unknown or ("unk" if vocabulary.unk else "error")
+    stage = progress or (lambda name: None)
+    policy = unknown or ("unk" if model.vocabulary.unk else "error")
+    stage("scoring names")
     result = evaluate(model, names, unknown=policy, data=source, line_numbers=line_numbers)
-
-    # The H + KL split over every name; a model without next-symbol vectors has none.
-    split, split_note = None, None
-    try:
-        encoded_all = vocabulary.encode(names, unknown=policy, line_numbers=line_numbers, source=source)
-        explanation = explain(model, encoded_all, top=TOP_CONTEXTS)
-        positions = encoded_all.n_targets
-        split = {
-            "contexts": explanation.contexts,
-            "cross_entropy_nats_per_symbol": _finite(explanation.cross_entropy),
-            "entropy_nats_per_symbol": _finite(explanation.entropy),
-            "kl_nats_per_symbol": _finite(explanation.kl),
-            "top": [{
-                "context": row["context"],
-                "count": int(round(row["weight"] * positions)),
-                "share": _finite(row["weight"]),
-                "entropy_nats": _finite(row["entropy"]),
-                "kl_nats": _finite(row["kl"]),
-                # What the context adds to the file's nats/symbol: its share times H, and times KL.
-                "entropy_contribution": _finite(row["weight"] * row["entropy"]),
-                "kl_contribution": _finite(row["weight"] * row["kl"]),
-            } for row in explanation.top],
-        }
-    except NgramError as exc:
-        split_note = str(exc)
-
+    encoded_all = model.vocabulary.encode(names, unknown=policy, line_numbers=line_numbers, source=source)
     shown = names[:max_names]
-    encoded = vocabulary.encode(shown, unknown=policy, line_numbers=line_numbers, source=source)
-    ids = encoded.ids[1:]  # the target of every position
-    try:
-        surprisal, symbols_note = -np.asarray(model.logprob_encoded(encoded), dtype=np.float64), None
-        rows = next_symbol_rows(model, encoded)
-    except NgramError as exc:  # e.g. a whole-name mixture with a right-to-left component
-        surprisal, rows = None, None
-        symbols_note = f"this model gives no per-symbol probabilities ({exc}); each name's total is exact"
+    stage("next-symbol vectors")
+    # Every name drawn (the usual case): one set of rows serves the page and the split.
+    rows_all = next_symbol_rows(model, encoded_all) if len(shown) == len(names) else None
+    stage("grouping contexts (H + KL)")
+    split, split_note = _split(model, encoded_all, rows_all)
+    encoded = encoded_all if rows_all is not None else \
+        model.vocabulary.encode(shown, unknown=policy, line_numbers=line_numbers, source=source)
+    positions, notes = _positions(model, encoded, rows_all if rows_all is not None else next_symbol_rows(model, encoded))
+    data = {
+        "title": f"Where {model_label} is surprised by {source}",
+        "model": {"file": model_label, "description": model.describe(), "order": model.order, "V": model.V},
+        "heldout": source,
+        "symbols": model.vocabulary.symbols,
+        "summary": _summary(result, len(shown), policy),
+        "split": split,
+        "split_note": split_note,
+        "scale": {"max_nats": SCALE_MAX_NATS},
+        "names": {
+            "text": shown,
+            "nll_nats": [_finite(v) for v in result.per_name_nll[: len(shown)]],  # full precision: the page rounds as the CLI does
+            "symbols": [int(s) for s in result.per_name_symbols[: len(shown)]],
+        },
+        "positions": positions,
+        **notes,
+    }
+    stage("sampling names")
+    data["samples"] = _samples(model, samples, seed, train, train_source)
+    return data
+
+
+def _summary(result, shown: int, policy: str) -> dict:
+    return {
+        "names": result.names,
+        "names_shown": shown,
+        "symbols": result.symbols,
+        "oov": result.oov,
+        "unknown_policy": policy,
+        "total_nll_nats": _finite(result.total_nll),
+        "nll_nats_per_symbol": _finite(result.nll),
+        "cross_entropy_nats_per_symbol": _finite(result.cross_entropy),
+        "bits_per_symbol": _finite(result.bits),
+        "perplexity_per_symbol": _finite(result.perplexity),
+        "nll_nats_per_name": _finite(result.total_nll / result.names),
+        "why_same": WHY_SAME,
+    }
+
+
+def _no_rows_note(model: LanguageModel) -> str:
+    return f"{model.describe()} gives no next-symbol vectors"
+
+
+def _split(model: LanguageModel, encoded: Encoded, rows: np.ndarray | None) -> tuple[dict | None, str | None]:
+    """The H + KL split over every name, or why there is none (a model without next-symbol vectors)."""
+    if not gives_rows(model):
+        return None, _no_rows_note(model)
+    explanation = explain(model, encoded, top=TOP_CONTEXTS, rows=rows)
+    positions = encoded.n_targets
+    return {
+        "contexts": explanation.contexts,
+        "cross_entropy_nats_per_symbol": _finite(explanation.cross_entropy),
+        "entropy_nats_per_symbol": _finite(explanation.entropy),
+        "kl_nats_per_symbol": _finite(explanation.kl),
+        "top": [{
+            "context": row["context"],
+            "count": int(round(row["weight"] * positions)),
+            "share": _finite(row["weight"]),
+            "entropy_nats": _finite(row["entropy"]),
+            "kl_nats": _finite(row["kl"]),
+            # What the context adds to the file's nats/symbol: its share times H, and times KL.
+            "entropy_contribution": _finite(row["weight"] * row["entropy"]),
+            "kl_contribution": _finite(row["weight"] * row["kl"]),
+        } for row in explanation.top],
+    }, None
+
+
+def _positions(model: LanguageModel, encoded: Encoded, rows: np.ndarray | None) -> tuple[dict, dict]:
+    """Per drawn position: its symbol, surprisal, context length and the top of its next-symbol
+    vector (hover, from ``rows``); and the notes saying what a model without per-symbol answers
+    leaves out."""
+    if rows is not None:
+        surprisal = -np.asarray(model.logprob_encoded(encoded), dtype=np.float64)  # adds up to each name's NLL
+        notes = {"symbols_note": None, "rows_note": None}
+    else:
+        surprisal = None
+        notes = {"symbols_note": f"this model gives no per-symbol probabilities ({_no_rows_note(model)}); "
+                                 "each name's total is exact", "rows_note": None}
     history = encoded.history()  # the context shown on hover: the model's window, or the whole prefix
     if BOUNDED_CONTEXT in model.capabilities:
         history = np.minimum(history, max(model.order - 1, 0))
@@ -177,50 +248,14 @@ def build(model: LanguageModel, names: Sequence[str], *, source: str = "<names>"
         order = np.argsort(-np.take_along_axis(rows, part, axis=1), axis=1, kind="stable")
         top_ids = np.take_along_axis(part, order, axis=1)
         top_p = np.exp(np.take_along_axis(rows, top_ids, axis=1))
-    per_name = result.per_name_nll[: len(shown)]
-    per_symbols = result.per_name_symbols[: len(shown)]
-
-    data = {
-        "title": f"Where {model_label} is surprised by {source}",
-        "model": {"file": model_label, "description": model.describe(), "order": model.order, "V": model.V},
-        "heldout": source,
-        "symbols": vocabulary.symbols,
-        "summary": {
-            "names": result.names,
-            "names_shown": len(shown),
-            "symbols": result.symbols,
-            "oov": result.oov,
-            "unknown_policy": policy,
-            "total_nll_nats": _finite(result.total_nll),
-            "nll_nats_per_symbol": _finite(result.nll),
-            "cross_entropy_nats_per_symbol": _finite(result.cross_entropy),
-            "bits_per_symbol": _finite(result.bits),
-            "perplexity_per_symbol": _finite(result.perplexity),
-            "nll_nats_per_name": _finite(result.total_nll / result.names),
-            "why_same": WHY_SAME,
-        },
-        "split": split,
-        "split_note": split_note,
-        "scale": {"max_nats": SCALE_MAX_NATS},
-        "names": {
-            "text": shown,
-            "nll_nats": [_finite(v) for v in per_name],  # full precision: the page rounds as the CLI does
-            "symbols": [int(s) for s in per_symbols],
-        },
-        "positions": {
-            "symbol": [int(i) for i in ids],
-            "surprisal_nats": _finite_list(surprisal, 5) if surprisal is not None else None,
-            "history": [int(h) for h in history],
-            "top_ids": top_ids.ravel().tolist() if top_ids is not None else None,
-            "top_p": _finite_list(top_p.ravel(), 6) if top_p is not None else None,
-            "top_k": k,
-        },
-        "symbols_note": symbols_note,
-        "rows_note": None if rows is not None or symbols_note else
-            "this model gives no next-symbol vectors, so only the true symbol's probability is shown",
-    }
-    data["samples"] = _samples(model, samples, seed, train, train_source)
-    return data
+    return {
+        "symbol": [int(i) for i in encoded.ids[1:]],
+        "surprisal_nats": _finite_list(surprisal, 5) if surprisal is not None else None,
+        "history": [int(h) for h in history],
+        "top_ids": top_ids.ravel().tolist() if top_ids is not None else None,
+        "top_p": _finite_list(top_p.ravel(), 6) if top_p is not None else None,
+        "top_k": k,
+    }, notes
 
 
 def _samples(model, n: int, seed, train, train_source) -> dict:
@@ -246,13 +281,19 @@ def _template() -> str:
     return resources.files("ngram.evaluation").joinpath("report_page.html").read_text(encoding="utf-8")
 
 
+PLACEHOLDER = re.compile(r"\{\{(TITLE|DATA)\}\}")
+
+
 def render(data: dict) -> str:
-    """The page: the template with the data as one JSON blob (safe inside a script element)."""
+    """The page: the template with the data as one JSON blob (safe inside a script element).
+
+    The template's placeholders are filled in one pass over the template alone, so text that
+    comes from names or file names (a file called ``{{DATA}}.txt``) is never read as one."""
     blob = json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     blob = blob.replace("<", "\\u003c").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
     title = data["title"].replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    page = _template()
-    return page.replace("{{TITLE}}", title).replace("{{DATA}}", blob)
+    values = {"TITLE": title, "DATA": blob}
+    return PLACEHOLDER.sub(lambda match: values[match.group(1)], _template())
 
 
 def write(path, data: dict) -> int:

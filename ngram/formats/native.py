@@ -42,7 +42,10 @@ from ngram.core.vocabulary import Vocabulary
 FORMAT = "ngram-model"  # a back-off model: its description is the header, its arrays unprefixed
 FORMAT_VERSION = 1
 MIXTURE_FORMAT = "ngram-mixture"  # a mixture: the header's "model" is a tree of descriptions
-MIXTURE_FORMAT_VERSION = 1
+# Version 2: an array the same as an earlier one is stored once (``same``: name -> the stored one),
+# and a whole-name mixture keeps its right-to-left components' forward masses. Version 1 still loads.
+MIXTURE_FORMAT_VERSION = 2
+MIXTURE_VERSIONS_READ = (1, 2)
 _ARRAY_DTYPES = {"keys": np.int64, "logp": np.float64, "bow": np.float64}
 
 
@@ -66,6 +69,7 @@ def to_arrays(model: LanguageModel) -> dict[str, np.ndarray]:
     description, arrays = _describe(model, "")
     if "components" in description:
         header = {"format": MIXTURE_FORMAT, "version": MIXTURE_FORMAT_VERSION, "model": description}
+        arrays, header["same"] = _stored_once(arrays)
     else:
         header = {"format": FORMAT, "version": FORMAT_VERSION, **{k: v for k, v in description.items() if k != "type"}}
     header["name_hash"] = NAME_HASH
@@ -79,10 +83,9 @@ def to_arrays(model: LanguageModel) -> dict[str, np.ndarray]:
 
 def _describe(model: LanguageModel, prefix: str) -> tuple[dict, dict[str, np.ndarray]]:
     """A JSON-able description of ``model`` and its arrays, their names prefixed; recursive."""
-    try:
-        write = _WRITERS[model.kind]
-    except (AttributeError, KeyError):
-        raise NgramError(f"cannot save a {type(model).__name__}: no model file format for its kind") from None
+    write = _WRITERS.get(model.kind)  # every model declares its kind (the protocol)
+    if write is None:
+        raise NgramError(f"cannot save a {type(model).__name__}: no model file format for kind {model.kind!r}")
     description, arrays = write(model, prefix)
     return {"type": model.kind, **description, "estimator": model.estimator, "corpus": model.corpus}, arrays
 
@@ -106,13 +109,99 @@ def _describe_components(model, prefix: str) -> tuple[list[dict], dict[str, np.n
 
 
 def _describe_context(model: ContextMixture, prefix: str) -> tuple[dict, dict[str, np.ndarray]]:
+    description = {"weights": model.weights.tolist(), "follower_bins": model.follower_bins}
+    if _refits(model):  # the counts once, and each component as its estimator's settings
+        counts = model.counts
+        arrays = {}
+        for n in range(1, counts.order + 1):
+            arrays[f"{prefix}nkeys{n}"] = counts.keys[n - 1].astype(np.int64, copy=False)
+            arrays[f"{prefix}ncounts{n}"] = _narrow(counts.counts[n - 1])
+        components = [{"type": c.kind, "vocabulary": c.vocabulary.to_json(), "order": c.order, "refit": _settings(c),
+                       "estimator": c.estimator, "corpus": c.corpus} for c in model.components]
+        return {**description, "counts": {"order": counts.order}, "components": components}, arrays
     components, arrays = _describe_components(model, prefix)
-    return {"weights": model.weights.tolist(), "follower_bins": model.follower_bins, "components": components}, arrays
+    return {**description, "components": components}, arrays
+
+
+def _settings(model: Model) -> dict:
+    """The settings that make ``model``'s estimator again (its description without name and report)."""
+    return {k: v for k, v in model.estimator.items() if k not in ("name", "report")}
+
+
+def _refit(estimator: dict, settings: dict, counts, order: int, vocabulary: Vocabulary) -> Model:
+    from ngram.core.counting import Counts
+    from ngram.estimators import make_estimator
+
+    name = estimator.get("name")
+    if not isinstance(name, str) or not isinstance(settings, dict):
+        raise NgramError("a component's estimator is not named")
+    sub = Counts(order, counts.vocab_size, counts.keys[:order], counts.counts[:order],
+                 counts.suffix_index[:order], counts.left[:order])
+    return make_estimator(name, **settings).fit(sub, vocabulary)
+
+
+def _with_neighbours(counts):
+    """The counts with each order's suffix indices and left-neighbour counts found once: every
+    component reads the same ones (they depend on the keys only)."""
+    from ngram.core.counting import Counts
+
+    K = counts.order
+    suffix_index = [None] + [counts.suffixes(n) for n in range(2, K + 1)]
+    left = [counts.left_neighbours(n) for n in range(1, K)] + [None]
+    return Counts(K, counts.vocab_size, counts.keys, counts.counts, suffix_index, left)
+
+
+def _refits(model: ContextMixture) -> bool:
+    """Whether every component is exactly (to the bit) its estimator fitted on the mixture's counts."""
+    counts = model.counts
+    if counts is None or counts.vocab_size != model.V:
+        return False
+    counts = _with_neighbours(counts)
+    for c in model.components:
+        if c.kind != "model" or c.order > counts.order:
+            return False
+        try:
+            again = _refit(c.estimator, _settings(c), counts, c.order, c.vocabulary)
+        except NgramError:
+            return False
+        if not all(np.array_equal(a.keys, b.keys) and np.array_equal(a.logp, b.logp) and np.array_equal(a.bow, b.bow)
+                   for a, b in zip(again.levels, c.levels)):
+            return False
+    return True
+
+
+def _narrow(counts: np.ndarray) -> np.ndarray:
+    """Integer counts in 32 bits when they fit (they are made 64-bit again on reading)."""
+    if counts.dtype.kind == "i" and (len(counts) == 0 or (counts.min() >= 0 and counts.max() < 2**32)):
+        return counts.astype(np.uint32)
+    return counts
 
 
 def _describe_name(model: NameMixture, prefix: str) -> tuple[dict, dict[str, np.ndarray]]:
     components, arrays = _describe_components(model, prefix)
-    return {"weights": model.weights.tolist(), "reverse": model.reverse, "components": components}, arrays
+    masses = model.forward_masses()
+    for i, f in masses.items():
+        arrays.update({f"{prefix}fm{i}_visits": f.visits, f"{prefix}fm{i}_heavy": f.heavy.astype(np.int64),
+                       f"{prefix}fm{i}_heavylogt": f.heavy_logt})
+    return {"weights": model.weights.tolist(), "reverse": model.reverse, "components": components,
+            "forward_masses": sorted(masses)}, arrays
+
+
+def _stored_once(arrays: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """The arrays without those equal to an earlier one (an order mixture's components store the
+    same n-gram keys), and which stored array each dropped one is."""
+    import hashlib
+
+    kept, same, seen = {}, {}, {}
+    for name, array in arrays.items():
+        digest = (array.dtype.str, array.shape, hashlib.blake2b(np.ascontiguousarray(array).view(np.uint8), digest_size=16).digest())
+        earlier = seen.get(digest)
+        if earlier is not None and np.array_equal(kept[earlier], array):
+            same[name] = earlier
+            continue
+        seen[digest] = name
+        kept[name] = array
+    return kept, same
 
 
 _WRITERS = {"model": _describe_backoff, "context": _describe_context, "name": _describe_name}
@@ -241,9 +330,10 @@ def _from_arrays(arrays: dict[str, np.ndarray], label: str) -> LanguageModel:
         raise NgramError(f"{label}: header is not valid JSON; the file is damaged") from None
     kind = header.get("format") if isinstance(header, dict) else None
     if kind == MIXTURE_FORMAT:
-        if header.get("version") != MIXTURE_FORMAT_VERSION:
+        if header.get("version") not in MIXTURE_VERSIONS_READ:
             raise NgramError(f"{label}: mixture format version {header.get('version')!r} is not supported")
         description = header.get("model")
+        arrays = _with_shared(arrays, header.get("same") or {}, label)
     elif kind == FORMAT:
         if header.get("version") != FORMAT_VERSION:
             raise NgramError(f"{label}: model format version {header.get('version')!r} is not supported (this ngram reads version {FORMAT_VERSION})")
@@ -256,6 +346,18 @@ def _from_arrays(arrays: dict[str, np.ndarray], label: str) -> LanguageModel:
     if header.get("name_hash") != NAME_HASH:
         train_names = None  # fingerprints made with another hash would make novelty silently wrong
     return _build(description, arrays, "", _Reading(label, train_names), 0)
+
+
+def _with_shared(arrays: dict[str, np.ndarray], same, label: str) -> dict[str, np.ndarray]:
+    """Every array by its name, those stored once under an earlier name included (one object in memory)."""
+    if not isinstance(same, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in same.items()):
+        raise NgramError(f"{label}: header entry 'same' is not a map of array names; the file is damaged")
+    out = dict(arrays)
+    for name, stored in same.items():
+        if name in arrays or stored not in arrays or stored == "header":
+            raise NgramError(f"{label}: array {name!r} is said to be {stored!r}, which the file does not hold; the file is damaged")
+        out[name] = arrays[stored]
+    return out
 
 
 @dataclass
@@ -298,17 +400,116 @@ def _mixture(make, label: str):
 
 def _read_context(description: dict, arrays, prefix: str, reading: _Reading, depth: int) -> ContextMixture:
     check_follower_bins(description.get("follower_bins"), reading.label)
-    components = _read_components(description, arrays, prefix, reading, depth)
+    counts = None
+    if "counts" in description:
+        counts = _read_counts(description, arrays, prefix, reading.label)
+        components = _refitted_components(description, counts, reading)
+    else:
+        components = _read_components(description, arrays, prefix, reading, depth)
     return _mixture(lambda: ContextMixture(components, description["weights"], description.get("estimator"),
                                            description.get("corpus"), reading.train_names,
-                                           description.get("follower_bins")), reading.label)
+                                           description.get("follower_bins"), counts), reading.label)
+
+
+def _read_counts(description: dict, arrays, prefix: str, label: str):
+    """An order mixture's n-gram counts, checked as a counting would have made them: per order,
+    keys sorted, distinct and in range, positive counts, and every n-gram's prefix and suffix
+    counted one order below."""
+    from ngram.core.counting import Counts
+
+    spec, components = description.get("counts"), description.get("components")
+    if not isinstance(spec, dict) or type(spec.get("order")) is not int or not isinstance(components, list) or not components:
+        raise NgramError(f"{label}: the order mixture's counts are described wrongly; the file is damaged")
+    first = components[0] if isinstance(components[0], dict) else {}
+    try:
+        V = Vocabulary.from_json(first["vocabulary"]).size
+    except (KeyError, TypeError, ValueError, NgramError):
+        raise NgramError(f"{label}: header has a bad vocabulary; the file is damaged") from None
+    order = spec["order"]
+    if not 1 <= order <= max_order_for(V):
+        raise NgramError(f"{label}: the counts' order {order} is not possible for its vocabulary; the file is damaged")
+    keys, counts = [], []
+    for n in range(1, order + 1):
+        k, c = arrays.get(f"{prefix}nkeys{n}"), arrays.get(f"{prefix}ncounts{n}")
+        if k is None or c is None or k.dtype != np.int64 or c.ndim != 1 or k.ndim != 1 or len(k) != len(c) \
+                or c.dtype not in (np.dtype(np.uint32), np.dtype(np.int64), np.dtype(np.float64)):
+            raise NgramError(f"{label}: order-{n} counts are missing or of the wrong shape or type; the file is damaged")
+        c = c.astype(np.int64) if c.dtype == np.uint32 else c
+        bad = len(k) and (k[0] < 0 or k[-1] >= V**n or np.any(k[1:] <= k[:-1]))
+        if bad or not (np.isfinite(c).all() and (c > 0).all()):
+            raise NgramError(f"{label}: order-{n} counts are out of range, unsorted or not positive; the file is damaged")
+        if n > 1:
+            below = keys[-1]
+            for part in (k % V ** (n - 1), k // V):
+                at = np.minimum(np.searchsorted(below, part), max(len(below) - 1, 0))
+                if len(k) and (len(below) == 0 or not np.array_equal(below[at], part)):
+                    raise NgramError(f"{label}: an order-{n} n-gram's prefix or suffix is not counted; the file is damaged")
+        keys.append(k)
+        counts.append(c)
+    return Counts(order, V, keys, counts)
+
+
+def _refitted_components(description: dict, counts, reading: _Reading) -> list[LanguageModel]:
+    """Each component fitted again on the counts with its stored settings (the same floats as
+    when it was saved: the writer checked), then checked like any model read from a file."""
+    label = reading.label
+    counts = _with_neighbours(counts)
+    out = []
+    for c in description["components"]:
+        if not isinstance(c, dict) or c.get("type") != "model" or "refit" not in c:
+            raise NgramError(f"{label}: mixture header is damaged (a component without its settings)")
+        check_metadata(c, label)
+        try:
+            vocabulary = Vocabulary.from_json(c["vocabulary"])
+            order = c["order"]
+            if type(order) is not int or not 1 <= order <= counts.order or vocabulary.size != counts.vocab_size:
+                raise ValueError
+        except (KeyError, TypeError, ValueError, NgramError):
+            raise NgramError(f"{label}: header has a bad vocabulary or order; the file is damaged") from None
+        try:
+            model = _refit(c.get("estimator") or {}, c["refit"], counts, order, vocabulary)
+        except NgramError as exc:
+            raise NgramError(f"{label}: a component cannot be fitted again from its counts ({exc}); the file is damaged") from None
+        except (ValueError, TypeError, ArithmeticError, IndexError):
+            raise NgramError(f"{label}: a component cannot be fitted again from its counts; the file is damaged") from None
+        model.estimator, model.corpus, model.train_names = c.get("estimator") or {}, c.get("corpus") or {}, reading.train_names
+        # Checked through a throwaway view of the same tables: what the check builds on the way
+        # (each n-gram's links) is not kept for 16 components that are asked for rows only.
+        check_distributions(Model(vocabulary=vocabulary, order=order, levels=model.levels), label)
+        out.append(model)
+    return out
 
 
 def _read_name(description: dict, arrays, prefix: str, reading: _Reading, depth: int) -> NameMixture:
     components = _read_components(description, arrays, prefix, reading, depth)
-    return _mixture(lambda: NameMixture(components, description["reverse"], description["weights"],
-                                        description.get("estimator"), description.get("corpus"), reading.train_names),
-                    reading.label)
+    masses = _read_forward_masses(description, arrays, prefix, reading.label, len(components))
+    model = _mixture(lambda: NameMixture(components, description["reverse"], description["weights"],
+                                         description.get("estimator"), description.get("corpus"), reading.train_names,
+                                         masses), reading.label)
+    tables = model.suffix_tables()
+    if set(masses) - set(tables):
+        raise NgramError(f"{reading.label}: forward masses are stored for a left-to-right component; the file is damaged")
+    for i in masses:
+        tables[i].check(reading.label)
+    return model
+
+
+def _read_forward_masses(description: dict, arrays, prefix: str, label: str, n: int) -> dict:
+    from ngram.lm.mixtures.name_rows import ForwardMasses
+
+    which = description.get("forward_masses") or []
+    if not isinstance(which, list) or not all(type(i) is int and 0 <= i < n for i in which):
+        raise NgramError(f"{label}: header entry 'forward_masses' is damaged")
+    out = {}
+    for i in which:
+        parts = []
+        for part, dtype in (("visits", np.float64), ("heavy", np.int64), ("heavylogt", np.float64)):
+            array = arrays.get(f"{prefix}fm{i}_{part}")
+            if array is None or array.dtype != dtype:
+                raise NgramError(f"{label}: array {prefix}fm{i}_{part} is missing or of the wrong type; the file is damaged")
+            parts.append(array)
+        out[i] = ForwardMasses(*parts)
+    return out
 
 
 def _read_backoff(description: dict, arrays, prefix: str, reading: _Reading, depth: int) -> Model:

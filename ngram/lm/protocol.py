@@ -33,6 +33,10 @@ LEVELS = "levels"  # one back-off table in ``model.levels`` (ARPA export, prunin
 # ``stored_keys(n)`` lists the n-symbol contexts where the row can change: ``window_keys`` and
 # ``logprob_keys`` answer packed windows (linear mixing, compiling, the context-grouped explain).
 BOUNDED_CONTEXT = "bounded-context"
+# Per-symbol answers after any prefix that begins a name (``logprob_encoded``, ``row_logprobs``,
+# ``logprobs``), though the row may depend on the whole prefix (a whole-name mixture whose
+# right-to-left components have context states). Every BOUNDED_CONTEXT model has them too.
+NEXT_SYMBOL = "next-symbol"
 
 
 @runtime_checkable
@@ -42,7 +46,7 @@ class LanguageModel(Protocol):
     estimator: dict  # {"name": ..., settings ...}: how it was made
     corpus: dict  # what it was trained on (file, names, fingerprint)
     train_names: "np.ndarray | None"  # sorted fingerprints of the training names (novelty), or None
-    capabilities: frozenset  # subset of {LEVELS, BOUNDED_CONTEXT}
+    capabilities: frozenset  # subset of {LEVELS, BOUNDED_CONTEXT, NEXT_SYMBOL}
     kind: str  # what model files call this kind: "model" (back-off), "context" (order mixture), "name"
 
     @property
@@ -77,6 +81,11 @@ class LanguageModel(Protocol):
         """Stored n-grams by order (of the largest component for a mixture): a size, for reports."""
 
     def describe(self) -> str: ...
+
+
+def gives_rows(model: LanguageModel) -> bool:
+    """Whether the model answers per-symbol questions (next-symbol vectors after a name's prefixes)."""
+    return bool({NEXT_SYMBOL, BOUNDED_CONTEXT} & model.capabilities)
 
 
 def require(model: LanguageModel, capability: str, verb: str, why: str) -> None:

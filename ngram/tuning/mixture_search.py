@@ -121,7 +121,7 @@ def build_order_mixture(settings: dict, names: Sequence[str], vocabulary: Vocabu
                  "direction": settings["direction"], "follower_bins": settings.get("follower_bins", []),
                  "weights_by_bucket": settings["weights"]}
     return ContextMixture(models, settings["weights"], estimator=estimator, corpus=corpus, train_names=fingerprints,
-                          follower_bins=settings.get("follower_bins"))
+                          follower_bins=settings.get("follower_bins"), counts=counts)
 
 
 def build_mixture(candidate: dict, names: Sequence[str], vocabulary: Vocabulary, source: str = "<names>"):

@@ -416,11 +416,16 @@ class WholeNamesOnly:
     """A model that gives only whole-name probabilities, as a whole-name mixture with a
     right-to-left component does: no per-symbol values, no next-symbol vectors."""
 
+    capabilities = frozenset()  # declared: no per-symbol answers
+
     def __init__(self, inner):
         self.inner = inner
 
     def __getattr__(self, name):
         return getattr(self.inner, name)
+
+    def describe(self):
+        return "a model of whole names only"
 
     def _none(self, *args, **kwargs):
         raise NgramError("whole names only")

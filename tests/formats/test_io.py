@@ -219,8 +219,22 @@ def test_files_in_the_previous_layout_still_load(tmp_path, kind):
     model = KINDS[kind]
     header = _old_file(model, tmp_path / "old.ngram")
     _same_model(model, load(tmp_path / "old.ngram"))
-    # and today's writer writes the same header (the same JSON object)
-    assert json.loads(to_arrays(model)["header"].tobytes()) == header
+    # and today's writer writes the same header (the same JSON object), but for what version 2 of
+    # the mixture format adds: arrays stored once, and a whole-name mixture's forward masses
+    today = json.loads(to_arrays(model)["header"].tobytes())
+    if header["format"] == "ngram-mixture":
+        assert today.pop("version") == 2 and header.pop("version") == 1
+        assert isinstance(today.pop("same"), dict)
+        _drop_forward_masses(today["model"], model)
+    assert today == header
+
+
+def _drop_forward_masses(description, model):
+    """Remove (after checking) what version 2 adds to each whole-name mixture's description."""
+    if description["type"] == "name":
+        assert description.pop("forward_masses") == [i for i, r in enumerate(model.reverse) if r]
+    for sub, component in zip(description.get("components", []), getattr(model, "components", [])):
+        _drop_forward_masses(sub, component)
 
 
 def test_a_mixture_file_with_a_bad_component_is_refused_in_one_line(tmp_path):

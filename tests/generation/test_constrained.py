@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from ngram import NgramError, make_estimator, train
-from ngram.lm.backoff.automaton import build, mixture_logprob_encoded, mixture_logprobs, prefix_logmass
+from ngram.lm.backoff.automaton import build, prefix_logmass
 from ngram.generation.constraints import Constraints
 from ngram.lm.mixtures.models import ContextMixture, NameMixture
 from ngram.generation.sampling import Sampler, adjust_rows, generate, sample, top
@@ -243,32 +243,6 @@ def test_right_to_left_prefix_mass_equals_a_sum_over_lengths():
     for prefix in ["a", "b", "ab", "bab"]:
         exact = math.exp(prefix_logmass(model, model.vocabulary.encode_context(prefix), True))
         assert exact == pytest.approx(sum(q for x, q in p.items() if x[::-1].startswith(prefix)), abs=1e-12)
-
-
-def test_mixture_vectors_sum_to_one_and_chain_to_the_name_probability(name_mixture):
-    vocab = name_mixture.vocabulary
-    for prefix in ["", "a", "n", "ba", "nab", "bbbb", "anna"]:
-        row = np.exp(mixture_logprobs(name_mixture, vocab.encode_context(prefix)))
-        assert row.sum() == pytest.approx(1.0, abs=1e-9)
-    names = ["anna", "b", "nab", "bbanab", "aaaa"]
-    per_symbol = mixture_logprob_encoded(name_mixture, vocab.encode(names))
-    totals = np.add.reduceat(per_symbol, vocab.encode(names).starts)
-    np.testing.assert_allclose(np.exp(totals), np.exp(name_mixture.score(names)[0]), rtol=1e-9)
-
-
-def test_mixture_vectors_equal_brute_force_conditionals(name_mixture):
-    # With two left-to-right components the prefix masses are products of conditionals, so the
-    # formula can be written out by hand from each component's own vector.
-    vocab = name_mixture.vocabulary
-    forward = name_mixture.components[0]
-    other = train(CORPUS + ["bbb"], 2, make_estimator("modified-kneser-ney"), vocabulary=vocab)
-    mix = NameMixture([forward, other], [False, False], [0.6, 0.4])
-    for prefix in ["", "b", "an"]:
-        ids = vocab.encode_context(prefix)
-        a = 0.6 * math.exp(forward.score([prefix])[0][0] - forward.logprobs(prefix)[0])  # P(s…) = p(s) / p(end | s)
-        b = 0.4 * math.exp(other.score([prefix])[0][0] - other.logprobs(prefix)[0])
-        expected = (a * forward.probs(prefix) + b * other.probs(prefix)) / (a + b)
-        np.testing.assert_allclose(np.exp(mixture_logprobs(mix, ids)), expected, rtol=1e-12)
 
 
 # ----------------------------------------------------------------------------------------------

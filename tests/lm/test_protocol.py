@@ -14,7 +14,7 @@ from ngram.core.corpus import default_corpus_path
 from ngram.evaluation.metrics import evaluate, explain
 from ngram.lm.mixtures.linear import compile_mixture, em_weights, mix, mixture_logprobs
 from ngram.lm.mixtures.models import ContextMixture, NameMixture
-from ngram.lm.protocol import BOUNDED_CONTEXT, LEVELS, LanguageModel, require
+from ngram.lm.protocol import BOUNDED_CONTEXT, LEVELS, NEXT_SYMBOL, LanguageModel, require
 from ngram.lm.backoff.pruning import prune_by_entropy
 
 
@@ -137,6 +137,7 @@ class PrefixOnly(NameModel):
     explain must group its positions by whole prefixes."""
 
     kind = "test"
+    capabilities = frozenset({NEXT_SYMBOL})  # next-symbol rows after any prefix, no bounded context
 
     def __init__(self, inner):
         self.inner, self.vocabulary, self.order = inner, inner.vocabulary, inner.order

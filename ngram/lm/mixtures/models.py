@@ -11,15 +11,16 @@ and the mixture is a bounded-context next-symbol model (``probs``, ``score``, ``
 --explain``, sampling, ``ngram mix`` all work). It could be compiled into the one back-off form
 (``ngram.lm.mixtures.linear.compile_mixture`` does, with dense rows) but with orders up to 10 that is
 millions of stored n-grams (tens of MB per file and gigabytes for the sampling automaton), so it
-is kept as components + weights: one file, a few hundred kB.
+is kept as components + weights; when the components were fitted on one set of counts (as tuning
+fits them) the file stores those counts once and each component's settings.
 
 ``NameMixture``: a mixture of whole-name distributions, p(name) = Σ_k w_k p_k(name), where a
 component may read names right to left (a model trained on reversed names). Each component is a
 proper distribution over names (characters + end), so the mixture is one too: scoring works, and
 sampling draws a component by weight, then a name from it. Its next-symbol vectors need the
 total probability each component gives to names that start with a prefix (for a right-to-left
-component, a sum over the automaton's states); until that is written, the per-symbol methods
-refuse in one line, and ``evaluate`` reports the same per-name and per-symbol NLL as for any model.
+component, a sum over its context states, ``ngram.lm.mixtures.name_rows``), batched over every
+prefix of a batch of names.
 
 Both implement ``ngram.lm.protocol.LanguageModel`` through ``ngram.lm.base``; ``ngram.formats.native`` stores them
 (their components recursively, each like a single model, under a prefix); their weights are
@@ -32,11 +33,13 @@ from typing import Sequence
 
 import numpy as np
 
-from ngram.lm.backoff import automaton
 from ngram.lm.base import NameModel, NextSymbolModel
+from ngram.core.counting import Counts
 from ngram.core.errors import NgramError
+from ngram.lm.mixtures import name_rows
 from ngram.lm.mixtures.linear import mixture_logprobs
-from ngram.lm.protocol import BOUNDED_CONTEXT, LanguageModel, require
+from ngram.lm.mixtures.shared import SharedLevels
+from ngram.lm.protocol import BOUNDED_CONTEXT, NEXT_SYMBOL, LanguageModel, gives_rows, require
 from ngram.core.vocabulary import BOUNDARY, Encoded
 
 
@@ -118,8 +121,12 @@ class ContextMixture(Components, NextSymbolModel):
     capabilities = frozenset({BOUNDED_CONTEXT})
 
     def __init__(self, components: Sequence[LanguageModel], weights, estimator: dict | None = None, corpus: dict | None = None,
-                 train_names: np.ndarray | None = None, follower_bins: Sequence[int] | None = None):
+                 train_names: np.ndarray | None = None, follower_bins: Sequence[int] | None = None,
+                 counts: Counts | None = None):
         self._take(components, estimator or {"name": "order-mixture"}, corpus, train_names)
+        # The n-gram counts the components were fitted on, if known: a model file then stores
+        # them once instead of every component's tables (``ngram.formats.native``).
+        self.counts = counts
         for m in self.components:
             require(m, BOUNDED_CONTEXT, "order mixture", f"a component is a {m.describe()}, which has no bounded-context rows")
         self.follower_bins = [int(b) for b in follower_bins] if follower_bins else []
@@ -129,6 +136,7 @@ class ContextMixture(Components, NextSymbolModel):
         top = self._largest()
         self._contexts = [np.unique(np.concatenate(top.stored_keys(n + 1)) // self.V, return_counts=True)
                           for n in range(1, top.order)]
+        self._shared = SharedLevels.of(self.components)  # one search per order for every component, when possible
 
     def stored_keys(self, n: int) -> list[np.ndarray]:
         """The components' stored n-grams: the weight bucket, too, only changes at a stored context."""
@@ -140,20 +148,27 @@ class ContextMixture(Components, NextSymbolModel):
         history = np.minimum(np.asarray(history, np.int64), self.order - 1)
         longest = np.zeros(len(context), np.int64)
         followers = np.zeros(len(context), np.int64)
+        active = np.arange(len(context))
         for length, (seen, children) in enumerate(self._contexts, start=1):
-            if len(seen) == 0:
+            # Seen contexts are suffix-closed: a row that misses at one length misses at every longer one.
+            active = active[history[active] >= length]
+            if len(seen) == 0 or len(active) == 0:
                 break
-            query = context % self.V**length
+            query = context[active] % self.V**length
             index = np.minimum(np.searchsorted(seen, query), len(seen) - 1)
-            hit = (seen[index] == query) & (history >= length)
-            longest[hit] = length
-            followers[hit] = children[index[hit]]
+            hit = seen[index] == query
+            active, index = active[hit], index[hit]
+            longest[active] = length
+            followers[active] = children[index]
         return bucket_of(longest, followers, self.follower_bins)
 
     def logprob_keys(self, window_keys: np.ndarray, history: np.ndarray) -> np.ndarray:
         window_keys = np.asarray(window_keys, np.int64)
         history = np.asarray(history, np.int64)
-        logp = np.stack([m.logprob_keys(window_keys, history) for m in self.components], axis=1)
+        if self._shared is not None:
+            logp = self._shared.logprobs(window_keys, history)
+        else:
+            logp = np.stack([m.logprob_keys(window_keys, history) for m in self.components], axis=1)
         return mixture_logprobs(logp, self.weights, self.buckets(window_keys, history))
 
     def describe(self) -> str:
@@ -171,15 +186,32 @@ class NameMixture(Components, NameModel):
     """p(name) = Σ_k w_k p_k(name); a component with ``reverse`` reads names right to left."""
 
     kind = "name"
-    capabilities = frozenset()
 
     def __init__(self, components: Sequence[LanguageModel], reverse: Sequence[bool], weights, estimator: dict | None = None,
-                 corpus: dict | None = None, train_names: np.ndarray | None = None):
+                 corpus: dict | None = None, train_names: np.ndarray | None = None, forward_masses: dict | None = None):
         self._take(components, estimator or {"name": "name-mixture"}, corpus, train_names)
         self.reverse = [bool(r) for r in reverse]
         if len(self.reverse) != len(self.components):
             raise NgramError("give one direction per mixture component")
         self.weights = _check_weights(weights, (len(self.components),))
+        # Next-symbol rows need each component's: a right-to-left one's from its context states.
+        self.capabilities = frozenset({NEXT_SYMBOL}) if all(
+            BOUNDED_CONTEXT in m.capabilities if r else gives_rows(m) for m, r in zip(self.components, self.reverse)) \
+            else frozenset()
+        self._stored = dict(forward_masses or {})  # component index -> name_rows.ForwardMasses (a model file's)
+        self._suffix_tables: dict | None = None
+
+    def suffix_tables(self) -> dict:
+        """Per right-to-left component (by index): its ``name_rows.SuffixTable``, made once."""
+        if self._suffix_tables is None:
+            self._suffix_tables = {i: name_rows.SuffixTable(m, self._stored.get(i))
+                                   for i, (m, r) in enumerate(zip(self.components, self.reverse)) if r}
+        return self._suffix_tables
+
+    def forward_masses(self) -> dict:
+        """Per right-to-left component (by index): its ``name_rows.ForwardMasses``, what a model file
+        stores so that next-symbol answers need no automaton."""
+        return {i: table.forward_masses() for i, table in self.suffix_tables().items()}
 
     def name_components(self) -> list:
         return [(float(w), m, r) for w, m, r in zip(self.weights, self.components, self.reverse)]
@@ -190,15 +222,15 @@ class NameMixture(Components, NameModel):
         per = [m.name_logprobs(reversed_ if rev else encoded) for m, rev in zip(self.components, self.reverse)]
         return mixture_logprobs(np.stack(per, axis=1), self.weights)
 
-    # ----- next-symbol questions: exact, from each component's prefix masses (ngram.lm.backoff.automaton) ----
+    # ----- next-symbol questions: exact, from each component's prefix masses (ngram.lm.mixtures.name_rows) ----
     def logprobs(self, context: str = "", at_start: bool = True) -> np.ndarray:
-        return automaton.mixture_context_logprobs(self, context, at_start)
+        return name_rows.context_logprobs(self, context, at_start)
 
     def row_logprobs(self, encoded: Encoded) -> np.ndarray:
-        return automaton.mixture_row_logprobs(self, encoded)
+        return name_rows.row_logprobs(self, encoded)
 
     def logprob_encoded(self, encoded: Encoded) -> np.ndarray:
-        return automaton.mixture_logprob_encoded(self, encoded)
+        return name_rows.logprob_encoded(self, encoded)
 
     def describe(self) -> str:
         parts = [f"{w:.3f} x {'right-to-left' if r else 'left-to-right'} {m.describe()}"

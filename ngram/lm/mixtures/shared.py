@@ -1,0 +1,108 @@
+"""Back-off components that store the same n-grams, looked up once for all of them.
+
+The components of an order mixture are trained on the same names: each stores every n-gram of
+its orders that training saw, so at every order the components that have it hold the same sorted
+keys (their probabilities and back-off weights differ). A window is then found once per order in
+those keys, and each component's answer is read from its own arrays at the same index, with the
+back-off recursion written over the indices:
+
+    ln p_k(w | h) = ln p*_k(h'w) + Σ ln bow_k(g)   over the contexts g of h longer than h',
+
+h' the longest suffix of h (at most o_k - 1 symbols) with h'w stored, g only those stored. This
+is what each component's own ``logprob_keys`` computes, one search per order instead of one per
+order and component.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ngram.core.errors import NgramError
+from ngram.lm.protocol import LEVELS
+
+BLOCK = 500_000  # windows per pass: bounds the per-order index arrays to about 40 MB
+
+
+class SharedLevels:
+    """The components' levels, when every order's keys are the same in each component that has it."""
+
+    def __init__(self, components, top):
+        self.components = components
+        self.top = top
+        self.V = top.V
+
+    @classmethod
+    def of(cls, components) -> "SharedLevels | None":
+        """The shared view, or None when some component is not a back-off table or stores other keys."""
+        if not all(LEVELS in c.capabilities for c in components):
+            return None
+        top = max(components, key=lambda c: c.order)
+        for c in components:
+            for n in range(c.order):
+                mine, theirs = c.levels[n].keys, top.levels[n].keys
+                if mine is not theirs and not np.array_equal(mine, theirs):
+                    return None
+        return cls(components, top)
+
+    def logprobs(self, window_keys: np.ndarray, history: np.ndarray) -> np.ndarray:
+        """ln p_k(target | context) of every window under every component: (windows, components)."""
+        out = np.empty((len(window_keys), len(self.components)))
+        for lo in range(0, len(window_keys), BLOCK):
+            part = slice(lo, lo + BLOCK)
+            out[part] = self._block(window_keys[part], history[part])
+        return out
+
+    def _block(self, keys: np.ndarray, history: np.ndarray) -> np.ndarray:
+        V, levels = self.V, self.top.levels
+        N = self.top.order
+        n = len(keys)
+        history = np.minimum(history, N - 1)
+        # Longest stored n-gram ending in the target (stored sets are suffix-closed, so a miss at
+        # one length is a miss at every longer one) and the index at each length.
+        gram = np.zeros((N, n), np.int64)
+        longest = np.full(n, -1, np.int64)
+        active = np.arange(n)
+        for m in range(N):  # n-grams of m + 1 symbols
+            active = active[history[active] >= m]
+            index, stored = levels[m].find(keys[active] % V ** (m + 1))
+            active = active[stored]
+            gram[m, active] = index[stored]
+            longest[active] = m
+            if len(active) == 0:
+                break
+        if (longest < 0).any():
+            raise NgramError("model is missing unigram entries; the model file is damaged")
+        # Stored contexts of each length (their back-off weights), the same way.
+        context = np.zeros((N, n), np.int64)
+        has_context = np.zeros((N, n), bool)
+        active = np.arange(n)
+        for m in range(1, N):  # contexts of m symbols, at level m - 1
+            active = active[history[active] >= m]
+            index, stored = levels[m - 1].find((keys[active] // V) % V**m)
+            active = active[stored]
+            context[m, active] = index[stored]
+            has_context[m, active] = True
+            if len(active) == 0:
+                break
+        # Whether a component adds the back-off weight of the context of m symbols depends on it
+        # only through its order: the row's longest stored n-gram is shorter than m + 1, the
+        # history holds m symbols, and the context is stored. Added longest first, as each
+        # component's own recursion does (the same floats).
+        K = len(self.components)
+        orders = [c.order for c in self.components]
+        backoff = np.zeros((n, K))
+        for m in range(N - 1, 0, -1):
+            at = np.flatnonzero((longest < m) & (history >= m) & has_context[m])
+            for k, c in enumerate(self.components):
+                if m <= orders[k] - 1 and len(at):
+                    backoff[at, k] += c.levels[m - 1].bow[context[m, at]]
+        # The n-gram each component reads: its longest stored one, cut at the component's order.
+        by_longest = np.argsort(longest, kind="stable")
+        bounds = np.searchsorted(longest[by_longest], np.arange(N + 1))
+        out = np.empty((n, K))
+        for k, c in enumerate(self.components):
+            top = orders[k] - 1
+            for m in range(top + 1):
+                at = by_longest[bounds[m]:bounds[m + 1]] if m < top else by_longest[bounds[top]:]
+                out[at, k] = c.levels[m].logp[gram[m, at]] + backoff[at, k]
+        return out

@@ -1,0 +1,135 @@
+"""Mixture files, format version 2: arrays stored once, whole-name mixtures' forward masses kept."""
+
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+from ngram import NgramError, make_estimator, train
+from ngram.formats.native import load, save
+from ngram.lm.mixtures.models import ContextMixture, NameMixture
+
+NAMES = ["anna", "mario", "marta", "bruno", "nina", "maria", "ada", "bianca", "carla", "dario"]
+
+
+@pytest.fixture(scope="module")
+def mixture():
+    kn = make_estimator("modified-kneser-ney")
+    vocabulary = train(NAMES, 1, kn).vocabulary
+    forward = ContextMixture([train(NAMES, n, kn, vocabulary=vocabulary) for n in (2, 3, 4)],
+                             np.full((4, 3), 1 / 3))
+    backward = ContextMixture([train([x[::-1] for x in NAMES], n, kn, vocabulary=vocabulary) for n in (2, 3, 4)],
+                              np.full((4, 3), 1 / 3))
+    return NameMixture([forward, backward], [False, True], [0.5, 0.5])
+
+
+def _members(path):
+    with zipfile.ZipFile(path) as archive:
+        return {info.filename[:-4] for info in archive.infolist()}
+
+
+def test_shared_keys_are_stored_once_and_shared_in_memory(tmp_path, mixture):
+    save(mixture, tmp_path / "m.ngram")
+    members = _members(tmp_path / "m.ngram")
+    assert "c0_c0_keys2" in members and "c0_c1_keys2" not in members and "c0_c2_keys2" not in members
+    again = load(tmp_path / "m.ngram")
+    low, high = again.components[0].components[0], again.components[0].components[2]
+    assert low.levels[1].keys is high.levels[1].keys  # one array in memory
+    assert not np.shares_memory(low.levels[1].logp, high.levels[1].logp)
+    names = ["anna", "mara", "zz" if "z" in mixture.vocabulary.characters else "ad"]
+    np.testing.assert_array_equal(again.score(names)[0], mixture.score(names)[0])
+
+
+def test_stored_forward_masses_answer_without_the_automaton(tmp_path, mixture):
+    save(mixture, tmp_path / "m.ngram")
+    again = load(tmp_path / "m.ngram")
+    np.testing.assert_allclose(again.probs("ma"), mixture.probs("ma"), atol=1e-12)
+    assert again.suffix_tables()[1]._logT is None
+
+
+def _rewrite(path, out, change):
+    arrays = dict(np.load(path))
+    header = json.loads(arrays["header"].tobytes())
+    change(header, arrays)
+    arrays["header"] = np.frombuffer(json.dumps(header).encode("ascii"), dtype=np.uint8)
+    with open(out, "wb") as handle:
+        np.savez(handle, **arrays)
+
+
+@pytest.mark.parametrize("change,message", [
+    (lambda h, a: h["same"].update({"c9_keys1": "nothing"}), "does not hold"),
+    (lambda h, a: h.update(same=[1, 2]), "not a map"),
+    (lambda h, a: a.update(fm1_visits=a["fm1_visits"][:-1]), "forward masses"),
+    (lambda h, a: a.update(fm1_visits=-a["fm1_visits"]), "forward masses"),
+    (lambda h, a: a.update(fm1_heavy=np.array([10**6]), fm1_heavylogt=np.zeros((1, a["fm1_heavylogt"].shape[1]))), "forward masses"),
+    (lambda h, a: a.update(fm1_heavy=np.array([0]), fm1_heavylogt=np.full((1, a["fm1_heavylogt"].shape[1]), np.nan)), "forward masses"),
+    (lambda h, a: a.pop("fm1_visits"), "fm1_visits is missing"),
+    (lambda h, a: h["model"].update(forward_masses=[0]), "forward masses|missing"),
+    (lambda h, a: h["model"].update(forward_masses="all"), "forward_masses"),
+])
+def test_damaged_version_2_entries_are_refused_in_one_line(tmp_path, mixture, change, message):
+    save(mixture, tmp_path / "m.ngram")
+    _rewrite(tmp_path / "m.ngram", tmp_path / "bad.ngram", change)
+    with pytest.raises(NgramError, match=message) as error:
+        load(tmp_path / "bad.ngram")
+    assert "\n" not in str(error.value)
+
+
+def _counted_mixture(flip=False):
+    """An order mixture as tuning builds it: components fitted on one set of counts, kept with it."""
+    from ngram.core.counting import Counts, count_ngrams
+
+    kn = make_estimator("modified-kneser-ney")
+    texts = [x[::-1] for x in NAMES] if flip else NAMES
+    vocabulary = train(NAMES, 1, kn).vocabulary
+    counts = count_ngrams(vocabulary.encode(texts), 4, vocabulary.size)
+    models = [make_estimator("modified-kneser-ney", **({"discounts": [[0.5, 0.9, 1.2]] * k} if k == 3 else {}))
+              .fit(Counts(k, counts.vocab_size, counts.keys[:k], counts.counts[:k]), vocabulary) for k in (2, 3, 4)]
+    return ContextMixture(models, np.full((4, 3), 1 / 3), counts=counts)
+
+
+def test_an_order_mixture_with_its_counts_stores_them_instead_of_its_tables(tmp_path):
+    mixture = _counted_mixture()
+    save(mixture, tmp_path / "counted.ngram")
+    members = _members(tmp_path / "counted.ngram")
+    assert "ncounts4" in members and not any(m.startswith("c0_") for m in members)
+    again = load(tmp_path / "counted.ngram")
+    for a, b in zip(again.components, mixture.components):
+        assert a.estimator == b.estimator and a.order == b.order
+        for x, y in zip(a.levels, b.levels):
+            np.testing.assert_array_equal(x.logp, y.logp)
+            np.testing.assert_array_equal(x.bow, y.bow)
+    assert again.counts is not None
+    save(again, tmp_path / "again.ngram")  # and it is written the same way again
+    assert _members(tmp_path / "again.ngram") == members
+    plain = ContextMixture(mixture.components, mixture.weights)  # no counts: every table is stored
+    save(plain, tmp_path / "plain.ngram")
+    assert "c0_logp2" in _members(tmp_path / "plain.ngram")
+    assert (tmp_path / "counted.ngram").stat().st_size < (tmp_path / "plain.ngram").stat().st_size
+
+
+def test_a_component_that_its_counts_do_not_give_keeps_its_tables(tmp_path):
+    mixture = _counted_mixture()
+    changed = mixture.components[1]
+    changed.levels[1].logp[0] -= 1e-9  # no longer what its estimator makes of the counts
+    save(mixture, tmp_path / "m.ngram")
+    assert "c1_logp2" in _members(tmp_path / "m.ngram")
+
+
+@pytest.mark.parametrize("change,message", [
+    (lambda h, a: a.update(ncounts2=np.zeros_like(a["ncounts2"])), "not positive"),
+    (lambda h, a: a.update(nkeys3=a["nkeys3"][::-1].copy()), "unsorted"),
+    (lambda h, a: a.update(nkeys3=a["nkeys3"] + 1), "prefix or suffix|out of range|unsorted"),
+    (lambda h, a: a.pop("ncounts4"), "missing"),
+    (lambda h, a: h["model"]["counts"].update(order=99), "not possible"),
+    (lambda h, a: h["model"]["components"][0]["refit"].update(discounts="many"), "fitted again"),
+    (lambda h, a: h["model"]["components"][0].pop("refit"), "without its settings"),
+    (lambda h, a: h["model"]["components"][1].update(order=7), "bad vocabulary or order"),
+])
+def test_damaged_counts_are_refused_in_one_line(tmp_path, change, message):
+    save(_counted_mixture(), tmp_path / "m.ngram")
+    _rewrite(tmp_path / "m.ngram", tmp_path / "bad.ngram", change)
+    with pytest.raises(NgramError, match=message) as error:
+        load(tmp_path / "bad.ngram")
+    assert "\n" not in str(error.value)

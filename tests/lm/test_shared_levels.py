@@ -1,0 +1,35 @@
+"""An order mixture's components with the same n-gram keys are looked up once: the same floats."""
+
+import numpy as np
+
+from ngram import make_estimator, train
+from ngram.lm.mixtures.models import ContextMixture
+from ngram.lm.mixtures.shared import SharedLevels
+
+NAMES = ["anna", "mario", "marta", "bruno", "nina", "maria", "ada", "bianca", "carla", "dario", "annamaria"]
+
+
+def test_shared_lookup_gives_each_components_own_floats():
+    kn = make_estimator("modified-kneser-ney")
+    vocabulary = train(NAMES, 1, kn).vocabulary
+    components = [train(NAMES, n, kn, vocabulary=vocabulary) for n in (1, 2, 3, 5)]
+    shared = SharedLevels.of(components)
+    assert shared is not None
+    rng = np.random.default_rng(0)
+    V = vocabulary.size
+    encoded = vocabulary.encode(NAMES + ["zz" if "z" in vocabulary.characters else "aaaa", "nanananana"])
+    keys, history = components[-1].window_keys(encoded)
+    noise = rng.integers(0, V ** 5, 2000)  # windows of unseen contexts too, every history length
+    window = np.concatenate([keys, noise, (keys // V) * V + rng.integers(0, V, len(keys))])
+    history = np.concatenate([history, rng.integers(0, 7, 2000), history])
+    expected = np.stack([c.logprob_keys(window, history) for c in components], axis=1)
+    np.testing.assert_array_equal(shared.logprobs(window, history), expected)
+    mixture = ContextMixture(components, np.full((5, 4), 0.25))
+    assert mixture._shared is not None
+
+
+def test_components_with_other_keys_are_looked_up_one_by_one():
+    kn = make_estimator("modified-kneser-ney")
+    vocabulary = train(NAMES, 1, kn).vocabulary
+    other = train(NAMES[:5], 3, kn, vocabulary=vocabulary)  # trained on fewer names: fewer n-grams
+    assert SharedLevels.of([train(NAMES, 3, kn, vocabulary=vocabulary), other]) is None
