@@ -85,12 +85,12 @@ def test_the_load_check_costs_about_a_first_evaluation(tmp_path):
 
     big = train(generated_names(20_000, seed=2), 6, make_estimator("modified-kneser-ney"))
     save(big, tmp_path / "m.ngram", compact=True)
-    start = time.perf_counter()
+    start = time.process_time()
     loaded = load(tmp_path / "m.ngram")
-    loading = time.perf_counter() - start
-    start = time.perf_counter()
+    loading = time.process_time() - start
+    start = time.process_time()
     build_lean(loaded)
-    automaton = time.perf_counter() - start
+    automaton = time.process_time() - start
     assert loading < 3 * automaton + 0.05, (loading, automaton)
 
 
@@ -120,10 +120,10 @@ def test_declared_sizes_beyond_what_the_vocabulary_allows_are_refused_at_once(tm
                 field["count"] = size
 
     rewrite_header(path, change)
-    start = time.perf_counter()
+    start = time.process_time()
     with pytest.raises(NgramError, match=fragment) as error:
         load(path)
-    assert time.perf_counter() - start < 0.5 and "\n" not in str(error.value)
+    assert time.process_time() - start < 0.5 and "\n" not in str(error.value)
 
 
 def test_more_ngrams_than_their_contexts_can_have_are_refused(tmp_path):
