@@ -232,3 +232,14 @@ class Vocabulary:
                 continue
             out.append("\ufffd" if self.unk and i == self.unk_id else self.characters[i - 1])
         return "".join(out)
+
+
+def reverse_encoded(encoded: Encoded) -> Encoded:
+    """The same names with each name's characters in reverse order (boundaries stay put)."""
+    ids = encoded.ids
+    positions = np.arange(len(ids))
+    is_boundary = ids == BOUNDARY
+    start = np.maximum.accumulate(np.where(is_boundary, positions, 0))
+    end = np.minimum.accumulate(np.where(is_boundary, positions, len(ids))[::-1])[::-1]
+    source = np.where(is_boundary, positions, start + end - positions)
+    return Encoded(ids=ids[source], starts=encoded.starts, oov=encoded.oov)

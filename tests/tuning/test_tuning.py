@@ -21,7 +21,8 @@ from ngram.formats import native as model_io
 from ngram.cli import main
 from ngram.core.counting import Counts, count_ngrams
 from ngram.lm.mixtures.linear import em_weights
-from ngram.lm.mixtures.models import ContextMixture, NameMixture, reverse_encoded
+from ngram.core.vocabulary import reverse_encoded
+from ngram.lm.mixtures.models import ContextMixture, NameMixture
 from ngram.tuning import FAMILIES, addk_logprobs, fold_stats, make_splits, position_logprobs, tune
 
 TRAIN, HELD = TUNING_TRAIN, TUNING_HELD

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ngram.core.errors import NgramError
-from ngram.core.vocabulary import BOUNDARY, Encoded
+from ngram.core.vocabulary import BOUNDARY, Encoded, reverse_encoded
 from ngram.lm.protocol import LEVELS
 
 # Queries (prefix x symbol) answered per pass: bounds the padded matrices to a few tens of MB.
@@ -293,7 +293,6 @@ def _component_masses(model, reverse: bool, encoded: Encoded, table) -> tuple[np
     """One component's ln P(prefix…) before every target and ln p(name) per name."""
     if not reverse:
         return _forward_masses(model, encoded)
-    from ngram.lm.mixtures.models import reverse_encoded
 
     Z, lengths = _reversed_prefixes(encoded)
     mass = np.zeros(len(Z))
