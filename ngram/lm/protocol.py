@@ -33,6 +33,9 @@ LEVELS = "levels"  # one back-off table in ``model.levels`` (ARPA export, prunin
 # ``stored_keys(n)`` lists the n-symbol contexts where the row can change: ``window_keys`` and
 # ``logprob_keys`` answer packed windows (linear mixing, compiling, the context-grouped explain).
 BOUNDED_CONTEXT = "bounded-context"
+# An order mixture: a bounded-context model whose rows mix ``model.components``, the highest-order
+# one's stored contexts determining every row (its automaton's states are that component's).
+MIXED_CONTEXTS = "mixed-contexts"
 
 
 @runtime_checkable
@@ -42,7 +45,7 @@ class LanguageModel(Protocol):
     estimator: dict  # {"name": ..., settings ...}: how it was made
     corpus: dict  # what it was trained on (file, names, fingerprint)
     train_names: "np.ndarray | None"  # sorted fingerprints of the training names (novelty), or None
-    capabilities: frozenset  # subset of {LEVELS, BOUNDED_CONTEXT}
+    capabilities: frozenset  # subset of {LEVELS, BOUNDED_CONTEXT, MIXED_CONTEXTS}
     kind: str  # what model files call this kind: "model" (back-off), "context" (order mixture), "name"
 
     @property

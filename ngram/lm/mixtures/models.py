@@ -36,7 +36,7 @@ from ngram.lm.backoff import automaton
 from ngram.lm.base import NameModel, NextSymbolModel
 from ngram.core.errors import NgramError
 from ngram.lm.mixtures.linear import mixture_logprobs
-from ngram.lm.protocol import BOUNDED_CONTEXT, LanguageModel, require
+from ngram.lm.protocol import BOUNDED_CONTEXT, MIXED_CONTEXTS, LanguageModel, require
 from ngram.core.vocabulary import BOUNDARY, Encoded
 
 
@@ -115,7 +115,7 @@ class ContextMixture(Components, NextSymbolModel):
     optionally split by that context's number of distinct followers (``follower_bins``)."""
 
     kind = "context"
-    capabilities = frozenset({BOUNDED_CONTEXT})
+    capabilities = frozenset({BOUNDED_CONTEXT, MIXED_CONTEXTS})
 
     def __init__(self, components: Sequence[LanguageModel], weights, estimator: dict | None = None, corpus: dict | None = None,
                  train_names: np.ndarray | None = None, follower_bins: Sequence[int] | None = None):
