@@ -12,6 +12,7 @@ import numpy as np
 
 from ngram.core.errors import NgramError
 from ngram.core.vocabulary import BOUNDARY
+from ngram.generation.search import best_first
 from ngram.generation.shaping import adjust_rows
 from ngram.lm.backoff.automaton import BackoffRows, too_large
 from ngram.lm.backoff.automaton import build as build_context_automaton
@@ -178,34 +179,23 @@ class Plan:
 
     def best(self):
         """The valid names in order of decreasing probability (under the model's rows), as (ids,
-        ln p): best-first search whose priority (ln p so far + the max table) is exact, so each
-        name popped is the next most probable one."""
-        import heapq
-
+        ln p): ``search.best_first`` with the max tables as its exact bound."""
         H = self.max_tables()
         L, auto, dfa = self.max_len, self.auto, self.dfa
-        first = H[L][auto.start, dfa.start]
-        if not np.isfinite(first):
-            return
-        heap = [(-first, 0, 0.0, auto.start, dfa.start, 0, (), False)]
-        counter = 1
-        while heap:
-            _, _, g, s, q, t, ids, ended = heapq.heappop(heap)
-            if ended:
-                yield ids, g
-                continue
+
+        def expand(node):
+            s, q, t = node
             row = auto.logrows[s]
-            if t >= self.min_len and dfa.accept[q] and np.isfinite(row[BOUNDARY]):
-                heapq.heappush(heap, (-(g + row[BOUNDARY]), counter, g + row[BOUNDARY], s, q, t, ids, True))
-                counter += 1
-            if t < L:
-                r = L - t - 1
-                nxt, nq = auto.next[s, 1:], dfa.delta[q, 1:]
-                bound = row[1:] + H[r][nxt, nq]
-                for c in np.flatnonzero(np.isfinite(bound)) + 1:
-                    heapq.heappush(heap, (-(g + bound[c - 1]), counter, g + row[c], int(nxt[c - 1]), int(nq[c - 1]),
-                                          t + 1, ids + (int(c),), False))
-                    counter += 1
+            end = row[BOUNDARY] if t >= self.min_len and dfa.accept[q] else -np.inf
+            if t >= L:
+                return end, ()
+            nxt, nq = auto.next[s, 1:], dfa.delta[q, 1:]
+            bound = row[1:] + H[L - t - 1][nxt, nq]
+            live = np.flatnonzero(np.isfinite(bound))
+            return end, [(int(c) + 1, (int(nxt[c]), int(nq[c]), t + 1), float(row[c + 1]), float(bound[c]))
+                         for c in live]
+
+        yield from best_first((auto.start, dfa.start, 0), float(H[L][auto.start, dfa.start]), expand)
 
 
 SPARSE_TABLE_CELLS = 80_000_000  # states x constraint states x (max-len + 1) of the sparse path's tables (640 MB)
@@ -600,4 +590,177 @@ def make_plan(model, dfa, min_len: int, max_len: int, temperature: float = 1.0, 
     """``Plan``, or ``SparsePlan`` for a back-off model whose dense rows would be too large."""
     if LEVELS in model.capabilities and too_large(model):
         return SparsePlan(model, dfa, min_len, max_len, temperature, top_k, top_p)
-    return Plan(model, dfa, min_len, max_len, temperature, top_k, top_p)
+    return LazyPlan(model, dfa, min_len, max_len, temperature, top_k, top_p)
+
+
+BLOCK_PAIRS = 1 << 15  # (state, constraint state) pairs whose whole rows are read at a time
+
+
+class LazyPlan:
+    """``Plan`` over only the part of the product a name can reach: from (start state, start
+    constraint state), position by position up to ``max_len``, the pairs (context state,
+    constraint state) the characters lead to, leaving out constraint states that cannot accept
+    in the characters left. Rows come from the model's lazy view (``automaton.View``), so an
+    order mixture mixes rows only at the contexts the constraint lets names reach, and a model
+    whose automaton is large costs what the question reaches.
+
+    ``B[t][i]`` is the generation rows' total probability of the ways to finish a name from pair
+    i of position t (the end allowed in an accepting constraint state from ``min_len`` on);
+    ``children[t][i, c - 1]`` the pair at t + 1 after character c (-1: none).
+    """
+
+    def __init__(self, model, dfa, min_len: int, max_len: int, temperature: float = 1.0,
+                 top_k: int | None = None, top_p: float | None = None):
+        from ngram.lm.backoff.automaton import view
+
+        self.model, self.dfa = model, dfa
+        self.min_len, self.max_len = min_len, max_len
+        self.view = view(model)
+        self.shaping = (temperature, top_k, top_p)
+        self.shaped = temperature != 1.0 or top_k is not None or top_p is not None
+        self._levels = self._children = None
+        self._B = self._max = self._mass = None
+
+    # ----- the reachable product ---------------------------------------------------------------
+    def _explore(self) -> None:
+        if self._levels is not None:
+            return
+        view, dfa, L = self.view, self.dfa, self.max_len
+        Q, V = dfa.n_states, self.model.V
+        need = _steps_to_accept(dfa)
+        slots, qs = np.array([view.start], np.int64), np.array([dfa.start], np.int64)
+        levels, children = [], []
+        for t in range(L + 1):
+            levels.append((slots, qs))
+            if t == L:
+                break
+            nq = dfa.delta[qs][:, 1:].astype(np.int64)
+            ok = (nq != 0) & (need[nq] <= L - t - 1)
+            pair, c = np.nonzero(ok)
+            after = view.next_slots(slots[pair], c + 1).astype(np.int64)
+            key = after * Q + nq[pair, c]
+            unique, inverse = np.unique(key, return_inverse=True)
+            child = np.full((len(slots), V - 1), -1, np.int32 if len(unique) < 2**31 else np.int64)
+            child[pair, c] = inverse
+            children.append(child)
+            slots, qs = unique // Q, unique % Q
+        self._levels, self._children = levels, children
+
+    def _rows(self, slots: np.ndarray, raw: bool) -> np.ndarray:
+        """Probability rows (the model's, or the generation rows after temperature / top-k / top-p)."""
+        rows = np.exp(self.view.logrows[slots])
+        if raw or not self.shaped:
+            return rows
+        unk = self.model.vocabulary.unk_id
+        if unk is not None:
+            rows[:, unk] = 0.0
+        rows[rows.sum(axis=1) <= 0, BOUNDARY] = 1.0
+        return adjust_rows(rows, *self.shaping)
+
+    def _backward(self, raw: bool, add: bool) -> list[np.ndarray]:
+        """Per position, B (``add``: masses) or the ln of the best completion's probability."""
+        self._explore()
+        L, acc = self.max_len, self.dfa.accept
+        tables: list = [None] * (L + 1)
+        for t in range(L, -1, -1):
+            slots, qs = self._levels[t]
+            out = np.empty(len(slots) + 1)  # and, last, what a missing child (-1) reads
+            out[-1] = 0.0 if add else -np.inf
+            for a in range(0, len(slots), BLOCK_PAIRS):
+                part = slice(a, a + BLOCK_PAIRS)
+                rows = self._rows(slots[part], raw) if add else self.view.logrows[slots[part]]
+                ends = acc[qs[part]] & (t >= self.min_len)
+                if add:
+                    value = np.where(ends, rows[:, BOUNDARY], 0.0)
+                    if t < L:
+                        child = self._children[t][part]
+                        value += np.einsum("pc,pc->p", rows[:, 1:], tables[t + 1][child])
+                else:
+                    value = np.where(ends, rows[:, BOUNDARY], -np.inf)
+                    if t < L:
+                        child = self._children[t][part]
+                        value = np.maximum(value, (rows[:, 1:] + tables[t + 1][child]).max(axis=1, initial=-np.inf))
+                out[a : a + len(value)] = value
+            tables[t] = out
+        return tables
+
+    @property
+    def B(self) -> list[np.ndarray]:
+        if self._B is None:
+            self._B = self._backward(raw=False, add=True)
+        return self._B
+
+    @property
+    def gen_mass(self) -> float:
+        return float(self.B[0][0])
+
+    @property
+    def mass(self) -> float:
+        if self._mass is None:
+            self._mass = float(self._backward(raw=True, add=True)[0][0]) if self.shaped else self.gen_mass
+        return self._mass
+
+    def max_tables(self) -> list[np.ndarray]:
+        if self._max is None:
+            self._max = self._backward(raw=True, add=False)
+        return self._max
+
+    # ----- drawing and the best names ------------------------------------------------------------
+    def draw(self, m: int, rng: np.random.Generator) -> np.ndarray:
+        """``m`` names as an (m, max_len) array of ids, 0 after each name's end."""
+        B, L, acc = self.B, self.max_len, self.dfa.accept
+        out = np.zeros((m, max(L, 1)), np.uint8 if self.model.V <= 256 else np.int64)
+        pair, alive = np.zeros(m, np.int64), np.arange(m)
+        for t in range(L + 1):
+            if not len(alive):
+                break
+            slots, qs = self._levels[t]
+            rows = self._rows(slots[pair], raw=False)
+            w = np.zeros_like(rows)
+            if t >= self.min_len:
+                w[:, BOUNDARY] = rows[:, BOUNDARY] * acc[qs[pair]]
+            if t < L:
+                child = self._children[t][pair]
+                w[:, 1:] = rows[:, 1:] * B[t + 1][child]
+            symbol = _pick(w, rng.random(len(alive)))
+            if t < L:
+                out[alive, t] = symbol
+            going = symbol != BOUNDARY
+            if t < L:
+                pair = self._children[t][pair[going], symbol[going] - 1].astype(np.int64)
+            alive = alive[going]
+        return out
+
+    def best(self):
+        """The valid names in order of decreasing probability under the model's rows, as (ids, ln p)."""
+        H, L, acc = self.max_tables(), self.max_len, self.dfa.accept
+
+        def expand(node):
+            t, i = node
+            slots, qs = self._levels[t]
+            row = self.view.logrows[slots[i]]
+            end = row[BOUNDARY] if t >= self.min_len and acc[qs[i]] else -np.inf
+            if t >= L:
+                return end, ()
+            child = self._children[t][i]
+            live = np.flatnonzero(child >= 0)
+            bound = row[live + 1] + H[t + 1][child[live]]
+            return end, [(int(c) + 1, (t + 1, int(child[c])), float(row[c + 1]), float(b))
+                         for c, b in zip(live, bound) if np.isfinite(b)]
+
+        yield from best_first((0, 0), float(self.max_tables()[0][0]), expand)
+
+
+def _steps_to_accept(dfa) -> np.ndarray:
+    """Per constraint state, the fewest characters to an accepting state (a large number: never)."""
+    Q = dfa.n_states
+    steps = np.full(Q, np.iinfo(np.int64).max // 2, np.int64)
+    steps[dfa.accept] = 0
+    delta = dfa.delta[:, 1:]
+    for k in range(1, Q + 1):  # relax along the transitions until nothing changes
+        better = np.minimum(steps, steps[delta].min(axis=1, initial=steps.max()) + 1)
+        better[0] = steps[0]  # the dead state never accepts
+        if np.array_equal(better, steps):
+            break
+        steps = better
+    return steps

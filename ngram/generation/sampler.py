@@ -116,36 +116,57 @@ class Sampler:
         raise NgramError(f"the constraints leave too little mass to sample from ({self.description}: "
                          f"{self.mass:.3g} of the model's mass)")
 
-    def _draw_part(self, i: int, m: int, rng: np.random.Generator) -> list[str]:
+    def _draw(self, m: int, rng: np.random.Generator) -> list[str]:
+        """``m`` names of the restricted model. Where every component walks (``_fast``): a component
+        by its weight, a name by its walk, names the length bounds leave out rejected, which is
+        exact for the mixture restricted to the valid names and needs no constraint mass; the
+        exact plans take over (for the names still missing) once more than a third are rejected."""
+        names: list[str] = []
+        weights = np.array([w for w, *_ in self.parts])
+        weights /= weights.sum()
+        while len(names) < m and all(self._fast(i) for i in range(len(self.parts))):
+            need = m - len(names)
+            ask = need + need // 8 + 16
+            drawn: list[str] = []
+            for i, k in enumerate(rng.multinomial(ask, weights) if len(self.parts) > 1 else [ask]):
+                if k:
+                    drawn += self._walk_kept(i, int(k), rng)
+            if len(drawn) < ask * 2 // 3:
+                self._slow.update(range(len(self.parts)))
+            if len(self.parts) > 1:
+                drawn = [drawn[j] for j in rng.permutation(len(drawn))]
+            names += drawn[:need]
+        if len(names) < m:
+            counts = rng.multinomial(m - len(names), self._component_weights())
+            exact: list[str] = []
+            for i, k in enumerate(counts):
+                if k:
+                    exact += self._draw_exact(i, int(k), rng)
+            if len(self.parts) > 1:
+                exact = [exact[j] for j in rng.permutation(len(exact))]
+            names += exact
+        return names
+
+    def _draw_exact(self, i: int, m: int, rng: np.random.Generator) -> list[str]:
         _, component, reverse, _ = self.parts[i]
-        names = self._draw_fast(i, m, rng) if self._fast(i) else None
-        if names is None:
-            plan = self.plan(i)
-            if not plan.gen_mass > MIN_MASS:
-                self._refuse()
-            names = decode(plan.draw(m, rng), component)
+        plan = self.plan(i)
+        if not plan.gen_mass > MIN_MASS:
+            self._refuse()
+        names = decode(plan.draw(m, rng), component)
         return [x[::-1] for x in names] if reverse else names
 
-    def _draw_fast(self, i: int, m: int, rng: np.random.Generator) -> list[str] | None:
-        """``m`` names by the walk with exact rejection, or None (and the exact path from then on)
-        when it rejects more than a third of its draws."""
-        c, component = self.constraints, self.parts[i][1]
+    def _walk_kept(self, i: int, k: int, rng: np.random.Generator) -> list[str]:
+        """The names among ``k`` walks of component i that meet the length bounds (as read left to
+        right)."""
+        c, (_, component, reverse, _) = self.constraints, self.parts[i]
         auto = self._walkers.get(i) or self._walkers.setdefault(i, walker(component))
-        got: list[str] = []
-        while len(got) < m:
-            need = m - len(got)
-            ask = need + need // 8 + 16
-            ids = walk_ids(component, ask, seed=rng, min_len=0, max_len=c.max_len + 1, automaton=auto)
-            # a name's length is where its end symbol is (a name cut at max-len + 1 has none: too long)
-            ended = np.concatenate((ids, np.zeros((ask, 1), ids.dtype)), axis=1) == BOUNDARY
-            length = np.argmax(ended, axis=1)
-            keep = (length >= c.min_len) & (length <= c.max_len)
-            kept = int(keep.sum())
-            if kept < ask * 2 // 3:
-                self._slow.add(i)
-                return None
-            got += decode(ids[keep] if kept < ask else ids, component)[:need]
-        return got
+        ids = walk_ids(component, k, seed=rng, min_len=0, max_len=c.max_len + 1, automaton=auto)
+        # a name's length is where its end symbol is (a name cut at max-len + 1 has none: too long)
+        ended = np.concatenate((ids, np.zeros((k, 1), ids.dtype)), axis=1) == BOUNDARY
+        length = np.argmax(ended, axis=1)
+        keep = (length >= c.min_len) & (length <= c.max_len)
+        names = decode(ids[keep] if not keep.all() else ids, component)
+        return [x[::-1] for x in names] if reverse else names
 
     def chunks(self, n: int, seed=None, chunk: int = CHUNK):
         """``n`` names, a list of at most ``chunk`` at a time (reproducible for a seed)."""
@@ -157,7 +178,6 @@ class Sampler:
         if seed is not None and not (isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) and seed >= 0):
             raise NgramError(f"seed must be a whole number 0 or more, got {seed!r}")
         rng = np.random.default_rng(seed)
-        weights = self._component_weights() if n else None
         c = self.constraints
         novel = c.novel_only
         if novel and (self.model.train_names is None or len(self.model.train_names) == 0):
@@ -166,14 +186,7 @@ class Sampler:
         self.rejected = 0
         left, stalled = n, 0
         while left > 0:
-            m = min(chunk, left)
-            counts = rng.multinomial(m, weights)
-            names: list[str] = []
-            for i, k in enumerate(counts):
-                if k:
-                    names += self._draw_part(i, int(k), rng)
-            if len(self.parts) > 1:
-                names = [names[j] for j in rng.permutation(len(names))]
+            names = self._draw(min(chunk, left), rng)
             kept = names
             if novel:
                 _, new = novelty(self.model, names)

@@ -640,15 +640,16 @@ class View:
         need = need[self.slot[need] < 0]
         if self.used + len(need) > self.capacity:
             self._grow(max(2 * self.capacity, self.used + len(need)))
+        if not self.own_rows:  # an order mixture's rows: every context at once
+            self._store(need, self._rows_of_contexts(need))
+            return
         symbols = np.arange(self.V)
         bounds = np.searchsorted(need, sc.order_offsets)
         for a, b in zip(bounds[:-1], bounds[1:]):  # one order at a time (a row needs its suffix's)
             group = need[a:b]
             if not len(group):
                 continue
-            if not self.own_rows:
-                rows = self._rows_of_contexts(group)
-            elif group[0] == 0:
+            if group[0] == 0:
                 rows = sc.logp[sc.child(np.zeros(self.V, sc.first.dtype), symbols)][None, :]
             else:
                 children = sc.child(group[:, None].astype(sc.first.dtype), symbols[None, :])
