@@ -183,7 +183,7 @@ class Plan:
         H = self.max_tables()
         L, auto, dfa = self.max_len, self.auto, self.dfa
 
-        def expand(node):
+        def expand(node, upcoming):
             s, q, t = node
             row = auto.logrows[s]
             end = row[BOUNDARY] if t >= self.min_len and dfa.accept[q] else -np.inf
@@ -639,7 +639,11 @@ class LazyPlan:
             pair, c = np.nonzero(ok)
             after = view.next_slots(slots[pair], c + 1).astype(np.int64)
             key = after * Q + nq[pair, c]
-            unique, inverse = np.unique(key, return_inverse=True)
+            # distinct pairs and each one's place among them, by marking (no sort)
+            mark = np.zeros(self.view.used * Q, bool)
+            mark[key] = True
+            unique = np.flatnonzero(mark)
+            inverse = (np.cumsum(mark) - 1)[key]
             child = np.full((len(slots), V - 1), -1, np.int32 if len(unique) < 2**31 else np.int64)
             child[pair, c] = inverse
             children.append(child)
@@ -732,10 +736,60 @@ class LazyPlan:
         return out
 
     def best(self):
-        """The valid names in order of decreasing probability under the model's rows, as (ids, ln p)."""
+        """The valid names in order of decreasing probability under the model's rows, as (ids, ln p).
+
+        First without tables: every symbol's ln p is at most 0, so 0 is an admissible bound of any
+        completion, and the search expands only the prefixes more probable than the names it
+        yields (with the constraint states that cannot accept in the characters left cut off).
+        Past ``SEARCH_EXPANSIONS`` expansions (names far down the distribution, or a constraint
+        with little mass) it goes on with the exact bounds of the max tables over the reachable
+        product, leaving out the names already yielded."""
+        yielded = set()
+        for item in self._best_without_tables():
+            if item is None:
+                self.fell_back = True
+                break
+            yielded.add(item[0])
+            yield item
+        else:
+            return
+        for ids, logp in self._best_with_tables():
+            if ids not in yielded:
+                yield ids, logp
+
+    def _best_without_tables(self):
+        view, dfa, L = self.view, self.dfa, self.max_len
+        need = _steps_to_accept(dfa)
+        expansions = [0]
+
+        def expand(node, upcoming):
+            state, q, t = node
+            expansions[0] += 1
+            if expansions[0] > SEARCH_EXPANSIONS:
+                raise _TooFar
+            if view.slot[state] < 0:  # this row, and those of the nodes likely next, in one batch
+                view.slots_of(np.array([state] + [n[0] for n in upcoming()], np.int64))
+            row = view.logrows[view.slot[state]]
+            end = row[BOUNDARY] if t >= self.min_len and dfa.accept[q] else -np.inf
+            if t >= L:
+                return end, ()
+            nq = dfa.delta[q, 1:]
+            live = np.flatnonzero((nq != 0) & (need[nq] <= L - t - 1) & np.isfinite(row[1:]))
+            after = view.next_states(np.full(len(live), state, np.int64), live + 1)
+            return end, [(int(c) + 1, (int(a), int(nq[c]), t + 1), float(row[c + 1]), float(row[c + 1]))
+                         for c, a in zip(live, after)]
+
+        if need[dfa.start] > L:
+            return
+        try:
+            yield from best_first((view.start_state, dfa.start, 0), 0.0, expand, ahead=SEARCH_AHEAD)
+        except _TooFar:
+            yield None
+
+    def _best_with_tables(self):
         H, L, acc = self.max_tables(), self.max_len, self.dfa.accept
 
-        def expand(node):
+        def expand(node, upcoming):
             t, i = node
             slots, qs = self._levels[t]
             row = self.view.logrows[slots[i]]
@@ -748,7 +802,15 @@ class LazyPlan:
             return end, [(int(c) + 1, (t + 1, int(child[c])), float(row[c + 1]), float(b))
                          for c, b in zip(live, bound) if np.isfinite(b)]
 
-        yield from best_first((0, 0), float(self.max_tables()[0][0]), expand)
+        yield from best_first((0, 0), float(H[0][0]), expand)
+
+
+SEARCH_EXPANSIONS = 20_000  # prefixes the table-free search expands before it takes the max tables
+SEARCH_AHEAD = 256  # heap entries whose rows the table-free search makes with the one it needs
+
+
+class _TooFar(Exception):
+    """The table-free search passed its budget."""
 
 
 def _steps_to_accept(dfa) -> np.ndarray:

@@ -13,10 +13,11 @@ import heapq
 import math
 
 
-def best_first(root, root_bound: float, expand):
-    """(ids, ln p) of the names in order of decreasing probability. ``expand(node)`` returns
-    (ln p of ending at the node or -inf, iterable of (symbol, child, ln p of the symbol, child's
-    bound))."""
+def best_first(root, root_bound: float, expand, ahead: int = 0):
+    """(ids, ln p) of the names in order of decreasing probability. ``expand(node, upcoming)``
+    returns (ln p of ending at the node or -inf, iterable of (symbol, child, ln p of the symbol,
+    child's bound)); ``upcoming()`` lists up to ``ahead`` nodes near the top of the heap, likely
+    next to be expanded (a plan may make their rows in one batch)."""
     if not math.isfinite(root_bound):
         return
     heap = [(-root_bound, 0, 0.0, root, (), False)]
@@ -26,7 +27,7 @@ def best_first(root, root_bound: float, expand):
         if ended:
             yield ids, g
             continue
-        end, children = expand(node)
+        end, children = expand(node, lambda: [entry[3] for entry in heap[:ahead] if not entry[5]])
         if math.isfinite(end):
             heapq.heappush(heap, (-(g + end), counter, g + end, None, ids, True))
             counter += 1

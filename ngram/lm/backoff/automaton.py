@@ -567,6 +567,7 @@ def mixture_context_logprobs(model, context: str, at_start: bool = True) -> np.n
 # The one lazy view: rows only for the states asked about
 # ----------------------------------------------------------------------------------------------
 WIDTH_LIMIT = 1 << 12  # vocabularies up to this keep whole rows per state reached (else the sparse forms)
+FEW_CONTEXTS = 4096  # an order mixture mixes fewer rows at once through its own answers, more through its components' views
 ROW_CELLS = 1 << 28  # (state, symbol) cells a View reserves up front (address space: only rows made take memory)
 
 
@@ -665,8 +666,21 @@ class View:
         for n in np.unique(order[order > 0]).tolist():
             at = order == n
             keys[at] = self.base.levels[n - 1].keys[states[at] - int(sc.order_offsets[n])]
-        window = (keys[:, None] * V + np.arange(V)[None, :]).ravel()
-        return self.model.logprob_keys(window, np.repeat(order, V)).reshape(len(states), V)
+        model = self.model
+        if len(states) < FEW_CONTEXTS or not all(LEVELS in c.capabilities for c in model.components):
+            window = (keys[:, None] * V + np.arange(V)[None, :]).ravel()
+            return model.logprob_keys(window, np.repeat(order, V)).reshape(len(states), V)
+        # Each component's row from its own view, at its longest stored context of the history
+        # (one search per context and component, not per context and symbol), mixed with the
+        # weights of the context's bucket.
+        weights = np.asarray(model.weights, np.float64)
+        buckets = model.buckets(keys * V, order)
+        total = np.zeros((len(states), V))
+        for i, component in enumerate(model.components):
+            w = weights[buckets, i] if weights.ndim == 2 else np.full(len(states), weights[i])
+            total += w[:, None] * component_view(component).rows_of(_context_nodes(component, keys, order))
+        with np.errstate(divide="ignore"):
+            return np.log(total)
 
     def _store(self, states: np.ndarray, logrows: np.ndarray) -> None:
         V, G = self.V, self.guides
@@ -736,6 +750,27 @@ class View:
             ahead = ahead[self.cdf[cell[ahead]] <= u[ahead]]
         symbol = cell % V
         return symbol, self._after(cell)
+
+
+def _context_nodes(model, keys: np.ndarray, history: np.ndarray) -> np.ndarray:
+    """The node (``scoring.Scorer`` numbering) of the longest stored context of each history
+    (``keys``, ``history`` symbols each) in the back-off model ``model``."""
+    V = model.V
+    offset = np.cumsum([1] + model.n_ngrams())
+    node = np.zeros(len(keys), np.int64)  # the empty context unless a longer one is stored
+    todo = np.ones(len(keys), bool)
+    for m in range(min(model.order - 1, int(history.max(initial=0))), 0, -1):
+        at = np.flatnonzero(todo & (history >= m))
+        if not len(at):
+            continue
+        index, stored = model.levels[m - 1].find(keys[at] % V**m)
+        node[at[stored]] = offset[m - 1] + index[stored]
+        todo[at[stored]] = False
+    return node
+
+
+def component_view(model) -> "View":
+    return view(model)
 
 
 def _distinct(a: np.ndarray) -> np.ndarray:
