@@ -37,6 +37,9 @@ BOUNDED_CONTEXT = "bounded-context"
 # ``logprobs``), though the row may depend on the whole prefix (a whole-name mixture whose
 # right-to-left components have context states). Every BOUNDED_CONTEXT model has them too.
 NEXT_SYMBOL = "next-symbol"
+# An order mixture: a bounded-context model whose rows mix ``model.components``, the highest-order
+# one's stored contexts determining every row (its automaton's states are that component's).
+MIXED_CONTEXTS = "mixed-contexts"
 
 
 @runtime_checkable
@@ -46,7 +49,7 @@ class LanguageModel(Protocol):
     estimator: dict  # {"name": ..., settings ...}: how it was made
     corpus: dict  # what it was trained on (file, names, fingerprint)
     train_names: "np.ndarray | None"  # sorted fingerprints of the training names (novelty), or None
-    capabilities: frozenset  # subset of {LEVELS, BOUNDED_CONTEXT, NEXT_SYMBOL}
+    capabilities: frozenset  # subset of {LEVELS, BOUNDED_CONTEXT, NEXT_SYMBOL, MIXED_CONTEXTS}
     kind: str  # what model files call this kind: "model" (back-off), "context" (order mixture), "name"
 
     @property

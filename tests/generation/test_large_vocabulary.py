@@ -82,9 +82,9 @@ def shaped_distribution(model, c, t=1.0, k=None):
 def test_sparse_temperature_and_top_k_are_the_shaped_distribution(backoff, sparse, t, k, c, reach, monkeypatch):
     """Temperature: the back-off recursion; top-k: tables on the states the reshaped rows reach,
     or (reach 0) walks kept when they meet the constraints."""
-    from ngram.generation import sampling
+    from ngram.generation import plans
 
-    monkeypatch.setattr(sampling, "REACH_STATES", reach)
+    monkeypatch.setattr(plans, "REACH_STATES", reach)
     expected = shaped_distribution(backoff, c, t, k)
     n = 20000
     generation = Sampler(backoff, c, temperature=t, top_k=k).generate(n, seed=5)
@@ -190,10 +190,11 @@ def test_lazy_rows_past_their_cell_limit_keep_a_few_rows_and_give_the_same_ones(
 
 
 def test_long_runs_step_over_their_holes_at_once_with_the_same_distribution(monkeypatch):
-    from ngram.generation import sampling
+    from ngram.generation import sampling, sparse_draw
 
     model = kn(CORPUS, 3)
-    monkeypatch.setattr(sampling, "LONG_RUN", 0)  # every run takes the binary search
+    monkeypatch.setattr(automaton, "WIDTH_LIMIT", 0)  # the walk takes the sparse automaton
+    monkeypatch.setattr(sparse_draw, "LONG_RUN", 0)  # every run takes the binary search
     n = 20000
     got = Counter(sampling.sample_walk(model, n, seed=9, min_len=0, max_len=8))
     stat, df = chi_square(got, probabilities(model, all_names(model, 7)), n)  # (names cut at 8: the rest)
@@ -212,35 +213,36 @@ def test_the_sparse_path_on_other_orders_estimators_and_pruned_models(sparse, wh
 
 
 def test_sparse_tables_past_their_limit_are_refused_in_one_line(backoff, sparse, monkeypatch):
-    from ngram.generation import sampling
+    from ngram.generation import plans
 
-    monkeypatch.setattr(sampling, "SPARSE_TABLE_CELLS", 200)
+    monkeypatch.setattr(plans, "SPARSE_TABLE_CELLS", 200)
     with pytest.raises(NgramError, match=r"needs [\d,]+ table cells \(at most 200\); lower --max-len or prune it"):
         Sampler(backoff, Constraints(prefix="a", max_len=6)).mass
 
 
 def test_top_k_constraints_no_name_meets_are_refused_on_both_paths(backoff, monkeypatch):
-    from ngram.generation import sampling
+    from ngram.generation import plans
 
     c = Constraints(suffix="bb", max_len=5)  # top-1 rows never end in -bb
     for cells in (automaton.MAX_CELLS, 0):  # dense, then sparse (exact on the states reached)
         monkeypatch.setattr(automaton, "MAX_CELLS", cells)
         with pytest.raises(NgramError, match=r"after temperature / top-k / top-p no name meets the constraints"):
             Sampler(backoff, c, top_k=1).generate(5, seed=0)
-    monkeypatch.setattr(sampling, "REACH_STATES", 0)  # by rejection
+    monkeypatch.setattr(plans, "REACH_STATES", 0)  # by rejection
     with pytest.raises(NgramError, match=r"almost no name meets the constraints \(0 of 256 walks met them\)"):
         Sampler(backoff, c, top_k=1).generate(5, seed=0)
 
 
 @pytest.mark.slow
 def test_the_walks_rare_dense_fallback_takes_whole_rows_a_few_at_a_time(monkeypatch):
-    from ngram.generation import sampling
+    from ngram.generation import sampling, sparse_draw
     from ngram.lm.backoff import scoring
 
     model = kn(CORPUS * 3 + ["abnab", "nnbaa"], 4)
+    monkeypatch.setattr(automaton, "WIDTH_LIMIT", 0)  # the walk takes the sparse automaton
     monkeypatch.setattr(sampling.SparseAutomaton, "MAX_ROUNDS", 0)  # every backed-off draw takes the fallback
     whole = sampling.sample_walk(model, 3000, seed=6, min_len=0, max_len=8)
-    monkeypatch.setattr(sampling, "PENDING_CELLS", 1)  # one row at a time
+    monkeypatch.setattr(sparse_draw, "PENDING_CELLS", 1)  # one row at a time
     monkeypatch.setattr(scoring, "LAZY_CELLS", 0)
     monkeypatch.setattr(scoring, "LAZY_ROWS", 6)  # and few rows kept
     assert sampling.sample_walk(model, 3000, seed=6, min_len=0, max_len=8) == whole  # the same draws

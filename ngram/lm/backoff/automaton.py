@@ -25,6 +25,8 @@ import numpy as np
 
 from ngram.core.errors import NgramError
 from ngram.core.vocabulary import BOUNDARY
+from ngram.lm.backoff import scoring
+from ngram.lm.protocol import LEVELS, MIXED_CONTEXTS
 
 MAX_CELLS = 60_000_000  # states x V of one dense automaton (about 1 GB for rows and transitions)
 TAIL_MASS = 1e-16  # expected visits are summed until the mass of unfinished names is below this
@@ -118,7 +120,7 @@ class Automaton:
         return self.next_state[states, symbols]
 
 
-def build_automaton(model: Model) -> Automaton:
+def build_automaton(model) -> Automaton:
     V, N = model.V, model.order
     if N == 1:
         row = np.exp(model.levels[0].logp)[None, :]
@@ -174,9 +176,10 @@ def too_large(model) -> bool:
 
 def build(model) -> ContextAutomaton:
     """The automaton of a next-symbol model (a back-off model or an order mixture)."""
-    cached = getattr(model, "_context_automaton", None)
-    if cached is not None:
-        return cached
+    return cached(model, "context", lambda: _build(model))
+
+
+def _build(model) -> ContextAutomaton:
     base = _levels_model(model)
     states = sum(len(level) for level in base.levels[: base.order - 1]) or 1
     if states * model.V > MAX_CELLS:
@@ -188,12 +191,7 @@ def build(model) -> ContextAutomaton:
         logrows = np.log(auto.rows)
     if base is not model:
         logrows = _rows_through_keys(model, base)
-    result = ContextAutomaton(logrows=logrows, next=next_state, start=auto.start)
-    try:
-        model._context_automaton = result
-    except AttributeError:
-        pass
-    return result
+    return ContextAutomaton(logrows=logrows, next=next_state, start=auto.start)
 
 
 class BackoffRows:
@@ -324,15 +322,19 @@ class BackoffRows:
 def _levels_model(model):
     """The back-off table whose contexts are the automaton's states: the model's own, or, for an
     order mixture, its highest-order component's."""
-    try:
-        model.levels
+    if LEVELS in model.capabilities:
         return model
-    except (NgramError, AttributeError):  # a mixture has no single back-off table
-        pass
-    components = getattr(model, "components", None)
-    if not components or not hasattr(model, "logprob_keys"):
-        raise NgramError(f"{model.describe()}: no context automaton (it is not a next-symbol model)")
-    return _levels_model(max(components, key=lambda m: m.order))
+    if MIXED_CONTEXTS in model.capabilities:
+        return _levels_model(max(model.components, key=lambda m: m.order))
+    raise NgramError(f"{model.describe()}: no context automaton (it is not a next-symbol model)")
+
+
+def cached(model, key: str, make):
+    """``make()`` once per model (kept in the model's own dictionary, dropped with it)."""
+    store = vars(model).setdefault("_automata", {})
+    if key not in store:
+        store[key] = make()
+    return store[key]
 
 
 def _rows_through_keys(model, base) -> np.ndarray:
@@ -344,18 +346,10 @@ def _rows_through_keys(model, base) -> np.ndarray:
     else:
         keys = np.concatenate([base.levels[n].keys for n in range(N - 1)])
         history = np.concatenate([np.full(len(base.levels[n]), n + 1) for n in range(N - 1)])
-    components = getattr(model, "components", None)
-    if components and hasattr(model, "buckets") and all(_has_levels(c) for c in components):
+    if MIXED_CONTEXTS in model.capabilities and all(LEVELS in c.capabilities for c in model.components):
         return _mixture_rows(model, keys, history)
     window = (keys[:, None] * V + np.arange(V)[None, :]).ravel()
     return model.logprob_keys(window, np.repeat(history, V)).reshape(len(keys), V)
-
-
-def _has_levels(model) -> bool:
-    try:
-        return model.levels is not None
-    except (NgramError, AttributeError):
-        return False
 
 
 def _mixture_rows(model, keys: np.ndarray, history: np.ndarray) -> np.ndarray:
@@ -458,13 +452,228 @@ def _logsumexp(a: np.ndarray, axis: int):
 
 
 # ----------------------------------------------------------------------------------------------
-# Whole-name mixtures: exact next-symbol vectors
+# Whole-name mixtures: their components (the exact next-symbol vectors are ngram.lm.mixtures.name_rows)
 # ----------------------------------------------------------------------------------------------
 def name_components(model) -> list:
-    """``model.name_components()`` (the protocol); for a mixture made before the protocol, read
-    from its components, directions and weights."""
-    if hasattr(model, "name_components"):
-        return model.name_components()
-    if hasattr(model, "reverse"):
-        return list(zip(model.weights, model.components, model.reverse))
-    return [(1.0, model, False)]
+    """``model.name_components()`` (the protocol): (weight, next-symbol model, reads right to left)."""
+    return model.name_components()
+
+
+# ----------------------------------------------------------------------------------------------
+# The one lazy view: rows only for the states asked about
+# ----------------------------------------------------------------------------------------------
+WIDTH_LIMIT = 1 << 12  # vocabularies up to this keep whole rows per state reached (else the sparse forms)
+FEW_CONTEXTS = 4096  # an order mixture mixes fewer rows at once through its own answers, more through its components' views
+ROW_CELLS = 1 << 28  # (state, symbol) cells a View reserves up front (address space: only rows made take memory)
+
+
+class View:
+    """A next-symbol model (a back-off model, or an order mixture read through its highest-order
+    component's contexts) as an automaton whose rows are made only for the states asked about.
+
+    States are the back-off table's stored contexts, numbered as ``scoring.Scorer`` numbers its
+    nodes (node 0 the empty context, then order 1, 2, ...). A state asked about gets a slot: its
+    ln-row; for plain draws (<unk> left out) its running sums of probabilities divided by their
+    total and a guide table (``draw``); and a cache of the slot after each symbol, filled as draws
+    take them. A back-off model's row is its stored children and, for every other symbol, its
+    back-off weight plus its suffix's row (the same floats as ``build_automaton``); an order
+    mixture's rows are its own answers at the state's context (``logprob_keys``), so only the
+    contexts a question reaches are ever mixed. Slots are reserved for every state up front where
+    that fits in ``ROW_CELLS`` (untouched memory costs nothing), else grown as needed.
+    """
+
+    def __init__(self, model):
+        base = _levels_model(model)
+        scorer = scoring.build(base)
+        if scorer is None:
+            raise NgramError("model n-grams are not closed under prefixes and suffixes; load it through ngram "
+                             "so it is repaired")
+        self.model, self.base, self.scorer = model, base, scorer
+        self.own_rows = base is model
+        self.V = V = model.V
+        self.guides = min(1 << int(V - 1).bit_length(), 256)  # guide cells per row: a power of two >= V
+        self.masked = model.vocabulary.unk_id
+        self.start_state = scorer.start
+        self.slot = np.full(scorer.n_states, -1, np.int32)
+        self.used, self.capacity = 0, 0
+        self._grow(min(scorer.n_states, max(ROW_CELLS // V, 64)))
+        self.root = int(self.slots_of(np.zeros(1, np.int64))[0])
+        self.start = int(self.slots_of(np.array([scorer.start]))[0])
+
+    # ----- slots -----------------------------------------------------------------------------
+    def _grow(self, cap: int) -> None:
+        V, G, used = self.V, self.guides, self.used
+
+        def grown(a, shape, dtype, zero=False):
+            out = np.zeros(shape, dtype) if zero else np.empty(shape, dtype)
+            if used:
+                out[: used * (len(out) // cap)] = a[: used * (len(out) // cap)]
+            return out
+
+        self.state = grown(self.state if used else None, cap, np.int64)
+        self.logrows = grown(self.logrows if used else None, (cap, V), np.float64)
+        self.cdf = grown(self.cdf if used else None, cap * V, np.float64)
+        self.guide = grown(self.guide if used else None, cap * G, np.min_scalar_type(V))
+        self.nexts = grown(self.nexts if used else None, cap * V, np.int32, zero=True)  # slot + 1; 0: not known yet
+        self.capacity = cap
+
+    def slots_of(self, states: np.ndarray) -> np.ndarray:
+        """The slot of each state, rows made for those without one (and their suffixes)."""
+        states = np.asarray(states, np.int64)
+        slots = self.slot[states]
+        if (slots < 0).any():
+            self._make(_distinct(states[slots < 0]))
+            slots = self.slot[states]
+        return slots
+
+    def _make(self, states: np.ndarray) -> None:
+        sc = self.scorer
+        need = [states]
+        if self.own_rows:  # a row builds on its suffix's: those too, shortest first
+            while len(need[-1]):
+                below = sc.suffix[need[-1][need[-1] != 0]].astype(np.int64)  # (the empty context has none)
+                need.append(_distinct(below[self.slot[below] < 0]))
+        need = _distinct(np.concatenate(need))
+        need = need[self.slot[need] < 0]
+        if self.used + len(need) > self.capacity:
+            self._grow(max(2 * self.capacity, self.used + len(need)))
+        if not self.own_rows:  # an order mixture's rows: every context at once
+            self._store(need, self._rows_of_contexts(need))
+            return
+        symbols = np.arange(self.V)
+        bounds = np.searchsorted(need, sc.order_offsets)
+        for a, b in zip(bounds[:-1], bounds[1:]):  # one order at a time (a row needs its suffix's)
+            group = need[a:b]
+            if not len(group):
+                continue
+            if group[0] == 0:
+                rows = sc.logp[sc.child(np.zeros(self.V, sc.first.dtype), symbols)][None, :]
+            else:
+                children = sc.child(group[:, None].astype(sc.first.dtype), symbols[None, :])
+                rows = sc.bow[group][:, None] + self.logrows[self.slot[sc.suffix[group]]]
+                rows = np.where(children != 0, sc.logp[children], rows)
+            self._store(group, rows)
+
+    def _rows_of_contexts(self, states: np.ndarray) -> np.ndarray:
+        """An order mixture's ln-rows at the contexts of ``states`` (their stored n-grams' keys)."""
+        sc, V = self.scorer, self.V
+        order = np.searchsorted(sc.order_offsets, states, side="right") - 1  # 0: the empty context
+        keys = np.zeros(len(states), np.int64)
+        for n in np.unique(order[order > 0]).tolist():
+            at = order == n
+            keys[at] = self.base.levels[n - 1].keys[states[at] - int(sc.order_offsets[n])]
+        model = self.model
+        if len(states) < FEW_CONTEXTS or not all(LEVELS in c.capabilities for c in model.components):
+            window = (keys[:, None] * V + np.arange(V)[None, :]).ravel()
+            return model.logprob_keys(window, np.repeat(order, V)).reshape(len(states), V)
+        # Each component's row from its own view, at its longest stored context of the history
+        # (one search per context and component, not per context and symbol), mixed with the
+        # weights of the context's bucket.
+        weights = np.asarray(model.weights, np.float64)
+        buckets = model.buckets(keys * V, order)
+        total = np.zeros((len(states), V))
+        for i, component in enumerate(model.components):
+            w = weights[buckets, i] if weights.ndim == 2 else np.full(len(states), weights[i])
+            total += w[:, None] * component_view(component).rows_of(_context_nodes(component, keys, order))
+        with np.errstate(divide="ignore"):
+            return np.log(total)
+
+    def _store(self, states: np.ndarray, logrows: np.ndarray) -> None:
+        V, G = self.V, self.guides
+        slots = np.arange(self.used, self.used + len(states))
+        self.slot[states] = slots
+        self.state[slots] = states
+        self.logrows[slots] = logrows
+        p = np.exp(logrows)
+        if self.masked is not None:
+            p[:, self.masked] = 0.0
+        cdf = np.cumsum(p, axis=1)
+        total = cdf[:, -1:].copy()
+        dead = total[:, 0] <= 0  # nothing but <unk>: such a row ends the name
+        total[dead] = 1.0
+        # From the last symbol with mass on the running sum is the total, so x / x: exactly 1, and a
+        # draw u < 1 never passes that symbol.
+        cdf /= total
+        cdf[dead] = 1.0
+        self.cdf.reshape(-1, V)[slots] = cdf
+        # guide[j] = how many running sums are <= j / G, the symbol the point j / G falls in: a draw
+        # u in [j / G, (j + 1) / G) is that symbol or a later one. (x <= j / G is ceil(x G) <= j,
+        # exact: G is a power of two.)
+        start = np.minimum(np.ceil(cdf * G), G).astype(np.int64)
+        counts = np.bincount((np.arange(len(slots))[:, None] * (G + 1) + start).ravel(), minlength=len(slots) * (G + 1))
+        self.guide.reshape(-1, G)[slots] = np.cumsum(counts.reshape(-1, G + 1)[:, :G], axis=1)
+        self.used += len(states)
+
+    # ----- what the walks, plans and searches read ---------------------------------------------
+    def logrows_of(self, states: np.ndarray) -> np.ndarray:
+        return self.logrows[self.slots_of(states)]
+
+    def rows_of(self, states: np.ndarray) -> np.ndarray:
+        return np.exp(self.logrows_of(states))
+
+    def next_states(self, states: np.ndarray, symbols: np.ndarray) -> np.ndarray:
+        """The state after each (state, symbol): the longest stored context of history + symbol."""
+        return scoring.next_states(self.scorer, states, symbols).astype(np.int64)
+
+    def next_slots(self, slots: np.ndarray, symbols: np.ndarray) -> np.ndarray:
+        """The slot after each (slot, symbol)."""
+        return self._after(slots.astype(np.int64) * self.V + symbols)
+
+    def _after(self, cell: np.ndarray) -> np.ndarray:
+        """The slot after each (slot, symbol) cell, found once per cell and then read from the cache."""
+        out = self.nexts[cell]
+        if out.min(initial=1) == 0:
+            miss = np.flatnonzero(out == 0)
+            cells = _distinct(cell[miss])
+            self.nexts[cells] = self.slots_of(self.next_states(self.state[cells // self.V], cells % self.V)) + 1
+            out[miss] = self.nexts[cell[miss]]
+        out -= 1
+        return out
+
+    def step(self, slots: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """A plain draw (<unk> left out, renormalised) per slot from uniform draws ``u``, and the slot
+        after it: the first symbol whose running sum passes u, searched from where the guide
+        table puts u (almost always that symbol or the next)."""
+        G, V = self.guides, self.V
+        base = slots.astype(np.int64)
+        symbol = self.guide[base * G + (u * G).astype(np.int64)].astype(np.int64)
+        cell = base
+        cell *= V
+        cell += symbol
+        ahead = np.flatnonzero(self.cdf[cell] <= u)
+        while len(ahead):
+            cell[ahead] += 1
+            ahead = ahead[self.cdf[cell[ahead]] <= u[ahead]]
+        symbol = cell % V
+        return symbol, self._after(cell)
+
+
+def _context_nodes(model, keys: np.ndarray, history: np.ndarray) -> np.ndarray:
+    """The node (``scoring.Scorer`` numbering) of the longest stored context of each history
+    (``keys``, ``history`` symbols each) in the back-off model ``model``."""
+    V = model.V
+    offset = np.cumsum([1] + model.n_ngrams())
+    node = np.zeros(len(keys), np.int64)  # the empty context unless a longer one is stored
+    todo = np.ones(len(keys), bool)
+    for m in range(min(model.order - 1, int(history.max(initial=0))), 0, -1):
+        at = np.flatnonzero(todo & (history >= m))
+        if not len(at):
+            continue
+        index, stored = model.levels[m - 1].find(keys[at] % V**m)
+        node[at[stored]] = offset[m - 1] + index[stored]
+        todo[at[stored]] = False
+    return node
+
+
+def component_view(model) -> "View":
+    return view(model)
+
+
+def _distinct(a: np.ndarray) -> np.ndarray:
+    a = np.sort(a)
+    return a[np.concatenate(([True], a[1:] != a[:-1]))] if len(a) else a
+
+
+def view(model) -> View:
+    """The model's ``View``, made once per model."""
+    return cached(model, "view", lambda: View(model))

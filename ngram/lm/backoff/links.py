@@ -47,7 +47,7 @@ def links(model) -> Links | None:
     can leave out a context or a suffix); cached on the model for as long as its key arrays are
     the same objects."""
     keys = tuple(level.keys for level in model.levels)
-    cached = getattr(model, "_links", None)
+    cached = vars(model).get("_links")
     if cached is not None and len(cached[0]) == len(keys) and all(a is b for a, b in zip(cached[0], keys)):
         return cached[1]
     found = _find_links(model.V, model.order, model.levels)

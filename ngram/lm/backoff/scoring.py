@@ -501,16 +501,20 @@ class LazyRows:
         return self.cdf[self.row_of[states]]
 
     def next_of(self, states: np.ndarray, symbols: np.ndarray) -> np.ndarray:
-        """The state after each (state, symbol): the longest stored context of history + symbol."""
-        sc = self.scorer
-        states = np.asarray(states, sc.first.dtype)
-        node = sc.child(states, symbols)
-        miss = np.flatnonzero(node == 0)
-        s_miss, w_miss = states[miss], symbols[miss]
-        while len(miss):
-            s_miss = sc.suffix[s_miss]
-            found = sc.child(s_miss, w_miss)
-            ok = found != 0
-            node[miss[ok]] = found[ok]
-            miss, s_miss, w_miss = miss[~ok], s_miss[~ok], w_miss[~ok]
-        return np.where(node < sc.n_states, node, sc.suffix[node])
+        return next_states(self.scorer, states, symbols)
+
+
+def next_states(sc: Scorer, states: np.ndarray, symbols: np.ndarray) -> np.ndarray:
+    """The state after each (state, symbol): the longest stored context of history + symbol."""
+    states = np.asarray(states, sc.first.dtype)
+    symbols = np.asarray(symbols)
+    node = sc.child(states, symbols)
+    miss = np.flatnonzero(node == 0)
+    s_miss, w_miss = states[miss], symbols[miss]
+    while len(miss):
+        s_miss = sc.suffix[s_miss]
+        found = sc.child(s_miss, w_miss)
+        ok = found != 0
+        node[miss[ok]] = found[ok]
+        miss, s_miss, w_miss = miss[~ok], s_miss[~ok], w_miss[~ok]
+    return np.where(node < sc.n_states, node, sc.suffix[node])

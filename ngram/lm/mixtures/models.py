@@ -39,7 +39,7 @@ from ngram.core.errors import NgramError
 from ngram.lm.mixtures import name_rows
 from ngram.lm.mixtures.linear import mixture_logprobs
 from ngram.lm.mixtures.shared import SharedLevels
-from ngram.lm.protocol import BOUNDED_CONTEXT, NEXT_SYMBOL, LanguageModel, gives_rows, require
+from ngram.lm.protocol import BOUNDED_CONTEXT, MIXED_CONTEXTS, NEXT_SYMBOL, LanguageModel, gives_rows, require
 from ngram.core.vocabulary import Encoded, reverse_encoded
 
 
@@ -107,7 +107,7 @@ class ContextMixture(Components, NextSymbolModel):
     optionally split by that context's number of distinct followers (``follower_bins``)."""
 
     kind = "context"
-    capabilities = frozenset({BOUNDED_CONTEXT})
+    capabilities = frozenset({BOUNDED_CONTEXT, MIXED_CONTEXTS})
 
     def __init__(self, components: Sequence[LanguageModel], weights, estimator: dict | None = None, corpus: dict | None = None,
                  train_names: np.ndarray | None = None, follower_bins: Sequence[int] | None = None,

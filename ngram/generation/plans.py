@@ -1,0 +1,828 @@
+"""Exact constrained generation: a next-symbol model's automaton x a constraint's DFA.
+
+``Plan`` computes backward masses over (remaining length, context state, constraint state) and
+draws names left to right from the exactly conditioned next-symbol distribution; ``SparsePlan``
+is the same for a back-off model too large for dense rows. Both give the best-first search
+(``ngram.generation.search``) its exact bounds.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ngram.core.errors import NgramError
+from ngram.core.vocabulary import BOUNDARY
+from ngram.generation.search import best_first
+from ngram.generation.shaping import adjust_rows
+from ngram.lm.backoff.automaton import BackoffRows, too_large
+from ngram.lm.backoff.automaton import build as build_context_automaton
+from ngram.lm.protocol import LEVELS
+
+MIN_MASS = 1e-300  # a constraint with less mass than this (under the shaped rows) is refused
+CHUNK = 1 << 17  # names drawn at once (also the rejection draws' largest batch)
+
+class Plan:
+    """One next-symbol model under one constraint DFA: backward masses over (remaining length,
+    state, constraint state), then names drawn left to right from the exactly conditioned
+    next-symbol distribution.
+
+    ``B[r][s, q]`` = total probability (under the generation rows) of the ways to finish a name
+    from context state s and constraint state q with at most r more characters, the end symbol
+    allowed only in an accepting q and at a position >= min_len (the position is max_len - r).
+    The mass of the constraint set is B[max_len][start, q0] under the model's own rows.
+    """
+
+    def __init__(self, model, dfa, min_len: int, max_len: int, temperature: float = 1.0,
+                 top_k: int | None = None, top_p: float | None = None):
+        self.model, self.dfa = model, dfa
+        self.min_len, self.max_len = min_len, max_len
+        self.auto = auto = build_context_automaton(model)
+        raw = np.exp(auto.logrows)
+        unk = model.vocabulary.unk_id
+        self.shaped = temperature != 1.0 or top_k is not None or top_p is not None
+        if self.shaped:
+            rows = raw.copy()
+            if unk is not None:
+                rows[:, unk] = 0.0
+            dead = rows.sum(axis=1) <= 0
+            rows[dead, BOUNDARY] = 1.0
+            rows = adjust_rows(rows, temperature, top_k, top_p)
+        else:
+            rows = raw
+        self.rows, self.raw = rows, raw
+        self._B = self._max = self._mass = self._reach = None
+
+    @property
+    def B(self) -> list[np.ndarray]:
+        if self._B is None:
+            self._B = self._backward(self.rows, np.add)
+        return self._B
+
+    @property
+    def gen_mass(self) -> float:
+        """The constraint's mass under the generation rows (after temperature, top-k, top-p)."""
+        return float(self.B[-1][self.auto.start, self.dfa.start])
+
+    @property
+    def mass(self) -> float:
+        """The constraint's mass under the model's own rows."""
+        if self._mass is None:
+            self._mass = float(self._backward(self.raw, np.add)[-1][self.auto.start, self.dfa.start]) \
+                if self.shaped else self.gen_mass
+        return self._mass
+
+    def _reachable(self) -> list[np.ndarray | None]:
+        """Per position t = 0..max_len, the context states a name can be in after t characters
+        (None: nearly all of them). Early positions only reach contexts that start at the start of
+        the name, a small part of the automaton, so the backward tables are computed there only."""
+        if self._reach is None:
+            S = self.auto.n_states
+            reach, now = [], np.array([self.auto.start])
+            for t in range(self.max_len + 1):
+                if now is None or len(now) > S // 2:
+                    now = None
+                reach.append(now)
+                if now is not None:
+                    now = np.unique(self.auto.next[now, 1:])
+            self._reach = reach
+        return self._reach
+
+    def _backward(self, rows: np.ndarray, combine) -> list[np.ndarray]:
+        """B[0..max_len] as above (``combine`` np.add: masses; np.maximum: log max-masses, ``rows``
+        then being ln-rows). B[r] is needed at the states reachable at position max_len - r only
+        (where ``draw`` and ``best`` read it), and is computed there."""
+        S, Q, L = self.auto.n_states, self.dfa.n_states, self.max_len
+        add = combine is np.add
+        # Only the live constraint states (1..Q-1): the dead state 0 has mass 0 whatever follows.
+        acc, delta, nxt = self.dfa.accept[1:], self.dfa.delta[None, 1:, 1:], self.auto.next
+        with np.errstate(divide="ignore"):
+            ending = rows[:, BOUNDARY, None] * acc[None, :] if add else np.where(acc[None, :], rows[:, BOUNDARY, None],
+                                                                                   -np.inf)
+        empty = 0.0 if add else -np.inf
+        reach = self._reachable()
+        tables: list[np.ndarray] = []
+        full: list[bool] = []
+        for r in range(L + 1):
+            states = reach[L - r]
+            can_end = L - r >= self.min_len
+            if r >= 2 and full[-1] and full[-2] and can_end == (L - r + 1 >= self.min_len) \
+                    and np.array_equal(tables[-1], tables[-2]):
+                # A fixed point of the recursion (same end term, same input: bit for bit the same
+                # output), computed on every state: it stays the same from here on.
+                tables.append(tables[-1])
+                full.append(True)
+                continue
+            table = np.full((S, Q), empty)
+            at = slice(None) if states is None else states
+            here = ending[at] if can_end else np.full((S if states is None else len(states), Q - 1), empty)
+            if r > 0:
+                # One live constraint state at a time: its successor under each character is
+                # fixed, so the successors' values are one gather from the previous table laid
+                # out constraint state by constraint state (no (states x Q x V) index to build).
+                previous = np.ascontiguousarray(tables[-1].T).ravel()
+                successors, weights = nxt[at, 1:].astype(np.int64), rows[at, 1:]
+                here = here.copy()
+                for j in range(Q - 1):
+                    after = previous[successors + delta[0, j] * S]
+                    if add:
+                        here[:, j] += np.einsum("sc,sc->s", weights, after)
+                    else:
+                        here[:, j] = np.maximum(here[:, j], (weights + after).max(axis=1))
+            table[at, 1:] = here
+            tables.append(table)
+            full.append(states is None)
+        return tables
+
+    def max_tables(self) -> list[np.ndarray]:
+        """ln of the largest probability of one valid completion, per (remaining, state, constraint
+        state): the exact (so admissible) bound of best-first search, under the model's rows."""
+        if self._max is None:
+            self._max = self._backward(self.auto.logrows, np.maximum)
+        return self._max
+
+    def draw(self, m: int, rng: np.random.Generator) -> np.ndarray:
+        """``m`` names as an (m, max_len) array of ids, 0 after each name's end."""
+        L, V = self.max_len, self.model.V
+        out = np.zeros((m, max(L, 1)), np.uint8 if V <= 256 else np.int64)
+        s = np.full(m, self.start_state, np.int64)
+        q = np.full(m, self.dfa.start, np.int64)
+        alive = np.arange(m)
+        for t in range(L + 1):
+            if not len(alive):
+                break
+            symbol, after = self._step(t, s, q, rng.random(len(alive)))
+            if t < L:
+                out[alive, t] = symbol
+            going = symbol != BOUNDARY
+            s = after[going].astype(np.int64)
+            q = self.dfa.delta[q[going], symbol[going]].astype(np.int64)
+            alive = alive[going]
+        return out
+
+    @property
+    def start_state(self) -> int:
+        return self.auto.start
+
+    def _step(self, t: int, s: np.ndarray, q: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """One symbol for each name at position t in context state s and constraint state q
+        (``u`` uniform draws), from the exactly conditioned distribution, and the states after it."""
+        L, Q = self.max_len, self.dfa.n_states
+        r = L - t
+        w = np.zeros((len(s), self.auto.V))
+        if t >= self.min_len:
+            w[:, BOUNDARY] = self.rows[s, BOUNDARY] * self.dfa.accept[q]
+        if r > 0:
+            after = self.B[r - 1].ravel()[self.auto.next[s, 1:].astype(np.int64) * Q + self.dfa.delta[q, 1:]]
+            w[:, 1:] = self.rows[s, 1:] * after
+        symbol = _pick(w, u)
+        return symbol, self.auto.next[s, symbol]
+
+    def best(self):
+        """The valid names in order of decreasing probability (under the model's rows), as (ids,
+        ln p): ``search.best_first`` with the max tables as its exact bound."""
+        H = self.max_tables()
+        L, auto, dfa = self.max_len, self.auto, self.dfa
+
+        def expand(node, upcoming):
+            s, q, t = node
+            row = auto.logrows[s]
+            end = row[BOUNDARY] if t >= self.min_len and dfa.accept[q] else -np.inf
+            if t >= L:
+                return end, ()
+            nxt, nq = auto.next[s, 1:], dfa.delta[q, 1:]
+            bound = row[1:] + H[L - t - 1][nxt, nq]
+            live = np.flatnonzero(np.isfinite(bound))
+            return end, [(int(c) + 1, (int(nxt[c]), int(nq[c]), t + 1), float(row[c + 1]), float(bound[c]))
+                         for c in live]
+
+        yield from best_first((auto.start, dfa.start, 0), float(H[L][auto.start, dfa.start]), expand)
+
+
+SPARSE_TABLE_CELLS = 80_000_000  # states x constraint states x (max-len + 1) of the sparse path's tables (640 MB)
+ROW_CACHE = 32  # whole rows kept by the sparse path (each V floats and V next states)
+CURSOR = 64  # candidates a best-first expansion of the sparse path holds at a time
+# top-k / top-p on the sparse path: walks before giving up when none met the constraints, and in all
+# per name asked for (each walk makes a whole row per new state it stands in: slow at large V)
+REACH_STATES = 2048  # top-k / top-p on the sparse path: exact tables when the reshaped rows reach at most these
+REACH_KEPT = 1 << 21  # ... and keep at most this many symbols in all
+REJECTION_FIRST_WALKS = 256
+REJECTION_WALKS_PER_NAME = 64
+
+
+class SparsePlan(Plan):
+    """``Plan`` for a back-off model too large for dense rows (``automaton.too_large``): the same
+    backward masses, each step's sums over next symbols done by ``automaton.BackoffRows``'s
+    back-off recursion over stored n-grams, and the whole row of a state made only where a draw
+    or the best-first search stands (the same rows as the dense path).
+
+    Temperature keeps a row's back-off form (p*^(1/T), bow^(1/T), then divided by the total), so
+    it is exact here too. Top-k and top-p do not (which symbols a row keeps depends on the whole
+    row): with them names are drawn by walking the reshaped rows and keeping the ones that meet
+    the constraints, which is exact (rejection), after the prefix every valid name shares
+    (read off the DFA) is walked once; if almost no walk meets them the draw is refused.
+    """
+
+    def __init__(self, model, dfa, min_len: int, max_len: int, temperature: float = 1.0,
+                 top_k: int | None = None, top_p: float | None = None):
+        self.model, self.dfa = model, dfa
+        self.min_len, self.max_len = min_len, max_len
+        self.shaping = (temperature, top_k, top_p)
+        self.shaped = temperature != 1.0 or top_k is not None or top_p is not None
+        self.raw = BackoffRows(model)
+        self.rejection = top_k is not None or top_p is not None
+        unk = model.vocabulary.unk_id
+        self.gen = BackoffRows(model, temperature, unk) if self.shaped and not self.rejection else self.raw
+        self.V, self.start = model.V, self.raw.start
+        # the tables B (the mass under a temperature holds two more at a time)
+        cells = self.raw.n_states * dfa.n_states * (max_len + 1 + (2 if self.gen is not self.raw else 0))
+        if cells > SPARSE_TABLE_CELLS:
+            raise NgramError(f"exact generation on this model ({self.raw.n_states:,} context states, {model.V:,} "
+                             f"symbols) with {dfa.n_states - 1} constraint states and --max-len {max_len} needs "
+                             f"{cells:,} table cells (at most {SPARSE_TABLE_CELLS:,}); lower --max-len or prune it")
+        self._B = self._max = self._mass = None
+        self._rows: dict = {}
+        self._kept_rows: dict = {}
+        self._shaped_tables = None  # top-k / top-p: per position, the reached states and their masses
+
+    # ----- tables ------------------------------------------------------------------------------
+    @property
+    def B(self) -> list[np.ndarray]:
+        if self._B is None:
+            self._B = self._sparse_backward(self.gen, add=True)
+        return self._B
+
+    @property
+    def gen_mass(self) -> float:
+        if self.rejection:
+            tables = self._exact_shaped()
+            # (without tables a draw that finds no name says so)
+            return float(tables[0][1][0, self.dfa.start]) if tables else self.mass
+        return float(self.B[-1][self.start, self.dfa.start])
+
+    @property
+    def mass(self) -> float:
+        if self._mass is None:
+            tables = self.B if self.gen is self.raw else self._sparse_backward(self.raw, add=True, keep=False)
+            self._mass = float(tables[-1][self.start, self.dfa.start])
+        return self._mass
+
+    def max_tables(self) -> list[np.ndarray]:
+        if self._max is None:
+            self._max = self._sparse_backward(self.raw, add=False)
+        return self._max
+
+    def _sparse_backward(self, rows, add: bool, keep: bool = True) -> list[np.ndarray]:
+        """B[0..max_len] (``add``), or upper bounds of the ln max-masses (not ``add``), every state;
+        without ``keep`` only B[max_len] (a mass: two tables in memory at a time)."""
+        S, Q, L = rows.n_states, self.dfa.n_states, self.max_len
+        acc, sym, after = self.dfa.accept, rows.symbol, rows.after
+        chars = sym != BOUNDARY
+        chars[0] = False
+        with np.errstate(divide="ignore"):
+            ending = rows.end[:, None] * acc[None, 1:] if add else np.where(acc[None, 1:], np.log(rows.end)[:, None], -np.inf)
+        empty = 0.0 if add else -np.inf
+        tables: list[np.ndarray] = []
+        for r in range(L + 1):
+            table = np.full((S, Q), empty)
+            if L - r >= self.min_len:
+                table[:, 1:] = ending
+            if r > 0:
+                previous = tables[-1]
+                for j in range(1, Q):
+                    g = previous[after, self.dfa.delta[j, sym]]
+                    if add:
+                        v = np.where(chars, rows.u * g, 0.0)
+                        F = rows.backoff_sum(v)
+                        if rows.shaped:
+                            F = np.where(rows.dead, 0.0, F / np.where(rows.dead, 1.0, rows.Z))
+                        table[:, j] += np.maximum(F, 0.0)
+                    else:
+                        table[:, j] = np.maximum(table[:, j], rows.backoff_max(np.where(chars, rows.logu + g, -np.inf)))
+            if not keep and tables:
+                tables.pop()
+            tables.append(table)
+        return tables
+
+    # ----- whole rows where needed ---------------------------------------------------------------
+    def _row(self, s: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(the model's ln-row, the generation row, the next states) of state s, a few kept."""
+        if s not in self._rows:
+            if len(self._rows) >= ROW_CACHE:
+                self._rows.pop(next(iter(self._rows)))
+            logrow, nxt = self.raw.row(s)
+            rows = np.exp(logrow)
+            if self.shaped:
+                unk = self.model.vocabulary.unk_id
+                if unk is not None:
+                    rows[unk] = 0.0
+                if rows.sum() <= 0:
+                    rows[BOUNDARY] = 1.0
+                rows = adjust_rows(rows[None, :], *self.shaping)[0]
+            self._rows[s] = (logrow, rows, nxt)
+        return self._rows[s]
+
+    def draw(self, m: int, rng: np.random.Generator) -> np.ndarray:
+        if not self.rejection:
+            return super().draw(m, rng)
+        return self._draw_exact_shaped(m, rng) if self._exact_shaped() else self._draw_by_rejection(m, rng)
+
+    # ----- top-k / top-p: exact on the states the reshaped rows reach, else by rejection ---------
+    def _kept(self, s: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+        """The characters the reshaped row of state s keeps, their probabilities, the states after
+        them, and the probability of the end."""
+        if s not in self._kept_rows:
+            _, rows, nxt = self._row(s)
+            chars = np.flatnonzero(rows[1:]) + 1
+            self._kept_rows[s] = (chars, rows[chars], nxt[chars].astype(np.int64), float(rows[BOUNDARY]))
+        return self._kept_rows[s]
+
+    def _exact_shaped(self):
+        """Per position t = 0..max_len, (the states a name can stand in there, sorted; their B
+        table over constraint states) under the reshaped rows, found forward and summed backward
+        as ``Plan._backward`` does; None when they reach more than REACH_STATES states or keep
+        more than REACH_KEPT symbols in all (then names are drawn by rejection)."""
+        if self._shaped_tables is None:
+            self._shaped_tables = self._shaped_backward() or False
+        return self._shaped_tables or None
+
+    def _shaped_backward(self):
+        L, Q, acc, delta = self.max_len, self.dfa.n_states, self.dfa.accept, self.dfa.delta
+        levels, reached, kept = [np.array([self.start], np.int64)], 1, 0
+        for _ in range(L):
+            after = [self._kept(int(x))[2] for x in levels[-1]]
+            level = np.unique(np.concatenate(after)) if after else np.zeros(0, np.int64)
+            reached += len(level)
+            kept += sum(map(len, after))
+            if reached > REACH_STATES or kept > REACH_KEPT:
+                return None
+            levels.append(level)
+        tables: list = [None] * (L + 1)
+        for t in range(L, -1, -1):
+            states = levels[t]
+            table = np.zeros((len(states), Q))
+            for i, x in enumerate(states.tolist()):
+                chars, p, nxt, end = self._kept(x)
+                if t >= self.min_len:
+                    table[i, 1:] = end * acc[1:]
+                if t < L and len(chars):
+                    below, masses = tables[t + 1]
+                    rows = np.searchsorted(below, nxt)
+                    for j in range(1, Q):
+                        table[i, j] += np.dot(p, masses[rows, delta[j, chars]])
+            tables[t] = (states, table)
+        return tables
+
+    def _draw_exact_shaped(self, m: int, rng: np.random.Generator) -> np.ndarray:
+        """``Plan.draw`` on the reached states' tables (``_exact_shaped``)."""
+        L, acc, delta = self.max_len, self.dfa.accept, self.dfa.delta
+        tables = self._exact_shaped()
+        out = np.zeros((m, max(L, 1)), np.int64)
+        s, q = np.full(m, self.start, np.int64), np.full(m, self.dfa.start, np.int64)
+        alive = np.arange(m)
+        for t in range(L + 1):
+            if not len(alive):
+                break
+            u = rng.random(len(alive))
+            symbol, after = np.zeros(len(alive), np.int64), np.zeros(len(alive), np.int64)
+            for members, state, cq in _groups(s, q):
+                chars, p, nxt, end = self._kept(state)
+                w = np.zeros(len(chars) + 1)
+                if t >= self.min_len:
+                    w[0] = end * acc[cq]
+                if t < L and len(chars):
+                    below, masses = tables[t + 1]
+                    w[1:] = p * masses[np.searchsorted(below, nxt), delta[cq, chars]]
+                got = _pick(w, u[members])
+                symbol[members] = np.where(got > 0, np.append(0, chars)[got], BOUNDARY)
+                after[members] = np.append(0, nxt)[got]
+            if t < L:
+                out[alive, t] = symbol
+            going = symbol != BOUNDARY
+            s, q = after[going], delta[q[going], symbol[going]].astype(np.int64)
+            alive = alive[going]
+        return out
+
+    @property
+    def start_state(self) -> int:
+        return self.start
+
+    def _step(self, t: int, s: np.ndarray, q: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``Plan._step``, a whole row made per distinct (state, constraint state)."""
+        r = self.max_len - t
+        symbol, after = np.zeros(len(s), np.int64), np.zeros(len(s), np.int64)
+        for members, state, cq in _groups(s, q):
+            _, rows, nxt = self._row(state)
+            w = np.zeros(self.V)
+            if t >= self.min_len:
+                w[BOUNDARY] = rows[BOUNDARY] * self.dfa.accept[cq]
+            if r > 0:
+                w[1:] = rows[1:] * self.B[r - 1][nxt[1:], self.dfa.delta[cq, 1:]]
+            symbol[members] = got = _pick(w, u[members])
+            after[members] = nxt[got]
+        return symbol, after
+
+    def _forced_prefix(self) -> list[int]:
+        """The symbols every name the DFA accepts begins with (a --prefix, say)."""
+        delta, acc, q, ids = self.dfa.delta, self.dfa.accept, self.dfa.start, []
+        while not acc[q] and len(ids) < self.max_len:
+            live = np.flatnonzero(delta[q, 1:]) + 1
+            if len(live) != 1:
+                break
+            ids.append(int(live[0]))
+            q = int(delta[q, live[0]])
+        return ids
+
+    def _draw_by_rejection(self, m: int, rng: np.random.Generator) -> np.ndarray:
+        """``m`` names walked from the reshaped rows, kept when they meet the constraints."""
+        L, acc, delta = self.max_len, self.dfa.accept, self.dfa.delta
+        forced = self._forced_prefix()
+        s0, q0 = self.start, self.dfa.start
+        for c in forced:
+            _, rows, nxt = self._row(s0)
+            if not rows[c] > 0:
+                self._refuse_shaped()
+            s0, q0 = int(nxt[c]), int(delta[q0, c])
+        kept: list[np.ndarray] = []
+        found, tried = 0, 0
+        while found < m:
+            if (tried >= REJECTION_FIRST_WALKS and not found) or tried >= REJECTION_WALKS_PER_NAME * max(m, 64):
+                self._refuse_shaped(found, tried)
+            rate = found / tried if found else 1 / 64
+            k = int(min(max(1.2 * (m - found) / rate + 16, 64), CHUNK, REJECTION_FIRST_WALKS if not found else CHUNK))
+            out = np.zeros((k, max(L, 1)), np.int64)
+            out[:, : len(forced)] = forced
+            s, q = np.full(k, s0, np.int64), np.full(k, q0, np.int64)
+            alive, ok = np.arange(k), np.zeros(k, bool)
+            for t in range(len(forced), L + 1):
+                if not len(alive):
+                    break
+                u = rng.random(len(alive))
+                symbol, nxt_state = np.zeros(len(alive), np.int64), np.zeros(len(alive), np.int64)
+                for members, state, _ in _groups(s, np.zeros_like(s)):
+                    _, rows, nxt = self._row(state)
+                    if t == len(forced):
+                        # Every walk stands in this one state: leaving out the symbols that fail at
+                        # once divides every kept walk's probability by one number, so it is exact.
+                        end = rows[BOUNDARY] if t >= self.min_len and acc[q0] else 0.0
+                        rows = rows * (delta[q0] != 0)
+                        rows[BOUNDARY] = end
+                        if not rows.sum() > 0:
+                            self._refuse_shaped()
+                    symbol[members] = got = _pick(rows, u[members])
+                    nxt_state[members] = nxt[got]
+                ended = symbol == BOUNDARY
+                ok[alive[ended]] = (t >= self.min_len) & acc[q[ended]]
+                q = np.where(ended, 0, delta[q, symbol]).astype(np.int64)
+                going = ~ended & (q != 0) & (t < L)
+                if t < L:
+                    out[alive[going], t] = symbol[going]
+                s, q, alive = nxt_state[going], q[going], alive[going]
+            tried += k
+            kept.append(out[ok])
+            found += int(ok.sum())
+        return np.concatenate(kept)[:m]
+
+    def _refuse_shaped(self, found: int = 0, tried: int = 0):
+        what = f" ({found} of {tried:,} walks met them)" if tried else ""
+        raise NgramError(f"after top-k / top-p almost no name meets the constraints{what}; on a vocabulary of "
+                         f"{self.V:,} symbols such names are drawn by walking the reshaped rows and keeping those "
+                         "that meet them: loosen the constraints or the top-k / top-p")
+
+    def best(self):
+        """As ``Plan.best``, each expansion's children taken from a whole row in order of their
+        bound, a few at a time (the bound is an upper bound: names still come out in order)."""
+        import heapq
+
+        if not self.mass > 0:
+            return
+        H = self.max_tables()
+        L, dfa = self.max_len, self.dfa
+        first = H[L][self.start, dfa.start]
+        if not np.isfinite(first):
+            return
+        # entries: (-priority, counter, kind, data); kind 0 a prefix to expand, 1 a whole name,
+        # 2 the rest of an expansion's children (from its last one taken, in order of bound)
+        heap = [(-first, 0, 0, (0.0, self.start, dfa.start, 0, ()))]
+        counter = 1
+        while heap:
+            _, _, kind, data = heapq.heappop(heap)
+            if kind == 1:
+                yield data
+                continue
+            if kind == 0:
+                g, s, q, t, ids = data
+                logrow = self._row(s)[0]
+                if t >= self.min_len and dfa.accept[q] and np.isfinite(logrow[BOUNDARY]):
+                    heapq.heappush(heap, (-(g + logrow[BOUNDARY]), counter, 1, (ids, g + logrow[BOUNDARY])))
+                    counter += 1
+                if t >= L:
+                    continue
+                cursor = (g, s, q, t, ids, np.inf, -1)
+            else:
+                cursor = data
+            item = self._next_children(H, cursor)
+            if item is None:
+                continue
+            (priority, child), rest = item
+            heapq.heappush(heap, (-priority, counter, 0, child))
+            heapq.heappush(heap, (-rest[0], counter + 1, 2, rest[1]))
+            counter += 2
+
+    def _next_children(self, H, cursor):
+        """The next child of an expansion in order of (bound descending, symbol), and the cursor
+        for the ones after it (its priority is the next bound), or None when none is left."""
+        g, s, q, t, ids, last_bound, last_c = cursor
+        logrow, _, nxt = self._row(s)
+        r = self.max_len - t - 1
+        bound = logrow[1:] + H[r][nxt[1:], self.dfa.delta[q, 1:]]
+        c = np.arange(1, self.V)
+        after = np.isfinite(bound) & ((bound < last_bound) | ((bound == last_bound) & (c > last_c)))
+        c, bound = c[after], bound[after]
+        if not len(c):
+            return None
+        if len(c) > CURSOR:
+            top = np.argpartition(-bound, CURSOR - 1)[:CURSOR]
+            keep = bound >= bound[top].min()
+            c, bound = c[keep], bound[keep]
+        order = np.lexsort((c, -bound))
+        c0, b0 = int(c[order[0]]), float(bound[order[0]])
+        child = (g + float(logrow[c0]), int(nxt[c0]), int(self.dfa.delta[q, c0]), t + 1, ids + (c0,))
+        if len(order) > 1:
+            nb = float(bound[order[1]])
+            return (g + b0, child), (g + nb, (g, s, q, t, ids, b0, c0))
+        return (g + b0, child), (g + b0, (g, s, q, t, ids, b0, c0))
+
+
+def _pick(w: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Symbols drawn from the weights ``w`` (one row, or a row per draw) by uniform draws ``u``:
+    the first whose running sum passes u times the total."""
+    V = w.shape[-1]
+    if w.ndim == 1:
+        cdf = np.cumsum(w)
+        symbol = np.minimum(np.searchsorted(cdf, u * cdf[-1], side="right"), V - 1)
+        bad = w[symbol] <= 0  # (rounding can land on a zero weight only at the very top: the last positive one)
+        if bad.any():
+            symbol[bad] = np.flatnonzero(w > 0)[-1]
+        return symbol
+    cdf = np.cumsum(w, axis=1)
+    u = u * cdf[:, -1]
+    symbol = np.minimum((cdf <= u[:, None]).sum(axis=1), V - 1)
+    bad = w[np.arange(len(w)), symbol] <= 0
+    if bad.any():
+        symbol[bad] = V - 1 - np.argmax(w[bad][:, ::-1] > 0, axis=1)
+    return symbol
+
+
+def _groups(s: np.ndarray, q: np.ndarray):
+    """(positions, state, constraint state) of each distinct (s, q) pair."""
+    key = s * (int(q.max(initial=0)) + 1) + q
+    order = np.argsort(key, kind="stable")
+    sorted_key = key[order]
+    cuts = np.flatnonzero(np.concatenate(([True], sorted_key[1:] != sorted_key[:-1]), ))
+    ends = np.append(cuts[1:], len(order))
+    for a, b in zip(cuts, ends):
+        i = order[a]
+        yield order[a:b], int(s[i]), int(q[i])
+
+
+def make_plan(model, dfa, min_len: int, max_len: int, temperature: float = 1.0, top_k: int | None = None,
+              top_p: float | None = None) -> Plan:
+    """``Plan``, or ``SparsePlan`` for a back-off model whose dense rows would be too large."""
+    if LEVELS in model.capabilities and too_large(model):
+        return SparsePlan(model, dfa, min_len, max_len, temperature, top_k, top_p)
+    return LazyPlan(model, dfa, min_len, max_len, temperature, top_k, top_p)
+
+
+BLOCK_PAIRS = 1 << 15  # (state, constraint state) pairs whose whole rows are read at a time
+
+
+class LazyPlan:
+    """``Plan`` over only the part of the product a name can reach: from (start state, start
+    constraint state), position by position up to ``max_len``, the pairs (context state,
+    constraint state) the characters lead to, leaving out constraint states that cannot accept
+    in the characters left. Rows come from the model's lazy view (``automaton.View``), so an
+    order mixture mixes rows only at the contexts the constraint lets names reach, and a model
+    whose automaton is large costs what the question reaches.
+
+    ``B[t][i]`` is the generation rows' total probability of the ways to finish a name from pair
+    i of position t (the end allowed in an accepting constraint state from ``min_len`` on);
+    ``children[t][i, c - 1]`` the pair at t + 1 after character c (-1: none).
+    """
+
+    def __init__(self, model, dfa, min_len: int, max_len: int, temperature: float = 1.0,
+                 top_k: int | None = None, top_p: float | None = None):
+        from ngram.lm.backoff.automaton import view
+
+        self.model, self.dfa = model, dfa
+        self.min_len, self.max_len = min_len, max_len
+        self.view = view(model)
+        self.shaping = (temperature, top_k, top_p)
+        self.shaped = temperature != 1.0 or top_k is not None or top_p is not None
+        self._levels = self._children = None
+        self._B = self._max = self._mass = None
+
+    # ----- the reachable product ---------------------------------------------------------------
+    def _explore(self) -> None:
+        if self._levels is not None:
+            return
+        view, dfa, L = self.view, self.dfa, self.max_len
+        Q, V = dfa.n_states, self.model.V
+        need = _steps_to_accept(dfa)
+        slots, qs = np.array([view.start], np.int64), np.array([dfa.start], np.int64)
+        levels, children = [], []
+        for t in range(L + 1):
+            levels.append((slots, qs))
+            if t == L:
+                break
+            nq = dfa.delta[qs][:, 1:].astype(np.int64)
+            ok = (nq != 0) & (need[nq] <= L - t - 1)
+            pair, c = np.nonzero(ok)
+            after = view.next_slots(slots[pair], c + 1).astype(np.int64)
+            key = after * Q + nq[pair, c]
+            # distinct pairs and each one's place among them, by marking (no sort)
+            mark = np.zeros(self.view.used * Q, bool)
+            mark[key] = True
+            unique = np.flatnonzero(mark)
+            inverse = (np.cumsum(mark) - 1)[key]
+            child = np.full((len(slots), V - 1), -1, np.int32 if len(unique) < 2**31 else np.int64)
+            child[pair, c] = inverse
+            children.append(child)
+            slots, qs = unique // Q, unique % Q
+        self._levels, self._children = levels, children
+
+    def _rows(self, slots: np.ndarray, raw: bool) -> np.ndarray:
+        """Probability rows (the model's, or the generation rows after temperature / top-k / top-p)."""
+        rows = np.exp(self.view.logrows[slots])
+        if raw or not self.shaped:
+            return rows
+        unk = self.model.vocabulary.unk_id
+        if unk is not None:
+            rows[:, unk] = 0.0
+        rows[rows.sum(axis=1) <= 0, BOUNDARY] = 1.0
+        return adjust_rows(rows, *self.shaping)
+
+    def _backward(self, raw: bool, add: bool) -> list[np.ndarray]:
+        """Per position, B (``add``: masses) or the ln of the best completion's probability."""
+        self._explore()
+        L, acc = self.max_len, self.dfa.accept
+        tables: list = [None] * (L + 1)
+        for t in range(L, -1, -1):
+            slots, qs = self._levels[t]
+            out = np.empty(len(slots) + 1)  # and, last, what a missing child (-1) reads
+            out[-1] = 0.0 if add else -np.inf
+            for a in range(0, len(slots), BLOCK_PAIRS):
+                part = slice(a, a + BLOCK_PAIRS)
+                rows = self._rows(slots[part], raw) if add else self.view.logrows[slots[part]]
+                ends = acc[qs[part]] & (t >= self.min_len)
+                if add:
+                    value = np.where(ends, rows[:, BOUNDARY], 0.0)
+                    if t < L:
+                        child = self._children[t][part]
+                        value += np.einsum("pc,pc->p", rows[:, 1:], tables[t + 1][child])
+                else:
+                    value = np.where(ends, rows[:, BOUNDARY], -np.inf)
+                    if t < L:
+                        child = self._children[t][part]
+                        value = np.maximum(value, (rows[:, 1:] + tables[t + 1][child]).max(axis=1, initial=-np.inf))
+                out[a : a + len(value)] = value
+            tables[t] = out
+        return tables
+
+    @property
+    def B(self) -> list[np.ndarray]:
+        if self._B is None:
+            self._B = self._backward(raw=False, add=True)
+        return self._B
+
+    @property
+    def gen_mass(self) -> float:
+        return float(self.B[0][0])
+
+    @property
+    def mass(self) -> float:
+        if self._mass is None:
+            self._mass = float(self._backward(raw=True, add=True)[0][0]) if self.shaped else self.gen_mass
+        return self._mass
+
+    def max_tables(self) -> list[np.ndarray]:
+        if self._max is None:
+            self._max = self._backward(raw=True, add=False)
+        return self._max
+
+    # ----- drawing and the best names ------------------------------------------------------------
+    def draw(self, m: int, rng: np.random.Generator) -> np.ndarray:
+        """``m`` names as an (m, max_len) array of ids, 0 after each name's end."""
+        B, L, acc = self.B, self.max_len, self.dfa.accept
+        out = np.zeros((m, max(L, 1)), np.uint8 if self.model.V <= 256 else np.int64)
+        pair, alive = np.zeros(m, np.int64), np.arange(m)
+        for t in range(L + 1):
+            if not len(alive):
+                break
+            slots, qs = self._levels[t]
+            rows = self._rows(slots[pair], raw=False)
+            w = np.zeros_like(rows)
+            if t >= self.min_len:
+                w[:, BOUNDARY] = rows[:, BOUNDARY] * acc[qs[pair]]
+            if t < L:
+                child = self._children[t][pair]
+                w[:, 1:] = rows[:, 1:] * B[t + 1][child]
+            symbol = _pick(w, rng.random(len(alive)))
+            if t < L:
+                out[alive, t] = symbol
+            going = symbol != BOUNDARY
+            if t < L:
+                pair = self._children[t][pair[going], symbol[going] - 1].astype(np.int64)
+            alive = alive[going]
+        return out
+
+    def best(self):
+        """The valid names in order of decreasing probability under the model's rows, as (ids, ln p).
+
+        First without tables: every symbol's ln p is at most 0, so 0 is an admissible bound of any
+        completion, and the search expands only the prefixes more probable than the names it
+        yields (with the constraint states that cannot accept in the characters left cut off).
+        Past ``SEARCH_EXPANSIONS`` expansions (names far down the distribution, or a constraint
+        with little mass) it goes on with the exact bounds of the max tables over the reachable
+        product, leaving out the names already yielded."""
+        yielded = set()
+        for item in self._best_without_tables():
+            if item is None:
+                self.fell_back = True
+                break
+            yielded.add(item[0])
+            yield item
+        else:
+            return
+        for ids, logp in self._best_with_tables():
+            if ids not in yielded:
+                yield ids, logp
+
+    def _best_without_tables(self):
+        view, dfa, L = self.view, self.dfa, self.max_len
+        need = _steps_to_accept(dfa)
+        expansions = [0]
+
+        def expand(node, upcoming):
+            state, q, t = node
+            expansions[0] += 1
+            if expansions[0] > SEARCH_EXPANSIONS:
+                raise _TooFar
+            if view.slot[state] < 0:  # this row, and those of the nodes likely next, in one batch
+                view.slots_of(np.array([state] + [n[0] for n in upcoming()], np.int64))
+            row = view.logrows[view.slot[state]]
+            end = row[BOUNDARY] if t >= self.min_len and dfa.accept[q] else -np.inf
+            if t >= L:
+                return end, ()
+            nq = dfa.delta[q, 1:]
+            live = np.flatnonzero((nq != 0) & (need[nq] <= L - t - 1) & np.isfinite(row[1:]))
+            after = view.next_states(np.full(len(live), state, np.int64), live + 1)
+            return end, [(int(c) + 1, (int(a), int(nq[c]), t + 1), float(row[c + 1]), float(row[c + 1]))
+                         for c, a in zip(live, after)]
+
+        if need[dfa.start] > L:
+            return
+        try:
+            yield from best_first((view.start_state, dfa.start, 0), 0.0, expand, ahead=SEARCH_AHEAD)
+        except _TooFar:
+            yield None
+
+    def _best_with_tables(self):
+        H, L, acc = self.max_tables(), self.max_len, self.dfa.accept
+
+        def expand(node, upcoming):
+            t, i = node
+            slots, qs = self._levels[t]
+            row = self.view.logrows[slots[i]]
+            end = row[BOUNDARY] if t >= self.min_len and acc[qs[i]] else -np.inf
+            if t >= L:
+                return end, ()
+            child = self._children[t][i]
+            live = np.flatnonzero(child >= 0)
+            bound = row[live + 1] + H[t + 1][child[live]]
+            return end, [(int(c) + 1, (t + 1, int(child[c])), float(row[c + 1]), float(b))
+                         for c, b in zip(live, bound) if np.isfinite(b)]
+
+        yield from best_first((0, 0), float(H[0][0]), expand)
+
+
+SEARCH_EXPANSIONS = 20_000  # prefixes the table-free search expands before it takes the max tables
+SEARCH_AHEAD = 256  # heap entries whose rows the table-free search makes with the one it needs
+
+
+class _TooFar(Exception):
+    """The table-free search passed its budget."""
+
+
+def _steps_to_accept(dfa) -> np.ndarray:
+    """Per constraint state, the fewest characters to an accepting state (a large number: never)."""
+    Q = dfa.n_states
+    steps = np.full(Q, np.iinfo(np.int64).max // 2, np.int64)
+    steps[dfa.accept] = 0
+    delta = dfa.delta[:, 1:]
+    for k in range(1, Q + 1):  # relax along the transitions until nothing changes
+        better = np.minimum(steps, steps[delta].min(axis=1, initial=steps.max()) + 1)
+        better[0] = steps[0]  # the dead state never accepts
+        if np.array_equal(better, steps):
+            break
+        steps = better
+    return steps

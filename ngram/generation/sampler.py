@@ -1,0 +1,296 @@
+"""The sampling façade: exact constrained sampling and top names from any model of the protocol.
+
+``Sampler`` splits a model into its whole-name components (``name_components``), draws each name's
+component by weight (under a constraint: by weight times the constraint's mass under it), then
+the name from that component: the plain walk (``ngram.generation.walk``) where only length bounds
+apply, else the exact plan (``ngram.generation.plans``). ``top`` merges the components' best-first
+streams (``ngram.generation.search``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ngram.core.errors import NgramError
+from ngram.generation.constraints import Constraints
+from ngram.generation.novelty import novelty
+from ngram.generation.plans import CHUNK, MIN_MASS, Plan, make_plan
+from ngram.generation.shaping import check_shaping
+from ngram.core.vocabulary import BOUNDARY
+from ngram.generation.walk import decode, walk_ids, walker
+from ngram.lm.backoff.automaton import name_components
+
+MAX_NAMES = 1 << 32  # names in one run (hours of drawing; memory is bounded by CHUNK, not by this)
+NO_PROGRESS_ROUNDS = 30  # novel-only / unique: rounds without one new name before giving up
+
+
+@dataclass
+class Generation:
+    """What ``generate`` returns: the names and how much of the model's mass the constraint holds."""
+
+    names: list[str]
+    sampler: "Sampler"
+    rejected: int = 0  # draws left out by --novel-only / --unique
+
+    @property
+    def mass(self) -> float:
+        """The model's probability of the constraint set (before temperature; novelty not counted),
+        computed on first use (the length-only fast path does not need it to draw)."""
+        return self.sampler.mass
+
+    @property
+    def description(self) -> str:
+        return self.sampler.description
+
+    def summary(self) -> dict:
+        return {"names": len(self.names), "constraint": self.description, "probability": self.mass,
+                "rejected_draws": self.rejected}
+
+
+class Sampler:
+    """Exact constrained sampling from any model of the protocol: ``mass``, then ``chunks(n, seed)``.
+
+    A whole-name mixture draws each name's component with probability wᵢ Zᵢ / Σ wᵢ Zᵢ (Zᵢ: the
+    constraint's mass under component i, a right-to-left component seeing the reversed DFA), then
+    the name from that component. A model without <unk>, with only length constraints and no
+    temperature / top-k / top-p, draws with the fast walk and rejects the names it would cut or
+    that are too short (exact: the walk gives every complete name its probability)."""
+
+    def __init__(self, model, constraints=None, temperature: float = 1.0, top_k: int | None = None,
+                 top_p: float | None = None):
+        c = constraints if constraints is not None else Constraints()
+        check_shaping(temperature, top_k, top_p)
+        self.model, self.constraints = model, c
+        self.shaping = (temperature, top_k, top_p)
+        self.shaped = temperature != 1.0 or top_k is not None or top_p is not None
+        dfa = c.dfa(model.vocabulary)
+        self.parts = []  # (weight, model, reverse, dfa)
+        reversed_dfa = None
+        for weight, component, reverse in name_components(model):
+            if weight <= 0:
+                continue
+            if reverse and reversed_dfa is None:
+                reversed_dfa = dfa.reversed()
+            self.parts.append((float(weight), component, bool(reverse), reversed_dfa if reverse else dfa))
+        self._plans: dict[int, Plan] = {}
+        self._walkers: dict = {}  # the fast walk's automaton per component
+        self._slow: set[int] = set()  # components whose walk rejected too much: the exact path
+        self.description = c.describe()
+        self.rejected = 0
+
+    def plan(self, i: int) -> Plan:
+        if i not in self._plans:
+            _, component, _, dfa = self.parts[i]
+            t, k, p = self.shaping
+            self._plans[i] = make_plan(component, dfa, self.constraints.min_len, self.constraints.max_len, t, k, p)
+        return self._plans[i]
+
+    def _fast(self, i: int) -> bool:
+        """Whether component i's names are drawn by the plain walk with exact rejection of those
+        the length bounds leave out: no reshaping, no constraint but length, no <unk> (the walk
+        leaves <unk> out step by step, which is not conditioning on names without it)."""
+        c, component = self.constraints, self.parts[i][1]
+        return (i not in self._slow and not self.shaped and c.is_length_only() and component.vocabulary.unk_id is None)
+
+    @property
+    def mass(self) -> float:
+        return float(sum(w * self.plan(i).mass for i, (w, *_) in enumerate(self.parts)))
+
+    def _component_weights(self) -> np.ndarray:
+        if len(self.parts) == 1:
+            return np.ones(1)  # (its draw checks the mass when it needs the tables)
+        gen = np.array([w * self.plan(i).gen_mass for i, (w, *_) in enumerate(self.parts)])
+        if not gen.sum() > MIN_MASS:
+            self._refuse()
+        return gen / gen.sum()
+
+    def _refuse(self):
+        if not self.mass > 0:
+            raise NgramError(f"no name the model can make meets the constraints ({self.description})")
+        if self.shaped:
+            raise NgramError(f"after temperature / top-k / top-p no name meets the constraints ({self.description}: "
+                             f"{self.mass:.3g} of the model's own mass)")
+        raise NgramError(f"the constraints leave too little mass to sample from ({self.description}: "
+                         f"{self.mass:.3g} of the model's mass)")
+
+    def _draw(self, m: int, rng: np.random.Generator) -> list[str]:
+        """``m`` names of the restricted model. Where every component walks (``_fast``): a component
+        by its weight, a name by its walk, names the length bounds leave out rejected, which is
+        exact for the mixture restricted to the valid names and needs no constraint mass; the
+        exact plans take over (for the names still missing) once more than a third are rejected."""
+        names: list[str] = []
+        weights = np.array([w for w, *_ in self.parts])
+        weights /= weights.sum()
+        while len(names) < m and all(self._fast(i) for i in range(len(self.parts))):
+            need = m - len(names)
+            ask = need + need // 8 + 16
+            drawn: list[str] = []
+            for i, k in enumerate(rng.multinomial(ask, weights) if len(self.parts) > 1 else [ask]):
+                if k:
+                    drawn += self._walk_kept(i, int(k), rng)
+            if len(drawn) < ask * 2 // 3:
+                self._slow.update(range(len(self.parts)))
+            if len(self.parts) > 1:
+                drawn = [drawn[j] for j in rng.permutation(len(drawn))]
+            names += drawn[:need]
+        if len(names) < m:
+            counts = rng.multinomial(m - len(names), self._component_weights())
+            exact: list[str] = []
+            for i, k in enumerate(counts):
+                if k:
+                    exact += self._draw_exact(i, int(k), rng)
+            if len(self.parts) > 1:
+                exact = [exact[j] for j in rng.permutation(len(exact))]
+            names += exact
+        return names
+
+    def _draw_exact(self, i: int, m: int, rng: np.random.Generator) -> list[str]:
+        _, component, reverse, _ = self.parts[i]
+        plan = self.plan(i)
+        if not plan.gen_mass > MIN_MASS:
+            self._refuse()
+        names = decode(plan.draw(m, rng), component)
+        return [x[::-1] for x in names] if reverse else names
+
+    def _walk_kept(self, i: int, k: int, rng: np.random.Generator) -> list[str]:
+        """The names among ``k`` walks of component i that meet the length bounds (as read left to
+        right)."""
+        c, (_, component, reverse, _) = self.constraints, self.parts[i]
+        auto = self._walkers.get(i) or self._walkers.setdefault(i, walker(component))
+        ids = walk_ids(component, k, seed=rng, min_len=0, max_len=c.max_len + 1, automaton=auto)
+        # a name's length is where its end symbol is (a name cut at max-len + 1 has none: too long)
+        ended = np.concatenate((ids, np.zeros((k, 1), ids.dtype)), axis=1) == BOUNDARY
+        length = np.argmax(ended, axis=1)
+        keep = (length >= c.min_len) & (length <= c.max_len)
+        names = decode(ids[keep] if not keep.all() else ids, component)
+        return [x[::-1] for x in names] if reverse else names
+
+    def chunks(self, n: int, seed=None, chunk: int = CHUNK):
+        """``n`` names, a list of at most ``chunk`` at a time (reproducible for a seed)."""
+        if n < 0:
+            raise NgramError(f"number of samples must be 0 or more, got {n}")
+        if n > MAX_NAMES:
+            raise NgramError(f"{n} names is too much for one run (at most {MAX_NAMES:,}); sample in several runs "
+                             "with different seeds")
+        if seed is not None and not (isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) and seed >= 0):
+            raise NgramError(f"seed must be a whole number 0 or more, got {seed!r}")
+        rng = np.random.default_rng(seed)
+        c = self.constraints
+        novel = c.novel_only
+        if novel and (self.model.train_names is None or len(self.model.train_names) == 0):
+            raise NgramError("--novel-only: this model does not record its training names (e.g. imported from ARPA)")
+        seen: set[str] | None = set() if c.unique else None
+        self.rejected = 0
+        left, stalled = n, 0
+        while left > 0:
+            names = self._draw(min(chunk, left), rng)
+            kept = names
+            if novel:
+                _, new = novelty(self.model, names)
+                kept = [x for x, ok in zip(names, new) if ok]
+            if seen is not None:
+                fresh = []
+                for x in kept:
+                    if x not in seen:
+                        seen.add(x)
+                        fresh.append(x)
+                kept = fresh
+            self.rejected += len(names) - len(kept)
+            stalled = 0 if kept else stalled + 1
+            if stalled >= NO_PROGRESS_ROUNDS:
+                what = "new" if novel and seen is None else ("distinct" if not novel else "new distinct")
+                raise NgramError(f"found only {n - left} {what} names of the {n} asked for: the constraints leave "
+                                 f"too few ({self.description})")
+            kept = kept[:left]
+            left -= len(kept)
+            if kept:
+                yield kept
+
+    def generate(self, n: int, seed=None) -> Generation:
+        names: list[str] = []
+        for part in self.chunks(n, seed):
+            names += part
+        return Generation(names=names, sampler=self, rejected=self.rejected)
+
+    def top(self, k: int) -> list[tuple[str, float]]:
+        """The ``k`` most probable valid names (ln p under the model), most probable first."""
+        if k < 0:
+            raise NgramError(f"number of names must be 0 or more, got {k}")
+        novel = self.constraints.novel_only
+        if novel and (self.model.train_names is None or len(self.model.train_names) == 0):
+            raise NgramError("--novel-only: this model does not record its training names (e.g. imported from ARPA)")
+        streams = []
+        for i, (w, component, reverse, _) in enumerate(self.parts):
+            streams.append(_named(self.plan(i).best(), component, reverse, self.model if novel else None))
+        if len(streams) == 1 and self.parts[0][0] == 1.0:
+            return [x for _, x in zip(range(k), streams[0])]
+        # Threshold algorithm over the components' best-first streams: a name none of them has
+        # yielded yet has pᵢ <= (the last pᵢ stream i yielded) for every i, so its mixture
+        # probability is at most Σᵢ wᵢ lastᵢ; stop once k found names reach that bound.
+        weights = np.array([w for w, *_ in self.parts])
+        last = np.zeros(len(streams))
+        done = np.zeros(len(streams), bool)
+        found: dict[str, float] = {}
+        while True:
+            for i, stream in enumerate(streams):
+                if done[i]:
+                    continue
+                item = next(stream, None)
+                if item is None:
+                    done[i], last[i] = True, 0.0
+                    continue
+                name, logp = item
+                last[i] = math.exp(logp)
+                if name not in found:
+                    found[name] = float(self.model.logprob(name))
+            ranked = sorted(found.items(), key=lambda kv: -kv[1])
+            bound = float(weights @ last)
+            if done.all() or (len(ranked) >= k and math.exp(ranked[k - 1][1]) >= bound) or k == 0:
+                return ranked[:k]
+
+
+def _named(stream, component, reverse: bool, novel_model):
+    """(name as read left to right, ln p) from a plan's (ids, ln p) stream, training names left out
+    when ``novel_model`` is given."""
+    chars = component.vocabulary.characters
+    for ids, logp in stream:
+        name = "".join(chars[i - 1] for i in ids)
+        if reverse:
+            name = name[::-1]
+        if novel_model is not None and not novelty(novel_model, [name])[1][0]:
+            continue
+        yield name, logp
+
+
+def _constraints_of(constraints, prefix, suffix, contains, exclude, regex, min_len, max_len, novel_only, unique):
+    if constraints is not None:
+        return constraints
+    return Constraints(min_len=min_len, max_len=max_len, prefix=prefix, suffix=suffix, contains=contains,
+                       exclude=exclude, regex=regex, novel_only=novel_only, unique=unique)
+
+
+def generate(model, n: int = 10, seed=None, temperature: float = 1.0, top_k: int | None = None,
+             top_p: float | None = None, prefix: str = "", min_len: int = 1, max_len: int = 50, suffix: str = "",
+             contains=(), exclude=(), regex: str | None = None, novel_only: bool = False, unique: bool = False,
+             constraints=None) -> Generation:
+    """``n`` names drawn exactly from the model's distribution restricted to the names meeting every
+    constraint (renormalised), with the constraint's mass. Any model kind of the protocol."""
+    c = _constraints_of(constraints, prefix, suffix, contains, exclude, regex, min_len, max_len, novel_only, unique)
+    return Sampler(model, c, temperature, top_k, top_p).generate(n, seed)
+
+
+def sample(model, n: int = 10, seed=None, temperature: float = 1.0, top_k: int | None = None,
+           top_p: float | None = None, prefix: str = "", min_len: int = 1, max_len: int = 50, **more) -> list[str]:
+    """``generate(...).names``: the names only."""
+    return generate(model, n, seed, temperature, top_k, top_p, prefix, min_len, max_len, **more).names
+
+
+def top(model, k: int = 20, prefix: str = "", min_len: int = 1, max_len: int = 50, suffix: str = "",
+        contains=(), exclude=(), regex: str | None = None, novel_only: bool = False,
+        constraints=None) -> list[tuple[str, float]]:
+    """The ``k`` most probable names meeting the constraints, exactly, as (name, ln p)."""
+    c = _constraints_of(constraints, prefix, suffix, contains, exclude, regex, min_len, max_len, novel_only, False)
+    return Sampler(model, c).top(k)

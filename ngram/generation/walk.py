@@ -1,0 +1,162 @@
+"""The plain left-to-right walk: many names at once, each symbol drawn from the model's row.
+
+A name is a walk over the model's context automaton (``ngram.lm.backoff.automaton.View``): at each
+step every unfinished name draws its next symbol by inverse CDF on its state's running sums (a
+fixed number of halvings over a padded row) and moves to the next state through a per-(state,
+symbol) cache; rows, running sums and transitions exist only for the states names reach. A
+vocabulary too large for whole rows (``automaton.WIDTH_LIMIT``) walks the sparse automaton of
+stored children instead (``ngram.generation.sparse_draw``); a model whose n-gram set is not closed
+under prefixes and suffixes walks its dense automaton.
+
+The walk is not a conditional distribution under length bounds (it cuts names at ``max_len``);
+``ngram.generation.sampler`` uses it with exact rejection where that is faster.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.random  # noqa: F401  (numpy loads it on first use; here its import is not a draw's cost)
+
+from ngram.core.vocabulary import BOUNDARY
+from ngram.generation.shaping import adjust_rows, check_sampling_settings
+from ngram.generation.sparse_draw import NotClosed, SparseAutomaton
+from ngram.lm.backoff import automaton as automata
+from ngram.lm.backoff.links import links
+from ngram.lm.protocol import LEVELS
+
+
+def walker(model):
+    """What ``sample_walk`` walks for ``model`` (made once per model): the lazy view; for a huge
+    vocabulary the sparse automaton; for an unclosed n-gram set the dense automaton."""
+    if LEVELS in model.capabilities:
+        if model.order == 1 or links(model) is None:
+            return automata.cached(model, "dense", lambda: automata.build_automaton(model))
+        if model.V > automata.WIDTH_LIMIT:
+            try:
+                return automata.cached(model, "sparse", lambda: SparseAutomaton(model))
+            except NotClosed:
+                return automata.build_automaton(model)
+    return automata.view(model)
+
+
+def sample_walk(model, n: int = 10, seed: int | None = None, temperature: float = 1.0,
+                top_k: int | None = None, top_p: float | None = None, prefix: str = "",
+                min_len: int = 0, max_len: int = 50, automaton=None) -> list[str]:
+    """``n`` names walked left to right, each symbol drawn from the model's row (<unk> left out,
+    renormalised, then temperature / top-k / top-p), the end masked before ``min_len`` and a name
+    reaching ``max_len`` cut there."""
+    return decode(walk_ids(model, n, seed, temperature, top_k, top_p, prefix, min_len, max_len, automaton),
+                  model, prefix)
+
+
+def walk_ids(model, n: int, seed=None, temperature: float = 1.0, top_k: int | None = None,
+             top_p: float | None = None, prefix: str = "", min_len: int = 0, max_len: int = 50,
+             automaton=None) -> np.ndarray:
+    """``sample_walk``'s names as an (n, steps) array of symbol ids, 0 after each name's end."""
+    check_sampling_settings(n, temperature, top_k, top_p, min_len, max_len)
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    auto = automaton if automaton is not None else walker(model)
+    prefix_ids = model.vocabulary.encode_context(prefix, what="prefix")
+    shaping = None if temperature == 1.0 and top_k is None and top_p is None else (temperature, top_k, top_p)
+    steps = max(max_len - len(prefix_ids), 0)
+    if isinstance(auto, automata.View):
+        return _walk_view(auto, n, rng, prefix_ids, min_len, steps, shaping)
+    return _walk_rows(auto, model, n, rng, prefix_ids, min_len, steps, shaping)
+
+
+def _walk_view(view, n: int, rng, prefix_ids, min_len: int, steps: int, shaping) -> np.ndarray:
+    slot = np.array([view.start], np.int32)
+    for symbol in prefix_ids:
+        slot = view.next_slots(slot, np.array([symbol]))
+    slots = np.full(n, slot[0], np.int32)  # of the names still going, in the order of alive
+    alive = np.arange(n, dtype=np.int32 if n < 2**31 else np.int64)
+    # One row per step, so each step writes one row; the smallest integer type that holds an id.
+    out = np.zeros((steps, n), dtype=np.uint8 if view.V <= 256 else np.int64)
+    used = 0  # steps taken: the rows after them are all end symbols, not worth decoding
+    for step in range(steps):
+        if not len(alive):
+            break
+        used = step + 1
+        u = rng.random(len(alive))
+        if shaping is None and len(prefix_ids) + step >= min_len:
+            symbol, after = view.step(slots, u)
+        else:
+            symbol = _pick_rows(view.rows_of(view.state[slots]), view.masked, len(prefix_ids) + step < min_len,
+                                shaping, u)
+            after = view.next_slots(slots, symbol)
+        out[step, alive] = symbol
+        going = symbol != BOUNDARY
+        alive, slots = alive[going], after[going]
+    return out[:used].T
+
+
+def _pick_rows(rows: np.ndarray, masked, no_end: bool, shaping, u: np.ndarray) -> np.ndarray:
+    """A draw per row from whole rows: <unk> left out, the end too while names are shorter than
+    --min-len, a row with nothing left ending the name, then temperature / top-k / top-p."""
+    if masked is not None:
+        rows[:, masked] = 0.0
+    if no_end:
+        rows[:, BOUNDARY] = 0.0
+    dead = rows.sum(axis=1) <= 0
+    if dead.any():  # only masked symbols left: end the name here
+        rows[dead, BOUNDARY] = 1.0
+    if shaping is not None:
+        rows = adjust_rows(rows, *shaping)
+    cdf = np.cumsum(rows, axis=1)
+    symbol = np.minimum((cdf <= (u * cdf[:, -1])[:, None]).sum(axis=1), rows.shape[1] - 1)
+    bad = rows[np.arange(len(rows)), symbol] <= 0  # (rounding at the very top: the last positive one)
+    if bad.any():
+        symbol[bad] = rows.shape[1] - 1 - np.argmax(rows[bad][:, ::-1] > 0, axis=1)
+    return symbol
+
+
+def _walk_rows(auto, model, n: int, rng, prefix_ids, min_len: int, steps: int, shaping) -> np.ndarray:
+    """The walk over the sparse automaton (a plain draw without whole rows) or the dense one."""
+    state = auto.start
+    for symbol in prefix_ids:
+        state = int(auto.next_of(np.array([state]), np.array([symbol]))[0])
+    states = np.full(n, state, dtype=np.int64)
+    out = np.zeros((steps, n), dtype=np.uint8 if model.V <= 256 else np.int64)
+    alive = np.arange(n)
+    sparse = isinstance(auto, SparseAutomaton)
+    used = 0
+    for step in range(steps):
+        if not len(alive):
+            break
+        used = step + 1
+        if sparse and shaping is None and len(prefix_ids) + step >= min_len:
+            symbol, states = auto.draw(states, rng)
+            out[step, alive] = symbol
+            going = symbol != BOUNDARY
+            states, alive = states[going], alive[going]
+            continue
+        symbol = _pick_rows(np.array(auto.rows_of(states)), model.vocabulary.unk_id, len(prefix_ids) + step < min_len,
+                            shaping, rng.random(len(alive)))
+        out[step, alive] = symbol
+        going = symbol != BOUNDARY
+        states = auto.next_of(states[going], symbol[going])
+        alive = alive[going]
+    return out[:used].T
+
+
+def decode(out: np.ndarray, model, prefix: str = "") -> list[str]:
+    """Each row's symbols up to its first end symbol as text (``prefix`` before each)."""
+    text = decode_text(out, model)
+    names = text.split("\n")[:-1]
+    return [prefix + name for name in names] if prefix else names
+
+
+def decode_text(out: np.ndarray, model) -> str:
+    """Each row's symbols up to its first end symbol, each followed by a newline, as one text:
+    all rows in one decode."""
+    vocab = model.vocabulary
+    # The boundary becomes a newline that splits the names; <unk> (never drawn) writes nothing.
+    points = np.array([10] + [ord(c) for c in vocab.characters] + ([0] if vocab.unk else []), dtype=np.uint32)
+    ended = np.concatenate((out, np.full((len(out), 1), BOUNDARY, out.dtype)), axis=1)
+    first_end = np.argmax(ended == BOUNDARY, axis=1)
+    keep = np.arange(ended.shape[1])[None, :] <= first_end[:, None]
+    if vocab.unk:
+        keep &= ended != vocab.unk_id
+    if points.max() < 128:  # an ASCII alphabet: one byte a character to write and decode
+        return points.astype(np.uint8)[ended[keep]].tobytes().decode("ascii")
+    return points[ended[keep]].tobytes().decode("utf-32-le", "surrogatepass")
