@@ -73,7 +73,7 @@ def evaluate(
     if rows is not None:
         out["per_name"] = rows
     if explanation is not None:
-        out["explain"] = explanation.summary()
+        out["explain"] = common.json_explanation(explanation)
     if as_json:
         common.emit_json(out)
         return
@@ -92,7 +92,7 @@ def evaluate(
         typer.echo("                (H is the data's own uncertainty given these contexts; KL is what the model gets wrong)")
         typer.echo(f"  costliest contexts ({common.boundary_note(m.vocabulary)}): context, share of positions, H, KL (nats)")
         for row in e.top:
-            typer.echo(f"    {row['context']!r:14} {row['weight']:.4f} {row['entropy']:.4f} {row['kl']:.4f}")
+            typer.echo(f"    {common.show_context(row):14} {row['weight']:.4f} {row['entropy']:.4f} {row['kl']:.4f}")
 
 
 def _per_name_lines(names, symbols, nll, header: bool = False) -> None:
@@ -121,7 +121,6 @@ def probs(
     """
     m = common.load_model(model)
     p = m.probs(context)
-    symbols = m.vocabulary.symbols
     order = np.argsort(-p, kind="stable")
     if top is not None:
         if top < 1:
@@ -129,7 +128,9 @@ def probs(
         order = order[:top]
     if as_json:
         common.emit_json({"model": str(model), "context": context,
-                          "probability": {symbols[i]: float(p[i]) for i in order}, "sum": float(p.sum())})
+                          "probability": {common.json_symbol(m.vocabulary, i): float(p[i]) for i in order},
+                          "sum": float(p.sum()), "symbols": "a character is itself; </s> = end of name"
+                          + ("; <unk> = unknown character" if m.vocabulary.unk else "")})
         return
     if not quiet:
         typer.echo(f"p(next symbol | {context!r} at the start of a name), {m.describe()}; the vector sums to {p.sum():.12f}"
@@ -151,7 +152,7 @@ def info(
     """
     m = common.load_model(model)
     out = {
-        "model": str(model), "description": m.describe(), "order": m.order, "vocabulary": m.vocabulary.symbols,
+        "model": str(model), "description": m.describe(), "order": m.order, "vocabulary": common.json_symbols(m.vocabulary),
         "vocabulary_size": m.V, "estimator": m.estimator, "corpus": m.corpus, "ngrams_per_order": m.n_ngrams(),
         "capabilities": sorted(m.capabilities), "file": _file_form(m, model),
     }
