@@ -102,6 +102,7 @@ def train(
         model_io.save(model, output, **file_format)
     if summary.blank_lines:
         common.note(f"warning: {summary.source}: skipped {summary.blank_lines} blank line(s)", quiet or as_json)
+    common.warn_if_table(None if weighted else summary.corpus, None if weighted else source, encoding, quiet or as_json)
     if quiet and not as_json:
         return  # the summary's training NLL costs a full scoring pass; nobody would see it
     if model is None:  # written straight to the file within the budget

@@ -70,6 +70,17 @@ def note(message: str, quiet: bool) -> None:
         typer.echo(message, err=True)
 
 
+def warn_if_table(corpus, source, encoding: str, quiet: bool) -> None:
+    """One line on stderr when a corpus looks like a table (name, then numbers): see
+    ``ngram.core.corpus.table_warning``. ``source`` None: nothing to look at (e.g. --weighted)."""
+    from ngram.core.corpus import table_warning_for
+
+    if source is not None and not quiet:
+        message = table_warning_for(corpus, source, encoding)
+        if message:
+            note(message, quiet)
+
+
 def progress_enabled(quiet: bool) -> bool:
     """Bars only on a terminal, never with --quiet or --json."""
     return not quiet and sys.stderr.isatty()

@@ -43,6 +43,7 @@ def tune(
     order_list = common.parse_orders(orders)
     smoothings = common.parse_estimators(smoothing, known=TUNABLE)
     data = read_names(corpus, lowercase=lowercase, encoding=encoding)
+    common.warn_if_table(data, corpus, encoding, quiet or as_json)
     val_names = read_names(val, lowercase=lowercase, encoding=encoding).names if val is not None else None
     if val_names is not None:
         from ngram.formats.validate import check_heldout

@@ -13,6 +13,7 @@ import gzip
 import lzma
 import math
 import os
+import re
 import sys
 import zlib
 from pathlib import Path
@@ -62,6 +63,44 @@ class Corpus:
 
     def __repr__(self) -> str:
         return f"Corpus({self.source!r}, {len(self)} names, {self.blank_lines} blank lines)"
+
+
+# A tab or a run of spaces, then a number: a column of counts or frequencies after the name.
+_TABLE_CELL = re.compile(r"(?:\t| {2,})[ \t]*[-+]?\d+(?:[.,]\d+)?(?=\s|$)")
+TABLE_SAMPLE = 1000  # lines looked at for the table warning
+
+
+def table_warning(names: Sequence[str], label: str) -> str | None:
+    """A one-line warning when most of the first lines look like rows of a table (a name, then a
+    tab or a run of spaces and a number, as census files are), which would otherwise train
+    silently into a vocabulary of digits and spaces; None for a list of names."""
+    sample = [n for n in names[:TABLE_SAMPLE] if n.strip()]
+    rows = [i for i, n in enumerate(sample) if _TABLE_CELL.search(n)]
+    if not sample or len(rows) * 2 <= len(sample):
+        return None
+    example = sample[rows[0]]
+    tab_count = sum(1 for i in rows if sample[i].count("\t") == 1 and _TABLE_CELL.fullmatch(sample[i][sample[i].index("\t"):]))
+    advice = ("if the number is how often the name occurs, train with --weighted (lines name<TAB>count); "
+              f"else keep only the names: cut -f1 {label} > names.txt" if tab_count * 2 > len(rows) else
+              f"keep only the name column first, e.g. awk '{{print $1}}' {label} > names.txt "
+              "(or name<TAB>count lines with --weighted)")
+    return (f"warning: {label}: {len(rows)} of the first {len(sample)} lines look like table rows, a name then numbers "
+            f"(e.g. {example!r}), so digits and spaces become characters of the names; {advice}")
+
+
+def table_warning_for(corpus: "Corpus | None", source: str | os.PathLike, encoding: str = "utf-8") -> str | None:
+    """``table_warning`` for a corpus read into memory, else for the first block of its file (a
+    streamed corpus; standard input cannot be read twice and is not looked at)."""
+    if corpus is not None:
+        return table_warning(corpus.names, corpus.source)
+    if source_label(source) == "<stdin>":
+        return None
+    try:
+        head = next(read_chunks(source, 1 << 16), b"")
+        lines = head.decode(encoding, errors="replace").split("\n")[:-1] or [head.decode(encoding, errors="replace")]
+    except (NgramError, LookupError):
+        return None
+    return table_warning(lines, source_label(source))
 
 
 def default_corpus_path() -> Path:
