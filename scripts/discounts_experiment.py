@@ -146,4 +146,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from _script import run  # (scripts/ is on the path when a script runs)
+
+    sys.exit(run(main))

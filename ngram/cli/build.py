@@ -8,7 +8,8 @@ from typing import List, Optional
 import typer
 
 from ngram.formats import native as model_io
-from ngram.core.corpus import DEFAULT_MAX_NAME_LENGTH, default_corpus_path, read_names
+from ngram.core.corpus import (DEFAULT_MAX_NAME_LENGTH, SHIPPED_CORPORA, default_corpus_path, read_names, shipped_corpus_path,
+                               shipped_stand_in)
 from ngram.core.errors import NgramError
 from ..estimators import AUTO, AUTO_MAX_NAMES, AUTO_MIN_NAMES, DEFAULT_ESTIMATOR, DEFAULT_ORDER, ESTIMATORS, make_estimator
 from ngram.evaluation.metrics import evaluate as evaluate_model
@@ -38,6 +39,7 @@ ENGINES = ("auto", "memory", "streaming", "dask")
 def train(
     corpus: Optional[str] = typer.Argument(None, help="Name list, one per line ('-' = stdin). Default: the shipped Italian first names."),
     output: Path = common.output_option("model.ngram", "Where to write the model."),
+    shipped: Optional[str] = typer.Option(None, "--corpus", help=f"Train on a corpus shipped with the package, from any folder: {' or '.join(SHIPPED_CORPORA)} ({', '.join(SHIPPED_CORPORA.values())})."),
     order: Optional[int] = typer.Option(None, "--order", "-N", help=f"n-gram order: the model sees order-1 symbols of context. Default: chosen (2-10) by -s auto, else {DEFAULT_ORDER}."),
     smoothing: Optional[str] = typer.Option(None, "--smoothing", "-s", help=f"Estimator: auto (the default without --order: the model ngram tune would pick on this corpus, orders up to --order or 10, discounts and left-to-right / right-to-left mixtures chosen by 5-fold cross-validation; closed-form modified KN order {DEFAULT_ORDER} where the corpus is streamed, weighted, pruned, written compact, or under {AUTO_MIN_NAMES} or over {AUTO_MAX_NAMES:,} names), or one of {', '.join(ESTIMATORS)} (the default with --order: modified-kneser-ney)."),
     k: Optional[float] = typer.Option(None, "--k", help="Pseudo-count for add-k (default 0.1; Laplace is 1)."),
@@ -69,7 +71,7 @@ def train(
     from ngram.lm.backoff.pruning import parse_thresholds
     from ngram.training.trainer import train_file
 
-    source = corpus if corpus is not None else str(default_corpus_path())
+    source = _corpus_source(corpus, shipped, quiet or as_json)
     if engine not in ENGINES:
         raise NgramError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     if scheduler and engine not in ("auto", "dask"):
@@ -126,6 +128,24 @@ def train(
         corpus=f"{summary.source}: {summary.names} names, {summary.symbols:.12g} symbols (characters + one end symbol per name{weighting})",
         engine_line=f"{summary.engine}{budget} ({summary.reason})", closing=closing,
     )
+
+
+def _corpus_source(corpus: str | None, shipped: str | None, quiet: bool) -> str:
+    """The file to train on: the CORPUS argument, a shipped corpus by name (--corpus), or the
+    default; a missing data/*-first-names.txt (the README's path, typed outside the repository)
+    is the shipped copy, said on stderr."""
+    if corpus is not None and shipped is not None:
+        raise NgramError("give a corpus file or --corpus NAME, not both")
+    if shipped is not None:
+        return str(shipped_corpus_path(shipped))
+    if corpus is None:
+        return str(default_corpus_path())
+    stand_in = shipped_stand_in(corpus)
+    if stand_in is None:
+        return corpus
+    path = shipped_corpus_path(stand_in)
+    common.note(f"note: {corpus} is not in this folder; training on the copy shipped with ngram ({path}; --corpus {stand_in})", quiet)
+    return str(path)
 
 
 def _report_training(model, result: dict, as_json: bool, quiet: bool, corpus: str, closing: list[str],

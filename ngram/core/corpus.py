@@ -103,20 +103,40 @@ def table_warning_for(corpus: "Corpus | None", source: str | os.PathLike, encodi
     return table_warning(lines, source_label(source))
 
 
-def default_corpus_path() -> Path:
-    """The shipped Italian first names (data/italian-first-names.txt), installed or in a checkout."""
+# The corpora the package ships (data/, installed as the package ngram.data), by short name.
+SHIPPED_CORPORA = {"italian": "italian-first-names.txt", "english": "english-first-names.txt"}
+
+
+def shipped_corpus_path(name: str) -> Path:
+    """A shipped corpus by short name (``SHIPPED_CORPORA``), installed or in a checkout: found from
+    any folder."""
+    if name not in SHIPPED_CORPORA:
+        raise NgramError(f"unknown shipped corpus {name!r}; choose {' or '.join(SHIPPED_CORPORA)}")
     candidates = []
     try:
         from importlib.resources import files
 
-        candidates.append(Path(str(files("ngram.data") / "italian-first-names.txt")))
+        candidates.append(Path(str(files("ngram.data") / SHIPPED_CORPORA[name])))
     except (ModuleNotFoundError, TypeError):
         pass
-    candidates.append(Path(__file__).resolve().parents[2] / "data" / "italian-first-names.txt")
+    candidates.append(Path(__file__).resolve().parents[2] / "data" / SHIPPED_CORPORA[name])
     for path in candidates:
         if path.is_file():
             return path
-    raise NgramError("the shipped default corpus data/italian-first-names.txt is missing; run python scripts/build_data.py or name a corpus file")
+    raise NgramError(f"the shipped corpus data/{SHIPPED_CORPORA[name]} is missing; run python scripts/build_data.py or name a corpus file")
+
+
+def shipped_stand_in(source: str) -> str | None:
+    """The short name of the shipped corpus a missing file names (``data/english-first-names.txt``
+    typed outside the repository), or None."""
+    if source == "-" or Path(source).exists():
+        return None
+    return next((short for short, file in SHIPPED_CORPORA.items() if Path(source).name == file), None)
+
+
+def default_corpus_path() -> Path:
+    """The shipped Italian first names (data/italian-first-names.txt), installed or in a checkout."""
+    return shipped_corpus_path("italian")
 
 
 def read_bytes(source: str | os.PathLike) -> tuple[bytes, str]:
