@@ -92,7 +92,12 @@ def train(
         from tqdm import tqdm
 
         progress = lambda total, desc: tqdm(total=total, desc=desc, unit="B", unit_scale=True, leave=False)  # noqa: E731
-        count_progress = lambda it: tqdm(it, desc="counting n-grams", unit="order", leave=False)  # noqa: E731
+        def count_progress(steps):
+            # Counting loops over orders; the default (auto) hands this bar to tuning, whose steps are
+            # its named stages (label, step, argument), the unit `ngram tune` shows too.
+            steps = list(steps)
+            stages = bool(steps) and isinstance(steps[0], tuple)
+            return tqdm(steps, desc="tuning" if stages else "counting n-grams", unit="stage" if stages else "order", leave=False)
     file_format = _file_format(compact, quantise)
     # The compact form is written from a model in memory, so train_file saves only the ordinary form.
     model, summary = train_file(source, order, estimator, engine=engine, memory=memory, unk=unk, lowercase=lowercase,

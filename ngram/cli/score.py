@@ -164,8 +164,8 @@ def info(
         return
     typer.echo(f"  vocabulary  {' '.join(common.show_symbol(m.vocabulary, i) for i in range(m.V))}"
                f"  ({common.boundary_note(m.vocabulary)})")
-    typer.echo(f"  estimator   {common.brief(m.estimator)}")
-    typer.echo(f"  corpus      {m.corpus}")
+    typer.echo(f"  estimator   {_readable_settings(m.estimator)}")
+    typer.echo(f"  corpus      {_readable_corpus(m.corpus)}")
     form = out["file"]
     if form["form"] == "compact":
         bits = form["quantisation_bits"]
@@ -176,6 +176,47 @@ def info(
         typer.echo(f"  widths      bits per stored value: {widths}")
     else:
         typer.echo(f"  file        ordinary model file ({form['file_bytes']:,} bytes; ngram train --compact writes the memory-mapped form)")
+
+
+def _readable(value, longest: int = 12) -> str:
+    """A setting for people: 4 significant digits, a list as a/b/c, a list of lists (one per order)
+    as groups separated by spaces; more than ``longest`` numbers, 3 groups or 3 entries, or 60
+    characters of text are cut with a pointer to --json."""
+    if isinstance(value, str):
+        return value if len(value) <= 60 else value[:59] + "…"
+    if isinstance(value, bool) or not isinstance(value, (float, list, tuple, dict)):
+        return str(value)
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, dict):
+        shown = ", ".join(f"order {k}: {_readable(v, longest)}" if str(k).isdigit() else f"{k} {_readable(v, longest)}"
+                          for k, v in list(value.items())[:3])
+        return shown + (f" … ({len(value)} entries: --json)" if len(value) > 3 else "")
+    if any(isinstance(v, (list, tuple)) for v in value):
+        shown = [_readable(v, longest) for v in value[:3]]
+        return " ".join(shown) + (f" … ({len(value)} groups: --json)" if len(value) > 3 else "")
+    shown = "/".join(_readable(v) for v in value[:longest])
+    return shown + (f"/… ({len(value)} numbers: --json)" if len(value) > longest else "")
+
+
+def _readable_settings(estimator: dict) -> str:
+    """``name (setting value; ...)``: no Python dict, no 17-digit floats."""
+    rest = {k: v for k, v in estimator.items() if k != "name"}
+    return str(estimator.get("name", "?")) + (f" ({'; '.join(f'{k} {_readable(v)}' for k, v in rest.items())})" if rest else "")
+
+
+def _readable_corpus(corpus: dict) -> str:
+    """What the model was trained on, in words; the fingerprint shortened (whole in --json)."""
+    known = {"source", "names", "symbols", "sha256", "longest_name", "total_weight"}
+    parts = [f"{corpus.get('source', '?')}: {corpus.get('names', 0):,} names, {corpus.get('symbols', 0):,} symbols"]
+    if corpus.get("longest_name") is not None:
+        parts.append(f"longest {corpus['longest_name']} characters")
+    if corpus.get("total_weight") is not None:
+        parts.append(f"total weight {_readable(float(corpus['total_weight']))}")
+    parts += [f"{k} {_readable(v)}" for k, v in corpus.items() if k not in known]
+    if corpus.get("sha256"):
+        parts.append(f"sha256 {corpus['sha256'][:12]}…")
+    return ", ".join(parts)
 
 
 def _file_form(m, path: Path) -> dict:

@@ -273,7 +273,7 @@ def _whole_order(value) -> int | None:
     return None
 
 
-def plot_tuning(results: Sequence[dict], path: str | os.PathLike, title: str | None = None, dpi: int = 100) -> None:
+def plot_tuning(results: Sequence[dict], path: str | os.PathLike, title: str | None = None, dpi: int = 100) -> dict:
     """Held-out (solid) and training (dashed) NLL against order, one colour per estimator.
 
     ``results``: dicts with ``estimator``, ``order``, ``val_nll`` (or ``heldout_nll``, as
@@ -281,7 +281,10 @@ def plot_tuning(results: Sequence[dict], path: str | os.PathLike, title: str | N
     (nats/symbol). Where one estimator has several rows at an order (several settings tried),
     the one with the lowest held-out NLL is drawn. A row whose order is not one number (a mixture
     of orders, "3-10") is a horizontal dotted line. The chosen row (``best``, else the lowest
-    held-out NLL) is marked with a star and labelled with its settings.
+    held-out NLL) is marked with a star and labelled with its settings; its curve is always drawn
+    (closed-form rows are a curve of their own, beside the tuned rows of the same estimator) and
+    its star sits on it. Returns what was drawn: the curves' (order, held-out NLL) points, the
+    dotted lines, and the star's (x, y).
     """
     Figure, Canvas, _ = _matplotlib()
     if not results:
@@ -296,12 +299,15 @@ def plot_tuning(results: Sequence[dict], path: str | os.PathLike, title: str | N
         if order is None:
             spans.append(row)
             continue
-        key = (str(row["estimator"]), order)
+        key = (_curve(row), order)
         if key not in best_per or nll < _heldout(best_per[key]):
             best_per[key] = row
     flagged = [r for r in results if r.get("best")]
     chosen = flagged[0] if flagged else min(results, key=_heldout)
-    figure = Figure(figsize=(9.5, 4.8))
+    if _whole_order(chosen["order"]) is not None:  # the chosen row is the point its curve shows at its order
+        best_per[(_curve(chosen), _whole_order(chosen["order"]))] = chosen
+    curves: dict[str, list[tuple[int, float]]] = {}
+    figure = Figure(figsize=(11.5, 4.8))
     Canvas(figure)
     ax = figure.add_subplot()
     estimators = list(dict.fromkeys(k[0] for k in best_per))
@@ -309,6 +315,7 @@ def plot_tuning(results: Sequence[dict], path: str | os.PathLike, title: str | N
         colour = f"C{i % 10}"
         rows = sorted((r for k, r in best_per.items() if k[0] == name), key=lambda r: _whole_order(r["order"]))
         orders = [_whole_order(r["order"]) for r in rows]
+        curves[name] = [(o, _heldout(r)) for o, r in zip(orders, rows)]
         ax.plot(orders, [_heldout(r) for r in rows], "o-", color=colour, label=f"{name} held-out")
         train = [(o, r.get("train_nll")) for o, r in zip(orders, rows) if r.get("train_nll") is not None]
         if train:
@@ -319,12 +326,13 @@ def plot_tuning(results: Sequence[dict], path: str | os.PathLike, title: str | N
         ax.axhline(_heldout(row), color=f"C{(len(estimators) + j) % 10}", linestyle=":",
                    label=f"{what} (orders {row['order']}) held-out {_heldout(row):.4f}")
     # A row spanning orders has no x of its own: its star sits at the right edge.
-    x = _whole_order(chosen["order"])
-    x = x if x is not None else (orders_shown[-1] if orders_shown else 0)
+    x_own = _whole_order(chosen["order"])
+    x = x_own if x_own is not None else (orders_shown[-1] if orders_shown else 0)
     settings = chosen.get("settings")
     shown = ", ".join(f"{k}={_short(v)}" for k, v in settings.items()) if isinstance(settings, dict) and settings else ""
     ax.plot([x], [_heldout(chosen)], "*", markersize=18, color="gold", markeredgecolor="black", zorder=5,
-            label=f"{'chosen' if flagged else 'best held-out'}: {chosen.get('kind') or chosen['estimator']} order {chosen['order']} "
+            label=f"{'chosen' if flagged else 'best held-out'}: {_curve(chosen) if x_own is not None else chosen.get('kind') or chosen['estimator']} "
+                  f"order {chosen['order']} "
                   f"({_heldout(chosen):.4f})")
     if shown:
         ax.annotate(shown, (x, _heldout(chosen)), textcoords="offset points", xytext=(8, -14), fontsize=7)
@@ -335,8 +343,17 @@ def plot_tuning(results: Sequence[dict], path: str | os.PathLike, title: str | N
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)  # outside: never over a curve
     ax.set_title(title or "NLL against order: training (dashed) and held-out (solid)")
-    figure.tight_layout()
+    # Fixed margins: the legend sits outside the axes on the right, which tight_layout cannot fit.
+    figure.subplots_adjust(left=0.08, right=0.6, top=0.9, bottom=0.12)
     _save(figure, path, dpi)
+    return {"curves": curves, "lines": {f"{r.get('kind') or r['estimator']} {r['order']}": _heldout(r) for r in spans},
+            "star": (x, _heldout(chosen))}
+
+
+def _curve(row: dict) -> str:
+    """The curve a row belongs to: its estimator, closed-form rows apart from tuned ones (so the
+    chosen model's own curve is drawn and its star sits on it)."""
+    return str(row["estimator"]) + (" (closed-form)" if row.get("kind") == "closed-form" else "")
 
 
 def _short(value):

@@ -137,6 +137,19 @@ def test_tuning_plot_takes_a_list_of_result_dicts(tmp_path):
         plot_tuning(results, tmp_path / "t.txt")
 
 
+def test_the_chosen_star_sits_on_the_chosen_models_curve(tmp_path):
+    """Tuned and closed-form rows of one estimator are two curves; the chosen closed-form order 5
+    is drawn, and its star is one of its points (not on the tuned curve beside it)."""
+    pytest.importorskip("matplotlib")
+    rows = [{"kind": kind, "estimator": "modified-kneser-ney", "order": o, "settings": {},
+             "heldout_nll": 2.0 - 0.05 * o - (0.01 if kind == "single" else 0.0), "best": kind == "closed-form" and o == 5}
+            for kind in ("single", "closed-form") for o in (3, 4, 5, 6)]
+    drawn = plot_tuning(rows, tmp_path / "t.png")
+    assert set(drawn["curves"]) == {"modified-kneser-ney", "modified-kneser-ney (closed-form)"}
+    assert drawn["star"] == (5, pytest.approx(1.75)) and drawn["star"] in drawn["curves"]["modified-kneser-ney (closed-form)"]
+    assert drawn["star"] not in drawn["curves"]["modified-kneser-ney"]
+
+
 def test_cli_plots(tmp_path, capsys):
     pytest.importorskip("matplotlib")
     train_file, val_file = tmp_path / "train.txt", tmp_path / "val.txt"
