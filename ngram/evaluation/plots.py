@@ -56,7 +56,7 @@ def _looks_like_image(head: bytes) -> bool:
 
 SAMPLED_NAMES = 2000  # names drawn (per whole-name component) when the model's own context frequencies weight the rows
 LONGEST_WALK = 64  # characters: a drawn name still running here stops (its rows so far count)
-ROWS_PER_BATCH = 1 << 18  # next-symbol rows scored at once (x V floats each): bounds the memory
+ROWS_PER_BATCH = 1 << 20  # next-symbol probabilities (rows x V) scored at once: bounds the memory
 
 
 @dataclass
