@@ -552,10 +552,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from _script import run  # (scripts/ is on the path when a script runs)
+    import _script  # (scripts/ is on the path when a script runs)
 
     try:
-        sys.exit(run(main))
+        sys.exit(_script.run(main))
     except ChildFailed as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)

@@ -162,6 +162,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    from _script import run  # (scripts/ is on the path when a script runs)
+    import _script  # (scripts/ is on the path when a script runs)
 
-    sys.exit(run(main))
+    sys.exit(_script.run(main))
