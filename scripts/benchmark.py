@@ -552,8 +552,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    import _script  # (scripts/ is on the path when a script runs)
+
     try:
-        sys.exit(main())
+        sys.exit(_script.run(main))
     except ChildFailed as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)

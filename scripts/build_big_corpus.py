@@ -85,4 +85,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    import _script  # (scripts/ is on the path when a script runs)
+
+    sys.exit(_script.run(main))

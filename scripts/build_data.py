@@ -210,4 +210,6 @@ def build(country: str, output: Path, wheel: Path | None = None) -> tuple[list[s
 
 
 if __name__ == "__main__":
-    main()
+    import _script  # (scripts/ is on the path when a script runs)
+
+    sys.exit(_script.run(main))

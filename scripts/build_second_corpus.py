@@ -44,4 +44,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    import _script  # (scripts/ is on the path when a script runs)
+
+    sys.exit(_script.run(main))

@@ -9,6 +9,7 @@ The labelled set is built as tests/evaluation/test_classify.py builds it: 300 na
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -38,4 +39,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    import _script  # (scripts/ is on the path when a script runs)
+
+    sys.exit(_script.run(main))

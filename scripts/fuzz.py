@@ -75,4 +75,6 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    import _script  # (scripts/ is on the path when a script runs)
+
+    sys.exit(_script.run(main))

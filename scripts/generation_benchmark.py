@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import copy
 import time
+import sys
 from pathlib import Path
 
 from ngram import make_estimator, read_names, train
@@ -63,4 +64,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    import _script  # (scripts/ is on the path when a script runs)
+
+    sys.exit(_script.run(main))

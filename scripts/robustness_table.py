@@ -101,11 +101,17 @@ def main() -> None:
     args = parser.parse_args()
     print("| list | train | val | test | KenLM order (val) | KenLM test | ours test | gain | chosen | tune s (CPU s) |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---|---:|")
+    done = 0
     for label, tr, va, te in lists(args.small):
+        done += 1
         r = compare(label, tr, va, te, fast=args.fast)
         print(f"| {r['list']} | {r['train']} | {r['val']} | {r['test']} | {r['kenlm_order']} | {r['kenlm']:.4f} | "
               f"{r['ours']:.4f} | {r['gain']:+.4f} | {r['chosen']} | {r['seconds']:.0f} ({r['cpu']:.0f}) |", flush=True)
+    if not done:  # no list found at all: say which folder would have held them
+        raise FileNotFoundError(2, "no name lists", str(SHARED))
 
 
 if __name__ == "__main__":
-    main()
+    import _script  # (scripts/ is on the path when a script runs)
+
+    sys.exit(_script.run(main))

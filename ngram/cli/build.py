@@ -8,7 +8,8 @@ from typing import List, Optional
 import typer
 
 from ngram.formats import native as model_io
-from ngram.core.corpus import DEFAULT_MAX_NAME_LENGTH, default_corpus_path, read_names
+from ngram.core.corpus import (DEFAULT_MAX_NAME_LENGTH, SHIPPED_CORPORA, default_corpus_path, read_names, shipped_corpus_path,
+                               shipped_stand_in)
 from ngram.core.errors import NgramError
 from ngram.core.defaults import AUTO_MAX_NAMES, AUTO_MIN_NAMES, DEFAULT_ORDER
 from ngram.estimators import ESTIMATORS
@@ -36,6 +37,7 @@ def _file_format(compact: bool, quantise: str | None) -> dict:
 def train(
     corpus: Optional[str] = typer.Argument(None, help="Name list, one per line ('-' = stdin). Default: the shipped Italian first names."),
     output: Path = common.output_option("model.ngram", "Where to write the model."),
+    shipped: Optional[str] = typer.Option(None, "--corpus", help=f"Train on a corpus shipped with the package, from any folder: {' or '.join(SHIPPED_CORPORA)} ({', '.join(SHIPPED_CORPORA.values())})."),
     order: Optional[int] = typer.Option(None, "--order", "-N", help=f"n-gram order: the model sees order-1 symbols of context. Default: chosen (2-10) by -s auto, else {DEFAULT_ORDER}."),
     smoothing: Optional[str] = typer.Option(None, "--smoothing", "-s", help=f"Estimator: auto (the default without --order: the model ngram tune would pick on this corpus, orders up to --order or 10, discounts and left-to-right / right-to-left mixtures chosen by 5-fold cross-validation; closed-form modified KN order {DEFAULT_ORDER} where the corpus is streamed, weighted, pruned, written compact, or under {AUTO_MIN_NAMES} or over {AUTO_MAX_NAMES:,} names), or one of {', '.join(ESTIMATORS)} (the default with --order: modified-kneser-ney)."),
     k: Optional[float] = typer.Option(None, "--k", help="Pseudo-count for add-k (default 0.1; Laplace is 1)."),
@@ -68,7 +70,7 @@ def train(
     from ngram.training.policy import check_engine, choose_estimator
     from ngram.training.trainer import Reading, Resources, train_file
 
-    source = corpus if corpus is not None else str(default_corpus_path())
+    source = _corpus_source(corpus, shipped, quiet or as_json)
     check_engine(engine, scheduler)
     prune = check_thresholds(common.parse_numbers(prune, "--prune", whole=True), DEFAULT_ORDER if order is None else order)  # before any reading
     estimator = choose_estimator(order, smoothing, common.estimator_settings(k, discounts, weights, backoff))
@@ -84,6 +86,7 @@ def train(
         model_io.save(model, output, **file_format)
     if summary.blank_lines:
         common.note(f"warning: {summary.source}: skipped {summary.blank_lines} blank line(s)", quiet or as_json)
+    common.warn_if_table(None if weighted else summary.corpus, None if weighted else source, encoding, quiet or as_json)
     if quiet and not as_json:
         return  # the summary's training NLL costs a full scoring pass; nobody would see it
     _report_training(model_io.load(output) if model is None else model, summary, output, weighted, quiet, as_json)
@@ -98,8 +101,15 @@ def _training_progress(quiet: bool):
         return Progress()
     from tqdm import tqdm
 
+    def counting(steps):
+        # Counting loops over orders; the default (auto) hands this bar to tuning, whose steps are
+        # its named stages (label, step, argument), the unit `ngram tune` shows too.
+        steps = list(steps)
+        stages = bool(steps) and isinstance(steps[0], tuple)
+        return tqdm(steps, desc="tuning" if stages else "counting n-grams", unit="stage" if stages else "order", leave=False)
+
     return Progress(reading=lambda total, desc: tqdm(total=total, desc=desc, unit="B", unit_scale=True, leave=False),
-                    counting=lambda it: tqdm(it, desc="counting n-grams", unit="order", leave=False))
+                    counting=counting)
 
 
 def _report_training(model, summary, output: Path, weighted: bool, quiet: bool, as_json: bool) -> None:
@@ -124,6 +134,24 @@ def _report_training(model, summary, output: Path, weighted: bool, quiet: bool, 
         corpus=f"{summary.source}: {summary.names} names, {summary.symbols:.12g} symbols (characters + one end symbol per name{weighting})",
         engine_line=f"{summary.engine}{budget} ({summary.reason})", closing=closing,
     )
+
+
+def _corpus_source(corpus: str | None, shipped: str | None, quiet: bool) -> str:
+    """The file to train on: the CORPUS argument, a shipped corpus by name (--corpus), or the
+    default; a missing data/*-first-names.txt (the README's path, typed outside the repository)
+    is the shipped copy, said on stderr."""
+    if corpus is not None and shipped is not None:
+        raise NgramError("give a corpus file or --corpus NAME, not both")
+    if shipped is not None:
+        return str(shipped_corpus_path(shipped))
+    if corpus is None:
+        return str(default_corpus_path())
+    stand_in = shipped_stand_in(corpus)
+    if stand_in is None:
+        return corpus
+    path = shipped_corpus_path(stand_in)
+    common.note(f"note: {corpus} is not in this folder; training on the copy shipped with ngram ({path}; --corpus {stand_in})", quiet)
+    return str(path)
 
 
 def _print_training(model, result: dict, as_json: bool, quiet: bool, corpus: str, closing: list[str],

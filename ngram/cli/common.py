@@ -70,9 +70,40 @@ def note(message: str, quiet: bool) -> None:
         typer.echo(message, err=True)
 
 
+def warn_if_table(corpus, source, encoding: str, quiet: bool) -> None:
+    """One line on stderr when a corpus looks like a table (name, then numbers): see
+    ``ngram.core.corpus.table_warning``. ``source`` None: nothing to look at (e.g. --weighted)."""
+    from ngram.core.corpus import table_warning_for
+
+    if source is not None and not quiet:
+        message = table_warning_for(corpus, source, encoding)
+        if message:
+            note(message, quiet)
+
+
 def progress_enabled(quiet: bool) -> bool:
     """Bars only on a terminal, never with --quiet or --json."""
     return not quiet and sys.stderr.isatty()
+
+
+def progress_counter(stage: str, unit: str, quiet: bool, delay: float = 2.0):
+    """For library work that counts its steps: None when bars are off, else ``start(total)`` that
+    opens a bar naming ``stage`` (shown only once the work has taken ``delay`` seconds, so quick
+    runs stay silent) and returns ``advance(steps)``, which closes the bar at ``total``."""
+    if not progress_enabled(quiet):
+        return None
+
+    def start(total: int):
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, desc=stage, unit=unit, leave=False, delay=delay)
+
+        def advance(steps: int) -> None:
+            bar.update(steps)
+            if bar.n >= total:
+                bar.close()
+        return advance
+    return start
 
 
 def load_model(path: Path):
@@ -201,6 +232,42 @@ def report_lines(report) -> list[str]:
             return [str(x) for x in lines]
         return [f"{key}: {compact(value)}" for key, value in report.items()]
     return [str(report)]
+
+
+# JSON spells symbols one way in every verb: a character is itself (always one character), so the
+# reserved multi-character names below can never be mistaken for one (a name may contain '.').
+JSON_END = "</s>"  # the boundary as a target: the end of the name
+JSON_START = "<s>"  # the boundary in a context: the start of the name
+
+
+def json_symbol(vocabulary, i: int, as_context: bool = False) -> str:
+    """Symbol ``i`` as a JSON key or value: the character itself, ``</s>`` for the end of a name
+    (``<s>`` for its start when ``as_context``), ``<unk>`` for the unknown class."""
+    if i == 0:
+        return JSON_START if as_context else JSON_END
+    return vocabulary.symbols[i]
+
+
+def json_symbols(vocabulary) -> list[str]:
+    """Every symbol in id order as ``json_symbol`` spells it (index = symbol id)."""
+    return [json_symbol(vocabulary, i) for i in range(vocabulary.size)]
+
+
+def json_explanation(explanation) -> dict:
+    """``--explain`` as JSON: each costly context as its characters plus whether it begins at the
+    start of the name (the human form's leading '.' would clash with a literal '.')."""
+    out = explanation.summary()
+    out["top"] = [{"context": row["characters"], "at_start": row["at_start"],
+                   **{k: v for k, v in row.items() if k not in ("context", "characters", "at_start")}}
+                  for row in out["top"]]
+    return out
+
+
+def show_context(row: dict) -> str:
+    """An ``--explain`` context as people read it: its characters quoted, after a bare . when it
+    begins at the start of the name (so a literal '.' stays inside the quotes)."""
+    chars = repr(row["characters"]) if row["characters"] else ""
+    return (". " + chars).strip() if row["at_start"] else chars or "''"
 
 
 def boundary_note(vocabulary) -> str:

@@ -9,6 +9,8 @@ from typing import List, Optional
 
 import typer
 
+from ngram.core.errors import NgramError
+from ngram.generation.constraints import DEFAULT_MAX_LEN, percent_of_mass
 from . import common
 from .app import app
 
@@ -44,12 +46,24 @@ def _max_len():
                         "Default: the longest training name, as the model records it (50 if it does not).")
 
 
-def _length_cap(model, max_len):
-    """The default --max-len: names no longer than the longest the model was trained on."""
+def _length_cap(model, max_len, min_len: int | None = None):
+    """The default --max-len: names no longer than the longest the model was trained on. A
+    --min-len above it is refused here, saying where the maximum came from (the user set none)."""
     if max_len is not None:
         return max_len
+    longest = _recorded_longest(model)
+    cap = DEFAULT_MAX_LEN if longest is None else longest
+    if min_len is not None and min_len > cap:
+        source = (f"the longest training name, {cap} characters" if longest is not None else
+                  f"{cap}, as the model records no longest training name")
+        raise NgramError(f"--min-len {min_len} is above the default --max-len, {source}; give --max-len too "
+                         f"(e.g. --max-len {min_len + 5})")
+    return cap
+
+
+def _recorded_longest(model) -> int | None:
     longest = model.corpus.get("longest_name") if isinstance(model.corpus, dict) else None
-    return longest if isinstance(longest, int) and not isinstance(longest, bool) and 1 <= longest <= 10_000 else 50
+    return longest if isinstance(longest, int) and not isinstance(longest, bool) and 1 <= longest <= 10_000 else None
 
 
 def _novel_only():
@@ -68,8 +82,7 @@ def _default(c, m) -> bool:
 
 
 def _mass_line(c, mass: float) -> str:
-    percent = f"{mass:.3%}" if mass >= 1e-3 else f"{mass:.3g}"
-    return f"{c.describe()}: {percent} of the model's mass"
+    return f"{c.describe()}: {percent_of_mass(mass)} of the model's mass"
 
 
 @app.command()
@@ -102,7 +115,7 @@ def sample(
     from ngram.generation.sampling import Sampler, novelty
 
     m = common.load_model(model)
-    c = _constraints(prefix, suffix, contains, exclude, regex, min_len, _length_cap(m, max_len), novel_only, unique)
+    c = _constraints(prefix, suffix, contains, exclude, regex, min_len, _length_cap(m, max_len, min_len), novel_only, unique)
     sampler = Sampler(m, c, temperature=temperature, top_k=top_k, top_p=top_p)
     knows_training = m.train_names is not None and len(m.train_names) > 0
     in_training = [0]
@@ -149,7 +162,7 @@ def sample(
             common.note(f"novelty: {n - in_training[0]} of {n} samples are not in the training set "
                         f"({in_training[0]} are)", quiet)
         elif novel_only or unique:
-            common.note(f"left out {sampler.rejected} draws ({'training names' if novel_only else ''}"
+            common.note(f"left out {sampler.rejected} draw{'' if sampler.rejected == 1 else 's'} ({'training names' if novel_only else ''}"
                         f"{' / ' if novel_only and unique else ''}{'repeats' if unique else ''})", quiet)
 
 
@@ -178,7 +191,7 @@ def top(
     from ngram.generation.sampling import Sampler
 
     m = common.load_model(model)
-    c = _constraints(prefix, suffix, contains, exclude, regex, min_len, _length_cap(m, max_len), novel_only)
+    c = _constraints(prefix, suffix, contains, exclude, regex, min_len, _length_cap(m, max_len, min_len), novel_only)
     sampler = Sampler(m, c)
     best = sampler.top(n)
     rows = [{"name": name, "probability": math.exp(lp), "nll_nats_per_symbol": -lp / (len(name) + 1)}

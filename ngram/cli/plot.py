@@ -18,23 +18,43 @@ from .app import plot_app
 def plot_heatmap_(
     model: Path = common.model_argument(),
     output: Path = common.output_option("bigram.png", "Image file (.png, .svg or .pdf)."),
+    names: Optional[str] = typer.Option(None, "--names", help="Weight the contexts by these names (default: the model's training file when it is still there unchanged)."),
+    samples: int = typer.Option(2000, "--samples", help="Without training names (and always for a whole-name mixture): names drawn (per component) to weight the contexts by the model's own frequencies."),
+    seed: int = typer.Option(0, "--seed", help="Seed of those draws."),
     dpi: int = typer.Option(80, "--dpi", help="Resolution of a PNG (dots per inch, 10-1200)."),
     as_json: bool = common.json_option(),
-    quiet: bool = common.quiet_option("No report."),
+    quiet: bool = common.quiet_option("No report or progress bar."),
 ):
-    """The bigram table p(next | previous symbol) as a labelled heatmap (higher orders: their order-2 view).
+    """The model's own p(next | previous symbol), averaged over every context ending in the previous symbol, as a heatmap.
 
+    Each row averages the model's next-symbol vectors after that symbol over the contexts where it
+    occurs, weighted by how often: in the training names when the model's training file is still
+    there (or --names), else by the model's own expected frequencies; the title says which.
     Example: ngram plot heatmap model.ngram -o bigram.png
     """
-    from ngram.evaluation.plots import plot_heatmap
+    from ngram.evaluation.plots import _matplotlib, heatmap_data, plot_heatmap, recorded_training_names
 
     _check_dpi(dpi)
+    if samples < 1:
+        raise NgramError(f"--samples must be at least 1, got {samples}")
+    _matplotlib()  # say matplotlib is missing before the work
     m = common.load_model(model)
-    plot_heatmap(m, output, dpi=dpi)
+    if names is not None:
+        weighting, source = read_names(names).names, Path(names).name
+    else:
+        weighting, source = recorded_training_names(m), f"the training file {Path(str(m.corpus.get('source', ''))).name}"
+    data = heatmap_data(m, weighting, source=source, samples=samples, seed=seed,
+                        progress=common.progress_counter("heatmap: averaging next-symbol vectors", "name", quiet or as_json))
+    plot_heatmap(m, output, dpi=dpi, data=data)
     if as_json:
-        common.emit_json({"model": str(model), "image": str(output), "dpi": dpi})
+        common.emit_json({"model": str(model), "image": str(output), "dpi": dpi, "drawn": data.title.replace("\n", " "),
+                          "weighting": data.weighting,
+                          "rows": [common.json_symbol(m.vocabulary, i, as_context=True) for i in data.row_ids],
+                          "columns": [common.json_symbol(m.vocabulary, i) for i in data.col_ids],
+                          "matrix": data.table, "row_occurrences": data.occurrences,
+                          "symbols": "a character is itself; <s> = start of name (rows), </s> = end of name (columns)"})
         return
-    common.note(f"wrote {output}", quiet)
+    common.note(f"wrote {output}: {data.title.replace(chr(10), ' ')}", quiet)
 
 
 @plot_app.command("orders")

@@ -63,7 +63,7 @@ def evaluate(
     if rows is not None:
         out["per_name"] = rows
     if explanation is not None:
-        out["explain"] = explanation.summary()
+        out["explain"] = common.json_explanation(explanation)
     if as_json:
         common.emit_json(out)
         return
@@ -82,7 +82,7 @@ def evaluate(
         typer.echo("                (H is the data's own uncertainty given these contexts; KL is what the model gets wrong)")
         typer.echo(f"  costliest contexts ({common.boundary_note(m.vocabulary)}): context, share of positions, H, KL (nats)")
         for row in e.top:
-            typer.echo(f"    {row['context']!r:14} {row['weight']:.4f} {row['entropy']:.4f} {row['kl']:.4f}")
+            typer.echo(f"    {common.show_context(row):14} {row['weight']:.4f} {row['entropy']:.4f} {row['kl']:.4f}")
 
 
 def _per_name_lines(names, symbols, nll) -> None:
@@ -109,7 +109,6 @@ def probs(
     """
     m = common.load_model(model)
     p = m.probs(context)
-    symbols = m.vocabulary.symbols
     order = np.argsort(-p, kind="stable")
     if top is not None:
         if top < 1:
@@ -117,7 +116,9 @@ def probs(
         order = order[:top]
     if as_json:
         common.emit_json({"model": str(model), "context": context,
-                          "probability": {symbols[i]: float(p[i]) for i in order}, "sum": float(p.sum())})
+                          "probability": {common.json_symbol(m.vocabulary, i): float(p[i]) for i in order},
+                          "sum": float(p.sum()), "symbols": "a character is itself; </s> = end of name"
+                          + ("; <unk> = unknown character" if m.vocabulary.unk else "")})
         return
     if not quiet:
         typer.echo(f"p(next symbol | {context!r} at the start of a name), {m.describe()}; the vector sums to {p.sum():.12f}"
@@ -139,7 +140,7 @@ def info(
     """
     m = common.load_model(model)
     out = {
-        "model": str(model), "description": m.describe(), "order": m.order, "vocabulary": m.vocabulary.symbols,
+        "model": str(model), "description": m.describe(), "order": m.order, "vocabulary": common.json_symbols(m.vocabulary),
         "vocabulary_size": m.V, "estimator": m.estimator, "corpus": m.corpus, "ngrams_per_order": m.n_ngrams(),
         "capabilities": sorted(m.capabilities), "file": file_form(m, model),
     }
@@ -151,8 +152,8 @@ def info(
         return
     typer.echo(f"  vocabulary  {' '.join(common.show_symbol(m.vocabulary, i) for i in range(m.V))}"
                f"  ({common.boundary_note(m.vocabulary)})")
-    typer.echo(f"  estimator   {common.brief(m.estimator)}")
-    typer.echo(f"  corpus      {m.corpus}")
+    typer.echo(f"  estimator   {_readable_settings(m.estimator)}")
+    typer.echo(f"  corpus      {_readable_corpus(m.corpus)}")
     form = out["file"]
     if form["form"] == "compact":
         bits = form["quantisation_bits"]
@@ -163,6 +164,47 @@ def info(
         typer.echo(f"  widths      bits per stored value: {widths}")
     else:
         typer.echo(f"  file        ordinary model file ({form['file_bytes']:,} bytes; ngram train --compact writes the memory-mapped form)")
+
+
+def _readable(value, longest: int = 12) -> str:
+    """A setting for people: 4 significant digits, a list as a/b/c, a list of lists (one per order)
+    as groups separated by spaces; more than ``longest`` numbers, 3 groups or 3 entries, or 60
+    characters of text are cut with a pointer to --json."""
+    if isinstance(value, str):
+        return value if len(value) <= 60 else value[:59] + "…"
+    if isinstance(value, bool) or not isinstance(value, (float, list, tuple, dict)):
+        return str(value)
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, dict):
+        shown = ", ".join(f"order {k}: {_readable(v, longest)}" if str(k).isdigit() else f"{k} {_readable(v, longest)}"
+                          for k, v in list(value.items())[:3])
+        return shown + (f" … ({len(value)} entries: --json)" if len(value) > 3 else "")
+    if any(isinstance(v, (list, tuple)) for v in value):
+        shown = [_readable(v, longest) for v in value[:3]]
+        return " ".join(shown) + (f" … ({len(value)} groups: --json)" if len(value) > 3 else "")
+    shown = "/".join(_readable(v) for v in value[:longest])
+    return shown + (f"/… ({len(value)} numbers: --json)" if len(value) > longest else "")
+
+
+def _readable_settings(estimator: dict) -> str:
+    """``name (setting value; ...)``: no Python dict, no 17-digit floats."""
+    rest = {k: v for k, v in estimator.items() if k != "name"}
+    return str(estimator.get("name", "?")) + (f" ({'; '.join(f'{k} {_readable(v)}' for k, v in rest.items())})" if rest else "")
+
+
+def _readable_corpus(corpus: dict) -> str:
+    """What the model was trained on, in words; the fingerprint shortened (whole in --json)."""
+    known = {"source", "names", "symbols", "sha256", "longest_name", "total_weight"}
+    parts = [f"{corpus.get('source', '?')}: {corpus.get('names', 0):,} names, {corpus.get('symbols', 0):,} symbols"]
+    if corpus.get("longest_name") is not None:
+        parts.append(f"longest {corpus['longest_name']} characters")
+    if corpus.get("total_weight") is not None:
+        parts.append(f"total weight {_readable(float(corpus['total_weight']))}")
+    parts += [f"{k} {_readable(v)}" for k, v in corpus.items() if k not in known]
+    if corpus.get("sha256"):
+        parts.append(f"sha256 {corpus['sha256'][:12]}…")
+    return ", ".join(parts)
 
 
 def _width_ranges(widths: dict) -> dict:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import textwrap
 from pathlib import Path
 from typing import Optional
 
@@ -43,6 +45,7 @@ def tune(
     order_list = common.parse_orders(orders)
     smoothings = common.parse_estimators(smoothing, known=TUNABLE)
     data = read_names(corpus, lowercase=lowercase, encoding=encoding)
+    common.warn_if_table(data, corpus, encoding, quiet or as_json)
     val_names = read_names(val, lowercase=lowercase, encoding=encoding).names if val is not None else None
     if val_names is not None:
         from ngram.formats.validate import check_heldout
@@ -75,16 +78,46 @@ def tune(
         return
     if quiet:
         return
-    typer.echo(f"tuned on {data.source} ({len(data.names)} names); held-out NLL measured on {result.heldout}, in nats/symbol")
-    typer.echo(f"  {'':1} {'model':26} {'order':>5}  {'held-out NLL':>12}  {'cross-fitted':>12}  settings")
+    typer.echo(f"tuned on {data.source} ({len(data.names)} names); NLL in nats/symbol")
+    typer.echo(f"  held-out: {result.heldout}")
+    width = max(len(_kind_label(c)) for c in result.candidates)
+    typer.echo(f"  {'':1} {'model':{width}} {'order':>5}  {'held-out NLL':>12}  {'cross-fitted':>12}  settings (all: --json)")
     for c in result.candidates:
         cv = f"{c['cv_nll']:.4f}" if c.get("cv_nll") is not None else "-"
-        typer.echo(f"  {'*' if c['best'] else ' '} {_kind_label(c):26} {str(c['order']):>5}  {c['heldout_nll']:12.4f}  {cv:>12}  {c['description']}")
-    for reason in result.reasons:
-        typer.echo(reason)
+        typer.echo(f"  {'*' if c['best'] else ' '} {_kind_label(c):{width}} {str(c['order']):>5}  {c['heldout_nll']:12.4f}  "
+                   f"{cv:>12}  {_settings_brief(c)}")
+    for reason in result.reasons:  # wrapped: a reason can run to 200 characters
+        typer.echo(textwrap.fill(reason, width=LINE_WIDTH, subsequent_indent="  "))
     names_given = f"{len(data.names)} names of {data.source}" + (f" + {len(val_names)} of {val}" if val_names else "")
-    typer.echo(f"saved {output}: refitted on all {result.refit_names} names given ({names_given}); {result.seconds:.1f} s; "
-               f"measure it on a test file with: ngram evaluate {output} TEST.txt")
+    typer.echo(f"saved {output}: refitted on all {result.refit_names} names given ({names_given}); {result.seconds:.1f} s")
+    if val_names:
+        typer.echo(textwrap.fill(f"  the {len(val_names)} names of {val} are now training data of {output}: its NLL on "
+                                 "them is no held-out figure; measure it on a test file neither tune nor train saw",
+                                 width=LINE_WIDTH, subsequent_indent="  "))
+    typer.echo(f"  measure it with: ngram evaluate {output} TEST.txt")
+
+
+LINE_WIDTH = 120  # characters of a line of tune's summary (the table's rows fit)
+SETTINGS_WIDTH = 60  # characters of a candidate's settings on its line; --json has them all
+
+
+def _settings_brief(candidate: dict) -> str:
+    """A candidate's settings in a few words: tuned discounts by their highest order (the lower
+    orders' are in --json), a mixture by its orders and weights."""
+    text = str(candidate.get("description", ""))
+    kind = candidate["kind"]
+    if kind == "closed-form":
+        return "closed-form discounts (KenLM's lmplz)"
+    if kind == "order-mixture":
+        text = text.split(": ", 1)[-1].split(", EM weights")[0] + ", EM weights by context"
+    elif kind == "name-mixture":
+        weights = re.findall(r"\d\.\d+", text)
+        text = f"{weights[0]} x left-to-right + {weights[1]} x right-to-left" if len(weights) == 2 else text
+    elif text.startswith("D1/D2/D3+ by order "):
+        groups = text.removeprefix("D1/D2/D3+ by order ").split()
+        lower = "order 1" if len(groups) == 2 else f"orders 1-{len(groups) - 1}"
+        text = f"D1/D2/D3+ at order {len(groups)}: {groups[-1]}" + (f" ({lower}: --json)" if len(groups) > 1 else "")
+    return text if len(text) <= SETTINGS_WIDTH else text[:SETTINGS_WIDTH - 1] + "…"
 
 
 def _kind_label(candidate: dict) -> str:

@@ -13,6 +13,7 @@ import gzip
 import lzma
 import math
 import os
+import re
 import sys
 import zlib
 from pathlib import Path
@@ -67,20 +68,78 @@ class Corpus:
         return f"Corpus({self.source!r}, {len(self)} names, {self.blank_lines} blank lines)"
 
 
-def default_corpus_path() -> Path:
-    """The shipped Italian first names (data/italian-first-names.txt), installed or in a checkout."""
+# A tab or a run of spaces, then a number: a column of counts or frequencies after the name.
+_TABLE_CELL = re.compile(r"(?:\t| {2,})[ \t]*[-+]?\d+(?:[.,]\d+)?(?=\s|$)")
+TABLE_SAMPLE = 1000  # lines looked at for the table warning
+
+
+def table_warning(names: Sequence[str], label: str) -> str | None:
+    """A one-line warning when most of the first lines look like rows of a table (a name, then a
+    tab or a run of spaces and a number, as census files are), which would otherwise train
+    silently into a vocabulary of digits and spaces; None for a list of names."""
+    sample = [n for n in names[:TABLE_SAMPLE] if n.strip()]
+    rows = [i for i, n in enumerate(sample) if _TABLE_CELL.search(n)]
+    if not sample or len(rows) * 2 <= len(sample):
+        return None
+    example = sample[rows[0]]
+    tab_count = sum(1 for i in rows if sample[i].count("\t") == 1 and _TABLE_CELL.fullmatch(sample[i][sample[i].index("\t"):]))
+    advice = ("if the number is how often the name occurs, train with --weighted (lines name<TAB>count); "
+              f"else keep only the names: cut -f1 {label} > names.txt" if tab_count * 2 > len(rows) else
+              f"keep only the name column first, e.g. awk '{{print $1}}' {label} > names.txt "
+              "(or name<TAB>count lines with --weighted)")
+    return (f"warning: {label}: {len(rows)} of the first {len(sample)} lines look like table rows, a name then numbers "
+            f"(e.g. {example!r}), so digits and spaces become characters of the names; {advice}")
+
+
+def table_warning_for(corpus: "Corpus | None", source: str | os.PathLike, encoding: str = "utf-8") -> str | None:
+    """``table_warning`` for a corpus read into memory, else for the first block of its file (a
+    streamed corpus; standard input cannot be read twice and is not looked at)."""
+    if corpus is not None:
+        return table_warning(corpus.names, corpus.source)
+    if source_label(source) == "<stdin>":
+        return None
+    try:
+        head = next(read_chunks(source, 1 << 16), b"")
+        lines = head.decode(encoding, errors="replace").split("\n")[:-1] or [head.decode(encoding, errors="replace")]
+    except (NgramError, LookupError):
+        return None
+    return table_warning(lines, source_label(source))
+
+
+# The corpora the package ships (data/, installed as the package ngram.data), by short name.
+SHIPPED_CORPORA = {"italian": "italian-first-names.txt", "english": "english-first-names.txt"}
+
+
+def shipped_corpus_path(name: str) -> Path:
+    """A shipped corpus by short name (``SHIPPED_CORPORA``), installed or in a checkout: found from
+    any folder."""
+    if name not in SHIPPED_CORPORA:
+        raise NgramError(f"unknown shipped corpus {name!r}; choose {' or '.join(SHIPPED_CORPORA)}")
     candidates = []
     try:
         from importlib.resources import files
 
-        candidates.append(Path(str(files("ngram.data") / "italian-first-names.txt")))
+        candidates.append(Path(str(files("ngram.data") / SHIPPED_CORPORA[name])))
     except (ModuleNotFoundError, TypeError):
         pass
-    candidates.append(Path(__file__).resolve().parents[2] / "data" / "italian-first-names.txt")
+    candidates.append(Path(__file__).resolve().parents[2] / "data" / SHIPPED_CORPORA[name])
     for path in candidates:
         if path.is_file():
             return path
-    raise NgramError("the shipped default corpus data/italian-first-names.txt is missing; run python scripts/build_data.py or name a corpus file")
+    raise NgramError(f"the shipped corpus data/{SHIPPED_CORPORA[name]} is missing; run python scripts/build_data.py or name a corpus file")
+
+
+def shipped_stand_in(source: str) -> str | None:
+    """The short name of the shipped corpus a missing file names (``data/english-first-names.txt``
+    typed outside the repository), or None."""
+    if source == "-" or Path(source).exists():
+        return None
+    return next((short for short, file in SHIPPED_CORPORA.items() if Path(source).name == file), None)
+
+
+def default_corpus_path() -> Path:
+    """The shipped Italian first names (data/italian-first-names.txt), installed or in a checkout."""
+    return shipped_corpus_path("italian")
 
 
 def read_bytes(source: str | os.PathLike) -> tuple[bytes, str]:

@@ -198,7 +198,8 @@ class Vocabulary:
                 char = chr(int(codes[first]))
                 raise NgramError(
                     f"{source}, line {line}: character {char!r} (U+{ord(char):04X}) is not in the model's vocabulary; "
-                    "use --unknown skip to leave such characters out"
+                    + self._case_hint(char, "use --lowercase to lowercase the names first")
+                    + "use --unknown skip to leave such characters out"
                     + (" or --unknown unk to score them as <unk>" if self.unk else "")
                 )
             if unknown == "unk":
@@ -213,6 +214,12 @@ class Vocabulary:
         # its end symbol, which is what a model asked about an empty string should do.
         return Encoded(ids=ids, starts=starts, oov=oov)
 
+    def _case_hint(self, char: str, advice: str) -> str:
+        """``advice`` (and a separator) when ``char`` is an upper-case letter the model knows in lower case:
+        skipping it, the usual advice, would score 'Maria' as 'aria'."""
+        lower = char.lower()
+        return f"the model knows {lower!r}: {advice}; else " if lower != char and lower in self._index else ""
+
     def encode_context(self, context: str, what: str = "context") -> np.ndarray:
         """Ids of a context string (e.g. a sampling prefix); unknown characters are an error."""
         ids = []
@@ -220,7 +227,9 @@ class Vocabulary:
             if c in self._index:
                 ids.append(self._index[c])
             else:
-                raise NgramError(f"{what} {context!r}: character {c!r} (U+{ord(c):04X}) is not in the model's vocabulary")
+                hint = self._case_hint(c, f"try {context.lower()!r}")
+                raise NgramError(f"{what} {context!r}: character {c!r} (U+{ord(c):04X}) is not in the model's vocabulary"
+                                 + (f" ({hint.removesuffix('; else ')})" if hint else ""))
         return np.array(ids, dtype=np.int64)
 
     def decode(self, ids: Iterable[int]) -> str:

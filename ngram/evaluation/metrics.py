@@ -20,7 +20,7 @@ from ngram.core.corpus import DEFAULT_MAX_NAME_LENGTH, Corpus, read_names, sourc
 from ngram.core.errors import NgramError
 from ngram.lm.backoff.model import FAST_SCORING_TARGETS
 from ngram.lm.protocol import BOUNDED_CONTEXT, LEVELS, LanguageModel, gives_rows
-from ngram.core.vocabulary import Encoded
+from ngram.core.vocabulary import BOUNDARY, Encoded
 
 EVALUATE_BLOCK_BYTES = 1 << 18  # bytes of a file read, encoded and scored at a time by ``evaluate_file``
 
@@ -304,8 +304,13 @@ def explain(model: LanguageModel, encoded: Encoded, top: int = 10, progress: Cal
     for g in order:
         at = int(first[g]) + 1  # the position in encoded.ids of the group's first target
         length = int(history[first[g]]) if width is None else int(min(history[first[g]], width))
-        text = "".join(symbols[int(i)] for i in encoded.ids[at - length:at])
-        described.append({"context": text, "weight": float(weight[g]), "entropy": float(h[g]), "kl": float(kl[g])})
+        window = encoded.ids[at - length:at]
+        text = "".join(symbols[int(i)] for i in window)
+        # "context" is for people ('.' = start); a literal '.' in a name makes it ambiguous, so the
+        # characters alone and whether the context begins at the start of the name travel beside it.
+        at_start = bool(length) and int(window[0]) == BOUNDARY
+        described.append({"context": text, "characters": model.vocabulary.decode(window), "at_start": at_start,
+                          "weight": float(weight[g]), "entropy": float(h[g]), "kl": float(kl[g])})
     return Explanation(
         contexts=len(groups),
         cross_entropy=float((weight * ce).sum()),

@@ -1,4 +1,4 @@
-"""Pictures: the bigram table as a heatmap, and NLL against order (train and held-out).
+"""Pictures: the model's averaged next-symbol table as a heatmap, and NLL against order (train and held-out).
 
 matplotlib is optional (``pip install ".[plot]"``) and imported only when a picture is drawn.
 Figures are built on matplotlib's object API with the Agg canvas, never pyplot, so plotting
@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 
 from ngram.core.errors import NgramError
 from ngram.core.files import write_atomically
-from ngram.lm.protocol import BOUNDED_CONTEXT, LanguageModel
+from ngram.core.vocabulary import BOUNDARY
+from ngram.lm.protocol import BOUNDED_CONTEXT, LanguageModel, require
 
 LABELLED_CELLS = 60  # symbols per side up to which every cell of the heatmap shows its bigram and probability
 MISSING = "plotting needs matplotlib, which is not installed: pip install \"ngram-names[plot]\" (or pip install matplotlib)"
@@ -52,30 +54,183 @@ def _looks_like_image(head: bytes) -> bool:
     return head.startswith((b"\x89PNG", b"%PDF", b"<?xml", b"<svg"))
 
 
-def bigram_table(model: LanguageModel) -> tuple[np.ndarray, list[str], list[str]]:
-    """p(next | previous symbol) as a matrix: the start row, then one row per character.
+SAMPLED_NAMES = 2000  # names drawn (per whole-name component) when the model's own context frequencies weight the rows
+LONGEST_WALK = 64  # characters: a drawn name still running here stops (its rows so far count)
+ROWS_PER_BATCH = 1 << 20  # next-symbol probabilities (rows x V) scored at once: bounds the memory
 
-    For a model of order > 2 this is its order-2 view: each character row is the model's
-    distribution after that single character (away from the start of a name). A model without a
-    bounded context (a whole-name mixture) has no such view: its rows are the distributions after
-    a name's first character (the prefix c at the start). The rows sum to 1.
-    Returns (rows × V matrix, row labels, column labels); '.' is the start (rows) or end (columns).
+
+@dataclass
+class Heatmap:
+    """The heatmap's matrix and what it means.
+
+    ``table[r]`` is the model's own next-symbol distribution after the row's previous symbol,
+    averaged over the contexts that end in that symbol, each weighted by how often it occurs
+    (``weighting`` says in what). Row ids: 0 = the start of a name, then the characters; column
+    ids: 0 = the end of the name, then the characters (and ``<unk>``). ``occurrences[r]`` is the
+    weight behind row r (a row whose symbol never occurs is NaN)."""
+
+    table: np.ndarray
+    row_ids: list[int]
+    col_ids: list[int]
+    occurrences: np.ndarray
+    weighting: str
+    title: str
+
+
+def recorded_training_names(model: LanguageModel) -> list[str] | None:
+    """The model's training names when the file its corpus record names is still there and holds
+    exactly those names (same sha256), else None."""
+    from ngram.core.corpus import read_names
+    from ngram.formats.provenance import CorpusInfo
+
+    source = str(model.corpus.get("source", ""))
+    if not source or source.startswith("<") or not Path(source).is_file() or model.corpus.get("total_weight") is not None:
+        return None
+    try:
+        names = read_names(source).names
+    except NgramError:
+        return None
+    return names if CorpusInfo.of_names(names).sha256 == model.corpus.get("sha256") else None
+
+
+def heatmap_data(model: LanguageModel, names: Sequence[str] | None = None, source: str = "the training names",
+                 samples: int = SAMPLED_NAMES, seed: int = 0, progress=None) -> Heatmap:
+    """p(next | previous symbol) as the model itself gives it, averaged over contexts.
+
+    With ``names`` (the training names, say) every position of every name is a context: the row
+    of symbol c averages the model's next-symbol vectors at the positions after a c, the exact
+    vectors of ``row_logprobs`` in batches of names. A model without bounded contexts (a
+    whole-name mixture Σᵢ wᵢ pᵢ) has no cheap exact vector at an arbitrary prefix, so its rows are
+    weighted by the model's own expected context frequencies instead (so is any model when no
+    names are given). The mixture splits that exactly: Σ_h P(h…) p(x | h) over the prefixes h
+    ending in c is the expected number of c→x bigrams in a name drawn from the model, Σᵢ wᵢ Eᵢ[c→x],
+    and each Eᵢ is estimated from ``samples`` names drawn from component i, adding its exact
+    next-symbol vector at every context a draw visits (``_rows_over_walks``; a right-to-left
+    component's bigrams read backwards). An exact sum over every prefix was tried and is far
+    slower: names spread their mass over millions of prefixes. ``progress(total)`` returns a
+    callable advanced by steps done, or None.
     """
+    V = model.V
+    C = len(model.vocabulary.characters)
+    bounded = BOUNDED_CONTEXT in model.capabilities
+    counts = np.zeros((V, V))  # counts[c, x]: expected (or summed) mass of x after c
+    if names is not None and bounded:
+        _rows_over_names(model, names, counts, progress)
+        weighting = f"contexts weighted by how often they occur in {source} ({len(names):,} names)"
+    else:
+        parts = model.name_components() if not bounded else [(1.0, model, False)]
+        tick = progress(samples * len(parts)) if progress else None
+        for k, (weight, component, reverse) in enumerate(parts):
+            require(component, BOUNDED_CONTEXT, "plot heatmap", f"a component is a {component.describe()}, which has no bounded-context rows")
+            own = np.zeros((V, V))
+            _rows_over_walks(component, samples, seed + k, own, tick)
+            counts += weight * (own.T if reverse else own) / samples  # right to left: its c→x is our x→c
+        weighting = (f"contexts weighted by the model's own expected frequencies, estimated from {samples:,} names "
+                     f"drawn{' per component' if len(parts) > 1 else ''} (seed {seed})")
+    rows = list(range(C + 1))  # the start, then every character; <unk> is never a useful row
+    occurrences = counts[rows].sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        table = counts[rows] / occurrences[:, None]
+    name = model.estimator.get("name", "?")
+    trained = Path(str(model.corpus.get("source", ""))).name
+    what = f"order-{model.order} {name} model" if bounded else f"{name} ({model.kind} model)"
+    what += f" on {trained}" if trained and not trained.startswith("<") else ""
+    title = f"p(next | previous symbol) of the {what}, averaged over every context ending in the previous symbol;\n{weighting}"
+    return Heatmap(table, rows, list(range(V)), occurrences, weighting, title)
+
+
+def _rows_over_names(model: LanguageModel, names: Sequence[str], counts: np.ndarray, progress) -> None:
+    """Add the model's next-symbol vector at every position of ``names`` to the row of the symbol
+    before it (0 = the start). Positions sharing the model's context share one vector, scored once
+    with its multiplicity; a batch of names at a time bounds the memory."""
+    V, width = model.V, model.order - 1
+    per_batch = max(1, ROWS_PER_BATCH // (V * 8))
+    tick = progress(len(names)) if progress else None
+    columns = np.arange(V, dtype=np.int64)
+    for lo in range(0, len(names), per_batch):
+        batch = names[lo:lo + per_batch]
+        encoded = model.vocabulary.encode(batch, unknown="unk" if model.vocabulary.unk else "skip")
+        previous = encoded.ids[:-1]
+        if width:
+            keys, history = model.window_keys(encoded)
+            history = np.minimum(history, width)
+            context = (keys // V) % (np.int64(V) ** history)  # digits beyond the history are not context
+            group = context * (width + 1) + history
+        else:  # order 1: one row everywhere, kept apart by previous symbol only
+            context, history, group = np.zeros_like(previous), np.zeros_like(previous), previous
+        _, first, inverse = np.unique(group, return_index=True, return_inverse=True)
+        times = np.bincount(inverse.ravel()).astype(float)
+        windows = (context[first, None] * V + columns[None, :]).ravel()
+        rows = np.exp(model.logprob_keys(windows, np.repeat(history[first], V))).reshape(len(first), V)
+        _add_by_previous(counts, previous[first], rows * times[:, None])
+        if tick:
+            tick(len(batch))
+
+
+def _rows_over_walks(model: LanguageModel, n: int, seed: int, counts: np.ndarray, tick) -> None:
+    """Draw ``n`` names from a bounded-context model, all at once one symbol a step, adding the
+    model's exact next-symbol vector at every visited context to the row of the symbol before it
+    (the vectors, not the drawn symbols, are averaged: far less noise for the same draws)."""
+    rng = np.random.default_rng(seed)
+    V, width = model.V, max(model.order - 1, 1)
+    top = np.int64(V) ** width
+    context = np.zeros(n, np.int64)  # the last order-1 symbols, newest lowest (the start padding is 0)
+    history = np.ones(n, np.int64)
+    alive = np.arange(n)
+    columns = np.arange(V, dtype=np.int64)
+    for _ in range(LONGEST_WALK):
+        # Draws at the same context share one vector (all of them at the start, most of them early on).
+        group = context[alive] * (width + 1) + np.minimum(history[alive], width)
+        _, first, inverse = np.unique(group, return_index=True, return_inverse=True)
+        inverse = inverse.ravel()
+        at = alive[first]
+        windows = (context[at, None] * V + columns[None, :]).ravel()
+        rows = np.exp(model.logprob_keys(windows, np.repeat(history[at], V)).reshape(len(at), V))
+        _add_by_previous(counts, context[at] % V, rows * np.bincount(inverse, minlength=len(at))[:, None])
+        cumulative = np.cumsum(rows, axis=1)[inverse]
+        drawn = np.minimum((cumulative < rng.random(len(alive))[:, None] * cumulative[:, -1:]).sum(axis=1), V - 1)
+        going = drawn != BOUNDARY
+        if tick:
+            tick(int(len(alive) - going.sum()))
+        alive, drawn = alive[going], drawn[going]
+        if not len(alive):
+            break
+        context[alive] = (context[alive] * V + drawn) % top
+        history[alive] += 1
+    if tick and len(alive):
+        tick(len(alive))  # names still running at LONGEST_WALK characters: their rows so far count
+
+
+def _add_by_previous(counts: np.ndarray, previous: np.ndarray, rows: np.ndarray) -> None:
+    """counts[c] += the sum of ``rows`` whose previous symbol is c (one sort, one reduceat)."""
+    previous = np.asarray(previous, np.int64)
+    order = np.argsort(previous, kind="stable")
+    keys = previous[order]
+    firsts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if len(keys) else np.zeros(0, np.int64)
+    if len(firsts):
+        counts[keys[firsts]] += np.add.reduceat(rows[order], firsts, axis=0)
+
+
+def bigram_table(model: LanguageModel, names: Sequence[str] | None = None) -> tuple[np.ndarray, list[str], list[str]]:
+    """``heatmap_data``'s matrix with display labels: rows '.' (the start) then the characters,
+    columns '.' (the end) then every symbol."""
+    data = heatmap_data(model, names)
     symbols = model.vocabulary.symbols
-    contexts = model.vocabulary.characters  # <unk> is never a useful row
-    anywhere = BOUNDED_CONTEXT in model.capabilities
-    rows = [model.probs("", at_start=True)] + [model.probs(c, at_start=not anywhere) for c in contexts]
-    return np.array(rows), ["."] + list(contexts), list(symbols)
+    return data.table, [symbols[i] for i in data.row_ids], [symbols[i] for i in data.col_ids]
 
 
-def plot_heatmap(model: LanguageModel, path: str | os.PathLike, title: str | None = None, dpi: int = 60) -> None:
-    """The bigram probability table as a labelled heatmap (the picture makemore shows)."""
+def plot_heatmap(model: LanguageModel, path: str | os.PathLike, title: str | None = None, dpi: int = 60,
+                 data: Heatmap | None = None) -> Heatmap:
+    """The averaged next-symbol table (``heatmap_data``) as a labelled heatmap; returns what it drew."""
     Figure, Canvas, colors = _matplotlib()
-    table, row_labels, col_labels = bigram_table(model)
+    data = data or heatmap_data(model)
+    table = np.nan_to_num(data.table, nan=0.0)  # a symbol that never occurs: an empty row
+    symbols = model.vocabulary.symbols
+    row_labels, col_labels = [symbols[i] for i in data.row_ids], [symbols[i] for i in data.col_ids]
     show = lambda s: {" ": "␣", "<unk>": "?"}.get(s, s)  # noqa: E731  a space would be an invisible label
     rows, cols = table.shape
     cell = 0.42 if max(rows, cols) <= LABELLED_CELLS else 0.2  # inches: room for a two-line label in every cell
-    figure = Figure(figsize=(max(cell * cols + 2.4, 6.0), max(cell * rows + 1.4, 4.5)))  # small V: room for the title
+    figure = Figure(figsize=(max(cell * cols + 2.4, 9.0), max(cell * rows + 1.8, 5.0)))  # small V: room for the title
     Canvas(figure)
     ax = figure.add_subplot()
     # A square-root colour scale keeps the many small probabilities visible next to the large ones.
@@ -93,15 +248,13 @@ def plot_heatmap(model: LanguageModel, path: str | os.PathLike, title: str | Non
     ax.xaxis.tick_top()
     ax.set_xlabel("next symbol (. = end of name)")
     ax.set_ylabel("previous symbol (. = start of name)")
-    name = model.estimator.get("name", "?")
-    source = Path(str(model.corpus.get("source", ""))).name
-    source = "" if source.startswith("<") else source  # "<names>", "<stdin>": nothing to name
-    ax.set_title(title or f"p(next | previous): order-{model.order} {name} model" + (f" on {source}" if source else ""), pad=28)
+    ax.set_title(title or data.title, pad=28, fontsize=8)
     figure.colorbar(image, ax=ax, fraction=0.04, shrink=0.6, pad=0.02, label="probability")
     # Fixed margins (in inches, turned into fractions): tight_layout would draw every cell label twice.
     width, height = figure.get_size_inches()
-    figure.subplots_adjust(left=0.9 / width, right=1 - 0.8 / width, top=1 - 1.0 / height, bottom=0.4 / height)
+    figure.subplots_adjust(left=0.9 / width, right=1 - 0.8 / width, top=1 - 1.3 / height, bottom=0.4 / height)
     _save(figure, path, dpi)
+    return data
 
 
 def _heldout(row: dict) -> float:
@@ -120,7 +273,7 @@ def _whole_order(value) -> int | None:
     return None
 
 
-def plot_tuning(results: Sequence[dict], path: str | os.PathLike, title: str | None = None, dpi: int = 100) -> None:
+def plot_tuning(results: Sequence[dict], path: str | os.PathLike, title: str | None = None, dpi: int = 100) -> dict:
     """Held-out (solid) and training (dashed) NLL against order, one colour per estimator.
 
     ``results``: dicts with ``estimator``, ``order``, ``val_nll`` (or ``heldout_nll``, as
@@ -128,7 +281,10 @@ def plot_tuning(results: Sequence[dict], path: str | os.PathLike, title: str | N
     (nats/symbol). Where one estimator has several rows at an order (several settings tried),
     the one with the lowest held-out NLL is drawn. A row whose order is not one number (a mixture
     of orders, "3-10") is a horizontal dotted line. The chosen row (``best``, else the lowest
-    held-out NLL) is marked with a star and labelled with its settings.
+    held-out NLL) is marked with a star and labelled with its settings; its curve is always drawn
+    (closed-form rows are a curve of their own, beside the tuned rows of the same estimator) and
+    its star sits on it. Returns what was drawn: the curves' (order, held-out NLL) points, the
+    dotted lines, and the star's (x, y).
     """
     Figure, Canvas, _ = _matplotlib()
     if not results:
@@ -143,12 +299,15 @@ def plot_tuning(results: Sequence[dict], path: str | os.PathLike, title: str | N
         if order is None:
             spans.append(row)
             continue
-        key = (str(row["estimator"]), order)
+        key = (_curve(row), order)
         if key not in best_per or nll < _heldout(best_per[key]):
             best_per[key] = row
     flagged = [r for r in results if r.get("best")]
     chosen = flagged[0] if flagged else min(results, key=_heldout)
-    figure = Figure(figsize=(9.5, 4.8))
+    if _whole_order(chosen["order"]) is not None:  # the chosen row is the point its curve shows at its order
+        best_per[(_curve(chosen), _whole_order(chosen["order"]))] = chosen
+    curves: dict[str, list[tuple[int, float]]] = {}
+    figure = Figure(figsize=(11.5, 4.8))
     Canvas(figure)
     ax = figure.add_subplot()
     estimators = list(dict.fromkeys(k[0] for k in best_per))
@@ -156,6 +315,7 @@ def plot_tuning(results: Sequence[dict], path: str | os.PathLike, title: str | N
         colour = f"C{i % 10}"
         rows = sorted((r for k, r in best_per.items() if k[0] == name), key=lambda r: _whole_order(r["order"]))
         orders = [_whole_order(r["order"]) for r in rows]
+        curves[name] = [(o, _heldout(r)) for o, r in zip(orders, rows)]
         ax.plot(orders, [_heldout(r) for r in rows], "o-", color=colour, label=f"{name} held-out")
         train = [(o, r.get("train_nll")) for o, r in zip(orders, rows) if r.get("train_nll") is not None]
         if train:
@@ -166,12 +326,13 @@ def plot_tuning(results: Sequence[dict], path: str | os.PathLike, title: str | N
         ax.axhline(_heldout(row), color=f"C{(len(estimators) + j) % 10}", linestyle=":",
                    label=f"{what} (orders {row['order']}) held-out {_heldout(row):.4f}")
     # A row spanning orders has no x of its own: its star sits at the right edge.
-    x = _whole_order(chosen["order"])
-    x = x if x is not None else (orders_shown[-1] if orders_shown else 0)
+    x_own = _whole_order(chosen["order"])
+    x = x_own if x_own is not None else (orders_shown[-1] if orders_shown else 0)
     settings = chosen.get("settings")
     shown = ", ".join(f"{k}={_short(v)}" for k, v in settings.items()) if isinstance(settings, dict) and settings else ""
     ax.plot([x], [_heldout(chosen)], "*", markersize=18, color="gold", markeredgecolor="black", zorder=5,
-            label=f"{'chosen' if flagged else 'best held-out'}: {chosen.get('kind') or chosen['estimator']} order {chosen['order']} "
+            label=f"{'chosen' if flagged else 'best held-out'}: {_curve(chosen) if x_own is not None else chosen.get('kind') or chosen['estimator']} "
+                  f"order {chosen['order']} "
                   f"({_heldout(chosen):.4f})")
     if shown:
         ax.annotate(shown, (x, _heldout(chosen)), textcoords="offset points", xytext=(8, -14), fontsize=7)
@@ -182,8 +343,17 @@ def plot_tuning(results: Sequence[dict], path: str | os.PathLike, title: str | N
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)  # outside: never over a curve
     ax.set_title(title or "NLL against order: training (dashed) and held-out (solid)")
-    figure.tight_layout()
+    # Fixed margins: the legend sits outside the axes on the right, which tight_layout cannot fit.
+    figure.subplots_adjust(left=0.08, right=0.6, top=0.9, bottom=0.12)
     _save(figure, path, dpi)
+    return {"curves": curves, "lines": {f"{r.get('kind') or r['estimator']} {r['order']}": _heldout(r) for r in spans},
+            "star": (x, _heldout(chosen))}
+
+
+def _curve(row: dict) -> str:
+    """The curve a row belongs to: its estimator, closed-form rows apart from tuned ones (so the
+    chosen model's own curve is drawn and its star sits on it)."""
+    return str(row["estimator"]) + (" (closed-form)" if row.get("kind") == "closed-form" else "")
 
 
 def _short(value):

@@ -64,6 +64,12 @@ def state_limit(V: int) -> int:
     return max(2, min(MAX_STATES, MAX_CELLS // max(V, 1)))
 
 
+def percent_of_mass(mass: float) -> str:
+    """A constraint's share of the model's mass, one way everywhere: a percentage to 3 significant
+    digits (4.48%, 0.0401%, 3.2e-05%)."""
+    return f"{100 * mass:.3g}%"
+
+
 @dataclass
 class DFA:
     """States 0..Q-1, state 0 dead (never accepting, absorbing), ``start`` the initial state."""

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ngram.core.errors import NgramError
-from ngram.generation.constraints import Constraints
+from ngram.generation.constraints import Constraints, percent_of_mass
 from ngram.generation.novelty import novelty
 from ngram.generation.plans import CHUNK, MIN_MASS, Plan, make_plan
 from ngram.generation.shaping import check_shaping
@@ -112,9 +112,9 @@ class Sampler:
             raise NgramError(f"no name the model can make meets the constraints ({self.description})")
         if self.shaped:
             raise NgramError(f"after temperature / top-k / top-p no name meets the constraints ({self.description}: "
-                             f"{self.mass:.3g} of the model's own mass)")
+                             f"{percent_of_mass(self.mass)} of the model's own mass)")
         raise NgramError(f"the constraints leave too little mass to sample from ({self.description}: "
-                         f"{self.mass:.3g} of the model's mass)")
+                         f"{percent_of_mass(self.mass)} of the model's mass)")
 
     def _draw(self, m: int, rng: np.random.Generator) -> list[str]:
         """``m`` names of the restricted model. Where every component walks (``_fast``): a component

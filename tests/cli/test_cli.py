@@ -60,7 +60,7 @@ def test_stdin_corpus_and_json_outputs(tmp_path):
     result = ngram("train", "-", "-N", "2", "-o", "m.ngram", "--json", cwd=tmp_path, stdin="ab\nba\n")
     assert json.loads(result.stdout)["names"] == 2
     probs = json.loads(ngram("probs", "m.ngram", "a", "--json", cwd=tmp_path).stdout)
-    assert probs["sum"] == pytest.approx(1.0) and set(probs["probability"]) == {".", "a", "b"}
+    assert probs["sum"] == pytest.approx(1.0) and set(probs["probability"]) == {"</s>", "a", "b"}  # </s>: the end (issue 24: "." is a character)
     sample = json.loads(ngram("sample", "m.ngram", "-n", "3", "--seed", "1", "--json", cwd=tmp_path).stdout)
     assert len(sample["names"]) == 3 and sample["novelty"]["samples"] == 3
 

@@ -10,7 +10,8 @@ import pytest
 from ngram import AddK, NgramError, make_estimator, train
 from ngram.cli import main
 from ngram.formats.native import save
-from ngram.evaluation.plots import bigram_table, plot_heatmap, plot_tuning
+from ngram.evaluation.plots import bigram_table, heatmap_data, plot_heatmap, plot_tuning
+from ngram.lm.mixtures.models import NameMixture
 
 NAMES = ["anna", "anne", "bob", "ann", "nan", "a b", "bobby", "ella", "lena"]
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -32,15 +33,81 @@ def test_bigram_table_is_the_bigram_model():
             assert table[i, j] == pytest.approx(pairs[(prev, nxt)] / total, abs=1e-12)
 
 
-def test_higher_orders_show_their_order_two_view():
+def averaged_by_brute_force(model, names):
+    """The heatmap's definition, one prefix at a time: every position of every name is a context;
+    the row of symbol c averages the model's next-symbol vectors at the positions after a c."""
+    V = model.V
+    sums, seen = np.zeros((V, V)), np.zeros(V)
+    for name in names:
+        for i in range(len(name) + 1):
+            previous = model.vocabulary.symbols.index(name[i - 1]) if i else 0
+            sums[previous] += model.probs(name[:i])
+            seen[previous] += 1
+    return sums, seen
+
+
+def test_higher_orders_average_their_own_vectors_over_the_training_contexts():
     model = train(NAMES, order=4, estimator=make_estimator("witten-bell"))
-    table, _, _ = bigram_table(model)
-    assert np.allclose(table.sum(axis=1), 1.0, atol=1e-12)
-    # The start row is p(first character); a character row is what follows it inside a name.
-    assert np.allclose(table[0], model.probs(""), atol=1e-15)
+    data = heatmap_data(model, NAMES, source="NAMES")
+    sums, seen = averaged_by_brute_force(model, NAMES)
+    rows = data.row_ids
+    assert rows == list(range(len(model.vocabulary.characters) + 1)) and data.col_ids == list(range(model.V))
+    assert np.allclose(data.occurrences, seen[rows]) and np.allclose(data.table.sum(axis=1), 1.0, atol=1e-12)
+    assert np.allclose(data.table, sums[rows] / seen[rows][:, None], atol=1e-12)
+    # The start row has one context: it is p(first character), exactly.
+    assert np.allclose(data.table[0], model.probs(""), atol=1e-12)
+    # Not the order-2 view the picture used to show: after 'b' the model knows more than 'b'.
     b = model.vocabulary.characters.index("b") + 1
-    assert np.allclose(table[b], model.probs("b", at_start=False), atol=1e-15)
-    assert not np.allclose(table[b], model.probs("b", at_start=True))
+    assert not np.allclose(data.table[b], model.probs("b", at_start=False), atol=1e-3)
+    assert "averaged over every context" in data.title and "NAMES" in data.title
+
+
+def expected_bigram_mass(model, depth=10, floor=1e-6):
+    """Σ_h P(h…) p(· | h) by the last symbol of h, over every prefix h a name reaches with
+    probability above ``floor``, from the model's exact next-symbol vectors (``model.probs``)."""
+    V = model.V
+    sums = np.zeros((V, V))
+    frontier = [("", 1.0)]
+    for _ in range(depth):
+        following = []
+        for prefix, mass in frontier:
+            p = model.probs(prefix)
+            sums[model.vocabulary.symbols.index(prefix[-1]) if prefix else 0] += mass * p
+            following += [(prefix + c, mass * p[j + 1]) for j, c in enumerate(model.vocabulary.characters)
+                          if mass * p[j + 1] > floor]
+        frontier = following
+    return sums
+
+
+def test_a_whole_name_mixture_is_weighted_by_its_own_expected_contexts():
+    short = ["a", "ab", "abb", "b", "aab", "ba", "a", "abab"]
+    forward = train(short, order=2, estimator=make_estimator("witten-bell"))
+    backward = train([n[::-1] for n in short], order=3, estimator=make_estimator("witten-bell"), vocabulary=forward.vocabulary)
+    mixture = NameMixture([forward, backward], [False, True], [0.2, 0.8])
+    data = heatmap_data(mixture, samples=40_000)
+    exact = expected_bigram_mass(mixture)
+    assert np.allclose(data.table.sum(axis=1), 1.0, atol=1e-12)
+    # (the estimate is within 0.001 here; reading the right-to-left component forwards is 0.2 off,
+    # swapping the weights 0.026)
+    assert np.abs(data.table - exact / exact.sum(axis=1, keepdims=True)).max() < 0.005
+    assert "own expected frequencies" in data.title and "40,000 names" in data.title
+
+
+@pytest.mark.slow
+def test_row_q_of_an_english_order_six_model_says_what_follows_q():
+    """The old picture (the order-2 view) gave u 0.33 after q; the names put u after 196 of the
+    262 q's of the training file (74.8%, the rest mostly ends and qa/qi), and the averaged
+    vectors of an order-6 model must say so."""
+    from conftest import shared_file
+    from ngram import read_names
+
+    names = read_names(shared_file("english-names-train.txt")).names
+    model = train(names, order=6, estimator=make_estimator("modified-kneser-ney"))
+    data = heatmap_data(model, names)
+    q, u = (model.vocabulary.characters.index(c) + 1 for c in "qu")
+    after_q = Counter(n[i + 1] if i + 1 < len(n) else "." for n in names for i, c in enumerate(n) if c == "q")
+    assert data.table[q, u] == pytest.approx(after_q["u"] / sum(after_q.values()), abs=0.03)
+    assert data.table[q, u] > 0.7 and data.table[q].argmax() == u
 
 
 @pytest.mark.slow
@@ -70,6 +137,19 @@ def test_tuning_plot_takes_a_list_of_result_dicts(tmp_path):
         plot_tuning([{"estimator": "add-k", "order": 2}], tmp_path / "bad.png")
     with pytest.raises(NgramError, match=".png"):
         plot_tuning(results, tmp_path / "t.txt")
+
+
+def test_the_chosen_star_sits_on_the_chosen_models_curve(tmp_path):
+    """Tuned and closed-form rows of one estimator are two curves; the chosen closed-form order 5
+    is drawn, and its star is one of its points (not on the tuned curve beside it)."""
+    pytest.importorskip("matplotlib")
+    rows = [{"kind": kind, "estimator": "modified-kneser-ney", "order": o, "settings": {},
+             "heldout_nll": 2.0 - 0.05 * o - (0.01 if kind == "single" else 0.0), "best": kind == "closed-form" and o == 5}
+            for kind in ("single", "closed-form") for o in (3, 4, 5, 6)]
+    drawn = plot_tuning(rows, tmp_path / "t.png")
+    assert set(drawn["curves"]) == {"modified-kneser-ney", "modified-kneser-ney (closed-form)"}
+    assert drawn["star"] == (5, pytest.approx(1.75)) and drawn["star"] in drawn["curves"]["modified-kneser-ney (closed-form)"]
+    assert drawn["star"] not in drawn["curves"]["modified-kneser-ney"]
 
 
 @pytest.mark.slow
