@@ -1,15 +1,11 @@
 """Shared fixtures. Tests that need the reference corpora in ../shared skip cleanly without them."""
 
-import sys
 from pathlib import Path
 
 import pytest
 
-# tests/ mirrors the package's rooms; a few test modules reuse another room's helpers by module name
-# (``from test_streaming import generated_names``), so every room's folder is importable.
-for _room in sorted(Path(__file__).resolve().parent.iterdir()):
-    if _room.is_dir() and not _room.name.startswith((".", "_")) and _room.name != "data":
-        sys.path.insert(0, str(_room))
+# Helpers shared across rooms live in tests/support.py (``from support import generated_names``);
+# pytest puts tests/ on the path for this conftest, and each test's own folder for its room.
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 REPO = Path(__file__).resolve().parents[1]

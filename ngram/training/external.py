@@ -45,7 +45,6 @@ from typing import Iterator
 
 import numpy as np
 
-from ngram.core.errors import NgramError
 from ngram.estimators.base import group_by_context
 from ngram.estimators.discounting import Discounted, check_whole_counts, discount
 from ngram.estimators.interpolated import interpolate

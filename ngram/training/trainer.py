@@ -29,8 +29,7 @@ from ngram.lm.backoff.pruning import prune_model
 from ngram.lm.protocol import LanguageModel
 from ngram.training.dask_engine import train_dask
 from ngram.training.external import supports, train_to_file
-from ngram.training.policy import (BASELINE_BYTES, IN_MEMORY_BYTES_PER_BYTE, auto_blocker,  # noqa: F401  (re-exported)
-                                   choose_engine, choose_estimator, closed_form_instead, machine_memory)
+from ngram.training.policy import auto_blocker, choose_engine, choose_estimator, closed_form_instead
 from ngram.training.streaming import Scan, scan_corpus, train_streaming
 
 

@@ -9,13 +9,9 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, shared_file
+from support import ngram
 
 pytestmark = pytest.mark.slow  # every test runs the command line in subprocesses
-
-
-def ngram(*args, cwd, stdin=None):
-    return subprocess.run([sys.executable, "-m", "ngram", *map(str, args)], cwd=cwd, capture_output=True,
-                          text=True, input=stdin, timeout=120)
 
 
 @pytest.fixture

@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import REPO, TINY
+from conftest import TINY
+from support import ENV, measured
 from ngram import AddK, read_names, train
 from ngram.core.errors import NgramError
 from ngram.core.files import remove_stale_temporaries
@@ -31,29 +32,6 @@ from ngram.formats.validate import check_follower_bins, check_heldout
 from ngram.core.vocabulary import Vocabulary
 
 pytestmark = pytest.mark.slow  # subprocesses, megabyte inputs and memory bounds
-
-ENV = {**os.environ, "PYTHONPATH": str(REPO)}
-# Runs argv with an address-space limit and prints {"rc", "stderr", "stdout", "peak_mb"}.
-WRAPPER = textwrap.dedent(
-    """
-    import json, resource, subprocess, sys
-    def limit():
-        resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
-    done = subprocess.run(sys.argv[1:], capture_output=True, preexec_fn=limit)
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(json.dumps({"rc": done.returncode, "stderr": done.stderr.decode("utf-8", "replace"),
-                      "stdout": done.stdout.decode("utf-8", "replace"), "peak_mb": peak}))
-    """
-)
-
-
-def measured(*args: str, cwd: Path) -> dict:
-    """``python -m ngram ARGS`` in ``cwd``: exit status, output and peak RSS in MB."""
-    done = subprocess.run([sys.executable, "-c", WRAPPER, sys.executable, "-m", "ngram", *map(str, args)],
-                          cwd=cwd, env=ENV, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
-
 
 def one_error_line(result: dict, *fragments: str) -> str:
     assert result["rc"] == 1, result
@@ -280,7 +258,7 @@ def _weighted_models(path, engines=("streaming", "dask")):
 
 
 def test_weight_totals_past_2_53_are_scaled_alike_by_every_engine(tmp_path):
-    from test_streaming import assert_same_model
+    from support import assert_same_model
 
     names = ["anna", "bob", "ann", "nan", "ab"] * 40
     path = tmp_path / "w.txt"

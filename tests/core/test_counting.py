@@ -1,32 +1,11 @@
-from collections import Counter
 
 import numpy as np
 import pytest
 
 from conftest import TINY
+from support import reference_counts, unpack
 from ngram import NgramError, Vocabulary, make_estimator, train
 from ngram.core.counting import count_ngrams, max_order_for
-
-
-def reference_counts(names, order, vocab):
-    """Independent dictionary counts: one start symbol, n-grams never cross names."""
-    index = {c: i + 1 for i, c in enumerate(vocab.characters)}
-    counts = [Counter() for _ in range(order)]
-    for name in names:
-        seq = [0] + [index[c] for c in name] + [0]
-        for j in range(1, len(seq)):
-            for n in range(1, order + 1):
-                if j - (n - 1) >= 0:
-                    counts[n - 1][tuple(seq[j - n + 1 : j + 1])] += 1
-    return counts
-
-
-def unpack(key, n, V):
-    digits = []
-    for _ in range(n):
-        digits.append(int(key % V))
-        key //= V
-    return tuple(reversed(digits))
 
 
 @pytest.mark.parametrize("order", [1, 2, 3, 5])

@@ -16,7 +16,7 @@ from ngram.generation.constraints import Constraints
 from ngram.formats.native import save
 from ngram.generation.sampling import Sampler, SparsePlan, adjust_rows, make_plan
 from test_constrained import CASES, IDS, all_names, chi_square, kn, matches_brute_force, meets, passes, probabilities
-from test_hardening import measured
+from support import measured
 
 CORPUS = ["ab", "ban", "nab", "anna", "b", "bab", "naan", "abba", "nan", "bb"]
 

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import TINY
-from test_counting import reference_counts, unpack
+from support import reference_counts, unpack
 from ngram import Level, Model, Vocabulary, make_estimator, train
 from ngram.core.counting import count_ngrams
 from ngram.generation.sampling import build_automaton

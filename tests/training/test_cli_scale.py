@@ -6,8 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from test_cli import ngram
-from test_streaming import generated_names
+from support import ngram
+from support import generated_names
 from ngram.formats.native import load
 
 pytestmark = pytest.mark.slow  # the command line in subprocesses, on corpora of thousands of names

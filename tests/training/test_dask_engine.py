@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from conftest import shared_file
-from test_streaming import assert_same_model, generated_names
+from support import assert_same_model, generated_names
 from ngram import AddK, NgramError, read_names, train
 from ngram.estimators import make_estimator
 

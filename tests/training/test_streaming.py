@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import shared_file
+from support import assert_same_model, generated_names
 from ngram import AddK, NgramError, read_names, train
 from ngram.estimators import make_estimator
 from ngram.core.budget import Budget, parse_size
@@ -16,25 +17,6 @@ from ngram.training.streaming import count_ngrams_streaming, merge_runs, merge_s
 # Tiny blocks, runs and merge windows, so a small corpus is read in many blocks, spilled as many
 # runs and merged through many windows: every path of the external merge is taken.
 TINY_BUDGET = Budget(1 << 30, block=3000, run=20_000, window_elements=97)
-
-
-def generated_names(count=4000, seed=0):
-    rng = np.random.default_rng(seed)
-    alphabet = list("aeioulnrstmkbdé ") + ["ß", "ø"]
-    lengths = rng.integers(1, 12, count)
-    letters = rng.choice(alphabet, size=int(lengths.sum()))
-    cuts = np.cumsum(lengths)[:-1]
-    return ["".join(part) for part in np.split(letters, cuts)]
-
-
-def assert_same_model(a, b):
-    assert a.order == b.order and a.vocabulary == b.vocabulary
-    for n, (x, y) in enumerate(zip(a.levels, b.levels), start=1):
-        assert np.array_equal(x.keys, y.keys), f"order {n} keys differ"
-        # Same counts give the same floating-point operations: equal to the last bit.
-        assert np.array_equal(x.logp, y.logp) and np.array_equal(x.bow, y.bow), f"order {n} values differ"
-    assert a.corpus == b.corpus
-    assert np.array_equal(a.train_names, b.train_names)
 
 
 @pytest.fixture
