@@ -97,6 +97,15 @@ class Budget:
     def block_bytes(self) -> int:
         return self.block or max(MIN_BLOCK_BYTES, self.memory_bytes // 2 // BYTES_PER_SYMBOL)
 
+    def longest_line(self, order: int) -> tuple[int, str]:
+        """The longest line (in bytes: a character is at least one) that counting at ``order`` can
+        take in one piece within half the budget, and why, for the message that refuses a longer
+        one: a line is never split, so a block is at least a line."""
+        per_symbol = count_bytes_per_symbol(order)
+        return (max(MIN_BLOCK_BYTES, self.memory_bytes // 2 // per_symbol),
+                f"counting it at order {order} takes about {per_symbol} bytes a character, more than half of "
+                f"--memory {self.memory_bytes / 2**20:g}M; raise --memory or lower --max-name-length")
+
     def block_bytes_for(self, order: int) -> int:
         """Block size for counting at ``order``: the counting work and the block's own counts
         take at most COUNT_BYTES_PER_SYMBOL(order) bytes a symbol, and must fit in a third of
@@ -125,10 +134,13 @@ def check_streamable(encoding: str) -> None:
 
 
 def iter_blocks(source: str | os.PathLike, block_bytes: int, max_name_length: int = DEFAULT_MAX_NAME_LENGTH,
-                copy_to: Path | None = None, progress: PROGRESS | None = None) -> Iterator[tuple[bytes, int]]:
+                copy_to: Path | None = None, progress: PROGRESS | None = None,
+                line_budget: tuple[int, str] | None = None) -> Iterator[tuple[bytes, int]]:
     """(bytes, number of its first line) for consecutive blocks of whole lines of a file.
 
     ``copy_to`` keeps a copy of what was read (standard input must be read twice).
+    ``line_budget``: (bytes, why) of the longest line the memory budget can take, a longer one
+    refused as soon as that much of it is read (``Budget.longest_line``).
     """
     label = source_label(source)
     path = Path(source)
@@ -136,6 +148,10 @@ def iter_blocks(source: str | os.PathLike, block_bytes: int, max_name_length: in
     total = path.stat().st_size if label != "<stdin>" and not compressed and path.is_file() else None
     # A line can be at most max_name_length characters of up to 4 bytes, a CR and a weight.
     longest_line = 4 * max_name_length + 64
+    if line_budget is not None and line_budget[0] < longest_line:
+        longest_line, why = line_budget
+    else:
+        why = None
     bar = progress(total=total, desc="reading corpus") if progress else None
     copy = open(copy_to, "wb") if copy_to is not None else None
     carry, first_line, seen = b"", 1, 0
@@ -154,6 +170,9 @@ def iter_blocks(source: str | os.PathLike, block_bytes: int, max_name_length: in
                 if b"\x00" in carry:  # a binary file (or /dev/zero) is said as such, as the in-memory reader says it
                     raise NgramError(f"{label}, line {line}: contains a NUL byte; this looks like a binary file "
                                      "(or UTF-16 text: pass --encoding utf-16), not a text file of names")
+                if why is not None:
+                    raise NgramError(f"{label}, line {line}: line longer than {longest_line:,} bytes, which does not "
+                                     f"fit the memory budget in one piece: {why}")
                 raise NgramError(f"{label}, line {line}: line longer than --max-name-length {max_name_length} characters; is this a list of names, one per line?")
             if cut:
                 block = data[:cut]
@@ -189,7 +208,8 @@ def read_line_range(path: str | os.PathLike, start: int, stop: int) -> bytes:
 
 def iter_name_chunks(source, block_bytes: int, lowercase: bool = False, encoding: str = "utf-8",
                      max_name_length: int = DEFAULT_MAX_NAME_LENGTH, copy_to: Path | None = None,
-                     progress: PROGRESS | None = None, weighted: bool = False) -> Iterator[tuple[list[str], int, list | None]]:
+                     progress: PROGRESS | None = None, weighted: bool = False,
+                     line_budget: tuple[int, str] | None = None) -> Iterator[tuple[list[str], int, list | None]]:
     """Names of consecutive blocks of a file, parsed exactly as ``read_names`` parses a whole file
     (a ``Corpus`` per block), with the number of blank lines skipped in each block and, with
     ``weighted``, the names' weights. ``source`` may also be a sequence or iterable of names (already parsed), which is
@@ -198,7 +218,7 @@ def iter_name_chunks(source, block_bytes: int, lowercase: bool = False, encoding
         check_streamable(encoding)
         label = source_label(source)
         utf8 = encoding.lower().replace("_", "-") in ("utf-8", "utf8")
-        for data, first_line in iter_blocks(source, block_bytes, max_name_length, copy_to, progress):
+        for data, first_line in iter_blocks(source, block_bytes, max_name_length, copy_to, progress, line_budget):
             corpus = _plain_utf8(data, label, lowercase, max_name_length, first_line) if utf8 and not weighted else None
             if corpus is None:  # anything to clean, check or report: the reader's own way
                 text = decode_text(data, label, encoding, first_line=first_line)
@@ -293,8 +313,11 @@ class Scan:
 
 def scan_corpus(source, block_bytes: int = 1 << 24, lowercase: bool = False, encoding: str = "utf-8",
                 max_name_length: int = DEFAULT_MAX_NAME_LENGTH, tmpdir: str | os.PathLike | None = None,
-                progress: PROGRESS | None = None, weighted: bool = False) -> Scan:
-    """First pass: character set, name and symbol counts, and the fingerprint ``train`` records."""
+                progress: PROGRESS | None = None, weighted: bool = False,
+                line_budget: tuple[int, str] | None = None) -> Scan:
+    """First pass: character set, name and symbol counts, and the fingerprint ``train`` records.
+    ``line_budget``: the longest line the counting pass can take (``Budget.longest_line``), a
+    longer one refused here, before it is held whole."""
     label = source_label(source) if isinstance(source, (str, os.PathLike)) else "<names>"
     scan = Scan(source=label)
     if str(source) == "-":
@@ -302,7 +325,8 @@ def scan_corpus(source, block_bytes: int = 1 << 24, lowercase: bool = False, enc
         os.close(fd)
         scan.copy = Path(name)
     try:
-        _scan_names(scan, iter_name_chunks(source, block_bytes, lowercase, encoding, max_name_length, scan.copy, progress, weighted))
+        _scan_names(scan, iter_name_chunks(source, block_bytes, lowercase, encoding, max_name_length, scan.copy, progress,
+                                           weighted, line_budget))
     except BaseException:
         if scan.copy is not None:
             scan.copy.unlink(missing_ok=True)
@@ -721,7 +745,8 @@ def train_streaming(source, order: int = 4, estimator=None, unk: bool = False, m
     symbols, blank lines skipped).
     """
     budget = Budget.of(memory_bytes)
-    scan = scan_corpus(source, budget.block_bytes, lowercase, encoding, max_name_length, tmpdir, progress, weighted)
+    scan = scan_corpus(source, budget.block_bytes, lowercase, encoding, max_name_length, tmpdir, progress, weighted,
+                       budget.longest_line(order))
     try:
         vocabulary = Vocabulary(scan.characters, unk=unk)
         check_order(order, vocabulary.size)
