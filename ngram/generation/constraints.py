@@ -145,7 +145,7 @@ class DFA:
         reversed_dfa = _explore(np.packbits(start, bitorder="little"), expand, accepting, remaining, classes, limit,
                                 what, width_bits=Q)
         reversed_dfa.max_len = max_len
-        return reversed_dfa
+        return minimize(reversed_dfa)
 
 
 def _ranges(starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
@@ -259,6 +259,39 @@ def trim(dfa: DFA, max_len: int | None = None) -> DFA:
     accept = np.zeros(len(kept) + 1, bool)
     accept[1:] = dfa.accept[kept]
     return DFA(delta, accept, int(new[dfa.start]))
+
+
+MINIMIZE_ROUNDS = 64  # refinement rounds tried before a DFA is kept as built (correct, only larger)
+
+
+def minimize(dfa: DFA) -> DFA:
+    """The smallest DFA with the same language (Moore's partition refinement, one vectorised
+    round per distinguishing length), or ``dfa`` itself if that takes more than MINIMIZE_ROUNDS
+    rounds (a long chain of states, already near minimal). Generation's tables grow with the
+    number of states, so every state saved is saved max_len times per model state."""
+    if dfa.start == 0 or dfa.n_states <= 2:
+        return dfa
+    first, classes = _symbol_classes(np.ascontiguousarray(dfa.delta.T))
+    moves = dfa.delta[:, first]
+    block = np.where(dfa.accept, 2, 1).astype(np.int64)
+    block[0] = 0  # the dead state alone (every other state can still accept: trimmed)
+    count = len(np.unique(block))
+    for _ in range(MINIMIZE_ROUNDS):
+        signature = np.ascontiguousarray(np.column_stack([block, block[moves]]), dtype=np.int32)
+        keys = signature.view(np.dtype((np.void, 4 * signature.shape[1]))).ravel()
+        _, refined = np.unique(keys, return_inverse=True)
+        refined = refined.reshape(-1)
+        if refined.max() + 1 == count:
+            break
+        block, count = refined - refined[0], int(refined.max()) + 1  # (the dead state's block sorts first: 0)
+    else:
+        return dfa
+    if count == dfa.n_states:
+        return dfa
+    representative = np.zeros(count, np.int64)
+    representative[block[::-1]] = np.arange(dfa.n_states)[::-1]  # the first state of each block
+    delta = block[dfa.delta[representative]].astype(np.int32)
+    return DFA(delta, dfa.accept[representative], int(block[dfa.start]), dfa.max_len)
 
 
 def product(dfas: Sequence[DFA], V: int, max_len: int | None = None, what: str = "these constraints together") -> DFA:
@@ -908,7 +941,8 @@ class Constraints:
         if vocabulary.unk:
             dfa.delta[:, vocabulary.unk_id] = 0
         dfa.max_len = L
-        return dfa
+        # (a prefix, suffix or substring automaton alone is minimal as built)
+        return minimize(dfa) if self.regex is not None or len(parts) > 1 else dfa
 
 
 def _accepts_a_length(dfa: DFA, min_len: int, max_len: int) -> bool:
