@@ -74,6 +74,15 @@ class Budget:
     def block_bytes(self) -> int:
         return self.block or max(MIN_BLOCK_BYTES, self.memory_bytes // 2 // BYTES_PER_SYMBOL)
 
+    def longest_line(self, order: int) -> tuple[int, str]:
+        """The longest line (in bytes: a character is at least one) that counting at ``order`` can
+        take in one piece within half the budget, and why, for the message that refuses a longer
+        one: a line is never split, so a block is at least a line."""
+        per_symbol = count_bytes_per_symbol(order)
+        return (max(MIN_BLOCK_BYTES, self.memory_bytes // 2 // per_symbol),
+                f"counting it at order {order} takes about {per_symbol} bytes a character, more than half of "
+                f"--memory {self.memory_bytes / 2**20:g}M; raise --memory or lower --max-name-length")
+
     def block_bytes_for(self, order: int) -> int:
         """Block size for counting at ``order``: the counting work and the block's own counts
         take at most COUNT_BYTES_PER_SYMBOL(order) bytes a symbol, and must fit in a third of

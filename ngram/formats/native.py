@@ -294,9 +294,37 @@ def load(path: str | os.PathLike) -> LanguageModel:
     return _from_arrays(arrays, label)
 
 
+MAX_MEMBERS = 10_000  # a model file's arrays: a few per order per component (a 16-component order-10 mixture has ~500)
+
+
+def _declared_members(handle: BinaryIO, size: int) -> int | None:
+    """The number of members a zip file's end record declares (its zip64 record if need be),
+    read from the file's last bytes before the central directory is parsed; None if not found."""
+    tail_size = min(size, 22 + 0xFFFF)
+    handle.seek(size - tail_size)
+    tail = handle.read(tail_size)
+    end = tail.rfind(b"PK\x05\x06")
+    if end < 0 or end + 22 > len(tail):
+        return None
+    count = int.from_bytes(tail[end + 10 : end + 12], "little")
+    if count == 0xFFFF and end >= 20 and tail[end - 20 : end - 16] == b"PK\x06\x07":
+        record = int.from_bytes(tail[end - 12 : end - 4], "little")
+        if record + 40 <= size:
+            handle.seek(record)
+            zip64 = handle.read(40)
+            if zip64[:4] == b"PK\x06\x06":
+                count = int.from_bytes(zip64[32:40], "little")
+    return count
+
+
 def _read_archive(handle: BinaryIO, size: int, label: str) -> dict[str, np.ndarray]:
     """Every array of an open model file, after checking each member's declared size against
     the bytes present (in the member and in the file) before anything is allocated."""
+    members = _declared_members(handle, size)
+    if members is not None and members > MAX_MEMBERS:
+        raise NgramError(f"{label}: declares {members:,} members, more than a model file holds ({MAX_MEMBERS:,}); "
+                         "not an ngram model file")
+    handle.seek(0)
     try:
         archive = zipfile.ZipFile(handle)
     except (zipfile.BadZipFile, OSError, EOFError, ValueError):

@@ -77,6 +77,7 @@ class DFA:
     delta: np.ndarray  # Q x V int32
     accept: np.ndarray  # Q bool
     start: int
+    max_len: int | None = None  # exact for strings of at most this many symbols (None: all)
 
     @property
     def n_states(self) -> int:
@@ -123,19 +124,21 @@ class DFA:
         return rem
 
     def reversed(self, max_len: int | None = None, what: str = "the constraints read right to left") -> "DFA":
-        """A DFA accepting the reversed strings (of at most ``max_len`` symbols, if given): a
-        subset construction over the reversed edges, refused at the same state budget."""
+        """A DFA accepting the reversed strings (of at most ``max_len`` symbols, by default the
+        length this DFA is exact for): a subset construction over the reversed edges, refused at
+        the same state budget."""
         Q, V = self.delta.shape
         depth = self.depths()  # a reversed set still needs its nearest member's distance from the start
+        max_len = self.max_len if max_len is None else max_len
         limit = max_len if max_len is not None else UNREACHABLE
         columns = np.ascontiguousarray(self.delta.T)  # V x Q
 
         first, classes = _symbol_classes(columns)
         columns = columns[first]
 
-        def expand(sets):  # T_c = {p : delta[p, c] in S}, per class of symbols
+        def expand(sets, d):  # T_c = {p : delta[p, c] in S}, per class of symbols, without hopeless p
             S = _unpack(sets, Q)
-            return np.packbits(S[:, columns], axis=2, bitorder="little")
+            return np.packbits(S[:, columns] & (depth + d <= limit)[None, None, :], axis=2, bitorder="little")
 
         def accepting(sets):
             return _unpack(sets, Q)[:, self.start]
@@ -145,8 +148,10 @@ class DFA:
 
         start = np.zeros(Q, bool)
         start[1:] = self.accept[1:]
-        return _explore(np.packbits(start, bitorder="little"), expand, accepting, remaining, classes, limit, what,
-                        width_bits=Q)
+        reversed_dfa = _explore(np.packbits(start, bitorder="little"), expand, accepting, remaining, classes, limit,
+                                what, width_bits=Q)
+        reversed_dfa.max_len = max_len
+        return minimize(reversed_dfa)
 
 
 def _ranges(starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
@@ -175,11 +180,14 @@ def _symbol_classes(columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _explore(start: np.ndarray, expand: Callable, accepting: Callable, remaining: Callable, classes: np.ndarray,
              max_len: int, what: str, width_bits: int | None = None) -> DFA:
     """Breadth-first construction of a DFA whose states are named by byte rows (a set of positions
-    as bits, or a tuple of component states): ``expand(rows)`` gives each row's successor per
-    symbol class (k x K x W), an all-zero row being the dead state, and ``classes`` each symbol's
-    class; ``remaining(rows)`` is a lower bound on the symbols still needed to accept. A state
-    first met at depth d with d + remaining > max_len is dead (breadth first, d is its shortest
-    distance). More than ``state_limit(V)`` states is a one-line error naming ``what``."""
+    as bits, or a tuple of component states): ``expand(rows, d)`` gives each row's successor per
+    symbol class (k x K x W) at depth d, an all-zero row being the dead state, and ``classes``
+    each symbol's class; ``remaining(rows)`` is a lower bound on the symbols still needed to
+    accept. A state first met at depth d with d + remaining > max_len is dead (breadth first, d
+    is its shortest distance, so no string reaches it sooner). A set may likewise drop the
+    positions it holds that cannot reach acceptance within max_len - d symbols, which keeps the
+    sets that differ only in hopeless positions one state. More than ``state_limit(V)`` states
+    is a one-line error naming ``what``."""
     V, K, W = len(classes), int(classes.max()) + 1, start.shape[0]
     limit = state_limit(V)
     # rows of at most 8 bytes compare as integers, which sort several times faster than bytes
@@ -201,7 +209,7 @@ def _explore(start: np.ndarray, expand: Callable, accepting: Callable, remaining
         found = []
         for i in range(0, len(level), batch):
             ids = level[i : i + batch]
-            successors = np.ascontiguousarray(expand(rows[ids]).reshape(-1, W))
+            successors = np.ascontiguousarray(expand(rows[ids], depth).reshape(-1, W))
             unique, first, inverse = np.unique(successors.view(void).ravel(), return_index=True, return_inverse=True)
             at = np.minimum(np.searchsorted(known, unique), len(known) - 1)
             hit = known[at] == unique
@@ -259,6 +267,39 @@ def trim(dfa: DFA, max_len: int | None = None) -> DFA:
     return DFA(delta, accept, int(new[dfa.start]))
 
 
+MINIMIZE_ROUNDS = 64  # refinement rounds tried before a DFA is kept as built (correct, only larger)
+
+
+def minimize(dfa: DFA) -> DFA:
+    """The smallest DFA with the same language (Moore's partition refinement, one vectorised
+    round per distinguishing length), or ``dfa`` itself if that takes more than MINIMIZE_ROUNDS
+    rounds (a long chain of states, already near minimal). Generation's tables grow with the
+    number of states, so every state saved is saved max_len times per model state."""
+    if dfa.start == 0 or dfa.n_states <= 2:
+        return dfa
+    first, classes = _symbol_classes(np.ascontiguousarray(dfa.delta.T))
+    moves = dfa.delta[:, first]
+    block = np.where(dfa.accept, 2, 1).astype(np.int64)
+    block[0] = 0  # the dead state alone (every other state can still accept: trimmed)
+    count = len(np.unique(block))
+    for _ in range(MINIMIZE_ROUNDS):
+        signature = np.ascontiguousarray(np.column_stack([block, block[moves]]), dtype=np.int32)
+        keys = signature.view(np.dtype((np.void, 4 * signature.shape[1]))).ravel()
+        _, refined = np.unique(keys, return_inverse=True)
+        refined = refined.reshape(-1)
+        if refined.max() + 1 == count:
+            break
+        block, count = refined - refined[0], int(refined.max()) + 1  # (the dead state's block sorts first: 0)
+    else:
+        return dfa
+    if count == dfa.n_states:
+        return dfa
+    representative = np.zeros(count, np.int64)
+    representative[block[::-1]] = np.arange(dfa.n_states)[::-1]  # the first state of each block
+    delta = block[dfa.delta[representative]].astype(np.int32)
+    return DFA(delta, dfa.accept[representative], int(block[dfa.start]), dfa.max_len)
+
+
 def product(dfas: Sequence[DFA], V: int, max_len: int | None = None, what: str = "these constraints together") -> DFA:
     """The DFA accepting what every one of ``dfas`` accepts (states reachable from the start
     only, within the state budget)."""
@@ -282,7 +323,7 @@ def product(dfas: Sequence[DFA], V: int, max_len: int | None = None, what: str =
             code = rows.view(np.uint64).ravel()
             return [(code // r % np.uint64(q)).astype(np.int64) for r, q in zip(radix, sizes)]
 
-        def expand(rows):  # batch x classes x 8 bytes
+        def expand(rows, _):  # batch x classes x 8 bytes
             S = parts(rows)
             code, gone = contributions[0][S[0]], dead[0][S[0]]
             for i in range(1, len(S)):
@@ -299,7 +340,7 @@ def product(dfas: Sequence[DFA], V: int, max_len: int | None = None, what: str =
             S = rows.view(narrow)
             return [S[:, i].astype(np.int64) for i in range(len(dfas))]
 
-        def expand(rows):
+        def expand(rows, _):
             T = np.stack([d[s] for d, s in zip(deltas, parts(rows))], axis=2).astype(narrow)
             T[(T == 0).any(axis=2)] = 0
             return np.ascontiguousarray(T).view(np.uint8)
@@ -787,12 +828,13 @@ def regex_dfa(text: str, vocabulary, max_len: int | None = None, reverse: bool =
     first_symbols, classes = _symbol_classes(label)
     label = label[first_symbols]
 
-    def expand(sets):
+    def expand(sets, d):
         S = _unpack(sets, N)
         rows, cols = np.nonzero(S)
         lengths = bounds[cols + 1] - bounds[cols]
         F = np.zeros_like(S)
         F[np.repeat(rows, lengths), target[_ranges(bounds[cols], bounds[cols + 1])]] = True
+        F &= (rem + d <= max_len)[None, :]  # positions that cannot reach a match in time are left out
         return np.packbits(F[:, None, :] & label[None, :, :], axis=2, bitorder="little")
 
     def accepting(sets):
@@ -904,7 +946,9 @@ class Constraints:
             raise NgramError(f"no name meets these constraints together ({_clip(self.describe(), 200)}){why}")
         if vocabulary.unk:
             dfa.delta[:, vocabulary.unk_id] = 0
-        return dfa
+        dfa.max_len = L
+        # (a prefix, suffix or substring automaton alone is minimal as built)
+        return minimize(dfa) if self.regex is not None or len(parts) > 1 else dfa
 
 
 def _accepts_a_length(dfa: DFA, min_len: int, max_len: int) -> bool:

@@ -55,10 +55,13 @@ def check_streamable(encoding: str) -> None:
 
 
 def iter_blocks(source: str | os.PathLike, block_bytes: int, max_name_length: int = DEFAULT_MAX_NAME_LENGTH,
-                copy_to: Path | None = None, progress: PROGRESS | None = None) -> Iterator[tuple[bytes, int]]:
+                copy_to: Path | None = None, progress: PROGRESS | None = None,
+                line_budget: tuple[int, str] | None = None) -> Iterator[tuple[bytes, int]]:
     """(bytes, number of its first line) for consecutive blocks of whole lines of a file.
 
     ``copy_to`` keeps a copy of what was read (standard input must be read twice).
+    ``line_budget``: (bytes, why) of the longest line the memory budget can take, a longer one
+    refused as soon as that much of it is read (``Budget.longest_line``).
     """
     label = source_label(source)
     path = Path(source)
@@ -66,6 +69,10 @@ def iter_blocks(source: str | os.PathLike, block_bytes: int, max_name_length: in
     total = path.stat().st_size if label != "<stdin>" and not compressed and path.is_file() else None
     # A line can be at most max_name_length characters of up to 4 bytes, a CR and a weight.
     longest_line = 4 * max_name_length + 64
+    if line_budget is not None and line_budget[0] < longest_line:
+        longest_line, why = line_budget
+    else:
+        why = None
     bar = progress(total=total, desc="reading corpus") if progress else None
     copy = open(copy_to, "wb") if copy_to is not None else None
     carry, first_line, seen = b"", 1, 0
@@ -84,6 +91,9 @@ def iter_blocks(source: str | os.PathLike, block_bytes: int, max_name_length: in
                 if b"\x00" in carry:  # a binary file (or /dev/zero) is said as such, as the in-memory reader says it
                     raise NgramError(f"{label}, line {line}: contains a NUL byte; this looks like a binary file "
                                      "(or UTF-16 text: pass --encoding utf-16), not a text file of names")
+                if why is not None:
+                    raise NgramError(f"{label}, line {line}: line longer than {longest_line:,} bytes, which does not "
+                                     f"fit the memory budget in one piece: {why}")
                 raise NgramError(f"{label}, line {line}: line longer than --max-name-length {max_name_length} characters; is this a list of names, one per line?")
             if cut:
                 block = data[:cut]
@@ -119,7 +129,8 @@ def read_line_range(path: str | os.PathLike, start: int, stop: int) -> bytes:
 
 def iter_name_chunks(source, block_bytes: int, lowercase: bool = False, encoding: str = "utf-8",
                      max_name_length: int = DEFAULT_MAX_NAME_LENGTH, copy_to: Path | None = None,
-                     progress: PROGRESS | None = None, weighted: bool = False) -> Iterator[tuple[list[str], int, list | None]]:
+                     progress: PROGRESS | None = None, weighted: bool = False,
+                     line_budget: tuple[int, str] | None = None) -> Iterator[tuple[list[str], int, list | None]]:
     """Names of consecutive blocks of a file, parsed exactly as ``read_names`` parses a whole file
     (a ``Corpus`` per block), with the number of blank lines skipped in each block and, with
     ``weighted``, the names' weights. ``source`` may also be a sequence or iterable of names (already parsed), which is
@@ -128,7 +139,7 @@ def iter_name_chunks(source, block_bytes: int, lowercase: bool = False, encoding
         check_streamable(encoding)
         label = source_label(source)
         utf8 = encoding.lower().replace("_", "-") in ("utf-8", "utf8")
-        for data, first_line in iter_blocks(source, block_bytes, max_name_length, copy_to, progress):
+        for data, first_line in iter_blocks(source, block_bytes, max_name_length, copy_to, progress, line_budget):
             corpus = _plain_utf8(data, label, lowercase, max_name_length, first_line) if utf8 and not weighted else None
             if corpus is None:  # anything to clean, check or report: the reader's own way
                 text = decode_text(data, label, encoding, first_line=first_line)
@@ -223,8 +234,11 @@ class Scan:
 
 def scan_corpus(source, block_bytes: int = 1 << 24, lowercase: bool = False, encoding: str = "utf-8",
                 max_name_length: int = DEFAULT_MAX_NAME_LENGTH, tmpdir: str | os.PathLike | None = None,
-                progress: PROGRESS | None = None, weighted: bool = False) -> Scan:
-    """First pass: character set, name and symbol counts, and the fingerprint ``train`` records."""
+                progress: PROGRESS | None = None, weighted: bool = False,
+                line_budget: tuple[int, str] | None = None) -> Scan:
+    """First pass: character set, name and symbol counts, and the fingerprint ``train`` records.
+    ``line_budget``: the longest line the counting pass can take (``Budget.longest_line``), a
+    longer one refused here, before it is held whole."""
     label = source_label(source) if isinstance(source, (str, os.PathLike)) else "<names>"
     scan = Scan(source=label)
     if str(source) == "-":
@@ -232,7 +246,8 @@ def scan_corpus(source, block_bytes: int = 1 << 24, lowercase: bool = False, enc
         os.close(fd)
         scan.copy = Path(name)
     try:
-        _scan_names(scan, iter_name_chunks(source, block_bytes, lowercase, encoding, max_name_length, scan.copy, progress, weighted))
+        _scan_names(scan, iter_name_chunks(source, block_bytes, lowercase, encoding, max_name_length, scan.copy, progress,
+                                           weighted, line_budget))
     except BaseException:
         if scan.copy is not None:
             scan.copy.unlink(missing_ok=True)
@@ -651,7 +666,8 @@ def train_streaming(source, order: int = DEFAULT_ORDER, estimator=None, unk: boo
     symbols, blank lines skipped).
     """
     budget = Budget.of(memory_bytes)
-    scan = scan_corpus(source, budget.block_bytes, lowercase, encoding, max_name_length, tmpdir, progress, weighted)
+    scan = scan_corpus(source, budget.block_bytes, lowercase, encoding, max_name_length, tmpdir, progress, weighted,
+                       budget.longest_line(order))
     try:
         vocabulary = Vocabulary(scan.characters, unk=unk)
         check_order(order, vocabulary.size)

@@ -264,7 +264,8 @@ def _train_streaming_to_file(source, output, settings: dict) -> tuple[Scan, list
     """The streaming engine with counts and estimate on disk (``ngram.training.external``)."""
     budget = Budget.of(settings["memory_bytes"])
     text = {key: settings[key] for key in ("lowercase", "encoding", "max_name_length", "weighted")}
-    scan = scan_corpus(source, budget.block_bytes, tmpdir=settings["tmpdir"], progress=settings["progress"], **text)
+    scan = scan_corpus(source, budget.block_bytes, tmpdir=settings["tmpdir"], progress=settings["progress"],
+                       line_budget=budget.longest_line(settings["order"]), **text)
     try:
         vocabulary = Vocabulary(scan.characters, unk=settings["unk"])
         check_order(settings["order"], vocabulary.size)

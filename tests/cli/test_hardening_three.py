@@ -57,3 +57,43 @@ def test_the_empty_pattern_means_the_same_for_sample_and_top(folder, verb):
     result = measured(verb, "model.ngram", "--regex", "", cwd=folder)
     line = one_error_line(result, "no name meets", "the empty pattern matches only the empty name")
     assert "matching //" in line
+
+
+# ----- 5. one huge line under a memory budget; junk members; bombs stay instant ----------------
+def test_a_line_too_long_for_the_budget_is_refused_as_soon_as_it_is_read(tmp_path):
+    """One 20 MB line under --memory 16M (counting it would take ~2.4 GB at order 6): refused
+    after reading about the budget's longest line, not after holding the whole line."""
+    (tmp_path / "long.txt").write_bytes(b"ab" * 10_000_000 + b"\nanna\n")
+    start = time.perf_counter()
+    result = measured("train", "long.txt", "--memory", "16M", "--max-name-length", "100000000", "-o", "m.ngram",
+                      cwd=tmp_path)
+    one_error_line(result, "long.txt, line 1", "does not fit the memory budget", "--memory")
+    assert result["peak_mb"] < 120 and time.perf_counter() - start < 20, result
+    assert not (tmp_path / "m.ngram").exists()
+
+
+def test_a_line_within_the_budget_trains_within_it(tmp_path):
+    line = "abcde" * 10_000  # 50,000 characters: fits --memory 16M at order 6 (68,759 bytes)
+    (tmp_path / "long.txt").write_text(line + "\nanna\n")
+    result = measured("train", "long.txt", "--memory", "16M", "--max-name-length", "100000000", "-o", "m.ngram",
+                      "-q", cwd=tmp_path)
+    assert result["rc"] == 0 and result["peak_mb"] < 120, result
+
+
+def test_a_model_file_declaring_too_many_members_is_refused_before_they_are_read(tmp_path):
+    """100,000 junk members (a zip64 directory): refused from the end record, before the central
+    directory of 100,000 entries is parsed."""
+    import zipfile
+
+    save(train(TINY, 2, AddK(0.1)), tmp_path / "model.ngram")
+    with zipfile.ZipFile(tmp_path / "model.ngram") as source, \
+            zipfile.ZipFile(tmp_path / "junk.ngram", "w", zipfile.ZIP_STORED) as junk:
+        for info in source.infolist():
+            junk.writestr(info, source.read(info))
+        for k in range(100_000):
+            junk.writestr(f"junk{k}.npy", b"")
+        members = len(junk.infolist())
+    start = time.perf_counter()
+    result = measured("info", "junk.ngram", cwd=tmp_path)
+    one_error_line(result, "junk.ngram", f"{members:,} members", "not an ngram model file")
+    assert time.perf_counter() - start < 20 and result["peak_mb"] < 150, result
