@@ -37,10 +37,11 @@ from ngram.lm.base import NameModel, NextSymbolModel
 from ngram.core.counting import Counts
 from ngram.core.errors import NgramError
 from ngram.lm.mixtures import name_rows
+from ngram.lm.mixtures.name_rows import reverse_encoded  # noqa: F401  (also imported from here)
 from ngram.lm.mixtures.linear import mixture_logprobs
 from ngram.lm.mixtures.shared import SharedLevels
 from ngram.lm.protocol import BOUNDED_CONTEXT, NEXT_SYMBOL, LanguageModel, gives_rows, require
-from ngram.core.vocabulary import BOUNDARY, Encoded
+from ngram.core.vocabulary import Encoded
 
 
 # ----------------------------------------------------------------------------------------------
@@ -66,17 +67,6 @@ def n_buckets(order: int, follower_bins: Sequence[int] | None) -> int:
 # ----------------------------------------------------------------------------------------------
 # Shared helpers
 # ----------------------------------------------------------------------------------------------
-def reverse_encoded(encoded: Encoded) -> Encoded:
-    """The same names with each name's characters in reverse order (boundaries stay put)."""
-    ids = encoded.ids
-    positions = np.arange(len(ids))
-    is_boundary = ids == BOUNDARY
-    start = np.maximum.accumulate(np.where(is_boundary, positions, 0))
-    end = np.minimum.accumulate(np.where(is_boundary, positions, len(ids))[::-1])[::-1]
-    source = np.where(is_boundary, positions, start + end - positions)
-    return Encoded(ids=ids[source], starts=encoded.starts, oov=encoded.oov)
-
-
 def _check_weights(weights, shape) -> np.ndarray:
     weights = np.asarray(weights, dtype=np.float64)
     if weights.shape != shape or (weights < 0).any() or not np.allclose(weights.sum(axis=-1), 1.0, atol=1e-9):

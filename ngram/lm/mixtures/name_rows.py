@@ -271,6 +271,17 @@ class SuffixTable:
 # ----------------------------------------------------------------------------------------------
 # Prefixes of a batch of names
 # ----------------------------------------------------------------------------------------------
+def reverse_encoded(encoded: Encoded) -> Encoded:
+    """The same names with each name's characters in reverse order (boundaries stay put)."""
+    ids = encoded.ids
+    positions = np.arange(len(ids))
+    is_boundary = ids == BOUNDARY
+    start = np.maximum.accumulate(np.where(is_boundary, positions, 0))
+    end = np.minimum.accumulate(np.where(is_boundary, positions, len(ids))[::-1])[::-1]
+    source = np.where(is_boundary, positions, start + end - positions)
+    return Encoded(ids=ids[source], starts=encoded.starts, oov=encoded.oov)
+
+
 def _reversed_prefixes(encoded: Encoded) -> tuple[np.ndarray, np.ndarray]:
     """For every target position: the name's prefix before it, reversed (row t: the symbol just
     before t first), zero-padded with at least one zero column after the longest; and its length."""
@@ -298,8 +309,6 @@ def _component_masses(model, reverse: bool, encoded: Encoded, table) -> tuple[np
     """One component's ln P(prefix…) before every target and ln p(name) per name."""
     if not reverse:
         return _forward_masses(model, encoded)
-    from ngram.lm.mixtures.models import reverse_encoded
-
     Z, lengths = _reversed_prefixes(encoded)
     mass = np.zeros(len(Z))
     inner = np.flatnonzero(lengths > 0)
