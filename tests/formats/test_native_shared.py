@@ -133,3 +133,45 @@ def test_damaged_counts_are_refused_in_one_line(tmp_path, change, message):
     with pytest.raises(NgramError, match=message) as error:
         load(tmp_path / "bad.ngram")
     assert "\n" not in str(error.value)
+
+
+def test_a_mixture_too_large_for_its_automaton_is_saved_without_forward_masses(tmp_path, mixture, monkeypatch):
+    from ngram.lm.backoff import automaton
+
+    fresh = NameMixture(mixture.components, mixture.reverse, mixture.weights)
+    monkeypatch.setattr(automaton, "MAX_CELLS", 1)
+    save(fresh, tmp_path / "m.ngram")
+    assert not any("fm1_" in m for m in _members(tmp_path / "m.ngram"))
+    again = load(tmp_path / "m.ngram")
+    np.testing.assert_array_equal(again.score(NAMES)[0], fresh.score(NAMES)[0])
+    with pytest.raises(NgramError, match="prune it first") as error:
+        again.probs("ma")
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.slow
+def test_probs_chain_to_evaluate_per_name_through_the_command_line(tmp_path, mixture):
+    import math
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    save(mixture, tmp_path / "m.ngram")
+    (tmp_path / "held.txt").write_text("mara\nnina\n")
+    env = {"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"}
+
+    def ngram(*args):
+        done = subprocess.run([sys.executable, "-m", "ngram", *args, "--json"], cwd=tmp_path, capture_output=True, text=True, env=env)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    per_name = {row["name"]: row["nll_nats"] for row in ngram("evaluate", "m.ngram", "held.txt", "--per-name")["per_name"]}
+    for name, nll in per_name.items():
+        total = 0.0
+        for j in range(len(name) + 1):
+            out = ngram("probs", "m.ngram", name[:j])
+            assert abs(out["sum"] - 1.0) <= 1e-9
+            symbol = name[j] if j < len(name) else mixture.vocabulary.symbols[0]  # the end of the name
+            total -= math.log(out["probability"][symbol])
+        assert total == pytest.approx(nll, abs=1e-9)

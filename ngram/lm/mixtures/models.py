@@ -200,7 +200,8 @@ class NameMixture(Components, NameModel):
     def forward_masses(self) -> dict:
         """Per right-to-left component (by index): its ``name_rows.ForwardMasses``, what a model file
         stores so that next-symbol answers need no automaton."""
-        return {i: table.forward_masses() for i, table in self.suffix_tables().items()}
+        masses = {i: table.forward_masses() for i, table in self.suffix_tables().items()}
+        return {i: f for i, f in masses.items() if f is not None}
 
     def name_components(self) -> list:
         return [(float(w), m, r) for w, m, r in zip(self.weights, self.components, self.reverse)]

@@ -139,9 +139,14 @@ class SuffixTable:
 
         return automaton.build(self.model)  # numbered as here: order 1's n-grams, then order 2's, ...
 
-    def forward_masses(self) -> "ForwardMasses":
+    def forward_masses(self) -> "ForwardMasses | None":
         """What a model file keeps so that answers need no automaton: the visits, and the rows T[x, ·]
-        of the states whose D(x) holds more than ``HEAVY_STATES`` states."""
+        of the states whose D(x) holds more than ``HEAVY_STATES`` states. None when the automaton
+        they come from is past its size bound (the file then keeps none; answers refuse in one line)."""
+        from ngram.lm.backoff import automaton
+
+        if self.stored is None and automaton.too_large(self.model):
+            return None
         if self.stored is None:
             table = self._table()
             heavy = np.flatnonzero(self._subtrees()[2] > HEAVY_STATES)
@@ -293,7 +298,6 @@ def _component_masses(model, reverse: bool, encoded: Encoded, table) -> tuple[np
     """One component's ln P(prefix…) before every target and ln p(name) per name."""
     if not reverse:
         return _forward_masses(model, encoded)
-
     Z, lengths = _reversed_prefixes(encoded)
     mass = np.zeros(len(Z))
     inner = np.flatnonzero(lengths > 0)
