@@ -586,11 +586,11 @@ def _groups(s: np.ndarray, q: np.ndarray):
 
 
 def make_plan(model, dfa, min_len: int, max_len: int, temperature: float = 1.0, top_k: int | None = None,
-              top_p: float | None = None) -> Plan:
+              top_p: float | None = None, progress=None):
     """``Plan``, or ``SparsePlan`` for a back-off model whose dense rows would be too large."""
     if LEVELS in model.capabilities and too_large(model):
         return SparsePlan(model, dfa, min_len, max_len, temperature, top_k, top_p)
-    return LazyPlan(model, dfa, min_len, max_len, temperature, top_k, top_p)
+    return LazyPlan(model, dfa, min_len, max_len, temperature, top_k, top_p, progress)
 
 
 BLOCK_PAIRS = 1 << 15  # (state, constraint state) pairs whose whole rows are read at a time
@@ -610,10 +610,10 @@ class LazyPlan:
     """
 
     def __init__(self, model, dfa, min_len: int, max_len: int, temperature: float = 1.0,
-                 top_k: int | None = None, top_p: float | None = None):
+                 top_k: int | None = None, top_p: float | None = None, progress=None):
         from ngram.lm.backoff.automaton import view
 
-        self.model, self.dfa = model, dfa
+        self.model, self.dfa, self.progress = model, dfa, progress
         self.min_len, self.max_len = min_len, max_len
         self.view = view(model)
         self.shaping = (temperature, top_k, top_p)
@@ -630,10 +630,12 @@ class LazyPlan:
         need = _steps_to_accept(dfa)
         slots, qs = np.array([view.start], np.int64), np.array([dfa.start], np.int64)
         levels, children = [], []
+        bar = _bar(self.progress, L, "finding the names' reachable states")
         for t in range(L + 1):
             levels.append((slots, qs))
             if t == L:
                 break
+            bar.update(1)
             nq = dfa.delta[qs][:, 1:].astype(np.int64)
             ok = (nq != 0) & (need[nq] <= L - t - 1)
             pair, c = np.nonzero(ok)
@@ -648,6 +650,7 @@ class LazyPlan:
             child[pair, c] = inverse
             children.append(child)
             slots, qs = unique // Q, unique % Q
+        bar.close()
         self._levels, self._children = levels, children
 
     def _rows(self, slots: np.ndarray, raw: bool) -> np.ndarray:
@@ -666,7 +669,9 @@ class LazyPlan:
         self._explore()
         L, acc = self.max_len, self.dfa.accept
         tables: list = [None] * (L + 1)
+        bar = _bar(self.progress, L + 1, "constraint masses" if add else "best-name bounds")
         for t in range(L, -1, -1):
+            bar.update(1)
             slots, qs = self._levels[t]
             out = np.empty(len(slots) + 1)  # and, last, what a missing child (-1) reads
             out[-1] = 0.0 if add else -np.inf
@@ -686,6 +691,7 @@ class LazyPlan:
                         value = np.maximum(value, (rows[:, 1:] + tables[t + 1][child]).max(axis=1, initial=-np.inf))
                 out[a : a + len(value)] = value
             tables[t] = out
+        bar.close()
         return tables
 
     @property
@@ -811,6 +817,18 @@ SEARCH_AHEAD = 256  # heap entries whose rows the table-free search makes with t
 
 class _TooFar(Exception):
     """The table-free search passed its budget."""
+
+
+class _NoBar:
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _bar(progress, total: int, stage: str):
+    return progress(total=total, desc=stage) if progress is not None else _NoBar()
 
 
 def _steps_to_accept(dfa) -> np.ndarray:
