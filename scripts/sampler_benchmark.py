@@ -118,10 +118,14 @@ def wordlist_part(work: Path, wordlist: Path, repeats: int) -> None:
     arpa = work / "wordlist-6.arpa"
     if not arpa.is_file():
         run(ngram("export", model, "--arpa", arpa))
-    ours = best_of(repeats, ngram("evaluate", model, wordlist, "-q"))
+    compact = trained(work / "wordlist-6.compact.ngram", str(wordlist), "-s", "modified-kneser-ney", "-N", "6",
+                      "--compact")
     peer = best_of(repeats, [PY, "-c", KENLM_SCORE, arpa, wordlist])
-    print(f"  ngram evaluate   {ours[0]:.2f} s {ours[1]:.0f} MiB   kenlm module (ARPA load + Model.score loop) "
-          f"{peer[0]:.2f} s {peer[1]:.0f} MiB   ratio time {ours[0] / peer[0]:.2f}x, peak memory {ours[1] / peer[1]:.2f}x")
+    print(f"  kenlm module (ARPA load + Model.score loop): {peer[0]:.2f} s, {peer[1]:.0f} MiB")
+    for label, path in (("ordinary file", model), ("compact file", compact)):
+        ours = best_of(repeats, ngram("evaluate", path, wordlist, "-q"))
+        print(f"  ngram evaluate, {label:<14} {ours[0]:.2f} s, {ours[1]:.0f} MiB: x kenlm module time "
+              f"{ours[0] / peer[0]:.2f}, peak memory {ours[1] / peer[1]:.2f}")
 
 
 def english_part(work: Path, default_model: Path | None, repeats: int) -> None:
