@@ -20,7 +20,7 @@ from ngram.generation.novelty import novelty
 from ngram.generation.plans import CHUNK, MIN_MASS, Plan, make_plan
 from ngram.generation.shaping import check_shaping
 from ngram.core.vocabulary import BOUNDARY
-from ngram.generation.walk import decode, decode_text, walk_ids, walker
+from ngram.generation.walk import decode, decode_text, walk_lengths, walker
 from ngram.lm.backoff.automaton import name_components
 
 RANKS = ("probability", "per-symbol")  # what top orders names by
@@ -181,19 +181,19 @@ class Sampler:
     def _walk_kept(self, i: int, k: int, rng: np.random.Generator) -> list[str]:
         """The names among ``k`` walks of component i that meet the length bounds (as read left to
         right)."""
-        names = decode(self._walk_valid(i, k, rng), self.parts[i][1])
+        ids, length = self._walk_valid(i, k, rng)
+        names = decode(ids, self.parts[i][1], lengths=length)
         return [x[::-1] for x in names] if self.parts[i][2] else names
 
-    def _walk_valid(self, i: int, k: int, rng: np.random.Generator) -> np.ndarray:
-        """The ids of the names among ``k`` walks of component i that meet the length bounds."""
+    def _walk_valid(self, i: int, k: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """The ids of the names among ``k`` walks of component i that meet the length bounds, and
+        their lengths."""
         c, component = self.constraints, self.parts[i][1]
         auto = self._walkers.get(i) or self._walkers.setdefault(i, walker(component))
-        ids = walk_ids(component, k, seed=rng, min_len=0, max_len=c.max_len + 1, automaton=auto)
-        # a name's length is where its end symbol is (a name cut at max-len + 1 has none: too long)
-        ended = np.concatenate((ids, np.zeros((k, 1), ids.dtype)), axis=1) == BOUNDARY
-        length = np.argmax(ended, axis=1)
+        # (a name cut at max-len + 1 has no end symbol: too long)
+        ids, length = walk_lengths(component, k, seed=rng, min_len=0, max_len=c.max_len + 1, automaton=auto)
         keep = (length >= c.min_len) & (length <= c.max_len)
-        return ids if keep.all() else ids[keep]
+        return (ids, length) if keep.all() else (ids[keep], length[keep])
 
     def text_chunks(self, n: int, seed=None, chunk: int = CHUNK):
         """The names of ``chunks`` (the same, for the same seed) as (text, count) blocks, each name
@@ -211,10 +211,10 @@ class Sampler:
             texts = []
             while need and self._fast(0):  # as ``_draw`` draws
                 ask = need + need // 8 + 16
-                ids = self._walk_valid(0, ask, rng)
+                ids, length = self._walk_valid(0, ask, rng)
                 if len(ids) < ask * 2 // 3:
                     self._slow.add(0)
-                texts.append(decode_text(ids[:need], component))
+                texts.append(decode_text(ids[:need], component, length[:need]))
                 need -= min(need, len(ids))
             if need:
                 texts.append("".join([x + "\n" for x in self._draw(need, rng)]))
