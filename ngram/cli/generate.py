@@ -112,36 +112,35 @@ def sample(
     Example: ngram sample model.ngram -n 20 --seed 0 --suffix ina --max-len 8
     """
     from ngram.core.files import write_atomically
-    from ngram.generation.sampling import Sampler, novelty
+    from ngram.generation.novelty import in_training as count_in_training
+    from ngram.generation.sampling import Sampler
 
     m = common.load_model(model)
     c = _constraints(prefix, suffix, contains, exclude, regex, min_len, _length_cap(m, max_len, min_len), novel_only, unique)
-    sampler = Sampler(m, c, temperature=temperature, top_k=top_k, top_p=top_p)
+    sampler = Sampler(m, c, temperature=temperature, top_k=top_k, top_p=top_p,
+                      progress=_progress(quiet or as_json))
     knows_training = m.train_names is not None and len(m.train_names) > 0
     in_training = [0]
     kept: list[str] = []
 
-    def chunks():
-        for part in sampler.chunks(n, seed):
+    def blocks():
+        # text blocks, each name followed by a newline: written as they come (one write a block)
+        for text, _ in sampler.text_chunks(n, seed):
             if knows_training and not novel_only:
-                report, _ = novelty(m, part)
-                in_training[0] += report.in_training
-            yield part
+                in_training[0] += count_in_training(m, text)
+            if as_json:
+                kept.extend(text.split("\n")[:-1])
+            yield text
 
     if output is not None:
-        def write(f):
-            for part in chunks():
-                f.write("".join(name + "\n" for name in part).encode("utf-8"))
-                if as_json:
-                    kept.extend(part)
-        write_atomically(output, write, "names")
+        write_atomically(output, lambda f: [f.write(text.encode("utf-8")) for text in blocks()], "names")
     elif as_json:
-        for part in chunks():
-            kept.extend(part)
+        for _ in blocks():
+            pass
     else:
         out = sys.stdout
-        for part in chunks():  # one write a chunk: an echo per name costs seconds for 100,000 names
-            out.write("".join(name + "\n" for name in part))
+        for text in blocks():
+            out.write(text)
         out.flush()
     mass = sampler.mass if (as_json or not (quiet or _default(c, m))) else None
     novelty_report = None
@@ -178,12 +177,15 @@ def top(
     min_len: int = _min_len(),
     max_len: int = _max_len(),
     novel_only: bool = _novel_only(),
+    rank: str = typer.Option("probability", "--rank", help="probability (default): the most probable names, "
+                             "which favours short ones; per-symbol: the lowest NLL per symbol (end included)."),
     output: Optional[Path] = common.output_option(None, "Write the table to this file instead of standard output."),
     as_json: bool = common.json_option(),
     quiet: bool = common.quiet_option("No constraint mass."),
 ):
     """The n most probable names (exactly, by best-first search), with probability and NLL per symbol,
-    under the same constraints as sample.
+    under the same constraints as sample; --rank per-symbol orders by NLL per symbol instead. Rows
+    are written as they are found.
 
     Example: ngram top model.ngram -n 20 --suffix ina --novel-only
     """
@@ -192,20 +194,41 @@ def top(
 
     m = common.load_model(model)
     c = _constraints(prefix, suffix, contains, exclude, regex, min_len, _length_cap(m, max_len, min_len), novel_only)
-    sampler = Sampler(m, c)
-    best = sampler.top(n)
-    rows = [{"name": name, "probability": math.exp(lp), "nll_nats_per_symbol": -lp / (len(name) + 1)}
-            for name, lp in best]
-    mass = sampler.mass
+    sampler = Sampler(m, c, progress=_progress(quiet or as_json))
+    best = sampler.iter_top(n, rank)  # (checks n and rank before anything is written)
+
+    def rows():
+        for name, lp in best:
+            yield {"name": name, "probability": math.exp(lp), "nll_nats_per_symbol": -lp / (len(name) + 1)}
+
     if as_json:
-        common.emit_json({"model": str(model), "constraint": c.describe(), "probability": mass, "names": rows,
-                          "output": output})
-    lines = [f"{'name':<20} {'probability':>12} {'nats/symbol':>11}"]
-    lines += [f"{r['name']:<20} {r['probability']:>12.4e} {r['nll_nats_per_symbol']:>11.4f}" for r in rows]
-    text = "\n".join(lines) + "\n"
+        names = list(rows())
+        common.emit_json({"model": str(model), "constraint": c.describe(), "rank": rank, "probability": sampler.mass,
+                          "names": names, "output": output})
+        if output is not None:
+            write_atomically(output, lambda f: [f.write(x.encode("utf-8")) for x in lines_of(names)], "the table")
+        return
     if output is not None:
-        write_atomically(output, lambda f: f.write(text.encode("utf-8")), "the table")
-    elif not as_json:
-        typer.echo(text, nl=False)
-    if not as_json:
-        common.note(_mass_line(c, mass), quiet)
+        write_atomically(output, lambda f: [f.write(x.encode("utf-8")) for x in lines_of(rows())], "the table")
+    else:
+        out = sys.stdout
+        for line in lines_of(rows()):  # streamed: memory bounded by the search, not by -n
+            out.write(line)
+        out.flush()
+    if not (quiet or _default(c, m)):  # (the default constraint's mass needs every state: not worth its time)
+        common.note(_mass_line(c, sampler.mass), quiet)
+
+
+def lines_of(rows):
+    yield f"{'name':<20} {'probability':>12} {'nats/symbol':>11}\n"
+    for r in rows:
+        yield f"{r['name']:<20} {r['probability']:>12.4e} {r['nll_nats_per_symbol']:>11.4f}\n"
+
+
+def _progress(off: bool):
+    """A tqdm factory naming each stage, on a terminal only (never with -q or --json)."""
+    if not common.progress_enabled(off):
+        return None
+    from tqdm import tqdm
+
+    return lambda total, desc: tqdm(total=total, desc=desc, unit="step", leave=False)

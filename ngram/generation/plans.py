@@ -12,7 +12,7 @@ import numpy as np
 
 from ngram.core.errors import NgramError
 from ngram.core.vocabulary import BOUNDARY
-from ngram.generation.search import best_first
+from ngram.generation.search import best_first, in_order
 from ngram.generation.shaping import adjust_rows
 from ngram.lm.backoff.automaton import BackoffRows, too_large
 from ngram.lm.backoff.automaton import build as build_context_automaton
@@ -192,8 +192,8 @@ class Plan:
             nxt, nq = auto.next[s, 1:], dfa.delta[q, 1:]
             bound = row[1:] + H[L - t - 1][nxt, nq]
             live = np.flatnonzero(np.isfinite(bound))
-            return end, [(int(c) + 1, (int(nxt[c]), int(nq[c]), t + 1), float(row[c + 1]), float(bound[c]))
-                         for c in live]
+            return end, in_order((live + 1).tolist(), [(int(nxt[c]), int(nq[c]), t + 1) for c in live],
+                                 row[live + 1].tolist(), bound[live].tolist())
 
         yield from best_first((auto.start, dfa.start, 0), float(H[L][auto.start, dfa.start]), expand)
 
@@ -490,43 +490,30 @@ class SparsePlan(Plan):
 
     def best(self):
         """As ``Plan.best``, each expansion's children taken from a whole row in order of their
-        bound, a few at a time (the bound is an upper bound: names still come out in order)."""
-        import heapq
-
+        bound, a few at a time (``_children``: only a cursor is kept between them)."""
         if not self.mass > 0:
             return
         H = self.max_tables()
         L, dfa = self.max_len, self.dfa
-        first = H[L][self.start, dfa.start]
-        if not np.isfinite(first):
-            return
-        # entries: (-priority, counter, kind, data); kind 0 a prefix to expand, 1 a whole name,
-        # 2 the rest of an expansion's children (from its last one taken, in order of bound)
-        heap = [(-first, 0, 0, (0.0, self.start, dfa.start, 0, ()))]
-        counter = 1
-        while heap:
-            _, _, kind, data = heapq.heappop(heap)
-            if kind == 1:
-                yield data
-                continue
-            if kind == 0:
-                g, s, q, t, ids = data
-                logrow = self._row(s)[0]
-                if t >= self.min_len and dfa.accept[q] and np.isfinite(logrow[BOUNDARY]):
-                    heapq.heappush(heap, (-(g + logrow[BOUNDARY]), counter, 1, (ids, g + logrow[BOUNDARY])))
-                    counter += 1
-                if t >= L:
-                    continue
-                cursor = (g, s, q, t, ids, np.inf, -1)
-            else:
-                cursor = data
+
+        def expand(node, upcoming):
+            s, q, t = node
+            logrow = self._row(s)[0]
+            end = logrow[BOUNDARY] if t >= self.min_len and dfa.accept[q] else -np.inf
+            return end, (self._children(H, node) if t < L else ())
+
+        yield from best_first((self.start, dfa.start, 0), float(H[L][self.start, dfa.start]), expand)
+
+    def _children(self, H, node):
+        """A node's children in order of (bound descending, symbol), a few computed at a time."""
+        s, q, t = node
+        cursor = (0.0, s, q, t, (), np.inf, -1)
+        while True:
             item = self._next_children(H, cursor)
             if item is None:
-                continue
-            (priority, child), rest = item
-            heapq.heappush(heap, (-priority, counter, 0, child))
-            heapq.heappush(heap, (-rest[0], counter + 1, 2, rest[1]))
-            counter += 2
+                return
+            (_, (logp, s2, q2, t2, ids)), (_, cursor) = item
+            yield ids[-1], (s2, q2, t2), logp, cursor[5]  # (the cursor holds the bound of the child just taken)
 
     def _next_children(self, H, cursor):
         """The next child of an expansion in order of (bound descending, symbol), and the cursor
@@ -586,11 +573,11 @@ def _groups(s: np.ndarray, q: np.ndarray):
 
 
 def make_plan(model, dfa, min_len: int, max_len: int, temperature: float = 1.0, top_k: int | None = None,
-              top_p: float | None = None) -> Plan:
+              top_p: float | None = None, progress=None):
     """``Plan``, or ``SparsePlan`` for a back-off model whose dense rows would be too large."""
     if LEVELS in model.capabilities and too_large(model):
         return SparsePlan(model, dfa, min_len, max_len, temperature, top_k, top_p)
-    return LazyPlan(model, dfa, min_len, max_len, temperature, top_k, top_p)
+    return LazyPlan(model, dfa, min_len, max_len, temperature, top_k, top_p, progress)
 
 
 BLOCK_PAIRS = 1 << 15  # (state, constraint state) pairs whose whole rows are read at a time
@@ -610,10 +597,10 @@ class LazyPlan:
     """
 
     def __init__(self, model, dfa, min_len: int, max_len: int, temperature: float = 1.0,
-                 top_k: int | None = None, top_p: float | None = None):
+                 top_k: int | None = None, top_p: float | None = None, progress=None):
         from ngram.lm.backoff.automaton import view
 
-        self.model, self.dfa = model, dfa
+        self.model, self.dfa, self.progress = model, dfa, progress
         self.min_len, self.max_len = min_len, max_len
         self.view = view(model)
         self.shaping = (temperature, top_k, top_p)
@@ -630,10 +617,12 @@ class LazyPlan:
         need = _steps_to_accept(dfa)
         slots, qs = np.array([view.start], np.int64), np.array([dfa.start], np.int64)
         levels, children = [], []
+        bar = _bar(self.progress, L, "finding the names' reachable states")
         for t in range(L + 1):
             levels.append((slots, qs))
             if t == L:
                 break
+            bar.update(1)
             nq = dfa.delta[qs][:, 1:].astype(np.int64)
             ok = (nq != 0) & (need[nq] <= L - t - 1)
             pair, c = np.nonzero(ok)
@@ -648,6 +637,7 @@ class LazyPlan:
             child[pair, c] = inverse
             children.append(child)
             slots, qs = unique // Q, unique % Q
+        bar.close()
         self._levels, self._children = levels, children
 
     def _rows(self, slots: np.ndarray, raw: bool) -> np.ndarray:
@@ -666,7 +656,9 @@ class LazyPlan:
         self._explore()
         L, acc = self.max_len, self.dfa.accept
         tables: list = [None] * (L + 1)
+        bar = _bar(self.progress, L + 1, "constraint masses" if add else "best-name bounds")
         for t in range(L, -1, -1):
+            bar.update(1)
             slots, qs = self._levels[t]
             out = np.empty(len(slots) + 1)  # and, last, what a missing child (-1) reads
             out[-1] = 0.0 if add else -np.inf
@@ -686,6 +678,7 @@ class LazyPlan:
                         value = np.maximum(value, (rows[:, 1:] + tables[t + 1][child]).max(axis=1, initial=-np.inf))
                 out[a : a + len(value)] = value
             tables[t] = out
+        bar.close()
         return tables
 
     @property
@@ -776,8 +769,9 @@ class LazyPlan:
             nq = dfa.delta[q, 1:]
             live = np.flatnonzero((nq != 0) & (need[nq] <= L - t - 1) & np.isfinite(row[1:]))
             after = view.next_states(np.full(len(live), state, np.int64), live + 1)
-            return end, [(int(c) + 1, (int(a), int(nq[c]), t + 1), float(row[c + 1]), float(row[c + 1]))
-                         for c, a in zip(live, after)]
+            logp = row[live + 1].tolist()
+            return end, in_order((live + 1).tolist(), [(int(a), int(nq[c]), t + 1) for c, a in zip(live, after)],
+                                 logp, logp)
 
         if need[dfa.start] > L:
             return
@@ -799,8 +793,8 @@ class LazyPlan:
             child = self._children[t][i]
             live = np.flatnonzero(child >= 0)
             bound = row[live + 1] + H[t + 1][child[live]]
-            return end, [(int(c) + 1, (t + 1, int(child[c])), float(row[c + 1]), float(b))
-                         for c, b in zip(live, bound) if np.isfinite(b)]
+            return end, in_order((live + 1).tolist(), [(t + 1, int(child[c])) for c in live], row[live + 1].tolist(),
+                                 bound.tolist())
 
         yield from best_first((0, 0), float(H[0][0]), expand)
 
@@ -811,6 +805,18 @@ SEARCH_AHEAD = 256  # heap entries whose rows the table-free search makes with t
 
 class _TooFar(Exception):
     """The table-free search passed its budget."""
+
+
+class _NoBar:
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _bar(progress, total: int, stage: str):
+    return progress(total=total, desc=stage) if progress is not None else _NoBar()
 
 
 def _steps_to_accept(dfa) -> np.ndarray:

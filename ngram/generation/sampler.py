@@ -20,9 +20,10 @@ from ngram.generation.novelty import novelty
 from ngram.generation.plans import CHUNK, MIN_MASS, Plan, make_plan
 from ngram.generation.shaping import check_shaping
 from ngram.core.vocabulary import BOUNDARY
-from ngram.generation.walk import decode, walk_ids, walker
+from ngram.generation.walk import decode, decode_text, walk_lengths, walker
 from ngram.lm.backoff.automaton import name_components
 
+RANKS = ("probability", "per-symbol")  # what top orders names by
 MAX_NAMES = 1 << 32  # names in one run (hours of drawing; memory is bounded by CHUNK, not by this)
 NO_PROGRESS_ROUNDS = 30  # novel-only / unique: rounds without one new name before giving up
 
@@ -60,8 +61,11 @@ class Sampler:
     that are too short (exact: the walk gives every complete name its probability)."""
 
     def __init__(self, model, constraints=None, temperature: float = 1.0, top_k: int | None = None,
-                 top_p: float | None = None):
+                 top_p: float | None = None, progress=None):
+        """``progress``: a tqdm-like factory ``progress(total=, desc=)`` for the stages of exact
+        constrained generation (the reachable product, its tables), or None."""
         c = constraints if constraints is not None else Constraints()
+        self.progress = progress
         check_shaping(temperature, top_k, top_p)
         self.model, self.constraints = model, c
         self.shaping = (temperature, top_k, top_p)
@@ -81,11 +85,30 @@ class Sampler:
         self.description = c.describe()
         self.rejected = 0
 
+    def names_possible(self) -> float:
+        """How many distinct names meet the constraints (characters the model can write, lengths
+        within the bounds), counted on the constraint's automaton: at most what --unique can give."""
+        dfa, c, V = self.parts[0][3], self.constraints, self.model.V
+        unk = self.model.vocabulary.unk_id
+        delta = dfa.delta[:, [x for x in range(1, V) if x != unk]]
+        counts = np.zeros(dfa.n_states)
+        counts[dfa.start] = 1.0
+        total = 0.0
+        for t in range(c.max_len + 1):
+            if t >= c.min_len:
+                total += counts[dfa.accept].sum()
+            if t == c.max_len or total > 1e300 or not counts.any():
+                break
+            counts = np.bincount(delta.ravel(), weights=np.repeat(counts, delta.shape[1]), minlength=dfa.n_states)
+            counts[0] = 0.0  # the dead state
+        return total
+
     def plan(self, i: int) -> Plan:
         if i not in self._plans:
             _, component, _, dfa = self.parts[i]
             t, k, p = self.shaping
-            self._plans[i] = make_plan(component, dfa, self.constraints.min_len, self.constraints.max_len, t, k, p)
+            self._plans[i] = make_plan(component, dfa, self.constraints.min_len, self.constraints.max_len, t, k, p,
+                                       progress=self.progress)
         return self._plans[i]
 
     def _fast(self, i: int) -> bool:
@@ -158,18 +181,48 @@ class Sampler:
     def _walk_kept(self, i: int, k: int, rng: np.random.Generator) -> list[str]:
         """The names among ``k`` walks of component i that meet the length bounds (as read left to
         right)."""
-        c, (_, component, reverse, _) = self.constraints, self.parts[i]
-        auto = self._walkers.get(i) or self._walkers.setdefault(i, walker(component))
-        ids = walk_ids(component, k, seed=rng, min_len=0, max_len=c.max_len + 1, automaton=auto)
-        # a name's length is where its end symbol is (a name cut at max-len + 1 has none: too long)
-        ended = np.concatenate((ids, np.zeros((k, 1), ids.dtype)), axis=1) == BOUNDARY
-        length = np.argmax(ended, axis=1)
-        keep = (length >= c.min_len) & (length <= c.max_len)
-        names = decode(ids[keep] if not keep.all() else ids, component)
-        return [x[::-1] for x in names] if reverse else names
+        ids, length = self._walk_valid(i, k, rng)
+        names = decode(ids, self.parts[i][1], lengths=length)
+        return [x[::-1] for x in names] if self.parts[i][2] else names
 
-    def chunks(self, n: int, seed=None, chunk: int = CHUNK):
-        """``n`` names, a list of at most ``chunk`` at a time (reproducible for a seed)."""
+    def _walk_valid(self, i: int, k: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """The ids of the names among ``k`` walks of component i that meet the length bounds, and
+        their lengths."""
+        c, component = self.constraints, self.parts[i][1]
+        auto = self._walkers.get(i) or self._walkers.setdefault(i, walker(component))
+        # (a name cut at max-len + 1 has no end symbol: too long)
+        ids, length = walk_lengths(component, k, seed=rng, min_len=0, max_len=c.max_len + 1, automaton=auto)
+        keep = (length >= c.min_len) & (length <= c.max_len)
+        return (ids, length) if keep.all() else (ids[keep], length[keep])
+
+    def text_chunks(self, n: int, seed=None, chunk: int = CHUNK):
+        """The names of ``chunks`` (the same, for the same seed) as (text, count) blocks, each name
+        followed by a newline: a single left-to-right model walked without --novel-only or
+        --unique goes from symbol ids to text without a string per name."""
+        c = self.constraints
+        if len(self.parts) > 1 or self.parts[0][2] or c.novel_only or c.unique or not self._fast(0):
+            for part in self.chunks(n, seed, chunk):
+                yield "".join([x + "\n" for x in part]), len(part)
+            return
+        rng = self._start(n, seed)
+        component, left = self.parts[0][1], n
+        while left > 0:
+            need = m = min(chunk, left)
+            texts = []
+            while need and self._fast(0):  # as ``_draw`` draws
+                ask = need + need // 8 + 16
+                ids, length = self._walk_valid(0, ask, rng)
+                if len(ids) < ask * 2 // 3:
+                    self._slow.add(0)
+                texts.append(decode_text(ids[:need], component, length[:need]))
+                need -= min(need, len(ids))
+            if need:
+                texts.append("".join([x + "\n" for x in self._draw(need, rng)]))
+            left -= m
+            yield "".join(texts), m
+
+    def _start(self, n: int, seed) -> np.random.Generator:
+        """The checks of a request for ``n`` names, and its random generator."""
         if n < 0:
             raise NgramError(f"number of samples must be 0 or more, got {n}")
         if n > MAX_NAMES:
@@ -177,13 +230,22 @@ class Sampler:
                              "with different seeds")
         if seed is not None and not (isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) and seed >= 0):
             raise NgramError(f"seed must be a whole number 0 or more, got {seed!r}")
-        rng = np.random.default_rng(seed)
+        self.rejected = 0
+        return np.random.default_rng(seed)
+
+    def chunks(self, n: int, seed=None, chunk: int = CHUNK):
+        """``n`` names, a list of at most ``chunk`` at a time (reproducible for a seed)."""
+        rng = self._start(n, seed)
         c = self.constraints
         novel = c.novel_only
         if novel and (self.model.train_names is None or len(self.model.train_names) == 0):
             raise NgramError("--novel-only: this model does not record its training names (e.g. imported from ARPA)")
         seen: set[str] | None = set() if c.unique else None
-        self.rejected = 0
+        if seen is not None and n:
+            possible = self.names_possible()
+            if n > possible:
+                raise NgramError(f"--unique: found only {possible:,.0f} distinct names that can meet the constraints "
+                                 f"({self.description}), fewer than the {n:,} asked for")
         left, stalled = n, 0
         while left > 0:
             names = self._draw(min(chunk, left), rng)
@@ -215,26 +277,67 @@ class Sampler:
             names += part
         return Generation(names=names, sampler=self, rejected=self.rejected)
 
-    def top(self, k: int) -> list[tuple[str, float]]:
+    def top(self, k: int, rank: str = "probability") -> list[tuple[str, float]]:
         """The ``k`` most probable valid names (ln p under the model), most probable first."""
+        return list(self.iter_top(k, rank))
+
+    def iter_top(self, k: int, rank: str = "probability"):
+        """``top`` as a stream: (name, ln p), best first, each as soon as it is known to be next.
+        ``rank``: "probability" (the most probable names, which favours short ones) or
+        "per-symbol" (the lowest NLL per symbol, end included: ln p / (length + 1))."""
         if k < 0:
             raise NgramError(f"number of names must be 0 or more, got {k}")
+        if rank not in RANKS:
+            raise NgramError(f"rank must be one of {', '.join(RANKS)}, got {rank!r}")
         novel = self.constraints.novel_only
         if novel and (self.model.train_names is None or len(self.model.train_names) == 0):
             raise NgramError("--novel-only: this model does not record its training names (e.g. imported from ARPA)")
-        streams = []
-        for i, (w, component, reverse, _) in enumerate(self.parts):
-            streams.append(_named(self.plan(i).best(), component, reverse, self.model if novel else None))
+        stream = self._by_probability() if rank == "probability" else self._by_symbol()
+        for _, item in zip(range(k), stream):
+            yield item
+
+    def _by_symbol(self):
+        """Names by NLL per symbol: one probability-ordered stream per length (within a length the
+        orders agree), merged by ln p / (length + 1)."""
+        import dataclasses
+        import heapq
+
+        c = self.constraints
+        streams, heap = {}, []
+        for length in range(c.min_len, c.max_len + 1):
+            one = dataclasses.replace(c, min_len=length, max_len=length)
+            streams[length] = Sampler(self.model, one, progress=self.progress)._by_probability()
+            item = next(streams[length], None)
+            if item is not None:
+                heap.append((-item[1] / (length + 1), length, item))
+        heapq.heapify(heap)
+        while heap:
+            _, length, item = heapq.heappop(heap)
+            yield item
+            after = next(streams[length], None)
+            if after is not None:
+                heapq.heappush(heap, (-after[1] / (length + 1), length, after))
+
+    def _by_probability(self):
+        novel = self.constraints.novel_only
+        streams = [_named(self.plan(i).best(), component, reverse, self.model if novel else None)
+                   for i, (_, component, reverse, _) in enumerate(self.parts)]
         if len(streams) == 1 and self.parts[0][0] == 1.0:
-            return [x for _, x in zip(range(k), streams[0])]
+            yield from streams[0]
+            return
         # Threshold algorithm over the components' best-first streams: a name none of them has
         # yielded yet has pᵢ <= (the last pᵢ stream i yielded) for every i, so its mixture
-        # probability is at most Σᵢ wᵢ lastᵢ; stop once k found names reach that bound.
+        # probability is at most Σᵢ wᵢ lastᵢ; a found name (scored exactly under the mixture) at
+        # or above that bound is the next one.
+        import heapq
+
         weights = np.array([w for w, *_ in self.parts])
-        last = np.zeros(len(streams))
+        last = np.ones(len(streams))
         done = np.zeros(len(streams), bool)
-        found: dict[str, float] = {}
+        seen: set[str] = set()
+        pending: list = []  # (-ln p, name) of the names found and not yet given
         while True:
+            new = []
             for i, stream in enumerate(streams):
                 if done[i]:
                     continue
@@ -244,12 +347,18 @@ class Sampler:
                     continue
                 name, logp = item
                 last[i] = math.exp(logp)
-                if name not in found:
-                    found[name] = float(self.model.logprob(name))
-            ranked = sorted(found.items(), key=lambda kv: -kv[1])
+                if name not in seen:
+                    seen.add(name)
+                    new.append(name)
+            if new:
+                for name, logp in zip(new, self.model.score(new)[0]):
+                    heapq.heappush(pending, (-float(logp), name))
             bound = float(weights @ last)
-            if done.all() or (len(ranked) >= k and math.exp(ranked[k - 1][1]) >= bound) or k == 0:
-                return ranked[:k]
+            while pending and (done.all() or math.exp(-pending[0][0]) >= bound):
+                negative, name = heapq.heappop(pending)
+                yield name, -negative
+            if done.all() and not pending:
+                return
 
 
 def _named(stream, component, reverse: bool, novel_model):
@@ -290,7 +399,8 @@ def sample(model, n: int = 10, seed=None, temperature: float = 1.0, top_k: int |
 
 def top(model, k: int = 20, prefix: str = "", min_len: int = 1, max_len: int = 50, suffix: str = "",
         contains=(), exclude=(), regex: str | None = None, novel_only: bool = False,
-        constraints=None) -> list[tuple[str, float]]:
-    """The ``k`` most probable names meeting the constraints, exactly, as (name, ln p)."""
+        constraints=None, rank: str = "probability") -> list[tuple[str, float]]:
+    """The ``k`` most probable names meeting the constraints, exactly, as (name, ln p) (``rank``
+    "per-symbol": the ``k`` with the lowest NLL per symbol)."""
     c = _constraints_of(constraints, prefix, suffix, contains, exclude, regex, min_len, max_len, novel_only, False)
-    return Sampler(model, c).top(k)
+    return Sampler(model, c).top(k, rank)

@@ -1,36 +1,63 @@
 """Best-first search for the most probable names, exactly: one search for every plan.
 
-A plan gives its start node with an exact upper bound of the best completion's ln p (its max
-tables), and expands a node into the ln p of ending there and its children: (symbol, child node,
-ln p of the symbol, bound of the child = ln p of the symbol + the child's max table). The heap
-orders partial names by ln p so far + bound, so each complete name popped is the next most
-probable one (A* with an exact heuristic: no name is ever passed over).
+A plan gives its start node with an upper bound of the best completion's ln p, and expands a node
+into the ln p of ending there and its children in order of decreasing bound: (symbol, child node,
+ln p of the symbol, bound of the child = ln p of the symbol + an upper bound of the child's best
+completion). The heap orders partial names by ln p so far + bound, so each complete name popped
+is the next most probable one (A* with an admissible heuristic). Children are taken one at a
+time: the heap holds the next child and "the rest" (whose priority is the bound of the child after
+it), so a plan over a large vocabulary can give them lazily, a few at a time.
 """
 
 from __future__ import annotations
 
 import heapq
+import itertools
 import math
+
+_NAME, _NODE, _REST = 0, 1, 2
 
 
 def best_first(root, root_bound: float, expand, ahead: int = 0):
     """(ids, ln p) of the names in order of decreasing probability. ``expand(node, upcoming)``
-    returns (ln p of ending at the node or -inf, iterable of (symbol, child, ln p of the symbol,
-    child's bound)); ``upcoming()`` lists up to ``ahead`` nodes near the top of the heap, likely
-    next to be expanded (a plan may make their rows in one batch)."""
+    returns (ln p of ending at the node or -inf, an iterable of (symbol, child, ln p of the
+    symbol, child's bound) in order of decreasing bound); ``upcoming()`` lists up to ``ahead``
+    nodes near the top of the heap, likely next to be expanded (a plan may make their rows in
+    one batch)."""
     if not math.isfinite(root_bound):
         return
-    heap = [(-root_bound, 0, 0.0, root, (), False)]
-    counter = 1
+    heap = [(-root_bound, 0, 0.0, root, (), _NODE)]
+    counter = itertools.count(1)
+
+    def push_next(g: float, ids: tuple, children) -> None:
+        item = next(children, None)
+        if item is None:
+            return
+        symbol, child, logp, bound = item
+        heapq.heappush(heap, (-(g + bound), next(counter), g + logp, child, ids + (symbol,), _NODE))
+        after = next(children, None)  # the rest, ranked by the bound of the child after this one
+        if after is not None:
+            heapq.heappush(heap, (-(g + after[3]), next(counter), g, (after, children), ids, _REST))
+
+    def upcoming():
+        return [entry[3] for entry in heap[:ahead] if entry[5] == _NODE]
+
     while heap:
-        _, _, g, node, ids, ended = heapq.heappop(heap)
-        if ended:
+        _, _, g, data, ids, kind = heapq.heappop(heap)
+        if kind == _NAME:
             yield ids, g
-            continue
-        end, children = expand(node, lambda: [entry[3] for entry in heap[:ahead] if not entry[5]])
-        if math.isfinite(end):
-            heapq.heappush(heap, (-(g + end), counter, g + end, None, ids, True))
-            counter += 1
-        for symbol, child, logp, bound in children:
-            heapq.heappush(heap, (-(g + bound), counter, g + logp, child, ids + (symbol,), False))
-            counter += 1
+        elif kind == _NODE:
+            end, children = expand(data, upcoming)
+            if math.isfinite(end):
+                heapq.heappush(heap, (-(g + end), next(counter), g + end, None, ids, _NAME))
+            push_next(g, ids, iter(children))
+        else:
+            item, children = data
+            push_next(g, ids, itertools.chain([item], children))
+
+
+def in_order(symbols, children, logps, bounds):
+    """Children as ``best_first`` takes them: decreasing bound, then increasing symbol; only
+    those with a finite bound."""
+    order = sorted((-b, s, c, lp) for s, c, lp, b in zip(symbols, children, logps, bounds) if math.isfinite(b))
+    return [(s, c, lp, -nb) for nb, s, c, lp in order]

@@ -53,6 +53,13 @@ def walk_ids(model, n: int, seed=None, temperature: float = 1.0, top_k: int | No
              top_p: float | None = None, prefix: str = "", min_len: int = 0, max_len: int = 50,
              automaton=None) -> np.ndarray:
     """``sample_walk``'s names as an (n, steps) array of symbol ids, 0 after each name's end."""
+    return walk_lengths(model, n, seed, temperature, top_k, top_p, prefix, min_len, max_len, automaton)[0]
+
+
+def walk_lengths(model, n: int, seed=None, temperature: float = 1.0, top_k: int | None = None,
+                 top_p: float | None = None, prefix: str = "", min_len: int = 0, max_len: int = 50,
+                 automaton=None) -> tuple[np.ndarray, np.ndarray]:
+    """``walk_ids`` and where each name's end symbol is in its row (the row's width: none)."""
     check_sampling_settings(n, temperature, top_k, top_p, min_len, max_len)
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     auto = automaton if automaton is not None else walker(model)
@@ -61,10 +68,17 @@ def walk_ids(model, n: int, seed=None, temperature: float = 1.0, top_k: int | No
     steps = max(max_len - len(prefix_ids), 0)
     if isinstance(auto, automata.View):
         return _walk_view(auto, n, rng, prefix_ids, min_len, steps, shaping)
-    return _walk_rows(auto, model, n, rng, prefix_ids, min_len, steps, shaping)
+    out = _walk_rows(auto, model, n, rng, prefix_ids, min_len, steps, shaping)
+    return out, _lengths(out)
 
 
-def _walk_view(view, n: int, rng, prefix_ids, min_len: int, steps: int, shaping) -> np.ndarray:
+def _lengths(out: np.ndarray) -> np.ndarray:
+    """Where each row's first end symbol is (the row's width when it has none)."""
+    ended = np.concatenate((out, np.zeros((len(out), 1), out.dtype)), axis=1) == BOUNDARY
+    return np.argmax(ended, axis=1)
+
+
+def _walk_view(view, n: int, rng, prefix_ids, min_len: int, steps: int, shaping) -> tuple[np.ndarray, np.ndarray]:
     slot = np.array([view.start], np.int32)
     for symbol in prefix_ids:
         slot = view.next_slots(slot, np.array([symbol]))
@@ -73,6 +87,7 @@ def _walk_view(view, n: int, rng, prefix_ids, min_len: int, steps: int, shaping)
     # One row per step, so each step writes one row; the smallest integer type that holds an id.
     out = np.zeros((steps, n), dtype=np.uint8 if view.V <= 256 else np.int64)
     used = 0  # steps taken: the rows after them are all end symbols, not worth decoding
+    lengths = np.full(n, steps, np.int64)
     for step in range(steps):
         if not len(alive):
             break
@@ -86,8 +101,9 @@ def _walk_view(view, n: int, rng, prefix_ids, min_len: int, steps: int, shaping)
             after = view.next_slots(slots, symbol)
         out[step, alive] = symbol
         going = symbol != BOUNDARY
+        lengths[alive[~going]] = step
         alive, slots = alive[going], after[going]
-    return out[:used].T
+    return out[:used].T, np.minimum(lengths, used)
 
 
 def _pick_rows(rows: np.ndarray, masked, no_end: bool, shaping, u: np.ndarray) -> np.ndarray:
@@ -139,22 +155,25 @@ def _walk_rows(auto, model, n: int, rng, prefix_ids, min_len: int, steps: int, s
     return out[:used].T
 
 
-def decode(out: np.ndarray, model, prefix: str = "") -> list[str]:
+def decode(out: np.ndarray, model, prefix: str = "", lengths: np.ndarray | None = None) -> list[str]:
     """Each row's symbols up to its first end symbol as text (``prefix`` before each)."""
-    text = decode_text(out, model)
+    text = decode_text(out, model, lengths)
     names = text.split("\n")[:-1]
     return [prefix + name for name in names] if prefix else names
 
 
-def decode_text(out: np.ndarray, model) -> str:
-    """Each row's symbols up to its first end symbol, each followed by a newline, as one text:
-    all rows in one decode."""
+def decode_text(out: np.ndarray, model, lengths: np.ndarray | None = None) -> str:
+    """Each row's symbols up to its first end symbol (at ``lengths``, found when not given), each
+    followed by a newline, as one text: all rows in one decode."""
     vocab = model.vocabulary
     # The boundary becomes a newline that splits the names; <unk> (never drawn) writes nothing.
     points = np.array([10] + [ord(c) for c in vocab.characters] + ([0] if vocab.unk else []), dtype=np.uint32)
-    ended = np.concatenate((out, np.full((len(out), 1), BOUNDARY, out.dtype)), axis=1)
-    first_end = np.argmax(ended == BOUNDARY, axis=1)
-    keep = np.arange(ended.shape[1])[None, :] <= first_end[:, None]
+    if lengths is None:
+        lengths = _lengths(out)
+    width = out.shape[1]
+    ended = out if len(out) == 0 or lengths.max() < width else np.concatenate(
+        (out, np.zeros((len(out), 1), out.dtype)), axis=1)  # (a name without its end symbol gets one)
+    keep = np.arange(ended.shape[1])[None, :] <= lengths[:, None]
     if vocab.unk:
         keep &= ended != vocab.unk_id
     if points.max() < 128:  # an ASCII alphabet: one byte a character to write and decode

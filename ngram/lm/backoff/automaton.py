@@ -580,8 +580,8 @@ class View:
 
     def _store(self, states: np.ndarray, logrows: np.ndarray) -> None:
         V, G = self.V, self.guides
-        slots = np.arange(self.used, self.used + len(states))
-        self.slot[states] = slots
+        slots = slice(self.used, self.used + len(states))  # (new slots are consecutive: slices, not indices)
+        self.slot[states] = np.arange(self.used, self.used + len(states))
         self.state[slots] = states
         self.logrows[slots] = logrows
         p = np.exp(logrows)
@@ -600,7 +600,7 @@ class View:
         # u in [j / G, (j + 1) / G) is that symbol or a later one. (x <= j / G is ceil(x G) <= j,
         # exact: G is a power of two.)
         start = np.minimum(np.ceil(cdf * G), G).astype(np.int64)
-        counts = np.bincount((np.arange(len(slots))[:, None] * (G + 1) + start).ravel(), minlength=len(slots) * (G + 1))
+        counts = np.bincount((np.arange(len(states))[:, None] * (G + 1) + start).ravel(), minlength=len(states) * (G + 1))
         self.guide.reshape(-1, G)[slots] = np.cumsum(counts.reshape(-1, G + 1)[:, :G], axis=1)
         self.used += len(states)
 

@@ -169,6 +169,11 @@ class Model(NextSymbolModel):
         row may differ from their suffix's."""
         return [self.levels[n - 1].keys] if self.order >= n else []
 
+    def trie_level(self, n: int, logp_out: np.ndarray | None = None):
+        """Order ``n`` as a trie (child counts, last symbols, ln p, back-off weights) where the
+        storage holds one without int64 keys (a compact file); None: read it from ``levels``."""
+        return None
+
     # ----- the one scoring path ----------------------------------------------------------
     def logprob_keys(self, window_keys: np.ndarray, history: np.ndarray) -> np.ndarray:
         """ln p(target | context) for many positions at once.

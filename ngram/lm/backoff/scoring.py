@@ -174,13 +174,12 @@ def build_lean(model) -> Scorer | None:
     else:
         symbol, count = np.zeros(n_nodes, np.min_scalar_type(V)), np.zeros(n_states, np.min_scalar_type(V))
         count[0] = V
-    trie_level = getattr(model, "trie_level", None)
     scorer = Scorer(V=V, first=first, rank=None, cells=None, suffix=suffix, logp=logp, bow=bow, n_states=n_states,
                     order_offsets=np.concatenate(([0], offset)), start=int(offset[0] + BOUNDARY) if N > 1 else 0,
                     symbol=symbol, count=count, mask=mask)
     for n in range(1, N + 1):
         lo, hi = int(offset[n - 1]), int(offset[n])
-        parts = trie_level(n, logp[lo:hi]) if trie_level is not None else None  # (probabilities decoded in place)
+        parts = model.trie_level(n, logp[lo:hi])  # (probabilities decoded in place)
         if parts is None:
             parts = _trie_of_keys(model, n)
             if parts is None:

@@ -1,0 +1,80 @@
+"""The one lazy automaton view (rows made only for the states asked about) and the walks, per-symbol
+ranking and refusals built on it, checked against the models' own rows and brute-force enumeration."""
+
+import math
+import time
+
+import numpy as np
+import pytest
+from test_constrained import all_names, backoff, meets, name_mixture, order_mixture, probabilities  # noqa: F401
+
+from ngram import NgramError
+from ngram.generation.constraints import Constraints
+from ngram.generation.sampling import Sampler
+from ngram.lm.backoff import automaton
+
+
+def test_view_rows_are_the_dense_automatons_floats(backoff):  # noqa: F811
+    dense = automaton.build_automaton(backoff)
+    view = automaton.View(backoff)
+    states = np.arange(len(dense.rows))[::-1]  # asked in any order: suffixes are made first
+    # (the view numbers nodes as the scorer does: node 0 the empty context, then the dense states)
+    assert np.array_equal(view.rows_of(states + 1), dense.rows[states])
+    for symbol in range(backoff.V):
+        after = view.next_states(states + 1, np.full(len(states), symbol))
+        assert np.array_equal(after, dense.next_state[states, symbol] + 1)
+    assert view.used == len(states) + 1
+
+
+def test_order_mixture_rows_are_its_own_next_symbol_vectors(order_mixture):  # noqa: F811
+    view = automaton.View(order_mixture)
+    V = order_mixture.V
+    for context in ["", "a", "ab", "nn", "bab", "anna"]:
+        state = view.start_state
+        for symbol in order_mixture.vocabulary.encode_context(context):
+            state = int(view.next_states(np.array([state]), np.array([symbol]))[0])
+        row = view.rows_of(np.array([state]))[0]
+        assert row.sum() == pytest.approx(1.0, abs=1e-12) and len(row) == V
+        np.testing.assert_allclose(row, order_mixture.probs(context), rtol=1e-12)
+    few, many = view.used, automaton.View(order_mixture)
+    assert few < view.scorer.n_states or view.scorer.n_states < 8  # only the contexts asked about
+
+
+def test_rows_mixed_through_the_components_views_are_the_same(order_mixture, monkeypatch):  # noqa: F811
+    states = np.arange(automaton.View(order_mixture).scorer.n_states)
+    one = automaton.View(order_mixture).rows_of(states)
+    monkeypatch.setattr(automaton, "FEW_CONTEXTS", 0)  # every batch through the components' views
+    np.testing.assert_allclose(automaton.View(order_mixture).rows_of(states), one, rtol=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["backoff", "name_mixture", "order_mixture"])
+def test_top_per_symbol_is_the_lowest_nll_per_symbol(kind, request):
+    model = request.getfixturevalue(kind)
+    c = Constraints(min_len=1, max_len=5)
+    p = probabilities(model, all_names(model, 5))
+    per_symbol = sorted((-math.log(q) / (len(x) + 1), x) for x, q in p.items() if meets(x, c))
+    got = Sampler(model, c).top(12, rank="per-symbol")
+    assert [-lp / (len(x) + 1) for x, lp in got] == pytest.approx([s for s, _ in per_symbol[:12]], rel=1e-9)
+    assert all(math.exp(lp) == pytest.approx(p[x], rel=1e-9) for x, lp in got)
+
+
+def test_top_streams_and_unknown_ranks_are_refused(backoff):  # noqa: F811
+    stream = Sampler(backoff, Constraints(max_len=6)).iter_top(10**9)
+    first = [next(stream) for _ in range(5)]
+    assert first == Sampler(backoff, Constraints(max_len=6)).top(5)
+    with pytest.raises(NgramError, match="rank must be one of probability, per-symbol"):
+        Sampler(backoff).top(3, rank="length")
+
+
+@pytest.mark.parametrize("kind", ["backoff", "name_mixture"])
+def test_more_distinct_names_than_exist_are_refused_at_once(kind, request):
+    model = request.getfixturevalue(kind)
+    V = len(model.vocabulary.characters)
+    started = time.perf_counter()
+    with pytest.raises(NgramError, match=rf"found only {V + V * V:,} distinct names that can meet the constraints"):
+        Sampler(model, Constraints(max_len=2, unique=True)).generate(10**6, seed=0)
+    assert time.perf_counter() - started < 1.0
+    c = Constraints(suffix="an", max_len=4, unique=True)  # -an, -?an, -??an: 1 + V + V^2
+    assert Sampler(model, c).names_possible() == 1 + V + V * V
+    names = Sampler(model, c).generate(V, seed=1).names
+    assert len(set(names)) == V and all(meets(x, c) for x in names)
