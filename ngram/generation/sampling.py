@@ -22,7 +22,7 @@ import numpy.random  # noqa: F401  (numpy loads it on first use; here its import
 
 from ngram.lm.backoff.automaton import Automaton, build_automaton, name_components
 from ngram.lm.backoff.automaton import build as build_context_automaton
-from ngram.generation.constraints import Constraints, percent_of_mass
+from ngram.generation.constraints import Constraints
 from ngram.core.errors import NgramError
 from ngram.lm.backoff.links import links
 from ngram.lm.backoff.model import Model, hash_names
@@ -1138,9 +1138,9 @@ class Sampler:
             raise NgramError(f"no name the model can make meets the constraints ({self.description})")
         if self.shaped:
             raise NgramError(f"after temperature / top-k / top-p no name meets the constraints ({self.description}: "
-                             f"{percent_of_mass(self.mass)} of the model's own mass)")
+                             f"{self.mass:.3g} of the model's own mass)")
         raise NgramError(f"the constraints leave too little mass to sample from ({self.description}: "
-                         f"{percent_of_mass(self.mass)} of the model's mass)")
+                         f"{self.mass:.3g} of the model's mass)")
 
     def _draw_part(self, i: int, m: int, rng: np.random.Generator) -> list[str]:
         _, component, reverse, _ = self.parts[i]

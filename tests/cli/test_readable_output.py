@@ -59,7 +59,7 @@ def test_the_constraints_mass_is_one_format():
 
 
 def test_min_len_above_the_longest_training_name_says_where_the_maximum_came_from(tmp_path, capsys):
-    save(train(TUNING_TRAIN, order=3), tmp_path / "m.ngram")
+    save(train(TUNING_TRAIN, order=3, estimator=make_estimator("witten-bell")), tmp_path / "m.ngram")
     for verb in ("sample", "top"):
         assert main([verb, str(tmp_path / "m.ngram"), "--min-len", "20"]) == 1
         err = capsys.readouterr().err
