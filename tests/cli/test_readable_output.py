@@ -22,6 +22,7 @@ def files(tmp_path):
     return tmp_path
 
 
+@pytest.mark.slow  # two tuning runs
 def test_tune_lines_are_short_aligned_and_say_the_val_names_are_now_training_data(files, capsys):
     assert main(["tune", str(files / "train.txt"), "--val", str(files / "val.txt"), "--orders", "2-4",
                  "--no-mixtures", "-o", str(files / "best.ngram")]) == 0
