@@ -57,6 +57,7 @@ def test_explain_keeps_the_start_apart_from_a_literal_dot(dotted, tmp_path, caps
     assert ". 'r'" in human and "'.r'" in human
 
 
+@pytest.mark.slow  # draws a labelled 20 x 20 picture
 def test_heatmap_json_holds_the_matrix_it_drew(dotted, capsys, tmp_path):
     pytest.importorskip("matplotlib")
     out = run_json(capsys, "plot", "heatmap", dotted, "-o", tmp_path / "h.png")

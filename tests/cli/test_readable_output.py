@@ -22,6 +22,7 @@ def files(tmp_path):
     return tmp_path
 
 
+@pytest.mark.slow  # two tuning runs
 def test_tune_lines_are_short_aligned_and_say_the_val_names_are_now_training_data(files, capsys):
     assert main(["tune", str(files / "train.txt"), "--val", str(files / "val.txt"), "--orders", "2-4",
                  "--no-mixtures", "-o", str(files / "best.ngram")]) == 0
@@ -59,7 +60,7 @@ def test_the_constraints_mass_is_one_format():
 
 
 def test_min_len_above_the_longest_training_name_says_where_the_maximum_came_from(tmp_path, capsys):
-    save(train(TUNING_TRAIN, order=3), tmp_path / "m.ngram")
+    save(train(TUNING_TRAIN, order=3, estimator=make_estimator("witten-bell")), tmp_path / "m.ngram")
     for verb in ("sample", "top"):
         assert main([verb, str(tmp_path / "m.ngram"), "--min-len", "20"]) == 1
         err = capsys.readouterr().err
