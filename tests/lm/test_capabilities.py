@@ -19,13 +19,6 @@ ALLOWED = {
     ("tuning/pipeline.py", "bar"): "a progress bar from the caller's factory (tqdm or a plain iterator)",
 }
 
-# Modules whose probes other work removes; the coordinator empties this list at merge. A module
-# listed here that no longer probes fails the test, so the list only shrinks.
-PENDING = {
-    "lm/backoff/scoring.py",
-}
-
-
 def _imported_modules(tree: ast.Module) -> set[str]:
     names = set()
     for node in ast.walk(tree):
@@ -67,13 +60,8 @@ def all_probes() -> dict[str, list[str]]:
 
 
 def test_no_module_probes_models_for_attributes():
-    found = {module: lines for module, lines in all_probes().items() if module not in PENDING}
+    found = all_probes()
     assert not found, f"dispatch on model.capabilities instead of probing: {found}"
-
-
-def test_the_pending_list_only_names_modules_that_still_probe():
-    still = set(all_probes())
-    assert PENDING <= still, f"no probes left in {sorted(PENDING - still)}: take them off PENDING"
 
 
 def test_the_scan_catches_each_kind_of_probe(tmp_path):
