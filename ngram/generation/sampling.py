@@ -27,6 +27,7 @@ from ngram.core.errors import NgramError
 from ngram.lm.backoff.links import links
 from ngram.lm.backoff.model import Model, hash_names
 from ngram.core.vocabulary import BOUNDARY
+from ngram.lm.protocol import SEQUENTIAL
 
 PENDING_CELLS = 1 << 22  # (name, symbol) cells of whole rows the sparse walk's rare fallback makes at a time
 LONG_RUN = 256  # sibling runs longer than this get their running sums one run at a time
@@ -1050,6 +1051,12 @@ def make_plan(model, dfa, min_len: int, max_len: int, temperature: float = 1.0, 
     """``Plan``, or ``SparsePlan`` for a back-off model whose dense rows would be too large."""
     from ngram.lm.backoff.automaton import too_large
 
+    if SEQUENTIAL in model.capabilities:  # no finite state: a prefix read directly, the rest by rejection
+        from ngram.generation.rejection import RejectionPlan
+
+        shaped = temperature != 1.0 or top_k is not None or top_p is not None
+        return RejectionPlan(model, dfa, min_len, max_len,
+                             (lambda rows: adjust_rows(rows, temperature, top_k, top_p)) if shaped else None)
     if _levels_or_none(model) is not None and too_large(model):
         return SparsePlan(model, dfa, min_len, max_len, temperature, top_k, top_p)
     return Plan(model, dfa, min_len, max_len, temperature, top_k, top_p)

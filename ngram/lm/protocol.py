@@ -33,6 +33,12 @@ LEVELS = "levels"  # one back-off table in ``model.levels`` (ARPA export, prunin
 # ``stored_keys(n)`` lists the n-symbol contexts where the row can change: ``window_keys`` and
 # ``logprob_keys`` answer packed windows (linear mixing, compiling, the context-grouped explain).
 BOUNDED_CONTEXT = "bounded-context"
+# The next-symbol row depends on the whole prefix through a recurrent state (a neural model, or a
+# mixture holding one): there is no finite context automaton, so exact generation draws symbol by
+# symbol (``step``), a prefix is read directly and other constraints are met by rejection
+# (``ngram.generation.rejection``). Such a model answers ``start_state(n)`` and
+# ``step(state, symbols) -> (state, ln-rows)`` for n names at once.
+SEQUENTIAL = "sequential"
 
 
 @runtime_checkable
@@ -42,7 +48,7 @@ class LanguageModel(Protocol):
     estimator: dict  # {"name": ..., settings ...}: how it was made
     corpus: dict  # what it was trained on (file, names, fingerprint)
     train_names: "np.ndarray | None"  # sorted fingerprints of the training names (novelty), or None
-    capabilities: frozenset  # subset of {LEVELS, BOUNDED_CONTEXT}
+    capabilities: frozenset  # subset of {LEVELS, BOUNDED_CONTEXT, SEQUENTIAL}
     kind: str  # what model files call this kind: "model" (back-off), "context" (order mixture), "name"
 
     @property
