@@ -67,8 +67,11 @@ def _default(c, m) -> bool:
     return c.is_length_only() and c.min_len == 1 and c.max_len == _length_cap(m, None)
 
 
-def _mass_line(c, mass: float) -> str:
+def _mass_line(c, mass: float, error: float | None = None) -> str:
     percent = f"{mass:.3%}" if mass >= 1e-3 else f"{mass:.3g}"
+    if error is not None:  # a model with no finite state: the mass is estimated by drawing
+        spread = f"{error:.2%}" if mass >= 1e-3 else f"{error:.2g}"
+        return f"{c.describe()}: {percent} ± {spread} (estimate, standard error) of the model's mass"
     return f"{c.describe()}: {percent} of the model's mass"
 
 
@@ -137,6 +140,7 @@ def sample(
                           "rejected_draws": sampler.rejected}
     if as_json:
         common.emit_json({"model": str(model), "seed": seed, "constraint": c.describe(), "probability": mass,
+                          "probability_standard_error": sampler.mass_error if mass is not None else None,
                           "probability_is": "the model's mass of the names meeting the constraints (before "
                                             "temperature, top-k, top-p; --novel-only and --unique not counted)",
                           "names": kept, "output": output, "novelty": novelty_report})
@@ -144,7 +148,7 @@ def sample(
     if not quiet:
         if mass is not None:
             shaped = " (before temperature / top-k / top-p)" if sampler.shaped else ""
-            common.note(_mass_line(c, mass) + shaped, quiet)
+            common.note(_mass_line(c, mass, sampler.mass_error) + shaped, quiet)
         if knows_training and not novel_only:
             common.note(f"novelty: {n - in_training[0]} of {n} samples are not in the training set "
                         f"({in_training[0]} are)", quiet)
@@ -185,8 +189,8 @@ def top(
             for name, lp in best]
     mass = sampler.mass
     if as_json:
-        common.emit_json({"model": str(model), "constraint": c.describe(), "probability": mass, "names": rows,
-                          "output": output})
+        common.emit_json({"model": str(model), "constraint": c.describe(), "probability": mass,
+                          "probability_standard_error": sampler.mass_error, "names": rows, "output": output})
     lines = [f"{'name':<20} {'probability':>12} {'nats/symbol':>11}"]
     lines += [f"{r['name']:<20} {r['probability']:>12.4e} {r['nll_nats_per_symbol']:>11.4f}" for r in rows]
     text = "\n".join(lines) + "\n"
@@ -195,4 +199,4 @@ def top(
     elif not as_json:
         typer.echo(text, nl=False)
     if not as_json:
-        common.note(_mass_line(c, mass), quiet)
+        common.note(_mass_line(c, mass, sampler.mass_error), quiet)

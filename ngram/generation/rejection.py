@@ -15,7 +15,7 @@ prefix, so there is no such table. Instead:
   to the constraint (the proposal is the model itself);
 - the constraint's mass is P(prefix) x (the share of draws kept): an estimate, reported with its
   standard error, and refined by every draw made;
-- a constraint too rare to meet within ``MAX_DRAWS`` draws is a one-line error.
+- a constraint too rare to meet within ``MAX_DRAWS`` draws or ``MAX_SECONDS`` is a one-line error.
 
 ``best()`` (``ngram top``) is a best-first search over prefixes: ln p of a prefix only falls as it
 grows, so the names come out in exactly decreasing probability.
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import heapq
 import math
+import time
 from typing import Callable
 
 import numpy as np
@@ -33,7 +34,9 @@ from ngram.core.errors import NgramError
 from ngram.core.vocabulary import BOUNDARY
 
 PILOT_DRAWS = 1024  # draws of the first mass estimate (a mixture weighs its components by it)
-MAX_DRAWS = 1 << 20  # draws one request may make before a rare constraint is refused
+MAX_DRAWS = 1 << 20  # draws one request may make before a rare constraint is refused ...
+MAX_SECONDS = 60.0  # ... or seconds of drawing (a large network draws far fewer per second) ...
+MIN_SHARE = 1e-3  # ... while keeping fewer than this share of its draws
 BATCH = 4096  # names drawn at once
 MAX_EXPANSIONS = 200_000  # prefixes the best-first search may open before it gives up
 
@@ -131,7 +134,8 @@ class RejectionPlan:
     def _estimate(self, shaped: bool) -> tuple[float, float]:
         draws, kept = self.tally[shaped]
         rng = np.random.default_rng(0)  # the estimate does not depend on the sampling seed
-        while kept == 0 and draws < MAX_DRAWS:  # none met yet: not evidence of an empty set
+        started = time.perf_counter()
+        while kept == 0 and draws < MAX_DRAWS and time.perf_counter() - started < MAX_SECONDS:  # none met yet
             self._walk(PILOT_DRAWS if draws == 0 else BATCH, rng, shaped)
             draws, kept = self.tally[shaped]
         if kept == 0:
@@ -164,8 +168,10 @@ class RejectionPlan:
     def draw(self, m: int, rng: np.random.Generator) -> np.ndarray:
         """``m`` names meeting the constraint, as an (m, max_len) array of ids, 0 after each end."""
         got, tried, found = [], 0, 0
+        started = time.perf_counter()
         while found < m:
-            if tried >= MAX_DRAWS:
+            spent = tried >= MAX_DRAWS or time.perf_counter() - started > MAX_SECONDS
+            if spent and found < MIN_SHARE * tried:  # a long request at a fair share kept goes on
                 draws, kept = self.tally[self.shaped]
                 raise NgramError(f"the constraints are too rare to meet by drawing from this model: {found} of "
                                  f"{tried:,} draws met them (about {kept / max(draws, 1):.2g} of the draws after the "

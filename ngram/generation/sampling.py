@@ -1132,6 +1132,14 @@ class Sampler:
     def mass(self) -> float:
         return float(sum(w * self.plan(i).mass for i, (w, *_) in enumerate(self.parts)))
 
+    @property
+    def mass_error(self) -> float | None:
+        """The standard error of ``mass`` where a component's mass is estimated by drawing (a model
+        with no finite state, ``ngram.generation.rejection``); None where it is exact."""
+        errors = [w * self.plan(i).mass_error for i, (w, component, *_) in enumerate(self.parts)
+                  if SEQUENTIAL in component.capabilities]
+        return math.sqrt(sum(e * e for e in errors)) if errors else None
+
     def _component_weights(self) -> np.ndarray:
         if len(self.parts) == 1:
             return np.ones(1)  # (its draw checks the mass when it needs the tables)

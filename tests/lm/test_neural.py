@@ -247,6 +247,7 @@ def test_mixture_settings_are_checked():
 
 
 # ----- training (PyTorch) ----------------------------------------------------------------------
+@pytest.mark.slow  # importing PyTorch alone takes seconds
 def test_training_is_seeded_and_its_numpy_model_scores_as_the_network():
     pytest.importorskip("torch")
     from ngram.training.neural import NeuralSettings, train_neural
