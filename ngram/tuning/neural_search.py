@@ -15,7 +15,8 @@ and weigh the mixtures:
    judged cross-fitted (fitted on one half of the held-out names, scored on the other, both ways),
    so a mixture wins only by what generalises.
 
-The counts win unless a neural candidate is better by at least ``MIN_GAIN`` nats/symbol; then the
+The counts win unless a neural candidate is better by at least ``MIN_GAIN`` nats/symbol and by two
+standard errors of the gain (over held-out names); otherwise the
 saved model is exactly what ``tune`` saves (refitted on every name given), so ``tune --neural`` is
 never worse on held-out names than ``tune``.
 """
@@ -39,7 +40,8 @@ from ngram.tuning.mixture_search import build_order_mixture
 from ngram.tuning.pipeline import UNIT, build, tune
 from ngram.tuning.splits import make_splits
 
-MIN_GAIN = 0.002  # nats/symbol a neural candidate must gain over the counts (cross-fitted) to be kept
+MIN_GAIN = 0.002  # nats/symbol a neural candidate must gain over the counts (cross-fitted) ...
+STANDARD_ERRORS = 2.0  # ... and this many standard errors of that gain
 HALVES_SEED = 12345  # the two halves of the held-out names for cross-fitting weights
 
 
@@ -91,25 +93,25 @@ class _Judge:
         self.symbols = encoded.symbols_per_name()
         self.name_of = np.repeat(np.arange(encoded.n_names), self.symbols)
 
-    def per_symbol(self, fit: Callable, score: Callable) -> tuple[object, float]:
+    def per_symbol(self, fit: Callable, score: Callable) -> tuple[object, np.ndarray]:
         """``fit(mask over targets) -> weights``, ``score(weights) -> ln p per target``: (weights
-        on all, cross-fitted NLL)."""
+        on all, cross-fitted ln p per held-out name)."""
         target_half = self.half[self.name_of]
         held = np.empty(len(self.name_of))
         for h in (0, 1):
             weights = fit(target_half != h)
             held[target_half == h] = score(weights)[target_half == h]
-        return fit(np.ones(len(self.name_of), bool)), float(-held.sum() / self.symbols.sum())
+        return fit(np.ones(len(self.name_of), bool)), np.bincount(self.name_of, weights=held, minlength=len(self.symbols))
 
-    def per_name(self, logp: np.ndarray) -> tuple[np.ndarray, float]:
-        """Whole-name weights of (names, K) ln p: (weights on all, cross-fitted NLL)."""
+    def per_name(self, logp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Whole-name weights of (names, K) ln p: (weights on all, cross-fitted ln p per name)."""
         held = np.empty(len(logp))
         for h in (0, 1):
             w = em_weights(logp[self.half != h], symbols=int(self.symbols[self.half != h].sum()), tolerance=1e-9).weights
             with np.errstate(divide="ignore"):
                 held[self.half == h] = _lse(logp[self.half == h] + np.log(w))
         w = em_weights(logp, symbols=int(self.symbols.sum()), tolerance=1e-9).weights
-        return w, float(-held.sum() / self.symbols.sum())
+        return w, held
 
 
 def _lse(a: np.ndarray) -> np.ndarray:
@@ -175,18 +177,20 @@ def tune_neural(names: Sequence[str], val_names: Sequence[str] | None = None, va
     symbols = judge.symbols
     candidates: list[dict] = []
     built: dict = {}  # kind -> the candidate model, weights fitted on every held-out name
+    cross_fitted: dict = {}  # kind -> ln p per held-out name, weights fitted on the other half
 
-    def row(kind: str, model, cv: float, description: str) -> dict:
+    def row(kind: str, model, held: np.ndarray | None, description: str) -> dict:
         per_name = model.name_logprobs(encoded)
-        r = {"kind": kind, "heldout_nll": _nll(per_name, symbols), "cv_nll": cv, "description": description,
-             "best": False}
+        held = per_name if held is None else held  # nothing fitted on the held-out names
+        r = {"kind": kind, "heldout_nll": _nll(per_name, symbols), "cv_nll": _nll(held, symbols),
+             "description": description, "best": False}
         candidates.append(r)
-        built[kind] = model
+        built[kind], cross_fitted[kind] = model, held
         return r | {"model": model, "per_name": per_name}
 
-    counts_row = row("counts", count_alone, _nll(count_alone.name_logprobs(encoded), symbols),
+    counts_row = row("counts", count_alone, None,
                      f"ngram tune's choice: {count_result.best['description'] or count_result.best['estimator']}")
-    row("gru", net, _nll(net.name_logprobs(encoded), symbols), net.describe())
+    row("gru", net, None, net.describe())
 
     w, cv = judge.per_symbol(lambda mask: em_weights(picked[mask], tolerance=1e-9).weights,
                              lambda w: _lse(picked + np.log(np.maximum(w, 1e-300))))
@@ -208,11 +212,18 @@ def tune_neural(names: Sequence[str], val_names: Sequence[str] | None = None, va
     if log is not None:
         reasons.append(f"GRU: {log.best_nll:.4f} {UNIT} on the held-out names at epoch {log.best_epoch} of "
                        f"{len(log.heldout_nll)} ({log.stopped}; {log.seconds:.0f} s).")
-    if best["cv_nll"] > counts_row["cv_nll"] - MIN_GAIN:
+    # The gain over the counts, per held-out name, and its standard error: a gain within the noise
+    # of a short held-out list is no evidence.
+    gains = cross_fitted[best["kind"]] - cross_fitted["counts"]
+    gain = float(gains.sum() / symbols.sum())
+    error = float(np.sqrt(len(gains)) * gains.std(ddof=1) / symbols.sum()) if len(gains) > 1 else float("inf")
+    reasons.append(f"Best neural candidate ({best['kind']}): {gain:+.4f} ± {error:.4f} {UNIT} against the counts "
+                   "(cross-fitted gain ± its standard error over held-out names).")
+    if gain < MIN_GAIN or gain < STANDARD_ERRORS * error:
         best = candidates[0]  # the counts
         model = counts_saved
-        reasons.append(f"Kept the counts: no neural candidate beat {counts_row['cv_nll']:.4f} {UNIT} by {MIN_GAIN} "
-                       "(cross-fitted); the saved model is ngram tune's, refitted on every name given.")
+        reasons.append(f"Kept the counts: no neural candidate beat {counts_row['cv_nll']:.4f} {UNIT} by {MIN_GAIN} and "
+                       "by two standard errors (cross-fitted); the saved model is ngram tune's, refitted on every name given.")
     else:
         model = built[best["kind"]]
         model.estimator = {"name": "neural-mixture", "kind": best["kind"], "description": best["description"]}

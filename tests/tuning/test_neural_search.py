@@ -21,6 +21,7 @@ def search(monkeypatch, min_gain: float):
     from ngram.tuning import neural_search
 
     monkeypatch.setattr(neural_search, "MIN_GAIN", min_gain)
+    monkeypatch.setattr(neural_search, "STANDARD_ERRORS", 2.0 if min_gain > 0 else -1e9)
     return neural_search.tune_neural(TUNING_TRAIN * 2, val_names=TUNING_HELD * 2, settings=NeuralSettings(**TINY_NET),
                                      count_options={"orders": [2, 3], "fast": True})
 
