@@ -83,3 +83,33 @@ def unpack(key, n, V):
         digits.append(int(key % V))
         key //= V
     return tuple(reversed(digits))
+
+
+def chi_square(observed: dict, expected_p: dict, n: int) -> tuple[float, int]:
+    """Pearson's statistic over the outcomes expected at least 5 times, the rest pooled in one bin."""
+    big = [k for k, p in expected_p.items() if p * n >= 5]
+    stat = sum((observed.get(k, 0) - expected_p[k] * n) ** 2 / (expected_p[k] * n) for k in big)
+    rest_p = 1.0 - sum(expected_p[k] for k in big)
+    rest_o = n - sum(observed.get(k, 0) for k in big)
+    if rest_p * n >= 5:
+        stat += (rest_o - rest_p * n) ** 2 / (rest_p * n)
+        return stat, len(big)
+    return stat, len(big) - 1
+
+
+def passes(stat: float, df: int) -> bool:
+    # About 5 standard deviations above the mean of a chi-square with df degrees of freedom: a
+    # right sampler stays under it (and the seeds are fixed), while a wrong back-off or <unk>
+    # mass shifts tens of thousands of draws and lands far above.
+    return stat < df + 5 * (2 * df) ** 0.5 + 10
+
+
+def gru(vocabulary=None, layers=2, hidden=8, embedding=4, seed=0, scale=1.0):
+    """A tiny GRU next-symbol model with seeded random weights (numpy only: no training)."""
+    from conftest import TINY
+    from ngram import Vocabulary
+    from ngram.lm.neural.model import GRUModel, GRUWeights
+
+    vocabulary = vocabulary or Vocabulary.from_names(TINY)
+    weights = GRUWeights.random(vocabulary.size, embedding, hidden, layers, np.random.default_rng(seed), scale)
+    return GRUModel(vocabulary, weights, corpus={"longest_name": 6})

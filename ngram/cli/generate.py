@@ -81,7 +81,10 @@ def _default(c, m) -> bool:
     return c.is_length_only() and c.min_len == 1 and c.max_len == _length_cap(m, None)
 
 
-def _mass_line(c, mass: float) -> str:
+def _mass_line(c, mass: float, error: float | None = None) -> str:
+    if error is not None:  # a model with no finite state: the mass is estimated by drawing
+        return (f"{c.describe()}: {percent_of_mass(mass)} ± {percent_of_mass(error)} (estimate, standard error) "
+                "of the model's mass")
     return f"{c.describe()}: {percent_of_mass(mass)} of the model's mass"
 
 
@@ -149,6 +152,7 @@ def sample(
                           "rejected_draws": sampler.rejected}
     if as_json:
         common.emit_json({"model": str(model), "seed": seed, "constraint": c.describe(), "probability": mass,
+                          "probability_standard_error": sampler.mass_error if mass is not None else None,
                           "probability_is": "the model's mass of the names meeting the constraints (before "
                                             "temperature, top-k, top-p; --novel-only and --unique not counted)",
                           "names": kept, "output": output, "novelty": novelty_report})
@@ -156,7 +160,7 @@ def sample(
     if not quiet:
         if mass is not None:
             shaped = " (before temperature / top-k / top-p)" if sampler.shaped else ""
-            common.note(_mass_line(c, mass) + shaped, quiet)
+            common.note(_mass_line(c, mass, sampler.mass_error) + shaped, quiet)
         if knows_training and not novel_only:
             common.note(f"novelty: {n - in_training[0]} of {n} samples are not in the training set "
                         f"({in_training[0]} are)", quiet)
@@ -204,7 +208,7 @@ def top(
     if as_json:
         names = list(rows())
         common.emit_json({"model": str(model), "constraint": c.describe(), "rank": rank, "probability": sampler.mass,
-                          "names": names, "output": output})
+                          "probability_standard_error": sampler.mass_error, "names": names, "output": output})
         if output is not None:
             write_atomically(output, lambda f: [f.write(x.encode("utf-8")) for x in lines_of(names)], "the table")
         return
@@ -216,7 +220,7 @@ def top(
             out.write(line)
         out.flush()
     if not (quiet or _default(c, m)):  # (the default constraint's mass needs every state: not worth its time)
-        common.note(_mass_line(c, sampler.mass), quiet)
+        common.note(_mass_line(c, sampler.mass, sampler.mass_error), quiet)
 
 
 def lines_of(rows):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 import textwrap
 from pathlib import Path
 from typing import Optional
@@ -32,6 +33,13 @@ def tune(
     as_json: bool = common.json_option(),
     quiet: bool = common.quiet_option("No table or progress bar."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Also draw train and held-out NLL against order to this .png (needs matplotlib)."),
+    neural: bool = typer.Option(False, "--neural", help="Also train a GRU (needs PyTorch: pip install 'ngram-names[neural]') and try its mixtures with the tuned counts on the held-out names (--val, or a seeded 10% of the names); the counts are kept unless a mixture beats them."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="--neural: CPU threads for training (default: PyTorch's)."),
+    time_limit: Optional[float] = typer.Option(None, "--time-limit", help="--neural: stop training after this many seconds (the best epoch so far is kept)."),
+    layers: int = typer.Option(2, "--layers", help="--neural: GRU layers."),
+    hidden: int = typer.Option(256, "--hidden", help="--neural: GRU units per layer."),
+    epochs: int = typer.Option(30, "--epochs", help="--neural: at most this many passes over the training names (early stopping on the held-out names)."),
+    network: Optional[Path] = typer.Option(None, "--network", help="--neural: mix this saved GRU (trained on the same training names, e.g. by an earlier run) instead of training one."),
 ):
     """Choose order, estimator, settings and mixtures by cross-fitted held-out NLL; refit on every name given and save.
 
@@ -57,6 +65,10 @@ def tune(
         if outside:
             common.note(f"warning: {outside} of {len(val_names)} names in {val} have characters the training names "
                         "do not", quiet or as_json)
+    if neural:
+        return _tune_neural(data, val, val_names, val_fraction, seed, output, orders=order_list, smoothings=smoothings,
+                            mixtures=mixtures, fast=fast, as_json=as_json, quiet=quiet, threads=threads,
+                            time_limit=time_limit, layers=layers, hidden=hidden, epochs=epochs, network=network)
     progress = None
     if common.progress_enabled(quiet or as_json):
         from tqdm import tqdm
@@ -118,6 +130,44 @@ def _settings_brief(candidate: dict) -> str:
         lower = "order 1" if len(groups) == 2 else f"orders 1-{len(groups) - 1}"
         text = f"D1/D2/D3+ at order {len(groups)}: {groups[-1]}" + (f" ({lower}: --json)" if len(groups) > 1 else "")
     return text if len(text) <= SETTINGS_WIDTH else text[:SETTINGS_WIDTH - 1] + "…"
+
+
+def _tune_neural(data, val, val_names, val_fraction, seed, output, *, orders, smoothings, mixtures, fast, as_json, quiet,
+                 threads, time_limit, layers, hidden, epochs, network):
+    from ngram.training.neural import NeuralSettings
+    from ngram.tuning.neural_search import tune_neural
+
+    settings = NeuralSettings(layers=layers, hidden=hidden, max_epochs=epochs, threads=threads, time_limit=time_limit,
+                              seed=seed)
+    stage = epoch_bar = None
+    if common.progress_enabled(quiet or as_json):
+        from tqdm import tqdm
+
+        stage = lambda name: tqdm.write(f"tune --neural: {name}", file=sys.stderr)  # noqa: E731
+        epoch_bar = lambda total: tqdm(total=total, desc="training the GRU", unit="epoch", leave=False)  # noqa: E731
+    net = model_io.load(network) if network is not None else None
+    result = tune_neural(data.names, val_names=val_names, val_fraction=val_fraction, seed=seed, settings=settings,
+                         count_options={"orders": orders, "smoothings": smoothings, "mixtures": mixtures, "fast": fast},
+                         progress=stage, epoch_progress=epoch_bar, source=data.source, network=net)
+    model_io.save(result.model, output)
+    if as_json:
+        log = result.training
+        common.emit_json({"train": data.source, "heldout": result.heldout, "model": str(output),
+                          "best": {k: v for k, v in result.best.items()},
+                          "candidates": [{_KEYS.get(k, k): v for k, v in c.items()} for c in result.candidates],
+                          "training": {"heldout_nll_nats_per_symbol_by_epoch": log.heldout_nll, "best_epoch": log.best_epoch,
+                                       "stopped": log.stopped, "seconds": log.seconds} if log else None,
+                          "why": result.reasons, "seconds": result.seconds})
+        return
+    if quiet:
+        return
+    typer.echo(f"tuned on {data.source} ({len(data.names)} names) with --neural; held-out NLL in nats/symbol on {result.heldout}")
+    typer.echo(f"  {'':1} {'candidate':18} {'held-out NLL':>12}  {'cross-fitted':>12}  description")
+    for c in result.candidates:
+        typer.echo(f"  {'*' if c['best'] else ' '} {c['kind']:18} {c['heldout_nll']:12.4f}  {c['cv_nll']:12.4f}  {c['description']}")
+    for reason in result.reasons:
+        typer.echo(reason)
+    typer.echo(f"saved {output}; {result.seconds:.1f} s; measure it on a test file with: ngram evaluate {output} TEST.txt")
 
 
 def _kind_label(candidate: dict) -> str:

@@ -34,6 +34,9 @@ from ngram.core.counting import max_order_for
 from ngram.core.errors import NgramError
 from ngram.core.files import write_atomically
 from ngram.lm.mixtures.models import ContextMixture, NameMixture
+from ngram.lm.mixtures.loglinear import LinearSymbolMixture, LogLinearMixture, SymbolMixture
+from ngram.lm.mixtures.wholename import SequentialNameMixture
+from ngram.lm.neural import files as neural_files
 from ngram.lm.backoff.model import NAME_HASH, Level, Model
 from ngram.lm.protocol import LEVELS, LanguageModel
 from ngram.formats.validate import check_distributions, check_follower_bins
@@ -67,7 +70,7 @@ def to_arrays(model: LanguageModel) -> dict[str, np.ndarray]:
     at the top (format ``ngram-model``); a mixture's file wraps its description tree (format
     ``ngram-mixture``), whose leaves are described the same way, their arrays under a prefix."""
     description, arrays = _describe(model, "")
-    if "components" in description:
+    if description["type"] != "model":  # mixtures and other kinds (neural): the header holds the tree
         header = {"format": MIXTURE_FORMAT, "version": MIXTURE_FORMAT_VERSION, "model": description}
         arrays, header["same"] = _stored_once(arrays)
     else:
@@ -204,7 +207,14 @@ def _stored_once(arrays: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], 
     return kept, same
 
 
-_WRITERS = {"model": _describe_backoff, "context": _describe_context, "name": _describe_name}
+def _describe_symbol(model: SymbolMixture, prefix: str) -> tuple[dict, dict[str, np.ndarray]]:
+    components, arrays = _describe_components(model, prefix)
+    return {"weights": model.weights.tolist(), "components": components}, arrays
+
+
+_WRITERS = {"model": _describe_backoff, "context": _describe_context, "name": _describe_name,
+            "neural": neural_files.describe, "loglinear": _describe_symbol, "symbol-linear": _describe_symbol,
+            "name-sequential": _describe_name}
 
 
 def write_arrays(arrays: dict[str, np.ndarray], path: Path) -> None:
@@ -585,7 +595,26 @@ def _read_backoff(description: dict, arrays, prefix: str, reading: _Reading, dep
     return model
 
 
-_READERS = {"model": _read_backoff, "context": _read_context, "name": _read_name}
+def _read_neural(description: dict, arrays, prefix: str, reading: _Reading, depth: int):
+    return neural_files.read(description, arrays, prefix, reading.label, reading.train_names)
+
+
+def _read_symbol(description: dict, arrays, prefix: str, reading: _Reading, depth: int) -> SymbolMixture:
+    components = _read_components(description, arrays, prefix, reading, depth)
+    make = LogLinearMixture if description["type"] == "loglinear" else LinearSymbolMixture
+    return _mixture(lambda: make(components, description["weights"], description.get("estimator"),
+                                 description.get("corpus"), reading.train_names), reading.label)
+
+
+def _read_sequential_name(description: dict, arrays, prefix: str, reading: _Reading, depth: int) -> SequentialNameMixture:
+    components = _read_components(description, arrays, prefix, reading, depth)
+    return _mixture(lambda: SequentialNameMixture(components, description["reverse"], description["weights"],
+                                                  description.get("estimator"), description.get("corpus"),
+                                                  reading.train_names), reading.label)
+
+
+_READERS = {"model": _read_backoff, "context": _read_context, "name": _read_name, "neural": _read_neural,
+            "loglinear": _read_symbol, "symbol-linear": _read_symbol, "name-sequential": _read_sequential_name}
 
 
 # ----- what a path holds ----------------------------------------------------------------------

@@ -16,7 +16,7 @@ from ngram.generation.search import best_first, in_order
 from ngram.generation.shaping import adjust_rows
 from ngram.lm.backoff.automaton import BackoffRows, too_large
 from ngram.lm.backoff.automaton import build as build_context_automaton
-from ngram.lm.protocol import LEVELS
+from ngram.lm.protocol import LEVELS, SEQUENTIAL
 
 MIN_MASS = 1e-300  # a constraint with less mass than this (under the shaped rows) is refused
 CHUNK = 1 << 17  # names drawn at once (also the rejection draws' largest batch)
@@ -574,7 +574,15 @@ def _groups(s: np.ndarray, q: np.ndarray):
 
 def make_plan(model, dfa, min_len: int, max_len: int, temperature: float = 1.0, top_k: int | None = None,
               top_p: float | None = None, progress=None):
-    """``Plan``, or ``SparsePlan`` for a back-off model whose dense rows would be too large."""
+    """``LazyPlan``; ``SparsePlan`` for a back-off model whose dense rows would be too large; for a
+    model with no finite state (SEQUENTIAL: a neural model or a mixture holding one), the
+    rejection plan: a prefix read directly, the rest met by drawing."""
+    if SEQUENTIAL in model.capabilities:
+        from ngram.generation.rejection import RejectionPlan
+
+        shaped = temperature != 1.0 or top_k is not None or top_p is not None
+        return RejectionPlan(model, dfa, min_len, max_len,
+                             (lambda rows: adjust_rows(rows, temperature, top_k, top_p)) if shaped else None)
     if LEVELS in model.capabilities and too_large(model):
         return SparsePlan(model, dfa, min_len, max_len, temperature, top_k, top_p)
     return LazyPlan(model, dfa, min_len, max_len, temperature, top_k, top_p, progress)

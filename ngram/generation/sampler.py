@@ -19,9 +19,9 @@ from ngram.generation.constraints import Constraints, percent_of_mass
 from ngram.generation.novelty import novelty
 from ngram.generation.plans import CHUNK, MIN_MASS, Plan, make_plan
 from ngram.generation.shaping import check_shaping
-from ngram.core.vocabulary import BOUNDARY
 from ngram.generation.walk import decode, decode_text, walk_lengths, walker
 from ngram.lm.backoff.automaton import name_components
+from ngram.lm.protocol import SEQUENTIAL
 
 RANKS = ("probability", "per-symbol")  # what top orders names by
 MAX_NAMES = 1 << 32  # names in one run (hours of drawing; memory is bounded by CHUNK, not by this)
@@ -116,11 +116,20 @@ class Sampler:
         the length bounds leave out: no reshaping, no constraint but length, no <unk> (the walk
         leaves <unk> out step by step, which is not conditioning on names without it)."""
         c, component = self.constraints, self.parts[i][1]
-        return (i not in self._slow and not self.shaped and c.is_length_only() and component.vocabulary.unk_id is None)
+        return (i not in self._slow and not self.shaped and c.is_length_only() and component.vocabulary.unk_id is None
+                and SEQUENTIAL not in component.capabilities)  # (no automaton to walk: its plan draws)
 
     @property
     def mass(self) -> float:
         return float(sum(w * self.plan(i).mass for i, (w, *_) in enumerate(self.parts)))
+
+    @property
+    def mass_error(self) -> float | None:
+        """The standard error of ``mass`` where a component's mass is estimated by drawing (a model
+        with no finite state, ``ngram.generation.rejection``); None where it is exact."""
+        errors = [w * self.plan(i).mass_error for i, (w, component, *_) in enumerate(self.parts)
+                  if SEQUENTIAL in component.capabilities]
+        return math.sqrt(sum(e * e for e in errors)) if errors else None
 
     def _component_weights(self) -> np.ndarray:
         if len(self.parts) == 1:

@@ -40,6 +40,12 @@ NEXT_SYMBOL = "next-symbol"
 # An order mixture: a bounded-context model whose rows mix ``model.components``, the highest-order
 # one's stored contexts determining every row (its automaton's states are that component's).
 MIXED_CONTEXTS = "mixed-contexts"
+# The next-symbol row depends on the whole prefix through a recurrent state (a neural model, or a
+# mixture holding one): there is no finite context automaton, so exact generation draws symbol by
+# symbol (``step``), a prefix is read directly and other constraints are met by rejection
+# (``ngram.generation.rejection``). Such a model answers ``start_state(n)`` and
+# ``step(state, symbols) -> (state, ln-rows)`` for n names at once.
+SEQUENTIAL = "sequential"
 
 
 @runtime_checkable
@@ -49,7 +55,7 @@ class LanguageModel(Protocol):
     estimator: dict  # {"name": ..., settings ...}: how it was made
     corpus: dict  # what it was trained on (file, names, fingerprint)
     train_names: "np.ndarray | None"  # sorted fingerprints of the training names (novelty), or None
-    capabilities: frozenset  # subset of {LEVELS, BOUNDED_CONTEXT, NEXT_SYMBOL, MIXED_CONTEXTS}
+    capabilities: frozenset  # subset of {LEVELS, BOUNDED_CONTEXT, NEXT_SYMBOL, MIXED_CONTEXTS, SEQUENTIAL}
     kind: str  # what model files call this kind: "model" (back-off), "context" (order mixture), "name"
 
     @property

@@ -81,7 +81,7 @@ def test_the_load_check_costs_about_a_first_evaluation(tmp_path):
     """The check reads the levels once, vectorised: on 20,000 names at order 6 it takes at most a
     few times what building the evaluation automaton takes (both measured here)."""
     from ngram.lm.backoff.scoring import build_lean
-    from test_streaming import generated_names
+    from support import generated_names
 
     big = train(generated_names(20_000, seed=2), 6, make_estimator("modified-kneser-ney"))
     save(big, tmp_path / "m.ngram", compact=True)

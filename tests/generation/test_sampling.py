@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from conftest import TINY
+from support import chi_square, passes
 from ngram import MLE, AddK, NgramError, train
 from ngram.generation.sampling import adjust_rows, build_automaton, novelty, sample, sample_walk
 
@@ -89,25 +90,6 @@ def masked(row: np.ndarray, model) -> np.ndarray:
     if model.vocabulary.unk:
         row[model.vocabulary.unk_id] = 0.0
     return row / row.sum()
-
-
-def chi_square(observed: dict, expected_p: dict, n: int) -> tuple[float, int]:
-    """Pearson's statistic over the outcomes expected at least 5 times, the rest pooled in one bin."""
-    big = [k for k, p in expected_p.items() if p * n >= 5]
-    stat = sum((observed.get(k, 0) - expected_p[k] * n) ** 2 / (expected_p[k] * n) for k in big)
-    rest_p = 1.0 - sum(expected_p[k] for k in big)
-    rest_o = n - sum(observed.get(k, 0) for k in big)
-    if rest_p * n >= 5:
-        stat += (rest_o - rest_p * n) ** 2 / (rest_p * n)
-        return stat, len(big)
-    return stat, len(big) - 1
-
-
-def passes(stat: float, df: int) -> bool:
-    # About 5 standard deviations above the mean of a chi-square with df degrees of freedom: a
-    # right sampler stays under it (and the seeds are fixed), while a wrong back-off or <unk>
-    # mass shifts tens of thousands of draws and lands far above.
-    return stat < df + 5 * (2 * df) ** 0.5 + 10
 
 
 def name_probability(model, name: str, prefix: str = "") -> float:
