@@ -16,7 +16,7 @@ import pytest
 
 from ngram.core.errors import NgramError
 from ngram.core.vocabulary import Vocabulary
-from ngram.generation.constraints import MAX_STATES, Constraints, contains_dfa, regex_dfa, state_limit
+from ngram.generation.constraints import MAX_STATES, Constraints, contains_dfa, minimize, regex_dfa, state_limit
 
 ABN = Vocabulary("abn")
 ITALIAN = Vocabulary("abcdefghilmnopqrstuvz")  # 21 letters, like the Italian corpus's alphabet
@@ -70,6 +70,9 @@ def test_regex_automata_match_python_re_forwards_and_backwards(pattern, max_len)
     words = strings("".join(vocabulary.characters), min(max_len, 4) if literal_braces else max_len)
     expected = {w for w in words if re.fullmatch(pattern, w)}
     assert accepted(regex_dfa(pattern, vocabulary, max_len), vocabulary, words) == expected
+    smallest = minimize(regex_dfa(pattern, vocabulary, max_len))
+    assert accepted(smallest, vocabulary, words) == expected
+    assert smallest.n_states <= regex_dfa(pattern, vocabulary, max_len).n_states
     assert accepted(regex_dfa(pattern, vocabulary, max_len, reverse=True), vocabulary, words, reverse=True) == expected
 
 
