@@ -886,15 +886,15 @@ class Constraints:
         return not (self.prefix or self.suffix or self.contains or self.exclude or self.regex is not None)
 
     def describe(self) -> str:
-        parts = []
+        parts = []  # (a string of thousands of characters is shown by its start and its length)
         if self.prefix:
-            parts.append(f"starting with {self.prefix}-")
+            parts.append(f"starting with {_clip(self.prefix, 40)}-")
         if self.suffix:
-            parts.append(f"ending in -{self.suffix}")
-        parts += [f"containing {c!r}" for c in self.contains]
-        parts += [f"without {c!r}" for c in self.exclude]
+            parts.append(f"ending in -{_clip(self.suffix, 40)}")
+        parts += [f"containing {_short(c)}" for c in self.contains]
+        parts += [f"without {_short(c)}" for c in self.exclude]
         if self.regex is not None:
-            parts.append(f"matching /{self.regex}/")
+            parts.append(f"matching /{_clip(self.regex, 40)}/")
         parts.append(f"of {self.min_len} to {self.max_len} characters" if self.min_len != self.max_len
                      else f"of {self.min_len} characters")
         return "names " + ", ".join(parts)
