@@ -44,6 +44,7 @@ from ngram.core.vocabulary import BOUNDARY
 DEFAULT_MAX_LEN = 50
 MAX_STATES = 1 << 15  # constraint-automaton states built before refusing (the plan's tables grow with them)
 MAX_CELLS = 1 << 23  # states x symbols: 32 MB of int32 transitions, the bound for large vocabularies
+MIN_STATES = 128  # ... but never fewer (a 200,000-symbol vocabulary: 100 MB of transitions at most)
 MAX_POSITIONS = 1 << 15  # regex positions once counted repeats are cut to --max-len
 MAX_FOLLOW = 1 << 22  # regex position-to-position edges
 BATCH_BYTES = 1 << 24  # successor sets built at once (a batch of states x symbols x set bytes)
@@ -61,7 +62,7 @@ def _short(text: str, width: int = 40) -> str:
 
 def state_limit(V: int) -> int:
     """The most states a constraint automaton over ``V`` symbols may have."""
-    return max(2, min(MAX_STATES, MAX_CELLS // max(V, 1)))
+    return max(MIN_STATES, min(MAX_STATES, MAX_CELLS // max(V, 1)))
 
 
 def percent_of_mass(mass: float) -> str:
@@ -891,15 +892,15 @@ class Constraints:
         return not (self.prefix or self.suffix or self.contains or self.exclude or self.regex is not None)
 
     def describe(self) -> str:
-        parts = []
+        parts = []  # (a string of thousands of characters is shown by its start and its length)
         if self.prefix:
-            parts.append(f"starting with {self.prefix}-")
+            parts.append(f"starting with {_clip(self.prefix, 40)}-")
         if self.suffix:
-            parts.append(f"ending in -{self.suffix}")
-        parts += [f"containing {c!r}" for c in self.contains]
-        parts += [f"without {c!r}" for c in self.exclude]
+            parts.append(f"ending in -{_clip(self.suffix, 40)}")
+        parts += [f"containing {_short(c)}" for c in self.contains]
+        parts += [f"without {_short(c)}" for c in self.exclude]
         if self.regex is not None:
-            parts.append(f"matching /{self.regex}/")
+            parts.append(f"matching /{_clip(self.regex, 40)}/")
         parts.append(f"of {self.min_len} to {self.max_len} characters" if self.min_len != self.max_len
                      else f"of {self.min_len} characters")
         return "names " + ", ".join(parts)

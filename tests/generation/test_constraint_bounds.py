@@ -103,6 +103,8 @@ def test_substring_automata_are_linear_a_2000_character_contains_is_instant():
     assert dfa.n_states == 2001 + 1 - 0  # dead, then 0..2000 characters matched (the last accepting)
     ids = [ABN.characters.index(c) + 1 for c in pattern]
     assert dfa.accept[dfa.run(ids)] and not dfa.accept[dfa.run(ids[:-1])]
+    described = Constraints(contains=(pattern,), max_len=2000).describe()
+    assert len(described) < 200 and "2,000 characters" in described  # messages stay one short line
     # the failure links against the definition on a shorter pattern with many self-overlaps
     short = [1, 2, 1, 2, 1, 3, 1, 2, 1, 2, 1, 2]
     dfa = contains_dfa(short, 4)
