@@ -39,8 +39,8 @@ def best_first(root, root_bound: float, expand, ahead: int = 0):
         if after is not None:
             heapq.heappush(heap, (-(g + after[3]), next(counter), g, (after, children), ids, _REST))
 
-    def upcoming():
-        return [entry[3] for entry in heap[:ahead] if entry[5] == _NODE]
+    def upcoming():  # nodes waiting, and the next child of each expansion's rest
+        return [entry[3] if entry[5] == _NODE else entry[3][0][1] for entry in heap[:ahead] if entry[5] != _NAME]
 
     while heap:
         _, _, g, data, ids, kind = heapq.heappop(heap)

@@ -496,6 +496,7 @@ class View:
         self.start_state = scorer.start
         self.slot = np.full(scorer.n_states, -1, np.int32)
         self.used, self.capacity = 0, 0
+        self.drawing = False  # whether the plain draw's tables are kept (``_draw_tables``)
         self._grow(min(scorer.n_states, max(ROW_CELLS // V, 64)))
         self.root = int(self.slots_of(np.zeros(1, np.int64))[0])
         self.start = int(self.slots_of(np.array([scorer.start]))[0])
@@ -579,12 +580,19 @@ class View:
             return np.log(total)
 
     def _store(self, states: np.ndarray, logrows: np.ndarray) -> None:
-        V, G = self.V, self.guides
         slots = slice(self.used, self.used + len(states))  # (new slots are consecutive: slices, not indices)
         self.slot[states] = np.arange(self.used, self.used + len(states))
         self.state[slots] = states
         self.logrows[slots] = logrows
-        p = np.exp(logrows)
+        self.used += len(states)
+        if self.drawing:
+            self._draw_tables(slots)
+
+    def _draw_tables(self, slots: slice) -> None:
+        """The plain draw's tables of the rows in ``slots`` (made once a view is walked: a view
+        read only for its rows, as an order mixture's components are, never makes them)."""
+        V, G = self.V, self.guides
+        p = np.exp(self.logrows[slots])
         if self.masked is not None:
             p[:, self.masked] = 0.0
         cdf = np.cumsum(p, axis=1)
@@ -600,9 +608,9 @@ class View:
         # u in [j / G, (j + 1) / G) is that symbol or a later one. (x <= j / G is ceil(x G) <= j,
         # exact: G is a power of two.)
         start = np.minimum(np.ceil(cdf * G), G).astype(np.int64)
-        counts = np.bincount((np.arange(len(states))[:, None] * (G + 1) + start).ravel(), minlength=len(states) * (G + 1))
+        k = len(cdf)
+        counts = np.bincount((np.arange(k)[:, None] * (G + 1) + start).ravel(), minlength=k * (G + 1))
         self.guide.reshape(-1, G)[slots] = np.cumsum(counts.reshape(-1, G + 1)[:, :G], axis=1)
-        self.used += len(states)
 
     # ----- what the walks, plans and searches read ---------------------------------------------
     def logrows_of(self, states: np.ndarray) -> np.ndarray:
@@ -634,6 +642,9 @@ class View:
         """A plain draw (<unk> left out, renormalised) per slot from uniform draws ``u``, and the slot
         after it: the first symbol whose running sum passes u, searched from where the guide
         table puts u (almost always that symbol or the next)."""
+        if not self.drawing:
+            self.drawing = True
+            self._draw_tables(slice(0, self.used))
         G, V = self.guides, self.V
         base = slots.astype(np.int64)
         symbol = self.guide[base * G + (u * G).astype(np.int64)].astype(np.int64)
