@@ -198,6 +198,13 @@ class Plan:
         yield from best_first((auto.start, dfa.start, 0), float(H[L][auto.start, dfa.start]), expand)
 
 
+# The reachable product's children and tables (pairs x symbols): past either bound a constrained
+# question is refused in one line, before the position that would pass it is expanded, rather than
+# run out of memory. The children are 4 bytes a cell (2^27 cells: 512 MB in all); expanding one
+# position takes about 30 bytes a cell at its peak (2^23 cells: 250 MB).
+LAZY_TABLE_CELLS = 1 << 27
+STEP_CELLS = 1 << 23
+MARK_CELLS = 1 << 26  # (states x constraint states) up to which distinct pairs are found by marking, not sorting
 SPARSE_TABLE_CELLS = 80_000_000  # states x constraint states x (max-len + 1) of the sparse path's tables (640 MB)
 ROW_CACHE = 32  # whole rows kept by the sparse path (each V floats and V next states)
 CURSOR = 64  # candidates a best-first expansion of the sparse path holds at a time
@@ -624,23 +631,32 @@ class LazyPlan:
         Q, V = dfa.n_states, self.model.V
         need = _steps_to_accept(dfa)
         slots, qs = np.array([view.start], np.int64), np.array([dfa.start], np.int64)
-        levels, children = [], []
+        levels, children, cells = [], [], 0
         bar = _bar(self.progress, L, "finding the names' reachable states")
         for t in range(L + 1):
             levels.append((slots, qs))
             if t == L:
                 break
             bar.update(1)
+            cells += len(slots) * V  # this position's children and table, before any is made
+            if cells > LAZY_TABLE_CELLS or len(slots) * V > STEP_CELLS:
+                bar.close()
+                raise NgramError(f"the constraints reach too many (context, constraint state) pairs for this model "
+                                 f"within --max-len {L} ({len(slots):,} pairs at position {t}, {Q:,} constraint states; "
+                                 f"more than {STEP_CELLS:,} cells a position or {LAZY_TABLE_CELLS:,} in all); "
+                                 "lower --max-len or simplify the constraints")
             nq = dfa.delta[qs][:, 1:].astype(np.int64)
             ok = (nq != 0) & (need[nq] <= L - t - 1)
             pair, c = np.nonzero(ok)
             after = view.next_slots(slots[pair], c + 1).astype(np.int64)
             key = after * Q + nq[pair, c]
-            # distinct pairs and each one's place among them, by marking (no sort)
-            mark = np.zeros(self.view.used * Q, bool)
-            mark[key] = True
-            unique = np.flatnonzero(mark)
-            inverse = (np.cumsum(mark) - 1)[key]
+            if self.view.used * Q <= MARK_CELLS:  # distinct pairs and each one's place, by marking (no sort)
+                mark = np.zeros(self.view.used * Q, bool)
+                mark[key] = True
+                unique = np.flatnonzero(mark)
+                inverse = (np.cumsum(mark) - 1)[key]
+            else:  # a large constraint automaton: marking would take (states x constraint states) bytes
+                unique, inverse = np.unique(key, return_inverse=True)
             child = np.full((len(slots), V - 1), -1, np.int32 if len(unique) < 2**31 else np.int64)
             child[pair, c] = inverse
             children.append(child)

@@ -214,3 +214,22 @@ def test_a_regex_small_forwards_but_exponential_reversed_serves_a_right_to_left_
     big = Constraints(regex="(a|n){16}a(a|n)*", max_len=20)
     assert bounded(lambda: big.dfa(ITALIAN).reversed(), seconds=1.0).n_states <= state_limit(ITALIAN.size)
     assert bounded(lambda: big.reversed_dfa(ITALIAN), seconds=1.0).n_states <= state_limit(ITALIAN.size)
+
+
+def test_a_reachable_product_past_its_table_budget_is_refused_before_it_is_built(monkeypatch):
+    """Each constraint alone is small, but together with the model's contexts the pairs a name can
+    reach grow with every position: the plan refuses in one line before the position that would
+    pass its budget is expanded (here a budget small enough for a tiny model to pass it)."""
+    from ngram import make_estimator, train
+    from ngram.generation import plans
+    from ngram.generation.sampler import Sampler
+
+    names = ["".join(w) for w in itertools.product("abn", repeat=4)]
+    model = train(names, 3, make_estimator("witten-bell"))
+    wide = Constraints(contains=list("abn") + ["ab", "ba", "nb"], max_len=12)
+    monkeypatch.setattr(plans, "STEP_CELLS", 64)
+    with pytest.raises(NgramError, match="too many .context, constraint state. pairs") as error:
+        Sampler(model, wide).generate(3, seed=0)
+    assert "\n" not in str(error.value) and "--max-len 12" in str(error.value)
+    monkeypatch.setattr(plans, "STEP_CELLS", 1 << 23)
+    assert len(Sampler(model, wide).generate(3, seed=0).names) == 3  # within the budget: answered
