@@ -200,10 +200,10 @@ class Plan:
 
 # The reachable product's children and tables (pairs x symbols): past either bound a constrained
 # question is refused in one line, before the position that would pass it is expanded, rather than
-# run out of memory. The children are 4 bytes a cell (2^27 cells: 512 MB in all); expanding one
-# position takes about 30 bytes a cell at its peak (2^23 cells: 250 MB).
-LAZY_TABLE_CELLS = 1 << 27
-STEP_CELLS = 1 << 23
+# run out of memory. The children are 4 bytes a cell (2^28 cells: 1 GB in all); expanding one
+# position takes about 30 bytes a cell at its peak (2^25 cells: 1 GB).
+LAZY_TABLE_CELLS = 1 << 28
+STEP_CELLS = 1 << 25
 MARK_CELLS = 1 << 26  # (states x constraint states) up to which distinct pairs are found by marking, not sorting
 SPARSE_TABLE_CELLS = 80_000_000  # states x constraint states x (max-len + 1) of the sparse path's tables (640 MB)
 ROW_CACHE = 32  # whole rows kept by the sparse path (each V floats and V next states)
@@ -592,6 +592,10 @@ def make_plan(model, dfa, min_len: int, max_len: int, temperature: float = 1.0, 
                              (lambda rows: adjust_rows(rows, temperature, top_k, top_p)) if shaped else None)
     if LEVELS in model.capabilities and too_large(model):
         return SparsePlan(model, dfa, min_len, max_len, temperature, top_k, top_p)
+    if LEVELS in model.capabilities and dfa.n_states <= 2:
+        # Lengths alone (a model with <unk>, or reshaped rows): every context is reachable, so the
+        # reachable product is the whole automaton at every position; the dense tables hold it once.
+        return Plan(model, dfa, min_len, max_len, temperature, top_k, top_p)
     return LazyPlan(model, dfa, min_len, max_len, temperature, top_k, top_p, progress)
 
 
