@@ -20,7 +20,7 @@ from ngram.generation.novelty import novelty
 from ngram.generation.plans import CHUNK, MIN_MASS, Plan, make_plan
 from ngram.generation.shaping import check_shaping
 from ngram.generation.walk import decode, decode_text, walk_lengths, walker
-from ngram.lm.backoff.automaton import name_components
+from ngram.lm.backoff.automaton import View, name_components
 from ngram.lm.protocol import SEQUENTIAL
 
 RANKS = ("probability", "per-symbol")  # what top orders names by
@@ -116,8 +116,23 @@ class Sampler:
         the length bounds leave out: no reshaping, no constraint but length, no <unk> (the walk
         leaves <unk> out step by step, which is not conditioning on names without it)."""
         c, component = self.constraints, self.parts[i][1]
-        return (i not in self._slow and not self.shaped and c.is_length_only() and component.vocabulary.unk_id is None
+        return (i not in self._slow and not self.shaped and c.is_length_only() and self._walker(i) is not None
                 and SEQUENTIAL not in component.capabilities)  # (no automaton to walk: its plan draws)
+
+    def _walker(self, i: int):
+        """Component i's walk, or None where a walk cannot be exact: with <unk> in the vocabulary
+        the names are walked with <unk> drawn and those holding it rejected (the model conditioned
+        on names without it, exactly), which only the lazy view can do."""
+        if i not in self._walkers:
+            component = self.parts[i][1]
+            if SEQUENTIAL in component.capabilities:
+                self._walkers[i] = None
+            elif component.vocabulary.unk_id is None:
+                self._walkers[i] = walker(component)
+            else:
+                auto = walker(component, mask_unk=False)
+                self._walkers[i] = auto if isinstance(auto, View) else None
+        return self._walkers[i]
 
     @property
     def mass(self) -> float:
@@ -198,10 +213,12 @@ class Sampler:
         """The ids of the names among ``k`` walks of component i that meet the length bounds, and
         their lengths."""
         c, component = self.constraints, self.parts[i][1]
-        auto = self._walkers.get(i) or self._walkers.setdefault(i, walker(component))
         # (a name cut at max-len + 1 has no end symbol: too long)
-        ids, length = walk_lengths(component, k, seed=rng, min_len=0, max_len=c.max_len + 1, automaton=auto)
+        ids, length = walk_lengths(component, k, seed=rng, min_len=0, max_len=c.max_len + 1, automaton=self._walker(i))
         keep = (length >= c.min_len) & (length <= c.max_len)
+        unk = component.vocabulary.unk_id
+        if unk is not None:
+            keep &= ~(ids == unk).any(axis=1)
         return (ids, length) if keep.all() else (ids[keep], length[keep])
 
     def text_chunks(self, n: int, seed=None, chunk: int = CHUNK):

@@ -25,9 +25,10 @@ from ngram.lm.backoff.links import links
 from ngram.lm.protocol import LEVELS
 
 
-def walker(model):
+def walker(model, mask_unk: bool = True):
     """What ``sample_walk`` walks for ``model`` (made once per model): the lazy view; for a huge
-    vocabulary the sparse automaton; for an unclosed n-gram set the dense automaton."""
+    vocabulary the sparse automaton; for an unclosed n-gram set the dense automaton. Only the
+    view can draw <unk> (``mask_unk`` False); the others always leave it out."""
     if LEVELS in model.capabilities:
         if model.order == 1 or links(model) is None:
             return automata.cached(model, "dense", lambda: automata.build_automaton(model))
@@ -36,7 +37,7 @@ def walker(model):
                 return automata.cached(model, "sparse", lambda: SparseAutomaton(model))
             except NotClosed:
                 return automata.build_automaton(model)
-    return automata.view(model)
+    return automata.view(model, mask_unk)
 
 
 def sample_walk(model, n: int = 10, seed: int | None = None, temperature: float = 1.0,

@@ -14,6 +14,7 @@ from ngram.lm.backoff.automaton import build, prefix_logmass
 from ngram.generation.constraints import Constraints
 from ngram.lm.mixtures.models import ContextMixture, NameMixture
 from ngram.generation.sampling import Sampler, adjust_rows, generate, sample, top
+from ngram.generation.walk import walk_lengths
 
 CORPUS = ["ab", "ban", "nab", "anna", "b", "bab", "naan", "abba", "nan", "bb"]
 L = 6  # every test constraint has max_len <= L, so enumerating names up to L is exact
@@ -152,6 +153,26 @@ def test_fast_length_only_path_is_the_exact_distribution():
     valid = {x: q for x, q in p.items() if 1 <= len(x) <= 4}
     z = sum(valid.values())
     names = sampler.generate(20000, seed=2).names
+    stat, df = chi_square(Counter(names), {x: q / z for x, q in valid.items()}, 20000)
+    assert passes(stat, df), (stat, df)
+
+
+def test_a_model_with_unk_walks_too_rejecting_the_names_that_hold_it():
+    """<unk> drawn, names holding it rejected: the model conditioned on names without <unk>,
+    exactly, at the walk's speed (no tables over every context and position). (Ten copies of the
+    corpus keep <unk>'s mass small enough that the walk is not handed over to the plan.)"""
+    backoff = kn(CORPUS * 10, 3, unk=True)
+    sampler = Sampler(backoff, Constraints(min_len=1, max_len=L))
+    assert backoff.vocabulary.unk_id is not None and sampler._fast(0)
+    p = probabilities(backoff, all_names(backoff, L))  # names of characters only: none holds <unk>
+    valid = {x: q for x, q in p.items() if 1 <= len(x) <= L}
+    z = sum(valid.values())
+    unk = backoff.vocabulary.unk_id
+    drawn, _ = walk_lengths(backoff, 5000, seed=0, max_len=L + 1, automaton=sampler._walker(0))
+    kept, _ = sampler._walk_valid(0, 5000, np.random.default_rng(0))
+    assert (drawn == unk).any() and not (kept == unk).any()  # <unk> is drawn, and no kept name holds it
+    names = sampler.generate(20000, seed=3).names
+    assert not sampler._plans  # walked, never planned
     stat, df = chi_square(Counter(names), {x: q / z for x, q in valid.items()}, 20000)
     assert passes(stat, df), (stat, df)
 

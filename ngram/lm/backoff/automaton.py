@@ -482,7 +482,7 @@ class View:
     that fits in ``ROW_CELLS`` (untouched memory costs nothing), else grown as needed.
     """
 
-    def __init__(self, model):
+    def __init__(self, model, mask_unk: bool = True):
         base = _levels_model(model)
         scorer = scoring.build(base)
         if scorer is None:
@@ -492,7 +492,9 @@ class View:
         self.own_rows = base is model
         self.V = V = model.V
         self.guides = min(1 << int(V - 1).bit_length(), 256)  # guide cells per row: a power of two >= V
-        self.masked = model.vocabulary.unk_id
+        # <unk> left out of plain draws (renormalised), or kept so that a caller can reject the names
+        # that hold it, which conditions on names without it exactly
+        self.masked = model.vocabulary.unk_id if mask_unk else None
         self.start_state = scorer.start
         self.slot = np.full(scorer.n_states, -1, np.int32)
         self.used, self.capacity = 0, 0
@@ -685,6 +687,6 @@ def _distinct(a: np.ndarray) -> np.ndarray:
     return a[np.concatenate(([True], a[1:] != a[:-1]))] if len(a) else a
 
 
-def view(model) -> View:
-    """The model's ``View``, made once per model."""
-    return cached(model, "view", lambda: View(model))
+def view(model, mask_unk: bool = True) -> View:
+    """The model's ``View``, made once per model (and once more with <unk> drawn, where asked)."""
+    return cached(model, "view" if mask_unk else "view-unk", lambda: View(model, mask_unk))
