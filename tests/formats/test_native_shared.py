@@ -172,6 +172,6 @@ def test_probs_chain_to_evaluate_per_name_through_the_command_line(tmp_path, mix
         for j in range(len(name) + 1):
             out = ngram("probs", "m.ngram", name[:j])
             assert abs(out["sum"] - 1.0) <= 1e-9
-            symbol = name[j] if j < len(name) else mixture.vocabulary.symbols[0]  # the end of the name
+            symbol = name[j] if j < len(name) else "</s>"  # the end of the name, as JSON names it
             total -= math.log(out["probability"][symbol])
         assert total == pytest.approx(nll, abs=1e-9)
