@@ -15,6 +15,7 @@ from conftest import REPO, TINY, shared_file
 from ngram import NgramError, make_estimator, train
 from ngram.evaluation import report
 from ngram.evaluation.metrics import evaluate
+from ngram.formats.native import load
 from ngram.core.vocabulary import BOUNDARY
 
 TRAIN = ["anna", "anne", "bob", "ann", "nan", "a b", "bobby", "annabel", "nanna", "abba", "banana", "ben"]
@@ -329,7 +330,7 @@ def test_the_page_in_headless_chromium(browser, files, tmp_path):
     check_against_evaluate(browser, files, "m.ngram", "test.txt", len(names))
 
     # Focus a cell: the tooltip names the context and gives the true symbol's probability.
-    model = __import__("ngram").io.load(files / "m.ngram")
+    model = load(files / "m.ngram")
     name, k = "nab ben", 4  # the 'b' after "nab "
     tip = browser.evaluate(_headless().FOCUS_CELL % json.dumps([name, k]))
     p = float(np.exp(model.logprobs(name[:k]))[model.vocabulary.encode_context("b")[0]])
