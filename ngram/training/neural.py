@@ -36,7 +36,7 @@ IGNORE = -100  # PyTorch's ignore_index: a padded target
 class NeuralSettings:
     """The network's shape and how it is trained."""
 
-    layers: int = 2
+    layers: int = 1  # 1 x 256 measured: English split in 8.5 min of training, test 1.8751 mixed (README)
     hidden: int = 256
     embedding: int = 64
     dropout: float = 0.2
