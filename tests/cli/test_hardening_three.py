@@ -80,6 +80,7 @@ def test_a_line_within_the_budget_trains_within_it(tmp_path):
     assert result["rc"] == 0 and result["peak_mb"] < 120, result
 
 
+@pytest.mark.slow
 def test_a_model_file_declaring_too_many_members_is_refused_before_they_are_read(tmp_path):
     """100,000 junk members (a zip64 directory): refused from the end record, before the central
     directory of 100,000 entries is parsed."""

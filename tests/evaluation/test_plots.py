@@ -139,6 +139,7 @@ def test_tuning_plot_takes_a_list_of_result_dicts(tmp_path):
         plot_tuning(results, tmp_path / "t.txt")
 
 
+@pytest.mark.slow
 def test_the_chosen_star_sits_on_the_chosen_models_curve(tmp_path):
     """Tuned and closed-form rows of one estimator are two curves; the chosen closed-form order 5
     is drawn, and its star is one of its points (not on the tuned curve beside it)."""

@@ -316,6 +316,7 @@ def check_against_evaluate(browser, folder, model, test, expect_rows):
     return evaluated
 
 
+@pytest.mark.slow
 def test_the_page_in_headless_chromium(browser, files, tmp_path):
     done = ngram("report", "m.ngram", "test.txt", "-o", "r.html", "--train", "train.txt", "--samples", "5", cwd=files)
     assert done.returncode == 0, done.stderr
@@ -369,6 +370,7 @@ def test_the_page_in_headless_chromium(browser, files, tmp_path):
     assert browser.console_errors() == [] and browser.requests() == [url]
 
 
+@pytest.mark.slow
 def test_the_italian_report_in_headless_chromium(browser, tmp_path):
     """The README's screenshot case: every name's NLL on the page is evaluate --per-name's."""
     train_file, test_file = shared_file("italian-names-train.txt"), shared_file("italian-names-test.txt")
@@ -383,6 +385,7 @@ def test_the_italian_report_in_headless_chromium(browser, tmp_path):
     assert f"the first 500 of {evaluated['names']} names" in count
 
 
+@pytest.mark.slow
 def test_the_browser_checks_see_requests_script_errors_and_blocked_loads(browser, files, tmp_path):
     """The checks above can fail: a page that fetches something or throws is caught."""
     assert ngram("report", "m.ngram", "test.txt", "-o", "r.html", "-q", cwd=files).returncode == 0
@@ -399,6 +402,7 @@ def test_the_browser_checks_see_requests_script_errors_and_blocked_loads(browser
     assert any("ReferenceError" in e for e in browser.console_errors())
 
 
+@pytest.mark.slow
 def test_an_impossible_symbol_reads_infinity_in_the_browser(browser, tmp_path):
     (tmp_path / "tiny.txt").write_text("ab\nba\n", encoding="utf-8")
     (tmp_path / "odd.txt").write_text("aa\nab\n", encoding="utf-8")

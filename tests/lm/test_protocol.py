@@ -189,6 +189,7 @@ def test_mix_fits_compiles_and_verifies(kinds, names):
         mix(parts, probe, max_iterations=0)
 
 
+@pytest.mark.slow
 def test_the_package_docstring_example_runs(capsys):
     example = ngram.__doc__.split("\n\n")[1]
     exec(compile("\n".join(line[4:] for line in example.splitlines()), "ngram.__doc__", "exec"), {})

@@ -38,6 +38,7 @@ def general_path(model: Model, encoded) -> np.ndarray:
 
 @settings(max_examples=120, deadline=None)
 @given(names=corpora, held_out=corpora, order=st.integers(1, 6), which=st.integers(0, len(ESTIMATORS) - 1), unk=st.booleans())
+@pytest.mark.slow
 def test_automaton_scores_are_the_same_floats(names, held_out, order, which, unk):
     name, settings_ = ESTIMATORS[which]
     model = train(names, order, make_estimator(name, **settings_), unk=unk)

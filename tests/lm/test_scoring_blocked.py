@@ -30,6 +30,7 @@ def compact_copy(model):
 
 @settings(max_examples=80, deadline=None)
 @given(names=corpora, held_out=corpora, order=st.integers(1, 6), which=st.integers(0, len(ESTIMATORS) - 1), unk=st.booleans())
+@pytest.mark.slow
 def test_the_lean_automaton_walks_to_the_same_floats(names, held_out, order, which, unk):
     name, settings_ = ESTIMATORS[which]
     model = train(names, order, make_estimator(name, **settings_), unk=unk)
