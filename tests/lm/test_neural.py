@@ -252,7 +252,7 @@ def test_training_is_seeded_and_its_numpy_model_scores_as_the_network():
     a, log = train_neural(names, held, settings=NeuralSettings(**settings))
     b, _ = train_neural(names, held, settings=NeuralSettings(**settings))
     assert np.array_equal(a.weights.out_w, b.weights.out_w)
-    assert 1 <= log.best_epoch <= len(log.heldout_nll) <= 3
+    assert log.best_epoch >= 1 and log.best_epoch <= len(log.heldout_nll) <= 3
     totals, symbols = a.score(held)
     assert abs(-totals.sum() / symbols.sum() - log.best_nll) < 1e-5  # float32 network, float64 numpy
     assert a.estimator["best_epoch"] == log.best_epoch and a.corpus["names"] == len(names)
