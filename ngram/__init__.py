@@ -8,16 +8,16 @@
     best = train(names[::2])   # `ngram train`'s default: the model `ngram tune` would choose
 """
 
-from ngram.evaluation.classifier import classify
 from ngram.core import __version__
 from ngram.core.corpus import Corpus, read_names
 from ngram.core.errors import NgramError
-from .estimators import MLE, AddK, Estimator, make_estimator
+from ngram.core.vocabulary import Vocabulary
+from ngram.estimators import MLE, AddK, Estimator, make_estimator
+from ngram.evaluation.classifier import classify
 from ngram.evaluation.metrics import evaluate
 from ngram.lm.backoff.model import Level, Model
 from ngram.lm.protocol import LanguageModel
 from ngram.training.trainer import train
-from ngram.core.vocabulary import Vocabulary
 
 __all__ = [
     "AddK", "MLE", "Corpus", "Estimator", "LanguageModel", "Level", "Model", "NgramError", "Vocabulary",
