@@ -20,6 +20,14 @@ from ngram.lm.protocol import BOUNDED_CONTEXT
 from ngram.core.vocabulary import BOUNDARY, Encoded
 
 
+def logsumexp(a: np.ndarray, axis: int = -1) -> np.ndarray:
+    """ln Σ exp(a) along ``axis``, stable, and -inf (not nan) where every entry is -inf."""
+    top = np.max(a, axis=axis, keepdims=True)
+    top = np.where(np.isfinite(top), top, 0.0)
+    with np.errstate(divide="ignore"):
+        return np.squeeze(top, axis=axis) + np.log(np.sum(np.exp(a - top), axis=axis))
+
+
 class NameModel:
     """Shared behaviour of every model kind (see the module docstring)."""
 

@@ -26,6 +26,7 @@ import numpy as np
 from ngram.core.errors import NgramError
 from ngram.core.vocabulary import BOUNDARY
 from ngram.lm.backoff import scoring
+from ngram.lm.base import logsumexp
 from ngram.lm.protocol import LEVELS, MIXED_CONTEXTS
 
 MAX_CELLS = 60_000_000  # states x V of one dense automaton (about 1 GB for rows and transitions)
@@ -435,20 +436,13 @@ def _flow_vector(auto: ContextAutomaton, g: np.ndarray) -> np.ndarray:
         with np.errstate(divide="ignore"):
             logv = np.log(auto.visits())
         terms = logv[:, None] + auto.logrows[:, 1 + lost] + g[auto.next[:, 1 + lost]]
-        out[lost] = _logsumexp(terms, axis=0)
+        out[lost] = logsumexp(terms, axis=0)
     return out
 
 
 def _log_dot(v: np.ndarray, logx: np.ndarray) -> float:
     with np.errstate(divide="ignore"):
-        return float(_logsumexp(np.log(v) + logx, axis=0))
-
-
-def _logsumexp(a: np.ndarray, axis: int):
-    top = np.max(a, axis=axis, keepdims=True)
-    top = np.where(np.isfinite(top), top, 0.0)
-    with np.errstate(divide="ignore"):
-        return np.squeeze(top, axis=axis) + np.log(np.sum(np.exp(a - top), axis=axis))
+        return float(logsumexp(np.log(v) + logx, axis=0))
 
 
 # ----------------------------------------------------------------------------------------------

@@ -25,17 +25,10 @@ import numpy as np
 
 from ngram.core.errors import NgramError
 from ngram.core.vocabulary import Encoded
-from ngram.lm.base import NameModel
+from ngram.lm.base import NameModel, logsumexp
 from ngram.lm.protocol import BOUNDED_CONTEXT, NEXT_SYMBOL, SEQUENTIAL, LanguageModel
 
 FLOOR = -745.0  # ln of the smallest double: a zero probability times a zero exponent stays 0, not NaN
-
-
-def _logsumexp(a: np.ndarray, axis: int = -1) -> np.ndarray:
-    top = np.max(a, axis=axis, keepdims=True)
-    top = np.where(np.isfinite(top), top, 0.0)
-    with np.errstate(divide="ignore"):
-        return np.squeeze(top, axis=axis) + np.log(np.sum(np.exp(a - top), axis=axis))
 
 
 class BoundedSteps:
@@ -149,7 +142,7 @@ class LinearSymbolMixture(SymbolMixture):
     def combine(self, logrows: np.ndarray) -> np.ndarray:
         with np.errstate(divide="ignore"):
             logw = np.log(self.weights).reshape((-1,) + (1,) * (logrows.ndim - 1))
-        return _logsumexp(logrows + logw, axis=0)
+        return logsumexp(logrows + logw, axis=0)
 
     def describe(self) -> str:
         return f"per-symbol linear mixture: {self._parts()}"
@@ -171,7 +164,7 @@ class LogLinearMixture(SymbolMixture):
         score = np.sum(a * np.maximum(logrows, FLOOR), axis=0)
         # A symbol some component with a positive exponent rules out stays ruled out.
         score = np.where(np.any((a > 0) & ~np.isfinite(logrows), axis=0), -np.inf, score)
-        return score - _logsumexp(score, axis=-1)[..., None]
+        return score - logsumexp(score, axis=-1)[..., None]
 
     def describe(self) -> str:
         return f"log-linear mixture (renormalised): {self._parts()}"
@@ -188,7 +181,7 @@ def fit_loglinear(logrows: np.ndarray, targets: np.ndarray, upper: float = 4.0) 
 
     def nll(a):
         score = np.tensordot(a, rows, axes=1)
-        log_z = _logsumexp(score, axis=-1)
+        log_z = logsumexp(score, axis=-1)
         q = np.exp(score - log_z[:, None])
         value = float(np.mean(log_z - a @ picked))
         grad = np.mean(np.einsum("rv,krv->kr", q, rows) - picked, axis=1)

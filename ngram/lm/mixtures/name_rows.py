@@ -41,6 +41,7 @@ import numpy as np
 
 from ngram.core.errors import NgramError
 from ngram.core.vocabulary import BOUNDARY, Encoded, reverse_encoded
+from ngram.lm.base import logsumexp
 from ngram.lm.protocol import LEVELS
 
 # Queries (prefix x symbol) answered per pass: bounds the padded matrices to a few tens of MB.
@@ -61,13 +62,6 @@ class ForwardMasses:
     visits: np.ndarray  # expected visits of each context state by a reading, (states,)
     heavy: np.ndarray  # increasing state indices whose T rows are kept
     heavy_logt: np.ndarray  # ln T[heavy, ·], (len(heavy), V)
-
-
-def logsumexp(a: np.ndarray, axis: int) -> np.ndarray:
-    top = np.max(a, axis=axis, keepdims=True)
-    top = np.where(np.isfinite(top), top, 0.0)
-    with np.errstate(divide="ignore"):
-        return np.squeeze(top, axis=axis) + np.log(np.sum(np.exp(a - top), axis=axis))
 
 
 # ----------------------------------------------------------------------------------------------
