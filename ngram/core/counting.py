@@ -61,6 +61,18 @@ class Counts:
     # the estimator may then drop each order's raw counts and by-products once it has used
     # them, which lowers the peak memory of training at high orders.
     release_after_use: bool = False
+    # Set (to a dict) by whoever fits several estimators on these counts, as an order mixture's
+    # components are on loading: arrays that depend on the counts alone (context groups, adjusted
+    # counts, per-bucket totals) are then made once for all of them. None: nothing is kept.
+    derived: dict | None = None
+
+    def remembered(self, key, make: Callable):
+        """``make()``, made once per ``key`` when these counts keep derived arrays."""
+        if self.derived is None:
+            return make()
+        if key not in self.derived:
+            self.derived[key] = make()
+        return self.derived[key]
 
     def release(self, what: str, n: int) -> None:
         """Drop order n's ``counts``, ``suffix_index`` or ``left`` if ``release_after_use``."""

@@ -41,6 +41,7 @@ the report lists what was clipped.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -63,12 +64,17 @@ def adjusted_counts(counts: Counts, V: int) -> list[np.ndarray]:
         if n == counts.order:
             result.append(raw)
             continue
-        adjusted = counts.left_neighbours(n).astype(np.result_type(raw.dtype, np.int64))  # a copy: changed below
-        if n >= 2:
-            start = starts_with_boundary(keys, n, V)
-            adjusted[start] = raw[start]
-        result.append(adjusted)
+        result.append(counts.remembered(("adjusted", n), lambda: _adjusted(counts, n, V)))
     return result
+
+
+def _adjusted(counts: Counts, n: int, V: int) -> np.ndarray:
+    keys, raw = counts.of(n)
+    adjusted = counts.left_neighbours(n).astype(np.result_type(raw.dtype, np.int64))  # a copy: changed below
+    if n >= 2:
+        start = starts_with_boundary(keys, n, V)
+        adjusted[start] = raw[start]
+    return adjusted
 
 
 def counts_of_counts(values: np.ndarray, upto: int = 4) -> list[int]:
@@ -169,17 +175,35 @@ def parse_strengths(value) -> list[float]:
     return numbers
 
 
-def discount(a: np.ndarray, owner: np.ndarray, C: int, d: np.ndarray, buckets: int, dt,
-             theta: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
-    """u and gamma of the n-grams of ``C`` whole contexts (``owner``: each n-gram's context) with
-    counts ``a`` and discounts ``d`` (by bucket): the one discounting step, shared by the
-    in-memory estimators and the out-of-core pipeline (``ngram.training.external``), which call
-    it on a whole order or on a window of whole contexts and so get the same floats."""
+@dataclass
+class BucketTotals:
+    """What discounting reads of one order's counts, whatever the discounts: each context's total
+    count, each n-gram's bucket and how many of a context's children fall in each bucket."""
+
+    denom: np.ndarray
+    bucket: np.ndarray
+    per_bucket: np.ndarray
+
+
+def bucket_totals(a: np.ndarray, owner: np.ndarray, C: int, buckets: int, dt) -> BucketTotals:
     # Totals are summed exactly (as integers when counts are) and rounded once, as lmplz does.
     denom = np.bincount(owner, weights=a, minlength=C).astype(dt)
     bucket = np.minimum(a, buckets).astype(np.int8)
     # How many children of each context fall in each bucket, in one pass.
     per_bucket = np.bincount(owner * buckets + (bucket - 1), minlength=C * buckets).reshape(C, buckets)
+    return BucketTotals(denom, bucket, per_bucket)
+
+
+def discount(a: np.ndarray, owner: np.ndarray, C: int, d: np.ndarray, buckets: int, dt,
+             theta: float = 0.0, totals: BucketTotals | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """u and gamma of the n-grams of ``C`` whole contexts (``owner``: each n-gram's context) with
+    counts ``a`` and discounts ``d`` (by bucket): the one discounting step, shared by the
+    in-memory estimators and the out-of-core pipeline (``ngram.training.external``), which call
+    it on a whole order or on a window of whole contexts and so get the same floats.
+    ``totals``: ``bucket_totals`` of the same counts, when several discounts are tried on them."""
+    if totals is None:
+        totals = bucket_totals(a, owner, C, buckets, dt)
+    denom, bucket, per_bucket = totals.denom, totals.bucket, totals.per_bucket
     freed = np.zeros(C, dt)
     for j in range(1, buckets + 1):
         freed = freed + d[j] * per_bucket[:, j - 1].astype(dt)
@@ -283,8 +307,12 @@ class Discounted(Interpolated):
             # One order at a time, as the caller asks: only one order's parts exist at once.
             for n, (keys, d) in enumerate(zip(counts.keys, discounts), start=1):
                 a, values[n - 1] = values[n - 1], None
-                contexts, owner = context_owners(keys, V, n)
-                u, gamma = discount(a, owner, len(contexts), d, self.buckets, dt, self.strength(n))
+                contexts, owner = counts.remembered(("owners", n), lambda: context_owners(keys, V, n))
+                # Raw or adjusted: a higher-order fit reads adjusted counts where this one reads raw.
+                raw = not self.adjusted or n == counts.order
+                totals = counts.remembered(("buckets", n, raw, self.buckets, np.dtype(dt).str),
+                                           lambda: bucket_totals(a, owner, len(contexts), self.buckets, dt))
+                u, gamma = discount(a, owner, len(contexts), d, self.buckets, dt, self.strength(n), totals)
                 a = None
                 yield OrderParts(keys, u, contexts, gamma, owner)
 

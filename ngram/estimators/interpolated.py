@@ -114,7 +114,10 @@ class Interpolated(Estimator):
             lower = probs[n - 2][suffix]
             suffix = None
             counts.release("suffix_index", n)
-            ctx_index = context_positions(below.keys, part.contexts, V)
+            if part.keys is counts.keys[n - 1]:
+                ctx_index = counts.remembered(("positions", n), lambda: context_positions(below.keys, part.contexts, V))
+            else:
+                ctx_index = context_positions(below.keys, part.contexts, V)
             if ctx_index is None:  # (counts are prefix-closed, so only parts of another shape get here)
                 ctx_index = lookup(below.keys, part.contexts)[0]
             if not self.backoff:

@@ -39,6 +39,7 @@ from ngram.lm.mixtures.wholename import SequentialNameMixture
 from ngram.lm.neural import files as neural_files
 from ngram.lm.backoff.model import NAME_HASH, Level, Model
 from ngram.lm.protocol import LEVELS, LanguageModel
+from ngram.lm.backoff.links import share_links
 from ngram.formats.validate import check_distributions, check_follower_bins
 from ngram.core.vocabulary import Vocabulary
 
@@ -139,7 +140,7 @@ def _refit(estimator: dict, settings: dict, counts, order: int, vocabulary: Voca
     if not isinstance(name, str) or not isinstance(settings, dict):
         raise NgramError("a component's estimator is not named")
     sub = Counts(order, counts.vocab_size, counts.keys[:order], counts.counts[:order],
-                 counts.suffix_index[:order], counts.left[:order])
+                 counts.suffix_index[:order], counts.left[:order], derived=counts.derived)
     return make_estimator(name, **settings).fit(sub, vocabulary)
 
 
@@ -151,7 +152,7 @@ def _with_neighbours(counts):
     K = counts.order
     suffix_index = [None] + [counts.suffixes(n) for n in range(2, K + 1)]
     left = [counts.left_neighbours(n) for n in range(1, K)] + [None]
-    return Counts(K, counts.vocab_size, counts.keys, counts.counts, suffix_index, left)
+    return Counts(K, counts.vocab_size, counts.keys, counts.counts, suffix_index, left, derived={})
 
 
 def _refits(model: ContextMixture) -> bool:
@@ -466,7 +467,7 @@ def _read_counts(description: dict, arrays, prefix: str, label: str):
     order = spec["order"]
     if not 1 <= order <= max_order_for(V):
         raise NgramError(f"{label}: the counts' order {order} is not possible for its vocabulary; the file is damaged")
-    keys, counts = [], []
+    keys, counts, suffix_index = [], [], [None]
     for n in range(1, order + 1):
         k, c = arrays.get(f"{prefix}nkeys{n}"), arrays.get(f"{prefix}ncounts{n}")
         if k is None or c is None or k.dtype != np.int64 or c.ndim != 1 or k.ndim != 1 or len(k) != len(c) \
@@ -482,9 +483,11 @@ def _read_counts(description: dict, arrays, prefix: str, label: str):
                 at = np.minimum(np.searchsorted(below, part), max(len(below) - 1, 0))
                 if len(k) and (len(below) == 0 or not np.array_equal(below[at], part)):
                     raise NgramError(f"{label}: an order-{n} n-gram's prefix or suffix is not counted; the file is damaged")
+                if len(suffix_index) < n:  # the first part, the suffixes: where counting would have put them
+                    suffix_index.append(at)
         keys.append(k)
         counts.append(c)
-    return Counts(order, V, keys, counts)
+    return Counts(order, V, keys, counts, suffix_index)
 
 
 def _refitted_components(description: dict, counts, reading: _Reading) -> list[LanguageModel]:
@@ -511,10 +514,11 @@ def _refitted_components(description: dict, counts, reading: _Reading) -> list[L
         except (ValueError, TypeError, ArithmeticError, IndexError):
             raise NgramError(f"{label}: a component cannot be fitted again from its counts; the file is damaged") from None
         model.estimator, model.corpus, model.train_names = c.get("estimator") or {}, c.get("corpus") or {}, reading.train_names
-        # Checked through a throwaway view of the same tables: what the check builds on the way
-        # (each n-gram's links) is not kept for 16 components that are asked for rows only.
-        check_distributions(Model(vocabulary=vocabulary, order=order, levels=model.levels), label)
         out.append(model)
+    # The components hold the counts' key arrays: one set of links serves every one of them.
+    share_links(out)
+    for model in out:
+        check_distributions(model, label)
     return out
 
 

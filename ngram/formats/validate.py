@@ -45,7 +45,7 @@ def check_distributions(model: Model, label: str, tolerance: float = TOLERANCE) 
         if linked is not None:
             base = linked.offset[n - 2]
             runs = linked.run_start[n - 1]
-            owner = np.repeat(np.arange(len(runs)), linked.run_lengths(n))
+            owner = linked.owners(n)
             contexts = level.keys[runs] // V
             p_lower = p_below[linked.suffix[linked.offset[n - 1] : linked.offset[n]] - base]
             bow = below.bow[linked.run_state[n - 1] - base]

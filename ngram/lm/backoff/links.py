@@ -13,7 +13,7 @@ count is one popcount; otherwise a binary search finds h'w.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -29,6 +29,9 @@ class Links:
     suffix: np.ndarray  # per node: the node of its longest proper suffix (0 for order 1 and node 0)
     symbol: np.ndarray  # per node: its last symbol, in the smallest unsigned type that holds V
     first: np.ndarray  # per context node (orders 0..N-1): its first child's node, 0 if it has none
+    # Arrays derived from the keys alone, made once for every model sharing these links
+    # (shared with ``up_to``'s prefixes, whose orders are the same n-grams).
+    derived: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def n_states(self) -> int:
@@ -40,6 +43,25 @@ class Links:
     def parents(self, n: int) -> np.ndarray:
         """The node of each order-n n-gram's context."""
         return np.repeat(self.run_state[n - 1], self.run_lengths(n))
+
+    def owners(self, n: int) -> np.ndarray:
+        """Each order-n n-gram's index among the order's runs of siblings (its context's run)."""
+        key = ("owners", n)
+        if key not in self.derived:
+            runs = len(self.run_start[n - 1])
+            self.derived[key] = np.repeat(np.arange(runs, dtype=np.int32 if runs < 2**31 else np.int64), self.run_lengths(n))
+        return self.derived[key]
+
+    def up_to(self, order: int) -> "Links":
+        """The links of the same n-grams' orders 1..``order``: each order's links are found from
+        the orders below it only, so they are a prefix of these (views, no copy)."""
+        if order == len(self.run_start):
+            return self
+        top = int(self.offset[order])
+        return Links(offset=self.offset[: order + 1], run_start=self.run_start[:order],
+                     run_length=self.run_length[:order], run_state=self.run_state[:order],
+                     suffix=self.suffix[:top], symbol=self.symbol[:top], first=self.first[: int(self.offset[order - 1])],
+                     derived=self.derived)
 
 
 def links(model) -> Links | None:
@@ -53,6 +75,22 @@ def links(model) -> Links | None:
     found = _find_links(model.V, model.order, model.levels)
     model._links = (keys, found)
     return found
+
+
+def share_links(models) -> None:
+    """Find the links once for models whose levels hold the same key arrays up to their orders
+    (an order mixture's components, fitted on one set of counts) and give each its prefix: the
+    load-time check, scoring and sampling of 16 components then share one set of links."""
+    models = sorted(models, key=lambda m: m.order)
+    if not models:
+        return
+    top = models[-1]
+    full = links(top)
+    for model in models[:-1]:
+        # (Each fit makes its own unigram keys, 0..V-1; the higher orders' are the counts' arrays.)
+        same = all(a.keys is b.keys or np.array_equal(a.keys, b.keys) for a, b in zip(model.levels, top.levels))
+        if same:
+            model._links = (tuple(level.keys for level in model.levels), None if full is None else full.up_to(model.order))
 
 
 def _find_links(V: int, N: int, levels) -> Links | None:
