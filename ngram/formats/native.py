@@ -515,6 +515,7 @@ def _refitted_components(description: dict, counts, reading: _Reading) -> list[L
             raise NgramError(f"{label}: a component cannot be fitted again from its counts; the file is damaged") from None
         model.estimator, model.corpus, model.train_names = c.get("estimator") or {}, c.get("corpus") or {}, reading.train_names
         out.append(model)
+    counts.derived = None  # what the fits shared is not needed after them
     # The components hold the counts' key arrays: one set of links serves every one of them.
     share_links(out)
     for model in out:

@@ -40,11 +40,39 @@ def test_order_mixture_rows_are_its_own_next_symbol_vectors(order_mixture):  # n
     assert few < view.scorer.n_states or view.scorer.n_states < 8  # only the contexts asked about
 
 
-def test_rows_mixed_through_the_components_views_are_the_same(order_mixture, monkeypatch):  # noqa: F811
-    states = np.arange(automaton.View(order_mixture).scorer.n_states)
-    one = automaton.View(order_mixture).rows_of(states)
+@pytest.fixture(scope="module")
+def deep_mixture():
+    """An order mixture as the default model's: orders 2-5, each with its own discounts, one vocabulary."""
+    from test_constrained import CORPUS
+
+    from ngram import make_estimator, train
+    from ngram.lm.mixtures.models import ContextMixture
+
+    vocabulary = train(CORPUS, 1).vocabulary
+    components = [train(CORPUS, n, make_estimator("modified-kneser-ney", discounts=[[0.3 + 0.1 * n, 0.9, 1.4]] * n),
+                        vocabulary=vocabulary) for n in (2, 3, 4, 5)]
+    rng = np.random.default_rng(1)
+    weights = rng.random((5, 4))
+    return ContextMixture(components, weights / weights.sum(axis=1, keepdims=True))
+
+
+@pytest.mark.parametrize("kind", ["order_mixture", "deep_mixture"])
+def test_rows_mixed_through_the_components_views_are_the_same(kind, request, monkeypatch):
+    """Three ways to an order mixture's rows agree: its shared levels' recursion over the states'
+    suffix closure, each component's own view, and its windows looked up one by one."""
+    mixture = request.getfixturevalue(kind)
+    assert mixture.shared_levels() is not None
+    states = np.arange(automaton.View(mixture).scorer.n_states)
+    shared = automaton.View(mixture).rows_of(states)
+    assert shared.sum(axis=1) == pytest.approx(1.0, abs=1e-12)
+    # any subset of states, in any order, gets the same rows (the closure is the subset's own)
+    some = np.random.default_rng(0).permutation(states)[: max(1, len(states) // 3)]
+    np.testing.assert_allclose(automaton.View(mixture).rows_of(some), shared[some], rtol=1e-12)
+    monkeypatch.setattr(mixture, "shared_levels", lambda: None)
     monkeypatch.setattr(automaton, "FEW_CONTEXTS", 0)  # every batch through the components' views
-    np.testing.assert_allclose(automaton.View(order_mixture).rows_of(states), one, rtol=1e-12)
+    np.testing.assert_allclose(automaton.View(mixture).rows_of(states), shared, rtol=1e-12)
+    monkeypatch.setattr(automaton, "FEW_CONTEXTS", len(states) + 1)  # every batch through the windows
+    np.testing.assert_allclose(automaton.View(mixture).rows_of(states), shared, rtol=1e-12)
 
 
 @pytest.mark.parametrize("kind", ["backoff", "name_mixture", "order_mixture"])

@@ -560,6 +560,17 @@ class View:
             at = order == n
             keys[at] = self.base.levels[n - 1].keys[states[at] - int(sc.order_offsets[n])]
         model = self.model
+        shared = model.shared_levels()
+        if shared is not None and shared.top is self.base:
+            weights = np.asarray(model.weights, np.float64)
+            buckets = model.buckets(keys * V, order)
+            total = np.zeros((len(states), V))
+            for i, rows in shared.context_rows(states, sc):
+                w = weights[buckets, i] if weights.ndim == 2 else np.full(len(states), weights[i])
+                rows *= w[:, None]
+                total += rows
+            with np.errstate(divide="ignore"):
+                return np.log(total)
         if len(states) < FEW_CONTEXTS or not all(LEVELS in c.capabilities for c in model.components):
             window = (keys[:, None] * V + np.arange(V)[None, :]).ravel()
             return model.logprob_keys(window, np.repeat(order, V)).reshape(len(states), V)

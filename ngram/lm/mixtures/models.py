@@ -127,6 +127,11 @@ class ContextMixture(Components, NextSymbolModel):
                           for n in range(1, top.order)]
         self._shared = SharedLevels.of(self.components)  # one search per order for every component, when possible
 
+    def shared_levels(self) -> SharedLevels | None:
+        """The components' levels read as one, when they store the same keys (as fitted on one
+        set of counts); None otherwise."""
+        return self._shared
+
     def stored_keys(self, n: int) -> list[np.ndarray]:
         """The components' stored n-grams: the weight bucket, too, only changes at a stored context."""
         return [k for component in self.components for k in component.stored_keys(n)]

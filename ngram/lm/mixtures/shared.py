@@ -106,3 +106,50 @@ class SharedLevels:
                 at = by_longest[bounds[m]:bounds[m + 1]] if m < top else by_longest[bounds[top]:]
                 out[at, k] = c.levels[m].logp[gram[m, at]] + backoff[at, k]
         return out
+
+    def context_rows(self, states: np.ndarray, scorer):
+        """Each component's next-symbol probabilities at each of ``states`` (nodes of the
+        highest-order component's automaton ``scorer``, distinct), as (component index, rows).
+
+        A component of order o reads a state's context cut to its last o - 1 symbols: that suffix
+        is a node too (stored sets are suffix-closed). Its row there is its stored children's p
+        and, for every other symbol, the context's back-off weight times the suffix's row (the
+        recursion of each component's own automaton, in probabilities: within a few ulps of its
+        ln-rows), over the states' suffix closure, with each (node, symbol)'s child found once for
+        every component."""
+        V = self.V
+        chain = [np.asarray(states, np.int64)]
+        while len(chain[-1]):
+            chain.append(scorer.suffix[chain[-1][chain[-1] != 0]].astype(np.int64))
+        closure = np.unique(np.concatenate(chain + [np.zeros(1, np.int64)]))
+        offsets = scorer.order_offsets  # the contexts of m symbols are the nodes from offsets[m]
+        length = np.searchsorted(offsets, closure, side="right") - 1
+        bounds = np.searchsorted(length, np.arange(len(offsets)))
+        child = scorer.child(closure[:, None].astype(scorer.first.dtype), np.arange(V)[None, :])
+        stored = np.nonzero(child)  # (closure index, symbol) of every stored child, by closure index
+        child = child[stored].astype(np.int64)
+        cuts = np.searchsorted(stored[0], bounds)  # the stored children of each length's contexts
+        suffix_at = np.searchsorted(closure, scorer.suffix[closure].astype(np.int64))
+        at = np.searchsorted(closure, chain[0])
+        state_length = length[at]
+        rows = np.empty((len(closure), V))
+        for k, c in enumerate(self.components):
+            top = min(c.order - 1, len(bounds) - 2)  # the longest context this component reads
+            for m in range(top + 1):
+                part = slice(int(bounds[m]), int(bounds[m + 1]))
+                if part.start == part.stop:
+                    continue
+                if m == 0:
+                    rows[part] = 0.0
+                else:
+                    gamma = np.exp(c.levels[m - 1].bow[closure[part] - int(offsets[m])])
+                    np.multiply(gamma[:, None], rows[suffix_at[part]], out=rows[part])
+                mine = slice(int(cuts[m]), int(cuts[m + 1]))
+                rows[stored[0][mine], stored[1][mine]] = np.exp(c.levels[m].logp[child[mine] - int(offsets[m + 1])])
+            # Each state's context cut to this component's longest: its suffix of that length.
+            mine = at.copy()
+            cut = np.flatnonzero(state_length > top)
+            while len(cut):
+                mine[cut] = suffix_at[mine[cut]]
+                cut = cut[length[mine[cut]] > top]
+            yield k, rows[mine]
