@@ -782,24 +782,34 @@ class LazyPlan:
         view, dfa, L = self.view, self.dfa, self.max_len
         need = _steps_to_accept(dfa)
         expansions = [0]
+        symbols = np.arange(self.model.V)
+        after_state: dict[int, np.ndarray] = {}  # each state's next state after every symbol
+
+        def transitions(states: np.ndarray) -> None:
+            new = states[[s not in after_state for s in states.tolist()]]
+            if len(new):
+                nxt = view.next_states(np.repeat(new, len(symbols)), np.tile(symbols, len(new))).reshape(len(new), -1)
+                after_state.update(zip(new.tolist(), nxt))
 
         def expand(node, upcoming):
             state, q, t = node
             expansions[0] += 1
             if expansions[0] > SEARCH_EXPANSIONS:
                 raise _TooFar
-            if view.slot[state] < 0:  # this row, and those of the nodes likely next, in one batch
-                view.slots_of(np.array([state] + [n[0] for n in upcoming()], np.int64))
+            if view.slot[state] < 0 or state not in after_state:
+                # this row, and those of the nodes likely next, in one batch; their transitions too
+                batch = np.array([state] + [n[0] for n in upcoming()], np.int64)
+                view.slots_of(batch)
+                transitions(batch)
             row = view.logrows[view.slot[state]]
             end = row[BOUNDARY] if t >= self.min_len and dfa.accept[q] else -np.inf
             if t >= L:
                 return end, ()
             nq = dfa.delta[q, 1:]
             live = np.flatnonzero((nq != 0) & (need[nq] <= L - t - 1) & np.isfinite(row[1:]))
-            after = view.next_states(np.full(len(live), state, np.int64), live + 1)
             logp = row[live + 1].tolist()
-            return end, in_order((live + 1).tolist(), [(int(a), int(nq[c]), t + 1) for c, a in zip(live, after)],
-                                 logp, logp)
+            children = [(a, b, t + 1) for a, b in zip(after_state[state][live + 1].tolist(), nq[live].tolist())]
+            return end, in_order((live + 1).tolist(), children, logp, logp)
 
         if need[dfa.start] > L:
             return
