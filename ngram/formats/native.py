@@ -473,7 +473,7 @@ def _read_counts(description: dict, arrays, prefix: str, label: str):
         if k is None or c is None or k.dtype != np.int64 or c.ndim != 1 or k.ndim != 1 or len(k) != len(c) \
                 or c.dtype not in (np.dtype(np.uint32), np.dtype(np.int64), np.dtype(np.float64)):
             raise NgramError(f"{label}: order-{n} counts are missing or of the wrong shape or type; the file is damaged")
-        c = c.astype(np.int64) if c.dtype == np.uint32 else c
+        # (uint32 counts stay so: every estimator reads them through float arithmetic or int64 sums)
         bad = len(k) and (k[0] < 0 or k[-1] >= V**n or np.any(k[1:] <= k[:-1]))
         if bad or not (np.isfinite(c).all() and (c > 0).all()):
             raise NgramError(f"{label}: order-{n} counts are out of range, unsorted or not positive; the file is damaged")
@@ -484,7 +484,7 @@ def _read_counts(description: dict, arrays, prefix: str, label: str):
                 if len(k) and (len(below) == 0 or not np.array_equal(below[at], part)):
                     raise NgramError(f"{label}: an order-{n} n-gram's prefix or suffix is not counted; the file is damaged")
                 if len(suffix_index) < n:  # the first part, the suffixes: where counting would have put them
-                    suffix_index.append(at)
+                    suffix_index.append(at.astype(np.int32) if len(below) < 2**31 else at)
         keys.append(k)
         counts.append(c)
     return Counts(order, V, keys, counts, suffix_index)

@@ -183,8 +183,8 @@ class SuffixTable:
         if self._sorted is None:
             S, width = self.n_states, max(self.order - 1, 1)
             keys = np.concatenate([level.keys for level in self.levels]) if self.levels else np.zeros(1, np.int64)
-            length = np.concatenate([np.full(len(level), n) for n, level in enumerate(self.levels, start=1)]) \
-                if self.levels else np.zeros(1, np.int64)
+            length = np.concatenate([np.full(len(level), n, np.int8) for n, level in enumerate(self.levels, start=1)]) \
+                if self.levels else np.zeros(1, np.int8)
             # Each context read newest symbol first, as digits 1..V (0 past its start): sorting
             # these puts every state right before the states whose contexts end in it.
             if (self.V + 1) ** width < PACKED_LIMIT:
@@ -199,9 +199,11 @@ class SuffixTable:
                     backwards[:, d] = np.where(length > d, rest % self.V + 1, 0)
                     rest //= self.V
                 by_rank = np.lexsort(backwards.T[::-1])
-            rank = np.empty(S, np.int64)
-            rank[by_rank] = np.arange(S)
-            size = np.ones(S, np.int64)
+            index = np.int32 if S < 2**31 else np.int64  # (kept with the model: half the memory)
+            by_rank = by_rank.astype(index)
+            rank = np.empty(S, index)
+            rank[by_rank] = np.arange(S, dtype=index)
+            size = np.ones(S, index)
             for n in range(len(self.levels), 1, -1):
                 lo, hi = int(self.offsets[n - 1]), int(self.offsets[n])
                 np.add.at(size, self._parents(n), size[lo:hi])
@@ -214,7 +216,7 @@ class SuffixTable:
             return self._table()[state, y]
         stored = self.stored
         if self._heavy_row is None:
-            self._heavy_row = np.full(self.n_states, -1, np.int64)
+            self._heavy_row = np.full(self.n_states, -1, np.int32 if len(stored.heavy) < 2**31 else np.int64)
             self._heavy_row[stored.heavy] = np.arange(len(stored.heavy))
         row = self._heavy_row[state]
         out = np.empty(len(state))
