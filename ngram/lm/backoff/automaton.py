@@ -8,7 +8,8 @@ ln-vector (V entries, index 0 = end of name). A back-off ``Model`` gives them di
 levels (``build_automaton``). An order mixture reads the same contexts as its highest-order
 component (whose n-grams are the counted ones, a superset of every other component's, so its state
 determines every component's longest stored context and the weight bucket): its automaton is that
-component's transitions with the mixture's own rows, computed through ``logprob_keys``.
+component's transitions with the mixture's own rows, as its ``View`` makes them (one way to an order
+mixture's rows, whether a question needs a few states or all of them).
 
 The rows are dense (states x V), which is what generation and prefix masses read; ``MAX_CELLS``
 bounds them. Past it (a large vocabulary) a back-off model is read as ``BackoffRows``: the same
@@ -188,10 +189,13 @@ def _build(model) -> ContextAutomaton:
                          f"generation's dense tables hold ({MAX_CELLS:,} cells); prune it first (ngram prune)")
     auto = build_automaton(base)
     next_state = auto.next_state.astype(np.int32)
-    with np.errstate(divide="ignore"):
-        logrows = np.log(auto.rows)
-    if base is not model:
-        logrows = _rows_through_keys(model, base)
+    if base is model:
+        with np.errstate(divide="ignore"):
+            logrows = np.log(auto.rows)
+    else:  # an order mixture: its rows as its view makes them (dense state i is the view's node i + 1)
+        auto.rows = None
+        nodes = np.arange(1, states + 1) if base.order > 1 else np.zeros(1, np.int64)
+        logrows = View(model).logrows_of(nodes)
     return ContextAutomaton(logrows=logrows, next=next_state, start=auto.start)
 
 
@@ -336,50 +340,6 @@ def cached(model, key: str, make):
     if key not in store:
         store[key] = make()
     return store[key]
-
-
-def _rows_through_keys(model, base) -> np.ndarray:
-    """ln-rows of ``model`` at each state of ``base``'s automaton (same numbering as
-    ``build_automaton``: order 1's n-grams, then order 2's, ...)."""
-    V, N = model.V, base.order
-    if N == 1:
-        keys, history = np.zeros(1, np.int64), np.zeros(1, np.int64)
-    else:
-        keys = np.concatenate([base.levels[n].keys for n in range(N - 1)])
-        history = np.concatenate([np.full(len(base.levels[n]), n + 1) for n in range(N - 1)])
-    if MIXED_CONTEXTS in model.capabilities and all(LEVELS in c.capabilities for c in model.components):
-        return _mixture_rows(model, keys, history)
-    window = (keys[:, None] * V + np.arange(V)[None, :]).ravel()
-    return model.logprob_keys(window, np.repeat(history, V)).reshape(len(keys), V)
-
-
-def _mixture_rows(model, keys: np.ndarray, history: np.ndarray) -> np.ndarray:
-    """ln-rows of an order mixture at the contexts ``keys`` (``history`` symbols each): every
-    component's rows come from its own automaton, found by one search per context and component
-    rather than one per context and symbol (the same numbers, several times faster)."""
-    V = model.V
-    weights = np.asarray(model.weights, np.float64)
-    buckets = model.buckets(keys * V, history)
-    total = np.zeros((len(keys), V))
-    for i, component in enumerate(model.components):
-        rows = build_automaton(component).rows
-        w = weights[buckets, i] if weights.ndim == 2 else np.full(len(keys), weights[i])
-        if component.order == 1:
-            total += w[:, None] * rows[0][None, :]
-            continue
-        offsets = np.cumsum([0] + [len(component.levels[n]) for n in range(component.order - 1)])
-        state = np.full(len(keys), -1, np.int64)
-        for m in range(component.order - 1, 0, -1):  # the longest context the component stores
-            todo = np.flatnonzero((state < 0) & (history >= m))
-            if len(todo) == 0:
-                continue
-            index, stored = component.levels[m - 1].find(keys[todo] % V**m)
-            state[todo[stored]] = offsets[m - 1] + index[stored]
-        if (state < 0).any():
-            raise NgramError("model is missing unigram entries; the model file is damaged")
-        total += w[:, None] * rows[state]
-    with np.errstate(divide="ignore"):
-        return np.log(total)
 
 
 # ----------------------------------------------------------------------------------------------
