@@ -19,7 +19,8 @@ from ngram.core.files import write_atomically
 from ngram.core.vocabulary import BOUNDARY
 from ngram.lm.protocol import BOUNDED_CONTEXT, LanguageModel, require
 
-LABELLED_CELLS = 60  # symbols per side up to which every cell of the heatmap shows its bigram and probability
+LABELLED_CELLS = 60  # symbols per side up to which the heatmap's cells show their bigram and probability
+SHOWN_FROM = 0.005  # probabilities from which a cell is labelled (below, it would read .00)
 MISSING = "plotting needs matplotlib, which is not installed: pip install \"ngram-names[plot]\" (or pip install matplotlib)"
 
 
@@ -170,35 +171,31 @@ def _rows_over_names(model: LanguageModel, names: Sequence[str], counts: np.ndar
 def _rows_over_walks(model: LanguageModel, n: int, seed: int, counts: np.ndarray, tick) -> None:
     """Draw ``n`` names from a bounded-context model, all at once one symbol a step, adding the
     model's exact next-symbol vector at every visited context to the row of the symbol before it
-    (the vectors, not the drawn symbols, are averaged: far less noise for the same draws)."""
+    (the vectors, not the drawn symbols, are averaged: far less noise for the same draws). The
+    walk is the model's automaton view's (rows made once per context state; <unk> drawn like any
+    symbol, since these are the model's own frequencies)."""
+    from ngram.lm.backoff.automaton import view
+
     rng = np.random.default_rng(seed)
-    V, width = model.V, max(model.order - 1, 1)
-    top = np.int64(V) ** width
-    context = np.zeros(n, np.int64)  # the last order-1 symbols, newest lowest (the start padding is 0)
-    history = np.ones(n, np.int64)
-    alive = np.arange(n)
-    columns = np.arange(V, dtype=np.int64)
+    auto = view(model, mask_unk=False)
+    V = model.V
+    slots = np.full(n, auto.start, np.int64)
+    previous = np.zeros(n, np.int64)  # the symbol before (0: the start)
     for _ in range(LONGEST_WALK):
-        # Draws at the same context share one vector (all of them at the start, most of them early on).
-        group = context[alive] * (width + 1) + np.minimum(history[alive], width)
-        _, first, inverse = np.unique(group, return_index=True, return_inverse=True)
-        inverse = inverse.ravel()
-        at = alive[first]
-        windows = (context[at, None] * V + columns[None, :]).ravel()
-        rows = np.exp(model.logprob_keys(windows, np.repeat(history[at], V)).reshape(len(at), V))
-        _add_by_previous(counts, context[at] % V, rows * np.bincount(inverse, minlength=len(at))[:, None])
-        cumulative = np.cumsum(rows, axis=1)[inverse]
-        drawn = np.minimum((cumulative < rng.random(len(alive))[:, None] * cumulative[:, -1:]).sum(axis=1), V - 1)
+        # Draws in the same state after the same symbol share one vector (all of them at the start).
+        group = slots * V + previous
+        unique, inverse = np.unique(group, return_inverse=True)
+        rows = np.exp(auto.logrows[unique // V])
+        _add_by_previous(counts, unique % V, rows * np.bincount(inverse.ravel(), minlength=len(unique))[:, None])
+        drawn, after = auto.step(slots, rng.random(len(slots)))
         going = drawn != BOUNDARY
         if tick:
-            tick(int(len(alive) - going.sum()))
-        alive, drawn = alive[going], drawn[going]
-        if not len(alive):
+            tick(int(len(slots) - going.sum()))
+        slots, previous = after[going], drawn[going]
+        if not len(slots):
             break
-        context[alive] = (context[alive] * V + drawn) % top
-        history[alive] += 1
-    if tick and len(alive):
-        tick(len(alive))  # names still running at LONGEST_WALK characters: their rows so far count
+    if tick and len(slots):
+        tick(len(slots))  # names still running at LONGEST_WALK characters: their rows so far count
 
 
 def _add_by_previous(counts: np.ndarray, previous: np.ndarray, rows: np.ndarray) -> None:
@@ -235,11 +232,15 @@ def plot_heatmap(model: LanguageModel, path: str | os.PathLike, title: str | Non
     ax = figure.add_subplot()
     # A square-root colour scale keeps the many small probabilities visible next to the large ones.
     image = ax.imshow(table, cmap="Blues", norm=colors.PowerNorm(0.5, vmin=0, vmax=1), aspect="equal")
-    # Two-line cell labels while they stay readable and quick to draw; beyond that, colour only.
+    # Two-line cell labels while they stay readable and quick to draw; beyond that, colour only. A
+    # cell that would read .00 shows its colour only: about half the cells, and each label costs
+    # milliseconds to draw.
     labelled = max(rows, cols) <= LABELLED_CELLS
     for i in range(rows if labelled else 0):  # loops over the table's cells: at most V² labels, not per n-gram
         for j in range(cols):
             p = table[i, j]
+            if p < SHOWN_FROM:
+                continue
             shown = f"{p:.2f}"[1:] if p < 0.995 else "1"
             ax.text(j, i, f"{show(row_labels[i])}{show(col_labels[j])}\n{shown}", ha="center", va="center",
                     fontsize=6, linespacing=1.1, color="white" if p > 0.3 else "#303030")
