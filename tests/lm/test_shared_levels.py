@@ -33,3 +33,23 @@ def test_components_with_other_keys_are_looked_up_one_by_one():
     vocabulary = train(NAMES, 1, kn).vocabulary
     other = train(NAMES[:5], 3, kn, vocabulary=vocabulary)  # trained on fewer names: fewer n-grams
     assert SharedLevels.of([train(NAMES, 3, kn, vocabulary=vocabulary), other]) is None
+
+
+def test_many_whole_rows_come_from_the_automaton_view_with_the_windows_answers(monkeypatch):
+    """Rows at many positions (past VIEW_ROWS_FROM cells) are read off the view, a row per
+    context state; they are the rows the windows give, within a few ulps."""
+    from ngram.lm.mixtures import models
+
+    kn = make_estimator("modified-kneser-ney")
+    vocabulary = train(NAMES, 1, kn).vocabulary
+    weights = np.random.default_rng(2).random((5, 3))
+    mixture = ContextMixture([train(NAMES, n, kn, vocabulary=vocabulary) for n in (2, 3, 5)],
+                             weights / weights.sum(axis=1, keepdims=True))
+    encoded = vocabulary.encode(NAMES * 3 + ["nanananana", "bbbbb"])
+    monkeypatch.setattr(models, "VIEW_ROWS_FROM", 0)
+    viewed = mixture.row_logprobs(encoded)
+    monkeypatch.setattr(models, "VIEW_ROWS_FROM", 10**12)
+    windows = mixture.row_logprobs(encoded)
+    assert viewed.shape == windows.shape == (encoded.n_targets, vocabulary.size)
+    np.testing.assert_allclose(viewed, windows, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(np.exp(viewed).sum(axis=1), 1.0, atol=1e-12)

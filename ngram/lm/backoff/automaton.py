@@ -586,6 +586,14 @@ class View:
     def rows_of(self, states: np.ndarray) -> np.ndarray:
         return np.exp(self.logrows_of(states))
 
+    def logrows_after(self, context_keys: np.ndarray, history: np.ndarray) -> np.ndarray:
+        """The ln-row after each context (packed keys of ``history`` symbols each): its longest stored
+        context's row, made once per distinct state however many contexts reach it."""
+        pairs = np.stack([np.asarray(context_keys, np.int64), np.minimum(history, self.base.order - 1)], axis=1)
+        unique, inverse = np.unique(pairs, axis=0, return_inverse=True)
+        nodes = _context_nodes(self.base, unique[:, 0], unique[:, 1])
+        return self.logrows[self.slots_of(nodes)[inverse.ravel()]]
+
     def next_states(self, states: np.ndarray, symbols: np.ndarray) -> np.ndarray:
         """The state after each (state, symbol): the longest stored context of history + symbol."""
         return scoring.next_states(self.scorer, states, symbols).astype(np.int64)

@@ -102,6 +102,9 @@ class Components:
 # ----------------------------------------------------------------------------------------------
 # Order mixture
 # ----------------------------------------------------------------------------------------------
+VIEW_ROWS_FROM = 1 << 16  # (position, symbol) cells from which whole rows come from the automaton view
+
+
 class ContextMixture(Components, NextSymbolModel):
     """Σ_k λ[b(h), k] p_k(w | h), b(h) = length of the longest context of h seen in training,
     optionally split by that context's number of distinct followers (``follower_bins``)."""
@@ -126,6 +129,16 @@ class ContextMixture(Components, NextSymbolModel):
         self._contexts = [np.unique(np.concatenate(top.stored_keys(n + 1)) // self.V, return_counts=True)
                           for n in range(1, top.order)]
         self._shared = SharedLevels.of(self.components)  # one search per order for every component, when possible
+
+    def row_logprobs(self, encoded: Encoded) -> np.ndarray:
+        """Whole rows for many positions from the automaton view (a row per context state, made
+        once from the shared levels), not V windows looked up per position."""
+        if self._shared is None or encoded.n_targets * self.V < VIEW_ROWS_FROM:
+            return super().row_logprobs(encoded)
+        from ngram.lm.backoff.automaton import view
+
+        keys, history = self.window_keys(encoded)
+        return view(self).logrows_after(keys // self.V, history)
 
     def shared_levels(self) -> SharedLevels | None:
         """The components' levels read as one, when they store the same keys (as fitted on one
