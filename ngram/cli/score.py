@@ -230,7 +230,7 @@ def export_(
     Example: ngram export model.ngram -o model.arpa
     """
     from ngram.formats.arpa import write_arpa
-    from ngram.lm.protocol import LEVELS, require
+    from ngram.lm.protocol import LEVELS, MIXED_CONTEXTS, require
 
     m = common.load_model(model)
     what = m
@@ -239,9 +239,14 @@ def export_(
         if not 1 <= component <= len(parts):
             raise NgramError(f"export: --component must be between 1 and {len(parts)} for {m.describe()}, got {component}")
         what = parts[component - 1][1]
-    require(what, LEVELS, "export",
-            f"{model} is a {what.describe()}: an ARPA file holds one back-off table and no exact one exists for a mixture; "
-            "write one of its whole-name components with --component N (see ngram info)")
+    if len(what.name_components()) > 1:
+        why = ("an ARPA file holds one back-off table and no exact one exists for a mixture; write one of its "
+               "whole-name components with --component N (see ngram info)")
+    elif MIXED_CONTEXTS in what.capabilities:
+        why = "an ARPA file holds one back-off table, and its weights per context have no ARPA form"
+    else:
+        why = "an ARPA file holds a back-off table of n-gram probabilities, and this model has none"
+    require(what, LEVELS, "export", f"{model} is a {what.describe()}: {why}")
     write_arpa(what, output)
     if as_json:
         common.emit_json({"model": str(model), "output": str(output), "format": "arpa", "component": component,

@@ -265,3 +265,19 @@ def test_training_settings_are_checked():
         NeuralSettings(dropout=1.5).check()
     with pytest.raises(NgramError, match="time-limit"):
         NeuralSettings(time_limit=0).check()
+
+
+@pytest.mark.parametrize("kind,reason", [
+    ("gru", "this model has none"),
+    ("loglinear", "this model has none"),
+    ("two-step", "--component N"),
+])
+def test_export_says_why_a_model_has_no_arpa_form(tmp_path, kind, reason):
+    """A neural model is not a mixture: export's refusal names what it lacks, in one line."""
+    path = tmp_path / f"{kind}.ngram"
+    native.save(models()[kind], path)
+    run = subprocess.run([sys.executable, "-m", "ngram", "export", str(path), "-o", str(tmp_path / "m.arpa")],
+                         capture_output=True, text=True)
+    assert run.returncode != 0 and reason in run.stderr and len(run.stderr.strip().splitlines()) == 1
+    assert ("no exact one exists for a mixture" in run.stderr) == (kind == "two-step")
+    assert not (tmp_path / "m.arpa").exists()
