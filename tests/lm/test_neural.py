@@ -267,6 +267,7 @@ def test_training_settings_are_checked():
         NeuralSettings(time_limit=0).check()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind,reason", [
     ("gru", "this model has none"),
     ("loglinear", "this model has none"),
