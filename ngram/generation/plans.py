@@ -652,7 +652,7 @@ class LazyPlan:
             nq = dfa.delta[qs][:, 1:].astype(np.int64)
             ok = (nq != 0) & (need[nq] <= L - t - 1)
             pair, c = np.nonzero(ok)
-            after = view.next_slots(slots[pair], c + 1).astype(np.int64)
+            after = view.next_slots(slots[pair], c + 1, repeats=False).astype(np.int64)
             key = after * Q + nq[pair, c]
             if self.view.used * Q <= MARK_CELLS:  # distinct pairs and each one's place, by marking (no sort)
                 mark = np.zeros(self.view.used * Q, bool)

@@ -598,16 +598,17 @@ class View:
         """The state after each (state, symbol): the longest stored context of history + symbol."""
         return scoring.next_states(self.scorer, states, symbols).astype(np.int64)
 
-    def next_slots(self, slots: np.ndarray, symbols: np.ndarray) -> np.ndarray:
-        """The slot after each (slot, symbol)."""
-        return self._after(slots.astype(np.int64) * self.V + symbols)
+    def next_slots(self, slots: np.ndarray, symbols: np.ndarray, repeats: bool = True) -> np.ndarray:
+        """The slot after each (slot, symbol). ``repeats=False``: the pairs are (nearly) distinct, as
+        a plan's frontier's are, so the missing ones are not sorted first to find each once."""
+        return self._after(slots.astype(np.int64) * self.V + symbols, repeats)
 
-    def _after(self, cell: np.ndarray) -> np.ndarray:
+    def _after(self, cell: np.ndarray, repeats: bool = True) -> np.ndarray:
         """The slot after each (slot, symbol) cell, found once per cell and then read from the cache."""
         out = self.nexts[cell]
         if out.min(initial=1) == 0:
             miss = np.flatnonzero(out == 0)
-            cells = _distinct(cell[miss])
+            cells = _distinct(cell[miss]) if repeats else cell[miss]
             self.nexts[cells] = self.slots_of(self.next_states(self.state[cells // self.V], cells % self.V)) + 1
             out[miss] = self.nexts[cell[miss]]
         out -= 1
