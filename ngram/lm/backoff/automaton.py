@@ -438,7 +438,7 @@ class View:
 
     def __init__(self, model, mask_unk: bool = True):
         base = _levels_model(model)
-        scorer = scoring.build(base)
+        scorer = scoring.build(base, values=base is model)  # an order mixture's rows are its own
         if scorer is None:
             raise NgramError("model n-grams are not closed under prefixes and suffixes; load it through ngram "
                              "so it is repaired")

@@ -107,8 +107,10 @@ class Scorer:
         return np.where(self.cells[place] == cell, place + 1, 0).astype(self.first.dtype, copy=False)
 
 
-def build(model) -> Scorer | None:
-    """The automaton of ``model``, or None if its n-gram set is not prefix- and suffix-closed."""
+def build(model, values: bool = True) -> Scorer | None:
+    """The automaton of ``model``, or None if its n-gram set is not prefix- and suffix-closed.
+    ``values=False``: its transitions only (no ln p or back-off weight per node), for a reader
+    whose rows come from elsewhere, as an order mixture's view's do."""
     V, N, levels = model.V, model.order, model.levels
     linked = links(model)
     if linked is None:
@@ -121,14 +123,14 @@ def build(model) -> Scorer | None:
     # 0 marks a missing child; np.zeros lets the kernel hand over zeroed pages.
     rank = None if sparse else np.zeros(n_states * V, np.uint8 if V < 256 else (np.uint16 if V < 65536 else np.uint32))
     cells = np.empty(int(offset[N]) - 1, np.int64) if sparse else None
-    logp = np.empty(int(offset[N]))
-    logp[0] = np.nan
-    bow = np.zeros(n_states)
+    logp = np.full(int(offset[N]) if values else 0, np.nan)  # (node 0, the empty context, is no n-gram)
+    bow = np.zeros(n_states if values else 0)
     for n in range(1, N + 1):
         level = levels[n - 1]
         lo, hi = int(offset[n - 1]), int(offset[n])
-        logp[lo:hi] = level.logp
-        if n < N:
+        if values:
+            logp[lo:hi] = level.logp
+        if n < N and values:
             bow[lo:hi] = level.bow
         if sparse:
             cells[lo - 1 : hi - 1] = linked.parents(n).astype(np.int64) * V + linked.symbol[lo:hi]
