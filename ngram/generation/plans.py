@@ -807,9 +807,11 @@ class LazyPlan:
                 return end, ()
             nq = dfa.delta[q, 1:]
             live = np.flatnonzero((nq != 0) & (need[nq] <= L - t - 1) & np.isfinite(row[1:]))
-            logp = row[live + 1].tolist()
-            children = [(a, b, t + 1) for a, b in zip(after_state[state][live + 1].tolist(), nq[live].tolist())]
-            return end, in_order((live + 1).tolist(), children, logp, logp)
+            # in_order's order (ln p down, then symbol up) sorted in numpy; the search takes a
+            # child or two of most nodes, so each child's tuple is made only when it is taken
+            ranked = live[np.lexsort((live, -row[live + 1]))]
+            return end, _children_in_order((ranked + 1).tolist(), row[ranked + 1].tolist(),
+                                           after_state[state][ranked + 1].tolist(), nq[ranked].tolist(), t + 1)
 
         if need[dfa.start] > L:
             return
@@ -835,6 +837,11 @@ class LazyPlan:
                                  bound.tolist())
 
         yield from best_first((0, 0), float(H[0][0]), expand)
+
+
+def _children_in_order(symbols: list, logps: list, states: list, qs: list, t: int):
+    for symbol, logp, state, q in zip(symbols, logps, states, qs):
+        yield symbol, (state, q, t), logp, logp
 
 
 SEARCH_EXPANSIONS = 20_000  # prefixes the table-free search expands before it takes the max tables
