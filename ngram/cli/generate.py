@@ -201,8 +201,14 @@ def top(
     sampler = Sampler(m, c, progress=_progress(quiet or as_json))
     best = sampler.iter_top(n, rank)  # (checks n and rank before anything is written)
 
+    # The search has no total but the names it is asked for: counted as they are found.
+    counter = common.progress_counter("top: finding the most probable names", "name", quiet or as_json)
+    found = counter(n) if counter is not None and n > 0 else None
+
     def rows():
         for name, lp in best:
+            if found is not None:
+                found(1)
             yield {"name": name, "probability": math.exp(lp), "nll_nats_per_symbol": -lp / (len(name) + 1)}
 
     if as_json:

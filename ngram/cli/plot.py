@@ -38,14 +38,20 @@ def plot_heatmap_(
     if samples < 1:
         raise NgramError(f"--samples must be at least 1, got {samples}")
     _matplotlib()  # say matplotlib is missing before the work
-    m = common.load_model(model)
-    if names is not None:
-        weighting, source = read_names(names).names, Path(names).name
-    else:
-        weighting, source = recorded_training_names(m), f"the training file {Path(str(m.corpus.get('source', ''))).name}"
-    data = heatmap_data(m, weighting, source=source, samples=samples, seed=seed,
-                        progress=common.progress_counter("heatmap: averaging next-symbol vectors", "name", quiet or as_json))
-    plot_heatmap(m, output, dpi=dpi, data=data)
+    stage = common.StageBar(3, quiet or as_json)
+    try:
+        stage("heatmap: loading the model")
+        m = common.load_model(model)
+        if names is not None:
+            weighting, source = read_names(names).names, Path(names).name
+        else:
+            weighting, source = recorded_training_names(m), f"the training file {Path(str(m.corpus.get('source', ''))).name}"
+        stage("heatmap: averaging next-symbol vectors")
+        data = heatmap_data(m, weighting, source=source, samples=samples, seed=seed)
+        stage("heatmap: drawing")
+        plot_heatmap(m, output, dpi=dpi, data=data)
+    finally:
+        stage.close()
     if as_json:
         common.emit_json({"model": str(model), "image": str(output), "dpi": dpi, "drawn": data.title.replace("\n", " "),
                           "weighting": data.weighting,
