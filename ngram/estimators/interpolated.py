@@ -70,6 +70,21 @@ def interpolate(u: np.ndarray, gamma: np.ndarray, owner: np.ndarray, lower: np.n
     return p
 
 
+ROW_TOLERANCE = 1e-6  # how far from 1 a row's Σ u + gamma may be (float32 arithmetic: about 1e-7)
+
+
+def _check_parts(part: OrderParts, n: int, name: str) -> None:
+    """Every row of order n sums to 1: for a context h, Σ_w p(w | h) = Σ_{w seen} u(hw) + gamma(h) ·
+    Σ_w p(w | h'), and the lower order's rows sum to 1 (checked first), so Σ u + gamma = 1 is the
+    row's sum; with u >= 0 and gamma >= 0 no probability is negative. Cheap (one sum per
+    context), and what lets a model fitted again from stored counts skip a check of its tables."""
+    sums = np.bincount(part.owner, weights=part.u, minlength=len(part.gamma)) + part.gamma
+    bad = ~(np.abs(sums - 1.0) <= ROW_TOLERANCE)
+    if bad.any() or not ((part.u >= 0).all() and (part.gamma >= 0).all()):
+        where = f"sum to {float(sums[bad][0]):.6g}" if bad.any() else "hold a negative probability"
+        raise NgramError(f"{name}: order-{n} rows {where}, not 1 (the counts or settings are not valid for it)")
+
+
 class Interpolated(Estimator):
     """Base of the interpolated family: subclasses implement ``_parts``."""
 
@@ -80,6 +95,9 @@ class Interpolated(Estimator):
 
     def get_params(self) -> dict:
         return {"backoff": self.backoff} if self.backoff else {}
+
+    def checks_its_rows(self) -> bool:
+        return not self.backoff  # (the back-off form renormalises differently: checked as any table)
 
     # float32 reproduces lmplz's arithmetic (modified KN with kenlm_compat); otherwise float64.
     dtype = np.float64
@@ -94,6 +112,8 @@ class Interpolated(Estimator):
         # once, so dropping them as the levels are built keeps peak memory near the model's size.
         parts = iter(parts)
         first = next(parts)
+        if not self.backoff:
+            _check_parts(first, 1, self.name)
         # Symbols never counted (<unk>) still get the uniform share.
         p = np.zeros(V, dt)
         p[first.keys] = first.u
@@ -121,6 +141,7 @@ class Interpolated(Estimator):
             if ctx_index is None:  # (counts are prefix-closed, so only parts of another shape get here)
                 ctx_index = lookup(below.keys, part.contexts)[0]
             if not self.backoff:
+                _check_parts(part, n, self.name)
                 p = interpolate(part.u, part.gamma, part.owner, lower)
                 with np.errstate(divide="ignore"):
                     bow = np.log(part.gamma.astype(np.float64, copy=False))

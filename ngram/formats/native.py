@@ -132,7 +132,9 @@ def _settings(model: Model) -> dict:
     return {k: v for k, v in model.estimator.items() if k not in ("name", "report")}
 
 
-def _refit(estimator: dict, settings: dict, counts, order: int, vocabulary: Vocabulary) -> Model:
+def _refit(estimator: dict, settings: dict, counts, order: int, vocabulary: Vocabulary, checked: list | None = None) -> Model:
+    """The component ``estimator`` names fitted again on the first ``order`` orders of ``counts``;
+    ``checked`` (a list) is told whether the fit proved its own rows sum to 1."""
     from ngram.core.counting import Counts
     from ngram.estimators import make_estimator
 
@@ -141,7 +143,10 @@ def _refit(estimator: dict, settings: dict, counts, order: int, vocabulary: Voca
         raise NgramError("a component's estimator is not named")
     sub = Counts(order, counts.vocab_size, counts.keys[:order], counts.counts[:order],
                  counts.suffix_index[:order], counts.left[:order], derived=counts.derived)
-    return make_estimator(name, **settings).fit(sub, vocabulary)
+    fitter = make_estimator(name, **settings)
+    if checked is not None:
+        checked.append(fitter.checks_its_rows())
+    return fitter.fit(sub, vocabulary)
 
 
 def _with_neighbours(counts):
@@ -495,7 +500,7 @@ def _refitted_components(description: dict, counts, reading: _Reading) -> list[L
     when it was saved: the writer checked), then checked like any model read from a file."""
     label = reading.label
     counts = _with_neighbours(counts)
-    out = []
+    out, checked = [], []
     for c in description["components"]:
         if not isinstance(c, dict) or c.get("type") != "model" or "refit" not in c:
             raise NgramError(f"{label}: mixture header is damaged (a component without its settings)")
@@ -508,7 +513,7 @@ def _refitted_components(description: dict, counts, reading: _Reading) -> list[L
         except (KeyError, TypeError, ValueError, NgramError):
             raise NgramError(f"{label}: header has a bad vocabulary or order; the file is damaged") from None
         try:
-            model = _refit(c.get("estimator") or {}, c["refit"], counts, order, vocabulary)
+            model = _refit(c.get("estimator") or {}, c["refit"], counts, order, vocabulary, checked)
         except NgramError as exc:
             raise NgramError(f"{label}: a component cannot be fitted again from its counts ({exc}); the file is damaged") from None
         except (ValueError, TypeError, ArithmeticError, IndexError):
@@ -516,10 +521,10 @@ def _refitted_components(description: dict, counts, reading: _Reading) -> list[L
         model.estimator, model.corpus, model.train_names = c.get("estimator") or {}, c.get("corpus") or {}, reading.train_names
         out.append(model)
     counts.derived = None  # what the fits shared is not needed after them
-    # The components hold the counts' key arrays: one set of links serves every one of them.
-    share_links(out)
-    for model in out:
-        check_distributions(model, label)
+    share_links(out)  # the components hold the counts' key arrays: one set of links serves them all
+    for model, proved in zip(out, checked):
+        if not proved:  # (an interpolated fit proves its rows sum to 1 as it makes them, from counts checked above)
+            check_distributions(model, label)
     return out
 
 

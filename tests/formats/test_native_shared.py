@@ -188,3 +188,26 @@ def test_probs_chain_to_evaluate_per_name_through_the_command_line(tmp_path, mix
             symbol = name[j] if j < len(name) else "</s>"  # the end of the name, as JSON names it
             total -= math.log(out["probability"][symbol])
         assert total == pytest.approx(nll, abs=1e-9)
+
+
+def test_counts_that_no_counting_makes_are_refused_when_fitted_again(tmp_path):
+    """An n-gram left without any left neighbour (its longer n-grams cut out of the file) has an
+    adjusted count of 0: the fit's own row check refuses it in one line, as a table check would."""
+    mixture = _counted_mixture()
+    save(mixture, tmp_path / "counted.ngram")
+    V = mixture.V
+
+    def cut(header, arrays):
+        keys3, counts3, keys2 = arrays["nkeys3"], arrays["ncounts3"], arrays["nkeys2"]
+        inner = keys2[keys2 >= V]  # a bigram that does not begin with <s>: its left neighbours are trigrams
+        victim = inner[np.argmax(np.isin(inner, keys3 % V**2))]
+        keep = keys3 % V**2 != victim
+        arrays["nkeys3"], arrays["ncounts3"] = keys3[keep], counts3[keep]
+        keys4, counts4 = arrays["nkeys4"], arrays["ncounts4"]  # and the 4-grams built on the removed trigrams
+        keep4 = np.isin(keys4 // V, arrays["nkeys3"]) & np.isin(keys4 % V**3, arrays["nkeys3"])
+        arrays["nkeys4"], arrays["ncounts4"] = keys4[keep4], counts4[keep4]
+
+    _rewrite(tmp_path / "counted.ngram", tmp_path / "bad.ngram", cut)
+    with pytest.raises(NgramError, match="damaged") as error:
+        load(tmp_path / "bad.ngram")
+    assert "\n" not in str(error.value)

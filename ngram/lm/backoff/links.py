@@ -72,25 +72,29 @@ def links(model) -> Links | None:
     cached = vars(model).get("_links")
     if cached is not None and len(cached[0]) == len(keys) and all(a is b for a, b in zip(cached[0], keys)):
         return cached[1]
-    found = _find_links(model.V, model.order, model.levels)
+    shared = vars(model).get("_links_of")  # (set by share_links: a prefix of that model's links)
+    if shared is not None and all(a is b for a, b in zip(shared[1], keys)):
+        full = links(shared[0])
+        found = None if full is None else full.up_to(model.order)
+    else:
+        found = _find_links(model.V, model.order, model.levels)
     model._links = (keys, found)
     return found
 
 
 def share_links(models) -> None:
-    """Find the links once for models whose levels hold the same key arrays up to their orders
-    (an order mixture's components, fitted on one set of counts) and give each its prefix: the
-    load-time check, scoring and sampling of 16 components then share one set of links."""
+    """Let models whose levels hold the same key arrays up to their orders (an order mixture's
+    components, fitted on one set of counts) share one set of links, found when first asked for:
+    each lower-order model's are a prefix of the highest's."""
     models = sorted(models, key=lambda m: m.order)
     if not models:
         return
     top = models[-1]
-    full = links(top)
     for model in models[:-1]:
         # (Each fit makes its own unigram keys, 0..V-1; the higher orders' are the counts' arrays.)
         same = all(a.keys is b.keys or np.array_equal(a.keys, b.keys) for a, b in zip(model.levels, top.levels))
         if same:
-            model._links = (tuple(level.keys for level in model.levels), None if full is None else full.up_to(model.order))
+            model._links_of = (top, tuple(level.keys for level in model.levels))
 
 
 def _find_links(V: int, N: int, levels) -> Links | None:
