@@ -244,7 +244,9 @@ class Discounted(Interpolated):
 
     def _choose_discounts(self, values: list[np.ndarray]) -> tuple[list[np.ndarray], dict]:
         upto = needed_counts_of_counts(self.buckets)
-        return self.choose_discounts([counts_of_counts(a, upto) for a in values])
+        # (orders whose discounts are given read no counts-of-counts)
+        return self.choose_discounts([counts_of_counts(a, upto) if n >= len(self.discounts) else [0] * upto
+                                      for n, a in enumerate(values)])
 
     def choose_discounts(self, counts_of_counts_per_order: list[list[int]]) -> tuple[list[np.ndarray], dict]:
         """Discounts per order (index 0 unused, then D1.. per bucket) and the report, from the
