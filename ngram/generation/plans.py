@@ -675,14 +675,16 @@ class LazyPlan:
                                  f"within --max-len {L} ({len(slots):,} pairs at position {t}, {Q:,} constraint states; "
                                  f"more than {STEP_CELLS:,} cells a position or {LAZY_TABLE_CELLS:,} in all); "
                                  "lower --max-len or simplify the constraints")
-            nq = dfa.delta[qs][:, 1:].astype(np.int64)
-            ok = (nq != 0) & (need[nq] <= L - t - 1)
-            pair, c = np.nonzero(ok)
-            after = view.next_slots(slots[pair], c + 1).astype(np.int64)
-            next_slots, next_qs, inverse = _distinct_pairs(after, nq[pair, c], self.view.used, Q)
-            child = np.full((len(slots), V - 1), -1, np.int32 if len(next_slots) < 2**31 else np.int64)
-            child[pair, c] = inverse
-            children.append(child)
+            live = need <= L - t - 1  # constraint states that can still accept in the characters left
+            live[0] = False
+            nq = dfa.delta[qs, 1:]
+            cell = np.flatnonzero(live[nq])  # (flat cells: one index array, not a row and a column)
+            pair = cell // (V - 1)
+            after = view.next_slots(slots[pair], cell - pair * (V - 1) + 1).astype(np.int64)
+            next_slots, next_qs, inverse = _distinct_pairs(after, nq.ravel()[cell], self.view.used, Q)
+            child = np.full(len(slots) * (V - 1), -1, np.int32 if len(next_slots) < 2**31 else np.int64)
+            child[cell] = inverse
+            children.append(child.reshape(len(slots), V - 1))
             slots, qs = next_slots, next_qs
         bar.close()
         self._levels, self._children = levels, children
