@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import numpy as np
+
 from ngram.core.errors import NgramError
 
 # Memory per symbol of a block while it is counted. tracemalloc sees about 45 bytes (the names
@@ -74,14 +76,11 @@ class Budget:
     def block_bytes(self) -> int:
         return self.block or max(MIN_BLOCK_BYTES, self.memory_bytes // 2 // BYTES_PER_SYMBOL)
 
-    def longest_line(self, order: int) -> tuple[int, str]:
-        """The longest line (in bytes: a character is at least one) that counting at ``order`` can
-        take in one piece within half the budget, and why, for the message that refuses a longer
-        one: a line is never split, so a block is at least a line."""
-        per_symbol = count_bytes_per_symbol(order)
-        return (max(MIN_BLOCK_BYTES, self.memory_bytes // 2 // per_symbol),
-                f"counting it at order {order} takes about {per_symbol} bytes a character, more than half of "
-                f"--memory {self.memory_bytes / 2**20:g}M; raise --memory or lower --max-name-length")
+    def line_budget(self, order: int, encoding: str = "utf-8") -> "LineBudget":
+        """What one line may cost to count at ``order`` in one piece (a line is never split, so a
+        block is at least a line): the budget less the counts held beside it (``run_bytes``)."""
+        return LineBudget(self.memory_bytes - self.run_bytes, order,
+                          self.memory_bytes, encoding.lower().replace("_", "-") in ("utf-8", "utf8"))
 
     def block_bytes_for(self, order: int) -> int:
         """Block size for counting at ``order``: the counting work and the block's own counts
@@ -97,3 +96,52 @@ class Budget:
     def window(self, runs: int) -> int:
         # keys + counts (16 bytes) per element read, times the merged copies, placements and sums.
         return self.window_elements or max(1024, self.memory_bytes // 2 // (80 * max(runs, 1)))
+
+
+# What counting one line of B bytes, T characters and v distinct characters at order N takes at
+# its peak: LINE_BYTES a byte (the block, its text, code points, ids, the windows and their sort;
+# measured whole-process peaks of one 50 MB line were 10.4 bytes a byte at order 4 and 14 with
+# 8-byte windows at order 6), plus LINE_NGRAM_BYTES per distinct n-gram, of which a line holds at
+# most min(T + 1, (v + 1)^n) of order n (traced peaks were 24-37 bytes per distinct n-gram).
+LINE_BYTES = 16
+LINE_NGRAM_BYTES = 40
+
+
+@dataclass(frozen=True)
+class LineBudget:
+    """The memory one line's counting may use, and its cost from what the line holds: a line of
+    few distinct characters (a long run of a small alphabet) holds few distinct n-grams and
+    costs about LINE_BYTES a byte; one whose characters are unknown (outside ASCII, or an
+    encoding other than UTF-8) is costed as if every n-gram in it were new."""
+
+    allowed: int
+    order: int
+    memory_bytes: int
+    utf8: bool = True
+
+    @property
+    def most_bytes(self) -> int:
+        """No longer line fits, whatever its characters."""
+        return self.allowed // LINE_BYTES
+
+    @property
+    def any_bytes(self) -> int:
+        """Every line up to this many bytes fits, whatever its characters."""
+        return self.allowed // (LINE_BYTES + LINE_NGRAM_BYTES * self.order)
+
+    def cost(self, n_bytes: int, tally: "np.ndarray") -> tuple[int, int | None]:
+        """(bytes counting a line takes, its distinct characters or None where unknown), from its
+        length and ``tally``, the count of each byte value in it."""
+        ascii_only = self.utf8 and not tally[128:].any()
+        chars = n_bytes - int(tally[0x80:0xC0].sum()) if self.utf8 else n_bytes  # (UTF-8 continuation bytes)
+        distinct = int(np.count_nonzero(tally)) if ascii_only else None
+        ngrams = sum(min(chars + 1, (distinct + 1) ** n if distinct is not None else chars + 1)
+                     for n in range(1, self.order + 1))
+        return LINE_BYTES * n_bytes + LINE_NGRAM_BYTES * ngrams, distinct
+
+    def refusal(self, n_bytes: int, cost: int, distinct: int | None) -> str:
+        held = f"{distinct} distinct characters" if distinct is not None else "every n-gram counted as new"
+        return (f"a line of more than {n_bytes:,} bytes does not fit the memory budget in one piece: counting it "
+                f"at order {self.order} takes at least {cost / 2**20:,.1f}M ({held}), more than the "
+                f"{self.allowed / 2**20:,.1f}M of --memory {self.memory_bytes / 2**20:g}M a line may use; "
+                "raise --memory or lower --max-name-length")

@@ -47,9 +47,15 @@ MAX_CELLS = 1 << 23  # states x symbols: 32 MB of int32 transitions, the bound f
 MIN_STATES = 128  # ... but never fewer (a 200,000-symbol vocabulary: 100 MB of transitions at most)
 MAX_POSITIONS = 1 << 15  # regex positions once counted repeats are cut to --max-len
 MAX_FOLLOW = 1 << 22  # regex position-to-position edges
+REVERSAL_WORK = 1 << 26  # reversed states x symbol classes x forward states (about half a second of subset construction)
 BATCH_BYTES = 1 << 24  # successor sets built at once (a batch of states x symbols x set bytes)
 UNREACHABLE = np.iinfo(np.int64).max // 4
 _HINT = "simplify it, combine fewer constraints or lower --max-len"
+
+
+class TooManyStates(NgramError):
+    """An automaton past its state budget (a one-line error like any other; a reversal that can be
+    done another way catches it)."""
 
 
 def _clip(text: str, width: int) -> str:
@@ -149,8 +155,11 @@ class DFA:
 
         start = np.zeros(Q, bool)
         start[1:] = self.accept[1:]
+        # each reversed state costs (symbol classes x Q) bits to expand: a large DFA allows fewer
+        affordable = max(MIN_STATES, REVERSAL_WORK // (len(first) * Q))
         reversed_dfa = _explore(np.packbits(start, bitorder="little"), expand, accepting, remaining, classes, limit,
-                                what, width_bits=Q)
+                                what, width_bits=Q, limit=affordable,
+                                need=f" for a reversal of {Q - 1:,} states" if affordable < MAX_STATES else "")
         reversed_dfa.max_len = max_len
         return minimize(reversed_dfa)
 
@@ -179,7 +188,8 @@ def _symbol_classes(columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _explore(start: np.ndarray, expand: Callable, accepting: Callable, remaining: Callable, classes: np.ndarray,
-             max_len: int, what: str, width_bits: int | None = None) -> DFA:
+             max_len: int, what: str, width_bits: int | None = None, limit: int | None = None,
+             need: str = "") -> DFA:
     """Breadth-first construction of a DFA whose states are named by byte rows (a set of positions
     as bits, or a tuple of component states): ``expand(rows, d)`` gives each row's successor per
     symbol class (k x K x W) at depth d, an all-zero row being the dead state, and ``classes``
@@ -188,9 +198,10 @@ def _explore(start: np.ndarray, expand: Callable, accepting: Callable, remaining
     is its shortest distance, so no string reaches it sooner). A set may likewise drop the
     positions it holds that cannot reach acceptance within max_len - d symbols, which keeps the
     sets that differ only in hopeless positions one state. More than ``state_limit(V)`` states
-    is a one-line error naming ``what``."""
+    is a one-line error naming ``what`` (fewer if ``limit`` says so; ``need``: what the whole
+    automaton would take, for the message)."""
     V, K, W = len(classes), int(classes.max()) + 1, start.shape[0]
-    limit = state_limit(V)
+    limit = state_limit(V) if limit is None else min(limit, state_limit(V))
     # rows of at most 8 bytes compare as integers, which sort several times faster than bytes
     void = np.dtype(np.uint64) if W == 8 else np.dtype((np.void, W))
     if not start.any() or remaining(start[None])[0] > max_len:
@@ -221,8 +232,8 @@ def _explore(start: np.ndarray, expand: Callable, accepting: Callable, remaining
                 alive = candidates.any(axis=1) & (depth + remaining(candidates) <= max_len)
                 fresh = new[alive]
                 if n + len(fresh) > limit:
-                    raise NgramError(f"{what}: the constraint automaton needs more than {limit:,} states over "
-                                     f"{V:,} symbols (the limit); {_HINT}")
+                    raise TooManyStates(f"{what}: the constraint automaton needs more than {limit:,} states over "
+                                        f"{V:,} symbols (the limit{need}); {_HINT}")
                 numbers[fresh] = np.arange(n, n + len(fresh))
                 if n + len(fresh) > len(rows):
                     grown = max(2 * len(rows), n + len(fresh))
@@ -354,8 +365,12 @@ def product(dfas: Sequence[DFA], V: int, max_len: int | None = None, what: str =
     def remaining(rows):
         return np.max([r[s] for r, s in zip(rems, parts(rows))], axis=0)
 
+    # (an upper bound known before building: one state per tuple of the parts' live states; k
+    # one-letter --contains make exactly 2^k)
+    bound = float(np.prod(np.array(sizes, float) - 1))
     return _explore(start, expand, accepting, remaining, classes, max_len if max_len is not None else UNREACHABLE,
-                    what)
+                    what, need=f"; up to {bound:,.0f} as the product of its parts" if bound < 1e18 else
+                    f"; up to {bound:.3g} as the product of its parts")
 
 
 def _failure_automaton(pattern: list[int], V: int) -> np.ndarray:
@@ -939,7 +954,7 @@ class Constraints:
             if all(ch in symbol for ch in c) and len(c) <= L:
                 parts.append(exclude_dfa(ids(c, "exclude"), V))
         if self.regex is not None:
-            parts.append(regex_dfa(self.regex, vocabulary, L, reverse))
+            parts.append(_regex_part(self.regex, vocabulary, L, reverse))
         what = f"these constraints together ({_clip(self.describe(), 160)})"
         dfa = product(parts, V, L, what)
         if dfa.start == 0 or not _accepts_a_length(dfa, self.min_len, L):
@@ -950,6 +965,26 @@ class Constraints:
         dfa.max_len = L
         # (a prefix, suffix or substring automaton alone is minimal as built)
         return minimize(dfa) if self.regex is not None or len(parts) > 1 else dfa
+
+
+def _regex_part(text: str, vocabulary, max_len: int, reverse: bool) -> DFA:
+    """The regex's own automaton, read right to left if ``reverse``: from the reversed tree, or,
+    where that is past the budget (a regex small forwards, exponential reversed), the forward
+    automaton reversed within --max-len. Reversing each part, not the product, keeps the work
+    proportional to the parts (reversing a product of 2^14 states took a minute)."""
+    if not reverse:
+        return regex_dfa(text, vocabulary, max_len)
+    try:
+        return regex_dfa(text, vocabulary, max_len, reverse=True)
+    except TooManyStates as error:
+        forward = regex_dfa(text, vocabulary, max_len)
+        if forward.start == 0:
+            return forward
+        forward.max_len = max_len
+        try:
+            return minimize(forward).reversed(max_len, f"--regex {_short(text)} read right to left")
+        except TooManyStates:
+            raise error from None
 
 
 def _accepts_a_length(dfa: DFA, min_len: int, max_len: int) -> bool:

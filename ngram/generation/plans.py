@@ -579,6 +579,32 @@ def _groups(s: np.ndarray, q: np.ndarray):
         yield order[a:b], int(s[i]), int(q[i])
 
 
+def _ranks(values: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(the distinct values, sorted; each value's place among them), for values below ``size``."""
+    mark = np.zeros(size, bool)
+    mark[values] = True
+    distinct = np.flatnonzero(mark)
+    rank = np.zeros(size, np.int32 if len(distinct) < 2**31 else np.int64)  # (pages never written cost nothing)
+    rank[distinct] = np.arange(len(distinct))
+    return distinct, rank[values]
+
+
+def _distinct_pairs(s: np.ndarray, q: np.ndarray, n_s: int, n_q: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The distinct (s, q) pairs in order of (s, q) and each input pair's place among them. Each
+    coordinate is first renumbered among the values present, so the pairs are usually found by
+    marking a (present s x present q) table, linear, where a sort of tens of millions of keys
+    took seconds; past MARK_CELLS, by sorting."""
+    distinct_s, rank_s = _ranks(s, n_s)
+    distinct_q, rank_q = _ranks(q, n_q)
+    width = len(distinct_q)
+    key = rank_s.astype(np.int64) * width + rank_q
+    if len(distinct_s) * width <= MARK_CELLS:
+        unique, inverse = _ranks(key, len(distinct_s) * width)
+    else:
+        unique, inverse = np.unique(key, return_inverse=True)
+    return distinct_s[unique // width], distinct_q[unique % width], inverse.reshape(-1)
+
+
 def make_plan(model, dfa, min_len: int, max_len: int, temperature: float = 1.0, top_k: int | None = None,
               top_p: float | None = None, progress=None):
     """``LazyPlan``; ``SparsePlan`` for a back-off model whose dense rows would be too large; for a
@@ -649,22 +675,17 @@ class LazyPlan:
                                  f"within --max-len {L} ({len(slots):,} pairs at position {t}, {Q:,} constraint states; "
                                  f"more than {STEP_CELLS:,} cells a position or {LAZY_TABLE_CELLS:,} in all); "
                                  "lower --max-len or simplify the constraints")
-            nq = dfa.delta[qs][:, 1:].astype(np.int64)
-            ok = (nq != 0) & (need[nq] <= L - t - 1)
-            pair, c = np.nonzero(ok)
-            after = view.next_slots(slots[pair], c + 1, repeats=False).astype(np.int64)
-            key = after * Q + nq[pair, c]
-            if self.view.used * Q <= MARK_CELLS:  # distinct pairs and each one's place, by marking (no sort)
-                mark = np.zeros(self.view.used * Q, bool)
-                mark[key] = True
-                unique = np.flatnonzero(mark)
-                inverse = (np.cumsum(mark) - 1)[key]
-            else:  # a large constraint automaton: marking would take (states x constraint states) bytes
-                unique, inverse = np.unique(key, return_inverse=True)
-            child = np.full((len(slots), V - 1), -1, np.int32 if len(unique) < 2**31 else np.int64)
-            child[pair, c] = inverse
-            children.append(child)
-            slots, qs = unique // Q, unique % Q
+            live = need <= L - t - 1  # constraint states that can still accept in the characters left
+            live[0] = False
+            nq = dfa.delta[qs, 1:]
+            cell = np.flatnonzero(live[nq])  # (flat cells: one index array, not a row and a column)
+            pair = cell // (V - 1)
+            after = view.next_slots(slots[pair], cell - pair * (V - 1) + 1, repeats=False).astype(np.int64)
+            next_slots, next_qs, inverse = _distinct_pairs(after, nq.ravel()[cell], self.view.used, Q)
+            child = np.full(len(slots) * (V - 1), -1, np.int32 if len(next_slots) < 2**31 else np.int64)
+            child[cell] = inverse
+            children.append(child.reshape(len(slots), V - 1))
+            slots, qs = next_slots, next_qs
         bar.close()
         self._levels, self._children = levels, children
 

@@ -77,7 +77,7 @@ class Sampler:
             if weight <= 0:
                 continue
             if reverse and reversed_dfa is None:
-                reversed_dfa = dfa.reversed()
+                reversed_dfa = c.reversed_dfa(model.vocabulary)
             self.parts.append((float(weight), component, bool(reverse), reversed_dfa if reverse else dfa))
         self._plans: dict[int, Plan] = {}
         self._walkers: dict = {}  # the fast walk's automaton per component

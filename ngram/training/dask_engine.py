@@ -192,19 +192,26 @@ def train_dask(source, order: int = DEFAULT_ORDER, estimator=None, unk: bool = F
     storage); by default they do on a local cluster, and the driver ships blocks to a given
     scheduler or client. Standard input and compressed files are always shipped.
     """
-    block_bytes = Budget.of(memory_bytes).block_bytes
+    budget = Budget.of(memory_bytes)
+    block_bytes = budget.block_bytes
     check_streamable(encoding)
     own = client is None
     if workers_read is None:
         workers_read = own and not scheduler
     workers_read = workers_read and _readable_by_range(source)
-    if own:
+    cluster = None
+    if own and scheduler:  # (an unreachable scheduler is said before the corpus is read)
         client, cluster = connect(scheduler)
     try:
-        scan = scan_corpus(source, block_bytes, lowercase, encoding, max_name_length, tmpdir, progress, weighted)
+        # A worker counts a line in one piece, as the streaming engine does: a line longer than the
+        # budget can count is refused as soon as that much of it is read, before any cluster starts.
+        scan = scan_corpus(source, block_bytes, lowercase, encoding, max_name_length, tmpdir, progress, weighted,
+                           budget.line_budget(order, encoding))
         try:
             vocabulary = Vocabulary(scan.characters, unk=unk)
             check_order(order, vocabulary.size)
+            if client is None:
+                client, cluster = connect(None)
             counts, hashes = count_ngrams_dask(scan.copy or source, order, vocabulary, client, block_bytes, lowercase,
                                                encoding, max_name_length, progress, weighted=weighted,
                                                workers_read=workers_read and scan.copy is None,
@@ -213,7 +220,7 @@ def train_dask(source, order: int = DEFAULT_ORDER, estimator=None, unk: bool = F
             if scan.copy is not None:
                 scan.copy.unlink(missing_ok=True)
     finally:
-        if own:
+        if own and client is not None:
             client.close()
             if cluster is not None:
                 cluster.close()

@@ -30,7 +30,7 @@ import numpy as np
 
 from ngram.core.corpus import (COMPRESSED_SUFFIXES, DEFAULT_MAX_NAME_LENGTH, Corpus, decode_text, parse_names, read_chunks,
                      source_label, weight_scale)
-from ngram.core.budget import DEFAULT_STREAMING_BYTES, Budget
+from ngram.core.budget import DEFAULT_STREAMING_BYTES, Budget, LineBudget
 from ngram.core.defaults import DEFAULT_ORDER
 from ngram.core.counting import Counts, check_order, count_ngrams
 from ngram.core.errors import NgramError
@@ -56,12 +56,12 @@ def check_streamable(encoding: str) -> None:
 
 def iter_blocks(source: str | os.PathLike, block_bytes: int, max_name_length: int = DEFAULT_MAX_NAME_LENGTH,
                 copy_to: Path | None = None, progress: PROGRESS | None = None,
-                line_budget: tuple[int, str] | None = None) -> Iterator[tuple[bytes, int]]:
+                line_budget: "LineBudget | None" = None) -> Iterator[tuple[bytes, int]]:
     """(bytes, number of its first line) for consecutive blocks of whole lines of a file.
 
     ``copy_to`` keeps a copy of what was read (standard input must be read twice).
-    ``line_budget``: (bytes, why) of the longest line the memory budget can take, a longer one
-    refused as soon as that much of it is read (``Budget.longest_line``).
+    ``line_budget``: what one line may cost to count (``Budget.line_budget``); a line past it is
+    refused as soon as enough of it is read to know, from its length and characters so far.
     """
     label = source_label(source)
     path = Path(source)
@@ -69,10 +69,10 @@ def iter_blocks(source: str | os.PathLike, block_bytes: int, max_name_length: in
     total = path.stat().st_size if label != "<stdin>" and not compressed and path.is_file() else None
     # A line can be at most max_name_length characters of up to 4 bytes, a CR and a weight.
     longest_line = 4 * max_name_length + 64
-    if line_budget is not None and line_budget[0] < longest_line:
-        longest_line, why = line_budget
-    else:
-        why = None
+    # Past any_bytes a line's characters decide whether it fits (tallied only then, and only the
+    # bytes added since the last look); past most_bytes none does.
+    look = longest_line if line_budget is None else min(longest_line, line_budget.any_bytes)
+    tally, tallied = np.zeros(256, np.int64), 0
     bar = progress(total=total, desc="reading corpus") if progress else None
     copy = open(copy_to, "wb") if copy_to is not None else None
     carry, first_line, seen = b"", 1, 0
@@ -86,15 +86,21 @@ def iter_blocks(source: str | os.PathLike, block_bytes: int, max_name_length: in
             data = carry + data
             cut = data.rfind(b"\n") + 1
             carry = data[cut:]
-            if len(carry) > longest_line:
+            if cut:  # (else the carry grew at its end: what was tallied is still its start)
+                tally[:], tallied = 0, 0
+            if len(carry) > look:
                 line = first_line + data.count(b"\n", 0, cut)
                 if b"\x00" in carry:  # a binary file (or /dev/zero) is said as such, as the in-memory reader says it
                     raise NgramError(f"{label}, line {line}: contains a NUL byte; this looks like a binary file "
                                      "(or UTF-16 text: pass --encoding utf-16), not a text file of names")
-                if why is not None:
-                    raise NgramError(f"{label}, line {line}: line longer than {longest_line:,} bytes, which does not "
-                                     f"fit the memory budget in one piece: {why}")
-                raise NgramError(f"{label}, line {line}: line longer than --max-name-length {max_name_length} characters; is this a list of names, one per line?")
+                if len(carry) > longest_line:
+                    raise NgramError(f"{label}, line {line}: line longer than --max-name-length {max_name_length} characters; is this a list of names, one per line?")
+                if len(carry) > tallied:
+                    tally += np.bincount(np.frombuffer(carry, np.uint8, offset=tallied), minlength=256)
+                    tallied = len(carry)
+                cost, distinct = line_budget.cost(len(carry), tally)
+                if cost > line_budget.allowed:
+                    raise NgramError(f"{label}, line {line}: {line_budget.refusal(len(carry), cost, distinct)}")
             if cut:
                 block = data[:cut]
                 yield block, first_line
@@ -130,7 +136,7 @@ def read_line_range(path: str | os.PathLike, start: int, stop: int) -> bytes:
 def iter_name_chunks(source, block_bytes: int, lowercase: bool = False, encoding: str = "utf-8",
                      max_name_length: int = DEFAULT_MAX_NAME_LENGTH, copy_to: Path | None = None,
                      progress: PROGRESS | None = None, weighted: bool = False,
-                     line_budget: tuple[int, str] | None = None) -> Iterator[tuple[list[str], int, list | None]]:
+                     line_budget: "LineBudget | None" = None) -> Iterator[tuple[list[str], int, list | None]]:
     """Names of consecutive blocks of a file, parsed exactly as ``read_names`` parses a whole file
     (a ``Corpus`` per block), with the number of blank lines skipped in each block and, with
     ``weighted``, the names' weights. ``source`` may also be a sequence or iterable of names (already parsed), which is
@@ -235,10 +241,10 @@ class Scan:
 def scan_corpus(source, block_bytes: int = 1 << 24, lowercase: bool = False, encoding: str = "utf-8",
                 max_name_length: int = DEFAULT_MAX_NAME_LENGTH, tmpdir: str | os.PathLike | None = None,
                 progress: PROGRESS | None = None, weighted: bool = False,
-                line_budget: tuple[int, str] | None = None) -> Scan:
+                line_budget: "LineBudget | None" = None) -> Scan:
     """First pass: character set, name and symbol counts, and the fingerprint ``train`` records.
-    ``line_budget``: the longest line the counting pass can take (``Budget.longest_line``), a
-    longer one refused here, before it is held whole."""
+    ``line_budget``: what a line may cost the counting pass (``Budget.line_budget``), a line past
+    it refused here, before it is held whole."""
     label = source_label(source) if isinstance(source, (str, os.PathLike)) else "<names>"
     scan = Scan(source=label)
     if str(source) == "-":
@@ -667,7 +673,7 @@ def train_streaming(source, order: int = DEFAULT_ORDER, estimator=None, unk: boo
     """
     budget = Budget.of(memory_bytes)
     scan = scan_corpus(source, budget.block_bytes, lowercase, encoding, max_name_length, tmpdir, progress, weighted,
-                       budget.longest_line(order))
+                       budget.line_budget(order, encoding))
     try:
         vocabulary = Vocabulary(scan.characters, unk=unk)
         check_order(order, vocabulary.size)

@@ -265,7 +265,7 @@ def _train_streaming_to_file(source, output, settings: dict) -> tuple[Scan, list
     budget = Budget.of(settings["memory_bytes"])
     text = {key: settings[key] for key in ("lowercase", "encoding", "max_name_length", "weighted")}
     scan = scan_corpus(source, budget.block_bytes, tmpdir=settings["tmpdir"], progress=settings["progress"],
-                       line_budget=budget.longest_line(settings["order"]), **text)
+                       line_budget=budget.line_budget(settings["order"], settings["encoding"]), **text)
     try:
         vocabulary = Vocabulary(scan.characters, unk=settings["unk"])
         check_order(settings["order"], vocabulary.size)

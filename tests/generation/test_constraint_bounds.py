@@ -233,3 +233,91 @@ def test_a_reachable_product_past_its_table_budget_is_refused_before_it_is_built
     assert "\n" not in str(error.value) and "--max-len 12" in str(error.value)
     monkeypatch.setattr(plans, "STEP_CELLS", 1 << 23)
     assert len(Sampler(model, wide).generate(3, seed=0).names) == 3  # within the budget: answered
+
+
+# ----- many --contains: the reversal is built from the parts, never from the product ----------------
+FOURTEEN = tuple("abcdefghilmnor")
+
+
+def test_a_whole_name_mixture_reverses_each_constraint_not_their_product():
+    """Fourteen one-letter --contains make 2^14 product states; the right-to-left component's
+    automaton is the product of the reversed parts (as small as the forward one, built as fast),
+    where a subset construction over the product took over a minute."""
+    from ngram import make_estimator, train
+    from ngram.generation.sampling import Sampler
+    from ngram.lm.mixtures.models import NameMixture
+
+    corpus = ["".join(FOURTEEN[i:] + FOURTEEN[:i]) for i in range(len(FOURTEEN))] + ["abc", "lmno", "ria"]
+    forward = train(corpus, 2, make_estimator("witten-bell"))
+    backward = train([x[::-1] for x in corpus], 2, make_estimator("witten-bell"), vocabulary=forward.vocabulary)
+    mixture = NameMixture([forward, backward], [False, True], [0.5, 0.5])
+    c = Constraints(contains=FOURTEEN, max_len=14)
+    sampler = bounded(lambda: Sampler(mixture, c), seconds=2.0, megabytes=200)
+    (_, _, _, ahead), (_, _, _, behind) = [part for part in sampler.parts]
+    assert ahead.n_states == behind.n_states == 2**14 + 1  # (every subset of the letters seen, and the dead state)
+    ids = {ch: i + 1 for i, ch in enumerate(forward.vocabulary.characters)}
+    name = corpus[3]
+    assert behind.accept[behind.run(ids[ch] for ch in name[::-1])]
+    assert not behind.accept[behind.run(ids[ch] for ch in name[:-1][::-1])]
+
+
+def test_reversing_a_large_dfa_is_bounded_by_its_work():
+    """A subset construction over Q states costs about Q bits per state and symbol class, so a
+    large DFA may build fewer reversed states: refused in one line within a second, saying why."""
+    product = Constraints(contains=FOURTEEN, max_len=14).dfa(ITALIAN)
+    with pytest.raises(NgramError, match="for a reversal of 16,384 states") as error:
+        bounded(lambda: product.reversed(), seconds=1.0, megabytes=200)
+    assert "\n" not in str(error.value)
+
+
+def test_a_regex_past_the_budget_reversed_as_a_tree_is_reversed_as_an_automaton(monkeypatch):
+    """Where the reversed tree's automaton is past the budget, the forward automaton reversed
+    within --max-len serves (the same language, checked by enumeration)."""
+    from ngram.generation import constraints
+
+    real = constraints.regex_dfa
+
+    def refuse_reversed(text, vocabulary, max_len=None, reverse=False):
+        if reverse:
+            raise constraints.TooManyStates("--regex: past the budget (simulated)")
+        return real(text, vocabulary, max_len)
+
+    monkeypatch.setattr(constraints, "regex_dfa", refuse_reversed)
+    c = Constraints(regex="(a|b){3}n(a|b|n)*", contains=("ab",), max_len=7)
+    words = strings("abn", 7)
+    expected = {w for w in words if re.fullmatch(c.regex, w) and "ab" in w}
+    assert expected
+    assert accepted(c.reversed_dfa(ABN), ABN, words, reverse=True) == expected
+
+
+def test_the_product_refusal_names_the_size_it_would_need():
+    c = Constraints(contains=tuple("abcdefghilmnopqrstuvz"[:20]), max_len=20)
+    with pytest.raises(NgramError, match="up to 1,048,576 as the product of its parts"):
+        bounded(lambda: c.dfa(ITALIAN), seconds=1.0, megabytes=150)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("verb", ["sample", "top"])
+def test_cli_twenty_one_letter_contains_are_refused_in_one_line_at_once(tmp_path, verb):
+    import os
+    import subprocess
+    import sys
+
+    from conftest import REPO
+    from ngram import make_estimator, train
+    from ngram.formats.native import save
+    from ngram.lm.mixtures.models import NameMixture
+
+    letters = "abcdefghilmnopqrstuvz"
+    corpus = [letters[i:] + letters[:i] for i in range(len(letters))]
+    forward = train(corpus, 3, make_estimator("witten-bell"))
+    backward = train([x[::-1] for x in corpus], 3, make_estimator("witten-bell"), vocabulary=forward.vocabulary)
+    save(NameMixture([forward, backward], [False, True], [0.5, 0.5]), tmp_path / "m.ngram")
+    contains = [arg for ch in letters[:20] for arg in ("--contains", ch)]
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "ngram", verb, str(tmp_path / "m.ngram"), *contains, "--max-len", "20"],
+                          capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(REPO)})
+    elapsed = time.perf_counter() - started
+    assert done.returncode == 1 and done.stderr.count("\n") == 1 and done.stderr.startswith("error:")
+    assert "up to 1,048,576 as the product of its parts" in done.stderr
+    assert elapsed < 20  # (a sanity bound for a loaded machine: the process start; scripts/hardening_bench.py times it)
