@@ -206,7 +206,7 @@ class SuffixTable:
             size = np.ones(S, index)
             for n in range(len(self.levels), 1, -1):
                 lo, hi = int(self.offsets[n - 1]), int(self.offsets[n])
-                np.add.at(size, self._parents(n), size[lo:hi])
+                size += np.bincount(self._parents(n), weights=size[lo:hi], minlength=S).astype(size.dtype)
             self._sorted = (by_rank, rank, size, keys, length)
         return self._sorted
 
