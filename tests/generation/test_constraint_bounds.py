@@ -322,3 +322,26 @@ def test_cli_twenty_one_letter_contains_are_refused_in_one_line_at_once(tmp_path
     assert done.returncode == 1 and done.stderr.count("\n") == 1 and done.stderr.startswith("error:")
     assert "up to 1,048,576 as the product of its parts" in done.stderr
     assert elapsed < 20  # (a sanity bound for a loaded machine: the process start; scripts/hardening_bench.py times it)
+
+
+def test_where_the_reversed_parts_are_past_the_budget_the_product_is_reversed(monkeypatch):
+    """The constraints together can trim what each alone cannot: a right-to-left component then
+    gets the product reversed (within its work bound), the same language read backwards."""
+    from ngram import make_estimator, train
+    from ngram.generation.sampling import Sampler
+    from ngram.lm.mixtures.models import NameMixture
+
+    from ngram.generation import constraints
+
+    def past_the_budget(self, vocabulary):
+        raise constraints.TooManyStates("past the budget (simulated)")
+
+    monkeypatch.setattr(Constraints, "reversed_dfa", past_the_budget)
+    corpus = ["an", "nana", "anna", "bab", "nab", "abba", "banan"]
+    forward = train(corpus, 2, make_estimator("witten-bell"))
+    backward = train([x[::-1] for x in corpus], 2, make_estimator("witten-bell"), vocabulary=forward.vocabulary)
+    c = Constraints(regex="(a|b)*n(a|n)*", contains=("ab",), max_len=6)
+    sampler = Sampler(NameMixture([forward, backward], [False, True], [0.5, 0.5]), c)
+    words = strings("abn", 6)
+    expected = {w for w in words if re.fullmatch(c.regex, w) and "ab" in w}
+    assert expected and accepted(sampler.parts[1][3], forward.vocabulary, words, reverse=True) == expected
