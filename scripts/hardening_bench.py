@@ -1,10 +1,12 @@
-"""Time and peak memory of the hostile and extreme inputs of issue 15 (the timing half the tests leave out).
+"""Time and peak memory of the hostile and extreme inputs of issues 15 and 25 (the timing half the
+tests leave out).
 
     python scripts/hardening_bench.py [--quick]
 
 Each case runs ``python -m ngram`` under a wrapper that reports the child's peak resident memory
 (``getrusage(RUSAGE_CHILDREN).ru_maxrss``); prints one table row per case: exit status, seconds,
-peak MB, and the first line of stderr. ``--quick`` uses a 10 MB line instead of 50 MB.
+peak MB, and the first line of stderr. ``--quick`` uses a 10 MB line instead of 50 MB and leaves
+out the cases on the default (whole-name mixture) model, which take a minute together.
 """
 
 from __future__ import annotations
@@ -41,6 +43,10 @@ def run(args: list[str], cwd: Path) -> dict:
     return json.loads(done.stdout)
 
 
+def contains(k: int) -> list[str]:
+    return [arg for letter in "abcdefghilmnoprstuvz"[:k] for arg in ("--contains", letter)]
+
+
 def main() -> None:
     quick = "--quick" in sys.argv
     line_mb = 10 if quick else 50
@@ -70,7 +76,21 @@ def main() -> None:
             ("train V = 200,001 (order 3)", ["train", "cjk.txt", "-N", "3", "-o", "cjk.ngram", "-q"]),
             ("evaluate V = 200,001 on its 100,000 names", ["evaluate", "cjk.ngram", "cjk.txt"]),
             ("info V = 200,001", ["info", "cjk.ngram"]),
+            # issue 25: many one-letter --contains (2^k constraint states), one long line under --memory
+            ("sample, 20 one-letter --contains, --max-len 20", ["sample", "it4.ngram", *contains(20), "--max-len", "20"]),
+            ("sample, 14 one-letter --contains, order 4, --max-len 16",
+             ["sample", "it4.ngram", *contains(14), "--max-len", "16"]),
+            (f"train one {line_mb} MB line of 10 letters, --memory 1G (order 4)",
+             ["train", "line.txt", *long, "-N", "4", "--memory", "1G", "-o", "z.ngram", "-q"]),
+            (f"train one {line_mb} MB line, --memory 16M", ["train", "line.txt", *long, "--memory", "16M", "-o", "z.ngram"]),
+            (f"train one {line_mb} MB line, --engine dask --memory 16M",
+             ["train", "line.txt", *long, "--engine", "dask", "--memory", "16M", "-o", "z.ngram"]),
         ]
+        if not quick:
+            cases += [("sample, 14 one-letter --contains, default Italian model", ["sample", "it.ngram", *contains(14)]),
+                      ("top, 14 one-letter --contains, default Italian model", ["top", "it.ngram", *contains(14)])]
+            run(["train", str(REPO / "data" / "italian-first-names.txt"), "-o", "it.ngram", "-q"], work)
+        run(["train", str(REPO / "data" / "italian-first-names.txt"), "-N", "4", "-o", "it4.ngram", "-q"], work)
         run(["train", "name10.txt", *long, "-o", "name10.ngram", "-q"], work)
         print(f"| case | exit | seconds | peak MB | stderr |\n|---|---|---|---|---|")
         for title, args in cases:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ngram.core.errors import NgramError
-from ngram.generation.constraints import Constraints, percent_of_mass
+from ngram.generation.constraints import Constraints, TooManyStates, percent_of_mass
 from ngram.generation.novelty import novelty
 from ngram.generation.plans import CHUNK, MIN_MASS, Plan, make_plan
 from ngram.generation.shaping import check_shaping
@@ -77,7 +77,7 @@ class Sampler:
             if weight <= 0:
                 continue
             if reverse and reversed_dfa is None:
-                reversed_dfa = c.reversed_dfa(model.vocabulary)
+                reversed_dfa = _reversed(c, dfa, model.vocabulary)
             self.parts.append((float(weight), component, bool(reverse), reversed_dfa if reverse else dfa))
         self._plans: dict[int, Plan] = {}
         self._walkers: dict = {}  # the fast walk's automaton per component
@@ -415,6 +415,19 @@ def generate(model, n: int = 10, seed=None, temperature: float = 1.0, top_k: int
     constraint (renormalised), with the constraint's mass. Any model kind of the protocol."""
     c = _constraints_of(constraints, prefix, suffix, contains, exclude, regex, min_len, max_len, novel_only, unique)
     return Sampler(model, c, temperature, top_k, top_p).generate(n, seed)
+
+
+def _reversed(c: Constraints, dfa, vocabulary):
+    """The automaton of the names read right to left: the product of the reversed constraints
+    (work like the forward one's), or, where that is past the budget, the product itself reversed
+    (within its work bound: what the constraints trim together can keep it small)."""
+    try:
+        return c.reversed_dfa(vocabulary)
+    except TooManyStates as error:
+        try:
+            return dfa.reversed()
+        except TooManyStates:
+            raise error from None
 
 
 def sample(model, n: int = 10, seed=None, temperature: float = 1.0, top_k: int | None = None,

@@ -192,6 +192,7 @@ def train_dask(source, order: int = DEFAULT_ORDER, estimator=None, unk: bool = F
     storage); by default they do on a local cluster, and the driver ships blocks to a given
     scheduler or client. Standard input and compressed files are always shipped.
     """
+    _distributed()  # (a missing dask is said before the corpus is read)
     budget = Budget.of(memory_bytes)
     block_bytes = budget.block_bytes
     check_streamable(encoding)
