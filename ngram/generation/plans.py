@@ -625,6 +625,7 @@ def make_plan(model, dfa, min_len: int, max_len: int, temperature: float = 1.0, 
     return LazyPlan(model, dfa, min_len, max_len, temperature, top_k, top_p, progress)
 
 
+ROW_BATCH = 1 << 16  # context states whose rows a plan makes at a time once its product is known
 BLOCK_PAIRS = 1 << 15  # (state, constraint state) pairs whose whole rows are read at a time
 
 
@@ -660,19 +661,23 @@ class LazyPlan:
         view, dfa, L = self.view, self.dfa, self.max_len
         Q, V = dfa.n_states, self.model.V
         need = _steps_to_accept(dfa)
-        slots, qs = np.array([view.start], np.int64), np.array([dfa.start], np.int64)
+        # Explored on the model's context states, not the view's slots: no row is made until the
+        # whole product is known to fit (a refusal costs transitions only), and then every row at
+        # once, in a few large batches (an order mixture's rows cost least made together).
+        n_states = view.scorer.n_states
+        states, qs = np.array([view.start_state], np.int64), np.array([dfa.start], np.int64)
         levels, children, cells = [], [], 0
         bar = _bar(self.progress, L, "finding the names' reachable states")
         for t in range(L + 1):
-            levels.append((slots, qs))
+            levels.append((states, qs))
             if t == L:
                 break
             bar.update(1)
-            cells += len(slots) * V  # this position's children and table, before any is made
-            if cells > LAZY_TABLE_CELLS or len(slots) * V > STEP_CELLS:
+            cells += len(states) * V  # this position's children and table, before any is made
+            if cells > LAZY_TABLE_CELLS or len(states) * V > STEP_CELLS:
                 bar.close()
                 raise NgramError(f"the constraints reach too many (context, constraint state) pairs for this model "
-                                 f"within --max-len {L} ({len(slots):,} pairs at position {t}, {Q:,} constraint states; "
+                                 f"within --max-len {L} ({len(states):,} pairs at position {t}, {Q:,} constraint states; "
                                  f"more than {STEP_CELLS:,} cells a position or {LAZY_TABLE_CELLS:,} in all); "
                                  "lower --max-len or simplify the constraints")
             live = need <= L - t - 1  # constraint states that can still accept in the characters left
@@ -680,14 +685,18 @@ class LazyPlan:
             nq = dfa.delta[qs, 1:]
             cell = np.flatnonzero(live[nq])  # (flat cells: one index array, not a row and a column)
             pair = cell // (V - 1)
-            after = view.next_slots(slots[pair], cell - pair * (V - 1) + 1, repeats=False).astype(np.int64)
-            next_slots, next_qs, inverse = _distinct_pairs(after, nq.ravel()[cell], self.view.used, Q)
-            child = np.full(len(slots) * (V - 1), -1, np.int32 if len(next_slots) < 2**31 else np.int64)
+            after = view.next_states(states[pair], cell - pair * (V - 1) + 1)
+            after_states, after_qs, inverse = _distinct_pairs(after, nq.ravel()[cell], n_states, Q)
+            child = np.full(len(states) * (V - 1), -1, np.int32 if len(after_states) < 2**31 else np.int64)
             child[cell] = inverse
-            children.append(child.reshape(len(slots), V - 1))
-            slots, qs = next_slots, next_qs
+            children.append(child.reshape(len(states), V - 1))
+            states, qs = after_states, after_qs
         bar.close()
-        self._levels, self._children = levels, children
+        reached = np.unique(np.concatenate([states for states, _ in levels]))
+        for a in range(0, len(reached), ROW_BATCH):
+            view.slots_of(reached[a : a + ROW_BATCH])
+        self._levels = [(view.slot[states].astype(np.int64), qs) for states, qs in levels]
+        self._children = children
 
     def _rows(self, slots: np.ndarray, raw: bool) -> np.ndarray:
         """Probability rows (the model's, or the generation rows after temperature / top-k / top-p)."""
