@@ -625,7 +625,7 @@ def make_plan(model, dfa, min_len: int, max_len: int, temperature: float = 1.0, 
     return LazyPlan(model, dfa, min_len, max_len, temperature, top_k, top_p, progress)
 
 
-ROW_BATCH = 1 << 16  # context states whose rows a plan makes at a time once its product is known
+ROW_BATCH = 1 << 14  # context states whose rows a plan makes at a time once its product is known
 BLOCK_PAIRS = 1 << 15  # (state, constraint state) pairs whose whole rows are read at a time
 
 
