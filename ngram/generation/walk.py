@@ -83,27 +83,37 @@ def _walk_view(view, n: int, rng, prefix_ids, min_len: int, steps: int, shaping)
     slot = np.array([view.start], np.int32)
     for symbol in prefix_ids:
         slot = view.next_slots(slot, np.array([symbol]))
-    slots = np.full(n, slot[0], np.int32)  # of the names still going, in the order of alive
+    # Each name still going is its slot's draw-table base (``View.step``), in the order of alive.
+    bases = view.bases(np.full(n, slot[0], np.int64))
     alive = np.arange(n, dtype=np.int32 if n < 2**31 else np.int64)
     # One row per step, so each step writes one row; the smallest integer type that holds an id.
     out = np.zeros((steps, n), dtype=np.uint8 if view.V <= 256 else np.int64)
     used = 0  # steps taken: the rows after them are all end symbols, not worth decoding
     lengths = np.full(n, steps, np.int64)
+    low = view.index(view.width - 1)
     for step in range(steps):
         if not len(alive):
             break
         used = step + 1
         u = rng.random(len(alive))
         if shaping is None and len(prefix_ids) + step >= min_len:
-            symbol, after = view.step(slots, u)
-        else:
-            symbol = _pick_rows(view.rows_of(view.state[slots]), view.masked, len(prefix_ids) + step < min_len,
-                                shaping, u)
-            after = view.next_slots(slots, symbol)
+            packed = view.step(bases, u)
+            symbol = packed & low
+            going = symbol != BOUNDARY
+            out[step, alive] = symbol
+            if not going.all():
+                lengths[alive[~going]] = step
+                alive, packed = alive[going], packed[going]
+            bases = view.bases_after(packed)
+            continue
+        slots = bases >> view.shift
+        symbol = _pick_rows(view.rows_of(view.state[slots]), view.masked, len(prefix_ids) + step < min_len,
+                            shaping, u)
+        after = view.next_slots(slots, symbol)
         out[step, alive] = symbol
         going = symbol != BOUNDARY
         lengths[alive[~going]] = step
-        alive, slots = alive[going], after[going]
+        alive, bases = alive[going], view.bases(after[going])
     return out[:used].T, np.minimum(lengths, used)
 
 

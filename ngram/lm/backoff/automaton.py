@@ -459,6 +459,8 @@ def name_components(model) -> list:
 WIDTH_LIMIT = 1 << 12  # vocabularies up to this keep whole rows per state reached (else the sparse forms)
 FEW_CONTEXTS = 4096  # an order mixture mixes fewer rows at once through its own answers, more through its components' views
 ROW_CELLS = 1 << 28  # (state, symbol) cells a View reserves up front (address space: only rows made take memory)
+GUIDES = 32  # guide cells per slot at least (``View.step``)
+TABLE_ROWS = 4096  # rows whose draw tables are made at a time: the temporaries stay in cache
 
 
 class View:
@@ -468,8 +470,11 @@ class View:
     States are the back-off table's stored contexts, numbered as ``scoring.Scorer`` numbers its
     nodes (node 0 the empty context, then order 1, 2, ...). A state asked about gets a slot: its
     ln-row; for plain draws (<unk> left out) its running sums of probabilities divided by their
-    total and a guide table (``draw``); and a cache of the slot after each symbol, filled as draws
-    take them. A back-off model's row is its stored children and, for every other symbol, its
+    total and a guide table (``step``); and its next states (the state after each symbol, made with
+    the row from its stored children and its suffix's next states, as ``build_automaton`` makes
+    them). Draw tables are laid out ``width`` cells a slot (a power of two >= V), so that a
+    slot's cell base ``slot * width`` and a symbol add up to a cell and split again with a mask.
+    A back-off model's row is its stored children and, for every other symbol, its
     back-off weight plus its suffix's row (the same floats as ``build_automaton``); an order
     mixture's rows are its own answers at the state's context (``logprob_keys``), so only the
     contexts a question reaches are ever mixed. Slots are reserved for every state up front where
@@ -485,12 +490,18 @@ class View:
         self.model, self.base, self.scorer = model, base, scorer
         self.own_rows = base is model
         self.V = V = model.V
-        self.guides = min(1 << int(V - 1).bit_length(), 256)  # guide cells per row: a power of two >= V
+        self.width = W = 1 << int(V - 1).bit_length()  # draw-table cells per slot: a power of two >= V
+        # Guide cells per slot (a power of two, a multiple of the width): most cells of a row lie
+        # inside one symbol, and such a draw reads nothing but its guide cell.
+        self.guides = max(W, GUIDES)
         # <unk> left out of plain draws (renormalised), or kept so that a caller can reject the names
         # that hold it, which conditions on names without it exactly
         self.masked = model.vocabulary.unk_id if mask_unk else None
         self.start_state = scorer.start
         self.slot = np.full(scorer.n_states, -1, np.int32)
+        # state ids (and a guide entry: a state id shifted by log2(width), plus a symbol) in 32 bits
+        # where they fit
+        self.index = np.int32 if scorer.n_states * W < 2**31 else np.int64
         self.used, self.capacity = 0, 0
         self.drawing = False  # whether the plain draw's tables are kept (``_draw_tables``)
         self._grow(min(scorer.n_states, max(ROW_CELLS // V, 64)))
@@ -499,19 +510,19 @@ class View:
 
     # ----- slots -----------------------------------------------------------------------------
     def _grow(self, cap: int) -> None:
-        V, G, used = self.V, self.guides, self.used
+        V, W, G, used = self.V, self.width, self.guides, self.used
 
-        def grown(a, shape, dtype, zero=False):
-            out = np.zeros(shape, dtype) if zero else np.empty(shape, dtype)
+        def grown(a, shape, dtype):
+            out = np.empty(shape, dtype)
             if used:
                 out[: used * (len(out) // cap)] = a[: used * (len(out) // cap)]
             return out
 
         self.state = grown(self.state if used else None, cap, np.int64)
         self.logrows = grown(self.logrows if used else None, (cap, V), np.float64)
-        self.cdf = grown(self.cdf if used else None, cap * V, np.float64)
-        self.guide = grown(self.guide if used else None, cap * G, np.min_scalar_type(V))
-        self.nexts = grown(self.nexts if used else None, cap * V, np.int32, zero=True)  # slot + 1; 0: not known yet
+        self.follow = grown(self.follow if used else None, cap * W, self.index)
+        self.cdf = grown(self.cdf if used else None, cap * W, np.float64)
+        self.guide = grown(self.guide if used else None, cap * G, self.index)
         self.capacity = cap
 
     def slots_of(self, states: np.ndarray) -> np.ndarray:
@@ -534,22 +545,28 @@ class View:
         need = need[self.slot[need] < 0]
         if self.used + len(need) > self.capacity:
             self._grow(max(2 * self.capacity, self.used + len(need)))
-        if not self.own_rows:  # an order mixture's rows: every context at once
-            self._store(need, self._rows_of_contexts(need))
-            return
         symbols = np.arange(self.V)
+        if not self.own_rows:  # an order mixture's rows: every context at once
+            follow = scoring.next_states(sc, np.repeat(need, self.V), np.tile(symbols, len(need)))
+            self._store(need, self._rows_of_contexts(need), follow.reshape(len(need), self.V))
+            return
+        after = sc.after()  # the state after each node: itself while it is a context, else its suffix
         bounds = np.searchsorted(need, sc.order_offsets)
         for a, b in zip(bounds[:-1], bounds[1:]):  # one order at a time (a row needs its suffix's)
             group = need[a:b]
             if not len(group):
                 continue
             if group[0] == 0:
-                rows = sc.logp[sc.child(np.zeros(self.V, sc.first.dtype), symbols)][None, :]
+                children = sc.child(np.zeros(self.V, sc.first.dtype), symbols)
+                rows, follow = sc.logp[children][None, :], after[children][None, :]
             else:
+                # A row and its next states: the stored children's own, else its suffix's (``build_automaton``).
                 children = sc.child(group[:, None].astype(sc.first.dtype), symbols[None, :])
-                rows = sc.bow[group][:, None] + self.logrows[self.slot[sc.suffix[group]]]
-                rows = np.where(children != 0, sc.logp[children], rows)
-            self._store(group, rows)
+                below = self.slot[sc.suffix[group]]
+                stored = children != 0
+                rows = np.where(stored, sc.logp[children], sc.bow[group][:, None] + self.logrows[below])
+                follow = np.where(stored, after[children], self.follow.reshape(-1, self.width)[below, : self.V])
+            self._store(group, rows, follow)
 
     def _rows_of_contexts(self, states: np.ndarray) -> np.ndarray:
         """An order mixture's ln-rows at the contexts of ``states`` (their stored n-grams' keys)."""
@@ -575,11 +592,12 @@ class View:
         with np.errstate(divide="ignore"):
             return np.log(total)
 
-    def _store(self, states: np.ndarray, logrows: np.ndarray) -> None:
+    def _store(self, states: np.ndarray, logrows: np.ndarray, follow: np.ndarray) -> None:
         slots = slice(self.used, self.used + len(states))  # (new slots are consecutive: slices, not indices)
         self.slot[states] = np.arange(self.used, self.used + len(states))
         self.state[slots] = states
         self.logrows[slots] = logrows
+        self.follow.reshape(-1, self.width)[slots, : self.V] = follow
         self.used += len(states)
         if self.drawing:
             self._draw_tables(slots)
@@ -587,8 +605,12 @@ class View:
     def _draw_tables(self, slots: slice) -> None:
         """The plain draw's tables of the rows in ``slots`` (made once a view is walked: a view
         read only for its rows, as an order mixture's components are, never makes them)."""
-        V, G = self.V, self.guides
-        p = np.exp(self.logrows[slots])
+        for lo in range(slots.start, slots.stop, TABLE_ROWS):
+            self._draw_block(lo, min(lo + TABLE_ROWS, slots.stop))
+
+    def _draw_block(self, lo: int, hi: int) -> None:
+        V, W, G = self.V, self.width, self.guides
+        p = np.exp(self.logrows[lo:hi])
         if self.masked is not None:
             p[:, self.masked] = 0.0
         cdf = np.cumsum(p, axis=1)
@@ -599,14 +621,29 @@ class View:
         # draw u < 1 never passes that symbol.
         cdf /= total
         cdf[dead] = 1.0
-        self.cdf.reshape(-1, V)[slots] = cdf
-        # guide[j] = how many running sums are <= j / G, the symbol the point j / G falls in: a draw
-        # u in [j / G, (j + 1) / G) is that symbol or a later one. (x <= j / G is ceil(x G) <= j,
-        # exact: G is a power of two.)
-        start = np.minimum(np.ceil(cdf * G), G).astype(np.int64)
-        k = len(cdf)
-        counts = np.bincount((np.arange(k)[:, None] * (G + 1) + start).ravel(), minlength=k * (G + 1))
-        self.guide.reshape(-1, G)[slots] = np.cumsum(counts.reshape(-1, G + 1)[:, :G], axis=1)
+        table = self.cdf.reshape(-1, W)
+        table[lo:hi, :V] = cdf
+        table[lo:hi, V:] = 1.0
+        # Symbol s holds the draws u in [cdf[s-1], cdf[s]), so the guide cells j / G with
+        # ceil(cdf[s-1] G) <= j < ceil(cdf[s] G) start in s (exact: G is a power of two): a run of
+        # cells per symbol, in order, G in all. Every cell of a run but the last lies inside s (a
+        # certain cell, whose entry is the state after s, shifted, plus s); the last may hold
+        # later symbols too (an uncertain cell: -1 - s, where its search starts), except for the
+        # first symbol whose running sum is 1, as a draw below 1 never passes it.
+        k = hi - lo
+        runs = np.diff(np.minimum(np.ceil(cdf * G), G).astype(self.index), axis=1, prepend=0)
+        parts = np.empty((k, V, 2), self.index)  # per symbol: its certain cells, then its last one
+        parts[:, :, 0] = runs - 1
+        np.maximum(parts[:, :, 0], 0, out=parts[:, :, 0])
+        parts[:, :, 1] = runs > 0
+        entries = np.empty((k, V, 2), self.index)
+        np.left_shift(self.follow.reshape(-1, W)[lo:hi, :V], self.shift, out=entries[:, :, 0])
+        entries[:, :, 0] |= np.arange(V, dtype=self.index)
+        entries[:, :, 1] = -1 - np.arange(V)
+        last = (cdf < 1.0).sum(axis=1)
+        rows = np.arange(k)
+        entries[rows, last, 1] = entries[rows, last, 0]
+        self.guide.reshape(-1, G)[lo:hi] = np.repeat(entries.ravel(), parts.ravel()).reshape(k, G)
 
     # ----- what the walks, plans and searches read ---------------------------------------------
     def logrows_of(self, states: np.ndarray) -> np.ndarray:
@@ -621,38 +658,47 @@ class View:
 
     def next_slots(self, slots: np.ndarray, symbols: np.ndarray) -> np.ndarray:
         """The slot after each (slot, symbol)."""
-        return self._after(slots.astype(np.int64) * self.V + symbols)
+        return self.slots_of(self.follow[(slots.astype(np.int64) << self.shift) + symbols])
 
-    def _after(self, cell: np.ndarray) -> np.ndarray:
-        """The slot after each (slot, symbol) cell, found once per cell and then read from the cache."""
-        out = self.nexts[cell]
-        if out.min(initial=1) == 0:
-            miss = np.flatnonzero(out == 0)
-            cells = _distinct(cell[miss])
-            self.nexts[cells] = self.slots_of(self.next_states(self.state[cells // self.V], cells % self.V)) + 1
-            out[miss] = self.nexts[cell[miss]]
-        out -= 1
-        return out
+    @property
+    def shift(self) -> int:
+        return self.width.bit_length() - 1
 
-    def step(self, slots: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """A plain draw (<unk> left out, renormalised) per slot from uniform draws ``u``, and the slot
-        after it: the first symbol whose running sum passes u, searched from where the guide
-        table puts u (almost always that symbol or the next)."""
+    def bases(self, slots: np.ndarray) -> np.ndarray:
+        """Each slot's first draw-table cell (what ``step`` reads)."""
+        return slots.astype(np.int64) << self.shift
+
+    def bases_after(self, packed: np.ndarray) -> np.ndarray:
+        """The bases of the slots after ``step``'s draws (rows made for states reached first)."""
+        states = packed >> self.shift
+        slots = self.slot[states]
+        if slots.min(initial=0) < 0:
+            slots = self.slots_of(states)
+        return slots.astype(np.int64) << self.shift
+
+    def step(self, bases: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """A plain draw (<unk> left out, renormalised) per slot (given by its ``bases``) from
+        uniform draws ``u``: the state after the symbol, shifted, plus the symbol. The guide cell
+        u falls in most often lies inside one symbol and then holds the answer itself; otherwise
+        the symbol is the first whose running sum passes u, searched from the one the cell
+        starts in."""
         if not self.drawing:
             self.drawing = True
             self._draw_tables(slice(0, self.used))
-        G, V = self.guides, self.V
-        base = slots.astype(np.int64)
-        symbol = self.guide[base * G + (u * G).astype(np.int64)].astype(np.int64)
-        cell = base
-        cell *= V
-        cell += symbol
-        ahead = np.flatnonzero(self.cdf[cell] <= u)
-        while len(ahead):
-            cell[ahead] += 1
-            ahead = ahead[self.cdf[cell[ahead]] <= u[ahead]]
-        symbol = cell % V
-        return symbol, self._after(cell)
+        W, G = self.width, self.guides
+        cell = (u * G).astype(np.int64)
+        cell += bases if G == W else bases * (G // W)
+        packed = self.guide[cell]
+        unsure = np.flatnonzero(packed < 0)
+        if len(unsure):
+            at = bases[unsure] - 1 - packed[unsure]
+            v = u[unsure]
+            ahead = np.flatnonzero(self.cdf[at] <= v)
+            while len(ahead):
+                at[ahead] += 1
+                ahead = ahead[self.cdf[at[ahead]] <= v[ahead]]
+            packed[unsure] = (self.follow[at] << self.shift) | (at & (W - 1))
+        return packed
 
 
 def _context_nodes(model, keys: np.ndarray, history: np.ndarray) -> np.ndarray:
