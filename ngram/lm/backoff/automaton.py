@@ -483,11 +483,14 @@ class View:
 
     def __init__(self, model, mask_unk: bool = True):
         base = _levels_model(model)
-        scorer = scoring.build(base)
+        scorer = scoring.lean(base)  # (the one the load-time check made, on a model read from a file)
         if scorer is None:
             raise NgramError("model n-grams are not closed under prefixes and suffixes; load it through ngram "
                              "so it is repaired")
         self.model, self.base, self.scorer = model, base, scorer
+        # the state after each node: itself while it is a context, else its suffix
+        self.after = scorer.suffix.copy()
+        self.after[: scorer.n_states] = np.arange(scorer.n_states, dtype=self.after.dtype)
         self.own_rows = base is model
         self.V = V = model.V
         self.width = W = 1 << int(V - 1).bit_length()  # draw-table cells per slot: a power of two >= V
@@ -550,7 +553,7 @@ class View:
             follow = scoring.next_states(sc, np.repeat(need, self.V), np.tile(symbols, len(need)))
             self._store(need, self._rows_of_contexts(need), follow.reshape(len(need), self.V))
             return
-        after = sc.after()  # the state after each node: itself while it is a context, else its suffix
+        after = self.after
         bounds = np.searchsorted(need, sc.order_offsets)
         for a, b in zip(bounds[:-1], bounds[1:]):  # one order at a time (a row needs its suffix's)
             group = need[a:b]

@@ -144,6 +144,19 @@ def build(model) -> Scorer | None:
 LEAN_CHUNK = 1 << 16  # n-grams whose suffix ``build_lean`` looks up at a time
 
 
+def lean(model) -> Scorer | None:
+    """``build_lean(model)``, made once per model: the load-time check, evaluation and the lazy
+    automaton view share it. Kept while the model's levels hold the same arrays (a level whose
+    arrays were replaced gets a new one)."""
+    held = tuple(x for level in model.levels for x in vars(level).values() if isinstance(x, np.ndarray))
+    cached = vars(model).get("_lean")
+    if cached is not None and len(cached[0]) == len(held) and all(a is b for a, b in zip(cached[0], held)):
+        return cached[1]
+    scorer = build_lean(model)
+    model._lean = (held, scorer)
+    return scorer
+
+
 def build_lean(model) -> Scorer | None:
     """The automaton of ``model`` in its lean form, or None if its n-gram set is not prefix- and
     suffix-closed: the walk's floats from a few numbers a node and a state, where the dense form
