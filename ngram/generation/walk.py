@@ -21,7 +21,7 @@ from ngram.core.vocabulary import BOUNDARY
 from ngram.generation.shaping import adjust_rows, check_sampling_settings
 from ngram.generation.sparse_draw import NotClosed, SparseAutomaton
 from ngram.lm.backoff import automaton as automata
-from ngram.lm.backoff.links import links
+from ngram.lm.backoff import scoring
 from ngram.lm.protocol import LEVELS
 
 
@@ -30,7 +30,7 @@ def walker(model, mask_unk: bool = True):
     vocabulary the sparse automaton; for an unclosed n-gram set the dense automaton. Only the
     view can draw <unk> (``mask_unk`` False); the others always leave it out."""
     if LEVELS in model.capabilities:
-        if model.order == 1 or links(model) is None:
+        if model.order == 1 or scoring.lean(model) is None:
             return automata.cached(model, "dense", lambda: automata.build_automaton(model))
         if model.V > automata.WIDTH_LIMIT:
             try:

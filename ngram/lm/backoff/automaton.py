@@ -459,7 +459,7 @@ def name_components(model) -> list:
 WIDTH_LIMIT = 1 << 12  # vocabularies up to this keep whole rows per state reached (else the sparse forms)
 FEW_CONTEXTS = 4096  # an order mixture mixes fewer rows at once through its own answers, more through its components' views
 ROW_CELLS = 1 << 28  # (state, symbol) cells a View reserves up front (address space: only rows made take memory)
-GUIDES = 32  # guide cells per slot at least (``View.step``)
+GUIDES = 64  # guide cells per slot at least (``View.step``)
 TABLE_ROWS = 4096  # rows whose draw tables are made at a time: the temporaries stay in cache
 
 
@@ -553,23 +553,38 @@ class View:
             follow = scoring.next_states(sc, np.repeat(need, self.V), np.tile(symbols, len(need)))
             self._store(need, self._rows_of_contexts(need), follow.reshape(len(need), self.V))
             return
-        after = self.after
         bounds = np.searchsorted(need, sc.order_offsets)
         for a, b in zip(bounds[:-1], bounds[1:]):  # one order at a time (a row needs its suffix's)
             group = need[a:b]
             if not len(group):
                 continue
+            # A row and its next states: the stored children's own, else its suffix's (as
+            # ``build_automaton`` makes them; the empty context stores every symbol).
             if group[0] == 0:
-                children = sc.child(np.zeros(self.V, sc.first.dtype), symbols)
-                rows, follow = sc.logp[children][None, :], after[children][None, :]
+                rows, follow = np.empty((1, self.V)), np.empty((1, self.V), self.index)
             else:
-                # A row and its next states: the stored children's own, else its suffix's (``build_automaton``).
-                children = sc.child(group[:, None].astype(sc.first.dtype), symbols[None, :])
                 below = self.slot[sc.suffix[group]]
-                stored = children != 0
-                rows = np.where(stored, sc.logp[children], sc.bow[group][:, None] + self.logrows[below])
-                follow = np.where(stored, after[children], self.follow.reshape(-1, self.width)[below, : self.V])
+                rows = self.logrows[below]
+                rows += sc.bow[group][:, None]
+                follow = self.follow.reshape(-1, self.width)[below, : self.V]
+            row, symbol, node = self._children(group)
+            rows[row, symbol] = sc.logp[node]
+            follow[row, symbol] = self.after[node]
             self._store(group, rows, follow)
+
+    def _children(self, group: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The stored children of the states ``group``: (index in group, symbol, node) of each. A
+        state's children are consecutive nodes in the order of their symbols (``scoring.build_lean``)."""
+        sc = self.scorer
+        if sc.mask is not None:  # each state's set of child symbols, a bit each
+            bits = (sc.mask[group][:, None] >> np.arange(self.V, dtype=sc.mask.dtype)) & sc.mask.dtype.type(1)
+            row, symbol = np.nonzero(bits)
+            count = np.bincount(row, minlength=len(group))
+        else:
+            count = sc.count[group].astype(np.int64)
+            row = np.repeat(np.arange(len(group)), count)
+        node = np.arange(len(row)) + np.repeat(sc.first[group].astype(np.int64) - (np.cumsum(count) - count), count)
+        return row, (symbol if sc.mask is not None else sc.symbol[node]), node
 
     def _rows_of_contexts(self, states: np.ndarray) -> np.ndarray:
         """An order mixture's ln-rows at the contexts of ``states`` (their stored n-grams' keys)."""
