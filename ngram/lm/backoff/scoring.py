@@ -246,11 +246,17 @@ def _trie_of_keys(model, n: int):
     if n == 1:
         return None, keys % V, level.logp, level.bow
     below = model.levels[n - 2].keys
-    contexts = keys // V
-    place = np.searchsorted(below, contexts)
-    if len(place) and (place.max() >= len(below) or not np.array_equal(below[place], contexts)):
-        return None
-    return np.bincount(place, minlength=len(below)), keys % V, level.logp, level.bow
+    children = np.zeros(len(below), np.int64)
+    last = np.empty(len(keys), np.min_scalar_type(V - 1))
+    for start in range(0, len(keys), LEAN_CHUNK):  # (a chunk at a time: int64 temporaries stay small)
+        chunk = keys[start : start + LEAN_CHUNK]
+        contexts = chunk // V
+        place = np.searchsorted(below, contexts)
+        if place[-1] >= len(below) or not np.array_equal(below[place], contexts):
+            return None
+        children[place[0] : place[-1] + 1] += np.bincount(place - place[0])  # (sorted keys: places ascend)
+        last[start : start + len(chunk)] = chunk % V
+    return children, last, level.logp, level.bow
 
 
 def score(scorer: Scorer, encoded: Encoded) -> np.ndarray:
