@@ -152,12 +152,25 @@ def lean(model) -> Scorer | None:
     cached = vars(model).get("_lean")
     if cached is not None and len(cached[0]) == len(held) and all(a is b for a, b in zip(cached[0], held)):
         return cached[1]
-    scorer = build_lean(model)
+    scorer = build_lean(model, share=True)
+    if scorer is not None:
+        held = tuple(x for level in model.levels for x in vars(level).values() if isinstance(x, np.ndarray))
     model._lean = (held, scorer)
     return scorer
 
 
-def build_lean(model) -> Scorer | None:
+def _share(level, logp: np.ndarray, bow: np.ndarray | None) -> None:
+    """Let a level read its probabilities (and back-off weights) from the automaton's arrays,
+    which hold the same numbers: one copy in memory instead of two. (A level whose arrays are
+    not its own attributes, as a compact file's, is left as it is.)"""
+    own = vars(level)
+    if isinstance(own.get("logp"), np.ndarray) and np.array_equal(own["logp"], logp):
+        level.logp = logp
+    if bow is not None and isinstance(own.get("bow"), np.ndarray) and np.array_equal(own["bow"], bow):
+        level.bow = bow
+
+
+def build_lean(model, share: bool = False) -> Scorer | None:
     """The automaton of ``model`` in its lean form, or None if its n-gram set is not prefix- and
     suffix-closed: the walk's floats from a few numbers a node and a state, where the dense form
     takes a table cell a (state, symbol) and ``links`` several arrays a node more while it is
@@ -167,6 +180,8 @@ def build_lean(model) -> Scorer | None:
     The levels are read one at a time: a model that can give its trie directly (a compact
     file's ``trie_level``) is read without making its int64 keys at all, and its file's pages
     are given back as each level is read; the model keeps nothing it did not hold before.
+    ``share``: each level then reads its probabilities and weights from the automaton's arrays
+    (``_share``), as soon as they are copied there, so the two copies never all coexist.
     """
     V, N = model.V, model.order
     sizes = model.n_ngrams()
@@ -203,6 +218,8 @@ def build_lean(model) -> Scorer | None:
         if n < N and level_bow is not None:
             bow[lo:hi] = level_bow
         del parts, level_logp, level_bow
+        if share:
+            _share(model.levels[n - 1], logp[lo:hi], bow[lo:hi] if n < N else None)
         if n == 1:
             if not np.array_equal(last, np.arange(V)):
                 return None
@@ -216,25 +233,27 @@ def build_lean(model) -> Scorer | None:
         if mask is not None:
             # Siblings have distinct symbols, so the OR of their bits is their sum: differences of a
             # running sum (wrapping) give each parent's set.
-            total = np.cumsum(bits(1) << last.astype(bits), dtype=bits)
-            has = np.flatnonzero(children)
-            ends = starts[has] + children[has] - 1
-            mask[plo:phi][has] = total[ends] - np.concatenate(([bits(0)], total[ends[:-1]]))
-            del total, has, ends
+            # (a parent without children gets the difference of one sum with itself: 0)
+            total = np.zeros(hi - lo + 1, bits)
+            np.left_shift(bits(1), last, out=total[1:], dtype=bits)
+            np.cumsum(total, out=total)
+            mask[plo:phi] = total[starts + children.astype(index, copy=False)] - total[starts]
+            del total
         else:
             count[plo:phi] = children
             symbol[lo:hi] = last
         starts += lo
-        # h'w, the longest proper suffix of each hw, is w's child of h' (the suffix of h), one order down.
-        parents = np.repeat(np.arange(plo, phi, dtype=index), children.astype(np.intp, copy=False))
         del children
+        # h'w, the longest proper suffix of each hw, is w's child of h' (the suffix of h), one order down.
         for start in range(0, hi - lo, LEAN_CHUNK):
             stop = min(start + LEAN_CHUNK, hi - lo)
-            found = scorer.child(suffix[parents[start:stop]], last[start:stop])
+            # each n-gram's parent: the last one whose run of children starts at or before it
+            parents = plo + np.searchsorted(starts, np.arange(lo + start, lo + stop), side="right") - 1
+            found = scorer.child(suffix[parents], last[start:stop])
             if not np.all(found):
                 return None
             suffix[lo + start : lo + stop] = found
-        del parents, last
+        del last
     return scorer
 
 
