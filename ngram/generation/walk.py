@@ -1,9 +1,10 @@
 """The plain left-to-right walk: many names at once, each symbol drawn from the model's row.
 
 A name is a walk over the model's context automaton (``ngram.lm.backoff.automaton.View``): at each
-step every unfinished name draws its next symbol by inverse CDF on its state's running sums (a
-fixed number of halvings over a padded row) and moves to the next state through a per-(state,
-symbol) cache; rows, running sums and transitions exist only for the states names reach. A
+step every unfinished name draws its next symbol by inverse CDF on its state's running sums: the
+guide cell its uniform draw falls in gives the symbol and the state after it when the cell lies
+inside one symbol (most draws: one table read), else the search starts there (``View.step``);
+rows, running sums and guides exist only for the states names reach. A
 vocabulary too large for whole rows (``automaton.WIDTH_LIMIT``) walks the sparse automaton of
 stored children instead (``ngram.generation.sparse_draw``); a model whose n-gram set is not closed
 under prefixes and suffixes walks its dense automaton.

@@ -460,7 +460,7 @@ WIDTH_LIMIT = 1 << 12  # vocabularies up to this keep whole rows per state reach
 FEW_CONTEXTS = 4096  # an order mixture mixes fewer rows at once through its own answers, more through its components' views
 ROW_CELLS = 1 << 28  # (state, symbol) cells a View reserves up front (address space: only rows made take memory)
 GUIDES = 64  # guide cells per slot at least (``View.step``)
-TABLE_ROWS = 4096  # rows whose draw tables are made at a time: the temporaries stay in cache
+TABLE_CELLS = 1 << 17  # (slot, symbol) cells whose draw tables are made at a time: the temporaries stay in cache
 
 
 class View:
@@ -502,6 +502,7 @@ class View:
         self.masked = model.vocabulary.unk_id if mask_unk else None
         self.start_state = scorer.start
         self.slot = np.full(scorer.n_states, -1, np.int32)
+        self.base_of = np.full(scorer.n_states, -1, np.int64)  # each state's slot's base, -1 before it has one
         # state ids (and a guide entry: a state id shifted by log2(width), plus a symbol) in 32 bits
         # where they fit
         self.index = np.int32 if scorer.n_states * W < 2**31 else np.int64
@@ -613,6 +614,7 @@ class View:
     def _store(self, states: np.ndarray, logrows: np.ndarray, follow: np.ndarray) -> None:
         slots = slice(self.used, self.used + len(states))  # (new slots are consecutive: slices, not indices)
         self.slot[states] = np.arange(self.used, self.used + len(states))
+        self.base_of[states] = np.arange(self.used, self.used + len(states), dtype=np.int64) << self.shift
         self.state[slots] = states
         self.logrows[slots] = logrows
         self.follow.reshape(-1, self.width)[slots, : self.V] = follow
@@ -623,8 +625,9 @@ class View:
     def _draw_tables(self, slots: slice) -> None:
         """The plain draw's tables of the rows in ``slots`` (made once a view is walked: a view
         read only for its rows, as an order mixture's components are, never makes them)."""
-        for lo in range(slots.start, slots.stop, TABLE_ROWS):
-            self._draw_block(lo, min(lo + TABLE_ROWS, slots.stop))
+        rows = max(TABLE_CELLS // self.width, 1)
+        for lo in range(slots.start, slots.stop, rows):
+            self._draw_block(lo, min(lo + rows, slots.stop))
 
     def _draw_block(self, lo: int, hi: int) -> None:
         V, W, G = self.V, self.width, self.guides
@@ -641,7 +644,7 @@ class View:
         cdf[dead] = 1.0
         table = self.cdf.reshape(-1, W)
         table[lo:hi, :V] = cdf
-        table[lo:hi, V:] = 1.0
+        table[lo:hi, V:] = 1.0  # (never read: a search stops at the first running sum of 1)
         # Symbol s holds the draws u in [cdf[s-1], cdf[s]), so the guide cells j / G with
         # ceil(cdf[s-1] G) <= j < ceil(cdf[s] G) start in s (exact: G is a power of two): a run of
         # cells per symbol, in order, G in all. Every cell of a run but the last lies inside s (a
@@ -689,10 +692,11 @@ class View:
     def bases_after(self, packed: np.ndarray) -> np.ndarray:
         """The bases of the slots after ``step``'s draws (rows made for states reached first)."""
         states = packed >> self.shift
-        slots = self.slot[states]
-        if slots.min(initial=0) < 0:
-            slots = self.slots_of(states)
-        return slots.astype(np.int64) << self.shift
+        bases = self.base_of[states]
+        if bases.min(initial=0) < 0:
+            self.slots_of(states)
+            bases = self.base_of[states]
+        return bases
 
     def step(self, bases: np.ndarray, u: np.ndarray) -> np.ndarray:
         """A plain draw (<unk> left out, renormalised) per slot (given by its ``bases``) from
