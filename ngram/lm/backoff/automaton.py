@@ -502,10 +502,10 @@ class View:
         self.masked = model.vocabulary.unk_id if mask_unk else None
         self.start_state = scorer.start
         self.slot = np.full(scorer.n_states, -1, np.int32)
-        self.base_of = np.full(scorer.n_states, -1, np.int64)  # each state's slot's base, -1 before it has one
-        # state ids (and a guide entry: a state id shifted by log2(width), plus a symbol) in 32 bits
-        # where they fit
-        self.index = np.int32 if scorer.n_states * W < 2**31 else np.int64
+        # state ids, slot bases and guide entries (a state id shifted by log2(width), plus a symbol)
+        # in 32 bits where they fit
+        self.index = np.int32 if scorer.n_states * self.guides < 2**31 else np.int64
+        self.base_of = np.full(scorer.n_states, -1, self.index)  # each state's slot's base, -1 before it has one
         self.used, self.capacity = 0, 0
         self.drawing = False  # whether the plain draw's tables are kept (``_draw_tables``)
         self._grow(min(scorer.n_states, max(ROW_CELLS // V, 64)))
@@ -614,7 +614,7 @@ class View:
     def _store(self, states: np.ndarray, logrows: np.ndarray, follow: np.ndarray) -> None:
         slots = slice(self.used, self.used + len(states))  # (new slots are consecutive: slices, not indices)
         self.slot[states] = np.arange(self.used, self.used + len(states))
-        self.base_of[states] = np.arange(self.used, self.used + len(states), dtype=np.int64) << self.shift
+        self.base_of[states] = np.arange(self.used, self.used + len(states), dtype=self.index) << self.shift
         self.state[slots] = states
         self.logrows[slots] = logrows
         self.follow.reshape(-1, self.width)[slots, : self.V] = follow
@@ -687,15 +687,16 @@ class View:
 
     def bases(self, slots: np.ndarray) -> np.ndarray:
         """Each slot's first draw-table cell (what ``step`` reads)."""
-        return slots.astype(np.int64) << self.shift
+        return slots.astype(self.index) << self.shift
 
     def bases_after(self, packed: np.ndarray) -> np.ndarray:
         """The bases of the slots after ``step``'s draws (rows made for states reached first)."""
         states = packed >> self.shift
         bases = self.base_of[states]
         if bases.min(initial=0) < 0:
-            self.slots_of(states)
-            bases = self.base_of[states]
+            new = np.flatnonzero(bases < 0)
+            self.slots_of(states[new])
+            bases[new] = self.base_of[states[new]]
         return bases
 
     def step(self, bases: np.ndarray, u: np.ndarray) -> np.ndarray:
