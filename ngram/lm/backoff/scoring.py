@@ -78,11 +78,10 @@ class Scorer:
         """``child`` from each state's set of child symbols: stored if w's bit is set, and then
         its place in the run is the number of bits below w's (one popcount)."""
         held = self.mask[states]
-        w = symbols.astype(held.dtype)
-        one = held.dtype.type(1)
-        below = np.bitwise_count(held & ((one << w) - one)).astype(self.first.dtype)
+        bit = _BITS[held.dtype.type][symbols]  # (tables of 1 << w, not a shift of a converted copy per call)
+        below = np.bitwise_count(held & (bit - held.dtype.type(1))).astype(self.first.dtype)
         below += self.first[states]
-        return np.where((held >> w) & one, below, 0).astype(self.first.dtype, copy=False)
+        return np.where(held & bit, below, 0).astype(self.first.dtype, copy=False)
 
     def _run_child(self, states: np.ndarray, symbols: np.ndarray) -> np.ndarray:
         """``child`` by a binary search of each state's own run of children (at most V nodes,
@@ -105,6 +104,9 @@ class Scorer:
         place = np.searchsorted(self.cells, cell)
         np.minimum(place, len(self.cells) - 1, out=place)
         return np.where(self.cells[place] == cell, place + 1, 0).astype(self.first.dtype, copy=False)
+
+
+_BITS = {t: np.left_shift(t(1), np.arange(64 if t is np.uint64 else 32, dtype=t)) for t in (np.uint32, np.uint64)}
 
 
 def build(model) -> Scorer | None:
@@ -247,8 +249,12 @@ def build_lean(model, share: bool = False) -> Scorer | None:
         # h'w, the longest proper suffix of each hw, is w's child of h' (the suffix of h), one order down.
         for start in range(0, hi - lo, LEAN_CHUNK):
             stop = min(start + LEAN_CHUNK, hi - lo)
-            # each n-gram's parent: the last one whose run of children starts at or before it
-            parents = plo + np.searchsorted(starts, np.arange(lo + start, lo + stop), side="right") - 1
+            # each n-gram's parent: the parents whose runs of children meet the chunk, each repeated
+            # for its children in it
+            a = int(np.searchsorted(starts, lo + start, side="right")) - 1
+            b = int(np.searchsorted(starts, lo + stop - 1, side="right"))
+            edges = np.concatenate((np.maximum(starts[a:b], lo + start), [lo + stop]))
+            parents = np.repeat(np.arange(plo + a, plo + b, dtype=index), np.diff(edges))
             found = scorer.child(suffix[parents], last[start:stop])
             if not np.all(found):
                 return None
