@@ -86,9 +86,9 @@ def _check_levels(model: Model, label: str, tolerance: float = TOLERANCE) -> Non
 
 
 def check_trie_distributions(model: Model, label: str, tolerance: float = TOLERANCE) -> None:
-    """``check_distributions`` for a model read from a trie (a compact file), from its lean
-    automaton (``build_lean``: a few numbers an n-gram, the keys never made), so that checking
-    at load costs about what the model's first evaluation costs, which then reuses it. Each context
+    """``check_distributions`` on the model's lean automaton (``build_lean``: a few numbers an
+    n-gram; a compact file's keys are never made), so that checking at load costs about what the
+    model's first evaluation costs, which then reuses it. Each context
     with stored children sums p*(hw) over them plus bow(h) times the lower order's mass left
     for the others, p(w | h') being the probability stored at hw's suffix link. Where that
     cannot be trusted (a model not closed under prefixes and suffixes, 1 - sum too close to 0
