@@ -472,8 +472,8 @@ class View:
     ln-row; for plain draws (<unk> left out) its running sums of probabilities divided by their
     total and a guide table (``step``); and its next states (the state after each symbol, made with
     the row from its stored children and its suffix's next states, as ``build_automaton`` makes
-    them). Draw tables are laid out ``width`` cells a slot (a power of two >= V), so that a
-    slot's cell base ``slot * width`` and a symbol add up to a cell and split again with a mask.
+    them). A slot's base is ``slot * width`` (``width``: a power of two >= V), and a guide entry
+    a state times the width plus a symbol, split again with a shift and a mask.
     A back-off model's row is its stored children and, for every other symbol, its
     back-off weight plus its suffix's row (the same floats as ``build_automaton``); an order
     mixture's rows are its own answers at the state's context (``logprob_keys``), so only the
@@ -524,8 +524,8 @@ class View:
 
         self.state = grown(self.state if used else None, cap, np.int64)
         self.logrows = grown(self.logrows if used else None, (cap, V), np.float64)
-        self.follow = grown(self.follow if used else None, cap * W, self.index)
-        self.cdf = grown(self.cdf if used else None, cap * W, np.float64)
+        self.follow = grown(self.follow if used else None, (cap, V), self.index)
+        self.cdf = grown(self.cdf if used else None, cap * V, np.float64)
         self.guide = grown(self.guide if used else None, cap * G, self.index)
         self.capacity = cap
 
@@ -567,7 +567,7 @@ class View:
                 below = self.slot[sc.suffix[group]]
                 rows = self.logrows[below]
                 rows += sc.bow[group][:, None]
-                follow = self.follow.reshape(-1, self.width)[below, : self.V]
+                follow = self.follow[below]
             row, symbol, node = self._children(group)
             rows[row, symbol] = sc.logp[node]
             follow[row, symbol] = self.after[node]
@@ -617,7 +617,7 @@ class View:
         self.base_of[states] = np.arange(self.used, self.used + len(states), dtype=self.index) << self.shift
         self.state[slots] = states
         self.logrows[slots] = logrows
-        self.follow.reshape(-1, self.width)[slots, : self.V] = follow
+        self.follow[slots] = follow
         self.used += len(states)
         if self.drawing:
             self._draw_tables(slots)
@@ -642,9 +642,7 @@ class View:
         # draw u < 1 never passes that symbol.
         cdf /= total
         cdf[dead] = 1.0
-        table = self.cdf.reshape(-1, W)
-        table[lo:hi, :V] = cdf
-        table[lo:hi, V:] = 1.0  # (never read: a search stops at the first running sum of 1)
+        self.cdf.reshape(-1, V)[lo:hi] = cdf
         # Symbol s holds the draws u in [cdf[s-1], cdf[s]), so the guide cells j / G with
         # ceil(cdf[s-1] G) <= j < ceil(cdf[s] G) start in s (exact: G is a power of two): a run of
         # cells per symbol, in order, G in all. Every cell of a run but the last lies inside s (a
@@ -658,7 +656,7 @@ class View:
         np.maximum(parts[:, :, 0], 0, out=parts[:, :, 0])
         parts[:, :, 1] = runs > 0
         entries = np.empty((k, V, 2), self.index)
-        np.left_shift(self.follow.reshape(-1, W)[lo:hi, :V], self.shift, out=entries[:, :, 0])
+        np.left_shift(self.follow[lo:hi], self.shift, out=entries[:, :, 0])
         entries[:, :, 0] |= np.arange(V, dtype=self.index)
         entries[:, :, 1] = -1 - np.arange(V)
         last = (cdf < 1.0).sum(axis=1)
@@ -679,7 +677,7 @@ class View:
 
     def next_slots(self, slots: np.ndarray, symbols: np.ndarray) -> np.ndarray:
         """The slot after each (slot, symbol)."""
-        return self.slots_of(self.follow[(slots.astype(np.int64) << self.shift) + symbols])
+        return self.slots_of(self.follow[slots, symbols])
 
     @property
     def shift(self) -> int:
@@ -714,13 +712,14 @@ class View:
         packed = self.guide[cell]
         unsure = np.flatnonzero(packed < 0)
         if len(unsure):
-            at = bases[unsure] - 1 - packed[unsure]
+            row = (bases[unsure] >> self.shift) * self.V  # (running sums and next states: V cells a slot)
+            at = row - 1 - packed[unsure]
             v = u[unsure]
             ahead = np.flatnonzero(self.cdf[at] <= v)
             while len(ahead):
                 at[ahead] += 1
                 ahead = ahead[self.cdf[at[ahead]] <= v[ahead]]
-            packed[unsure] = (self.follow[at] << self.shift) | (at & (W - 1))
+            packed[unsure] = (self.follow.reshape(-1)[at] << self.shift) | (at - row)
         return packed
 
 
