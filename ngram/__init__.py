@@ -9,17 +9,32 @@
 """
 
 from ngram.core import __version__
-from ngram.core.corpus import Corpus, read_names
-from ngram.core.errors import NgramError
-from ngram.core.vocabulary import Vocabulary
-from ngram.estimators import MLE, AddK, Estimator, make_estimator
-from ngram.evaluation.classifier import classify
-from ngram.evaluation.metrics import evaluate
-from ngram.lm.backoff.model import Level, Model
-from ngram.lm.protocol import LanguageModel
-from ngram.training.trainer import train
+
+# The names below load on first use (PEP 562): the command line imports this package for every
+# verb, and `ngram sample` or `evaluate` should not pay for training, estimators or Dask.
+_WHERE = {
+    "Corpus": "ngram.core.corpus", "read_names": "ngram.core.corpus", "NgramError": "ngram.core.errors",
+    "Vocabulary": "ngram.core.vocabulary", "MLE": "ngram.estimators", "AddK": "ngram.estimators",
+    "Estimator": "ngram.estimators", "make_estimator": "ngram.estimators", "classify": "ngram.evaluation.classifier",
+    "evaluate": "ngram.evaluation.metrics", "Level": "ngram.lm.backoff.model", "Model": "ngram.lm.backoff.model",
+    "LanguageModel": "ngram.lm.protocol", "train": "ngram.training.trainer",
+}
 
 __all__ = [
     "AddK", "MLE", "Corpus", "Estimator", "LanguageModel", "Level", "Model", "NgramError", "Vocabulary",
     "classify", "evaluate", "make_estimator", "read_names", "train",
 ]
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module 'ngram' has no attribute {name!r}")
+    import importlib
+
+    value = vars(importlib.import_module(_WHERE[name]))[name]
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -123,13 +123,14 @@ def sample(
     sampler = Sampler(m, c, temperature=temperature, top_k=top_k, top_p=top_p,
                       progress=_progress(quiet or as_json))
     knows_training = m.train_names is not None and len(m.train_names) > 0
+    counts_training = knows_training and not novel_only and (as_json or not quiet)  # (-q prints no novelty line)
     in_training = [0]
     kept: list[str] = []
 
     def blocks():
         # text blocks, each name followed by a newline: written as they come (one write a block)
         for text, _ in sampler.text_chunks(n, seed):
-            if knows_training and not novel_only:
+            if counts_training:
                 in_training[0] += count_in_training(m, text)
             if as_json:
                 kept.extend(text.split("\n")[:-1])

@@ -187,7 +187,7 @@ def evaluate_file(model: LanguageModel, source, unknown: str | None = None, lowe
         waiting.append((corpus, block))
         waiting_targets += block.n_targets
         if walk is None and waiting_targets >= threshold:
-            scorer = scoring.build_lean(model)  # None: the whole corpus is scored at the end, as evaluate would
+            scorer = scoring.lean(model)  # None: the whole corpus is scored at the end, as evaluate would
             walk = scorer is not None
             if walk:
                 for corpus, block in waiting:

@@ -179,23 +179,25 @@ def _rows_over_walks(model: LanguageModel, n: int, seed: int, counts: np.ndarray
     rng = np.random.default_rng(seed)
     auto = view(model, mask_unk=False)
     V = model.V
-    slots = np.full(n, auto.start, np.int64)
+    bases = auto.bases(np.full(n, auto.start, np.int64))  # each walk's slot, as its draw-table base
     previous = np.zeros(n, np.int64)  # the symbol before (0: the start)
     for _ in range(LONGEST_WALK):
         # Draws in the same state after the same symbol share one vector (all of them at the start).
-        group = slots * V + previous
+        group = (bases >> auto.shift).astype(np.int64) * V + previous
         unique, inverse = np.unique(group, return_inverse=True)
         rows = np.exp(auto.logrows[unique // V])
         _add_by_previous(counts, unique % V, rows * np.bincount(inverse.ravel(), minlength=len(unique))[:, None])
-        drawn, after = auto.step(slots, rng.random(len(slots)))
+        packed = auto.step(bases, rng.random(len(bases)))  # the state after each draw, shifted, plus the symbol
+        drawn = (packed & (auto.width - 1)).astype(np.int64)
         going = drawn != BOUNDARY
         if tick:
-            tick(int(len(slots) - going.sum()))
-        slots, previous = after[going], drawn[going]
-        if not len(slots):
+            tick(int(len(bases) - going.sum()))
+        if not going.any():
+            bases = bases[:0]
             break
-    if tick and len(slots):
-        tick(len(slots))  # names still running at LONGEST_WALK characters: their rows so far count
+        bases, previous = auto.bases_after(packed[going]), drawn[going]
+    if tick and len(bases):
+        tick(len(bases))  # names still running at LONGEST_WALK characters: their rows so far count
 
 
 def _add_by_previous(counts: np.ndarray, previous: np.ndarray, rows: np.ndarray) -> None:

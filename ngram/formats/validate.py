@@ -22,11 +22,18 @@ from ngram.lm.backoff.normalise import unseen_mass
 from ngram.core.vocabulary import Vocabulary
 
 TOLERANCE = 1e-3  # KenLM and SRILM print 6-7 significant digits per entry; this allows 5
+CHECK_BLOCK = 1 << 16  # contexts whose rows the lean check sums at a time
 
 
 def check_distributions(model: Model, label: str, tolerance: float = TOLERANCE) -> None:
     """Raise a one-line NgramError naming the first context whose next-symbol probabilities do
-    not sum to 1 (within ``tolerance``)."""
+    not sum to 1 (within ``tolerance``). Checked on the model's lean automaton where it has one
+    (``check_trie_distributions``), which evaluation and sampling then reuse; the levels' own
+    check decides where that cannot, and names the row."""
+    check_trie_distributions(model, label, tolerance)
+
+
+def _check_levels(model: Model, label: str, tolerance: float = TOLERANCE) -> None:
     V = model.V
     p_below = np.exp(model.levels[0].logp)  # each level's probabilities, made once
     total = float(p_below.sum())
@@ -79,43 +86,51 @@ def check_distributions(model: Model, label: str, tolerance: float = TOLERANCE) 
 
 
 def check_trie_distributions(model: Model, label: str, tolerance: float = TOLERANCE) -> None:
-    """``check_distributions`` for a model read from a trie (a compact file), from its lean
-    automaton (``build_lean``: a few numbers an n-gram, the keys never made), so that checking
-    at load costs about what the model's first evaluation costs and keeps nothing. Each context
+    """``check_distributions`` on the model's lean automaton (``build_lean``: a few numbers an
+    n-gram; a compact file's keys are never made), so that checking at load costs about what the
+    model's first evaluation costs, which then reuses it. Each context
     with stored children sums p*(hw) over them plus bow(h) times the lower order's mass left
     for the others, p(w | h') being the probability stored at hw's suffix link. Where that
     cannot be trusted (a model not closed under prefixes and suffixes, 1 - sum too close to 0
     for its weight) or a row fails, the general check decides and names the context."""
-    from ngram.lm.backoff.scoring import build_lean
+    from ngram.lm.backoff.scoring import lean
 
-    scorer = build_lean(model)
+    scorer = lean(model)
     if scorer is None:
-        check_distributions(model, label, tolerance)
+        _check_levels(model, label, tolerance)
         return
-    offsets, logp = scorer.order_offsets, scorer.logp
-    total = float(np.exp(logp[offsets[1] : offsets[2]]).sum())
-    for n in range(2, model.order + 1):
+    offsets, first = scorer.order_offsets, scorer.first
+    total = float(np.exp(scorer.logp[offsets[1] : offsets[2]]).sum())
+    # A block of contexts at a time (the check's temporaries stay a few MB whatever the model);
+    # the contexts of order n-1 own consecutive runs of children, in order.
+    blocks = [(a, min(a + CHECK_BLOCK, int(offsets[n])), int(offsets[n + 1]) if a + CHECK_BLOCK >= offsets[n] else None)
+              for n in range(2, model.order + 1) for a in range(int(offsets[n - 1]), int(offsets[n]), CHECK_BLOCK)]
+    for a, b, end in blocks:
         if not abs(total - 1.0) <= tolerance:
             break
-        lo, hi, plo, phi = int(offsets[n]), int(offsets[n + 1]), int(offsets[n - 1]), int(offsets[n])
-        if hi == lo:
-            continue
-        # each n-gram's context: the last state of order n-1 whose run of children starts at or before it
-        owner = np.searchsorted(scorer.first[plo:phi], np.arange(lo, hi), side="right") - 1
-        seen = np.bincount(owner, weights=np.exp(logp[lo:hi]), minlength=phi - plo)
-        unseen = 1.0 - np.bincount(owner, weights=np.exp(logp[scorer.suffix[lo:hi]]), minlength=phi - plo)
-        bow = scorer.bow[plo:phi]
-        with np.errstate(over="ignore", invalid="ignore"):
-            spread = np.exp(bow)
-            sums = seen + np.where(unseen > 0, spread * np.maximum(unseen, 0.0), 0.0)
-            # 1 - sum loses about 1e-16 per symbol summed: too coarse where the weight is huge
-            doubtful = (unseen < 1e-6) & (spread * model.V * 1e-15 > tolerance / 10)
-        has = np.bincount(owner, minlength=phi - plo) > 0
-        if (has & (~(np.abs(sums - 1.0) <= tolerance) | doubtful)).any():
+        children = np.diff(first[a:b], append=first.dtype.type(first[b] if end is None else end))
+        if children.any() and not _rows_sum_to_one(scorer, model.V, a, b, children, tolerance):
             total = np.nan
-            break
     if not abs(total - 1.0) <= tolerance:
-        check_distributions(model, label, tolerance)  # names the row, from the decoded levels
+        _check_levels(model, label, tolerance)  # names the row, from the decoded levels
+
+
+def _rows_sum_to_one(scorer, V: int, a: int, b: int, children: np.ndarray, tolerance: float) -> bool:
+    """Whether the rows of the contexts a..b-1 (with ``children`` stored children each) sum to 1,
+    and can be trusted to."""
+    start = int(scorer.first[a])
+    span = slice(start, start + int(children.sum()))
+    owner = np.repeat(np.arange(b - a, dtype=scorer.first.dtype), children)
+    p = np.exp(scorer.logp[span])  # (one buffer for both sums)
+    seen = np.bincount(owner, weights=p, minlength=b - a)
+    np.exp(np.take(scorer.logp, scorer.suffix[span], out=p), out=p)
+    unseen = 1.0 - np.bincount(owner, weights=p, minlength=b - a)
+    with np.errstate(over="ignore", invalid="ignore"):
+        spread = np.exp(scorer.bow[a:b])
+        sums = seen + np.where(unseen > 0, spread * np.maximum(unseen, 0.0), 0.0)
+        # 1 - sum loses about 1e-16 per symbol summed: too coarse where the weight is huge
+        doubtful = (unseen < 1e-6) & (spread * V * 1e-15 > tolerance / 10)
+    return not ((children > 0) & (~(np.abs(sums - 1.0) <= tolerance) | doubtful)).any()
 
 
 # ----- header entries a loader reads (one-line diagnoses instead of errors at first use) -------------

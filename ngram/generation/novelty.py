@@ -40,7 +40,8 @@ def in_training(model, text: str) -> int:
     """How many of the names in ``text`` (each followed by a newline) are training names."""
     if not text:
         return 0
-    return int(_seen(model, hash_code_points(text_code_points(text[:-1]))).sum())
+    # (sorted first: the searches then walk the fingerprints in order, and only the count matters)
+    return int(_seen(model, np.sort(hash_code_points(text_code_points(text[:-1])))).sum())
 
 
 def _seen(model, hashes: np.ndarray) -> np.ndarray:

@@ -1,9 +1,10 @@
 """The plain left-to-right walk: many names at once, each symbol drawn from the model's row.
 
 A name is a walk over the model's context automaton (``ngram.lm.backoff.automaton.View``): at each
-step every unfinished name draws its next symbol by inverse CDF on its state's running sums (a
-fixed number of halvings over a padded row) and moves to the next state through a per-(state,
-symbol) cache; rows, running sums and transitions exist only for the states names reach. A
+step every unfinished name draws its next symbol by inverse CDF on its state's running sums: the
+guide cell its uniform draw falls in gives the symbol and the state after it when the cell lies
+inside one symbol (most draws: one table read), else the search starts there (``View.step``);
+rows, running sums and guides exist only for the states names reach. A
 vocabulary too large for whole rows (``automaton.WIDTH_LIMIT``) walks the sparse automaton of
 stored children instead (``ngram.generation.sparse_draw``); a model whose n-gram set is not closed
 under prefixes and suffixes walks its dense automaton.
@@ -21,7 +22,7 @@ from ngram.core.vocabulary import BOUNDARY
 from ngram.generation.shaping import adjust_rows, check_sampling_settings
 from ngram.generation.sparse_draw import NotClosed, SparseAutomaton
 from ngram.lm.backoff import automaton as automata
-from ngram.lm.backoff.links import links
+from ngram.lm.backoff import scoring
 from ngram.lm.protocol import LEVELS
 
 
@@ -30,7 +31,7 @@ def walker(model, mask_unk: bool = True):
     vocabulary the sparse automaton; for an unclosed n-gram set the dense automaton. Only the
     view can draw <unk> (``mask_unk`` False); the others always leave it out."""
     if LEVELS in model.capabilities:
-        if model.order == 1 or links(model) is None:
+        if model.order == 1 or scoring.lean(model) is None:
             return automata.cached(model, "dense", lambda: automata.build_automaton(model))
         if model.V > automata.WIDTH_LIMIT:
             try:
@@ -83,27 +84,37 @@ def _walk_view(view, n: int, rng, prefix_ids, min_len: int, steps: int, shaping)
     slot = np.array([view.start], np.int32)
     for symbol in prefix_ids:
         slot = view.next_slots(slot, np.array([symbol]))
-    slots = np.full(n, slot[0], np.int32)  # of the names still going, in the order of alive
+    # Each name still going is its slot's draw-table base (``View.step``), in the order of alive.
+    bases = view.bases(np.full(n, slot[0], np.int64))
     alive = np.arange(n, dtype=np.int32 if n < 2**31 else np.int64)
     # One row per step, so each step writes one row; the smallest integer type that holds an id.
     out = np.zeros((steps, n), dtype=np.uint8 if view.V <= 256 else np.int64)
     used = 0  # steps taken: the rows after them are all end symbols, not worth decoding
     lengths = np.full(n, steps, np.int64)
+    low = view.index(view.width - 1)
     for step in range(steps):
         if not len(alive):
             break
         used = step + 1
         u = rng.random(len(alive))
         if shaping is None and len(prefix_ids) + step >= min_len:
-            symbol, after = view.step(slots, u)
-        else:
-            symbol = _pick_rows(view.rows_of(view.state[slots]), view.masked, len(prefix_ids) + step < min_len,
-                                shaping, u)
-            after = view.next_slots(slots, symbol)
+            packed = view.step(bases, u)
+            symbol = packed & low
+            going = symbol != BOUNDARY
+            out[step, alive] = symbol
+            if not going.all():
+                lengths[alive[~going]] = step
+                alive, packed = alive[going], packed[going]
+            bases = view.bases_after(packed)
+            continue
+        slots = bases >> view.shift
+        symbol = _pick_rows(view.rows_of(view.state[slots]), view.masked, len(prefix_ids) + step < min_len,
+                            shaping, u)
+        after = view.next_slots(slots, symbol)
         out[step, alive] = symbol
         going = symbol != BOUNDARY
         lengths[alive[~going]] = step
-        alive, slots = alive[going], after[going]
+        alive, bases = alive[going], view.bases(after[going])
     return out[:used].T, np.minimum(lengths, used)
 
 

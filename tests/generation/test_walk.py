@@ -106,3 +106,40 @@ def test_more_distinct_names_than_exist_are_refused_at_once(kind, request):
     assert Sampler(model, c).names_possible() == 1 + V + V * V
     names = Sampler(model, c).generate(V, seed=1).names
     assert len(set(names)) == V and all(meets(x, c) for x in names)
+
+
+def skewed_model():
+    """Order 3 over 40 characters, most of them rare: many symbols share one guide cell."""
+    from ngram import make_estimator, train
+
+    rare = [chr(ord("A") + i) for i in range(37)]
+    corpus = ["aab", "abba", "baab", "bb", "a"] * 40 + rare + ["a" + c + "b" for c in rare[:9]]
+    return train(corpus, 3, make_estimator("modified-kneser-ney"), unk=True)
+
+
+@pytest.mark.parametrize("kind", ["backoff", "order_mixture", "skewed"])
+@pytest.mark.parametrize("mask_unk", [True, False])
+def test_a_step_draws_the_inverse_cdf_symbol_and_its_next_state(kind, mask_unk, request):
+    # The guide answers most draws without reading the running sums; whatever it does, a draw u
+    # must be the first symbol whose running sum passes u, exactly, and the state after it the
+    # automaton's. u at both ends of every guide cell, and at random points.
+    model = skewed_model() if kind == "skewed" else request.getfixturevalue(kind)
+    view = automaton.View(model, mask_unk=mask_unk)
+    states = np.arange(view.scorer.n_states)
+    slots = view.slots_of(states)
+    G = view.guides
+    grid = np.concatenate([np.arange(G) / G, np.nextafter(np.arange(1, G + 1) / G, 0),
+                           np.random.default_rng(0).random(300)])
+    u = np.tile(grid, len(slots))
+    packed = view.step(view.bases(np.repeat(slots, len(grid))), u)
+    symbol = packed & (view.width - 1)
+    rows = view.rows_of(states)
+    if mask_unk and model.vocabulary.unk_id is not None:
+        rows[:, model.vocabulary.unk_id] = 0.0
+    cdf = np.cumsum(rows, axis=1)
+    cdf /= cdf[:, -1:]
+    expected = (np.repeat(cdf, len(grid), axis=0) <= u[:, None]).sum(axis=1)
+    assert np.array_equal(symbol, expected)
+    after = view.next_states(np.repeat(states, len(grid)), symbol)
+    assert np.array_equal(packed >> view.shift, after)
+    assert (view.guide[: view.used * G] < 0).any()  # (some cells hold several symbols: the search is tested)

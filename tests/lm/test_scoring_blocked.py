@@ -111,17 +111,17 @@ def test_streamed_figures_are_evaluates_to_the_last_bit(tmp_path, monkeypatch, i
     for module in (model_module, metrics):  # the whole-corpus path switches to the walk at the same size
         monkeypatch.setattr(module, "FAST_SCORING_TARGETS", threshold)
     monkeypatch.setattr(scoring, "LONG_NAME", 100)  # the long name is scored along its length
-    built = []
-    real_build = scoring.build_lean
-    monkeypatch.setattr(scoring, "build_lean", lambda m: built.append(1) or real_build(m))
     corpus = read_names(path)
     whole = evaluate(model, corpus, unknown=policy, data=corpus.source, line_numbers=corpus.line_numbers)
+    walked = []  # (the lean automaton itself may already exist: the load-time check of a file makes it)
+    real_totals = scoring.name_totals
+    monkeypatch.setattr(scoring, "name_totals", lambda *a: walked.append(1) or real_totals(*a))
     seen, symbols = [], []
     streamed = evaluate_file(model, path, unknown=policy, block_bytes=997,
                              each_block=lambda names, counts, nll: (seen.extend(names), symbols.extend(counts)))
     assert_same_evaluation(streamed, whole, seen, corpus.names)
     assert streamed.blank_lines == corpus.blank_lines == 3 and symbols == list(whole.per_name_symbols)
-    assert bool(built) == walk and streamed.oov == whole.oov > 3000
+    assert bool(walked) == walk and streamed.oov == whole.oov > 3000
 
 
 def test_a_model_the_automaton_cannot_serve_is_scored_whole(tmp_path, monkeypatch):
@@ -198,3 +198,20 @@ def test_the_command_line_prints_the_same_with_and_without_blocks(tmp_path):
     rows = json.loads(ngram("evaluate", "m.ngram", "test.txt", "--per-name", "--json"))["per_name"]
     assert [r["nll_nats"] for r in rows] == whole.per_name_nll.tolist() and [r["name"] for r in rows] == names
     assert f"{whole.nll:.4f} nats/symbol" in ngram("evaluate", "m.ngram", "test.txt")
+
+
+def test_a_loaded_models_lean_automaton_is_made_once_and_holds_its_numbers_once(tmp_path):
+    model = train(TINY * 3, 4, make_estimator("modified-kneser-ney"))
+    save(model, tmp_path / "m.ngram")
+    loaded = load(tmp_path / "m.ngram")
+    scorer = scoring.lean(loaded)
+    assert scorer is scoring.lean(loaded)  # the load-time check made it; evaluation reuses it
+    for n, (level, trained) in enumerate(zip(loaded.levels, model.levels), 1):
+        assert np.array_equal(level.logp, trained.logp) and np.array_equal(level.bow, trained.bow)
+        assert np.shares_memory(level.logp, scorer.logp)
+        assert np.shares_memory(level.bow, scorer.bow) == (n < model.order)
+    encoded = model.vocabulary.encode(TINY)
+    assert np.array_equal(scoring.name_totals(scorer, encoded), scoring.name_totals(scoring.build_lean(model), encoded))
+    # a level given new arrays is a new model to the cache
+    loaded.levels[1] = Level(loaded.levels[1].keys.copy(), loaded.levels[1].logp.copy(), loaded.levels[1].bow.copy())
+    assert scoring.lean(loaded) is not scorer

@@ -419,6 +419,8 @@ def name_components(model) -> list:
 WIDTH_LIMIT = 1 << 12  # vocabularies up to this keep whole rows per state reached (else the sparse forms)
 FEW_CONTEXTS = 4096  # an order mixture mixes fewer rows at once through its own answers, more through its components' views
 ROW_CELLS = 1 << 28  # (state, symbol) cells a View reserves up front (address space: only rows made take memory)
+GUIDES = 64  # guide cells per slot at least (``View.step``)
+TABLE_CELLS = 1 << 17  # (slot, symbol) cells whose draw tables are made at a time: the temporaries stay in cache
 
 
 class View:
@@ -428,8 +430,11 @@ class View:
     States are the back-off table's stored contexts, numbered as ``scoring.Scorer`` numbers its
     nodes (node 0 the empty context, then order 1, 2, ...). A state asked about gets a slot: its
     ln-row; for plain draws (<unk> left out) its running sums of probabilities divided by their
-    total and a guide table (``draw``); and a cache of the slot after each symbol, filled as draws
-    take them. A back-off model's row is its stored children and, for every other symbol, its
+    total and a guide table (``step``); and its next states (the state after each symbol, made with
+    the row from its stored children and its suffix's next states, as ``build_automaton`` makes
+    them). A slot's base is ``slot * width`` (``width``: a power of two >= V), and a guide entry
+    a state times the width plus a symbol, split again with a shift and a mask.
+    A back-off model's row is its stored children and, for every other symbol, its
     back-off weight plus its suffix's row (the same floats as ``build_automaton``); an order
     mixture's rows are its own answers at the state's context (``logprob_keys``), so only the
     contexts a question reaches are ever mixed. Slots are reserved for every state up front where
@@ -438,19 +443,29 @@ class View:
 
     def __init__(self, model, mask_unk: bool = True):
         base = _levels_model(model)
-        scorer = scoring.build(base, values=base is model)  # an order mixture's rows are its own
+        scorer = scoring.lean(base)  # (the one the load-time check made, on a model read from a file)
         if scorer is None:
             raise NgramError("model n-grams are not closed under prefixes and suffixes; load it through ngram "
                              "so it is repaired")
         self.model, self.base, self.scorer = model, base, scorer
+        # the state after each node: itself while it is a context, else its suffix
+        self.after = scorer.suffix.copy()
+        self.after[: scorer.n_states] = np.arange(scorer.n_states, dtype=self.after.dtype)
         self.own_rows = base is model
         self.V = V = model.V
-        self.guides = min(1 << int(V - 1).bit_length(), 256)  # guide cells per row: a power of two >= V
+        self.width = W = 1 << int(V - 1).bit_length()  # draw-table cells per slot: a power of two >= V
+        # Guide cells per slot (a power of two, a multiple of the width): most cells of a row lie
+        # inside one symbol, and such a draw reads nothing but its guide cell.
+        self.guides = max(W, GUIDES)
         # <unk> left out of plain draws (renormalised), or kept so that a caller can reject the names
         # that hold it, which conditions on names without it exactly
         self.masked = model.vocabulary.unk_id if mask_unk else None
         self.start_state = scorer.start
         self.slot = np.full(scorer.n_states, -1, np.int32)
+        # state ids, slot bases and guide entries (a state id shifted by log2(width), plus a symbol)
+        # in 32 bits where they fit
+        self.index = np.int32 if scorer.n_states * self.guides < 2**31 else np.int64
+        self.base_of = np.full(scorer.n_states, -1, self.index)  # each state's slot's base, -1 before it has one
         self.used, self.capacity = 0, 0
         self.drawing = False  # whether the plain draw's tables are kept (``_draw_tables``)
         self._grow(min(scorer.n_states, max(ROW_CELLS // V, 64)))
@@ -461,17 +476,17 @@ class View:
     def _grow(self, cap: int) -> None:
         V, G, used = self.V, self.guides, self.used
 
-        def grown(a, shape, dtype, zero=False):
-            out = np.zeros(shape, dtype) if zero else np.empty(shape, dtype)
+        def grown(a, shape, dtype):
+            out = np.empty(shape, dtype)
             if used:
                 out[: used * (len(out) // cap)] = a[: used * (len(out) // cap)]
             return out
 
         self.state = grown(self.state if used else None, cap, np.int64)
         self.logrows = grown(self.logrows if used else None, (cap, V), np.float64)
+        self.follow = grown(self.follow if used else None, (cap, V), self.index)
         self.cdf = grown(self.cdf if used else None, cap * V, np.float64)
-        self.guide = grown(self.guide if used else None, cap * G, np.min_scalar_type(V))
-        self.nexts = grown(self.nexts if used else None, cap * V, np.int32, zero=True)  # slot + 1; 0: not known yet
+        self.guide = grown(self.guide if used else None, cap * G, self.index)
         self.capacity = cap
 
     def slots_of(self, states: np.ndarray) -> np.ndarray:
@@ -494,22 +509,29 @@ class View:
         need = need[self.slot[need] < 0]
         if self.used + len(need) > self.capacity:
             self._grow(max(2 * self.capacity, self.used + len(need)))
-        if not self.own_rows:  # an order mixture's rows: every context at once
-            self._store(need, self._rows_of_contexts(need))
-            return
         symbols = np.arange(self.V)
+        if not self.own_rows:  # an order mixture's rows: every context at once
+            follow = scoring.next_states(sc, np.repeat(need, self.V), np.tile(symbols, len(need)))
+            self._store(need, self._rows_of_contexts(need), follow.reshape(len(need), self.V))
+            return
         bounds = np.searchsorted(need, sc.order_offsets)
         for a, b in zip(bounds[:-1], bounds[1:]):  # one order at a time (a row needs its suffix's)
             group = need[a:b]
             if not len(group):
                 continue
+            # A row and its next states: the stored children's own, else its suffix's (as
+            # ``build_automaton`` makes them; the empty context stores every symbol).
             if group[0] == 0:
-                rows = sc.logp[sc.child(np.zeros(self.V, sc.first.dtype), symbols)][None, :]
+                rows, follow = np.empty((1, self.V)), np.empty((1, self.V), self.index)
             else:
-                children = sc.child(group[:, None].astype(sc.first.dtype), symbols[None, :])
-                rows = sc.bow[group][:, None] + self.logrows[self.slot[sc.suffix[group]]]
-                rows = np.where(children != 0, sc.logp[children], rows)
-            self._store(group, rows)
+                below = self.slot[sc.suffix[group]]
+                rows = self.logrows[below]
+                rows += sc.bow[group][:, None]
+                follow = self.follow[below]
+            row, symbol, node = scoring.children(sc, group)
+            rows[row, symbol] = sc.logp[node]
+            follow[row, symbol] = self.after[node]
+            self._store(group, rows, follow)
 
     def _rows_of_contexts(self, states: np.ndarray) -> np.ndarray:
         """An order mixture's ln-rows at the contexts of ``states`` (their stored n-grams' keys)."""
@@ -546,11 +568,13 @@ class View:
         with np.errstate(divide="ignore"):
             return np.log(total)
 
-    def _store(self, states: np.ndarray, logrows: np.ndarray) -> None:
+    def _store(self, states: np.ndarray, logrows: np.ndarray, follow: np.ndarray) -> None:
         slots = slice(self.used, self.used + len(states))  # (new slots are consecutive: slices, not indices)
         self.slot[states] = np.arange(self.used, self.used + len(states))
+        self.base_of[states] = np.arange(self.used, self.used + len(states), dtype=self.index) << self.shift
         self.state[slots] = states
         self.logrows[slots] = logrows
+        self.follow[slots] = follow
         self.used += len(states)
         if self.drawing:
             self._draw_tables(slots)
@@ -558,8 +582,13 @@ class View:
     def _draw_tables(self, slots: slice) -> None:
         """The plain draw's tables of the rows in ``slots`` (made once a view is walked: a view
         read only for its rows, as an order mixture's components are, never makes them)."""
+        rows = max(TABLE_CELLS // self.width, 1)
+        for lo in range(slots.start, slots.stop, rows):
+            self._draw_block(lo, min(lo + rows, slots.stop))
+
+    def _draw_block(self, lo: int, hi: int) -> None:
         V, G = self.V, self.guides
-        p = np.exp(self.logrows[slots])
+        p = np.exp(self.logrows[lo:hi])
         if self.masked is not None:
             p[:, self.masked] = 0.0
         cdf = np.cumsum(p, axis=1)
@@ -570,14 +599,27 @@ class View:
         # draw u < 1 never passes that symbol.
         cdf /= total
         cdf[dead] = 1.0
-        self.cdf.reshape(-1, V)[slots] = cdf
-        # guide[j] = how many running sums are <= j / G, the symbol the point j / G falls in: a draw
-        # u in [j / G, (j + 1) / G) is that symbol or a later one. (x <= j / G is ceil(x G) <= j,
-        # exact: G is a power of two.)
-        start = np.minimum(np.ceil(cdf * G), G).astype(np.int64)
-        k = len(cdf)
-        counts = np.bincount((np.arange(k)[:, None] * (G + 1) + start).ravel(), minlength=k * (G + 1))
-        self.guide.reshape(-1, G)[slots] = np.cumsum(counts.reshape(-1, G + 1)[:, :G], axis=1)
+        self.cdf.reshape(-1, V)[lo:hi] = cdf
+        # Symbol s holds the draws u in [cdf[s-1], cdf[s]), so the guide cells j / G with
+        # ceil(cdf[s-1] G) <= j < ceil(cdf[s] G) start in s (exact: G is a power of two): a run of
+        # cells per symbol, in order, G in all. Every cell of a run but the last lies inside s (a
+        # certain cell, whose entry is the state after s, shifted, plus s); the last may hold
+        # later symbols too (an uncertain cell: -1 - s, where its search starts), except for the
+        # first symbol whose running sum is 1, as a draw below 1 never passes it.
+        k = hi - lo
+        runs = np.diff(np.minimum(np.ceil(cdf * G), G).astype(self.index), axis=1, prepend=0)
+        parts = np.empty((k, V, 2), self.index)  # per symbol: its certain cells, then its last one
+        parts[:, :, 0] = runs - 1
+        np.maximum(parts[:, :, 0], 0, out=parts[:, :, 0])
+        parts[:, :, 1] = runs > 0
+        entries = np.empty((k, V, 2), self.index)
+        np.left_shift(self.follow[lo:hi], self.shift, out=entries[:, :, 0])
+        entries[:, :, 0] |= np.arange(V, dtype=self.index)
+        entries[:, :, 1] = -1 - np.arange(V)
+        last = (cdf < 1.0).sum(axis=1)
+        rows = np.arange(k)
+        entries[rows, last, 1] = entries[rows, last, 0]
+        self.guide.reshape(-1, G)[lo:hi] = np.repeat(entries.ravel(), parts.ravel()).reshape(k, G)
 
     # ----- what the walks, plans and searches read ---------------------------------------------
     def logrows_of(self, states: np.ndarray) -> np.ndarray:
@@ -598,41 +640,52 @@ class View:
         """The state after each (state, symbol): the longest stored context of history + symbol."""
         return scoring.next_states(self.scorer, states, symbols).astype(np.int64)
 
-    def next_slots(self, slots: np.ndarray, symbols: np.ndarray, repeats: bool = True) -> np.ndarray:
-        """The slot after each (slot, symbol). ``repeats=False``: the pairs are (nearly) distinct, as
-        a plan's frontier's are, so the missing ones are not sorted first to find each once."""
-        return self._after(slots.astype(np.int64) * self.V + symbols, repeats)
+    def next_slots(self, slots: np.ndarray, symbols: np.ndarray) -> np.ndarray:
+        """The slot after each (slot, symbol)."""
+        return self.slots_of(self.follow[slots, symbols])
 
-    def _after(self, cell: np.ndarray, repeats: bool = True) -> np.ndarray:
-        """The slot after each (slot, symbol) cell, found once per cell and then read from the cache."""
-        out = self.nexts[cell]
-        if out.min(initial=1) == 0:
-            miss = np.flatnonzero(out == 0)
-            cells = _distinct(cell[miss]) if repeats else cell[miss]
-            self.nexts[cells] = self.slots_of(self.next_states(self.state[cells // self.V], cells % self.V)) + 1
-            out[miss] = self.nexts[cell[miss]]
-        out -= 1
-        return out
+    @property
+    def shift(self) -> int:
+        return self.width.bit_length() - 1
 
-    def step(self, slots: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """A plain draw (<unk> left out, renormalised) per slot from uniform draws ``u``, and the slot
-        after it: the first symbol whose running sum passes u, searched from where the guide
-        table puts u (almost always that symbol or the next)."""
+    def bases(self, slots: np.ndarray) -> np.ndarray:
+        """Each slot's first draw-table cell (what ``step`` reads)."""
+        return slots.astype(self.index) << self.shift
+
+    def bases_after(self, packed: np.ndarray) -> np.ndarray:
+        """The bases of the slots after ``step``'s draws (rows made for states reached first)."""
+        states = packed >> self.shift
+        bases = self.base_of[states]
+        if bases.min(initial=0) < 0:
+            new = np.flatnonzero(bases < 0)
+            self.slots_of(states[new])
+            bases[new] = self.base_of[states[new]]
+        return bases
+
+    def step(self, bases: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """A plain draw (<unk> left out, renormalised) per slot (given by its ``bases``) from
+        uniform draws ``u``: the state after the symbol, shifted, plus the symbol. The guide cell
+        u falls in most often lies inside one symbol and then holds the answer itself; otherwise
+        the symbol is the first whose running sum passes u, searched from the one the cell
+        starts in."""
         if not self.drawing:
             self.drawing = True
             self._draw_tables(slice(0, self.used))
-        G, V = self.guides, self.V
-        base = slots.astype(np.int64)
-        symbol = self.guide[base * G + (u * G).astype(np.int64)].astype(np.int64)
-        cell = base
-        cell *= V
-        cell += symbol
-        ahead = np.flatnonzero(self.cdf[cell] <= u)
-        while len(ahead):
-            cell[ahead] += 1
-            ahead = ahead[self.cdf[cell[ahead]] <= u[ahead]]
-        symbol = cell % V
-        return symbol, self._after(cell)
+        W, G = self.width, self.guides
+        cell = (u * G).astype(np.int64)
+        cell += bases if G == W else bases * (G // W)
+        packed = self.guide[cell]
+        unsure = np.flatnonzero(packed < 0)
+        if len(unsure):
+            row = (bases[unsure] >> self.shift) * self.V  # (running sums and next states: V cells a slot)
+            at = row - 1 - packed[unsure]
+            v = u[unsure]
+            ahead = np.flatnonzero(self.cdf[at] <= v)
+            while len(ahead):
+                at[ahead] += 1
+                ahead = ahead[self.cdf[at[ahead]] <= v[ahead]]
+            packed[unsure] = (self.follow.reshape(-1)[at] << self.shift) | (at - row)
+        return packed
 
 
 def _context_nodes(model, keys: np.ndarray, history: np.ndarray) -> np.ndarray:

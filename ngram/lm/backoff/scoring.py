@@ -78,11 +78,10 @@ class Scorer:
         """``child`` from each state's set of child symbols: stored if w's bit is set, and then
         its place in the run is the number of bits below w's (one popcount)."""
         held = self.mask[states]
-        w = symbols.astype(held.dtype)
-        one = held.dtype.type(1)
-        below = np.bitwise_count(held & ((one << w) - one)).astype(self.first.dtype)
+        bit = _BITS[held.dtype.type][symbols]  # (tables of 1 << w, not a shift of a converted copy per call)
+        below = np.bitwise_count(held & (bit - held.dtype.type(1))).astype(self.first.dtype)
         below += self.first[states]
-        return np.where((held >> w) & one, below, 0).astype(self.first.dtype, copy=False)
+        return np.where(held & bit, below, 0).astype(self.first.dtype, copy=False)
 
     def _run_child(self, states: np.ndarray, symbols: np.ndarray) -> np.ndarray:
         """``child`` by a binary search of each state's own run of children (at most V nodes,
@@ -107,10 +106,25 @@ class Scorer:
         return np.where(self.cells[place] == cell, place + 1, 0).astype(self.first.dtype, copy=False)
 
 
-def build(model, values: bool = True) -> Scorer | None:
-    """The automaton of ``model``, or None if its n-gram set is not prefix- and suffix-closed.
-    ``values=False``: its transitions only (no ln p or back-off weight per node), for a reader
-    whose rows come from elsewhere, as an order mixture's view's do."""
+_BITS = {t: np.left_shift(t(1), np.arange(64 if t is np.uint64 else 32, dtype=t)) for t in (np.uint32, np.uint64)}
+
+
+def children(sc: Scorer, states: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The stored children of ``states`` in a lean automaton: (index in ``states``, symbol, node) of
+    each, a state's children being consecutive nodes in the order of their symbols."""
+    if sc.mask is not None:  # each state's set of child symbols, a bit each
+        bits = (sc.mask[states][:, None] >> np.arange(sc.V, dtype=sc.mask.dtype)) & sc.mask.dtype.type(1)
+        row, symbol = np.nonzero(bits)
+        count = np.bincount(row, minlength=len(states))
+    else:
+        count = sc.count[states].astype(np.int64)
+        row = np.repeat(np.arange(len(states)), count)
+    node = np.arange(len(row)) + np.repeat(sc.first[states].astype(np.int64) - (np.cumsum(count) - count), count)
+    return row, (symbol if sc.mask is not None else sc.symbol[node]), node
+
+
+def build(model) -> Scorer | None:
+    """The automaton of ``model``, or None if its n-gram set is not prefix- and suffix-closed."""
     V, N, levels = model.V, model.order, model.levels
     linked = links(model)
     if linked is None:
@@ -123,14 +137,14 @@ def build(model, values: bool = True) -> Scorer | None:
     # 0 marks a missing child; np.zeros lets the kernel hand over zeroed pages.
     rank = None if sparse else np.zeros(n_states * V, np.uint8 if V < 256 else (np.uint16 if V < 65536 else np.uint32))
     cells = np.empty(int(offset[N]) - 1, np.int64) if sparse else None
-    logp = np.full(int(offset[N]) if values else 0, np.nan)  # (node 0, the empty context, is no n-gram)
-    bow = np.zeros(n_states if values else 0)
+    logp = np.empty(int(offset[N]))
+    logp[0] = np.nan
+    bow = np.zeros(n_states)
     for n in range(1, N + 1):
         level = levels[n - 1]
         lo, hi = int(offset[n - 1]), int(offset[n])
-        if values:
-            logp[lo:hi] = level.logp
-        if n < N and values:
+        logp[lo:hi] = level.logp
+        if n < N:
             bow[lo:hi] = level.bow
         if sparse:
             cells[lo - 1 : hi - 1] = linked.parents(n).astype(np.int64) * V + linked.symbol[lo:hi]
@@ -146,7 +160,33 @@ def build(model, values: bool = True) -> Scorer | None:
 LEAN_CHUNK = 1 << 16  # n-grams whose suffix ``build_lean`` looks up at a time
 
 
-def build_lean(model) -> Scorer | None:
+def lean(model) -> Scorer | None:
+    """``build_lean(model)``, made once per model: the load-time check, evaluation and the lazy
+    automaton view share it. Kept while the model's levels hold the same arrays (a level whose
+    arrays were replaced gets a new one)."""
+    held = tuple(x for level in model.levels for x in vars(level).values() if isinstance(x, np.ndarray))
+    cached = vars(model).get("_lean")
+    if cached is not None and len(cached[0]) == len(held) and all(a is b for a, b in zip(cached[0], held)):
+        return cached[1]
+    scorer = build_lean(model, share=True)
+    if scorer is not None:
+        held = tuple(x for level in model.levels for x in vars(level).values() if isinstance(x, np.ndarray))
+    model._lean = (held, scorer)
+    return scorer
+
+
+def _share(level, logp: np.ndarray, bow: np.ndarray | None) -> None:
+    """Let a level read its probabilities (and back-off weights) from the automaton's arrays,
+    which hold the same numbers: one copy in memory instead of two. (A level whose arrays are
+    not its own attributes, as a compact file's, is left as it is.)"""
+    own = vars(level)
+    if isinstance(own.get("logp"), np.ndarray) and np.array_equal(own["logp"], logp):
+        level.logp = logp
+    if bow is not None and isinstance(own.get("bow"), np.ndarray) and np.array_equal(own["bow"], bow):
+        level.bow = bow
+
+
+def build_lean(model, share: bool = False) -> Scorer | None:
     """The automaton of ``model`` in its lean form, or None if its n-gram set is not prefix- and
     suffix-closed: the walk's floats from a few numbers a node and a state, where the dense form
     takes a table cell a (state, symbol) and ``links`` several arrays a node more while it is
@@ -156,6 +196,8 @@ def build_lean(model) -> Scorer | None:
     The levels are read one at a time: a model that can give its trie directly (a compact
     file's ``trie_level``) is read without making its int64 keys at all, and its file's pages
     are given back as each level is read; the model keeps nothing it did not hold before.
+    ``share``: each level then reads its probabilities and weights from the automaton's arrays
+    (``_share``), as soon as they are copied there, so the two copies never all coexist.
     """
     V, N = model.V, model.order
     sizes = model.n_ngrams()
@@ -192,6 +234,8 @@ def build_lean(model) -> Scorer | None:
         if n < N and level_bow is not None:
             bow[lo:hi] = level_bow
         del parts, level_logp, level_bow
+        if share:
+            _share(model.levels[n - 1], logp[lo:hi], bow[lo:hi] if n < N else None)
         if n == 1:
             if not np.array_equal(last, np.arange(V)):
                 return None
@@ -205,25 +249,31 @@ def build_lean(model) -> Scorer | None:
         if mask is not None:
             # Siblings have distinct symbols, so the OR of their bits is their sum: differences of a
             # running sum (wrapping) give each parent's set.
-            total = np.cumsum(bits(1) << last.astype(bits), dtype=bits)
-            has = np.flatnonzero(children)
-            ends = starts[has] + children[has] - 1
-            mask[plo:phi][has] = total[ends] - np.concatenate(([bits(0)], total[ends[:-1]]))
-            del total, has, ends
+            # (a parent without children gets the difference of one sum with itself: 0)
+            total = np.zeros(hi - lo + 1, bits)
+            np.left_shift(bits(1), last, out=total[1:], dtype=bits)
+            np.cumsum(total, out=total)
+            mask[plo:phi] = total[starts + children.astype(index, copy=False)] - total[starts]
+            del total
         else:
             count[plo:phi] = children
             symbol[lo:hi] = last
         starts += lo
-        # h'w, the longest proper suffix of each hw, is w's child of h' (the suffix of h), one order down.
-        parents = np.repeat(np.arange(plo, phi, dtype=index), children.astype(np.intp, copy=False))
         del children
+        # h'w, the longest proper suffix of each hw, is w's child of h' (the suffix of h), one order down.
         for start in range(0, hi - lo, LEAN_CHUNK):
             stop = min(start + LEAN_CHUNK, hi - lo)
-            found = scorer.child(suffix[parents[start:stop]], last[start:stop])
+            # each n-gram's parent: the parents whose runs of children meet the chunk, each repeated
+            # for its children in it
+            a = int(np.searchsorted(starts, lo + start, side="right")) - 1
+            b = int(np.searchsorted(starts, lo + stop - 1, side="right"))
+            edges = np.concatenate((np.maximum(starts[a:b], lo + start), [lo + stop]))
+            parents = np.repeat(np.arange(plo + a, plo + b, dtype=index), np.diff(edges))
+            found = scorer.child(suffix[parents], last[start:stop])
             if not np.all(found):
                 return None
             suffix[lo + start : lo + stop] = found
-        del parents, last
+        del last
     return scorer
 
 
@@ -235,11 +285,17 @@ def _trie_of_keys(model, n: int):
     if n == 1:
         return None, keys % V, level.logp, level.bow
     below = model.levels[n - 2].keys
-    contexts = keys // V
-    place = np.searchsorted(below, contexts)
-    if len(place) and (place.max() >= len(below) or not np.array_equal(below[place], contexts)):
-        return None
-    return np.bincount(place, minlength=len(below)), keys % V, level.logp, level.bow
+    children = np.zeros(len(below), np.int64)
+    last = np.empty(len(keys), np.min_scalar_type(V - 1))
+    for start in range(0, len(keys), LEAN_CHUNK):  # (a chunk at a time: int64 temporaries stay small)
+        chunk = keys[start : start + LEAN_CHUNK]
+        contexts = chunk // V
+        place = np.searchsorted(below, contexts)
+        if place[-1] >= len(below) or not np.array_equal(below[place], contexts):
+            return None
+        children[place[0] : place[-1] + 1] += np.bincount(place - place[0])  # (sorted keys: places ascend)
+        last[start : start + len(chunk)] = chunk % V
+    return children, last, level.logp, level.bow
 
 
 def score(scorer: Scorer, encoded: Encoded) -> np.ndarray:

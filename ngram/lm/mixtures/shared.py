@@ -30,7 +30,6 @@ class SharedLevels:
         self.components = components
         self.top = top
         self.V = top.V
-        self._counts = None
 
     @classmethod
     def of(cls, components) -> "SharedLevels | None":
@@ -118,7 +117,7 @@ class SharedLevels:
         recursion of each component's own automaton, in probabilities: within a few ulps of its
         ln-rows), over the states' suffix closure, with each (node, symbol)'s child found once for
         every component."""
-        from ngram.lm.backoff.links import links
+        from ngram.lm.backoff import scoring
 
         V = self.V
         chain = [np.asarray(states, np.int64)]
@@ -128,13 +127,10 @@ class SharedLevels:
         offsets = scorer.order_offsets  # the contexts of m symbols are the nodes from offsets[m]
         length = np.searchsorted(offsets, closure, side="right") - 1
         bounds = np.searchsorted(length, np.arange(len(offsets)))
-        # Every stored child of the closure's nodes: a node's children are a run of nodes from its first.
-        linked = links(self.top)
-        many = self._child_counts(linked)[closure]
-        ends = np.cumsum(many)
-        child = np.arange(int(ends[-1])) + np.repeat(linked.first[closure].astype(np.int64) - (ends - many), many)
-        stored = (np.repeat(np.arange(len(closure)), many), linked.symbol[child].astype(np.int64))
-        cuts = np.searchsorted(stored[0], bounds)  # the stored children of each length's contexts
+        # Every stored child of the closure's nodes (a node's children are a run of nodes from its first).
+        row, symbol, child = scoring.children(scorer, closure)
+        stored = (row, symbol.astype(np.int64))
+        cuts = np.searchsorted(row, bounds)  # the stored children of each length's contexts
         suffix_at = np.searchsorted(closure, scorer.suffix[closure].astype(np.int64))
         at = np.searchsorted(closure, chain[0])
         state_length = length[at]
@@ -159,12 +155,3 @@ class SharedLevels:
                 mine[cut] = suffix_at[mine[cut]]
                 cut = cut[length[mine[cut]] > top]
             yield k, rows[mine]
-
-    def _child_counts(self, linked) -> np.ndarray:
-        """How many stored children each context node of the highest-order component has (made once)."""
-        if self._counts is None:
-            count = np.zeros(linked.n_states, np.int64)
-            for state, run in zip(linked.run_state, linked.run_length):
-                count[state] = run
-            self._counts = count
-        return self._counts
