@@ -49,12 +49,16 @@ def test_lean_children_and_suffixes_are_the_dense_ones(alphabet, order, monkeypa
     names = ["".join(rng.choice(list(alphabet), size=rng.integers(0, 9))) for _ in range(400)]
     model = train(names, order, make_estimator("witten-bell"), unk=True)
     dense, lean = scoring.build(model), scoring.build_lean(compact_copy(model))
-    assert (lean.mask is not None) == (model.V <= 64) and (lean.symbol is not None) == (model.V > 64)
+    assert (lean.mask is not None) == (model.V <= 64) and (lean.count is not None) == (model.V > 64)
     assert np.array_equal(lean.suffix, dense.suffix) and np.array_equal(lean.logp[1:], dense.logp[1:])
     assert np.array_equal(lean.bow, dense.bow) and lean.start == dense.start
     states = np.repeat(np.arange(dense.n_states), model.V)
     symbols = np.tile(np.arange(model.V), dense.n_states)
     assert np.array_equal(lean.child(states, symbols), dense.child(states, symbols))
+    # every state's stored children listed from its run, as the dense table holds them
+    found = dense.child(states, symbols).reshape(dense.n_states, model.V)
+    row, symbol, node = scoring.children(lean, np.arange(dense.n_states))
+    assert np.array_equal(np.stack(np.nonzero(found)), np.stack([row, symbol])) and np.array_equal(found[row, symbol], node)
     held_out = [names[i] + names[i + 1] for i in range(0, 200, 2)] + ["".join(names[:60])]
     encoded = model.vocabulary.encode(held_out, unknown="unk")
     monkeypatch.setattr(scoring, "LONG_NAME", 5)  # long names are scored along their length

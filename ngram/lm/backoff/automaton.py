@@ -509,10 +509,8 @@ class View:
         need = need[self.slot[need] < 0]
         if self.used + len(need) > self.capacity:
             self._grow(max(2 * self.capacity, self.used + len(need)))
-        symbols = np.arange(self.V)
         if not self.own_rows:  # an order mixture's rows: every context at once
-            follow = scoring.next_states(sc, np.repeat(need, self.V), np.tile(symbols, len(need)))
-            self._store(need, self._rows_of_contexts(need), follow.reshape(len(need), self.V))
+            self._store(need, self._rows_of_contexts(need), self._follow(need))
             return
         bounds = np.searchsorted(need, sc.order_offsets)
         for a, b in zip(bounds[:-1], bounds[1:]):  # one order at a time (a row needs its suffix's)
@@ -532,6 +530,36 @@ class View:
             rows[row, symbol] = sc.logp[node]
             follow[row, symbol] = self.after[node]
             self._store(group, rows, follow)
+
+    def _follow(self, need: np.ndarray) -> np.ndarray:
+        """The next states of the (sorted, distinct) states ``need`` after every symbol: a stored
+        child's own, else the suffix's, as a back-off row's are made, where the suffix's are known
+        (it has a slot, or is made here first: a shorter context has a lower number); else found
+        one by one."""
+        sc, V = self.scorer, self.V
+        out = np.empty((len(need), V), self.index)
+        bounds = np.searchsorted(need, sc.order_offsets)
+        for a, b in zip(bounds[:-1], bounds[1:]):  # shortest contexts first
+            if a == b:
+                continue
+            group = need[a:b]
+            if group[0] == 0:
+                out[a] = 0  # (the empty context stores every symbol: each is overwritten below)
+            else:
+                below = sc.suffix[group].astype(np.int64)
+                here = np.minimum(np.searchsorted(need, below), len(need) - 1)
+                here = np.where(need[here] == below, here, -1)
+                slot = self.slot[below]
+                out[a:b][here >= 0] = out[here[here >= 0]]
+                known = (here < 0) & (slot >= 0)
+                out[a:b][known] = self.follow[slot[known]]
+                lost = np.flatnonzero((here < 0) & (slot < 0))
+                if len(lost):
+                    out[a + lost] = scoring.next_states(sc, np.repeat(below[lost], V),
+                                                        np.tile(np.arange(V), len(lost))).reshape(len(lost), V)
+            row, symbol, node = scoring.children(sc, group)
+            out[a + row, symbol] = self.after[node]
+        return out
 
     def _rows_of_contexts(self, states: np.ndarray) -> np.ndarray:
         """An order mixture's ln-rows at the contexts of ``states`` (their stored n-grams' keys)."""

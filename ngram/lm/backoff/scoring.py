@@ -112,15 +112,13 @@ _BITS = {t: np.left_shift(t(1), np.arange(64 if t is np.uint64 else 32, dtype=t)
 def children(sc: Scorer, states: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The stored children of ``states`` in a lean automaton: (index in ``states``, symbol, node) of
     each, a state's children being consecutive nodes in the order of their symbols."""
-    if sc.mask is not None:  # each state's set of child symbols, a bit each
-        bits = (sc.mask[states][:, None] >> np.arange(sc.V, dtype=sc.mask.dtype)) & sc.mask.dtype.type(1)
-        row, symbol = np.nonzero(bits)
-        count = np.bincount(row, minlength=len(states))
+    if sc.mask is not None:  # each state's set of child symbols, a bit each: its number of children
+        count = np.bitwise_count(sc.mask[states]).astype(np.int64)
     else:
         count = sc.count[states].astype(np.int64)
-        row = np.repeat(np.arange(len(states)), count)
+    row = np.repeat(np.arange(len(states)), count)
     node = np.arange(len(row)) + np.repeat(sc.first[states].astype(np.int64) - (np.cumsum(count) - count), count)
-    return row, (symbol if sc.mask is not None else sc.symbol[node]), node
+    return row, sc.symbol[node], node
 
 
 def build(model) -> Scorer | None:
@@ -211,12 +209,15 @@ def build_lean(model, share: bool = False) -> Scorer | None:
     bow = np.zeros(n_states)
     first = np.zeros(n_states, index)
     first[0] = offset[0]
-    mask = symbol = count = None
+    mask = count = None
+    # Each node's last symbol (a byte a node while V < 256): a state's children listed without a
+    # table cell a (state, symbol) (``children``), and, past 64 symbols, its children searched.
+    symbol = np.zeros(n_nodes, np.min_scalar_type(V))
     if bits is not None:
         mask = np.zeros(n_states, bits)
         mask[0] = bits((1 << V) - 1) if V < 64 else np.iinfo(np.uint64).max
     else:
-        symbol, count = np.zeros(n_nodes, np.min_scalar_type(V)), np.zeros(n_states, np.min_scalar_type(V))
+        count = np.zeros(n_states, np.min_scalar_type(V))
         count[0] = V
     scorer = Scorer(V=V, first=first, rank=None, cells=None, suffix=suffix, logp=logp, bow=bow, n_states=n_states,
                     order_offsets=np.concatenate(([0], offset)), start=int(offset[0] + BOUNDARY) if N > 1 else 0,
@@ -236,11 +237,10 @@ def build_lean(model, share: bool = False) -> Scorer | None:
         del parts, level_logp, level_bow
         if share:
             _share(model.levels[n - 1], logp[lo:hi], bow[lo:hi] if n < N else None)
+        symbol[lo:hi] = last
         if n == 1:
             if not np.array_equal(last, np.arange(V)):
                 return None
-            if symbol is not None:
-                symbol[lo:hi] = last
             continue
         plo, phi = int(offset[n - 2]), int(offset[n - 1])
         starts = first[plo:phi]
@@ -257,7 +257,6 @@ def build_lean(model, share: bool = False) -> Scorer | None:
             del total
         else:
             count[plo:phi] = children
-            symbol[lo:hi] = last
         starts += lo
         del children
         # h'w, the longest proper suffix of each hw, is w's child of h' (the suffix of h), one order down.
