@@ -4,6 +4,8 @@ too (a function-local import must not hide a cycle; one deferred for start-up ti
 import ast
 from pathlib import Path
 
+import pytest
+
 import ngram
 
 PACKAGE = Path(ngram.__file__).parent
@@ -96,6 +98,7 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return out
 
 
+@pytest.mark.slow
 def test_the_walk_sees_relative_local_and_submodule_imports():
     graph = import_graph()
     assert "ngram.core.vocabulary" in graph["ngram.lm.backoff.model"]  # from .vocabulary import ...
@@ -106,6 +109,7 @@ def test_the_walk_sees_relative_local_and_submodule_imports():
     assert cycles({"a": {"b"}, "b": set()}) == []
 
 
+@pytest.mark.slow
 def test_no_import_cycle_among_the_package_modules():
     graph = import_graph()
     for (source, target), why in PENDING.items():
@@ -114,6 +118,7 @@ def test_no_import_cycle_among_the_package_modules():
     assert cycles(graph) == []
 
 
+@pytest.mark.slow
 def test_the_format_and_the_models_do_not_import_tuning():
     graph = import_graph()
     for module in ("ngram.formats.native", "ngram.lm.backoff.model", "ngram.lm.mixtures.linear", "ngram.lm.base", "ngram.lm.protocol"):

@@ -60,6 +60,7 @@ def test_the_empty_pattern_means_the_same_for_sample_and_top(folder, verb):
 
 
 # ----- 5. one huge line under a memory budget; junk members; bombs stay instant ----------------
+@pytest.mark.slow
 def test_a_line_too_long_for_the_budget_is_refused_as_soon_as_it_is_read(tmp_path):
     """One 20 MB line under --memory 16M (counting it takes about 16 bytes a byte, 320 MB): refused
     once the part read is past what a line may cost, not after holding the whole line."""
@@ -72,6 +73,7 @@ def test_a_line_too_long_for_the_budget_is_refused_as_soon_as_it_is_read(tmp_pat
     assert not (tmp_path / "m.ngram").exists()
 
 
+@pytest.mark.slow
 def test_a_line_within_the_budget_trains_within_it(tmp_path):
     line = "abcde" * 10_000  # 50,000 characters of 5 letters: fits --memory 16M at order 6 (up to about 700 kB)
     (tmp_path / "long.txt").write_text(line + "\nanna\n")

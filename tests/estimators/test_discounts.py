@@ -62,6 +62,7 @@ def test_every_distribution_sums_to_one_over_every_context(buckets, settings):
         assert (p > 0).all()
 
 
+@pytest.mark.slow
 def test_names_of_bounded_length_never_hold_more_than_all_the_mass():
     # Brute force over names: p(names of length <= L) + p(longer) = 1, the second from prefix masses.
     model = ngram.train(CORPUS[:8], 3, make_estimator("modified-kneser-ney", buckets=4))
@@ -279,6 +280,7 @@ def test_four_discounts_never_fit_worse_than_three_in_sample(shipped):
     assert four.settings["buckets"] == 4 and all(len(g) == 4 for g in four.settings["discounts"])
 
 
+@pytest.mark.slow
 def test_tune_searches_more_discounts_only_when_asked_and_saves_a_model_that_says_so(shipped, tmp_path):
     names = shipped[:500]
     result = tune(names, val_fraction=0.2, orders=[3, 4], smoothings=["modified-kneser-ney-4"], mixtures=False)

@@ -79,6 +79,7 @@ def expected_bigram_mass(model, depth=10, floor=1e-6):
     return sums
 
 
+@pytest.mark.slow
 def test_a_whole_name_mixture_is_weighted_by_its_own_expected_contexts():
     short = ["a", "ab", "abb", "b", "aab", "ba", "a", "abab"]
     forward = train(short, order=2, estimator=make_estimator("witten-bell"))

@@ -438,6 +438,7 @@ class WholeNamesOnly:
     logprob_encoded = row_logprobs = window_keys = logprob_keys = logprobs = probs = _none
 
 
+@pytest.mark.slow
 def test_a_model_with_whole_name_probabilities_only(model, browser, tmp_path):
     data = report.build(WholeNamesOnly(model), HELD_OUT[:3], samples=0)
     assert data["positions"]["surprisal_nats"] is None and "whole names only" in data["symbols_note"]

@@ -8,6 +8,7 @@ import textwrap
 import time
 
 import numpy as np
+import pytest
 
 from conftest import REPO, TINY
 from ngram import AddK, train
@@ -64,6 +65,7 @@ CHILD = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_a_save_killed_midway_leaves_the_previous_model_intact(tmp_path):
     path = tmp_path / "model.ngram"
     previous = train(TINY, 3, AddK(0.1))

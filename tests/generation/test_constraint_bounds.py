@@ -155,6 +155,7 @@ def test_repeats_longer_than_the_length_bound_match_nothing_at_once(settings):
         bounded(lambda: Constraints(**settings).dfa(ITALIAN), seconds=0.5, megabytes=20)
 
 
+@pytest.mark.slow
 def test_counted_repeats_are_cut_to_the_length_bound():
     # a{1,99999999999} under --max-len 20 is a{1,20}: 20 states past the start, not a billion
     dfa = bounded(lambda: Constraints(regex="a{1,99999999999}", max_len=20).dfa(ITALIAN), seconds=0.5, megabytes=20)
@@ -262,6 +263,7 @@ def test_a_whole_name_mixture_reverses_each_constraint_not_their_product():
     assert not behind.accept[behind.run(ids[ch] for ch in name[:-1][::-1])]
 
 
+@pytest.mark.slow
 def test_reversing_a_large_dfa_is_bounded_by_its_work():
     """A subset construction over Q states costs about Q bits per state and symbol class, so a
     large DFA may build fewer reversed states: refused in one line within a second, saying why."""

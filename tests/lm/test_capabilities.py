@@ -11,6 +11,8 @@ with its reason. Every ``except AttributeError`` is a probe.
 import ast
 from pathlib import Path
 
+import pytest
+
 PACKAGE = Path(__file__).resolve().parents[2] / "ngram"
 
 # (module, the probed expression): not models.
@@ -59,6 +61,7 @@ def all_probes() -> dict[str, list[str]]:
     return out
 
 
+@pytest.mark.slow
 def test_no_module_probes_models_for_attributes():
     found = all_probes()
     assert not found, f"dispatch on model.capabilities instead of probing: {found}"

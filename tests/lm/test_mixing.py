@@ -109,6 +109,7 @@ def test_weights_must_be_on_the_simplex(components):
         compile_mixture(components, [0.5, 0.5, 0.5])
 
 
+@pytest.mark.slow
 def test_cli_mix_prints_em_and_writes_a_model_every_verb_accepts(tmp_path, capsys, split, components):
     paths = []
     for i, m in enumerate(components[:2]):

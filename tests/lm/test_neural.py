@@ -204,6 +204,7 @@ def test_temperature_top_k_and_top_p_shape_each_row(settings):
     assert passes(stat, max(df, 1)), (stat, df, row)
 
 
+@pytest.mark.slow
 def test_top_names_are_the_most_probable_in_order():
     model = small_gru()
     best = top(model, 8, min_len=0)

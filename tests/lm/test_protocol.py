@@ -201,6 +201,7 @@ def test_the_package_docstring_example_runs(capsys):
 PENDING_DISPATCH: dict[str, str] = {}
 
 
+@pytest.mark.slow
 def test_no_library_code_dispatches_on_a_model_class():
     classes = {"Model", "ContextMixture", "NameMixture"}
     package = Path(ngram.__file__).parent

@@ -43,6 +43,7 @@ names_strategy = st.lists(st.text(alphabet="abcn ", min_size=1, max_size=7).filt
 @settings(max_examples=60, deadline=None)
 @given(names_strategy, st.integers(2, 5), st.sampled_from(ESTIMATORS),
        st.lists(st.integers(0, 3), min_size=1, max_size=4), st.sampled_from([0.0, 1e-4, 1e-2, 0.3]))
+@pytest.mark.slow
 def test_pruned_models_stay_normalised_and_closed(names, order, smoothing, steps, entropy):
     try:
         model, counts = fit(names, order, smoothing)

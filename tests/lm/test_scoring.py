@@ -19,6 +19,7 @@ ESTIMATORS = [("add-k", {}), ("mle", {}), ("witten-bell", {}), ("kneser-ney", {}
 corpora = st.lists(st.text(alphabet="abc d", max_size=7), min_size=1, max_size=25)
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None)
 @given(names=corpora, order=st.integers(1, 8), unk=st.booleans())
 def test_counting_in_one_sort_matches_a_dictionary(names, order, unk):

@@ -125,6 +125,7 @@ def test_a_small_budget_bounds_the_peak_of_the_whole_run(tmp_path, smoothing, or
     assert_same_model(load(out), expected)
 
 
+@pytest.mark.slow
 def test_the_model_file_is_written_without_the_model(names_file, tmp_path):
     from ngram.formats.native import load
     from ngram.core.budget import Budget

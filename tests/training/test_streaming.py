@@ -163,6 +163,7 @@ def test_bad_memory_sizes_are_one_line_errors(text):
 sorted_unique = st.lists(st.integers(0, 200), max_size=60).map(lambda xs: np.unique(np.array(xs, dtype=np.int64)))
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(sorted_unique, sorted_unique, st.integers(1, 5))
 def test_merging_sorted_runs_adds_the_counts_of_equal_keys(a, b, scale):
@@ -174,6 +175,7 @@ def test_merging_sorted_runs_adds_the_counts_of_equal_keys(a, b, scale):
     assert keys.tolist() == sorted(expected) and counts.tolist() == [expected[k] for k in sorted(expected)]
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None)
 @given(st.lists(sorted_unique, min_size=1, max_size=6), st.integers(1, 9))
 def test_windowed_merge_of_runs_on_disk_equals_merging_in_memory(tmp_path_factory, runs, window):
@@ -194,6 +196,7 @@ def test_windowed_merge_of_runs_on_disk_equals_merging_in_memory(tmp_path_factor
 @settings(max_examples=40, deadline=None)
 @given(st.lists(st.text(alphabet="ab\u00e9 \u4e2d", min_size=1, max_size=9).filter(str.strip), min_size=1, max_size=120),
        st.integers(1, 5), st.integers(8, 400), st.integers(16, 4000), st.integers(1, 50))
+@pytest.mark.slow
 def test_any_blocks_runs_and_windows_give_the_in_memory_counts(names, order, block, run, window):
     from ngram.core.counting import count_ngrams
     from ngram.lm.backoff.model import name_fingerprints
@@ -210,6 +213,7 @@ def test_any_blocks_runs_and_windows_give_the_in_memory_counts(names, order, blo
 @settings(max_examples=300, deadline=None)
 @given(lines=st.lists(st.text(alphabet="ab é\u00a0\u3000\t\x1c\r漢", max_size=6), min_size=1, max_size=8),
        end=st.booleans(), lowercase=st.booleans(), first_line=st.sampled_from([1, 7]))
+@pytest.mark.slow
 def test_the_byte_level_check_of_a_block_reads_what_the_reader_reads(lines, end, lowercase, first_line):
     from ngram.core.corpus import decode_text, parse_names
     from ngram.training.streaming import _plain_utf8
@@ -231,6 +235,7 @@ def test_the_byte_level_check_of_a_block_reads_what_the_reader_reads(lines, end,
 @settings(max_examples=60, deadline=None)
 @given(lines=st.lists(st.text(alphabet="ab é\u3000漢\t\U0001F600ß", max_size=9), min_size=1, max_size=30), end=st.booleans(),
        block=st.integers(4, 40))
+@pytest.mark.slow
 def test_scanning_clean_blocks_from_their_bytes_finds_what_the_reader_finds(tmp_path_factory, lines, end, block):
     from ngram.training import streaming
 

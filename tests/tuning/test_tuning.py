@@ -133,6 +133,7 @@ def all_contexts(model, extra: int = 50, seed: int = 0):
     return window, np.repeat(history, V), len(context)
 
 
+@pytest.mark.slow
 def test_tuned_models_sum_to_one_for_every_context(shipped):
     names = shipped[::5]
     result = tune(names, val_fraction=0.2, orders=[3, 4], smoothings=["modified-kneser-ney"], mixtures=True,
@@ -176,6 +177,7 @@ def test_em_weights_sum_to_one_and_never_raise_heldout_nll():
     assert abs(-mixed.mean() - fit.nll[-1]) < 1e-9
 
 
+@pytest.mark.slow
 def test_tuning_never_reads_the_test_file(tmp_path, monkeypatch, shipped):
     train, val, test = tmp_path / "train.txt", tmp_path / "val.txt", tmp_path / "test.txt"
     train.write_text("\n".join(shipped[:600]) + "\n", encoding="utf-8")
@@ -335,6 +337,7 @@ def test_cli_tune_table_names_units_and_heldout(tmp_path, capsys, shipped):
     assert main(["tune", str(train), "-s", "mle", "-o", str(out)]) == 1
 
 
+@pytest.mark.slow
 def test_small_list_tuned_model_is_not_worse_than_closed_form_modified_kn(shipped):
     """A few hundred training names and a validation file of a few dozen: the tuned model (settings
     chosen by cross-validation over train + val, refitted on both) is not worse on held-out names
