@@ -685,7 +685,8 @@ class LazyPlan:
             nq = dfa.delta[qs, 1:]
             cell = np.flatnonzero(live[nq])  # (flat cells: one index array, not a row and a column)
             pair = cell // (V - 1)
-            after = view.next_states(states[pair], cell - pair * (V - 1) + 1)
+            distinct, place = np.unique(states, return_inverse=True)
+            after = view.transitions(distinct)[place.ravel()[pair], cell - pair * (V - 1) + 1].astype(np.int64)
             after_states, after_qs, inverse = _distinct_pairs(after, nq.ravel()[cell], n_states, Q)
             child = np.full(len(states) * (V - 1), -1, np.int32 if len(after_states) < 2**31 else np.int64)
             child[cell] = inverse
@@ -812,25 +813,13 @@ class LazyPlan:
         view, dfa, L = self.view, self.dfa, self.max_len
         need = _steps_to_accept(dfa)
         expansions = [0]
-        symbols = np.arange(self.model.V)
-        after_state: dict[int, np.ndarray] = {}  # each state's next state after every symbol
-
-        def transitions(states: np.ndarray) -> None:
-            new = states[[s not in after_state for s in states.tolist()]]
-            if len(new):
-                nxt = view.next_states(np.repeat(new, len(symbols)), np.tile(symbols, len(new))).reshape(len(new), -1)
-                after_state.update(zip(new.tolist(), nxt))
-
         def expand(node, upcoming):
             state, q, t = node
             expansions[0] += 1
             if expansions[0] > SEARCH_EXPANSIONS:
                 raise _TooFar
-            if view.slot[state] < 0 or state not in after_state:
-                # this row, and those of the nodes likely next, in one batch; their transitions too
-                batch = np.array([state] + [n[0] for n in upcoming()], np.int64)
-                view.slots_of(batch)
-                transitions(batch)
+            if view.slot[state] < 0:  # this row, and those of the nodes likely next, in one batch
+                view.slots_of(np.array([state] + [n[0] for n in upcoming()], np.int64))
             row = view.logrows[view.slot[state]]
             end = row[BOUNDARY] if t >= self.min_len and dfa.accept[q] else -np.inf
             if t >= L:
@@ -841,7 +830,7 @@ class LazyPlan:
             # child or two of most nodes, so each child's tuple is made only when it is taken
             ranked = live[np.lexsort((live, -row[live + 1]))]
             return end, _children_in_order((ranked + 1).tolist(), row[ranked + 1].tolist(),
-                                           after_state[state][ranked + 1].tolist(), nq[ranked].tolist(), t + 1)
+                                           view.follow[view.slot[state], ranked + 1].tolist(), nq[ranked].tolist(), t + 1)
 
         if need[dfa.start] > L:
             return

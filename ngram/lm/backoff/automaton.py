@@ -451,6 +451,10 @@ class View:
         # the state after each node: itself while it is a context, else its suffix
         self.after = scorer.suffix.copy()
         self.after[: scorer.n_states] = np.arange(scorer.n_states, dtype=self.after.dtype)
+        # ``transitions``' rows, by state (made on demand, apart from the slots' next-symbol rows)
+        self._trans_at = np.full(scorer.n_states, -1, np.int64)
+        self._trans = np.empty((0, model.V), self.after.dtype)
+        self._trans_used = 0
         self.own_rows = base is model
         self.V = V = model.V
         self.width = W = 1 << int(V - 1).bit_length()  # draw-table cells per slot: a power of two >= V
@@ -532,34 +536,45 @@ class View:
             self._store(group, rows, follow)
 
     def _follow(self, need: np.ndarray) -> np.ndarray:
-        """The next states of the (sorted, distinct) states ``need`` after every symbol: a stored
-        child's own, else the suffix's, as a back-off row's are made, where the suffix's are known
-        (it has a slot, or is made here first: a shorter context has a lower number); else found
-        one by one."""
-        sc, V = self.scorer, self.V
-        out = np.empty((len(need), V), self.index)
-        bounds = np.searchsorted(need, sc.order_offsets)
-        for a, b in zip(bounds[:-1], bounds[1:]):  # shortest contexts first
-            if a == b:
-                continue
-            group = need[a:b]
-            if group[0] == 0:
-                out[a] = 0  # (the empty context stores every symbol: each is overwritten below)
-            else:
-                below = sc.suffix[group].astype(np.int64)
-                here = np.minimum(np.searchsorted(need, below), len(need) - 1)
-                here = np.where(need[here] == below, here, -1)
-                slot = self.slot[below]
-                out[a:b][here >= 0] = out[here[here >= 0]]
-                known = (here < 0) & (slot >= 0)
-                out[a:b][known] = self.follow[slot[known]]
-                lost = np.flatnonzero((here < 0) & (slot < 0))
-                if len(lost):
-                    out[a + lost] = scoring.next_states(sc, np.repeat(below[lost], V),
-                                                        np.tile(np.arange(V), len(lost))).reshape(len(lost), V)
-            row, symbol, node = scoring.children(sc, group)
-            out[a + row, symbol] = self.after[node]
-        return out
+        """The next states of ``need`` after every symbol (``transitions``)."""
+        return self.transitions(need).astype(self.index, copy=False)
+
+    def transitions(self, states: np.ndarray) -> np.ndarray:
+        """The state after every symbol from each of ``states``, a row per state, made without any
+        next-symbol row: a stored child's own next state, else the suffix's (made first, shortest
+        contexts first, and kept: a plan's frontier and a search ask for every symbol of the states
+        they reach, and their suffixes are mostly reached too)."""
+        states = np.asarray(states, np.int64)
+        at = self._trans_at[states]
+        if (at < 0).any():
+            sc, V = self.scorer, self.V
+            need = [_distinct(states[at < 0])]
+            while len(need[-1]):
+                below = sc.suffix[need[-1][need[-1] != 0]].astype(np.int64)
+                need.append(_distinct(below[self._trans_at[below] < 0]))
+            need = _distinct(np.concatenate(need))
+            need = need[self._trans_at[need] < 0]
+            used = self._trans_used
+            if used + len(need) > len(self._trans):
+                grown = np.empty((max(2 * len(self._trans), used + len(need)), V), self._trans.dtype)
+                grown[:used] = self._trans[:used]
+                self._trans = grown
+            bounds = np.searchsorted(need, sc.order_offsets)
+            for a, b in zip(bounds[:-1], bounds[1:]):  # shortest contexts first: a row starts from its suffix's
+                if a == b:
+                    continue
+                group = need[a:b]
+                rows = self._trans[used + a : used + b]
+                if group[0] == 0:
+                    rows[:] = 0  # (the empty context stores every symbol: each is set below)
+                else:
+                    rows[:] = self._trans[self._trans_at[sc.suffix[group].astype(np.int64)]]
+                row, symbol, node = scoring.children(sc, group)
+                rows[row, symbol] = self.after[node]
+                self._trans_at[group] = np.arange(used + a, used + b)
+            self._trans_used = used + len(need)
+            at = self._trans_at[states]
+        return self._trans[at]
 
     def _rows_of_contexts(self, states: np.ndarray) -> np.ndarray:
         """An order mixture's ln-rows at the contexts of ``states`` (their stored n-grams' keys)."""
