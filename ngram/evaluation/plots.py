@@ -20,7 +20,7 @@ from ngram.core.vocabulary import BOUNDARY
 from ngram.lm.protocol import BOUNDED_CONTEXT, LanguageModel, require
 
 LABELLED_CELLS = 60  # symbols per side up to which the heatmap's cells show their bigram and probability
-SHOWN_FROM = 0.01  # probabilities from which a cell is labelled (the faint rest: colour only)
+SHOWN_FROM = 0.02  # probabilities from which a cell is labelled (the faint rest: colour only)
 MISSING = "plotting needs matplotlib, which is not installed: pip install \"ngram-names[plot]\" (or pip install matplotlib)"
 
 
@@ -235,7 +235,7 @@ def plot_heatmap(model: LanguageModel, path: str | os.PathLike, title: str | Non
     # A square-root colour scale keeps the many small probabilities visible next to the large ones.
     image = ax.imshow(table, cmap="Blues", norm=colors.PowerNorm(0.5, vmin=0, vmax=1), aspect="equal")
     # Two-line cell labels while they stay readable and quick to draw; beyond that, colour only. A
-    # cell under 1% shows its colour only: about half the cells or more, and each label costs
+    # cell under 2% shows its colour only: most cells, and each label costs
     # milliseconds to draw.
     labelled = max(rows, cols) <= LABELLED_CELLS
     for i in range(rows if labelled else 0):  # loops over the table's cells: at most V² labels, not per n-gram
