@@ -52,7 +52,7 @@ def _check_levels(model: Model, label: str, tolerance: float = TOLERANCE) -> Non
         if linked is not None:
             base = linked.offset[n - 2]
             runs = linked.run_start[n - 1]
-            owner = linked.owners(n)
+            owner = np.repeat(np.arange(len(runs)), linked.run_lengths(n))
             contexts = level.keys[runs] // V
             p_lower = p_below[linked.suffix[linked.offset[n - 1] : linked.offset[n]] - base]
             bow = below.bow[linked.run_state[n - 1] - base]

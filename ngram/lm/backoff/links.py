@@ -13,7 +13,7 @@ count is one popcount; otherwise a binary search finds h'w.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -29,9 +29,6 @@ class Links:
     suffix: np.ndarray  # per node: the node of its longest proper suffix (0 for order 1 and node 0)
     symbol: np.ndarray  # per node: its last symbol, in the smallest unsigned type that holds V
     first: np.ndarray  # per context node (orders 0..N-1): its first child's node, 0 if it has none
-    # Arrays derived from the keys alone, made once for every model sharing these links
-    # (shared with ``up_to``'s prefixes, whose orders are the same n-grams).
-    derived: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def n_states(self) -> int:
@@ -44,14 +41,6 @@ class Links:
         """The node of each order-n n-gram's context."""
         return np.repeat(self.run_state[n - 1], self.run_lengths(n))
 
-    def owners(self, n: int) -> np.ndarray:
-        """Each order-n n-gram's index among the order's runs of siblings (its context's run)."""
-        key = ("owners", n)
-        if key not in self.derived:
-            runs = len(self.run_start[n - 1])
-            self.derived[key] = np.repeat(np.arange(runs, dtype=np.int32 if runs < 2**31 else np.int64), self.run_lengths(n))
-        return self.derived[key]
-
     def up_to(self, order: int) -> "Links":
         """The links of the same n-grams' orders 1..``order``: each order's links are found from
         the orders below it only, so they are a prefix of these (views, no copy)."""
@@ -60,8 +49,7 @@ class Links:
         top = int(self.offset[order])
         return Links(offset=self.offset[: order + 1], run_start=self.run_start[:order],
                      run_length=self.run_length[:order], run_state=self.run_state[:order],
-                     suffix=self.suffix[:top], symbol=self.symbol[:top], first=self.first[: int(self.offset[order - 1])],
-                     derived=self.derived)
+                     suffix=self.suffix[:top], symbol=self.symbol[:top], first=self.first[: int(self.offset[order - 1])])
 
 
 def links(model) -> Links | None:
