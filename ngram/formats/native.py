@@ -497,7 +497,8 @@ def _read_counts(description: dict, arrays, prefix: str, label: str):
 
 def _refitted_components(description: dict, counts, reading: _Reading) -> list[LanguageModel]:
     """Each component fitted again on the counts with its stored settings (the same floats as
-    when it was saved: the writer checked), then checked like any model read from a file."""
+    when it was saved: the writer checked); a fit that does not prove its own rows sum to 1 as it
+    makes them is then checked like any model read from a file."""
     label = reading.label
     counts = _with_neighbours(counts)
     out, checked = [], []

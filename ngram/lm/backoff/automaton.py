@@ -498,23 +498,21 @@ class View:
         states = np.asarray(states, np.int64)
         slots = self.slot[states]
         if (slots < 0).any():
-            self._make(_distinct(states[slots < 0]))
+            self._make(scoring.distinct(states[slots < 0]))
             slots = self.slot[states]
         return slots
 
     def _make(self, states: np.ndarray) -> None:
         sc = self.scorer
-        need = [states]
         if self.own_rows:  # a row builds on its suffix's: those too, shortest first
-            while len(need[-1]):
-                below = sc.suffix[need[-1][need[-1] != 0]].astype(np.int64)  # (the empty context has none)
-                need.append(_distinct(below[self.slot[below] < 0]))
-        need = _distinct(np.concatenate(need))
-        need = need[self.slot[need] < 0]
+            need = scoring.with_suffixes(sc, states, self.slot < 0)
+        else:
+            need = scoring.distinct(states)
+            need = need[self.slot[need] < 0]
         if self.used + len(need) > self.capacity:
             self._grow(max(2 * self.capacity, self.used + len(need)))
         if not self.own_rows:  # an order mixture's rows: every context at once
-            self._store(need, self._rows_of_contexts(need), self._follow(need))
+            self._store(need, self._rows_of_contexts(need), self.transitions(need).astype(self.index, copy=False))
             return
         bounds = np.searchsorted(need, sc.order_offsets)
         for a, b in zip(bounds[:-1], bounds[1:]):  # one order at a time (a row needs its suffix's)
@@ -535,10 +533,6 @@ class View:
             follow[row, symbol] = self.after[node]
             self._store(group, rows, follow)
 
-    def _follow(self, need: np.ndarray) -> np.ndarray:
-        """The next states of ``need`` after every symbol (``transitions``)."""
-        return self.transitions(need).astype(self.index, copy=False)
-
     def transitions(self, states: np.ndarray) -> np.ndarray:
         """The state after every symbol from each of ``states``, a row per state, made without any
         next-symbol row: a stored child's own next state, else the suffix's (made first, shortest
@@ -548,12 +542,7 @@ class View:
         at = self._trans_at[states]
         if (at < 0).any():
             sc, V = self.scorer, self.V
-            need = [_distinct(states[at < 0])]
-            while len(need[-1]):
-                below = sc.suffix[need[-1][need[-1] != 0]].astype(np.int64)
-                need.append(_distinct(below[self._trans_at[below] < 0]))
-            need = _distinct(np.concatenate(need))
-            need = need[self._trans_at[need] < 0]
+            need = scoring.with_suffixes(sc, states[at < 0], self._trans_at < 0)
             used = self._trans_used
             if used + len(need) > len(self._trans):
                 grown = np.empty((max(2 * len(self._trans), used + len(need)), V), self._trans.dtype)
@@ -750,11 +739,6 @@ def _context_nodes(model, keys: np.ndarray, history: np.ndarray) -> np.ndarray:
 
 def component_view(model) -> "View":
     return view(model)
-
-
-def _distinct(a: np.ndarray) -> np.ndarray:
-    a = np.sort(a)
-    return a[np.concatenate(([True], a[1:] != a[:-1]))] if len(a) else a
 
 
 def view(model, mask_unk: bool = True) -> View:

@@ -109,6 +109,23 @@ class Scorer:
 _BITS = {t: np.left_shift(t(1), np.arange(64 if t is np.uint64 else 32, dtype=t)) for t in (np.uint32, np.uint64)}
 
 
+def with_suffixes(sc: Scorer, states: np.ndarray, missing=None) -> np.ndarray:
+    """``states`` and the states of all their suffixes, down to the empty context, sorted and
+    distinct: what a row built on its suffix's row needs first (shortest contexts have the lowest
+    numbers). ``missing``: a boolean array by state; only those still missing are followed and kept."""
+    keep = (lambda x: x) if missing is None else (lambda x: x[missing[x]])
+    need = [keep(distinct(np.asarray(states, np.int64)))]
+    while len(need[-1]):
+        need.append(keep(distinct(sc.suffix[need[-1][need[-1] != 0]].astype(np.int64))))
+    return distinct(np.concatenate(need))
+
+
+def distinct(a: np.ndarray) -> np.ndarray:
+    """The distinct values of ``a``, sorted."""
+    a = np.sort(a)
+    return a[np.concatenate(([True], a[1:] != a[:-1]))] if len(a) else a
+
+
 def children(sc: Scorer, states: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The stored children of ``states`` in a lean automaton: (index in ``states``, symbol, node) of
     each, a state's children being consecutive nodes in the order of their symbols."""

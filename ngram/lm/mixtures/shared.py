@@ -120,10 +120,8 @@ class SharedLevels:
         from ngram.lm.backoff import scoring
 
         V = self.V
-        chain = [np.asarray(states, np.int64)]
-        while len(chain[-1]):
-            chain.append(scorer.suffix[chain[-1][chain[-1] != 0]].astype(np.int64))
-        closure = np.unique(np.concatenate(chain + [np.zeros(1, np.int64)]))
+        states = np.asarray(states, np.int64)
+        closure = scoring.with_suffixes(scorer, states)
         offsets = scorer.order_offsets  # the contexts of m symbols are the nodes from offsets[m]
         length = np.searchsorted(offsets, closure, side="right") - 1
         bounds = np.searchsorted(length, np.arange(len(offsets)))
@@ -132,7 +130,7 @@ class SharedLevels:
         stored = (row, symbol.astype(np.int64))
         cuts = np.searchsorted(row, bounds)  # the stored children of each length's contexts
         suffix_at = np.searchsorted(closure, scorer.suffix[closure].astype(np.int64))
-        at = np.searchsorted(closure, chain[0])
+        at = np.searchsorted(closure, states)
         state_length = length[at]
         rows = np.empty((len(closure), V))
         for k, c in enumerate(self.components):
