@@ -74,6 +74,12 @@ class Counts:
             self.derived[key] = make()
         return self.derived[key]
 
+    def forget_from(self, n: int) -> None:
+        """Drop the derived arrays of orders n and up (keys name their order second)."""
+        if self.derived:
+            for key in [k for k in self.derived if k[1] >= n]:
+                del self.derived[key]
+
     def release(self, what: str, n: int) -> None:
         """Drop order n's ``counts``, ``suffix_index`` or ``left`` if ``release_after_use``."""
         held = getattr(self, what)

@@ -448,12 +448,9 @@ class View:
             raise NgramError("model n-grams are not closed under prefixes and suffixes; load it through ngram "
                              "so it is repaired")
         self.model, self.base, self.scorer = model, base, scorer
-        # the state after each node: itself while it is a context, else its suffix
-        self.after = scorer.suffix.copy()
-        self.after[: scorer.n_states] = np.arange(scorer.n_states, dtype=self.after.dtype)
         # ``transitions``' rows, by state (made on demand, apart from the slots' next-symbol rows)
-        self._trans_at = np.full(scorer.n_states, -1, np.int64)
-        self._trans = np.empty((0, model.V), self.after.dtype)
+        self._trans_at = np.full(scorer.n_states, -1, np.int32 if scorer.n_states < 2**31 else np.int64)
+        self._trans = np.empty((0, model.V), scorer.suffix.dtype)
         self._trans_used = 0
         self.own_rows = base is model
         self.V = V = model.V
@@ -530,7 +527,7 @@ class View:
                 follow = self.follow[below]
             row, symbol, node = scoring.children(sc, group)
             rows[row, symbol] = sc.logp[node]
-            follow[row, symbol] = self.after[node]
+            follow[row, symbol] = self._after(node)
             self._store(group, rows, follow)
 
     def transitions(self, states: np.ndarray) -> np.ndarray:
@@ -559,11 +556,17 @@ class View:
                 else:
                     rows[:] = self._trans[self._trans_at[sc.suffix[group].astype(np.int64)]]
                 row, symbol, node = scoring.children(sc, group)
-                rows[row, symbol] = self.after[node]
+                rows[row, symbol] = self._after(node)
                 self._trans_at[group] = np.arange(used + a, used + b)
             self._trans_used = used + len(need)
             at = self._trans_at[states]
         return self._trans[at]
+
+    def _after(self, nodes: np.ndarray) -> np.ndarray:
+        """The state after each node: itself while it is a context, else its suffix (worked out
+        here rather than kept: a table of it would be another int a node)."""
+        sc = self.scorer
+        return np.where(nodes < sc.n_states, nodes, sc.suffix[nodes]).astype(sc.suffix.dtype, copy=False)
 
     def _rows_of_contexts(self, states: np.ndarray) -> np.ndarray:
         """An order mixture's ln-rows at the contexts of ``states`` (their stored n-grams' keys)."""
