@@ -191,7 +191,9 @@ def bucket_totals(a: np.ndarray, owner: np.ndarray, C: int, buckets: int, dt) ->
     bucket = np.minimum(a, buckets).astype(np.int8)
     # How many children of each context fall in each bucket, in one pass.
     per_bucket = np.bincount(owner * buckets + (bucket - 1), minlength=C * buckets).reshape(C, buckets)
-    return BucketTotals(denom, bucket, per_bucket)
+    # (a context has at most V children: 32 bits hold any count, a third of what loading an
+    # order mixture keeps of these while its components are fitted)
+    return BucketTotals(denom, bucket, per_bucket.astype(np.int32) if C and per_bucket.max() < 2**31 else per_bucket)
 
 
 def discount(a: np.ndarray, owner: np.ndarray, C: int, d: np.ndarray, buckets: int, dt,

@@ -448,6 +448,7 @@ def _read_context(description: dict, arrays, prefix: str, reading: _Reading, dep
     if "counts" in description:
         counts = _read_counts(description, arrays, prefix, reading.label)
         components = _refitted_components(description, counts, reading)
+        counts.suffix_index = []  # (found while checking, for the fits; a later use finds them again)
     else:
         components = _read_components(description, arrays, prefix, reading, depth)
     return _mixture(lambda: ContextMixture(components, description["weights"], description.get("estimator"),

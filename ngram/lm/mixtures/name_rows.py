@@ -179,26 +179,35 @@ class SuffixTable:
 
     def _subtrees(self):
         """The states sorted by their contexts read backwards (so D(x) is a run starting at x), each
-        state's place in that order and the length of its run; with each state's key and length."""
+        state's place in that order and the length of its run."""
         if self._sorted is None:
-            S, width = self.n_states, max(self.order - 1, 1)
-            keys = np.concatenate([level.keys for level in self.levels]) if self.levels else np.zeros(1, np.int64)
-            length = np.concatenate([np.full(len(level), n, np.int8) for n, level in enumerate(self.levels, start=1)]) \
-                if self.levels else np.zeros(1, np.int8)
+            S, width, V = self.n_states, max(self.order - 1, 1), self.V
             # Each context read newest symbol first, as digits 1..V (0 past its start): sorting
-            # these puts every state right before the states whose contexts end in it.
-            if (self.V + 1) ** width < PACKED_LIMIT:
-                packed, rest = np.zeros(S, np.int64), keys.copy()
-                for d in range(width):
-                    packed = packed * (self.V + 1) + np.where(length > d, rest % self.V + 1, 0)
-                    rest //= self.V
+            # these puts every state right before the states whose contexts end in it. Made a
+            # level at a time, so that no whole-size temporary is held beside the packed digits.
+            if not self.levels:
+                by_rank = np.zeros(1, np.int64)
+            elif (V + 1) ** width < PACKED_LIMIT:
+                packed = np.empty(S, np.int64)
+                for n, level in enumerate(self.levels, start=1):
+                    rest, digits = level.keys.copy(), np.zeros(len(level), np.int64)
+                    for d in range(width):
+                        digits *= V + 1
+                        if d < n:
+                            digits += rest % V + 1
+                            rest //= V
+                    packed[int(self.offsets[n - 1]) : int(self.offsets[n])] = digits
                 by_rank = np.argsort(packed, kind="stable")
+                del packed
             else:
-                backwards, rest = np.zeros((S, width), np.int64), keys.copy()
-                for d in range(width):
-                    backwards[:, d] = np.where(length > d, rest % self.V + 1, 0)
-                    rest //= self.V
+                backwards = np.zeros((S, width), np.int64)
+                for n, level in enumerate(self.levels, start=1):
+                    rest, part = level.keys.copy(), backwards[int(self.offsets[n - 1]) : int(self.offsets[n])]
+                    for d in range(n):
+                        part[:, d] = rest % V + 1
+                        rest //= V
                 by_rank = np.lexsort(backwards.T[::-1])
+                del backwards
             index = np.int32 if S < 2**31 else np.int64  # (kept with the model: half the memory)
             by_rank = by_rank.astype(index)
             rank = np.empty(S, index)
@@ -207,8 +216,18 @@ class SuffixTable:
             for n in range(len(self.levels), 1, -1):
                 lo, hi = int(self.offsets[n - 1]), int(self.offsets[n])
                 size += np.bincount(self._parents(n), weights=size[lo:hi], minlength=S).astype(size.dtype)
-            self._sorted = (by_rank, rank, size, keys, length)
+            self._sorted = (by_rank, rank, size)
         return self._sorted
+
+    def _keys_of(self, states: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(context key, length) of each state, read from its level."""
+        length = np.searchsorted(self.offsets, states, side="right")
+        keys = np.zeros(len(states), np.int64)
+        for n in np.unique(length).tolist():
+            if 1 <= n <= len(self.levels):
+                at = length == n
+                keys[at] = self.levels[n - 1].keys[states[at] - int(self.offsets[n - 1])]
+        return keys, length
 
     def log_t(self, state: np.ndarray, y: np.ndarray) -> np.ndarray:
         """ln T[state, y] for arrays of states and symbols."""
@@ -227,7 +246,7 @@ class SuffixTable:
             return out
         V = self.V
         pairs, inverse = np.unique(state[light] * V + y[light], return_inverse=True)
-        by_rank, rank, size, keys, length = self._subtrees()
+        by_rank, rank, size = self._subtrees()
         first, count = rank[pairs // V], size[pairs // V]
         if int(count.sum()) > FULL_TABLE_LOOKUPS:  # cheaper to make every row once
             return self._table()[state, y]
@@ -235,7 +254,8 @@ class SuffixTable:
         at = np.arange(int(ends[-1])) - np.repeat(ends - count, count) + np.repeat(first, count)
         members = by_rank[at]
         symbol = np.repeat(pairs % V, count)
-        logp = self.model.logprob_keys(keys[members] * V + symbol, length[members])
+        keys, length = self._keys_of(members)
+        logp = self.model.logprob_keys(keys * V + symbol, length)
         with np.errstate(divide="ignore"):
             sums = np.log(np.add.reduceat(stored.visits[members] * np.exp(logp), ends - count))
         out[light] = sums[inverse.ravel()]
