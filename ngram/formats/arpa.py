@@ -29,6 +29,7 @@ import numpy as np
 from ngram.core.counting import max_order_for
 from ngram.core.corpus import ARPA, read_text
 from ngram.core.errors import NgramError
+from ngram.lm.backoff.closure import close_levels
 from ngram.lm.backoff.model import Level, Model
 from ngram.formats.validate import check_distributions
 from ngram.core.vocabulary import Vocabulary
@@ -243,41 +244,6 @@ def _level(entries, n: int, order: int, ids: dict[str, int], V: int, label: str)
     return Level(keys, logp, bow), start_bow
 
 
-def _insert(level: Level, keys: np.ndarray) -> Level:
-    merged = np.concatenate([level.keys, keys])
-    order = np.argsort(merged, kind="stable")
-    filler = np.full(len(keys), np.nan)
-    return Level(
-        merged[order],
-        np.concatenate([level.logp, filler])[order],
-        np.concatenate([level.bow, np.zeros(len(keys))])[order],
-    )
-
-
-def _close(levels: list[Level], vocabulary: Vocabulary) -> int:
-    """Add every missing prefix and suffix, with its back-off probability; how many were added."""
-    V, N = vocabulary.size, len(levels)
-    added = 0
-    for n in range(N, 1, -1):
-        keys = levels[n - 1].keys
-        needed = np.union1d(keys // V, keys % V ** (n - 1))
-        missing = np.setdiff1d(needed, levels[n - 2].keys)
-        if len(missing):
-            levels[n - 2] = _insert(levels[n - 2], missing)
-            added += len(missing)
-    for n in range(2, N + 1):
-        level = levels[n - 1]
-        fill = np.flatnonzero(np.isnan(level.logp))
-        if not len(fill):
-            continue
-        lower = Model(vocabulary=vocabulary, order=n - 1, levels=levels[: n - 1])
-        keys = level.keys[fill]
-        context = levels[n - 2]
-        index = np.searchsorted(context.keys, keys // V)
-        level.logp[fill] = context.bow[index] + lower.logprob_keys(keys % V ** (n - 1), np.full(len(keys), n - 2))
-    return added
-
-
 def read_arpa(path: str | os.PathLike, check: bool = True) -> Model:
     """Read an ARPA file (ours, KenLM's, SRILM's) into a Model.
 
@@ -309,7 +275,7 @@ def read_arpa(path: str | os.PathLike, check: bool = True) -> Model:
         if n == 1:
             level.bow[0] = 0.0 if start_bow is None else (-math.inf if start_bow <= LOG_ZERO else start_bow * LN10)
         levels.append(level)
-    added = _close(levels, vocabulary)
+    added = close_levels(levels, vocabulary)
     report = {"source": label}
     if added:
         report["added"] = f"{added} missing prefix/suffix n-grams added with their back-off probabilities"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ngram.core.errors import NgramError
 from ngram.core.vocabulary import BOUNDARY
 from ngram.lm.backoff.links import links
 from ngram.lm.backoff.model import Model
@@ -40,7 +41,8 @@ class SparseAutomaton:
         V, N, levels = model.V, model.order, model.levels
         linked = links(model)  # (the load-time check has usually found them already)
         if linked is None:
-            raise NotClosed
+            raise NgramError("model n-grams are not closed under prefixes and suffixes (walk the model's "
+                             "automaton.states_model)")
         self.model, self.V = model, V
         offset = linked.offset
         n_nodes, n_states = int(offset[N]), int(offset[N - 1])
@@ -281,6 +283,3 @@ def _first_above(values: np.ndarray, lo: np.ndarray, size: np.ndarray, x: np.nda
         if not len(act):
             return lo
 
-
-class NotClosed(Exception):
-    """The model's n-gram set is not closed under prefixes and suffixes."""

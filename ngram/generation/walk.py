@@ -20,24 +20,17 @@ import numpy.random  # noqa: F401  (numpy loads it on first use; here its import
 
 from ngram.core.vocabulary import BOUNDARY
 from ngram.generation.shaping import adjust_rows, check_sampling_settings
-from ngram.generation.sparse_draw import NotClosed, SparseAutomaton
+from ngram.generation.sparse_draw import SparseAutomaton
 from ngram.lm.backoff import automaton as automata
-from ngram.lm.backoff import scoring
 from ngram.lm.protocol import LEVELS
 
 
 def walker(model, mask_unk: bool = True):
     """What ``sample_walk`` walks for ``model`` (made once per model): the lazy view; for a huge
-    vocabulary the sparse automaton; for an unclosed n-gram set the dense automaton. Only the
-    view can draw <unk> (``mask_unk`` False); the others always leave it out."""
-    if LEVELS in model.capabilities:
-        if model.order == 1 or scoring.lean(model) is None:
-            return automata.cached(model, "dense", lambda: automata.build_automaton(model))
-        if model.V > automata.WIDTH_LIMIT:
-            try:
-                return automata.cached(model, "sparse", lambda: SparseAutomaton(model))
-            except NotClosed:
-                return automata.build_automaton(model)
+    vocabulary the sparse automaton (of the n-gram set closed under prefixes and suffixes, as the
+    view's is). Only the view can draw <unk> (``mask_unk`` False); the sparse automaton leaves it out."""
+    if LEVELS in model.capabilities and model.V > automata.WIDTH_LIMIT and model.order > 1:
+        return automata.cached(model, "sparse", lambda: SparseAutomaton(automata.states_model(model)))
     return automata.view(model, mask_unk)
 
 

@@ -27,6 +27,7 @@ import numpy as np
 from ngram.core.errors import NgramError
 from ngram.core.vocabulary import BOUNDARY
 from ngram.lm.backoff import scoring
+from ngram.lm.backoff.closure import closed
 from ngram.lm.base import logsumexp
 from ngram.lm.protocol import LEVELS, MIXED_CONTEXTS
 
@@ -123,55 +124,14 @@ class Automaton:
 
 
 def build_automaton(model) -> Automaton:
-    V, N = model.V, model.order
-    if N == 1:
-        row = np.exp(model.levels[0].logp)[None, :]
-        return Automaton(rows=row, next_state=np.zeros((1, V), np.int64), start=0)
-    # States: every stored n-gram of order 1..N-1, numbered order by order.
-    offsets = np.cumsum([0] + [len(model.levels[n]) for n in range(N - 1)])
-    n_states = int(offsets[-1])
-    logrows = np.empty((n_states, V))
-    next_state = np.empty((n_states, V), np.int64)
-    symbols = np.arange(V, dtype=np.int64)
-    for n in range(1, N):
-        level = model.levels[n - 1]
-        lo, hi = offsets[n - 1], offsets[n]
-        keys = level.keys
-        # Row of context h: stored children take p*(hw); the rest back off to h's suffix row.
-        if n == 1:
-            base = np.broadcast_to(model.levels[0].logp, (len(keys), V))
-        else:
-            suffix_index, ok = model.levels[n - 2].find(keys % V ** (n - 1))
-            if not ok.all():
-                raise NgramError("model n-grams are not suffix-closed; load it through ngram so it is repaired")
-            base = logrows[offsets[n - 2] + suffix_index]
-        rows = level.bow[:, None] + base
-        children = model.levels[n]
-        child_context = children.keys // V
-        owner, has_owner = level.find(child_context)
-        rows[owner[has_owner], children.keys[has_owner] % V] = children.logp[has_owner]
-        logrows[lo:hi] = rows
-        # Transitions: h+w if that is a stored context, else the suffix state's transition.
-        if n == 1:
-            fallback = np.broadcast_to(symbols, (len(keys), V))  # unigram states are ids
-        else:
-            fallback = next_state[offsets[n - 2] + suffix_index]
-        if n + 1 <= N - 1:
-            extended = keys[:, None] * V + symbols[None, :]
-            index, stored = model.levels[n].find(extended.ravel())
-            index, stored = index.reshape(len(keys), V), stored.reshape(len(keys), V)
-            next_state[lo:hi] = np.where(stored, offsets[n] + index, fallback)
-        else:
-            # A longest context extended drops its oldest symbol, which is what the suffix
-            # state's own transition already computes.
-            next_state[lo:hi] = fallback
-    return Automaton(rows=np.exp(logrows), next_state=next_state, start=int(offsets[0] + BOUNDARY))
-
+    """Every state's probability row and next states (``build``'s, in probabilities)."""
+    auto = _build(model)
+    return Automaton(rows=np.exp(auto.logrows), next_state=auto.next.astype(np.int64), start=auto.start)
 
 
 def too_large(model) -> bool:
     """Whether the dense automaton of ``model`` would pass ``MAX_CELLS`` (states x V)."""
-    base = _levels_model(model)
+    base = states_model(model)
     states = sum(len(level) for level in base.levels[: base.order - 1]) or 1
     return states * model.V > MAX_CELLS
 
@@ -182,21 +142,21 @@ def build(model) -> ContextAutomaton:
 
 
 def _build(model) -> ContextAutomaton:
-    base = _levels_model(model)
+    base = states_model(model)
     states = sum(len(level) for level in base.levels[: base.order - 1]) or 1
     if states * model.V > MAX_CELLS:
         raise NgramError(f"this model has {states:,} context states x {model.V:,} symbols, more than exact "
                          f"generation's dense tables hold ({MAX_CELLS:,} cells); prune it first (ngram prune)")
-    auto = build_automaton(base)
-    next_state = auto.next_state.astype(np.int32)
-    if base is model:
-        with np.errstate(divide="ignore"):
-            logrows = np.log(auto.rows)
-    else:  # an order mixture: its rows as its view makes them (dense state i is the view's node i + 1)
-        auto.rows = None
-        nodes = np.arange(1, states + 1) if base.order > 1 else np.zeros(1, np.int64)
-        logrows = View(model).logrows_of(nodes)
-    return ContextAutomaton(logrows=logrows, next=next_state, start=auto.start)
+    # Every state's row and next states from a view of its own (the one view makes every row,
+    # for a few states or all of them), numbered without the empty context: dense state i is the
+    # view's node i + 1 (an order-1 model's one state is the empty context).
+    whole = View(model)
+    if base.order == 1:
+        return ContextAutomaton(logrows=whole.logrows_of(np.zeros(1, np.int64)), next=np.zeros((1, model.V), np.int32),
+                                start=0)
+    slots = whole.slots_of(np.arange(1, states + 1))
+    return ContextAutomaton(logrows=whole.logrows[slots], next=(whole.follow[slots] - 1).astype(np.int32),
+                            start=whole.start_state - 1)
 
 
 class BackoffRows:
@@ -324,13 +284,14 @@ class BackoffRows:
         return logrow, nxt
 
 
-def _levels_model(model):
-    """The back-off table whose contexts are the automaton's states: the model's own, or, for an
-    order mixture, its highest-order component's."""
+def states_model(model):
+    """The back-off table whose contexts are the automaton's states: the model's own (closed under
+    prefixes and suffixes, ``closure.closed``: a copy with the same rows where it is not), or, for
+    an order mixture, its highest-order component's."""
     if LEVELS in model.capabilities:
-        return model
+        return model if scoring.lean(model) is not None else cached(model, "closed", lambda: closed(model))
     if MIXED_CONTEXTS in model.capabilities:
-        return _levels_model(max(model.components, key=lambda m: m.order))
+        return states_model(max(model.components, key=lambda m: m.order))
     raise NgramError(f"{model.describe()}: no context automaton (it is not a next-symbol model)")
 
 
@@ -442,7 +403,7 @@ class View:
     """
 
     def __init__(self, model, mask_unk: bool = True):
-        base = _levels_model(model)
+        base = states_model(model)
         scorer = scoring.lean(base)  # (the one the load-time check made, on a model read from a file)
         if scorer is None:
             raise NgramError("model n-grams are not closed under prefixes and suffixes; load it through ngram "
@@ -452,7 +413,7 @@ class View:
         self._trans_at = np.full(scorer.n_states, -1, np.int32 if scorer.n_states < 2**31 else np.int64)
         self._trans = np.empty((0, model.V), scorer.suffix.dtype)
         self._trans_used = 0
-        self.own_rows = base is model
+        self.own_rows = LEVELS in model.capabilities
         self.V = V = model.V
         self.width = W = 1 << int(V - 1).bit_length()  # draw-table cells per slot: a power of two >= V
         # Guide cells per slot (a power of two, a multiple of the width): most cells of a row lie

@@ -42,7 +42,7 @@ import numpy as np
 from ngram.core.errors import NgramError
 from ngram.core.vocabulary import BOUNDARY, Encoded, reverse_encoded
 from ngram.lm.base import logsumexp
-from ngram.lm.protocol import LEVELS
+
 
 # Queries (prefix x symbol) answered per pass: bounds the padded matrices to a few tens of MB.
 QUERY_BLOCK = 200_000
@@ -97,13 +97,11 @@ def _tail_logprob(model, Z: np.ndarray, lengths: np.ndarray, first: np.ndarray, 
 # A right-to-left component: subtree sums over its context states
 # ----------------------------------------------------------------------------------------------
 def _state_levels(model):
-    """The back-off levels whose stored contexts are the model's states: its own, or an order
-    mixture's highest-order component's (whose n-grams are a superset of every other's)."""
-    if LEVELS in model.capabilities:
-        return model.levels, model.order
-    if model.kind == "context":
-        return _state_levels(model._largest())
-    raise NgramError(f"{model.describe()}: no context states (it is not a next-symbol model)")
+    """The back-off levels whose stored contexts are the model's states (``automaton.states_model``)."""
+    from ngram.lm.backoff.automaton import states_model
+
+    base = states_model(model)
+    return base.levels, base.order
 
 
 class SuffixTable:
