@@ -15,6 +15,7 @@ from ngram.lm.backoff.links import links
 from ngram.lm.backoff.model import Model
 
 PENDING_CELLS = 1 << 22  # (name, symbol) cells of whole rows the sparse walk's rare fallback makes at a time
+KEPT_CELLS = 1 << 24  # (state, symbol) cells of whole rows kept for reshaped draws (12 bytes each)
 LONG_RUN = 256  # sibling runs longer than this get their running sums one run at a time
 
 
@@ -30,9 +31,9 @@ class SparseAutomaton:
     its suffix's (suffix closure), a symbol reached by backing off further can never be one h
     stores, so only the state just backed off from is checked. The drawn n-gram (stored
     context + w) is then the longest stored suffix of history + w, so the next state needs no
-    search. Nodes are numbered as in ``scoring.build``, so the dense rows kept for temperature,
-    top-k, top-p and min-len (``scoring.LazyRows``, made only when such a draw needs them) use
-    the same state ids.
+    search. Nodes are numbered as in ``scoring.build``, so the whole rows kept for temperature,
+    top-k, top-p and min-len (a bounded ``automaton.View``, made only when such a draw needs
+    them) use the same state ids.
     """
 
     MAX_ROUNDS = 200  # rejection rounds per step before the few names left take the dense draw
@@ -249,13 +250,18 @@ class SparseAutomaton:
     def dense(self):
         """Dense rows (for temperature, top-k, top-p, min-len), made on first need."""
         if self._dense is None:
-            from ngram.lm.backoff.scoring import LazyRows, build
+            from ngram.lm.backoff.automaton import View
 
-            self._dense = LazyRows(build(self.model), masked=self.masked)
+            self._dense = View(self.model, keep=max(KEPT_CELLS // self.V, 64))
         return self._dense
 
     def rows_of(self, states: np.ndarray) -> np.ndarray:
-        return self.dense().rows_of(states)
+        """Whole probability rows, asked of the bounded view a few states at a time (each
+        brings its suffixes' rows along, and all of one request must fit at once)."""
+        view = self.dense()
+        step = max(1, (view.keep - view.pinned) // (self.model.order + 1))
+        return np.concatenate([view.rows_of(states[a : a + step]) for a in range(0, len(states), step)]) \
+            if len(states) > step else view.rows_of(states)
 
 
 def _first_above(values: np.ndarray, lo: np.ndarray, size: np.ndarray, x: np.ndarray, strict: bool) -> np.ndarray:

@@ -169,22 +169,20 @@ def test_every_verb_works_on_200000_symbols_within_2_gb(huge, verb):
         assert [p for _, p in best] == pytest.approx([math.exp(model.logprob(x)) for x, _ in best], rel=1e-9)
 
 
-def test_lazy_rows_past_their_cell_limit_keep_a_few_rows_and_give_the_same_ones(monkeypatch):
-    from ngram.lm.backoff import scoring
+def test_a_bounded_view_keeps_a_few_rows_and_gives_the_same_ones():
+    from ngram.lm.backoff.automaton import View
 
     model = kn(CORPUS * 3 + ["abnab", "nnbaa"], 4)
-    states = np.arange(scoring.build(model).n_states)
-    whole = scoring.LazyRows(scoring.build(model))
-    expected = (whole.rows_of(states), whole.cdf_of(states))
-    monkeypatch.setattr(scoring, "LAZY_CELLS", 0)
-    monkeypatch.setattr(scoring, "LAZY_ROWS", 12)
-    bounded = scoring.LazyRows(scoring.build(model))
-    assert bounded.capacity == 12 and bounded.logrows.shape[0] == 12
+    whole = View(model)
+    states = np.arange(whole.scorer.n_states)
+    expected = whole.rows_of(states)
+    bounded = View(model, keep=12)
+    assert bounded.capacity == 12
     rng = np.random.default_rng(0)
     for _ in range(30):  # many small requests: rows made, dropped and made again
-        ask = rng.choice(states, 3)
-        assert np.array_equal(bounded.rows_of(ask), expected[0][ask])
-        assert np.array_equal(bounded.cdf_of(ask), expected[1][ask])
+        ask = rng.choice(states, 2)
+        assert np.array_equal(bounded.rows_of(ask), expected[ask])
+        assert bounded.used <= 12
     with pytest.raises(NgramError, match="distinct context states at once"):
         bounded.rows_of(states)
 
@@ -236,14 +234,12 @@ def test_top_k_constraints_no_name_meets_are_refused_on_both_paths(backoff, monk
 @pytest.mark.slow
 def test_the_walks_rare_dense_fallback_takes_whole_rows_a_few_at_a_time(monkeypatch):
     from ngram.generation import sampling, sparse_draw
-    from ngram.lm.backoff import scoring
 
     model = kn(CORPUS * 3 + ["abnab", "nnbaa"], 4)
     monkeypatch.setattr(automaton, "WIDTH_LIMIT", 0)  # the walk takes the sparse automaton
     monkeypatch.setattr(sampling.SparseAutomaton, "MAX_ROUNDS", 0)  # every backed-off draw takes the fallback
     whole = sampling.sample_walk(model, 3000, seed=6, min_len=0, max_len=8)
     monkeypatch.setattr(sparse_draw, "PENDING_CELLS", 1)  # one row at a time
-    monkeypatch.setattr(scoring, "LAZY_CELLS", 0)
-    monkeypatch.setattr(scoring, "LAZY_ROWS", 6)  # and few rows kept
+    monkeypatch.setattr(sparse_draw, "KEPT_CELLS", 0)  # and few rows kept (the least: 64)
     assert sampling.sample_walk(model, 3000, seed=6, min_len=0, max_len=8) == whole  # the same draws
     assert len(set(whole)) > 50 and all(set(x) <= set(model.vocabulary.characters) for x in whole)

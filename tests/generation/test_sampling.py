@@ -149,17 +149,17 @@ def test_next_symbols_follow_the_model_after_seen_and_unseen_contexts(prefix):
 def test_sparse_automaton_has_the_dense_rows_totals_and_transitions(order):
     from ngram import make_estimator
     from ngram.generation.sampling import SparseAutomaton
-    from ngram.lm.backoff.scoring import LazyRows, build
+    from ngram.lm.backoff.automaton import View
 
     model = train(KN_CORPUS, order, make_estimator("modified-kneser-ney"), unk=True)
-    sparse, dense = SparseAutomaton(model), LazyRows(build(model))
+    sparse, dense = SparseAutomaton(model), View(model)
     states = np.arange(sparse.n_states)
     rows = dense.rows_of(states)
     rows[:, model.vocabulary.unk_id] = 0.0
     np.testing.assert_allclose(sparse.total, rows.sum(axis=1), rtol=1e-12)
     for symbol in range(model.V):
         w = np.full(len(states), symbol)
-        assert np.array_equal(sparse.next_of(states, w), dense.next_of(states, w))
+        assert np.array_equal(sparse.next_of(states, w), dense.next_states(states, w))
 
 
 def test_plain_draws_are_reproducible_and_end_at_max_len():

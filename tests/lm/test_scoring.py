@@ -10,9 +10,8 @@ from conftest import TINY
 from support import reference_counts, unpack
 from ngram import Level, Model, Vocabulary, make_estimator, train
 from ngram.core.counting import count_ngrams
-from ngram.generation.sampling import build_automaton
 from ngram.lm.backoff.links import links
-from ngram.lm.backoff.scoring import LazyRows, build, name_totals, score
+from ngram.lm.backoff.scoring import build, name_totals, score
 
 ESTIMATORS = [("add-k", {}), ("mle", {}), ("witten-bell", {}), ("kneser-ney", {}), ("modified-kneser-ney", {}),
               ("modified-kneser-ney", {"backoff": True}), ("jelinek-mercer", {}), ("absolute", {})]
@@ -71,16 +70,22 @@ def test_a_model_that_is_not_closed_is_scored_by_the_general_path():
 
 @pytest.mark.parametrize("order", [1, 2, 3, 5])
 @pytest.mark.parametrize("name, settings_", ESTIMATORS[:5])
-def test_rows_made_on_demand_are_the_automatons_rows(order, name, settings_):
+def test_rows_made_on_demand_are_the_models_rows(order, name, settings_):
+    from ngram.lm.backoff.automaton import View
+
     model = train(TINY, order, make_estimator(name, **settings_), unk=True)
-    full = build_automaton(model)
-    lazy = LazyRows(build(model))
-    full_states, lazy_states = np.array([full.start]), np.array([lazy.start])
-    for symbol in [1, 2, 3, 1, 0]:  # walk a path through both automata together
-        assert np.array_equal(lazy.rows_of(lazy_states), full.rows_of(full_states))
-        assert np.array_equal(lazy.cdf_of(lazy_states), np.cumsum(full.rows_of(full_states), axis=1))
-        full_states = full.next_of(full_states, np.array([symbol]))
-        lazy_states = lazy.next_of(lazy_states, np.array([symbol]))
+    view, V = View(model), model.V
+    state, history = np.array([view.start_state]), [0]  # (the start symbol's id is 0)
+    for symbol in [1, 2, 3, 1, 2, 0]:  # walk a path, each row against the model's own answers
+        key = 0
+        for s in history[-(order - 1):] if order > 1 else []:
+            key = key * V + s
+        context = min(len(history), order - 1)
+        expected = model.logprob_keys(key * V + np.arange(V), np.full(V, context))
+        np.testing.assert_allclose(view.logrows_of(state)[0], expected, rtol=0, atol=1e-12)
+        assert np.isclose(view.rows_of(state).sum(), 1.0, rtol=0, atol=1e-12)
+        state = view.next_states(state, np.array([symbol]))
+        history.append(symbol)
 
 
 @pytest.mark.parametrize("alphabet", ["abc d", "".join(map(chr, range(0x400, 0x450)))])  # V <= 64 and V > 64

@@ -115,7 +115,7 @@ class Automaton:
     next_state: np.ndarray  # states × V int64
     start: int  # the state right after the start symbol
 
-    # The interface ``sample`` walks, shared with the lazily built ``scoring.LazyRows``.
+    # The interface ``sample`` walks (a whole automaton's, or the sparse one's).
     def rows_of(self, states: np.ndarray) -> np.ndarray:
         return self.rows[states]
 
@@ -402,7 +402,7 @@ class View:
     that fits in ``ROW_CELLS`` (untouched memory costs nothing), else grown as needed.
     """
 
-    def __init__(self, model, mask_unk: bool = True):
+    def __init__(self, model, mask_unk: bool = True, keep: int | None = None):
         base = states_model(model)
         scorer = scoring.lean(base)  # (the one the load-time check made, on a model read from a file)
         if scorer is None:
@@ -430,9 +430,14 @@ class View:
         self.base_of = np.full(scorer.n_states, -1, self.index)  # each state's slot's base, -1 before it has one
         self.used, self.capacity = 0, 0
         self.drawing = False  # whether the plain draw's tables are kept (``_draw_tables``)
-        self._grow(min(scorer.n_states, max(ROW_CELLS // V, 64)))
+        # ``keep``: at most this many rows at a time, those made before the newest request
+        # dropped when it needs room (for a vocabulary too large to keep a row for every state
+        # a long walk reaches: the rows are read and copied at once, never held by slot)
+        self.keep = keep
+        self._grow(min(scorer.n_states, keep or max(ROW_CELLS // V, 64)))
         self.root = int(self.slots_of(np.zeros(1, np.int64))[0])
         self.start = int(self.slots_of(np.array([scorer.start]))[0])
+        self.pinned = self.used  # (the root's and the start's rows are never dropped)
 
     # ----- slots -----------------------------------------------------------------------------
     def _grow(self, cap: int) -> None:
@@ -461,14 +466,17 @@ class View:
         return slots
 
     def _make(self, states: np.ndarray) -> None:
-        sc = self.scorer
-        if self.own_rows:  # a row builds on its suffix's: those too, shortest first
-            need = scoring.with_suffixes(sc, states, self.slot < 0)
-        else:
-            need = scoring.distinct(states)
-            need = need[self.slot[need] < 0]
+        need = self._missing(states)
+        if self.used + len(need) > self.capacity and self.keep is not None:
+            gone = self.state[self.pinned : self.used]
+            self.slot[gone], self.base_of[gone], self.used = -1, -1, self.pinned
+            need = self._missing(states)
+            if self.used + len(need) > self.capacity:
+                raise NgramError(f"{len(need):,} distinct context states at once need more whole rows of {self.V:,} "
+                                 f"symbols than are kept in memory ({self.capacity:,})")
         if self.used + len(need) > self.capacity:
             self._grow(max(2 * self.capacity, self.used + len(need)))
+        sc = self.scorer
         if not self.own_rows:  # an order mixture's rows: every context at once
             self._store(need, self._rows_of_contexts(need), self.transitions(need).astype(self.index, copy=False))
             return
@@ -490,6 +498,15 @@ class View:
             rows[row, symbol] = sc.logp[node]
             follow[row, symbol] = self._after(node)
             self._store(group, rows, follow)
+
+    def _missing(self, states: np.ndarray) -> np.ndarray:
+        """The states without a row among ``states`` (distinct) and, where a row builds on its
+        suffix's, their suffixes, shortest first."""
+        sc = self.scorer
+        if self.own_rows:
+            return scoring.with_suffixes(sc, states, self.slot < 0)
+        need = scoring.distinct(states)
+        return need[self.slot[need] < 0]
 
     def transitions(self, states: np.ndarray) -> np.ndarray:
         """The state after every symbol from each of ``states``, a row per state, made without any

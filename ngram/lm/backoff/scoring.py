@@ -14,8 +14,8 @@ n-gram.
 
 The back-off weights are added in the same order as ``logprob_keys`` adds them (longest context
 first) and the n-gram's own log probability last, so the results are the same floats. It needs
-the n-gram set closed under prefixes and suffixes (every counted model is; ARPA import,
-``ngram.formats.arpa.read_arpa``, adds the missing n-grams of imported ones); for a model that is not,
+the n-gram set closed under prefixes and suffixes (every counted model is, and ARPA import adds
+the missing n-grams of imported ones: ``ngram.lm.backoff.closure``); for a model that is not,
 ``build`` returns None and callers use the general path.
 """
 
@@ -25,15 +25,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ngram.core.errors import NgramError
 from ngram.lm.backoff.links import links
 from ngram.core.vocabulary import BOUNDARY, Encoded
 
 DENSE_CELLS = 1 << 28  # (state, symbol) cells of the dense child table: 256 MB at one byte each
 LONG_NAME = 4096  # names longer than this are scored along their length, not a step per symbol
 BLOCK = 1 << 20  # symbols of a long name scored at a time
-LAZY_CELLS = 1 << 26  # (state, symbol) cells up to which LazyRows reserves a row for every state
-LAZY_ROWS = 64  # rows LazyRows keeps at a time past that (each V floats twice)
 
 
 @dataclass
@@ -478,103 +475,6 @@ def _walk(scorer: Scorer, encoded: Encoded, order: np.ndarray):
         else:
             np.take(after, node, out=state, mode="clip")
         position += 1
-
-
-def _unique(a: np.ndarray) -> np.ndarray:
-    """Sorted distinct values (sort + diff: np.unique hashes integers and is slower here)."""
-    a = np.sort(a)
-    return a[np.concatenate(([True], a[1:] != a[:-1]))] if len(a) else a
-
-
-class LazyRows:
-    """Sampling's automaton (next-symbol rows and transitions) computed only for the states
-    sampling reaches, from the scoring automaton.
-
-    A context's row of log probabilities is its stored children's and, for every other symbol,
-    its back-off weight plus its suffix's row, added in the same order as
-    ``automaton.build_automaton`` adds them, so the rows (and so the samples) are the same floats;
-    but instead of rows for every stored context up front (states × V, slow and large at high
-    orders), a row is made the first time a name reaches its state.
-    """
-
-    def __init__(self, scorer: Scorer, masked: int | None = None):
-        self.scorer = scorer
-        self.masked = masked  # a symbol never drawn (<unk>): left out of the cached running sums
-        V = scorer.V
-        self.start = scorer.start
-        self.row_of = np.full(scorer.n_states, -1, np.int64)
-        # Room for every state's row: np.empty reserves address space, and only rows actually
-        # made take memory. Past LAZY_CELLS (a large vocabulary, where even the address space
-        # would pass any limit) at most LAZY_ROWS rows are kept, the oldest made again on need.
-        self.capacity = scorer.n_states if scorer.n_states * V <= LAZY_CELLS else LAZY_ROWS
-        self.logrows = np.empty((self.capacity, V))
-        self.logrows[0] = scorer.logp[scorer.child(np.zeros(V, np.int64), np.arange(V))]  # the empty context: the unigram row
-        self.cdf = np.empty_like(self.logrows)  # running sums of each row's probabilities
-        self.cdf[0] = np.cumsum(self._unmasked(np.exp(self.logrows[:1])), axis=1)
-        self.row_of[0] = 0
-        self.owner = np.zeros(self.capacity, np.int64)  # the state in each slot
-        self.used = 1
-
-    def _make(self, states: np.ndarray) -> None:
-        sc, V = self.scorer, self.scorer.V
-        need = self._missing(states)
-        if not len(need):
-            return
-        if self.used + len(need) > self.capacity:
-            # Bounded (a large vocabulary): start over with only these; slot 0 keeps the unigram row.
-            self.row_of[self.owner[1 : self.used]] = -1
-            self.used = 1
-            need = self._missing(states)
-            if len(need) + 1 > self.capacity:
-                raise NgramError(f"{len(need):,} distinct context states at once need more whole rows of {V:,} "
-                                 f"symbols than are kept in memory ({self.capacity})")
-        symbols = np.arange(V)
-        # Rows of one order only depend on shorter contexts, so each order is one vectorised step.
-        for group in self._by_order(need):
-            children = sc.child(group[:, None], symbols[None, :])
-            rows = sc.bow[group][:, None] + self.logrows[self.row_of[sc.suffix[group]]]
-            rows = np.where(children != 0, sc.logp[children], rows)
-            place = slice(self.used, self.used + len(group))
-            self.logrows[place] = rows
-            np.exp(rows, out=rows)
-            np.cumsum(self._unmasked(rows), axis=1, out=self.cdf[place])
-            self.row_of[group] = np.arange(self.used, self.used + len(group))
-            self.owner[place] = group
-            self.used += len(group)
-
-    def _missing(self, states: np.ndarray) -> np.ndarray:
-        """The states without a row among ``states`` and their suffixes, shortest first."""
-        sc = self.scorer
-        missing = [_unique(states[self.row_of[states] < 0])]
-        if not len(missing[0]):
-            return missing[0]
-        while len(missing[-1]):  # their suffixes too, since each row builds on its suffix's
-            below = sc.suffix[missing[-1]]
-            missing.append(_unique(below[self.row_of[below] < 0]))
-        return _unique(np.concatenate(missing))  # node ids grow with order: shortest first
-
-    def _unmasked(self, rows: np.ndarray) -> np.ndarray:
-        if self.masked is not None:
-            rows[:, self.masked] = 0.0
-        return rows
-
-    def _by_order(self, need: np.ndarray):
-        """``need`` split into runs of one order (node ids are numbered order by order)."""
-        bounds = np.searchsorted(need, self.scorer.order_offsets)
-        return [need[a:b] for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
-
-    def rows_of(self, states: np.ndarray) -> np.ndarray:
-        self._make(states)
-        return np.exp(self.logrows[self.row_of[states]])
-
-    def cdf_of(self, states: np.ndarray) -> np.ndarray:
-        """Each state's running sum of probabilities over the symbols, the masked one left out
-        (a plain draw: no temperature, top-k or top-p)."""
-        self._make(states)
-        return self.cdf[self.row_of[states]]
-
-    def next_of(self, states: np.ndarray, symbols: np.ndarray) -> np.ndarray:
-        return next_states(self.scorer, states, symbols)
 
 
 def next_states(sc: Scorer, states: np.ndarray, symbols: np.ndarray) -> np.ndarray:
