@@ -609,6 +609,7 @@ def _read_backoff(description: dict, arrays, prefix: str, reading: _Reading, dep
         if np.isnan(logp).any() or (logp > 1e-9).any() or np.isnan(bow).any() or np.isposinf(bow).any():
             raise NgramError(f"{label}: order-{n} probabilities are not valid (NaN, or above 1); the file is damaged")
         levels.append(Level(keys, logp, bow))
+    del parts, keys, logp, bow, array  # (only the levels and the file's arrays hold them now)
     if not np.array_equal(levels[0].keys, np.arange(V)):
         raise NgramError(f"{label}: the unigram level must hold every symbol; the file is damaged")
     model = Model(
