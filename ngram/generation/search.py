@@ -15,7 +15,13 @@ import heapq
 import itertools
 import math
 
+from ngram.core.errors import NgramError
+
 _NAME, _NODE, _REST = 0, 1, 2
+# Partial names the search may hold at once (each with its children waiting, a few KB: about
+# 1 GB at this bound). Far down the distribution every name found leaves several more behind, so
+# a search for very many names stops here, in one line, rather than grow without end.
+MAX_FRONTIER = 250_000
 
 
 def best_first(root, root_bound: float, expand, ahead: int = 0):
@@ -42,9 +48,14 @@ def best_first(root, root_bound: float, expand, ahead: int = 0):
     def upcoming():  # nodes waiting, and the next child of each expansion's rest
         return [entry[3] if entry[5] == _NODE else entry[3][0][1] for entry in heap[:ahead] if entry[5] != _NAME]
 
+    found = 0
     while heap:
+        if len(heap) > MAX_FRONTIER:
+            raise NgramError(f"the search for the most probable names holds more than {MAX_FRONTIER:,} partial names "
+                             f"after {found:,} names (about 1 GB); ask for fewer names, or draw names with ngram sample")
         _, _, g, data, ids, kind = heapq.heappop(heap)
         if kind == _NAME:
+            found += 1
             yield ids, g
         elif kind == _NODE:
             end, children = expand(data, upcoming)

@@ -87,11 +87,33 @@ def test_top_per_symbol_is_the_lowest_nll_per_symbol(kind, request):
 
 
 def test_top_streams_and_unknown_ranks_are_refused(backoff):  # noqa: F811
-    stream = Sampler(backoff, Constraints(max_len=6)).iter_top(10**9)
+    from ngram.generation.sampler import MAX_TOP
+
+    stream = Sampler(backoff, Constraints(max_len=6)).iter_top(MAX_TOP)
     first = [next(stream) for _ in range(5)]
     assert first == Sampler(backoff, Constraints(max_len=6)).top(5)
     with pytest.raises(NgramError, match="rank must be one of probability, per-symbol"):
         Sampler(backoff).top(3, rank="length")
+
+
+def test_top_refuses_more_names_than_it_lists_before_any_is_asked_for(backoff):  # noqa: F811
+    from ngram.generation.sampler import MAX_TOP
+
+    with pytest.raises(NgramError, match=rf"top lists at most {MAX_TOP:,} names \(asked for 1,000,000,000\)"):
+        Sampler(backoff).iter_top(10**9)  # (refused at the call: a caller may print a header next)
+
+
+def test_the_search_stops_in_one_line_when_its_frontier_passes_its_bound(backoff, monkeypatch):  # noqa: F811
+    from ngram.generation import search
+
+    wanted = Sampler(backoff, Constraints(max_len=8)).top(2000)
+    monkeypatch.setattr(search, "MAX_FRONTIER", 50)
+    stream = Sampler(backoff, Constraints(max_len=8)).iter_top(2000)
+    got = []
+    with pytest.raises(NgramError, match=r"holds more than 50 partial names after [\d,]+ names"):
+        for item in stream:
+            got.append(item)
+    assert 0 < len(got) < 2000 and got == wanted[: len(got)]  # the names given before are the right ones
 
 
 @pytest.mark.parametrize("kind", ["backoff", "name_mixture"])
