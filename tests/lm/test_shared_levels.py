@@ -53,3 +53,22 @@ def test_many_whole_rows_come_from_the_automaton_view_with_the_windows_answers(m
     assert viewed.shape == windows.shape == (encoded.n_targets, vocabulary.size)
     np.testing.assert_allclose(viewed, windows, rtol=0, atol=1e-12)
     np.testing.assert_allclose(np.exp(viewed).sum(axis=1), 1.0, atol=1e-12)
+
+
+def test_a_few_columns_of_many_states_are_those_entries_of_their_rows_exactly():
+    """``View.logcolumns`` (the end of a name at many states, without their rows) gives the same
+    floats as the rows, for a back-off model and an order mixture alike."""
+    from ngram.lm.backoff.automaton import View
+
+    kn = make_estimator("modified-kneser-ney")
+    vocabulary = train(NAMES, 1, kn).vocabulary
+    weights = np.random.default_rng(3).random((5, 3))
+    mixture = ContextMixture([train(NAMES, n, kn, vocabulary=vocabulary) for n in (2, 3, 5)],
+                             weights / weights.sum(axis=1, keepdims=True))
+    for model in (mixture, mixture.components[-1]):
+        whole, columns = View(model), View(model)
+        made = columns.used
+        states = np.random.default_rng(4).integers(0, whole.scorer.n_states, 300)
+        for symbols in (np.array([0]), np.array([2, 0, 5])):
+            np.testing.assert_array_equal(columns.logcolumns(states, symbols), whole.logrows_of(states)[:, symbols])
+        assert columns.used == made  # (no row was made for them)

@@ -546,8 +546,37 @@ class View:
         sc = self.scorer
         return np.where(nodes < sc.n_states, nodes, sc.suffix[nodes]).astype(sc.suffix.dtype, copy=False)
 
-    def _rows_of_contexts(self, states: np.ndarray) -> np.ndarray:
-        """An order mixture's ln-rows at the contexts of ``states`` (their stored n-grams' keys)."""
+    def logcolumns(self, states: np.ndarray, symbols: np.ndarray) -> np.ndarray:
+        """ln p(symbol | state) for each of ``states`` and a few ``symbols``: the same floats as
+        those entries of the states' rows (each step that makes a row is entrywise), made
+        without a row or a slot, for questions that read one column of many states (the end
+        of a name at the length bound)."""
+        states, symbols = np.asarray(states, np.int64), np.asarray(symbols, np.int64)
+        distinct, inverse = np.unique(states, return_inverse=True)
+        if not self.own_rows:
+            return self._rows_of_contexts(distinct, symbols)[inverse.ravel()]
+        sc, V = self.scorer, self.V
+        place = np.full(V, -1, np.int64)
+        place[symbols] = np.arange(len(symbols))
+        closure = scoring.with_suffixes(sc, distinct)
+        suffix_at = np.searchsorted(closure, sc.suffix[closure].astype(np.int64))
+        out = np.empty((len(closure), len(symbols)))
+        bounds = np.searchsorted(closure, sc.order_offsets)
+        for a, b in zip(bounds[:-1], bounds[1:]):  # shortest contexts first, as rows are made
+            if a == b:
+                continue
+            group = closure[a:b]
+            if group[0] != 0:  # (the empty context stores every symbol: each is set below)
+                out[a:b] = out[suffix_at[a:b]] + sc.bow[group][:, None]
+            row, symbol, node = scoring.children(sc, group)
+            column = place[symbol]
+            mine = column >= 0
+            out[a + row[mine], column[mine]] = sc.logp[node[mine]]
+        return out[np.searchsorted(closure, distinct)][inverse.ravel()]
+
+    def _rows_of_contexts(self, states: np.ndarray, columns: np.ndarray | None = None) -> np.ndarray:
+        """An order mixture's ln-rows at the contexts of ``states`` (their stored n-grams' keys);
+        ``columns``: only these symbols' entries (with the shared levels; else whole rows, cut)."""
         sc, V = self.scorer, self.V
         order = np.searchsorted(sc.order_offsets, states, side="right") - 1  # 0: the empty context
         keys = np.zeros(len(states), np.int64)
@@ -559,13 +588,15 @@ class View:
         if shared is not None and shared.top is self.base:
             weights = np.asarray(model.weights, np.float64)
             buckets = model.buckets(keys * V, order)
-            total = np.zeros((len(states), V))
-            for i, rows in shared.context_rows(states, sc):
+            total = np.zeros((len(states), V if columns is None else len(columns)))
+            for i, rows in shared.context_rows(states, sc, columns):
                 w = weights[buckets, i] if weights.ndim == 2 else np.full(len(states), weights[i])
                 rows *= w[:, None]
                 total += rows
             with np.errstate(divide="ignore"):
                 return np.log(total)
+        if columns is not None:
+            return self._rows_of_contexts(states)[:, columns]
         if len(states) < FEW_CONTEXTS or not all(LEVELS in c.capabilities for c in model.components):
             window = (keys[:, None] * V + np.arange(V)[None, :]).ravel()
             return model.logprob_keys(window, np.repeat(order, V)).reshape(len(states), V)

@@ -107,7 +107,7 @@ class SharedLevels:
                 out[at, k] = c.levels[m].logp[gram[m, at]] + backoff[at, k]
         return out
 
-    def context_rows(self, states: np.ndarray, scorer):
+    def context_rows(self, states: np.ndarray, scorer, columns: np.ndarray | None = None):
         """Each component's next-symbol probabilities at each of ``states`` (nodes of the
         highest-order component's automaton ``scorer``, distinct), as (component index, rows).
 
@@ -116,10 +116,14 @@ class SharedLevels:
         and, for every other symbol, the context's back-off weight times the suffix's row (the
         recursion of each component's own automaton, in probabilities: within a few ulps of its
         ln-rows), over the states' suffix closure, with each (node, symbol)'s child found once for
-        every component."""
+        every component. ``columns``: only these symbols' entries (each the same float as in the
+        whole row: every step is entrywise)."""
         from ngram.lm.backoff import scoring
 
         V = self.V
+        columns = np.arange(V) if columns is None else np.asarray(columns, np.int64)
+        place = np.full(V, -1, np.int64)
+        place[columns] = np.arange(len(columns))
         states = np.asarray(states, np.int64)
         closure = scoring.with_suffixes(scorer, states)
         offsets = scorer.order_offsets  # the contexts of m symbols are the nodes from offsets[m]
@@ -127,12 +131,16 @@ class SharedLevels:
         bounds = np.searchsorted(length, np.arange(len(offsets)))
         # Every stored child of the closure's nodes (a node's children are a run of nodes from its first).
         row, symbol, child = scoring.children(scorer, closure)
-        stored = (row, symbol.astype(np.int64))
+        column = place[symbol]
+        if len(columns) < V:
+            wanted = column >= 0
+            row, column, child = row[wanted], column[wanted], child[wanted]
+        stored = (row, column)
         cuts = np.searchsorted(row, bounds)  # the stored children of each length's contexts
         suffix_at = np.searchsorted(closure, scorer.suffix[closure].astype(np.int64))
         at = np.searchsorted(closure, states)
         state_length = length[at]
-        rows = np.empty((len(closure), V))
+        rows = np.empty((len(closure), len(columns)))
         for k, c in enumerate(self.components):
             top = min(c.order - 1, len(bounds) - 2)  # the longest context this component reads
             for m in range(top + 1):
