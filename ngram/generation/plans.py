@@ -204,7 +204,11 @@ class Plan:
 # position takes about 30 bytes a cell at its peak (2^25 cells: 1 GB).
 LAZY_TABLE_CELLS = 1 << 28
 STEP_CELLS = 1 << 25
-MARK_CELLS = 1 << 26  # (states x constraint states) up to which distinct pairs are found by marking, not sorting
+# (present states x present constraint states) up to which distinct pairs are found by marking a
+# table, not by sorting; past it a table at most MARK_RATIO times the pairs is still marked (a
+# sparse table's page faults cost more than a sort: 62M cells for 1M pairs took 0.43 s, 0.05 s sorted)
+MARK_CELLS = 1 << 22
+MARK_RATIO = 4
 SPARSE_TABLE_CELLS = 80_000_000  # states x constraint states x (max-len + 1) of the sparse path's tables (640 MB)
 ROW_CACHE = 32  # whole rows kept by the sparse path (each V floats and V next states)
 CURSOR = 64  # candidates a best-first expansion of the sparse path holds at a time
@@ -579,29 +583,67 @@ def _groups(s: np.ndarray, q: np.ndarray):
         yield order[a:b], int(s[i]), int(q[i])
 
 
-def _ranks(values: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """(the distinct values, sorted; each value's place among them), for values below ``size``."""
+def _ranks(values: np.ndarray, size: int, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(the distinct values, sorted; each value's place among them), for values below ``size``;
+    ``_PastBudget`` as soon as more than ``limit`` are distinct (before any place is found)."""
     mark = np.zeros(size, bool)
     mark[values] = True
     distinct = np.flatnonzero(mark)
+    if limit is not None and len(distinct) > limit:
+        raise _PastBudget(len(distinct))
     rank = np.zeros(size, np.int32 if len(distinct) < 2**31 else np.int64)  # (pages never written cost nothing)
     rank[distinct] = np.arange(len(distinct))
     return distinct, rank[values]
 
 
-def _distinct_pairs(s: np.ndarray, q: np.ndarray, n_s: int, n_q: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The distinct (s, q) pairs in order of (s, q) and each input pair's place among them. Each
-    coordinate is first renumbered among the values present, so the pairs are usually found by
-    marking a (present s x present q) table, linear, where a sort of tens of millions of keys
-    took seconds; past MARK_CELLS, by sorting."""
+class _PastBudget(Exception):
+    """More distinct pairs than a position may hold (``args[0]``: how many)."""
+
+
+def _sorted_ranks(key: np.ndarray, limit: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """``_ranks`` for 32-bit keys too many to mark: each key packed with its index into one 64-bit
+    word and the words sorted (a plain sort, several times faster than the argsort of
+    ``np.unique``'s inverse). Where the keys outnumber ``limit``, the distinct ones are first
+    counted by sorting the keys alone (half the bytes), so a refusal costs that sort only."""
+    if limit is not None and len(key) > limit:
+        alone = np.sort(key)
+        count = 1 + int(np.count_nonzero(alone[1:] != alone[:-1])) if len(alone) else 0
+        del alone
+        if count > limit:
+            raise _PastBudget(count)
+    packed = key.astype(np.uint64) << np.uint64(32)
+    packed |= np.arange(len(key), dtype=np.uint64)
+    packed.sort()
+    sorted_key = (packed >> np.uint64(32)).astype(np.uint32)
+    new = np.empty(len(key), bool)
+    new[:1] = True
+    np.not_equal(sorted_key[1:], sorted_key[:-1], out=new[1:])
+    count = int(np.count_nonzero(new))
+    inverse = np.empty(len(key), np.int32 if count < 2**31 else np.int64)
+    inverse[(packed & np.uint64(0xFFFFFFFF)).astype(np.int64)] = np.cumsum(new) - 1
+    return sorted_key[new].astype(np.int64), inverse
+
+
+def _distinct_pairs(s: np.ndarray, q: np.ndarray, n_s: int, n_q: int,
+                    limit: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The distinct (s, q) pairs in order of (s, q) and each input pair's place among them
+    (``_PastBudget`` past ``limit`` pairs, counted before the places: a refusal skips the costly
+    part). Each coordinate is first renumbered among the values present, so the pairs are found
+    by marking a (present s x present q) table, linear, while it is small; else by sorting."""
     distinct_s, rank_s = _ranks(s, n_s)
     distinct_q, rank_q = _ranks(q, n_q)
-    width = len(distinct_q)
-    key = rank_s.astype(np.int64) * width + rank_q
-    if len(distinct_s) * width <= MARK_CELLS:
-        unique, inverse = _ranks(key, len(distinct_s) * width)
+    width, size = len(distinct_q), len(distinct_s) * len(distinct_q)
+    small = size <= 2**32 and len(s) <= 2**32
+    kind = np.uint32 if small else np.int64
+    key = rank_s.astype(kind) * kind(width) + rank_q.astype(kind)
+    if size <= max(MARK_CELLS, MARK_RATIO * len(key)):
+        unique, inverse = _ranks(key, size, limit)
+    elif small:
+        unique, inverse = _sorted_ranks(key, limit)
     else:
         unique, inverse = np.unique(key, return_inverse=True)
+        if limit is not None and len(unique) > limit:
+            raise _PastBudget(len(unique))
     return distinct_s[unique // width], distinct_q[unique % width], inverse.reshape(-1)
 
 
@@ -676,18 +718,26 @@ class LazyPlan:
             cells += len(states) * V  # this position's children and table, before any is made
             if cells > LAZY_TABLE_CELLS or len(states) * V > STEP_CELLS:
                 bar.close()
-                raise NgramError(f"the constraints reach too many (context, constraint state) pairs for this model "
-                                 f"within --max-len {L} ({len(states):,} pairs at position {t}, {Q:,} constraint states; "
-                                 f"more than {STEP_CELLS:,} cells a position or {LAZY_TABLE_CELLS:,} in all); "
-                                 "lower --max-len or simplify the constraints")
+                self._refuse(len(states), t)
             live = need <= L - t - 1  # constraint states that can still accept in the characters left
             live[0] = False
             nq = dfa.delta[qs, 1:]
-            cell = np.flatnonzero(live[nq])  # (flat cells: one index array, not a row and a column)
-            pair = cell // (V - 1)
-            distinct, place = np.unique(states, return_inverse=True)
-            after = view.transitions(distinct)[place.ravel()[pair], cell - pair * (V - 1) + 1].astype(np.int64)
-            after_states, after_qs, inverse = _distinct_pairs(after, nq.ravel()[cell], n_states, Q)
+            going = live[nq]
+            cell = np.flatnonzero(going)  # (flat cells: one index array, not a row and a column)
+            # The pairs are in order of state: their distinct states are read off without a sort,
+            # and each pair's row of next states is copied whole, then masked (a gather by row and
+            # column per cell took longer than the rest of the step).
+            first = np.flatnonzero(np.diff(states, prepend=-1))
+            place = np.repeat(np.arange(len(first)), np.diff(np.append(first, len(states))))
+            after = view.transitions(states[first])[:, 1:][place][going]
+            # The next position's pairs past what the checks above allow (it is not the last) are
+            # refused as soon as they are counted, before their places and children are made.
+            limit = None if t + 1 == L else min(STEP_CELLS, LAZY_TABLE_CELLS - cells) // V
+            try:
+                after_states, after_qs, inverse = _distinct_pairs(after, nq.ravel()[cell], n_states, Q, limit)
+            except _PastBudget as past:
+                bar.close()
+                self._refuse(past.args[0], t + 1)
             child = np.full(len(states) * (V - 1), -1, np.int32 if len(after_states) < 2**31 else np.int64)
             child[cell] = inverse
             children.append(child.reshape(len(states), V - 1))
@@ -698,6 +748,12 @@ class LazyPlan:
             view.slots_of(reached[a : a + ROW_BATCH])
         self._levels = [(view.slot[states].astype(np.int64), qs) for states, qs in levels]
         self._children = children
+
+    def _refuse(self, pairs: int, t: int):
+        raise NgramError(f"the constraints reach too many (context, constraint state) pairs for this model "
+                         f"within --max-len {self.max_len} ({pairs:,} pairs at position {t}, {self.dfa.n_states:,} "
+                         f"constraint states; more than {STEP_CELLS:,} cells a position or {LAZY_TABLE_CELLS:,} in "
+                         "all); lower --max-len or simplify the constraints")
 
     def _rows(self, slots: np.ndarray, raw: bool) -> np.ndarray:
         """Probability rows (the model's, or the generation rows after temperature / top-k / top-p)."""
