@@ -208,7 +208,7 @@ STEP_CELLS = 1 << 25
 # table, not by sorting; past it a table at most MARK_RATIO times the pairs is still marked (a
 # sparse table's page faults cost more than a sort: 62M cells for 1M pairs took 0.43 s, 0.05 s sorted)
 MARK_CELLS = 1 << 22
-MARK_RATIO = 4
+MARK_RATIO = 1
 SPARSE_TABLE_CELLS = 80_000_000  # states x constraint states x (max-len + 1) of the sparse path's tables (640 MB)
 ROW_CACHE = 32  # whole rows kept by the sparse path (each V floats and V next states)
 CURSOR = 64  # candidates a best-first expansion of the sparse path holds at a time
@@ -586,9 +586,7 @@ def _groups(s: np.ndarray, q: np.ndarray):
 def _ranks(values: np.ndarray, size: int, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(the distinct values, sorted; each value's place among them), for values below ``size``;
     ``_PastBudget`` as soon as more than ``limit`` are distinct (before any place is found)."""
-    mark = np.zeros(size, bool)
-    mark[values] = True
-    distinct = np.flatnonzero(mark)
+    distinct = _present(values, size)
     if limit is not None and len(distinct) > limit:
         raise _PastBudget(len(distinct))
     rank = np.zeros(size, np.int32 if len(distinct) < 2**31 else np.int64)  # (pages never written cost nothing)
@@ -624,18 +622,32 @@ def _sorted_ranks(key: np.ndarray, limit: int | None) -> tuple[np.ndarray, np.nd
     return sorted_key[new].astype(np.int64), inverse
 
 
+def _present(values: np.ndarray, size: int) -> np.ndarray:
+    """The distinct values (below ``size``, none negative), sorted, found by marking."""
+    mark = np.zeros(size, bool)
+    mark[values] = True
+    return np.flatnonzero(mark)
+
+
+def _renumbered(table: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(the distinct non-negative values of ``table``, sorted; the table with each such value
+    replaced by its place among them, -1 left as it is), in 32 bits."""
+    values = _present(table[table >= 0], size)
+    rank = np.full(size + 1, -1, np.int32)  # (the last entry: what -1 reads)
+    rank[values] = np.arange(len(values))
+    return values, rank[table]
+
+
 def _distinct_pairs(s: np.ndarray, q: np.ndarray, n_s: int, n_q: int,
                     limit: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The distinct (s, q) pairs in order of (s, q) and each input pair's place among them
-    (``_PastBudget`` past ``limit`` pairs, counted before the places: a refusal skips the costly
-    part). Each coordinate is first renumbered among the values present, so the pairs are found
-    by marking a (present s x present q) table, linear, while it is small; else by sorting."""
-    distinct_s, rank_s = _ranks(s, n_s)
-    distinct_q, rank_q = _ranks(q, n_q)
-    width, size = len(distinct_q), len(distinct_s) * len(distinct_q)
+    """The distinct pairs of ``s`` (below ``n_s``) and ``q`` (below ``n_q``), in order of (s, q),
+    and each input pair's place among them; ``_PastBudget`` past ``limit`` pairs, counted before
+    the places (a refusal skips the costly part). Found by marking an (s x q) table, linear,
+    while it is small; else by sorting."""
+    size = n_s * n_q
     small = size <= 2**32 and len(s) <= 2**32
     kind = np.uint32 if small else np.int64
-    key = rank_s.astype(kind) * kind(width) + rank_q.astype(kind)
+    key = s.astype(kind) * kind(n_q) + q.astype(kind)
     if size <= max(MARK_CELLS, MARK_RATIO * len(key)):
         unique, inverse = _ranks(key, size, limit)
     elif small:
@@ -644,7 +656,7 @@ def _distinct_pairs(s: np.ndarray, q: np.ndarray, n_s: int, n_q: int,
         unique, inverse = np.unique(key, return_inverse=True)
         if limit is not None and len(unique) > limit:
             raise _PastBudget(len(unique))
-    return distinct_s[unique // width], distinct_q[unique % width], inverse.reshape(-1)
+    return (unique // n_q).astype(np.int64), (unique % n_q).astype(np.int64), inverse.reshape(-1)
 
 
 def make_plan(model, dfa, min_len: int, max_len: int, temperature: float = 1.0, top_k: int | None = None,
@@ -721,23 +733,30 @@ class LazyPlan:
                 self._refuse(len(states), t)
             live = need <= L - t - 1  # constraint states that can still accept in the characters left
             live[0] = False
-            nq = dfa.delta[qs, 1:]
-            going = live[nq]
-            cell = np.flatnonzero(going)  # (flat cells: one index array, not a row and a column)
-            # The pairs are in order of state: their distinct states are read off without a sort,
-            # and each pair's row of next states is copied whole, then masked (a gather by row and
-            # column per cell took longer than the rest of the step).
-            first = np.flatnonzero(np.diff(states, prepend=-1))
+            # Both coordinates are renumbered among the values this step can reach before any
+            # cell is read (on the small tables: the distinct states' next states, the present
+            # constraint states' rows), so each cell costs gathers of 32-bit numbers only.
+            first = np.flatnonzero(np.diff(states, prepend=-1))  # (the pairs are in order of state)
             place = np.repeat(np.arange(len(first)), np.diff(np.append(first, len(states))))
-            after = view.transitions(states[first])[:, 1:][place][going]
+            distinct_s, next_s = _renumbered(view.transitions(states[first])[:, 1:], n_states)
+            present = _present(qs, Q)
+            rows_q = dfa.delta[present, 1:]
+            distinct_q, next_q = _renumbered(np.where(live[rows_q], rows_q, -1), Q)
+            by_q = np.full(Q, -1, np.int32)
+            by_q[present] = np.arange(len(present))
+            nq = next_q[by_q[qs]]
+            going = nq >= 0
+            cell = np.flatnonzero(going)  # (flat cells: one index array, not a row and a column)
             # The next position's pairs past what the checks above allow (it is not the last) are
             # refused as soon as they are counted, before their places and children are made.
             limit = None if t + 1 == L else min(STEP_CELLS, LAZY_TABLE_CELLS - cells) // V
             try:
-                after_states, after_qs, inverse = _distinct_pairs(after, nq.ravel()[cell], n_states, Q, limit)
+                pair_s, pair_q, inverse = _distinct_pairs(next_s[place][going], nq[going], len(distinct_s),
+                                                          len(distinct_q), limit)
             except _PastBudget as past:
                 bar.close()
                 self._refuse(past.args[0], t + 1)
+            after_states, after_qs = distinct_s[pair_s], distinct_q[pair_q]
             child = np.full(len(states) * (V - 1), -1, np.int32 if len(after_states) < 2**31 else np.int64)
             child[cell] = inverse
             children.append(child.reshape(len(states), V - 1))
