@@ -209,6 +209,7 @@ STEP_CELLS = 1 << 25
 # sparse table's page faults cost more than a sort: 62M cells for 1M pairs took 0.43 s, 0.05 s sorted)
 MARK_CELLS = 1 << 22
 MARK_RATIO = 1
+SORT_KEYS = 1 << 32  # (s x q) tables up to which a key packs with its index into 64 bits for the sort
 SPARSE_TABLE_CELLS = 80_000_000  # states x constraint states x (max-len + 1) of the sparse path's tables (640 MB)
 ROW_CACHE = 32  # whole rows kept by the sparse path (each V floats and V next states)
 CURSOR = 64  # candidates a best-first expansion of the sparse path holds at a time
@@ -638,19 +639,16 @@ def _renumbered(table: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     return values, rank[table]
 
 
-def _distinct_pairs(s: np.ndarray, q: np.ndarray, n_s: int, n_q: int,
+def _distinct_pairs(key: np.ndarray, n_s: int, n_q: int,
                     limit: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The distinct pairs of ``s`` (below ``n_s``) and ``q`` (below ``n_q``), in order of (s, q),
-    and each input pair's place among them; ``_PastBudget`` past ``limit`` pairs, counted before
-    the places (a refusal skips the costly part). Found by marking an (s x q) table, linear,
-    while it is small; else by sorting."""
+    """The distinct pairs (s, q) among ``key`` = s * n_q + q (s below ``n_s``, q below ``n_q``), in
+    order of (s, q), and each key's place among them; ``_PastBudget`` past ``limit`` pairs,
+    counted before the places (a refusal skips the costly part). Found by marking an (s x q)
+    table, linear, while it is small; else by sorting."""
     size = n_s * n_q
-    small = size <= 2**32 and len(s) <= 2**32
-    kind = np.uint32 if small else np.int64
-    key = s.astype(kind) * kind(n_q) + q.astype(kind)
     if size <= max(MARK_CELLS, MARK_RATIO * len(key)):
         unique, inverse = _ranks(key, size, limit)
-    elif small:
+    elif size <= SORT_KEYS and len(key) <= 2**32:
         unique, inverse = _sorted_ranks(key, limit)
     else:
         unique, inverse = np.unique(key, return_inverse=True)
@@ -746,20 +744,26 @@ class LazyPlan:
             by_q[present] = np.arange(len(present))
             nq = next_q[by_q[qs]]
             going = nq >= 0
-            cell = np.flatnonzero(going)  # (flat cells: one index array, not a row and a column)
+            # each cell's pair as one number (a dead cell's is left out by the mask)
+            width = len(distinct_q)
+            kind = np.int32 if len(distinct_s) * width < 2**31 else np.int64
+            key = next_s.astype(kind, copy=False)[place]
+            key *= kind(width)
+            key += nq
+            key = key[going]
             # The next position's pairs past what the checks above allow (it is not the last) are
             # refused as soon as they are counted, before their places and children are made.
             limit = None if t + 1 == L else min(STEP_CELLS, LAZY_TABLE_CELLS - cells) // V
             try:
-                pair_s, pair_q, inverse = _distinct_pairs(next_s[place][going], nq[going], len(distinct_s),
-                                                          len(distinct_q), limit)
+                pair_s, pair_q, inverse = _distinct_pairs(key, len(distinct_s), width, limit)
             except _PastBudget as past:
                 bar.close()
                 self._refuse(past.args[0], t + 1)
+            del key
             after_states, after_qs = distinct_s[pair_s], distinct_q[pair_q]
-            child = np.full(len(states) * (V - 1), -1, np.int32 if len(after_states) < 2**31 else np.int64)
-            child[cell] = inverse
-            children.append(child.reshape(len(states), V - 1))
+            child = np.full((len(states), V - 1), -1, np.int32 if len(after_states) < 2**31 else np.int64)
+            child[going] = inverse
+            children.append(child)
             states, qs = after_states, after_qs
         bar.close()
         reached = np.unique(np.concatenate([states for states, _ in levels]))
