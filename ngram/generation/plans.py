@@ -209,6 +209,7 @@ STEP_CELLS = 1 << 25
 # sparse table's page faults cost more than a sort: 62M cells for 1M pairs took 0.43 s, 0.05 s sorted)
 MARK_CELLS = 1 << 22
 MARK_RATIO = 1
+BLOCK_CELLS = 1 << 22  # (pair, symbol) cells of a position made into keys at a time
 SORT_KEYS = 1 << 32  # (s x q) tables up to which a key packs with its index into 64 bits for the sort
 SPARSE_TABLE_CELLS = 80_000_000  # states x constraint states x (max-len + 1) of the sparse path's tables (640 MB)
 ROW_CACHE = 32  # whole rows kept by the sparse path (each V floats and V next states)
@@ -742,15 +743,23 @@ class LazyPlan:
             distinct_q, next_q = _renumbered(np.where(live[rows_q], rows_q, -1), Q)
             by_q = np.full(Q, -1, np.int32)
             by_q[present] = np.arange(len(present))
-            nq = next_q[by_q[qs]]
-            going = nq >= 0
-            # each cell's pair as one number (a dead cell's is left out by the mask)
+            # Each live cell's pair as one number, made a block of pairs at a time (the cells whose
+            # constraint state cannot accept in time first, then the numbers), so that no whole
+            # step's temporaries are held at once: only the mask and the numbers.
             width = len(distinct_q)
             kind = np.int32 if len(distinct_s) * width < 2**31 else np.int64
-            key = next_s.astype(kind, copy=False)[place]
-            key *= kind(width)
-            key += nq
-            key = key[going]
+            rows = max(BLOCK_CELLS // (V - 1), 1)
+            going = np.empty((len(states), V - 1), bool)
+            for a in range(0, len(states), rows):
+                np.greater_equal(next_q[by_q[qs[a : a + rows]]], 0, out=going[a : a + rows])
+            key, filled = np.empty(int(np.count_nonzero(going)), kind), 0
+            for a in range(0, len(states), rows):
+                block = next_s.astype(kind, copy=False)[place[a : a + rows]]
+                block *= kind(width)
+                block += next_q[by_q[qs[a : a + rows]]]
+                block = block[going[a : a + rows]]
+                key[filled : filled + len(block)] = block
+                filled += len(block)
             # The next position's pairs past what the checks above allow (it is not the last) are
             # refused as soon as they are counted, before their places and children are made.
             limit = None if t + 1 == L else min(STEP_CELLS, LAZY_TABLE_CELLS - cells) // V
