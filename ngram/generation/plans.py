@@ -204,7 +204,13 @@ class Plan:
 # position takes about 30 bytes a cell at its peak (2^25 cells: 1 GB).
 LAZY_TABLE_CELLS = 1 << 28
 STEP_CELLS = 1 << 25
-MARK_CELLS = 1 << 26  # (states x constraint states) up to which distinct pairs are found by marking, not sorting
+# (present states x present constraint states) up to which distinct pairs are found by marking a
+# table, not by sorting; past it a table at most MARK_RATIO times the pairs is still marked (a
+# sparse table's page faults cost more than a sort: 62M cells for 1M pairs took 0.43 s, 0.05 s sorted)
+MARK_CELLS = 1 << 22
+MARK_RATIO = 1
+BLOCK_CELLS = 1 << 22  # (pair, symbol) cells of a position made into keys at a time
+SORT_KEYS = 1 << 32  # (s x q) tables up to which a key packs with its index into 64 bits for the sort
 SPARSE_TABLE_CELLS = 80_000_000  # states x constraint states x (max-len + 1) of the sparse path's tables (640 MB)
 ROW_CACHE = 32  # whole rows kept by the sparse path (each V floats and V next states)
 CURSOR = 64  # candidates a best-first expansion of the sparse path holds at a time
@@ -579,30 +585,77 @@ def _groups(s: np.ndarray, q: np.ndarray):
         yield order[a:b], int(s[i]), int(q[i])
 
 
-def _ranks(values: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """(the distinct values, sorted; each value's place among them), for values below ``size``."""
-    mark = np.zeros(size, bool)
-    mark[values] = True
-    distinct = np.flatnonzero(mark)
+def _ranks(values: np.ndarray, size: int, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(the distinct values, sorted; each value's place among them), for values below ``size``;
+    ``_PastBudget`` as soon as more than ``limit`` are distinct (before any place is found)."""
+    distinct = _present(values, size)
+    if limit is not None and len(distinct) > limit:
+        raise _PastBudget(len(distinct))
     rank = np.zeros(size, np.int32 if len(distinct) < 2**31 else np.int64)  # (pages never written cost nothing)
     rank[distinct] = np.arange(len(distinct))
     return distinct, rank[values]
 
 
-def _distinct_pairs(s: np.ndarray, q: np.ndarray, n_s: int, n_q: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The distinct (s, q) pairs in order of (s, q) and each input pair's place among them. Each
-    coordinate is first renumbered among the values present, so the pairs are usually found by
-    marking a (present s x present q) table, linear, where a sort of tens of millions of keys
-    took seconds; past MARK_CELLS, by sorting."""
-    distinct_s, rank_s = _ranks(s, n_s)
-    distinct_q, rank_q = _ranks(q, n_q)
-    width = len(distinct_q)
-    key = rank_s.astype(np.int64) * width + rank_q
-    if len(distinct_s) * width <= MARK_CELLS:
-        unique, inverse = _ranks(key, len(distinct_s) * width)
+class _PastBudget(Exception):
+    """More distinct pairs than a position may hold (``args[0]``: how many)."""
+
+
+def _sorted_ranks(key: np.ndarray, limit: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """``_ranks`` for 32-bit keys too many to mark: each key packed with its index into one 64-bit
+    word and the words sorted (a plain sort, several times faster than the argsort of
+    ``np.unique``'s inverse). Where the keys outnumber ``limit``, the distinct ones are first
+    counted by sorting the keys alone (half the bytes), so a refusal costs that sort only."""
+    if limit is not None and len(key) > limit:
+        alone = np.sort(key)
+        count = 1 + int(np.count_nonzero(alone[1:] != alone[:-1])) if len(alone) else 0
+        del alone
+        if count > limit:
+            raise _PastBudget(count)
+    packed = key.astype(np.uint64) << np.uint64(32)
+    packed |= np.arange(len(key), dtype=np.uint64)
+    packed.sort()
+    sorted_key = (packed >> np.uint64(32)).astype(np.uint32)
+    new = np.empty(len(key), bool)
+    new[:1] = True
+    np.not_equal(sorted_key[1:], sorted_key[:-1], out=new[1:])
+    count = int(np.count_nonzero(new))
+    inverse = np.empty(len(key), np.int32 if count < 2**31 else np.int64)
+    inverse[(packed & np.uint64(0xFFFFFFFF)).astype(np.int64)] = np.cumsum(new) - 1
+    return sorted_key[new].astype(np.int64), inverse
+
+
+def _present(values: np.ndarray, size: int) -> np.ndarray:
+    """The distinct values (below ``size``, none negative), sorted, found by marking."""
+    mark = np.zeros(size, bool)
+    mark[values] = True
+    return np.flatnonzero(mark)
+
+
+def _renumbered(table: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(the distinct non-negative values of ``table``, sorted; the table with each such value
+    replaced by its place among them, -1 left as it is), in 32 bits."""
+    values = _present(table[table >= 0], size)
+    rank = np.full(size + 1, -1, np.int32)  # (the last entry: what -1 reads)
+    rank[values] = np.arange(len(values))
+    return values, rank[table]
+
+
+def _distinct_pairs(key: np.ndarray, n_s: int, n_q: int,
+                    limit: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The distinct pairs (s, q) among ``key`` = s * n_q + q (s below ``n_s``, q below ``n_q``), in
+    order of (s, q), and each key's place among them; ``_PastBudget`` past ``limit`` pairs,
+    counted before the places (a refusal skips the costly part). Found by marking an (s x q)
+    table, linear, while it is small; else by sorting."""
+    size = n_s * n_q
+    if size <= max(MARK_CELLS, MARK_RATIO * len(key)):
+        unique, inverse = _ranks(key, size, limit)
+    elif size <= SORT_KEYS and len(key) <= 2**32:
+        unique, inverse = _sorted_ranks(key, limit)
     else:
         unique, inverse = np.unique(key, return_inverse=True)
-    return distinct_s[unique // width], distinct_q[unique % width], inverse.reshape(-1)
+        if limit is not None and len(unique) > limit:
+            raise _PastBudget(len(unique))
+    return (unique // n_q).astype(np.int64), (unique % n_q).astype(np.int64), inverse.reshape(-1)
 
 
 def make_plan(model, dfa, min_len: int, max_len: int, temperature: float = 1.0, top_k: int | None = None,
@@ -676,21 +729,50 @@ class LazyPlan:
             cells += len(states) * V  # this position's children and table, before any is made
             if cells > LAZY_TABLE_CELLS or len(states) * V > STEP_CELLS:
                 bar.close()
-                raise NgramError(f"the constraints reach too many (context, constraint state) pairs for this model "
-                                 f"within --max-len {L} ({len(states):,} pairs at position {t}, {Q:,} constraint states; "
-                                 f"more than {STEP_CELLS:,} cells a position or {LAZY_TABLE_CELLS:,} in all); "
-                                 "lower --max-len or simplify the constraints")
+                self._refuse(len(states), t)
             live = need <= L - t - 1  # constraint states that can still accept in the characters left
             live[0] = False
-            nq = dfa.delta[qs, 1:]
-            cell = np.flatnonzero(live[nq])  # (flat cells: one index array, not a row and a column)
-            pair = cell // (V - 1)
-            distinct, place = np.unique(states, return_inverse=True)
-            after = view.transitions(distinct)[place.ravel()[pair], cell - pair * (V - 1) + 1].astype(np.int64)
-            after_states, after_qs, inverse = _distinct_pairs(after, nq.ravel()[cell], n_states, Q)
-            child = np.full(len(states) * (V - 1), -1, np.int32 if len(after_states) < 2**31 else np.int64)
-            child[cell] = inverse
-            children.append(child.reshape(len(states), V - 1))
+            # Both coordinates are renumbered among the values this step can reach before any
+            # cell is read (on the small tables: the distinct states' next states, the present
+            # constraint states' rows), so each cell costs gathers of 32-bit numbers only.
+            first = np.flatnonzero(np.diff(states, prepend=-1))  # (the pairs are in order of state)
+            place = np.repeat(np.arange(len(first)), np.diff(np.append(first, len(states))))
+            distinct_s, next_s = _renumbered(view.transitions(states[first])[:, 1:], n_states)
+            present = _present(qs, Q)
+            rows_q = dfa.delta[present, 1:]
+            distinct_q, next_q = _renumbered(np.where(live[rows_q], rows_q, -1), Q)
+            by_q = np.full(Q, -1, np.int32)
+            by_q[present] = np.arange(len(present))
+            # Each live cell's pair as one number, made a block of pairs at a time (the cells whose
+            # constraint state cannot accept in time first, then the numbers), so that no whole
+            # step's temporaries are held at once: only the mask and the numbers.
+            width = len(distinct_q)
+            kind = np.int32 if len(distinct_s) * width < 2**31 else np.int64
+            rows = max(BLOCK_CELLS // (V - 1), 1)
+            going = np.empty((len(states), V - 1), bool)
+            for a in range(0, len(states), rows):
+                np.greater_equal(next_q[by_q[qs[a : a + rows]]], 0, out=going[a : a + rows])
+            key, filled = np.empty(int(np.count_nonzero(going)), kind), 0
+            for a in range(0, len(states), rows):
+                block = next_s.astype(kind, copy=False)[place[a : a + rows]]
+                block *= kind(width)
+                block += next_q[by_q[qs[a : a + rows]]]
+                block = block[going[a : a + rows]]
+                key[filled : filled + len(block)] = block
+                filled += len(block)
+            # The next position's pairs past what the checks above allow (it is not the last) are
+            # refused as soon as they are counted, before their places and children are made.
+            limit = None if t + 1 == L else min(STEP_CELLS, LAZY_TABLE_CELLS - cells) // V
+            try:
+                pair_s, pair_q, inverse = _distinct_pairs(key, len(distinct_s), width, limit)
+            except _PastBudget as past:
+                bar.close()
+                self._refuse(past.args[0], t + 1)
+            del key
+            after_states, after_qs = distinct_s[pair_s], distinct_q[pair_q]
+            child = np.full((len(states), V - 1), -1, np.int32 if len(after_states) < 2**31 else np.int64)
+            child[going] = inverse
+            children.append(child)
             states, qs = after_states, after_qs
         bar.close()
         reached = np.unique(np.concatenate([states for states, _ in levels]))
@@ -698,6 +780,12 @@ class LazyPlan:
             view.slots_of(reached[a : a + ROW_BATCH])
         self._levels = [(view.slot[states].astype(np.int64), qs) for states, qs in levels]
         self._children = children
+
+    def _refuse(self, pairs: int, t: int):
+        raise NgramError(f"the constraints reach too many (context, constraint state) pairs for this model "
+                         f"within --max-len {self.max_len} ({pairs:,} pairs at position {t}, {self.dfa.n_states:,} "
+                         f"constraint states; more than {STEP_CELLS:,} cells a position or {LAZY_TABLE_CELLS:,} in "
+                         "all); lower --max-len or simplify the constraints")
 
     def _rows(self, slots: np.ndarray, raw: bool) -> np.ndarray:
         """Probability rows (the model's, or the generation rows after temperature / top-k / top-p)."""

@@ -75,15 +75,11 @@ class Sampler:
         self.model, self.constraints = model, c
         self.shaping = (temperature, top_k, top_p)
         self.shaped = temperature != 1.0 or top_k is not None or top_p is not None
-        dfa = c.dfa(model.vocabulary)
-        self.parts = []  # (weight, model, reverse, dfa)
-        reversed_dfa = None
-        for weight, component, reverse in name_components(model):
-            if weight <= 0:
-                continue
-            if reverse and reversed_dfa is None:
-                reversed_dfa = _reversed(c, dfa, model.vocabulary)
-            self.parts.append((float(weight), component, bool(reverse), reversed_dfa if reverse else dfa))
+        self.dfa = dfa = c.dfa(model.vocabulary)
+        # (weight, model, reverse, dfa); a right-to-left component's automaton (``dfa_of``) is built
+        # when its plan is first needed: a question the left-to-right side refuses costs no reversal
+        self.parts = [(float(weight), component, bool(reverse), None if reverse else dfa)
+                      for weight, component, reverse in name_components(model) if weight > 0]
         self._plans: dict[int, Plan] = {}
         self._walkers: dict = {}  # the fast walk's automaton per component
         self._slow: set[int] = set()  # components whose walk rejected too much: the exact path
@@ -93,7 +89,9 @@ class Sampler:
     def names_possible(self) -> float:
         """How many distinct names meet the constraints (characters the model can write, lengths
         within the bounds), counted on the constraint's automaton: at most what --unique can give."""
-        dfa, c, V = self.parts[0][3], self.constraints, self.model.V
+        # (read forwards whatever the components' direction: a reversal maps the names of each
+        # length one to one)
+        dfa, c, V = self.dfa, self.constraints, self.model.V
         unk = self.model.vocabulary.unk_id
         delta = dfa.delta[:, [x for x in range(1, V) if x != unk]]
         counts = np.zeros(dfa.n_states)
@@ -108,9 +106,17 @@ class Sampler:
             counts[0] = 0.0  # the dead state
         return total
 
+    def dfa_of(self, i: int):
+        """Component i's constraint automaton (the reversed one for a right-to-left component)."""
+        if self.parts[i][3] is None:
+            reversed_dfa = _reversed(self.constraints, self.dfa, self.model.vocabulary)
+            self.parts = [(w, m, r, reversed_dfa if r else d) for w, m, r, d in self.parts]
+        return self.parts[i][3]
+
     def plan(self, i: int) -> Plan:
         if i not in self._plans:
-            _, component, _, dfa = self.parts[i]
+            _, component, _, _ = self.parts[i]
+            dfa = self.dfa_of(i)
             t, k, p = self.shaping
             self._plans[i] = make_plan(component, dfa, self.constraints.min_len, self.constraints.max_len, t, k, p,
                                        progress=self.progress)
@@ -330,6 +336,10 @@ class Sampler:
         stream = self._by_probability() if rank == "probability" else self._by_symbol()
         return (item for _, item in zip(range(k), stream))
 
+    def _best(self, i: int):
+        """Component i's best-first stream, its plan (and automaton) made only once it is read."""
+        yield from self.plan(i).best()
+
     def _by_symbol(self):
         """Names by NLL per symbol: one probability-ordered stream per length (within a length the
         orders agree), merged by ln p / (length + 1)."""
@@ -354,7 +364,7 @@ class Sampler:
 
     def _by_probability(self):
         novel = self.constraints.novel_only
-        streams = [_named(self.plan(i).best(), component, reverse, self.model if novel else None)
+        streams = [_named(self._best(i), component, reverse, self.model if novel else None)
                    for i, (_, component, reverse, _) in enumerate(self.parts)]
         if len(streams) == 1 and self.parts[0][0] == 1.0:
             yield from streams[0]

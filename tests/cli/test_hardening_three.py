@@ -50,6 +50,24 @@ def test_constraint_automata_past_the_budget_are_one_line_errors(folder, case):
     assert time.perf_counter() - start < 20 and result["peak_mb"] < 300, result
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("verb", ["sample", "top"])
+def test_a_reachable_product_past_its_budget_is_one_line_error(folder, verb):
+    """Twelve one-letter --contains, each automaton small, but on a model with many contexts the
+    (context, constraint state) pairs names reach grow past the plan's budget: refused in one line
+    naming the position and the count, its pairs counted before anything for them is made."""
+    import numpy as np
+
+    if not (folder / "wide.ngram").exists():
+        rng = np.random.default_rng(0)
+        names = ["".join(rng.choice(list(LETTERS), int(rng.integers(4, 10)))) for _ in range(20000)]
+        save(train(names, 5, AddK(0.1)), folder / "wide.ngram")
+    contains = [x for c in LETTERS[:12] for x in ("--contains", c)]
+    result = measured(verb, "wide.ngram", "--max-len", "14", *contains, cwd=folder)
+    one_error_line(result, "too many (context, constraint state) pairs", "pairs at position", "--max-len 14")
+    assert result["peak_mb"] < 500, result
+
+
 @pytest.mark.parametrize("verb", ["sample", "top"])
 def test_the_empty_pattern_means_the_same_for_sample_and_top(folder, verb):
     """The empty pattern matches only the empty name (as re.fullmatch): with names of at least one

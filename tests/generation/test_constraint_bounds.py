@@ -254,8 +254,8 @@ def test_a_whole_name_mixture_reverses_each_constraint_not_their_product():
     backward = train([x[::-1] for x in corpus], 2, make_estimator("witten-bell"), vocabulary=forward.vocabulary)
     mixture = NameMixture([forward, backward], [False, True], [0.5, 0.5])
     c = Constraints(contains=TWELVE, max_len=12)
-    sampler = bounded(lambda: Sampler(mixture, c), seconds=1.0, megabytes=100)
-    (_, _, _, ahead), (_, _, _, behind) = [part for part in sampler.parts]
+    sampler = Sampler(mixture, c)
+    ahead, behind = bounded(lambda: (sampler.dfa_of(0), sampler.dfa_of(1)), seconds=1.0, megabytes=100)
     assert ahead.n_states == behind.n_states == 2**12 + 1  # (every subset of the letters seen, and the dead state)
     ids = {ch: i + 1 for i, ch in enumerate(forward.vocabulary.characters)}
     name = corpus[3]
@@ -346,4 +346,4 @@ def test_where_the_reversed_parts_are_past_the_budget_the_product_is_reversed(mo
     sampler = Sampler(NameMixture([forward, backward], [False, True], [0.5, 0.5]), c)
     words = strings("abn", 6)
     expected = {w for w in words if re.fullmatch(c.regex, w) and "ab" in w}
-    assert expected and accepted(sampler.parts[1][3], forward.vocabulary, words, reverse=True) == expected
+    assert expected and accepted(sampler.dfa_of(1), forward.vocabulary, words, reverse=True) == expected

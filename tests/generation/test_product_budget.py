@@ -1,0 +1,98 @@
+"""The reachable product's budget (issue 25, class 1): a position's distinct (context, constraint
+state) pairs are counted before their places and children are made, so a question past the budget
+is refused in one line at the first position that passes it, with the true count, whichever way the
+pairs are found (marking, a packed sort, np.unique); a question at the budget is answered exactly
+(against enumerating every name); a whole-name mixture refused on its left-to-right side never
+builds the reversed automaton."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from test_constrained import backoff, matches_brute_force, name_mixture, order_mixture  # noqa: F401
+
+from ngram import NgramError
+from ngram.generation import plans
+from ngram.generation.constraints import Constraints
+from ngram.generation.sampling import Sampler
+
+# a constraint whose product grows with the positions on the tiny models (names of a, b, n)
+WIDE = Constraints(contains=("a", "b", "n", "ab"), max_len=6)
+PATHS = {  # how a position's distinct pairs are found
+    "marking": {},
+    "sorting": {"MARK_CELLS": 0, "MARK_RATIO": 0},
+    "unique": {"MARK_CELLS": 0, "MARK_RATIO": 0, "SORT_KEYS": 0},
+}
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("limit", [None, 0, 5, 10**9])
+def test_distinct_pairs_agree_with_np_unique_and_count_before_refusing(path, limit, monkeypatch):
+    for name, value in PATHS[path].items():
+        monkeypatch.setattr(plans, name, value)
+    rng = np.random.default_rng(7)
+    n_s, n_q = 50, 30
+    s, q = rng.integers(0, n_s, 5000), rng.integers(0, n_q, 5000)
+    key = (s * n_q + q).astype(np.int32)
+    unique, inverse = np.unique(key, return_inverse=True)
+    if limit is not None and len(unique) > limit:
+        with pytest.raises(plans._PastBudget) as past:
+            plans._distinct_pairs(key, n_s, n_q, limit)
+        assert past.value.args[0] == len(unique)
+        return
+    got_s, got_q, got_inverse = plans._distinct_pairs(key, n_s, n_q, limit)
+    assert np.array_equal(got_s * n_q + got_q, unique) and np.array_equal(got_inverse, inverse)
+
+
+def _pairs_per_position(model, c):
+    plan = Sampler(model, c).plan(0)
+    plan._explore()
+    return [len(states) for states, _ in plan._levels]
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("kind", ["backoff", "name_mixture", "order_mixture"])
+def test_at_the_step_budget_answered_exactly_one_cell_under_it_refused_with_the_true_count(kind, path, request,
+                                                                                             monkeypatch):
+    for name, value in PATHS[path].items():
+        monkeypatch.setattr(plans, name, value)
+    model = request.getfixturevalue(kind)
+    V = model.V
+    pairs = _pairs_per_position(model, WIDE)[: WIDE.max_len]  # (the last position expands nothing)
+    widest = max(pairs)
+    assert widest > 1
+    monkeypatch.setattr(plans, "STEP_CELLS", widest * V)
+    matches_brute_force(model, WIDE)
+    monkeypatch.setattr(plans, "STEP_CELLS", widest * V - 1)
+    with pytest.raises(NgramError) as error:
+        Sampler(model, WIDE).mass
+    message = str(error.value)
+    assert "\n" not in message and f"({widest:,} pairs at position {pairs.index(widest)}," in message
+
+
+@pytest.mark.parametrize("kind", ["backoff", "order_mixture"])
+def test_at_the_total_budget_answered_exactly_one_cell_under_it_refused(kind, request, monkeypatch):
+    model = request.getfixturevalue(kind)
+    V = model.V
+    pairs = _pairs_per_position(model, WIDE)[: WIDE.max_len]
+    total = sum(pairs) * V
+    monkeypatch.setattr(plans, "LAZY_TABLE_CELLS", total)
+    matches_brute_force(model, WIDE)
+    monkeypatch.setattr(plans, "LAZY_TABLE_CELLS", total - 1)
+    with pytest.raises(NgramError, match=re.escape(f"({pairs[-1]:,} pairs at position {len(pairs) - 1},")):
+        Sampler(model, WIDE).mass
+
+
+def test_a_refusal_on_the_left_to_right_side_never_reverses_the_constraints(name_mixture, monkeypatch):
+    from ngram.generation.constraints import Constraints as C
+
+    def no_reversal(*args, **kwargs):
+        raise AssertionError("the reversed automaton was built")
+
+    monkeypatch.setattr(C, "reversed_dfa", no_reversal)
+    monkeypatch.setattr(plans, "STEP_CELLS", 2 * name_mixture.V)
+    with pytest.raises(NgramError, match="too many .context, constraint state. pairs"):
+        Sampler(name_mixture, WIDE).generate(3, seed=0)
