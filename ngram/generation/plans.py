@@ -679,6 +679,7 @@ def make_plan(model, dfa, min_len: int, max_len: int, temperature: float = 1.0, 
 
 
 ROW_BATCH = 1 << 14  # context states whose rows a plan makes at a time once its product is known
+FEW_COLUMNS = 4  # a position whose pairs go on with at most V / 4 symbols (end included) reads only those
 BLOCK_PAIRS = 1 << 15  # (state, constraint state) pairs whose whole rows are read at a time
 
 
@@ -775,11 +776,51 @@ class LazyPlan:
             children.append(child)
             states, qs = after_states, after_qs
         bar.close()
-        reached = np.unique(np.concatenate([states for states, _ in levels]))
+        # With the model's own rows (reshaping needs whole rows), a position whose pairs can go on
+        # with only a few symbols (at the length bound: none, only the end) reads just those
+        # columns of its states' rows, the same floats (``View.logcolumns``), and a state reached
+        # only at such positions gets no row: a suffix constraint leaves few symbols live near
+        # the bound, where most states are reached (the English default model's -ina at --max-len
+        # 8: 52,000 states at position 5, each needing 3 symbols of 27).
+        self._columns = [None] * (L + 1)
+        if not self.shaped:
+            few = {}
+            for t in range(L + 1):
+                live = np.flatnonzero((children[t] >= 0).any(axis=0)) + 1 if t < L else np.zeros(0, np.int64)
+                if (len(live) + 1) * FEW_COLUMNS <= V:
+                    few[t] = np.concatenate(([BOUNDARY], live))
+            if few:  # (the columns of every such position in one pass over their states' suffixes)
+                states = np.unique(np.concatenate([levels[t][0] for t in few]))
+                symbols = np.unique(np.concatenate(list(few.values())))
+                logp = view.logcolumns(states, symbols)
+                for t, mine in few.items():
+                    self._columns[t] = (mine, logp[np.ix_(np.searchsorted(states, levels[t][0]),
+                                                          np.searchsorted(symbols, mine))])
+        whole = [states for t, (states, _) in enumerate(levels) if self._columns[t] is None]
+        reached = np.unique(np.concatenate(whole)) if whole else np.zeros(0, np.int64)
         for a in range(0, len(reached), ROW_BATCH):
             view.slots_of(reached[a : a + ROW_BATCH])
         self._levels = [(view.slot[states].astype(np.int64), qs) for states, qs in levels]
         self._children = children
+
+    def _level_rows(self, t: int, slots: np.ndarray, at, raw: bool) -> np.ndarray:
+        """Rows (probabilities) of the pairs ``at`` of position t: whole, or, where the position
+        reads only a few columns, those (the others 0: no pair goes on with them)."""
+        if self._columns[t] is None:
+            return self._rows(slots[at], raw)
+        symbols, logp = self._columns[t]
+        rows = np.zeros((len(slots[at]), self.model.V))
+        rows[:, symbols] = np.exp(logp[at])
+        return rows
+
+    def _level_logrows(self, t: int, slots: np.ndarray, at) -> np.ndarray:
+        """``_level_rows`` in logs, of the model's own rows (-inf where a column is not read)."""
+        if self._columns[t] is None:
+            return self.view.logrows[slots[at]]
+        symbols, logp = self._columns[t]
+        rows = np.full((len(slots[at]), self.model.V), -np.inf)
+        rows[:, symbols] = logp[at]
+        return rows
 
     def _refuse(self, pairs: int, t: int):
         raise NgramError(f"the constraints reach too many (context, constraint state) pairs for this model "
@@ -811,7 +852,7 @@ class LazyPlan:
             out[-1] = 0.0 if add else -np.inf
             for a in range(0, len(slots), BLOCK_PAIRS):
                 part = slice(a, a + BLOCK_PAIRS)
-                rows = self._rows(slots[part], raw) if add else self.view.logrows[slots[part]]
+                rows = self._level_rows(t, slots, part, raw) if add else self._level_logrows(t, slots, part)
                 ends = acc[qs[part]] & (t >= self.min_len)
                 if add:
                     value = np.where(ends, rows[:, BOUNDARY], 0.0)
@@ -859,7 +900,7 @@ class LazyPlan:
             if not len(alive):
                 break
             slots, qs = self._levels[t]
-            rows = self._rows(slots[pair], raw=False)
+            rows = self._level_rows(t, slots, pair, raw=False)
             w = np.zeros_like(rows)
             if t >= self.min_len:
                 w[:, BOUNDARY] = rows[:, BOUNDARY] * acc[qs[pair]]
@@ -933,7 +974,7 @@ class LazyPlan:
         def expand(node, upcoming):
             t, i = node
             slots, qs = self._levels[t]
-            row = self.view.logrows[slots[i]]
+            row = self._level_logrows(t, slots, [i])[0]
             end = row[BOUNDARY] if t >= self.min_len and acc[qs[i]] else -np.inf
             if t >= L:
                 return end, ()
