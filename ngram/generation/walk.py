@@ -20,6 +20,7 @@ import numpy.random  # noqa: F401  (numpy loads it on first use; here its import
 
 from ngram.core.vocabulary import BOUNDARY
 from ngram.generation.shaping import adjust_rows, check_sampling_settings
+from ngram.generation import table_walk
 from ngram.generation.sparse_draw import NotClosed, SparseAutomaton
 from ngram.lm.backoff import automaton as automata
 from ngram.lm.backoff import scoring
@@ -69,6 +70,9 @@ def walk_lengths(model, n: int, seed=None, temperature: float = 1.0, top_k: int 
     shaping = None if temperature == 1.0 and top_k is None and top_p is None else (temperature, top_k, top_p)
     steps = max(max_len - len(prefix_ids), 0)
     if isinstance(auto, automata.View):
+        if shaping is None and min_len <= len(prefix_ids) and table_walk.wanted(auto, n):
+            table = automata.cached(auto, "table", lambda: table_walk.WholeTable(auto))
+            return table.walk(n, rng, prefix_ids, steps)
         return _walk_view(auto, n, rng, prefix_ids, min_len, steps, shaping)
     out = _walk_rows(auto, model, n, rng, prefix_ids, min_len, steps, shaping)
     return out, _lengths(out)

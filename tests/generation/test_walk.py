@@ -117,6 +117,17 @@ def skewed_model():
     return train(corpus, 3, make_estimator("modified-kneser-ney"), unk=True)
 
 
+def inverse_cdf(view, states, k: int, u):
+    """The first symbol whose running sum passes each u (``k`` a state, states in turn), <unk> left
+    out where the view leaves it out: the draw every walk must make."""
+    rows = view.rows_of(states)
+    if view.masked is not None:
+        rows[:, view.masked] = 0.0
+    cdf = np.cumsum(rows, axis=1)
+    cdf /= cdf[:, -1:]
+    return (np.repeat(cdf, k, axis=0) <= u[:, None]).sum(axis=1)
+
+
 @pytest.mark.parametrize("kind", ["backoff", "order_mixture", "skewed"])
 @pytest.mark.parametrize("mask_unk", [True, False])
 def test_a_step_draws_the_inverse_cdf_symbol_and_its_next_state(kind, mask_unk, request):
@@ -133,13 +144,44 @@ def test_a_step_draws_the_inverse_cdf_symbol_and_its_next_state(kind, mask_unk, 
     u = np.tile(grid, len(slots))
     packed = view.step(view.bases(np.repeat(slots, len(grid))), u)
     symbol = packed & (view.width - 1)
-    rows = view.rows_of(states)
-    if mask_unk and model.vocabulary.unk_id is not None:
-        rows[:, model.vocabulary.unk_id] = 0.0
-    cdf = np.cumsum(rows, axis=1)
-    cdf /= cdf[:, -1:]
-    expected = (np.repeat(cdf, len(grid), axis=0) <= u[:, None]).sum(axis=1)
+    expected = inverse_cdf(view, states, len(grid), u)
     assert np.array_equal(symbol, expected)
     after = view.next_states(np.repeat(states, len(grid)), symbol)
     assert np.array_equal(packed >> view.shift, after)
     assert (view.guide[: view.used * G] < 0).any()  # (some cells hold several symbols: the search is tested)
+
+
+@pytest.mark.parametrize("kind", ["backoff", "skewed"])
+@pytest.mark.parametrize("mask_unk", [True, False])
+def test_the_whole_table_draws_the_inverse_cdf_symbol_and_its_next_state(kind, mask_unk, request):
+    # Every state's tables made at once (``table_walk``): the same exact draw as the view's step,
+    # whose guide entries hold the next state's base instead of its slot.
+    from ngram.generation.table_walk import WholeTable
+
+    model = skewed_model() if kind == "skewed" else request.getfixturevalue(kind)
+    view = automaton.View(model, mask_unk=mask_unk)
+    table = WholeTable(view)
+    states = np.arange(view.scorer.n_states)
+    G = table.guides
+    grid = np.concatenate([np.arange(G) / G, np.nextafter(np.arange(1, G + 1) / G, 0),
+                           np.random.default_rng(0).random(300)])
+    u = np.tile(grid, len(states))
+    expected = inverse_cdf(view, states, len(grid), u)
+    assert np.array_equal(table.draw(np.repeat(states, len(grid)) << table.shift, u) & (table.width - 1), expected)
+    after = view.next_states(np.repeat(states, len(grid)), expected)
+    assert np.array_equal(table.draw(np.repeat(states, len(grid)) << table.shift, u) >> table.shift, after)
+    assert (table.guide < 0).any()  # (some cells hold several symbols: the search is tested)
+
+
+@pytest.mark.parametrize("kind", ["backoff", "skewed"])
+def test_the_whole_table_walks_the_same_names_as_the_view_for_a_seed(kind, request, monkeypatch):
+    from ngram.generation import table_walk, walk
+
+    model = skewed_model() if kind == "skewed" else request.getfixturevalue(kind)
+    monkeypatch.setattr(table_walk, "SHARE", 0)  # never the whole table: the lazy view's walk
+    lazy = walk.walk_lengths(model, 3000, seed=7, prefix="a", max_len=9, automaton=automaton.View(model))
+    monkeypatch.setattr(table_walk, "SHARE", 10**9)
+    view = automaton.View(model)
+    whole = walk.walk_lengths(model, 3000, seed=7, prefix="a", max_len=9, automaton=view)
+    assert "table" in vars(view)["_automata"]  # (the table walked)
+    assert np.array_equal(lazy[0], whole[0]) and np.array_equal(lazy[1], whole[1])

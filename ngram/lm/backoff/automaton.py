@@ -619,39 +619,9 @@ class View:
             self._draw_block(lo, min(lo + rows, slots.stop))
 
     def _draw_block(self, lo: int, hi: int) -> None:
-        V, G = self.V, self.guides
-        p = np.exp(self.logrows[lo:hi])
-        if self.masked is not None:
-            p[:, self.masked] = 0.0
-        cdf = np.cumsum(p, axis=1)
-        total = cdf[:, -1:].copy()
-        dead = total[:, 0] <= 0  # nothing but <unk>: such a row ends the name
-        total[dead] = 1.0
-        # From the last symbol with mass on the running sum is the total, so x / x: exactly 1, and a
-        # draw u < 1 never passes that symbol.
-        cdf /= total
-        cdf[dead] = 1.0
-        self.cdf.reshape(-1, V)[lo:hi] = cdf
-        # Symbol s holds the draws u in [cdf[s-1], cdf[s]), so the guide cells j / G with
-        # ceil(cdf[s-1] G) <= j < ceil(cdf[s] G) start in s (exact: G is a power of two): a run of
-        # cells per symbol, in order, G in all. Every cell of a run but the last lies inside s (a
-        # certain cell, whose entry is the state after s, shifted, plus s); the last may hold
-        # later symbols too (an uncertain cell: -1 - s, where its search starts), except for the
-        # first symbol whose running sum is 1, as a draw below 1 never passes it.
-        k = hi - lo
-        runs = np.diff(np.minimum(np.ceil(cdf * G), G).astype(self.index), axis=1, prepend=0)
-        parts = np.empty((k, V, 2), self.index)  # per symbol: its certain cells, then its last one
-        parts[:, :, 0] = runs - 1
-        np.maximum(parts[:, :, 0], 0, out=parts[:, :, 0])
-        parts[:, :, 1] = runs > 0
-        entries = np.empty((k, V, 2), self.index)
-        np.left_shift(self.follow[lo:hi], self.shift, out=entries[:, :, 0])
-        entries[:, :, 0] |= np.arange(V, dtype=self.index)
-        entries[:, :, 1] = -1 - np.arange(V)
-        last = (cdf < 1.0).sum(axis=1)
-        rows = np.arange(k)
-        entries[rows, last, 1] = entries[rows, last, 0]
-        self.guide.reshape(-1, G)[lo:hi] = np.repeat(entries.ravel(), parts.ravel()).reshape(k, G)
+        cdf, guide = draw_tables(self.logrows[lo:hi], self.follow[lo:hi], self.masked, self.shift, self.guides)
+        self.cdf.reshape(-1, self.V)[lo:hi] = cdf
+        self.guide.reshape(-1, self.guides)[lo:hi] = guide
 
     # ----- what the walks, plans and searches read ---------------------------------------------
     def logrows_of(self, states: np.ndarray) -> np.ndarray:
@@ -718,6 +688,45 @@ class View:
                 ahead = ahead[self.cdf[at[ahead]] <= v[ahead]]
             packed[unsure] = (self.follow.reshape(-1)[at] << self.shift) | (at - row)
         return packed
+
+
+def draw_tables(logrows: np.ndarray, follow: np.ndarray, masked, shift: int, G: int) -> tuple[np.ndarray, np.ndarray]:
+    """The plain draw's tables of some ln-rows (``View.step``; <unk> at ``masked`` left out): each
+    row's running sums divided by their total, and its ``G`` guide cells (in ``follow``'s type),
+    an entry being the state after a symbol (``follow``) shifted by ``shift``, plus the symbol."""
+    index = follow.dtype.type
+    V = logrows.shape[1]
+    p = np.exp(logrows)
+    if masked is not None:
+        p[:, masked] = 0.0
+    cdf = np.cumsum(p, axis=1)
+    total = cdf[:, -1:].copy()
+    dead = total[:, 0] <= 0  # nothing but <unk>: such a row ends the name
+    total[dead] = 1.0
+    # From the last symbol with mass on the running sum is the total, so x / x: exactly 1, and a
+    # draw u < 1 never passes that symbol.
+    cdf /= total
+    cdf[dead] = 1.0
+    # Symbol s holds the draws u in [cdf[s-1], cdf[s]), so the guide cells j / G with
+    # ceil(cdf[s-1] G) <= j < ceil(cdf[s] G) start in s (exact: G is a power of two): a run of
+    # cells per symbol, in order, G in all. Every cell of a run but the last lies inside s (a
+    # certain cell, whose entry is the state after s, shifted, plus s); the last may hold
+    # later symbols too (an uncertain cell: -1 - s, where its search starts), except for the
+    # first symbol whose running sum is 1, as a draw below 1 never passes it.
+    k = len(logrows)
+    runs = np.diff(np.minimum(np.ceil(cdf * G), G).astype(index), axis=1, prepend=0)
+    parts = np.empty((k, V, 2), index)  # per symbol: its certain cells, then its last one
+    parts[:, :, 0] = runs - 1
+    np.maximum(parts[:, :, 0], 0, out=parts[:, :, 0])
+    parts[:, :, 1] = runs > 0
+    entries = np.empty((k, V, 2), index)
+    np.left_shift(follow, shift, out=entries[:, :, 0])
+    entries[:, :, 0] |= np.arange(V, dtype=index)
+    entries[:, :, 1] = -1 - np.arange(V)
+    last = (cdf < 1.0).sum(axis=1)
+    rows = np.arange(k)
+    entries[rows, last, 1] = entries[rows, last, 0]
+    return cdf, np.repeat(entries.ravel(), parts.ravel()).reshape(k, G)
 
 
 def _context_nodes(model, keys: np.ndarray, history: np.ndarray) -> np.ndarray:

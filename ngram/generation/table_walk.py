@@ -1,0 +1,124 @@
+"""The plain walk over draw tables made for every state of a back-off model at once.
+
+The lazy ``View`` makes a state's row, running sums and guide cells when a name first reaches it,
+which costs a search for the missing states and their suffixes at every step and a lookup of each
+state's slot. Many names (about as many as the model has states) reach most states anyway; then
+making every state's tables in one pass, order by order (a row is its suffix's, one order
+shorter, plus its stored children), is cheaper, and a guide entry can hold the next state's
+table base itself: a certain draw is one read, with nothing else to look up.
+
+The floats are the view's (the same ln-rows, the same ``automaton.draw_tables``), so a seed draws
+the same names on either path.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ngram.core.vocabulary import BOUNDARY
+from ngram.lm.backoff import scoring
+from ngram.lm.backoff.automaton import TABLE_CELLS, View, draw_tables
+
+SHARE = 4  # names per call from which the whole table is made: at least n_states / SHARE of them
+
+
+def wanted(view: View, n: int) -> bool:
+    """Whether ``n`` names walked at once should walk the whole table of ``view``'s model: a
+    back-off model's own rows (an order mixture mixes each row it needs, lazily) and enough
+    names to reach most states, or the table already made."""
+    return view.own_rows and (n * SHARE >= view.scorer.n_states or "table" in vars(view).get("_automata", {}))
+
+
+class WholeTable:
+    """Every state's running sums, next states and guide cells, by state (``scoring.Scorer``
+    numbering). A state's base is ``state << shift`` (``shift`` = log2 of the guide cells a
+    state), the first of its guide cells; a certain guide entry is the next state's base plus the
+    symbol, an uncertain one ``-1 - s`` for the first symbol the cell holds (``View.step``)."""
+
+    def __init__(self, view: View):
+        sc, V, G = view.scorer, view.V, view.guides
+        S = sc.n_states
+        self.V, self.width, self.guides = V, view.width, G
+        self.shift = G.bit_length() - 1
+        index = np.int32 if S * G < 2**31 else np.int64
+        self.cdf = np.empty((S, V))
+        self.follow = np.empty((S, V), index)
+        self.guide = np.empty((S, G), index)
+        self.start = int(sc.start)
+        bounds = np.minimum(np.asarray(sc.order_offsets, np.int64), S)
+        block = max(TABLE_CELLS // view.width, 1)
+        below = None  # the ln-rows of the order below (the suffixes of this order's states)
+        for order, (a, b) in enumerate(zip(bounds[:-1].tolist(), bounds[1:].tolist())):
+            if a >= b:
+                continue
+            # (the longest contexts are no state's suffix: their rows are not kept)
+            rows_here = np.empty((b - a, V)) if b < S else None
+            for lo in range(a, b, block):
+                hi = min(lo + block, b)
+                group = np.arange(lo, hi)
+                if order == 0:  # the empty context stores every symbol: each is set below
+                    rows, follow = np.empty((hi - lo, V)), np.empty((hi - lo, V), index)
+                else:
+                    suffix = sc.suffix[group].astype(np.int64)
+                    rows = below[suffix - int(bounds[order - 1])]
+                    rows += sc.bow[group][:, None]
+                    follow = self.follow[suffix]
+                row, symbol, node = scoring.children(sc, group)
+                rows[row, symbol] = sc.logp[node]
+                follow[row, symbol] = view.after[node]
+                self.follow[lo:hi] = follow
+                if rows_here is not None:
+                    rows_here[lo - a : hi - a] = rows
+                # entries hold the next state's base: shifted by log2(G), not the view's log2(width)
+                self.cdf[lo:hi], self.guide[lo:hi] = draw_tables(rows, follow, view.masked, self.shift, G)
+            below = rows_here
+
+    def walk(self, n: int, rng, prefix_ids, steps: int) -> tuple[np.ndarray, np.ndarray]:
+        """``n`` plain walks of at most ``steps`` symbols after ``prefix_ids``: as ``walk._walk_view``,
+        the (names, steps) symbol ids (0 after each end) and each name's length."""
+        state = self.start
+        for symbol in prefix_ids:
+            state = int(self.follow[state, symbol])
+        index = self.guide.dtype.type
+        G, shift = self.guides, self.shift
+        low, high = index(self.width - 1), index(~(G - 1))
+        bases = np.full(n, state << shift, index)
+        alive = np.arange(n, dtype=np.int32 if n < 2**31 else np.int64)
+        out = np.zeros((steps, n), dtype=np.uint8 if self.V <= 256 else np.int64)
+        lengths = np.full(n, steps, np.int64)
+        used = 0
+        for step in range(steps):
+            if not len(alive):
+                break
+            used = step + 1
+            u = rng.random(len(alive))
+            packed = self.draw(bases, u)
+            symbol = packed & low
+            out[step, alive] = symbol
+            going = symbol != BOUNDARY
+            if not going.all():
+                lengths[alive[~going]] = step
+                alive, packed = alive[going], packed[going]
+            bases = packed & high
+        return out[:used].T, np.minimum(lengths, used)
+
+    def draw(self, bases: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """A plain draw from each state (given by its base) for uniform draws ``u``: the next
+        state's base plus the symbol (``View.step``, without the slots)."""
+        G, shift = self.guides, self.shift
+        guide, cdf = self.guide.reshape(-1), self.cdf.reshape(-1)
+        cell = (u * G).astype(guide.dtype)
+        cell += bases
+        packed = guide[cell]
+        unsure = np.flatnonzero(packed < 0)
+        if len(unsure):
+            # the first symbol whose running sum passes u, from the one the cell starts in
+            row = (bases[unsure] >> shift).astype(np.int64) * self.V
+            at = row - 1 - packed[unsure]
+            v = u[unsure]
+            ahead = np.flatnonzero(cdf[at] <= v)
+            while len(ahead):
+                at[ahead] += 1
+                ahead = ahead[cdf[at[ahead]] <= v[ahead]]
+            packed[unsure] = (self.follow.reshape(-1)[at] << shift) | (at - row).astype(guide.dtype)
+        return packed
