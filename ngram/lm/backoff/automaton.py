@@ -695,11 +695,14 @@ def draw_tables(logrows: np.ndarray, follow: np.ndarray, masked, shift: int, G: 
     row's running sums divided by their total, and its ``G`` guide cells (in ``follow``'s type),
     an entry being the state after a symbol (``follow``) shifted by ``shift``, plus the symbol."""
     index = follow.dtype.type
-    V = logrows.shape[1]
-    p = np.exp(logrows)
+    k, V = logrows.shape
+    cdf = np.exp(logrows)
     if masked is not None:
-        p[:, masked] = 0.0
-    cdf = np.cumsum(p, axis=1)
+        cdf[:, masked] = 0.0
+    # The running sums in place, a column at a time: the additions np.cumsum makes along a row, in
+    # the same order (the same floats), but a pass over many rows each instead of a short loop a row.
+    for s in range(1, V):
+        np.add(cdf[:, s - 1], cdf[:, s], out=cdf[:, s])
     total = cdf[:, -1:].copy()
     dead = total[:, 0] <= 0  # nothing but <unk>: such a row ends the name
     total[dead] = 1.0
@@ -713,16 +716,19 @@ def draw_tables(logrows: np.ndarray, follow: np.ndarray, masked, shift: int, G: 
     # certain cell, whose entry is the state after s, shifted, plus s); the last may hold
     # later symbols too (an uncertain cell: -1 - s, where its search starts), except for the
     # first symbol whose running sum is 1, as a draw below 1 never passes it.
-    k = len(logrows)
-    runs = np.diff(np.minimum(np.ceil(cdf * G), G).astype(index), axis=1, prepend=0)
+    ends = np.ceil(cdf * G)
+    np.minimum(ends, G, out=ends)
     parts = np.empty((k, V, 2), index)  # per symbol: its certain cells, then its last one
-    parts[:, :, 0] = runs - 1
+    runs = parts[:, :, 1]
+    runs[:, 0] = ends[:, 0]
+    runs[:, 1:] = np.diff(ends, axis=1)
+    np.subtract(runs, 1, out=parts[:, :, 0])
     np.maximum(parts[:, :, 0], 0, out=parts[:, :, 0])
-    parts[:, :, 1] = runs > 0
+    np.minimum(runs, 1, out=runs)
     entries = np.empty((k, V, 2), index)
     np.left_shift(follow, shift, out=entries[:, :, 0])
     entries[:, :, 0] |= np.arange(V, dtype=index)
-    entries[:, :, 1] = -1 - np.arange(V)
+    entries[:, :, 1] = -1 - np.arange(V, dtype=index)
     last = (cdf < 1.0).sum(axis=1)
     rows = np.arange(k)
     entries[rows, last, 1] = entries[rows, last, 0]
