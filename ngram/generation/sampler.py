@@ -25,6 +25,7 @@ from ngram.lm.protocol import SEQUENTIAL
 
 RANKS = ("probability", "per-symbol")  # what top orders names by
 MAX_NAMES = 1 << 32  # names in one run (hours of drawing; memory is bounded by CHUNK, not by this)
+LEARN_SHARE = 1 << 16  # walks after which a request asks for as many as the share kept says
 NO_PROGRESS_ROUNDS = 30  # novel-only / unique: rounds without one new name before giving up
 
 
@@ -84,6 +85,17 @@ class Sampler:
         self._slow: set[int] = set()  # components whose walk rejected too much: the exact path
         self.description = c.describe()
         self.rejected = 0
+        self._walked, self._valid = 0, 0  # walks so far and those the length bounds kept
+
+    def _ask(self, need: int) -> int:
+        """How many walks should give ``need`` names that meet the length bounds: at first an
+        eighth more; once many have been walked, as many as the share kept so far says plus a
+        margin of a few standard deviations (a round that falls short asks again for the rest, and
+        walks past what is needed are wasted)."""
+        if self._walked < LEARN_SHARE or not self._valid:
+            return need + need // 8 + 16
+        share = self._valid / self._walked
+        return int(need / share + 4 * math.sqrt(need / share)) + 16
 
     def names_possible(self) -> float:
         """How many distinct names meet the constraints (characters the model can write, lengths
@@ -173,7 +185,7 @@ class Sampler:
         weights /= weights.sum()
         while len(names) < m and all(self._fast(i) for i in range(len(self.parts))):
             need = m - len(names)
-            ask = need + need // 8 + 16
+            ask = self._ask(need)
             drawn: list[str] = []
             for i, k in enumerate(rng.multinomial(ask, weights) if len(self.parts) > 1 else [ask]):
                 if k:
@@ -219,6 +231,8 @@ class Sampler:
         unk = component.vocabulary.unk_id
         if unk is not None:
             keep &= ~(ids == unk).any(axis=1)
+        self._walked += k
+        self._valid += int(keep.sum())
         return (ids, length) if keep.all() else (ids[keep], length[keep])
 
     def text_chunks(self, n: int, seed=None, chunk: int = CHUNK):
@@ -236,7 +250,7 @@ class Sampler:
             need = m = min(chunk, left)
             texts = []
             while need and self._fast(0):  # as ``_draw`` draws
-                ask = need + need // 8 + 16
+                ask = self._ask(need)
                 ids, length = self._walk_valid(0, ask, rng)
                 if len(ids) < ask * 2 // 3:
                     self._slow.add(0)
@@ -257,6 +271,7 @@ class Sampler:
         if seed is not None and not (isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) and seed >= 0):
             raise NgramError(f"seed must be a whole number 0 or more, got {seed!r}")
         self.rejected = 0
+        self._walked, self._valid = 0, 0  # (each request on its own: a seed draws the same names every time)
         return np.random.default_rng(seed)
 
     def chunks(self, n: int, seed=None, chunk: int = CHUNK):

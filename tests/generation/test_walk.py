@@ -185,3 +185,20 @@ def test_the_whole_table_walks_the_same_names_as_the_view_for_a_seed(kind, reque
     whole = walk.walk_lengths(model, 3000, seed=7, prefix="a", max_len=9, automaton=view)
     assert "table" in vars(view)["_automata"]  # (the table walked)
     assert np.array_equal(lazy[0], whole[0]) and np.array_equal(lazy[1], whole[1])
+
+
+def test_a_request_asks_for_the_share_of_walks_it_keeps_and_a_seed_draws_the_same_names(backoff, monkeypatch):  # noqa: F811
+    from ngram.generation import sampler as sampling
+
+    monkeypatch.setattr(sampling, "LEARN_SHARE", 500)  # (the share learnt after a few small chunks)
+    c = Constraints(min_len=0, max_len=5)  # (names with <unk> and longer ones rejected: about a quarter)
+    s = Sampler(backoff, c)
+    drawn = [name for part in s.chunks(3000, seed=3, chunk=400) for name in part]
+    assert 0 < s._valid < s._walked and all(meets(x, c) for x in drawn) and len(drawn) == 3000
+    share = s._valid / s._walked
+    assert not s._slow and share < 0.9
+    assert s._ask(10_000) == pytest.approx(10_000 / share, rel=0.05)  # not an eighth more
+    # the same names however often asked, one list at a time or as text (each request learns anew)
+    assert drawn == [name for part in s.chunks(3000, seed=3, chunk=400) for name in part]
+    text = "".join(t for t, _ in Sampler(backoff, c).text_chunks(3000, seed=3, chunk=400))
+    assert text == "".join(x + "\n" for x in drawn)
