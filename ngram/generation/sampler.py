@@ -19,7 +19,7 @@ from ngram.generation.constraints import Constraints, TooManyStates, percent_of_
 from ngram.generation.novelty import novelty
 from ngram.generation.plans import CHUNK, MIN_MASS, Plan, make_plan
 from ngram.generation.shaping import check_shaping
-from ngram.generation.walk import decode, decode_text, walk_lengths, walker
+from ngram.generation.walk import decode, decode_text, walk_lengths, walk_text, walker
 from ngram.lm.backoff.automaton import View, name_components
 from ngram.lm.protocol import SEQUENTIAL
 
@@ -217,9 +217,24 @@ class Sampler:
     def _walk_kept(self, i: int, k: int, rng: np.random.Generator) -> list[str]:
         """The names among ``k`` walks of component i that meet the length bounds (as read left to
         right)."""
-        ids, length = self._walk_valid(i, k, rng)
-        names = decode(ids, self.parts[i][1], lengths=length)
+        names = self._walk_text(i, k, rng, k)[0].split("\n")[:-1]
         return [x[::-1] for x in names] if self.parts[i][2] else names
+
+    def _walk_text(self, i: int, k: int, rng: np.random.Generator, need: int) -> tuple[str, int, int]:
+        """The first ``need`` of the names among ``k`` walks of component i that meet the length
+        bounds (as walked), each followed by a newline, as one text; how many it holds; and how
+        many met the bounds."""
+        c, component = self.constraints, self.parts[i][1]
+        written = walk_text(component, k, rng, c.max_len + 1, self._walker(i))
+        if written is None:
+            ids, length = self._walk_valid(i, k, rng)
+            return decode_text(ids[:need], component, length[:need]), min(need, len(ids)), len(ids)
+        text, length, held = written
+        keep = self._count_valid(length, held)
+        if not keep.all():
+            text, length = text[np.repeat(keep, length + 1)], length[keep]
+        m = min(need, len(length))
+        return text[: int(np.sum(length[:m] + 1))].tobytes().decode("ascii"), m, len(length)
 
     def _walk_valid(self, i: int, k: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """The ids of the names among ``k`` walks of component i that meet the length bounds, and
@@ -227,13 +242,19 @@ class Sampler:
         c, component = self.constraints, self.parts[i][1]
         # (a name cut at max-len + 1 has no end symbol: too long)
         ids, length = walk_lengths(component, k, seed=rng, min_len=0, max_len=c.max_len + 1, automaton=self._walker(i))
-        keep = (length >= c.min_len) & (length <= c.max_len)
         unk = component.vocabulary.unk_id
-        if unk is not None:
-            keep &= ~(ids == unk).any(axis=1)
-        self._walked += k
-        self._valid += int(keep.sum())
+        keep = self._count_valid(length, None if unk is None else (ids == unk).any(axis=1))
         return (ids, length) if keep.all() else (ids[keep], length[keep])
+
+    def _count_valid(self, length: np.ndarray, held: np.ndarray | None) -> np.ndarray:
+        """Which walks meet the length bounds and hold no <unk> (``held``), counted for ``_ask``."""
+        c = self.constraints
+        keep = (length >= c.min_len) & (length <= c.max_len)
+        if held is not None:
+            keep &= ~held
+        self._walked += len(length)
+        self._valid += int(keep.sum())
+        return keep
 
     def text_chunks(self, n: int, seed=None, chunk: int = CHUNK):
         """The names of ``chunks`` (the same, for the same seed) as (text, count) blocks, each name
@@ -245,17 +266,17 @@ class Sampler:
                 yield "".join([x + "\n" for x in part]), len(part)
             return
         rng = self._start(n, seed)
-        component, left = self.parts[0][1], n
+        left = n
         while left > 0:
             need = m = min(chunk, left)
             texts = []
             while need and self._fast(0):  # as ``_draw`` draws
                 ask = self._ask(need)
-                ids, length = self._walk_valid(0, ask, rng)
-                if len(ids) < ask * 2 // 3:
+                text, got, valid = self._walk_text(0, ask, rng, need)
+                if valid < ask * 2 // 3:
                     self._slow.add(0)
-                texts.append(decode_text(ids[:need], component, length[:need]))
-                need -= min(need, len(ids))
+                texts.append(text)
+                need -= got
             if need:
                 texts.append("".join([x + "\n" for x in self._draw(need, rng)]))
             left -= m

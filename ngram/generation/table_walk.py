@@ -76,31 +76,59 @@ class WholeTable:
     def walk(self, n: int, rng, prefix_ids, steps: int) -> tuple[np.ndarray, np.ndarray]:
         """``n`` plain walks of at most ``steps`` symbols after ``prefix_ids``: as ``walk._walk_view``,
         the (names, steps) symbol ids (0 after each end) and each name's length."""
+        lengths, drawn = self._run(n, rng, prefix_ids, steps)
+        out = np.zeros((len(drawn), n), dtype=np.uint8 if self.V <= 256 else np.int64)
+        for step, (alive, symbol) in enumerate(drawn):
+            out[step, alive] = symbol
+        return out.T, lengths
+
+    def walk_bytes(self, n: int, rng, prefix_ids, steps: int, byte_of: np.ndarray,
+                   unk: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """The same walks as ``walk`` (the same names for the same ``rng``) written straight as
+        text: each name's characters (``byte_of``: a byte per symbol, a newline for the end)
+        followed by a newline, as one byte array; each name's length; and which names hold
+        ``unk`` (None without it). Each character is written once, where the (names, steps) array
+        would be written and then read again across all its cells."""
+        lengths, drawn = self._run(n, rng, prefix_ids, steps)
+        starts = np.cumsum(lengths + 1)
+        text = np.empty(int(starts[-1]) if n else 0, np.uint8)
+        starts -= lengths + 1
+        held = np.zeros(n, bool) if unk is not None else None
+        for step, (alive, symbol) in enumerate(drawn):
+            text[starts[alive] + step] = byte_of[symbol]  # (the end symbol writes the newline)
+            if held is not None:
+                held[alive[symbol == unk]] = True
+        cut = np.flatnonzero(lengths == len(drawn))  # (names cut at ``steps``: no end symbol drawn)
+        if len(cut):
+            text[starts[cut] + lengths[cut]] = 10
+        return text, lengths, held
+
+    def _run(self, n: int, rng, prefix_ids, steps: int) -> tuple[np.ndarray, list]:
+        """The walks: each name's length and, step by step, the names still going (their
+        places) with the symbols they drew."""
         state = self.start
         for symbol in prefix_ids:
             state = int(self.follow[state, symbol])
         index = self.guide.dtype.type
-        G, shift = self.guides, self.shift
-        low, high = index(self.width - 1), index(~(G - 1))
-        bases = np.full(n, state << shift, index)
+        low, high = index(self.width - 1), index(~(self.guides - 1))
+        bases = np.full(n, state << self.shift, index)
         alive = np.arange(n, dtype=np.int32 if n < 2**31 else np.int64)
-        out = np.zeros((steps, n), dtype=np.uint8 if self.V <= 256 else np.int64)
+        small = np.uint8 if self.V <= 256 else np.int64
         lengths = np.full(n, steps, np.int64)
-        used = 0
+        drawn = []
         for step in range(steps):
             if not len(alive):
                 break
-            used = step + 1
-            u = rng.random(len(alive))
-            packed = self.draw(bases, u)
-            symbol = packed & low
-            out[step, alive] = symbol
+            packed = self.draw(bases, rng.random(len(alive)))
+            symbol = (packed & low).astype(small)
+            drawn.append((alive, symbol))
             going = symbol != BOUNDARY
             if not going.all():
                 lengths[alive[~going]] = step
                 alive, packed = alive[going], packed[going]
             bases = packed & high
-        return out[:used].T, np.minimum(lengths, used)
+        np.minimum(lengths, len(drawn), out=lengths)
+        return lengths, drawn
 
     def draw(self, bases: np.ndarray, u: np.ndarray) -> np.ndarray:
         """A plain draw from each state (given by its base) for uniform draws ``u``: the next

@@ -182,8 +182,7 @@ def decode_text(out: np.ndarray, model, lengths: np.ndarray | None = None) -> st
     """Each row's symbols up to its first end symbol (at ``lengths``, found when not given), each
     followed by a newline, as one text: all rows in one decode."""
     vocab = model.vocabulary
-    # The boundary becomes a newline that splits the names; <unk> (never drawn) writes nothing.
-    points = np.array([10] + [ord(c) for c in vocab.characters] + ([0] if vocab.unk else []), dtype=np.uint32)
+    points = _code_points(model)
     if lengths is None:
         lengths = _lengths(out)
     width = out.shape[1]
@@ -195,3 +194,24 @@ def decode_text(out: np.ndarray, model, lengths: np.ndarray | None = None) -> st
     if points.max() < 128:  # an ASCII alphabet: one byte a character to write and decode
         return points.astype(np.uint8)[ended[keep]].tobytes().decode("ascii")
     return points[ended[keep]].tobytes().decode("utf-32-le", "surrogatepass")
+
+
+def _code_points(model) -> np.ndarray:
+    """Each symbol's character as a code point: the boundary a newline that splits the names,
+    <unk> (never written) 0."""
+    vocab = model.vocabulary
+    return np.array([10] + [ord(c) for c in vocab.characters] + ([0] if vocab.unk else []), dtype=np.uint32)
+
+
+def walk_text(model, n: int, rng, max_len: int, automaton) -> tuple[np.ndarray, np.ndarray, np.ndarray | None] | None:
+    """``n`` plain walks from the start (no prefix, no --min-len, no reshaping) of at most
+    ``max_len`` symbols, straight as ASCII text where the whole table walks them
+    (``table_walk.WholeTable.walk_bytes``: the names ``walk_lengths`` draws for the same ``rng``);
+    None where the names go through ``walk_lengths`` and ``decode_text`` instead."""
+    if not isinstance(automaton, automata.View) or not table_walk.wanted(automaton, n):
+        return None
+    points = _code_points(model)
+    if points.max() >= 128:
+        return None
+    table = automata.cached(automaton, "table", lambda: table_walk.WholeTable(automaton))
+    return table.walk_bytes(n, rng, [], max_len, points.astype(np.uint8), model.vocabulary.unk_id)

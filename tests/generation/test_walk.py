@@ -202,3 +202,23 @@ def test_a_request_asks_for_the_share_of_walks_it_keeps_and_a_seed_draws_the_sam
     assert drawn == [name for part in s.chunks(3000, seed=3, chunk=400) for name in part]
     text = "".join(t for t, _ in Sampler(backoff, c).text_chunks(3000, seed=3, chunk=400))
     assert text == "".join(x + "\n" for x in drawn)
+
+
+@pytest.mark.parametrize("steps", [0, 3, 12])
+def test_the_whole_tables_text_is_its_walks_decoded(backoff, steps):  # noqa: F811
+    # Written straight as text, the walks are the same names (the same draws), names cut at
+    # ``steps`` end with a newline too, and those holding <unk> are told apart.
+    from ngram.generation.table_walk import WholeTable
+    from ngram.generation.walk import _code_points, decode_text
+
+    view = automaton.View(backoff, mask_unk=False)
+    table = WholeTable(view)
+    ids, length = table.walk(2000, np.random.default_rng(4), [], steps)
+    text, length2, held = table.walk_bytes(2000, np.random.default_rng(4), [], steps,
+                                           _code_points(backoff).astype(np.uint8), backoff.vocabulary.unk_id)
+    assert np.array_equal(length, length2)
+    unk = backoff.vocabulary.unk_id
+    assert np.array_equal(held, (ids == unk).any(axis=1))
+    keep = ~held
+    assert held.any() or steps == 0
+    assert text[np.repeat(keep, length + 1)].tobytes().decode() == decode_text(ids[keep], backoff, length[keep])
