@@ -48,6 +48,7 @@ class WholeTable:
         bounds = np.minimum(np.asarray(sc.order_offsets, np.int64), S)
         block = max(TABLE_CELLS // view.width, 1)
         below = None  # the ln-rows of the order below (the suffixes of this order's states)
+        scratch = np.empty((block, V))
         for order, (a, b) in enumerate(zip(bounds[:-1].tolist(), bounds[1:].tolist())):
             if a >= b:
                 continue
@@ -55,22 +56,19 @@ class WholeTable:
             rows_here = np.empty((b - a, V)) if b < S else None
             for lo in range(a, b, block):
                 hi = min(lo + block, b)
-                group = np.arange(lo, hi)
-                if order == 0:  # the empty context stores every symbol: each is set below
-                    rows, follow = np.empty((hi - lo, V)), np.empty((hi - lo, V), index)
-                else:
-                    suffix = sc.suffix[group].astype(np.int64)
-                    rows = below[suffix - int(bounds[order - 1])]
-                    rows += sc.bow[group][:, None]
-                    follow = self.follow[suffix]
-                row, symbol, node = scoring.children(sc, group)
+                # each row made in its place (no copies: these are most of the build's passes)
+                rows = rows_here[lo - a : hi - a] if rows_here is not None else scratch[: hi - lo]
+                follow = self.follow[lo:hi]
+                if order:  # (the empty context stores every symbol: each is set below)
+                    suffix = sc.suffix[lo:hi].astype(np.int64)
+                    np.take(below, suffix - int(bounds[order - 1]), axis=0, out=rows)
+                    rows += sc.bow[lo:hi][:, None]
+                    np.take(self.follow, suffix, axis=0, out=follow)
+                row, symbol, node = scoring.children(sc, np.arange(lo, hi))
                 rows[row, symbol] = sc.logp[node]
                 follow[row, symbol] = view.after[node]
-                self.follow[lo:hi] = follow
-                if rows_here is not None:
-                    rows_here[lo - a : hi - a] = rows
                 # entries hold the next state's base: shifted by log2(G), not the view's log2(width)
-                self.cdf[lo:hi], self.guide[lo:hi] = draw_tables(rows, follow, view.masked, self.shift, G)
+                self.guide[lo:hi] = draw_tables(rows, follow, view.masked, self.shift, G, self.cdf[lo:hi])[1]
             below = rows_here
 
     def walk(self, n: int, rng, prefix_ids, steps: int) -> tuple[np.ndarray, np.ndarray]:

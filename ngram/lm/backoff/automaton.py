@@ -690,13 +690,15 @@ class View:
         return packed
 
 
-def draw_tables(logrows: np.ndarray, follow: np.ndarray, masked, shift: int, G: int) -> tuple[np.ndarray, np.ndarray]:
+def draw_tables(logrows: np.ndarray, follow: np.ndarray, masked, shift: int, G: int,
+                cdf: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The plain draw's tables of some ln-rows (``View.step``; <unk> at ``masked`` left out): each
-    row's running sums divided by their total, and its ``G`` guide cells (in ``follow``'s type),
-    an entry being the state after a symbol (``follow``) shifted by ``shift``, plus the symbol."""
+    row's running sums divided by their total (written into ``cdf`` where given), and its ``G``
+    guide cells (in ``follow``'s type), an entry being the state after a symbol (``follow``)
+    shifted by ``shift``, plus the symbol."""
     index = follow.dtype.type
     k, V = logrows.shape
-    cdf = np.exp(logrows)
+    cdf = np.exp(logrows, out=cdf)
     if masked is not None:
         cdf[:, masked] = 0.0
     # The running sums in place, a column at a time: the additions np.cumsum makes along a row, in
