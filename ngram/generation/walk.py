@@ -4,7 +4,9 @@ A name is a walk over the model's context automaton (``ngram.lm.backoff.automato
 step every unfinished name draws its next symbol by inverse CDF on its state's running sums: the
 guide cell its uniform draw falls in gives the symbol and the state after it when the cell lies
 inside one symbol (most draws: one table read), else the search starts there (``View.step``);
-rows, running sums and guides exist only for the states names reach. A
+rows, running sums and guides exist only for the states names reach, unless so many names walk
+at once that they reach most states: then a back-off model's tables are made for every state in
+one pass (``ngram.generation.table_walk``), the same draws without looking up slots. A
 vocabulary too large for whole rows (``automaton.WIDTH_LIMIT``) walks the sparse automaton of
 stored children instead (``ngram.generation.sparse_draw``); a model whose n-gram set is not closed
 under prefixes and suffixes walks its dense automaton.
