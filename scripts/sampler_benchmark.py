@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 SHARED = ROOT.parent / "shared" / "data"
 WORDLIST = ROOT / ".bench" / "wordlist.txt"
+PARTS = ("wordlist", "english")
 
 IN_PROCESS = r"""
 import sys, time
@@ -154,6 +155,8 @@ def main(argv=None) -> int:
     parser.add_argument("--wordlist", type=Path, default=WORDLIST, help=f"the word list (default {WORDLIST})")
     parser.add_argument("--default-model", type=Path, help="an already trained default model of the English split")
     parser.add_argument("--repeats", type=int, default=3, help="runs per figure, the fastest kept (default 3)")
+    parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS),
+                        help="which parts to run (default all: a quick check of one needs only that one)")
     args = parser.parse_args(argv)
     if not SHARED.is_dir():
         print(f"skipped: {SHARED} is absent (the reference corpora live in ../shared/data)")
@@ -162,8 +165,10 @@ def main(argv=None) -> int:
         work = args.work or Path(scratch)
         work.mkdir(parents=True, exist_ok=True)
         print(load_line())
-        wordlist_part(work, args.wordlist, args.repeats)
-        english_part(work, args.default_model, args.repeats)
+        if "wordlist" in args.parts:
+            wordlist_part(work, args.wordlist, args.repeats)
+        if "english" in args.parts:
+            english_part(work, args.default_model, args.repeats)
         print(load_line())
     return 0
 

@@ -19,7 +19,7 @@ from ngram.generation.constraints import Constraints, TooManyStates, percent_of_
 from ngram.generation.novelty import novelty
 from ngram.generation.plans import CHUNK, MIN_MASS, Plan, make_plan
 from ngram.generation.shaping import check_shaping
-from ngram.generation.walk import decode, decode_text, walk_lengths, walker
+from ngram.generation.walk import decode, decode_text, walk_lengths, walk_text, walker
 from ngram.lm.backoff.automaton import View, name_components
 from ngram.lm.protocol import SEQUENTIAL
 
@@ -30,6 +30,7 @@ RANKS = ("probability", "per-symbol")  # what top orders names by
 # model 58 s and 1 GB; 100,000: order 6 20 s and 1 GB).
 MAX_TOP = 20_000
 MAX_NAMES = 1 << 32  # names in one run (hours of drawing; memory is bounded by CHUNK, not by this)
+LEARN_SHARE = 1 << 16  # walks after which a request asks for as many as the share kept says
 NO_PROGRESS_ROUNDS = 30  # novel-only / unique: rounds without one new name before giving up
 
 
@@ -85,6 +86,17 @@ class Sampler:
         self._slow: set[int] = set()  # components whose walk rejected too much: the exact path
         self.description = c.describe()
         self.rejected = 0
+        self._walked, self._valid = 0, 0  # walks so far and those the length bounds kept
+
+    def _ask(self, need: int) -> int:
+        """How many walks should give ``need`` names that meet the length bounds: at first an
+        eighth more; once many have been walked, as many as the share kept so far says plus a
+        margin of a few standard deviations (a round that falls short asks again for the rest, and
+        walks past what is needed are wasted)."""
+        if self._walked < LEARN_SHARE or not self._valid:
+            return need + need // 8 + 16
+        share = self._valid / self._walked
+        return int(need / share + 4 * math.sqrt(need / share)) + 16
 
     def names_possible(self) -> float:
         """How many distinct names meet the constraints (characters the model can write, lengths
@@ -184,7 +196,7 @@ class Sampler:
         weights /= weights.sum()
         while len(names) < m and all(self._fast(i) for i in range(len(self.parts))):
             need = m - len(names)
-            ask = need + need // 8 + 16
+            ask = self._ask(need)
             drawn: list[str] = []
             for i, k in enumerate(rng.multinomial(ask, weights) if len(self.parts) > 1 else [ask]):
                 if k:
@@ -216,9 +228,24 @@ class Sampler:
     def _walk_kept(self, i: int, k: int, rng: np.random.Generator) -> list[str]:
         """The names among ``k`` walks of component i that meet the length bounds (as read left to
         right)."""
-        ids, length = self._walk_valid(i, k, rng)
-        names = decode(ids, self.parts[i][1], lengths=length)
+        names = self._walk_text(i, k, rng, k)[0].split("\n")[:-1]
         return [x[::-1] for x in names] if self.parts[i][2] else names
+
+    def _walk_text(self, i: int, k: int, rng: np.random.Generator, need: int) -> tuple[str, int, int]:
+        """The first ``need`` of the names among ``k`` walks of component i that meet the length
+        bounds (as walked), each followed by a newline, as one text; how many it holds; and how
+        many met the bounds."""
+        c, component = self.constraints, self.parts[i][1]
+        written = walk_text(component, k, rng, c.max_len + 1, self._walker(i))
+        if written is None:
+            ids, length = self._walk_valid(i, k, rng)
+            return decode_text(ids[:need], component, length[:need]), min(need, len(ids)), len(ids)
+        text, length, held = written
+        keep = self._count_valid(length, held)
+        if not keep.all():
+            text, length = text[np.repeat(keep, length + 1)], length[keep]
+        m = min(need, len(length))
+        return text[: int(np.sum(length[:m] + 1))].tobytes().decode("ascii"), m, len(length)
 
     def _walk_valid(self, i: int, k: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """The ids of the names among ``k`` walks of component i that meet the length bounds, and
@@ -226,11 +253,19 @@ class Sampler:
         c, component = self.constraints, self.parts[i][1]
         # (a name cut at max-len + 1 has no end symbol: too long)
         ids, length = walk_lengths(component, k, seed=rng, min_len=0, max_len=c.max_len + 1, automaton=self._walker(i))
-        keep = (length >= c.min_len) & (length <= c.max_len)
         unk = component.vocabulary.unk_id
-        if unk is not None:
-            keep &= ~(ids == unk).any(axis=1)
+        keep = self._count_valid(length, None if unk is None else (ids == unk).any(axis=1))
         return (ids, length) if keep.all() else (ids[keep], length[keep])
+
+    def _count_valid(self, length: np.ndarray, held: np.ndarray | None) -> np.ndarray:
+        """Which walks meet the length bounds and hold no <unk> (``held``), counted for ``_ask``."""
+        c = self.constraints
+        keep = (length >= c.min_len) & (length <= c.max_len)
+        if held is not None:
+            keep &= ~held
+        self._walked += len(length)
+        self._valid += int(keep.sum())
+        return keep
 
     def text_chunks(self, n: int, seed=None, chunk: int = CHUNK):
         """The names of ``chunks`` (the same, for the same seed) as (text, count) blocks, each name
@@ -242,17 +277,17 @@ class Sampler:
                 yield "".join([x + "\n" for x in part]), len(part)
             return
         rng = self._start(n, seed)
-        component, left = self.parts[0][1], n
+        left = n
         while left > 0:
             need = m = min(chunk, left)
             texts = []
             while need and self._fast(0):  # as ``_draw`` draws
-                ask = need + need // 8 + 16
-                ids, length = self._walk_valid(0, ask, rng)
-                if len(ids) < ask * 2 // 3:
+                ask = self._ask(need)
+                text, got, valid = self._walk_text(0, ask, rng, need)
+                if valid < ask * 2 // 3:
                     self._slow.add(0)
-                texts.append(decode_text(ids[:need], component, length[:need]))
-                need -= min(need, len(ids))
+                texts.append(text)
+                need -= got
             if need:
                 texts.append("".join([x + "\n" for x in self._draw(need, rng)]))
             left -= m
@@ -268,6 +303,7 @@ class Sampler:
         if seed is not None and not (isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) and seed >= 0):
             raise NgramError(f"seed must be a whole number 0 or more, got {seed!r}")
         self.rejected = 0
+        self._walked, self._valid = 0, 0  # (each request on its own: a seed draws the same names every time)
         return np.random.default_rng(seed)
 
     def chunks(self, n: int, seed=None, chunk: int = CHUNK):

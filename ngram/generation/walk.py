@@ -4,10 +4,12 @@ A name is a walk over the model's context automaton (``ngram.lm.backoff.automato
 step every unfinished name draws its next symbol by inverse CDF on its state's running sums: the
 guide cell its uniform draw falls in gives the symbol and the state after it when the cell lies
 inside one symbol (most draws: one table read), else the search starts there (``View.step``);
-rows, running sums and guides exist only for the states names reach. A
+rows, running sums and guides exist only for the states names reach, unless so many names walk
+at once that they reach most states: then a back-off model's tables are made for every state in
+one pass (``ngram.generation.table_walk``), the same draws without looking up slots. A
 vocabulary too large for whole rows (``automaton.WIDTH_LIMIT``) walks the sparse automaton of
 stored children instead (``ngram.generation.sparse_draw``); a model whose n-gram set is not closed
-under prefixes and suffixes walks its dense automaton.
+under prefixes and suffixes walks the view of its closed copy (``ngram.lm.backoff.closure``).
 
 The walk is not a conditional distribution under length bounds (it cuts names at ``max_len``);
 ``ngram.generation.sampler`` uses it with exact rejection where that is faster.
@@ -20,6 +22,7 @@ import numpy.random  # noqa: F401  (numpy loads it on first use; here its import
 
 from ngram.core.vocabulary import BOUNDARY
 from ngram.generation.shaping import adjust_rows, check_sampling_settings
+from ngram.generation import table_walk
 from ngram.generation.sparse_draw import SparseAutomaton
 from ngram.lm.backoff import automaton as automata
 from ngram.lm.protocol import LEVELS
@@ -62,6 +65,9 @@ def walk_lengths(model, n: int, seed=None, temperature: float = 1.0, top_k: int 
     shaping = None if temperature == 1.0 and top_k is None and top_p is None else (temperature, top_k, top_p)
     steps = max(max_len - len(prefix_ids), 0)
     if isinstance(auto, automata.View):
+        if shaping is None and min_len <= len(prefix_ids) and table_walk.wanted(auto, n):
+            table = automata.cached(auto, "table", lambda: table_walk.WholeTable(auto))
+            return table.walk(n, rng, prefix_ids, steps)
         return _walk_view(auto, n, rng, prefix_ids, min_len, steps, shaping)
     out = _walk_rows(auto, model, n, rng, prefix_ids, min_len, steps, shaping)
     return out, _lengths(out)
@@ -171,8 +177,7 @@ def decode_text(out: np.ndarray, model, lengths: np.ndarray | None = None) -> st
     """Each row's symbols up to its first end symbol (at ``lengths``, found when not given), each
     followed by a newline, as one text: all rows in one decode."""
     vocab = model.vocabulary
-    # The boundary becomes a newline that splits the names; <unk> (never drawn) writes nothing.
-    points = np.array([10] + [ord(c) for c in vocab.characters] + ([0] if vocab.unk else []), dtype=np.uint32)
+    points = _code_points(model)
     if lengths is None:
         lengths = _lengths(out)
     width = out.shape[1]
@@ -184,3 +189,24 @@ def decode_text(out: np.ndarray, model, lengths: np.ndarray | None = None) -> st
     if points.max() < 128:  # an ASCII alphabet: one byte a character to write and decode
         return points.astype(np.uint8)[ended[keep]].tobytes().decode("ascii")
     return points[ended[keep]].tobytes().decode("utf-32-le", "surrogatepass")
+
+
+def _code_points(model) -> np.ndarray:
+    """Each symbol's character as a code point: the boundary a newline that splits the names,
+    <unk> (never written) 0."""
+    vocab = model.vocabulary
+    return np.array([10] + [ord(c) for c in vocab.characters] + ([0] if vocab.unk else []), dtype=np.uint32)
+
+
+def walk_text(model, n: int, rng, max_len: int, automaton) -> tuple[np.ndarray, np.ndarray, np.ndarray | None] | None:
+    """``n`` plain walks from the start (no prefix, no --min-len, no reshaping) of at most
+    ``max_len`` symbols, straight as ASCII text where the whole table walks them
+    (``table_walk.WholeTable.walk_bytes``: the names ``walk_lengths`` draws for the same ``rng``);
+    None where the names go through ``walk_lengths`` and ``decode_text`` instead."""
+    if not isinstance(automaton, automata.View) or not table_walk.wanted(automaton, n):
+        return None
+    points = _code_points(model)
+    if points.max() >= 128:
+        return None
+    table = automata.cached(automaton, "table", lambda: table_walk.WholeTable(automaton))
+    return table.walk_bytes(n, rng, [], max_len, points.astype(np.uint8), model.vocabulary.unk_id)

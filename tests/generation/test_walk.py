@@ -139,6 +139,17 @@ def skewed_model():
     return train(corpus, 3, make_estimator("modified-kneser-ney"), unk=True)
 
 
+def inverse_cdf(view, states, k: int, u):
+    """The first symbol whose running sum passes each u (``k`` a state, states in turn), <unk> left
+    out where the view leaves it out: the draw every walk must make."""
+    rows = view.rows_of(states)
+    if view.masked is not None:
+        rows[:, view.masked] = 0.0
+    cdf = np.cumsum(rows, axis=1)
+    cdf /= cdf[:, -1:]
+    return (np.repeat(cdf, k, axis=0) <= u[:, None]).sum(axis=1)
+
+
 @pytest.mark.parametrize("kind", ["backoff", "order_mixture", "skewed"])
 @pytest.mark.parametrize("mask_unk", [True, False])
 def test_a_step_draws_the_inverse_cdf_symbol_and_its_next_state(kind, mask_unk, request):
@@ -155,13 +166,81 @@ def test_a_step_draws_the_inverse_cdf_symbol_and_its_next_state(kind, mask_unk, 
     u = np.tile(grid, len(slots))
     packed = view.step(view.bases(np.repeat(slots, len(grid))), u)
     symbol = packed & (view.width - 1)
-    rows = view.rows_of(states)
-    if mask_unk and model.vocabulary.unk_id is not None:
-        rows[:, model.vocabulary.unk_id] = 0.0
-    cdf = np.cumsum(rows, axis=1)
-    cdf /= cdf[:, -1:]
-    expected = (np.repeat(cdf, len(grid), axis=0) <= u[:, None]).sum(axis=1)
+    expected = inverse_cdf(view, states, len(grid), u)
     assert np.array_equal(symbol, expected)
     after = view.next_states(np.repeat(states, len(grid)), symbol)
     assert np.array_equal(packed >> view.shift, after)
     assert (view.guide[: view.used * G] < 0).any()  # (some cells hold several symbols: the search is tested)
+
+
+@pytest.mark.parametrize("kind", ["backoff", "skewed"])
+@pytest.mark.parametrize("mask_unk", [True, False])
+def test_the_whole_table_draws_the_inverse_cdf_symbol_and_its_next_state(kind, mask_unk, request):
+    # Every state's tables made at once (``table_walk``): the same exact draw as the view's step,
+    # whose guide entries hold the next state's base instead of its slot.
+    from ngram.generation.table_walk import WholeTable
+
+    model = skewed_model() if kind == "skewed" else request.getfixturevalue(kind)
+    view = automaton.View(model, mask_unk=mask_unk)
+    table = WholeTable(view)
+    states = np.arange(view.scorer.n_states)
+    G = table.guides
+    grid = np.concatenate([np.arange(G) / G, np.nextafter(np.arange(1, G + 1) / G, 0),
+                           np.random.default_rng(0).random(300)])
+    u = np.tile(grid, len(states))
+    expected = inverse_cdf(view, states, len(grid), u)
+    assert np.array_equal(table.draw(np.repeat(states, len(grid)) << table.shift, u) & (table.width - 1), expected)
+    after = view.next_states(np.repeat(states, len(grid)), expected)
+    assert np.array_equal(table.draw(np.repeat(states, len(grid)) << table.shift, u) >> table.shift, after)
+    assert (table.guide < 0).any()  # (some cells hold several symbols: the search is tested)
+
+
+@pytest.mark.parametrize("kind", ["backoff", "skewed"])
+def test_the_whole_table_walks_the_same_names_as_the_view_for_a_seed(kind, request, monkeypatch):
+    from ngram.generation import table_walk, walk
+
+    model = skewed_model() if kind == "skewed" else request.getfixturevalue(kind)
+    monkeypatch.setattr(table_walk, "SHARE", 0)  # never the whole table: the lazy view's walk
+    lazy = walk.walk_lengths(model, 3000, seed=7, prefix="a", max_len=9, automaton=automaton.View(model))
+    monkeypatch.setattr(table_walk, "SHARE", 10**9)
+    view = automaton.View(model)
+    whole = walk.walk_lengths(model, 3000, seed=7, prefix="a", max_len=9, automaton=view)
+    assert "table" in vars(view)["_automata"]  # (the table walked)
+    assert np.array_equal(lazy[0], whole[0]) and np.array_equal(lazy[1], whole[1])
+
+
+def test_a_request_asks_for_the_share_of_walks_it_keeps_and_a_seed_draws_the_same_names(backoff, monkeypatch):  # noqa: F811
+    from ngram.generation import sampler as sampling
+
+    monkeypatch.setattr(sampling, "LEARN_SHARE", 500)  # (the share learnt after a few small chunks)
+    c = Constraints(min_len=0, max_len=5)  # (names with <unk> and longer ones rejected: about a quarter)
+    s = Sampler(backoff, c)
+    drawn = [name for part in s.chunks(3000, seed=3, chunk=400) for name in part]
+    assert 0 < s._valid < s._walked and all(meets(x, c) for x in drawn) and len(drawn) == 3000
+    share = s._valid / s._walked
+    assert not s._slow and share < 0.9
+    assert s._ask(10_000) == pytest.approx(10_000 / share, rel=0.05)  # not an eighth more
+    # the same names however often asked, one list at a time or as text (each request learns anew)
+    assert drawn == [name for part in s.chunks(3000, seed=3, chunk=400) for name in part]
+    text = "".join(t for t, _ in Sampler(backoff, c).text_chunks(3000, seed=3, chunk=400))
+    assert text == "".join(x + "\n" for x in drawn)
+
+
+@pytest.mark.parametrize("steps", [0, 3, 12])
+def test_the_whole_tables_text_is_its_walks_decoded(backoff, steps):  # noqa: F811
+    # Written straight as text, the walks are the same names (the same draws), names cut at
+    # ``steps`` end with a newline too, and those holding <unk> are told apart.
+    from ngram.generation.table_walk import WholeTable
+    from ngram.generation.walk import _code_points, decode_text
+
+    view = automaton.View(backoff, mask_unk=False)
+    table = WholeTable(view)
+    ids, length = table.walk(2000, np.random.default_rng(4), [], steps)
+    text, length2, held = table.walk_bytes(2000, np.random.default_rng(4), [], steps,
+                                           _code_points(backoff).astype(np.uint8), backoff.vocabulary.unk_id)
+    assert np.array_equal(length, length2)
+    unk = backoff.vocabulary.unk_id
+    assert np.array_equal(held, (ids == unk).any(axis=1))
+    keep = ~held
+    assert held.any() or steps == 0
+    assert text[np.repeat(keep, length + 1)].tobytes().decode() == decode_text(ids[keep], backoff, length[keep])

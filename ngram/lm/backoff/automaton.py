@@ -496,7 +496,7 @@ class View:
                 follow = self.follow[below]
             row, symbol, node = scoring.children(sc, group)
             rows[row, symbol] = sc.logp[node]
-            follow[row, symbol] = self._after(node)
+            follow[row, symbol] = self.after(node)
             self._store(group, rows, follow)
 
     def _missing(self, states: np.ndarray) -> np.ndarray:
@@ -534,13 +534,13 @@ class View:
                 else:
                     rows[:] = self._trans[self._trans_at[sc.suffix[group].astype(np.int64)]]
                 row, symbol, node = scoring.children(sc, group)
-                rows[row, symbol] = self._after(node)
+                rows[row, symbol] = self.after(node)
                 self._trans_at[group] = np.arange(used + a, used + b)
             self._trans_used = used + len(need)
             at = self._trans_at[states]
         return self._trans[at]
 
-    def _after(self, nodes: np.ndarray) -> np.ndarray:
+    def after(self, nodes: np.ndarray) -> np.ndarray:
         """The state after each node: itself while it is a context, else its suffix (worked out
         here rather than kept: a table of it would be another int a node)."""
         sc = self.scorer
@@ -631,39 +631,9 @@ class View:
             self._draw_block(lo, min(lo + rows, slots.stop))
 
     def _draw_block(self, lo: int, hi: int) -> None:
-        V, G = self.V, self.guides
-        p = np.exp(self.logrows[lo:hi])
-        if self.masked is not None:
-            p[:, self.masked] = 0.0
-        cdf = np.cumsum(p, axis=1)
-        total = cdf[:, -1:].copy()
-        dead = total[:, 0] <= 0  # nothing but <unk>: such a row ends the name
-        total[dead] = 1.0
-        # From the last symbol with mass on the running sum is the total, so x / x: exactly 1, and a
-        # draw u < 1 never passes that symbol.
-        cdf /= total
-        cdf[dead] = 1.0
-        self.cdf.reshape(-1, V)[lo:hi] = cdf
-        # Symbol s holds the draws u in [cdf[s-1], cdf[s]), so the guide cells j / G with
-        # ceil(cdf[s-1] G) <= j < ceil(cdf[s] G) start in s (exact: G is a power of two): a run of
-        # cells per symbol, in order, G in all. Every cell of a run but the last lies inside s (a
-        # certain cell, whose entry is the state after s, shifted, plus s); the last may hold
-        # later symbols too (an uncertain cell: -1 - s, where its search starts), except for the
-        # first symbol whose running sum is 1, as a draw below 1 never passes it.
-        k = hi - lo
-        runs = np.diff(np.minimum(np.ceil(cdf * G), G).astype(self.index), axis=1, prepend=0)
-        parts = np.empty((k, V, 2), self.index)  # per symbol: its certain cells, then its last one
-        parts[:, :, 0] = runs - 1
-        np.maximum(parts[:, :, 0], 0, out=parts[:, :, 0])
-        parts[:, :, 1] = runs > 0
-        entries = np.empty((k, V, 2), self.index)
-        np.left_shift(self.follow[lo:hi], self.shift, out=entries[:, :, 0])
-        entries[:, :, 0] |= np.arange(V, dtype=self.index)
-        entries[:, :, 1] = -1 - np.arange(V)
-        last = (cdf < 1.0).sum(axis=1)
-        rows = np.arange(k)
-        entries[rows, last, 1] = entries[rows, last, 0]
-        self.guide.reshape(-1, G)[lo:hi] = np.repeat(entries.ravel(), parts.ravel()).reshape(k, G)
+        cdf, guide = draw_tables(self.logrows[lo:hi], self.follow[lo:hi], self.masked, self.shift, self.guides)
+        self.cdf.reshape(-1, self.V)[lo:hi] = cdf
+        self.guide.reshape(-1, self.guides)[lo:hi] = guide
 
     # ----- what the walks, plans and searches read ---------------------------------------------
     def logrows_of(self, states: np.ndarray) -> np.ndarray:
@@ -730,6 +700,53 @@ class View:
                 ahead = ahead[self.cdf[at[ahead]] <= v[ahead]]
             packed[unsure] = (self.follow.reshape(-1)[at] << self.shift) | (at - row)
         return packed
+
+
+def draw_tables(logrows: np.ndarray, follow: np.ndarray, masked, shift: int, G: int,
+                cdf: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The plain draw's tables of some ln-rows (``View.step``; <unk> at ``masked`` left out): each
+    row's running sums divided by their total (written into ``cdf`` where given), and its ``G``
+    guide cells (in ``follow``'s type), an entry being the state after a symbol (``follow``)
+    shifted by ``shift``, plus the symbol."""
+    index = follow.dtype.type
+    k, V = logrows.shape
+    cdf = np.exp(logrows, out=cdf)
+    if masked is not None:
+        cdf[:, masked] = 0.0
+    # The running sums in place, a column at a time: the additions np.cumsum makes along a row, in
+    # the same order (the same floats), but a pass over many rows each instead of a short loop a row.
+    for s in range(1, V):
+        np.add(cdf[:, s - 1], cdf[:, s], out=cdf[:, s])
+    total = cdf[:, -1:].copy()
+    dead = total[:, 0] <= 0  # nothing but <unk>: such a row ends the name
+    total[dead] = 1.0
+    # From the last symbol with mass on the running sum is the total, so x / x: exactly 1, and a
+    # draw u < 1 never passes that symbol.
+    cdf /= total
+    cdf[dead] = 1.0
+    # Symbol s holds the draws u in [cdf[s-1], cdf[s]), so the guide cells j / G with
+    # ceil(cdf[s-1] G) <= j < ceil(cdf[s] G) start in s (exact: G is a power of two): a run of
+    # cells per symbol, in order, G in all. Every cell of a run but the last lies inside s (a
+    # certain cell, whose entry is the state after s, shifted, plus s); the last may hold
+    # later symbols too (an uncertain cell: -1 - s, where its search starts), except for the
+    # first symbol whose running sum is 1, as a draw below 1 never passes it.
+    ends = np.ceil(cdf * G)
+    np.minimum(ends, G, out=ends)
+    parts = np.empty((k, V, 2), index)  # per symbol: its certain cells, then its last one
+    runs = parts[:, :, 1]
+    runs[:, 0] = ends[:, 0]
+    runs[:, 1:] = np.diff(ends, axis=1)
+    np.subtract(runs, 1, out=parts[:, :, 0])
+    np.maximum(parts[:, :, 0], 0, out=parts[:, :, 0])
+    np.minimum(runs, 1, out=runs)
+    entries = np.empty((k, V, 2), index)
+    np.left_shift(follow, shift, out=entries[:, :, 0])
+    entries[:, :, 0] |= np.arange(V, dtype=index)
+    entries[:, :, 1] = -1 - np.arange(V, dtype=index)
+    last = (cdf < 1.0).sum(axis=1)
+    rows = np.arange(k)
+    entries[rows, last, 1] = entries[rows, last, 0]
+    return cdf, np.repeat(entries.ravel(), parts.ravel()).reshape(k, G)
 
 
 def _context_nodes(model, keys: np.ndarray, history: np.ndarray) -> np.ndarray:
