@@ -290,8 +290,8 @@ def states_model(model):
     an order mixture, its highest-order component's."""
     if LEVELS in model.capabilities:
         return model if scoring.lean(model) is not None else cached(model, "closed", lambda: closed(model))
-    if MIXED_CONTEXTS in model.capabilities:
-        return states_model(max(model.components, key=lambda m: m.order))
+    if MIXED_CONTEXTS in model.capabilities:  # (fitted on one set of counts: closed as they are)
+        return max(model.components, key=lambda m: m.order)
     raise NgramError(f"{model.describe()}: no context automaton (it is not a next-symbol model)")
 
 
