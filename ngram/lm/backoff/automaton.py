@@ -404,7 +404,9 @@ class View:
 
     def __init__(self, model, mask_unk: bool = True, keep: int | None = None):
         base = states_model(model)
-        scorer = scoring.lean(base)  # (the one the load-time check made, on a model read from a file)
+        # (a back-off model's own lean automaton, the one its load-time check made; an order
+        # mixture's rows come from its components' levels: the structure alone serves it)
+        scorer = scoring.lean(base) if LEVELS in model.capabilities else scoring.structure(base)
         if scorer is None:
             raise NgramError("model n-grams are not closed under prefixes and suffixes; load it through ngram "
                              "so it is repaired")

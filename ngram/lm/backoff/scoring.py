@@ -176,15 +176,39 @@ def lean(model) -> Scorer | None:
     """``build_lean(model)``, made once per model: the load-time check, evaluation and the lazy
     automaton view share it. Kept while the model's levels hold the same arrays (a level whose
     arrays were replaced gets a new one)."""
-    held = tuple(x for level in model.levels for x in vars(level).values() if isinstance(x, np.ndarray))
-    cached = vars(model).get("_lean")
+    scorer = _kept(model, "_lean")
+    if scorer is False:
+        scorer = build_lean(model, share=True)
+        model._lean = (_held(model), scorer)
+    return scorer
+
+
+def structure(model) -> Scorer | None:
+    """The lean automaton's structure alone (children, suffixes, symbols; no ln p or back-off
+    weights), for a view whose rows come from elsewhere (an order mixture's, mixed from its
+    components' shared levels): the lean automaton itself where it is made already. Made once
+    per model, like ``lean``; it spares two floats a node the view never reads."""
+    made = _kept(model, "_lean")
+    if made is not False:
+        return made
+    scorer = _kept(model, "_structure")
+    if scorer is False:
+        scorer = build_lean(model, values=model.compact is not None)  # (a compact file's trie decodes them anyway)
+        model._structure = (_held(model), scorer)
+    return scorer
+
+
+def _held(model) -> tuple:
+    return tuple(x for level in model.levels for x in vars(level).values() if isinstance(x, np.ndarray))
+
+
+def _kept(model, key: str):
+    """What ``key`` holds for ``model`` while its levels hold the same arrays; False if nothing."""
+    cached = vars(model).get(key)
+    held = _held(model)
     if cached is not None and len(cached[0]) == len(held) and all(a is b for a, b in zip(cached[0], held)):
         return cached[1]
-    scorer = build_lean(model, share=True)
-    if scorer is not None:
-        held = tuple(x for level in model.levels for x in vars(level).values() if isinstance(x, np.ndarray))
-    model._lean = (held, scorer)
-    return scorer
+    return False
 
 
 def _share(level, logp: np.ndarray, bow: np.ndarray | None) -> None:
@@ -198,7 +222,7 @@ def _share(level, logp: np.ndarray, bow: np.ndarray | None) -> None:
         level.bow = bow
 
 
-def build_lean(model, share: bool = False) -> Scorer | None:
+def build_lean(model, share: bool = False, values: bool = True) -> Scorer | None:
     """The automaton of ``model`` in its lean form, or None if its n-gram set is not prefix- and
     suffix-closed: the walk's floats from a few numbers a node and a state, where the dense form
     takes a table cell a (state, symbol) and ``links`` several arrays a node more while it is
@@ -218,9 +242,11 @@ def build_lean(model, share: bool = False) -> Scorer | None:
     index = np.int32 if n_nodes < 2**31 else np.int64
     bits = (np.uint32 if V <= 32 else np.uint64) if V <= 64 and hasattr(np, "bitwise_count") else None
     suffix = np.zeros(n_nodes, index)
-    logp = np.empty(n_nodes)
-    logp[0] = np.nan
-    bow = np.zeros(n_states)
+    logp = bow = None  # (``values`` False: the structure alone)
+    if values:
+        logp = np.empty(n_nodes)
+        logp[0] = np.nan
+        bow = np.zeros(n_states)
     first = np.zeros(n_states, index)
     first[0] = offset[0]
     mask = count = None
@@ -238,18 +264,18 @@ def build_lean(model, share: bool = False) -> Scorer | None:
                     symbol=symbol, count=count, mask=mask)
     for n in range(1, N + 1):
         lo, hi = int(offset[n - 1]), int(offset[n])
-        parts = model.trie_level(n, logp[lo:hi])  # (probabilities decoded in place)
+        parts = model.trie_level(n, logp[lo:hi]) if values else None  # (probabilities decoded in place)
         if parts is None:
             parts = _trie_of_keys(model, n)
             if parts is None:
                 return None
         children, last, level_logp, level_bow = parts
-        if not np.may_share_memory(level_logp, logp[lo:hi]):
+        if values and not np.may_share_memory(level_logp, logp[lo:hi]):
             logp[lo:hi] = level_logp
-        if n < N and level_bow is not None:
+        if values and n < N and level_bow is not None:
             bow[lo:hi] = level_bow
         del parts, level_logp, level_bow
-        if share:
+        if share and values:
             _share(model.levels[n - 1], logp[lo:hi], bow[lo:hi] if n < N else None)
         symbol[lo:hi] = last
         if n == 1:
