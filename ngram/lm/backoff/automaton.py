@@ -429,7 +429,6 @@ class View:
         # state ids, slot bases and guide entries (a state id shifted by log2(width), plus a symbol)
         # in 32 bits where they fit
         self.index = np.int32 if scorer.n_states * self.guides < 2**31 else np.int64
-        self.base_of = np.full(scorer.n_states, -1, self.index)  # each state's slot's base, -1 before it has one
         self.used, self.capacity = 0, 0
         self.drawing = False  # whether the plain draw's tables are kept (``_draw_tables``)
         # ``keep``: at most this many rows at a time, those made before the newest request
@@ -471,7 +470,7 @@ class View:
         need = self._missing(states)
         if self.used + len(need) > self.capacity and self.keep is not None:
             gone = self.state[self.pinned : self.used]
-            self.slot[gone], self.base_of[gone], self.used = -1, -1, self.pinned
+            self.slot[gone], self.used = -1, self.pinned
             need = self._missing(states)
             if self.used + len(need) > self.capacity:
                 raise NgramError(f"{len(need):,} distinct context states at once need more whole rows of {self.V:,} "
@@ -617,7 +616,6 @@ class View:
     def _store(self, states: np.ndarray, logrows: np.ndarray, follow: np.ndarray) -> None:
         slots = slice(self.used, self.used + len(states))  # (new slots are consecutive: slices, not indices)
         self.slot[states] = np.arange(self.used, self.used + len(states))
-        self.base_of[states] = np.arange(self.used, self.used + len(states), dtype=self.index) << self.shift
         self.state[slots] = states
         self.logrows[slots] = logrows
         self.follow[slots] = follow
@@ -671,12 +669,11 @@ class View:
     def bases_after(self, packed: np.ndarray) -> np.ndarray:
         """The bases of the slots after ``step``'s draws (rows made for states reached first)."""
         states = packed >> self.shift
-        bases = self.base_of[states]
-        if bases.min(initial=0) < 0:
-            new = np.flatnonzero(bases < 0)
-            self.slots_of(states[new])
-            bases[new] = self.base_of[states[new]]
-        return bases
+        slots = self.slot[states]
+        if slots.min(initial=0) < 0:
+            new = np.flatnonzero(slots < 0)
+            slots[new] = self.slots_of(states[new])
+        return slots.astype(self.index) << self.shift
 
     def step(self, bases: np.ndarray, u: np.ndarray) -> np.ndarray:
         """A plain draw (<unk> left out, renormalised) per slot (given by its ``bases``) from
