@@ -130,8 +130,9 @@ def build_automaton(model) -> Automaton:
 
 
 def too_large(model) -> bool:
-    """Whether the dense automaton of ``model`` would pass ``MAX_CELLS`` (states x V)."""
-    base = states_model(model)
+    """Whether the dense automaton of ``model`` would pass ``MAX_CELLS`` (states x V), from the
+    sizes of its stored contexts (no automaton is made to find out)."""
+    base = model if LEVELS in model.capabilities else states_model(model)
     states = sum(len(level) for level in base.levels[: base.order - 1]) or 1
     return states * model.V > MAX_CELLS
 
