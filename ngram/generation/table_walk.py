@@ -16,8 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from ngram.core.vocabulary import BOUNDARY
-from ngram.lm.backoff import scoring
-from ngram.lm.backoff.automaton import TABLE_CELLS, View, draw_tables
+from ngram.lm.backoff.automaton import TABLE_CELLS, View, backoff_rows, draw_tables
 
 SHARE = 4  # names per call from which the whole table is made: at least n_states / SHARE of them
 
@@ -59,14 +58,11 @@ class WholeTable:
                 # each row made in its place (no copies: these are most of the build's passes)
                 rows = rows_here[lo - a : hi - a] if rows_here is not None else scratch[: hi - lo]
                 follow = self.follow[lo:hi]
-                if order:  # (the empty context stores every symbol: each is set below)
+                if order:  # (the empty context stores every symbol)
                     suffix = sc.suffix[lo:hi].astype(np.int64)
                     np.take(below, suffix - int(bounds[order - 1]), axis=0, out=rows)
-                    rows += sc.bow[lo:hi][:, None]
                     np.take(self.follow, suffix, axis=0, out=follow)
-                row, symbol, node = scoring.children(sc, np.arange(lo, hi))
-                rows[row, symbol] = sc.logp[node]
-                follow[row, symbol] = view.after(node)
+                backoff_rows(sc, np.arange(lo, hi), rows, follow, view.after)
                 # entries hold the next state's base: shifted by log2(G), not the view's log2(width)
                 self.guide[lo:hi] = draw_tables(rows, follow, view.masked, self.shift, G, self.cdf[lo:hi])[1]
             below = rows_here

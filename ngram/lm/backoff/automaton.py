@@ -487,18 +487,12 @@ class View:
             group = need[a:b]
             if not len(group):
                 continue
-            # A row and its next states: the stored children's own, else its suffix's (as
-            # ``build_automaton`` makes them; the empty context stores every symbol).
             if group[0] == 0:
                 rows, follow = np.empty((1, self.V)), np.empty((1, self.V), self.index)
             else:
                 below = self.slot[sc.suffix[group]]
-                rows = self.logrows[below]
-                rows += sc.bow[group][:, None]
-                follow = self.follow[below]
-            row, symbol, node = scoring.children(sc, group)
-            rows[row, symbol] = sc.logp[node]
-            follow[row, symbol] = self.after(node)
+                rows, follow = self.logrows[below], self.follow[below]
+            backoff_rows(sc, group, rows, follow, self.after)
             self._store(group, rows, follow)
 
     def _missing(self, states: np.ndarray) -> np.ndarray:
@@ -568,12 +562,9 @@ class View:
             if a == b:
                 continue
             group = closure[a:b]
-            if group[0] != 0:  # (the empty context stores every symbol: each is set below)
-                out[a:b] = out[suffix_at[a:b]] + sc.bow[group][:, None]
-            row, symbol, node = scoring.children(sc, group)
-            column = place[symbol]
-            mine = column >= 0
-            out[a + row[mine], column[mine]] = sc.logp[node[mine]]
+            if group[0] != 0:
+                out[a:b] = out[suffix_at[a:b]]
+            backoff_rows(sc, group, out[a:b], place=place)
         return out[np.searchsorted(closure, distinct)][inverse.ravel()]
 
     def _rows_of_contexts(self, states: np.ndarray, columns: np.ndarray | None = None) -> np.ndarray:
@@ -700,6 +691,26 @@ class View:
                 ahead = ahead[self.cdf[at[ahead]] <= v[ahead]]
             packed[unsure] = (self.follow.reshape(-1)[at] << self.shift) | (at - row)
         return packed
+
+
+def backoff_rows(sc, group: np.ndarray, rows: np.ndarray, follow: np.ndarray | None = None, after=None,
+                 place: np.ndarray | None = None) -> None:
+    """The rows of ``group`` (states of one order, the lean automaton ``sc``'s) finished in place
+    from their suffixes' rows, already in ``rows`` (and next states in ``follow``): the back-off
+    weight added, then each stored child's own ln p (and the state after it, ``after(node)``).
+    The one back-off recursion of every row made from a lean automaton: a few states' (the
+    view), every state's (``table_walk``), or a few columns' (``place``: each symbol's column,
+    -1 where it is not kept). The empty context (node 0) stores every symbol."""
+    if group[0] != 0:
+        rows += sc.bow[group][:, None]
+    row, symbol, node = scoring.children(sc, group)
+    if place is not None:
+        column = place[symbol]
+        kept = column >= 0
+        row, symbol, node = row[kept], column[kept], node[kept]
+    rows[row, symbol] = sc.logp[node]
+    if follow is not None:
+        follow[row, symbol] = after(node)
 
 
 def draw_tables(logrows: np.ndarray, follow: np.ndarray, masked, shift: int, G: int,
