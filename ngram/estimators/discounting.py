@@ -64,11 +64,11 @@ def adjusted_counts(counts: Counts, V: int) -> list[np.ndarray]:
         if n == counts.order:
             result.append(raw)
             continue
-        result.append(counts.remembered(("adjusted", n), lambda: _adjusted(counts, n, V)))
+        result.append(counts.remembered(("adjusted", n), lambda: adjusted_order(counts, n, V)))
     return result
 
 
-def _adjusted(counts: Counts, n: int, V: int) -> np.ndarray:
+def adjusted_order(counts: Counts, n: int, V: int) -> np.ndarray:
     keys, raw = counts.of(n)
     adjusted = counts.left_neighbours(n).astype(np.result_type(raw.dtype, np.int64))  # a copy: changed below
     if n >= 2:

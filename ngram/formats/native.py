@@ -38,6 +38,7 @@ from ngram.lm.mixtures.loglinear import LinearSymbolMixture, LogLinearMixture, S
 from ngram.lm.mixtures.wholename import SequentialNameMixture
 from ngram.lm.neural import files as neural_files
 from ngram.lm.backoff.model import NAME_HASH, Level, Model
+from ngram.estimators import on_demand
 from ngram.lm.protocol import LEVELS, LanguageModel
 from ngram.lm.backoff.links import share_links
 from ngram.formats.validate import check_distributions, check_follower_bins
@@ -132,18 +133,28 @@ def _settings(model: Model) -> dict:
     return {k: v for k, v in model.estimator.items() if k not in ("name", "report")}
 
 
-def _refit(estimator: dict, settings: dict, counts, order: int, vocabulary: Vocabulary, checked: list | None = None) -> Model:
+def _refit(estimator: dict, settings: dict, counts, order: int, vocabulary: Vocabulary, checked: list | None = None,
+           shared: list | None = None) -> Model:
     """The component ``estimator`` names fitted again on the first ``order`` orders of ``counts``;
-    ``checked`` (a list) is told whether the fit proved its own rows sum to 1."""
+    ``checked`` (a list) is told whether the fit proved its own rows sum to 1. With ``shared`` (a
+    list, empty at first, kept between the components of one mixture), a discounted component's
+    tables are made where they are read, from counts kept once for all the components
+    (``ngram.estimators.on_demand``)."""
     from ngram.core.counting import Counts
     from ngram.estimators import make_estimator
 
     name = estimator.get("name")
     if not isinstance(name, str) or not isinstance(settings, dict):
         raise NgramError("a component's estimator is not named")
+    fitter = make_estimator(name, **settings)
+    if shared is not None and on_demand.serves(fitter):
+        if not shared:
+            shared.append(on_demand.SharedCounts(counts))
+        if checked is not None:
+            checked.append(True)  # (its rows sum to 1 by construction: see on_demand)
+        return on_demand.fit_on_demand(fitter, shared[0], order, vocabulary)
     sub = Counts(order, counts.vocab_size, counts.keys[:order], counts.counts[:order],
                  counts.suffix_index[:order], counts.left[:order], derived=counts.derived)
-    fitter = make_estimator(name, **settings)
     if checked is not None:
         checked.append(fitter.checks_its_rows())
     return fitter.fit(sub, vocabulary)
@@ -513,6 +524,7 @@ def _refitted_components(description: dict, counts, reading: _Reading) -> list[L
             raise NgramError(f"{label}: mixture header is damaged (a component without its settings)")
         check_metadata(c, label)
     out, checked = [None] * len(settings), [None] * len(settings)
+    shared = [] if on_demand.exact_sums(counts) else None
     # Highest order first: the shared arrays of orders above the next component's are dropped
     # as soon as no component left reads them, and the shared arrays of every order
     # are never held beside all the fitted tables (the peak of loading the English default
@@ -529,7 +541,7 @@ def _refitted_components(description: dict, counts, reading: _Reading) -> list[L
             raise NgramError(f"{label}: header has a bad vocabulary or order; the file is damaged") from None
         proved = []
         try:
-            model = _refit(c.get("estimator") or {}, c["refit"], counts, order, vocabulary, proved)
+            model = _refit(c.get("estimator") or {}, c["refit"], counts, order, vocabulary, proved, shared)
         except NgramError as exc:
             raise NgramError(f"{label}: a component cannot be fitted again from its counts ({exc}); the file is damaged") from None
         except (ValueError, TypeError, ArithmeticError, IndexError):
@@ -539,6 +551,8 @@ def _refitted_components(description: dict, counts, reading: _Reading) -> list[L
         if step + 1 < len(fit_order):
             counts.forget_from(_order_of(settings[fit_order[step + 1]]) + 1)
     counts.derived = None  # what the fits shared is not needed after them
+    if shared:
+        shared[0].settle([m for m in out if m.estimator and on_demand.made_here(m)])
     share_links(out)  # the components hold the counts' key arrays: one set of links serves them all
     for model, proved in zip(out, checked):
         if not proved:  # (an interpolated fit proves its rows sum to 1 as it makes them, from counts checked above)

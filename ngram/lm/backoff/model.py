@@ -43,6 +43,14 @@ class Level:
         """Index of each query key in this level and whether it is stored."""
         return lookup(self.keys, query)
 
+    # What reads a few entries asks through these: a level whose tables are made where read
+    # (``ngram.estimators.on_demand``) then makes only those.
+    def logp_at(self, index: np.ndarray) -> np.ndarray:
+        return self.logp[index]
+
+    def bow_at(self, index: np.ndarray) -> np.ndarray:
+        return self.bow[index]
+
 
 def lookup(sorted_keys: np.ndarray, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Where each query would sit in ``sorted_keys`` (clipped to a valid index), and whether it is there."""
@@ -194,11 +202,11 @@ class Model(NextSymbolModel):
             keys = window_keys[rows]
             index, stored = self.levels[m].find(keys % self._power(m + 1))
             hit = rows[stored]
-            result[hit] = self.levels[m].logp[index[stored]] + backoff[hit]
+            result[hit] = self.levels[m].logp_at(index[stored]) + backoff[hit]
             missed = rows[~stored]
             if m > 0 and len(missed):
                 ctx_index, ctx_stored = self.levels[m - 1].find((window_keys[missed] // self.V) % self._power(m))
-                backoff[missed[ctx_stored]] += self.levels[m - 1].bow[ctx_index[ctx_stored]]
+                backoff[missed[ctx_stored]] += self.levels[m - 1].bow_at(ctx_index[ctx_stored])
             done = np.zeros(len(window_keys), bool)
             done[hit] = True
             pending = pending[~done[pending]]

@@ -266,7 +266,7 @@ def build_lean(model, share: bool = False, values: bool = True) -> Scorer | None
         lo, hi = int(offset[n - 1]), int(offset[n])
         parts = model.trie_level(n, logp[lo:hi]) if values else None  # (probabilities decoded in place)
         if parts is None:
-            parts = _trie_of_keys(model, n)
+            parts = _trie_of_keys(model, n, values)
             if parts is None:
                 return None
         children, last, level_logp, level_bow = parts
@@ -316,13 +316,15 @@ def build_lean(model, share: bool = False, values: bool = True) -> Scorer | None
     return scorer
 
 
-def _trie_of_keys(model, n: int):
+def _trie_of_keys(model, n: int, values: bool = True):
     """(children of each (n-1)-gram, last symbol of each n-gram, ln p, back-off weights) of order
-    ``n`` from its sorted keys, or None if a context is not stored."""
+    ``n`` from its sorted keys, or None if a context is not stored; without ``values``, None for
+    ln p and the weights (a level that makes them where read is not asked for them all)."""
     V, level = model.V, model.levels[n - 1]
     keys = level.keys
+    logp, bow = (level.logp, level.bow) if values else (None, None)
     if n == 1:
-        return None, keys % V, level.logp, level.bow
+        return None, keys % V, logp, bow
     below = model.levels[n - 2].keys
     children = np.zeros(len(below), np.int64)
     last = np.empty(len(keys), np.min_scalar_type(V - 1))
@@ -334,7 +336,7 @@ def _trie_of_keys(model, n: int):
             return None
         children[place[0] : place[-1] + 1] += np.bincount(place - place[0])  # (sorted keys: places ascend)
         last[start : start + len(chunk)] = chunk % V
-    return children, last, level.logp, level.bow
+    return children, last, logp, bow
 
 
 def score(scorer: Scorer, encoded: Encoded) -> np.ndarray:

@@ -91,20 +91,27 @@ class SharedLevels:
         K = len(self.components)
         orders = [c.order for c in self.components]
         backoff = np.zeros((n, K))
+        # (each place array is made once and asked of every component: a level made where read
+        # then finds what lies below those places once)
         for m in range(N - 1, 0, -1):
             at = np.flatnonzero((longest < m) & (history >= m) & has_context[m])
+            places = context[m, at]
             for k, c in enumerate(self.components):
                 if m <= orders[k] - 1 and len(at):
-                    backoff[at, k] += c.levels[m - 1].bow[context[m, at]]
+                    backoff[at, k] += c.levels[m - 1].bow_at(places)
         # The n-gram each component reads: its longest stored one, cut at the component's order.
         by_longest = np.argsort(longest, kind="stable")
         bounds = np.searchsorted(longest[by_longest], np.arange(N + 1))
         out = np.empty((n, K))
+        reads = {}
         for k, c in enumerate(self.components):
             top = orders[k] - 1
             for m in range(top + 1):
-                at = by_longest[bounds[m]:bounds[m + 1]] if m < top else by_longest[bounds[top]:]
-                out[at, k] = c.levels[m].logp[gram[m, at]] + backoff[at, k]
+                if (m, m == top) not in reads:
+                    at = by_longest[bounds[m]:bounds[m + 1]] if m < top else by_longest[bounds[top]:]
+                    reads[m, m == top] = (at, gram[m, at])
+                at, grams = reads[m, m == top]
+                out[at, k] = c.levels[m].logp_at(grams) + backoff[at, k]
         return out
 
     def context_rows(self, states: np.ndarray, scorer, columns: np.ndarray | None = None):
@@ -141,19 +148,25 @@ class SharedLevels:
         at = np.searchsorted(closure, states)
         state_length = length[at]
         rows = np.empty((len(closure), len(columns)))
+        # Each length's contexts and stored children as places in their levels: the same arrays
+        # asked of every component (a level made where read finds what lies below them once).
+        parts = [slice(int(bounds[m]), int(bounds[m + 1])) for m in range(len(bounds) - 1)]
+        contexts = [closure[part] - int(offsets[m]) for m, part in enumerate(parts)]
+        mines = [slice(int(cuts[m]), int(cuts[m + 1])) for m in range(len(bounds) - 1)]
+        children = [child[mine] - int(offsets[m + 1]) for m, mine in enumerate(mines)]
         for k, c in enumerate(self.components):
             top = min(c.order - 1, len(bounds) - 2)  # the longest context this component reads
             for m in range(top + 1):
-                part = slice(int(bounds[m]), int(bounds[m + 1]))
+                part = parts[m]
                 if part.start == part.stop:
                     continue
                 if m == 0:
                     rows[part] = 0.0
                 else:
-                    gamma = np.exp(c.levels[m - 1].bow[closure[part] - int(offsets[m])])
+                    gamma = np.exp(c.levels[m - 1].bow_at(contexts[m]))
                     np.multiply(gamma[:, None], rows[suffix_at[part]], out=rows[part])
-                mine = slice(int(cuts[m]), int(cuts[m + 1]))
-                rows[stored[0][mine], stored[1][mine]] = np.exp(c.levels[m].logp[child[mine] - int(offsets[m + 1])])
+                mine = mines[m]
+                rows[stored[0][mine], stored[1][mine]] = np.exp(c.levels[m].logp_at(children[m]))
             # Each state's context cut to this component's longest: its suffix of that length.
             mine = at.copy()
             cut = np.flatnonzero(state_length > top)

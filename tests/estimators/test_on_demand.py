@@ -1,0 +1,122 @@
+"""Discounted components made where read: the fit's floats to the bit, whole or in part.
+
+An order mixture read from a file keeps its counts once and makes each discounted component's
+ln p and back-off weights only where they are asked (``ngram.estimators.on_demand``). Whatever is
+asked, in whatever pieces, the numbers are those the component's own fit makes.
+"""
+
+import numpy as np
+import pytest
+
+from ngram import NgramError, make_estimator, train
+from ngram.core.counting import Counts, count_ngrams
+from ngram.estimators import on_demand
+from ngram.formats.native import load, save
+from ngram.lm.mixtures.models import ContextMixture
+
+NAMES = ["anna", "mario", "marta", "bruno", "nina", "maria", "ada", "bianca", "carla", "dario", "annamaria",
+         "mariano", "bruna", "ninetta", "carlo", "dora", "adamo"]
+
+SETTINGS = [
+    ("modified-kneser-ney", {}),
+    ("modified-kneser-ney", {"discounts": [[0.5, 0.9, 1.2]] * 2}),
+    ("modified-kneser-ney", {"buckets": 4}),
+    ("modified-kneser-ney", {"strengths": [0.0, 0.5, 1.5, 2.0, 0.25]}),
+    ("kneser-ney", {}),
+    ("absolute", {}),
+]
+
+
+def _mixture(name, settings, orders=(2, 3, 4, 5)):
+    vocabulary = train(NAMES, 1, make_estimator("modified-kneser-ney")).vocabulary
+    top = max(orders)
+    counts = count_ngrams(vocabulary.encode(NAMES), top, vocabulary.size)
+    models = [make_estimator(name, **settings).fit(Counts(k, counts.vocab_size, counts.keys[:k], counts.counts[:k]),
+                                                   vocabulary) for k in orders]
+    return ContextMixture(models, np.full((top, len(orders)), 1 / len(orders)), counts=counts)
+
+
+@pytest.mark.parametrize("name,settings", SETTINGS)
+def test_loaded_components_are_made_where_read_with_the_fits_floats(tmp_path, name, settings):
+    mixture = _mixture(name, settings)
+    save(mixture, tmp_path / "m.ngram")
+    rng = np.random.default_rng(0)
+    for piecewise in (True, False):
+        again = load(tmp_path / "m.ngram")
+        for fitted, made in zip(mixture.components, again.components):
+            assert on_demand.made_here(made)
+            for n, (a, b) in enumerate(zip(fitted.levels, made.levels), start=1):
+                np.testing.assert_array_equal(a.keys, b.keys)
+                if piecewise:  # small pieces first: each made from the counts, nothing kept whole
+                    for _ in range(3):
+                        index = rng.integers(0, len(a.keys), 3)
+                        np.testing.assert_array_equal(b.logp_at(index), a.logp[index])
+                        np.testing.assert_array_equal(b.bow_at(index), a.bow[index])
+                np.testing.assert_array_equal(b.logp, a.logp)
+                np.testing.assert_array_equal(b.bow, a.bow)
+
+
+def test_a_level_asked_often_or_for_much_is_made_whole_once(tmp_path):
+    save(_mixture("modified-kneser-ney", {}), tmp_path / "m.ngram")
+    level = load(tmp_path / "m.ngram").components[-1].levels[3]
+    component = level._component
+    level.logp_at(np.array([0, 1]))
+    assert 4 not in component.whole
+    for _ in range(on_demand.WHOLE_CALLS):
+        level.logp_at(np.array([0]))
+    assert 4 in component.whole
+    again = load(tmp_path / "m.ngram").components[-1].levels[3]
+    again.logp_at(np.arange(len(again.keys) // on_demand.WHOLE_SHARE + 1))
+    assert 4 in again._component.whole
+
+
+def test_whole_name_mixture_scores_the_same_loaded_as_fitted(tmp_path):
+    from ngram.lm.mixtures.models import NameMixture
+
+    forward = _mixture("modified-kneser-ney", {})
+    vocabulary = forward.vocabulary
+    counts = count_ngrams(vocabulary.encode([x[::-1] for x in NAMES]), 5, vocabulary.size)
+    kn = make_estimator("modified-kneser-ney")
+    backward = ContextMixture([kn.fit(Counts(k, counts.vocab_size, counts.keys[:k], counts.counts[:k]), vocabulary)
+                               for k in (2, 3, 4, 5)], np.full((5, 4), 0.25), counts=counts)
+    mixture = NameMixture([forward, backward], [False, True], [0.6, 0.4])
+    save(mixture, tmp_path / "m.ngram")
+    again = load(tmp_path / "m.ngram")
+    names = ["anna", "marco", "zz" if "z" in vocabulary.characters else "bd", "a"]
+    np.testing.assert_array_equal(again.score(names)[0], mixture.score(names)[0])
+    for context in ("", "ma", "nin", "dariox"[: 5]):
+        np.testing.assert_allclose(again.probs(context), mixture.probs(context), rtol=0, atol=1e-12)
+        assert abs(again.probs(context).sum() - 1.0) < 1e-12
+
+
+@pytest.mark.parametrize("name,settings", [("witten-bell", {}), ("modified-kneser-ney", {"kenlm_compat": True}),
+                                           ("modified-kneser-ney", {"backoff": True})])
+def test_other_estimators_are_fitted_on_loading(tmp_path, name, settings):
+    mixture = _mixture(name, settings, orders=(2, 3))
+    save(mixture, tmp_path / "m.ngram")
+    again = load(tmp_path / "m.ngram")
+    for fitted, loaded in zip(mixture.components, again.components):
+        assert not on_demand.made_here(loaded)
+        for a, b in zip(fitted.levels, loaded.levels):
+            np.testing.assert_array_equal(a.logp, b.logp)
+
+
+def test_counts_too_large_to_sum_exactly_are_fitted_and_checked():
+    counts = Counts(1, 3, [np.arange(3)], [np.array([2.0**52, 2.0**52, 1.0])])
+    assert not on_demand.exact_sums(counts)
+    assert on_demand.exact_sums(Counts(1, 3, [np.arange(3)], [np.array([3, 1, 1])]))
+    assert not on_demand.exact_sums(Counts(1, 3, [np.arange(3)], [np.array([1.5, 1.0, 1.0])]))
+
+
+def test_an_ngram_without_left_neighbour_is_refused():
+    vocabulary = train(NAMES, 1, make_estimator("modified-kneser-ney")).vocabulary
+    counts = count_ngrams(vocabulary.encode(NAMES), 3, vocabulary.size)
+    V = vocabulary.size
+    keys2 = counts.keys[1]
+    victim = keys2[keys2 >= V][0]  # a bigram not at the start: its left neighbours are trigrams
+    keep = counts.keys[2] % V**2 != victim
+    cut = Counts(3, V, [counts.keys[0], keys2, counts.keys[2][keep]], [counts.counts[0], counts.counts[1],
+                                                                         counts.counts[2][keep]])
+    shared = on_demand.SharedCounts(cut)
+    with pytest.raises(NgramError, match="left neighbour"):
+        on_demand.fit_on_demand(make_estimator("modified-kneser-ney"), shared, 3, vocabulary)
