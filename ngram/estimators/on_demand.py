@@ -237,7 +237,8 @@ class _Component:
             freed = freed + d[j] * per_bucket[:, j - 1].astype(dt)
         if theta:
             freed, denom = freed + dt(theta), denom + dt(theta)
-        return freed / denom, denom
+        with np.errstate(invalid="ignore", divide="ignore"):  # (a place without children: 0 / 0, never read)
+            return freed / denom, denom
 
     def u(self, n: int, a: np.ndarray, denom: np.ndarray) -> np.ndarray:
         """u(hw) of order n's n-grams with counts ``a``, ``denom`` their contexts' totals."""
@@ -262,14 +263,22 @@ class _Component:
         if n in self.whole:
             return self.whole[n] if index is None else self.whole[n][index]
         if index is None:
+            # each context's gamma once, then read by its children (as the fit does: C < N)
             shared = self.shared
-            gamma, denom = self.gamma(n, shared.contexts_of(n, None))
-            p = gamma * self.p(n - 1, shared.suffixes_of(n, None))  # interpolate(): gamma[owner] * lower, += u
-            p += self.u(n, shared.values(n, self.raw(n)), denom)
+            place = shared.contexts_of(n, None)
+            gamma, denom = self.gamma(n, None)
+            p = gamma[place] * self.p(n - 1, shared.suffixes_of(n, None))  # interpolate(): gamma[owner] * lower, += u
+            p += self.u(n, shared.values(n, self.raw(n)), denom[place])
             self.whole[n] = p
             return p
+        # Down the suffixes to the first order known whole, or small enough beside the question to
+        # be made whole at once (cheaper than its entries one by one, and kept for the next asks).
+        low = n
+        while low > 1 and low not in self.whole and len(self.shared.keys[low - 1]) > WHOLE_SHARE * len(index):
+            low -= 1
+        if low == n and low > 1:
+            return self.p(n, None)[index]
         chain = self.shared.chain(n, index)
-        low = next(j for j in range(n, 0, -1) if j == 1 or j in self.whole)  # (known whole from here down)
         p = self.p(low, chain.at[low])
         for j in range(low + 1, n + 1):
             a, denom, per_bucket = chain.gathered(j, self.raw(j), self.buckets)
@@ -291,7 +300,7 @@ class _Component:
         has = has if index is None else has[index]
         out = np.zeros(size)
         at = np.flatnonzero(has)
-        gamma, _ = self.gamma(n + 1, at if index is None else index[at])
+        gamma = self.gamma(n + 1, None)[0][at] if index is None else self.gamma(n + 1, index[at])[0]
         with np.errstate(divide="ignore"):
             out[at] = np.log(gamma)
         return out
