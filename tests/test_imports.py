@@ -1,5 +1,6 @@
-"""The package's modules import each other without a cycle, counting imports inside functions
-too (a function-local import must not hide a cycle; one deferred for start-up time is fine)."""
+"""The package's modules import each other without a cycle, and each room (subpackage) imports
+only rooms below it, counting imports inside functions too (a function-local import must not hide
+a cycle or an upward edge; one deferred for start-up time is fine)."""
 
 import ast
 from pathlib import Path
@@ -15,6 +16,16 @@ PACKAGE = Path(ngram.__file__).parent
 # classes; it moves into the tuning package. Each entry must still exist (the test says when to
 # delete it), so the list cannot silently outlive the cycle.
 PENDING: dict = {}
+
+# The rooms, lowest first: a module may import its own room and the rooms before it, never one
+# after it. (The top-level ``ngram`` package and ``ngram.__main__`` are the front doors: they
+# stand above every room.) Found from the import graph: the models (lm) need only core; the
+# estimators make back-off models; the file formats read every model kind and refit estimators;
+# generation walks the models; tuning searches estimator settings and mixtures; training's
+# default tunes; evaluation reads training's streaming reader and its learning curves; the
+# command line calls everything.
+ROOMS = ("core", "lm", "estimators", "formats", "generation", "tuning", "training", "evaluation", "cli")
+FRONT = ("ngram", "ngram.__main__")
 
 
 def module_name(path: Path) -> str:
@@ -98,6 +109,25 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return out
 
 
+def room_of(module: str) -> str:
+    """The room of a package module: its first folder under ``ngram`` (the front doors: "front")."""
+    return "front" if module in FRONT else module.split(".")[1]
+
+
+def upward_edges(graph: dict[str, set[str]], rooms=ROOMS) -> list[str]:
+    """Every import of a module in a room above the importer's own, as "importer -> imported
+    (room -> room above it)"."""
+    rank = {room: i for i, room in enumerate(rooms)}
+    rank["front"] = len(rooms)
+    found = []
+    for source in sorted(graph):
+        for target in sorted(graph[source]):
+            a, b = room_of(source), room_of(target)
+            if rank[b] > rank[a]:
+                found.append(f"{source} -> {target} ({a} -> {b}, a room above it)")
+    return found
+
+
 @pytest.mark.slow
 def test_the_walk_sees_relative_local_and_submodule_imports():
     graph = import_graph()
@@ -116,6 +146,22 @@ def test_no_import_cycle_among_the_package_modules():
         assert target in graph[source], f"{source} no longer imports {target} ({why}): delete the entry from PENDING"
         graph[source].discard(target)
     assert cycles(graph) == []
+
+
+def test_every_module_is_in_a_declared_room():
+    # A new room must be placed in ROOMS (its place is what the next test checks).
+    graph = import_graph()
+    assert sorted({room_of(m) for m in graph} - set(ROOMS) - {"front"}) == []
+
+
+def test_no_room_imports_a_room_above_it():
+    assert upward_edges(import_graph()) == []
+
+
+def test_an_upward_edge_is_named():
+    graph = {"ngram.core.files": {"ngram.lm.base"}, "ngram.lm.base": {"ngram.core.errors"}, "ngram.core.errors": set(),
+             "ngram.cli.app": {"ngram.core.errors", "ngram.lm.base"}, "ngram.__main__": {"ngram.cli.app"}}
+    assert upward_edges(graph) == ["ngram.core.files -> ngram.lm.base (core -> lm, a room above it)"]
 
 
 @pytest.mark.slow

@@ -134,7 +134,7 @@ def _settings_brief(candidate: dict) -> str:
 
 def _tune_neural(data, val, val_names, val_fraction, seed, output, *, orders, smoothings, mixtures, fast, as_json, quiet,
                  threads, time_limit, layers, hidden, epochs, network):
-    from ngram.training.neural import NeuralSettings
+    from ngram.lm.neural.fit import NeuralSettings
     from ngram.tuning.neural_search import tune_neural
 
     settings = NeuralSettings(layers=layers, hidden=hidden, max_epochs=epochs, threads=threads, time_limit=time_limit,

@@ -72,3 +72,19 @@ def context_sums(keys: np.ndarray, values: np.ndarray, V: int) -> tuple[np.ndarr
     contexts, owner = group_by_context(keys, V)
     return contexts, np.bincount(owner, weights=values, minlength=len(contexts)), owner
 
+
+def context_positions(below: np.ndarray, heads: np.ndarray, V: int) -> np.ndarray | None:
+    """Where each of the sorted context keys ``heads`` sits among the sorted (n-1)-gram keys
+    ``below``, None if one is missing.
+
+    In counts of whole names every stored (n-1)-gram that does not end with the end symbol is
+    followed by something, so (from order 3 on) the contexts are exactly those keys: one pass
+    finds them, and checking that it did is cheaper than a binary search per context.
+    """
+    guess = np.flatnonzero(below % V != 0)
+    if len(guess) == len(heads) and np.array_equal(below[guess], heads):
+        return guess
+    found = np.searchsorted(below, heads)  # sorted queries: cache-friendly
+    if len(found) and (found.max() >= len(below) or not np.array_equal(below[found], heads)):
+        return None
+    return found

@@ -25,11 +25,10 @@ import numpy as np
 
 from ngram.core.counting import Counts
 from ngram.core.errors import NgramError
-from ngram.lm.backoff.links import context_positions
 from ngram.lm.backoff.model import Level, Model
 from ngram.lm.backoff.normalise import unseen_mass
 from ngram.core.vocabulary import Vocabulary
-from .base import Estimator, group_by_context, lookup
+from .base import Estimator, context_positions, group_by_context, lookup
 
 
 @dataclass

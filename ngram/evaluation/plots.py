@@ -82,7 +82,7 @@ def recorded_training_names(model: LanguageModel) -> list[str] | None:
     """The model's training names when the file its corpus record names is still there and holds
     exactly those names (same sha256), else None."""
     from ngram.core.corpus import read_names
-    from ngram.formats.provenance import CorpusInfo
+    from ngram.lm.provenance import CorpusInfo
 
     source = str(model.corpus.get("source", ""))
     if not source or source.startswith("<") or not Path(source).is_file() or model.corpus.get("total_weight") is not None:

@@ -40,7 +40,6 @@ from ngram.lm.neural import files as neural_files
 from ngram.lm.backoff.model import NAME_HASH, Level, Model
 from ngram.estimators import on_demand
 from ngram.lm.protocol import LEVELS, LanguageModel
-from ngram.lm.backoff.links import share_links
 from ngram.formats.validate import check_distributions, check_follower_bins
 from ngram.core.vocabulary import Vocabulary
 
@@ -554,7 +553,6 @@ def _refitted_components(description: dict, counts, reading: _Reading) -> list[L
     counts.derived = None  # what the fits shared is not needed after them
     if shared:
         shared[0].settle([m for m in out if m.estimator and on_demand.made_here(m)])
-    share_links(out)  # the components hold the counts' key arrays: one set of links serves them all
     for model, proved in zip(out, checked):
         if not proved:  # (an interpolated fit proves its rows sum to 1 as it makes them, from counts checked above)
             check_distributions(model, label)

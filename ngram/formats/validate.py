@@ -15,9 +15,9 @@ from __future__ import annotations
 import numpy as np
 
 from ngram.core.errors import NgramError
-from ngram.lm.backoff.links import links
 from ngram.lm.backoff.model import Model
 from ngram.lm.backoff.normalise import unseen_mass
+from ngram.lm.backoff.scoring import child_counts, lean
 
 from ngram.core.vocabulary import Vocabulary
 
@@ -39,7 +39,7 @@ def _check_levels(model: Model, label: str, tolerance: float = TOLERANCE) -> Non
     total = float(p_below.sum())
     if not abs(total - 1.0) <= tolerance:
         raise NgramError(f"{label}: the unigram probabilities sum to {total:.6g}, not 1; this is not a language model")
-    linked = links(model)
+    scorer = lean(model)  # (None: the n-gram set is not closed under prefixes and suffixes)
     for n in range(2, model.order + 1):
         level, below = model.levels[n - 1], model.levels[n - 2]
         if not len(level):
@@ -49,13 +49,14 @@ def _check_levels(model: Model, label: str, tolerance: float = TOLERANCE) -> Non
         # p(w | h') for each stored hw: where h'w is stored (always, in a suffix-closed model) that
         # is its own probability, the same float logprob_keys returns; only the rest go through
         # the general lookup.
-        if linked is not None:
-            base = linked.offset[n - 2]
-            runs = linked.run_start[n - 1]
-            owner = np.repeat(np.arange(len(runs)), linked.run_lengths(n))
-            contexts = level.keys[runs] // V
-            p_lower = p_below[linked.suffix[linked.offset[n - 1] : linked.offset[n]] - base]
-            bow = below.bow[linked.run_state[n - 1] - base]
+        if scorer is not None:
+            base, lo, hi = (int(x) for x in scorer.order_offsets[n - 1 : n + 2])
+            held = child_counts(scorer, base, lo)
+            runs = np.flatnonzero(held)  # the contexts with children, as places in the level below
+            owner = np.repeat(np.arange(len(runs)), held[runs])
+            contexts = below.keys[runs]
+            p_lower = p_below[scorer.suffix[lo:hi] - base]
+            bow = below.bow[runs]
         else:
             contexts = level.keys // V
             first = np.concatenate(([True], contexts[1:] != contexts[:-1]))
@@ -93,8 +94,6 @@ def check_trie_distributions(model: Model, label: str, tolerance: float = TOLERA
     for the others, p(w | h') being the probability stored at hw's suffix link. Where that
     cannot be trusted (a model not closed under prefixes and suffixes, 1 - sum too close to 0
     for its weight) or a row fails, the general check decides and names the context."""
-    from ngram.lm.backoff.scoring import lean
-
     scorer = lean(model)
     if scorer is None:
         _check_levels(model, label, tolerance)

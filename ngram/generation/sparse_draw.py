@@ -11,7 +11,7 @@ import numpy as np
 
 from ngram.core.errors import NgramError
 from ngram.core.vocabulary import BOUNDARY
-from ngram.lm.backoff.links import links
+from ngram.lm.backoff import scoring
 from ngram.lm.backoff.model import Model
 
 PENDING_CELLS = 1 << 22  # (name, symbol) cells of whole rows the sparse walk's rare fallback makes at a time
@@ -31,30 +31,30 @@ class SparseAutomaton:
     its suffix's (suffix closure), a symbol reached by backing off further can never be one h
     stores, so only the state just backed off from is checked. The drawn n-gram (stored
     context + w) is then the longest stored suffix of history + w, so the next state needs no
-    search. Nodes are numbered as in ``scoring.build``, so the whole rows kept for temperature,
-    top-k, top-p and min-len (a bounded ``automaton.View``, made only when such a draw needs
-    them) use the same state ids.
+    search. It reads the structure of the model's lean automaton (``scoring.lean``) and numbers
+    nodes as it does, so the whole rows kept for temperature, top-k, top-p and min-len (a bounded
+    ``automaton.View``, made only when such a draw needs them) use the same state ids.
     """
 
     MAX_ROUNDS = 200  # rejection rounds per step before the few names left take the dense draw
 
     def __init__(self, model: Model):
         V, N, levels = model.V, model.order, model.levels
-        linked = links(model)  # (the load-time check has usually found them already)
-        if linked is None:
+        sc = scoring.lean(model)  # (the load-time check has usually made it already)
+        if sc is None:
             raise NgramError("model n-grams are not closed under prefixes and suffixes (walk the model's "
                              "automaton.states_model)")
         self.model, self.V = model, V
-        offset = linked.offset
-        n_nodes, n_states = int(offset[N]), int(offset[N - 1])
+        offset = sc.order_offsets[1:]
+        n_nodes, n_states = int(offset[N]), sc.n_states
         self.n_states = n_states
         # A run's start and length share one integer, as do a node's next state and symbol.
         self.shift = shift = int(V).bit_length()
         self.mask = (1 << shift) - 1
         index = np.int32 if (n_nodes << shift) < 2**31 else np.int64
         unk = model.vocabulary.unk_id
-        symbol = linked.symbol
-        suffix = linked.suffix.astype(index, copy=False)
+        symbol = sc.symbol
+        suffix = sc.suffix.astype(index, copy=False)
         cum = np.zeros(n_nodes)  # running sums of the children's probabilities within each run
         run = np.zeros(n_states, index)
         shadow, total = np.zeros(n_states), np.zeros(n_states)
@@ -67,8 +67,11 @@ class SparseAutomaton:
             p = np.exp(level.logp)
             if unk is not None:
                 p[sym == unk] = 0.0  # <unk> is never drawn: its probability is left out of every sum
-            # Children of one context are a contiguous run of the sorted keys.
-            run_start, run_len, states = linked.run_start[n - 1], linked.run_lengths(n), linked.run_state[n - 1]
+            # Children of one context are a contiguous run of the sorted keys: each context with
+            # children, its run's start in the level and its length.
+            held = scoring.child_counts(sc, plo, phi)
+            states = plo + np.flatnonzero(held)
+            run_start, run_len = sc.first[states].astype(np.int64) - lo, held[states - plo].astype(np.int64)
             run[states] = ((lo + run_start) << shift) | run_len
             c = cum[lo:hi]
             c[:] = p

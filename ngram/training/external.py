@@ -51,7 +51,7 @@ from ngram.estimators.interpolated import interpolate
 from ngram.core.files import write_atomically
 from ngram.formats.native import FORMAT, FORMAT_VERSION
 from ngram.lm.backoff.model import NAME_HASH
-from ngram.formats.provenance import CorpusInfo
+from ngram.lm.provenance import CorpusInfo
 from ngram.core.budget import Budget
 from ngram.training.streaming import Scan, count_ngrams_to_disk
 from ngram.core.vocabulary import Vocabulary

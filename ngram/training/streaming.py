@@ -36,7 +36,7 @@ from ngram.core.counting import Counts, check_order, count_ngrams
 from ngram.core.errors import NgramError
 from ngram.estimators import default_estimator
 from ngram.lm.backoff.model import fingerprints_of_hashes, hash_code_points
-from ngram.formats.provenance import CorpusInfo, finish, longest_of_code_points, update_digest
+from ngram.lm.provenance import CorpusInfo, finish, longest_of_code_points, update_digest
 from ngram.lm.backoff.pruning import prune_model
 from ngram.core.vocabulary import Vocabulary, code_points
 

@@ -23,7 +23,7 @@ from ngram.core.errors import NgramError
 from ngram.core.vocabulary import Vocabulary, code_points
 from ngram.estimators import Estimator
 from ngram.formats.native import save
-from ngram.formats.provenance import CorpusInfo, finish, fingerprint_of_code_points
+from ngram.lm.provenance import CorpusInfo, finish, fingerprint_of_code_points
 from ngram.lm.backoff.model import Model
 from ngram.lm.backoff.pruning import prune_model
 from ngram.lm.protocol import LanguageModel

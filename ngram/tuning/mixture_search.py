@@ -12,7 +12,7 @@ import numpy as np
 
 from ngram.core.counting import Counts, count_ngrams
 from ngram.estimators import make_estimator
-from ngram.formats.provenance import CorpusInfo
+from ngram.lm.provenance import CorpusInfo
 from ngram.lm.mixtures.linear import em_weights, mixture_logprobs
 from ngram.lm.mixtures.models import FOLLOWER_BINS, ContextMixture, NameMixture, n_buckets
 from ngram.core.vocabulary import Vocabulary

@@ -8,7 +8,7 @@ and weigh the mixtures:
    left-to-right part (the chosen model, or the left-to-right order mixture of a whole-name
    mixture) and right-to-left order mixture are refitted on the training part;
 2. a GRU is trained on the training part, stopping early on the held-out names
-   (``ngram.training.neural``);
+   (``ngram.lm.neural.fit``);
 3. candidates: the counts alone, the GRU alone, the per-symbol linear and the log-linear
    (renormalised) mixtures of the GRU and the left-to-right counts, and each of those two in a
    whole-name mixture with the right-to-left counts. Weights are fitted on the held-out names and
@@ -31,11 +31,11 @@ import numpy as np
 
 from ngram.core.errors import NgramError
 from ngram.core.vocabulary import Vocabulary
-from ngram.formats.provenance import CorpusInfo
+from ngram.lm.provenance import CorpusInfo
 from ngram.lm.mixtures.linear import em_weights
 from ngram.lm.mixtures.loglinear import LinearSymbolMixture, LogLinearMixture, fit_loglinear
 from ngram.lm.mixtures.wholename import SequentialNameMixture
-from ngram.training.neural import NeuralSettings, TrainingLog, train_neural
+from ngram.lm.neural.fit import NeuralSettings, TrainingLog, train_neural
 from ngram.tuning.mixture_search import build_order_mixture
 from ngram.tuning.pipeline import UNIT, build, tune
 from ngram.tuning.splits import make_splits

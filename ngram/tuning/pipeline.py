@@ -27,7 +27,7 @@ from typing import Callable, Iterable, Sequence
 from threadpoolctl import threadpool_limits
 
 from ngram.core.counting import Counts, check_order, count_ngrams, max_order_for
-from ngram.formats.provenance import CorpusInfo, finish
+from ngram.lm.provenance import CorpusInfo, finish
 from ngram.core.errors import NgramError
 from ..estimators import make_estimator
 from ngram.core.vocabulary import Vocabulary

@@ -93,9 +93,11 @@ def test_a_saved_model_and_its_mixtures_load_and_score_with_numpy_only(tmp_path)
         loaded = native.load(path)
         assert loaded.kind == model.kind and loaded.describe() == model.describe()
         assert np.array_equal(loaded.score(TINY)[0], model.score(TINY)[0])
-    # In a fresh interpreter where importing torch fails: loading, scoring, sampling still work.
+    # In a fresh interpreter where importing torch fails: loading, scoring, sampling still work
+    # (and the trainer's module, beside the model in its room, imports torch only when training starts).
     code = ("import sys; sys.modules['torch'] = None\n"
             "from ngram.formats import native\nfrom ngram.generation.sampling import sample\n"
+            "import ngram.lm.neural.fit\n"
             f"m = native.load({str(tmp_path / 'two-step.ngram')!r})\n"
             "print(len(sample(m, 5, seed=1)), float(m.score(['anna'])[0][0]))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
@@ -245,7 +247,7 @@ def test_mixture_settings_are_checked():
 @pytest.mark.slow  # importing PyTorch alone takes seconds
 def test_training_is_seeded_and_its_numpy_model_scores_as_the_network():
     pytest.importorskip("torch")
-    from ngram.training.neural import NeuralSettings, train_neural
+    from ngram.lm.neural.fit import NeuralSettings, train_neural
 
     names = ["anna", "anne", "ann", "bob", "abba", "ben", "nab", "ebba", "banana", "nan"] * 3
     held = ["anna", "nabe", "bob", "eba"]
@@ -260,7 +262,7 @@ def test_training_is_seeded_and_its_numpy_model_scores_as_the_network():
 
 
 def test_training_settings_are_checked():
-    from ngram.training.neural import NeuralSettings
+    from ngram.lm.neural.fit import NeuralSettings
 
     with pytest.raises(NgramError, match="dropout"):
         NeuralSettings(dropout=1.5).check()

@@ -10,8 +10,7 @@ from conftest import TINY
 from support import reference_counts, unpack
 from ngram import Level, Model, Vocabulary, make_estimator, train
 from ngram.core.counting import count_ngrams
-from ngram.lm.backoff.links import links
-from ngram.lm.backoff.scoring import build, name_totals, score
+from ngram.lm.backoff.scoring import build, children, lean, name_totals, parents, score
 
 ESTIMATORS = [("add-k", {}), ("mle", {}), ("witten-bell", {}), ("kneser-ney", {}), ("modified-kneser-ney", {}),
               ("modified-kneser-ney", {"backoff": True}), ("jelinek-mercer", {}), ("absolute", {})]
@@ -90,31 +89,32 @@ def test_rows_made_on_demand_are_the_models_rows(order, name, settings_):
 
 @pytest.mark.parametrize("alphabet", ["abc d", "".join(map(chr, range(0x400, 0x450)))])  # V <= 64 and V > 64
 @pytest.mark.parametrize("order", [1, 2, 4, 7])
-def test_links_put_every_ngram_under_its_context_and_over_its_suffix(alphabet, order):
+def test_the_structure_puts_every_ngram_under_its_context_and_over_its_suffix(alphabet, order):
     # Found by rank in a set of sibling symbols (V <= 64) or by search (V > 64): either way the
-    # same nodes a binary search over the keys finds.
+    # same nodes a binary search over the keys finds; the rank table reads the same children.
     rng = np.random.default_rng(order)
     names = ["".join(rng.choice(list(alphabet), size=rng.integers(0, 9))) for _ in range(400)]
     model = train(names, order, make_estimator("witten-bell"), unk=True)
-    linked = links(model)
+    sc, ranked = lean(model), build(model)
     V = model.V
     for n in range(2, order + 1):
         level, below = model.levels[n - 1], model.levels[n - 2]
-        base = linked.offset[n - 2]
-        assert np.array_equal(below.keys[linked.suffix[linked.offset[n - 1] : linked.offset[n]] - base], level.keys % V ** (n - 1))
-        assert np.array_equal(below.keys[linked.parents(n) - base], level.keys // V)
-        children = linked.first[linked.parents(n)] + np.arange(len(level)) - np.repeat(linked.run_start[n - 1], linked.run_lengths(n))
-        assert np.array_equal(children, np.arange(linked.offset[n - 1], linked.offset[n]))
+        base, lo, hi = (int(x) for x in sc.order_offsets[n - 1 : n + 2])
+        assert np.array_equal(below.keys[sc.suffix[lo:hi] - base], level.keys % V ** (n - 1))
+        assert np.array_equal(below.keys[parents(sc, n) - base], level.keys // V)
+        _, symbol, node = children(sc, np.arange(base, lo))
+        assert np.array_equal(node, np.arange(lo, hi)) and np.array_equal(symbol, level.keys % V)
+        assert np.array_equal(ranked.child(parents(sc, n), level.keys % V), np.arange(lo, hi))
 
 
-def test_links_follow_a_model_whose_levels_are_replaced():
+def test_the_structure_follows_a_model_whose_levels_are_replaced():
     model = train(TINY, 3, make_estimator("kneser-ney"))
-    assert links(model) is not None
+    assert lean(model) is not None
     V, bigrams, trigrams = model.V, model.levels[1], model.levels[2]
     drop = int(np.flatnonzero(np.isin(bigrams.keys, trigrams.keys // V))[0])
     keep = np.arange(len(bigrams)) != drop
     model.levels[1] = Level(bigrams.keys[keep], bigrams.logp[keep], bigrams.bow[keep])
-    assert links(model) is None  # not closed any more, and not a stale answer from the cache
+    assert lean(model) is None and build(model) is None  # not closed any more, and not a stale answer from the cache
 
 
 @pytest.mark.parametrize("name, settings_", ESTIMATORS)

@@ -5,7 +5,7 @@ import pytest
 
 from ngram import AddK, NgramError, read_names, train
 from ngram.estimators import make_estimator
-from ngram.formats.provenance import CorpusInfo, finish
+from ngram.lm.provenance import CorpusInfo, finish
 from ngram.training.policy import BASELINE_BYTES, IN_MEMORY_BYTES_PER_BYTE, choose_engine
 from ngram.training.trainer import Resources, corpus_fingerprint, train_file
 from support import assert_same_model, generated_names

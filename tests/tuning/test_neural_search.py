@@ -17,7 +17,7 @@ TINY_NET = dict(layers=1, hidden=6, embedding=4, max_epochs=2, batch_size=8, thr
 
 def search(monkeypatch, min_gain: float):
     pytest.importorskip("torch")
-    from ngram.training.neural import NeuralSettings
+    from ngram.lm.neural.fit import NeuralSettings
     from ngram.tuning import neural_search
 
     monkeypatch.setattr(neural_search, "MIN_GAIN", min_gain)

@@ -1,1 +1,1 @@
-"""The back-off model (ARPA's form) and its automaton view: scoring, links, pruning."""
+"""The back-off model (ARPA's form) and its automaton view: scoring, pruning."""

@@ -163,9 +163,10 @@ def _build(model) -> ContextAutomaton:
 class BackoffRows:
     """A back-off model's automaton without a V-wide row per state (for large vocabularies).
 
-    States and nodes are numbered as in ``ngram.lm.backoff.links``: node 0 is the empty context, then the
-    n-grams order by order; nodes below ``n_states`` (orders 0..N-1) are the states. Rows may be
-    reshaped by a temperature T and a masked symbol (<unk>): the unnormalised row is
+    It reads the structure of the model's lean automaton (``scoring.lean``) and numbers states and
+    nodes as it does: node 0 is the empty context, then the n-grams order by order; nodes below
+    ``n_states`` (orders 0..N-1) are the states. Rows may be reshaped by a temperature T and a
+    masked symbol (<unk>): the unnormalised row is
     u(s, c) = p*(sc)^(1/T) where sc is stored, else bow(s)^(1/T) u(suffix(s), c) (the masked
     symbol 0), and ``Z(s)`` its total; the row is u / Z. Without reshaping the rows are the
     model's own (Z = 1, not divided by).
@@ -185,32 +186,25 @@ class BackoffRows:
     """
 
     def __init__(self, model, temperature: float = 1.0, masked: int | None = None):
-        from ngram.lm.backoff.links import links
-
-        linked = links(model)
-        if linked is None:
+        sc = scoring.lean(model)  # (the load-time check has usually made it already)
+        if sc is None:
             raise NgramError("model n-grams are not closed under prefixes and suffixes; load it through ngram "
                              "so it is repaired")
         V, N = model.V, model.order
         self.V, self.order = V, N
-        offset = linked.offset
+        offset = sc.order_offsets[1:]
         self.offset = offset
-        n_nodes, S = int(offset[N]), int(offset[N - 1])
+        n_nodes, S = int(offset[N]), sc.n_states
         self.n_states = S
-        self.symbol = linked.symbol.astype(np.int64)
-        self.suffix = linked.suffix.astype(np.int64)
-        self.parent = np.zeros(n_nodes, np.int64)
+        self.symbol = sc.symbol.astype(np.int64)
+        self.suffix = sc.suffix.astype(np.int64)
+        self.run_length = scoring.child_counts(sc, 0, S).astype(np.int64)
+        self.parent = np.zeros(n_nodes, np.int64)  # (every node but the empty context is one state's child)
+        self.parent[1:] = np.repeat(np.arange(S), self.run_length)
         self.logp = np.full(n_nodes, -np.inf)
-        self.bow = np.zeros(S)
-        for n in range(1, N + 1):
-            lo, hi = int(offset[n - 1]), int(offset[n])
-            self.parent[lo:hi] = linked.parents(n)
-            self.logp[lo:hi] = model.levels[n - 1].logp
-            if n < N:
-                self.bow[lo:hi] = model.levels[n - 1].bow
-        self.first, self.run_length = linked.first.astype(np.int64), np.zeros(S, np.int64)
-        for n in range(1, N + 1):
-            self.run_length[linked.run_state[n - 1]] = linked.run_lengths(n)
+        self.logp[1:] = sc.logp[1:]
+        self.bow = sc.bow.copy()
+        self.first = np.where(self.run_length > 0, sc.first, 0).astype(np.int64)
         self.after = self.suffix.copy()  # the state after a node: itself while it is a context
         self.after[:S] = np.arange(S)
         self.start = int(offset[0] + BOUNDARY) if N > 1 else 0

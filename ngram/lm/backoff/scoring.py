@@ -4,8 +4,10 @@
 corpus that is several searches per symbol. Here the model becomes a deterministic automaton
 once: a state per stored context (plus the empty one), each context's children (a contiguous
 run of nodes: its first child, and a table ``rank[state, w]`` giving w's place in the run, or 0
-when "context + w" is not stored), each n-gram's longest stored proper suffix (``links``), and
-its log probability. One byte a (state, symbol) while V < 256, where a table of node ids would
+when "context + w" is not stored), each n-gram's longest stored proper suffix, and its log
+probability. That structure is found once per model, in the lean form (``build_lean``: a node's
+children found from its parent's set of child symbols or its run, no table), which the load-time
+check, the streamed evaluation and every automaton view read; ``build`` adds the rank table to it. One byte a (state, symbol) while V < 256, where a table of node ids would
 take four: the table is built and read four times faster. Every name then advances one symbol
 per step, all names at once: a stored child gives ln p directly; otherwise the back-off weight
 of the state is added and the state drops to its suffix until a child exists (the unigram level
@@ -25,7 +27,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ngram.lm.backoff.links import links
 from ngram.core.vocabulary import BOUNDARY, Encoded
 
 DENSE_CELLS = 1 << 28  # (state, symbol) cells of the dense child table: 256 MB at one byte each
@@ -135,38 +136,46 @@ def children(sc: Scorer, states: np.ndarray) -> tuple[np.ndarray, np.ndarray, np
     return row, sc.symbol[node], node
 
 
+def child_counts(sc: Scorer, a: int, b: int) -> np.ndarray:
+    """How many stored children each state a..b-1 of a lean automaton has (a state's children are
+    the consecutive nodes from its ``first``)."""
+    return np.bitwise_count(sc.mask[a:b]) if sc.mask is not None else sc.count[a:b]
+
+
+def parents(sc: Scorer, n: int) -> np.ndarray:
+    """The state (node of its context) of each order-``n`` node of a lean automaton, in node order:
+    the states of order n-1, each repeated for its children."""
+    lo, hi = int(sc.order_offsets[n - 1]), int(sc.order_offsets[n])
+    return np.repeat(np.arange(lo, hi, dtype=np.int64), child_counts(sc, lo, hi))
+
+
 def build(model) -> Scorer | None:
-    """The automaton of ``model``, or None if its n-gram set is not prefix- and suffix-closed."""
-    V, N, levels = model.V, model.order, model.levels
-    linked = links(model)
-    if linked is None:
+    """The automaton of ``model`` in its rank-table form, or None if its n-gram set is not prefix-
+    and suffix-closed: the lean automaton (``lean``, whose structure and numbers it reads) with a
+    table ``rank[state, w]`` a (state, symbol), which the walk reads in one step where the lean
+    form counts bits or searches a run. Made for scoring a big input (``Model.logprob_encoded``)."""
+    sc = lean(model)
+    if sc is None:
         return None
-    offset, n_states = linked.offset, linked.n_states
+    V, n_states = sc.V, sc.n_states
+    N = len(sc.order_offsets) - 2
     # A dense table costs a cell per (state, symbol); past DENSE_CELLS (a large vocabulary: with
     # 200,000 symbols, even 1,000 states would be 800 MB) the children are found by binary
     # search in one sorted array of a cell per stored n-gram instead.
     sparse = n_states * V > DENSE_CELLS
     # 0 marks a missing child; np.zeros lets the kernel hand over zeroed pages.
     rank = None if sparse else np.zeros(n_states * V, np.uint8 if V < 256 else (np.uint16 if V < 65536 else np.uint32))
-    cells = np.empty(int(offset[N]) - 1, np.int64) if sparse else None
-    logp = np.empty(int(offset[N]))
-    logp[0] = np.nan
-    bow = np.zeros(n_states)
+    cells = np.empty(int(sc.order_offsets[N + 1]) - 1, np.int64) if sparse else None
     for n in range(1, N + 1):
-        level = levels[n - 1]
-        lo, hi = int(offset[n - 1]), int(offset[n])
-        logp[lo:hi] = level.logp
-        if n < N:
-            bow[lo:hi] = level.bow
+        lo, hi = int(sc.order_offsets[n]), int(sc.order_offsets[n + 1])
+        parent = parents(sc, n)
+        cell = parent * V + sc.symbol[lo:hi]
         if sparse:
-            cells[lo - 1 : hi - 1] = linked.parents(n).astype(np.int64) * V + linked.symbol[lo:hi]
-            continue
-        lengths = linked.run_lengths(n)
-        place = np.arange(1, hi - lo + 1, dtype=np.int64) - np.repeat(linked.run_start[n - 1], lengths)
-        rank[linked.parents(n).astype(np.int64) * V + linked.symbol[lo:hi]] = place
-    start = int(offset[0] + BOUNDARY) if N > 1 else 0
-    return Scorer(V=V, first=linked.first, rank=rank, cells=cells, suffix=linked.suffix, logp=logp, bow=bow, n_states=n_states,
-                  start=start, order_offsets=np.concatenate(([0], offset)))
+            cells[lo - 1 : hi - 1] = cell
+        else:  # 1 + the child's place in its parent's run
+            rank[cell] = np.arange(lo + 1, hi + 1, dtype=np.int64) - sc.first[parent]
+    return Scorer(V=V, first=sc.first, rank=rank, cells=cells, suffix=sc.suffix, logp=sc.logp, bow=sc.bow,
+                  n_states=n_states, start=sc.start, order_offsets=sc.order_offsets)
 
 
 LEAN_CHUNK = 1 << 16  # n-grams whose suffix ``build_lean`` looks up at a time
@@ -224,9 +233,8 @@ def _share(level, logp: np.ndarray, bow: np.ndarray | None) -> None:
 
 def build_lean(model, share: bool = False, values: bool = True) -> Scorer | None:
     """The automaton of ``model`` in its lean form, or None if its n-gram set is not prefix- and
-    suffix-closed: the walk's floats from a few numbers a node and a state, where the dense form
-    takes a table cell a (state, symbol) and ``links`` several arrays a node more while it is
-    built. A child is found from its parent's set of child symbols, one bit a symbol (V <= 64),
+    suffix-closed: the walk's floats from a few numbers a node and a state, where the rank-table
+    form (``build``) adds a table cell a (state, symbol). A child is found from its parent's set of child symbols, one bit a symbol (V <= 64),
     or else by a binary search of the parent's run of children (a byte a node).
 
     The levels are read one at a time: a model that can give its trie directly (a compact
@@ -330,12 +338,16 @@ def _trie_of_keys(model, n: int, values: bool = True):
     last = np.empty(len(keys), np.min_scalar_type(V - 1))
     for start in range(0, len(keys), LEAN_CHUNK):  # (a chunk at a time: int64 temporaries stay small)
         chunk = keys[start : start + LEAN_CHUNK]
-        contexts = chunk // V
-        place = np.searchsorted(below, contexts)
-        if place[-1] >= len(below) or not np.array_equal(below[place], contexts):
+        contexts, symbols = np.divmod(chunk.view(np.uint64), np.uint64(V))  # (keys are non-negative: unsigned divides faster)
+        contexts = contexts.view(np.int64)
+        # Siblings are consecutive keys: each run's context is searched for once, not each n-gram's.
+        starts = np.flatnonzero(np.concatenate(([True], contexts[1:] != contexts[:-1])))
+        heads = contexts[starts]
+        place = np.searchsorted(below, heads)
+        if place[-1] >= len(below) or not np.array_equal(below[place], heads):
             return None
-        children[place[0] : place[-1] + 1] += np.bincount(place - place[0])  # (sorted keys: places ascend)
-        last[start : start + len(chunk)] = chunk % V
+        children[place] += np.diff(starts, append=len(chunk))  # (distinct places: a run split by the chunk adds twice)
+        last[start : start + len(chunk)] = symbols
     return children, last, logp, bow
 
 

@@ -1,1 +1,1 @@
-"""Neural next-symbol models (numpy inference; training in ``ngram.training.neural``)."""
+"""Neural next-symbol models (numpy inference; training in ``ngram.lm.neural.fit``)."""

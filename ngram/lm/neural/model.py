@@ -11,7 +11,7 @@ only its context is the whole prefix, so it has no finite context automaton (``S
 Scoring runs the network over all names at once: names sorted by length, at step t the names
 still going are a leading slice, so each step is one matrix product per layer for all of them;
 the first layer's input product is a table lookup (embedding x input weights, made once).
-Training lives in ``ngram.training.neural`` (PyTorch, an optional extra); this module and the
+Training lives in ``ngram.lm.neural.fit`` (PyTorch, an optional extra); this module and the
 file form (``ngram.lm.neural.files``) need numpy only.
 """
 

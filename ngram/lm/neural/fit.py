@@ -25,7 +25,7 @@ import numpy as np
 
 from ngram.core.errors import NgramError
 from ngram.core.vocabulary import Vocabulary
-from ngram.formats.provenance import CorpusInfo, finish
+from ngram.lm.provenance import CorpusInfo, finish
 from ngram.lm.neural.model import GRUModel, GRUWeights
 
 POOL = 50  # batches per length-sorted pool
