@@ -268,6 +268,9 @@ class Explanation:
         return asdict(self)
 
 
+EXPLAIN_CELLS = 1 << 21  # (context, symbol) cells of one block of ``explain`` (16 MB an array)
+
+
 def explain(model: LanguageModel, encoded: Encoded, top: int = 10, progress: Callable[[str], None] | None = None,
             rows: np.ndarray | None = None) -> Explanation:
     """Group held-out positions by the model's context; compare soft labels with model rows.
@@ -287,15 +290,31 @@ def explain(model: LanguageModel, encoded: Encoded, top: int = 10, progress: Cal
     else:
         group_key, width = _prefix_contexts(encoded), None
     groups, first, owner = np.unique(group_key, return_index=True, return_inverse=True)
+    del group_key
     V = model.V
     targets = encoded.ids[1:]
-    empirical = np.zeros((len(groups), V))
-    np.add.at(empirical, (owner, targets), 1.0)
-    weight = empirical.sum(axis=1) / len(targets)
-    empirical /= empirical.sum(axis=1, keepdims=True)
+    # A block of contexts at a time, in the order of their first positions (so that each block's
+    # rows are those of a run of consecutive names, each name's made once in all): the block's
+    # empirical and model vectors are (contexts, V), and memory stays a few tens of MB whatever
+    # the number of names and contexts and the vocabulary.
+    by_group = np.argsort(owner, kind="stable")
+    bounds = np.searchsorted(owner[by_group], np.arange(len(groups) + 1))
+    seen = np.argsort(first, kind="stable")
+    block = max(EXPLAIN_CELLS // V, 1)
+    weight, h, kl = (np.empty(len(groups)) for _ in range(3))
     stage("next-symbol vectors")
-    rows = np.exp(rows[first] if rows is not None else _rows_at(model, encoded, first))
-    h, kl = entropy_and_kl(empirical, rows)
+    for lo in range(0, len(groups), block):
+        these = seen[lo : lo + block]
+        counts = bounds[these + 1] - bounds[these]
+        local = np.repeat(np.arange(len(these)), counts)
+        at = by_group[np.repeat(bounds[these], counts) + np.arange(len(local)) - np.repeat(np.cumsum(counts) - counts, counts)]
+        empirical = np.zeros((len(these), V))
+        np.add.at(empirical, (local, targets[at]), 1.0)
+        weight[these] = counts / len(targets)
+        empirical /= counts[:, None]
+        q = np.exp(rows[first[these]] if rows is not None else _rows_at(model, encoded, first[these]))
+        h[these], kl[these] = entropy_and_kl(empirical, q)
+        del empirical, q
     ce = h + kl
     order = np.argsort(-(weight * kl))[:top]
     symbols = model.vocabulary.symbols
