@@ -33,7 +33,7 @@ budget; ``DFA.reversed`` reverses any DFA by a budgeted subset construction.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import numpy as np
@@ -85,6 +85,9 @@ class DFA:
     accept: np.ndarray  # Q bool
     start: int
     max_len: int | None = None  # exact for strings of at most this many symbols (None: all)
+    # ``remaining``, worked out once (a DFA's transitions are not changed once it is built; the one
+    # place that changes them, ``Constraints._build``, drops it) and carried by trim and minimize
+    _remaining: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def n_states(self) -> int:
@@ -112,11 +115,19 @@ class DFA:
         return depth
 
     def remaining(self) -> np.ndarray:
-        """Each state's fewest symbols to acceptance; ``UNREACHABLE`` if it cannot accept."""
+        """Each state's fewest symbols to acceptance; ``UNREACHABLE`` if it cannot accept (read
+        only: worked out once per DFA)."""
+        if self._remaining is None:
+            self._remaining = self._fewest_to_accept()
+        self._remaining.flags.writeable = False
+        return self._remaining
+
+    def _fewest_to_accept(self) -> np.ndarray:
         Q, V = self.delta.shape
         rem = np.full(Q, UNREACHABLE, np.int64)
         target = self.delta.ravel()
-        order = np.argsort(target, kind="stable")
+        # (a stable sort of 16-bit numbers is a radix sort: several times faster)
+        order = np.argsort(target.astype(np.uint16) if Q <= 1 << 16 else target, kind="stable")
         source = (order // V).astype(np.int64)  # predecessors grouped by target state
         bounds = np.searchsorted(target[order], np.arange(Q + 1))
         frontier = np.flatnonzero(self.accept)
@@ -276,7 +287,10 @@ def trim(dfa: DFA, max_len: int | None = None) -> DFA:
     delta[:, BOUNDARY] = 0
     accept = np.zeros(len(kept) + 1, bool)
     accept[1:] = dfa.accept[kept]
-    return DFA(delta, accept, int(new[dfa.start]))
+    trimmed = DFA(delta, accept, int(new[dfa.start]))
+    # (a kept state's shortest way to acceptance passes kept states only: the same counts)
+    trimmed._remaining = np.concatenate(([UNREACHABLE], rem[kept]))
+    return trimmed
 
 
 MINIMIZE_ROUNDS = 64  # refinement rounds tried before a DFA is kept as built (correct, only larger)
@@ -309,7 +323,10 @@ def minimize(dfa: DFA) -> DFA:
     representative = np.zeros(count, np.int64)
     representative[block[::-1]] = np.arange(dfa.n_states)[::-1]  # the first state of each block
     delta = block[dfa.delta[representative]].astype(np.int32)
-    return DFA(delta, dfa.accept[representative], int(block[dfa.start]), dfa.max_len)
+    smaller = DFA(delta, dfa.accept[representative], int(block[dfa.start]), dfa.max_len)
+    if dfa._remaining is not None:  # (equivalent states need as many symbols)
+        smaller._remaining = dfa._remaining[representative]
+    return smaller
 
 
 def product(dfas: Sequence[DFA], V: int, max_len: int | None = None, what: str = "these constraints together") -> DFA:
@@ -962,6 +979,7 @@ class Constraints:
             raise NgramError(f"no name meets these constraints together ({_clip(self.describe(), 200)}){why}")
         if vocabulary.unk:
             dfa.delta[:, vocabulary.unk_id] = 0
+            dfa._remaining = None
         dfa.max_len = L
         # (a prefix, suffix or substring automaton alone is minimal as built)
         return minimize(dfa) if self.regex is not None or len(parts) > 1 else dfa
