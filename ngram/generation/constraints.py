@@ -108,8 +108,8 @@ class DFA:
         frontier, d = np.array([self.start]), 0
         while len(frontier):
             d += 1
-            nxt = np.unique(self.delta[frontier].ravel())
-            nxt = nxt[(nxt != 0) & (depth[nxt] == UNREACHABLE)]
+            nxt = _unvisited(self.delta[frontier].ravel(), depth)
+            nxt = nxt[nxt != 0]
             depth[nxt] = d
             frontier = nxt
         return depth
@@ -135,8 +135,8 @@ class DFA:
         d = 0
         while len(frontier):
             d += 1
-            pred = np.unique(source[_ranges(bounds[frontier], bounds[frontier + 1])])
-            pred = pred[(pred != 0) & (rem[pred] == UNREACHABLE)]
+            pred = _unvisited(source[_ranges(bounds[frontier], bounds[frontier + 1])], rem)
+            pred = pred[pred != 0]
             rem[pred] = d
             frontier = pred
         return rem
@@ -183,6 +183,20 @@ def _ranges(starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
         return np.zeros(0, np.int64)
     offsets = np.repeat(starts - np.cumsum(lengths) + lengths, lengths)
     return offsets + np.arange(total)
+
+
+def _unvisited(values: np.ndarray, distance: np.ndarray) -> np.ndarray:
+    """The distinct values among ``values`` (states) whose ``distance`` is still ``UNREACHABLE``,
+    sorted: by marking where there are many, else by sorting (``np.unique`` hashes integers, far
+    slower, and its first call imports ``numpy.ma``)."""
+    if len(values) * 8 >= len(distance):
+        mark = np.zeros(len(distance), bool)
+        mark[values] = True
+        mark &= distance == UNREACHABLE
+        return np.flatnonzero(mark)
+    values = np.sort(values)
+    values = values[np.concatenate(([True], values[1:] != values[:-1]))] if len(values) else values
+    return values[distance[values] == UNREACHABLE]
 
 
 def _unpack(sets: np.ndarray, n: int) -> np.ndarray:
@@ -307,7 +321,7 @@ def minimize(dfa: DFA) -> DFA:
     moves = dfa.delta[:, first]
     block = np.where(dfa.accept, 2, 1).astype(np.int64)
     block[0] = 0  # the dead state alone (every other state can still accept: trimmed)
-    count = len(np.unique(block))
+    count = int(np.count_nonzero(np.bincount(block)))
     for _ in range(MINIMIZE_ROUNDS):
         signature = np.ascontiguousarray(np.column_stack([block, block[moves]]), dtype=np.int32)
         keys = signature.view(np.dtype((np.void, 4 * signature.shape[1]))).ravel()
@@ -853,8 +867,7 @@ def regex_dfa(text: str, vocabulary, max_len: int | None = None, reverse: bool =
     d = 0
     while len(frontier):
         d += 1
-        pred = np.unique(source[back[_ranges(back_bounds[frontier], back_bounds[frontier + 1])]])
-        pred = pred[rem[pred] == UNREACHABLE]
+        pred = _unvisited(source[back[_ranges(back_bounds[frontier], back_bounds[frontier + 1])]], rem)
         rem[pred] = d
         frontier = pred
 
