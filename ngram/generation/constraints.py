@@ -324,16 +324,19 @@ def minimize(dfa: DFA) -> DFA:
     count = int(np.count_nonzero(np.bincount(block)))
     for _ in range(MINIMIZE_ROUNDS):
         signature = np.ascontiguousarray(np.column_stack([block, block[moves]]), dtype=np.int32)
-        keys = signature.view(np.dtype((np.void, 4 * signature.shape[1]))).ravel()
-        _, refined = np.unique(keys, return_inverse=True)
-        refined = refined.reshape(-1)
-        if refined.max() + 1 == count:
+        refined, refined_count = _row_classes(signature)
+        if refined_count == count:
             break
-        block, count = refined - refined[0], int(refined.max()) + 1  # (the dead state's block sorts first: 0)
+        block, count = refined, refined_count
     else:
         return dfa
     if count == dfa.n_states:
         return dfa
+    # blocks numbered in order of their first state (the dead state's block first: 0)
+    _, first_state, block = np.unique(block, return_index=True, return_inverse=True)
+    rank = np.empty(count, np.int64)
+    rank[np.argsort(first_state)] = np.arange(count)
+    block = rank[block.reshape(-1)]
     representative = np.zeros(count, np.int64)
     representative[block[::-1]] = np.arange(dfa.n_states)[::-1]  # the first state of each block
     delta = block[dfa.delta[representative]].astype(np.int32)
@@ -341,6 +344,27 @@ def minimize(dfa: DFA) -> DFA:
     if dfa._remaining is not None:  # (equivalent states need as many symbols)
         smaller._remaining = dfa._remaining[representative]
     return smaller
+
+
+_ROW_HASH = np.random.default_rng(20251207).integers(1, 2**63, 1024, dtype=np.uint64) | np.uint64(1)
+
+
+def _row_classes(rows: np.ndarray) -> tuple[np.ndarray, int]:
+    """A class number per row of a 2-D integer array, equal exactly for equal rows, and the number
+    of classes: rows hashed to 64 bits and the hash classes checked row by row (sorting the rows
+    themselves, as bytes, was most of minimize's time); a collision falls back to that sort."""
+    if rows.shape[1] <= len(_ROW_HASH):
+        h = np.zeros(len(rows), np.uint64)
+        for j in range(rows.shape[1]):
+            h += rows[:, j].astype(np.uint64) * _ROW_HASH[j]  # (wrapping: arithmetic modulo 2^64)
+        _, first, classes = np.unique(h, return_index=True, return_inverse=True)
+        classes = classes.reshape(-1)
+        if np.array_equal(rows, rows[first[classes]]):
+            return classes, len(first)
+    keys = np.ascontiguousarray(rows).view(np.dtype((np.void, rows.itemsize * rows.shape[1]))).ravel()
+    _, classes = np.unique(keys, return_inverse=True)
+    classes = classes.reshape(-1)
+    return classes, int(classes.max()) + 1
 
 
 def product(dfas: Sequence[DFA], V: int, max_len: int | None = None, what: str = "these constraints together") -> DFA:

@@ -786,16 +786,19 @@ class LazyPlan:
             kind = np.int32 if len(distinct_s) * width < 2**31 else np.int64
             rows = max(BLOCK_CELLS // (V - 1), 1)
             going = np.empty((len(states), V - 1), bool)
+            # (room for every cell: only the pages the live cells fill are ever touched)
+            key, filled = np.empty(len(states) * (V - 1), kind), 0
+            next_s = next_s.astype(kind, copy=False)
             for a in range(0, len(states), rows):
-                np.greater_equal(next_q[by_q[qs[a : a + rows]]], 0, out=going[a : a + rows])
-            key, filled = np.empty(int(np.count_nonzero(going)), kind), 0
-            for a in range(0, len(states), rows):
-                block = next_s.astype(kind, copy=False)[place[a : a + rows]]
+                after_q = next_q[by_q[qs[a : a + rows]]]
+                np.greater_equal(after_q, 0, out=going[a : a + rows])
+                block = next_s[place[a : a + rows]]
                 block *= kind(width)
-                block += next_q[by_q[qs[a : a + rows]]]
+                block += after_q
                 block = block[going[a : a + rows]]
                 key[filled : filled + len(block)] = block
                 filled += len(block)
+            key = key[:filled]
             # The next position's pairs past what the checks above allow (it is not the last) are
             # refused as soon as they are counted, before their places and children are made.
             limit = None if t + 1 == L else min(STEP_CELLS, LAZY_TABLE_CELLS - cells) // V
@@ -1022,7 +1025,7 @@ def _children_in_order(symbols: list, logps: list, states: list, qs: list, t: in
 
 SEARCH_EXPANSIONS = 20_000  # prefixes the table-free search expands before it takes the max tables
 SEARCH_AHEAD = 256  # heap entries whose rows the table-free search makes with the one it needs
-SEARCH_FIRST = 500  # expansions of a crowded question's table-free search before its product is counted
+SEARCH_FIRST = 200  # expansions of a crowded question's table-free search before its product is counted
 CROWDED = 4  # ... crowded: context states x constraint states x symbols past this many times STEP_CELLS
 
 
