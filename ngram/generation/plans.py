@@ -624,8 +624,16 @@ def _sorted_ranks(key: np.ndarray, limit: int | None) -> tuple[np.ndarray, np.nd
     return sorted_key[new].astype(np.int64), inverse
 
 
+FEW_VALUES = 16  # values fewer than 1/16 of their range are found by sorting, not by marking the range
+
+
 def _present(values: np.ndarray, size: int) -> np.ndarray:
-    """The distinct values (below ``size``, none negative), sorted, found by marking."""
+    """The distinct values (below ``size``, none negative), sorted: found by marking, or by
+    sorting where they are few for their range (a long name's positions each reach a handful of
+    a large model's states: marking them all cost seconds over 2,000 positions)."""
+    if len(values) * FEW_VALUES < size:
+        values = np.sort(values)
+        return values[np.concatenate(([True], values[1:] != values[:-1]))] if len(values) else values
     mark = np.zeros(size, bool)
     mark[values] = True
     return np.flatnonzero(mark)
@@ -635,6 +643,8 @@ def _renumbered(table: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     """(the distinct non-negative values of ``table``, sorted; the table with each such value
     replaced by its place among them, -1 left as it is), in 32 bits."""
     values = _present(table[table >= 0], size)
+    if table.size * FEW_VALUES < size:
+        return values, np.where(table >= 0, np.searchsorted(values, table), -1).astype(np.int32)
     rank = np.full(size + 1, -1, np.int32)  # (the last entry: what -1 reads)
     rank[values] = np.arange(len(values))
     return values, rank[table]
