@@ -21,10 +21,31 @@ except ImportError:  # pragma: no cover - depends on the installed typer
     from click import exceptions as _click_exceptions
 
 from ngram.core.errors import NgramError
-from . import build, score, generate, tune, plot, report  # noqa: F401,I001  (each registers its verbs on app; this order is --help's)
 from .app import app
 
-__all__ = ["app", "main", "run"]
+__all__ = ["app", "main", "run", "verbs"]
+
+# Each verb module registers its verbs on ``app`` when imported; this order is --help's. The
+# command line imports the module of the verb it runs only (sample needs none of training's,
+# scoring's or the report's imports: a refused request's start-up is most of its time), and all
+# of them for anything else (no verb, --help, --version, a verb it does not know).
+VERB_MODULES = ("build", "score", "generate", "tune", "plot", "report")
+MODULE_OF = {"train": "build", "import": "build", "mix": "build", "prune": "build", "evaluate": "score",
+             "probs": "score", "info": "score", "export": "score", "classify": "score", "sample": "generate",
+             "top": "generate", "tune": "tune", "plot": "plot", "report": "report"}
+
+
+def verbs(argv: List[str] | None = None):
+    """``app`` with the verbs ``argv`` may run registered (with no ``argv``, every verb), in
+    --help's order whatever order they were imported in."""
+    import importlib
+
+    verb = argv[0] if argv and not argv[0].startswith("-") else None
+    for name in [MODULE_OF[verb]] if verb in MODULE_OF else VERB_MODULES:
+        importlib.import_module(f"{__name__}.{name}")
+    place = {f"{__name__}.{name}": i for i, name in enumerate(VERB_MODULES)}
+    app.registered_commands.sort(key=lambda c: place.get(getattr(c.callback, "__module__", None), len(place)))
+    return app
 
 
 class _Terminated(BaseException):
@@ -37,7 +58,7 @@ def _on_sigterm(signum, frame):
 
 def main(argv: List[str] | None = None) -> int:
     """Console entry point: one line on stderr for every user error, never a traceback."""
-    command = typer.main.get_command(app)
+    command = typer.main.get_command(verbs(sys.argv[1:] if argv is None else argv))
     no_args = getattr(_click_exceptions, "NoArgsIsHelpError", ())
     previous = signal.signal(signal.SIGTERM, _on_sigterm) if _main_thread() else None
     try:

@@ -116,7 +116,7 @@ def sample(
     """
     from ngram.core.files import write_atomically
     from ngram.generation.novelty import in_training as count_in_training
-    from ngram.generation.sampling import Sampler
+    from ngram.generation.sampler import Sampler
 
     m = common.load_model(model)
     c = _constraints(prefix, suffix, contains, exclude, regex, min_len, _length_cap(m, max_len, min_len), novel_only, unique)
@@ -195,7 +195,7 @@ def top(
     Example: ngram top model.ngram -n 20 --suffix ina --novel-only
     """
     from ngram.core.files import write_atomically
-    from ngram.generation.sampling import Sampler
+    from ngram.generation.sampler import Sampler
 
     m = common.load_model(model)
     c = _constraints(prefix, suffix, contains, exclude, regex, min_len, _length_cap(m, max_len, min_len), novel_only)

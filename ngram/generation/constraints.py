@@ -33,7 +33,7 @@ budget; ``DFA.reversed`` reverses any DFA by a budgeted subset construction.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import numpy as np
@@ -85,6 +85,9 @@ class DFA:
     accept: np.ndarray  # Q bool
     start: int
     max_len: int | None = None  # exact for strings of at most this many symbols (None: all)
+    # ``remaining``, worked out once (a DFA's transitions are not changed once it is built; the one
+    # place that changes them, ``Constraints._build``, drops it) and carried by trim and minimize
+    _remaining: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def n_states(self) -> int:
@@ -105,18 +108,26 @@ class DFA:
         frontier, d = np.array([self.start]), 0
         while len(frontier):
             d += 1
-            nxt = np.unique(self.delta[frontier].ravel())
-            nxt = nxt[(nxt != 0) & (depth[nxt] == UNREACHABLE)]
+            nxt = _unvisited(self.delta[frontier].ravel(), depth)
+            nxt = nxt[nxt != 0]
             depth[nxt] = d
             frontier = nxt
         return depth
 
     def remaining(self) -> np.ndarray:
-        """Each state's fewest symbols to acceptance; ``UNREACHABLE`` if it cannot accept."""
+        """Each state's fewest symbols to acceptance; ``UNREACHABLE`` if it cannot accept (read
+        only: worked out once per DFA)."""
+        if self._remaining is None:
+            self._remaining = self._fewest_to_accept()
+        self._remaining.flags.writeable = False
+        return self._remaining
+
+    def _fewest_to_accept(self) -> np.ndarray:
         Q, V = self.delta.shape
         rem = np.full(Q, UNREACHABLE, np.int64)
         target = self.delta.ravel()
-        order = np.argsort(target, kind="stable")
+        # (a stable sort of 16-bit numbers is a radix sort: several times faster)
+        order = np.argsort(target.astype(np.uint16) if Q <= 1 << 16 else target, kind="stable")
         source = (order // V).astype(np.int64)  # predecessors grouped by target state
         bounds = np.searchsorted(target[order], np.arange(Q + 1))
         frontier = np.flatnonzero(self.accept)
@@ -124,8 +135,8 @@ class DFA:
         d = 0
         while len(frontier):
             d += 1
-            pred = np.unique(source[_ranges(bounds[frontier], bounds[frontier + 1])])
-            pred = pred[(pred != 0) & (rem[pred] == UNREACHABLE)]
+            pred = _unvisited(source[_ranges(bounds[frontier], bounds[frontier + 1])], rem)
+            pred = pred[pred != 0]
             rem[pred] = d
             frontier = pred
         return rem
@@ -172,6 +183,20 @@ def _ranges(starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
         return np.zeros(0, np.int64)
     offsets = np.repeat(starts - np.cumsum(lengths) + lengths, lengths)
     return offsets + np.arange(total)
+
+
+def _unvisited(values: np.ndarray, distance: np.ndarray) -> np.ndarray:
+    """The distinct values among ``values`` (states) whose ``distance`` is still ``UNREACHABLE``,
+    sorted: by marking where there are many, else by sorting (``np.unique`` hashes integers, far
+    slower, and its first call imports ``numpy.ma``)."""
+    if len(values) * 8 >= len(distance):
+        mark = np.zeros(len(distance), bool)
+        mark[values] = True
+        mark &= distance == UNREACHABLE
+        return np.flatnonzero(mark)
+    values = np.sort(values)
+    values = values[np.concatenate(([True], values[1:] != values[:-1]))] if len(values) else values
+    return values[distance[values] == UNREACHABLE]
 
 
 def _unpack(sets: np.ndarray, n: int) -> np.ndarray:
@@ -276,7 +301,10 @@ def trim(dfa: DFA, max_len: int | None = None) -> DFA:
     delta[:, BOUNDARY] = 0
     accept = np.zeros(len(kept) + 1, bool)
     accept[1:] = dfa.accept[kept]
-    return DFA(delta, accept, int(new[dfa.start]))
+    trimmed = DFA(delta, accept, int(new[dfa.start]))
+    # (a kept state's shortest way to acceptance passes kept states only: the same counts)
+    trimmed._remaining = np.concatenate(([UNREACHABLE], rem[kept]))
+    return trimmed
 
 
 MINIMIZE_ROUNDS = 64  # refinement rounds tried before a DFA is kept as built (correct, only larger)
@@ -293,23 +321,50 @@ def minimize(dfa: DFA) -> DFA:
     moves = dfa.delta[:, first]
     block = np.where(dfa.accept, 2, 1).astype(np.int64)
     block[0] = 0  # the dead state alone (every other state can still accept: trimmed)
-    count = len(np.unique(block))
+    count = int(np.count_nonzero(np.bincount(block)))
     for _ in range(MINIMIZE_ROUNDS):
         signature = np.ascontiguousarray(np.column_stack([block, block[moves]]), dtype=np.int32)
-        keys = signature.view(np.dtype((np.void, 4 * signature.shape[1]))).ravel()
-        _, refined = np.unique(keys, return_inverse=True)
-        refined = refined.reshape(-1)
-        if refined.max() + 1 == count:
+        refined, refined_count = _row_classes(signature)
+        if refined_count == count:
             break
-        block, count = refined - refined[0], int(refined.max()) + 1  # (the dead state's block sorts first: 0)
+        block, count = refined, refined_count
     else:
         return dfa
     if count == dfa.n_states:
         return dfa
+    # blocks numbered in order of their first state (the dead state's block first: 0)
+    _, first_state, block = np.unique(block, return_index=True, return_inverse=True)
+    rank = np.empty(count, np.int64)
+    rank[np.argsort(first_state)] = np.arange(count)
+    block = rank[block.reshape(-1)]
     representative = np.zeros(count, np.int64)
     representative[block[::-1]] = np.arange(dfa.n_states)[::-1]  # the first state of each block
     delta = block[dfa.delta[representative]].astype(np.int32)
-    return DFA(delta, dfa.accept[representative], int(block[dfa.start]), dfa.max_len)
+    smaller = DFA(delta, dfa.accept[representative], int(block[dfa.start]), dfa.max_len)
+    if dfa._remaining is not None:  # (equivalent states need as many symbols)
+        smaller._remaining = dfa._remaining[representative]
+    return smaller
+
+
+_ROW_HASH = np.random.default_rng(20251207).integers(1, 2**63, 1024, dtype=np.uint64) | np.uint64(1)
+
+
+def _row_classes(rows: np.ndarray) -> tuple[np.ndarray, int]:
+    """A class number per row of a 2-D integer array, equal exactly for equal rows, and the number
+    of classes: rows hashed to 64 bits and the hash classes checked row by row (sorting the rows
+    themselves, as bytes, was most of minimize's time); a collision falls back to that sort."""
+    if rows.shape[1] <= len(_ROW_HASH):
+        h = np.zeros(len(rows), np.uint64)
+        for j in range(rows.shape[1]):
+            h += rows[:, j].astype(np.uint64) * _ROW_HASH[j]  # (wrapping: arithmetic modulo 2^64)
+        _, first, classes = np.unique(h, return_index=True, return_inverse=True)
+        classes = classes.reshape(-1)
+        if np.array_equal(rows, rows[first[classes]]):
+            return classes, len(first)
+    keys = np.ascontiguousarray(rows).view(np.dtype((np.void, rows.itemsize * rows.shape[1]))).ravel()
+    _, classes = np.unique(keys, return_inverse=True)
+    classes = classes.reshape(-1)
+    return classes, int(classes.max()) + 1
 
 
 def product(dfas: Sequence[DFA], V: int, max_len: int | None = None, what: str = "these constraints together") -> DFA:
@@ -836,8 +891,7 @@ def regex_dfa(text: str, vocabulary, max_len: int | None = None, reverse: bool =
     d = 0
     while len(frontier):
         d += 1
-        pred = np.unique(source[back[_ranges(back_bounds[frontier], back_bounds[frontier + 1])]])
-        pred = pred[rem[pred] == UNREACHABLE]
+        pred = _unvisited(source[back[_ranges(back_bounds[frontier], back_bounds[frontier + 1])]], rem)
         rem[pred] = d
         frontier = pred
 
@@ -962,6 +1016,7 @@ class Constraints:
             raise NgramError(f"no name meets these constraints together ({_clip(self.describe(), 200)}){why}")
         if vocabulary.unk:
             dfa.delta[:, vocabulary.unk_id] = 0
+            dfa._remaining = None
         dfa.max_len = L
         # (a prefix, suffix or substring automaton alone is minimal as built)
         return minimize(dfa) if self.regex is not None or len(parts) > 1 else dfa

@@ -624,8 +624,16 @@ def _sorted_ranks(key: np.ndarray, limit: int | None) -> tuple[np.ndarray, np.nd
     return sorted_key[new].astype(np.int64), inverse
 
 
+FEW_VALUES = 16  # values fewer than 1/16 of their range are found by sorting, not by marking the range
+
+
 def _present(values: np.ndarray, size: int) -> np.ndarray:
-    """The distinct values (below ``size``, none negative), sorted, found by marking."""
+    """The distinct values (below ``size``, none negative), sorted: found by marking, or by
+    sorting where they are few for their range (a long name's positions each reach a handful of
+    a large model's states: marking them all cost seconds over 2,000 positions)."""
+    if len(values) * FEW_VALUES < size:
+        values = np.sort(values)
+        return values[np.concatenate(([True], values[1:] != values[:-1]))] if len(values) else values
     mark = np.zeros(size, bool)
     mark[values] = True
     return np.flatnonzero(mark)
@@ -635,6 +643,8 @@ def _renumbered(table: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     """(the distinct non-negative values of ``table``, sorted; the table with each such value
     replaced by its place among them, -1 left as it is), in 32 bits."""
     values = _present(table[table >= 0], size)
+    if table.size * FEW_VALUES < size:
+        return values, np.where(table >= 0, np.searchsorted(values, table), -1).astype(np.int32)
     rank = np.full(size + 1, -1, np.int32)  # (the last entry: what -1 reads)
     rank[values] = np.arange(len(values))
     return values, rank[table]
@@ -705,19 +715,54 @@ class LazyPlan:
         self.view = view(model)
         self.shaping = (temperature, top_k, top_p)
         self.shaped = temperature != 1.0 or top_k is not None or top_p is not None
-        self._levels = self._children = None
+        self._levels = self._children = self._counted = None
         self._B = self._max = self._mass = None
 
     # ----- the reachable product ---------------------------------------------------------------
     def _explore(self) -> None:
+        """The reachable product (``_count``), then the rows of the states it reaches."""
         if self._levels is not None:
             return
+        levels, children = self._count()
+        view, L, V = self.view, self.max_len, self.model.V
+        # With the model's own rows (reshaping needs whole rows), a position whose pairs can go on
+        # with only a few symbols (at the length bound: none, only the end) reads just those
+        # columns of its states' rows, the same floats (``View.logcolumns``), and a state reached
+        # only at such positions gets no row: a suffix constraint leaves few symbols live near
+        # the bound, where most states are reached (the English default model's -ina at --max-len
+        # 8: 52,000 states at position 5, each needing 3 symbols of 27).
+        self._columns = [None] * (L + 1)
+        if not self.shaped:
+            few = {}
+            for t in range(L + 1):
+                live = np.flatnonzero((children[t] >= 0).any(axis=0)) + 1 if t < L else np.zeros(0, np.int64)
+                if (len(live) + 1) * FEW_COLUMNS <= V:
+                    few[t] = np.concatenate(([BOUNDARY], live))
+            if few:  # (the columns of every such position in one pass over their states' suffixes)
+                states = np.unique(np.concatenate([levels[t][0] for t in few]))
+                symbols = np.unique(np.concatenate(list(few.values())))
+                logp = view.logcolumns(states, symbols)
+                for t, mine in few.items():
+                    self._columns[t] = (mine, logp[np.ix_(np.searchsorted(states, levels[t][0]),
+                                                          np.searchsorted(symbols, mine))])
+        whole = [states for t, (states, _) in enumerate(levels) if self._columns[t] is None]
+        reached = np.unique(np.concatenate(whole)) if whole else np.zeros(0, np.int64)
+        for a in range(0, len(reached), ROW_BATCH):
+            view.slots_of(reached[a : a + ROW_BATCH])
+        self._levels = [(view.slot[states].astype(np.int64), qs) for states, qs in levels]
+        self._children = children
+
+    def _count(self) -> tuple[list, list]:
+        """The reachable product on the model's context states: per position its pairs (states,
+        constraint states) and each pair's children, or a one-line refusal at the first position
+        past the budget. No row is made here, so a refusal costs transitions only (kept: the rows
+        are made once the whole product is known to fit, in a few large batches, which an order
+        mixture's rows cost least)."""
+        if self._counted is not None:
+            return self._counted
         view, dfa, L = self.view, self.dfa, self.max_len
         Q, V = dfa.n_states, self.model.V
-        need = _steps_to_accept(dfa)
-        # Explored on the model's context states, not the view's slots: no row is made until the
-        # whole product is known to fit (a refusal costs transitions only), and then every row at
-        # once, in a few large batches (an order mixture's rows cost least made together).
+        need = dfa.remaining()  # per constraint state, the fewest characters to accept
         n_states = view.scorer.n_states
         states, qs = np.array([view.start_state], np.int64), np.array([dfa.start], np.int64)
         levels, children, cells = [], [], 0
@@ -776,32 +821,8 @@ class LazyPlan:
             children.append(child)
             states, qs = after_states, after_qs
         bar.close()
-        # With the model's own rows (reshaping needs whole rows), a position whose pairs can go on
-        # with only a few symbols (at the length bound: none, only the end) reads just those
-        # columns of its states' rows, the same floats (``View.logcolumns``), and a state reached
-        # only at such positions gets no row: a suffix constraint leaves few symbols live near
-        # the bound, where most states are reached (the English default model's -ina at --max-len
-        # 8: 52,000 states at position 5, each needing 3 symbols of 27).
-        self._columns = [None] * (L + 1)
-        if not self.shaped:
-            few = {}
-            for t in range(L + 1):
-                live = np.flatnonzero((children[t] >= 0).any(axis=0)) + 1 if t < L else np.zeros(0, np.int64)
-                if (len(live) + 1) * FEW_COLUMNS <= V:
-                    few[t] = np.concatenate(([BOUNDARY], live))
-            if few:  # (the columns of every such position in one pass over their states' suffixes)
-                states = np.unique(np.concatenate([levels[t][0] for t in few]))
-                symbols = np.unique(np.concatenate(list(few.values())))
-                logp = view.logcolumns(states, symbols)
-                for t, mine in few.items():
-                    self._columns[t] = (mine, logp[np.ix_(np.searchsorted(states, levels[t][0]),
-                                                          np.searchsorted(symbols, mine))])
-        whole = [states for t, (states, _) in enumerate(levels) if self._columns[t] is None]
-        reached = np.unique(np.concatenate(whole)) if whole else np.zeros(0, np.int64)
-        for a in range(0, len(reached), ROW_BATCH):
-            view.slots_of(reached[a : a + ROW_BATCH])
-        self._levels = [(view.slot[states].astype(np.int64), qs) for states, qs in levels]
-        self._children = children
+        self._counted = (levels, children)
+        return self._counted
 
     def _level_rows(self, t: int, slots: np.ndarray, at, raw: bool) -> np.ndarray:
         """Rows (probabilities) of the pairs ``at`` of position t: whole, or, where the position
@@ -924,7 +945,14 @@ class LazyPlan:
         yields (with the constraint states that cannot accept in the characters left cut off).
         Past ``SEARCH_EXPANSIONS`` expansions (names far down the distribution, or a constraint
         with little mass) it goes on with the exact bounds of the max tables over the reachable
-        product, leaving out the names already yielded."""
+        product, leaving out the names already yielded.
+
+        A crowded question (``_crowded``: constraint states enough to carry the product far past
+        its budget) has its product counted after ``SEARCH_FIRST`` expansions: one past the
+        budget is refused then, in the time of that short try and the counting (each expansion
+        far down makes rows: 20,000 of them took seconds before the table path refused), and
+        one within it goes on as above, the counting reused by the tables. So a question past
+        the budget is answered only if the short try finds its names."""
         yielded = set()
         for item in self._best_without_tables():
             if item is None:
@@ -940,13 +968,15 @@ class LazyPlan:
 
     def _best_without_tables(self):
         view, dfa, L = self.view, self.dfa, self.max_len
-        need = _steps_to_accept(dfa)
+        need = dfa.remaining()  # per constraint state, the fewest characters to accept
         expansions = [0]
         def expand(node, upcoming):
             state, q, t = node
             expansions[0] += 1
             if expansions[0] > SEARCH_EXPANSIONS:
                 raise _TooFar
+            if expansions[0] == SEARCH_FIRST and self._crowded():
+                self._count()  # (a one-line refusal if the product is past the budget)
             if view.slot[state] < 0:  # this row, and those of the nodes likely next, in one batch
                 view.slots_of(np.array([state] + [n[0] for n in upcoming()], np.int64))
             row = view.logrows[view.slot[state]]
@@ -967,6 +997,14 @@ class LazyPlan:
             yield from best_first((view.start_state, dfa.start, 0), 0.0, expand, ahead=SEARCH_AHEAD)
         except _TooFar:
             yield None
+
+    def _crowded(self) -> bool:
+        """Whether the constraint states could carry the reachable product far past its budget:
+        every context state with every live constraint state would be more than ``CROWDED``
+        times a position's cells (one-letter --contains make 2^k constraint states; a few
+        make a product that fits, and their search often needs thousands of expansions)."""
+        cells = self.view.scorer.n_states * (self.dfa.n_states - 1) * self.model.V
+        return cells > CROWDED * STEP_CELLS
 
     def _best_with_tables(self):
         H, L, acc = self.max_tables(), self.max_len, self.dfa.accept
@@ -994,6 +1032,8 @@ def _children_in_order(symbols: list, logps: list, states: list, qs: list, t: in
 
 SEARCH_EXPANSIONS = 20_000  # prefixes the table-free search expands before it takes the max tables
 SEARCH_AHEAD = 256  # heap entries whose rows the table-free search makes with the one it needs
+SEARCH_FIRST = 200  # expansions of a crowded question's table-free search before its product is counted
+CROWDED = 4  # ... crowded: context states x constraint states x symbols past this many times STEP_CELLS
 
 
 class _TooFar(Exception):
@@ -1011,17 +1051,3 @@ class _NoBar:
 def _bar(progress, total: int, stage: str):
     return progress(total=total, desc=stage) if progress is not None else _NoBar()
 
-
-def _steps_to_accept(dfa) -> np.ndarray:
-    """Per constraint state, the fewest characters to an accepting state (a large number: never)."""
-    Q = dfa.n_states
-    steps = np.full(Q, np.iinfo(np.int64).max // 2, np.int64)
-    steps[dfa.accept] = 0
-    delta = dfa.delta[:, 1:]
-    for k in range(1, Q + 1):  # relax along the transitions until nothing changes
-        better = np.minimum(steps, steps[delta].min(axis=1, initial=steps.max()) + 1)
-        better[0] = steps[0]  # the dead state never accepts
-        if np.array_equal(better, steps):
-            break
-        steps = better
-    return steps

@@ -19,7 +19,6 @@ from ngram.generation.constraints import Constraints, TooManyStates, percent_of_
 from ngram.generation.novelty import novelty
 from ngram.generation.plans import CHUNK, MIN_MASS, Plan, make_plan
 from ngram.generation.shaping import check_shaping
-from ngram.generation.walk import decode, decode_text, walk_lengths, walk_text, walker
 from ngram.lm.backoff.automaton import View, name_components
 from ngram.lm.protocol import SEQUENTIAL
 
@@ -147,6 +146,8 @@ class Sampler:
         the names are walked with <unk> drawn and those holding it rejected (the model conditioned
         on names without it, exactly), which only the lazy view can do."""
         if i not in self._walkers:
+            from ngram.generation.walk import walker
+
             component = self.parts[i][1]
             if SEQUENTIAL in component.capabilities:
                 self._walkers[i] = None
@@ -218,6 +219,8 @@ class Sampler:
         return names
 
     def _draw_exact(self, i: int, m: int, rng: np.random.Generator) -> list[str]:
+        from ngram.generation.walk import decode
+
         _, component, reverse, _ = self.parts[i]
         plan = self.plan(i)
         if not plan.gen_mass > MIN_MASS:
@@ -235,6 +238,8 @@ class Sampler:
         """The first ``need`` of the names among ``k`` walks of component i that meet the length
         bounds (as walked), each followed by a newline, as one text; how many it holds; and how
         many met the bounds."""
+        from ngram.generation.walk import decode_text, walk_text
+
         c, component = self.constraints, self.parts[i][1]
         written = walk_text(component, k, rng, c.max_len + 1, self._walker(i))
         if written is None:
@@ -250,6 +255,8 @@ class Sampler:
     def _walk_valid(self, i: int, k: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """The ids of the names among ``k`` walks of component i that meet the length bounds, and
         their lengths."""
+        from ngram.generation.walk import walk_lengths
+
         c, component = self.constraints, self.parts[i][1]
         # (a name cut at max-len + 1 has no end symbol: too long)
         ids, length = walk_lengths(component, k, seed=rng, min_len=0, max_len=c.max_len + 1, automaton=self._walker(i))
@@ -276,7 +283,8 @@ class Sampler:
             for part in self.chunks(n, seed, chunk):
                 yield "".join([x + "\n" for x in part]), len(part)
             return
-        rng = self._start(n, seed)
+        self._start(n, seed)
+        rng = np.random.default_rng(seed)
         left = n
         while left > 0:
             need = m = min(chunk, left)
@@ -293,8 +301,9 @@ class Sampler:
             left -= m
             yield "".join(texts), m
 
-    def _start(self, n: int, seed) -> np.random.Generator:
-        """The checks of a request for ``n`` names, and its random generator."""
+    def _start(self, n: int, seed) -> None:
+        """The checks of a request for ``n`` names (its random generator is made once the request
+        is known to be answerable: numpy.random's import is a tenth of a refused request's time)."""
         if n < 0:
             raise NgramError(f"number of samples must be 0 or more, got {n}")
         if n > MAX_NAMES:
@@ -304,11 +313,10 @@ class Sampler:
             raise NgramError(f"seed must be a whole number 0 or more, got {seed!r}")
         self.rejected = 0
         self._walked, self._valid = 0, 0  # (each request on its own: a seed draws the same names every time)
-        return np.random.default_rng(seed)
 
     def chunks(self, n: int, seed=None, chunk: int = CHUNK):
         """``n`` names, a list of at most ``chunk`` at a time (reproducible for a seed)."""
-        rng = self._start(n, seed)
+        self._start(n, seed)
         c = self.constraints
         novel = c.novel_only
         if novel and (self.model.train_names is None or len(self.model.train_names) == 0):
@@ -319,6 +327,10 @@ class Sampler:
             if n > possible:
                 raise NgramError(f"--unique: found only {possible:,.0f} distinct names that can meet the constraints "
                                  f"({self.description}), fewer than the {n:,} asked for")
+        if n and not all(self._fast(i) for i in range(len(self.parts))):
+            for i in range(len(self.parts)):  # every exact plan's tables (or its refusal) before any draw
+                self.plan(i).gen_mass
+        rng = np.random.default_rng(seed)
         left, stalled = n, 0
         while left > 0:
             names = self._draw(min(chunk, left), rng)

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from ngram.cli import app, main
+from ngram.cli import main, verbs
 
 
 def _strict(text: str):
@@ -93,6 +93,7 @@ def test_help_hints_name_existing_commands(capsys):
     assert main(["plot", "heatmap"]) == 2
     err = capsys.readouterr().err
     assert "see ngram plot heatmap --help" in err
+    app = verbs()
     names = {c.name or c.callback.__name__ for c in app.registered_commands} | {g.name for g in app.registered_groups}
     assert {"train", "evaluate", "sample", "probs", "info", "export", "import", "mix", "prune", "classify", "tune",
             "report", "plot"} <= names

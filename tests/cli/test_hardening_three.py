@@ -63,9 +63,29 @@ def test_a_reachable_product_past_its_budget_is_one_line_error(folder, verb):
         names = ["".join(rng.choice(list(LETTERS), int(rng.integers(4, 10)))) for _ in range(20000)]
         save(train(names, 5, AddK(0.1)), folder / "wide.ngram")
     contains = [x for c in LETTERS[:12] for x in ("--contains", c)]
+    start = time.perf_counter()
     result = measured(verb, "wide.ngram", "--max-len", "14", *contains, cwd=folder)
     one_error_line(result, "too many (context, constraint state) pairs", "pairs at position", "--max-len 14")
-    assert result["peak_mb"] < 500, result
+    assert result["peak_mb"] < 500 and time.perf_counter() - start < 10, result  # (about a second on an idle machine)
+
+
+@pytest.mark.parametrize("verb", ["sample", "top"])
+def test_a_product_past_its_budget_is_refused_at_once_by_either_verb(folder, verb, monkeypatch, capsys):
+    """The same refusal from the command line in process, on the small model with the plan's budget
+    lowered: top's table-free search is cut short once the product is counted (in under a second,
+    where 20,000 expansions came first)."""
+    from ngram.cli import main
+    from ngram.generation import plans
+
+    monkeypatch.setattr(plans, "STEP_CELLS", 64)
+    contains = [x for c in "abci" for x in ("--contains", c)]
+    start = time.perf_counter()
+    assert main([verb, str(folder / "model.ngram"), "-n", "1000", "--max-len", "8", *contains]) == 1
+    elapsed = time.perf_counter() - start
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("error: the constraints reach too many (context, constraint state) "
+                                               "pairs for this model within --max-len 8"), err
+    assert elapsed < 1.0
 
 
 @pytest.mark.parametrize("verb", ["sample", "top"])

@@ -347,3 +347,20 @@ def test_where_the_reversed_parts_are_past_the_budget_the_product_is_reversed(mo
     words = strings("abn", 6)
     expected = {w for w in words if re.fullmatch(c.regex, w) and "ab" in w}
     assert expected and accepted(sampler.dfa_of(1), forward.vocabulary, words, reverse=True) == expected
+
+
+@pytest.mark.parametrize("collide", [False, True])
+def test_minimize_classes_rows_exactly_even_when_their_hashes_collide(collide, monkeypatch):
+    """``_row_classes`` (minimize's refinement step) puts two rows in one class exactly when they are
+    equal; with every hash made equal, the check falls back to sorting the rows."""
+    from ngram.generation import constraints
+
+    if collide:
+        monkeypatch.setattr(constraints, "_ROW_HASH", np.zeros(1024, np.uint64))
+    rows = np.random.default_rng(3).integers(0, 3, (500, 4)).astype(np.int32)
+    classes, count = constraints._row_classes(rows)
+    _, expected = np.unique(rows, axis=0, return_inverse=True)
+    expected = expected.reshape(-1)
+    assert count == expected.max() + 1
+    same = classes[:, None] == classes[None, :]
+    assert np.array_equal(same, expected[:, None] == expected[None, :])

@@ -96,3 +96,61 @@ def test_a_refusal_on_the_left_to_right_side_never_reverses_the_constraints(name
     monkeypatch.setattr(plans, "STEP_CELLS", 2 * name_mixture.V)
     with pytest.raises(NgramError, match="too many .context, constraint state. pairs"):
         Sampler(name_mixture, WIDE).generate(3, seed=0)
+
+
+@pytest.mark.parametrize("kind", ["backoff", "name_mixture", "order_mixture"])
+@pytest.mark.parametrize("crowded", [True, False])
+def test_top_past_the_budget_is_refused_after_a_short_try_when_crowded(kind, crowded, request, monkeypatch):
+    """top on a product past its budget: a crowded question (many constraint states for the
+    contexts) has its product counted after SEARCH_FIRST expansions of the table-free search and
+    is refused then, in one line; any other after the whole table-free search, as before."""
+    model = request.getfixturevalue(kind)
+    monkeypatch.setattr(plans, "STEP_CELLS", 2 * model.V)
+    monkeypatch.setattr(plans, "SEARCH_FIRST", 5)
+    monkeypatch.setattr(plans, "SEARCH_EXPANSIONS", 60)
+    monkeypatch.setattr(plans, "CROWDED", 0 if crowded else 10**9)
+    expansions = []
+    search = plans.best_first
+
+    def counted(root, bound, expand, ahead=0):
+        expansions.append(0)
+
+        def each(node, upcoming):
+            expansions[-1] += 1
+            return expand(node, upcoming)
+
+        yield from search(root, bound, each, ahead)
+
+    monkeypatch.setattr(plans, "best_first", counted)
+    with pytest.raises(NgramError) as error:
+        Sampler(model, WIDE).top(500)
+    message = str(error.value)
+    assert "\n" not in message and "too many (context, constraint state) pairs" in message
+    if crowded:
+        assert expansions == [5]  # (the left-to-right side refused: no other search began)
+    else:
+        assert max(expansions) > 5
+
+
+def test_a_crowded_question_is_one_with_many_constraint_states_for_the_contexts(backoff):
+    from ngram.generation.constraints import Constraints as C
+
+    few, many = C(contains=("a",), max_len=6), C(contains=("a", "b", "n", "ab", "ba", "nn"), max_len=6)
+    assert not Sampler(backoff, few).plan(0)._crowded()
+    plan = Sampler(backoff, many).plan(0)
+    cells = plan.view.scorer.n_states * (plan.dfa.n_states - 1) * backoff.V
+    assert plan._crowded() == (cells > plans.CROWDED * plans.STEP_CELLS)
+
+
+@pytest.mark.parametrize("size", [40, 100_000])
+def test_renumbering_by_sorting_few_values_agrees_with_marking_the_range(size):
+    """``_present`` and ``_renumbered`` sort values that are few for their range (a long name's
+    positions each reach a handful of a large model's states) and mark the range otherwise: the
+    same answer either way, -1 (no next state) kept."""
+    rng = np.random.default_rng(5)
+    table = rng.integers(-1, size, (30, 26))
+    values = np.unique(table[table >= 0])
+    got_values, renumbered = plans._renumbered(table, size)
+    assert np.array_equal(got_values, values) and np.array_equal(plans._present(table[table >= 0], size), values)
+    assert renumbered.dtype == np.int32
+    assert np.array_equal(renumbered, np.where(table >= 0, np.searchsorted(values, table), -1))
