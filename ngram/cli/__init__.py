@@ -44,7 +44,8 @@ def verbs(argv: List[str] | None = None):
     for name in [MODULE_OF[verb]] if verb in MODULE_OF else VERB_MODULES:
         importlib.import_module(f"{__name__}.{name}")
     place = {f"{__name__}.{name}": i for i, name in enumerate(VERB_MODULES)}
-    app.registered_commands.sort(key=lambda c: place.get(getattr(c.callback, "__module__", None), len(place)))
+    # (every verb is a function registered by its module: its __module__ names the module)
+    app.registered_commands.sort(key=lambda c: place.get(c.callback.__module__ if c.callback else None, len(place)))
     return app
 
 
