@@ -346,6 +346,10 @@ class OnDemandLevel(Level):
     def bow(self, value) -> None:
         self._made["bow"] = value
 
+    def make_whole(self) -> None:
+        self._component.p(self._n, None)  # (kept by the component: p, not ln p, one array)
+        self.bow  # noqa: B018  (made and kept)
+
     def logp_at(self, index: np.ndarray) -> np.ndarray:
         if "logp" in self._made:
             return self._made["logp"][index]

@@ -725,6 +725,7 @@ class LazyPlan:
             return
         levels, children = self._count()
         view, L, V = self.view, self.max_len, self.model.V
+        view.expect_many_rows()  # (the product fits: most of its states' rows are made next)
         # With the model's own rows (reshaping needs whole rows), a position whose pairs can go on
         # with only a few symbols (at the length bound: none, only the end) reads just those
         # columns of its states' rows, the same floats (``View.logcolumns``), and a state reached
@@ -977,6 +978,7 @@ class LazyPlan:
                 raise _TooFar
             if expansions[0] == SEARCH_FIRST and self._crowded():
                 self._count()  # (a one-line refusal if the product is past the budget)
+                view.expect_many_rows()
             if view.slot[state] < 0:  # this row, and those of the nodes likely next, in one batch
                 view.slots_of(np.array([state] + [n[0] for n in upcoming()], np.int64))
             row = view.logrows[view.slot[state]]
@@ -993,6 +995,8 @@ class LazyPlan:
 
         if need[dfa.start] > L:
             return
+        if not self._crowded():  # (a crowded question is counted first: it may be refused)
+            view.expect_many_rows()  # a search makes rows batch after batch
         try:
             yield from best_first((view.start_state, dfa.start, 0), 0.0, expand, ahead=SEARCH_AHEAD)
         except _TooFar:

@@ -561,6 +561,14 @@ class View:
             backoff_rows(sc, group, out[a:b], place=place)
         return out[np.searchsorted(closure, distinct)][inverse.ravel()]
 
+    def expect_many_rows(self) -> None:
+        """Told by a caller about to make rows at many states (a search, a plan's tables): an
+        order mixture's components whose tables are made where read make them whole now, once,
+        rather than piece by piece (the same floats either way)."""
+        shared = None if self.own_rows else self.model.shared_levels()
+        if shared is not None:
+            shared.make_whole()
+
     def _rows_of_contexts(self, states: np.ndarray, columns: np.ndarray | None = None) -> np.ndarray:
         """An order mixture's ln-rows at the contexts of ``states`` (their stored n-grams' keys);
         ``columns``: only these symbols' entries (with the shared levels; else whole rows, cut)."""

@@ -51,6 +51,9 @@ class Level:
     def bow_at(self, index: np.ndarray) -> np.ndarray:
         return self.bow[index]
 
+    def make_whole(self) -> None:
+        """Nothing to do: a level's arrays are whole (one made where read makes them now)."""
+
 
 def lookup(sorted_keys: np.ndarray, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Where each query would sit in ``sorted_keys`` (clipped to a valid index), and whether it is there."""

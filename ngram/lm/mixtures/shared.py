@@ -44,6 +44,12 @@ class SharedLevels:
                     return None
         return cls(components, top)
 
+    def make_whole(self) -> None:
+        """Every component's tables made whole (components fitted on loading have them already)."""
+        for c in self.components:
+            for level in c.levels:
+                level.make_whole()
+
     def logprobs(self, window_keys: np.ndarray, history: np.ndarray) -> np.ndarray:
         """ln p_k(target | context) of every window under every component: (windows, components)."""
         out = np.empty((len(window_keys), len(self.components)))
