@@ -3,6 +3,7 @@ only rooms below it, counting imports inside functions too (a function-local imp
 a cycle or an upward edge; one deferred for start-up time is fine)."""
 
 import ast
+import functools
 from pathlib import Path
 
 import pytest
@@ -73,9 +74,16 @@ def imports_of(path: Path, modules: set[str]) -> set[str]:
 
 
 def import_graph() -> dict[str, set[str]]:
+    """Each package module's imports (a fresh copy: tests may change it)."""
+    return {module: set(targets) for module, targets in _parsed_graph().items()}
+
+
+@functools.lru_cache(maxsize=1)
+def _parsed_graph() -> dict[str, frozenset[str]]:
+    # parsed once per test session: every test here reads the same files
     files = sorted(PACKAGE.rglob("*.py"))
     modules = {module_name(f) for f in files}
-    return {module_name(f): imports_of(f, modules) for f in files}
+    return {module_name(f): frozenset(imports_of(f, modules)) for f in files}
 
 
 def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
