@@ -11,9 +11,9 @@ is kept once for the mixture, in the narrowest type that holds it exactly:
 - per order n and form (raw or adjusted): each context's total count and how many of its children
   fall in each discount bucket, indexed by the context's place among the order n-1 n-grams.
 
-From these, p_n(hw) = u(hw) + gamma(h) p_{n-1}(w | h') is made for the n-grams asked about, with the
-same arithmetic, operation by operation, as the fit (``discounting.discount``,
-``interpolated.interpolate``), so the floats are the fit's to the bit (tested against the fit).
+From these, p_n(hw) = u(hw) + gamma(h) p_{n-1}(w | h') is made for the n-grams asked about by the
+fit's own steps (``discounting.discount`` and ``interpolated.interpolate``, on those entries only:
+both are entrywise), so the floats are the fit's to the bit (tested against the fit).
 A level asked for a good share of its entries, or asked again and again, is made whole and kept
 (then it costs what a fitted one does): loading the English default model holds 19 MB where the
 sixteen fits held 52 MB (peak resident memory of ``ngram probs``: 93 -> 58 MB), and `top` or a
@@ -34,7 +34,8 @@ from ngram.core.counting import Counts
 from ngram.core.errors import NgramError
 from ngram.core.vocabulary import Vocabulary
 from ngram.lm.backoff.model import Level, Model
-from .discounting import Discounted, adjusted_order
+from .discounting import BucketTotals, Discounted, adjusted_order, discount
+from .interpolated import interpolate
 
 CHAINS = 8  # index arrays whose places below are remembered (the last few asked of every component)
 WHOLE_SHARE = 4  # a level asked for 1/WHOLE_SHARE of its entries (in all) is made whole,
@@ -221,38 +222,29 @@ class _Component:
     def raw(self, n: int) -> bool:
         return not self.adjusted or n == self.order
 
-    def gamma(self, n: int, place: np.ndarray | None, stats=None) -> tuple[np.ndarray, np.ndarray]:
-        """gamma(h) and the total (with the strength) of order n's contexts at ``place`` (all:
-        None), or of the contexts whose (total, children per bucket) are ``stats``."""
-        dt, d, theta = self.dt, self.d[n - 1], self.theta[n - 1]
-        if stats is None:
-            denom, per_bucket = self.shared.stats(n, self.raw(n), self.buckets)
-            if place is not None:
-                denom, per_bucket = denom[place], per_bucket[place]
-        else:
-            denom, per_bucket = stats
-        denom = denom.astype(dt)
-        freed = np.zeros(len(denom), dt)
-        for j in range(1, self.buckets + 1):
-            freed = freed + d[j] * per_bucket[:, j - 1].astype(dt)
-        if theta:
-            freed, denom = freed + dt(theta), denom + dt(theta)
+    def discount(self, n: int, a: np.ndarray, owner: np.ndarray, denom: np.ndarray,
+                 per_bucket: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """u of n-grams with counts ``a`` (``owner``: each one's context among those given) and
+        gamma of contexts with totals ``denom`` and children per bucket ``per_bucket``: the fit's
+        own ``discounting.discount``, on these entries only (entrywise: the same floats)."""
+        dt = self.dt
+        totals = BucketTotals(denom.astype(dt), np.minimum(a, self.buckets).astype(np.int8), per_bucket)
         with np.errstate(invalid="ignore", divide="ignore"):  # (a place without children: 0 / 0, never read)
-            return freed / denom, denom
+            return discount(a, owner, len(denom), self.d[n - 1], self.buckets, dt, self.theta[n - 1], totals)
 
-    def u(self, n: int, a: np.ndarray, denom: np.ndarray) -> np.ndarray:
-        """u(hw) of order n's n-grams with counts ``a``, ``denom`` their contexts' totals."""
-        bucket = np.minimum(a, self.buckets).astype(np.int8)
-        u = a.astype(self.dt)
-        u -= self.d[n - 1][bucket]
-        u /= denom
-        return u
+    def gamma(self, n: int, place: np.ndarray | None) -> np.ndarray:
+        """gamma(h) of order n's contexts at ``place`` (all: None)."""
+        denom, per_bucket = self.shared.stats(n, self.raw(n), self.buckets)
+        if place is not None:
+            denom, per_bucket = denom[place], per_bucket[place]
+        return self.discount(n, np.zeros(0, np.int64), np.zeros(0, np.int64), denom, per_bucket)[1]
 
     def _unigrams(self) -> np.ndarray:
-        V = self.shared.V
-        gamma, denom = self.gamma(1, None)
+        V, keys = self.shared.V, self.shared.keys[0]
+        denom, per_bucket = self.shared.stats(1, self.raw(1), self.buckets)
+        u, gamma = self.discount(1, self.shared.values(1, self.raw(1)), np.zeros(len(keys), np.int64), denom, per_bucket)
         p = np.zeros(V, self.dt)
-        p[self.shared.keys[0]] = self.u(1, self.shared.values(1, self.raw(1)), denom[np.zeros(len(self.shared.keys[0]), np.int64)])
+        p[keys] = u
         return p + self.dt(gamma[0]) * self.dt(1.0 / V)
 
     def p(self, n: int, index: np.ndarray | None) -> np.ndarray:
@@ -266,9 +258,9 @@ class _Component:
             # each context's gamma once, then read by its children (as the fit does: C < N)
             shared = self.shared
             place = shared.contexts_of(n, None)
-            gamma, denom = self.gamma(n, None)
-            p = gamma[place] * self.p(n - 1, shared.suffixes_of(n, None))  # interpolate(): gamma[owner] * lower, += u
-            p += self.u(n, shared.values(n, self.raw(n)), denom[place])
+            u, gamma = self.discount(n, shared.values(n, self.raw(n)), place,
+                                     *shared.stats(n, self.raw(n), self.buckets))
+            p = interpolate(u, gamma, place, self.p(n - 1, shared.suffixes_of(n, None)))
             self.whole[n] = p
             return p
         # Down the suffixes to the first order known whole, or small enough beside the question to
@@ -282,10 +274,9 @@ class _Component:
         p = self.p(low, chain.at[low])
         for j in range(low + 1, n + 1):
             a, denom, per_bucket = chain.gathered(j, self.raw(j), self.buckets)
-            gamma, denom = self.gamma(j, None, (denom, per_bucket))
-            lower = p
-            p = gamma * lower
-            p += self.u(j, a, denom)
+            each = np.arange(len(a))  # (each entry its own context: gathered one to one)
+            u, gamma = self.discount(j, a, each, denom, per_bucket)
+            p = interpolate(u, gamma, each, p)
         return p
 
     def logp(self, n: int, index: np.ndarray | None) -> np.ndarray:
@@ -300,7 +291,7 @@ class _Component:
         has = has if index is None else has[index]
         out = np.zeros(size)
         at = np.flatnonzero(has)
-        gamma = self.gamma(n + 1, None)[0][at] if index is None else self.gamma(n + 1, index[at])[0]
+        gamma = self.gamma(n + 1, None)[at] if index is None else self.gamma(n + 1, index[at])
         with np.errstate(divide="ignore"):
             out[at] = np.log(gamma)
         return out
