@@ -34,7 +34,7 @@ from ngram.core.counting import Counts
 from ngram.core.errors import NgramError
 from ngram.core.vocabulary import Vocabulary
 from ngram.lm.backoff.model import Level, Model
-from .discounting import BucketTotals, Discounted, adjusted_order, discount
+from .discounting import BucketTotals, Discounted, adjusted_order, bucket_totals, discount
 from .interpolated import interpolate
 
 CHAINS = 8  # index arrays whose places below are remembered (the last few asked of every component)
@@ -92,7 +92,7 @@ class SharedCounts:
         self._adjusted: dict[int, np.ndarray] = {}
         self._stats: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
         self._chains: dict[tuple, _Chain] = {}
-        self._places: dict[tuple, np.ndarray] = {}  # (places of every n-gram of an order, made when one is made whole)
+        self._places: dict[tuple, np.ndarray] = {}  # (every n-gram's context and suffix places, by order: 4 bytes each)
 
     def settle(self, components: list[Model]) -> None:
         """Make everything ``components`` (made by ``fit_on_demand`` on these counts) will read,
@@ -169,14 +169,10 @@ class SharedCounts:
         ``discounting.bucket_totals`` finds, indexed by context place (a single context at order 1)."""
         key = (n, raw, buckets)
         if key not in self._stats:
-            a = self.values(n, raw)
             C = 1 if n == 1 else self.V if n == 2 else len(self.keys[n - 2])
-            place = self.contexts_of(n, None)
-            # the fit's sums: float64 bincount of the same counts in the same order, per context
-            denom = np.bincount(place, weights=a, minlength=C)
-            bucket = np.minimum(a, buckets).astype(np.int8)
-            per_bucket = np.bincount(place * buckets + (bucket - 1), minlength=C * buckets).reshape(C, buckets)
-            self._stats[key] = (_narrow(denom), _narrow(per_bucket.ravel()).reshape(C, buckets))
+            # the fit's own totals (the same sums in the same order), by context place, kept narrow
+            totals = bucket_totals(self.values(n, raw), self.contexts_of(n, None), C, buckets, np.float64)
+            self._stats[key] = (_narrow(totals.denom), _narrow(totals.per_bucket.ravel()).reshape(C, buckets))
         return self._stats[key]
 
 

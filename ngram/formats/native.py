@@ -552,7 +552,7 @@ def _refitted_components(description: dict, counts, reading: _Reading) -> list[L
             counts.forget_from(_order_of(settings[fit_order[step + 1]]) + 1)
     counts.derived = None  # what the fits shared is not needed after them
     if shared:
-        shared[0].settle([m for m in out if m.estimator and on_demand.made_here(m)])
+        shared[0].settle([m for m in out if on_demand.made_here(m)])
     for model, proved in zip(out, checked):
         if not proved:  # (an interpolated fit proves its rows sum to 1 as it makes them, from counts checked above)
             check_distributions(model, label)
