@@ -740,14 +740,14 @@ class LazyPlan:
                 if (len(live) + 1) * FEW_COLUMNS <= V:
                     few[t] = np.concatenate(([BOUNDARY], live))
             if few:  # (the columns of every such position in one pass over their states' suffixes)
-                states = np.unique(np.concatenate([levels[t][0] for t in few]))
+                states = _present(np.concatenate([levels[t][0] for t in few]), view.scorer.n_states)
                 symbols = np.unique(np.concatenate(list(few.values())))
                 logp = view.logcolumns(states, symbols)
                 for t, mine in few.items():
                     self._columns[t] = (mine, logp[np.ix_(np.searchsorted(states, levels[t][0]),
                                                           np.searchsorted(symbols, mine))])
         whole = [states for t, (states, _) in enumerate(levels) if self._columns[t] is None]
-        reached = np.unique(np.concatenate(whole)) if whole else np.zeros(0, np.int64)
+        reached = _present(np.concatenate(whole), view.scorer.n_states) if whole else np.zeros(0, np.int64)
         for a in range(0, len(reached), ROW_BATCH):
             view.slots_of(reached[a : a + ROW_BATCH])
         self._levels = [(view.slot[states].astype(np.int64), qs) for states, qs in levels]
