@@ -750,7 +750,8 @@ class LazyPlan:
         reached = _present(np.concatenate(whole), view.scorer.n_states) if whole else np.zeros(0, np.int64)
         for a in range(0, len(reached), ROW_BATCH):
             view.slots_of(reached[a : a + ROW_BATCH])
-        self._levels = [(view.slot[states].astype(np.int64), qs) for states, qs in levels]
+        slots = {}  # (positions that share their pairs share their slots too)
+        self._levels = [(slots.setdefault(id(states), view.slot[states].astype(np.int64)), qs) for states, qs in levels]
         self._children = children
 
     def _count(self) -> tuple[list, list]:
@@ -766,7 +767,7 @@ class LazyPlan:
         need = dfa.remaining()  # per constraint state, the fewest characters to accept
         n_states = view.scorer.n_states
         states, qs = np.array([view.start_state], np.int64), np.array([dfa.start], np.int64)
-        levels, children, cells = [], [], 0
+        levels, children, cells, fixed = [], [], 0, None
         bar = _bar(self.progress, L, "finding the names' reachable states")
         for t in range(L + 1):
             levels.append((states, qs))
@@ -779,13 +780,19 @@ class LazyPlan:
                 self._refuse(len(states), t)
             live = need <= L - t - 1  # constraint states that can still accept in the characters left
             live[0] = False
+            present = _present(qs, Q)
+            if fixed is not None and np.array_equal(fixed[0], live[present]):
+                # A step that led its pairs to themselves, with the same constraint states live,
+                # leads them there again: its children serve each such step (a long --max-len
+                # repeats the whole reachable set for many positions).
+                children.append(fixed[1])
+                continue
             # Both coordinates are renumbered among the values this step can reach before any
             # cell is read (on the small tables: the distinct states' next states, the present
             # constraint states' rows), so each cell costs gathers of 32-bit numbers only.
             first = np.flatnonzero(np.diff(states, prepend=-1))  # (the pairs are in order of state)
             place = np.repeat(np.arange(len(first)), np.diff(np.append(first, len(states))))
             distinct_s, next_s = _renumbered(view.transitions(states[first])[:, 1:], n_states)
-            present = _present(qs, Q)
             rows_q = dfa.delta[present, 1:]
             distinct_q, next_q = _renumbered(np.where(live[rows_q], rows_q, -1), Q)
             by_q = np.full(Q, -1, np.int32)
@@ -820,6 +827,10 @@ class LazyPlan:
             child = np.full((len(states), V - 1), -1, np.int32 if len(after_states) < 2**31 else np.int64)
             child[going] = inverse
             children.append(child)
+            fixed = None
+            if np.array_equal(after_states, states) and np.array_equal(after_qs, qs):
+                fixed = (live[present], child)
+                after_states, after_qs = states, qs  # (one array for every such position)
             states, qs = after_states, after_qs
         bar.close()
         self._counted = (levels, children)
