@@ -17,6 +17,7 @@ import numpy as np
 
 from ngram.lm.backoff import scoring
 from ngram.core.corpus import DEFAULT_MAX_NAME_LENGTH, Corpus, read_names, source_label
+from ngram.core.arrays import distinct
 from ngram.core.errors import NgramError
 from ngram.lm.backoff.model import FAST_SCORING_TARGETS
 from ngram.lm.protocol import BOUNDED_CONTEXT, LEVELS, LanguageModel, gives_rows
@@ -371,7 +372,7 @@ def _rows_at(model: LanguageModel, encoded: Encoded, positions: np.ndarray) -> n
     starts = encoded.starts
     ends = np.append(starts[1:], encoded.n_targets)  # position in ids of each name's end symbol
     name = np.searchsorted(starts, positions, side="right") - 1  # target t is ids[t + 1]
-    names = np.unique(name)
+    names = distinct(name)
     pieces = [encoded.ids[starts[k]:ends[k]] for k in names]
     sub = Encoded(ids=np.concatenate(pieces + [np.zeros(1, np.int64)]), starts=np.cumsum([0] + [len(p) for p in pieces[:-1]]))
     offset = sub.starts[np.searchsorted(names, name)] - starts[name]

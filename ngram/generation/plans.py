@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ngram.core.arrays import distinct
 from ngram.core.errors import NgramError
 from ngram.core.vocabulary import BOUNDARY
 from ngram.generation.search import best_first, in_order
@@ -83,7 +84,7 @@ class Plan:
                     now = None
                 reach.append(now)
                 if now is not None:
-                    now = np.unique(self.auto.next[now, 1:])
+                    now = distinct(self.auto.next[now, 1:])
             self._reach = reach
         return self._reach
 
@@ -363,7 +364,7 @@ class SparsePlan(Plan):
         levels, reached, kept = [np.array([self.start], np.int64)], 1, 0
         for _ in range(L):
             after = [self._kept(int(x))[2] for x in levels[-1]]
-            level = np.unique(np.concatenate(after)) if after else np.zeros(0, np.int64)
+            level = distinct(np.concatenate(after)) if after else np.zeros(0, np.int64)
             reached += len(level)
             kept += sum(map(len, after))
             if reached > REACH_STATES or kept > REACH_KEPT:
@@ -741,7 +742,7 @@ class LazyPlan:
                     few[t] = np.concatenate(([BOUNDARY], live))
             if few:  # (the columns of every such position in one pass over their states' suffixes)
                 states = _present(np.concatenate([levels[t][0] for t in few]), view.scorer.n_states)
-                symbols = np.unique(np.concatenate(list(few.values())))
+                symbols = distinct(np.concatenate(list(few.values())))
                 logp = view.logcolumns(states, symbols)
                 for t, mine in few.items():
                     self._columns[t] = (mine, logp[np.ix_(np.searchsorted(states, levels[t][0]),

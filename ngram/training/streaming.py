@@ -33,6 +33,7 @@ from ngram.core.corpus import (COMPRESSED_SUFFIXES, DEFAULT_MAX_NAME_LENGTH, Cor
 from ngram.core.budget import DEFAULT_STREAMING_BYTES, Budget, LineBudget
 from ngram.core.defaults import DEFAULT_ORDER
 from ngram.core.counting import Counts, check_order, count_ngrams
+from ngram.core.arrays import distinct
 from ngram.core.errors import NgramError
 from ngram.estimators import default_estimator
 from ngram.lm.backoff.model import fingerprints_of_hashes, hash_code_points
@@ -289,7 +290,7 @@ def _wide_code_points(codes: np.ndarray) -> np.ndarray:
     for k in (1, 2, 3):
         more = size > k
         points[more] = (points[more] << 6) | (codes[lead[more] + k] & 0x3F)
-    return np.unique(points)
+    return distinct(points)
 
 
 def _scan_raw(scan: Scan, digest, raw: tuple[bytes, str]) -> np.ndarray:

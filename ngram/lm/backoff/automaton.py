@@ -575,7 +575,7 @@ class View:
         sc, V = self.scorer, self.V
         order = np.searchsorted(sc.order_offsets, states, side="right") - 1  # 0: the empty context
         keys = np.zeros(len(states), np.int64)
-        for n in np.unique(order[order > 0]).tolist():
+        for n in scoring.distinct(order[order > 0]).tolist():
             at = order == n
             keys[at] = self.base.levels[n - 1].keys[states[at] - int(sc.order_offsets[n])]
         model = self.model

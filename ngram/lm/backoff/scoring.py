@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ngram.core.arrays import distinct  # noqa: F401  (the automaton reads it here too)
 from ngram.core.vocabulary import BOUNDARY, Encoded
 
 DENSE_CELLS = 1 << 28  # (state, symbol) cells of the dense child table: 256 MB at one byte each
@@ -116,12 +117,6 @@ def with_suffixes(sc: Scorer, states: np.ndarray, missing=None) -> np.ndarray:
     while len(need[-1]):
         need.append(keep(distinct(sc.suffix[need[-1][need[-1] != 0]].astype(np.int64))))
     return distinct(np.concatenate(need))
-
-
-def distinct(a: np.ndarray) -> np.ndarray:
-    """The distinct values of ``a``, sorted."""
-    a = np.sort(a)
-    return a[np.concatenate(([True], a[1:] != a[:-1]))] if len(a) else a
 
 
 def children(sc: Scorer, states: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -28,6 +28,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ngram.core.arrays import distinct
 from ngram.core.errors import NgramError
 from ngram.lm.backoff.model import Level, Model
 from ngram.lm.protocol import BOUNDED_CONTEXT, LanguageModel, require
@@ -191,7 +192,7 @@ def _context_set(models: Sequence[LanguageModel], m: int, V: int) -> np.ndarray:
     needs no row; nor does one with a boundary inside, which no history can hold.
     """
     keys = [k for model in models for k in model.stored_keys(m)]
-    union = np.unique(np.concatenate(keys)) if keys else np.zeros(0, np.int64)
+    union = distinct(np.concatenate(keys)) if keys else np.zeros(0, np.int64)
     if m == 1:
         return np.arange(V, dtype=np.int64)
     digits_ok = np.ones(len(union), bool)

@@ -39,6 +39,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ngram.core.arrays import distinct
 from ngram.core.errors import NgramError
 from ngram.core.vocabulary import BOUNDARY, Encoded, reverse_encoded
 from ngram.lm.base import logsumexp
@@ -221,7 +222,7 @@ class SuffixTable:
         """(context key, length) of each state, read from its level."""
         length = np.searchsorted(self.offsets, states, side="right")
         keys = np.zeros(len(states), np.int64)
-        for n in np.unique(length).tolist():
+        for n in distinct(length).tolist():
             if 1 <= n <= len(self.levels):
                 at = length == n
                 keys[at] = self.levels[n - 1].keys[states[at] - int(self.offsets[n - 1])]
