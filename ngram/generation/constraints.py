@@ -971,7 +971,7 @@ class Constraints:
         if self.regex is not None:
             parts.append(f"matching /{_clip(self.regex, 40)}/")
         parts.append(f"of {self.min_len} to {self.max_len} characters" if self.min_len != self.max_len
-                     else f"of {self.min_len} characters")
+                     else f"of {self.min_len} character{'' if self.min_len == 1 else 's'}")
         return "names " + ", ".join(parts)
 
     def dfa(self, vocabulary) -> DFA:

@@ -364,3 +364,9 @@ def test_minimize_classes_rows_exactly_even_when_their_hashes_collide(collide, m
     assert count == expected.max() + 1
     same = classes[:, None] == classes[None, :]
     assert np.array_equal(same, expected[:, None] == expected[None, :])
+
+
+def test_a_length_of_one_character_is_said_in_the_singular():
+    assert Constraints(min_len=1, max_len=1).describe() == "names of 1 character"
+    assert Constraints(min_len=3, max_len=3).describe() == "names of 3 characters"
+    assert Constraints(min_len=1, max_len=4).describe() == "names of 1 to 4 characters"
