@@ -231,9 +231,14 @@ def top(
 
 
 def lines_of(rows):
-    yield f"{'name':<20} {'probability':>12} {'nats/symbol':>11}\n"
-    for r in rows:
+    header = f"{'name':<20} {'probability':>12} {'nats/symbol':>11}\n"
+    for r in rows:  # (the header with the first row: a request no name meets is an error, not an empty table)
+        if header:
+            yield header
+            header = ""
         yield f"{r['name']:<20} {r['probability']:>12.4e} {r['nll_nats_per_symbol']:>11.4f}\n"
+    if header:
+        yield header
 
 
 def _progress(off: bool):

@@ -382,7 +382,18 @@ class Sampler:
         if novel and (self.model.train_names is None or len(self.model.train_names) == 0):
             raise NgramError("--novel-only: this model does not record its training names (e.g. imported from ARPA)")
         stream = self._by_probability() if rank == "probability" else self._by_symbol()
-        return (item for _, item in zip(range(k), stream))
+        return self._at_least_one((item for _, item in zip(range(k), stream)), k > 0)
+
+    def _at_least_one(self, items, wanted: bool):
+        """``items``, or, when names were wanted and none meets the constraints (the model gives
+        them no probability), the one-line error ``sample`` gives."""
+        found = False
+        for item in items:
+            found = True
+            yield item
+        if wanted and not found:
+            novel = " and is not a training name" if self.constraints.novel_only else ""
+            raise NgramError(f"no name the model can make meets the constraints{novel} ({self.description})")
 
     def _best(self, i: int):
         """Component i's best-first stream, its plan (and automaton) made only once it is read."""

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import TINY
-from ngram import AddK, train
+from ngram import MLE, AddK, train
 from ngram.formats.native import save
 from test_hardening import measured, one_error_line
 
@@ -95,6 +95,17 @@ def test_the_empty_pattern_means_the_same_for_sample_and_top(folder, verb):
     result = measured(verb, "model.ngram", "--regex", "", cwd=folder)
     line = one_error_line(result, "no name meets", "the empty pattern matches only the empty name")
     assert "matching //" in line
+
+
+@pytest.mark.parametrize("verb", ["sample", "top"])
+def test_constraints_the_model_gives_no_probability_are_refused_alike(tmp_path, verb):
+    """A model that gives some names no probability (maximum likelihood: 'bb' never follows in
+    training) and constraints only such names meet: both verbs say so in one line, and top writes
+    no empty table."""
+    save(train(["anna", "bob", "anna", "bo"], 3, MLE()), tmp_path / "mle.ngram")
+    result = measured(verb, "mle.ngram", "-n", "5", "--contains", "bb", cwd=tmp_path)
+    one_error_line(result, "no name the model can make meets the constraints", "containing 'bb'")
+    assert result["stdout"] == ""
 
 
 # ----- 5. one huge line under a memory budget; junk members; bombs stay instant ----------------
