@@ -104,7 +104,7 @@ def name_probability(model, name: str, prefix: str = "") -> float:
 KN_CORPUS = ["anna", "annie", "bob", "bobby", "ann", "abba", "nab", "banana", "ab", "b", "nina", "yann"]
 
 
-@pytest.mark.parametrize("order", [2, 4, 6])
+@pytest.mark.parametrize("order", [2, pytest.param(4, marks=pytest.mark.slow), pytest.param(6, marks=pytest.mark.slow)])
 def test_whole_names_are_drawn_with_the_models_probabilities(order):
     from collections import Counter
 
