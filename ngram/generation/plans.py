@@ -716,7 +716,7 @@ class LazyPlan:
         self.view = view(model)
         self.shaping = (temperature, top_k, top_p)
         self.shaped = temperature != 1.0 or top_k is not None or top_p is not None
-        self._levels = self._children = self._counted = None
+        self._levels = self._children = self._counted = self._probs = None
         self._B = self._max = self._mass = None
 
     # ----- the reachable product ---------------------------------------------------------------
@@ -754,6 +754,10 @@ class LazyPlan:
         slots = {}  # (positions that share their pairs share their slots too)
         self._levels = [(slots.setdefault(id(states), view.slot[states].astype(np.int64)), qs) for states, qs in levels]
         self._children = children
+        # Each made row in probabilities once: a row is read at every position its state is
+        # reached at (the same floats: exp is entrywise), and exp of the same rows position after
+        # position was a quarter of a long --max-len plan's time.
+        self._probs = np.exp(view.logrows[: view.used]) if len(reached) else None
 
     def _count(self) -> tuple[list, list]:
         """The reachable product on the model's context states: per position its pairs (states,
@@ -864,7 +868,7 @@ class LazyPlan:
 
     def _rows(self, slots: np.ndarray, raw: bool) -> np.ndarray:
         """Probability rows (the model's, or the generation rows after temperature / top-k / top-p)."""
-        rows = np.exp(self.view.logrows[slots])
+        rows = self._probs[slots] if self._probs is not None else np.exp(self.view.logrows[slots])
         if raw or not self.shaped:
             return rows
         unk = self.model.vocabulary.unk_id
