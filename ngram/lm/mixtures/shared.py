@@ -122,7 +122,8 @@ class SharedLevels:
 
     def context_rows(self, states: np.ndarray, scorer, columns: np.ndarray | None = None):
         """Each component's next-symbol probabilities at each of ``states`` (nodes of the
-        highest-order component's automaton ``scorer``, distinct), as (component index, rows).
+        highest-order component's automaton ``scorer``, distinct), as (component index, rows); the rows
+        are one array, filled again for the next component (read each before asking for the next).
 
         A component of order o reads a state's context cut to its last o - 1 symbols: that suffix
         is a node too (stored sets are suffix-closed). Its row there is its stored children's p
@@ -160,6 +161,13 @@ class SharedLevels:
         contexts = [closure[part] - int(offsets[m]) for m, part in enumerate(parts)]
         mines = [slice(int(cuts[m]), int(cuts[m + 1])) for m in range(len(bounds) - 1)]
         children = [child[mine] - int(offsets[m + 1]) for m, mine in enumerate(mines)]
+        # The arrays a component's pass fills are made once and reused by the next (fresh ones of
+        # this size cost as much in page faults as the arithmetic), the stored entries as flat places.
+        flat_rows = rows.reshape(-1)
+        stored_at = stored[0] * len(columns) + stored[1]
+        widest = max((part.stop - part.start for part in parts[1:]), default=0)
+        suffix_rows = np.empty((widest, len(columns)))
+        out = np.empty((len(states), len(columns)))
         for k, c in enumerate(self.components):
             top = min(c.order - 1, len(bounds) - 2)  # the longest context this component reads
             for m in range(top + 1):
@@ -170,13 +178,14 @@ class SharedLevels:
                     rows[part] = 0.0
                 else:
                     gamma = np.exp(c.levels[m - 1].bow_at(contexts[m]))
-                    np.multiply(gamma[:, None], rows[suffix_at[part]], out=rows[part])
-                mine = mines[m]
-                rows[stored[0][mine], stored[1][mine]] = np.exp(c.levels[m].logp_at(children[m]))
+                    below = suffix_rows[: part.stop - part.start]
+                    np.take(rows, suffix_at[part], axis=0, out=below)
+                    np.multiply(gamma[:, None], below, out=rows[part])
+                flat_rows[stored_at[mines[m]]] = np.exp(c.levels[m].logp_at(children[m]))
             # Each state's context cut to this component's longest: its suffix of that length.
             mine = at.copy()
             cut = np.flatnonzero(state_length > top)
             while len(cut):
                 mine[cut] = suffix_at[mine[cut]]
                 cut = cut[length[mine[cut]] > top]
-            yield k, rows[mine]
+            yield k, np.take(rows, mine, axis=0, out=out)
