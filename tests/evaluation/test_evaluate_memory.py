@@ -3,12 +3,14 @@
 import os
 import subprocess
 import sys
+import zipfile
 
+import numpy as np
 import pytest
 
-from ngram import read_names, train
+from ngram import NgramError, train
 from ngram.estimators import make_estimator
-from ngram.formats.native import load, save
+from ngram.formats.native import load, save, untouched_zeros
 from support import generated_names
 
 from conftest import REPO
@@ -36,3 +38,45 @@ def test_evaluating_a_file_does_not_load_openssl(files):
     out = child(f"import sys; from ngram.formats.native import load; from ngram.evaluation.metrics import evaluate_file; "
                 f"evaluate_file(load({str(model)!r}), {str(names)!r}); print('_hashlib' in sys.modules)")
     assert out.split() == ["False"]
+
+
+def test_the_fingerprints_are_read_from_the_file_as_loaded_when_first_asked_for(files, tmp_path):
+    model_path, _ = files
+    path = tmp_path / "m.ngram"
+    path.write_bytes(model_path.read_bytes())
+    saved = load(model_path).train_names
+    model = load(path)
+    assert "_read_names" in vars(model)  # not read yet
+    other = train(["zed", "zoe"], 2, make_estimator("modified-kneser-ney"))
+    save(other, path)  # renamed over the file the model was loaded from
+    assert len(saved) > 1000 and np.array_equal(model.train_names, saved)
+    assert "_read_names" not in vars(model) and np.array_equal(load(path).train_names, other.train_names)
+
+
+def test_damaged_fingerprints_are_refused_when_read(files, tmp_path):
+    model_path, _ = files
+    data = bytearray(model_path.read_bytes())
+    with zipfile.ZipFile(model_path) as archive:
+        info = archive.getinfo("train_names.npy")
+    data[info.header_offset + 30 + len(info.filename) + len(info.extra) + 200] ^= 0xFF  # a byte past the .npy header
+    path = tmp_path / "damaged.ngram"
+    path.write_bytes(bytes(data))
+    model = load(path)
+    with pytest.raises(NgramError, match="fingerprints do not match the file's checksum"):
+        model.train_names
+
+
+def resident_bytes() -> int:
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def test_the_top_orders_weights_are_zeros_that_take_no_memory_until_written(files):
+    model = load(files[0])
+    top = model.levels[-1].bow
+    assert len(top) > 1000 and not top.any()
+    before = resident_bytes()
+    zeros = untouched_zeros(64 << 17)  # 64 MiB
+    assert zeros.sum() == 0.0 and resident_bytes() - before < 8 << 20
+    zeros[::512] = 1.0  # writable: a page at a time
+    assert zeros.sum() == len(zeros) // 512

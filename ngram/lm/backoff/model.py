@@ -240,3 +240,20 @@ class Model(NextSymbolModel):
         est = self.estimator.get("name", "?")
         sizes = ", ".join(f"{n + 1}:{c}" for n, c in enumerate(self.n_ngrams()))
         return f"order {self.order} {est} model, V = {self.V} symbols, stored n-grams by order {sizes}"
+
+
+class FileModel(Model):
+    """A back-off model read from a file: its training-name fingerprints are read from the file
+    the first time they are asked for (scoring never needs them; a word list's are 4 MB)."""
+
+    @property
+    def train_names(self):
+        read = self.__dict__.pop("_read_names", None)
+        if read is not None:
+            self.__dict__["_train_names"] = read()
+        return self.__dict__.get("_train_names")
+
+    @train_names.setter
+    def train_names(self, value):
+        self.__dict__.pop("_read_names", None)
+        self.__dict__["_train_names"] = value
