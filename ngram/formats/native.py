@@ -694,7 +694,8 @@ def _read_backoff(description: dict, arrays, prefix: str, reading: _Reading, dep
     if not np.array_equal(levels[0].keys, np.arange(V)):
         raise NgramError(f"{label}: the unigram level must hold every symbol; the file is damaged")
     unread = isinstance(reading.train_names, _Unread)
-    model = (FileModel if unread else Model)(
+    # (a file's own arrays: its levels' keys may be given up to the automaton the check makes)
+    model = (FileModel if depth == 0 and reading.owned else Model)(
         vocabulary=vocabulary,
         order=order,
         levels=levels,

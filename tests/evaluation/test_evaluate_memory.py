@@ -11,6 +11,7 @@ import pytest
 from ngram import NgramError, train
 from ngram.estimators import make_estimator
 from ngram.formats.native import load, save, untouched_zeros
+from ngram.lm.backoff import scoring
 from support import generated_names
 
 from conftest import REPO
@@ -23,7 +24,7 @@ def files(tmp_path_factory):
     (folder / "t.txt").write_text("\n".join(names[1::2]) + "\n", encoding="utf-8")
     model = train(names[::2], 4, make_estimator("modified-kneser-ney"))
     save(model, folder / "m.ngram")
-    return folder / "m.ngram", folder / "t.txt"
+    return folder / "m.ngram", folder / "t.txt", model
 
 
 def child(code: str) -> str:
@@ -34,14 +35,14 @@ def child(code: str) -> str:
 
 def test_evaluating_a_file_does_not_load_openssl(files):
     """hashlib brings OpenSSL, 3 MB of a process: only training (the corpus fingerprint) needs it."""
-    model, names = files
+    model, names, _ = files
     out = child(f"import sys; from ngram.formats.native import load; from ngram.evaluation.metrics import evaluate_file; "
                 f"evaluate_file(load({str(model)!r}), {str(names)!r}); print('_hashlib' in sys.modules)")
     assert out.split() == ["False"]
 
 
 def test_the_fingerprints_are_read_from_the_file_as_loaded_when_first_asked_for(files, tmp_path):
-    model_path, _ = files
+    model_path, _, _ = files
     path = tmp_path / "m.ngram"
     path.write_bytes(model_path.read_bytes())
     saved = load(model_path).train_names
@@ -54,7 +55,7 @@ def test_the_fingerprints_are_read_from_the_file_as_loaded_when_first_asked_for(
 
 
 def test_damaged_fingerprints_are_refused_when_read(files, tmp_path):
-    model_path, _ = files
+    model_path, _, _ = files
     data = bytearray(model_path.read_bytes())
     with zipfile.ZipFile(model_path) as archive:
         info = archive.getinfo("train_names.npy")
@@ -80,3 +81,16 @@ def test_the_top_orders_weights_are_zeros_that_take_no_memory_until_written(file
     assert zeros.sum() == 0.0 and resident_bytes() - before < 8 << 20
     zeros[::512] = 1.0  # writable: a page at a time
     assert zeros.sum() == len(zeros) // 512
+
+
+def test_a_loaded_models_keys_are_given_up_to_its_automaton_and_made_again_when_read(files):
+    path, _, trained = files
+    model = load(path)
+    scorer = scoring.lean(model)
+    held = [x for level in model.levels for x in vars(level).values() if isinstance(x, np.ndarray)]
+    assert sum(x.nbytes for x in held if x.dtype == np.int64) == 0  # no keys kept after the load check
+    for n, (level, expected) in enumerate(zip(model.levels, trained.levels), start=1):
+        assert len(level) == len(expected) and np.array_equal(level.keys, expected.keys), f"order {n}"
+        assert level.keys.dtype == np.int64
+    assert scoring.lean(model) is scorer  # the automaton still serves the levels
+    assert np.array_equal(model.score(["anna", "nab"])[0], trained.score(["anna", "nab"])[0])

@@ -277,6 +277,11 @@ def build_lean(model, share: bool = False, values: bool = True) -> Scorer | None
             parts = _trie_of_keys(model, n, values)
             if parts is None:
                 return None
+            if share:  # the keys of order n - 1 (and of the top order) are read no more
+                if n > 1:
+                    model.keys_held_by(scorer, n - 1)
+                if n == N:
+                    model.keys_held_by(scorer, n)
         children, last, level_logp, level_bow = parts
         if values and not np.may_share_memory(level_logp, logp[lo:hi]):
             logp[lo:hi] = level_logp
