@@ -368,13 +368,17 @@ def _read_archive(handle: BinaryIO, size: int, label: str) -> dict[str, np.ndarr
             shapes = _check_members(archive, label)
             if "header" not in shapes:
                 raise NgramError(f"{label}: no header; not an ngram model file")
-            arrays = {}
+            arrays, places = {}, _places_in_the_automaton(shapes)
             for name, (shape, dtype, offset) in shapes.items():
                 if name in UNREAD:
                     arrays[name] = _Unread(handle, archive.getinfo(name + ".npy"), offset, shape, dtype, size, label)
                     continue
                 with archive.open(name + ".npy") as member:
-                    arrays[name] = np.lib.format.read_array(member, allow_pickle=False)
+                    if name in places:
+                        member.seek(offset)
+                        arrays[name] = _read_into(member, places[name], shape[0])
+                    else:
+                        arrays[name] = np.lib.format.read_array(member, allow_pickle=False)
             return arrays
     except NgramError:
         raise
@@ -388,6 +392,56 @@ def untouched_zeros(n: int) -> np.ndarray:
     if n == 0:
         return np.zeros(0)
     return np.frombuffer(mmap.mmap(-1, 8 * n, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS), np.float64)
+
+
+def _places_in_the_automaton(shapes: dict) -> dict[str, np.ndarray | None]:
+    """For a file of one back-off model (its arrays unprefixed, every order's present, in the
+    float type the model reads): where each order's probabilities and weights are read, as
+    slices of one array laid out as the lean automaton's (``scoring.build_lean``: a slot for the
+    empty context, then each order's n-grams; weights for the contexts, orders below the top),
+    which it then takes over without a copy (word list: 8 MB of its load peak). The top order's
+    weights map to None: read a piece at a time, and held only if one is not 0 (they are
+    nobody's). Empty for any other file: its arrays are read as they are."""
+    sizes = []
+    while all(shapes.get(f"{kind}{len(sizes) + 1}", ((), None))[1] == np.float64 for kind in ("logp", "bow")):
+        size = shapes[f"logp{len(sizes) + 1}"][0]
+        if len(size) != 1 or shapes[f"bow{len(sizes) + 1}"][0] != size:
+            return {}
+        sizes.append(size[0])
+    if not sizes or f"logp{len(sizes) + 1}" in shapes or f"bow{len(sizes) + 1}" in shapes:
+        return {}
+    start = np.cumsum([1] + sizes)
+    logp, bow = np.empty(int(start[-1])), np.empty(int(start[-2]))
+    logp[0], bow[0] = np.nan, 0.0  # (the empty context: no n-gram, and its weight is 1)
+    places: dict[str, np.ndarray | None] = {f"bow{len(sizes)}": None}
+    for n in range(1, len(sizes) + 1):
+        places[f"logp{n}"] = logp[start[n - 1] : start[n]]
+        if n < len(sizes):
+            places[f"bow{n}"] = bow[start[n - 1] : start[n]]
+    return places
+
+
+def _read_into(member, out: np.ndarray | None, count: int) -> np.ndarray:
+    """A float64 member's ``count`` numbers (the member read past its .npy header) into ``out``,
+    a piece at a time (the zip reader checks the checksum at the end); ``out`` None: each piece
+    looked at, and the numbers kept only from the first that is not all 0: all 0, they are
+    ``untouched_zeros``, which cost no memory."""
+    whole = out
+    done = 0
+    while data := member.read(READ_PIECE):
+        if whole is None and data.count(0) != len(data):
+            whole = np.zeros(count)
+        if whole is not None:
+            if done + len(data) > 8 * count:
+                break
+            memoryview(whole).cast("B")[done : done + len(data)] = data
+        done += len(data)
+    if done != 8 * count:
+        raise ValueError("a member holds fewer numbers than its header says")
+    return untouched_zeros(count) if whole is None else whole
+
+
+READ_PIECE = 1 << 18
 
 
 UNREAD = ("train_names",)  # members read when first asked for, not at load (``_Unread``)
@@ -685,10 +739,6 @@ def _read_backoff(description: dict, arrays, prefix: str, reading: _Reading, dep
             raise NgramError(f"{label}: order-{n} n-gram keys are out of range or not sorted; the file is damaged")
         if np.isnan(logp).any() or (logp > 1e-9).any() or np.isnan(bow).any() or np.isposinf(bow).any():
             raise NgramError(f"{label}: order-{n} probabilities are not valid (NaN, or above 1); the file is damaged")
-        if n == order and depth == 0 and reading.owned and not bow.any():
-            # The top order's n-grams are nobody's context: their weights are all 0, and zeros
-            # no page of which is touched cost no memory (word list: 5 MB of the peak).
-            bow = untouched_zeros(len(bow))
         levels.append(Level(keys, logp, bow))
     del parts, keys, logp, bow, array  # (only the levels and the file's arrays hold them now)
     if not np.array_equal(levels[0].keys, np.arange(V)):

@@ -94,3 +94,25 @@ def test_a_loaded_models_keys_are_given_up_to_its_automaton_and_made_again_when_
         assert level.keys.dtype == np.int64
     assert scoring.lean(model) is scorer  # the automaton still serves the levels
     assert np.array_equal(model.score(["anna", "nab"])[0], trained.score(["anna", "nab"])[0])
+
+
+def test_the_automaton_takes_over_the_numbers_read_from_the_file_without_a_copy(files):
+    path, _, trained = files
+    model = load(path)
+    scorer = scoring.lean(model)
+    for n, (level, expected) in enumerate(zip(model.levels, trained.levels), start=1):
+        assert np.shares_memory(level.logp, scorer.logp), f"order {n}"
+        assert np.array_equal(level.logp, expected.logp) and np.array_equal(level.bow, expected.bow), f"order {n}"
+        if n < model.order:
+            assert np.shares_memory(level.bow, scorer.bow), f"order {n}"
+
+
+def test_top_order_weights_that_are_not_all_zero_are_read_as_they_are(files, tmp_path):
+    model = load(files[0])
+    top = model.levels[-1]
+    top.bow = np.zeros(len(top))
+    top.bow[-1] = -0.0  # (a sign bit is not 0 to the reader either)
+    top.bow[len(top) // 2] = -1.5
+    save(model, tmp_path / "odd.ngram")
+    again = load(tmp_path / "odd.ngram").levels[-1].bow
+    assert again[len(top) // 2] == -1.5 and np.signbit(again[-1]) and np.count_nonzero(again) == 1
