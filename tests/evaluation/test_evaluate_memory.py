@@ -116,3 +116,18 @@ def test_top_order_weights_that_are_not_all_zero_are_read_as_they_are(files, tmp
     save(model, tmp_path / "odd.ngram")
     again = load(tmp_path / "odd.ngram").levels[-1].bow
     assert again[len(top) // 2] == -1.5 and np.signbit(again[-1]) and np.count_nonzero(again) == 1
+
+
+@pytest.mark.parametrize("block_bytes", [1 << 8, 1 << 20])  # the streamed walk, and one corpus scored at the end
+def test_evaluating_a_file_makes_no_string_a_name_unless_the_names_are_asked_for(files, monkeypatch, block_bytes):
+    from ngram.core.corpus import Corpus
+    from ngram.evaluation.metrics import evaluate_file
+
+    path, names, _ = files
+    model = load(path)
+    expected = evaluate_file(model, names, block_bytes=block_bytes)
+    seen = []
+    assert len(evaluate_file(model, names, block_bytes=block_bytes, each_block=lambda n, s, v: seen.extend(n)).per_name_nll) == len(seen)
+    monkeypatch.setattr(Corpus, "names", property(lambda self: pytest.fail("a string a name was made")))
+    result = evaluate_file(model, names, block_bytes=block_bytes)
+    assert result.total_nll == expected.total_nll and np.array_equal(result.per_name_nll, expected.per_name_nll)
