@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import math
-import mmap
 import os
 import stat
 import weakref
@@ -36,6 +35,7 @@ from ngram.formats import compact as compact_format
 from ngram.core.counting import max_order_for
 from ngram.core.errors import NgramError
 from ngram.core.files import write_atomically
+from ngram.core.pages import untouched_zeros
 from ngram.lm.mixtures.models import ContextMixture, NameMixture
 from ngram.lm.mixtures.loglinear import LinearSymbolMixture, LogLinearMixture, SymbolMixture
 from ngram.lm.mixtures.wholename import SequentialNameMixture
@@ -377,6 +377,12 @@ def _read_archive(handle: BinaryIO, size: int, label: str) -> dict[str, np.ndarr
                     if name in places:
                         member.seek(offset)
                         arrays[name] = _read_into(member, places[name], shape[0])
+                    elif len(shape) == 1 and shape[0] * dtype.itemsize >= MAPPED_BYTES:
+                        # A big array a level gives up at load (its keys): freed by the C
+                        # allocator, it would leave MBs of the smaller arrays freed after it in
+                        # the heap (``ngram.core.pages``; word list: 5 MB of the peak).
+                        member.seek(offset)
+                        arrays[name] = _read_into(member, untouched_zeros(shape[0], dtype), shape[0])
                     else:
                         arrays[name] = np.lib.format.read_array(member, allow_pickle=False)
             return arrays
@@ -384,14 +390,6 @@ def _read_archive(handle: BinaryIO, size: int, label: str) -> dict[str, np.ndarr
         raise
     except (zipfile.BadZipFile, OSError, EOFError, ValueError, KeyError, RuntimeError) as exc:
         raise NgramError(f"{label}: not a readable ngram model file ({type(exc).__name__})") from None
-
-
-def untouched_zeros(n: int) -> np.ndarray:
-    """n float zeros, writable, in pages the system gives only when one is written (a private
-    anonymous map: reading it maps the shared zero page, which costs nothing)."""
-    if n == 0:
-        return np.zeros(0)
-    return np.frombuffer(mmap.mmap(-1, 8 * n, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS), np.float64)
 
 
 def _places_in_the_automaton(shapes: dict) -> dict[str, np.ndarray | None]:
@@ -422,26 +420,28 @@ def _places_in_the_automaton(shapes: dict) -> dict[str, np.ndarray | None]:
 
 
 def _read_into(member, out: np.ndarray | None, count: int) -> np.ndarray:
-    """A float64 member's ``count`` numbers (the member read past its .npy header) into ``out``,
-    a piece at a time (the zip reader checks the checksum at the end); ``out`` None: each piece
-    looked at, and the numbers kept only from the first that is not all 0: all 0, they are
-    ``untouched_zeros``, which cost no memory."""
+    """A member's ``count`` numbers (the member read past its .npy header) into ``out``, a piece
+    at a time (the zip reader checks the checksum at the end); ``out`` None (float64 numbers):
+    each piece looked at, and the numbers kept only from the first that is not all 0: all 0,
+    they are ``untouched_zeros``, which cost no memory."""
     whole = out
+    size = count * (8 if out is None else out.itemsize)
     done = 0
     while data := member.read(READ_PIECE):
         if whole is None and data.count(0) != len(data):
             whole = np.zeros(count)
         if whole is not None:
-            if done + len(data) > 8 * count:
+            if done + len(data) > size:
                 break
             memoryview(whole).cast("B")[done : done + len(data)] = data
         done += len(data)
-    if done != 8 * count:
+    if done != size:
         raise ValueError("a member holds fewer numbers than its header says")
     return untouched_zeros(count) if whole is None else whole
 
 
 READ_PIECE = 1 << 18
+MAPPED_BYTES = 1 << 20  # arrays from this size on are read into memory of their own (``untouched_zeros``)
 
 
 UNREAD = ("train_names",)  # members read when first asked for, not at load (``_Unread``)

@@ -10,7 +10,8 @@ import pytest
 
 from ngram import NgramError, train
 from ngram.estimators import make_estimator
-from ngram.formats.native import load, save, untouched_zeros
+from ngram.core.pages import untouched_zeros
+from ngram.formats.native import load, save
 from ngram.lm.backoff import scoring
 from support import generated_names
 
@@ -131,3 +132,32 @@ def test_evaluating_a_file_makes_no_string_a_name_unless_the_names_are_asked_for
     monkeypatch.setattr(Corpus, "names", property(lambda self: pytest.fail("a string a name was made")))
     result = evaluate_file(model, names, block_bytes=block_bytes)
     assert result.total_nll == expected.total_nll and np.array_equal(result.per_name_nll, expected.per_name_nll)
+
+
+LOADED = """
+import sys
+from ngram.formats.native import load
+from ngram.lm.backoff import scoring
+def resident():
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1])
+before = resident()
+model = load(sys.argv[1])
+held = sum(a.nbytes for a in vars(scoring.lean(model)).values() if hasattr(a, "nbytes"))
+print((resident() - before) * 4096, held)
+"""
+
+
+@pytest.mark.slow
+def test_a_loaded_model_holds_its_automaton_and_little_else(tmp_path):
+    """After loading, what the process holds more is the lean automaton (which scoring reads)
+    and little else: not the file's keys, nor the pages of the arrays read and checked on the way
+    (kept by the C allocator when a big array freed raises the size from which it maps memory)."""
+    names = generated_names(200_000, seed=5)
+    save(train(names, 6, make_estimator("kneser-ney")), tmp_path / "m.ngram")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    out = subprocess.run([sys.executable, "-c", LOADED, str(tmp_path / "m.ngram")], capture_output=True, text=True,
+                         env=env, check=True, timeout=300).stdout.split()
+    grown, held = int(out[0]), int(out[1])
+    # (before: 53 MiB here for an automaton of 28; now 37: the rest is the check's and the heap's)
+    assert held > 16 << 20 and grown <= held * 1.4 + (2 << 20), f"grew {grown / 2**20:.1f} MiB, automaton {held / 2**20:.1f} MiB"

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ngram.core.pages import untouched_zeros
 from ngram.core.vocabulary import BOUNDARY, Encoded
 
 DENSE_CELLS = 1 << 28  # (state, symbol) cells of the dense child table: 256 MB at one byte each
@@ -309,10 +310,12 @@ def build_lean(model, share: bool = False, values: bool = True) -> Scorer | None
             # Siblings have distinct symbols, so the OR of their bits is their sum: differences of a
             # running sum (wrapping) give each parent's set.
             # (a parent without children gets the difference of one sum with itself: 0)
-            total = np.zeros(hi - lo + 1, bits)
+            total = untouched_zeros(hi - lo + 1, bits)  # (a level's size: kept out of the heap, ``pages``)
             np.left_shift(bits(1), last, out=total[1:], dtype=bits)
             np.cumsum(total, out=total)
-            mask[plo:phi] = total[starts + children.astype(index, copy=False)] - total[starts]
+            for a in range(0, phi - plo, LEAN_CHUNK):  # (a chunk at a time: no temporaries a level's size)
+                at = starts[a : a + LEAN_CHUNK]
+                mask[plo + a : plo + a + len(at)] = total[at + children[a : a + LEAN_CHUNK]] - total[at]
             del total
         else:
             count[plo:phi] = children
