@@ -341,12 +341,14 @@ def build_lean(model, share: bool = False, values: bool = True) -> Scorer | None
 def _laid_out(arrays: list, offset: np.ndarray, size: int) -> np.ndarray | None:
     """The one float64 array of ``size`` numbers whose slices from ``offset[i]`` to
     ``offset[i + 1]`` the ``arrays`` are (a level's each); None if they are not that."""
-    base = getattr(arrays[0], "base", None) if arrays else None
+    if not arrays or not all(isinstance(a, np.ndarray) for a in arrays):  # (a level without arrays of its own)
+        return None
+    base = arrays[0].base
     if not (isinstance(base, np.ndarray) and base.dtype == np.float64 and base.shape == (size,) and base.flags.writeable):
         return None
     start = base.__array_interface__["data"][0]
     for i, a in enumerate(arrays):
-        if (getattr(a, "base", None) is not base or len(a) != int(offset[i + 1] - offset[i])
+        if (a.base is not base or len(a) != int(offset[i + 1] - offset[i])
                 or a.__array_interface__["data"][0] != start + 8 * int(offset[i])):
             return None
     return base
