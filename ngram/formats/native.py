@@ -377,12 +377,6 @@ def _read_archive(handle: BinaryIO, size: int, label: str) -> dict[str, np.ndarr
                     if name in places:
                         member.seek(offset)
                         arrays[name] = _read_into(member, places[name], shape[0])
-                    elif len(shape) == 1 and shape[0] * dtype.itemsize >= MAPPED_BYTES:
-                        # A big array a level gives up at load (its keys): freed by the C
-                        # allocator, it would leave MBs of the smaller arrays freed after it in
-                        # the heap (``ngram.core.pages``; word list: 5 MB of the peak).
-                        member.seek(offset)
-                        arrays[name] = _read_into(member, untouched_zeros(shape[0], dtype), shape[0])
                     else:
                         arrays[name] = np.lib.format.read_array(member, allow_pickle=False)
             return arrays
@@ -441,7 +435,6 @@ def _read_into(member, out: np.ndarray | None, count: int) -> np.ndarray:
 
 
 READ_PIECE = 1 << 18
-MAPPED_BYTES = 1 << 20  # arrays from this size on are read into memory of their own (``untouched_zeros``)
 
 
 UNREAD = ("train_names",)  # members read when first asked for, not at load (``_Unread``)

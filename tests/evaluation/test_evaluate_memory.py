@@ -151,8 +151,8 @@ print((resident() - before) * 4096, held)
 @pytest.mark.slow
 def test_a_loaded_model_holds_its_automaton_and_little_else(tmp_path):
     """After loading, what the process holds more is the lean automaton (which scoring reads)
-    and little else: not the file's keys, nor the pages of the arrays read and checked on the way
-    (kept by the C allocator when a big array freed raises the size from which it maps memory)."""
+    and little else: not the file's keys, its fingerprints, its top order's weights or a copy
+    of its probabilities (the rest is what the C allocator keeps of the arrays freed on the way)."""
     names = generated_names(200_000, seed=5)
     save(train(names, 6, make_estimator("kneser-ney")), tmp_path / "m.ngram")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
