@@ -169,11 +169,11 @@ def evaluate_file(model: LanguageModel, source, unknown: str | None = None, lowe
     results = _PerName(_lines_in(source))
     names = oov = blank = 0
 
-    def scored(names: list[str], block: Encoded, nll: np.ndarray) -> None:
+    def scored(corpora: list[Corpus], block: Encoded, nll: np.ndarray) -> None:
         counts = block.symbols_per_name()
         results.add(nll, counts)
-        if each_block is not None:
-            each_block(names, counts, nll)
+        if each_block is not None:  # (only then a Python string a name: 2 MB a block)
+            each_block([name for corpus in corpora for name in corpus.names], counts, nll)
 
     for corpus, blank_here, _ in iter_name_chunks(source, block_bytes or EVALUATE_BLOCK_BYTES, lowercase, encoding, max_name_length):
         blank += blank_here
@@ -183,7 +183,7 @@ def evaluate_file(model: LanguageModel, source, unknown: str | None = None, lowe
         names += block.n_names
         oov += block.oov
         if walk:
-            scored(corpus.names, block, -scoring.name_totals(scorer, block))
+            scored([corpus], block, -scoring.name_totals(scorer, block))
             continue
         waiting.append((corpus, block))
         waiting_targets += block.n_targets
@@ -192,13 +192,13 @@ def evaluate_file(model: LanguageModel, source, unknown: str | None = None, lowe
             walk = scorer is not None
             if walk:
                 for corpus, block in waiting:
-                    scored(corpus.names, block, -scoring.name_totals(scorer, block))
+                    scored([corpus], block, -scoring.name_totals(scorer, block))
                 waiting = []
     if not names:
         raise NgramError(f"{label}: no names to read ({'only blank lines' if blank else 'no lines'})")
     if waiting:  # a small file (or a model the automaton cannot serve): one corpus, as evaluate scores it
         whole = _joined([block for _, block in waiting])
-        scored([name for corpus, _ in waiting for name in corpus.names], whole, -model.name_logprobs(whole))
+        scored([corpus for corpus, _ in waiting], whole, -model.name_logprobs(whole))
     nll, counts = results.arrays()
     return Evaluation(data=label, names=names, symbols=int(counts.sum()), oov=oov, total_nll=float(nll.sum()),
                       per_name_nll=nll, per_name_symbols=counts, blank_lines=blank)
@@ -214,9 +214,10 @@ def _lines_in(source) -> int | None:
         return None
     lines = 1
     try:
-        with open(path, "rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                lines += chunk.count(b"\n")
+        with open(path, "rb", buffering=0) as handle:
+            buffer = bytearray(1 << 18)  # (one buffer read into again and again: no 1 MB object a read)
+            while read := handle.readinto(buffer):
+                lines += buffer.count(b"\n", 0, read)
     except OSError:
         return None  # the reader says why, in its own words
     return lines

@@ -67,7 +67,7 @@ import numpy as np
 
 from ngram.core.counting import max_order_for
 from ngram.core.errors import NgramError
-from ngram.lm.backoff.model import NAME_HASH, Level, Model
+from ngram.lm.backoff.model import NAME_HASH, FileModel, Level, Model
 from ngram.lm.backoff.normalise import renormalise_backoffs
 from ngram.lm.protocol import LEVELS
 from ngram.formats.validate import TOLERANCE, check_distributions, check_trie_distributions
@@ -505,7 +505,7 @@ def parse(buffer: memoryview, label: str, mapped: mmap.mmap | None = None) -> Mo
                          corpus=header.get("corpus") or {})
     names = read.train_names()
     if header.get("name_hash") == NAME_HASH and names is not None:
-        model.__dict__["_decode_names"] = names
+        model.__dict__["_read_names"] = names
     model.compact = describe_fields(header, arrays, size)
     model._compact_arrays, model._map = arrays, mapped  # the views of the file, and the map they view (None: bytes)
     return model
@@ -639,21 +639,9 @@ class _Version2(_Version1):
                                          lambda what: NgramError(f"{label}: {what}; the file is damaged"))
 
 
-class CompactModel(Model):
-    """A back-off model over a compact file: its training-name fingerprints are decoded from
-    the file the first time they are asked for (scoring never needs them)."""
-
-    @property
-    def train_names(self):
-        decode = self.__dict__.pop("_decode_names", None)
-        if decode is not None:
-            self.__dict__["_train_names"] = decode()
-        return self.__dict__.get("_train_names")
-
-    @train_names.setter
-    def train_names(self, value):
-        self.__dict__.pop("_decode_names", None)
-        self.__dict__["_train_names"] = value
+class CompactModel(FileModel):
+    """A back-off model over a compact file (its training-name fingerprints decoded from it when
+    first asked for, as ``FileModel``'s)."""
 
     def trie_level(self, n: int, logp_out: np.ndarray | None = None):
         """Order ``n`` as its trie gives it, decoded afresh and checked, without making (or

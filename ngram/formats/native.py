@@ -22,7 +22,9 @@ import json
 import math
 import os
 import stat
+import weakref
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -33,11 +35,12 @@ from ngram.formats import compact as compact_format
 from ngram.core.counting import max_order_for
 from ngram.core.errors import NgramError
 from ngram.core.files import write_atomically
+from ngram.core.pages import untouched_zeros
 from ngram.lm.mixtures.models import ContextMixture, NameMixture
 from ngram.lm.mixtures.loglinear import LinearSymbolMixture, LogLinearMixture, SymbolMixture
 from ngram.lm.mixtures.wholename import SequentialNameMixture
 from ngram.lm.neural import files as neural_files
-from ngram.lm.backoff.model import NAME_HASH, Level, Model
+from ngram.lm.backoff.model import NAME_HASH, FileModel, Level, Model
 from ngram.estimators import on_demand
 from ngram.lm.protocol import LEVELS, LanguageModel
 from ngram.formats.validate import check_distributions, check_follower_bins
@@ -258,8 +261,9 @@ def check_metadata(header: dict, label: str) -> None:
         raise NgramError(f"{label}: the estimator's name is not text; the file is damaged")
 
 
-def _check_members(archive: zipfile.ZipFile, label: str) -> dict[str, tuple[tuple, np.dtype]]:
-    """Read each member's .npy header and check it against the member's real size."""
+def _check_members(archive: zipfile.ZipFile, label: str) -> dict[str, tuple[tuple, np.dtype, int]]:
+    """Read each member's .npy header and check it against the member's real size: the shape,
+    type and where the data starts in the member of each array, by name."""
     shapes = {}
     for info in archive.infolist():
         if not info.filename.endswith(".npy"):
@@ -283,7 +287,7 @@ def _check_members(archive: zipfile.ZipFile, label: str) -> dict[str, tuple[tupl
         declared = math.prod(shape) * dtype.itemsize
         if declared != info.file_size - offset:
             raise NgramError(f"{label}: member {info.filename!r} declares {declared} bytes but holds {info.file_size - offset}; the file is damaged")
-        shapes[info.filename[:-4]] = (shape, dtype)
+        shapes[info.filename[:-4]] = (shape, dtype, offset)
     return shapes
 
 
@@ -364,15 +368,116 @@ def _read_archive(handle: BinaryIO, size: int, label: str) -> dict[str, np.ndarr
             shapes = _check_members(archive, label)
             if "header" not in shapes:
                 raise NgramError(f"{label}: no header; not an ngram model file")
-            arrays = {}
-            for name in shapes:
+            arrays, places = {}, _places_in_the_automaton(shapes)
+            for name, (shape, dtype, offset) in shapes.items():
+                if name in UNREAD:
+                    arrays[name] = _Unread(handle, archive.getinfo(name + ".npy"), offset, shape, dtype, size, label)
+                    continue
                 with archive.open(name + ".npy") as member:
-                    arrays[name] = np.lib.format.read_array(member, allow_pickle=False)
+                    if name in places:
+                        member.seek(offset)
+                        arrays[name] = _read_into(member, places[name], shape[0])
+                    else:
+                        arrays[name] = np.lib.format.read_array(member, allow_pickle=False)
             return arrays
     except NgramError:
         raise
     except (zipfile.BadZipFile, OSError, EOFError, ValueError, KeyError, RuntimeError) as exc:
         raise NgramError(f"{label}: not a readable ngram model file ({type(exc).__name__})") from None
+
+
+def _places_in_the_automaton(shapes: dict) -> dict[str, np.ndarray | None]:
+    """For a file of one back-off model (its arrays unprefixed, every order's present, in the
+    float type the model reads): where each order's probabilities and weights are read, as
+    slices of one array laid out as the lean automaton's (``scoring.build_lean``: a slot for the
+    empty context, then each order's n-grams; weights for the contexts, orders below the top),
+    which it then takes over without a copy (word list: 8 MB of its load peak). The top order's
+    weights map to None: read a piece at a time, and held only if one is not 0 (they are
+    nobody's). Empty for any other file: its arrays are read as they are."""
+    sizes = []
+    while all(shapes.get(f"{kind}{len(sizes) + 1}", ((), None))[1] == np.float64 for kind in ("logp", "bow")):
+        size = shapes[f"logp{len(sizes) + 1}"][0]
+        if len(size) != 1 or shapes[f"bow{len(sizes) + 1}"][0] != size:
+            return {}
+        sizes.append(size[0])
+    if not sizes or f"logp{len(sizes) + 1}" in shapes or f"bow{len(sizes) + 1}" in shapes:
+        return {}
+    start = np.cumsum([1] + sizes)
+    logp, bow = np.empty(int(start[-1])), np.empty(int(start[-2]))
+    logp[0], bow[0] = np.nan, 0.0  # (the empty context: no n-gram, and its weight is 1)
+    places: dict[str, np.ndarray | None] = {f"bow{len(sizes)}": None}
+    for n in range(1, len(sizes) + 1):
+        places[f"logp{n}"] = logp[start[n - 1] : start[n]]
+        if n < len(sizes):
+            places[f"bow{n}"] = bow[start[n - 1] : start[n]]
+    return places
+
+
+def _read_into(member, out: np.ndarray | None, count: int) -> np.ndarray:
+    """A member's ``count`` numbers (the member read past its .npy header) into ``out``, a piece
+    at a time (the zip reader checks the checksum at the end); ``out`` None (float64 numbers):
+    each piece looked at, and the numbers kept only from the first that is not all 0: all 0,
+    they are ``untouched_zeros``, which cost no memory."""
+    whole = out
+    size = count * (8 if out is None else out.itemsize)
+    done = 0
+    while data := member.read(READ_PIECE):
+        if whole is None and data.count(0) != len(data):
+            whole = np.zeros(count)
+        if whole is not None:
+            if done + len(data) > size:
+                break
+            memoryview(whole).cast("B")[done : done + len(data)] = data
+        done += len(data)
+    if done != size:
+        raise ValueError("a member holds fewer numbers than its header says")
+    return untouched_zeros(count) if whole is None else whole
+
+
+READ_PIECE = 1 << 18
+
+
+UNREAD = ("train_names",)  # members read when first asked for, not at load (``_Unread``)
+
+
+class _Unread:
+    """An array of a model file left unread at load: the training-name fingerprints, which only
+    novelty checks read (a word list's are 4 MB, as much as a third of what scoring keeps).
+    Read when first asked for from the file as it was opened (a duplicate of its descriptor: a
+    file renamed over meanwhile is still the one loaded), its checksum checked then, and closed.
+    ``ndim`` and ``dtype`` are the array's, for the checks made at load."""
+
+    def __init__(self, handle: BinaryIO, info: zipfile.ZipInfo, offset: int, shape: tuple, dtype: np.dtype,
+                 size: int, label: str):
+        handle.seek(info.header_offset)
+        local = handle.read(30)  # the member's local header: its own name and extra field lengths
+        if len(local) < 30 or local[:4] != b"PK\x03\x04":
+            raise NgramError(f"{label}: member {info.filename!r} has no local header; the file is damaged")
+        data = info.header_offset + 30 + int.from_bytes(local[26:28], "little") + int.from_bytes(local[28:30], "little")
+        self.ndim, self.dtype, self.shape, self.label, self.crc = len(shape), dtype, shape, label, info.CRC
+        self.start = data + offset
+        if self.start + math.prod(shape) * dtype.itemsize > size:
+            raise NgramError(f"{label}: member {info.filename!r} runs past the end of the file; the file is damaged")
+        handle.seek(data)
+        self.head_crc = zlib.crc32(handle.read(offset))  # (the member's .npy header: part of its checksum)
+        self.fd = os.dup(handle.fileno())
+        self.close = weakref.finalize(self, os.close, self.fd)
+
+    def __call__(self) -> np.ndarray:
+        array = np.empty(self.shape, self.dtype)
+        view, done = memoryview(array.reshape(-1)).cast("B"), 0
+        try:
+            while done < len(view):
+                got = os.preadv(self.fd, [view[done:]], self.start + done)
+                if got <= 0:
+                    break
+                done += got
+        finally:
+            self.close()
+        if done < len(view) or zlib.crc32(view, self.head_crc) != self.crc:
+            raise NgramError(f"{self.label}: the training-name fingerprints do not match the file's checksum "
+                             "(damaged, or the file changed since it was loaded)")
+        return array
 
 
 def _from_arrays(arrays: dict[str, np.ndarray], label: str, owned: bool = False) -> LanguageModel:
@@ -399,6 +504,8 @@ def _from_arrays(arrays: dict[str, np.ndarray], label: str, owned: bool = False)
         raise NgramError(f"{label}: array train_names has the wrong shape or type; the file is damaged")
     if header.get("name_hash") != NAME_HASH:
         train_names = None  # fingerprints made with another hash would make novelty silently wrong
+    elif isinstance(train_names, _Unread) and kind != FORMAT:
+        train_names = train_names()  # (a mixture's components share them, as an array)
     return _build(description, arrays, "", _Reading(label, train_names, owned), 0)
 
 
@@ -417,7 +524,7 @@ def _with_shared(arrays: dict[str, np.ndarray], same, label: str) -> dict[str, n
 @dataclass
 class _Reading:
     label: str  # the file, for messages
-    train_names: np.ndarray | None  # the file's training-name fingerprints, shared by every component
+    train_names: "np.ndarray | _Unread | None"  # the file's training-name fingerprints, shared by every component
     owned: bool = False  # the arrays were read for this model alone (a file being loaded): they may be taken
 
 
@@ -629,14 +736,18 @@ def _read_backoff(description: dict, arrays, prefix: str, reading: _Reading, dep
     del parts, keys, logp, bow, array  # (only the levels and the file's arrays hold them now)
     if not np.array_equal(levels[0].keys, np.arange(V)):
         raise NgramError(f"{label}: the unigram level must hold every symbol; the file is damaged")
-    model = Model(
+    unread = isinstance(reading.train_names, _Unread)
+    # (a file's own arrays: its levels' keys may be given up to the automaton the check makes)
+    model = (FileModel if depth == 0 and reading.owned else Model)(
         vocabulary=vocabulary,
         order=order,
         levels=levels,
         estimator=description.get("estimator") or {},
         corpus=description.get("corpus") or {},
-        train_names=reading.train_names,
+        train_names=None if unread else reading.train_names,
     )
+    if unread:
+        model.__dict__["_read_names"] = reading.train_names
     check_distributions(model, label)  # a file can be well formed and still not sum to 1
     return model
 

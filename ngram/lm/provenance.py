@@ -13,7 +13,6 @@ else writes those two attributes.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -71,6 +70,8 @@ def longest_of_code_points(codes: np.ndarray) -> int:
 def fingerprint_of_code_points(codes: np.ndarray, n_names: int) -> str:
     """sha256 of the ``n_names`` names whose ``vocabulary.code_points`` these are (each name
     followed by a newline)."""
+    import hashlib  # here: OpenSSL takes 3 MB a process, and evaluating (which imports this module) never hashes
+
     digest = hashlib.sha256()
     if n_names:  # (no names and one empty name have the same code points)
         update_digest(digest, codes)

@@ -82,7 +82,7 @@ def test_load_maps_the_file_and_copies_no_array(tmp_path, english):
     model, _ = english
     save(model, tmp_path / "m.ngram", compact=True)
     again = load(tmp_path / "m.ngram")
-    assert again._compact_arrays and again.__dict__.get("_decode_names") is not None  # fingerprints not decoded yet
+    assert again._compact_arrays and again.__dict__.get("_read_names") is not None  # fingerprints not decoded yet
     for array in again._compact_arrays.values():
         if len(array):
             assert not array.flags.owndata and not array.flags.writeable

@@ -185,6 +185,11 @@ class Model(NextSymbolModel):
         storage holds one without int64 keys (a compact file); None: read it from ``levels``."""
         return None
 
+    def keys_held_by(self, scorer, n: int) -> None:
+        """The lean automaton ``scorer`` (being made by ``scoring.build_lean``) now holds order
+        ``n``'s n-grams and no longer reads the level's keys: a model whose levels are its own
+        alone may give them up (``FileModel``); one made in memory keeps them."""
+
     # ----- the one scoring path ----------------------------------------------------------
     def logprob_keys(self, window_keys: np.ndarray, history: np.ndarray) -> np.ndarray:
         """ln p(target | context) for many positions at once.
@@ -240,3 +245,58 @@ class Model(NextSymbolModel):
         est = self.estimator.get("name", "?")
         sizes = ", ".join(f"{n + 1}:{c}" for n, c in enumerate(self.n_ngrams()))
         return f"order {self.order} {est} model, V = {self.V} symbols, stored n-grams by order {sizes}"
+
+
+class FileModel(Model):
+    """A back-off model read from a file: its training-name fingerprints are read from the file
+    the first time they are asked for (scoring never needs them; a word list's are 4 MB), and
+    its levels' keys are given up to the lean automaton the load check makes, and made again
+    from it only if read (``KeysFromTrie``: 8 bytes an n-gram that scoring never reads)."""
+
+    def keys_held_by(self, scorer, n: int) -> None:
+        level = self.levels[n - 1]
+        if type(level) is Level:  # (a compact file's levels decode their own keys)
+            self.levels[n - 1] = KeysFromTrie(level, scorer, n, self.levels[n - 2] if n > 1 else None)
+
+    @property
+    def train_names(self):
+        read = self.__dict__.pop("_read_names", None)
+        if read is not None:
+            self.__dict__["_train_names"] = read()
+        return self.__dict__.get("_train_names")
+
+    @train_names.setter
+    def train_names(self, value):
+        self.__dict__.pop("_read_names", None)
+        self.__dict__["_train_names"] = value
+
+
+class KeysFromTrie(Level):
+    """A level whose int64 keys were given up once a lean automaton held its n-grams: made again
+    from it the first time they are read (each n-gram's key is its parent's times V plus its last
+    symbol; its parent's are those of the level below), and kept then."""
+
+    def __init__(self, level: Level, scorer, n: int, below: Level | None):
+        self.logp, self.bow = level.logp, level.bow
+        self._count, self._scorer, self._n, self._below = len(level), scorer, n, below
+        # (in a dict, not an array attribute: the automaton's cache keys on the levels' arrays)
+        self._made: dict[str, np.ndarray] = {}
+
+    def __len__(self) -> int:
+        return self._count
+
+    @property
+    def keys(self) -> np.ndarray:
+        if "keys" not in self._made:
+            sc, n = self._scorer, self._n
+            lo, hi = (int(x) for x in sc.order_offsets[n : n + 2])
+            symbols = sc.symbol[lo:hi].astype(np.int64)
+            if self._below is None:
+                self._made["keys"] = symbols
+            else:
+                parents = int(sc.order_offsets[n - 1])
+                keys = np.repeat(self._below.keys, scoring.child_counts(sc, parents, lo).astype(np.intp))
+                keys *= sc.V
+                keys += symbols
+                self._made["keys"] = keys
+        return self._made["keys"]

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ngram.core.arrays import distinct  # noqa: F401  (the automaton reads it here too)
+from ngram.core.pages import untouched_zeros
 from ngram.core.vocabulary import BOUNDARY, Encoded
 
 DENSE_CELLS = 1 << 28  # (state, symbol) cells of the dense child table: 256 MB at one byte each
@@ -247,9 +248,15 @@ def build_lean(model, share: bool = False, values: bool = True) -> Scorer | None
     suffix = np.zeros(n_nodes, index)
     logp = bow = None  # (``values`` False: the structure alone)
     if values:
-        logp = np.empty(n_nodes)
-        logp[0] = np.nan
-        bow = np.zeros(n_states)
+        own = [vars(level) for level in model.levels]
+        # A file read for this model alone lays its levels' numbers out as these arrays (one
+        # each, ``native._places_in_the_automaton``): taken over as they are, not copied.
+        logp = (_laid_out([o.get("logp") for o in own], offset, n_nodes) if share else None)
+        bow = (_laid_out([o.get("bow") for o in own[:-1]], offset, n_states) if share else None)
+        del own  # (it would keep the keys the levels give up below)
+        logp = np.empty(n_nodes) if logp is None else logp
+        bow = np.zeros(n_states) if bow is None else bow
+        logp[0], bow[0] = np.nan, 0.0
     first = np.zeros(n_states, index)
     first[0] = offset[0]
     mask = count = None
@@ -272,10 +279,15 @@ def build_lean(model, share: bool = False, values: bool = True) -> Scorer | None
             parts = _trie_of_keys(model, n, values)
             if parts is None:
                 return None
+            if share:  # the keys of order n - 1 (and of the top order) are read no more
+                if n > 1:
+                    model.keys_held_by(scorer, n - 1)
+                if n == N:
+                    model.keys_held_by(scorer, n)
         children, last, level_logp, level_bow = parts
         if values and not np.may_share_memory(level_logp, logp[lo:hi]):
             logp[lo:hi] = level_logp
-        if values and n < N and level_bow is not None:
+        if values and n < N and level_bow is not None and not np.may_share_memory(level_bow, bow[lo:hi]):
             bow[lo:hi] = level_bow
         del parts, level_logp, level_bow
         if share and values:
@@ -293,10 +305,12 @@ def build_lean(model, share: bool = False, values: bool = True) -> Scorer | None
             # Siblings have distinct symbols, so the OR of their bits is their sum: differences of a
             # running sum (wrapping) give each parent's set.
             # (a parent without children gets the difference of one sum with itself: 0)
-            total = np.zeros(hi - lo + 1, bits)
+            total = untouched_zeros(hi - lo + 1, bits)  # (a level's size: kept out of the heap, ``pages``)
             np.left_shift(bits(1), last, out=total[1:], dtype=bits)
             np.cumsum(total, out=total)
-            mask[plo:phi] = total[starts + children.astype(index, copy=False)] - total[starts]
+            for a in range(0, phi - plo, LEAN_CHUNK):  # (a chunk at a time: no temporaries a level's size)
+                at = starts[a : a + LEAN_CHUNK]
+                mask[plo + a : plo + a + len(at)] = total[at + children[a : a + LEAN_CHUNK]] - total[at]
             del total
         else:
             count[plo:phi] = children
@@ -319,6 +333,22 @@ def build_lean(model, share: bool = False, values: bool = True) -> Scorer | None
     return scorer
 
 
+def _laid_out(arrays: list, offset: np.ndarray, size: int) -> np.ndarray | None:
+    """The one float64 array of ``size`` numbers whose slices from ``offset[i]`` to
+    ``offset[i + 1]`` the ``arrays`` are (a level's each); None if they are not that."""
+    if not arrays or not all(isinstance(a, np.ndarray) for a in arrays):  # (a level without arrays of its own)
+        return None
+    base = arrays[0].base
+    if not (isinstance(base, np.ndarray) and base.dtype == np.float64 and base.shape == (size,) and base.flags.writeable):
+        return None
+    start = base.__array_interface__["data"][0]
+    for i, a in enumerate(arrays):
+        if (a.base is not base or len(a) != int(offset[i + 1] - offset[i])
+                or a.__array_interface__["data"][0] != start + 8 * int(offset[i])):
+            return None
+    return base
+
+
 def _trie_of_keys(model, n: int, values: bool = True):
     """(children of each (n-1)-gram, last symbol of each n-gram, ln p, back-off weights) of order
     ``n`` from its sorted keys, or None if a context is not stored; without ``values``, None for
@@ -329,7 +359,7 @@ def _trie_of_keys(model, n: int, values: bool = True):
     if n == 1:
         return None, keys % V, logp, bow
     below = model.levels[n - 2].keys
-    children = np.zeros(len(below), np.int64)
+    children = np.zeros(len(below), np.min_scalar_type(V))  # (at most V each: a byte a context while V < 256)
     last = np.empty(len(keys), np.min_scalar_type(V - 1))
     for start in range(0, len(keys), LEAN_CHUNK):  # (a chunk at a time: int64 temporaries stay small)
         chunk = keys[start : start + LEAN_CHUNK]
@@ -341,7 +371,8 @@ def _trie_of_keys(model, n: int, values: bool = True):
         place = np.searchsorted(below, heads)
         if place[-1] >= len(below) or not np.array_equal(below[place], heads):
             return None
-        children[place] += np.diff(starts, append=len(chunk))  # (distinct places: a run split by the chunk adds twice)
+        # (distinct places: a run split by the chunk adds twice; a run is at most V siblings)
+        children[place] += np.diff(starts, append=len(chunk)).astype(children.dtype)
         last[start : start + len(chunk)] = symbols
     return children, last, logp, bow
 
