@@ -44,7 +44,8 @@ def test_storage_grows_with_distinct_ngrams_not_v_to_the_n(english_split):
     assert stored < 2_000_000 < vocab.size**10
 
 
-@pytest.mark.parametrize("order, alphabet", [(3, "ab"), (6, "abcdefghij"), (8, "".join(map(chr, range(0x400, 0x47F))))])
+@pytest.mark.parametrize("order, alphabet", [(3, "ab"), pytest.param(6, "abcdefghij", marks=pytest.mark.slow),
+                                             pytest.param(8, "".join(map(chr, range(0x400, 0x47F))), marks=pytest.mark.slow)])
 def test_suffix_positions_and_left_neighbours_from_counting_match_their_definitions(order, alphabet):
     # Counting hands the estimators where each n-gram's suffix sits one order down and how many
     # distinct symbols precede each n-gram; both must equal a direct search over the keys. With

@@ -70,12 +70,12 @@ def shaped_distribution(model, c, t=1.0, k=None):
 
 @pytest.mark.parametrize("t, k, c, reach", [
     (0.6, None, Constraints(max_len=5), 2048),
-    (1.7, None, Constraints(suffix="a", max_len=5), 2048),
+    pytest.param(1.7, None, Constraints(suffix="a", max_len=5), 2048, marks=pytest.mark.slow),
     (1.0, 2, Constraints(min_len=2, max_len=5), 2048),
-    (0.7, 3, Constraints(prefix="b", max_len=5), 2048),
-    (0.7, 3, Constraints(suffix="a", max_len=5), 2048),
+    pytest.param(0.7, 3, Constraints(prefix="b", max_len=5), 2048, marks=pytest.mark.slow),
+    pytest.param(0.7, 3, Constraints(suffix="a", max_len=5), 2048, marks=pytest.mark.slow),
     (1.0, 2, Constraints(min_len=2, max_len=5), 0),
-    (0.7, 3, Constraints(prefix="b", max_len=5), 0),
+    pytest.param(0.7, 3, Constraints(prefix="b", max_len=5), 0, marks=pytest.mark.slow),
     (0.7, 3, Constraints(suffix="a", max_len=5), 0),
 ], ids=["temperature", "temperature+suffix", "top-k", "top-k+prefix", "temperature+top-k+suffix",
         "top-k by rejection", "top-k+prefix by rejection", "temperature+top-k+suffix by rejection"])
@@ -199,7 +199,8 @@ def test_long_runs_step_over_their_holes_at_once_with_the_same_distribution(monk
     assert df >= 5 and passes(stat, df), (stat, df)
 
 
-@pytest.mark.parametrize("which", ["order 1", "order 2 with <unk>", "order 4", "witten-bell", "entropy-pruned"])
+@pytest.mark.parametrize("which", ["order 1", "order 2 with <unk>", pytest.param("order 4", marks=pytest.mark.slow),
+                                   pytest.param("witten-bell", marks=pytest.mark.slow), "entropy-pruned"])
 def test_the_sparse_path_on_other_orders_estimators_and_pruned_models(sparse, which):
     from ngram.lm.backoff.pruning import prune_by_entropy
 

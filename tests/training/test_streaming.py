@@ -28,7 +28,8 @@ def corpus_file(tmp_path):
     return path
 
 
-@pytest.mark.parametrize("smoothing", ["add-k", "modified-kneser-ney", "witten-bell"])
+@pytest.mark.parametrize("smoothing", [pytest.param("add-k", marks=pytest.mark.slow), "modified-kneser-ney",
+                                       pytest.param("witten-bell", marks=pytest.mark.slow)])
 def test_streaming_model_is_identical_to_the_in_memory_model(corpus_file, smoothing):
     corpus = read_names(corpus_file)
     expected = train(corpus.names, order=5, estimator=make_estimator(smoothing), source=str(corpus_file))
