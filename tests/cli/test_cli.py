@@ -4,6 +4,7 @@ import json
 import random
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -154,10 +155,13 @@ def test_default_model_is_the_tuned_choice_and_samples_names(tmp_path):
     cut = len(shipped) * 9 // 10
     (tmp_path / "train.txt").write_text("\n".join(shipped[:cut]) + "\n", encoding="utf-8")
     (tmp_path / "test.txt").write_text("\n".join(shipped[cut:]) + "\n", encoding="utf-8")
-    trained = json.loads(ngram("train", "train.txt", "-o", "m.ngram", "--json", cwd=tmp_path).stdout)
-    assert trained["estimator_choice"][-1].startswith("The saved model was refitted on all")
-    assert ngram("tune", "train.txt", "-o", "t.ngram", "-q", cwd=tmp_path).returncode == 0
-    assert ngram("train", "train.txt", "-s", "modified-kneser-ney", "-o", "kenlm.ngram", "-q", cwd=tmp_path).returncode == 0
+    # (the three trainings side by side: each is one process on one core)
+    with ThreadPoolExecutor(3) as pool:
+        default, tuned, closed = pool.map(lambda args: ngram(*args, cwd=tmp_path), [
+            ("train", "train.txt", "-o", "m.ngram", "--json"), ("tune", "train.txt", "-o", "t.ngram", "-q"),
+            ("train", "train.txt", "-s", "modified-kneser-ney", "-o", "kenlm.ngram", "-q")])
+    assert json.loads(default.stdout)["estimator_choice"][-1].startswith("The saved model was refitted on all")
+    assert tuned.returncode == 0 and closed.returncode == 0, (tuned.stderr, closed.stderr)
 
     def test_nll(model):
         return json.loads(ngram("evaluate", model, "test.txt", "--unknown", "skip", "--json", cwd=tmp_path).stdout)["nll_nats_per_symbol"]
