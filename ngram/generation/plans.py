@@ -690,6 +690,7 @@ def make_plan(model, dfa, min_len: int, max_len: int, temperature: float = 1.0, 
 
 
 ROW_BATCH = 1 << 14  # context states whose rows a plan makes at a time once its product is known
+FEW_PAIRS = 8  # a position with at most this many pairs has its next pairs found directly
 FEW_COLUMNS = 4  # a position whose pairs go on with at most V / 4 symbols (end included) reads only those
 BLOCK_PAIRS = 1 << 15  # (state, constraint state) pairs whose whole rows are read at a time
 
@@ -726,7 +727,10 @@ class LazyPlan:
             return
         levels, children = self._count()
         view, L, V = self.view, self.max_len, self.model.V
-        view.expect_many_rows()  # (the product fits: most of its states' rows are made next)
+        if sum(len(states) for states, _ in levels) >= ROW_BATCH:
+            # (the product fits, and its rows come in batches: an order mixture's tables are made
+            # whole at once; a small product, e.g. one long forced name, reads only its entries)
+            view.expect_many_rows()
         # With the model's own rows (reshaping needs whole rows), a position whose pairs can go on
         # with only a few symbols (at the length bound: none, only the end) reads just those
         # columns of its states' rows, the same floats (``View.logcolumns``), and a state reached
@@ -792,45 +796,60 @@ class LazyPlan:
                 # repeats the whole reachable set for many positions).
                 children.append(fixed[1])
                 continue
-            # Both coordinates are renumbered among the values this step can reach before any
-            # cell is read (on the small tables: the distinct states' next states, the present
-            # constraint states' rows), so each cell costs gathers of 32-bit numbers only.
-            first = np.flatnonzero(np.diff(states, prepend=-1))  # (the pairs are in order of state)
-            place = np.repeat(np.arange(len(first)), np.diff(np.append(first, len(states))))
-            distinct_s, next_s = _renumbered(view.transitions(states[first])[:, 1:], n_states)
-            rows_q = dfa.delta[present, 1:]
-            distinct_q, next_q = _renumbered(np.where(live[rows_q], rows_q, -1), Q)
-            by_q = np.full(Q, -1, np.int32)
-            by_q[present] = np.arange(len(present))
-            # Each live cell's pair as one number, made a block of pairs at a time (the cells whose
-            # constraint state cannot accept in time first, then the numbers), so that no whole
-            # step's temporaries are held at once: only the mask and the numbers.
-            width = len(distinct_q)
-            kind = np.int32 if len(distinct_s) * width < 2**31 else np.int64
-            rows = max(BLOCK_CELLS // (V - 1), 1)
-            going = np.empty((len(states), V - 1), bool)
-            for a in range(0, len(states), rows):
-                np.greater_equal(next_q[by_q[qs[a : a + rows]]], 0, out=going[a : a + rows])
-            key, filled = np.empty(int(np.count_nonzero(going)), kind), 0
-            for a in range(0, len(states), rows):
-                block = next_s.astype(kind, copy=False)[place[a : a + rows]]
-                block *= kind(width)
-                block += next_q[by_q[qs[a : a + rows]]]
-                block = block[going[a : a + rows]]
-                key[filled : filled + len(block)] = block
-                filled += len(block)
-            # The next position's pairs past what the checks above allow (it is not the last) are
-            # refused as soon as they are counted, before their places and children are made.
-            limit = None if t + 1 == L else min(STEP_CELLS, LAZY_TABLE_CELLS - cells) // V
-            try:
-                pair_s, pair_q, inverse = _distinct_pairs(key, len(distinct_s), width, limit)
-            except _PastBudget as past:
-                bar.close()
-                self._refuse(past.args[0], t + 1)
-            del key
-            after_states, after_qs = distinct_s[pair_s], distinct_q[pair_q]
-            child = np.full((len(states), V - 1), -1, np.int32 if len(after_states) < 2**31 else np.int64)
-            child[going] = inverse
+            if len(states) <= FEW_PAIRS:
+                # A handful of pairs (one long forced name, a narrow constraint far into a long
+                # --max-len): their cells read directly, without the renumbering that pays off on
+                # many (2,000 positions of one pair each took 0.8 ms a position).
+                rows_q = dfa.delta[qs, 1:].astype(np.int64)
+                going = live[rows_q]
+                key = view.transitions(states)[:, 1:].astype(np.int64)[going] * Q + rows_q[going]
+                keys = key.tolist()
+                pairs = sorted(set(keys))  # (in order of state, then constraint state)
+                place = {k: i for i, k in enumerate(pairs)}
+                pairs = np.array(pairs, np.int64)
+                after_states, after_qs = pairs // Q, pairs % Q
+                child = np.full((len(states), V - 1), -1, np.int32)
+                child[going] = [place[k] for k in keys]
+            else:
+                # Both coordinates are renumbered among the values this step can reach before any
+                # cell is read (on the small tables: the distinct states' next states, the present
+                # constraint states' rows), so each cell costs gathers of 32-bit numbers only.
+                first = np.flatnonzero(np.diff(states, prepend=-1))  # (the pairs are in order of state)
+                place = np.repeat(np.arange(len(first)), np.diff(np.append(first, len(states))))
+                distinct_s, next_s = _renumbered(view.transitions(states[first])[:, 1:], n_states)
+                rows_q = dfa.delta[present, 1:]
+                distinct_q, next_q = _renumbered(np.where(live[rows_q], rows_q, -1), Q)
+                by_q = np.full(Q, -1, np.int32)
+                by_q[present] = np.arange(len(present))
+                # Each live cell's pair as one number, made a block of pairs at a time (the cells whose
+                # constraint state cannot accept in time first, then the numbers), so that no whole
+                # step's temporaries are held at once: only the mask and the numbers.
+                width = len(distinct_q)
+                kind = np.int32 if len(distinct_s) * width < 2**31 else np.int64
+                rows = max(BLOCK_CELLS // (V - 1), 1)
+                going = np.empty((len(states), V - 1), bool)
+                for a in range(0, len(states), rows):
+                    np.greater_equal(next_q[by_q[qs[a : a + rows]]], 0, out=going[a : a + rows])
+                key, filled = np.empty(int(np.count_nonzero(going)), kind), 0
+                for a in range(0, len(states), rows):
+                    block = next_s.astype(kind, copy=False)[place[a : a + rows]]
+                    block *= kind(width)
+                    block += next_q[by_q[qs[a : a + rows]]]
+                    block = block[going[a : a + rows]]
+                    key[filled : filled + len(block)] = block
+                    filled += len(block)
+                # The next position's pairs past what the checks above allow (it is not the last) are
+                # refused as soon as they are counted, before their places and children are made.
+                limit = None if t + 1 == L else min(STEP_CELLS, LAZY_TABLE_CELLS - cells) // V
+                try:
+                    pair_s, pair_q, inverse = _distinct_pairs(key, len(distinct_s), width, limit)
+                except _PastBudget as past:
+                    bar.close()
+                    self._refuse(past.args[0], t + 1)
+                del key
+                after_states, after_qs = distinct_s[pair_s], distinct_q[pair_q]
+                child = np.full((len(states), V - 1), -1, np.int32 if len(after_states) < 2**31 else np.int64)
+                child[going] = inverse
             children.append(child)
             fixed = None
             if np.array_equal(after_states, states) and np.array_equal(after_qs, qs):

@@ -47,6 +47,25 @@ def test_distinct_pairs_agree_with_np_unique_and_count_before_refusing(path, lim
     assert np.array_equal(got_s * n_q + got_q, unique) and np.array_equal(got_inverse, inverse)
 
 
+@pytest.mark.parametrize("kind", ["backoff", "name_mixture", "order_mixture"])
+@pytest.mark.parametrize("c", [WIDE, Constraints(prefix="ab", max_len=7), Constraints(contains=("ban",), suffix="a", max_len=9)],
+                         ids=["wide", "prefix", "contains+suffix"])
+def test_positions_of_few_pairs_are_counted_as_the_general_way_counts_them(kind, c, request, monkeypatch):
+    """A position's next pairs found directly (a handful of pairs) or through the renumbering that
+    pays off on many: the same pairs in the same order, the same children."""
+    model = request.getfixturevalue(kind)
+    counted = []
+    for few in (0, 10**9):
+        monkeypatch.setattr(plans, "FEW_PAIRS", few)
+        counted.append(Sampler(model, c).plan(0)._count())
+    (general, general_children), (direct, direct_children) = counted
+    assert [len(s) for s, _ in general] == [len(s) for s, _ in direct] and max(len(s) for s, _ in general) > 1
+    for (s1, q1), (s2, q2) in zip(general, direct):
+        assert np.array_equal(s1, s2) and np.array_equal(q1, q2)
+    for a, b in zip(general_children, direct_children):
+        assert np.array_equal(a, b)
+
+
 def _pairs_per_position(model, c):
     plan = Sampler(model, c).plan(0)
     plan._explore()
