@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ngram.core.arrays import distinct
+from ngram.core.arrays import FEW_VALUES, distinct
 from ngram.core.errors import NgramError
 from ngram.core.vocabulary import BOUNDARY
 from ngram.generation.search import best_first, in_order
@@ -589,12 +589,12 @@ def _groups(s: np.ndarray, q: np.ndarray):
 def _ranks(values: np.ndarray, size: int, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(the distinct values, sorted; each value's place among them), for values below ``size``;
     ``_PastBudget`` as soon as more than ``limit`` are distinct (before any place is found)."""
-    distinct = _present(values, size)
-    if limit is not None and len(distinct) > limit:
-        raise _PastBudget(len(distinct))
-    rank = np.zeros(size, np.int32 if len(distinct) < 2**31 else np.int64)  # (pages never written cost nothing)
-    rank[distinct] = np.arange(len(distinct))
-    return distinct, rank[values]
+    found = distinct(values, size)
+    if limit is not None and len(found) > limit:
+        raise _PastBudget(len(found))
+    rank = np.zeros(size, np.int32 if len(found) < 2**31 else np.int64)  # (pages never written cost nothing)
+    rank[found] = np.arange(len(found))
+    return found, rank[values]
 
 
 class _PastBudget(Exception):
@@ -625,25 +625,10 @@ def _sorted_ranks(key: np.ndarray, limit: int | None) -> tuple[np.ndarray, np.nd
     return sorted_key[new].astype(np.int64), inverse
 
 
-FEW_VALUES = 16  # values fewer than 1/16 of their range are found by sorting, not by marking the range
-
-
-def _present(values: np.ndarray, size: int) -> np.ndarray:
-    """The distinct values (below ``size``, none negative), sorted: found by marking, or by
-    sorting where they are few for their range (a long name's positions each reach a handful of
-    a large model's states: marking them all cost seconds over 2,000 positions)."""
-    if len(values) * FEW_VALUES < size:
-        values = np.sort(values)
-        return values[np.concatenate(([True], values[1:] != values[:-1]))] if len(values) else values
-    mark = np.zeros(size, bool)
-    mark[values] = True
-    return np.flatnonzero(mark)
-
-
 def _renumbered(table: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     """(the distinct non-negative values of ``table``, sorted; the table with each such value
     replaced by its place among them, -1 left as it is), in 32 bits."""
-    values = _present(table[table >= 0], size)
+    values = distinct(table[table >= 0], size)
     if table.size * FEW_VALUES < size:
         return values, np.where(table >= 0, np.searchsorted(values, table), -1).astype(np.int32)
     rank = np.full(size + 1, -1, np.int32)  # (the last entry: what -1 reads)
@@ -745,14 +730,14 @@ class LazyPlan:
                 if (len(live) + 1) * FEW_COLUMNS <= V:
                     few[t] = np.concatenate(([BOUNDARY], live))
             if few:  # (the columns of every such position in one pass over their states' suffixes)
-                states = _present(np.concatenate([levels[t][0] for t in few]), view.scorer.n_states)
+                states = distinct(np.concatenate([levels[t][0] for t in few]), view.scorer.n_states)
                 symbols = distinct(np.concatenate(list(few.values())))
                 logp = view.logcolumns(states, symbols)
                 for t, mine in few.items():
                     self._columns[t] = (mine, logp[np.ix_(np.searchsorted(states, levels[t][0]),
                                                           np.searchsorted(symbols, mine))])
         whole = [states for t, (states, _) in enumerate(levels) if self._columns[t] is None]
-        reached = _present(np.concatenate(whole), view.scorer.n_states) if whole else np.zeros(0, np.int64)
+        reached = distinct(np.concatenate(whole), view.scorer.n_states) if whole else np.zeros(0, np.int64)
         for a in range(0, len(reached), ROW_BATCH):
             view.slots_of(reached[a : a + ROW_BATCH])
         slots = {}  # (positions that share their pairs share their slots too)
@@ -789,7 +774,7 @@ class LazyPlan:
                 self._refuse(len(states), t)
             live = need <= L - t - 1  # constraint states that can still accept in the characters left
             live[0] = False
-            present = _present(qs, Q)
+            present = distinct(qs, Q)
             if fixed is not None and np.array_equal(fixed[0], live[present]):
                 # A step that led its pairs to themselves, with the same constraint states live,
                 # leads them there again: its children serve each such step (a long --max-len

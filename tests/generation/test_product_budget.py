@@ -15,6 +15,7 @@ import pytest
 from test_constrained import backoff, matches_brute_force, name_mixture, order_mixture  # noqa: F401
 
 from ngram import NgramError
+from ngram.core.arrays import distinct
 from ngram.generation import plans
 from ngram.generation.constraints import Constraints
 from ngram.generation.sampling import Sampler
@@ -163,13 +164,13 @@ def test_a_crowded_question_is_one_with_many_constraint_states_for_the_contexts(
 
 @pytest.mark.parametrize("size", [40, 100_000])
 def test_renumbering_by_sorting_few_values_agrees_with_marking_the_range(size):
-    """``_present`` and ``_renumbered`` sort values that are few for their range (a long name's
+    """``distinct`` (given the range) and ``_renumbered`` sort values that are few for their range (a long name's
     positions each reach a handful of a large model's states) and mark the range otherwise: the
     same answer either way, -1 (no next state) kept."""
     rng = np.random.default_rng(5)
     table = rng.integers(-1, size, (30, 26))
     values = np.unique(table[table >= 0])
     got_values, renumbered = plans._renumbered(table, size)
-    assert np.array_equal(got_values, values) and np.array_equal(plans._present(table[table >= 0], size), values)
+    assert np.array_equal(got_values, values) and np.array_equal(distinct(table[table >= 0], size), values)
     assert renumbered.dtype == np.int32
     assert np.array_equal(renumbered, np.where(table >= 0, np.searchsorted(values, table), -1))
