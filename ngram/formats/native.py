@@ -468,10 +468,12 @@ class _Unread:
         view, done = memoryview(array.reshape(-1)).cast("B"), 0
         try:
             while done < len(view):
-                got = os.preadv(self.fd, [view[done:]], self.start + done)
-                if got <= 0:
+                # (os.pread, not preadv: macOS has no preadv; a piece at a time, each copied once)
+                piece = os.pread(self.fd, min(len(view) - done, READ_PIECE), self.start + done)
+                if not piece:
                     break
-                done += got
+                view[done : done + len(piece)] = piece
+                done += len(piece)
         finally:
             self.close()
         if done < len(view) or zlib.crc32(view, self.head_crc) != self.crc:
