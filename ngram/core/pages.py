@@ -23,4 +23,6 @@ def untouched_zeros(n: int, dtype=np.float64) -> np.ndarray:
     dtype = np.dtype(dtype)
     if n == 0:
         return np.zeros(0, dtype)
-    return np.frombuffer(mmap.mmap(-1, dtype.itemsize * n, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS), dtype)
+    if hasattr(mmap, "MAP_ANONYMOUS"):
+        return np.frombuffer(mmap.mmap(-1, dtype.itemsize * n, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS), dtype)
+    return np.frombuffer(mmap.mmap(-1, dtype.itemsize * n), dtype)  # (Windows: anonymous memory, zeros, as well)

@@ -437,6 +437,14 @@ def _read_into(member, out: np.ndarray | None, count: int) -> np.ndarray:
 READ_PIECE = 1 << 18
 
 
+def _read_at(fd: int, size: int, offset: int) -> bytes:
+    """Up to ``size`` bytes of ``fd`` from ``offset`` (Windows has no os.pread: a seek, then a read)."""
+    if hasattr(os, "pread"):
+        return os.pread(fd, size, offset)
+    os.lseek(fd, offset, os.SEEK_SET)
+    return os.read(fd, size)
+
+
 UNREAD = ("train_names",)  # members read when first asked for, not at load (``_Unread``)
 
 
@@ -469,7 +477,7 @@ class _Unread:
         try:
             while done < len(view):
                 # (os.pread, not preadv: macOS has no preadv; a piece at a time, each copied once)
-                piece = os.pread(self.fd, min(len(view) - done, READ_PIECE), self.start + done)
+                piece = _read_at(self.fd, min(len(view) - done, READ_PIECE), self.start + done)
                 if not piece:
                     break
                 view[done : done + len(piece)] = piece

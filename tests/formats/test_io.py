@@ -256,3 +256,26 @@ def test_a_mixture_file_with_a_bad_component_is_refused_in_one_line(tmp_path):
         with pytest.raises(NgramError, match=message) as info:
             load(tmp_path / "bad.ngram")
         assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("kind", ["back-off", "order mixture"])
+def test_a_model_loads_and_reads_its_training_names_without_unix_only_calls(tmp_path, monkeypatch, kind):
+    """Windows has neither os.pread nor private anonymous maps: loading (a top order's all-zero
+    weights kept in untouched pages) and reading the fingerprints back (a mixture reads them at
+    load) fall back to portable calls, with the same arrays and scores."""
+    import mmap
+
+    if kind == "back-off":
+        model = train(TINY, 3, make_estimator("modified-kneser-ney"))
+    else:
+        from ngram.lm.mixtures.models import ContextMixture
+
+        model = ContextMixture([train(TINY, 2, AddK(0.5)), train(TINY, 3, AddK(0.5))], np.array([[0.5, 0.5], [0.4, 0.6], [0.3, 0.7]]))
+    save(model, tmp_path / "m.ngram")
+    expected = load(tmp_path / "m.ngram")
+    names, scores = expected.train_names.copy(), expected.score(TINY)[0]
+    for module, name in ((os, "pread"), (mmap, "MAP_ANONYMOUS")):
+        if hasattr(module, name):
+            monkeypatch.delattr(module, name)
+    got = load(tmp_path / "m.ngram")
+    assert np.array_equal(got.train_names, names) and np.array_equal(got.score(TINY)[0], scores)
