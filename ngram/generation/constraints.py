@@ -38,6 +38,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from ngram.core.arrays import distinct
 from ngram.core.errors import NgramError
 from ngram.core.vocabulary import BOUNDARY
 
@@ -189,13 +190,7 @@ def _unvisited(values: np.ndarray, distance: np.ndarray) -> np.ndarray:
     """The distinct values among ``values`` (states) whose ``distance`` is still ``UNREACHABLE``,
     sorted: by marking where there are many, else by sorting (``np.unique`` hashes integers, far
     slower, and its first call imports ``numpy.ma``)."""
-    if len(values) * 8 >= len(distance):
-        mark = np.zeros(len(distance), bool)
-        mark[values] = True
-        mark &= distance == UNREACHABLE
-        return np.flatnonzero(mark)
-    values = np.sort(values)
-    values = values[np.concatenate(([True], values[1:] != values[:-1]))] if len(values) else values
+    values = distinct(values, len(distance))
     return values[distance[values] == UNREACHABLE]
 
 

@@ -25,6 +25,7 @@ import numpy as np
 
 from ngram.lm.backoff import scoring
 from ngram.lm.base import NextSymbolModel
+from ngram.core.arrays import distinct
 from ngram.core.errors import NgramError
 from ngram.lm.protocol import BOUNDED_CONTEXT, LEVELS
 from ngram.core.vocabulary import Encoded, Vocabulary, code_points
@@ -140,8 +141,7 @@ def hash_names(names: Sequence[str]) -> np.ndarray:
 
 
 def fingerprints_of_hashes(hashes: np.ndarray) -> np.ndarray:
-    hashes = np.sort(hashes)  # sort + diff: np.unique hashes integers and is far slower
-    return hashes[np.concatenate(([True], hashes[1:] != hashes[:-1]))] if len(hashes) else hashes
+    return distinct(hashes)
 
 
 def name_fingerprints(names: Sequence[str]) -> np.ndarray:

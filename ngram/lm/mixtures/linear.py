@@ -240,5 +240,5 @@ def compile_mixture(models: Sequence[LanguageModel], weights: Sequence[float]) -
             "components": [{"order": m.order, "estimator": m.estimator.get("name"), "corpus": m.corpus.get("source")} for m in models],
         },
         corpus={"source": " + ".join(dict.fromkeys(str(m.corpus.get("source", "?")) for m in models))},
-        train_names=np.unique(np.concatenate(names)) if names else None,
+        train_names=distinct(np.concatenate(names)) if names else None,
     )
