@@ -992,15 +992,15 @@ class LazyPlan:
         need = dfa.remaining()  # per constraint state, the fewest characters to accept
         expansions = [0]
         def expand(node, upcoming):
-            state, q, t = node
+            state, q, t, g = node
             expansions[0] += 1
             if expansions[0] > SEARCH_EXPANSIONS:
                 raise _TooFar
             if expansions[0] == SEARCH_FIRST and self._crowded():
                 self._count()  # (a one-line refusal if the product is past the budget)
                 view.expect_many_rows()
-            if view.slot[state] < 0:  # this row, and those of the nodes likely next, in one batch
-                view.slots_of(np.array([state] + [n[0] for n in upcoming()], np.int64))
+            if view.slot[state] < 0:
+                self._rows_ahead([node] + upcoming(g - AHEAD_NATS), g - AHEAD_NATS, need)
             row = view.logrows[view.slot[state]]
             end = row[BOUNDARY] if t >= self.min_len and dfa.accept[q] else -np.inf
             if t >= L:
@@ -1011,16 +1011,43 @@ class LazyPlan:
             # child or two of most nodes, so each child's tuple is made only when it is taken
             ranked = live[np.lexsort((live, -row[live + 1]))]
             return end, _children_in_order((ranked + 1).tolist(), row[ranked + 1].tolist(),
-                                           view.follow[view.slot[state], ranked + 1].tolist(), nq[ranked].tolist(), t + 1)
+                                           view.follow[view.slot[state], ranked + 1].tolist(), nq[ranked].tolist(),
+                                           t + 1, g)
 
         if need[dfa.start] > L:
             return
         if not self._crowded():  # (a crowded question is counted first: it may be refused)
             view.expect_many_rows()  # a search makes rows batch after batch
         try:
-            yield from best_first((view.start_state, dfa.start, 0), 0.0, expand, ahead=SEARCH_AHEAD)
+            yield from best_first((view.start_state, dfa.start, 0, 0.0), 0.0, expand)
         except _TooFar:
             yield None
+
+    def _rows_ahead(self, nodes: list, floor: float, need: np.ndarray) -> None:
+        """Rows, in one batch a depth, for the nodes waiting with ln p at least ``floor`` and every
+        prefix below them down to ``floor``: with the bound 0, the search expands exactly the
+        prefixes more probable than the last name it yields, in order of ln p, so these are the
+        rows it asks for next (asked one frontier at a time they came 20 a batch, and a batch of an
+        order mixture's rows costs about as much for 20 states as for a thousand). At most
+        ``AHEAD_ROWS`` a call: a floor far below the names sought would make rows never read."""
+        view, dfa, L = self.view, self.dfa, self.max_len
+        state = np.array([n[0] for n in nodes], np.int64)
+        q = np.array([n[1] for n in nodes], np.int64)
+        t = np.array([n[2] for n in nodes], np.int64)
+        g = np.array([n[3] for n in nodes], np.float64)
+        made = 0
+        while len(state) and made < AHEAD_ROWS:
+            made += int(np.count_nonzero(view.slot[state] < 0))
+            slots = view.slots_of(state)
+            going = t < L
+            state, q, t, g, slots = state[going], q[going], t[going], g[going], slots[going]
+            if not len(state):
+                break
+            nq = dfa.delta[q, 1:]
+            child_g = g[:, None] + view.logrows[slots, 1:]
+            row, c = np.nonzero((child_g >= floor) & (nq != 0) & (need[nq] <= (L - t - 1)[:, None]))
+            state = view.follow[slots[row], c + 1].astype(np.int64)
+            q, t, g = nq[row, c], t[row] + 1, child_g[row, c]
 
     def _crowded(self) -> bool:
         """Whether the constraint states could carry the reachable product far past its budget:
@@ -1049,13 +1076,14 @@ class LazyPlan:
         yield from best_first((0, 0), float(H[0][0]), expand)
 
 
-def _children_in_order(symbols: list, logps: list, states: list, qs: list, t: int):
+def _children_in_order(symbols: list, logps: list, states: list, qs: list, t: int, g: float):
     for symbol, logp, state, q in zip(symbols, logps, states, qs):
-        yield symbol, (state, q, t), logp, logp
+        yield symbol, (state, q, t, g + logp), logp, logp
 
 
 SEARCH_EXPANSIONS = 20_000  # prefixes the table-free search expands before it takes the max tables
-SEARCH_AHEAD = 256  # heap entries whose rows the table-free search makes with the one it needs
+AHEAD_NATS = 1.0  # the table-free search makes the rows of the prefixes within this of the one it needs
+AHEAD_ROWS = 1 << 13  # ... at most this many at a time
 SEARCH_FIRST = 200  # expansions of a crowded question's table-free search before its product is counted
 CROWDED = 4  # ... crowded: context states x constraint states x symbols past this many times STEP_CELLS
 

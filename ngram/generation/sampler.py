@@ -439,20 +439,27 @@ class Sampler:
         done = np.zeros(len(streams), bool)
         seen: set[str] = set()
         pending: list = []  # (-ln p, name) of the names found and not yet given
+        rounds = 0
         while True:
             new = []
+            # Names are scored under the mixture a round at a time, and scoring a few names costs
+            # about what scoring a few dozen does: each round takes more of every stream (doubling
+            # up to TOP_ROUND), so a long list is scored in a few dozen calls, not one a name.
+            take = min(1 << rounds, TOP_ROUND)
+            rounds += 1
             for i, stream in enumerate(streams):
-                if done[i]:
-                    continue
-                item = next(stream, None)
-                if item is None:
-                    done[i], last[i] = True, 0.0
-                    continue
-                name, logp = item
-                last[i] = math.exp(logp)
-                if name not in seen:
-                    seen.add(name)
-                    new.append(name)
+                for _ in range(take):
+                    if done[i]:
+                        break
+                    item = next(stream, None)
+                    if item is None:
+                        done[i], last[i] = True, 0.0
+                        break
+                    name, logp = item
+                    last[i] = math.exp(logp)
+                    if name not in seen:
+                        seen.add(name)
+                        new.append(name)
             if new:
                 for name, logp in zip(new, self.model.score(new)[0]):
                     heapq.heappush(pending, (-float(logp), name))
@@ -462,6 +469,9 @@ class Sampler:
                 yield name, -negative
             if done.all() and not pending:
                 return
+
+
+TOP_ROUND = 16  # names taken from each component's stream per round of a mixture's top, at most
 
 
 def _named(stream, component, reverse: bool, novel_model):

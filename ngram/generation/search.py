@@ -24,18 +24,18 @@ _NAME, _NODE, _REST = 0, 1, 2
 MAX_FRONTIER = 250_000
 
 
-def best_first(root, root_bound: float, expand, ahead: int = 0):
+def best_first(root, root_bound: float, expand):
     """(ids, ln p) of the names in order of decreasing probability. ``expand(node, upcoming)``
     returns (ln p of ending at the node or -inf, an iterable of (symbol, child, ln p of the
-    symbol, child's bound) in order of decreasing bound); ``upcoming()`` lists up to ``ahead``
-    nodes near the top of the heap, likely next to be expanded (a plan may make their rows in
-    one batch)."""
+    symbol, child's bound) in order of decreasing bound); ``upcoming(floor)`` lists the nodes
+    waiting with a bound at least ``floor`` (for children not yet taken, the node they are of),
+    likely to be expanded soon (a plan may make their rows, and their children's, in one batch)."""
     if not math.isfinite(root_bound):
         return
     heap = [(-root_bound, 0, 0.0, root, (), _NODE)]
     counter = itertools.count(1)
 
-    def push_next(g: float, ids: tuple, children) -> None:
+    def push_next(g: float, ids: tuple, children, parent) -> None:
         item = next(children, None)
         if item is None:
             return
@@ -43,10 +43,11 @@ def best_first(root, root_bound: float, expand, ahead: int = 0):
         heapq.heappush(heap, (-(g + bound), next(counter), g + logp, child, ids + (symbol,), _NODE))
         after = next(children, None)  # the rest, ranked by the bound of the child after this one
         if after is not None:
-            heapq.heappush(heap, (-(g + after[3]), next(counter), g, (after, children), ids, _REST))
+            heapq.heappush(heap, (-(g + after[3]), next(counter), g, (after, children, parent), ids, _REST))
 
-    def upcoming():  # nodes waiting, and the next child of each expansion's rest
-        return [entry[3] if entry[5] == _NODE else entry[3][0][1] for entry in heap[:ahead] if entry[5] != _NAME]
+    def upcoming(floor: float):  # nodes waiting with a bound at least ``floor``; for a rest, the node it is of
+        return [entry[3] if entry[5] == _NODE else entry[3][2] for entry in heap
+                if entry[5] != _NAME and -entry[0] >= floor]
 
     found = 0
     while heap:
@@ -61,10 +62,10 @@ def best_first(root, root_bound: float, expand, ahead: int = 0):
             end, children = expand(data, upcoming)
             if math.isfinite(end):
                 heapq.heappush(heap, (-(g + end), next(counter), g + end, None, ids, _NAME))
-            push_next(g, ids, iter(children))
+            push_next(g, ids, iter(children), data)
         else:
-            item, children = data
-            push_next(g, ids, itertools.chain([item], children))
+            item, children, parent = data
+            push_next(g, ids, itertools.chain([item], children), parent)
 
 
 def in_order(symbols, children, logps, bounds):

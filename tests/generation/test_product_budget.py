@@ -132,14 +132,14 @@ def test_top_past_the_budget_is_refused_after_a_short_try_when_crowded(kind, cro
     expansions = []
     search = plans.best_first
 
-    def counted(root, bound, expand, ahead=0):
+    def counted(root, bound, expand):
         expansions.append(0)
 
         def each(node, upcoming):
             expansions[-1] += 1
             return expand(node, upcoming)
 
-        yield from search(root, bound, each, ahead)
+        yield from search(root, bound, each)
 
     monkeypatch.setattr(plans, "best_first", counted)
     with pytest.raises(NgramError) as error:
