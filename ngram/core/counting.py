@@ -65,6 +65,9 @@ class Counts:
     # components are on loading: arrays that depend on the counts alone (context groups, adjusted
     # counts, per-bucket totals) are then made once for all of them. None: nothing is kept.
     derived: dict | None = None
+    # Where each n-gram's context (its first n-1 symbols) sits in order n-1, when a reader found
+    # it while checking the counts (index n-1 for order n; empty when unknown).
+    context_index: list[np.ndarray | None] = field(default_factory=list)
 
     def remembered(self, key, make: Callable):
         """``make()``, made once per ``key`` when these counts keep derived arrays."""

@@ -80,6 +80,10 @@ def _narrow(values: np.ndarray) -> np.ndarray:
     return values
 
 
+def _places_type(places: np.ndarray, size: int) -> np.ndarray:
+    return places.astype(np.int32, copy=False) if size < 2**31 else places
+
+
 class SharedCounts:
     """What the components of one order mixture read of its counts, made once for all of them."""
 
@@ -93,6 +97,10 @@ class SharedCounts:
         self._stats: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
         self._chains: dict[tuple, _Chain] = {}
         self._places: dict[tuple, np.ndarray] = {}  # (every n-gram's context and suffix places, by order: 4 bytes each)
+        for what, known in (("suffixes", counts.suffix_index), ("contexts", counts.context_index)):
+            for n in range(3, min(len(known), self.order) + 1):  # (places a reader found while checking them)
+                if known[n - 1] is not None:
+                    self._places[what, n] = _places_type(known[n - 1], len(self.keys[n - 2]))
 
     def settle(self, components: list[Model]) -> None:
         """Make everything ``components`` (made by ``fit_on_demand`` on these counts) will read,
@@ -141,8 +149,7 @@ class SharedCounts:
     def _whole_places(self, what: str, n: int, make) -> np.ndarray:
         key = (what, n)
         if key not in self._places:
-            places = make()
-            self._places[key] = places.astype(np.int32) if len(self.keys[n - 2]) < 2**31 else places
+            self._places[key] = _places_type(make(), len(self.keys[n - 2]))
         return self._places[key]
 
     def has_children(self, n: int) -> np.ndarray:
@@ -213,6 +220,7 @@ class _Component:
         self.theta = [estimator.strength(n) for n in range(1, order + 1)]
         self.dt = np.float64
         self.whole: dict[int, np.ndarray] = {}  # p of the orders made whole
+        self.gammas: dict[int, np.ndarray] = {}  # and gamma of their contexts, until read
         self.p1 = self._unigrams()
 
     def raw(self, n: int) -> bool:
@@ -230,6 +238,8 @@ class _Component:
 
     def gamma(self, n: int, place: np.ndarray | None) -> np.ndarray:
         """gamma(h) of order n's contexts at ``place`` (all: None)."""
+        if place is None and n in self.gammas:
+            return self.gammas.pop(n)  # (read once, by the back-off weights made whole)
         denom, per_bucket = self.shared.stats(n, self.raw(n), self.buckets)
         if place is not None:
             denom, per_bucket = denom[place], per_bucket[place]
@@ -257,7 +267,7 @@ class _Component:
             u, gamma = self.discount(n, shared.values(n, self.raw(n)), place,
                                      *shared.stats(n, self.raw(n), self.buckets))
             p = interpolate(u, gamma, place, self.p(n - 1, shared.suffixes_of(n, None)))
-            self.whole[n] = p
+            self.whole[n], self.gammas[n] = p, gamma  # (gamma: for the back-off weights, made whole next)
             return p
         # Down the suffixes to the first order known whole, or small enough beside the question to
         # be made whole at once (cheaper than its entries one by one, and kept for the next asks).
@@ -334,7 +344,10 @@ class OnDemandLevel(Level):
         self._made["bow"] = value
 
     def make_whole(self) -> None:
-        self._component.p(self._n, None)  # (kept by the component: p, not ln p, one array)
+        component, n = self._component, self._n
+        component.p(n, None)  # (kept by the component: p, not ln p, one array)
+        if n < component.order:
+            component.p(n + 1, None)  # (its contexts' gamma, made with it, then serve the back-off weights)
         self.bow  # noqa: B018  (made and kept)
 
     def logp_at(self, index: np.ndarray) -> np.ndarray:
@@ -343,6 +356,17 @@ class OnDemandLevel(Level):
         if self._whole(len(index)):
             self._component.p(self._n, None)  # (kept by the component: p, not ln p, one array)
         return self._component.logp(self._n, np.asarray(index, np.int64))
+
+    def context_places(self, below: np.ndarray, V: int) -> np.ndarray:
+        if self._n > 2 and below is self._component.shared.keys[self._n - 2]:
+            return self._component.shared.contexts_of(self._n, None)  # (found once for every component)
+        return super().context_places(below, V)
+
+    def p_at(self, index: np.ndarray) -> np.ndarray:
+        # (from the component's p, whole or in part, never from ln p: the same floats either way)
+        if self._whole(len(index)):
+            self._component.p(self._n, None)
+        return self._component.p(self._n, np.asarray(index, np.int64))
 
     def bow_at(self, index: np.ndarray) -> np.ndarray:
         if "bow" in self._made or self._whole(len(index)):

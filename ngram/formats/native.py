@@ -170,7 +170,8 @@ def _with_neighbours(counts):
     K = counts.order
     suffix_index = [None] + [counts.suffixes(n) for n in range(2, K + 1)]
     left = [counts.left_neighbours(n) for n in range(1, K)] + [None]
-    return Counts(K, counts.vocab_size, counts.keys, counts.counts, suffix_index, left, derived={})
+    return Counts(K, counts.vocab_size, counts.keys, counts.counts, suffix_index, left, derived={},
+                  context_index=counts.context_index)
 
 
 def _refits(model: ContextMixture) -> bool:
@@ -576,7 +577,7 @@ def _read_context(description: dict, arrays, prefix: str, reading: _Reading, dep
     if "counts" in description:
         counts = _read_counts(description, arrays, prefix, reading.label)
         components = _refitted_components(description, counts, reading)
-        counts.suffix_index = []  # (found while checking, for the fits; a later use finds them again)
+        counts.suffix_index = counts.context_index = []  # (found while checking, for the fits; a later use finds them again)
     else:
         components = _read_components(description, arrays, prefix, reading, depth)
     return _mixture(lambda: ContextMixture(components, description["weights"], description.get("estimator"),
@@ -601,7 +602,7 @@ def _read_counts(description: dict, arrays, prefix: str, label: str):
     order = spec["order"]
     if not 1 <= order <= max_order_for(V):
         raise NgramError(f"{label}: the counts' order {order} is not possible for its vocabulary; the file is damaged")
-    keys, counts, suffix_index = [], [], [None]
+    keys, counts, suffix_index, context_index = [], [], [None], [None]
     for n in range(1, order + 1):
         k, c = arrays.get(f"{prefix}nkeys{n}"), arrays.get(f"{prefix}ncounts{n}")
         if k is None or c is None or k.dtype != np.int64 or c.ndim != 1 or k.ndim != 1 or len(k) != len(c) \
@@ -613,15 +614,15 @@ def _read_counts(description: dict, arrays, prefix: str, label: str):
             raise NgramError(f"{label}: order-{n} counts are out of range, unsorted or not positive; the file is damaged")
         if n > 1:
             below = keys[-1]
-            for part in (k % V ** (n - 1), k // V):
+            # (the places found here are kept: the fits read every n-gram's suffix and context place)
+            for part, found in ((k % V ** (n - 1), suffix_index), (k // V, context_index)):
                 at = np.minimum(np.searchsorted(below, part), max(len(below) - 1, 0))
                 if len(k) and (len(below) == 0 or not np.array_equal(below[at], part)):
                     raise NgramError(f"{label}: an order-{n} n-gram's prefix or suffix is not counted; the file is damaged")
-                if len(suffix_index) < n:  # the first part, the suffixes: where counting would have put them
-                    suffix_index.append(at.astype(np.int32) if len(below) < 2**31 else at)
+                found.append(at.astype(np.int32) if len(below) < 2**31 else at)
         keys.append(k)
         counts.append(c)
-    return Counts(order, V, keys, counts, suffix_index)
+    return Counts(order, V, keys, counts, suffix_index, context_index=context_index)
 
 
 def _order_of(c: dict) -> int:

@@ -52,6 +52,16 @@ class Level:
     def bow_at(self, index: np.ndarray) -> np.ndarray:
         return self.bow[index]
 
+    def context_places(self, below: np.ndarray, V: int) -> np.ndarray:
+        """Where each n-gram's context (its key // V) sits in the sorted keys ``below`` of the
+        order under (clipped to a valid index; a level that knows them already says so)."""
+        return np.minimum(np.searchsorted(below, self.keys // V), max(len(below) - 1, 0))
+
+    def p_at(self, index: np.ndarray) -> np.ndarray:
+        """The probabilities themselves (a level that keeps them, not their logs, reads them
+        without a log and an exp)."""
+        return np.exp(self.logp_at(index))
+
     def make_whole(self) -> None:
         """Nothing to do: a level's arrays are whole (one made where read makes them now)."""
 

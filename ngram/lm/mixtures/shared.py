@@ -181,7 +181,7 @@ class SharedLevels:
                     below = suffix_rows[: part.stop - part.start]
                     np.take(rows, suffix_at[part], axis=0, out=below)
                     np.multiply(gamma[:, None], below, out=rows[part])
-                flat_rows[stored_at[mines[m]]] = np.exp(c.levels[m].logp_at(children[m]))
+                flat_rows[stored_at[mines[m]]] = c.levels[m].p_at(children[m])
             # Each state's context cut to this component's longest: its suffix of that length.
             mine = at.copy()
             cut = np.flatnonzero(state_length > top)
