@@ -706,6 +706,10 @@ class LazyPlan:
         self._B = self._max = self._mass = None
 
     # ----- the reachable product ---------------------------------------------------------------
+    def check(self) -> None:
+        """The one-line refusal of a product past the budget, if it is one (counted, no row made)."""
+        self._count()
+
     def _explore(self) -> None:
         """The reachable product (``_count``), then the rows of the states it reaches."""
         if self._levels is not None:

@@ -10,6 +10,7 @@ streams (``ngram.generation.search``).
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,7 +18,7 @@ import numpy as np
 from ngram.core.errors import NgramError
 from ngram.generation.constraints import Constraints, TooManyStates, percent_of_mass
 from ngram.generation.novelty import novelty
-from ngram.generation.plans import CHUNK, MIN_MASS, Plan, make_plan
+from ngram.generation.plans import CHUNK, MIN_MASS, LazyPlan, Plan, make_plan
 from ngram.generation.shaping import check_shaping
 from ngram.lm.backoff.automaton import View, name_components
 from ngram.lm.protocol import SEQUENTIAL
@@ -132,6 +133,42 @@ class Sampler:
             self._plans[i] = make_plan(component, dfa, self.constraints.min_len, self.constraints.max_len, t, k, p,
                                        progress=self.progress)
         return self._plans[i]
+
+    def _tables_made(self) -> None:
+        """Every component's plan and its tables (``gen_mass``), or the first refusal. A
+        whole-name mixture's components (left to right, right to left) are independent questions
+        of about the same size: with two processors the later ones are made beside the first
+        (numpy lets go of the interpreter in the array work, most of a plan's time), once the
+        first's reachable product is known to fit, so a refusal there stays as quick as alone
+        and never reverses the constraints. A later refusal is raised once the first is made."""
+        first = self.plan(0)
+        rest = list(range(1, len(self.parts)))
+        alone = len({id(component) for _, component, *_ in self.parts}) == len(self.parts)  # (no shared views)
+        if not rest or not alone or _processors() < 2 or not isinstance(first, LazyPlan):
+            for i in range(len(self.parts)):
+                self.plan(i).gen_mass
+            return
+        import threading
+
+        first.check()
+        failed: dict[int, BaseException] = {}
+
+        def made(i: int) -> None:
+            try:
+                self.plan(i).gen_mass
+            except BaseException as error:  # (raised in the caller's thread, below)
+                failed[i] = error
+
+        # (daemon threads: an interrupted request does not wait for them at exit)
+        helpers = [threading.Thread(target=made, args=(i,), name=f"ngram plan {i}", daemon=True) for i in rest]
+        for helper in helpers:
+            helper.start()
+        first.gen_mass
+        for helper in helpers:
+            helper.join()
+        for i in rest:
+            if i in failed:
+                raise failed[i]
 
     def _fast(self, i: int) -> bool:
         """Whether component i's names are drawn by the plain walk with exact rejection of those
@@ -328,8 +365,7 @@ class Sampler:
                 raise NgramError(f"--unique: found only {possible:,.0f} distinct names that can meet the constraints "
                                  f"({self.description}), fewer than the {n:,} asked for")
         if n and not all(self._fast(i) for i in range(len(self.parts))):
-            for i in range(len(self.parts)):  # every exact plan's tables (or its refusal) before any draw
-                self.plan(i).gen_mass
+            self._tables_made()  # every exact plan's tables (or its refusal) before any draw
         rng = np.random.default_rng(seed)
         left, stalled = n, 0
         while left > 0:
@@ -472,6 +508,13 @@ class Sampler:
 
 
 TOP_ROUND = 16  # names taken from each component's stream per round of a mixture's top, at most
+
+
+def _processors() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # (not on every system)
+        return os.cpu_count() or 1
 
 
 def _named(stream, component, reverse: bool, novel_model):
