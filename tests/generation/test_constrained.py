@@ -322,3 +322,51 @@ def test_cli_top_and_conflicts(model_file, tmp_path):
     assert table.returncode == 0 and len((tmp_path / "top.txt").read_text().splitlines()) == 4
     bad = _ngram("sample", model_file, "--prefix", "abab", "--max-len", "3", cwd=tmp_path)
     assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and "longer than --max-len 3" in bad.stderr
+
+
+
+@pytest.mark.parametrize("processors", [1, 2])
+def test_a_name_mixtures_plans_made_side_by_side_draw_what_one_after_the_other_draws(name_mixture, processors,
+                                                                                     monkeypatch):
+    """With two processors the right-to-left plan is made in a second thread: the same tables,
+    so the same names for a seed and the same mass as made one after the other."""
+    import threading
+
+    from ngram.generation import sampler as module
+
+    c = Constraints(max_len=L, suffix="a", contains=("n",))
+    monkeypatch.setattr(module, "_processors", lambda: 1)
+    alone = Sampler(name_mixture, c)
+    expected = alone.generate(40, seed=11).names, alone.mass
+    monkeypatch.setattr(module, "_processors", lambda: processors)
+    started, start = [], threading.Thread.start
+    monkeypatch.setattr(threading.Thread, "start", lambda self: (started.append(self.name), start(self))[1])
+    side = Sampler(name_mixture, c)
+    assert (side.generate(40, seed=11).names, side.mass) == expected
+    assert started == (["ngram plan 1"] if processors == 2 else [])
+
+
+def test_a_refusal_of_the_plan_made_beside_the_first_is_raised(name_mixture, monkeypatch):
+    from ngram.generation import sampler as module
+
+    monkeypatch.setattr(module, "_processors", lambda: 2)
+    made, make = [], module.make_plan
+
+    def second_refused(*args, **kwargs):
+        plan = make(*args, **kwargs)
+        made.append(plan)
+        if len(made) == 2:  # (refused once: a second try, had the first refusal been lost, would answer)
+            backward, tries = plan._backward, []
+
+            def refused(*a, **k):
+                tries.append(1)
+                if len(tries) == 1:
+                    raise NgramError("the right-to-left side is past its budget")
+                return backward(*a, **k)
+            plan._backward = refused
+        return plan
+
+    monkeypatch.setattr(module, "make_plan", second_refused)
+    with pytest.raises(NgramError, match="right-to-left side"):
+        Sampler(name_mixture, Constraints(max_len=L, suffix="a")).generate(3, seed=0)
+    assert len(made) == 2
