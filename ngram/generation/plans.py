@@ -737,9 +737,13 @@ class LazyPlan:
                 states = distinct(np.concatenate([levels[t][0] for t in few]), view.scorer.n_states)
                 symbols = distinct(np.concatenate(list(few.values())))
                 logp = view.logcolumns(states, symbols)
-                for t, mine in few.items():
-                    self._columns[t] = (mine, logp[np.ix_(np.searchsorted(states, levels[t][0]),
-                                                          np.searchsorted(symbols, mine))])
+                # (each position's places found in one search: a long --max-len has thousands of such positions)
+                at = np.split(np.searchsorted(states, np.concatenate([levels[t][0] for t in few])),
+                              np.cumsum([len(levels[t][0]) for t in few])[:-1])
+                column = np.full(V, -1, np.int64)
+                column[symbols] = np.arange(len(symbols))
+                for (t, mine), rows in zip(few.items(), at):
+                    self._columns[t] = (mine, logp[rows[:, None], column[mine][None, :]])
         whole = [states for t, (states, _) in enumerate(levels) if self._columns[t] is None]
         reached = distinct(np.concatenate(whole), view.scorer.n_states) if whole else np.zeros(0, np.int64)
         for a in range(0, len(reached), ROW_BATCH):

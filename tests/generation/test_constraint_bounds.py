@@ -370,3 +370,24 @@ def test_a_length_of_one_character_is_said_in_the_singular():
     assert Constraints(min_len=1, max_len=1).describe() == "names of 1 character"
     assert Constraints(min_len=3, max_len=3).describe() == "names of 3 characters"
     assert Constraints(min_len=1, max_len=4).describe() == "names of 1 to 4 characters"
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_fewest_symbols_to_acceptance_one_by_one_agree_with_the_array_search(seed, monkeypatch):
+    """A narrow frontier on a small automaton is searched a state at a time: the same distances
+    as the frontier-at-a-time array search, on random automata (dead state 0, some unreachable)."""
+    from ngram.generation import constraints as module
+    from ngram.generation.constraints import DFA
+
+    rng = np.random.default_rng(seed)
+    Q, V = int(rng.integers(2, 60)), int(rng.integers(2, 6))
+    delta = rng.integers(0, Q, size=(Q, V))
+    delta[0] = 0
+    accept = rng.random(Q) < 0.1
+    accept[0] = False
+    found = {}
+    for frontier in (0, 10**9):
+        monkeypatch.setattr(module, "FEW_FRONTIER", frontier)
+        found[frontier] = DFA(delta.copy(), accept.copy(), 1).remaining().copy()
+    assert np.array_equal(found[0], found[10**9])
+    assert found[0][0] == module.UNREACHABLE and (found[0][accept] == 0).all()
