@@ -10,13 +10,12 @@ streams (``ngram.generation.search``).
 from __future__ import annotations
 
 import math
-import os
-import sys
 from dataclasses import dataclass
 
 import numpy as np
 
 from ngram.core.errors import NgramError
+from ngram.core.processors import processors as _processors
 from ngram.generation.constraints import Constraints, TooManyStates, percent_of_mass
 from ngram.generation.novelty import novelty
 from ngram.generation.plans import CHUNK, MIN_MASS, LazyPlan, Plan, make_plan
@@ -509,13 +508,6 @@ class Sampler:
 
 
 TOP_ROUND = 16  # names taken from each component's stream per round of a mixture's top, at most
-
-
-def _processors() -> int:
-    """The processors this process may run on (Linux says which; elsewhere, the machine's)."""
-    if sys.platform.startswith("linux"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
 
 
 def _named(stream, component, reverse: bool, novel_model):

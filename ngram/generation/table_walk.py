@@ -16,9 +16,33 @@ from __future__ import annotations
 import numpy as np
 
 from ngram.core.vocabulary import BOUNDARY
+from ngram.core.processors import processors as _processors
 from ngram.lm.backoff.automaton import TABLE_CELLS, View, backoff_rows, draw_tables
 
 SHARE = 4  # names per call from which the whole table is made: at least n_states / SHARE of them
+
+
+def _side_by_side(work, lanes: list) -> None:
+    """``work(*lane)`` for every lane, the first in this thread and each other in a thread of its
+    own (a daemon: an interrupted build does not wait for it at exit); the first error raised."""
+    import threading
+
+    failed: list = []
+
+    def run(args) -> None:
+        try:
+            work(*args)
+        except BaseException as error:  # (raised in the caller's thread, below)
+            failed.append(error)
+
+    helpers = [threading.Thread(target=run, args=(args,), name="ngram table", daemon=True) for args in lanes[1:]]
+    for helper in helpers:
+        helper.start()
+    work(*lanes[0])
+    for helper in helpers:
+        helper.join()
+    if failed:
+        raise failed[0]
 
 
 def wanted(view: View, n: int) -> bool:
@@ -46,17 +70,18 @@ class WholeTable:
         self.start = int(sc.start)
         bounds = np.minimum(np.asarray(sc.order_offsets, np.int64), S)
         block = max(TABLE_CELLS // view.width, 1)
+        # The blocks of one order are independent (each reads only the order below): with two
+        # processors every other block is made in a second thread (numpy lets go of the
+        # interpreter in the array work, nearly all of it), each thread with its own scratch rows.
+        lanes = min(_processors(), 2)
+        scratch = [np.empty((block, V)) for _ in range(lanes)]
         below = None  # the ln-rows of the order below (the suffixes of this order's states)
-        scratch = np.empty((block, V))
-        for order, (a, b) in enumerate(zip(bounds[:-1].tolist(), bounds[1:].tolist())):
-            if a >= b:
-                continue
-            # (the longest contexts are no state's suffix: their rows are not kept)
-            rows_here = np.empty((b - a, V)) if b < S else None
-            for lo in range(a, b, block):
+
+        def make(order: int, a: int, b: int, rows_here, lane: int) -> None:
+            for lo in range(a + lane * block, b, lanes * block):
                 hi = min(lo + block, b)
                 # each row made in its place (no copies: these are most of the build's passes)
-                rows = rows_here[lo - a : hi - a] if rows_here is not None else scratch[: hi - lo]
+                rows = rows_here[lo - a : hi - a] if rows_here is not None else scratch[lane][: hi - lo]
                 follow = self.follow[lo:hi]
                 if order:  # (the empty context stores every symbol)
                     suffix = sc.suffix[lo:hi].astype(np.int64)
@@ -65,6 +90,13 @@ class WholeTable:
                 backoff_rows(sc, np.arange(lo, hi), rows, follow, view.after)
                 # entries hold the next state's base: shifted by log2(G), not the view's log2(width)
                 self.guide[lo:hi] = draw_tables(rows, follow, view.masked, self.shift, G, self.cdf[lo:hi])[1]
+
+        for order, (a, b) in enumerate(zip(bounds[:-1].tolist(), bounds[1:].tolist())):
+            if a >= b:
+                continue
+            # (the longest contexts are no state's suffix: their rows are not kept)
+            rows_here = np.empty((b - a, V)) if b < S else None
+            _side_by_side(make, [(order, a, b, rows_here, lane) for lane in range(lanes if b - a > block else 1)])
             below = rows_here
 
     def walk(self, n: int, rng, prefix_ids, steps: int) -> tuple[np.ndarray, np.ndarray]:

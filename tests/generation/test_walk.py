@@ -196,6 +196,21 @@ def test_the_whole_table_draws_the_inverse_cdf_symbol_and_its_next_state(kind, m
 
 
 @pytest.mark.parametrize("kind", ["backoff", "skewed"])
+def test_the_whole_table_made_in_two_threads_is_the_table_made_in_one(kind, request, monkeypatch):
+    # Blocks of a few rows, so that every order has several and the second thread makes some.
+    from ngram.generation import table_walk
+
+    model = skewed_model() if kind == "skewed" else request.getfixturevalue(kind)
+    monkeypatch.setattr(table_walk, "TABLE_CELLS", 3 * automaton.View(model).width)
+    made = {}
+    for lanes in (1, 2):
+        monkeypatch.setattr(table_walk, "_processors", lambda: lanes)
+        table = table_walk.WholeTable(automaton.View(model))
+        made[lanes] = (table.cdf, table.follow, table.guide)
+    assert all(np.array_equal(a, b) for a, b in zip(made[1], made[2]))
+
+
+@pytest.mark.parametrize("kind", ["backoff", "skewed"])
 def test_the_whole_table_walks_the_same_names_as_the_view_for_a_seed(kind, request, monkeypatch):
     from ngram.generation import table_walk, walk
 
