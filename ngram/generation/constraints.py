@@ -366,7 +366,17 @@ def minimize(dfa: DFA) -> DFA:
     return smaller
 
 
-_ROW_HASH = np.random.default_rng(20251207).integers(1, 2**63, 1024, dtype=np.uint64) | np.uint64(1)
+def _odd_multipliers(n: int) -> np.ndarray:
+    """``n`` fixed pseudo-random odd 64-bit numbers (splitmix64's mixing of 1..n: importing
+    numpy.random for them cost a refused request 25 ms)."""
+    with np.errstate(over="ignore"):
+        z = np.arange(1, n + 1, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return (z ^ (z >> np.uint64(31))) | np.uint64(1)
+
+
+_ROW_HASH = _odd_multipliers(1024)
 
 
 def _row_classes(rows: np.ndarray) -> tuple[np.ndarray, int]:
