@@ -821,16 +821,17 @@ class LazyPlan:
                 kind = np.int32 if len(distinct_s) * width < 2**31 else np.int64
                 rows = max(BLOCK_CELLS // (V - 1), 1)
                 going = np.empty((len(states), V - 1), bool)
+                blocks = []  # (each block's numbers, then one array: twice the numbers at the peak, not more)
                 for a in range(0, len(states), rows):
-                    np.greater_equal(next_q[by_q[qs[a : a + rows]]], 0, out=going[a : a + rows])
-                key, filled = np.empty(int(np.count_nonzero(going)), kind), 0
-                for a in range(0, len(states), rows):
+                    after_q = next_q[by_q[qs[a : a + rows]]]
+                    np.greater_equal(after_q, 0, out=going[a : a + rows])
                     block = next_s.astype(kind, copy=False)[place[a : a + rows]]
                     block *= kind(width)
-                    block += next_q[by_q[qs[a : a + rows]]]
-                    block = block[going[a : a + rows]]
-                    key[filled : filled + len(block)] = block
-                    filled += len(block)
+                    block += after_q
+                    blocks.append(block[going[a : a + rows]])
+                    del after_q, block
+                key = np.concatenate(blocks) if len(blocks) > 1 else blocks[0] if blocks else np.zeros(0, kind)
+                del blocks
                 # The next position's pairs past what the checks above allow (it is not the last) are
                 # refused as soon as they are counted, before their places and children are made.
                 limit = None if t + 1 == L else min(STEP_CELLS, LAZY_TABLE_CELLS - cells) // V
