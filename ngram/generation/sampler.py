@@ -31,6 +31,8 @@ RANKS = ("probability", "per-symbol")  # what top orders names by
 MAX_TOP = 20_000
 MAX_NAMES = 1 << 32  # names in one run (hours of drawing; memory is bounded by CHUNK, not by this)
 LEARN_SHARE = 1 << 16  # walks after which a request asks for as many as the share kept says
+WALK_LIMIT = 20_000  # walks a request may still need, at the share kept, before the exact plans draw the rest
+ASK_KEPT = 16  # names kept before a request's rounds ask for walks by the share kept
 NO_PROGRESS_ROUNDS = 30  # novel-only / unique: rounds without one new name before giving up
 
 
@@ -90,13 +92,29 @@ class Sampler:
 
     def _ask(self, need: int) -> int:
         """How many walks should give ``need`` names that meet the length bounds: at first an
-        eighth more; once many have been walked, as many as the share kept so far says plus a
-        margin of a few standard deviations (a round that falls short asks again for the rest, and
-        walks past what is needed are wasted)."""
+        eighth more; while few have been kept, four times the walks so far; once many have been
+        walked, as many as the share kept so far says plus a margin of a few standard deviations
+        (a round that falls short asks again for the rest, and walks past what is needed are
+        wasted)."""
+        if 0 < self._walked < LEARN_SHARE and self._valid < ASK_KEPT:
+            # (few kept so far: the share is not known yet, and asking for an eighth more each
+            # round would take hundreds of rounds at a share of 1%; four times the walks so far)
+            return min(max(need + need // 8 + 16, 4 * self._walked), WALK_LIMIT)
         if self._walked < LEARN_SHARE or not self._valid:
             return need + need // 8 + 16
         share = self._valid / self._walked
         return int(need / share + 4 * math.sqrt(need / share)) + 16
+
+    def _walks_too_many(self, kept: int, walked: int, left: int) -> bool:
+        """Whether the exact plans should draw the ``left`` names still wanted, after a round of
+        ``walked`` walks kept ``kept``: when more than a third were rejected and the rest would
+        take more than ``WALK_LIMIT`` walks at the share kept so far (walks are cheap, a plan costs
+        the reachable product: 20 names of at least 8 characters from the English default model
+        took 4.6 s by its plans, a few hundred walks by rejection)."""
+        if kept >= walked * 2 // 3 or left <= 0:
+            return False
+        share = self._valid / self._walked if self._walked else kept / max(walked, 1)
+        return share <= 0 or left / share > WALK_LIMIT
 
     def names_possible(self) -> float:
         """How many distinct names meet the constraints (characters the model can write, lengths
@@ -239,7 +257,7 @@ class Sampler:
             for i, k in enumerate(rng.multinomial(ask, weights) if len(self.parts) > 1 else [ask]):
                 if k:
                     drawn += self._walk_kept(i, int(k), rng)
-            if len(drawn) < ask * 2 // 3:
+            if self._walks_too_many(len(drawn), ask, need - len(drawn)):
                 self._slow.update(range(len(self.parts)))
             if len(self.parts) > 1:
                 drawn = [drawn[j] for j in rng.permutation(len(drawn))]
@@ -329,7 +347,7 @@ class Sampler:
             while need and self._fast(0):  # as ``_draw`` draws
                 ask = self._ask(need)
                 text, got, valid = self._walk_text(0, ask, rng, need)
-                if valid < ask * 2 // 3:
+                if self._walks_too_many(valid, ask, need - got):
                     self._slow.add(0)
                 texts.append(text)
                 need -= got

@@ -259,3 +259,26 @@ def test_the_whole_tables_text_is_its_walks_decoded(backoff, steps):  # noqa: F8
     keep = ~held
     assert held.any() or steps == 0
     assert text[np.repeat(keep, length + 1)].tobytes().decode() == decode_text(ids[keep], backoff, length[keep])
+
+
+@pytest.mark.parametrize("kind", ["backoff", "order_mixture"])
+def test_a_length_bound_few_walks_meet_is_drawn_by_walking_while_the_walks_left_are_few(kind, request, monkeypatch):
+    """More than a third of the walks rejected: walking goes on while the names still wanted
+    need at most WALK_LIMIT walks at the share kept, else the exact plans draw the rest; both
+    only ever give names within the bounds."""
+    from ngram.generation import sampler as module
+    from ngram.generation.constraints import Constraints
+
+    model = request.getfixturevalue(kind)
+    c = Constraints(min_len=4, max_len=6)
+    planned = []
+    plan = module.Sampler.plan
+    monkeypatch.setattr(module.Sampler, "plan", lambda self, i: (planned.append(i), plan(self, i))[1])
+    for limit, plans_used in ((10**9, False), (0, True)):
+        planned.clear()
+        monkeypatch.setattr(module, "WALK_LIMIT", limit)
+        s = module.Sampler(model, c)
+        names = s.generate(300, seed=3).names
+        assert len(names) == 300 and all(4 <= len(x) <= 6 for x in names)
+        assert s._walked > 300 and s._valid < s._walked * 2 // 3  # (most walks were rejected)
+        assert bool(planned) == plans_used
