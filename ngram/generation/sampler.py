@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ngram.core.errors import NgramError
-from ngram.core.processors import processors as _processors
+from ngram.core.parallel import processors as _processors, side_by_side
 from ngram.generation.constraints import Constraints, TooManyStates, percent_of_mass
 from ngram.generation.novelty import novelty
 from ngram.generation.plans import CHUNK, MIN_MASS, LazyPlan, Plan, make_plan
@@ -166,27 +166,8 @@ class Sampler:
             for i in range(len(self.parts)):
                 self.plan(i).gen_mass
             return
-        import threading
-
         first.check()
-        failed: dict[int, BaseException] = {}
-
-        def made(i: int) -> None:
-            try:
-                self.plan(i).gen_mass
-            except BaseException as error:  # (raised in the caller's thread, below)
-                failed[i] = error
-
-        # (daemon threads: an interrupted request does not wait for them at exit)
-        helpers = [threading.Thread(target=made, args=(i,), name=f"ngram plan {i}", daemon=True) for i in rest]
-        for helper in helpers:
-            helper.start()
-        first.gen_mass
-        for helper in helpers:
-            helper.join()
-        for i in rest:
-            if i in failed:
-                raise failed[i]
+        side_by_side(lambda i: self.plan(i).gen_mass, [(i,) for i in range(len(self.parts))])
 
     def _fast(self, i: int) -> bool:
         """Whether component i's names are drawn by the plain walk with exact rejection of those

@@ -16,33 +16,10 @@ from __future__ import annotations
 import numpy as np
 
 from ngram.core.vocabulary import BOUNDARY
-from ngram.core.processors import processors as _processors
+from ngram.core.parallel import processors as _processors, side_by_side
 from ngram.lm.backoff.automaton import TABLE_CELLS, View, backoff_rows, draw_tables
 
 SHARE = 4  # names per call from which the whole table is made: at least n_states / SHARE of them
-
-
-def _side_by_side(work, lanes: list) -> None:
-    """``work(*lane)`` for every lane, the first in this thread and each other in a thread of its
-    own (a daemon: an interrupted build does not wait for it at exit); the first error raised."""
-    import threading
-
-    failed: list = []
-
-    def run(args) -> None:
-        try:
-            work(*args)
-        except BaseException as error:  # (raised in the caller's thread, below)
-            failed.append(error)
-
-    helpers = [threading.Thread(target=run, args=(args,), name="ngram table", daemon=True) for args in lanes[1:]]
-    for helper in helpers:
-        helper.start()
-    work(*lanes[0])
-    for helper in helpers:
-        helper.join()
-    if failed:
-        raise failed[0]
 
 
 def wanted(view: View, n: int) -> bool:
@@ -96,7 +73,7 @@ class WholeTable:
                 continue
             # (the longest contexts are no state's suffix: their rows are not kept)
             rows_here = np.empty((b - a, V)) if b < S else None
-            _side_by_side(make, [(order, a, b, rows_here, lane) for lane in range(lanes if b - a > block else 1)])
+            side_by_side(make, [(order, a, b, rows_here, lane) for lane in range(lanes if b - a > block else 1)])
             below = rows_here
 
     def walk(self, n: int, rng, prefix_ids, steps: int) -> tuple[np.ndarray, np.ndarray]:

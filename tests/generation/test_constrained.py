@@ -343,7 +343,7 @@ def test_a_name_mixtures_plans_made_side_by_side_draw_what_one_after_the_other_d
     monkeypatch.setattr(threading.Thread, "start", lambda self: (started.append(self.name), start(self))[1])
     side = Sampler(name_mixture, c)
     assert (side.generate(40, seed=11).names, side.mass) == expected
-    assert started == (["ngram plan 1"] if processors == 2 else [])
+    assert started == (["ngram task 1"] if processors == 2 else [])
 
 
 def test_a_refusal_of_the_plan_made_beside_the_first_is_raised(name_mixture, monkeypatch):
