@@ -86,6 +86,7 @@ class Sampler:
         self._plans: dict[int, Plan] = {}
         self._walkers: dict = {}  # the fast walk's automaton per component
         self._slow: set[int] = set()  # components whose walk rejected too much: the exact path
+        self._tables_ready = False  # every plan's tables made (``_tables_made``)
         self.description = c.describe()
         self.rejected = 0
         self._walked, self._valid = 0, 0  # walks so far and those the length bounds kept
@@ -159,15 +160,18 @@ class Sampler:
         (numpy lets go of the interpreter in the array work, most of a plan's time), once the
         first's reachable product is known to fit, so a refusal there stays as quick as alone
         and never reverses the constraints. A later refusal is raised once the first is made."""
+        if self._tables_ready:
+            return
         first = self.plan(0)
         rest = list(range(1, len(self.parts)))
         alone = len({id(component) for _, component, *_ in self.parts}) == len(self.parts)  # (no shared views)
         if not rest or not alone or _processors() < 2 or not isinstance(first, LazyPlan):
             for i in range(len(self.parts)):
                 self.plan(i).gen_mass
-            return
-        first.check()
-        side_by_side(lambda i: self.plan(i).gen_mass, [(i,) for i in range(len(self.parts))])
+        else:
+            first.check()
+            side_by_side(lambda i: self.plan(i).gen_mass, [(i,) for i in range(len(self.parts))])
+        self._tables_ready = True
 
     def _fast(self, i: int) -> bool:
         """Whether component i's names are drawn by the plain walk with exact rejection of those
@@ -196,6 +200,8 @@ class Sampler:
 
     @property
     def mass(self) -> float:
+        if not self.shaped and len(self.parts) > 1:
+            self._tables_made()  # (unshaped, a plan's mass is its generation mass: made side by side)
         return float(sum(w * self.plan(i).mass for i, (w, *_) in enumerate(self.parts)))
 
     @property
