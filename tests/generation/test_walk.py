@@ -282,3 +282,23 @@ def test_a_length_bound_few_walks_meet_is_drawn_by_walking_while_the_walks_left_
         assert len(names) == 300 and all(4 <= len(x) <= 6 for x in names)
         assert s._walked > 300 and s._valid < s._walked * 2 // 3  # (most walks were rejected)
         assert bool(planned) == plans_used
+
+
+def test_a_view_grown_for_rows_before_it_is_walked_walks_as_a_fresh_one(monkeypatch):
+    # Room for the fewest rows at first (64), so that the rows a question makes grow the view's
+    # arrays before any walk: its draw tables (not kept until then) are made for every row at the
+    # first walk.
+    import itertools
+
+    from ngram import make_estimator, train
+    from ngram.generation import walk
+
+    backoff = train(["".join(t) for t in itertools.product("abnx", repeat=4)], 4, make_estimator("modified-kneser-ney"))
+    monkeypatch.setattr(automaton, "ROW_CELLS", 1)
+    fresh = walk.walk_lengths(backoff, 2000, seed=5, max_len=7, automaton=automaton.View(backoff))
+    view = automaton.View(backoff)
+    before = view.capacity
+    view.slots_of(np.arange(view.scorer.n_states))
+    assert view.capacity > before and not view.drawing
+    grown = walk.walk_lengths(backoff, 2000, seed=5, max_len=7, automaton=view)
+    assert np.array_equal(fresh[0], grown[0]) and np.array_equal(fresh[1], grown[1])

@@ -439,17 +439,19 @@ class View:
     def _grow(self, cap: int) -> None:
         V, G, used = self.V, self.guides, self.used
 
-        def grown(a, shape, dtype):
+        def grown(a, shape, dtype, kept: bool = True):
             out = np.empty(shape, dtype)
-            if used:
+            if used and kept:
                 out[: used * (len(out) // cap)] = a[: used * (len(out) // cap)]
             return out
 
         self.state = grown(self.state if used else None, cap, np.int64)
         self.logrows = grown(self.logrows if used else None, (cap, V), np.float64)
         self.follow = grown(self.follow if used else None, (cap, V), self.index)
-        self.cdf = grown(self.cdf if used else None, cap * V, np.float64)
-        self.guide = grown(self.guide if used else None, cap * G, self.index)
+        # (the draw tables hold nothing until the view is first walked, which makes them for every
+        # row then: copying them before would only touch memory, 0.5 KB a row)
+        self.cdf = grown(self.cdf if used else None, cap * V, np.float64, self.drawing)
+        self.guide = grown(self.guide if used else None, cap * G, self.index, self.drawing)
         self.capacity = cap
 
     def slots_of(self, states: np.ndarray) -> np.ndarray:
