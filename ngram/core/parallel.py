@@ -40,3 +40,45 @@ def side_by_side(work: Callable, tasks: Sequence[tuple]) -> None:
         helper.join()
     if failed:
         raise failed[min(failed)]
+
+
+class Helper:
+    """One thread kept for many short tasks, each run beside the caller's own (``both``): a
+    thread made per task costs about a tenth of a millisecond, as much as a short task itself.
+    Use as a context manager; the thread ends with the block (a daemon: an interrupted request
+    does not wait for it at exit)."""
+
+    def __init__(self) -> None:
+        import queue
+        import threading
+
+        self._tasks: queue.SimpleQueue = queue.SimpleQueue()
+        self._done: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._serve, name="ngram helper", daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while (task := self._tasks.get()) is not None:
+            try:
+                task()
+                self._done.put(None)
+            except BaseException as error:  # (raised in the caller's thread by ``both``)
+                self._done.put(error)
+
+    def both(self, mine: Callable, theirs: Callable) -> None:
+        """``mine()`` here and ``theirs()`` in the helper thread, side by side; the error of
+        either is raised here (``mine``'s at once, without waiting for ``theirs``)."""
+        self._tasks.put(theirs)
+        mine()
+        error = self._done.get()
+        if error is not None:
+            raise error
+
+    def close(self) -> None:
+        self._tasks.put(None)
+
+    def __enter__(self) -> "Helper":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

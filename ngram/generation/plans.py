@@ -20,7 +20,7 @@ from ngram.lm.backoff.automaton import build as build_context_automaton
 from ngram.lm.protocol import LEVELS, SEQUENTIAL
 
 MIN_MASS = 1e-300  # a constraint with less mass than this (under the shaped rows) is refused
-CHUNK = 1 << 17  # names drawn at once (also the rejection draws' largest batch)
+CHUNK = 1 << 19  # names drawn at once (also the rejection draws' largest batch)
 
 class Plan:
     """One next-symbol model under one constraint DFA: backward masses over (remaining length,

@@ -224,6 +224,40 @@ def test_the_whole_table_walks_the_same_names_as_the_view_for_a_seed(kind, reque
     assert np.array_equal(lazy[0], whole[0]) and np.array_equal(lazy[1], whole[1])
 
 
+@pytest.mark.parametrize("kind", ["backoff", "skewed"])
+def test_names_walked_in_two_lanes_are_the_names_walked_in_one(kind, request, monkeypatch):
+    # Lanes of a few names, so that most steps are split and the last ones (few names going) are
+    # not: the same names, lengths, text and <unk> marks as one lane, for a seed.
+    from ngram.generation import table_walk
+    from ngram.generation.walk import _code_points
+
+    model = skewed_model() if kind == "skewed" else request.getfixturevalue(kind)
+    table = table_walk.WholeTable(automaton.View(model, mask_unk=False))
+    monkeypatch.setattr(table_walk, "LANE_NAMES", 64)
+    byte_of, unk = _code_points(model).astype(np.uint8), model.vocabulary.unk_id
+    walked = {}
+    for lanes in (1, 2):
+        monkeypatch.setattr(table_walk, "_processors", lambda: lanes)
+        ids, length = table.walk(3001, np.random.default_rng(5), [1], 12)
+        text, length2, held = table.walk_bytes(3001, np.random.default_rng(5), [1], 12, byte_of, unk)
+        assert np.array_equal(length, length2)
+        walked[lanes] = (ids, length, text, held if held is not None else np.zeros(0, bool))
+    assert all(np.array_equal(a, b) for a, b in zip(walked[1], walked[2]))
+    assert len(set(walked[2][1].tolist())) > 3  # (names of many lengths: lanes emptied at different steps)
+
+
+def test_a_helpers_error_is_raised_in_the_callers_thread():
+    from ngram.core.parallel import Helper
+
+    done = []
+    with Helper() as helper:
+        helper.both(lambda: done.append("mine"), lambda: done.append("theirs"))
+        with pytest.raises(ZeroDivisionError):
+            helper.both(lambda: done.append("mine again"), lambda: 1 / 0)
+        helper.both(lambda: None, lambda: done.append("after the error"))  # (the helper still serves)
+    assert sorted(done) == ["after the error", "mine", "mine again", "theirs"]
+
+
 def test_a_request_asks_for_the_share_of_walks_it_keeps_and_a_seed_draws_the_same_names(backoff, monkeypatch):  # noqa: F811
     from ngram.generation import sampler as sampling
 
