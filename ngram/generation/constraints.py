@@ -260,6 +260,7 @@ def _explore(start: np.ndarray, expand: Callable, accepting: Callable, remaining
     known, numbers_known = known[order], numbers_known[order]
     delta = np.zeros((64, K), np.int32)
     level, depth = np.array([1]), 0
+    depths = [1, 2]  # (states depths[d]..depths[d+1]-1 were first met at depth d: breadth first, their distance)
     batch = max(1, BATCH_BYTES // max(1, K * max(W, width_bits or 0)))
     while len(level):
         depth += 1
@@ -293,22 +294,25 @@ def _explore(start: np.ndarray, expand: Callable, accepting: Callable, remaining
                 known, numbers_known = known[order], numbers_known[order]
             delta[ids] = numbers[inverse.reshape(-1)].reshape(len(ids), K)
         level = np.concatenate(found) if found else np.zeros(0, np.int64)
+        depths.append(n)
     delta = delta[:n][:, classes]
     delta[0] = 0
     delta[:, BOUNDARY] = 0
     accept = np.zeros(n, bool)
     if n > 1:
         accept[1:] = accepting(rows[1:n])
-    return trim(DFA(delta, accept, 1), max_len)
+    depth = np.concatenate(([UNREACHABLE], np.repeat(np.arange(len(depths) - 1), np.diff(depths))))
+    return trim(DFA(delta, accept, 1), max_len, depth)
 
 
-def trim(dfa: DFA, max_len: int | None = None) -> DFA:
+def trim(dfa: DFA, max_len: int | None = None, depth: np.ndarray | None = None) -> DFA:
     """Merge every state that cannot reach acceptance (within ``max_len`` symbols of the start,
-    if given) into the dead state 0 and renumber."""
+    if given) into the dead state 0 and renumber. ``depth``: each state's distance from the
+    start, where the caller knows it (``DFA.depths``)."""
     Q = dfa.n_states
     if dfa.start == 0:
         return DFA(np.zeros((1, dfa.delta.shape[1]), np.int32), np.array([False]), 0)
-    depth, rem = dfa.depths(), dfa.remaining()
+    depth, rem = dfa.depths() if depth is None else depth, dfa.remaining()
     alive = (depth < UNREACHABLE) & (rem < UNREACHABLE)
     if max_len is not None:
         alive &= depth + rem <= max_len
@@ -339,8 +343,14 @@ def minimize(dfa: DFA) -> DFA:
         return dfa
     first, classes = _symbol_classes(np.ascontiguousarray(dfa.delta.T))
     moves = dfa.delta[:, first]
-    block = np.where(dfa.accept, 2, 1).astype(np.int64)
-    block[0] = 0  # the dead state alone (every other state can still accept: trimmed)
+    # Equivalent states accept alike and need as many symbols to accept (the shortest word of one
+    # language), so the first partition splits by both: the rounds then split only states alike
+    # in that (14 one-letter --contains: 3 rounds, not 15). The dead state alone (every other
+    # state can still accept: trimmed).
+    rem = np.minimum(dfa.remaining(), dfa.n_states)
+    _, block = np.unique(2 * rem + dfa.accept, return_inverse=True)
+    block = block.reshape(-1).astype(np.int64) + 1
+    block[0] = 0
     count = int(np.count_nonzero(np.bincount(block)))
     for _ in range(MINIMIZE_ROUNDS):
         signature = np.ascontiguousarray(np.column_stack([block, block[moves]]), dtype=np.int32)

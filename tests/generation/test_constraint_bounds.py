@@ -391,3 +391,64 @@ def test_fewest_symbols_to_acceptance_one_by_one_agree_with_the_array_search(see
         found[frontier] = DFA(delta.copy(), accept.copy(), 1).remaining().copy()
     assert np.array_equal(found[0], found[10**9])
     assert found[0][0] == module.UNREACHABLE and (found[0][accept] == 0).all()
+
+
+def _moore_states(delta: np.ndarray, accept: np.ndarray) -> int:
+    """The number of classes of states with the same language, by plain partition refinement from
+    accepting / not accepting (the reference for ``minimize``)."""
+    block = [int(a) for a in accept]
+    while True:
+        signature = [(block[q], *(block[int(t)] for t in delta[q])) for q in range(len(accept))]
+        names = {s: i for i, s in enumerate(sorted(set(signature)))}
+        refined = [names[s] for s in signature]
+        if len(names) == len(set(block)):
+            return len(names)
+        block = refined
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_minimize_finds_as_few_states_as_plain_refinement_and_keeps_the_language(seed):
+    """``minimize`` starts from states split by acceptance and by the fewest symbols to accept (a
+    property of the language): as few states as refining from acceptance alone, the same words."""
+    from ngram.generation.constraints import DFA, trim
+
+    rng = np.random.default_rng(seed)
+    k, V = int(rng.integers(3, 20)), 4  # (symbol 0 the boundary: no transition)
+    small = rng.integers(0, k, size=(k, V))
+    small_accept = rng.random(k) < 0.3
+    small_accept[1] = True
+    # Each state of a small automaton in two copies, every edge going to either copy of its
+    # target: the copies are equivalent, so at most k states are needed.
+    Q = 2 * k
+    delta = (2 * small[np.arange(Q) // 2] + rng.integers(0, 2, size=(Q, V))).astype(np.int32)
+    delta[delta == 1] = 0  # (both copies of state 0 are the dead state 0)
+    delta[:2], delta[:, 0] = 0, 0
+    accept = small_accept[np.arange(Q) // 2].copy()
+    accept[:2] = False
+    delta, accept = delta[np.r_[0, 2:Q]], accept[np.r_[0, 2:Q]]  # (one dead state)
+    delta = np.where(delta > 0, delta - 1, 0).astype(np.int32)
+    dfa = trim(DFA(delta, accept, 1))
+    smallest = minimize(dfa)
+    assert smallest.n_states == _moore_states(dfa.delta, dfa.accept) < dfa.n_states
+    words = strings("abn", 6)
+    assert accepted(smallest, ABN, words) == accepted(dfa, ABN, words)
+
+
+@pytest.mark.parametrize("settings", [dict(contains=tuple("abn")), dict(regex="(a|n)*a(a|n){3}"),
+                                      dict(prefix="ab", suffix="na", contains=("bn",)), dict(exclude=("b",), contains=("n",))])
+def test_a_built_automatons_distances_from_the_start_are_its_breadth_first_ones(settings, monkeypatch):
+    """The construction hands trim each state's distance from the start (its breadth-first level),
+    which trim would otherwise search for again: the same distances."""
+    from ngram.generation import constraints as module
+
+    handed = []
+    trim = module.trim
+
+    def checked(dfa, max_len=None, depth=None):
+        if depth is not None:
+            handed.append(np.array_equal(depth, dfa.depths()))
+        return trim(dfa, max_len, depth)
+
+    monkeypatch.setattr(module, "trim", checked)
+    Constraints(max_len=7, **settings).dfa(ABN)
+    assert handed and all(handed)
