@@ -178,6 +178,11 @@ class Plan:
         symbol = _pick(w, u)
         return symbol, self.auto.next[s, symbol]
 
+    def best_logp(self) -> float | None:
+        """ln p of the most probable valid name under the model's own rows (-inf: none), from
+        the max tables, which hold ln p and so never underflow where a mass does."""
+        return float(self.max_tables()[self.max_len][self.auto.start, self.dfa.start])
+
     def best(self):
         """The valid names in order of decreasing probability (under the model's rows), as (ids,
         ln p): ``search.best_first`` with the max tables as its exact bound."""
@@ -501,6 +506,10 @@ class SparsePlan(Plan):
         raise NgramError(f"after top-k / top-p almost no name meets the constraints{what}; on a vocabulary of "
                          f"{self.V:,} symbols such names are drawn by walking the reshaped rows and keeping those "
                          "that meet them: loosen the constraints or the top-k / top-p")
+
+    def best_logp(self) -> float | None:
+        """None: the sparse max tables are bounds, not the most probable name's ln p."""
+        return None
 
     def best(self):
         """As ``Plan.best``, each expansion's children taken from a whole row in order of their
@@ -940,6 +949,10 @@ class LazyPlan:
         if self._max is None:
             self._max = self._backward(raw=True, add=False)
         return self._max
+
+    def best_logp(self) -> float | None:
+        """As ``Plan.best_logp``: the start pair's entry of the max tables."""
+        return float(self.max_tables()[0][0])
 
     # ----- drawing and the best names ------------------------------------------------------------
     def draw(self, m: int, rng: np.random.Generator) -> np.ndarray:

@@ -185,6 +185,10 @@ class RejectionPlan:
         return np.concatenate(got)[:m]
 
     # ----- best-first ------------------------------------------------------------------------
+    def best_logp(self) -> float | None:
+        """None: a model with no finite state has no max tables to read it from."""
+        return None
+
     def best(self):
         """Valid names in order of decreasing probability under the model's own rows, as (ids, ln p)."""
         state, rows, q0 = self._after

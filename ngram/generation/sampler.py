@@ -222,7 +222,18 @@ class Sampler:
 
     def _refuse(self):
         if not self.mass > 0:
-            raise NgramError(f"no name the model can make meets the constraints ({self.description})")
+            # A mass of 0 is either no valid name or valid names whose probabilities underflow
+            # float64 (a forced name of a few hundred characters or more); the max tables hold
+            # ln p, so they tell the two apart.
+            best = [self.plan(i).best_logp() for i in range(len(self.parts))]
+            if any(b is not None and b > -np.inf for b in best):
+                top = max(b for b in best if b is not None)
+                raise NgramError(f"the names that meet the constraints are too improbable to draw ({self.description}): "
+                                 f"their probability is below float64's smallest number (the most probable has ln p "
+                                 f"{top:,.1f} under a component); `ngram top` lists them")
+            if all(b is not None for b in best):
+                raise NgramError(f"no name the model can make meets the constraints ({self.description})")
+            raise NgramError(f"no name meets the constraints with a probability float64 can hold ({self.description})")
         if self.shaped:
             raise NgramError(f"after temperature / top-k / top-p no name meets the constraints ({self.description}: "
                              f"{percent_of_mass(self.mass)} of the model's own mass)")

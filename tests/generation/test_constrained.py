@@ -370,3 +370,25 @@ def test_a_refusal_of_the_plan_made_beside_the_first_is_raised(name_mixture, mon
     with pytest.raises(NgramError, match="right-to-left side"):
         Sampler(name_mixture, Constraints(max_len=L, suffix="a")).generate(3, seed=0)
     assert len(made) == 2
+
+
+@pytest.mark.parametrize("kind", ["backoff", "order_mixture", "name_mixture"])
+def test_names_too_improbable_for_float64_are_told_apart_from_no_name(kind, request):
+    # One forced name of 800 characters: its probability underflows float64, so its mass is 0,
+    # yet the name exists (top lists it, its ln p finite): not "no name".
+    model = request.getfixturevalue(kind)
+    long = "ab" * 400
+    c = Constraints(contains=[long], max_len=len(long))
+    sampler = Sampler(model, c)
+    assert sampler.mass == 0.0
+    with pytest.raises(NgramError, match="too improbable to draw.*ngram top"):
+        sampler.generate(2, seed=0)
+    (name, logp), = Sampler(model, c).top(1)
+    assert name == long and -np.inf < logp < math.log(np.finfo(float).tiny)
+
+
+def test_a_request_no_name_of_the_model_meets_says_so():
+    # (maximum likelihood gives unseen bigrams no mass: no name of the corpus holds 'qq')
+    mle = train(CORPUS + ["q"], 2, make_estimator("mle"))
+    with pytest.raises(NgramError, match="no name the model can make meets"):
+        Sampler(mle, Constraints(contains=["qq"], max_len=6)).generate(2, seed=0)
