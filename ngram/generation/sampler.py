@@ -32,6 +32,8 @@ MAX_TOP = 20_000
 MAX_NAMES = 1 << 32  # names in one run (hours of drawing; memory is bounded by CHUNK, not by this)
 LEARN_SHARE = 1 << 16  # walks after which a request asks for as many as the share kept says
 WALK_LIMIT = 20_000  # walks a request may still need, at the share kept, before the exact plans draw the rest
+WALK_STATES = 64  # constraint states up to which a constraint other than length is met by walking first
+NARROW_WALK_LIMIT = 2_000  # ... while the names still wanted need at most this many walks at the share kept
 ASK_KEPT = 16  # names kept before a request's rounds ask for walks by the share kept
 NO_PROGRESS_ROUNDS = 30  # novel-only / unique: rounds without one new name before giving up
 
@@ -114,8 +116,15 @@ class Sampler:
         took 4.6 s by its plans, a few hundred walks by rejection)."""
         if kept >= walked * 2 // 3 or left <= 0:
             return False
-        share = self._valid / self._walked if self._walked else kept / max(walked, 1)
-        return share <= 0 or left / share > WALK_LIMIT
+        if self.constraints.is_length_only():
+            share = self._valid / self._walked if self._walked else kept / max(walked, 1)
+            return share <= 0 or left / share > WALK_LIMIT
+        # A walk that reaches new states makes their draw tables (about 80 us a walk on modified KN
+        # order 6 of the English names), so a narrow constraint is left to the plans soon: the
+        # walks still needed are judged at a share a little above the one seen (none kept of 38
+        # walks may well be a share of 1%, which two thousand walks meet; none of 190 is not).
+        kept_so_far, walked_so_far = (self._valid, self._walked) if self._walked else (kept, max(walked, 1))
+        return left * walked_so_far > NARROW_WALK_LIMIT * (2 * kept_so_far + 1)
 
     def names_possible(self) -> float:
         """How many distinct names meet the constraints (characters the model can write, lengths
@@ -175,11 +184,22 @@ class Sampler:
 
     def _fast(self, i: int) -> bool:
         """Whether component i's names are drawn by the plain walk with exact rejection of those
-        the length bounds leave out: no reshaping, no constraint but length, no <unk> (the walk
-        leaves <unk> out step by step, which is not conditioning on names without it)."""
+        the constraints leave out (the model restricted to the valid names, exactly, with no
+        constraint mass): no reshaping, lengths alone or, where walks are cheap, a constraint
+        automaton of few states (one of many is narrow, or a product past the budget: the plans
+        count it first, and refuse at once if it is one), no <unk> (the walk leaves <unk> out step by step, which is not conditioning on
+        names without it)."""
         c, component = self.constraints, self.parts[i][1]
-        return (i not in self._slow and not self.shaped and c.is_length_only() and self._walker(i) is not None
+        return (i not in self._slow and not self.shaped and self._walker(i) is not None
+                and (c.is_length_only() or self.dfa.n_states <= WALK_STATES and self._walks_cheap())
                 and SEQUENTIAL not in component.capabilities)  # (no automaton to walk: its plan draws)
+
+    def _walks_cheap(self) -> bool:
+        """Whether every component walks rows it holds (a back-off model's): an order mixture's
+        walk mixes a row at each new context, batch by batch as the names step, and a few hundred
+        walks of the English default model cost what its plans for a narrow constraint do, so
+        walking first pays only for lengths alone (which few names miss)."""
+        return all(getattr(self._walker(i), "own_rows", False) for i in range(len(self.parts)))
 
     def _walker(self, i: int):
         """Component i's walk, or None where a walk cannot be exact: with <unk> in the vocabulary
@@ -261,6 +281,7 @@ class Sampler:
                 drawn = [drawn[j] for j in rng.permutation(len(drawn))]
             names += drawn[:need]
         if len(names) < m:
+            self._tables_made()  # (every plan's tables at once, side by side where they can be)
             counts = rng.multinomial(m - len(names), self._component_weights())
             exact: list[str] = []
             for i, k in enumerate(counts):
@@ -294,7 +315,8 @@ class Sampler:
         from ngram.generation.walk import decode_text, walk_text
 
         c, component = self.constraints, self.parts[i][1]
-        written = walk_text(component, k, rng, c.max_len + 1, self._walker(i))
+        # (straight to text where lengths alone are checked; any other constraint reads the ids)
+        written = walk_text(component, k, rng, c.max_len + 1, self._walker(i)) if c.is_length_only() else None
         if written is None:
             ids, length = self._walk_valid(i, k, rng)
             return decode_text(ids[:need], component, length[:need]), min(need, len(ids)), len(ids)
@@ -314,18 +336,35 @@ class Sampler:
         # (a name cut at max-len + 1 has no end symbol: too long)
         ids, length = walk_lengths(component, k, seed=rng, min_len=0, max_len=c.max_len + 1, automaton=self._walker(i))
         unk = component.vocabulary.unk_id
-        keep = self._count_valid(length, None if unk is None else (ids == unk).any(axis=1))
+        keep = self._count_valid(length, None if unk is None else (ids == unk).any(axis=1), ids, self.parts[i][2])
         return (ids, length) if keep.all() else (ids[keep], length[keep])
 
-    def _count_valid(self, length: np.ndarray, held: np.ndarray | None) -> np.ndarray:
-        """Which walks meet the length bounds and hold no <unk> (``held``), counted for ``_ask``."""
+    def _count_valid(self, length: np.ndarray, held: np.ndarray | None, ids: np.ndarray | None = None,
+                     reverse: bool = False) -> np.ndarray:
+        """Which walks meet the constraints (the length bounds, and, from their ``ids``, read right
+        to left where ``reverse``, the constraint automaton) and hold no <unk> (``held``), counted
+        for ``_ask``."""
         c = self.constraints
         keep = (length >= c.min_len) & (length <= c.max_len)
         if held is not None:
             keep &= ~held
+        if ids is not None and not c.is_length_only():
+            keep &= self._accepted(ids, length, reverse)
         self._walked += len(length)
         self._valid += int(keep.sum())
         return keep
+
+    def _accepted(self, ids: np.ndarray, length: np.ndarray, reverse: bool) -> np.ndarray:
+        """Whether the constraint automaton accepts each name (a row of ``ids``, ``length``
+        symbols; walked right to left where ``reverse``, so read from its last symbol), all
+        names a symbol at a time."""
+        dfa = self.dfa
+        q = np.full(len(ids), dfa.start, np.int64)
+        for t in range(int(np.minimum(length, ids.shape[1]).max(initial=0))):
+            on = np.flatnonzero(length > t)
+            column = length[on] - 1 - t if reverse else t
+            q[on] = dfa.delta[q[on], ids[on, column]]
+        return dfa.accept[q]
 
     def text_chunks(self, n: int, seed=None, chunk: int = CHUNK):
         """The names of ``chunks`` (the same, for the same seed) as (text, count) blocks, each name

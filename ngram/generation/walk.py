@@ -27,6 +27,8 @@ from ngram.generation.sparse_draw import SparseAutomaton
 from ngram.lm.backoff import automaton as automata
 from ngram.lm.protocol import LEVELS
 
+MANY_WALKS = 256  # names walked at once from which an order mixture's components make their tables whole
+
 
 def walker(model, mask_unk: bool = True):
     """What ``sample_walk`` walks for ``model`` (made once per model): the lazy view; for a huge
@@ -80,6 +82,11 @@ def _lengths(out: np.ndarray) -> np.ndarray:
 
 
 def _walk_view(view, n: int, rng, prefix_ids, min_len: int, steps: int, shaping) -> tuple[np.ndarray, np.ndarray]:
+    if n >= MANY_WALKS:
+        # (an order mixture's rows, made a context at a time, cost about 50 us each on the English
+        # default model; its components' tables made whole cost about 2,000 such rows, which a few
+        # hundred names reach)
+        view.expect_many_rows()
     slot = np.array([view.start], np.int32)
     for symbol in prefix_ids:
         slot = view.next_slots(slot, np.array([symbol]))

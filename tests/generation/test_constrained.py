@@ -84,10 +84,21 @@ def passes(stat, df):
     return stat < df + 5 * (2 * df) ** 0.5 + 10  # about 5 standard deviations: fixed seeds, no flakes
 
 
-@pytest.mark.parametrize("kind", ["backoff", "name_mixture", "order_mixture"])
+@pytest.mark.parametrize("kind, path", [("backoff", "plans"), ("backoff", "walks"), ("name_mixture", "plans"),
+                                        ("name_mixture", "walks"), ("order_mixture", "plans")])
 @pytest.mark.parametrize("c", CASES, ids=IDS)
-def test_mass_samples_and_top_match_brute_force(kind, c, request):
-    matches_brute_force(request.getfixturevalue(kind), c)
+def test_mass_samples_and_top_match_brute_force(kind, path, c, request, monkeypatch):
+    # Names are drawn by the exact plans, or by walks with the names the constraints leave out
+    # rejected (where walks are cheap: a back-off model's own rows; an order mixture's plans).
+    from ngram.generation import sampler as module
+
+    if path == "plans":
+        monkeypatch.setattr(module.Sampler, "_fast", lambda self, i: False)
+    else:
+        monkeypatch.setattr(module, "NARROW_WALK_LIMIT", 10**9)
+        monkeypatch.setattr(module, "WALK_LIMIT", 10**9)
+    sampler = matches_brute_force(request.getfixturevalue(kind), c)
+    assert bool(sampler._walked) == (path == "walks")
 
 
 def matches_brute_force(model, c: Constraints) -> Sampler:
@@ -350,6 +361,7 @@ def test_a_refusal_of_the_plan_made_beside_the_first_is_raised(name_mixture, mon
     from ngram.generation import sampler as module
 
     monkeypatch.setattr(module, "_processors", lambda: 2)
+    monkeypatch.setattr(module, "WALK_STATES", 0)  # (the plans, not walks)
     made, make = [], module.make_plan
 
     def second_refused(*args, **kwargs):

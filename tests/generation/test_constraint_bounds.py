@@ -225,9 +225,12 @@ def test_a_reachable_product_past_its_table_budget_is_refused_before_it_is_built
     from ngram.generation import plans
     from ngram.generation.sampler import Sampler
 
+    from ngram.generation import sampler as module
+
     names = ["".join(w) for w in itertools.product("abn", repeat=4)]
     model = train(names, 3, make_estimator("witten-bell"))
     wide = Constraints(contains=list("abn") + ["ab", "ba", "nb"], max_len=12)
+    monkeypatch.setattr(module, "WALK_STATES", 0)  # (the plans, not walks that would meet it first)
     monkeypatch.setattr(plans, "STEP_CELLS", 64)
     with pytest.raises(NgramError, match="too many .context, constraint state. pairs") as error:
         Sampler(model, wide).generate(3, seed=0)

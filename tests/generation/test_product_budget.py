@@ -17,6 +17,7 @@ from test_constrained import backoff, matches_brute_force, name_mixture, order_m
 from ngram import NgramError
 from ngram.core.arrays import distinct
 from ngram.generation import plans
+from ngram.generation import sampler as sampler_module
 from ngram.generation.constraints import Constraints
 from ngram.generation.sampling import Sampler
 
@@ -114,8 +115,21 @@ def test_a_refusal_on_the_left_to_right_side_never_reverses_the_constraints(name
 
     monkeypatch.setattr(C, "reversed_dfa", no_reversal)
     monkeypatch.setattr(plans, "STEP_CELLS", 2 * name_mixture.V)
+    monkeypatch.setattr(sampler_module, "WALK_STATES", 0)  # (the plans, not walks that would meet it first)
     with pytest.raises(NgramError, match="too many .context, constraint state. pairs"):
         Sampler(name_mixture, WIDE).generate(3, seed=0)
+
+
+@pytest.mark.parametrize("kind", ["backoff", "name_mixture"])
+def test_a_constraint_past_the_plans_budget_is_met_by_walking_where_walks_meet_it(kind, request, monkeypatch):
+    # Walks of a back-off model are cheap: a constraint of a few states is met by walking and
+    # rejecting (exact), so a product the plans would refuse is never built when walks meet it.
+    model = request.getfixturevalue(kind)
+    monkeypatch.setattr(plans, "STEP_CELLS", 2 * model.V)
+    sampler = Sampler(model, WIDE)
+    names = sampler.generate(50, seed=0).names
+    assert len(names) == 50 and all(all(x in name for x in WIDE.contains) for name in names)
+    assert sampler._walked >= 50 and not sampler._plans  # (no plan made: nothing counted, nothing refused)
 
 
 @pytest.mark.parametrize("kind", ["backoff", "name_mixture", "order_mixture"])
