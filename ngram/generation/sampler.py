@@ -245,9 +245,13 @@ class Sampler:
             # A mass of 0 is either no valid name or valid names whose probabilities underflow
             # float64 (a forced name of a few hundred characters or more); the max tables hold
             # ln p, so they tell the two apart.
-            best = [self.plan(i).best_logp() for i in range(len(self.parts))]
-            if any(b is not None and b > -np.inf for b in best):
-                top = max(b for b in best if b is not None)
+            best = []
+            for i in range(len(self.parts)):  # (one component with such a name is enough to tell)
+                best.append(self.plan(i).best_logp())
+                if best[-1] is not None and best[-1] > -np.inf:
+                    break
+            if best[-1] is not None and best[-1] > -np.inf:
+                top = best[-1]
                 raise NgramError(f"the names that meet the constraints are too improbable to draw ({self.description}): "
                                  f"their probability is below float64's smallest number (the most probable has ln p "
                                  f"{top:,.1f} under a component); `ngram top` lists them")
