@@ -144,7 +144,9 @@ def _header(lines: list[str], label: str) -> tuple[int, list[int]]:
     if not declared:
         raise NgramError(f"{label}: \\data\\ declares no n-gram counts")
     order = max(declared)
-    if order != len(declared):  # before any range(order): the order may be 99999999999
+    # (distinct orders, the largest as many as there are, the smallest 1: exactly 1..order; checked
+    # before any range(order), as the order may be 99999999999)
+    if order != len(declared) or min(declared) != 1:
         raise NgramError(f"{label}: \\data\\ must declare orders 1..{order}, got {_shown(sorted(declared))}")
     for n, count in declared.items():
         # Every entry is a line, so a count larger than the file's lines is a lie; refuse it

@@ -21,7 +21,7 @@ from ngram.generation.novelty import novelty
 from ngram.generation.plans import CHUNK, MIN_MASS, LazyPlan, Plan, make_plan
 from ngram.generation.shaping import check_shaping
 from ngram.lm.backoff.automaton import View, name_components
-from ngram.lm.protocol import SEQUENTIAL
+from ngram.lm.protocol import LEVELS, SEQUENTIAL
 
 RANKS = ("probability", "per-symbol")  # what top orders names by
 # Names top lists at most: each name found far down the distribution leaves several partial names
@@ -199,7 +199,7 @@ class Sampler:
         walk mixes a row at each new context, batch by batch as the names step, and a few hundred
         walks of the English default model cost what its plans for a narrow constraint do, so
         walking first pays only for lengths alone (which few names miss)."""
-        return all(getattr(self._walker(i), "own_rows", False) for i in range(len(self.parts)))
+        return all(LEVELS in component.capabilities for _, component, *_ in self.parts)
 
     def _walker(self, i: int):
         """Component i's walk, or None where a walk cannot be exact: with <unk> in the vocabulary

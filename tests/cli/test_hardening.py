@@ -465,6 +465,7 @@ ARPA = "\\data\\\nngram 1=4\nngram 2=2\n\n\\1-grams:\n-1.0\t<s>\t-0.3\n-0.5\t</s
 @pytest.mark.parametrize("change, fragments", [
     (("-0.3\ta b\n", "-0.3\ta b a\n"), ["bad.arpa, line 13", "3 words in the \\2-grams: section", "a 2-gram line needs"]),
     (("ngram 2=2", "ngram 99999999999=0"), ["must declare orders 1..99999999999"]),
+    (("ngram 1=4\nngram 2=2", "ngram 0=4\nngram 2=2"), ["must declare orders 1..2, got [0, 2]"]),
     (("ngram 1=4", "ngram 1=99999999999"), ["declares 99999999999 1-grams but the file has only"]),
 ])
 def test_arpa_headers_and_lines_get_diagnoses(tmp_path, change, fragments):
