@@ -185,21 +185,14 @@ class Sampler:
     def _fast(self, i: int) -> bool:
         """Whether component i's names are drawn by the plain walk with exact rejection of those
         the constraints leave out (the model restricted to the valid names, exactly, with no
-        constraint mass): no reshaping, lengths alone or, where walks are cheap, a constraint
-        automaton of few states (one of many is narrow, or a product past the budget: the plans
-        count it first, and refuse at once if it is one), no <unk> (the walk leaves <unk> out step by step, which is not conditioning on
+        constraint mass): no reshaping, lengths alone or a constraint automaton of few states (one
+        of many is narrow, or a product past the budget: the plans count it first, and refuse at
+        once if it is one), no <unk> (the walk leaves <unk> out step by step, which is not conditioning on
         names without it)."""
         c, component = self.constraints, self.parts[i][1]
         return (i not in self._slow and not self.shaped and self._walker(i) is not None
-                and (c.is_length_only() or self.dfa.n_states <= WALK_STATES and self._walks_cheap())
+                and (c.is_length_only() or self.dfa.n_states <= WALK_STATES)
                 and SEQUENTIAL not in component.capabilities)  # (no automaton to walk: its plan draws)
-
-    def _walks_cheap(self) -> bool:
-        """Whether every component walks rows it holds (a back-off model's): an order mixture's
-        walk mixes a row at each new context, batch by batch as the names step, and a few hundred
-        walks of the English default model cost what its plans for a narrow constraint do, so
-        walking first pays only for lengths alone (which few names miss)."""
-        return all(LEVELS in component.capabilities for _, component, *_ in self.parts)
 
     def _walker(self, i: int):
         """Component i's walk, or None where a walk cannot be exact: with <unk> in the vocabulary
@@ -337,6 +330,11 @@ class Sampler:
         from ngram.generation.walk import walk_lengths
 
         c, component = self.constraints, self.parts[i][1]
+        if not c.is_length_only() and LEVELS not in component.capabilities:
+            # An order mixture's rows mixed a context at a time cost about a millisecond a batch
+            # for each of its components: tables made whole first (once a model, and what its plans
+            # would make anyway) make a walk of a few hundred names a few tens of milliseconds.
+            self._walker(i).expect_many_rows()
         # (a name cut at max-len + 1 has no end symbol: too long)
         ids, length = walk_lengths(component, k, seed=rng, min_len=0, max_len=c.max_len + 1, automaton=self._walker(i))
         unk = component.vocabulary.unk_id

@@ -120,10 +120,10 @@ def test_a_refusal_on_the_left_to_right_side_never_reverses_the_constraints(name
         Sampler(name_mixture, WIDE).generate(3, seed=0)
 
 
-@pytest.mark.parametrize("kind", ["backoff", "name_mixture"])
+@pytest.mark.parametrize("kind", ["backoff", "name_mixture", "order_mixture"])
 def test_a_constraint_past_the_plans_budget_is_met_by_walking_where_walks_meet_it(kind, request, monkeypatch):
-    # Walks of a back-off model are cheap: a constraint of a few states is met by walking and
-    # rejecting (exact), so a product the plans would refuse is never built when walks meet it.
+    # A constraint of a few states is met by walking and rejecting first (exact), so a product
+    # the plans would refuse is never built when walks meet it.
     model = request.getfixturevalue(kind)
     monkeypatch.setattr(plans, "STEP_CELLS", 2 * model.V)
     sampler = Sampler(model, WIDE)
