@@ -333,6 +333,29 @@ def test_a_view_grown_for_rows_before_it_is_walked_walks_as_a_fresh_one(monkeypa
     view = automaton.View(backoff)
     before = view.capacity
     view.slots_of(np.arange(view.scorer.n_states))
-    assert view.capacity > before and not view.drawing
+    assert view.capacity > before and view.drawn == 0
     grown = walk.walk_lengths(backoff, 2000, seed=5, max_len=7, automaton=view)
     assert np.array_equal(fresh[0], grown[0]) and np.array_equal(fresh[1], grown[1])
+
+
+def test_rows_made_after_a_walk_get_draw_tables_only_when_a_walk_steps_again(monkeypatch):
+    # A request that walks and then takes the plans makes many rows after its walks: they hold no
+    # draw tables (half a kilobyte a row) unless a walk steps again, which then makes them.
+    import itertools
+
+    from ngram import make_estimator, train
+    from ngram.generation import table_walk, walk
+
+    monkeypatch.setattr(table_walk, "SHARE", 0)  # (the lazy view walks, never the whole table)
+
+    backoff = train(["".join(t) for t in itertools.product("abnx", repeat=4)], 4, make_estimator("modified-kneser-ney"))
+    view = automaton.View(backoff)
+    walk.walk_lengths(backoff, 50, seed=1, max_len=3, automaton=view)
+    walked = view.drawn
+    assert walked > 0
+    view.slots_of(np.arange(view.scorer.n_states))
+    assert view.drawn == walked < view.used
+    again = walk.walk_lengths(backoff, 2000, seed=5, max_len=7, automaton=view)
+    fresh = walk.walk_lengths(backoff, 2000, seed=5, max_len=7, automaton=automaton.View(backoff))
+    assert view.drawn == view.used
+    assert np.array_equal(again[0], fresh[0]) and np.array_equal(again[1], fresh[1])

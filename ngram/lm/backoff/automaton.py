@@ -425,7 +425,9 @@ class View:
         # in 32 bits where they fit
         self.index = np.int32 if scorer.n_states * self.guides < 2**31 else np.int64
         self.used, self.capacity = 0, 0
-        self.drawing = False  # whether the plain draw's tables are kept (``_draw_tables``)
+        # the slots below this have the plain draw's tables (``_draw_tables``): made for the rows
+        # made so far when a walk steps, so rows a plan or a search makes after walks hold none
+        self.drawn = 0
         # ``keep``: at most this many rows at a time, those made before the newest request
         # dropped when it needs room (for a vocabulary too large to keep a row for every state
         # a long walk reaches: the rows are read and copied at once, never held by slot)
@@ -439,19 +441,19 @@ class View:
     def _grow(self, cap: int) -> None:
         V, G, used = self.V, self.guides, self.used
 
-        def grown(a, shape, dtype, kept: bool = True):
+        def grown(a, shape, dtype, rows: int = used):
             out = np.empty(shape, dtype)
-            if used and kept:
-                out[: used * (len(out) // cap)] = a[: used * (len(out) // cap)]
+            if rows:
+                out[: rows * (len(out) // cap)] = a[: rows * (len(out) // cap)]
             return out
 
         self.state = grown(self.state if used else None, cap, np.int64)
         self.logrows = grown(self.logrows if used else None, (cap, V), np.float64)
         self.follow = grown(self.follow if used else None, (cap, V), self.index)
-        # (the draw tables hold nothing until the view is first walked, which makes them for every
-        # row then: copying them before would only touch memory, 0.5 KB a row)
-        self.cdf = grown(self.cdf if used else None, cap * V, np.float64, self.drawing)
-        self.guide = grown(self.guide if used else None, cap * G, self.index, self.drawing)
+        # (the draw tables hold only the rows walked so far: copying the rest would only touch
+        # memory, 0.5 KB a row)
+        self.cdf = grown(self.cdf if used else None, cap * V, np.float64, self.drawn)
+        self.guide = grown(self.guide if used else None, cap * G, self.index, self.drawn)
         self.capacity = cap
 
     def slots_of(self, states: np.ndarray) -> np.ndarray:
@@ -468,6 +470,7 @@ class View:
         if self.used + len(need) > self.capacity and self.keep is not None:
             gone = self.state[self.pinned : self.used]
             self.slot[gone], self.used = -1, self.pinned
+            self.drawn = min(self.drawn, self.pinned)
             need = self._missing(states)
             if self.used + len(need) > self.capacity:
                 raise NgramError(f"{len(need):,} distinct context states at once need more whole rows of {self.V:,} "
@@ -616,12 +619,11 @@ class View:
         self.logrows[slots] = logrows
         self.follow[slots] = follow
         self.used += len(states)
-        if self.drawing:
-            self._draw_tables(slots)
 
     def _draw_tables(self, slots: slice) -> None:
-        """The plain draw's tables of the rows in ``slots`` (made once a view is walked: a view
-        read only for its rows, as an order mixture's components are, never makes them)."""
+        """The plain draw's tables of the rows in ``slots`` (made when a walk steps, for the rows
+        made since the last step: a view read only for its rows, as an order mixture's components
+        are, never makes them, nor do the rows a plan makes after the walks of a request)."""
         rows = max(TABLE_CELLS // self.width, 1)
         for lo in range(slots.start, slots.stop, rows):
             self._draw_block(lo, min(lo + rows, slots.stop))
@@ -677,9 +679,9 @@ class View:
         u falls in most often lies inside one symbol and then holds the answer itself; otherwise
         the symbol is the first whose running sum passes u, searched from the one the cell
         starts in."""
-        if not self.drawing:
-            self.drawing = True
-            self._draw_tables(slice(0, self.used))
+        if self.drawn < self.used:
+            self._draw_tables(slice(self.drawn, self.used))
+            self.drawn = self.used
         W, G = self.width, self.guides
         cell = (u * G).astype(np.int64)
         cell += bases if G == W else bases * (G // W)
