@@ -776,10 +776,17 @@ class LazyPlan:
         view, dfa, L = self.view, self.dfa, self.max_len
         Q, V = dfa.n_states, self.model.V
         need = dfa.remaining()  # per constraint state, the fewest characters to accept
+        need_of = None  # (the same as a list, for positions of a few pairs)
         n_states = view.scorer.n_states
         states, qs = np.array([view.start_state], np.int64), np.array([dfa.start], np.int64)
         levels, children, cells, fixed = [], [], 0, None
         bar = _bar(self.progress, L, "finding the names' reachable states")
+
+        def live_present(t: int, qs: np.ndarray) -> np.ndarray:
+            # per constraint state present, whether it can still accept in the characters left
+            present = distinct(qs, Q)
+            return (need[present] <= L - t - 1) & (present != 0)
+
         for t in range(L + 1):
             levels.append((states, qs))
             if t == L:
@@ -789,10 +796,7 @@ class LazyPlan:
             if cells > LAZY_TABLE_CELLS or len(states) * V > STEP_CELLS:
                 bar.close()
                 self._refuse(len(states), t)
-            live = need <= L - t - 1  # constraint states that can still accept in the characters left
-            live[0] = False
-            present = distinct(qs, Q)
-            if fixed is not None and np.array_equal(fixed[0], live[present]):
+            if fixed is not None and np.array_equal(fixed[0], live_present(t, qs)):
                 # A step that led its pairs to themselves, with the same constraint states live,
                 # leads them there again: its children serve each such step (a long --max-len
                 # repeats the whole reachable set for many positions).
@@ -800,19 +804,24 @@ class LazyPlan:
                 continue
             if len(states) <= FEW_PAIRS:
                 # A handful of pairs (one long forced name, a narrow constraint far into a long
-                # --max-len): their cells read directly, without the renumbering that pays off on
-                # many (2,000 positions of one pair each took 0.8 ms a position).
-                rows_q = dfa.delta[qs, 1:].astype(np.int64)
-                going = live[rows_q]
-                key = view.transitions(states)[:, 1:].astype(np.int64)[going] * Q + rows_q[going]
-                keys = key.tolist()
-                pairs = sorted(set(keys))  # (in order of state, then constraint state)
+                # --max-len): their cells read one by one as Python numbers, without the
+                # renumbering that pays off on many or array calls that cost more than the cells
+                # (2,000 positions of one pair each took 0.8 ms a position, then 85 us).
+                if need_of is None:
+                    need_of = need.tolist()
+                left = L - t - 1
+                keys = [[s * Q + q if q and need_of[q] <= left else -1 for s, q in zip(row_s, row_q)]
+                        for row_s, row_q in zip(view.transitions(states)[:, 1:].tolist(), dfa.delta[qs, 1:].tolist())]
+                pairs = sorted({k for row in keys for k in row if k >= 0})  # (in order of state, then constraint state)
                 place = {k: i for i, k in enumerate(pairs)}
+                place[-1] = -1
                 pairs = np.array(pairs, np.int64)
                 after_states, after_qs = pairs // Q, pairs % Q
-                child = np.full((len(states), V - 1), -1, np.int32)
-                child[going] = [place[k] for k in keys]
+                child = np.array([[place[k] for k in row] for row in keys], np.int32).reshape(len(states), V - 1)
             else:
+                live = need <= L - t - 1  # constraint states that can still accept in the characters left
+                live[0] = False
+                present = distinct(qs, Q)
                 # Both coordinates are renumbered among the values this step can reach before any
                 # cell is read (on the small tables: the distinct states' next states, the present
                 # constraint states' rows), so each cell costs gathers of 32-bit numbers only.
@@ -856,7 +865,7 @@ class LazyPlan:
             children.append(child)
             fixed = None
             if np.array_equal(after_states, states) and np.array_equal(after_qs, qs):
-                fixed = (live[present], child)
+                fixed = (live_present(t, qs), child)
                 after_states, after_qs = states, qs  # (one array for every such position)
             states, qs = after_states, after_qs
         bar.close()
