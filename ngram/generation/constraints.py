@@ -100,6 +100,17 @@ class DFA:
             q = int(self.delta[q, int(c)])
         return q
 
+    def accepts(self, ids: np.ndarray, length: np.ndarray, reverse: bool = False) -> np.ndarray:
+        """Whether each name is accepted: a row of ``ids`` holding ``length`` symbols (read from
+        its last symbol where ``reverse``: a name walked right to left), all names a symbol at a
+        time."""
+        q = np.full(len(ids), self.start, np.int64)
+        for t in range(int(np.minimum(length, ids.shape[1]).max(initial=0))):
+            on = np.flatnonzero(length > t)
+            column = length[on] - 1 - t if reverse else t
+            q[on] = self.delta[q[on], ids[on, column]]
+        return self.accept[q]
+
     def depths(self) -> np.ndarray:
         """Each state's distance (in symbols) from the start; ``UNREACHABLE`` if none."""
         depth = np.full(self.n_states, UNREACHABLE, np.int64)

@@ -187,8 +187,8 @@ class Sampler:
         the constraints leave out (the model restricted to the valid names, exactly, with no
         constraint mass): no reshaping, lengths alone or a constraint automaton of few states (one
         of many is narrow, or a product past the budget: the plans count it first, and refuse at
-        once if it is one), no <unk> (the walk leaves <unk> out step by step, which is not conditioning on
-        names without it)."""
+        once if it is one), no <unk> (the walk leaves <unk> out step by step, which is not
+        conditioning on names without it)."""
         c, component = self.constraints, self.parts[i][1]
         return (i not in self._slow and not self.shaped and self._walker(i) is not None
                 and (c.is_length_only() or self.dfa.n_states <= WALK_STATES)
@@ -351,22 +351,10 @@ class Sampler:
         if held is not None:
             keep &= ~held
         if ids is not None and not c.is_length_only():
-            keep &= self._accepted(ids, length, reverse)
+            keep &= self.dfa.accepts(ids, length, reverse)
         self._walked += len(length)
         self._valid += int(keep.sum())
         return keep
-
-    def _accepted(self, ids: np.ndarray, length: np.ndarray, reverse: bool) -> np.ndarray:
-        """Whether the constraint automaton accepts each name (a row of ``ids``, ``length``
-        symbols; walked right to left where ``reverse``, so read from its last symbol), all
-        names a symbol at a time."""
-        dfa = self.dfa
-        q = np.full(len(ids), dfa.start, np.int64)
-        for t in range(int(np.minimum(length, ids.shape[1]).max(initial=0))):
-            on = np.flatnonzero(length > t)
-            column = length[on] - 1 - t if reverse else t
-            q[on] = dfa.delta[q[on], ids[on, column]]
-        return dfa.accept[q]
 
     def text_chunks(self, n: int, seed=None, chunk: int = CHUNK):
         """The names of ``chunks`` (the same, for the same seed) as (text, count) blocks, each name

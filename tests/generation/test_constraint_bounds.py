@@ -455,3 +455,17 @@ def test_a_built_automatons_distances_from_the_start_are_its_breadth_first_ones(
     monkeypatch.setattr(module, "trim", checked)
     Constraints(max_len=7, **settings).dfa(ABN)
     assert handed and all(handed)
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_an_automaton_accepts_rows_of_names_as_it_runs_each(reverse):
+    """``DFA.accepts`` reads every name of an (names x symbols) array at once, each up to its
+    length (from its last symbol where ``reverse``): the answer ``run`` gives name by name."""
+    dfa = Constraints(prefix="a", contains=("bn",), max_len=7).dfa(ABN)
+    words = strings("abn", 7)
+    ids = np.zeros((len(words), 8), np.int64)
+    for row, w in enumerate(words):
+        ids[row, : len(w)] = ABN.encode_context(w[::-1] if reverse else w)
+    length = np.array([len(w) for w in words])
+    expected = [bool(dfa.accept[dfa.run(ABN.encode_context(w))]) for w in words]
+    assert dfa.accepts(ids, length, reverse).tolist() == expected and any(expected)
