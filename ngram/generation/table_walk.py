@@ -19,7 +19,7 @@ import numpy as np
 
 from ngram.core.vocabulary import BOUNDARY
 from ngram.core.parallel import Helper, processors as _processors, side_by_side
-from ngram.lm.backoff.automaton import TABLE_CELLS, View, backoff_rows, draw_tables
+from ngram.lm.backoff.automaton import TABLE_CELLS, View, backoff_rows, draw_tables, guided_draw
 
 LANE_NAMES = 1 << 14  # names going in each lane from which a walk step is split over two threads
 SHARE = 4  # names per call from which the whole table is made: at least n_states / SHARE of them
@@ -178,24 +178,5 @@ class WholeTable:
     def draw(self, bases: np.ndarray, u: np.ndarray) -> np.ndarray:
         """A plain draw from each state (given by its base) for uniform draws ``u``: the next
         state's base plus the symbol (``View.step``, without the slots)."""
-        G, shift = self.guides, self.shift
-        guide, cdf = self.guide.reshape(-1), self.cdf.reshape(-1)
-        # (np.take, not fancy indexing: the same reads, a third faster, and free of the
-        # interpreter's lock for their whole length, so two lanes' reads overlap)
-        cell = (u * G).astype(guide.dtype)
-        cell += bases
-        packed = np.take(guide, cell)
-        unsure = np.flatnonzero(packed < 0)
-        if len(unsure):
-            # the first symbol whose running sum passes u, from the one the cell starts in
-            row = np.take(bases, unsure).astype(np.int64)
-            row >>= shift
-            row *= self.V
-            at = row - 1 - np.take(packed, unsure)
-            v = np.take(u, unsure)
-            ahead = np.flatnonzero(np.take(cdf, at) <= v)
-            while len(ahead):
-                at[ahead] += 1
-                ahead = ahead[np.take(cdf, np.take(at, ahead)) <= np.take(v, ahead)]
-            packed[unsure] = (np.take(self.follow.reshape(-1), at) << shift) | (at - row).astype(guide.dtype)
-        return packed
+        return guided_draw(self.guide.reshape(-1), self.cdf.reshape(-1), self.follow.reshape(-1), bases, u,
+                           self.shift, self.guides, self.V)
