@@ -91,10 +91,10 @@ class Sampler:
         self._tables_ready = False  # every plan's tables made (``_tables_made``)
         self.description = c.describe()
         self.rejected = 0
-        self._walked, self._valid = 0, 0  # walks so far and those the length bounds kept
+        self._walked, self._valid = 0, 0  # walks so far and those the constraints kept
 
     def _ask(self, need: int) -> int:
-        """How many walks should give ``need`` names that meet the length bounds: at first an
+        """How many walks should give ``need`` names that meet the constraints: at first an
         eighth more; while few have been kept, four times the walks so far; once many have been
         walked, as many as the share kept so far says plus a margin of a few standard deviations
         (a round that falls short asks again for the rest, and walks past what is needed are
@@ -111,9 +111,10 @@ class Sampler:
     def _walks_too_many(self, kept: int, walked: int, left: int) -> bool:
         """Whether the exact plans should draw the ``left`` names still wanted, after a round of
         ``walked`` walks kept ``kept``: when more than a third were rejected and the rest would
-        take more than ``WALK_LIMIT`` walks at the share kept so far (walks are cheap, a plan costs
-        the reachable product: 20 names of at least 8 characters from the English default model
-        took 4.6 s by its plans, a few hundred walks by rejection)."""
+        take more than ``WALK_LIMIT`` walks at the share kept so far, for lengths alone, or
+        ``NARROW_WALK_LIMIT`` for any other constraint (walks are cheap, a plan costs the
+        reachable product: 20 names of at least 8 characters from the English default model took
+        4.6 s by its plans, a few hundred walks by rejection)."""
         if kept >= walked * 2 // 3 or left <= 0:
             return False
         if self.constraints.is_length_only():
@@ -238,17 +239,15 @@ class Sampler:
             # A mass of 0 is either no valid name or valid names whose probabilities underflow
             # float64 (a forced name of a few hundred characters or more); the max tables hold
             # ln p, so they tell the two apart.
-            best = []
+            known = True  # (a plan without max tables cannot tell)
             for i in range(len(self.parts)):  # (one component with such a name is enough to tell)
-                best.append(self.plan(i).best_logp())
-                if best[-1] is not None and best[-1] > -np.inf:
-                    break
-            if best[-1] is not None and best[-1] > -np.inf:
-                top = best[-1]
-                raise NgramError(f"the names that meet the constraints are too improbable to draw ({self.description}): "
-                                 f"their probability is below float64's smallest number (the most probable has ln p "
-                                 f"{top:,.1f} under a component); `ngram top` lists them")
-            if all(b is not None for b in best):
+                best = self.plan(i).best_logp()
+                if best is not None and best > -np.inf:
+                    raise NgramError(f"the names that meet the constraints are too improbable to draw "
+                                     f"({self.description}): their probability is below float64's smallest number "
+                                     f"(the most probable has ln p {best:,.1f} under a component); `ngram top` lists them")
+                known &= best is not None
+            if known:
                 raise NgramError(f"no name the model can make meets the constraints ({self.description})")
             raise NgramError(f"no name meets the constraints with a probability float64 can hold ({self.description})")
         if self.shaped:
@@ -300,15 +299,15 @@ class Sampler:
         return [x[::-1] for x in names] if reverse else names
 
     def _walk_kept(self, i: int, k: int, rng: np.random.Generator) -> list[str]:
-        """The names among ``k`` walks of component i that meet the length bounds (as read left to
+        """The names among ``k`` walks of component i that meet the constraints (as read left to
         right)."""
         names = self._walk_text(i, k, rng, k)[0].split("\n")[:-1]
         return [x[::-1] for x in names] if self.parts[i][2] else names
 
     def _walk_text(self, i: int, k: int, rng: np.random.Generator, need: int) -> tuple[str, int, int]:
-        """The first ``need`` of the names among ``k`` walks of component i that meet the length
-        bounds (as walked), each followed by a newline, as one text; how many it holds; and how
-        many met the bounds."""
+        """The first ``need`` of the names among ``k`` walks of component i that meet the
+        constraints (as walked), each followed by a newline, as one text; how many it holds; and
+        how many met them."""
         from ngram.generation.walk import decode_text, walk_text
 
         c, component = self.constraints, self.parts[i][1]
@@ -325,7 +324,7 @@ class Sampler:
         return text[: int(np.sum(length[:m] + 1))].tobytes().decode("ascii"), m, len(length)
 
     def _walk_valid(self, i: int, k: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """The ids of the names among ``k`` walks of component i that meet the length bounds, and
+        """The ids of the names among ``k`` walks of component i that meet the constraints, and
         their lengths."""
         from ngram.generation.walk import walk_lengths
 
