@@ -116,7 +116,8 @@ def _describe_components(model, prefix: str) -> tuple[list[dict], dict[str, np.n
 
 
 def _describe_context(model: ContextMixture, prefix: str) -> tuple[dict, dict[str, np.ndarray]]:
-    description = {"weights": model.weights.tolist(), "follower_bins": model.follower_bins}
+    description, bounds = _with_bounds({"weights": model.weights.tolist(), "follower_bins": model.follower_bins},
+                                       model, prefix)
     if _refits(model):  # the counts once, and each component as its estimator's settings
         counts = model.counts
         arrays = {}
@@ -125,9 +126,36 @@ def _describe_context(model: ContextMixture, prefix: str) -> tuple[dict, dict[st
             arrays[f"{prefix}ncounts{n}"] = _narrow(counts.counts[n - 1])
         components = [{"type": c.kind, "vocabulary": c.vocabulary.to_json(), "order": c.order, "refit": _settings(c),
                        "estimator": c.estimator, "corpus": c.corpus} for c in model.components]
-        return {**description, "counts": {"order": counts.order}, "components": components}, arrays
+        return {**description, "counts": {"order": counts.order}, "components": components}, {**arrays, **bounds}
     components, arrays = _describe_components(model, prefix)
-    return {**description, "components": components}, arrays
+    return {**description, "components": components}, {**arrays, **bounds}
+
+
+def _with_bounds(description: dict, model, prefix: str) -> tuple[dict, dict[str, np.ndarray]]:
+    """The description and arrays with the model's completion bounds (``automaton.completion_bounds``,
+    made here: they need every state's row, about a second per 200,000 states), where they are made."""
+    from ngram.lm.backoff.automaton import completion_bounds
+
+    bounds = completion_bounds(model, make=True)
+    if bounds is None:
+        return description, {}
+    return {**description, "completion_bounds": True}, {f"{prefix}bounds": bounds}
+
+
+def _read_bounds(model, description: dict, arrays, prefix: str, label: str) -> None:
+    """A file's completion bounds, checked for what can be checked without the automaton (their
+    count is checked when a view is made, and each against its state's row when a search reads
+    it): float16, a row per least number of characters, none above 0, none NaN."""
+    from ngram.lm.backoff.automaton import keep_completion_bounds
+
+    if description.get("completion_bounds") is None:
+        return
+    bounds = arrays.get(f"{prefix}bounds")
+    if description["completion_bounds"] is not True or bounds is None or bounds.dtype != np.float16 or bounds.ndim != 2:
+        raise NgramError(f"{label}: array {prefix}bounds is missing or of the wrong type; the file is damaged")
+    if np.isnan(bounds).any() or (bounds > 0).any():
+        raise NgramError(f"{label}: array {prefix}bounds holds NaN or values above 0; the file is damaged")
+    keep_completion_bounds(model, bounds)
 
 
 def _settings(model: Model) -> dict:
@@ -580,9 +608,11 @@ def _read_context(description: dict, arrays, prefix: str, reading: _Reading, dep
         counts.suffix_index = counts.context_index = []  # (found while checking, for the fits; a later use finds them again)
     else:
         components = _read_components(description, arrays, prefix, reading, depth)
-    return _mixture(lambda: ContextMixture(components, description["weights"], description.get("estimator"),
-                                           description.get("corpus"), reading.train_names,
-                                           description.get("follower_bins"), counts), reading.label)
+    model = _mixture(lambda: ContextMixture(components, description["weights"], description.get("estimator"),
+                                            description.get("corpus"), reading.train_names,
+                                            description.get("follower_bins"), counts), reading.label)
+    _read_bounds(model, description, arrays, prefix, reading.label)
+    return model
 
 
 def _read_counts(description: dict, arrays, prefix: str, label: str):

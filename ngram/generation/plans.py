@@ -1021,46 +1021,96 @@ class LazyPlan:
     def _best_without_tables(self):
         view, dfa, L = self.view, self.dfa, self.max_len
         need = dfa.remaining()  # per constraint state, the fewest characters to accept
+        H, bounded = self._bounds()
+        K = len(H) - 1
+
+        def at_least(n, t):  # the row of H for names that need at least n more characters at position t
+            return np.minimum(np.maximum(n, self.min_len - t), K)
+
         expansions = [0]
+        lengths = [self._length_bounds() if self.min_len > K else None]
+
         def expand(node, upcoming):
             state, q, t, g = node
             expansions[0] += 1
             if expansions[0] > SEARCH_EXPANSIONS:
                 raise _TooFar
-            if expansions[0] == SEARCH_FIRST and self._crowded():
-                self._count()  # (a one-line refusal if the product is past the budget)
-                view.expect_many_rows()
+            if expansions[0] == SEARCH_FIRST:
+                if self._crowded():
+                    self._count()  # (a one-line refusal if the product is past the budget)
+                if self._crowded() or bounded:
+                    view.expect_many_rows()
             if view.slot[state] < 0:
-                self._rows_ahead([node] + upcoming(g - AHEAD_NATS), g - AHEAD_NATS, need)
-            row = view.logrows[view.slot[state]]
+                floor = g + float(H[at_least(need[q], t), state]) - AHEAD_NATS
+                self._rows_ahead([node] + upcoming(floor), floor, need, H, lengths[0])
+            slot = view.slot[state]
+            row = view.logrows[slot]
             end = row[BOUNDARY] if t >= self.min_len and dfa.accept[q] else -np.inf
             if t >= L:
                 return end, ()
             nq = dfa.delta[q, 1:]
             live = np.flatnonzero((nq != 0) & (need[nq] <= L - t - 1) & np.isfinite(row[1:]))
-            # in_order's order (ln p down, then symbol up) sorted in numpy; the search takes a
+            after = view.follow[slot, live + 1]
+            bound = row[live + 1] + H[at_least(need[nq[live]], t + 1), after]
+            E = lengths[0]
+            if E is not None and len(live):
+                # the best completion of an allowed number of characters: from the fewest the
+                # constraint and --min-len leave to the most the length bound leaves
+                fewest = np.maximum(need[nq[live]], self.min_len - t - 1)
+                ahead = E[: L - t, after]
+                ahead = np.where(np.arange(L - t)[:, None] >= fewest[None, :], ahead, -np.inf).max(axis=0)
+                bound = np.minimum(bound, row[live + 1] + ahead)
+            mine = float(H[at_least(need[q], t), state])
+            if max(end, bound.max(initial=-np.inf)) > mine + BOUND_SLACK * (1 + abs(mine)):
+                raise NgramError("the model's stored completion bounds are below a completion the model makes; "
+                                 "the file is damaged (save the model again)")
+            # in_order's order (bound down, then symbol up) sorted in numpy; the search takes a
             # child or two of most nodes, so each child's tuple is made only when it is taken
-            ranked = live[np.lexsort((live, -row[live + 1]))]
-            return end, _children_in_order((ranked + 1).tolist(), row[ranked + 1].tolist(),
-                                           view.follow[view.slot[state], ranked + 1].tolist(), nq[ranked].tolist(),
+            ranked = np.lexsort((live, -bound))
+            return end, _children_in_order((live[ranked] + 1).tolist(), row[live[ranked] + 1].tolist(),
+                                           bound[ranked].tolist(), after[ranked].tolist(), nq[live[ranked]].tolist(),
                                            t + 1, g)
 
         if need[dfa.start] > L:
             return
-        if not self._crowded():  # (a crowded question is counted first: it may be refused)
-            view.expect_many_rows()  # a search makes rows batch after batch
+        if not self._crowded() and not bounded:
+            # a search makes rows batch after batch (with bounds, a short search makes a few
+            # hundred: a long one makes the tables whole after SEARCH_FIRST expansions); a
+            # crowded question is counted first: it may be refused
+            view.expect_many_rows()
         try:
-            yield from best_first((view.start_state, dfa.start, 0, 0.0), 0.0, expand)
+            yield from best_first((view.start_state, dfa.start, 0, 0.0), float(H[at_least(need[dfa.start], 0), view.start_state]), expand)
         except _TooFar:
             yield None
 
-    def _rows_ahead(self, nodes: list, floor: float, need: np.ndarray) -> None:
-        """Rows, in one batch a depth, for the nodes waiting with ln p at least ``floor`` and every
-        prefix below them down to ``floor``: with the bound 0, the search expands exactly the
-        prefixes more probable than the last name it yields, in order of ln p, so these are the
-        rows it asks for next (asked one frontier at a time they came 20 a batch, and a batch of an
-        order mixture's rows costs about as much for 20 states as for a thousand). At most
-        ``AHEAD_ROWS`` a call: a floor far below the names sought would make rows never read."""
+    def _length_bounds(self) -> np.ndarray | None:
+        """``automaton.length_bounds`` for this plan's lengths where they are made (a search
+        over many lengths makes them first: ``Sampler._by_symbol``)."""
+        from ngram.lm.backoff.automaton import length_bounds
+
+        return length_bounds(self.model, self.max_len, make=False)
+
+    def _bounds(self) -> tuple[np.ndarray, bool]:
+        """Per context state, an upper bound of ln p of its best completion: the model file's
+        (``automaton.completion_bounds``), else 0 (every ln p is at most 0); and which."""
+        from ngram.lm.backoff.automaton import completion_bounds
+
+        n = self.view.scorer.n_states
+        H = completion_bounds(self.model)
+        if H is None:
+            return np.zeros((1, n), np.float32), False
+        if H.shape[1] != n:
+            raise NgramError(f"the model's stored completion bounds are for {H.shape[1]:,} states, its automaton has "
+                             f"{n:,}; the file is damaged (save the model again)")
+        return H, True
+
+    def _rows_ahead(self, nodes: list, floor: float, need: np.ndarray, H: np.ndarray, E: np.ndarray | None) -> None:
+        """Rows, in one batch a depth, for the nodes waiting with a bound (ln p so far plus the
+        completion bound) at least ``floor`` and every prefix below them down to ``floor``: the
+        search expands prefixes in order of that bound, so these are the rows it asks for next
+        (asked one frontier at a time they came 20 a batch, and a batch of an order mixture's
+        rows costs about as much for 20 states as for a thousand). At most ``AHEAD_ROWS`` a
+        call: a floor far below the names sought would make rows never read."""
         view, dfa, L = self.view, self.dfa, self.max_len
         state = np.array([n[0] for n in nodes], np.int64)
         q = np.array([n[1] for n in nodes], np.int64)
@@ -1068,7 +1118,10 @@ class LazyPlan:
         g = np.array([n[3] for n in nodes], np.float64)
         made = 0
         while len(state) and made < AHEAD_ROWS:
-            made += int(np.count_nonzero(view.slot[state] < 0))
+            new = int(np.count_nonzero(view.slot[state] < 0))
+            if new >= MANY_ROWS:  # (an order mixture's rows come faster from whole tables, made once)
+                view.expect_many_rows()
+            made += new
             slots = view.slots_of(state)
             going = t < L
             state, q, t, g, slots = state[going], q[going], t[going], g[going], slots[going]
@@ -1076,8 +1129,15 @@ class LazyPlan:
                 break
             nq = dfa.delta[q, 1:]
             child_g = g[:, None] + view.logrows[slots, 1:]
-            row, c = np.nonzero((child_g >= floor) & (nq != 0) & (need[nq] <= (L - t - 1)[:, None]))
-            state = view.follow[slots[row], c + 1].astype(np.int64)
+            follow = view.follow[slots, 1:]
+            fewest = np.maximum(need[nq], self.min_len - t[:, None] - 1)
+            bound = child_g + H[np.minimum(fewest, len(H) - 1), follow]
+            if E is not None:  # (as ``expand`` bounds them)
+                j = np.arange(L)[:, None, None]
+                ahead = np.where((j >= fewest[None]) & (j < (L - t)[None, :, None]), E[:L, follow], -np.inf).max(axis=0)
+                bound = np.minimum(bound, child_g + ahead)
+            row, c = np.nonzero((bound >= floor) & (nq != 0) & (need[nq] <= (L - t - 1)[:, None]))
+            state = follow[row, c].astype(np.int64)
             q, t, g = nq[row, c], t[row] + 1, child_g[row, c]
 
     def _crowded(self) -> bool:
@@ -1107,14 +1167,16 @@ class LazyPlan:
         yield from best_first((0, 0), float(H[0][0]), expand)
 
 
-def _children_in_order(symbols: list, logps: list, states: list, qs: list, t: int, g: float):
-    for symbol, logp, state, q in zip(symbols, logps, states, qs):
-        yield symbol, (state, q, t, g + logp), logp, logp
+def _children_in_order(symbols: list, logps: list, bounds: list, states: list, qs: list, t: int, g: float):
+    for symbol, logp, bound, state, q in zip(symbols, logps, bounds, states, qs):
+        yield symbol, (state, q, t, g + logp), logp, bound
 
 
 SEARCH_EXPANSIONS = 20_000  # prefixes the table-free search expands before it takes the max tables
 AHEAD_NATS = 1.0  # the table-free search makes the rows of the prefixes within this of the one it needs
-AHEAD_ROWS = 1 << 13  # ... at most this many at a time
+BOUND_SLACK = 1 / 128  # how far (relative) a row may pass its state's stored completion bound (float16 rounding: 1/1024) before the file is called damaged
+AHEAD_ROWS = 1 << 13
+MANY_ROWS = 256  # rows the search makes in one batch from which it has its model's tables made whole first  # ... at most this many at a time
 SEARCH_FIRST = 200  # expansions of a crowded question's table-free search before its product is counted
 CROWDED = 4  # ... crowded: context states x constraint states x symbols past this many times STEP_CELLS
 

@@ -485,9 +485,20 @@ class Sampler:
         import dataclasses
         import heapq
 
+        from ngram.lm.backoff.automaton import AT_LEAST, length_bounds
+
         c = self.constraints
+        if c.max_len > AT_LEAST:
+            # (each length's search bounds its completions by their exact number of characters,
+            # made once here for all of them: stored bounds stop at AT_LEAST characters)
+            for i, (_, component, _, _) in enumerate(self.parts):
+                if isinstance(self.plan(i), LazyPlan):
+                    length_bounds(component, c.max_len)
         streams, heap = {}, []
-        for length in range(c.min_len, c.max_len + 1):
+        # (from the fewest characters the constraints need: a shorter length's constraints
+        # would be refused, e.g. a suffix longer than the length)
+        fewest = int(self.dfa.remaining()[self.dfa.start])
+        for length in range(max(c.min_len, fewest), c.max_len + 1):
             one = dataclasses.replace(c, min_len=length, max_len=length)
             streams[length] = Sampler(self.model, one, progress=self.progress)._by_probability()
             item = next(streams[length], None)

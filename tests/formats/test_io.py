@@ -222,7 +222,8 @@ def test_files_in_the_previous_layout_still_load(tmp_path, kind):
     header = _old_file(model, tmp_path / "old.ngram")
     _same_model(model, load(tmp_path / "old.ngram"))
     # and today's writer writes the same header (the same JSON object), but for what version 2 of
-    # the mixture format adds: arrays stored once, and a whole-name mixture's forward masses
+    # the mixture format adds: arrays stored once, a whole-name mixture's forward masses, and an
+    # order mixture's completion bounds
     today = json.loads(to_arrays(model)["header"].tobytes())
     if header["format"] == "ngram-mixture":
         assert today.pop("version") == 2 and header.pop("version") == 1
@@ -232,9 +233,11 @@ def test_files_in_the_previous_layout_still_load(tmp_path, kind):
 
 
 def _drop_forward_masses(description, model):
-    """Remove (after checking) what version 2 adds to each whole-name mixture's description."""
+    """Remove (after checking) what version 2 adds to each mixture's description."""
     if description["type"] == "name":
         assert description.pop("forward_masses") == [i for i, r in enumerate(model.reverse) if r]
+    if description["type"] == "context":
+        assert description.pop("completion_bounds") is True
     for sub, component in zip(description.get("components", []), getattr(model, "components", [])):
         _drop_forward_masses(sub, component)
 

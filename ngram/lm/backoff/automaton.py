@@ -801,3 +801,117 @@ def component_view(model) -> "View":
 def view(model, mask_unk: bool = True) -> View:
     """The model's ``View``, made once per model (and once more with <unk> drawn, where asked)."""
     return cached(model, "view" if mask_unk else "view-unk", lambda: View(model, mask_unk))
+
+
+# ----------------------------------------------------------------------------------------------
+# Completion bounds: per state, an upper bound of ln p of the best way to finish a name
+# ----------------------------------------------------------------------------------------------
+BOUNDS_KEY = "completion-bounds"
+BOUND_CELLS = 1 << 25  # states x V past which no bounds are made (their rows would take > 256 MB)
+BOUND_ROUNDS = 200  # rounds of the fixed point at most (any round's answer is a bound)
+BOUND_BLOCK = 1 << 16  # states whose rows are made, and updated, at a time
+AT_LEAST = 4  # bounds are kept for completions of at least 0, 1, ..., AT_LEAST characters
+
+
+def completion_bounds(model, make: bool = False) -> np.ndarray | None:
+    """Upper bounds of ln p of the most probable completion from each context state of the
+    model's ``View``: row k (k = 0 ... ``AT_LEAST``) over completions of at least k characters
+    before the end (row 0: the end, or a character and a completion from the next state), in
+    float16 rounded up. A best-first search for the most probable names takes them as its
+    heuristic (the row for the characters its constraints still need), so it expands the
+    prefixes of the names it gives and few more; without them, 0 bounds every completion and
+    every prefix more probable than the last name given is expanded: thousands for an order
+    mixture's ten best, each needing a mixed row. They need every state's row, so a model file
+    stores them (made at save time, ``make``) rather than a search making them."""
+    store = vars(model).setdefault("_automata", {})
+    if make and BOUNDS_KEY not in store:
+        store[BOUNDS_KEY] = _completion_bounds(model)
+    return store.get(BOUNDS_KEY)
+
+
+def keep_completion_bounds(model, bounds: np.ndarray) -> None:
+    """Bounds read from a model file (checked against the states when a view is made)."""
+    vars(model).setdefault("_automata", {})[BOUNDS_KEY] = bounds
+
+
+def _completion_bounds(model) -> np.ndarray | None:
+    # Row 0 is the largest fixed point of H = max(end, max_c row_c + H[next_c]), by rounds from
+    # H = 0: the map is monotone and 0 bounds every completion (ln p <= 0), so every round's H is
+    # a bound; the rounds stop once nothing falls. Row k: max_c row_c + row k-1 [next_c].
+    if _too_many_cells(model):
+        return None
+    rows, follow, end = _all_rows(model)
+    H = np.zeros(len(end))
+    for _ in range(BOUND_ROUNDS):
+        new = _best_step(rows, follow, H, end)
+        done = np.all(H - new <= 1e-9)
+        H = new
+        if done:
+            break
+    out = [H]
+    for _ in range(AT_LEAST):
+        out.append(_best_step(rows, follow, out[-1]))
+    return _rounded_up(np.array(out), np.float16)
+
+
+def length_bounds(model, max_len: int, make: bool = True) -> np.ndarray | None:
+    """E[j, s]: an upper bound (float32, rounded up) of ln p of the most probable completion of
+    exactly j characters (then the end) from context state s, j = 0 ... ``max_len``: for a
+    search whose names must be long (``top --rank per-symbol`` searches one length at a time),
+    where the stored bounds (at least 0 ... ``AT_LEAST`` characters) see no difference between a
+    name that may end soon and one that must go on. It needs every state's row (about a second
+    per 200,000 states), so it is made once per model (``make``) by a question that searches
+    many lengths; None past ``BOUND_CELLS`` or, without ``make``, where not made."""
+    store = vars(model).setdefault("_automata", {})
+    have = store.get("length-bounds")
+    if have is None or len(have) <= max_len:
+        if not make or _too_many_cells(model):
+            return None
+        rows, follow, end = _all_rows(model)
+        E = [end]
+        for _ in range(max_len):
+            E.append(_best_step(rows, follow, E[-1]))
+        store["length-bounds"] = have = _rounded_up(np.array(E), np.float32)
+    return have[: max_len + 1]
+
+
+def _too_many_cells(model) -> bool:
+    return view(model).scorer.n_states * model.V > BOUND_CELLS
+
+
+def _all_rows(model) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every context state's characters' ln-rows (float32 rounded up: still bounds), next states
+    and ln p of the end (float64), made a block at a time by a view of its own (the model's view
+    keeps only the rows its questions reach)."""
+    v = View(model, keep=BOUND_BLOCK + 2)  # (+ the root and start rows, kept)
+    v.expect_many_rows()
+    n, V = v.scorer.n_states, model.V
+    rows = np.empty((n, V - 1), np.float32)
+    follow = np.empty((n, V - 1), v.index)
+    end = np.empty(n, np.float64)
+    for a in range(0, n, BOUND_BLOCK):
+        b = min(n, a + BOUND_BLOCK)
+        slots = v.slots_of(np.arange(a, b))
+        exact = v.logrows[slots]
+        rows[a:b] = _rounded_up(exact[:, 1:], np.float32)
+        follow[a:b] = v.follow[slots, 1:]
+        end[a:b] = exact[:, BOUNDARY]
+    return rows, follow, end
+
+
+def _best_step(rows: np.ndarray, follow: np.ndarray, H: np.ndarray, end: np.ndarray | None = None) -> np.ndarray:
+    """max over characters of ln p(c | s) + H[next state] (and the end, where given), in blocks."""
+    new = np.empty(len(H))
+    for a in range(0, len(H), BOUND_BLOCK):
+        b = min(len(H), a + BOUND_BLOCK)
+        new[a:b] = (rows[a:b] + H[follow[a:b]]).max(axis=1)
+        if end is not None:
+            np.maximum(new[a:b], end[a:b], out=new[a:b])
+    return new
+
+
+def _rounded_up(x: np.ndarray, dtype) -> np.ndarray:
+    out = x.astype(dtype)
+    low = out < x
+    out[low] = np.nextafter(out[low], dtype(np.inf))
+    return out
