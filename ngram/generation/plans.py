@@ -667,11 +667,19 @@ def make_plan(model, dfa, min_len: int, max_len: int, temperature: float = 1.0, 
               top_p: float | None = None, progress=None):
     """``LazyPlan``; ``SparsePlan`` for a back-off model whose dense rows would be too large; for a
     model with no finite state (SEQUENTIAL: a neural model or a mixture holding one), the
-    rejection plan: a prefix read directly, the rest met by drawing."""
+    rejection plan: a prefix read directly, the rest met by drawing. Under a long length bound,
+    a constraint that only a few names meet (a forced name of hundreds of characters) lists
+    them instead, for any model (``few_names``)."""
+    from ngram.generation import few_names
+
+    shaped = temperature != 1.0 or top_k is not None or top_p is not None
+    if not shaped and max_len >= few_names.LONG:
+        names = few_names.list_names(dfa, min_len, max_len, model.V, model.vocabulary.unk_id)
+        if names is not None:
+            return few_names.FewNamesPlan(model, names, max_len)
     if SEQUENTIAL in model.capabilities:
         from ngram.generation.rejection import RejectionPlan
 
-        shaped = temperature != 1.0 or top_k is not None or top_p is not None
         return RejectionPlan(model, dfa, min_len, max_len,
                              (lambda rows: adjust_rows(rows, temperature, top_k, top_p)) if shaped else None)
     if LEVELS in model.capabilities and too_large(model):

@@ -85,20 +85,31 @@ def passes(stat, df):
 
 
 @pytest.mark.parametrize("kind", ["backoff", "name_mixture", "order_mixture"])
-@pytest.mark.parametrize("path", ["plans", "walks"])
+@pytest.mark.parametrize("path", ["plans", "walks", "listed"])
 @pytest.mark.parametrize("c", CASES, ids=IDS)
 def test_mass_samples_and_top_match_brute_force(kind, path, c, request, monkeypatch):
-    # Names are drawn by the exact plans, or by walks with the names the constraints leave out
-    # rejected (what a constraint of few states gets while the walks it needs are few).
-    from ngram.generation import sampler as module
+    # Names are drawn by the exact plans over the product, by walks with the names the
+    # constraints leave out rejected (what a constraint of few states gets while the walks it
+    # needs are few), or from the list of the names that meet the constraints, each scored (what
+    # a constraint only a few names meet gets: here every name up to 6 characters is "few").
+    from ngram.generation import few_names, sampler as module
 
-    if path == "plans":
+    if path != "walks":
         monkeypatch.setattr(module.Sampler, "_fast", lambda self, i: False)
+    if path == "plans":
+        monkeypatch.setattr(few_names, "FEW_NAMES", -1)
+    elif path == "listed":
+        monkeypatch.setattr(few_names, "LONG", 0)
+        monkeypatch.setattr(few_names, "FEW_NAMES", 10**6)
+        monkeypatch.setattr(few_names, "FEW_PREFIXES", 10**6)
     else:
         monkeypatch.setattr(module, "NARROW_WALK_LIMIT", 10**9)
         monkeypatch.setattr(module, "WALK_LIMIT", 10**9)
     sampler = matches_brute_force(request.getfixturevalue(kind), c)
     assert bool(sampler._walked) == (path == "walks")
+    if path != "walks":
+        listed = [isinstance(sampler.plan(i), few_names.FewNamesPlan) for i in range(len(sampler.parts))]
+        assert all(listed) if path == "listed" else not any(listed)
 
 
 def matches_brute_force(model, c: Constraints) -> Sampler:
