@@ -167,9 +167,10 @@ class Sampler:
         """Every component's plan and its tables (``gen_mass``), or the first refusal. A
         whole-name mixture's components (left to right, right to left) are independent questions
         of about the same size: with two processors the later ones are made beside the first
-        (numpy lets go of the interpreter in the array work, most of a plan's time), once the
-        first's reachable product is known to fit, so a refusal there stays as quick as alone
-        and never reverses the constraints. A later refusal is raised once the first is made."""
+        (numpy lets go of the interpreter in the array work, most of a plan's time); where the
+        first's reachable product could be past the budget (``LazyPlan._crowded``), once it is
+        known to fit, so a refusal there stays as quick as alone and never reverses the
+        constraints. A later refusal is raised once the first is made."""
         if self._tables_ready:
             return
         first = self.plan(0)
@@ -179,7 +180,8 @@ class Sampler:
             for i in range(len(self.parts)):
                 self.plan(i).gen_mass
         else:
-            first.check()
+            if first._crowded():
+                first.check()
             side_by_side(lambda i: self.plan(i).gen_mass, [(i,) for i in range(len(self.parts))])
         self._tables_ready = True
 
