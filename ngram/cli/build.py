@@ -109,7 +109,7 @@ def _training_progress(quiet: bool):
         return tqdm(steps, desc="tuning" if stages else "counting n-grams", unit="stage" if stages else "order", leave=False)
 
     return Progress(reading=lambda total, desc: tqdm(total=total, desc=desc, unit="B", unit_scale=True, leave=False),
-                    counting=counting)
+                    counting=counting, saving=common.progress_counter("completion bounds", "state", quiet))
 
 
 def _report_training(model, summary, output: Path, weighted: bool, quiet: bool, as_json: bool) -> None:
@@ -223,7 +223,7 @@ def mix(
     made = mix_models(loaded, corpus.names, unknown=unknown, source=corpus.source, line_numbers=corpus.line_numbers,
                       max_iterations=iterations, tolerance=tolerance)
     mixed, fit, gap = made.model, made.fit, made.max_abs_logprob_gap
-    model_io.save(mixed, output)
+    model_io.save(mixed, output, progress=common.progress_counter("completion bounds", "state", quiet))
     if as_json:
         common.emit_json({
             "model": str(output), "components": [str(m) for m in models], "weights": fit.weights.tolist(),

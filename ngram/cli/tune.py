@@ -77,7 +77,7 @@ def tune(
     result = tune_models(data.names, val_names=val_names, val_fraction=val_fraction, folds=folds, seed=seed,
                          orders=order_list, smoothings=smoothings, mixtures=mixtures, progress=progress,
                          source=data.source, fast=fast, train_nlls=plot is not None)
-    model_io.save(result.model, output)
+    model_io.save(result.model, output, progress=common.progress_counter("completion bounds", "state", quiet or as_json))
     if plot is not None:
         from ngram.evaluation.plots import plot_tuning
 
@@ -149,7 +149,7 @@ def _tune_neural(data, val, val_names, val_fraction, seed, output, *, orders, sm
     result = tune_neural(data.names, val_names=val_names, val_fraction=val_fraction, seed=seed, settings=settings,
                          count_options={"orders": orders, "smoothings": smoothings, "mixtures": mixtures, "fast": fast},
                          progress=stage, epoch_progress=epoch_bar, source=data.source, network=net)
-    model_io.save(result.model, output)
+    model_io.save(result.model, output, progress=common.progress_counter("completion bounds", "state", quiet or as_json))
     if as_json:
         log = result.training
         common.emit_json({"train": data.source, "heldout": result.heldout, "model": str(output),

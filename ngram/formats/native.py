@@ -57,16 +57,30 @@ _ARRAY_DTYPES = {"keys": np.int64, "logp": np.float64, "bow": np.float64}
 
 
 def save(model: LanguageModel, path: str | os.PathLike, compact: bool = False,
-         logp_bits: int | None = None, bow_bits: int | None = None) -> None:
+         logp_bits: int | None = None, bow_bits: int | None = None, progress=None) -> None:
     """Write ``model`` (any kind) to ``path`` atomically. ``compact`` (back-off models only)
     writes the memory-mapped compact form instead (``ngram.formats.compact``), its probabilities and
-    back-off weights optionally quantised to ``logp_bits``/``bow_bits`` (8 or 16)."""
+    back-off weights optionally quantised to ``logp_bits``/``bow_bits`` (8 or 16). ``progress``:
+    ``start(total) -> advance(steps)`` for the one long stage, an order mixture's completion
+    bounds (every context state's row: a few seconds on a large list)."""
     if compact or logp_bits is not None or bow_bits is not None:
         data = compact_format.to_bytes(model, logp_bits, bow_bits)  # checked by reading it back
         write_atomically(path, lambda handle: handle.write(data), "the model",
                          replaces=(compact_format.is_model_file, "an ngram model file"))
         return
+    from ngram.lm.backoff.automaton import completion_bounds
+
+    for part in _order_mixtures(model):  # (made here, with the bar; ``_describe_context`` finds them made)
+        completion_bounds(part, make=True, progress=progress)
     write_arrays(to_arrays(model), Path(path))
+
+
+def _order_mixtures(model: LanguageModel):
+    """The order mixtures in a model's tree: what stores completion bounds."""
+    if model.kind == "context":
+        yield model
+    for component in getattr(model, "components", ()):  # (a mixture's parts, as its writer reads them)
+        yield from _order_mixtures(component)
 
 
 def to_arrays(model: LanguageModel) -> dict[str, np.ndarray]:

@@ -164,6 +164,7 @@ class Progress:
 
     reading: Callable | None = None
     counting: Callable[[Iterable], Iterable] | None = None
+    saving: Callable | None = None  # ``start(total) -> advance(steps)``: the model file's completion bounds
 
 
 @dataclass
@@ -240,7 +241,7 @@ def train_file(source, order: int | None = None, estimator: Estimator | str | No
         summary = TrainingSummary(chosen, budget, reason, scan.source, scan.names, scan.symbols, scan.blank_lines,
                                   scheduler=resources.scheduler, ngrams_per_order=ngrams or model.n_ngrams(), choice=choice)
     if model is not None and output is not None:
-        save(model, output)
+        save(model, output, progress=progress.saving)
     summary.seconds = time.perf_counter() - started
     return model, summary
 

@@ -163,3 +163,20 @@ def test_top_per_symbol_with_every_bound_matches_brute_force(c):
     got = Sampler(model, c).top(12, rank="per-symbol")
     assert [-lp / (len(x) + 1) for x, lp in got] == pytest.approx([s for s, _ in per_symbol[:12]], rel=1e-9)
     assert all(length_bounds(m, 6, make=False) is not None for m in model.components)
+
+
+def test_saving_tells_its_progress_through_every_order_mixtures_states(tmp_path):
+    # (the one long stage of saving a large order mixture: the CLI shows it as a bar)
+    model = name_mixture()
+    told = []
+
+    def start(total):
+        told.append([total, 0])
+
+        def advance(steps):
+            told[-1][1] += steps
+        return advance
+
+    native.save(model, tmp_path / "m.ngram", progress=start)
+    states = [View(c).scorer.n_states for c in model.components]
+    assert [total for total, _ in told] == states and all(done == total for total, done in told)

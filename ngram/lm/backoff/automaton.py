@@ -813,7 +813,7 @@ BOUND_BLOCK = 1 << 16  # states whose rows are made, and updated, at a time
 AT_LEAST = 4  # bounds are kept for completions of at least 0, 1, ..., AT_LEAST characters
 
 
-def completion_bounds(model, make: bool = False) -> np.ndarray | None:
+def completion_bounds(model, make: bool = False, progress=None) -> np.ndarray | None:
     """Upper bounds of ln p of the most probable completion from each context state of the
     model's ``View``: row k (k = 0 ... ``AT_LEAST``) over completions of at least k characters
     before the end (row 0: the end, or a character and a completion from the next state), in
@@ -822,10 +822,11 @@ def completion_bounds(model, make: bool = False) -> np.ndarray | None:
     prefixes of the names it gives and few more; without them, 0 bounds every completion and
     every prefix more probable than the last name given is expanded: thousands for an order
     mixture's ten best, each needing a mixed row. They need every state's row, so a model file
-    stores them (made at save time, ``make``) rather than a search making them."""
+    stores them (made at save time, ``make``, ``progress`` told of the states whose rows are
+    made) rather than a search making them."""
     store = vars(model).setdefault("_automata", {})
     if make and BOUNDS_KEY not in store:
-        store[BOUNDS_KEY] = _completion_bounds(model)
+        store[BOUNDS_KEY] = _completion_bounds(model, progress)
     return store.get(BOUNDS_KEY)
 
 
@@ -834,13 +835,13 @@ def keep_completion_bounds(model, bounds: np.ndarray) -> None:
     vars(model).setdefault("_automata", {})[BOUNDS_KEY] = bounds
 
 
-def _completion_bounds(model) -> np.ndarray | None:
+def _completion_bounds(model, progress=None) -> np.ndarray | None:
     # Row 0 is the largest fixed point of H = max(end, max_c row_c + H[next_c]), by rounds from
     # H = 0: the map is monotone and 0 bounds every completion (ln p <= 0), so every round's H is
     # a bound; the rounds stop once nothing falls. Row k: max_c row_c + row k-1 [next_c].
     if _too_many_cells(model):
         return None
-    rows, follow, end = _all_rows(model)
+    rows, follow, end = _all_rows(model, progress)
     H = np.zeros(len(end))
     for _ in range(BOUND_ROUNDS):
         new = _best_step(rows, follow, H, end)
@@ -879,7 +880,7 @@ def _too_many_cells(model) -> bool:
     return view(model).scorer.n_states * model.V > BOUND_CELLS
 
 
-def _all_rows(model) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _all_rows(model, progress=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every context state's characters' ln-rows (float32 rounded up: still bounds), next states
     and ln p of the end (float64), made a block at a time by a view of its own (the model's view
     keeps only the rows its questions reach)."""
@@ -889,6 +890,7 @@ def _all_rows(model) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     rows = np.empty((n, V - 1), np.float32)
     follow = np.empty((n, V - 1), v.index)
     end = np.empty(n, np.float64)
+    advance = progress(n) if progress is not None else None
     for a in range(0, n, BOUND_BLOCK):
         b = min(n, a + BOUND_BLOCK)
         slots = v.slots_of(np.arange(a, b))
@@ -896,6 +898,8 @@ def _all_rows(model) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         rows[a:b] = _rounded_up(exact[:, 1:], np.float32)
         follow[a:b] = v.follow[slots, 1:]
         end[a:b] = exact[:, BOUNDARY]
+        if advance is not None:
+            advance(b - a)
     return rows, follow, end
 
 
