@@ -869,10 +869,15 @@ def length_bounds(model, max_len: int, make: bool = True) -> np.ndarray | None:
         if not make or _too_many_cells(model):
             return None
         rows, follow, end = _all_rows(model)
-        E = [end]
+        # In float32 (half the memory traffic of float64 on a large model): each step's sum and
+        # maximum may round down by half a float32 unit, so each row is raised by a margin past
+        # what j steps of rounding can take (2^-20 of its size a step, 16 times the rounding).
+        E = [_rounded_up(end, np.float32)]
         for _ in range(max_len):
             E.append(_best_step(rows, follow, E[-1]))
-        store["length-bounds"] = have = _rounded_up(np.array(E), np.float32)
+        E = np.array(E)
+        E += (np.arange(max_len + 1, dtype=np.float32)[:, None] + 1) * np.float32(2**-20) * (1 + np.abs(E))
+        store["length-bounds"] = have = E
     return have[: max_len + 1]
 
 
@@ -905,7 +910,7 @@ def _all_rows(model, progress=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]
 
 def _best_step(rows: np.ndarray, follow: np.ndarray, H: np.ndarray, end: np.ndarray | None = None) -> np.ndarray:
     """max over characters of ln p(c | s) + H[next state] (and the end, where given), in blocks."""
-    new = np.empty(len(H))
+    new = np.empty(len(H), H.dtype)
     for a in range(0, len(H), BOUND_BLOCK):
         b = min(len(H), a + BOUND_BLOCK)
         new[a:b] = (rows[a:b] + H[follow[a:b]]).max(axis=1)
