@@ -807,7 +807,7 @@ def view(model, mask_unk: bool = True) -> View:
 # Completion bounds: per state, an upper bound of ln p of the best way to finish a name
 # ----------------------------------------------------------------------------------------------
 BOUNDS_KEY = "completion-bounds"
-BOUND_CELLS = 1 << 25  # states x V past which no bounds are made (their rows would take > 256 MB)
+BOUND_CELLS = 1 << 26  # states x V past which no bounds are made (their rows and next states would take > 512 MB)
 BOUND_ROUNDS = 200  # rounds of the fixed point at most (any round's answer is a bound)
 BOUND_BLOCK = 1 << 16  # states whose rows are made, and updated, at a time
 AT_LEAST = 4  # bounds are kept for completions of at least 0, 1, ..., AT_LEAST characters
