@@ -212,14 +212,14 @@ def decode_text(data: bytes, label: str, encoding: str = "utf-8", first_line: in
         encoding = "utf-8-sig"  # drops a leading BOM, which editors on Windows add
     try:
         text = data.decode(encoding)
-    except LookupError:
-        raise NgramError(f"unknown encoding {encoding!r}") from None
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + first_line
         raise NgramError(
             f"{label}, line {line}: not valid {exc.encoding.upper()} (byte 0x{data[exc.start]:02x}); "
             "pass --encoding (e.g. --encoding latin-1) if the file uses another encoding"
         ) from None
+    except (LookupError, ValueError):  # (ValueError: a NUL in the name; after UnicodeDecodeError, one)
+        raise NgramError(f"unknown encoding {encoding!r}") from None
     return text.removeprefix("\ufeff") if at_start else text
 
 
@@ -380,7 +380,7 @@ def read_text(source: str | os.PathLike, encoding: str = "utf-8", max_line: int 
     utf8 = _utf8(encoding)
     try:
         decoder = codecs.getincrementaldecoder("utf-8-sig" if utf8 else encoding)()
-    except LookupError:
+    except (LookupError, ValueError):  # (ValueError: a NUL in the name)
         raise NgramError(f"unknown encoding {encoding!r}") from None
     names = kind == "names"
     what = "a text file of names" if names else kind

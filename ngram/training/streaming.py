@@ -49,7 +49,7 @@ PROGRESS = Callable[..., object]  # tqdm-like factory: progress(total=..., desc=
 def check_streamable(encoding: str) -> None:
     try:
         newline = "\n".encode(encoding)
-    except LookupError:
+    except (LookupError, ValueError):  # (ValueError: a NUL in the name)
         raise NgramError(f"unknown encoding {encoding!r}") from None
     if newline != b"\n" or "ab".encode(encoding) != b"ab":
         raise NgramError(f"streaming reads blocks split at newline bytes, which needs an ASCII-compatible encoding; {encoding!r} is not (convert the file to UTF-8)")

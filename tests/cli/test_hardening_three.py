@@ -157,3 +157,19 @@ def test_a_model_file_declaring_too_many_members_is_refused_before_they_are_read
     result = measured("info", "junk.ngram", cwd=tmp_path)
     one_error_line(result, "junk.ngram", f"{members:,} members", "not an ngram model file")
     assert time.perf_counter() - start < 20 and result["peak_mb"] < 150, result
+
+
+@pytest.mark.parametrize("verb", ["train", "tune", "evaluate"])
+def test_an_encoding_name_holding_a_nul_is_an_unknown_encoding(folder, tmp_path, verb, capsys):
+    # (only in process: an argument of a new process cannot hold a NUL; the codec lookup raised ValueError)
+    from ngram.cli import main
+
+    names = tmp_path / "names.txt"
+    names.write_text("anna\nluca\nmaria\n", encoding="utf-8")
+    argv = {"train": ["train", str(names), "-o", str(tmp_path / "m.ngram")],
+            "tune": ["tune", str(names), "-o", str(tmp_path / "m.ngram"), "--orders", "2", "-s", "add-k"],
+            "evaluate": ["evaluate", str(folder / "model.ngram"), str(names)]}[verb]
+    assert main([*argv, "--encoding", "utf\x008"]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("error: unknown encoding"), err
+    assert not (tmp_path / "m.ngram").exists()
