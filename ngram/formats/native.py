@@ -79,8 +79,9 @@ def _order_mixtures(model: LanguageModel):
     """The order mixtures in a model's tree: what stores completion bounds."""
     if model.kind == "context":
         yield model
-    for component in getattr(model, "components", ()):  # (a mixture's parts, as its writer reads them)
-        yield from _order_mixtures(component)
+    if model.kind in _MIXTURE_KINDS:  # (a mixture's parts, as its writer reads them)
+        for component in model.components:
+            yield from _order_mixtures(component)
 
 
 def to_arrays(model: LanguageModel) -> dict[str, np.ndarray]:
@@ -274,6 +275,7 @@ def _describe_symbol(model: SymbolMixture, prefix: str) -> tuple[dict, dict[str,
     return {"weights": model.weights.tolist(), "components": components}, arrays
 
 
+_MIXTURE_KINDS = {"context", "name", "loglinear", "symbol-linear", "name-sequential"}  # kinds whose writer describes components
 _WRITERS = {"model": _describe_backoff, "context": _describe_context, "name": _describe_name,
             "neural": neural_files.describe, "loglinear": _describe_symbol, "symbol-linear": _describe_symbol,
             "name-sequential": _describe_name}
