@@ -1030,13 +1030,8 @@ class LazyPlan:
         view, dfa, L = self.view, self.dfa, self.max_len
         need = dfa.remaining()  # per constraint state, the fewest characters to accept
         H, bounded = self._bounds()
-        K = len(H) - 1
-
-        def at_least(n, t):  # the row of H for names that need at least n more characters at position t
-            return np.minimum(np.maximum(n, self.min_len - t), K)
-
+        E = self._length_bounds() if self.min_len > len(H) - 1 else None
         expansions = [0]
-        lengths = [self._length_bounds() if self.min_len > K else None]
 
         def expand(node, upcoming):
             state, q, t, g = node
@@ -1048,9 +1043,10 @@ class LazyPlan:
                     self._count()  # (a one-line refusal if the product is past the budget)
                 if self._crowded() or bounded:
                     view.expect_many_rows()
+            mine = float(H[min(max(int(need[q]), self.min_len - t), len(H) - 1), state])  # (the start's, as a child's)
             if view.slot[state] < 0:
-                floor = g + float(H[at_least(need[q], t), state]) - AHEAD_NATS
-                self._rows_ahead([node] + upcoming(floor), floor, need, H, lengths[0])
+                floor = g + mine - AHEAD_NATS
+                self._rows_ahead([node] + upcoming(floor), floor, need, H, E)
             slot = view.slot[state]
             row = view.logrows[slot]
             end = row[BOUNDARY] if t >= self.min_len and dfa.accept[q] else -np.inf
@@ -1059,16 +1055,7 @@ class LazyPlan:
             nq = dfa.delta[q, 1:]
             live = np.flatnonzero((nq != 0) & (need[nq] <= L - t - 1) & np.isfinite(row[1:]))
             after = view.follow[slot, live + 1]
-            bound = row[live + 1] + H[at_least(need[nq[live]], t + 1), after]
-            E = lengths[0]
-            if E is not None and len(live):
-                # the best completion of an allowed number of characters: from the fewest the
-                # constraint and --min-len leave to the most the length bound leaves
-                fewest = np.maximum(need[nq[live]], self.min_len - t - 1)
-                ahead = E[: L - t, after]
-                ahead = np.where(np.arange(L - t)[:, None] >= fewest[None, :], ahead, -np.inf).max(axis=0)
-                bound = np.minimum(bound, row[live + 1] + ahead)
-            mine = float(H[at_least(need[q], t), state])
+            bound = row[live + 1] + self._ahead(H, E, after, np.maximum(need[nq[live]], self.min_len - t - 1), L - t - 1)
             if max(end, bound.max(initial=-np.inf)) > mine + BOUND_SLACK * (1 + abs(mine)):
                 raise NgramError("the model's stored completion bounds are below a completion the model makes; "
                                  "the file is damaged (save the model again)")
@@ -1087,9 +1074,23 @@ class LazyPlan:
             # crowded question is counted first: it may be refused
             view.expect_many_rows()
         try:
-            yield from best_first((view.start_state, dfa.start, 0, 0.0), float(H[at_least(need[dfa.start], 0), view.start_state]), expand)
+            start = self._ahead(H, E, np.array([view.start_state]), np.array([max(need[dfa.start], self.min_len)]), L)
+            yield from best_first((view.start_state, dfa.start, 0, 0.0), float(start[0]), expand)
         except _TooFar:
             yield None
+
+    @staticmethod
+    def _ahead(H: np.ndarray, E: np.ndarray | None, states: np.ndarray, fewest: np.ndarray, left) -> np.ndarray:
+        """An upper bound of ln p of the best completion from each of ``states`` that needs at
+        least ``fewest`` more characters and has at most ``left`` left (arrays that broadcast):
+        the stored bounds' row for that many (the last row for more), and, where the exact-length
+        bounds are made, the best of those over the lengths allowed."""
+        bound = H[np.minimum(fewest, len(H) - 1), states]
+        if E is not None and states.size:
+            j = np.arange(len(E)).reshape((-1,) + (1,) * states.ndim)
+            allowed = (j >= fewest) & (j <= left)
+            bound = np.minimum(bound, np.where(allowed, E[:, states], -np.inf).max(axis=0))
+        return bound
 
     def _length_bounds(self) -> np.ndarray | None:
         """``automaton.length_bounds`` for this plan's lengths where they are made (a search
@@ -1139,11 +1140,7 @@ class LazyPlan:
             child_g = g[:, None] + view.logrows[slots, 1:]
             follow = view.follow[slots, 1:]
             fewest = np.maximum(need[nq], self.min_len - t[:, None] - 1)
-            bound = child_g + H[np.minimum(fewest, len(H) - 1), follow]
-            if E is not None:  # (as ``expand`` bounds them)
-                j = np.arange(L)[:, None, None]
-                ahead = np.where((j >= fewest[None]) & (j < (L - t)[None, :, None]), E[:L, follow], -np.inf).max(axis=0)
-                bound = np.minimum(bound, child_g + ahead)
+            bound = child_g + self._ahead(H, E, follow, fewest, (L - t - 1)[:, None])  # (as ``expand`` bounds them)
             row, c = np.nonzero((bound >= floor) & (nq != 0) & (need[nq] <= (L - t - 1)[:, None]))
             state = follow[row, c].astype(np.int64)
             q, t, g = nq[row, c], t[row] + 1, child_g[row, c]
