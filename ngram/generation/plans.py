@@ -835,7 +835,14 @@ class LazyPlan:
                 # constraint states' rows), so each cell costs gathers of 32-bit numbers only.
                 first = np.flatnonzero(np.diff(states, prepend=-1))  # (the pairs are in order of state)
                 place = np.repeat(np.arange(len(first)), np.diff(np.append(first, len(states))))
-                distinct_s, next_s = _renumbered(view.transitions(states[first])[:, 1:], n_states)
+                if n_states * Q <= MARK_CELLS:
+                    # (a pair's number fits as it is, state x constraint state, and the marking
+                    # that finds the distinct pairs is linear: renumbering the next states first
+                    # would cost a third of the count, a gather of every cell)
+                    distinct_s, next_s = None, view.transitions(states[first])[:, 1:]
+                else:
+                    distinct_s, next_s = _renumbered(view.transitions(states[first])[:, 1:], n_states)
+                n_s = n_states if distinct_s is None else len(distinct_s)
                 rows_q = dfa.delta[present, 1:]
                 distinct_q, next_q = _renumbered(np.where(live[rows_q], rows_q, -1), Q)
                 by_q = np.full(Q, -1, np.int32)
@@ -844,7 +851,7 @@ class LazyPlan:
                 # constraint state cannot accept in time first, then the numbers), so that no whole
                 # step's temporaries are held at once: only the mask and the numbers.
                 width = len(distinct_q)
-                kind = np.int32 if len(distinct_s) * width < 2**31 else np.int64
+                kind = np.int32 if n_s * width < 2**31 else np.int64
                 rows = max(BLOCK_CELLS // (V - 1), 1)
                 going = np.empty((len(states), V - 1), bool)
                 blocks = []  # (each block's numbers, then one array: twice the numbers at the peak, not more)
@@ -862,12 +869,13 @@ class LazyPlan:
                 # refused as soon as they are counted, before their places and children are made.
                 limit = None if t + 1 == L else min(STEP_CELLS, LAZY_TABLE_CELLS - cells) // V
                 try:
-                    pair_s, pair_q, inverse = _distinct_pairs(key, len(distinct_s), width, limit)
+                    pair_s, pair_q, inverse = _distinct_pairs(key, n_s, width, limit)
                 except _PastBudget as past:
                     bar.close()
                     self._refuse(past.args[0], t + 1)
                 del key
-                after_states, after_qs = distinct_s[pair_s], distinct_q[pair_q]
+                after_states = pair_s if distinct_s is None else distinct_s[pair_s]
+                after_qs = distinct_q[pair_q]
                 child = np.full((len(states), V - 1), -1, np.int32 if len(after_states) < 2**31 else np.int64)
                 child[going] = inverse
             children.append(child)
