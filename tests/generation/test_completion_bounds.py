@@ -180,3 +180,17 @@ def test_saving_tells_its_progress_through_every_order_mixtures_states(tmp_path)
     native.save(model, tmp_path / "m.ngram", progress=start)
     states = [View(c).scorer.n_states for c in model.components]
     assert [total for total, _ in told] == states and all(done == total for total, done in told)
+
+
+def test_length_bounds_of_a_model_with_zero_probabilities_hold_no_nan():
+    # (a maximum-likelihood model has lengths no completion reaches: -inf, which stays -inf)
+    from ngram import MLE
+
+    model = train(CORPUS, 3, MLE())
+    E = length_bounds(model, 6)
+    assert not np.isnan(E).any() and np.isneginf(E).any()
+    c = Constraints(prefix="a", max_len=6)
+    p = probabilities(model, all_names(model, 6))
+    per_symbol = sorted((-math.log(q) / (len(x) + 1), x) for x, q in p.items() if meets(x, c) and q > 0)
+    got = Sampler(model, c).top(10, rank="per-symbol")
+    assert [-lp / (len(x) + 1) for x, lp in got] == pytest.approx([s for s, _ in per_symbol[:10]], rel=1e-9)

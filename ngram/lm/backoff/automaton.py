@@ -290,9 +290,14 @@ def states_model(model):
     raise NgramError(f"{model.describe()}: no context automaton (it is not a next-symbol model)")
 
 
+def _store(model) -> dict:
+    """What is made once per model, kept in the model's own dictionary (dropped with it)."""
+    return vars(model).setdefault("_automata", {})
+
+
 def cached(model, key: str, make):
     """``make()`` once per model (kept in the model's own dictionary, dropped with it)."""
-    store = vars(model).setdefault("_automata", {})
+    store = _store(model)
     if key not in store:
         store[key] = make()
     return store[key]
@@ -824,7 +829,7 @@ def completion_bounds(model, make: bool = False, progress=None) -> np.ndarray | 
     mixture's ten best, each needing a mixed row. They need every state's row, so a model file
     stores them (made at save time, ``make``, ``progress`` told of the states whose rows are
     made) rather than a search making them."""
-    store = vars(model).setdefault("_automata", {})
+    store = _store(model)
     if make and BOUNDS_KEY not in store:
         store[BOUNDS_KEY] = _completion_bounds(model, progress)
     return store.get(BOUNDS_KEY)
@@ -832,7 +837,7 @@ def completion_bounds(model, make: bool = False, progress=None) -> np.ndarray | 
 
 def keep_completion_bounds(model, bounds: np.ndarray) -> None:
     """Bounds read from a model file (checked against the states when a view is made)."""
-    vars(model).setdefault("_automata", {})[BOUNDS_KEY] = bounds
+    _store(model)[BOUNDS_KEY] = bounds
 
 
 def _completion_bounds(model, progress=None) -> np.ndarray | None:
@@ -863,8 +868,7 @@ def length_bounds(model, max_len: int, make: bool = True) -> np.ndarray | None:
     name that may end soon and one that must go on. It needs every state's row (about a second
     per 200,000 states), so it is made once per model (``make``) by a question that searches
     many lengths; None past ``BOUND_CELLS`` or, without ``make``, where not made."""
-    store = vars(model).setdefault("_automata", {})
-    have = store.get("length-bounds")
+    have = _store(model).get("length-bounds")
     if have is None or len(have) <= max_len:
         if not make or _too_many_cells(model):
             return None
@@ -876,8 +880,10 @@ def length_bounds(model, max_len: int, make: bool = True) -> np.ndarray | None:
         for _ in range(max_len):
             E.append(_best_step(rows, follow, E[-1]))
         E = np.array(E)
-        E += (np.arange(max_len + 1, dtype=np.float32)[:, None] + 1) * np.float32(2**-20) * (1 + np.abs(E))
-        store["length-bounds"] = have = E
+        margin = (np.arange(max_len + 1, dtype=np.float32)[:, None] + 1) * np.float32(2**-20) * (1 + np.abs(E))
+        finite = np.isfinite(E)  # (-inf: no completion of that length; raised, it would be NaN)
+        E[finite] += margin[finite]
+        _store(model)["length-bounds"] = have = E
     return have[: max_len + 1]
 
 
