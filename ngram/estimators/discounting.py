@@ -202,20 +202,29 @@ def discount(a: np.ndarray, owner: np.ndarray, C: int, d: np.ndarray, buckets: i
     counts ``a`` and discounts ``d`` (by bucket): the one discounting step, shared by the
     in-memory estimators and the out-of-core pipeline (``ngram.training.external``), which call
     it on a whole order or on a window of whole contexts and so get the same floats.
-    ``totals``: ``bucket_totals`` of the same counts, when several discounts are tried on them."""
+    ``totals``: ``bucket_totals`` of the same counts, when several discounts are tried on them.
+    ``d`` may also be (K, buckets + 1) and ``theta`` K numbers: K components' discounting of the
+    same counts at once, u (K, n-grams) and gamma (K, C), each row the same floats as alone."""
     if totals is None:
         totals = bucket_totals(a, owner, C, buckets, dt)
     denom, bucket, per_bucket = totals.denom, totals.bucket, totals.per_bucket
-    freed = np.zeros(C, dt)
+    d = np.asarray(d)
+    freed = np.zeros(d.shape[:-1] + (C,), dt)
     for j in range(1, buckets + 1):
-        freed = freed + d[j] * per_bucket[:, j - 1].astype(dt)
-    if theta:
+        freed = freed + d[..., j, None] * per_bucket[:, j - 1].astype(dt)
+    theta = np.asarray(theta, dt)
+    if theta.any():
         # A strength theta (Pitman-Yor): (a - D) / (total + theta), (freed + theta) / (total + theta).
-        freed, denom = freed + dt(theta), denom + dt(theta)
+        # (a component without one adds 0.0: the same floats)
+        freed, denom = freed + theta[..., None], denom + theta[..., None]
     gamma = freed / denom
-    u = a.astype(dt)  # (a - D) / total, in place: fewer order-sized temporaries
-    u -= d[bucket]
-    u /= denom[owner]
+    if d.ndim == 1:
+        u = a.astype(dt)  # (a - D) / total, in place: fewer order-sized temporaries
+        u -= d[bucket]
+    else:
+        u = np.empty((len(d), len(a)), dt)
+        np.subtract(a.astype(dt), d[:, bucket], out=u, casting="same_kind")
+    u /= denom[..., owner]
     return u, gamma
 
 

@@ -285,6 +285,18 @@ class _Component:
             p = interpolate(u, gamma, each, p)
         return p
 
+    def p_above(self, n: int, index: np.ndarray, lower: np.ndarray) -> np.ndarray:
+        """p_n of order n's n-grams at ``index`` from ``lower``, p_{n-1} of their suffixes: the
+        last step of ``p``'s way up (the same floats), for a reader that has the order below."""
+        if n == 1 or n in self.whole:
+            return self.p(n, index)
+        shared, raw = self.shared, self.raw(n)
+        denom, per_bucket = shared.stats(n, raw, self.buckets)
+        place = shared.contexts_of(n, index)
+        each = np.arange(len(index))  # (each entry its own context, as ``p`` gathers them)
+        u, gamma = self.discount(n, shared.values(n, raw)[index], each, denom[place], per_bucket[place])
+        return interpolate(u, gamma, each, lower)
+
     def logp(self, n: int, index: np.ndarray | None) -> np.ndarray:
         return np.log(self.p(n, index))  # (entrywise: the same floats whole or in part)
 
@@ -368,10 +380,77 @@ class OnDemandLevel(Level):
             self._component.p(self._n, None)
         return self._component.p(self._n, np.asarray(index, np.int64))
 
+    def p_above(self, index: np.ndarray, lower: np.ndarray) -> np.ndarray:
+        if self._whole(len(index)):
+            self._component.p(self._n, None)
+        return self._component.p_above(self._n, np.asarray(index, np.int64), lower)
+
+    def bow_at_many(self, levels: list, index: np.ndarray) -> np.ndarray:
+        components = _alike(levels)
+        if components is None:
+            return super().bow_at_many(levels, index)
+        n, shared = self._n, self._component.shared
+        out = np.zeros((len(levels), len(index)))  # (0: a context without children, or the top order's)
+        live = [i for i, c in enumerate(components) if n < c.order]
+        at = np.flatnonzero(shared.has_children(n)[index]) if live else ()
+        if len(at):
+            # gamma of these contexts as each component's ``gamma(n + 1, place)`` makes it
+            for rows, _, gamma in _discounted([components[i] for i in live], n + 1, None, index[at], None):
+                with np.errstate(divide="ignore"):
+                    out[np.ix_([live[r] for r in rows], at)] = np.log(gamma)
+        return out
+
+    def p_above_many(self, levels: list, index: np.ndarray, lower: np.ndarray | None) -> np.ndarray:
+        components = _alike(levels)
+        if components is None or self._n == 1 or lower is None:
+            return super().p_above_many(levels, index, lower)
+        index = np.asarray(index, np.int64)
+        out = np.empty((len(levels), len(index)))
+        place = self._component.shared.contexts_of(self._n, index)
+        for rows, u, gamma in _discounted(components, self._n, index, place, np.arange(len(index))):
+            p = gamma * lower[rows]  # (``interpolate``, each entry its own context: the same floats)
+            p += u
+            out[rows] = p
+        return out
+
     def bow_at(self, index: np.ndarray) -> np.ndarray:
         if "bow" in self._made or self._whole(len(index)):
             return self.bow[index]
         return self._component.bow(self._n, np.asarray(index, np.int64))
+
+
+def _alike(levels: list) -> list[_Component] | None:
+    """The components behind ``levels`` when every one is made where read, of one order, over
+    the same counts with the same buckets: their arithmetic then runs once for all."""
+    if not all(isinstance(level, OnDemandLevel) for level in levels):
+        return None
+    first = levels[0]._component
+    if any(level._n != levels[0]._n or level._component.shared is not first.shared
+           or level._component.buckets != first.buckets for level in levels):
+        return None
+    return [level._component for level in levels]
+
+
+def _discounted(components: list[_Component], n: int, index: np.ndarray | None, place: np.ndarray,
+                owner: np.ndarray | None):
+    """Each component's ``discount`` at order n, of the n-grams at ``index`` (None: none, only the
+    contexts' gamma) whose contexts are at ``place`` (``owner``: each n-gram's among them), run
+    together for those reading the same form of the counts: (their positions, u, gamma) per form."""
+    first = components[0]
+    shared, buckets, dt = first.shared, first.buckets, first.dt
+    for raw in (True, False):
+        rows = [i for i, c in enumerate(components) if c.raw(n) == raw]
+        if not rows:
+            continue
+        d = np.stack([components[i].d[n - 1] for i in rows])
+        theta = np.array([components[i].theta[n - 1] for i in rows], dt)
+        denom, per_bucket = shared.stats(n, raw, buckets)
+        a = shared.values(n, raw)[index] if index is not None else np.zeros(0, np.int64)
+        totals = BucketTotals(denom[place].astype(dt), np.minimum(a, buckets).astype(np.int8), per_bucket[place])
+        with np.errstate(invalid="ignore", divide="ignore"):  # (as ``_Component.discount``)
+            u, gamma = discount(a, np.zeros(0, np.int64) if owner is None else owner, len(place), d, buckets, dt,
+                                theta, totals)
+        yield rows, u, gamma
 
 
 def fit_on_demand(estimator: Discounted, shared: SharedCounts, order: int, vocabulary: Vocabulary) -> Model:

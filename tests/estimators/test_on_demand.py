@@ -56,6 +56,44 @@ def test_loaded_components_are_made_where_read_with_the_fits_floats(tmp_path, na
                 np.testing.assert_array_equal(b.bow, a.bow)
 
 
+def test_components_asked_together_give_each_ones_own_floats(tmp_path, monkeypatch):
+    """An order's answers for several components at once (their discounting in one pass: other
+    discounts, strengths, counts raw at one component's top order and adjusted below another's)
+    are each component's own, to the bit; and the rows a mixture makes with every component at
+    once are those made one component at a time."""
+    from ngram.lm.backoff.automaton import View
+    from ngram.lm.mixtures import shared as shared_levels
+
+    vocabulary = train(NAMES, 1, make_estimator("modified-kneser-ney")).vocabulary
+    counts = count_ngrams(vocabulary.encode(NAMES), 5, vocabulary.size)
+    made = [("modified-kneser-ney", {}, 5), ("modified-kneser-ney", {"strengths": [0.3, 1.0, 2.0]}, 3),
+            ("modified-kneser-ney", {"discounts": [[0.4, 0.8, 1.1]] * 4}, 4), ("modified-kneser-ney", {}, 2)]
+    models = [make_estimator(name, **settings).fit(Counts(k, counts.vocab_size, counts.keys[:k], counts.counts[:k]),
+                                                   vocabulary) for name, settings, k in made]
+    save(ContextMixture(models, np.full((5, 4), 0.25), counts=counts), tmp_path / "m.ngram")
+    again = load(tmp_path / "m.ngram")
+    rng = np.random.default_rng(5)
+    for n in range(1, 6):
+        fitted = [m for m in models if m.order >= n]
+        levels = [m.levels[n - 1] for m in again.components if m.order >= n]
+        index = rng.integers(0, len(levels[0].keys), 40)
+        np.testing.assert_array_equal(levels[0].bow_at_many(levels, index), np.stack([m.levels[n - 1].bow[index] for m in fitted]))
+        p = np.stack([np.exp(m.levels[n - 1].logp[index]) for m in fitted])
+        lower = None
+        if n > 1:  # p of each n-gram's suffix, under each component
+            suffix = np.searchsorted(counts.keys[n - 2], counts.keys[n - 1][index] % vocabulary.size ** (n - 1))
+            lower = np.stack([level.p_at(suffix) for level in (m.levels[n - 2] for m in again.components if m.order >= n)])
+        together = levels[0].p_above_many(levels, index, lower)
+        np.testing.assert_array_equal(together, np.stack([level.p_at(index) for level in levels]))
+        np.testing.assert_allclose(together, p, rtol=1e-13)
+    view = View(again)
+    states = np.arange(view.scorer.n_states)
+    rows = view._rows_of_contexts(states)
+    monkeypatch.setattr(shared_levels, "TOGETHER_CELLS", 0)
+    np.testing.assert_array_equal(View(load(tmp_path / "m.ngram"))._rows_of_contexts(states), rows)
+    np.testing.assert_allclose(np.exp(rows).sum(axis=1), 1.0, atol=1e-12)
+
+
 def test_a_level_asked_often_or_for_much_is_made_whole_once(tmp_path):
     save(_mixture("modified-kneser-ney", {}), tmp_path / "m.ngram")
     level = load(tmp_path / "m.ngram").components[-1].levels[3]

@@ -62,6 +62,23 @@ class Level:
         without a log and an exp)."""
         return np.exp(self.logp_at(index))
 
+    def p_above(self, index: np.ndarray, lower: np.ndarray) -> np.ndarray:
+        """``p_at(index)``, told ``lower``: p of each n-gram's suffix one order down under the
+        same model (a level made where read then takes one interpolation step, not the whole
+        way down; a stored level has no use for it)."""
+        return self.p_at(index)
+
+    # The same answers for several models' levels of one order at once (this level first): a
+    # reader mixing many components' rows asks each order once, and levels that can share the
+    # arithmetic (``ngram.estimators.on_demand``) do it in one pass; a (levels, index) array.
+    def bow_at_many(self, levels: list, index: np.ndarray) -> np.ndarray:
+        return np.stack([level.bow_at(index) for level in levels])
+
+    def p_above_many(self, levels: list, index: np.ndarray, lower: np.ndarray | None) -> np.ndarray:
+        """``p_above`` of each level, ``lower`` a row per level (None at order 1: no order below)."""
+        return np.stack([level.p_at(index) if lower is None else level.p_above(index, lower[i])
+                         for i, level in enumerate(levels)])
+
     def make_whole(self) -> None:
         """Nothing to do: a level's arrays are whole (one made where read makes them now)."""
 

@@ -21,6 +21,7 @@ from ngram.core.errors import NgramError
 from ngram.lm.protocol import LEVELS
 
 BLOCK = 500_000  # windows per pass: bounds the per-order index arrays to about 40 MB
+TOGETHER_CELLS = 1 << 21  # (component, context, symbol) cells from which context rows are made a component at a time
 
 
 class SharedLevels:
@@ -154,38 +155,55 @@ class SharedLevels:
         suffix_at = np.searchsorted(closure, scorer.suffix[closure].astype(np.int64))
         at = np.searchsorted(closure, states)
         state_length = length[at]
-        rows = np.empty((len(closure), len(columns)))
         # Each length's contexts and stored children as places in their levels: the same arrays
         # asked of every component (a level made where read finds what lies below them once).
         parts = [slice(int(bounds[m]), int(bounds[m + 1])) for m in range(len(bounds) - 1)]
         contexts = [closure[part] - int(offsets[m]) for m, part in enumerate(parts)]
         mines = [slice(int(cuts[m]), int(cuts[m + 1])) for m in range(len(bounds) - 1)]
         children = [child[mine] - int(offsets[m + 1]) for m, mine in enumerate(mines)]
-        # The arrays a component's pass fills are made once and reused by the next (fresh ones of
-        # this size cost as much in page faults as the arithmetic), the stored entries as flat places.
-        flat_rows = rows.reshape(-1)
-        stored_at = stored[0] * len(columns) + stored[1]
+        stored_at = stored[0] * len(columns) + stored[1]  # (the stored entries as flat places)
+        # each stored child's entry in its context's suffix row: the same symbol's child one order
+        # down (stored sets are suffix-closed), p of the suffix n-gram, where the next order's
+        # interpolation starts (``Level.p_above``: one step up, not the whole way from below)
+        lower_at = suffix_at[stored[0]] * len(columns) + stored[1]
+        # All components in one pass (longest first) where their rows together are few (a walk's
+        # few states: each order's arithmetic once for all of them, not once a component), else
+        # one at a time, the arrays a pass fills made once and reused by the next (fresh ones of
+        # this size cost as much in page faults as the arithmetic).
+        cells = len(closure) * len(columns)
+        tops = [min(c.order - 1, len(bounds) - 2) for c in self.components]  # the longest context each reads
+        longest = sorted(range(len(tops)), key=lambda k: -tops[k])
+        groups = [longest] if len(tops) * cells <= TOGETHER_CELLS else [[k] for k in range(len(tops))]
+        size = len(groups[0])
+        rows = np.empty((size, len(closure), len(columns)))
         widest = max((part.stop - part.start for part in parts[1:]), default=0)
-        suffix_rows = np.empty((widest, len(columns)))
+        scratch = np.empty(size * widest * len(columns))
         out = np.empty((len(states), len(columns)))
-        for k, c in enumerate(self.components):
-            top = min(c.order - 1, len(bounds) - 2)  # the longest context this component reads
-            for m in range(top + 1):
+        for group in groups:
+            flat = rows.reshape(size, -1)
+            for m in range(tops[group[0]] + 1):
                 part = parts[m]
                 if part.start == part.stop:
                     continue
+                live = sum(tops[k] >= m for k in group)  # (a prefix: longest first)
                 if m == 0:
-                    rows[part] = 0.0
+                    rows[:live, part] = 0.0
                 else:
-                    gamma = np.exp(c.levels[m - 1].bow_at(contexts[m]))
-                    below = suffix_rows[: part.stop - part.start]
-                    np.take(rows, suffix_at[part], axis=0, out=below)
-                    np.multiply(gamma[:, None], below, out=rows[part])
-                flat_rows[stored_at[mines[m]]] = c.levels[m].p_at(children[m])
-            # Each state's context cut to this component's longest: its suffix of that length.
-            mine = at.copy()
-            cut = np.flatnonzero(state_length > top)
-            while len(cut):
-                mine[cut] = suffix_at[mine[cut]]
-                cut = cut[length[mine[cut]] > top]
-            yield k, np.take(rows, mine, axis=0, out=out)
+                    below_levels = [self.components[k].levels[m - 1] for k in group[:live]]
+                    gamma = np.exp(below_levels[0].bow_at_many(below_levels, contexts[m]))
+                    below = scratch[: live * (part.stop - part.start) * len(columns)]
+                    below = below.reshape(live, part.stop - part.start, len(columns))
+                    np.take(rows[:live], suffix_at[part], axis=1, out=below)
+                    np.multiply(gamma[:, :, None], below, out=rows[:live, part])
+                levels = [self.components[k].levels[m] for k in group[:live]]
+                lower = flat[:live, lower_at[mines[m]]] if m else None
+                flat[:live, stored_at[mines[m]]] = levels[0].p_above_many(levels, children[m], lower)
+            for k in sorted(group):  # (in the components' order: a caller adds them up in it)
+                i = group.index(k)
+                # Each state's context cut to this component's longest: its suffix of that length.
+                mine = at.copy()
+                cut = np.flatnonzero(state_length > tops[k])
+                while len(cut):
+                    mine[cut] = suffix_at[mine[cut]]
+                    cut = cut[length[mine[cut]] > tops[k]]
+                yield k, np.take(rows[i], mine, axis=0, out=out)
