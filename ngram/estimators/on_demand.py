@@ -391,7 +391,12 @@ class OnDemandLevel(Level):
             return super().bow_at_many(levels, index)
         n, shared = self._n, self._component.shared
         out = np.zeros((len(levels), len(index)))  # (0: a context without children, or the top order's)
-        live = [i for i, c in enumerate(components) if n < c.order]
+        live = []
+        for i, (level, c) in enumerate(zip(levels, components)):
+            if "bow" in level._made or level._whole(len(index)):
+                out[i] = level.bow[index]  # (made whole: read)
+            elif n < c.order:
+                live.append(i)
         at = np.flatnonzero(shared.has_children(n)[index]) if live else ()
         if len(at):
             # gamma of these contexts as each component's ``gamma(n + 1, place)`` makes it
@@ -404,13 +409,24 @@ class OnDemandLevel(Level):
         components = _alike(levels)
         if components is None or self._n == 1 or lower is None:
             return super().p_above_many(levels, index, lower)
+        n = self._n
         index = np.asarray(index, np.int64)
         out = np.empty((len(levels), len(index)))
-        place = self._component.shared.contexts_of(self._n, index)
-        for rows, u, gamma in _discounted(components, self._n, index, place, np.arange(len(index))):
-            p = gamma * lower[rows]  # (``interpolate``, each entry its own context: the same floats)
-            p += u
-            out[rows] = p
+        live = []
+        for i, (level, c) in enumerate(zip(levels, components)):
+            if level._whole(len(index)):
+                c.p(n, None)  # (asked for much, or often: made whole, as ``p_at`` makes it)
+            if n in c.whole:
+                out[i] = c.whole[n][index]
+            else:
+                live.append(i)
+        if live:
+            place = self._component.shared.contexts_of(n, index)
+            for rows, u, gamma in _discounted([components[i] for i in live], n, index, place, np.arange(len(index))):
+                mine = [live[r] for r in rows]
+                p = gamma * lower[mine]  # (``interpolate``, each entry its own context: the same floats)
+                p += u
+                out[mine] = p
         return out
 
     def bow_at(self, index: np.ndarray) -> np.ndarray:

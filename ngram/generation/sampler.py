@@ -193,9 +193,12 @@ class Sampler:
         once if it is one), no <unk> (the walk leaves <unk> out step by step, which is not
         conditioning on names without it)."""
         c, component = self.constraints, self.parts[i][1]
-        return (i not in self._slow and not self.shaped and self._walker(i) is not None
+        # (the walker, made for a model that has none yet, asked last: a constraint of many states
+        # never walks, and its refusal should not wait for one)
+        return (i not in self._slow and not self.shaped
                 and (c.is_length_only() or self.dfa.n_states <= WALK_STATES)
-                and SEQUENTIAL not in component.capabilities)  # (no automaton to walk: its plan draws)
+                and SEQUENTIAL not in component.capabilities  # (no automaton to walk: its plan draws)
+                and self._walker(i) is not None)
 
     def _walker(self, i: int):
         """Component i's walk, or None where a walk cannot be exact: with <unk> in the vocabulary
