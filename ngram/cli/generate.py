@@ -11,6 +11,7 @@ import typer
 
 from ngram.core.errors import NgramError
 from ngram.generation.constraints import DEFAULT_MAX_LEN, percent_of_mass
+from ngram.generation.plans import TooLarge
 from . import common
 from .app import app
 
@@ -81,6 +82,19 @@ def _default(c, m) -> bool:
     return c.is_length_only() and c.min_len == 1 and c.max_len == _length_cap(m, None)
 
 
+def _mass(sampler) -> tuple[float | None, str | None]:
+    """The constraint's mass, or None and why where its exact tables are past the budget (the
+    names were found without them: the answer stands, only the mass is not known)."""
+    try:
+        return sampler.mass, None
+    except TooLarge as exc:
+        return None, str(exc)
+
+
+def _no_mass_line(c, why: str) -> str:
+    return f"{c.describe()}: the model's mass of these names is not computed ({why})"
+
+
 def _mass_line(c, mass: float, error: float | None = None) -> str:
     if error is not None:  # a model with no finite state: the mass is estimated by drawing
         return (f"{c.describe()}: {percent_of_mass(mass)} ± {percent_of_mass(error)} (estimate, standard error) "
@@ -146,7 +160,7 @@ def sample(
         for text in blocks():
             out.write(text)
         out.flush()
-    mass = sampler.mass if (as_json or not (quiet or _default(c, m))) else None
+    mass, why = _mass(sampler) if (as_json or not (quiet or _default(c, m))) else (None, None)
     novelty_report = None
     if knows_training:
         novelty_report = {"samples": n + sampler.rejected, "in_training": in_training[0] if not novel_only else None,
@@ -154,6 +168,7 @@ def sample(
     if as_json:
         common.emit_json({"model": str(model), "seed": seed, "constraint": c.describe(), "probability": mass,
                           "probability_standard_error": sampler.mass_error if mass is not None else None,
+                          "probability_not_computed_because": why,
                           "probability_is": "the model's mass of the names meeting the constraints (before "
                                             "temperature, top-k, top-p; --novel-only and --unique not counted)",
                           "names": kept, "output": output, "novelty": novelty_report})
@@ -162,6 +177,8 @@ def sample(
         if mass is not None:
             shaped = " (before temperature / top-k / top-p)" if sampler.shaped else ""
             common.note(_mass_line(c, mass, sampler.mass_error) + shaped, quiet)
+        elif why is not None:
+            common.note(_no_mass_line(c, why), quiet)
         if knows_training and not novel_only:
             common.note(f"novelty: {n - in_training[0]} of {n} samples are not in the training set "
                         f"({in_training[0]} are)", quiet)
@@ -214,8 +231,10 @@ def top(
 
     if as_json:
         names = list(rows())
-        common.emit_json({"model": str(model), "constraint": c.describe(), "rank": rank, "probability": sampler.mass,
-                          "probability_standard_error": sampler.mass_error, "names": names, "output": output})
+        mass, why = _mass(sampler)
+        common.emit_json({"model": str(model), "constraint": c.describe(), "rank": rank, "probability": mass,
+                          "probability_standard_error": sampler.mass_error if mass is not None else None,
+                          "probability_not_computed_because": why, "names": names, "output": output})
         if output is not None:
             write_atomically(output, lambda f: [f.write(x.encode("utf-8")) for x in lines_of(names)], "the table")
         return
@@ -227,7 +246,8 @@ def top(
             out.write(line)
         out.flush()
     if not (quiet or _default(c, m)):  # (the default constraint's mass needs every state: not worth its time)
-        common.note(_mass_line(c, sampler.mass, sampler.mass_error), quiet)
+        mass, why = _mass(sampler)
+        common.note(_mass_line(c, mass, sampler.mass_error) if mass is not None else _no_mass_line(c, why), quiet)
 
 
 def lines_of(rows):

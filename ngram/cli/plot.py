@@ -49,7 +49,7 @@ def plot_heatmap_(
         stage("heatmap: averaging next-symbol vectors")
         data = heatmap_data(m, weighting, source=source, samples=samples, seed=seed)
         stage("heatmap: drawing")
-        plot_heatmap(m, output, dpi=dpi, data=data)
+        data = plot_heatmap(m, output, dpi=dpi, data=data)  # (what it drew: a large alphabet's most frequent part)
     finally:
         stage.close()
     if as_json:

@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 from dataclasses import dataclass
 from typing import Sequence
+import warnings
 
 import numpy as np
 
@@ -43,18 +44,23 @@ def _save(figure, path: str | os.PathLike, dpi: int) -> None:
         raise NgramError(f"{path}: choose a .png, .svg or .pdf file name")
     # The one atomic writer the model and ARPA files use: a failed draw leaves any old image intact,
     # and devices, folders and files that are not images are never replaced.
-    write_atomically(
-        path,
-        lambda handle: figure.savefig(handle, format=path.suffix[1:].lower(), dpi=dpi),
-        "the image",
-        replaces=(_looks_like_image, "an image"),
-    )
+    with warnings.catch_warnings():
+        # (a symbol the font has no glyph for is drawn as a box; matplotlib would warn once a
+        # symbol, a line each on the terminal, for what the picture shows anyway)
+        warnings.filterwarnings("ignore", message="Glyph .* missing from", category=UserWarning)
+        write_atomically(
+            path,
+            lambda handle: figure.savefig(handle, format=path.suffix[1:].lower(), dpi=dpi),
+            "the image",
+            replaces=(_looks_like_image, "an image"),
+        )
 
 
 def _looks_like_image(head: bytes) -> bool:
     return head.startswith((b"\x89PNG", b"%PDF", b"<?xml", b"<svg"))
 
 
+DRAWN_SYMBOLS = 80  # rows (and columns) a heatmap draws at most: past it, the characters that occur most
 SAMPLED_NAMES = 2000  # names drawn (per whole-name component) when the model's own context frequencies weight the rows
 LONGEST_WALK = 64  # characters: a drawn name still running here stops (its rows so far count)
 ROWS_PER_BATCH = 1 << 20  # next-symbol probabilities (rows x V) scored at once: bounds the memory
@@ -114,22 +120,29 @@ def heatmap_data(model: LanguageModel, names: Sequence[str] | None = None, sourc
     V = model.V
     C = len(model.vocabulary.characters)
     bounded = BOUNDED_CONTEXT in model.capabilities
-    counts = np.zeros((V, V))  # counts[c, x]: expected (or summed) mass of x after c
+    shown = None  # the characters drawn: all, or a large alphabet's that occur most
     if names is not None and bounded:
-        _rows_over_names(model, names, counts, progress)
+        if C + 1 > DRAWN_SYMBOLS:  # (only their columns are asked of the model: a few percent of the work)
+            shown = _occurring_most(model, names, DRAWN_SYMBOLS - 1)
+        columns = np.arange(V) if shown is None else np.concatenate(([0], shown))
+        counts = np.zeros((V, len(columns)))  # counts[c, j]: summed mass of columns[j] after c
+        weight = np.zeros(V)  # and how many positions follow c
+        _rows_over_names(model, names, counts, weight, columns, progress)
         weighting = f"contexts weighted by how often they occur in {source} ({len(names):,} names)"
     else:
+        columns, counts = np.arange(V), np.zeros((V, V))  # counts[c, x]: expected mass of x after c
         parts = model.name_components() if not bounded else [(1.0, model, False)]
         tick = progress(samples * len(parts)) if progress else None
-        for k, (weight, component, reverse) in enumerate(parts):
+        for k, (share, component, reverse) in enumerate(parts):
             require(component, BOUNDED_CONTEXT, "plot heatmap", f"a component is a {component.describe()}, which has no bounded-context rows")
             own = np.zeros((V, V))
             _rows_over_walks(component, samples, seed + k, own, tick)
-            counts += weight * (own.T if reverse else own) / samples  # right to left: its c→x is our x→c
+            counts += share * (own.T if reverse else own) / samples  # right to left: its c→x is our x→c
         weighting = (f"contexts weighted by the model's own expected frequencies, estimated from {samples:,} names "
                      f"drawn{' per component' if len(parts) > 1 else ''} (seed {seed})")
-    rows = list(range(C + 1))  # the start, then every character; <unk> is never a useful row
-    occurrences = counts[rows].sum(axis=1)
+    rows = list(range(C + 1)) if shown is None else [0, *shown.tolist()]  # the start, then the characters; never <unk>
+    # (whole rows: each position adds 1 to its row's sum; a few columns: the positions counted)
+    occurrences = counts[rows].sum(axis=1) if shown is None else weight[rows]
     with np.errstate(invalid="ignore", divide="ignore"):
         table = counts[rows] / occurrences[:, None]
     name = model.estimator.get("name", "?")
@@ -137,17 +150,51 @@ def heatmap_data(model: LanguageModel, names: Sequence[str] | None = None, sourc
     what = f"order-{model.order} {name} model" if bounded else f"{name} ({model.kind} model)"
     what += f" on {trained}" if trained and not trained.startswith("<") else ""
     title = f"p(next | previous symbol) of the {what}, averaged over every context ending in the previous symbol;\n{weighting}"
-    return Heatmap(table, rows, list(range(V)), occurrences, weighting, title)
+    if shown is not None:
+        title += _cut_note(len(shown), C)
+    return most_frequent(Heatmap(table, rows, columns.tolist(), occurrences, weighting, title))
 
 
-def _rows_over_names(model: LanguageModel, names: Sequence[str], counts: np.ndarray, progress) -> None:
-    """Add the model's next-symbol vector at every position of ``names`` to the row of the symbol
-    before it (0 = the start). Positions sharing the model's context share one vector, scored once
-    with its multiplicity; a batch of names at a time bounds the memory."""
+def _occurring_most(model: LanguageModel, names: Sequence[str], k: int) -> np.ndarray:
+    """The ids of the ``k`` characters that occur most often in ``names`` (each occurrence is the
+    previous symbol of one position), in id order."""
+    encoded = model.vocabulary.encode(names, unknown="unk" if model.vocabulary.unk else "skip")
+    C = len(model.vocabulary.characters)
+    often = np.bincount(np.asarray(encoded.ids, np.int64), minlength=C + 1)[1 : C + 1]  # (ids 1..C: the characters)
+    return np.sort(np.argsort(-often, kind="stable")[:k]) + 1
+
+
+def _cut_note(shown: int, characters: int) -> str:
+    return (f"; rows and columns: the start or end and the {shown:,} characters that occur most (of {characters:,}), "
+            "so a row's shown cells need not sum to 1")
+
+
+def most_frequent(data: Heatmap, limit: int | None = None) -> Heatmap:
+    """``data`` as a picture can show it: past ``limit`` rows or columns (a vocabulary of
+    thousands of characters would be an image of gigapixels, unreadable), the start and end and
+    the ``limit - 1`` characters whose rows weigh most, the title saying so; else as it is."""
+    limit = DRAWN_SYMBOLS if limit is None else limit
+    if max(data.table.shape) <= limit:
+        return data
+    weight = np.nan_to_num(data.occurrences[1:], nan=0.0)
+    chosen = np.sort(np.argsort(-weight, kind="stable")[: limit - 1]) + 1  # (row places: 0 is the start)
+    symbols = [data.row_ids[i] for i in chosen]
+    columns = [0] + [data.col_ids.index(c) for c in symbols]
+    rows = np.concatenate(([0], chosen))
+    return Heatmap(data.table[np.ix_(rows, columns)], [data.row_ids[i] for i in rows], [data.col_ids[j] for j in columns],
+                   data.occurrences[rows], data.weighting, data.title + _cut_note(len(symbols), len(data.row_ids) - 1))
+
+
+def _rows_over_names(model: LanguageModel, names: Sequence[str], counts: np.ndarray, weight: np.ndarray,
+                     columns: np.ndarray, progress) -> None:
+    """Add the model's next-symbol vector (its ``columns``) at every position of ``names`` to the
+    row of the symbol before it (0 = the start), and 1 to that symbol's ``weight``. Positions
+    sharing the model's context share one vector, scored once with its multiplicity; a batch of
+    names at a time bounds the memory."""
     V, width = model.V, model.order - 1
-    per_batch = max(1, ROWS_PER_BATCH // (V * 8))
+    per_batch = max(1, ROWS_PER_BATCH // (len(columns) * 8))
     tick = progress(len(names)) if progress else None
-    columns = np.arange(V, dtype=np.int64)
+    columns = np.asarray(columns, np.int64)
     for lo in range(0, len(names), per_batch):
         batch = names[lo:lo + per_batch]
         encoded = model.vocabulary.encode(batch, unknown="unk" if model.vocabulary.unk else "skip")
@@ -162,8 +209,9 @@ def _rows_over_names(model: LanguageModel, names: Sequence[str], counts: np.ndar
         _, first, inverse = np.unique(group, return_index=True, return_inverse=True)
         times = np.bincount(inverse.ravel()).astype(float)
         windows = (context[first, None] * V + columns[None, :]).ravel()
-        rows = np.exp(model.logprob_keys(windows, np.repeat(history[first], V))).reshape(len(first), V)
+        rows = np.exp(model.logprob_keys(windows, np.repeat(history[first], len(columns)))).reshape(len(first), -1)
         _add_by_previous(counts, previous[first], rows * times[:, None])
+        np.add.at(weight, previous[first], times)
         if tick:
             tick(len(batch))
 
@@ -222,7 +270,7 @@ def plot_heatmap(model: LanguageModel, path: str | os.PathLike, title: str | Non
                  data: Heatmap | None = None) -> Heatmap:
     """The averaged next-symbol table (``heatmap_data``) as a labelled heatmap; returns what it drew."""
     Figure, Canvas, colors = _matplotlib()
-    data = data or heatmap_data(model)
+    data = most_frequent(data or heatmap_data(model))
     table = np.nan_to_num(data.table, nan=0.0)  # a symbol that never occurs: an empty row
     symbols = model.vocabulary.symbols
     row_labels, col_labels = [symbols[i] for i in data.row_ids], [symbols[i] for i in data.col_ids]

@@ -606,6 +606,10 @@ def _ranks(values: np.ndarray, size: int, limit: int | None = None) -> tuple[np.
     return found, rank[values]
 
 
+class TooLarge(NgramError):
+    """The constraints' reachable product past a plan's budget: no exact tables for them."""
+
+
 class _PastBudget(Exception):
     """More distinct pairs than a position may hold (``args[0]``: how many)."""
 
@@ -908,7 +912,7 @@ class LazyPlan:
         return rows
 
     def _refuse(self, pairs: int, t: int):
-        raise NgramError(f"the constraints reach too many (context, constraint state) pairs for this model "
+        raise TooLarge(f"the constraints reach too many (context, constraint state) pairs for this model "
                          f"within --max-len {self.max_len} ({pairs:,} pairs at position {t}, {self.dfa.n_states:,} "
                          f"constraint states; more than {STEP_CELLS:,} cells a position or {LAZY_TABLE_CELLS:,} in "
                          "all); lower --max-len or simplify the constraints")

@@ -32,6 +32,7 @@ from ngram.core.errors import NgramError
 from ..estimators import make_estimator
 from ngram.core.vocabulary import Vocabulary
 from .families import FAMILIES
+from ngram.lm.mixtures import name_rows
 from ngram.tuning.mixture_search import build_mixture, name_mixture, order_mixture
 from .search import Fit, candidate_row, cross_fitted_nll, fit_family
 from .splits import Split, make_splits
@@ -250,8 +251,17 @@ def _run_stage(step: str, arg, state: dict, *, splits, vocabulary, max_order, or
         state["name_mixture"] = name_mixture(m["l2r"], m["r2l"], state["pooled"].symbols)
     elif step == "refit":
         result = _choose(state)
+        model = build(result.best, everything, vocabulary, source=source)
+        too_large = name_rows.reversed_too_large(model)
+        if too_large:
+            # Its answers after a prefix (probs, --explain, report, heatmap) would need forward
+            # masses it cannot have: the best model that reads left to right only serves every verb.
+            result = _choose(state, left_to_right=True)
+            result.reasons.insert(-1, f"The {'whole-name mixture' if len(model.components) > 1 else 'right-to-left model'} "
+                                      f"was set aside: {too_large}.")
+            model = build(result.best, everything, vocabulary, source=source)
         state["result"] = result
-        result.model = build(result.best, everything, vocabulary, source=source)
+        result.model = model
         result.refit_names = len(everything)
         result.best["train_nll"] = _train_nll(result.model, everything)
         result.reasons.append(f"The saved model was refitted on all {len(everything)} names given.")
@@ -281,8 +291,9 @@ def _describe(fit: Fit) -> str:
     return FAMILIES[fit.estimator].describe(fit.settings) if fit.settings else ""
 
 
-def _choose(state: dict) -> TuningResult:
-    """Rows for every candidate; the best by cross-fitted NLL where one was measured."""
+def _choose(state: dict, left_to_right: bool = False) -> TuningResult:
+    """Rows for every candidate; the best by cross-fitted NLL where one was measured (of those
+    that read names left to right only, with ``left_to_right``)."""
     rows = []
     for fit in state["fits"]:
         row = candidate_row("single", fit.estimator, fit.order, fit.settings, fit.heldout_nll,
@@ -300,14 +311,21 @@ def _choose(state: dict) -> TuningResult:
             rows.append(state["mixtures"][direction][0])
     if "name_mixture" in state:
         rows.append(state["name_mixture"])
-    judged = [r for r in rows if r.get("cv_nll") is not None]
+    allowed = [r for r in rows if not (left_to_right and _reads_right_to_left(r))]
+    judged = [r for r in allowed if r.get("cv_nll") is not None]
     if not judged:  # estimators without a closed form or a search (e.g. witten-bell alone)
-        judged = rows
+        judged = allowed
     best = min(judged, key=lambda r: r.get("cv_nll", r["heldout_nll"]))
     best["best"] = True
     result = TuningResult(candidates=rows, best=best, heldout=state["heldout"])
     result.reasons = _reasons(state, best)
     return result
+
+
+def _reads_right_to_left(row: dict) -> bool:
+    if row["kind"] == "order-mixture":
+        return row["settings"]["direction"] == "r2l"
+    return row["kind"] == "name-mixture"
 
 
 def _reasons(state: dict, best: dict) -> list[str]:

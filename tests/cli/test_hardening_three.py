@@ -173,3 +173,26 @@ def test_an_encoding_name_holding_a_nul_is_an_unknown_encoding(folder, tmp_path,
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and err[0].startswith("error: unknown encoding"), err
     assert not (tmp_path / "m.ngram").exists()
+
+
+@pytest.mark.parametrize("verb", ["sample", "top"])
+def test_names_found_without_the_exact_tables_are_kept_when_their_mass_is_past_the_budget(folder, verb, monkeypatch,
+                                                                                       capsys):
+    """A constraint of few states is met by walking (or searching) without the product's tables;
+    its exact mass needs them. Where they are past the budget (a vocabulary of thousands of
+    characters), the names stand (exit 0) and the mass line says why it is missing; --json holds
+    null and the reason."""
+    import json
+
+    from ngram.cli import main
+    from ngram.generation import plans
+
+    monkeypatch.setattr(plans, "STEP_CELLS", 64)
+    model = str(folder / "model.ngram")
+    assert main([verb, model, "-n", "3", "--contains", "a", "--seed", "1"][: 6 if verb == "top" else 8]) == 0
+    captured = capsys.readouterr()
+    assert len(captured.out.strip().splitlines()) == (4 if verb == "top" else 3)
+    assert "the model's mass of these names is not computed (the constraints reach too many" in captured.err
+    assert main([verb, model, "-n", "3", "--contains", "a", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["probability"] is None and shown["probability_not_computed_because"].startswith("the constraints reach")

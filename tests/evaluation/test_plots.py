@@ -210,3 +210,30 @@ def test_tune_writes_its_curve_with_plot(tmp_path):
                  "-o", str(tmp_path / "best.ngram"), "--plot", str(tmp_path / "tune.png"), "-q"])
     assert code == 0
     assert is_png(tmp_path / "tune.png") and (tmp_path / "best.ngram").is_file()
+
+
+def test_a_large_alphabet_draws_the_characters_that_occur_most(monkeypatch, tmp_path):
+    """Past DRAWN_SYMBOLS rows the heatmap keeps the start, the end and the characters that occur
+    most (asking the model for those columns only): the same numbers as the whole table's cells,
+    the title saying what is left out; a picture of thousands of characters would take gigabytes."""
+    from collections import Counter
+
+    from ngram.evaluation import plots
+
+    model = train(NAMES, order=3, estimator=make_estimator("witten-bell"))
+    whole = heatmap_data(model, NAMES, source="NAMES")
+    monkeypatch.setattr(plots, "DRAWN_SYMBOLS", 5)
+    cut = heatmap_data(model, NAMES, source="NAMES")
+    often = Counter("".join(NAMES))
+    top = sorted(often, key=lambda ch: (-often[ch], model.vocabulary.symbols.index(ch)))[:4]
+    ids = sorted(model.vocabulary.symbols.index(ch) for ch in top)
+    assert cut.row_ids == [0, *ids] and cut.col_ids == [0, *ids] and cut.table.shape == (5, 5)
+    rows = [whole.row_ids.index(i) for i in cut.row_ids]
+    assert np.allclose(cut.table, whole.table[np.ix_(rows, cut.col_ids)], atol=1e-12)
+    assert np.allclose(cut.occurrences, whole.occurrences[rows])
+    assert "4 characters that occur most (of" in cut.title
+    # drawn from the whole table too (a whole-name mixture's walks give every column): cut alike
+    drawn = plots.most_frequent(whole, 5)
+    assert drawn.table.shape == (5, 5) and drawn.row_ids[0] == 0 and drawn.col_ids[0] == 0
+    if __import__("importlib").util.find_spec("matplotlib"):
+        assert plot_heatmap(model, tmp_path / "h.png", data=whole).table.shape == (5, 5)

@@ -402,3 +402,22 @@ def test_a_large_alphabet_tunes_the_orders_its_keys_allow_and_says_so():
     assert max(int(str(c["order"]).split("-")[-1]) for c in result.candidates) == 5
     assert any(r.startswith("Orders 6, 7, 8, 9, 10 skipped") for r in result.reasons)
     assert np.isfinite(result.model.score(names[:10])[0]).all()
+
+
+def test_a_mixture_whose_right_to_left_part_cannot_answer_after_a_prefix_is_set_aside(shipped, monkeypatch):
+    """A right-to-left component answers p(next | prefix) from forward masses made from its dense
+    automaton; where that is past its size bound (thousands of characters: a CJK list), the
+    tuned choice reads left to right only and says why, so every verb can use it."""
+    from ngram.lm.backoff import automaton
+
+    names = shipped[:400]
+    assert tune(names, val_names=shipped[400:420], orders=[2, 3]).best["kind"] == "name-mixture"
+    monkeypatch.setattr(automaton, "MAX_CELLS", 10)
+    result = tune(names, val_names=shipped[400:420], orders=[2, 3])
+    best = result.best
+    assert best["kind"] != "name-mixture" and best.get("settings", {}).get("direction") != "r2l"
+    assert any(r.startswith("The whole-name mixture was set aside: its right-to-left component has") for r in result.reasons)
+    assert best is min((r for r in result.candidates if r["kind"] != "name-mixture" and r.get("cv_nll") is not None
+                        and r.get("settings", {}).get("direction") != "r2l"), key=lambda r: r["cv_nll"])
+    p = result.model.probs("ma")
+    assert abs(p.sum() - 1.0) < 1e-9

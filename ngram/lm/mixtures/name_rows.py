@@ -130,6 +130,12 @@ class SuffixTable:
     def _automaton(self):
         from ngram.lm.backoff import automaton
 
+        if automaton.too_large(self.model):
+            S = self.n_states
+            raise NgramError(f"this whole-name mixture's right-to-left component has {S:,} context states x {self.V:,} "
+                             f"symbols, more than the {automaton.MAX_CELLS:,} cells the masses of names after a prefix "
+                             "are made from; for these answers train a left-to-right model (ngram train FILE -N 6, "
+                             "or ngram tune, which sets such a mixture aside)")
         return automaton.build(self.model)  # numbered as here: order 1's n-grams, then order 2's, ...
 
     def forward_masses(self) -> "ForwardMasses | None":
@@ -286,6 +292,24 @@ class SuffixTable:
 # ----------------------------------------------------------------------------------------------
 # Prefixes of a batch of names
 # ----------------------------------------------------------------------------------------------
+def reversed_too_large(model) -> str:
+    """Why a right-to-left component of ``model`` (a whole-name mixture) cannot have the forward
+    masses its answers after a prefix need (its dense automaton past ``automaton.MAX_CELLS``); ""
+    when none is too large or the model has none."""
+    from ngram.lm.backoff import automaton
+
+    if model.kind != "name":
+        return ""
+    for component, reverse in zip(model.components, model.reverse):
+        if reverse and automaton.too_large(component):
+            levels, order = _state_levels(component)
+            states = sum(len(level) for level in levels[: max(order - 1, 0)])
+            return (f"its right-to-left component has {states:,} context states x {component.V:,} symbols, more than "
+                    f"the {automaton.MAX_CELLS:,} cells its forward masses are made from, so it could not answer "
+                    "after a prefix (probs, --explain, report, heatmap)")
+    return ""
+
+
 def _reversed_prefixes(encoded: Encoded) -> tuple[np.ndarray, np.ndarray]:
     """For every target position: the name's prefix before it, reversed (row t: the symbol just
     before t first), zero-padded with at least one zero column after the longest; and its length."""
