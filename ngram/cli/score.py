@@ -16,6 +16,8 @@ from ngram.formats.native import file_form, is_model_path
 from . import common
 from .app import app
 
+INFO_SYMBOLS = 200  # symbols `info` lists on its vocabulary line
+
 
 @app.command()
 def evaluate(
@@ -150,7 +152,9 @@ def info(
     typer.echo(m.describe())
     if quiet:
         return
-    typer.echo(f"  vocabulary  {' '.join(common.show_symbol(m.vocabulary, i) for i in range(m.V))}"
+    shown = min(m.V, INFO_SYMBOLS)  # (an alphabet of thousands: the first ones, the rest counted; --json has all)
+    rest = f" … ({m.V - shown:,} more: --json)" if shown < m.V else ""
+    typer.echo(f"  vocabulary  {' '.join(common.show_symbol(m.vocabulary, i) for i in range(shown))}{rest}"
                f"  ({common.boundary_note(m.vocabulary)})")
     typer.echo(f"  estimator   {_readable_settings(m.estimator)}")
     typer.echo(f"  corpus      {_readable_corpus(m.corpus)}")
