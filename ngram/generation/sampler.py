@@ -29,6 +29,7 @@ RANKS = ("probability", "per-symbol")  # what top orders names by
 # (on 30,000 English names, 20,000 names: modified KN order 6 4.7 s and 310 MB, the default
 # model 58 s and 1 GB; 100,000: order 6 20 s and 1 GB).
 MAX_TOP = 20_000
+PER_SYMBOL_LENGTHS = 64  # lengths --rank per-symbol searches (one exact search each: ~0.3 s each on the English default model)
 MAX_NAMES = 1 << 32  # names in one run (hours of drawing; memory is bounded by CHUNK, not by this)
 LEARN_SHARE = 1 << 16  # walks after which a request asks for as many as the share kept says
 WALK_LIMIT = 20_000  # walks a request may still need, at the share kept, before the exact plans draw the rest
@@ -493,6 +494,12 @@ class Sampler:
         from ngram.lm.backoff.automaton import AT_LEAST, length_bounds
 
         c = self.constraints
+        # (from the fewest characters the constraints need: a shorter length's constraints
+        # would be refused, e.g. a suffix longer than the length)
+        first = max(c.min_len, int(self.dfa.remaining()[self.dfa.start]))
+        if c.max_len - first + 1 > PER_SYMBOL_LENGTHS:
+            raise NgramError(f"--rank per-symbol searches each length on its own, at most {PER_SYMBOL_LENGTHS} of them; "
+                             f"asked for lengths {first:,} to {c.max_len:,}: give --min-len and --max-len closer together")
         if c.max_len > AT_LEAST:
             # (each length's search bounds its completions by their exact number of characters,
             # made once here for all of them: stored bounds stop at AT_LEAST characters)
@@ -500,10 +507,7 @@ class Sampler:
                 if isinstance(self.plan(i), LazyPlan):
                     length_bounds(component, c.max_len)
         streams, heap = {}, []
-        # (from the fewest characters the constraints need: a shorter length's constraints
-        # would be refused, e.g. a suffix longer than the length)
-        fewest = int(self.dfa.remaining()[self.dfa.start])
-        for length in range(max(c.min_len, fewest), c.max_len + 1):
+        for length in range(first, c.max_len + 1):
             one = dataclasses.replace(c, min_len=length, max_len=length)
             streams[length] = Sampler(self.model, one, progress=self.progress)._by_probability()
             item = next(streams[length], None)

@@ -196,3 +196,19 @@ def test_names_found_without_the_exact_tables_are_kept_when_their_mass_is_past_t
     assert main([verb, model, "-n", "3", "--contains", "a", "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["probability"] is None and shown["probability_not_computed_because"].startswith("the constraints reach")
+
+
+def test_ranking_by_symbol_over_too_many_lengths_is_refused_at_once(folder, capsys):
+    """--rank per-symbol runs one exact search per length: a --max-len of 100,000 (or a default
+    taken from a corpus holding one very long line) is refused in one line, not searched for
+    minutes; a range of at most 64 lengths is answered."""
+    from ngram.cli import main
+
+    model = str(folder / "model.ngram")
+    start = time.perf_counter()
+    assert main(["top", model, "-n", "3", "--rank", "per-symbol", "--max-len", "100000"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "at most 64" in err and "1 to 100,000" in err
+    assert time.perf_counter() - start < 5
+    assert main(["top", model, "-n", "3", "--rank", "per-symbol", "--min-len", "37", "--max-len", "100", "-q"]) == 0
+    assert len(capsys.readouterr().out.strip().splitlines()) == 4
