@@ -1051,8 +1051,12 @@ class LazyPlan:
             if expansions[0] > SEARCH_EXPANSIONS:
                 raise _TooFar
             if expansions[0] == SEARCH_FIRST:
-                if self._crowded():
-                    self._count()  # (a one-line refusal if the product is past the budget)
+                # (a one-line refusal if the product is past the budget; a bounded search needs
+                # no tables, so it goes on, and its product is counted only if it runs past
+                # SEARCH_EXPANSIONS and falls back on them: five one-letter --contains on the
+                # English default model, refused after 7.4 s, are answered in 1.2 s)
+                if self._crowded() and not bounded:
+                    self._count()
                 if self._crowded() or bounded:
                     view.expect_many_rows()
             mine = float(H[min(max(int(need[q]), self.min_len - t), len(H) - 1), state])  # (the start's, as a child's)
@@ -1080,6 +1084,10 @@ class LazyPlan:
 
         if need[dfa.start] > L:
             return
+        if self._crowded(PACKED):
+            # (so crowded that its search would reach the count anyway, after rows it may not need:
+            # counted first, a refusal is as quick as the count)
+            self._count()
         if not self._crowded() and not bounded:
             # a search makes rows batch after batch (with bounds, a short search makes a few
             # hundred: a long one makes the tables whole after SEARCH_FIRST expansions); a
@@ -1157,13 +1165,13 @@ class LazyPlan:
             state = follow[row, c].astype(np.int64)
             q, t, g = nq[row, c], t[row] + 1, child_g[row, c]
 
-    def _crowded(self) -> bool:
+    def _crowded(self, times: int | None = None) -> bool:
         """Whether the constraint states could carry the reachable product far past its budget:
-        every context state with every live constraint state would be more than ``CROWDED``
+        every context state with every live constraint state would be more than ``times``
         times a position's cells (one-letter --contains make 2^k constraint states; a few
         make a product that fits, and their search often needs thousands of expansions)."""
         cells = self.view.scorer.n_states * (self.dfa.n_states - 1) * self.model.V
-        return cells > CROWDED * STEP_CELLS
+        return cells > (CROWDED if times is None else times) * STEP_CELLS
 
     def _best_with_tables(self):
         H, L, acc = self.max_tables(), self.max_len, self.dfa.accept
@@ -1196,6 +1204,7 @@ AHEAD_ROWS = 1 << 13
 MANY_ROWS = 256  # rows the search makes in one batch from which it has its model's tables made whole first  # ... at most this many at a time
 SEARCH_FIRST = 200  # expansions of a crowded question's table-free search before its product is counted
 CROWDED = 4  # ... crowded: context states x constraint states x symbols past this many times STEP_CELLS
+PACKED = 64  # ... and from this many times, counted before the search starts
 
 
 class _TooFar(Exception):

@@ -194,3 +194,25 @@ def test_length_bounds_of_a_model_with_zero_probabilities_hold_no_nan():
     per_symbol = sorted((-math.log(q) / (len(x) + 1), x) for x, q in p.items() if meets(x, c) and q > 0)
     got = Sampler(model, c).top(10, rank="per-symbol")
     assert [-lp / (len(x) + 1) for x, lp in got] == pytest.approx([s for s, _ in per_symbol[:10]], rel=1e-9)
+
+
+def test_a_crowded_question_is_searched_with_bounds_and_counted_only_if_packed(monkeypatch):
+    """Several one-letter --contains make many constraint states. With stored bounds, the search
+    answers without the product's tables (exactly: the brute-force list) even where counting the
+    product would be past its budget; only a question packed far past it is counted first,
+    so its refusal comes at once."""
+    from ngram.generation import plans
+
+    model = with_bounds(order_mixture(CORPUS))
+    c = Constraints(contains=("a", "b", "n"), max_len=6)
+    p = probabilities(model, all_names(model, 6))
+    best = sorted(((q, x) for x, q in p.items() if meets(x, c)), reverse=True)[:5]
+    monkeypatch.setattr(plans, "STEP_CELLS", 8)  # (every such product past the budget: counting refuses)
+    monkeypatch.setattr(plans, "PACKED", 10**6)
+    monkeypatch.setattr(plans, "SEARCH_FIRST", 1)  # (where a crowded search used to count its product)
+    got = Sampler(model, c).top(5)
+    assert [x for x, _ in got] == [x for _, x in best]
+    assert [math.exp(lp) for _, lp in got] == pytest.approx([q for q, _ in best], rel=1e-9)
+    monkeypatch.setattr(plans, "PACKED", 1)
+    with pytest.raises(plans.TooLarge, match="too many"):
+        Sampler(model, c).top(5)
