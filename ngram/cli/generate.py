@@ -82,13 +82,18 @@ def _default(c, m) -> bool:
     return c.is_length_only() and c.min_len == 1 and c.max_len == _length_cap(m, None)
 
 
-def _mass(sampler) -> tuple[float | None, str | None]:
-    """The constraint's mass, or None and why where its exact tables are past the budget (the
-    names were found without them: the answer stands, only the mass is not known)."""
+def _mass(sampler, walked: bool = False) -> tuple[float | None, float | None, str | None]:
+    """The constraint's mass and its standard error (None: exact), or None and why where its
+    exact tables are past the budget (the names were found without them: the answer stands,
+    only the mass is not known). Names drawn by walking (``walked``) for a crowded question
+    estimate it from the walks instead: counting its product could take seconds to refuse."""
+    estimate = sampler.walk_estimate() if walked and sampler.crowded() else None
+    if estimate is not None:
+        return estimate[0], estimate[1], None
     try:
-        return sampler.mass, None
+        return sampler.mass, sampler.mass_error, None
     except TooLarge as exc:
-        return None, str(exc)
+        return None, None, str(exc)
 
 
 def _no_mass_line(c, why: str) -> str:
@@ -160,15 +165,14 @@ def sample(
         for text in blocks():
             out.write(text)
         out.flush()
-    mass, why = _mass(sampler) if (as_json or not (quiet or _default(c, m))) else (None, None)
+    mass, error, why = _mass(sampler, walked=True) if (as_json or not (quiet or _default(c, m))) else (None, None, None)
     novelty_report = None
     if knows_training:
         novelty_report = {"samples": n + sampler.rejected, "in_training": in_training[0] if not novel_only else None,
                           "rejected_draws": sampler.rejected}
     if as_json:
         common.emit_json({"model": str(model), "seed": seed, "constraint": c.describe(), "probability": mass,
-                          "probability_standard_error": sampler.mass_error if mass is not None else None,
-                          "probability_not_computed_because": why,
+                          "probability_standard_error": error, "probability_not_computed_because": why,
                           "probability_is": "the model's mass of the names meeting the constraints (before "
                                             "temperature, top-k, top-p; --novel-only and --unique not counted)",
                           "names": kept, "output": output, "novelty": novelty_report})
@@ -176,7 +180,7 @@ def sample(
     if not quiet:
         if mass is not None:
             shaped = " (before temperature / top-k / top-p)" if sampler.shaped else ""
-            common.note(_mass_line(c, mass, sampler.mass_error) + shaped, quiet)
+            common.note(_mass_line(c, mass, error) + shaped, quiet)
         elif why is not None:
             common.note(_no_mass_line(c, why), quiet)
         if knows_training and not novel_only:
@@ -231,10 +235,10 @@ def top(
 
     if as_json:
         names = list(rows())
-        mass, why = _mass(sampler)
+        mass, error, why = _mass(sampler)
         common.emit_json({"model": str(model), "constraint": c.describe(), "rank": rank, "probability": mass,
-                          "probability_standard_error": sampler.mass_error if mass is not None else None,
-                          "probability_not_computed_because": why, "names": names, "output": output})
+                          "probability_standard_error": error, "probability_not_computed_because": why,
+                          "names": names, "output": output})
         if output is not None:
             write_atomically(output, lambda f: [f.write(x.encode("utf-8")) for x in lines_of(names)], "the table")
         return
@@ -246,8 +250,8 @@ def top(
             out.write(line)
         out.flush()
     if not (quiet or _default(c, m)):  # (the default constraint's mass needs every state: not worth its time)
-        mass, why = _mass(sampler)
-        common.note(_mass_line(c, mass, sampler.mass_error) if mass is not None else _no_mass_line(c, why), quiet)
+        mass, error, why = _mass(sampler)
+        common.note(_mass_line(c, mass, error) if mass is not None else _no_mass_line(c, why), quiet)
 
 
 def lines_of(rows):

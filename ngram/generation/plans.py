@@ -1019,7 +1019,7 @@ class LazyPlan:
         with little mass) it goes on with the exact bounds of the max tables over the reachable
         product, leaving out the names already yielded.
 
-        A crowded question (``_crowded``: constraint states enough to carry the product far past
+        A crowded question (``crowded``: constraint states enough to carry the product far past
         its budget) has its product counted after ``SEARCH_FIRST`` expansions: one past the
         budget is refused then, in the time of that short try and the counting (each expansion
         far down makes rows: 20,000 of them took seconds before the table path refused), and
@@ -1055,9 +1055,9 @@ class LazyPlan:
                 # no tables, so it goes on, and its product is counted only if it runs past
                 # SEARCH_EXPANSIONS and falls back on them: five one-letter --contains on the
                 # English default model, refused after 7.4 s, are answered in 1.2 s)
-                if self._crowded() and not bounded:
+                if self.crowded() and not bounded:
                     self._count()
-                if self._crowded() or bounded:
+                if self.crowded() or bounded:
                     view.expect_many_rows()
             mine = float(H[min(max(int(need[q]), self.min_len - t), len(H) - 1), state])  # (the start's, as a child's)
             if view.slot[state] < 0:
@@ -1084,11 +1084,11 @@ class LazyPlan:
 
         if need[dfa.start] > L:
             return
-        if self._crowded(PACKED):
+        if self.crowded(PACKED):
             # (so crowded that its search would reach the count anyway, after rows it may not need:
             # counted first, a refusal is as quick as the count)
             self._count()
-        if not self._crowded() and not bounded:
+        if not self.crowded() and not bounded:
             # a search makes rows batch after batch (with bounds, a short search makes a few
             # hundred: a long one makes the tables whole after SEARCH_FIRST expansions); a
             # crowded question is counted first: it may be refused
@@ -1165,7 +1165,7 @@ class LazyPlan:
             state = follow[row, c].astype(np.int64)
             q, t, g = nq[row, c], t[row] + 1, child_g[row, c]
 
-    def _crowded(self, times: int | None = None) -> bool:
+    def crowded(self, times: int | None = None) -> bool:
         """Whether the constraint states could carry the reachable product far past its budget:
         every context state with every live constraint state would be more than ``times``
         times a position's cells (one-letter --contains make 2^k constraint states; a few

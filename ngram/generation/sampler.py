@@ -169,7 +169,7 @@ class Sampler:
         whole-name mixture's components (left to right, right to left) are independent questions
         of about the same size: with two processors the later ones are made beside the first
         (numpy lets go of the interpreter in the array work, most of a plan's time); where the
-        first's reachable product could be past the budget (``LazyPlan._crowded``), once it is
+        first's reachable product could be past the budget (``LazyPlan.crowded``), once it is
         known to fit, so a refusal there stays as quick as alone and never reverses the
         constraints. A later refusal is raised once the first is made."""
         if self._tables_ready:
@@ -181,7 +181,7 @@ class Sampler:
             for i in range(len(self.parts)):
                 self.plan(i).gen_mass
         else:
-            if first._crowded():
+            if first.crowded():
                 first.check()
             side_by_side(lambda i: self.plan(i).gen_mass, [(i,) for i in range(len(self.parts))])
         self._tables_ready = True
@@ -220,9 +220,24 @@ class Sampler:
 
     @property
     def mass(self) -> float:
-        if not self.shaped and len(self.parts) > 1:
+        if not self.shaped:
             self._tables_made()  # (unshaped, a plan's mass is its generation mass: made side by side)
         return float(sum(w * self.plan(i).mass for i, (w, *_) in enumerate(self.parts)))
+
+    def crowded(self) -> bool:
+        """Whether a component's constraint states could carry its reachable product far past
+        the plans' budget (``LazyPlan.crowded``): its exact mass would be costly, if possible."""
+        return any(isinstance(self.plan(i), LazyPlan) and self.plan(i).crowded() for i in range(len(self.parts)))
+
+    def walk_estimate(self) -> tuple[float, float] | None:
+        """The constraint's mass estimated from this request's walks, and its standard error: each
+        walk a draw from the model (a component by its weight), the share that met the
+        constraints a binomial proportion; None before any walk, or once the exact plans'
+        tables are made (their mass is then at hand)."""
+        if not self._walked or self._tables_ready:
+            return None
+        share = self._valid / self._walked
+        return share, math.sqrt(share * (1.0 - share) / self._walked)
 
     @property
     def mass_error(self) -> float | None:

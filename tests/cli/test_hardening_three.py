@@ -188,6 +188,7 @@ def test_names_found_without_the_exact_tables_are_kept_when_their_mass_is_past_t
     from ngram.generation import plans
 
     monkeypatch.setattr(plans, "STEP_CELLS", 64)
+    monkeypatch.setattr(plans, "CROWDED", 10**9)  # (a crowded question's walks estimate it: below)
     model = str(folder / "model.ngram")
     assert main([verb, model, "-n", "3", "--contains", "a", "--seed", "1"][: 6 if verb == "top" else 8]) == 0
     captured = capsys.readouterr()
@@ -196,6 +197,10 @@ def test_names_found_without_the_exact_tables_are_kept_when_their_mass_is_past_t
     assert main([verb, model, "-n", "3", "--contains", "a", "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["probability"] is None and shown["probability_not_computed_because"].startswith("the constraints reach")
+    if verb == "sample":  # crowded, the names walked: their share of the walks, with its standard error
+        monkeypatch.setattr(plans, "CROWDED", 0)
+        assert main([verb, model, "-n", "3", "--contains", "a", "--seed", "1"]) == 0
+        assert "% (estimate, standard error) of the model's mass" in capsys.readouterr().err
 
 
 def test_ranking_by_symbol_over_too_many_lengths_is_refused_at_once(folder, capsys):

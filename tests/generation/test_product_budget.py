@@ -170,10 +170,10 @@ def test_a_crowded_question_is_one_with_many_constraint_states_for_the_contexts(
     from ngram.generation.constraints import Constraints as C
 
     few, many = C(contains=("a",), max_len=6), C(contains=("a", "b", "n", "ab", "ba", "nn"), max_len=6)
-    assert not Sampler(backoff, few).plan(0)._crowded()
+    assert not Sampler(backoff, few).plan(0).crowded()
     plan = Sampler(backoff, many).plan(0)
     cells = plan.view.scorer.n_states * (plan.dfa.n_states - 1) * backoff.V
-    assert plan._crowded() == (cells > plans.CROWDED * plans.STEP_CELLS)
+    assert plan.crowded() == (cells > plans.CROWDED * plans.STEP_CELLS)
 
 
 @pytest.mark.parametrize("size", [40, 100_000])
@@ -188,3 +188,24 @@ def test_renumbering_by_sorting_few_values_agrees_with_marking_the_range(size):
     assert np.array_equal(got_values, values) and np.array_equal(distinct(table[table >= 0], size), values)
     assert renumbered.dtype == np.int32
     assert np.array_equal(renumbered, np.where(table >= 0, np.searchsorted(values, table), -1))
+
+
+@pytest.mark.parametrize("kind", ["backoff", "name_mixture"])
+def test_names_walked_for_a_crowded_question_estimate_its_mass_from_the_walks(kind, request, monkeypatch):
+    """Names met by walking need no product; for a crowded question its exact mass would count
+    one (seconds, maybe to refuse): the walks estimate it instead, a binomial share whose
+    standard error is given, consistent with the exact mass; none once the exact tables exist."""
+    import math
+
+    model = request.getfixturevalue(kind)
+    c = Constraints(contains=("a",), max_len=6)
+    exact = Sampler(model, c).mass
+    monkeypatch.setattr(plans, "CROWDED", 0)
+    sampler = Sampler(model, c)
+    assert sampler.crowded() and sampler.walk_estimate() is None  # (nothing walked yet)
+    sampler.generate(3000, seed=4)
+    share, error = sampler.walk_estimate()
+    assert sampler._walked >= 3000 and error == pytest.approx(math.sqrt(share * (1 - share) / sampler._walked))
+    assert abs(share - exact) < 5 * error
+    sampler.mass  # (the exact tables made: their mass is at hand, no estimate)
+    assert sampler.walk_estimate() is None
