@@ -316,6 +316,8 @@ def _choose(state: dict, left_to_right: bool = False) -> TuningResult:
     if not judged:  # estimators without a closed form or a search (e.g. witten-bell alone)
         judged = allowed
     best = min(judged, key=lambda r: r.get("cv_nll", r["heldout_nll"]))
+    for row in rows:  # (the mixtures' rows are kept between choices: one chosen, the last)
+        row.pop("best", None)
     best["best"] = True
     result = TuningResult(candidates=rows, best=best, heldout=state["heldout"])
     result.reasons = _reasons(state, best)

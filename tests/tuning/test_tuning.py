@@ -416,6 +416,7 @@ def test_a_mixture_whose_right_to_left_part_cannot_answer_after_a_prefix_is_set_
     result = tune(names, val_names=shipped[400:420], orders=[2, 3])
     best = result.best
     assert best["kind"] != "name-mixture" and best.get("settings", {}).get("direction") != "r2l"
+    assert [r for r in result.candidates if r.get("best")] == [best]
     assert any(r.startswith("The whole-name mixture was set aside: its right-to-left component has") for r in result.reasons)
     assert best is min((r for r in result.candidates if r["kind"] != "name-mixture" and r.get("cv_nll") is not None
                         and r.get("settings", {}).get("direction") != "r2l"), key=lambda r: r["cv_nll"])
