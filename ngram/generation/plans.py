@@ -1024,7 +1024,9 @@ class LazyPlan:
         budget is refused then, in the time of that short try and the counting (each expansion
         far down makes rows: 20,000 of them took seconds before the table path refused), and
         one within it goes on as above, the counting reused by the tables. So a question past
-        the budget is answered only if the short try finds its names."""
+        the budget is answered only if the short try finds its names. With the model file's
+        completion bounds the search needs no tables: it goes on, counting only where it falls
+        back on them; and a question ``PACKED`` times past the budget is counted before it starts."""
         yielded = set()
         for item in self._best_without_tables():
             if item is None:
@@ -1091,7 +1093,7 @@ class LazyPlan:
         if not self.crowded() and not bounded:
             # a search makes rows batch after batch (with bounds, a short search makes a few
             # hundred: a long one makes the tables whole after SEARCH_FIRST expansions); a
-            # crowded question is counted first: it may be refused
+            # crowded question's search may end in its count, and a refusal
             view.expect_many_rows()
         try:
             start = self._ahead(H, E, np.array([view.start_state]), np.array([max(need[dfa.start], self.min_len)]), L)
