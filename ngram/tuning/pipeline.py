@@ -317,7 +317,7 @@ def _choose(state: dict, left_to_right: bool = False) -> TuningResult:
         judged = allowed
     best = min(judged, key=lambda r: r.get("cv_nll", r["heldout_nll"]))
     for row in rows:  # (the mixtures' rows are kept between choices: one chosen, the last)
-        row.pop("best", None)
+        row["best"] = False
     best["best"] = True
     result = TuningResult(candidates=rows, best=best, heldout=state["heldout"])
     result.reasons = _reasons(state, best)
