@@ -320,6 +320,8 @@ class OnDemandLevel(Level):
     whole arrays, when something reads them, are made once and kept (outside the level's own
     attributes, which caches of structure compare: the structure is the keys' alone)."""
 
+    steps_up = True
+
     def __init__(self, keys: np.ndarray, component: _Component, n: int):
         self.keys, self._component, self._n = keys, component, n
         self._made: dict[str, np.ndarray] = {}

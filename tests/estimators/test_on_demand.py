@@ -158,3 +158,27 @@ def test_an_ngram_without_left_neighbour_is_refused():
     shared = on_demand.SharedCounts(cut)
     with pytest.raises(NgramError, match="left neighbour"):
         on_demand.fit_on_demand(make_estimator("modified-kneser-ney"), shared, 3, vocabulary)
+
+
+@pytest.mark.parametrize("name,settings", SETTINGS[:4])
+def test_windows_scored_up_the_orders_give_each_components_own_floats(tmp_path, name, settings):
+    """Components made where read score a batch of windows going up the orders, each n-gram's p
+    one interpolation step from the one below, all components at once: the floats each
+    component's own lookup gives, and the fitted components'."""
+    from ngram.lm.mixtures.shared import SharedLevels
+
+    mixture = _mixture(name, settings)
+    save(mixture, tmp_path / "m.ngram")
+    again = load(tmp_path / "m.ngram")
+    shared = SharedLevels.of(again.components)
+    assert shared is not None and all(c.levels[0].steps_up for c in again.components)
+    V = again.V
+    rng = np.random.default_rng(3)
+    encoded = again.vocabulary.encode(NAMES + ["nanananana", "b"])
+    keys, history = again.components[-1].window_keys(encoded)
+    window = np.concatenate([keys, rng.integers(0, V ** 5, 3000)])
+    history = np.concatenate([history, rng.integers(0, 7, 3000)])
+    expected = np.stack([c.logprob_keys(window, history) for c in mixture.components], axis=1)
+    np.testing.assert_array_equal(shared.logprobs(window, history), expected)
+    fresh = load(tmp_path / "m.ngram")  # (nothing made whole yet: every order made in pieces)
+    np.testing.assert_array_equal(SharedLevels.of(fresh.components).logprobs(window[:50], history[:50]), expected[:50])

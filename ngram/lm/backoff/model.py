@@ -44,6 +44,10 @@ class Level:
         """Index of each query key in this level and whether it is stored."""
         return lookup(self.keys, query)
 
+    # Whether ``p_above`` is one interpolation step from the order below (a level made where
+    # read), so that a reader going up the orders does less than asking each order alone.
+    steps_up = False
+
     # What reads a few entries asks through these: a level whose tables are made where read
     # (``ngram.estimators.on_demand``) then makes only those.
     def logp_at(self, index: np.ndarray) -> np.ndarray:

@@ -102,14 +102,33 @@ class SharedLevels:
         # then finds what lies below those places once)
         for m in range(N - 1, 0, -1):
             at = np.flatnonzero((longest < m) & (history >= m) & has_context[m])
-            places = context[m, at]
-            for k, c in enumerate(self.components):
-                if m <= orders[k] - 1 and len(at):
-                    backoff[at, k] += c.levels[m - 1].bow_at(places)
+            live = [k for k in range(K) if m <= orders[k] - 1]
+            if live and len(at):
+                below = [self.components[k].levels[m - 1] for k in live]
+                backoff[np.ix_(at, live)] += below[0].bow_at_many(below, context[m, at]).T
+        out = np.empty((n, K))
+        if all(c.levels[0].steps_up for c in self.components):
+            # Levels made where read: each window's n-gram at every length up to the longest it
+            # reads, one interpolation step up from the length below (``Level.p_above``), every
+            # component at once, not each component's n-gram alone the whole way from below.
+            p_below = None  # (K, n) p of each window's n-gram one length down, where made
+            for m in range(N):
+                at = np.flatnonzero(longest >= m)
+                live = [k for k in range(K) if m <= orders[k] - 1]
+                if not len(at) or not live:
+                    break
+                here = [self.components[k].levels[m] for k in live]
+                lower = None if p_below is None else p_below[np.ix_(live, at)]
+                p_here = np.full((K, n), np.nan)
+                p_here[np.ix_(live, at)] = here[0].p_above_many(here, gram[m, at], lower)
+                for k in live:  # (component k reads its longest n-gram, cut at its order)
+                    mine = at[longest[at] == m] if m < orders[k] - 1 else at
+                    out[mine, k] = np.log(p_here[k, mine]) + backoff[mine, k]  # (``logp_at``: ln of p)
+                p_below = p_here
+            return out
         # The n-gram each component reads: its longest stored one, cut at the component's order.
         by_longest = np.argsort(longest, kind="stable")
         bounds = np.searchsorted(longest[by_longest], np.arange(N + 1))
-        out = np.empty((n, K))
         reads = {}
         for k, c in enumerate(self.components):
             top = orders[k] - 1
