@@ -129,6 +129,8 @@ class SharedCounts:
         for all of them, found once (the components made whole read the same)."""
         if index is None and n > 2:
             return self._whole_places("contexts", n, lambda: self.contexts_of(n, np.arange(len(self.keys[n - 1]))))
+        if index is not None and ("contexts", n) in self._places:  # (found once: read, not searched again)
+            return self._places["contexts", n][index]
         keys = self.keys[n - 1] if index is None else self.keys[n - 1][index]
         if n == 1:
             return np.zeros(len(keys), np.int64)
@@ -141,6 +143,8 @@ class SharedCounts:
         them: found once)."""
         if index is None and n > 2:
             return self._whole_places("suffixes", n, lambda: self.suffixes_of(n, np.arange(len(self.keys[n - 1]))))
+        if index is not None and ("suffixes", n) in self._places:
+            return self._places["suffixes", n][index]
         keys = self.keys[n - 1] if index is None else self.keys[n - 1][index]
         if n == 2:
             return keys % self.V  # the unigram level holds every symbol at its id
