@@ -34,6 +34,8 @@ MAX_NAMES = 1 << 32  # names in one run (hours of drawing; memory is bounded by 
 LEARN_SHARE = 1 << 16  # walks after which a request asks for as many as the share kept says
 WALK_LIMIT = 20_000  # walks a request may still need, at the share kept, before the exact plans draw the rest
 WALK_STATES = 64  # constraint states up to which a constraint other than length is met by walking first
+CROWDED_WALK_LIMIT = 300_000  # ... or this many, for a constraint of more states whose plan is crowded
+CROWDED_FIRST_WALKS = 20_000  # walks of a crowded question that keep none before its plan is counted
 NARROW_WALK_LIMIT = 2_000  # ... while the names still wanted need at most this many walks at the share kept
 ASK_KEPT = 16  # names kept before a request's rounds ask for walks by the share kept
 NO_PROGRESS_ROUNDS = 30  # novel-only / unique: rounds without one new name before giving up
@@ -93,6 +95,7 @@ class Sampler:
         self.description = c.describe()
         self.rejected = 0
         self._walked, self._valid = 0, 0  # walks so far and those the constraints kept
+        self._crowded: bool | None = None  # (``_crowded_first``, once asked)
 
     def _ask(self, need: int) -> int:
         """How many walks should give ``need`` names that meet the constraints: at first an
@@ -100,9 +103,15 @@ class Sampler:
         walked, as many as the share kept so far says plus a margin of a few standard deviations
         (a round that falls short asks again for the rest, and walks past what is needed are
         wasted)."""
-        if 0 < self._walked < LEARN_SHARE and self._valid < ASK_KEPT:
+        if not self._walked and self._crowded and self.dfa.n_states > WALK_STATES:
+            # (a crowded question, walked because its plan could be past the budget: the walks
+            # that tell whether it can be walked, at once; an order mixture makes the rows they
+            # reach in a few large batches, where rounds growing from a few names took 3x longer)
+            return max(need + need // 8 + 16, CROWDED_FIRST_WALKS)
+        if 0 < self._walked and (self._walked < LEARN_SHARE and self._valid < ASK_KEPT or not self._valid):
             # (few kept so far: the share is not known yet, and asking for an eighth more each
-            # round would take hundreds of rounds at a share of 1%; four times the walks so far)
+            # round would take hundreds of rounds at a share of 1%; four times the walks so far;
+            # none kept of many: as many as a round may hold, not a few at a time)
             return min(max(need + need // 8 + 16, 4 * self._walked), WALK_LIMIT)
         if self._walked < LEARN_SHARE or not self._valid:
             return need + need // 8 + 16
@@ -126,6 +135,14 @@ class Sampler:
         # walks still needed are judged at a share a little above the one seen (none kept of 38
         # walks may well be a share of 1%, which two thousand walks meet; none of 190 is not).
         kept_so_far, walked_so_far = (self._valid, self._walked) if self._walked else (kept, max(walked, 1))
+        if self.dfa.n_states > WALK_STATES:
+            # A crowded question (``_crowded_first``) whose plan could take seconds to count and
+            # then refuse: walks go on while they keep names at a share that needs at most
+            # CROWDED_WALK_LIMIT more; none kept of CROWDED_FIRST_WALKS (a share under about
+            # 1/10,000), its plan is counted (and most likely refused) after a tenth of a second.
+            if not kept_so_far:
+                return walked_so_far >= CROWDED_FIRST_WALKS
+            return left * walked_so_far > CROWDED_WALK_LIMIT * kept_so_far
         return left * walked_so_far > NARROW_WALK_LIMIT * (2 * kept_so_far + 1)
 
     def names_possible(self) -> float:
@@ -197,9 +214,19 @@ class Sampler:
         # (the walker, made for a model that has none yet, asked last: a constraint of many states
         # never walks, and its refusal should not wait for one)
         return (i not in self._slow and not self.shaped
-                and (c.is_length_only() or self.dfa.n_states <= WALK_STATES)
+                and (c.is_length_only() or self.dfa.n_states <= WALK_STATES or self._crowded_first())
                 and SEQUENTIAL not in component.capabilities  # (no automaton to walk: its plan draws)
                 and self._walker(i) is not None)
+
+    def _crowded_first(self) -> bool:
+        """Whether the first component's plan is crowded (``LazyPlan.crowded``): its product
+        could be far past the budget, so counting it could take seconds to refuse, while walks
+        cost the same whatever the constraint states (asked of the first component alone: a
+        right-to-left one would reverse the constraints first)."""
+        if self._crowded is None:
+            first = self.plan(0)
+            self._crowded = isinstance(first, LazyPlan) and first.crowded()
+        return self._crowded
 
     def _walker(self, i: int):
         """Component i's walk, or None where a walk cannot be exact: with <unk> in the vocabulary

@@ -232,6 +232,7 @@ def test_a_reachable_product_past_its_table_budget_is_refused_before_it_is_built
     wide = Constraints(contains=list("abn") + ["ab", "ba", "nb"], max_len=12)
     monkeypatch.setattr(module, "WALK_STATES", 0)  # (the plans, not walks that would meet it first)
     monkeypatch.setattr(plans, "STEP_CELLS", 64)
+    monkeypatch.setattr(module.Sampler, "_crowded_first", lambda self: False)  # (nor walks for a crowded plan)
     with pytest.raises(NgramError, match="too many .context, constraint state. pairs") as error:
         Sampler(model, wide).generate(3, seed=0)
     assert "\n" not in str(error.value) and "--max-len 12" in str(error.value)
@@ -239,233 +240,33 @@ def test_a_reachable_product_past_its_table_budget_is_refused_before_it_is_built
     assert len(Sampler(model, wide).generate(3, seed=0).names) == 3  # within the budget: answered
 
 
-# ----- many --contains: the reversal is built from the parts, never from the product ----------------
-TWELVE = tuple("abcdefghilmn")
-
-
-def test_a_whole_name_mixture_reverses_each_constraint_not_their_product():
-    """Twelve one-letter --contains make 2^12 product states; the right-to-left component's
-    automaton is the product of the reversed parts (as small as the forward one, built as fast),
-    where a subset construction over the product is past its work bound (with fourteen it took
-    over a minute)."""
+def test_a_crowded_question_is_walked_before_its_product_is_counted(monkeypatch):
+    """A question whose plan could be far past its budget (``LazyPlan.crowded``) is met by walking
+    when walks keep its names, whatever its constraint states: every name meets the constraints
+    and its mass is the walks' estimate. Walks that keep none stop after one large round of
+    CROWDED_FIRST_WALKS (not ever smaller rounds), and the plans take over: they count the product,
+    then draw from it or refuse it."""
     from ngram import make_estimator, train
-    from ngram.generation.sampling import Sampler
-    from ngram.lm.mixtures.models import NameMixture
+    from ngram.generation import plans
+    from ngram.generation import sampler as module
+    from ngram.generation.sampler import Sampler
 
-    corpus = ["".join(TWELVE[i:] + TWELVE[:i]) for i in range(len(TWELVE))] + ["abc", "lmn", "nia"]
-    forward = train(corpus, 2, make_estimator("witten-bell"))
-    backward = train([x[::-1] for x in corpus], 2, make_estimator("witten-bell"), vocabulary=forward.vocabulary)
-    mixture = NameMixture([forward, backward], [False, True], [0.5, 0.5])
-    c = Constraints(contains=TWELVE, max_len=12)
-    sampler = Sampler(mixture, c)
-    ahead, behind = bounded(lambda: (sampler.dfa_of(0), sampler.dfa_of(1)), seconds=1.0, megabytes=100)
-    assert ahead.n_states == behind.n_states == 2**12 + 1  # (every subset of the letters seen, and the dead state)
-    ids = {ch: i + 1 for i, ch in enumerate(forward.vocabulary.characters)}
-    name = corpus[3]
-    assert behind.accept[behind.run(ids[ch] for ch in name[::-1])]
-    assert not behind.accept[behind.run(ids[ch] for ch in name[:-1][::-1])]
+    names = ["".join(w) for w in itertools.product("abn", repeat=4)]
+    model = train(names, 3, make_estimator("witten-bell"))
+    wide = Constraints(contains=list("abn") + ["ab", "ba", "nb"], max_len=12)
+    monkeypatch.setattr(module, "WALK_STATES", 0)
+    monkeypatch.setattr(plans, "STEP_CELLS", 64)
+    sampler = Sampler(model, wide)
+    drawn = sampler.generate(20, seed=0).names
+    assert len(drawn) == 20 and all(set(x) <= set("abn") and all(p in x for p in ("ab", "ba", "nb")) for x in drawn)
+    share, error = sampler.walk_estimate()
+    assert 0 < share < 1 and error > 0
+    assert sampler._walked >= 20
 
-
-@pytest.mark.slow
-def test_reversing_a_large_dfa_is_bounded_by_its_work():
-    """A subset construction over Q states costs about Q bits per state and symbol class, so a
-    large DFA may build fewer reversed states: refused in one line within a second, saying why."""
-    product = Constraints(contains=TWELVE, max_len=12).dfa(ITALIAN)
-    with pytest.raises(NgramError, match="for a reversal of 4,096 states") as error:
-        bounded(lambda: product.reversed(), seconds=1.0, megabytes=100)
-    assert "\n" not in str(error.value)
-
-
-def test_a_regex_past_the_budget_reversed_as_a_tree_is_reversed_as_an_automaton(monkeypatch):
-    """Where the reversed tree's automaton is past the budget, the forward automaton reversed
-    within --max-len serves (the same language, checked by enumeration)."""
-    from ngram.generation import constraints
-
-    real = constraints.regex_dfa
-
-    def refuse_reversed(text, vocabulary, max_len=None, reverse=False):
-        if reverse:
-            raise constraints.TooManyStates("--regex: past the budget (simulated)")
-        return real(text, vocabulary, max_len)
-
-    monkeypatch.setattr(constraints, "regex_dfa", refuse_reversed)
-    c = Constraints(regex="(a|b){3}n(a|b|n)*", contains=("ab",), max_len=7)
-    words = strings("abn", 7)
-    expected = {w for w in words if re.fullmatch(c.regex, w) and "ab" in w}
-    assert expected
-    assert accepted(c.reversed_dfa(ABN), ABN, words, reverse=True) == expected
-
-
-def test_the_product_refusal_names_the_size_it_would_need():
-    c = Constraints(contains=tuple("abcdefghilmnopqrstuvz"[:20]), max_len=20)
-    with pytest.raises(NgramError, match="up to 1,048,576 as the product of its parts"):
-        bounded(lambda: c.dfa(ITALIAN), seconds=1.0, megabytes=150)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("verb", ["sample", "top"])
-def test_cli_twenty_one_letter_contains_are_refused_in_one_line_at_once(tmp_path, verb):
-    import os
-    import subprocess
-    import sys
-
-    from conftest import REPO
-    from ngram import make_estimator, train
-    from ngram.formats.native import save
-    from ngram.lm.mixtures.models import NameMixture
-
-    letters = "abcdefghilmnopqrstuvz"
-    corpus = [letters[i:] + letters[:i] for i in range(len(letters))]
-    forward = train(corpus, 3, make_estimator("witten-bell"))
-    backward = train([x[::-1] for x in corpus], 3, make_estimator("witten-bell"), vocabulary=forward.vocabulary)
-    save(NameMixture([forward, backward], [False, True], [0.5, 0.5]), tmp_path / "m.ngram")
-    contains = [arg for ch in letters[:20] for arg in ("--contains", ch)]
-    started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "ngram", verb, str(tmp_path / "m.ngram"), *contains, "--max-len", "20"],
-                          capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(REPO)})
-    elapsed = time.perf_counter() - started
-    assert done.returncode == 1 and done.stderr.count("\n") == 1 and done.stderr.startswith("error:")
-    assert "up to 1,048,576 as the product of its parts" in done.stderr
-    assert elapsed < 20  # (a sanity bound for a loaded machine: the process start; scripts/hardening_bench.py times it)
-
-
-def test_where_the_reversed_parts_are_past_the_budget_the_product_is_reversed(monkeypatch):
-    """The constraints together can trim what each alone cannot: a right-to-left component then
-    gets the product reversed (within its work bound), the same language read backwards."""
-    from ngram import make_estimator, train
-    from ngram.generation.sampling import Sampler
-    from ngram.lm.mixtures.models import NameMixture
-
-    from ngram.generation import constraints
-
-    def past_the_budget(self, vocabulary):
-        raise constraints.TooManyStates("past the budget (simulated)")
-
-    monkeypatch.setattr(Constraints, "reversed_dfa", past_the_budget)
-    corpus = ["an", "nana", "anna", "bab", "nab", "abba", "banan"]
-    forward = train(corpus, 2, make_estimator("witten-bell"))
-    backward = train([x[::-1] for x in corpus], 2, make_estimator("witten-bell"), vocabulary=forward.vocabulary)
-    c = Constraints(regex="(a|b)*n(a|n)*", contains=("ab",), max_len=6)
-    sampler = Sampler(NameMixture([forward, backward], [False, True], [0.5, 0.5]), c)
-    words = strings("abn", 6)
-    expected = {w for w in words if re.fullmatch(c.regex, w) and "ab" in w}
-    assert expected and accepted(sampler.dfa_of(1), forward.vocabulary, words, reverse=True) == expected
-
-
-@pytest.mark.parametrize("collide", [False, True])
-def test_minimize_classes_rows_exactly_even_when_their_hashes_collide(collide, monkeypatch):
-    """``_row_classes`` (minimize's refinement step) puts two rows in one class exactly when they are
-    equal; with every hash made equal, the check falls back to sorting the rows."""
-    from ngram.generation import constraints
-
-    if collide:
-        monkeypatch.setattr(constraints, "_ROW_HASH", np.zeros(1024, np.uint64))
-    rows = np.random.default_rng(3).integers(0, 3, (500, 4)).astype(np.int32)
-    classes, count = constraints._row_classes(rows)
-    _, expected = np.unique(rows, axis=0, return_inverse=True)
-    expected = expected.reshape(-1)
-    assert count == expected.max() + 1
-    same = classes[:, None] == classes[None, :]
-    assert np.array_equal(same, expected[:, None] == expected[None, :])
-
-
-def test_a_length_of_one_character_is_said_in_the_singular():
-    assert Constraints(min_len=1, max_len=1).describe() == "names of 1 character"
-    assert Constraints(min_len=3, max_len=3).describe() == "names of 3 characters"
-    assert Constraints(min_len=1, max_len=4).describe() == "names of 1 to 4 characters"
-
-
-@pytest.mark.parametrize("seed", range(6))
-def test_fewest_symbols_to_acceptance_one_by_one_agree_with_the_array_search(seed, monkeypatch):
-    """A narrow frontier on a small automaton is searched a state at a time: the same distances
-    as the frontier-at-a-time array search, on random automata (dead state 0, some unreachable)."""
-    from ngram.generation import constraints as module
-    from ngram.generation.constraints import DFA
-
-    rng = np.random.default_rng(seed)
-    Q, V = int(rng.integers(2, 60)), int(rng.integers(2, 6))
-    delta = rng.integers(0, Q, size=(Q, V))
-    delta[0] = 0
-    accept = rng.random(Q) < 0.1
-    accept[0] = False
-    found = {}
-    for frontier in (0, 10**9):
-        monkeypatch.setattr(module, "FEW_FRONTIER", frontier)
-        found[frontier] = DFA(delta.copy(), accept.copy(), 1).remaining().copy()
-    assert np.array_equal(found[0], found[10**9])
-    assert found[0][0] == module.UNREACHABLE and (found[0][accept] == 0).all()
-
-
-def _moore_states(delta: np.ndarray, accept: np.ndarray) -> int:
-    """The number of classes of states with the same language, by plain partition refinement from
-    accepting / not accepting (the reference for ``minimize``)."""
-    block = [int(a) for a in accept]
-    while True:
-        signature = [(block[q], *(block[int(t)] for t in delta[q])) for q in range(len(accept))]
-        names = {s: i for i, s in enumerate(sorted(set(signature)))}
-        refined = [names[s] for s in signature]
-        if len(names) == len(set(block)):
-            return len(names)
-        block = refined
-
-
-@pytest.mark.parametrize("seed", range(8))
-def test_minimize_finds_as_few_states_as_plain_refinement_and_keeps_the_language(seed):
-    """``minimize`` starts from states split by acceptance and by the fewest symbols to accept (a
-    property of the language): as few states as refining from acceptance alone, the same words."""
-    from ngram.generation.constraints import DFA, trim
-
-    rng = np.random.default_rng(seed)
-    k, V = int(rng.integers(3, 20)), 4  # (symbol 0 the boundary: no transition)
-    small = rng.integers(0, k, size=(k, V))
-    small_accept = rng.random(k) < 0.3
-    small_accept[1] = True
-    # Each state of a small automaton in two copies, every edge going to either copy of its
-    # target: the copies are equivalent, so at most k states are needed.
-    Q = 2 * k
-    delta = (2 * small[np.arange(Q) // 2] + rng.integers(0, 2, size=(Q, V))).astype(np.int32)
-    delta[delta == 1] = 0  # (both copies of state 0 are the dead state 0)
-    delta[:2], delta[:, 0] = 0, 0
-    accept = small_accept[np.arange(Q) // 2].copy()
-    accept[:2] = False
-    delta, accept = delta[np.r_[0, 2:Q]], accept[np.r_[0, 2:Q]]  # (one dead state)
-    delta = np.where(delta > 0, delta - 1, 0).astype(np.int32)
-    dfa = trim(DFA(delta, accept, 1))
-    smallest = minimize(dfa)
-    assert smallest.n_states == _moore_states(dfa.delta, dfa.accept) < dfa.n_states
-    words = strings("abn", 6)
-    assert accepted(smallest, ABN, words) == accepted(dfa, ABN, words)
-
-
-@pytest.mark.parametrize("settings", [dict(contains=tuple("abn")), dict(regex="(a|n)*a(a|n){3}"),
-                                      dict(prefix="ab", suffix="na", contains=("bn",)), dict(exclude=("b",), contains=("n",))])
-def test_a_built_automatons_distances_from_the_start_are_its_breadth_first_ones(settings, monkeypatch):
-    """The construction hands trim each state's distance from the start (its breadth-first level),
-    which trim would otherwise search for again: the same distances."""
-    from ngram.generation import constraints as module
-
-    handed = []
-    trim = module.trim
-
-    def checked(dfa, max_len=None, depth=None):
-        if depth is not None:
-            handed.append(np.array_equal(depth, dfa.depths()))
-        return trim(dfa, max_len, depth)
-
-    monkeypatch.setattr(module, "trim", checked)
-    Constraints(max_len=7, **settings).dfa(ABN)
-    assert handed and all(handed)
-
-
-@pytest.mark.parametrize("reverse", [False, True])
-def test_an_automaton_accepts_rows_of_names_as_it_runs_each(reverse):
-    """``DFA.accepts`` reads every name of an (names x symbols) array at once, each up to its
-    length (from its last symbol where ``reverse``): the answer ``run`` gives name by name."""
-    dfa = Constraints(prefix="a", contains=("bn",), max_len=7).dfa(ABN)
-    words = strings("abn", 7)
-    ids = np.zeros((len(words), 8), np.int64)
-    for row, w in enumerate(words):
-        ids[row, : len(w)] = ABN.encode_context(w[::-1] if reverse else w)
-    length = np.array([len(w) for w in words])
-    expected = [bool(dfa.accept[dfa.run(ABN.encode_context(w))]) for w in words]
-    assert dfa.accepts(ids, length, reverse).tolist() == expected and any(expected)
+    never = Constraints(contains=["aaaaaaaaaa"], max_len=12)  # (a share no 500 walks meet)
+    monkeypatch.setattr(module, "CROWDED_FIRST_WALKS", 500)
+    sampler = Sampler(model, never)
+    drawn = sampler.generate(3, seed=0).names
+    assert all("aaaaaaaaaa" in x for x in drawn)
+    assert sampler._walked == 500 and sampler._valid == 0  # one large round, then the plans (here the product fits)
+    assert sampler.walk_estimate() is None  # (its mass is the plans' exact one)

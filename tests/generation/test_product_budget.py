@@ -43,10 +43,29 @@ def test_distinct_pairs_agree_with_np_unique_and_count_before_refusing(path, lim
     if limit is not None and len(unique) > limit:
         with pytest.raises(plans._PastBudget) as past:
             plans._distinct_pairs(key, n_s, n_q, limit)
-        assert past.value.args[0] == len(unique)
+        if len(past.value.args) > 1:  # counted among a sample of the keys: a lower bound past the limit
+            assert limit < past.value.args[0] <= len(unique)
+        else:
+            assert past.value.args[0] == len(unique)
         return
     got_s, got_q, got_inverse = plans._distinct_pairs(key, n_s, n_q, limit)
     assert np.array_equal(got_s * n_q + got_q, unique) and np.array_equal(got_inverse, inverse)
+
+
+def test_a_crowded_position_is_refused_from_a_sample_of_its_keys():
+    """Keys many times the limit: the distinct keys of an evenly spaced sample (a subset: never
+    more than the whole has) are enough to refuse, before all of them are sorted; keys the sample
+    cannot refuse are counted exactly."""
+    rng = np.random.default_rng(3)
+    key = rng.integers(0, 10**7, 400_000).astype(np.int32)  # (100,000 x 100 pairs: too many to mark)
+    whole = len(np.unique(key))
+    with pytest.raises(plans._PastBudget) as past:
+        plans._distinct_pairs(key, 100_000, 100, limit=20_000)
+    assert len(past.value.args) == 2 and 20_000 < past.value.args[0] <= whole
+    assert plans._lower_bound_past(key, 150_000) is None  # (too few keys for a sample of 2x the limit)
+    with pytest.raises(plans._PastBudget) as past:
+        plans._distinct_pairs(key, 100_000, 100, limit=whole - 1)
+    assert past.value.args == (whole,)  # (too few keys to sample: counted exactly)
 
 
 @pytest.mark.parametrize("kind", ["backoff", "name_mixture", "order_mixture"])
@@ -116,6 +135,7 @@ def test_a_refusal_on_the_left_to_right_side_never_reverses_the_constraints(name
     monkeypatch.setattr(C, "reversed_dfa", no_reversal)
     monkeypatch.setattr(plans, "STEP_CELLS", 2 * name_mixture.V)
     monkeypatch.setattr(sampler_module, "WALK_STATES", 0)  # (the plans, not walks that would meet it first)
+    monkeypatch.setattr(sampler_module.Sampler, "_crowded_first", lambda self: False)
     with pytest.raises(NgramError, match="too many .context, constraint state. pairs"):
         Sampler(name_mixture, WIDE).generate(3, seed=0)
 
