@@ -241,6 +241,19 @@ def test_sampling_comes_in_bounded_chunks(backoff):
     assert sum(sizes) == 10_000 and max(sizes) <= 1000
 
 
+def test_the_first_chunks_are_small_and_grow_to_the_bound(name_mixture, monkeypatch):
+    """A reader that stops after a few names (``head``) ends a long run early: the first block is
+    FIRST_CHUNK names, each next one twice as many up to the bound; the same names for a seed."""
+    from ngram.generation import sampler as module
+
+    monkeypatch.setattr(module, "FIRST_CHUNK", 16)
+    sizes = [len(part) for part in Sampler(name_mixture, Constraints(max_len=6)).chunks(600, seed=3, chunk=100)]
+    assert sizes == [16, 32, 64, 100, 100, 100, 100, 88]
+    again = [x for part in Sampler(name_mixture, Constraints(max_len=6)).chunks(600, seed=3, chunk=100) for x in part]
+    assert again == [x for part in Sampler(name_mixture, Constraints(max_len=6)).chunks(600, seed=3, chunk=100)
+                     for x in part]
+
+
 # ----------------------------------------------------------------------------------------------
 # The automaton and exact next-symbol vectors of whole-name mixtures
 # ----------------------------------------------------------------------------------------------
