@@ -18,7 +18,7 @@ from ngram.core.errors import NgramError
 from ngram.core.parallel import processors as _processors, side_by_side
 from ngram.generation.constraints import Constraints, TooManyStates, percent_of_mass
 from ngram.generation.novelty import novelty
-from ngram.generation.plans import CHUNK, MIN_MASS, LazyPlan, Plan, make_plan
+from ngram.generation.plans import CHUNK, MIN_MASS, PACKED, LazyPlan, Plan, make_plan
 from ngram.generation.shaping import check_shaping
 from ngram.lm.backoff.automaton import View, name_components
 from ngram.lm.protocol import LEVELS, SEQUENTIAL
@@ -36,7 +36,7 @@ LEARN_SHARE = 1 << 16  # walks after which a request asks for as many as the sha
 WALK_LIMIT = 20_000  # walks a request may still need, at the share kept, before the exact plans draw the rest
 WALK_STATES = 64  # constraint states up to which a constraint other than length is met by walking first
 CROWDED_WALK_LIMIT = 300_000  # ... or this many, for a constraint of more states whose plan is crowded
-CROWDED_FIRST_WALKS = 20_000  # walks of a crowded question that keep none before its plan is counted
+CROWDED_FIRST_WALKS = 10_000  # walks of a crowded question that keep none before its plan is counted
 NARROW_WALK_LIMIT = 2_000  # ... while the names still wanted need at most this many walks at the share kept
 ASK_KEPT = 16  # names kept before a request's rounds ask for walks by the share kept
 NO_PROGRESS_ROUNDS = 30  # novel-only / unique: rounds without one new name before giving up
@@ -220,13 +220,16 @@ class Sampler:
                 and self._walker(i) is not None)
 
     def _crowded_first(self) -> bool:
-        """Whether the first component's plan is crowded (``LazyPlan.crowded``): its product
-        could be far past the budget, so counting it could take seconds to refuse, while walks
-        cost the same whatever the constraint states (asked of the first component alone: a
-        right-to-left one would reverse the constraints first)."""
+        """Whether the first component's plan is crowded (``LazyPlan.crowded``) but not packed
+        ``PACKED`` times past its budget: its product could be past the budget, so counting it
+        could take seconds to refuse, while walks cost the same whatever the constraint states
+        (eight one-letter --contains on the English default model, whose walks keep 1 in 2,000);
+        a packed one (fourteen: 16,385 constraint states) is a share no walk meets, and its count
+        refuses it at once (asked of the first component alone: a right-to-left one would reverse
+        the constraints first)."""
         if self._crowded is None:
             first = self.plan(0)
-            self._crowded = isinstance(first, LazyPlan) and first.crowded()
+            self._crowded = isinstance(first, LazyPlan) and first.crowded() and not first.crowded(PACKED)
         return self._crowded
 
     def _walker(self, i: int):
