@@ -216,6 +216,8 @@ STEP_CELLS = 1 << 25
 MARK_CELLS = 1 << 22
 MARK_RATIO = 1
 BLOCK_CELLS = 1 << 22  # (pair, symbol) cells of a position made into keys at a time
+MARK_WINDOW = 1 << 26  # values marked at a time when a crowded position's distinct pairs are counted (bytes)
+MARK_WINDOWS = 8  # ... in at most this many passes over its keys (else they are sorted)
 SAMPLE_TIMES = 2  # a crowded position's keys sampled for a lower bound: this many times its limit
 SORT_KEYS = 1 << 32  # (s x q) tables up to which a key packs with its index into 64 bits for the sort
 SPARSE_TABLE_CELLS = 80_000_000  # states x constraint states x (max-len + 1) of the sparse path's tables (640 MB)
@@ -630,16 +632,39 @@ def _lower_bound_past(key: np.ndarray, limit: int) -> int | None:
     return count if count > limit else None
 
 
-def _sorted_ranks(key: np.ndarray, limit: int | None) -> tuple[np.ndarray, np.ndarray]:
+def _count_marked(key: np.ndarray, size: int) -> int | None:
+    """How many distinct values ``key`` holds (all below ``size``), counted by marking them in a
+    table of at most ``MARK_WINDOW`` cells, a window of values at a time; None where that would
+    take more than ``MARK_WINDOWS`` passes over the keys. A position's keys come mostly in order
+    of their parents' states, so the marks fall near each other: ten one-letter --contains on the
+    English default model, 11.4 million keys of 64 million values, 0.09 s where sorting them took
+    0.65 s."""
+    windows = -(-size // MARK_WINDOW)
+    if windows > MARK_WINDOWS:
+        return None
+    marks = np.zeros(min(size, MARK_WINDOW), bool)
+    count = 0
+    for lo in range(0, size, MARK_WINDOW):
+        part = key if windows == 1 else key[(key >= lo) & (key < lo + MARK_WINDOW)] - lo
+        marks[part] = True
+        count += int(np.count_nonzero(marks))
+        marks[part] = False
+    return count
+
+
+def _sorted_ranks(key: np.ndarray, limit: int | None, size: int) -> tuple[np.ndarray, np.ndarray]:
     """``_ranks`` for 32-bit keys too many to mark: each key packed with its index into one 64-bit
     word and the words sorted (a plain sort, several times faster than the argsort of
     ``np.unique``'s inverse). Where the keys outnumber ``limit``, the distinct ones are first
-    counted by sorting the keys alone (half the bytes), so a refusal costs that sort only (where
-    they are at most twice ``limit``, most likely to fit, not: the count would be sorted twice)."""
+    counted (``_count_marked``, else by sorting the keys alone, half the bytes), so a refusal
+    costs that count only (where they are at most twice ``limit``, most likely to fit, not: the
+    count would be made twice)."""
     if limit is not None and len(key) > 2 * limit:
-        alone = np.sort(key)
-        count = 1 + int(np.count_nonzero(alone[1:] != alone[:-1])) if len(alone) else 0
-        del alone
+        count = _count_marked(key, size)
+        if count is None:
+            alone = np.sort(key)
+            count = 1 + int(np.count_nonzero(alone[1:] != alone[:-1])) if len(alone) else 0
+            del alone
         if count > limit:
             raise _PastBudget(count)
     packed = key.astype(np.uint64) << np.uint64(32)
@@ -681,7 +706,7 @@ def _distinct_pairs(key: np.ndarray, n_s: int, n_q: int,
     if marked:
         unique, inverse = _ranks(key, size, limit)
     elif size <= SORT_KEYS and len(key) <= 2**32:
-        unique, inverse = _sorted_ranks(key, limit)
+        unique, inverse = _sorted_ranks(key, limit, size)
     else:
         unique, inverse = np.unique(key, return_inverse=True)
         if limit is not None and len(unique) > limit:

@@ -52,6 +52,21 @@ def test_distinct_pairs_agree_with_np_unique_and_count_before_refusing(path, lim
     assert np.array_equal(got_s * n_q + got_q, unique) and np.array_equal(got_inverse, inverse)
 
 
+@pytest.mark.parametrize("window", [1 << 26, 1000, 333])
+def test_distinct_keys_counted_by_marking_windows_are_np_unique_counts(window, monkeypatch):
+    """The count that refuses a crowded position, marked a window of values at a time: the same as
+    np.unique's, in one window or several (the last one partial); None past MARK_WINDOWS passes."""
+    monkeypatch.setattr(plans, "MARK_WINDOW", window)
+    rng = np.random.default_rng(11)
+    key = np.concatenate([rng.integers(0, 3000, 20_000), [0, 2999]]).astype(np.int32)
+    if -(-3000 // window) > plans.MARK_WINDOWS:
+        assert plans._count_marked(key, 3000) is None
+    else:
+        assert plans._count_marked(key, 3000) == len(np.unique(key))
+    monkeypatch.setattr(plans, "MARK_WINDOWS", 1)
+    assert (plans._count_marked(key, 3000) is None) == (window < 3000)
+
+
 def test_a_crowded_position_is_refused_from_a_sample_of_its_keys():
     """Keys many times the limit: the distinct keys of an evenly spaced sample (a subset: never
     more than the whole has) are enough to refuse, before all of them are sorted; keys the sample
