@@ -73,12 +73,28 @@ def big_list(path: Path) -> None:
     path.write_text("\n".join(seen) + "\n", encoding="utf-8")
 
 
+def pick(names: list[str], wanted: str, what: str, part) -> str:
+    """``wanted`` where some training name has it as its ``part`` (a list in another script has no
+    'ina'); else the commonest such part of the names of at least 4 characters, said in a line."""
+    from collections import Counter
+
+    if any(part(x) == wanted for x in names):
+        return wanted
+    common = Counter(part(x) for x in names if len(x) >= 4).most_common(1)
+    chosen = common[0][0] if common else wanted
+    print(f"(no training name has the {what} {wanted!r}: using the commonest, {chosen!r})")
+    return chosen
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--train", type=Path, default=DATA / "english-names-train.txt")
     parser.add_argument("--test", type=Path, default=DATA / "english-names-test.txt")
     parser.add_argument("--workdir", type=Path, default=REPO / ".bench" / "default-model")
-    parser.add_argument("--context", default="mar", help="the prefix given to ngram probs")
+    parser.add_argument("--context", default="mar", help="the prefix given to ngram probs (where no training name "
+                        "starts with it: the commonest 3-character start)")
+    parser.add_argument("--suffix", default="ina", help="the constrained sample's --suffix (where no training name ends "
+                        "with it: the commonest 3-character ending)")
     parser.add_argument("--reuse", action="store_true", help="keep models an earlier run trained in --workdir")
     parser.add_argument("--repeats", type=int, default=1, help="runs of each verb; the fastest is shown (model A and B alternate)")
     parser.add_argument("--big", action="store_true", help="also the verbs on the model ngram tune makes of 80,000 names")
@@ -86,6 +102,9 @@ def main(argv=None) -> int:
     if not args.train.is_file() or not args.test.is_file():
         print(f"skipped: {args.train} or {args.test} is absent (the reference corpora live in ../shared/data)")
         return 0
+    names = [x.strip() for x in args.train.read_text(encoding="utf-8", errors="replace").splitlines() if x.strip()]
+    args.context = pick(names, args.context, "context", lambda x: x[:3])
+    args.suffix = pick(names, args.suffix, "suffix", lambda x: x[-3:])
     work = args.workdir
     work.mkdir(parents=True, exist_ok=True)
     env = {"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"}
@@ -107,8 +126,8 @@ def main(argv=None) -> int:
     verbs = {
         "sample -n 20": lambda m: ngram("sample", m, "-n", 20, "--seed", 0, "-q"),
         "top -n 10": lambda m: ngram("top", m, "-n", 10, "-q"),
-        "sample -n 20 --suffix ina --max-len 8": lambda m: ngram("sample", m, "-n", 20, "--seed", 0, "--suffix", "ina",
-                                                                 "--max-len", 8, "-q"),
+        f"sample -n 20 --suffix {args.suffix} --max-len 8": lambda m: ngram("sample", m, "-n", 20, "--seed", 0, "--suffix",
+                                                                           args.suffix, "--max-len", 8, "-q"),
         f"probs {args.context}": lambda m: ngram("probs", m, args.context, "-q"),
         "plot heatmap": lambda m: ngram("plot", "heatmap", m, "-o", work / "heatmap.png", "-q"),
         "evaluate": lambda m: ngram("evaluate", m, args.test, "-q"),
