@@ -350,7 +350,9 @@ def load(path: str | os.PathLike) -> LanguageModel:
     if p.is_dir():
         raise NgramError(f"{label}: is a directory, not a model file")
     try:
-        handle = open(p, "rb")
+        # (opened without blocking: opening a FIFO for reading waits for a writer, forever if
+        # none comes; the check below then refuses it. A regular file reads as ever.)
+        handle = os.fdopen(os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)), "rb")
     except PermissionError:
         raise NgramError(f"{label}: permission denied") from None
     except OSError as exc:

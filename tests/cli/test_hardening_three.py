@@ -217,3 +217,21 @@ def test_ranking_by_symbol_over_too_many_lengths_is_refused_at_once(folder, caps
     assert time.perf_counter() - start < 5
     assert main(["top", model, "-n", "3", "--rank", "per-symbol", "--min-len", "37", "--max-len", "100", "-q"]) == 0
     assert len(capsys.readouterr().out.strip().splitlines()) == 4
+
+
+def test_a_fifo_given_as_a_model_file_is_refused_without_waiting_for_a_writer(tmp_path):
+    """Opening a FIFO for reading waits for a writer (forever if none comes): a model file is
+    opened without blocking, then refused as not a regular file, at once."""
+    import os
+    import subprocess
+    import sys
+
+    if not hasattr(os, "mkfifo"):
+        pytest.skip("no FIFOs on this system")
+    os.mkfifo(tmp_path / "model.ngram")
+    start = time.perf_counter()
+    result = subprocess.run([sys.executable, "-m", "ngram", "info", str(tmp_path / "model.ngram")],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and time.perf_counter() - start < 30
+    assert result.stderr.strip().splitlines() == [f"error: {tmp_path / 'model.ngram'}: not a regular file (a device or "
+                                                  "pipe); a model file is a regular file"]
