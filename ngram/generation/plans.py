@@ -210,6 +210,26 @@ class Plan:
 # position takes about 30 bytes a cell at its peak (2^25 cells: 1 GB).
 LAZY_TABLE_CELLS = 1 << 28
 STEP_CELLS = 1 << 25
+
+
+class Budget:
+    """The cells the plans of one question have counted, shared by them: a whole-name mixture's
+    components hold their tables at once, so together they keep within ``LAZY_TABLE_CELLS`` (each
+    on its own took up to twice the memory: a regex refused after 3.9 s and 1.9 GB, its two
+    components counting side by side), and once one is refused the others stop at their next
+    position."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.used, self.refused = 0, ""  # (refused: the refusal's line, once a plan gives one)
+        self._lock = threading.Lock()
+
+    def take(self, cells: int) -> int:
+        """Count ``cells`` more; the total so far."""
+        with self._lock:
+            self.used += cells
+            return self.used
 # (present states x present constraint states) up to which distinct pairs are found by marking a
 # table, not by sorting; past it a table at most MARK_RATIO times the pairs is still marked (a
 # sparse table's page faults cost more than a sort: 62M cells for 1M pairs took 0.43 s, 0.05 s sorted)
@@ -715,7 +735,7 @@ def _distinct_pairs(key: np.ndarray, n_s: int, n_q: int,
 
 
 def make_plan(model, dfa, min_len: int, max_len: int, temperature: float = 1.0, top_k: int | None = None,
-              top_p: float | None = None, progress=None):
+              top_p: float | None = None, progress=None, budget: Budget | None = None):
     """``LazyPlan``; ``SparsePlan`` for a back-off model whose dense rows would be too large; for a
     model with no finite state (SEQUENTIAL: a neural model or a mixture holding one), the
     rejection plan: a prefix read directly, the rest met by drawing. Under a long length bound,
@@ -739,7 +759,7 @@ def make_plan(model, dfa, min_len: int, max_len: int, temperature: float = 1.0, 
         # Lengths alone (a model with <unk>, or reshaped rows): every context is reachable, so the
         # reachable product is the whole automaton at every position; the dense tables hold it once.
         return Plan(model, dfa, min_len, max_len, temperature, top_k, top_p)
-    return LazyPlan(model, dfa, min_len, max_len, temperature, top_k, top_p, progress)
+    return LazyPlan(model, dfa, min_len, max_len, temperature, top_k, top_p, progress, budget)
 
 
 ROW_BATCH = 1 << 14  # context states whose rows a plan makes at a time once its product is known
@@ -762,10 +782,11 @@ class LazyPlan:
     """
 
     def __init__(self, model, dfa, min_len: int, max_len: int, temperature: float = 1.0,
-                 top_k: int | None = None, top_p: float | None = None, progress=None):
+                 top_k: int | None = None, top_p: float | None = None, progress=None, budget: Budget | None = None):
         from ngram.lm.backoff.automaton import view
 
         self.model, self.dfa, self.progress = model, dfa, progress
+        self.budget = budget if budget is not None else Budget()  # (shared by the plans of one question)
         self.min_len, self.max_len = min_len, max_len
         self.view = view(model)
         self.shaping = (temperature, top_k, top_p)
@@ -838,7 +859,7 @@ class LazyPlan:
         need_of = None  # (the same as a list, for positions of a few pairs)
         n_states = view.scorer.n_states
         states, qs = np.array([view.start_state], np.int64), np.array([dfa.start], np.int64)
-        levels, children, cells, fixed = [], [], 0, None
+        levels, children, fixed = [], [], None
         bar = _bar(self.progress, L, "finding the names' reachable states")
 
         def live_present(t: int, qs: np.ndarray) -> np.ndarray:
@@ -851,7 +872,10 @@ class LazyPlan:
             if t == L:
                 break
             bar.update(1)
-            cells += len(states) * V  # this position's children and table, before any is made
+            if self.budget.refused:  # (another component's plan for this question is refused: the same line)
+                bar.close()
+                raise TooLarge(self.budget.refused)
+            cells = self.budget.take(len(states) * V)  # this position's children and table, before any is made
             if cells > LAZY_TABLE_CELLS or len(states) * V > STEP_CELLS:
                 bar.close()
                 self._refuse(len(states), t)
@@ -959,10 +983,15 @@ class LazyPlan:
         return rows
 
     def _refuse(self, pairs: int, t: int, at_least: bool = False):
-        raise TooLarge(f"the constraints reach too many (context, constraint state) pairs for this model "
-                         f"within --max-len {self.max_len} ({'at least ' if at_least else ''}{pairs:,} pairs at position {t}, {self.dfa.n_states:,} "
-                         f"constraint states; more than {STEP_CELLS:,} cells a position or {LAZY_TABLE_CELLS:,} in "
-                         "all); lower --max-len or simplify the constraints")
+        self.budget.refused = self._refusal(pairs, t, at_least)
+        raise TooLarge(self.budget.refused)
+
+    def _refusal(self, pairs: int, t: int, at_least: bool) -> str:
+        # ("in all": every plan of the question together, a whole-name mixture's both directions)
+        return (f"the constraints reach too many (context, constraint state) pairs for this model within --max-len "
+                f"{self.max_len} ({'at least ' if at_least else ''}{pairs:,} pairs at position {t}, "
+                f"{self.dfa.n_states:,} constraint states; more than {STEP_CELLS:,} cells a position or "
+                f"{LAZY_TABLE_CELLS:,} in all); lower --max-len or simplify the constraints")
 
     def _rows(self, slots: np.ndarray, raw: bool) -> np.ndarray:
         """Probability rows (the model's, or the generation rows after temperature / top-k / top-p)."""

@@ -18,7 +18,7 @@ from ngram.core.errors import NgramError
 from ngram.core.parallel import processors as _processors, side_by_side
 from ngram.generation.constraints import Constraints, TooManyStates, percent_of_mass
 from ngram.generation.novelty import novelty
-from ngram.generation.plans import CHUNK, MIN_MASS, PACKED, LazyPlan, Plan, make_plan
+from ngram.generation.plans import CHUNK, MIN_MASS, PACKED, Budget, LazyPlan, Plan, make_plan
 from ngram.generation.shaping import check_shaping
 from ngram.lm.backoff.automaton import View, name_components
 from ngram.lm.protocol import LEVELS, SEQUENTIAL
@@ -90,6 +90,7 @@ class Sampler:
         self.parts = [(float(weight), component, bool(reverse), None if reverse else dfa)
                       for weight, component, reverse in name_components(model) if weight > 0]
         self._plans: dict[int, Plan] = {}
+        self._budget = Budget()  # (the cells every component's plan counts, together)
         self._walkers: dict = {}  # the fast walk's automaton per component
         self._slow: set[int] = set()  # components whose walk rejected too much: the exact path
         self._tables_ready = False  # every plan's tables made (``_tables_made``)
@@ -179,7 +180,7 @@ class Sampler:
             dfa = self.dfa_of(i)
             t, k, p = self.shaping
             self._plans[i] = make_plan(component, dfa, self.constraints.min_len, self.constraints.max_len, t, k, p,
-                                       progress=self.progress)
+                                       progress=self.progress, budget=self._budget)
         return self._plans[i]
 
     def _tables_made(self) -> None:

@@ -244,3 +244,23 @@ def test_names_walked_for_a_crowded_question_estimate_its_mass_from_the_walks(ki
     assert abs(share - exact) < 5 * error
     sampler.mass  # (the exact tables made: their mass is at hand, no estimate)
     assert sampler.walk_estimate() is None
+
+
+def test_the_plans_of_one_question_share_the_budget(name_mixture, monkeypatch):
+    """A whole-name mixture's two plans hold their tables at once: their cells count against one
+    budget, so a question each direction alone would fit but not both together is refused (in the
+    one line a plan gives), and one that fits them together is answered exactly."""
+    monkeypatch.setattr(sampler_module, "WALK_STATES", 0)  # (the plans, not walks)
+    sampler = Sampler(name_mixture, WIDE)
+    cells = []
+    for i in range(len(sampler.parts)):
+        plan = Sampler(name_mixture, WIDE).plan(i)
+        plan._count()
+        cells.append(plan.budget.used)
+    assert len(cells) == 2 and min(cells) > 0
+    monkeypatch.setattr(plans, "LAZY_TABLE_CELLS", sum(cells) - 1)
+    assert max(cells) <= plans.LAZY_TABLE_CELLS
+    with pytest.raises(NgramError, match="too many .context, constraint state. pairs for this model within --max-len 6"):
+        Sampler(name_mixture, WIDE).mass
+    monkeypatch.setattr(plans, "LAZY_TABLE_CELLS", sum(cells))
+    matches_brute_force(name_mixture, WIDE)
