@@ -1248,8 +1248,12 @@ class LazyPlan:
         every context state with every live constraint state would be more than ``times``
         times a position's cells (one-letter --contains make 2^k constraint states; a few
         make a product that fits, and their search often needs thousands of expansions)."""
-        cells = self.view.scorer.n_states * (self.dfa.n_states - 1) * self.model.V
-        return cells > (CROWDED if times is None else times) * STEP_CELLS
+        return self.crowding() > (CROWDED if times is None else times)
+
+    def crowding(self) -> float:
+        """Every context state with every live constraint state, in positions' cells
+        (``STEP_CELLS``): how far past the budget the constraint states could carry the product."""
+        return self.view.scorer.n_states * (self.dfa.n_states - 1) * self.model.V / STEP_CELLS
 
     def _best_with_tables(self):
         H, L, acc = self.max_tables(), self.max_len, self.dfa.accept

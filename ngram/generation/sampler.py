@@ -37,6 +37,7 @@ WALK_LIMIT = 20_000  # walks a request may still need, at the share kept, before
 WALK_STATES = 64  # constraint states up to which a constraint other than length is met by walking first
 CROWDED_WALK_LIMIT = 300_000  # ... or this many, for a constraint of more states whose plan is crowded
 CROWDED_FIRST_WALKS = 10_000  # walks of a crowded question that keep none before its plan is counted
+FEWEST_FIRST_WALKS = 200  # ... however packed its product
 NARROW_WALK_LIMIT = 2_000  # ... while the names still wanted need at most this many walks at the share kept
 ASK_KEPT = 16  # names kept before a request's rounds ask for walks by the share kept
 NO_PROGRESS_ROUNDS = 30  # novel-only / unique: rounds without one new name before giving up
@@ -109,7 +110,7 @@ class Sampler:
             # (a crowded question, walked because its plan could be past the budget: the walks
             # that tell whether it can be walked, at once; an order mixture makes the rows they
             # reach in a few large batches, where rounds growing from a few names took 3x longer)
-            return max(need + need // 8 + 16, CROWDED_FIRST_WALKS)
+            return max(need + need // 8 + 16, self._first_walks())
         if 0 < self._walked and (self._walked < LEARN_SHARE and self._valid < ASK_KEPT or not self._valid):
             # (few kept so far: the share is not known yet, and asking for an eighth more each
             # round would take hundreds of rounds at a share of 1%; four times the walks so far;
@@ -143,7 +144,7 @@ class Sampler:
             # CROWDED_WALK_LIMIT more; none kept of CROWDED_FIRST_WALKS (a share under about
             # 1/10,000), its plan is counted (and most likely refused) after a tenth of a second.
             if not kept_so_far:
-                return walked_so_far >= CROWDED_FIRST_WALKS
+                return walked_so_far >= self._first_walks()
             return left * walked_so_far > CROWDED_WALK_LIMIT * kept_so_far
         return left * walked_so_far > NARROW_WALK_LIMIT * (2 * kept_so_far + 1)
 
@@ -221,17 +222,24 @@ class Sampler:
                 and self._walker(i) is not None)
 
     def _crowded_first(self) -> bool:
-        """Whether the first component's plan is crowded (``LazyPlan.crowded``) but not packed
-        ``PACKED`` times past its budget: its product could be past the budget, so counting it
-        could take seconds to refuse, while walks cost the same whatever the constraint states
-        (eight one-letter --contains on the English default model, whose walks keep 1 in 2,000);
-        a packed one (fourteen: 16,385 constraint states) is a share no walk meets, and its count
-        refuses it at once (asked of the first component alone: a right-to-left one would reverse
-        the constraints first)."""
+        """Whether the first component's plan is crowded (``LazyPlan.crowded``): its product
+        could be past the budget, so counting it could take seconds to refuse, while walks cost
+        the same whatever the constraint states (eight one-letter --contains on the English
+        default model, whose walks keep 1 in 2,000; asked of the first component alone: a
+        right-to-left one would reverse the constraints first)."""
         if self._crowded is None:
             first = self.plan(0)
-            self._crowded = isinstance(first, LazyPlan) and first.crowded() and not first.crowded(PACKED)
+            self._crowded = isinstance(first, LazyPlan) and first.crowded()
         return self._crowded
+
+    def _first_walks(self) -> int:
+        """The walks a crowded question gets before, keeping none, its plan is counted:
+        ``CROWDED_FIRST_WALKS``, fewer in proportion where its constraint states pack the product
+        more than ``PACKED`` times past the budget (the more states, the smaller the share walks
+        keep, and the sooner a count refuses it: nine one-letter --contains on the English default
+        model get 6,800 walks, fourteen 210), at least ``FEWEST_FIRST_WALKS``."""
+        crowding = self.plan(0).crowding()
+        return max(int(CROWDED_FIRST_WALKS * min(1.0, PACKED / crowding)), FEWEST_FIRST_WALKS)
 
     def _walker(self, i: int):
         """Component i's walk, or None where a walk cannot be exact: with <unk> in the vocabulary

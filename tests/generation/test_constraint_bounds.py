@@ -241,9 +241,8 @@ def test_a_reachable_product_past_its_table_budget_is_refused_before_it_is_built
 
 
 def test_a_crowded_question_is_walked_before_its_product_is_counted(monkeypatch):
-    """A question whose plan could be far past its budget (``LazyPlan.crowded``), but not packed
-    ``PACKED`` times past it, is met by walking when walks keep its names, whatever its
-    constraint states: every name meets the constraints
+    """A question whose plan could be far past its budget (``LazyPlan.crowded``) is met by walking
+    when walks keep its names, whatever its constraint states: every name meets the constraints
     and its mass is the walks' estimate. Walks that keep none stop after one large round of
     CROWDED_FIRST_WALKS (not ever smaller rounds), and the plans take over: they count the product,
     then draw from it or refuse it."""
@@ -272,8 +271,13 @@ def test_a_crowded_question_is_walked_before_its_product_is_counted(monkeypatch)
     assert sampler._walked == 500 and sampler._valid == 0  # one large round, then the plans (here the product fits)
     assert sampler.walk_estimate() is None  # (its mass is the plans' exact one)
 
-    monkeypatch.setattr(module, "PACKED", 1)  # packed past the budget: counted at once, never walked
-    sampler = Sampler(model, wide)
-    with pytest.raises(NgramError, match="too many .context, constraint state. pairs"):
-        sampler.generate(3, seed=0)
-    assert sampler._walked == 0
+    # Packed past the budget (here PACKED lowered to 1): fewer walks first, in proportion, however
+    # many at least FEWEST_FIRST_WALKS, then the plans.
+    monkeypatch.setattr(module, "PACKED", 1)
+    monkeypatch.setattr(module, "FEWEST_FIRST_WALKS", 7)
+    sampler = Sampler(model, never)
+    crowding = sampler.plan(0).crowding()
+    assert crowding > 1
+    drawn = sampler.generate(3, seed=0).names
+    assert all("aaaaaaaaaa" in x for x in drawn) and sampler._valid == 0
+    assert sampler._walked == max(int(500 / crowding), 7)
