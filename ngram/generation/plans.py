@@ -735,12 +735,14 @@ def _distinct_pairs(key: np.ndarray, n_s: int, n_q: int,
 
 
 def make_plan(model, dfa, min_len: int, max_len: int, temperature: float = 1.0, top_k: int | None = None,
-              top_p: float | None = None, progress=None, budget: Budget | None = None):
+              top_p: float | None = None, progress=None, budget: Budget | None = None, searched: bool = False):
     """``LazyPlan``; ``SparsePlan`` for a back-off model whose dense rows would be too large; for a
     model with no finite state (SEQUENTIAL: a neural model or a mixture holding one), the
     rejection plan: a prefix read directly, the rest met by drawing. Under a long length bound,
     a constraint that only a few names meet (a forced name of hundreds of characters) lists
-    them instead, for any model (``few_names``)."""
+    them instead, for any model (``few_names``). ``searched``: the plan only searches (``top
+    --rank per-symbol``'s one a length), so lengths alone get the lazy plan too, whose search
+    needs no tables with the exact-length bounds (``automaton.length_bounds``)."""
     from ngram.generation import few_names
 
     shaped = temperature != 1.0 or top_k is not None or top_p is not None
@@ -748,18 +750,29 @@ def make_plan(model, dfa, min_len: int, max_len: int, temperature: float = 1.0, 
         names = few_names.list_names(dfa, min_len, max_len, model.V, model.vocabulary.unk_id)
         if names is not None:
             return few_names.FewNamesPlan(model, names, max_len)
+    if not searches_lazily(model):
+        return _other_plan(model, dfa, min_len, max_len, temperature, top_k, top_p, shaped)
+    if LEVELS in model.capabilities and dfa.n_states <= 2 and not searched:
+        # Lengths alone (a model with <unk>, or reshaped rows): every context is reachable, so the
+        # reachable product is the whole automaton at every position; the dense tables hold it once.
+        return Plan(model, dfa, min_len, max_len, temperature, top_k, top_p)
+    return LazyPlan(model, dfa, min_len, max_len, temperature, top_k, top_p, progress, budget)
+
+
+def searches_lazily(model) -> bool:
+    """Whether a plan of ``model`` can be the lazy one (``LazyPlan``), whose search a question's
+    exact-length bounds serve: a finite-state model whose rows a view makes (not a neural model,
+    nor a back-off model too large for dense rows)."""
+    return SEQUENTIAL not in model.capabilities and not (LEVELS in model.capabilities and too_large(model))
+
+
+def _other_plan(model, dfa, min_len: int, max_len: int, temperature, top_k, top_p, shaped: bool):
     if SEQUENTIAL in model.capabilities:
         from ngram.generation.rejection import RejectionPlan
 
         return RejectionPlan(model, dfa, min_len, max_len,
                              (lambda rows: adjust_rows(rows, temperature, top_k, top_p)) if shaped else None)
-    if LEVELS in model.capabilities and too_large(model):
-        return SparsePlan(model, dfa, min_len, max_len, temperature, top_k, top_p)
-    if LEVELS in model.capabilities and dfa.n_states <= 2:
-        # Lengths alone (a model with <unk>, or reshaped rows): every context is reachable, so the
-        # reachable product is the whole automaton at every position; the dense tables hold it once.
-        return Plan(model, dfa, min_len, max_len, temperature, top_k, top_p)
-    return LazyPlan(model, dfa, min_len, max_len, temperature, top_k, top_p, progress, budget)
+    return SparsePlan(model, dfa, min_len, max_len, temperature, top_k, top_p)
 
 
 ROW_BATCH = 1 << 14  # context states whose rows a plan makes at a time once its product is known

@@ -18,7 +18,7 @@ from ngram.core.errors import NgramError
 from ngram.core.parallel import processors as _processors, side_by_side
 from ngram.generation.constraints import Constraints, TooManyStates, percent_of_mass
 from ngram.generation.novelty import novelty
-from ngram.generation.plans import CHUNK, MIN_MASS, PACKED, Budget, LazyPlan, Plan, make_plan
+from ngram.generation.plans import CHUNK, MIN_MASS, PACKED, Budget, LazyPlan, Plan, make_plan, searches_lazily
 from ngram.generation.shaping import check_shaping
 from ngram.lm.backoff.automaton import View, name_components
 from ngram.lm.protocol import LEVELS, SEQUENTIAL
@@ -76,9 +76,11 @@ class Sampler:
     that are too short (exact: the walk gives every complete name its probability)."""
 
     def __init__(self, model, constraints=None, temperature: float = 1.0, top_k: int | None = None,
-                 top_p: float | None = None, progress=None):
+                 top_p: float | None = None, progress=None, budget: Budget | None = None, searched: bool = False):
         """``progress``: a tqdm-like factory ``progress(total=, desc=)`` for the stages of exact
-        constrained generation (the reachable product, its tables), or None."""
+        constrained generation (the reachable product, its tables), or None. ``budget``: the
+        cells its plans count, shared with other samplers of one question (``_by_symbol``'s one
+        a length), else its own; ``searched``: its plans only search (``make_plan``)."""
         c = constraints if constraints is not None else Constraints()
         self.progress = progress
         check_shaping(temperature, top_k, top_p)
@@ -91,7 +93,8 @@ class Sampler:
         self.parts = [(float(weight), component, bool(reverse), None if reverse else dfa)
                       for weight, component, reverse in name_components(model) if weight > 0]
         self._plans: dict[int, Plan] = {}
-        self._budget = Budget()  # (the cells every component's plan counts, together)
+        self._budget = budget if budget is not None else Budget()  # (the cells every component's plan counts, together)
+        self._searched = searched
         self._walkers: dict = {}  # the fast walk's automaton per component
         self._slow: set[int] = set()  # components whose walk rejected too much: the exact path
         self._tables_ready = False  # every plan's tables made (``_tables_made``)
@@ -181,7 +184,7 @@ class Sampler:
             dfa = self.dfa_of(i)
             t, k, p = self.shaping
             self._plans[i] = make_plan(component, dfa, self.constraints.min_len, self.constraints.max_len, t, k, p,
-                                       progress=self.progress, budget=self._budget)
+                                       progress=self.progress, budget=self._budget, searched=self._searched)
         return self._plans[i]
 
     def _tables_made(self) -> None:
@@ -564,13 +567,17 @@ class Sampler:
         if c.max_len > AT_LEAST:
             # (each length's search bounds its completions by their exact number of characters,
             # made once here for all of them: stored bounds stop at AT_LEAST characters)
-            for i, (_, component, _, _) in enumerate(self.parts):
-                if isinstance(self.plan(i), LazyPlan):
+            for _, component, _, _ in self.parts:
+                if searches_lazily(component):
                     length_bounds(component, c.max_len)
         streams, heap = {}, []
         for length in range(first, c.max_len + 1):
             one = dataclasses.replace(c, min_len=length, max_len=length)
-            streams[length] = Sampler(self.model, one, progress=self.progress)._by_probability()
+            # (one budget for every length: their streams are merged, so their plans are held at
+            # once; each only searches, with the exact-length bounds made above: the dense tables
+            # of lengths alone, one set a length, took 10 GB past 120 s on the word-list model)
+            streams[length] = Sampler(self.model, one, progress=self.progress, budget=self._budget,
+                                      searched=True)._by_probability()
             item = next(streams[length], None)
             if item is not None:
                 heap.append((-item[1] / (length + 1), length, item))

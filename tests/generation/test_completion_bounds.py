@@ -216,3 +216,42 @@ def test_a_crowded_question_is_searched_with_bounds_and_counted_only_if_packed(m
     monkeypatch.setattr(plans, "PACKED", 1)
     with pytest.raises(plans.TooLarge, match="too many"):
         Sampler(model, c).top(5)
+
+
+@pytest.mark.parametrize("block", [8, 1 << 16])
+def test_a_back_off_models_bounds_are_made_in_blocks_whose_suffixes_fit_the_view(block, monkeypatch):
+    """A back-off model's row needs its suffix's, so the blocks of states whose rows the bounds are
+    made from hold their suffixes too: with blocks far smaller than the model's states (here 8;
+    65,536 of the word list's 437,835 asked for 97,477 rows), the same bounds as in one block,
+    where whole blocks were refused ("need more whole rows than are kept")."""
+    from ngram.lm.backoff import automaton
+
+    model = kn(CORPUS * 3 + ["nabab", "babanna", "annab"], 5)
+    assert View(model).scorer.n_states > 8 * 4
+    monkeypatch.setattr(automaton, "BOUND_BLOCK", block)
+    bounds = automaton._completion_bounds(model)
+    lengths = length_bounds(kn(CORPUS * 3 + ["nabab", "babanna", "annab"], 5), 9)
+    monkeypatch.setattr(automaton, "BOUND_BLOCK", 1 << 20)
+    np.testing.assert_array_equal(bounds, automaton._completion_bounds(model))
+    np.testing.assert_array_equal(lengths, length_bounds(kn(CORPUS * 3 + ["nabab", "babanna", "annab"], 5), 9))
+
+
+@pytest.mark.parametrize("c", [Constraints(min_len=2, max_len=6), Constraints(suffix="an", max_len=6)],
+                         ids=["lengths", "suffix"])
+def test_top_per_symbol_on_a_back_off_model_searches_each_length_without_dense_tables(c, monkeypatch):
+    """Each length's question only searches, with the exact-length bounds: for lengths alone too,
+    no dense tables (one set a length took 10 GB on the word-list model), and the same names as
+    brute force."""
+    from ngram.generation import plans
+
+    model = kn(CORPUS * 2 + ["nabab", "babanna"], 4)
+
+    def no_dense_tables(*args, **kwargs):
+        raise AssertionError("a length's question made the dense tables")
+
+    monkeypatch.setattr(plans.Plan, "__init__", no_dense_tables)
+    p = probabilities(model, all_names(model, 6))
+    per_symbol = sorted((-math.log(q) / (len(x) + 1), x) for x, q in p.items() if meets(x, c))
+    got = Sampler(model, c).top(10, rank="per-symbol")
+    assert [-lp / (len(x) + 1) for x, lp in got] == pytest.approx([s for s, _ in per_symbol[:10]], rel=1e-9)
+    assert length_bounds(model, 6, make=False) is not None
