@@ -212,14 +212,18 @@ class Sampler:
     def _fast(self, i: int) -> bool:
         """Whether component i's names are drawn by the plain walk with exact rejection of those
         the constraints leave out (the model restricted to the valid names, exactly, with no
-        constraint mass): no reshaping, lengths alone or a constraint automaton of few states (one
-        of many is narrow, or a product past the budget: the plans count it first, and refuse at
-        once if it is one), no <unk> (the walk leaves <unk> out step by step, which is not
-        conditioning on names without it)."""
+        constraint mass): lengths alone or a constraint automaton of few states (one of many is
+        narrow, or a product past the budget: the plans count it first, and refuse at once if it
+        is one), no <unk> (the walk leaves <unk> out step by step, which is not conditioning on
+        names without it). Temperature / top-k / top-p reshape each step's row as the plans'
+        generation rows do (<unk> left out first, a row with nothing left ending the name), so the
+        walk draws from those rows and rejecting the invalid names conditions them exactly; with
+        <unk> in the vocabulary, where the walk would draw it from the reshaped row and reject,
+        the plans draw instead (<unk> is left out before the reshaping)."""
         c, component = self.constraints, self.parts[i][1]
         # (the walker, made for a model that has none yet, asked last: a constraint of many states
         # never walks, and its refusal should not wait for one)
-        return (i not in self._slow and not self.shaped
+        return (i not in self._slow and not (self.shaped and component.vocabulary.unk_id is not None)
                 and (c.is_length_only() or self.dfa.n_states <= WALK_STATES or self._crowded_first())
                 and SEQUENTIAL not in component.capabilities  # (no automaton to walk: its plan draws)
                 and self._walker(i) is not None)
@@ -376,7 +380,8 @@ class Sampler:
 
         c, component = self.constraints, self.parts[i][1]
         # (straight to text where lengths alone are checked; any other constraint reads the ids)
-        written = walk_text(component, k, rng, c.max_len + 1, self._walker(i)) if c.is_length_only() else None
+        written = (walk_text(component, k, rng, c.max_len + 1, self._walker(i))
+                   if c.is_length_only() and not self.shaped else None)
         if written is None:
             ids, length = self._walk_valid(i, k, rng)
             return decode_text(ids[:need], component, length[:need]), min(need, len(ids)), len(ids)
@@ -399,7 +404,9 @@ class Sampler:
             # would make anyway) make a walk of a few hundred names a few tens of milliseconds.
             self._walker(i).expect_many_rows()
         # (a name cut at max-len + 1 has no end symbol: too long)
-        ids, length = walk_lengths(component, k, seed=rng, min_len=0, max_len=c.max_len + 1, automaton=self._walker(i))
+        t, top_k, top_p = self.shaping
+        ids, length = walk_lengths(component, k, seed=rng, temperature=t, top_k=top_k, top_p=top_p, min_len=0,
+                                   max_len=c.max_len + 1, automaton=self._walker(i))
         unk = component.vocabulary.unk_id
         keep = self._count_valid(length, None if unk is None else (ids == unk).any(axis=1), ids, self.parts[i][2])
         return (ids, length) if keep.all() else (ids[keep], length[keep])

@@ -164,6 +164,36 @@ def test_temperature_and_top_k_shape_the_rows_before_conditioning(backoff):
     assert generate(backoff, 10, seed=0, temperature=t, top_k=k, suffix="a", max_len=5).mass == pytest.approx(raw)
 
 
+def test_reshaped_names_of_a_whole_name_mixture_are_walked_and_exact(name_mixture):
+    """Temperature and top-k with lengths alone: each component's walk draws from its reshaped
+    rows and the names the lengths leave out are rejected, which is the plans' conditional
+    exactly (a component by its weight times its reshaped mass, then its reshaped names);
+    no plan is made for it."""
+    t, k = 0.7, 3
+    c = Constraints(min_len=2, max_len=4)
+    shaped = {}
+    for name in all_names(name_mixture, 4):
+        if not meets(name, c):
+            continue
+        total = 0.0
+        for w, component, reverse in zip(name_mixture.weights, name_mixture.components, name_mixture.reverse):
+            read = name[::-1] if reverse else name
+            q = 1.0
+            for i in range(len(read) + 1):
+                row = adjust_rows(component.probs(read[:i])[None, :], t, k)[0]
+                q *= row[0] if i == len(read) else row[component.vocabulary.encode_context(read[i])[0]]
+            total += w * q
+        shaped[name] = total
+    z = sum(shaped.values())
+    n = 20000
+    sampler = Sampler(name_mixture, c, temperature=t, top_k=k)
+    names = sampler.generate(n, seed=11).names
+    assert len(names) == n and all(meets(x, c) for x in names)
+    assert sampler._walked >= n and not sampler._plans  # (walked: no plan was made)
+    stat, df = chi_square(Counter(names), {x: q / z for x, q in shaped.items()}, n)
+    assert df >= 3 and passes(stat, df), (stat, df)
+
+
 def test_default_has_no_empty_names_and_never_cuts(backoff):
     names = sample(backoff, 5000, seed=1, max_len=3)
     assert all(1 <= len(x) <= 3 for x in names)
