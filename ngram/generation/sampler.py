@@ -576,7 +576,7 @@ class Sampler:
             # made once here for all of them: stored bounds stop at AT_LEAST characters)
             for _, component, _, _ in self.parts:
                 if searches_lazily(component):
-                    length_bounds(component, c.max_len)
+                    length_bounds(component, c.max_len, progress=self._counter("bounding each length's completions"))
         streams, heap = {}, []
         for length in range(first, c.max_len + 1):
             one = dataclasses.replace(c, min_len=length, max_len=length)
@@ -595,6 +595,23 @@ class Sampler:
             after = next(streams[length], None)
             if after is not None:
                 heapq.heappush(heap, (-after[1] / (length + 1), length, after))
+
+    def _counter(self, stage: str):
+        """``start(total) -> advance(steps)`` on this sampler's bars (``progress``), or None."""
+        if self.progress is None:
+            return None
+
+        def start(total: int):
+            bar = self.progress(total=total, desc=stage)
+            done = [0]
+
+            def advance(steps: int) -> None:
+                bar.update(steps)
+                done[0] += steps
+                if done[0] >= total:
+                    bar.close()
+            return advance
+        return start
 
     def _by_probability(self):
         novel = self.constraints.novel_only

@@ -252,6 +252,21 @@ def test_top_per_symbol_on_a_back_off_model_searches_each_length_without_dense_t
     monkeypatch.setattr(plans.Plan, "__init__", no_dense_tables)
     p = probabilities(model, all_names(model, 6))
     per_symbol = sorted((-math.log(q) / (len(x) + 1), x) for x, q in p.items() if meets(x, c))
-    got = Sampler(model, c).top(10, rank="per-symbol")
+    stages = []
+
+    class Bar:  # (the CLI's tqdm, recorded)
+        def __init__(self, total, desc):
+            self.total, self.n = total, 0
+            stages.append([desc, total, False])
+
+        def update(self, steps):
+            self.n += steps
+
+        def close(self):
+            stages[-1][2] = self.n == self.total
+
+    got = Sampler(model, c, progress=Bar).top(10, rank="per-symbol")
     assert [-lp / (len(x) + 1) for x, lp in got] == pytest.approx([s for s, _ in per_symbol[:10]], rel=1e-9)
     assert length_bounds(model, 6, make=False) is not None
+    # the bounds' one pass over every state's row is a stage of its own, its bar closed at the end
+    assert ["bounding each length's completions", View(model).scorer.n_states, True] in stages

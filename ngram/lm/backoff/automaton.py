@@ -860,19 +860,20 @@ def _completion_bounds(model, progress=None) -> np.ndarray | None:
     return _rounded_up(np.array(out), np.float16)
 
 
-def length_bounds(model, max_len: int, make: bool = True) -> np.ndarray | None:
+def length_bounds(model, max_len: int, make: bool = True, progress=None) -> np.ndarray | None:
     """E[j, s]: an upper bound (float32, rounded up) of ln p of the most probable completion of
     exactly j characters (then the end) from context state s, j = 0 ... ``max_len``: for a
     search whose names must be long (``top --rank per-symbol`` searches one length at a time),
     where the stored bounds (at least 0 ... ``AT_LEAST`` characters) see no difference between a
     name that may end soon and one that must go on. It needs every state's row (about a second
     per 200,000 states), so it is made once per model (``make``) by a question that searches
-    many lengths; None past ``BOUND_CELLS`` or, without ``make``, where not made."""
+    many lengths; None past ``BOUND_CELLS`` or, without ``make``, where not made. ``progress``:
+    ``start(total) -> advance(states)`` for the states whose rows are made."""
     have = _store(model).get("length-bounds")
     if have is None or len(have) <= max_len:
         if not make or _too_many_cells(model):
             return None
-        rows, follow, end = _all_rows(model)
+        rows, follow, end = _all_rows(model, progress)
         # In float32 (half the memory traffic of float64 on a large model): each step's sum and
         # maximum may round down by half a float32 unit, so each row is raised by a margin past
         # what j steps of rounding can take (2^-20 of its size a step, 16 times the rounding).
