@@ -102,6 +102,7 @@ class Sampler:
         self.rejected = 0
         self._walked, self._valid = 0, 0  # walks so far and those the constraints kept
         self._crowded: bool | None = None  # (``_crowded_first``, once asked)
+        self._requested = 0  # names the current request asks for (``_start``)
 
     def _ask(self, need: int) -> int:
         """How many walks should give ``need`` names that meet the constraints: at first an
@@ -380,7 +381,7 @@ class Sampler:
 
         c, component = self.constraints, self.parts[i][1]
         # (straight to text where lengths alone are checked; any other constraint reads the ids)
-        written = (walk_text(component, k, rng, c.max_len + 1, self._walker(i))
+        written = (walk_text(component, k, rng, c.max_len + 1, self._walker(i), expected=self._requested)
                    if c.is_length_only() and not self.shaped else None)
         if written is None:
             ids, length = self._walk_valid(i, k, rng)
@@ -465,6 +466,7 @@ class Sampler:
             raise NgramError(f"seed must be a whole number 0 or more, got {seed!r}")
         self.rejected = 0
         self._walked, self._valid = 0, 0  # (each request on its own: a seed draws the same names every time)
+        self._requested = n  # (its blocks walk the whole table where the request is large enough for it)
 
     def chunks(self, n: int, seed=None, chunk: int = CHUNK):
         """``n`` names, a list of at most ``chunk`` at a time (reproducible for a seed)."""

@@ -205,12 +205,15 @@ def _code_points(model) -> np.ndarray:
     return np.array([10] + [ord(c) for c in vocab.characters] + ([0] if vocab.unk else []), dtype=np.uint32)
 
 
-def walk_text(model, n: int, rng, max_len: int, automaton) -> tuple[np.ndarray, np.ndarray, np.ndarray | None] | None:
+def walk_text(model, n: int, rng, max_len: int, automaton,
+              expected: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray | None] | None:
     """``n`` plain walks from the start (no prefix, no --min-len, no reshaping) of at most
     ``max_len`` symbols, straight as ASCII text where the whole table walks them
     (``table_walk.WholeTable.walk_bytes``: the names ``walk_lengths`` draws for the same ``rng``);
-    None where the names go through ``walk_lengths`` and ``decode_text`` instead."""
-    if not isinstance(automaton, automata.View) or not table_walk.wanted(automaton, n):
+    None where the names go through ``walk_lengths`` and ``decode_text`` instead. ``expected``:
+    the walks the whole request will make, of which these are a block (a request of a million
+    names drawn in growing blocks walks the table from its first block: the same names)."""
+    if not isinstance(automaton, automata.View) or not table_walk.wanted(automaton, max(n, expected)):
         return None
     points = _code_points(model)
     if points.max() >= 128:
