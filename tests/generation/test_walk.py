@@ -359,3 +359,29 @@ def test_rows_made_after_a_walk_get_draw_tables_only_when_a_walk_steps_again(mon
     fresh = walk.walk_lengths(backoff, 2000, seed=5, max_len=7, automaton=automaton.View(backoff))
     assert view.drawn == view.used
     assert np.array_equal(again[0], fresh[0]) and np.array_equal(again[1], fresh[1])
+
+
+def test_a_large_request_walks_the_whole_table_from_its_first_block(monkeypatch):
+    """A request drawn in growing blocks (the first small, so a reader that stops early ends the
+    run) walks the whole draw table from its first block when the whole request is large enough
+    for it, not the lazy view until one block alone is: the same names, block after block."""
+    from ngram import make_estimator, train
+    from ngram.generation import sampler as module
+    from ngram.generation import table_walk
+
+    rng = np.random.default_rng(0)
+    names = ["".join(rng.choice(list("abnelorist"), int(rng.integers(3, 9)))) for _ in range(3000)]
+    model = train(names, 4, make_estimator("modified-kneser-ney"))
+    states = automaton.view(model).scorer.n_states
+    assert states > 1000  # (the first block's walks, about 20, are far from enough for the table alone)
+    monkeypatch.setattr(module, "FIRST_CHUNK", 4)
+    n = states * table_walk.SHARE  # (enough names for the whole table; its first block of 4 alone is not)
+    sampler = Sampler(model)
+    blocks = sampler.chunks(n, seed=2, chunk=4096)
+    first = next(blocks)
+    assert len(first) == 4 and "table" in vars(automaton.view(model)).get("_automata", {})
+    walked = first + [x for block in blocks for x in block]
+    assert len(walked) == n
+    fresh = train(names, 4, make_estimator("modified-kneser-ney"))  # (a model with no table made yet)
+    monkeypatch.setattr(table_walk, "SHARE", 10**9)  # (the table for every block)
+    assert [x for block in Sampler(fresh).chunks(n, seed=2, chunk=4096) for x in block] == walked
