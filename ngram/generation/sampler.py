@@ -38,6 +38,7 @@ WALK_STATES = 64  # constraint states up to which a constraint other than length
 CROWDED_WALK_LIMIT = 300_000  # ... or this many, for a constraint of more states whose plan is crowded
 CROWDED_FIRST_WALKS = 10_000  # walks of a crowded question that keep none before its plan is counted
 FEWEST_FIRST_WALKS = 200  # ... however packed its product
+UNWALKED = 2 * PACKED  # crowded this many times past the budget: counted at once, never walked
 NARROW_WALK_LIMIT = 2_000  # ... while the names still wanted need at most this many walks at the share kept
 ASK_KEPT = 16  # names kept before a request's rounds ask for walks by the share kept
 NO_PROGRESS_ROUNDS = 30  # novel-only / unique: rounds without one new name before giving up
@@ -234,10 +235,12 @@ class Sampler:
         could be past the budget, so counting it could take seconds to refuse, while walks cost
         the same whatever the constraint states (eight one-letter --contains on the English
         default model, whose walks keep 1 in 2,000; asked of the first component alone: a
-        right-to-left one would reverse the constraints first)."""
+        right-to-left one would reverse the constraints first). One packed ``UNWALKED`` times past
+        the budget (ten one-letter --contains: 1,025 constraint states) is counted at once: a share
+        the few walks it would get do not meet, and a count that refuses it in a second."""
         if self._crowded is None:
             first = self.plan(0)
-            self._crowded = isinstance(first, LazyPlan) and first.crowded()
+            self._crowded = isinstance(first, LazyPlan) and first.crowded() and not first.crowded(UNWALKED)
         return self._crowded
 
     def _first_walks(self) -> int:

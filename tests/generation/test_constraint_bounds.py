@@ -281,3 +281,8 @@ def test_a_crowded_question_is_walked_before_its_product_is_counted(monkeypatch)
     drawn = sampler.generate(3, seed=0).names
     assert all("aaaaaaaaaa" in x for x in drawn) and sampler._valid == 0
     assert sampler._walked == max(int(500 / crowding), 7)
+
+    # Packed UNWALKED times past it (here 1): counted at once, never walked.
+    monkeypatch.setattr(module, "UNWALKED", 1)
+    sampler = Sampler(model, never)
+    assert all("aaaaaaaaaa" in x for x in sampler.generate(3, seed=0).names) and sampler._walked == 0
