@@ -210,6 +210,19 @@ class Plan:
 # position takes about 30 bytes a cell at its peak (2^25 cells: 1 GB).
 LAZY_TABLE_CELLS = 1 << 28
 STEP_CELLS = 1 << 25
+# (present states x present constraint states) up to which distinct pairs are found by marking a
+# table, not by sorting; past it a table at most MARK_RATIO times the pairs is still marked (a
+# sparse table's page faults cost more than a sort: 62M cells for 1M pairs took 0.43 s, 0.05 s sorted)
+MARK_CELLS = 1 << 22
+MARK_RATIO = 1
+BLOCK_CELLS = 1 << 22  # (pair, symbol) cells of a position made into keys at a time
+MARK_WINDOW = 1 << 26  # values marked at a time when a crowded position's distinct pairs are counted (bytes)
+MARK_WINDOWS = 8  # ... in at most this many passes over its keys (else they are sorted)
+SAMPLE_TIMES = 2  # a crowded position's keys sampled for a lower bound: this many times its limit
+SORT_KEYS = 1 << 32  # (s x q) tables up to which a key packs with its index into 64 bits for the sort
+SPARSE_TABLE_CELLS = 80_000_000  # states x constraint states x (max-len + 1) of the sparse path's tables (640 MB)
+ROW_CACHE = 32  # whole rows kept by the sparse path (each V floats and V next states)
+CURSOR = 64  # candidates a best-first expansion of the sparse path holds at a time
 
 
 class Budget:
@@ -230,19 +243,8 @@ class Budget:
         with self._lock:
             self.used += cells
             return self.used
-# (present states x present constraint states) up to which distinct pairs are found by marking a
-# table, not by sorting; past it a table at most MARK_RATIO times the pairs is still marked (a
-# sparse table's page faults cost more than a sort: 62M cells for 1M pairs took 0.43 s, 0.05 s sorted)
-MARK_CELLS = 1 << 22
-MARK_RATIO = 1
-BLOCK_CELLS = 1 << 22  # (pair, symbol) cells of a position made into keys at a time
-MARK_WINDOW = 1 << 26  # values marked at a time when a crowded position's distinct pairs are counted (bytes)
-MARK_WINDOWS = 8  # ... in at most this many passes over its keys (else they are sorted)
-SAMPLE_TIMES = 2  # a crowded position's keys sampled for a lower bound: this many times its limit
-SORT_KEYS = 1 << 32  # (s x q) tables up to which a key packs with its index into 64 bits for the sort
-SPARSE_TABLE_CELLS = 80_000_000  # states x constraint states x (max-len + 1) of the sparse path's tables (640 MB)
-ROW_CACHE = 32  # whole rows kept by the sparse path (each V floats and V next states)
-CURSOR = 64  # candidates a best-first expansion of the sparse path holds at a time
+
+
 # top-k / top-p on the sparse path: walks before giving up when none met the constraints, and in all
 # per name asked for (each walk makes a whole row per new state it stands in: slow at large V)
 REACH_STATES = 2048  # top-k / top-p on the sparse path: exact tables when the reshaped rows reach at most these

@@ -146,8 +146,8 @@ class Sampler:
         if self.dfa.n_states > WALK_STATES:
             # A crowded question (``_crowded_first``) whose plan could take seconds to count and
             # then refuse: walks go on while they keep names at a share that needs at most
-            # CROWDED_WALK_LIMIT more; none kept of CROWDED_FIRST_WALKS (a share under about
-            # 1/10,000), its plan is counted (and most likely refused) after a tenth of a second.
+            # CROWDED_WALK_LIMIT more; none kept of its first round (``_first_walks``: a share
+            # under about 1/10,000), its plan is counted, and most likely refused.
             if not kept_so_far:
                 return walked_so_far >= self._first_walks()
             return left * walked_so_far > CROWDED_WALK_LIMIT * kept_so_far
@@ -214,9 +214,9 @@ class Sampler:
     def _fast(self, i: int) -> bool:
         """Whether component i's names are drawn by the plain walk with exact rejection of those
         the constraints leave out (the model restricted to the valid names, exactly, with no
-        constraint mass): lengths alone or a constraint automaton of few states (one of many is
-        narrow, or a product past the budget: the plans count it first, and refuse at once if it
-        is one), no <unk> (the walk leaves <unk> out step by step, which is not conditioning on
+        constraint mass): lengths alone, a constraint automaton of few states (one of many is
+        narrow) or a crowded question (``_crowded_first``: walks may find its names where its
+        product could be past the budget), no <unk> (the walk leaves <unk> out step by step, which is not conditioning on
         names without it). Temperature / top-k / top-p reshape each step's row as the plans'
         generation rows do (<unk> left out first, a row with nothing left ending the name), so the
         walk draws from those rows and rejecting the invalid names conditions them exactly; with
