@@ -10,7 +10,7 @@ import typer
 from ngram.formats import native as model_io
 from ngram.core.corpus import (DEFAULT_MAX_NAME_LENGTH, SHIPPED_CORPORA, default_corpus_path, read_names, shipped_corpus_path,
                                shipped_stand_in)
-from ngram.core.errors import NgramError
+from ngram.core.errors import NgramError, indefinite
 from ngram.core.defaults import AUTO_MAX_NAMES, AUTO_MIN_NAMES, DEFAULT_ORDER
 from ngram.estimators import ESTIMATORS
 from ngram.evaluation.metrics import evaluate as evaluate_model
@@ -271,7 +271,7 @@ def prune_(
 
     file_format = _file_format(compact, quantise)
     before = common.load_model(model)
-    require(before, LEVELS, "prune", f"{model} is a {before.describe()}; pruning works on one back-off table "
+    require(before, LEVELS, "prune", f"{model} is {indefinite(before.describe())}; pruning works on one back-off table "
             "(prune a component model before mixing, or train a single model)")
     after = prune_by_entropy(before, entropy)
     model_io.save(after, output, **file_format)

@@ -10,7 +10,7 @@ import numpy as np
 import typer
 
 from ngram.core.corpus import DEFAULT_MAX_NAME_LENGTH, read_names
-from ngram.core.errors import NgramError
+from ngram.core.errors import NgramError, indefinite
 from ngram.evaluation.heldout import evaluate_names_file
 from ngram.formats.native import file_form, is_model_path
 from . import common
@@ -250,7 +250,7 @@ def export_(
         why = "an ARPA file holds one back-off table, and its weights per context have no ARPA form"
     else:
         why = "an ARPA file holds a back-off table of n-gram probabilities, and this model has none"
-    require(what, LEVELS, "export", f"{model} is a {what.describe()}: {why}")
+    require(what, LEVELS, "export", f"{model} is {indefinite(what.describe())}: {why}")
     write_arpa(what, output)
     if as_json:
         common.emit_json({"model": str(model), "output": str(output), "format": "arpa", "component": component,

@@ -11,3 +11,10 @@ class NgramError(ValueError):
 
     def __init__(self, message: str):
         super().__init__(" ".join(str(message).split("\n")))
+
+
+def indefinite(noun_phrase: str) -> str:
+    """``noun_phrase`` after "a" or "an", as it is pronounced (by its first letter: "an order
+    mixture", "a whole-name mixture", "a modified-kneser-ney model"), for messages that name a
+    model by its description."""
+    return ("an " if noun_phrase[:1].lower() in "aeio" else "a ") + noun_phrase

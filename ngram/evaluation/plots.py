@@ -15,7 +15,7 @@ import warnings
 
 import numpy as np
 
-from ngram.core.errors import NgramError
+from ngram.core.errors import NgramError, indefinite
 from ngram.core.files import write_atomically
 from ngram.core.vocabulary import BOUNDARY
 from ngram.lm.protocol import BOUNDED_CONTEXT, LanguageModel, require
@@ -134,7 +134,7 @@ def heatmap_data(model: LanguageModel, names: Sequence[str] | None = None, sourc
         parts = model.name_components() if not bounded else [(1.0, model, False)]
         tick = progress(samples * len(parts)) if progress else None
         for k, (share, component, reverse) in enumerate(parts):
-            require(component, BOUNDED_CONTEXT, "plot heatmap", f"a component is a {component.describe()}, which has no bounded-context rows")
+            require(component, BOUNDED_CONTEXT, "plot heatmap", f"a component is {indefinite(component.describe())}, which has no bounded-context rows")
             own = np.zeros((V, V))
             _rows_over_walks(component, samples, seed + k, own, tick)
             counts += share * (own.T if reverse else own) / samples  # right to left: its c→x is our x→c

@@ -29,7 +29,7 @@ from typing import Sequence
 import numpy as np
 
 from ngram.core.arrays import distinct
-from ngram.core.errors import NgramError
+from ngram.core.errors import NgramError, indefinite
 from ngram.lm.backoff.model import Level, Model
 from ngram.lm.protocol import BOUNDED_CONTEXT, LanguageModel, require
 from ngram.core.vocabulary import BOUNDARY, Encoded
@@ -51,7 +51,7 @@ def check_compatible(models: Sequence[LanguageModel], verb: str = "mix") -> None
     if len(models) < 2:
         raise NgramError(f"a mixture needs at least two models, got {len(models)}")
     for i, m in enumerate(models, start=1):
-        require(m, BOUNDED_CONTEXT, verb, f"model {i} is a {m.describe()}; it has no next-symbol rows of a bounded "
+        require(m, BOUNDED_CONTEXT, verb, f"model {i} is {indefinite(m.describe())}; it has no next-symbol rows of a bounded "
                 "context to mix linearly (mix its left-to-right components instead)")
     first = models[0].vocabulary
     for i, m in enumerate(models[1:], start=2):

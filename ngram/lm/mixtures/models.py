@@ -35,7 +35,7 @@ import numpy as np
 
 from ngram.lm.base import NameModel, NextSymbolModel
 from ngram.core.counting import Counts
-from ngram.core.errors import NgramError
+from ngram.core.errors import NgramError, indefinite
 from ngram.lm.mixtures import name_rows
 from ngram.lm.mixtures.linear import mixture_logprobs
 from ngram.lm.mixtures.shared import SharedLevels
@@ -135,7 +135,7 @@ class ContextMixture(Components, NextSymbolModel):
         # them once instead of every component's tables (``ngram.formats.native``).
         self.counts = counts
         for m in self.components:
-            require(m, BOUNDED_CONTEXT, "order mixture", f"a component is a {m.describe()}, which has no bounded-context rows")
+            require(m, BOUNDED_CONTEXT, "order mixture", f"a component is {indefinite(m.describe())}, which has no bounded-context rows")
         self.follower_bins = [int(b) for b in follower_bins] if follower_bins else []
         self.weights = _check_weights(weights, (n_buckets(self.order, self.follower_bins), len(self.components)))
         # Seen contexts of each length, from the highest-order component (its n-grams are the
