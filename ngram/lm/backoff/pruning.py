@@ -38,7 +38,7 @@ import numpy as np
 
 from ngram.core.checks import number_list
 from ngram.core.counting import Counts
-from ngram.core.errors import NgramError
+from ngram.core.errors import NgramError, indefinite
 from ngram.lm.backoff.model import Level, Model, lookup
 from ngram.lm.backoff.normalise import renormalise_backoffs
 from ngram.lm.protocol import LEVELS, require
@@ -191,7 +191,7 @@ def prune_by_entropy(model: Model, threshold: float) -> Model:
         raise NgramError(f"entropy pruning threshold must be a number, got {threshold!r}") from None
     if not (threshold >= 0 and math.isfinite(threshold)):
         raise NgramError(f"entropy pruning threshold must be a finite number >= 0, got {threshold}")
-    require(model, LEVELS, "prune", f"a {model.describe()} is not one back-off table; prune a component model "
+    require(model, LEVELS, "prune", f"{indefinite(model.describe())} is not one back-off table; prune a component model "
             "before mixing, or train a single model")
     V, N = model.V, model.order
     if threshold == 0 or N == 1:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ngram.core.errors import NgramError
+from ngram.core.errors import NgramError, indefinite
 from ngram.lm.mixtures.loglinear import steps_of
 from ngram.lm.mixtures.models import NameMixture
 from ngram.lm.protocol import SEQUENTIAL
@@ -28,6 +28,6 @@ class SequentialNameMixture(NameMixture):
         super().__init__(components, reverse, weights, estimator, corpus, train_names)
         for m, r in zip(self.components, self.reverse):
             if r and SEQUENTIAL in m.capabilities:
-                raise NgramError(f"a right-to-left component must be a count model, not a {m.describe()}")
+                raise NgramError(f"a right-to-left component must be a count model, not {indefinite(m.describe())}")
             if not r:
                 steps_of(m)  # a left-to-right next-symbol model, or a one-line refusal
