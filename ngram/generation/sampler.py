@@ -249,8 +249,10 @@ class Sampler:
         more than ``PACKED`` times past the budget (the more states, the smaller the share walks
         keep, and the sooner a count refuses it: nine one-letter --contains on the English default
         model get 6,800 walks, fourteen 210), at least ``FEWEST_FIRST_WALKS``."""
-        crowding = self.plan(0).crowding()
-        return max(int(CROWDED_FIRST_WALKS * min(1.0, PACKED / crowding)), FEWEST_FIRST_WALKS)
+        first = self.plan(0)
+        if not isinstance(first, LazyPlan):  # (only a lazy plan is ever crowded: walked as such)
+            return CROWDED_FIRST_WALKS
+        return max(int(CROWDED_FIRST_WALKS * min(1.0, PACKED / first.crowding())), FEWEST_FIRST_WALKS)
 
     def _walker(self, i: int):
         """Component i's walk, or None where a walk cannot be exact: with <unk> in the vocabulary
